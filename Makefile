@@ -1,0 +1,29 @@
+# The README's two commands: `make run` and `make test`. Both work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+EXAMPLE := assets/examples/digits_cnn.lstudio
+
+.PHONY: run test bench clean
+
+$(VENV)/.base: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.base
+	$(VENV)/bin/layer-studio check $(EXAMPLE)
+
+test: $(VENV)/.dev
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/graph_scale.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Layer Studio: design, check, train and export neural networks visually."""

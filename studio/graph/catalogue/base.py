@@ -1,0 +1,135 @@
+"""The shape of a catalogue entry: one declarative `LayerSpec` per layer type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from studio.graph.params import Param
+
+Shape = tuple[int | None, ...]
+"""A tensor shape; index 0 is the batch dimension, always None (symbolic)."""
+
+Params = dict[str, Any]
+
+TARGETS = ("pytorch", "keras", "onnx", "caffe")
+
+
+class ShapeError(Exception):
+    """A layer cannot accept its inputs or parameters; `hint` says how to fix it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Port:
+    """A named input or output of a layer; an optional input may stay unconnected."""
+
+    name: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A target that cannot express a layer, with the reason a user will read."""
+
+    reason: str
+
+
+Target = str | Unsupported
+"""How a target expresses a layer: the class or op it maps to, or why it cannot."""
+
+
+def targets(pytorch: Target, keras: Target, onnx: Target, caffe: Target) -> dict[str, Target]:
+    """Bundle a layer's mapping for each export target."""
+    return {"pytorch": pytorch, "keras": keras, "onnx": onnx, "caffe": caffe}
+
+
+def _no_count(p: Params, ins: list[Shape]) -> int:
+    return 0
+
+
+def _no_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Everything Layer Studio knows about one layer type, as data plus small pure functions.
+
+    `infer(params, input_shapes)` returns one shape per output port or raises ShapeError;
+    `count_params` counts learnable parameters, `count_buffers` non-learnable state (running
+    statistics), `count_macs` multiply-accumulates for one sample. An unconnected optional
+    input arrives as None. `input_dtype` is "float", "int" or "any"; `output_dtype` is
+    "float", "int" or "same" (the first input's).
+    """
+
+    type: str
+    category: str
+    doc: str
+    params: tuple[Param, ...]
+    infer: Callable[[Params, list[Shape | None]], list[Shape]]
+    targets: dict[str, Target]
+    inputs: tuple[Port, ...] = (Port("in"),)
+    outputs: tuple[Port, ...] = (Port("out"),)
+    variadic: bool = False
+    count_params: Callable[[Params, list[Shape]], int] = _no_count
+    count_buffers: Callable[[Params, list[Shape]], int] = _no_count
+    count_macs: Callable[[Params, list[Shape], list[Shape]], int] = _no_macs
+    input_dtype: str = "float"
+    output_dtype: str = "float"
+    legacy_names: tuple[str, ...] = field(default=())
+
+    def param(self, name: str) -> Param:
+        """Return the parameter spec called `name` (KeyError if the layer has none)."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> Params:
+        """Return a fresh dict of every parameter's default value."""
+        return {p.name: p.default for p in self.params}
+
+    def input_ports(self, params: Params) -> tuple[Port, ...]:
+        """Return the input ports; a variadic layer has `num_inputs` ports in1, in2, ..."""
+        if self.variadic:
+            return tuple(Port(f"in{i + 1}") for i in range(int(params.get("num_inputs", 2))))
+        return self.inputs
+
+    def target_info(self) -> dict[str, bool | str]:
+        """Return {target: True or the reason it cannot express this layer}."""
+        return {t: (v.reason if isinstance(v, Unsupported) else True) for t, v in self.targets.items()}
+
+
+def numel(shape: Shape) -> int:
+    """Number of elements of one sample (the batch dimension excluded)."""
+    n = 1
+    for d in shape[1:]:
+        n *= d or 1
+    return n
+
+
+def show(shape: Shape) -> str:
+    """Format a shape the way users read it, with N for the batch: (N, 16, 5, 5)."""
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+
+
+def need_rank(shape: Shape, ranks: tuple[int, ...], what: str, hint: str = "") -> None:
+    """Raise ShapeError unless `shape` has one of the ranks; `what` names the expected layout."""
+    if len(shape) not in ranks:
+        raise ShapeError(f"needs {what} but gets {show(shape)}", hint)
+
+
+def conv_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil: bool = False) -> int:
+    """Output length of a sliding window, as PyTorch computes it (floor, or ceil for pooling)."""
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if ceil and (out - 1) * stride >= size + pad_total // 2:
+        out -= 1
+    return out

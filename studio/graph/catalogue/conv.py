@@ -1,0 +1,3 @@
+"""conv layers."""
+
+SPECS = ()

@@ -1,0 +1,181 @@
+"""Core layers: graph inputs and outputs, fully connected layers, and tensor plumbing."""
+
+from __future__ import annotations
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    Unsupported,
+    need_rank,
+    numel,
+    show,
+    targets,
+)
+from studio.graph.params import Bool, Choice, Float, Int, Ints
+
+
+def _input(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    return [(None, *p["shape"])]
+
+
+def _output(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    return []
+
+
+def _same(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    return [ins[0]]  # type: ignore[list-item]
+
+
+def _linear(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    hint = "insert a Flatten before it" if len(x) > 3 else ""
+    need_rank(x, (2, 3), "a 2-D input (N, features) or a sequence (N, T, features)", hint)
+    return [(*x[:-1], p["out_features"])]
+
+
+def _linear_params(p: Params, ins: list[Shape]) -> int:
+    in_features = ins[0][-1] or 0
+    return in_features * p["out_features"] + (p["out_features"] if p["bias"] else 0)
+
+
+def _linear_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0]) * (ins[0][-1] or 0)
+
+
+def _flatten(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_rank(x, tuple(range(2, 17)), "an input with at least one dimension besides the batch")
+    return [(None, numel(x))]
+
+
+def _reshape(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    target = list(p["shape"])
+    total = numel(x)
+    known = 1
+    for d in target:
+        known *= d if d != -1 else 1
+    if -1 in target:
+        if known == 0 or total % known:
+            raise ShapeError(
+                f"cannot reshape {show(x)} ({total} values per sample) to {tuple(target)}: "
+                f"{total} is not divisible by {known}",
+                "choose sizes whose product divides the input size",
+            )
+        target[target.index(-1)] = total // known
+    elif known != total:
+        raise ShapeError(
+            f"cannot reshape {show(x)} ({total} values per sample) to {tuple(target)} ({known} values)",
+            "make the product of the sizes equal the input size, or use -1 for one of them",
+        )
+    return [(None, *target)]
+
+
+def _permute(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    dims = p["dims"]
+    rank = len(x) - 1
+    if sorted(dims) != list(range(1, rank + 1)):
+        valid = ", ".join(str(i) for i in range(1, rank + 1))
+        raise ShapeError(
+            f"has dims {tuple(dims)} but its input {show(x)} has {rank} non-batch dimensions",
+            f"list each of {valid} once (the batch dimension stays first)",
+        )
+    return [(None, *(x[d] for d in dims))]
+
+
+SPECS = (
+    LayerSpec(
+        type="Input",
+        category="Input/Output",
+        doc="A network input: a tensor of the given shape per sample (the batch dimension is added).",
+        params=(
+            Ints("shape", (1, 28, 28), "Shape of one sample, channels first, without the batch dimension.", min=1, max=1_000_000),
+            Choice("dtype", "float32", ("float32", "int64"), "Element type: float32 for data, int64 for token ids."),
+        ),
+        infer=_input,
+        inputs=(),
+        output_dtype="param:dtype",
+        targets=targets("forward() argument", "keras.Input", "graph input", "Input"),
+    ),
+    LayerSpec(
+        type="Output",
+        category="Input/Output",
+        doc="A network output: marks the tensor the model returns.",
+        params=(),
+        infer=_output,
+        outputs=(),
+        input_dtype="any",
+        targets=targets("forward() return value", "keras.Model outputs", "graph output", "top blob"),
+    ),
+    LayerSpec(
+        type="Identity",
+        category="Utility",
+        doc="Passes its input through unchanged; useful as a named junction.",
+        params=(),
+        infer=_same,
+        input_dtype="any",
+        output_dtype="same",
+        targets=targets("nn.Identity", "layers.Identity", "Identity", "Split"),
+    ),
+    LayerSpec(
+        type="Linear",
+        category="Dense",
+        doc="Fully connected layer: y = xW^T + b over the last dimension.",
+        params=(
+            Int("out_features", 64, "Number of output features.", min=1, max=1_000_000),
+            Bool("bias", True, "Learn an additive bias."),
+        ),
+        infer=_linear,
+        count_params=_linear_params,
+        count_macs=_linear_macs,
+        targets=targets("nn.Linear", "layers.Dense", "Gemm", "InnerProduct"),
+    ),
+    LayerSpec(
+        type="Flatten",
+        category="Reshape",
+        doc="Flattens every dimension but the batch into one feature vector.",
+        params=(),
+        infer=_flatten,
+        input_dtype="any",
+        output_dtype="same",
+        targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
+    ),
+    LayerSpec(
+        type="Reshape",
+        category="Reshape",
+        doc="Reshapes each sample to the given shape (the batch dimension is kept).",
+        params=(
+            Ints("shape", (-1,), "Target shape without the batch dimension; one size may be -1 (inferred).", min=1, max=1_000_000, allow_minus_one=True),
+        ),
+        infer=_reshape,
+        input_dtype="any",
+        output_dtype="same",
+        targets=targets("torch.reshape", "layers.Reshape", "Reshape", "Reshape"),
+    ),
+    LayerSpec(
+        type="Permute",
+        category="Reshape",
+        doc="Reorders the non-batch dimensions; dims are 1-based, as in Keras.",
+        params=(Ints("dims", (2, 1), "New order of the non-batch dimensions, numbered from 1.", min=1, max=16),),
+        infer=_permute,
+        input_dtype="any",
+        output_dtype="same",
+        targets=targets("Tensor.permute", "layers.Permute", "Transpose", Unsupported("BVLC Caffe has no Permute layer")),
+    ),
+    LayerSpec(
+        type="Dropout",
+        category="Regularization",
+        doc="Zeroes random elements with probability p while training; identity at inference.",
+        params=(Float("p", 0.5, "Probability of zeroing an element.", min=0.0, max=0.99),),
+        infer=_same,
+        output_dtype="same",
+        targets=targets("nn.Dropout", "layers.Dropout", "Dropout", "Dropout"),
+    ),
+)

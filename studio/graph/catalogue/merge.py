@@ -1,0 +1,3 @@
+"""merge layers."""
+
+SPECS = ()

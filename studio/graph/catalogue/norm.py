@@ -1,0 +1,3 @@
+"""norm layers."""
+
+SPECS = ()

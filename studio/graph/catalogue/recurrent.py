@@ -1,0 +1,3 @@
+"""recurrent layers."""
+
+SPECS = ()

@@ -1,0 +1,376 @@
+"""The network as data: a `Graph` of layer nodes and tensor edges, with change events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import networkx as nx
+
+from studio.graph.catalogue import LayerSpec, get_spec
+from studio.graph.params import ParamValueError
+
+Position = tuple[float, float]
+
+
+class GraphError(Exception):
+    """A graph operation that cannot be done; the message says why."""
+
+
+class UnknownNodeError(GraphError, KeyError):
+    """No node has the given id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownLayerTypeError(GraphError):
+    """The layer type is not in the catalogue."""
+
+
+class InvalidParameterError(GraphError):
+    """A parameter name the layer does not have, or a value its spec does not allow."""
+
+
+class PortError(GraphError):
+    """A port that does not exist, or an input port that is already connected."""
+
+
+class EdgeError(GraphError):
+    """An edge that does not exist (disconnect) or already exists (connect)."""
+
+
+class NodeNameError(GraphError):
+    """A node name that is empty, too long, or already used by another node."""
+
+
+@dataclass
+class Node:
+    """One layer: a stable id, a user-facing name, a layer type, its parameters and position."""
+
+    id: str
+    type: str
+    name: str
+    params: dict[str, Any]
+    position: Position = (0.0, 0.0)
+
+    @property
+    def spec(self) -> LayerSpec:
+        """The catalogue entry of this node's layer type."""
+        return get_spec(self.type)
+
+    def copy(self) -> Node:
+        """Return an independent copy (parameters included)."""
+        return Node(self.id, self.type, self.name, dict(self.params), self.position)
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """A tensor flowing from an output port of one node to an input port of another."""
+
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+
+@dataclass(frozen=True)
+class NodeAdded:
+    node: Node
+
+
+@dataclass(frozen=True)
+class NodeRemoved:
+    node: Node
+    edges: tuple[Edge, ...]
+
+
+@dataclass(frozen=True)
+class EdgeAdded:
+    edge: Edge
+
+
+@dataclass(frozen=True)
+class EdgeRemoved:
+    edge: Edge
+
+
+@dataclass(frozen=True)
+class ParamChanged:
+    node_id: str
+    name: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class NodeRenamed:
+    node_id: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class NodeMoved:
+    node_id: str
+    old: Position
+    new: Position
+
+
+Event = NodeAdded | NodeRemoved | EdgeAdded | EdgeRemoved | ParamChanged | NodeRenamed | NodeMoved
+MAX_NAME_LENGTH = 128
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+@dataclass
+class Graph:
+    """A network of layers. Every change is one method that emits one past-tense event after it.
+
+    Operations come in symmetric pairs (add_node/remove_node, connect/disconnect) and raise a
+    `GraphError` subclass on bad input, leaving the graph unchanged. Cycles and shape problems
+    are allowed here: they are diagnostics of the analysis, not errors of editing.
+    """
+
+    _g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph, repr=False)
+    _nodes: dict[str, Node] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict, repr=False)
+    _listeners: list[Callable[[Event], None]] = field(default_factory=list, repr=False)
+    _next_id: int = 1
+
+    # ----- queries -----
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """The nodes by id, in insertion order (read only: change them through methods)."""
+        return self._nodes
+
+    def node(self, node_id: str) -> Node:
+        """Return the node with this id, or raise UnknownNodeError."""
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise UnknownNodeError(f"no node with id {node_id!r}") from None
+
+    def node_by_name(self, name: str) -> Node | None:
+        """Return the node called `name`, or None."""
+        node_id = self._names.get(name)
+        return self._nodes[node_id] if node_id else None
+
+    @property
+    def edges(self) -> list[Edge]:
+        """All edges, in insertion order."""
+        return [key for _, _, key in self._g.edges(keys=True)]
+
+    def in_edges(self, node_id: str) -> list[Edge]:
+        """The edges ending at `node_id`."""
+        return [key for _, _, key in self._g.in_edges(node_id, keys=True)]
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        """The edges starting at `node_id`."""
+        return [key for _, _, key in self._g.out_edges(node_id, keys=True)]
+
+    def source_of(self, node_id: str, port: str) -> Edge | None:
+        """Return the edge feeding input `port` of `node_id`, or None if it is unconnected."""
+        for edge in self.in_edges(node_id):
+            if edge.dst_port == port:
+                return edge
+        return None
+
+    def successors(self, node_id: str) -> Iterator[str]:
+        """Ids of the nodes fed by `node_id`."""
+        return self._g.successors(node_id)
+
+    def descendants(self, node_ids: Iterable[str]) -> set[str]:
+        """Ids of every node reachable from any of `node_ids` (themselves excluded)."""
+        found: set[str] = set()
+        for node_id in node_ids:
+            if node_id in self._nodes and node_id not in found:
+                found |= nx.descendants(self._g, node_id)
+        return found
+
+    def structure(self) -> nx.MultiDiGraph:
+        """The networkx graph underneath, read-only by contract (for algorithms)."""
+        return self._g
+
+    # ----- events -----
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener(event)` after every change."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Event], None]) -> None:
+        """Stop calling `listener`."""
+        self._listeners.remove(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # ----- nodes -----
+    def new_id(self) -> str:
+        """Return an id no node has: n1, n2, ..."""
+        while f"n{self._next_id}" in self._nodes:
+            self._next_id += 1
+        return f"n{self._next_id}"
+
+    def unique_name(self, base: str) -> str:
+        """Return `base` if free, else `base_2`, `base_3`, ..."""
+        base = base.strip()[:MAX_NAME_LENGTH] or "layer"
+        if base not in self._names:
+            return base
+        k = 2
+        while f"{base}_{k}" in self._names:
+            k += 1
+        return f"{base}_{k}"
+
+    def add_node(
+        self,
+        layer_type: str,
+        name: str | None = None,
+        params: dict[str, Any] | None = None,
+        position: Position = (0.0, 0.0),
+        node_id: str | None = None,
+    ) -> Node:
+        """Add a layer with default parameters overridden by `params`; return the new node."""
+        try:
+            spec = get_spec(layer_type)
+        except KeyError:
+            raise UnknownLayerTypeError(f"unknown layer type {layer_type!r}") from None
+        values = spec.defaults()
+        for key, value in (params or {}).items():
+            values[key] = _validated(spec, key, value)
+        if node_id is None:
+            node_id = self.new_id()
+        elif not isinstance(node_id, str) or not _ID_PATTERN.match(node_id):
+            raise GraphError(f"invalid node id {node_id!r}: use 1-64 letters, digits, '_', '.', ':' or '-'")
+        elif node_id in self._nodes:
+            raise GraphError(f"a node with id {node_id!r} already exists")
+        if name is None:
+            name = self.unique_name(_default_name(spec.type))
+        self._check_name(name, None)
+        node = Node(node_id, spec.type, name, values, _position(position))
+        self._nodes[node_id] = node
+        self._names[name] = node_id
+        self._g.add_node(node_id)
+        self._emit(NodeAdded(node.copy()))
+        return node
+
+    def remove_node(self, node_id: str) -> Node:
+        """Remove a node and its edges; the event carries both, so the removal can be undone."""
+        node = self.node(node_id)
+        edges = tuple(self.in_edges(node_id) + self.out_edges(node_id))
+        self._g.remove_node(node_id)
+        del self._nodes[node_id]
+        del self._names[node.name]
+        self._emit(NodeRemoved(node.copy(), edges))
+        return node
+
+    def restore_node(self, node: Node, edges: Iterable[Edge] = ()) -> None:
+        """Put back a removed node (same id, name, parameters) and its edges: undo of remove_node."""
+        self.add_node(node.type, node.name, node.params, node.position, node.id)
+        for edge in edges:
+            self.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
+
+    # ----- edges -----
+    def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
+        """Connect an output port to a free input port; return the new edge."""
+        src_node, dst_node = self.node(src), self.node(dst)
+        if src_port not in {p.name for p in src_node.spec.outputs}:
+            raise PortError(f"{src_node.type} '{src_node.name}' has no output port {src_port!r}")
+        if dst_port not in {p.name for p in dst_node.spec.input_ports(dst_node.params)}:
+            raise PortError(f"{dst_node.type} '{dst_node.name}' has no input port {dst_port!r}")
+        edge = Edge(src, src_port, dst, dst_port)
+        existing = self.source_of(dst, dst_port)
+        if existing == edge:
+            raise EdgeError(f"'{src_node.name}' is already connected to '{dst_node.name}'.{dst_port}")
+        if existing is not None:
+            feeder = self._nodes[existing.src].name
+            raise PortError(f"input {dst_port!r} of '{dst_node.name}' is already fed by '{feeder}': disconnect it first")
+        self._g.add_edge(src, dst, key=edge)
+        self._emit(EdgeAdded(edge))
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        """Remove an existing edge."""
+        if not self._g.has_edge(edge.src, edge.dst, key=edge):
+            raise EdgeError(f"no connection from {edge.src}.{edge.src_port} to {edge.dst}.{edge.dst_port}")
+        self._g.remove_edge(edge.src, edge.dst, key=edge)
+        self._emit(EdgeRemoved(edge))
+
+    # ----- node attributes -----
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        """Set one parameter to a value its spec allows (stored in canonical form)."""
+        node = self.node(node_id)
+        new = _validated(node.spec, name, value)
+        old = node.params[name]
+        if new == old:
+            return
+        if node.spec.variadic and name == "num_inputs":
+            dropped = [e for e in self.in_edges(node_id) if int(e.dst_port[2:]) > new]
+            if dropped:
+                ports = ", ".join(e.dst_port for e in dropped)
+                raise InvalidParameterError(f"'{node.name}' still has inputs on {ports}: disconnect them first")
+        node.params[name] = new
+        self._emit(ParamChanged(node_id, name, old, new))
+
+    def rename(self, node_id: str, name: str) -> None:
+        """Give a node a new, unique, non-empty name."""
+        node = self.node(node_id)
+        if name == node.name:
+            return
+        self._check_name(name, node_id)
+        old = node.name
+        del self._names[old]
+        node.name = name
+        self._names[name] = node_id
+        self._emit(NodeRenamed(node_id, old, name))
+
+    def move(self, node_id: str, position: Position) -> None:
+        """Place a node at a canvas position."""
+        node = self.node(node_id)
+        new = _position(position)
+        if new == node.position:
+            return
+        old = node.position
+        node.position = new
+        self._emit(NodeMoved(node_id, old, new))
+
+    def _check_name(self, name: str, owner: str | None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise NodeNameError("a node name must not be empty")
+        if len(name) > MAX_NAME_LENGTH:
+            raise NodeNameError(f"a node name must be at most {MAX_NAME_LENGTH} characters")
+        other = self._names.get(name)
+        if other is not None and other != owner:
+            raise NodeNameError(f"another node is already called {name!r}")
+
+
+def _validated(spec: LayerSpec, key: str, value: Any) -> Any:
+    try:
+        param = spec.param(key)
+    except KeyError:
+        names = ", ".join(p.name for p in spec.params) or "none"
+        raise InvalidParameterError(f"{spec.type} has no parameter {key!r} (it has: {names})") from None
+    try:
+        return param.validate(value)
+    except ParamValueError as err:
+        raise InvalidParameterError(f"{spec.type}: {err}") from None
+
+
+def _position(position: Position) -> Position:
+    try:
+        x, y = (float(v) for v in position)
+    except (TypeError, ValueError):
+        raise GraphError(f"a position is two numbers (x, y), not {position!r}") from None
+    if not all(abs(v) < 1e9 for v in (x, y)):
+        raise GraphError(f"position {position!r} is out of range (each coordinate within ±1e9)")
+    return (x, y)
+
+
+def _default_name(layer_type: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer_type).lower()

@@ -1,0 +1,324 @@
+"""Live shape analysis: output shapes, parameter counts, MACs and diagnostics for every node.
+
+The analysis follows the graph's events and recomputes only what an edit can change: the
+edited node, then its successors while their inputs keep changing (a parameter edit that
+leaves the output shape alone stops right there).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import networkx as nx
+
+from studio.graph.catalogue import ShapeError
+from studio.graph.catalogue.base import Shape, numel, show
+from studio.graph.model import (
+    EdgeAdded,
+    EdgeRemoved,
+    Event,
+    Graph,
+    Node,
+    NodeAdded,
+    NodeMoved,
+    NodeRemoved,
+    NodeRenamed,
+    ParamChanged,
+)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A problem pinned to a node (or to the whole graph when `node_id` is None)."""
+
+    node_id: str | None
+    severity: str
+    message: str
+    hint: str = ""
+
+    @property
+    def text(self) -> str:
+        """The message and its hint as one sentence."""
+        return f"{self.message}: {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What the analysis knows about one node; `outputs` is None when they cannot be known."""
+
+    inputs: tuple[Shape | None, ...]
+    outputs: dict[str, Shape] | None
+    dtype: str | None
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Totals over the graph."""
+
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    activation_elements: int
+    errors: int
+    warnings: int
+
+
+@dataclass
+class ShapeAnalysis:
+    """Incremental shape inference over a `Graph`, kept current by the graph's events."""
+
+    graph: Graph
+    _results: dict[str, NodeResult] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
+    _order: dict[str, int] = field(default_factory=dict)
+    _cyclic: set[str] = field(default_factory=set)
+    _structure_dirty: bool = True
+    _next_order: int = 0
+    last_recomputed: int = 0
+
+    def __post_init__(self) -> None:
+        self._dirty = set(self.graph.nodes)
+        self.graph.subscribe(self._on_event)
+
+    def close(self) -> None:
+        """Stop following the graph."""
+        self.graph.unsubscribe(self._on_event)
+
+    # ----- results -----
+    def result(self, node_id: str) -> NodeResult:
+        """The analysis of one node, brought up to date first."""
+        self.refresh()
+        return self._results[node_id]
+
+    def results(self) -> dict[str, NodeResult]:
+        """The analysis of every node, brought up to date first."""
+        self.refresh()
+        return self._results
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every diagnostic: graph-level ones first, then per node in graph order."""
+        self.refresh()
+        found = self._graph_diagnostics()
+        for node_id in self.graph.nodes:
+            found.extend(self._results[node_id].diagnostics)
+        return found
+
+    def summary(self) -> Summary:
+        """Totals: parameters, MACs, activation size per sample, diagnostic counts."""
+        results = self.results()
+        diags = self.diagnostics()
+        params = sum(r.params for r in results.values())
+        return Summary(
+            total_params=params + sum(r.buffers for r in results.values()),
+            trainable_params=params,
+            total_macs=sum(r.macs for r in results.values()),
+            activation_elements=sum(numel(s) for r in results.values() if r.outputs for s in r.outputs.values()),
+            errors=sum(1 for d in diags if d.severity == "error"),
+            warnings=sum(1 for d in diags if d.severity == "warning"),
+        )
+
+    @property
+    def is_valid(self) -> bool:
+        """True when no diagnostic is an error."""
+        return not any(d.severity == "error" for d in self.diagnostics())
+
+    def _graph_diagnostics(self) -> list[Diagnostic]:
+        if not self.graph.nodes:
+            return [Diagnostic(None, "error", "The network is empty", "add an Input layer from the palette")]
+        types = {node.type for node in self.graph.nodes.values()}
+        found = []
+        if "Input" not in types:
+            found.append(Diagnostic(None, "error", "The network has no Input layer", "add an Input and connect it to the first layer"))
+        if "Output" not in types:
+            found.append(Diagnostic(None, "error", "The network has no Output layer", "connect an Output to the tensor the model should return"))
+        return found
+
+    # ----- keeping up with the graph -----
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, NodeAdded):
+            self._order[event.node.id] = self._next_order
+            self._next_order += 1
+            self._dirty.add(event.node.id)
+        elif isinstance(event, NodeRemoved):
+            node_id = event.node.id
+            self._results.pop(node_id, None)
+            self._order.pop(node_id, None)
+            self._dirty.discard(node_id)
+            if node_id in self._cyclic:
+                self._structure_dirty = True
+            self._dirty.update(e.dst for e in event.edges if e.dst != node_id)
+        elif isinstance(event, EdgeAdded):
+            src, dst = event.edge.src, event.edge.dst
+            if src in self._cyclic or dst in self._cyclic or self._order[src] >= self._order[dst]:
+                self._structure_dirty = True
+            self._dirty.add(dst)
+        elif isinstance(event, EdgeRemoved):
+            if event.edge.src in self._cyclic and event.edge.dst in self._cyclic:
+                self._structure_dirty = True
+            self._dirty.add(event.edge.dst)
+        elif isinstance(event, ParamChanged):
+            self._dirty.add(event.node_id)
+        elif isinstance(event, NodeRenamed):
+            self._dirty.add(event.node_id)
+            if event.node_id in self._cyclic:
+                self._dirty.update(self._cyclic)
+        elif isinstance(event, NodeMoved):
+            pass
+
+    def _restructure(self) -> None:
+        g = self.graph.structure()
+        condensed = nx.condensation(g)
+        members = condensed.graph["mapping"]
+        groups: dict[int, list[str]] = {}
+        for node_id, comp in members.items():
+            groups.setdefault(comp, []).append(node_id)
+        self._order = {}
+        for index, comp in enumerate(nx.topological_sort(condensed)):
+            for node_id in groups[comp]:
+                self._order[node_id] = index
+        self._next_order = len(groups)
+        cyclic = {n for group in groups.values() if len(group) > 1 for n in group}
+        cyclic.update(nx.nodes_with_selfloops(g))
+        self._dirty |= cyclic ^ self._cyclic
+        self._cyclic = cyclic
+        self._structure_dirty = False
+
+    def refresh(self) -> set[str]:
+        """Recompute what changed since the last call; return the ids recomputed."""
+        if self._structure_dirty:
+            self._restructure()
+        if not self._dirty:
+            self.last_recomputed = 0
+            return set()
+        heap = [(self._order[n], n) for n in self._dirty if n in self.graph.nodes]
+        heapq.heapify(heap)
+        self._dirty = set()
+        done: set[str] = set()
+        while heap:
+            _, node_id = heapq.heappop(heap)
+            if node_id in done:
+                continue
+            done.add(node_id)
+            old = self._results.get(node_id)
+            new = self._compute(self.graph.nodes[node_id])
+            self._results[node_id] = new
+            if old is None or old.outputs != new.outputs or old.dtype != new.dtype:
+                for succ in self.graph.successors(node_id):
+                    if succ not in done:
+                        heapq.heappush(heap, (self._order[succ], succ))
+        self.last_recomputed = len(done)
+        return done
+
+    # ----- one node -----
+    def _compute(self, node: Node) -> NodeResult:
+        spec = node.spec
+        label = f"{node.type} '{node.name}'"
+        ports = spec.input_ports(node.params)
+        if node.id in self._cyclic:
+            return NodeResult((None,) * len(ports), None, None, diagnostics=(self._cycle_diagnostic(node, label),))
+        shapes: list[Shape | None] = []
+        dtypes: list[str] = []
+        unknown = False
+        missing = []
+        for port in ports:
+            edge = self.graph.source_of(node.id, port.name)
+            if edge is None:
+                if not port.optional:
+                    missing.append(port.name)
+                shapes.append(None)
+                continue
+            src = self._results.get(edge.src)
+            if src is None or src.outputs is None or src.dtype is None:
+                unknown = True
+                shapes.append(None)
+                continue
+            shapes.append(src.outputs[edge.src_port])
+            dtypes.append(src.dtype)
+        if missing:
+            names = ", ".join(repr(m) for m in missing)
+            what = "input" if len(ports) == 1 else f"input {names}"
+            diag = Diagnostic(node.id, "error", f"{label} has no {what} connected", "connect a layer's output to it")
+            return NodeResult(tuple(shapes), None, None, diagnostics=(diag,))
+        if unknown:
+            return NodeResult(tuple(shapes), None, None)
+        return self._apply_rule(node, label, shapes, dtypes)
+
+    def _apply_rule(self, node: Node, label: str, shapes: list[Shape | None], dtypes: list[str]) -> NodeResult:
+        spec = node.spec
+        inputs = tuple(shapes)
+        dtype_problem = _dtype_problem(spec.input_dtype, dtypes)
+        if dtype_problem:
+            message, hint = dtype_problem
+            return NodeResult(inputs, None, None, diagnostics=(Diagnostic(node.id, "error", f"{label} {message}", hint),))
+        try:
+            outs = spec.infer(node.params, shapes)
+            empty = next((s for s in outs if any(d is not None and d <= 0 for d in s)), None)
+            if empty is not None:
+                given = ", ".join(show(s) for s in shapes if s is not None)
+                raise ShapeError(f"would produce an empty output {show(empty)} from {given}", "use a larger input or a smaller kernel, stride or padding")
+            known = [s for s in shapes if s is not None]
+            params = spec.count_params(node.params, known)
+            buffers = spec.count_buffers(node.params, known)
+            macs = spec.count_macs(node.params, known, outs)
+        except ShapeError as err:
+            diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
+            return NodeResult(inputs, None, None, diagnostics=(diag,))
+        except Exception as err:  # a bug in a shape rule must not break the editor
+            diag = Diagnostic(node.id, "error", f"{label} could not be analysed ({type(err).__name__}: {err})", "please report this")
+            return NodeResult(inputs, None, None, diagnostics=(diag,))
+        dtype = _output_dtype(spec.output_dtype, node.params, dtypes)
+        outputs = {port.name: shape for port, shape in zip(spec.outputs, outs)}
+        diags: tuple[Diagnostic, ...] = ()
+        if spec.outputs and not self.graph.out_edges(node.id):
+            diags = (Diagnostic(node.id, "warning", f"{label} output is not used", "connect it to another layer or an Output"),)
+        return NodeResult(inputs, outputs, dtype, params, buffers, macs, diags)
+
+    def _cycle_diagnostic(self, node: Node, label: str) -> Diagnostic:
+        cycle = _find_cycle(self.graph, node.id)
+        path = " → ".join(f"'{self.graph.nodes[n].name}'" for n in cycle)
+        return Diagnostic(node.id, "error", f"{label} is part of a cycle ({path})", "a network must flow one way: remove one of these connections")
+
+    def invalidate(self, node_ids: Iterable[str]) -> None:
+        """Mark nodes for recomputation (used after bulk changes made outside the events)."""
+        self._dirty.update(node_ids)
+
+
+def _find_cycle(graph: Graph, node_id: str) -> list[str]:
+    g = graph.structure()
+    for succ in g.successors(node_id):
+        if succ == node_id:
+            break
+        try:
+            return [node_id, *nx.shortest_path(g, succ, node_id)]
+        except nx.NetworkXNoPath:
+            continue
+    return [node_id, node_id]
+
+
+def _dtype_problem(wanted: str, dtypes: list[str]) -> tuple[str, str] | None:
+    if wanted == "float" and any(d.startswith("int") for d in dtypes):
+        return ("needs floating-point input but gets int64 token ids", "put an Embedding before it, or set the Input's dtype to float32")
+    if wanted == "int" and any(d.startswith("float") for d in dtypes):
+        return ("needs int64 token ids but gets float32 values", "feed it from an Input whose dtype is int64")
+    return None
+
+
+def _output_dtype(rule: str, params: dict, dtypes: list[str]) -> str:
+    if rule.startswith("param:"):
+        return str(params[rule[6:]])
+    if rule == "same":
+        return dtypes[0] if dtypes else "float32"
+    return "int64" if rule == "int" else "float32"
+
+
+def analyse(graph: Graph) -> ShapeAnalysis:
+    """Run a one-off analysis of `graph` (still incremental if the graph changes later)."""
+    analysis = ShapeAnalysis(graph)
+    analysis.refresh()
+    return analysis

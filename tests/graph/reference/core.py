@@ -1,0 +1,44 @@
+"""PyTorch references for the core layers."""
+
+from hypothesis import strategies as st
+from torch import nn
+
+from tests.graph.reference import Case, Lambda, shapes, small
+
+
+def _rank(low: int, high: int) -> st.SearchStrategy:
+    return st.integers(low, high).flatmap(lambda r: st.tuples(*[small()] * r).map(lambda t: [tuple(t)]))
+
+
+def _reshape_inputs(p):
+    # An input whose element count usually matches the target, sometimes not (to test errors).
+    target = [d for d in p["shape"] if d != -1]
+    total = 1
+    for d in target:
+        total *= d
+    return st.one_of(st.just([(total * 2 if -1 in p["shape"] else total,)]), _rank(1, 3))
+
+
+CASES = {
+    "Identity": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Identity()),
+    "Dropout": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Dropout(p["p"])),
+    "Flatten": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Flatten()),
+    "Linear": Case(
+        inputs=lambda p: _rank(1, 3),
+        # PyTorch applies Linear to the last axis of any input; the catalogue refuses images
+        # (N, C, H, W) on purpose and asks for a Flatten, the usual mistake of beginners.
+        stricter=lambda p, s: len(s[0]) > 2,
+        params={"out_features": small(1, 32)},
+        build=lambda p, s: nn.Linear(s[0][-1], p["out_features"], bias=p["bias"]),
+    ),
+    "Reshape": Case(
+        inputs=_reshape_inputs,
+        params={"shape": st.lists(st.sampled_from([-1, 1, 2, 3, 4]), min_size=1, max_size=3).filter(lambda v: v.count(-1) <= 1)},
+        build=lambda p, s: Lambda(lambda m, x: x.reshape(x.shape[0], *p["shape"])),
+    ),
+    "Permute": Case(
+        inputs=lambda p: _rank(len(p["dims"]), len(p["dims"]) + 1),
+        params={"dims": st.integers(1, 3).flatmap(lambda n: st.permutations(range(1, n + 1)))},
+        build=lambda p, s: Lambda(lambda m, x: x.permute(0, *p["dims"])),
+    ),
+}

@@ -1,0 +1,112 @@
+"""The catalogue's proof: every layer's shapes and counts agree with PyTorch itself.
+
+For each layer type, hypothesis draws parameter sets and input shapes; the layer is placed in
+a small graph (Inputs -> layer -> Output) and analysed. Where the analysis accepts the layer,
+PyTorch (on the meta device) must produce the same output shape and the same number of
+parameters and buffers; where it reports an error, PyTorch must fail too, unless the case
+documents that the catalogue is stricter on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, note, strategies as st
+
+from studio.graph import CATALOGUE, Graph, analyse
+from studio.graph.params import Param
+from tests.graph.reference import CASES, Case
+
+BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/graph/test_shapes.py
+BATCH = 2
+
+
+def test_every_layer_has_a_reference() -> None:
+    missing = sorted(set(CATALOGUE) - BOUNDARIES - set(CASES))
+    assert not missing, f"layers with no PyTorch reference case: {missing}"
+    unknown = sorted(set(CASES) - set(CATALOGUE))
+    assert not unknown, f"reference cases for unknown layers: {unknown}"
+
+
+def default_strategy(param: Param) -> st.SearchStrategy:
+    """Values a parameter may take, kept small so tests stay fast."""
+    if param.kind == "bool":
+        return st.booleans()
+    if param.kind == "choice":
+        return st.sampled_from(param.choices)
+    low = param.min if param.min is not None else 0
+    if param.kind == "float":
+        high = param.max if param.max is not None else low + 10
+        return st.floats(low, high, allow_nan=False)
+    high = int(min(param.max if param.max is not None else low + 8, low + 8))
+    ints = st.integers(int(low), high)
+    if param.kind == "int":
+        return ints
+    size = param.length or 1
+    tuples = st.lists(ints, min_size=size, max_size=size if param.length else 3).map(tuple)
+    return st.one_of(tuples, st.sampled_from(param.words)) if param.words else tuples
+
+
+def analyse_layer(layer_type: str, params: dict, sample_shapes: list, dtype: str):
+    """Build Inputs -> layer -> Output and return the layer's analysis result."""
+    graph = Graph()
+    layer = graph.add_node(layer_type, name="layer", params=params)
+    ports = layer.spec.input_ports(layer.params)
+    for port, shape in zip(ports, sample_shapes):
+        source = graph.add_node("Input", name=f"x_{port.name}", params={"shape": shape, "dtype": dtype})
+        graph.connect(source.id, "out", layer.id, port.name)
+    for port in layer.spec.outputs:
+        sink = graph.add_node("Output", name=f"y_{port.name}")
+        graph.connect(layer.id, port.name, sink.id, "in")
+    return analyse(graph).result(layer.id), layer.params
+
+
+def run_torch(case: Case, params: dict, sample_shapes: list):
+    """Build and run the PyTorch reference; return (output shapes, params, buffers) or the error."""
+    full = [(BATCH, *s) for s in sample_shapes]
+    try:
+        with torch.device(case.device):
+            module = case.build(params, full)
+            if case.dtype == torch.int64:
+                xs = [torch.zeros(s, dtype=torch.int64) for s in full]
+            else:
+                xs = [torch.empty(s, dtype=case.dtype) for s in full]
+            with torch.no_grad():
+                out = module(*xs)
+    except Exception as err:  # noqa: BLE001 - any failure means PyTorch rejects the layer
+        return err
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    n_params = sum(p.numel() for p in module.parameters())
+    n_buffers = sum(b.numel() for name, b in module.named_buffers() if not name.endswith("num_batches_tracked"))
+    return [tuple(o.shape) for o in outs], n_params, n_buffers
+
+
+@pytest.mark.parametrize("layer_type", sorted(set(CASES)))
+def test_layer_matches_pytorch(layer_type: str) -> None:
+    spec = CATALOGUE[layer_type]
+    case = CASES[layer_type]
+    strategies = {p.name: case.params.get(p.name, default_strategy(p)) for p in spec.params}
+    dtype = "int64" if case.dtype == torch.int64 else "float32"
+
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        params = {name: data.draw(strategy, label=name) for name, strategy in strategies.items()}
+        sample_shapes = data.draw(case.inputs(params), label="input shapes")
+        result, canonical = analyse_layer(layer_type, params, sample_shapes, dtype)
+        torch_result = run_torch(case, canonical, sample_shapes)
+        note(f"ours: {result}")
+        note(f"torch: {torch_result!r}")
+        if result.outputs is None:
+            rejected = isinstance(torch_result, Exception) or any(0 in s for s in torch_result[0])
+            assert rejected or case.stricter(canonical, sample_shapes), (
+                f"the catalogue rejects what PyTorch runs: {[d.text for d in result.diagnostics]}"
+            )
+            return
+        assert not isinstance(torch_result, Exception), f"PyTorch rejects what the catalogue accepts: {torch_result!r}"
+        torch_shapes, n_params, n_buffers = torch_result
+        ours = [(BATCH, *s[1:]) for s in result.outputs.values()]
+        assert ours == torch_shapes
+        assert result.params == n_params
+        assert result.buffers == n_buffers
+
+    check()
