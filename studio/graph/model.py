@@ -263,7 +263,7 @@ class Graph:
     def remove_node(self, node_id: str) -> Node:
         """Remove a node and its edges; the event carries both, so the removal can be undone."""
         node = self.node(node_id)
-        edges = tuple(self.in_edges(node_id) + self.out_edges(node_id))
+        edges = tuple(dict.fromkeys(self.in_edges(node_id) + self.out_edges(node_id)))  # a self-loop once
         self._g.remove_node(node_id)
         del self._nodes[node_id]
         del self._names[node.name]
@@ -365,8 +365,8 @@ def _validated(spec: LayerSpec, key: str, value: Any) -> Any:
 def _position(position: Position) -> Position:
     try:
         x, y = (float(v) for v in position)
-    except (TypeError, ValueError):
-        raise GraphError(f"a position is two numbers (x, y), not {position!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError("a position is two numbers (x, y) within ±1e9") from None
     if not all(abs(v) < 1e9 for v in (x, y)):
         raise GraphError(f"position {position!r} is out of range (each coordinate within ±1e9)")
     return (x, y)

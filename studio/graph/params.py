@@ -97,7 +97,10 @@ def _num(x: float) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        return "a huge number"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -123,7 +126,10 @@ def _check_int(spec: Param, value: Any) -> int | None:
 def _check_float(spec: Param, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
     return x if math.isfinite(x) and _in_range(spec, x) else None
 
 

@@ -101,6 +101,12 @@ class ShapeAnalysis:
         self.refresh()
         return self._results
 
+    def ordered_ids(self) -> list[str]:
+        """Node ids in topological order (nodes on a cycle where their component falls)."""
+        self.refresh()
+        position = {node_id: i for i, node_id in enumerate(self.graph.nodes)}
+        return sorted(self.graph.nodes, key=lambda n: (self._order[n], position[n]))
+
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic: graph-level ones first, then per node in graph order."""
         self.refresh()
@@ -152,16 +158,17 @@ class ShapeAnalysis:
             self._dirty.discard(node_id)
             if node_id in self._cyclic:
                 self._structure_dirty = True
-            self._dirty.update(e.dst for e in event.edges if e.dst != node_id)
+            # the feeders too: their output may now be unused
+            self._dirty.update(n for e in event.edges for n in (e.src, e.dst) if n != node_id)
         elif isinstance(event, EdgeAdded):
             src, dst = event.edge.src, event.edge.dst
-            if src in self._cyclic or dst in self._cyclic or self._order[src] >= self._order[dst]:
+            if self._structure_dirty or src in self._cyclic or dst in self._cyclic or self._order[src] >= self._order[dst]:
                 self._structure_dirty = True
-            self._dirty.add(dst)
+            self._dirty.update((src, dst))  # src: its "output is not used" warning may go
         elif isinstance(event, EdgeRemoved):
             if event.edge.src in self._cyclic and event.edge.dst in self._cyclic:
                 self._structure_dirty = True
-            self._dirty.add(event.edge.dst)
+            self._dirty.update((event.edge.src, event.edge.dst))
         elif isinstance(event, ParamChanged):
             self._dirty.add(event.node_id)
         elif isinstance(event, NodeRenamed):
@@ -185,7 +192,7 @@ class ShapeAnalysis:
         self._next_order = len(groups)
         cyclic = {n for group in groups.values() if len(group) > 1 for n in group}
         cyclic.update(nx.nodes_with_selfloops(g))
-        self._dirty |= cyclic ^ self._cyclic
+        self._dirty |= cyclic | self._cyclic  # on a cycle before or now: the path named may have changed
         self._cyclic = cyclic
         self._structure_dirty = False
 

@@ -1,3 +1,237 @@
-"""attention layers."""
+"""Attention and transformer layers over batch-first sequences (N, T, D), and sequence pooling."""
 
-SPECS = ()
+# NOTE: every layer here reads batch-first sequences, so codegen always emits batch_first=True;
+# it is a convention of the graph, not a parameter. Embedding sizes (embed_dim, d_model, kdim,
+# vdim) are read from the inputs' last dimension. An unconnected key or value of
+# MultiheadAttention takes the other one; with neither connected it is self-attention.
+#
+# NOTE: a sinusoidal PositionalEncoding holds a fixed (max_len, d_model) table that the PyTorch
+# code registers with `register_buffer(..., persistent=False)`: it counts as a buffer (memory the
+# model holds) although it is not saved with the weights. Column 2i of position pos holds
+# sin(pos * w_i) and column 2i + 1 cos(pos * w_i), w_i = 10000^(-2i / d_model); an odd d_model
+# has one more sine column than cosine columns. A learned table is a (max_len, d_model) parameter
+# (initialised normal, std 0.02). The first T rows are added to the input; T may not exceed max_len.
+
+from __future__ import annotations
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Port,
+    Shape,
+    ShapeError,
+    Unsupported,
+    numel,
+    show,
+    targets,
+)
+from studio.graph.catalogue.recurrent import need_sequence
+from studio.graph.params import Bool, Choice, Float, Int
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def _need_heads(embed_dim: int, heads: int, what: str, field: str, source: str) -> None:
+    if embed_dim % heads == 0:
+        return
+    valid = _divisors(embed_dim)
+    nearest = sorted(sorted(valid, key=lambda d: (abs(d - heads), d))[:8])
+    listed = ", ".join(str(d) for d in nearest)
+    if len(valid) > len(nearest):
+        listed += f" (or another divisor of {embed_dim})"
+    raise ShapeError(
+        f"has {what} {embed_dim} (the {source}'s last dimension), which {field} {heads} does not divide",
+        f"choose {field} among {listed}",
+    )
+
+
+def _memory(ins: list[Shape | None]) -> tuple[Shape, Shape]:
+    """The key and value shapes: an unconnected one takes the other, both default to the query."""
+    query, key, value = ins
+    assert query is not None
+    key = key or value or query
+    value = value or key
+    return key, value
+
+
+def _attention(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    query = ins[0]
+    assert query is not None
+    need_sequence(query, "a query sequence (N, L, E)")
+    for port, shape in zip(("key", "value"), ins[1:]):
+        if shape is not None:
+            need_sequence(shape, f"a {port} sequence (N, S, features)")
+    key, value = _memory(ins)
+    if key[1] != value[1]:
+        raise ShapeError(
+            f"has a key of {key[1]} steps {show(key)} but a value of {value[1]} steps {show(value)}",
+            "key and value must have the same sequence length S",
+        )
+    _need_heads(query[2] or 0, p["num_heads"], "embed_dim", "num_heads", "query")
+    return [query]
+
+
+def _known_dims(ins: list[Shape]) -> tuple[int, int, int, int, int]:
+    """embed_dim, L, S, kdim, vdim from the connected inputs (unconnected ones are left out)."""
+    query, memory = ins[0], ins[1:]
+    key = memory[0] if memory else query
+    value = memory[-1] if memory else query
+    return query[2] or 0, query[1] or 0, key[1] or 0, key[2] or 0, value[2] or 0
+
+
+def _attention_params(p: Params, ins: list[Shape]) -> int:
+    e, _, _, kdim, vdim = _known_dims(ins)
+    return e * (e + kdim + vdim) + e * e + (4 * e if p["bias"] else 0)
+
+
+def _attention_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    e, l, s, kdim, vdim = _known_dims(ins)
+    projections = l * e * e + s * kdim * e + s * vdim * e + l * e * e
+    return projections + 2 * l * s * e
+
+
+def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, d_model)")
+    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", "input")
+    return [x]
+
+
+def _encoder_params(p: Params, ins: list[Shape]) -> int:
+    e, ff = ins[0][-1] or 0, p["dim_feedforward"]
+    attention = 4 * e * e + (4 * e if p["bias"] else 0)
+    feedforward = 2 * e * ff + (ff + e if p["bias"] else 0)
+    norms = 2 * (2 * e if p["bias"] else e)
+    return attention + feedforward + norms
+
+
+def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    t, e = ins[0][1] or 0, ins[0][2] or 0
+    return 4 * t * e * e + 2 * t * t * e + 2 * t * e * p["dim_feedforward"]
+
+
+def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, d_model)")
+    if (x[1] or 0) > p["max_len"]:
+        raise ShapeError(
+            f"gets a sequence of {x[1]} steps {show(x)} but max_len is {p['max_len']}",
+            f"raise max_len to at least {x[1]}, or shorten the sequence",
+        )
+    return [x]
+
+
+def _table(p: Params, ins: list[Shape]) -> int:
+    return p["max_len"] * (ins[0][-1] or 0)
+
+
+def _positional_params(p: Params, ins: list[Shape]) -> int:
+    return _table(p, ins) if p["kind"] == "learned" else 0
+
+
+def _positional_buffers(p: Params, ins: list[Shape]) -> int:
+    return _table(p, ins) if p["kind"] == "sinusoidal" else 0
+
+
+def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0])
+
+
+def _sequence_pool(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, D)")
+    return [(None, x[2])]
+
+
+def _sequence_pool_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(ins[0]) if p["mode"] in ("mean", "max") else 0
+
+
+_NO_CAFFE_ATTENTION = "BVLC Caffe has no attention layer, nor a batched matrix product to build one from"
+
+SPECS = (
+    LayerSpec(
+        type="MultiheadAttention",
+        category="Attention",
+        doc="Multi-head scaled dot-product attention; key and value default to the query (self-attention).",
+        params=(
+            Int("num_heads", 8, "Number of attention heads; must divide embed_dim (the query's last dimension).", min=1, max=1024),
+            Float("dropout", 0.0, "Dropout on the attention weights while training.", min=0.0, max=0.99),
+            Bool("bias", True, "Learn biases in the input and output projections."),
+        ),
+        infer=_attention,
+        inputs=(Port("query"), Port("key", optional=True), Port("value", optional=True)),
+        count_params=_attention_params,
+        count_macs=_attention_macs,
+        targets=targets(
+            "nn.MultiheadAttention",
+            "layers.MultiHeadAttention",
+            "MatMul + Softmax subgraph (torch.onnx export)",
+            Unsupported(_NO_CAFFE_ATTENTION),
+        ),
+    ),
+    LayerSpec(
+        type="TransformerEncoderLayer",
+        category="Attention",
+        doc="One transformer encoder block: self-attention and a feed-forward network, each with a residual and LayerNorm.",
+        params=(
+            Int("nhead", 8, "Number of attention heads; must divide d_model (the input's last dimension).", min=1, max=1024),
+            Int("dim_feedforward", 2048, "Width of the feed-forward network's hidden layer.", min=1, max=1_000_000),
+            Float("dropout", 0.1, "Dropout in the attention and feed-forward paths while training.", min=0.0, max=0.99),
+            Choice("activation", "relu", ("relu", "gelu"), "Activation of the feed-forward network."),
+            Bool("norm_first", False, "Apply LayerNorm before each sub-block (pre-norm) instead of after."),
+            Float("layer_norm_eps", 1e-5, "Small value added to the variance in LayerNorm.", min=1e-12, max=0.1),
+            Bool("bias", True, "Learn biases in the linear layers and LayerNorms."),
+        ),
+        infer=_encoder,
+        count_params=_encoder_params,
+        count_macs=_encoder_macs,
+        targets=targets(
+            "nn.TransformerEncoderLayer",
+            "composed: layers.MultiHeadAttention + layers.LayerNormalization + layers.Dense",
+            "MatMul + Softmax + LayerNormalization subgraph (torch.onnx export)",
+            Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
+        ),
+    ),
+    LayerSpec(
+        type="PositionalEncoding",
+        category="Attention",
+        doc="Adds a position signal to a sequence (N, T, D): a fixed sinusoidal table or a learned one.",
+        params=(
+            Choice("kind", "sinusoidal", ("sinusoidal", "learned"), "A fixed sin/cos table (no parameters) or a learned table."),
+            Int("max_len", 512, "Longest sequence the table covers.", min=1, max=1_000_000),
+        ),
+        infer=_positional,
+        count_params=_positional_params,
+        count_buffers=_positional_buffers,
+        count_macs=_per_output_element,
+        targets=targets(
+            "custom module (sinusoidal buffer or nn.Parameter table, added)",
+            "composed: keras.ops sin/cos table or layers.Embedding over positions + layers.Add",
+            "Add of a constant or learned table (torch.onnx export)",
+            "Bias",
+        ),
+    ),
+    LayerSpec(
+        type="SequencePool",
+        category="Recurrent",
+        doc="Reduces a sequence (N, T, D) to one vector (N, D): the mean, the max, the first or the last step.",
+        params=(
+            Choice("mode", "mean", ("mean", "max", "first", "last"), "How the time steps are combined."),
+        ),
+        infer=_sequence_pool,
+        count_macs=_sequence_pool_macs,
+        targets=targets(
+            "Tensor.mean / Tensor.amax / indexing over dim 1",
+            "layers.GlobalAveragePooling1D / layers.GlobalMaxPooling1D / a slice",
+            "ReduceMean / ReduceMax / Gather",
+            "Reshape + Pooling (mean, max) or Slice (first, last)",
+        ),
+    ),
+)

@@ -1,3 +1,325 @@
-"""conv layers."""
+"""Convolution layers: 1-D, 2-D and 3-D convolutions, transposed, depthwise and separable ones."""
 
-SPECS = ()
+from __future__ import annotations
+
+from math import gcd, isqrt, prod
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    need_rank,
+    numel,
+    targets,
+)
+from studio.graph.params import Bool, Choice, Int, Ints, Param
+
+LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def need_spatial(x: Shape, rank: int, siblings: dict[int, str] | None = None) -> None:
+    """Raise ShapeError unless `x` is (N, C, *spatial) with `rank` spatial dimensions."""
+    got = len(x) - 2
+    if got == rank:
+        return
+    other = (siblings or {}).get(got)
+    if other:
+        hint = f"for {LAYOUTS[got]} data use {other}"
+    else:
+        hint = f"reshape each sample to {LAYOUTS[rank].replace('N, ', '')} with a Reshape before it"
+    need_rank(x, (rank + 2,), f"a {rank + 2}-D input {LAYOUTS[rank]}", hint)
+
+
+def axis_list(rank: int, dims: list[int]) -> str:
+    """Name the spatial axes at the given indices: 'H and W'."""
+    names = [AXES[rank][i] for i in dims]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def tup(values: tuple[int, ...] | list[int]) -> str:
+    """Format integers as a tuple a user reads: (3, 3), or (3,) for one value."""
+    return f"({values[0]},)" if len(values) == 1 else str(tuple(values))
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
+    bad = [(what, n) for what, n in (("in_channels", in_channels), ("out_channels", out_channels)) if n % groups]
+    if not bad:
+        return
+    valid = _divisors(gcd(in_channels, out_channels))
+    what = " and ".join(f"{w} {n}" for w, n in bad)
+    raise ShapeError(
+        f"has groups={groups} but {what} {'is' if len(bad) == 1 else 'are'} not divisible by {groups}",
+        f"choose groups among {', '.join(map(str, valid))} (divisors of in_channels {in_channels} and out_channels {out_channels})",
+    )
+
+
+def _pads(p: Params, rank: int) -> list[tuple[int, int]]:
+    """Padding before and after each spatial axis, resolving 'same' and 'valid' like PyTorch."""
+    pad, kernel, stride, dilation = p["padding"], p["kernel_size"], p["stride"], p["dilation"]
+    if pad == "valid":
+        return [(0, 0)] * rank
+    if pad == "same":
+        if any(s != 1 for s in stride):
+            explicit = tup([d * (k - 1) // 2 for k, d in zip(kernel, dilation)])
+            raise ShapeError(
+                f"uses padding='same' with stride {tup(stride)}, which PyTorch refuses for strided convolutions",
+                f"set stride to 1, or give explicit padding such as {explicit}",
+            )
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return [(t // 2, t - t // 2) for t in totals]
+    return [(q, q) for q in pad]
+
+
+def _check_pad_mode(mode: str, pads: list[tuple[int, int]], sizes: list[int], rank: int) -> None:
+    for i, ((lo, hi), size) in enumerate(zip(pads, sizes)):
+        axis = AXES[rank][i]
+        if mode == "reflect" and max(lo, hi) >= size:
+            raise ShapeError(
+                f"pads {axis} by {max(lo, hi)} with padding_mode 'reflect' but the input is only {size} long in {axis}",
+                f"reflect padding must be smaller than the input size: use at most {size - 1} in {axis}, or padding_mode 'replicate'",
+            )
+        if mode == "circular" and max(lo, hi) > size:
+            raise ShapeError(
+                f"pads {axis} by {max(lo, hi)} with padding_mode 'circular', wrapping around its input of {size} more than once",
+                f"circular padding may be at most the input size: use at most {size} in {axis}, or padding_mode 'replicate'",
+            )
+
+
+def conv_spatial(p: Params, x: Shape, rank: int) -> list[int]:
+    """Output spatial sizes of a convolution over `x`, with PyTorch's checks as ShapeErrors."""
+    sizes = [int(d or 0) for d in x[2:]]
+    kernel, stride, dilation = p["kernel_size"], p["stride"], p["dilation"]
+    pads = _pads(p, rank)
+    _check_pad_mode(p.get("padding_mode", "zeros"), pads, sizes, rank)
+    padded = [n + lo + hi for n, (lo, hi) in zip(sizes, pads)]
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    too_big = [i for i in range(rank) if span[i] > padded[i]]
+    if too_big:
+        dilated = f" (dilated to {tup(span)})" if any(d > 1 for d in dilation) else ""
+        fixes = [f"{max(1, (padded[i] - 1) // dilation[i] + 1)} in {AXES[rank][i]}" for i in too_big]
+        raise ShapeError(
+            f"has a kernel {tup(kernel)}{dilated} larger than its padded input {tup(padded)} in {axis_list(rank, too_big)}",
+            f"use a kernel of at most {', '.join(fixes)}, more padding, or a larger input",
+        )
+    return [(n - s) // st + 1 for n, s, st in zip(padded, span, stride)]
+
+
+def _conv(rank: int, siblings: dict[int, str]):
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        need_spatial(x, rank, siblings)
+        _check_groups(p["groups"], int(x[1] or 0), p["out_channels"])
+        return [(None, p["out_channels"], *conv_spatial(p, x, rank))]
+
+    return infer
+
+
+def _conv_params(p: Params, ins: list[Shape]) -> int:
+    in_channels = int(ins[0][1] or 0)
+    weights = p["out_channels"] * (in_channels // p["groups"]) * prod(p["kernel_size"])
+    return weights + (p["out_channels"] if p["bias"] else 0)
+
+
+def _conv_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0]) * (int(ins[0][1] or 0) // p["groups"]) * prod(p["kernel_size"])
+
+
+def _transpose(rank: int, siblings: dict[int, str]):
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        need_spatial(x, rank, siblings)
+        _check_groups(p["groups"], int(x[1] or 0), p["out_channels"])
+        kernel, stride, pad, extra, dilation = (
+            p["kernel_size"], p["stride"], p["padding"], p["output_padding"], p["dilation"]
+        )
+        bad = [i for i in range(rank) if extra[i] >= stride[i] and extra[i] >= dilation[i]]
+        if bad:
+            limits = ", ".join(f"{max(stride[i], dilation[i]) - 1} in {AXES[rank][i]}" for i in bad)
+            raise ShapeError(
+                f"has output_padding {tup(extra)}, but PyTorch needs output padding smaller than "
+                f"either the stride {tup(stride)} or the dilation {tup(dilation)} in each dimension",
+                f"lower output_padding to at most {limits}, or raise the stride",
+            )
+        sizes = [int(d or 0) for d in x[2:]]
+        out = [
+            (n - 1) * s - 2 * q + d * (k - 1) + e + 1
+            for n, k, s, q, e, d in zip(sizes, kernel, stride, pad, extra, dilation)
+        ]
+        empty = [i for i in range(rank) if out[i] < 1]
+        if empty:
+            raise ShapeError(
+                f"would produce an output of size {tup(out)} from its input {tup(sizes)}: padding {tup(pad)} "
+                f"removes more than the transposed convolution adds in {axis_list(rank, empty)}",
+                "reduce padding, or use a larger kernel or stride",
+            )
+        return [(None, p["out_channels"], *out)]
+
+    return infer
+
+
+def _transpose_params(p: Params, ins: list[Shape]) -> int:
+    in_channels = int(ins[0][1] or 0)
+    weights = in_channels * (p["out_channels"] // p["groups"]) * prod(p["kernel_size"])
+    return weights + (p["out_channels"] if p["bias"] else 0)
+
+
+def _transpose_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    # Every input element is scattered into kernel-many places of out_channels/groups channels.
+    return numel(ins[0]) * (p["out_channels"] // p["groups"]) * prod(p["kernel_size"])
+
+
+def _depthwise(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_spatial(x, 2)
+    return [(None, int(x[1] or 0) * p["depth_multiplier"], *conv_spatial(p, x, 2))]
+
+
+def _depthwise_params(p: Params, ins: list[Shape]) -> int:
+    channels = int(ins[0][1] or 0) * p["depth_multiplier"]
+    return channels * prod(p["kernel_size"]) + (channels if p["bias"] else 0)
+
+
+def _depthwise_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0]) * prod(p["kernel_size"])
+
+
+def _separable(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_spatial(x, 2)
+    return [(None, p["out_channels"], *conv_spatial(p, x, 2))]
+
+
+def _separable_params(p: Params, ins: list[Shape]) -> int:
+    middle = int(ins[0][1] or 0) * p["depth_multiplier"]
+    depthwise = middle * prod(p["kernel_size"])
+    pointwise = middle * p["out_channels"] + (p["out_channels"] if p["bias"] else 0)
+    return depthwise + pointwise
+
+
+def _separable_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    middle = int(ins[0][1] or 0) * p["depth_multiplier"]
+    positions = numel(outs[0]) // p["out_channels"]
+    return positions * middle * (prod(p["kernel_size"]) + p["out_channels"])
+
+
+def _out_channels() -> Param:
+    return Int("out_channels", 16, "Number of output channels (filters).", min=1, max=65536)
+
+
+def _window_params(rank: int, words: bool = True) -> tuple[Param, ...]:
+    pad_help = "Zero padding added to both sides of each spatial axis"
+    return (
+        Ints("kernel_size", (3,) * rank, "Size of the convolution window per spatial axis.", length=rank, min=1, max=1024),
+        Ints("stride", (1,) * rank, "Step between windows per spatial axis.", length=rank, min=1, max=1024),
+        Ints(
+            "padding",
+            (0,) * rank,
+            pad_help + ("; 'same' keeps the size (stride 1 only), 'valid' adds none." if words else "."),
+            length=rank,
+            min=0,
+            max=1024,
+            words=("same", "valid") if words else (),
+        ),
+        Ints("dilation", (1,) * rank, "Spacing between kernel elements per spatial axis (1: a dense kernel).", length=rank, min=1, max=1024),
+    )
+
+
+def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
+    kernel, stride, padding, dilation = _window_params(rank)
+    return LayerSpec(
+        type=f"Conv{rank}d",
+        category="Convolution",
+        doc=f"{rank}-D convolution over {LAYOUTS[rank]} input; in_channels is read from the input.",
+        params=(
+            _out_channels(),
+            kernel,
+            stride,
+            padding,
+            dilation,
+            Int("groups", 1, "Split the channels into this many independent groups (must divide in and out channels).", min=1, max=65536),
+            Bool("bias", True, "Learn an additive bias per output channel."),
+            Choice("padding_mode", "zeros", PAD_MODES, "How padding is filled: zeros, a mirror image, the edge value, or a wrap-around."),
+        ),
+        infer=_conv(rank, siblings),
+        count_params=_conv_params,
+        count_macs=_conv_macs,
+        targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
+    )
+
+
+def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
+    kernel, stride, padding, dilation = _window_params(rank, words=False)
+    return LayerSpec(
+        type=f"ConvTranspose{rank}d",
+        category="Convolution",
+        doc=f"{rank}-D transposed convolution (learned upsampling) over {LAYOUTS[rank]} input.",
+        params=(
+            _out_channels(),
+            kernel,
+            stride,
+            Ints("padding", (0,) * rank, "Rows removed from both sides of the output per spatial axis.", length=rank, min=0, max=1024),
+            Ints(
+                "output_padding",
+                (0,) * rank,
+                "Extra size added to one side of the output; must be smaller than the stride or the dilation.",
+                length=rank,
+                min=0,
+                max=1024,
+            ),
+            dilation,
+            Int("groups", 1, "Split the channels into this many independent groups (must divide in and out channels).", min=1, max=65536),
+            Bool("bias", True, "Learn an additive bias per output channel."),
+        ),
+        infer=_transpose(rank, siblings),
+        count_params=_transpose_params,
+        count_macs=_transpose_macs,
+        targets=targets(f"nn.ConvTranspose{rank}d", f"layers.Conv{rank}DTranspose", "ConvTranspose", "Deconvolution"),
+    )
+
+
+_MULTIPLIER = Int("depth_multiplier", 1, "Output channels per input channel of the depthwise step.", min=1, max=1024)
+
+SPECS = (
+    _conv_spec(1, {2: "Conv2d", 3: "Conv3d"}),
+    _conv_spec(2, {1: "Conv1d", 3: "Conv3d"}),
+    _conv_spec(3, {1: "Conv1d", 2: "Conv2d"}),
+    _transpose_spec(1, {2: "ConvTranspose2d"}),
+    _transpose_spec(2, {1: "ConvTranspose1d"}),
+    LayerSpec(
+        type="DepthwiseConv2d",
+        category="Convolution",
+        doc="Depthwise 2-D convolution: each input channel gets its own depth_multiplier filters (groups = in_channels).",
+        params=(*_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel.")),
+        infer=_depthwise,
+        count_params=_depthwise_params,
+        count_macs=_depthwise_macs,
+        targets=targets("nn.Conv2d", "layers.DepthwiseConv2D", "Conv", "Convolution"),
+    ),
+    LayerSpec(
+        type="SeparableConv2d",
+        category="Convolution",
+        # NOTE: one bias, after the pointwise step, as in Keras SeparableConv2D, so weights move one
+        # to one; a depthwise bias would be redundant (the pointwise step is linear and absorbs it).
+        doc=(
+            "Depthwise-separable 2-D convolution: a depthwise conv (groups = in_channels, no bias) "
+            "then a 1x1 pointwise conv to out_channels with the bias, as Keras SeparableConv2D."
+        ),
+        params=(_out_channels(), *_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel (on the pointwise step).")),
+        infer=_separable,
+        count_params=_separable_params,
+        count_macs=_separable_macs,
+        targets=targets("nn.Conv2d + nn.Conv2d", "layers.SeparableConv2D", "Conv + Conv", "Convolution + Convolution"),
+    ),
+)

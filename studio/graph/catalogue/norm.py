@@ -1,3 +1,265 @@
-"""norm layers."""
+"""Normalization layers: batch, layer, group, instance and local response normalization."""
 
-SPECS = ()
+from __future__ import annotations
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    Unsupported,
+    need_rank,
+    numel,
+    show,
+    targets,
+)
+from studio.graph.params import Bool, Float, Int
+
+_BATCH_LAYOUTS = {
+    "BatchNorm1d": ((2, 3), "a 2-D input (N, features) or a sequence (N, C, L)"),
+    "BatchNorm2d": ((4,), "a 4-D input (N, C, H, W)"),
+    "BatchNorm3d": ((5,), "a 5-D input (N, C, D, H, W)"),
+}
+_INSTANCE_LAYOUTS = {
+    "InstanceNorm1d": ((3,), "a 3-D input (N, C, L)"),
+    "InstanceNorm2d": ((4,), "a 4-D input (N, C, H, W)"),
+    "InstanceNorm3d": ((5,), "a 5-D input (N, C, D, H, W)"),
+}
+_BY_RANK = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
+_INSTANCE_BY_RANK = {3: "InstanceNorm1d", 4: "InstanceNorm2d", 5: "InstanceNorm3d"}
+
+
+def _channels(ins: list[Shape]) -> int:
+    return ins[0][1] or 0
+
+
+def _batch_norm(layer_type: str):
+    ranks, what = _BATCH_LAYOUTS[layer_type]
+
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        other = _BY_RANK.get(len(x))
+        need_rank(x, ranks, what, f"use {other} for {show(x)}" if other else "")
+        return [x]
+
+    return infer
+
+
+def _instance_norm(layer_type: str):
+    ranks, what = _INSTANCE_LAYOUTS[layer_type]
+
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        other = _INSTANCE_BY_RANK.get(len(x))
+        hint = f"use {other} for {show(x)}" if other else ""
+        if len(x) == 2:
+            hint = "instance norm needs positions to normalize over: use LayerNorm or BatchNorm1d for (N, features)"
+        need_rank(x, ranks, what, hint)
+        if numel(x) == x[1]:
+            raise ShapeError(
+                f"normalizes each channel over its spatial positions, but {show(x)} has only one per channel",
+                "use it on a larger feature map, or use BatchNorm or LayerNorm here",
+            )
+        return [x]
+
+    return infer
+
+
+def _affine_params(p: Params, ins: list[Shape]) -> int:
+    return 2 * _channels(ins) if p["affine"] else 0
+
+
+def _running_stats(p: Params, ins: list[Shape]) -> int:
+    return 2 * _channels(ins) if p["track_running_stats"] else 0
+
+
+def _scale_shift_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return 2 * numel(outs[0])
+
+
+def _layer_norm(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    k, rank = p["num_dims"], len(x) - 1
+    if k > rank:
+        raise ShapeError(
+            f"normalizes the last {k} dimensions but its input {show(x)} has only {rank} besides the batch",
+            f"set num_dims to at most {rank}",
+        )
+    return [x]
+
+
+def _layer_norm_params(p: Params, ins: list[Shape]) -> int:
+    if not p["elementwise_affine"]:
+        return 0
+    size = 1
+    for d in ins[0][len(ins[0]) - p["num_dims"]:]:
+        size *= d or 1
+    return size * (2 if p["bias"] else 1)
+
+
+def _divisors_near(n: int, wanted: int, count: int = 8) -> list[int]:
+    """The divisors of n closest to `wanted`, in ascending order."""
+    divisors = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    divisors += [n // d for d in divisors if d * d != n]
+    return sorted(sorted(divisors, key=lambda d: (abs(d - wanted), d))[:count])
+
+
+def _group_norm(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_rank(x, tuple(range(2, 17)), "an input (N, C, ...) with channels", "")
+    channels, groups = x[1] or 0, p["num_groups"]
+    if channels % groups:
+        choices = _divisors_near(channels, groups)
+        raise ShapeError(
+            f"cannot split the {channels} channels of {show(x)} into {groups} equal groups",
+            f"choose num_groups among {', '.join(map(str, choices))}" if len(choices) > 1 else "set num_groups to 1",
+        )
+    return [x]
+
+
+def _group_norm_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return 2 * numel(outs[0])
+
+
+def _lrn(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_rank(
+        x,
+        tuple(range(3, 17)),
+        "an input (N, C, ...) with at least one position per channel",
+        "it normalizes across neighbouring channels of feature maps; use LayerNorm for (N, features)",
+    )
+    return [x]
+
+
+def _lrn_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return (p["size"] + 2) * numel(outs[0])
+
+
+def _eps() -> Float:
+    return Float("eps", 1e-5, "Added to the variance so it never divides by zero; must be positive.", min=1e-12, max=1.0)
+
+
+def _batch_norm_spec(layer_type: str, doc: str, keras: str) -> LayerSpec:
+    return LayerSpec(
+        type=layer_type,
+        category="Normalization",
+        doc=doc,
+        params=(
+            _eps(),
+            Float("momentum", 0.1, "Weight of the newest batch in the running mean and variance.", min=0.0, max=1.0),
+            Bool("affine", True, "Learn a per-channel scale and shift."),
+            Bool("track_running_stats", True, "Keep running mean and variance for inference."),
+        ),
+        infer=_batch_norm(layer_type),
+        count_params=_affine_params,
+        count_buffers=_running_stats,
+        count_macs=_scale_shift_macs,
+        # Caffe splits it: BatchNorm holds the statistics, a Scale layer (bias_term) the affine part.
+        targets=targets(f"nn.{layer_type}", keras, "BatchNormalization", "BatchNorm"),
+    )
+
+
+def _instance_norm_spec(layer_type: str, doc: str) -> LayerSpec:
+    return LayerSpec(
+        type=layer_type,
+        category="Normalization",
+        doc=doc,
+        params=(
+            _eps(),
+            Float("momentum", 0.1, "Weight of the newest batch in the running statistics, when tracked.", min=0.0, max=1.0),
+            Bool("affine", False, "Learn a per-channel scale and shift."),
+            Bool("track_running_stats", False, "Keep running statistics and use them at inference."),
+        ),
+        infer=_instance_norm(layer_type),
+        count_params=_affine_params,
+        count_buffers=_running_stats,
+        count_macs=_scale_shift_macs,
+        # Keras: GroupNormalization(groups=-1) is instance norm; Caffe: MVN per channel (+ Scale).
+        targets=targets(f"nn.{layer_type}", "layers.GroupNormalization", "InstanceNormalization", "MVN"),
+    )
+
+
+SPECS = (
+    _batch_norm_spec(
+        "BatchNorm1d",
+        "Normalizes each feature (or channel of a sequence) over the batch, then scales and shifts it.",
+        "layers.BatchNormalization",
+    ),
+    _batch_norm_spec(
+        "BatchNorm2d",
+        "Normalizes each channel of an image over the batch and positions, then scales and shifts it.",
+        "layers.BatchNormalization",
+    ),
+    _batch_norm_spec(
+        "BatchNorm3d",
+        "Normalizes each channel of a volume over the batch and positions, then scales and shifts it.",
+        "layers.BatchNormalization",
+    ),
+    LayerSpec(
+        type="LayerNorm",
+        category="Normalization",
+        doc="Normalizes each sample over its last num_dims dimensions, as in transformers.",
+        params=(
+            Int("num_dims", 1, "How many trailing dimensions to normalize over (1: the feature dimension).", min=1, max=8),
+            _eps(),
+            Bool("elementwise_affine", True, "Learn a scale per normalized element."),
+            Bool("bias", True, "Learn a shift as well (needs elementwise_affine)."),
+        ),
+        infer=_layer_norm,
+        count_params=_layer_norm_params,
+        count_macs=_scale_shift_macs,
+        targets=targets(
+            "nn.LayerNorm",
+            "layers.LayerNormalization",
+            "LayerNormalization",
+            Unsupported("BVLC Caffe has no LayerNorm layer (MVN normalizes all of C, H, W and learns no scale)"),
+        ),
+    ),
+    LayerSpec(
+        type="GroupNorm",
+        category="Normalization",
+        doc="Normalizes each sample over groups of channels; independent of the batch size.",
+        params=(
+            Int("num_groups", 8, "Number of channel groups; the channels must divide evenly (1 = LayerNorm-like).", min=1, max=1024),
+            _eps(),
+            Bool("affine", True, "Learn a per-channel scale and shift."),
+        ),
+        infer=_group_norm,
+        count_params=_affine_params,
+        count_macs=_group_norm_macs,
+        targets=targets(
+            "nn.GroupNorm",
+            "layers.GroupNormalization",
+            "GroupNormalization",
+            Unsupported("BVLC Caffe has no GroupNorm layer"),
+        ),
+    ),
+    _instance_norm_spec("InstanceNorm1d", "Normalizes each channel of each sequence over its positions."),
+    _instance_norm_spec("InstanceNorm2d", "Normalizes each channel of each image over its positions, as in style transfer."),
+    _instance_norm_spec("InstanceNorm3d", "Normalizes each channel of each volume over its positions."),
+    LayerSpec(
+        type="LocalResponseNorm",
+        category="Normalization",
+        doc="Divides each activation by the energy of its neighbouring channels, as in AlexNet.",
+        params=(
+            Int("size", 5, "Number of neighbouring channels to sum over.", min=1, max=64),
+            Float("alpha", 1e-4, "Scale of the sum of squares.", min=0.0, max=10.0),
+            Float("beta", 0.75, "Exponent of the divisor.", min=0.0, max=10.0),
+            Float("k", 1.0, "Constant added to the divisor.", min=0.0, max=100.0),
+        ),
+        infer=_lrn,
+        count_macs=_lrn_macs,
+        targets=targets(
+            "nn.LocalResponseNorm",
+            Unsupported("Keras 3 has no local response normalization layer"),
+            "LRN",
+            "LRN",
+        ),
+    ),
+)

@@ -1,3 +1,282 @@
-"""pooling layers."""
+"""Pooling and resizing layers: max, average, adaptive and global pools, upsampling, padding."""
 
-SPECS = ()
+from __future__ import annotations
+
+from math import prod
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    Unsupported,
+    need_rank,
+    numel,
+    show,
+    targets,
+)
+from studio.graph.catalogue.conv import AXES, LAYOUTS, axis_list, need_spatial, tup
+from studio.graph.params import Bool, Choice, Ints, Param
+
+CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
+NO_ADAPTIVE_ONNX = Unsupported("ONNX has no adaptive pooling op (only GlobalAveragePool and GlobalMaxPool)")
+NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer")
+
+
+def _sizes(x: Shape) -> list[int]:
+    return [int(d or 0) for d in x[2:]]
+
+
+def pool_out(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil: bool) -> int:
+    """Output length of a pooling window, exactly as PyTorch's pooling_output_shape computes it.
+
+    With ceil_mode a window may hang over the end, even when it is longer than the input.
+    """
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1  # the last window would start in the padding
+    return out
+
+
+def _stride(p: Params) -> tuple[int, ...]:
+    return p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
+
+
+def _pool(rank: int, siblings: dict[int, str]):
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        need_spatial(x, rank, siblings)
+        kernel, pad, stride = p["kernel_size"], p["padding"], _stride(p)
+        dilation = p.get("dilation", (1,) * rank)
+        wide = [i for i in range(rank) if pad[i] > kernel[i] // 2]
+        if wide:
+            limits = ", ".join(f"{kernel[i] // 2} in {AXES[rank][i]}" for i in wide)
+            raise ShapeError(
+                f"has padding {tup(pad)} larger than half its kernel {tup(kernel)} in {axis_list(rank, wide)}, which PyTorch refuses",
+                f"use padding of at most {limits}, or a larger kernel",
+            )
+        sizes = _sizes(x)
+        out = [pool_out(n, k, s, q, d, p["ceil_mode"]) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
+        small = [i for i in range(rank) if out[i] < 1]
+        if small:
+            span = tup([d * (k - 1) + 1 for k, d in zip(kernel, dilation)])
+            dilated = f" (dilated to {span})" if any(d > 1 for d in dilation) else ""
+            padded = tup([n + 2 * q for n, q in zip(sizes, pad)])
+            ceiled = [pool_out(n, k, s, q, d, True) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
+            ceil_hint = ", or set ceil_mode to keep the partial window" if min(ceiled) >= 1 else ""
+            raise ShapeError(
+                f"has a window {tup(kernel)}{dilated} larger than its padded input {padded} in {axis_list(rank, small)}",
+                "use a smaller kernel_size, more padding, or a larger input" + ceil_hint,
+            )
+        return [(None, x[1], *out)]
+
+    return infer
+
+
+def _avg_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0]) * prod(p["kernel_size"])
+
+
+def _adaptive(rank: int, siblings: dict[int, str]):
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        need_spatial(x, rank, siblings)
+        return [(None, x[1], *p["output_size"])]
+
+    return infer
+
+
+def _window_total(size: int, out: int) -> int:
+    """Sum of the adaptive windows' lengths along one axis (start floor, end ceil, as PyTorch)."""
+    return sum(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+
+
+def _adaptive_avg_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    x = ins[0]
+    return int(x[1] or 0) * prod(_window_total(n, o) for n, o in zip(_sizes(x), p["output_size"]))
+
+
+def _global(rank: int, siblings: dict[int, str]):
+    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+        x = ins[0]
+        assert x is not None
+        need_spatial(x, rank, siblings)
+        return [(None, x[1])]
+
+    return infer
+
+
+def _global_avg_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(ins[0])
+
+
+def _upsample(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_rank(x, (3, 4, 5), "a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) input", "reshape each sample to (C, L) or (C, H, W) with a Reshape before it")
+    rank = len(x) - 2
+    if p["mode"] == "bilinear" and rank != 2:
+        raise ShapeError(f"uses mode 'bilinear', which needs a 4-D input (N, C, H, W), but gets {show(x)}", "use mode 'nearest'")
+    scale = p["scale_factor"]
+    if len(scale) not in (1, rank):
+        axes = ", ".join(AXES[rank])
+        raise ShapeError(
+            f"has scale_factor {tup(scale)} with {len(scale)} values but its input {show(x)} has {rank} spatial "
+            f"{'axis' if rank == 1 else 'axes'} ({axes})",
+            f"give one scale for every axis, or one per axis ({axes})",
+        )
+    scales = scale * rank if len(scale) == 1 else scale
+    return [(None, x[1], *(n * s for n, s in zip(_sizes(x), scales)))]
+
+
+def _upsample_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    # Bilinear: each output value blends 4 inputs; nearest only copies.
+    return 4 * numel(outs[0]) if p["mode"] == "bilinear" else 0
+
+
+def _zero_pad(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_spatial(x, 2)
+    left, right, top, bottom = p["padding"]
+    h, w = _sizes(x)
+    return [(None, x[1], h + top + bottom, w + left + right)]
+
+
+def _compares_only(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return 0  # max pooling compares; it does not multiply-accumulate
+
+
+def _kernel(rank: int) -> Param:
+    return Ints("kernel_size", (2,) * rank, "Size of the pooling window per spatial axis.", length=rank, min=1, max=1024)
+
+
+def _window(rank: int) -> tuple[Param, ...]:
+    return (
+        _kernel(rank),
+        Ints(
+            "stride",
+            "kernel",
+            "Step between windows per spatial axis; 'kernel' (the default) steps by the kernel size, as PyTorch does.",
+            length=rank,
+            min=1,
+            max=1024,
+            words=("kernel",),
+        ),
+        Ints("padding", (0,) * rank, "Implicit padding on both sides of each spatial axis; at most half the kernel.", length=rank, min=0, max=512),
+    )
+
+
+_CEIL = Bool("ceil_mode", False, "Round the output size up instead of down, so a partial window at the end counts.")
+
+
+def _max_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
+    return LayerSpec(
+        type=f"MaxPool{rank}d",
+        category="Pooling",
+        doc=f"{rank}-D max pooling over {LAYOUTS[rank]} input: the largest value in each window.",
+        params=(
+            *_window(rank),
+            Ints("dilation", (1,) * rank, "Spacing between window elements per spatial axis.", length=rank, min=1, max=1024),
+            _CEIL,
+        ),
+        infer=_pool(rank, siblings),
+        targets=targets(f"nn.MaxPool{rank}d", f"layers.MaxPooling{rank}D", "MaxPool", "Pooling" if rank == 2 else CAFFE_4D),
+    )
+
+
+def _avg_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
+    return LayerSpec(
+        type=f"AvgPool{rank}d",
+        category="Pooling",
+        doc=f"{rank}-D average pooling over {LAYOUTS[rank]} input: the mean of each window.",
+        params=(
+            *_window(rank),
+            _CEIL,
+            Bool("count_include_pad", True, "Count the zero padding in the divisor of the mean."),
+        ),
+        infer=_pool(rank, siblings),
+        count_macs=_avg_macs,
+        targets=targets(f"nn.AvgPool{rank}d", f"layers.AveragePooling{rank}D", "AveragePool", "Pooling" if rank == 2 else CAFFE_4D),
+    )
+
+
+def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
+    word = "Avg" if kind == "avg" else "Max"
+    keras = "Average" if kind == "avg" else "Max"
+    return LayerSpec(
+        type=f"Adaptive{word}Pool{rank}d",
+        category="Pooling",
+        doc=f"Adaptive {rank}-D {'average' if kind == 'avg' else 'max'} pooling: windows sized to give exactly output_size, whatever the input size.",
+        params=(Ints("output_size", (1,) * rank, "Spatial size of the output per axis.", length=rank, min=1, max=4096),),
+        infer=_adaptive(rank, siblings),
+        count_macs=_adaptive_avg_macs if kind == "avg" else _compares_only,
+        targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", NO_ADAPTIVE_ONNX, NO_ADAPTIVE_CAFFE),
+    )
+
+
+def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
+    word = "Avg" if kind == "avg" else "Max"
+    keras = "Average" if kind == "avg" else "Max"
+    onnx = "GlobalAveragePool" if kind == "avg" else "GlobalMaxPool"
+    return LayerSpec(
+        type=f"Global{word}Pool{rank}d",
+        category="Pooling",
+        doc=f"Global {'average' if kind == 'avg' else 'max'} pooling over every spatial position of {LAYOUTS[rank]} input, giving (N, C).",
+        params=(),
+        infer=_global(rank, siblings),
+        count_macs=_global_avg_macs if kind == "avg" else _compares_only,
+        targets=targets(
+            f"nn.Adaptive{word}Pool{rank}d(1) + nn.Flatten",
+            f"layers.Global{keras}Pooling{rank}D",
+            f"{onnx} + Flatten",
+            "Pooling" if rank == 2 else CAFFE_4D,
+        ),
+    )
+
+
+SPECS = (
+    _max_pool(1, {2: "MaxPool2d"}),
+    _max_pool(2, {1: "MaxPool1d"}),
+    _avg_pool(1, {2: "AvgPool2d"}),
+    _avg_pool(2, {1: "AvgPool1d"}),
+    _adaptive_pool("avg", 1, {2: "AdaptiveAvgPool2d"}),
+    _adaptive_pool("avg", 2, {1: "AdaptiveAvgPool1d"}),
+    _adaptive_pool("max", 2, {}),
+    _global_pool("avg", 1, {2: "GlobalAvgPool2d"}),
+    _global_pool("avg", 2, {1: "GlobalAvgPool1d"}),
+    _global_pool("max", 1, {2: "GlobalMaxPool2d"}),
+    _global_pool("max", 2, {1: "GlobalMaxPool1d"}),
+    LayerSpec(
+        type="Upsample",
+        category="Resize",
+        doc="Enlarges the spatial axes by whole-number factors: nearest neighbour, or bilinear for (N, C, H, W).",
+        params=(
+            Ints("scale_factor", (2,), "Enlargement per spatial axis; one value applies to every axis.", min=1, max=64),
+            Choice("mode", "nearest", ("nearest", "bilinear"), "Interpolation: copy the nearest value, or blend the 4 nearest (4-D input only)."),
+        ),
+        infer=_upsample,
+        count_macs=_upsample_macs,
+        targets=targets(
+            "nn.Upsample",
+            "layers.UpSampling1D / UpSampling2D / UpSampling3D",
+            "Resize",
+            Unsupported("BVLC Caffe has no upsampling layer (only a fixed-weight Deconvolution can imitate one)"),
+        ),
+    ),
+    LayerSpec(
+        type="ZeroPad2d",
+        category="Resize",
+        doc="Adds rows and columns of zeros around each (N, C, H, W) feature map.",
+        params=(Ints("padding", (1, 1, 1, 1), "Zeros added on the left, right, top and bottom.", length=4, min=0, max=1024),),
+        infer=_zero_pad,
+        targets=targets(
+            "nn.ZeroPad2d",
+            "layers.ZeroPadding2D",
+            "Pad",
+            Unsupported("BVLC Caffe has no padding layer; only Convolution and Pooling pad their own input"),
+        ),
+    ),
+)

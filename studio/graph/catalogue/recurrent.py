@@ -1,3 +1,163 @@
-"""recurrent layers."""
+"""Recurrent layers (LSTM, GRU, simple RNN) over batch-first sequences, and token embeddings."""
 
-SPECS = ()
+# NOTE: sequences are batch-first, (N, T, features), as PyTorch's batch_first=True and Keras.
+# With return_sequences false a recurrent layer returns the top layer's final hidden state with
+# the directions concatenated (forward, then backward): in PyTorch
+# `torch.cat(tuple(h_n[-dirs:]), dim=-1)`, as Keras `Bidirectional(LSTM(return_sequences=False))`.
+# It is not `output[:, -1]`, whose backward half has seen only the last step. Codegen emits this.
+
+from __future__ import annotations
+
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    Unsupported,
+    show,
+    targets,
+)
+from studio.graph.params import Bool, Choice, Float, Int, Param
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def need_sequence(x: Shape, what: str = "a sequence (N, T, features)") -> None:
+    """Raise ShapeError unless `x` is a batch-first sequence (N, T, features)."""
+    if len(x) == 3:
+        return
+    if len(x) == 2:
+        hint = f"a sequence needs a time axis: Reshape to (T, features) first, e.g. ({x[1]}, 1) for one feature per step"
+    elif len(x) == 4:
+        _, c, h, w = x
+        hint = (
+            "for images, Reshape to (N, T, features) first, "
+            f"e.g. Permute (2, 1, 3) then Reshape ({h}, {(c or 1) * (w or 1)}) reads rows as time steps"
+        )
+    else:
+        hint = "Reshape to (N, T, features) first"
+    raise ShapeError(f"needs {what} but gets {show(x)}", hint)
+
+
+def _recurrent_infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x)
+    width = p["hidden_size"] * (2 if p["bidirectional"] else 1)
+    return [(None, x[1], width) if p["return_sequences"] else (None, width)]
+
+
+def _layer_inputs(p: Params, features: int) -> list[int]:
+    """Input width of each stacked layer: the features, then the previous layer's output."""
+    dirs = 2 if p["bidirectional"] else 1
+    return [features] + [p["hidden_size"] * dirs] * (p["num_layers"] - 1)
+
+
+def _recurrent_params(layer_type: str):
+    gates = _GATES[layer_type]
+
+    def count(p: Params, ins: list[Shape]) -> int:
+        h = p["hidden_size"]
+        dirs = 2 if p["bidirectional"] else 1
+        # PyTorch keeps two bias vectors per gate (b_ih and b_hh), unlike Keras (one).
+        per_dir = [gates * h * (width + h) + (2 * gates * h if p["bias"] else 0) for width in _layer_inputs(p, ins[0][-1] or 0)]
+        return dirs * sum(per_dir)
+
+    return count
+
+
+def _recurrent_macs(layer_type: str):
+    gates = _GATES[layer_type]
+
+    def count(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+        h = p["hidden_size"]
+        dirs = 2 if p["bidirectional"] else 1
+        steps = ins[0][1] or 0
+        return steps * dirs * sum(gates * h * (width + h) for width in _layer_inputs(p, ins[0][-1] or 0))
+
+    return count
+
+
+def _recurrent_params_spec(extra: tuple[Param, ...] = ()) -> tuple[Param, ...]:
+    return (
+        Int("hidden_size", 128, "Number of features in the hidden state (per direction).", min=1, max=100_000),
+        Int("num_layers", 1, "Number of stacked recurrent layers.", min=1, max=64),
+        Bool("bidirectional", False, "Also run the sequence backwards and concatenate both directions."),
+        Bool("return_sequences", False, "Return every step (N, T, H) instead of the final state (N, H), as in Keras."),
+        Float("dropout", 0.0, "Dropout between stacked layers while training; no effect with one layer.", min=0.0, max=0.99),
+        Bool("bias", True, "Learn bias vectors (PyTorch keeps two per gate)."),
+        *extra,
+    )
+
+
+def _embedding(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    return [(*x, p["embedding_dim"])]
+
+
+def _embedding_params(p: Params, ins: list[Shape]) -> int:
+    return p["num_embeddings"] * p["embedding_dim"]
+
+
+_CAFFE_TIME_MAJOR = (
+    "BVLC Caffe's recurrent layers read time-major (T, N, F) blobs with a sequence-continuation input, "
+    "and Caffe has no Permute layer to turn batch-first sequences around"
+)
+
+SPECS = (
+    LayerSpec(
+        type="LSTM",
+        category="Recurrent",
+        doc="Long short-term memory over a sequence (N, T, F): every step (N, T, H) or the final state (N, H).",
+        params=_recurrent_params_spec(),
+        infer=_recurrent_infer,
+        count_params=_recurrent_params("LSTM"),
+        count_macs=_recurrent_macs("LSTM"),
+        targets=targets("nn.LSTM", "layers.LSTM", "LSTM", Unsupported(_CAFFE_TIME_MAJOR)),
+    ),
+    LayerSpec(
+        type="GRU",
+        category="Recurrent",
+        doc="Gated recurrent unit over a sequence (N, T, F): every step (N, T, H) or the final state (N, H).",
+        params=_recurrent_params_spec(),
+        infer=_recurrent_infer,
+        count_params=_recurrent_params("GRU"),
+        count_macs=_recurrent_macs("GRU"),
+        targets=targets("nn.GRU", "layers.GRU", "GRU", Unsupported("BVLC Caffe has no GRU layer")),
+    ),
+    LayerSpec(
+        type="RNN",
+        category="Recurrent",
+        doc="Simple (Elman) recurrent layer over a sequence (N, T, F): every step (N, T, H) or the final state (N, H).",
+        params=_recurrent_params_spec(
+            (Choice("nonlinearity", "tanh", ("tanh", "relu"), "Activation of the hidden state."),),
+        ),
+        infer=_recurrent_infer,
+        count_params=_recurrent_params("RNN"),
+        count_macs=_recurrent_macs("RNN"),
+        targets=targets(
+            "nn.RNN",
+            "layers.SimpleRNN",
+            "RNN",
+            Unsupported(
+                "BVLC Caffe's RNN layer adds an output projection tanh(W_ho h_t + b_o), so it is not this layer, "
+                "and it reads time-major (T, N, F) blobs that Caffe cannot permute to"
+            ),
+        ),
+    ),
+    LayerSpec(
+        type="Embedding",
+        category="Embedding",
+        doc="Looks up a learned vector for each token id: (N, T) int64 ids become (N, T, D) features.",
+        params=(
+            Int("num_embeddings", 10_000, "Vocabulary size: token ids run from 0 to num_embeddings - 1.", min=1, max=10_000_000),
+            Int("embedding_dim", 128, "Length of each token's vector.", min=1, max=100_000),
+        ),
+        infer=_embedding,
+        count_params=_embedding_params,
+        input_dtype="int",
+        output_dtype="float",
+        targets=targets("nn.Embedding", "layers.Embedding", "Gather", "Embed"),
+    ),
+)

@@ -1,0 +1,180 @@
+"""Rebuild the example projects from readable Python: `python assets/examples/make_examples.py`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from studio.graph import Graph
+from studio.graph.layout import arrange
+from studio.graph.project import Project, TrainingSettings, save_project
+
+HERE = Path(__file__).resolve().parent
+
+
+class Builder:
+    """Adds layers by name, wiring each to the layers named as its inputs."""
+
+    def __init__(self) -> None:
+        self.graph = Graph()
+
+    def __call__(self, layer_type: str, name: str, *inputs: str, **params: Any) -> str:
+        node = self.graph.add_node(layer_type, name, params)
+        ports = node.spec.input_ports(node.params)
+        for port, source in zip(ports, inputs, strict=True):
+            self.graph.connect(self.graph.node_by_name(source).id, "out", node.id, port.name)
+        return name
+
+
+def digits_cnn(b: Builder) -> None:
+    b("Input", "image", shape=[1, 8, 8])
+    b("Conv2d", "conv1", "image", out_channels=16, kernel_size=3, padding="same")
+    b("ReLU", "relu1", "conv1")
+    b("Conv2d", "conv2", "relu1", out_channels=32, kernel_size=3, padding="same")
+    b("ReLU", "relu2", "conv2")
+    b("MaxPool2d", "pool", "relu2", kernel_size=2)
+    b("Flatten", "flatten", "pool")
+    b("Linear", "fc1", "flatten", out_features=64)
+    b("ReLU", "relu3", "fc1")
+    b("Dropout", "dropout", "relu3", p=0.25)
+    b("Linear", "logits", "dropout", out_features=10)
+    b("Output", "digit", "logits")
+
+
+def lenet5(b: Builder) -> None:
+    b("Input", "image", shape=[1, 28, 28])
+    b("Conv2d", "c1", "image", out_channels=6, kernel_size=5, padding=2)
+    b("Tanh", "tanh1", "c1")
+    b("AvgPool2d", "s2", "tanh1", kernel_size=2)
+    b("Conv2d", "c3", "s2", out_channels=16, kernel_size=5)
+    b("Tanh", "tanh2", "c3")
+    b("AvgPool2d", "s4", "tanh2", kernel_size=2)
+    b("Flatten", "flatten", "s4")
+    b("Linear", "f5", "flatten", out_features=120)
+    b("Tanh", "tanh3", "f5")
+    b("Linear", "f6", "tanh3", out_features=84)
+    b("Tanh", "tanh4", "f6")
+    b("Linear", "f7", "tanh4", out_features=10)
+    b("Output", "digit", "f7")
+
+
+def mlp(b: Builder) -> None:
+    b("Input", "point", shape=[2])
+    b("Linear", "hidden1", "point", out_features=64)
+    b("ReLU", "relu1", "hidden1")
+    b("Linear", "hidden2", "relu1", out_features=64)
+    b("ReLU", "relu2", "hidden2")
+    b("Linear", "logits", "relu2", out_features=2)
+    b("Output", "label", "logits")
+
+
+def _residual_block(b: Builder, name: str, source: str, channels: int, stride: int = 1) -> str:
+    b("Conv2d", f"{name}_conv1", source, out_channels=channels, kernel_size=3, stride=stride, padding=1, bias=False)
+    b("BatchNorm2d", f"{name}_bn1", f"{name}_conv1")
+    b("ReLU", f"{name}_relu1", f"{name}_bn1")
+    b("Conv2d", f"{name}_conv2", f"{name}_relu1", out_channels=channels, kernel_size=3, padding=1, bias=False)
+    b("BatchNorm2d", f"{name}_bn2", f"{name}_conv2")
+    skip = source
+    if stride != 1:
+        b("Conv2d", f"{name}_proj", source, out_channels=channels, kernel_size=1, stride=stride, bias=False)
+        skip = b("BatchNorm2d", f"{name}_proj_bn", f"{name}_proj")
+    b("Add", f"{name}_add", f"{name}_bn2", skip)
+    return b("ReLU", f"{name}_out", f"{name}_add")
+
+
+def resnet_small(b: Builder) -> None:
+    b("Input", "image", shape=[3, 32, 32])
+    b("Conv2d", "stem", "image", out_channels=16, kernel_size=3, padding=1, bias=False)
+    b("BatchNorm2d", "stem_bn", "stem")
+    x = b("ReLU", "stem_relu", "stem_bn")
+    x = _residual_block(b, "block1", x, 16)
+    x = _residual_block(b, "block2", x, 32, stride=2)
+    x = _residual_block(b, "block3", x, 64, stride=2)
+    b("GlobalAvgPool2d", "pool", x)
+    b("Linear", "logits", "pool", out_features=10)
+    b("Output", "label", "logits")
+
+
+def inception_block(b: Builder) -> None:
+    b("Input", "image", shape=[3, 32, 32])
+    b("Conv2d", "stem", "image", out_channels=32, kernel_size=3, padding=1)
+    b("ReLU", "stem_relu", "stem")
+    b("Conv2d", "b1_1x1", "stem_relu", out_channels=16, kernel_size=1)
+    b("Conv2d", "b2_reduce", "stem_relu", out_channels=16, kernel_size=1)
+    b("Conv2d", "b2_3x3", "b2_reduce", out_channels=24, kernel_size=3, padding=1)
+    b("Conv2d", "b3_reduce", "stem_relu", out_channels=4, kernel_size=1)
+    b("Conv2d", "b3_5x5", "b3_reduce", out_channels=8, kernel_size=5, padding=2)
+    b("MaxPool2d", "b4_pool", "stem_relu", kernel_size=3, stride=1, padding=1)
+    b("Conv2d", "b4_proj", "b4_pool", out_channels=8, kernel_size=1)
+    b("Concat", "mixed", "b1_1x1", "b2_3x3", "b3_5x5", "b4_proj", num_inputs=4)
+    b("ReLU", "mixed_relu", "mixed")
+    b("GlobalAvgPool2d", "pool", "mixed_relu")
+    b("Linear", "logits", "pool", out_features=10)
+    b("Output", "label", "logits")
+
+
+def lstm_classifier(b: Builder) -> None:
+    b("Input", "tokens", shape=[32], dtype="int64")
+    b("Embedding", "embed", "tokens", num_embeddings=64, embedding_dim=32)
+    b("LSTM", "lstm", "embed", hidden_size=64, bidirectional=True, return_sequences=False)
+    b("Dropout", "dropout", "lstm", p=0.2)
+    b("Linear", "logits", "dropout", out_features=2)
+    b("Output", "label", "logits")
+
+
+def transformer_classifier(b: Builder) -> None:
+    b("Input", "tokens", shape=[32], dtype="int64")
+    b("Embedding", "embed", "tokens", num_embeddings=64, embedding_dim=64)
+    b("PositionalEncoding", "position", "embed", max_len=512)
+    b("TransformerEncoderLayer", "encoder1", "position", nhead=4, dim_feedforward=128, dropout=0.1)
+    b("TransformerEncoderLayer", "encoder2", "encoder1", nhead=4, dim_feedforward=128, dropout=0.1)
+    b("SequencePool", "pool", "encoder2", mode="mean")
+    b("Linear", "logits", "pool", out_features=2)
+    b("Output", "label", "logits")
+
+
+def conv_autoencoder(b: Builder) -> None:
+    b("Input", "image", shape=[1, 28, 28])
+    b("Conv2d", "enc1", "image", out_channels=16, kernel_size=3, stride=2, padding=1)
+    b("ReLU", "enc1_relu", "enc1")
+    b("Conv2d", "enc2", "enc1_relu", out_channels=32, kernel_size=3, stride=2, padding=1)
+    b("ReLU", "code", "enc2")
+    b("ConvTranspose2d", "dec1", "code", out_channels=16, kernel_size=3, stride=2, padding=1, output_padding=1)
+    b("ReLU", "dec1_relu", "dec1")
+    b("ConvTranspose2d", "dec2", "dec1_relu", out_channels=1, kernel_size=3, stride=2, padding=1, output_padding=1)
+    b("Sigmoid", "reconstruction", "dec2")
+    b("Output", "image_out", "reconstruction")
+
+
+EXAMPLES = {
+    "digits_cnn": (digits_cnn, "A small CNN for the built-in 8x8 handwritten digits.", dict(dataset="digits", epochs=20)),
+    "lenet5": (lenet5, "LeCun et al.'s LeNet-5 for 28x28 digits (MNIST).", dict(dataset="mnist", epochs=10)),
+    "mlp": (mlp, "A multilayer perceptron for two-dimensional points (the two-spirals set).", dict(dataset="spirals", epochs=200, batch_size=32)),
+    "resnet_small": (resnet_small, "A small residual network (ResNet-style blocks with Add) for 32x32 colour images.", dict(dataset="cifar10", optimizer="sgd", learning_rate=0.1)),
+    "inception_block": (inception_block, "An inception-style block: four parallel branches joined by Concat.", dict(dataset="cifar10")),
+    "lstm_classifier": (lstm_classifier, "A bidirectional LSTM that classifies token sequences.", dict(dataset="sequence")),
+    "transformer_classifier": (transformer_classifier, "A two-layer transformer encoder that classifies token sequences.", dict(dataset="sequence", learning_rate=0.0005)),
+    "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="mnist", loss="mse")),
+}
+
+
+def build(name: str) -> Project:
+    """Build one example project by name."""
+    make, description, training = EXAMPLES[name]
+    builder = Builder()
+    make(builder)
+    arrange(builder.graph)
+    return Project(name=name, graph=builder.graph, description=description, training=replace(TrainingSettings(), **training))
+
+
+def main() -> int:
+    for name in EXAMPLES:
+        save_project(build(name), HERE / f"{name}.lstudio")
+        print(f"wrote {name}.lstudio")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The `layer-studio` command: the same functions as the editor, without a window."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence, TextIO
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("layer-studio: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="layer-studio",
+        description="Design, check, train and export neural networks. Headless commands:",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    layers = sub.add_parser("layers", help="list the layer catalogue")
+    layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    layers.set_defaults(run=_cmd_layers)
+
+    check = sub.add_parser("check", help="analyse a project: shapes, parameters, MACs, problems")
+    check.add_argument("file", help="a .lstudio project file")
+    check.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    check.set_defaults(run=_cmd_check)
+    return parser
+
+
+# ----- layers -----
+def catalogue_as_json() -> list[dict[str, Any]]:
+    """The catalogue in the documented JSON form of `layer-studio layers --json`."""
+    from studio.graph.catalogue import CATALOGUE
+
+    return [
+        {
+            "type": spec.type,
+            "category": spec.category,
+            "doc": spec.doc,
+            "params": [p.as_dict() for p in spec.params],
+            "inputs": [port.name for port in spec.inputs] if not spec.variadic else "in1..inN (num_inputs)",
+            "outputs": [port.name for port in spec.outputs],
+            "targets": spec.target_info(),
+        }
+        for spec in CATALOGUE.values()
+    ]
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    entries = catalogue_as_json()
+    if args.json:
+        _print_json(entries)
+        return EXIT_OK
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_category.setdefault(entry["category"], []).append(entry)
+    width = max(len(e["type"]) for e in entries)
+    for category, members in by_category.items():
+        print(category)
+        for e in members:
+            missing = [t for t, v in e["targets"].items() if v is not True]
+            note = f"  [not in: {', '.join(missing)}]" if missing else ""
+            print(f"  {e['type']:<{width}}  {e['doc']}{note}")
+    print(f"\n{len(entries)} layer types. `layer-studio layers --json` adds parameters and target notes.")
+    return EXIT_OK
+
+
+# ----- check -----
+def check_report(project: Any) -> dict[str, Any]:
+    """Analyse a project and return the documented JSON form of `layer-studio check --json`."""
+    from studio.graph.shapes import analyse
+
+    graph = project.graph
+    analysis = analyse(graph)
+    results = analysis.results()
+    summary = analysis.summary()
+    nodes = []
+    for node_id in analysis.ordered_ids():
+        node, result = graph.nodes[node_id], results[node_id]
+        shape = _first(result.outputs) if node.type != "Output" else result.inputs[0]
+        nodes.append(
+            {
+                "id": node_id,
+                "name": node.name,
+                "type": node.type,
+                "output_shape": _json_shape(shape),
+                "params": result.params,
+                "buffers": result.buffers,
+                "macs": result.macs,
+            }
+        )
+    by_type = lambda t: [graph.nodes[n] for n in analysis.ordered_ids() if graph.nodes[n].type == t]  # noqa: E731
+    return {
+        "name": project.name,
+        "nodes": nodes,
+        "inputs": [
+            {"name": n.name, "shape": _json_shape((None, *n.params["shape"])), "dtype": n.params["dtype"]}
+            for n in by_type("Input")
+        ],
+        "outputs": [{"name": n.name, "shape": _json_shape(results[n.id].inputs[0])} for n in by_type("Output")],
+        "total_params": summary.total_params,
+        "trainable_params": summary.trainable_params,
+        "non_trainable_params": summary.total_params - summary.trainable_params,
+        "total_macs": summary.total_macs,
+        "activation_elements": summary.activation_elements,
+        "diagnostics": [
+            {
+                "node": graph.nodes[d.node_id].name if d.node_id else None,
+                "node_id": d.node_id,
+                "severity": d.severity,
+                "message": d.text,
+            }
+            for d in analysis.diagnostics()
+        ],
+    }
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from studio.graph.project import ProjectFileError, load_project
+
+    try:
+        project = load_project(args.file)
+    except ProjectFileError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    report = check_report(project)
+    errors = [d for d in report["diagnostics"] if d["severity"] == "error"]
+    if args.json:
+        _print_json(report)
+    else:
+        _print_table(report, args.file, sys.stdout)
+    for d in report["diagnostics"]:
+        where = f"{d['node']}: " if d["node"] else ""
+        print(f"{d['severity']}: {where}{d['message']}", file=sys.stderr)
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:
+    rows = [
+        (f"{n['name']} ({n['type']})", _text_shape(n["output_shape"]), f"{n['params'] + n['buffers']:,}", f"{n['macs']:,}")
+        for n in report["nodes"]
+    ]
+    head = ("Layer (type)", "Output shape", "Params", "MACs")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    rule = "-" * (sum(widths) + 6)
+    line = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"  # noqa: E731
+    print(f"{report['name']}  ({path})", file=out)
+    print(rule, file=out)
+    print(line(head), file=out)
+    print(rule, file=out)
+    for row in rows:
+        print(line(row), file=out)
+    print(rule, file=out)
+    total, trainable = report["total_params"], report["trainable_params"]
+    print(f"Total params: {total:,}  (trainable {trainable:,}, non-trainable {total - trainable:,})", file=out)
+    print(f"Total MACs: {_si(report['total_macs'])} per sample", file=out)
+    print(f"Activations: {_si(report['activation_elements'])} values per sample", file=out)
+    for kind in ("inputs", "outputs"):
+        items = ", ".join(f"{i['name']} {_text_shape(i['shape'])}" for i in report[kind]) or "none"
+        print(f"{kind.capitalize()}: {items}", file=out)
+    errors = sum(1 for d in report["diagnostics"] if d["severity"] == "error")
+    warnings = len(report["diagnostics"]) - errors
+    verdict = "valid" if not errors else "has errors"
+    print(f"Problems: {errors} error(s), {warnings} warning(s): the network {verdict}", file=out)
+
+
+def _first(outputs: dict | None) -> Any:
+    return next(iter(outputs.values())) if outputs else None
+
+
+def _json_shape(shape: Any) -> list | None:
+    return list(shape) if shape is not None else None
+
+
+def _text_shape(shape: list | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+
+
+def _si(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

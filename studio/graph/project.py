@@ -1,0 +1,675 @@
+"""Project files (*.lstudio): the graph, its layout and the training settings as diff-friendly JSON.
+
+A file is read in three steps, so a bad file never half-builds a project: the bytes are parsed
+as JSON, the whole structure is checked into plain frozen records (`ProjectRecord`), and only
+then is a `Graph` built through its public methods. Every problem becomes one
+`ProjectFileError` that names the file and the place, e.g.
+``digits.lstudio: graph.nodes.n3.params.kernel_size: 'kernel_size' must be ...``.
+Saving writes a temporary file next to the target and renames it over the old one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import json
+import math
+import os
+import re
+import secrets
+import stat
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
+from studio.graph.model import MAX_NAME_LENGTH, Graph, GraphError, NodeNameError
+from studio.graph.params import Choice, Float, Int, Param, ParamValueError
+
+FORMAT_VERSION = 1
+SUFFIX = ".lstudio"
+MAX_FILE_BYTES = 64 * 2**20
+MAX_DEPTH = 32
+MAX_DESCRIPTION_LENGTH = 100_000
+MAX_DATASET_LENGTH = 1024
+POSITION_LIMIT = 1e9
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
+
+TRAINING_PARAMS: tuple[Param, ...] = (
+    Int("epochs", 10, "Passes over the training data.", min=1, max=100_000),
+    Int("batch_size", 64, "Samples per optimizer step.", min=1, max=1_000_000),
+    Choice("optimizer", "adam", OPTIMIZERS, "The optimization algorithm."),
+    Float("learning_rate", 0.001, "Step size of the optimizer.", min=1e-10, max=10.0),
+    Float("weight_decay", 0.0, "L2 penalty on the weights (decoupled for adamw).", min=0.0, max=1.0),
+    Choice("loss", "cross_entropy", LOSSES, "What the training minimizes."),
+    Float("validation_split", 0.1, "Fraction of the data held out for validation.", min=0.0, max=0.9),
+    Int("seed", 0, "Random seed for initialization, shuffling and the validation split.", min=0, max=2**32 - 1),
+)
+_TRAINING_BY_NAME = {p.name: p for p in TRAINING_PARAMS}
+_TOP_KEYS = ("description", "format_version", "graph", "name", "training")
+_GRAPH_KEYS = ("edges", "nodes")
+_NODE_KEYS = ("name", "params", "position", "type")
+_EDGE_KEYS = ("from", "to")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_T = TypeVar("_T")
+
+
+class ProjectFileError(Exception):
+    """A project file that cannot be read or written; the message names the file and the place."""
+
+    def __init__(self, message: str, path: str = "", place: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.place = place
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the network is trained: the dataset and the optimization settings, validated."""
+
+    dataset: str = "digits"
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    weight_decay: float = 0.0
+    loss: str = "cross_entropy"
+    validation_split: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset", _check_dataset(self.dataset))
+        for param in TRAINING_PARAMS:
+            object.__setattr__(self, param.name, _validate(param, getattr(self, param.name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(eq=False)
+class Project:
+    """A network with its layout and training settings: what one *.lstudio file holds."""
+
+    name: str
+    graph: Graph = field(default_factory=Graph)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        _check_description(self.description)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node as a file states it, checked but not yet part of a graph."""
+
+    id: str
+    type: str
+    name: str
+    params: dict[str, Any]
+    position: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class EdgeRecord:
+    """One edge as a file states it; `index` is its place in the file's edge list."""
+
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+    index: int
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A whole project file, checked: building a Graph from it cannot fail on the file's account."""
+
+    format_version: int
+    name: str
+    description: str
+    nodes: tuple[NodeRecord, ...]
+    edges: tuple[EdgeRecord, ...]
+    training: TrainingSettings
+
+
+class _Invalid(Exception):
+    """A problem at one place of the file's structure (raised inside, reported as ProjectFileError)."""
+
+    def __init__(self, path: tuple[str | int, ...] | str, reason: str) -> None:
+        super().__init__(reason)
+        self.place = path if isinstance(path, str) else _place(path)
+        self.reason = reason
+
+
+class _Newer(Exception):
+    """The file has a format_version this version cannot read."""
+
+
+# ----- writing -----
+def project_to_dict(project: Project) -> dict[str, Any]:
+    """Return the project as the JSON-ready dict a file holds (every parameter written out)."""
+    _check_name(project.name)
+    _check_description(project.description)
+    graph = project.graph
+    nodes = {
+        node.id: {
+            "type": node.type,
+            "name": node.name,
+            "params": {key: _json_value(value) for key, value in node.params.items()},
+            "position": list(node.position),
+        }
+        for node in graph.nodes.values()
+    }
+    edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in sorted(graph.edges)]
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": project.name,
+        "description": project.description,
+        "graph": {"nodes": nodes, "edges": edges},
+        "training": project.training.to_dict(),
+    }
+
+
+def dumps_project(project: Project) -> str:
+    """Return the file text: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
+    data = project_to_dict(project)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def save_project(project: Project, path: str | os.PathLike[str]) -> None:
+    """Write the project to `path` atomically: a temporary file in the same folder, renamed over it.
+
+    Raises:
+        ProjectFileError: the project cannot be written there; the old file is left as it was.
+    """
+    source = os.fspath(path)
+    try:
+        payload = dumps_project(project).encode("utf-8")
+    except (ValueError, TypeError, RecursionError) as err:
+        raise _error(source, "", f"cannot be saved: the project cannot be written as JSON ({err})") from err
+    target = os.path.realpath(source)  # saving through a symbolic link replaces the file it points to
+    directory = os.path.dirname(target)
+    temporary: str | None = None
+    try:
+        fd, temporary = _create_temporary(directory, os.path.basename(target))
+        try:
+            _write_all(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _copy_mode(target, temporary)
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as err:
+        raise _error(source, "", f"cannot be saved: {_os_reason(err, directory)}") from err
+    finally:
+        if temporary is not None:
+            with suppress(OSError):
+                os.remove(temporary)
+    _sync_directory(directory)
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _create_temporary(directory: str, base: str) -> tuple[int, str]:
+    # os.open with mode 0o666 lets the umask decide a new file's permissions, as a plain open does.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = os.path.join(directory or ".", f".{base[:100]}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", directory)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _copy_mode(target: str, temporary: str) -> None:
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(temporary, mode)
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the rename durable where the platform allows it (best effort: not on Windows)."""
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(err: OSError, directory: str) -> str:
+    if isinstance(err, FileNotFoundError):
+        return f"the folder {directory!r} does not exist"
+    if isinstance(err, PermissionError):
+        return f"permission denied (cannot write in the folder {directory!r})"
+    if isinstance(err, IsADirectoryError):
+        return "it is a folder"
+    if err.errno == errno.ENOSPC:
+        return "the disk is full"
+    return err.strerror or str(err)
+
+
+# ----- reading -----
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read a project file; the file is only read, never changed.
+
+    Raises:
+        ProjectFileError: the file cannot be read or is not a valid project; the message names
+            the file and the place.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError as err:
+        raise _error(source, "", "no such file") from err
+    except IsADirectoryError as err:
+        raise _error(source, "", "is a folder, not a project file") from err
+    except PermissionError as err:
+        raise _error(source, "", "permission denied: the file cannot be read") from err
+    except OSError as err:
+        raise _error(source, "", f"cannot be read: {err.strerror or err}") from err
+    if len(data) > MAX_FILE_BYTES:
+        raise _error(source, "", f"is larger than {MAX_FILE_BYTES // 2**20} MiB: not a Layer Studio project")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        reason = f"not a text file (byte {err.start} is not valid UTF-8): a project file is JSON text"
+        raise _error(source, "", reason) from None
+    return _decode(text, source, Path(source).stem[:MAX_NAME_LENGTH].strip() or "untitled")
+
+
+def loads_project(text: str, source: str = "<string>") -> Project:
+    """Read a project from file text; `source` names it in error messages."""
+    if not isinstance(text, str):
+        raise _error(source, "", f"a project is JSON text, not {type(text).__name__}")
+    return _decode(text, source, "untitled")
+
+
+def project_from_dict(data: Any, source: str = "<project>") -> Project:
+    """Build a project from its dict form (as `project_to_dict` returns), checking everything."""
+    return _guarded(lambda: _build(_record(data, "untitled")), source)
+
+
+def read_record(data: Any, source: str = "<project>") -> ProjectRecord:
+    """Check a project's dict form into plain records without building a graph."""
+    return _guarded(lambda: _record(data, "untitled"), source)
+
+
+def _decode(text: str, source: str, default_name: str) -> Project:
+    if len(text) > MAX_FILE_BYTES:
+        raise _error(source, "", f"is larger than {MAX_FILE_BYTES // 2**20} MiB: not a Layer Studio project")
+    return _guarded(lambda: _build(_record(_parse(text), default_name)), source)
+
+
+def _guarded(step: Callable[[], _T], source: str) -> _T:
+    try:
+        return step()
+    except _Invalid as err:
+        raise _error(source, err.place, err.reason) from None
+    except _Newer as err:
+        raise ProjectFileError(f"{source} {err}", source, "format_version", str(err)) from None
+    except RecursionError:
+        raise _error(source, "", "nested too deeply to be a project file") from None
+
+
+def _error(source: str, place: str, reason: str) -> ProjectFileError:
+    message = f"{source}: {place}: {reason}" if place else f"{source}: {reason}"
+    return ProjectFileError(message, source, place, reason)
+
+
+class _Object(dict):  # type: ignore[type-arg]
+    """A parsed JSON object that remembers a key it saw twice (json keeps only the last)."""
+
+    duplicate: str | None = None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object()
+    for key, value in pairs:
+        if key in obj and obj.duplicate is None:
+            obj.duplicate = key
+        obj[key] = value
+    return obj
+
+
+def _parse(text: str) -> Any:
+    if not text.strip():
+        raise _Invalid("", "the file is empty")
+    try:
+        return json.loads(text, object_pairs_hook=_object)
+    except json.JSONDecodeError as err:
+        raise _Invalid(f"line {err.lineno}, column {err.colno}", f"not valid JSON: {err.msg}") from None
+    except RecursionError:
+        raise _Invalid("", "the JSON is nested too deeply to be a project file") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise _Invalid("", "not a valid project file: a number has far too many digits") from None
+
+
+# ----- step 1: structure into records -----
+def _record(data: Any, default_name: str) -> ProjectRecord:
+    if not isinstance(data, dict):
+        raise _Invalid("", f"the top level must be a JSON object (a Layer Studio project), not {_kind(data)}")
+    version = _format_version(data)
+    _check_tree(data)
+    _known_keys(data, (), _TOP_KEYS)
+    name, description = data.get("name", default_name), data.get("description", "")
+    for key, check, value in (("name", _check_name, name), ("description", _check_description, description)):
+        try:
+            check(value)
+        except ValueError as err:
+            raise _Invalid((key,), str(err)) from None
+    if "graph" not in data:
+        raise _Invalid(("graph",), "missing (an object with the project's nodes and edges)")
+    graph = _mapping(data["graph"], ("graph",), "an object with \"nodes\" and \"edges\"")
+    _known_keys(graph, ("graph",), _GRAPH_KEYS)
+    nodes = _nodes(_mapping(graph.get("nodes", {}), ("graph", "nodes"), "an object from node id to node"))
+    edges = _edges(graph.get("edges", []), {node.id: node for node in nodes})
+    training = _training(data.get("training", {}))
+    return ProjectRecord(version, name, description, nodes, edges, training)
+
+
+def _format_version(data: dict[str, Any]) -> int:
+    if "format_version" not in data:
+        raise _Invalid(("format_version",), "missing: this is not a Layer Studio project file")
+    version = data["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _Invalid(("format_version",), f"must be a whole number from 1 to {FORMAT_VERSION}, not {_show(version)}")
+    if version > FORMAT_VERSION:
+        shown = version if version < 10**12 else _show(version)
+        raise _Newer(
+            f"was written by a newer Layer Studio (format_version {shown}; "
+            f"this version reads up to {FORMAT_VERSION}): update Layer Studio"
+        )
+    return version
+
+
+def _check_tree(data: Any) -> None:
+    """Refuse deep nesting, repeated keys, non-text keys and text that is not valid Unicode."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            raise _Invalid(path, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, str):
+            _check_unicode(value, path)
+        elif isinstance(value, dict):
+            duplicate = getattr(value, "duplicate", None)
+            if duplicate is not None:
+                raise _Invalid(path, f"the key {_show(duplicate)} appears more than once")
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise _Invalid(path, f"keys must be text, not {_show(key)}")
+                _check_unicode(key, path)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, (*path, i)) for i, item in enumerate(value))
+
+
+def _check_unicode(text: str, path: tuple[str | int, ...]) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Invalid(path, "contains a character that is not valid Unicode (a lone surrogate)") from None
+
+
+def _nodes(nodes: dict[str, Any]) -> tuple[NodeRecord, ...]:
+    records: list[NodeRecord] = []
+    names: dict[str, str] = {}
+    for node_id in sorted(nodes, key=_natural):
+        record = _node(node_id, nodes[node_id])
+        if record.name in names:
+            raise _Invalid(
+                ("graph", "nodes", node_id, "name"),
+                f"node {_show(names[record.name])} is already called {_show(record.name)} (node names must be unique)",
+            )
+        names[record.name] = node_id
+        records.append(record)
+    return tuple(records)
+
+
+def _node(node_id: str, value: Any) -> NodeRecord:
+    path: tuple[str | int, ...] = ("graph", "nodes", node_id)
+    node = _mapping(value, path, "an object with \"type\", \"name\", \"params\" and \"position\"")
+    _known_keys(node, path, _NODE_KEYS)
+    spec = _layer_spec(node, path)
+    name = node.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+        what = "missing" if "name" not in node else f"not {_show(name)}"
+        raise _Invalid((*path, "name"), f"must be a non-empty text of at most {MAX_NAME_LENGTH} characters; {what}")
+    params = _mapping(node.get("params", {}), (*path, "params"), "an object from parameter name to value")
+    values: dict[str, Any] = {}
+    for key in params:
+        try:
+            param = spec.param(key)
+        except KeyError:
+            known = ", ".join(p.name for p in spec.params) or "none"
+            raise _Invalid((*path, "params", key), f"{spec.type} has no parameter {_show(key)} (it has: {known})") from None
+        try:
+            values[key] = _validate(param, params[key])
+        except ParamValueError as err:
+            raise _Invalid((*path, "params", key), str(err)) from None
+    position = _position(node.get("position", [0.0, 0.0]), (*path, "position"))
+    return NodeRecord(node_id, spec.type, name, values, position)
+
+
+def _layer_spec(node: dict[str, Any], path: tuple[str | int, ...]) -> LayerSpec:
+    layer_type = node.get("type")
+    if not isinstance(layer_type, str):
+        what = "missing" if "type" not in node else f"not {_show(layer_type)}"
+        raise _Invalid((*path, "type"), f"must be a layer type such as \"Linear\"; {what}")
+    try:
+        return get_spec(layer_type)
+    except KeyError:
+        close = difflib.get_close_matches(layer_type, list(CATALOGUE), n=3)
+        hint = "did you mean " + " or ".join(_show(c) for c in close) + "?" if close else "`layer-studio layers` lists them"
+        raise _Invalid((*path, "type"), f"unknown layer type {_show(layer_type)} ({hint})") from None
+
+
+def _position(value: Any, path: tuple[str | int, ...]) -> tuple[float, float]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        if all(_is_number(v) and abs(v) < POSITION_LIMIT for v in value):
+            return (float(value[0]), float(value[1]))
+    raise _Invalid(path, f"must be two numbers [x, y] between -1e9 and 1e9, not {_show(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _edges(value: Any, nodes: dict[str, NodeRecord]) -> tuple[EdgeRecord, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid(("graph", "edges"), f"must be a list of edges, not {_show(value)}")
+    records: list[EdgeRecord] = []
+    fed: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(value):
+        path: tuple[str | int, ...] = ("graph", "edges", index)
+        edge = _mapping(item, path, "an object with \"from\": [node id, port] and \"to\": [node id, port]")
+        _known_keys(edge, path, _EDGE_KEYS)
+        src, src_port = _endpoint(edge, "from", path, nodes)
+        dst, dst_port = _endpoint(edge, "to", path, nodes)
+        earlier = fed.get((dst, dst_port))
+        if earlier is not None:
+            node, first = nodes[dst], records[earlier]
+            what = "the same connection as" if (first.src, first.src_port) == (src, src_port) else "fed already by"
+            raise _Invalid(
+                (*path, "to"),
+                f"input {_show(dst_port)} of {node.type} {_show(node.name)} is {what} graph.edges[{first.index}] "
+                "(an input takes exactly one connection)",
+            )
+        fed[(dst, dst_port)] = len(records)
+        records.append(EdgeRecord(src, src_port, dst, dst_port, index))
+    return tuple(records)
+
+
+def _endpoint(
+    edge: dict[str, Any], end: str, path: tuple[str | int, ...], nodes: dict[str, NodeRecord]
+) -> tuple[str, str]:
+    value = edge.get(end)
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        what = "missing" if end not in edge else f"not {_show(value)}"
+        raise _Invalid((*path, end), f"must be [node id, port name]; {what}")
+    node_id, port = value
+    node = nodes.get(node_id)
+    if node is None:
+        known = ", ".join(sorted(nodes, key=_natural)[:10]) or "none"
+        raise _Invalid((*path, end), f"no node has the id {_show(node_id)} (the nodes are: {known})")
+    spec = get_spec(node.type)
+    ports = spec.outputs if end == "from" else spec.input_ports({**spec.defaults(), **node.params})
+    names = [p.name for p in ports]
+    if port not in names:
+        kind = "output" if end == "from" else "input"
+        valid = f"its {kind}s: {', '.join(names)}" if names else f"it has no {kind}s"
+        raise _Invalid((*path, end), f"{node.type} {_show(node.name)} has no {kind} port {_show(port)} ({valid})")
+    return node_id, port
+
+
+def _training(value: Any) -> TrainingSettings:
+    settings = _mapping(value, ("training",), "an object of training settings")
+    valid = ("dataset", *_TRAINING_BY_NAME)
+    _known_keys(settings, ("training",), valid)
+    values: dict[str, Any] = {}
+    for key, item in settings.items():
+        try:
+            values[key] = _check_dataset(item) if key == "dataset" else _validate(_TRAINING_BY_NAME[key], item)
+        except ParamValueError as err:
+            raise _Invalid(("training", key), str(err)) from None
+    return TrainingSettings(**values)
+
+
+# ----- step 2: records into a graph -----
+def _build(record: ProjectRecord) -> Project:
+    graph = Graph()
+    for node in record.nodes:
+        path: tuple[str | int, ...] = ("graph", "nodes", node.id)
+        try:
+            graph.add_node(node.type, node.name, node.params, node.position, node_id=node.id)
+        except NodeNameError as err:
+            raise _Invalid((*path, "name"), str(err)) from None
+        except GraphError as err:
+            raise _Invalid(path, str(err)) from None
+    for edge in record.edges:
+        try:
+            graph.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
+        except GraphError as err:
+            raise _Invalid(("graph", "edges", edge.index), str(err)) from None
+    return Project(record.name, graph, record.training, record.description)
+
+
+# ----- small checks shared by reading and writing -----
+def _validate(param: Param, value: Any) -> Any:
+    """Param.validate, with every refusal (even an overflowing number) as ParamValueError."""
+    try:
+        return param.validate(value)
+    except ParamValueError:
+        raise
+    except (OverflowError, ValueError, TypeError):
+        raise ParamValueError(f"'{param.name}' must be {param.describe()}, not {_show(value)}") from None
+
+
+def _check_dataset(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_DATASET_LENGTH:
+        raise ParamValueError(
+            f"'dataset' must be the name of a dataset (a non-empty text of at most "
+            f"{MAX_DATASET_LENGTH} characters, such as \"digits\"), not {_show(value)}"
+        )
+    return value
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+        limit = f"a non-empty text of at most {MAX_NAME_LENGTH} characters"
+        raise ValueError(f"the project name must be {limit}, not {_show(name)}")
+
+
+def _check_description(description: Any) -> None:
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
+        limit = f"a text of at most {MAX_DESCRIPTION_LENGTH} characters"
+        raise ValueError(f"the description must be {limit}, not {_show(description)}")
+
+
+def _mapping(value: Any, path: tuple[str | int, ...], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(path, f"must be {what}, not {_show(value)}")
+    return value
+
+
+def _known_keys(obj: dict[str, Any], path: tuple[str | int, ...], valid: tuple[str, ...]) -> None:
+    for key in obj:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {_show(close[0])}? " if close else ""
+            raise _Invalid((*path, key), f"unknown key ({hint}valid here: {', '.join(sorted(valid))})")
+
+
+def _place(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            text += ("." if text else "") + part
+        else:
+            text += f"[{_show(part)}]"
+    return text
+
+
+def _natural(text: str) -> list[tuple[int, int | str]]:
+    """Sort key that puts n2 before n10."""
+    return [(0, int(t)) if t.isascii() and t.isdigit() else (1, t) for t in re.split(r"([0-9]+)", text) if t]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    """A short, one-line JSON rendering of a value for messages."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):
+            text = _kind(value)
+    return text if len(text) <= 40 else text[:37] + "..."

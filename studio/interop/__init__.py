@@ -1,0 +1,1 @@
+"""Importers: ONNX and Caffe prototxt files to editable graphs (see DESIGN.md)."""

@@ -1,0 +1,58 @@
+"""Automatic layout: columns follow the data flow, nodes never overlap, cycles do not hang it."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from studio.graph import Graph
+from studio.graph.layout import COLUMN_WIDTH, arrange, layered_positions
+
+
+def _chain(graph: Graph, n: int) -> list[str]:
+    ids = [graph.add_node("Identity").id for _ in range(n)]
+    for a, b in zip(ids, ids[1:]):
+        graph.connect(a, "out", b, "in")
+    return ids
+
+
+def test_a_chain_goes_left_to_right_in_one_row() -> None:
+    graph = Graph()
+    ids = _chain(graph, 5)
+    positions = layered_positions(graph)
+    assert [positions[n][0] for n in ids] == [i * COLUMN_WIDTH for i in range(5)]
+    assert len({positions[n][1] for n in ids}) == 1
+
+
+def test_arrange_moves_nodes_and_emits_events() -> None:
+    graph = Graph()
+    ids = _chain(graph, 3)
+    events = []
+    graph.subscribe(events.append)
+    arrange(graph)
+    assert graph.node(ids[2]).position == (2 * COLUMN_WIDTH, 0.0)
+    assert len(events) == 2  # the first node is already at the origin
+
+
+def test_cycles_are_laid_out_without_hanging() -> None:
+    graph = Graph()
+    a, b, c = _chain(graph, 3)
+    graph.connect(c, "out", a, "in")
+    positions = layered_positions(graph)
+    assert set(positions) == {a, b, c}
+    assert len(set(positions.values())) == 3
+
+
+@given(st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19)), max_size=40))
+def test_positions_are_distinct_and_edges_point_right(pairs: list[tuple[int, int]]) -> None:
+    graph = Graph()
+    ids = [graph.add_node("Add", params={"num_inputs": 4}).id for _ in range(20)]
+    for a, b in pairs:
+        if a < b:
+            free = [p.name for p in graph.node(ids[b]).spec.input_ports(graph.node(ids[b]).params)
+                    if graph.source_of(ids[b], p.name) is None]
+            if free:
+                graph.connect(ids[a], "out", ids[b], free[0])
+    positions = layered_positions(graph)
+    assert len(set(positions.values())) == len(ids)
+    for edge in graph.edges:
+        assert positions[edge.src][0] < positions[edge.dst][0]
