@@ -177,7 +177,7 @@ def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:
         print(f"{kind.capitalize()}: {items}", file=out)
     errors = sum(1 for d in report["diagnostics"] if d["severity"] == "error")
     warnings = len(report["diagnostics"]) - errors
-    verdict = "valid" if not errors else "has errors"
+    verdict = "is valid" if not errors else "has errors"
     print(f"Problems: {errors} error(s), {warnings} warning(s): the network {verdict}", file=out)
 
 

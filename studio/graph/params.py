@@ -18,7 +18,7 @@ class Param:
     """One typed parameter of a layer type.
 
     `tuple` parameters hold integers; `length` fixes how many (None: any number, at least
-    `min_length`), a single integer is expanded to `length` copies, and `words` lists string
+    `min_length`), a single integer is expanded to `length` copies (or one item), and `words` lists string
     values accepted instead of a tuple (such as ``"same"`` for a convolution's padding).
     """
 
@@ -46,8 +46,7 @@ class Param:
             return f"{noun}{bounds}"
         size = f"{self.length} integers" if self.length else f"at least {self.min_length} integers"
         text = f"{size}{bounds}"
-        if self.length:
-            text = f"an integer or {text}"
+        text = f"an integer or {text}"
         if self.allow_minus_one:
             text += " (one may be -1)"
         if self.words:
@@ -144,8 +143,8 @@ def _check_choice(spec: Param, value: Any) -> str | None:
 def _check_tuple(spec: Param, value: Any) -> tuple[int, ...] | str | None:
     if isinstance(value, str):
         return value if value in spec.words else None
-    if _as_int(value) is not None and spec.length:
-        value = [value] * spec.length
+    if _as_int(value) is not None:
+        value = [value] * (spec.length or 1)
     if not isinstance(value, (list, tuple)):
         return None
     items = [_as_int(v) for v in value]

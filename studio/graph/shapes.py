@@ -269,10 +269,9 @@ class ShapeAnalysis:
             if empty is not None:
                 given = ", ".join(show(s) for s in shapes if s is not None)
                 raise ShapeError(f"would produce an empty output {show(empty)} from {given}", "use a larger input or a smaller kernel, stride or padding")
-            known = [s for s in shapes if s is not None]
-            params = spec.count_params(node.params, known)
-            buffers = spec.count_buffers(node.params, known)
-            macs = spec.count_macs(node.params, known, outs)
+            params = spec.count_params(node.params, shapes)
+            buffers = spec.count_buffers(node.params, shapes)
+            macs = spec.count_macs(node.params, shapes, outs)
         except ShapeError as err:
             diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
             return NodeResult(inputs, None, None, diagnostics=(diag,))

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from studio.cli import main
 
@@ -70,7 +71,7 @@ def test_check_prints_a_summary_table(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _ = run(capsys, "check", str(DEFAULT_EXAMPLE))
     assert code == 0
     assert "Layer (type)" in out and "Output shape" in out
-    assert "Total params:" in out and "the network valid" in out
+    assert "Total params:" in out and "the network is valid" in out
 
 
 def test_lenet5_has_the_classic_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:

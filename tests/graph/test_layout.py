@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from studio.graph import Graph
 from studio.graph.layout import COLUMN_WIDTH, arrange, layered_positions

@@ -13,7 +13,13 @@ from typing import Any, Callable
 
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from studio.graph import CATALOGUE, Edge, Graph, GraphError, Node
 from studio.graph.model import (

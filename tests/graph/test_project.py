@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, note, strategies as st
+from hypothesis import given, note
+from hypothesis import strategies as st
 
 from studio.graph import CATALOGUE, Graph
-from studio.graph.params import Param, ParamValueError
 from studio.graph import project as project_module
+from studio.graph.params import Param, ParamValueError
 from studio.graph.project import (
     FORMAT_VERSION,
     TRAINING_PARAMS,

@@ -13,10 +13,25 @@ from typing import Any
 import networkx as nx
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from studio.graph import CATALOGUE, Graph, ShapeAnalysis, analyse
-from studio.graph.catalogue.base import LayerSpec, Port, ShapeError, need_rank, numel, show, targets
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Port,
+    ShapeError,
+    need_rank,
+    numel,
+    show,
+    targets,
+)
 from studio.graph.model import GraphError, Node
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from studio.graph.catalogue import activation, attention, conv, core, merge, norm, pooling, recurrent
+from studio.graph.catalogue import (
+    activation,
+    attention,
+    conv,
+    core,
+    merge,
+    norm,
+    pooling,
+    recurrent,
+)
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (core, conv, pooling, norm, activation, merge, recurrent, attention)

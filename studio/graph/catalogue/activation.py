@@ -6,11 +6,10 @@ from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
     Shape,
-    ShapeError,
     Target,
     Unsupported,
     numel,
-    show,
+    resolve_dim,
     targets,
 )
 from studio.graph.params import Bool, Choice, Float, Int, Param
@@ -26,21 +25,6 @@ def _per_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 
 def _prelu_params(p: Params, ins: list[Shape]) -> int:
     return (ins[0][1] or 0) if p["per_channel"] else 1
-
-
-def resolve_dim(dim: int, x: Shape, action: str) -> int:
-    """Return `dim` as a non-negative index into `x`; ShapeError if out of range or the batch."""
-    rank = len(x)
-    if rank == 2:
-        valid = "set dim to 1 (or -1), the only dimension besides the batch"
-    else:
-        valid = f"choose dim from 1 to {rank - 1}, or from -{rank - 1} to -1 counting from the end"
-    if not -rank <= dim < rank:
-        raise ShapeError(f"has dim {dim} but its input {show(x)} has only dimensions 0 to {rank - 1}", valid)
-    index = dim % rank
-    if index == 0:
-        raise ShapeError(f"would {action} along the batch dimension (dim {dim} of {show(x)})", valid)
-    return index
 
 
 def _softmax(p: Params, ins: list[Shape | None]) -> list[Shape]:

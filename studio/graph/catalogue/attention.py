@@ -6,8 +6,8 @@
 # MultiheadAttention takes the other one; with neither connected it is self-attention.
 #
 # NOTE: a sinusoidal PositionalEncoding holds a fixed (max_len, d_model) table that the PyTorch
-# code registers with `register_buffer(..., persistent=False)`: it counts as a buffer (memory the
-# model holds) although it is not saved with the weights. Column 2i of position pos holds
+# code registers with `register_buffer(..., persistent=False)`: a constant recomputed at build time,
+# so it is neither a parameter nor counted state (buffers count only what is saved with the weights). Column 2i of position pos holds
 # sin(pos * w_i) and column 2i + 1 cos(pos * w_i), w_i = 10000^(-2i / d_model); an odd d_model
 # has one more sine column than cosine columns. A learned table is a (max_len, d_model) parameter
 # (initialised normal, std 0.02). The first T rows are added to the input; T may not exceed max_len.
@@ -74,11 +74,11 @@ def _attention(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [query]
 
 
-def _known_dims(ins: list[Shape]) -> tuple[int, int, int, int, int]:
-    """embed_dim, L, S, kdim, vdim from the connected inputs (unconnected ones are left out)."""
-    query, memory = ins[0], ins[1:]
-    key = memory[0] if memory else query
-    value = memory[-1] if memory else query
+def _known_dims(ins: list[Shape | None]) -> tuple[int, int, int, int, int]:
+    """embed_dim, L, S, kdim, vdim; an unconnected key or value stands in as in the rule."""
+    query = ins[0]
+    assert query is not None
+    key, value = _memory(ins)
     return query[2] or 0, query[1] or 0, key[1] or 0, key[2] or 0, value[2] or 0
 
 
@@ -132,10 +132,6 @@ def _table(p: Params, ins: list[Shape]) -> int:
 
 def _positional_params(p: Params, ins: list[Shape]) -> int:
     return _table(p, ins) if p["kind"] == "learned" else 0
-
-
-def _positional_buffers(p: Params, ins: list[Shape]) -> int:
-    return _table(p, ins) if p["kind"] == "sinusoidal" else 0
 
 
 def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -209,7 +205,6 @@ SPECS = (
         ),
         infer=_positional,
         count_params=_positional_params,
-        count_buffers=_positional_buffers,
         count_macs=_per_output_element,
         targets=targets(
             "custom module (sinusoidal buffer or nn.Parameter table, added)",

@@ -60,10 +60,11 @@ def _no_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 class LayerSpec:
     """Everything Layer Studio knows about one layer type, as data plus small pure functions.
 
-    `infer(params, input_shapes)` returns one shape per output port or raises ShapeError;
-    `count_params` counts learnable parameters, `count_buffers` non-learnable state (running
-    statistics), `count_macs` multiply-accumulates for one sample. An unconnected optional
-    input arrives as None. `input_dtype` is "float", "int" or "any"; `output_dtype` is
+    `infer(params, input_shapes)` returns one shape per output
+    port, or raises ShapeError; `count_params` counts learnable parameters,
+    `count_buffers` non-learnable state saved with the weights (running statistics),
+    `count_macs` multiply-accumulates for one sample. All of them get one shape per input
+    port, None for an unconnected optional input. `input_dtype` is "float", "int" or "any"; `output_dtype` is
     "float", "int" or "same" (the first input's).
     """
 
@@ -76,9 +77,9 @@ class LayerSpec:
     inputs: tuple[Port, ...] = (Port("in"),)
     outputs: tuple[Port, ...] = (Port("out"),)
     variadic: bool = False
-    count_params: Callable[[Params, list[Shape]], int] = _no_count
-    count_buffers: Callable[[Params, list[Shape]], int] = _no_count
-    count_macs: Callable[[Params, list[Shape], list[Shape]], int] = _no_macs
+    count_params: Callable[[Params, list[Shape | None]], int] = _no_count
+    count_buffers: Callable[[Params, list[Shape | None]], int] = _no_count
+    count_macs: Callable[[Params, list[Shape | None], list[Shape]], int] = _no_macs
     input_dtype: str = "float"
     output_dtype: str = "float"
     legacy_names: tuple[str, ...] = field(default=())
@@ -124,12 +125,16 @@ def need_rank(shape: Shape, ranks: tuple[int, ...], what: str, hint: str = "") -
         raise ShapeError(f"needs {what} but gets {show(shape)}", hint)
 
 
-def conv_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil: bool = False) -> int:
-    """Output length of a sliding window, as PyTorch computes it (floor, or ceil for pooling)."""
-    span = size + pad_total - dilation * (kernel - 1) - 1
-    if span < 0:
-        return 0
-    out = (-(-span // stride) if ceil else span // stride) + 1
-    if ceil and (out - 1) * stride >= size + pad_total // 2:
-        out -= 1
-    return out
+def resolve_dim(dim: int, x: Shape, action: str) -> int:
+    """Return `dim` as a non-negative index into `x`; ShapeError if out of range or the batch."""
+    rank = len(x)
+    if rank == 2:
+        valid = "set dim to 1 (or -1), the only dimension besides the batch"
+    else:
+        valid = f"choose dim from 1 to {rank - 1}, or from -{rank - 1} to -1 counting from the end"
+    if not -rank <= dim < rank:
+        raise ShapeError(f"has dim {dim} but its input {show(x)} has only dimensions 0 to {rank - 1}", valid)
+    index = dim % rank
+    if index == 0:
+        raise ShapeError(f"would {action} along the batch dimension (dim {dim} of {show(x)})", valid)
+    return index

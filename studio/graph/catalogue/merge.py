@@ -9,10 +9,10 @@ from studio.graph.catalogue.base import (
     Shape,
     ShapeError,
     numel,
+    resolve_dim,
     show,
     targets,
 )
-from studio.graph.catalogue.activation import resolve_dim
 from studio.graph.params import Int
 
 

@@ -3,7 +3,7 @@
 from hypothesis import strategies as st
 from torch import nn
 
-from tests.graph.reference import Case, Lambda, shapes, small
+from tests.graph.reference import Case, Lambda, small
 
 
 def _rank(low: int, high: int) -> st.SearchStrategy:
