@@ -21,15 +21,16 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import networkx  # noqa: E402
+import networkx
 
-from studio.graph import CATALOGUE, Graph, ShapeAnalysis, analyse  # noqa: E402
+from studio.graph import CATALOGUE, Graph, ShapeAnalysis, analyse
 
 WIDTH = 64
 HIDDEN = 128
@@ -250,17 +251,26 @@ def table(rows: list[dict[str, Any]], project: Any) -> str:
 
 
 def profile(size: int) -> None:
-    """Print where the time of full analysis and of repeated edits goes."""
+    """Print where the time goes: a full analysis, then parameter edits and node insertions."""
     net = build(size)
     g = net.graph
     live = analyse(g)
+    src, dst = net.cut
     profiler = cProfile.Profile()
     profiler.enable()
     full_analysis(g)
-    for i in range(200):
+    for i in range(100):
         g.set_param(net.hidden, "out_features", HIDDEN + (i % 2 == 0))
         live.refresh()
         g.set_param(net.dropout, "p", 0.1 + 0.1 * (i % 2 == 0))
+        live.refresh()
+        g.disconnect(g.source_of(dst, "in"))
+        mid = g.add_node("Dropout", "inserted").id
+        g.connect(src, "out", mid, "in")
+        g.connect(mid, "out", dst, "in")
+        live.refresh()
+        g.remove_node(mid)
+        g.connect(src, "out", dst, "in")
         live.refresh()
     profiler.disable()
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)

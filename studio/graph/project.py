@@ -11,18 +11,15 @@ Saving writes a temporary file next to the target and renames it over the old on
 from __future__ import annotations
 
 import difflib
-import errno
 import json
 import math
 import os
 import re
-import secrets
-import stat
-from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
 from studio.graph.model import MAX_NAME_LENGTH, Graph, GraphError, NodeNameError
 from studio.graph.params import Choice, Float, Int, Param, ParamValueError
@@ -197,83 +194,14 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
         payload = dumps_project(project).encode("utf-8")
     except (ValueError, TypeError, RecursionError) as err:
         raise _error(source, "", f"cannot be saved: the project cannot be written as JSON ({err})") from err
-    target = os.path.realpath(source)  # saving through a symbolic link replaces the file it points to
-    directory = os.path.dirname(target)
-    temporary: str | None = None
     try:
-        fd, temporary = _create_temporary(directory, os.path.basename(target))
-        try:
-            _write_all(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _copy_mode(target, temporary)
-        os.replace(temporary, target)
-        temporary = None
+        write_atomically(source, payload)
     except OSError as err:
-        raise _error(source, "", f"cannot be saved: {_os_reason(err, directory)}") from err
-    finally:
-        if temporary is not None:
-            with suppress(OSError):
-                os.remove(temporary)
-    _sync_directory(directory)
+        raise _error(source, "", f"cannot be saved: {describe_os_error(err)}") from err
 
 
 def _json_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _create_temporary(directory: str, base: str) -> tuple[int, str]:
-    # os.open with mode 0o666 lets the umask decide a new file's permissions, as a plain open does.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        name = os.path.join(directory or ".", f".{base[:100]}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(name, flags, 0o666), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", directory)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _copy_mode(target: str, temporary: str) -> None:
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        return
-    os.chmod(temporary, mode)
-
-
-def _sync_directory(directory: str) -> None:
-    """Make the rename durable where the platform allows it (best effort: not on Windows)."""
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _os_reason(err: OSError, directory: str) -> str:
-    if isinstance(err, FileNotFoundError):
-        return f"the folder {directory!r} does not exist"
-    if isinstance(err, PermissionError):
-        return f"permission denied (cannot write in the folder {directory!r})"
-    if isinstance(err, IsADirectoryError):
-        return "it is a folder"
-    if err.errno == errno.ENOSPC:
-        return "the disk is full"
-    return err.strerror or str(err)
 
 
 # ----- reading -----

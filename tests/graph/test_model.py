@@ -9,7 +9,8 @@ each other exactly, checked by hand below and by a hypothesis state machine at t
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import strategies as st
@@ -145,7 +146,7 @@ def test_event_arrives_after_the_change(graph: Graph, rec: Recorder) -> None:
     graph.set_param(fc.id, "out_features", 9)
     graph.rename(fc.id, "dense")
     graph.remove_node(inp.id)
-    nodes, _, names = rec.seen[-3]
+    nodes = rec.seen[-3][0]
     assert nodes[fc.id].params["out_features"] == 9
     assert "dense" in rec.seen[-2][2] and "fc" not in rec.seen[-2][2]
     assert inp.id not in rec.seen[-1][0]
@@ -231,7 +232,7 @@ def test_restore_node_undoes_remove_node_exactly(graph: Graph) -> None:
 
 
 def test_restore_node_from_the_event_gives_back_the_same_graph(graph: Graph) -> None:
-    inp, fc, drop, out = chain(graph)
+    _, fc, _, _ = chain(graph)
     side = graph.add_node("Identity", "side")
     graph.connect(fc.id, "out", side.id, "in")  # fan-out: one output feeds two inputs
     graph.set_param(fc.id, "bias", False)

@@ -8,6 +8,7 @@ that changes them recomputes exactly the downstream nodes whose inputs changed.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import networkx as nx
@@ -39,7 +40,7 @@ from studio.graph.model import GraphError, Node
 def build(graph: Graph, *chain: tuple[str, str, dict[str, Any]]) -> list[Node]:
     """Add (type, name, params) nodes and connect each to the next; return them."""
     nodes = [graph.add_node(layer_type, name, params) for layer_type, name, params in chain]
-    for a, b in zip(nodes, nodes[1:]):
+    for a, b in itertools.pairwise(nodes):
         graph.connect(a.id, "out", b.id, "in")
     return nodes
 
@@ -101,11 +102,11 @@ def pair(monkeypatch: pytest.MonkeyPatch) -> str:
 
 # ----- what a user reads -----
 def test_the_issue_example_message(graph: Graph) -> None:
-    inp, fc1, fc2, out = lenet_tail(graph)
+    inp, fc1, _fc2, _out = lenet_tail(graph)
     analysis = analyse(graph)
     assert texts(analysis) == [
-        "Linear 'fc1' needs a 2-D input (N, features) or a sequence (N, T, features) but gets (N, 16, 5, 5): "
-        "insert a Flatten before it"
+        ("Linear 'fc1' needs a 2-D input (N, features) or a sequence (N, T, features) but gets (N, 16, 5, 5): "
+        "insert a Flatten before it")
     ]
     (diag,) = analysis.diagnostics()
     assert diag.node_id == fc1.id and diag.severity == "error"
@@ -140,7 +141,7 @@ def test_sequences_go_through_linear_on_the_last_dimension(graph: Graph) -> None
 
 
 def test_reshape_and_permute_explain_themselves(graph: Graph) -> None:
-    inp, reshape, permute, out = build(
+    _inp, reshape, permute, _out = build(
         graph,
         ("Input", "x", {"shape": (6, 4)}),
         ("Reshape", "r", {"shape": (5, -1)}),
@@ -149,16 +150,16 @@ def test_reshape_and_permute_explain_themselves(graph: Graph) -> None:
     )
     analysis = analyse(graph)
     assert texts(analysis) == [
-        "Reshape 'r' cannot reshape (N, 6, 4) (24 values per sample) to (5, -1): 24 is not divisible by 5: "
-        "choose sizes whose product divides the input size"
+        ("Reshape 'r' cannot reshape (N, 6, 4) (24 values per sample) to (5, -1): 24 is not divisible by 5: "
+        "choose sizes whose product divides the input size")
     ]
     graph.set_param(reshape.id, "shape", (3, -1))
     assert texts(analysis) == []
     assert analysis.result(permute.id).outputs == {"out": (None, 8, 3)}
     graph.set_param(permute.id, "dims", (1, 2, 3))
     assert texts(analysis) == [
-        "Permute 'p' has dims (1, 2, 3) but its input (N, 3, 8) has 2 non-batch dimensions: "
-        "list each of 1, 2 once (the batch dimension stays first)"
+        ("Permute 'p' has dims (1, 2, 3) but its input (N, 3, 8) has 2 non-batch dimensions: "
+        "list each of 1, 2 once (the batch dimension stays first)")
     ]
 
 
@@ -284,8 +285,8 @@ def test_an_int64_input_into_linear_is_a_dtype_error(graph: Graph) -> None:
     analysis = analyse(graph)
     assert analysis.result(flat.id).dtype == "int64", "Flatten keeps the dtype it gets"
     assert texts(analysis) == [
-        "Linear 'fc' needs floating-point input but gets int64 token ids: "
-        "put an Embedding before it, or set the Input's dtype to float32"
+        ("Linear 'fc' needs floating-point input but gets int64 token ids: "
+        "put an Embedding before it, or set the Input's dtype to float32")
     ]
     assert analysis.result(out.id).diagnostics == ()
     graph.set_param(inp.id, "dtype", "float32")
@@ -336,7 +337,7 @@ def test_unused_outputs_are_warnings(graph: Graph) -> None:
 
 
 def test_nothing_below_an_error_is_guessed_or_blamed(graph: Graph) -> None:
-    inp, fc1, drop, fc2, out = build(
+    _inp, fc1, drop, fc2, _out = build(
         graph,
         ("Input", "x", {"shape": (16, 5, 5)}),
         ("Linear", "fc1", {"out_features": 8}),
@@ -355,7 +356,7 @@ def test_nothing_below_an_error_is_guessed_or_blamed(graph: Graph) -> None:
 
 # ----- totals -----
 def test_totals(graph: Graph) -> None:
-    inp, flat, fc1, drop, fc2, out = build(
+    build(
         graph,
         ("Input", "img", {"shape": (1, 28, 28)}),
         ("Flatten", "flat", {}),
@@ -411,7 +412,7 @@ def test_a_broken_rule_becomes_a_diagnostic(graph: Graph, monkeypatch: pytest.Mo
 
     spec = LayerSpec("TestBroken", "Test", "Test only.", (), infer, targets("x", "x", "x", "x"))
     monkeypatch.setitem(CATALOGUE, spec.type, spec)
-    inp, broken, out = build(graph, ("Input", "x", {"shape": (3,)}), ("TestBroken", "b", {}), ("Output", "o", {}))
+    build(graph, ("Input", "x", {"shape": (3,)}), ("TestBroken", "b", {}), ("Output", "o", {}))
     assert texts(analyse(graph)) == [
         "TestBroken 'b' could not be analysed (ZeroDivisionError: integer division or modulo by zero): please report this"
     ]
@@ -450,7 +451,7 @@ def mlp(graph: Graph) -> tuple[ShapeAnalysis, list[Node]]:
 
 
 def test_an_edit_that_keeps_shapes_recomputes_one_node(graph: Graph, mlp: tuple[ShapeAnalysis, list[Node]]) -> None:
-    analysis, (inp, a, drop, b, d2, out) = mlp
+    analysis, (_, _, drop, b, _, _) = mlp
     graph.set_param(drop.id, "p", 0.1)
     assert analysis.refresh() == {drop.id}
     assert analysis.last_recomputed == 1
@@ -473,13 +474,13 @@ def test_an_edit_that_changes_shapes_stops_where_they_stop_changing(graph: Graph
 
 
 def test_moving_recomputes_nothing(graph: Graph, mlp: tuple[ShapeAnalysis, list[Node]]) -> None:
-    analysis, (inp, a, *_) = mlp
+    analysis, (_, a, *_) = mlp
     graph.move(a.id, (100, 50))
     assert analysis.refresh() == set()
 
 
 def test_a_closed_analysis_stops_following(graph: Graph, mlp: tuple[ShapeAnalysis, list[Node]]) -> None:
-    analysis, (inp, a, *_) = mlp
+    analysis, (_, a, *_) = mlp
     analysis.close()
     graph.set_param(a.id, "out_features", 5)
     assert analysis.refresh() == set()
@@ -487,7 +488,7 @@ def test_a_closed_analysis_stops_following(graph: Graph, mlp: tuple[ShapeAnalysi
 
 
 def test_several_edits_between_refreshes(graph: Graph, mlp: tuple[ShapeAnalysis, list[Node]]) -> None:
-    analysis, (inp, a, drop, b, d2, out) = mlp
+    analysis, (_, a, drop, b, d2, out) = mlp
     graph.set_param(a.id, "out_features", 8)
     graph.set_param(d2.id, "p", 0.3)
     graph.rename(out.id, "logits")
