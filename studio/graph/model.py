@@ -84,6 +84,7 @@ class NodeAdded:
 class NodeRemoved:
     node: Node
     edges: tuple[Edge, ...]
+    index: int
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ MAX_NAME_LENGTH = 128
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-@dataclass
+@dataclass(eq=False)
 class Graph:
     """A network of layers. Every change is one method that emits one past-tense event after it.
 
@@ -246,6 +247,7 @@ class Graph:
             values[key] = _validated(spec, key, value)
         if node_id is None:
             node_id = self.new_id()
+            self._next_id += 1  # never hand out a deleted node's id again
         elif not isinstance(node_id, str) or not _ID_PATTERN.match(node_id):
             raise GraphError(f"invalid node id {node_id!r}: use 1-64 letters, digits, '_', '.', ':' or '-'")
         elif node_id in self._nodes:
@@ -264,15 +266,23 @@ class Graph:
         """Remove a node and its edges; the event carries both, so the removal can be undone."""
         node = self.node(node_id)
         edges = tuple(dict.fromkeys(self.in_edges(node_id) + self.out_edges(node_id)))  # a self-loop once
+        index = list(self._nodes).index(node_id)
         self._g.remove_node(node_id)
         del self._nodes[node_id]
         del self._names[node.name]
-        self._emit(NodeRemoved(node.copy(), edges))
+        self._emit(NodeRemoved(node.copy(), edges, index))
         return node
 
-    def restore_node(self, node: Node, edges: Iterable[Edge] = ()) -> None:
-        """Put back a removed node (same id, name, parameters) and its edges: undo of remove_node."""
+    def restore_node(self, node: Node, edges: Iterable[Edge] = (), index: int | None = None) -> None:
+        """Put back a removed node (same id, name, parameters, place in node order) and its edges.
+
+        This is the undo of remove_node: pass the `edges` and `index` of its NodeRemoved event.
+        """
         self.add_node(node.type, node.name, node.params, node.position, node.id)
+        if index is not None and index < len(self._nodes) - 1:
+            items = list(self._nodes.items())
+            items.insert(index, items.pop())
+            self._nodes = dict(items)
         for edge in edges:
             self.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
 

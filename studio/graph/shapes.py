@@ -8,6 +8,7 @@ leaves the output shape alone stops right there).
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -76,7 +77,7 @@ class ShapeAnalysis:
     graph: Graph
     _results: dict[str, NodeResult] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
-    _order: dict[str, int] = field(default_factory=dict)
+    _order: dict[str, float] = field(default_factory=dict)
     _cyclic: set[str] = field(default_factory=set)
     _structure_dirty: bool = True
     _next_order: int = 0
@@ -162,7 +163,9 @@ class ShapeAnalysis:
             self._dirty.update(n for e in event.edges for n in (e.src, e.dst) if n != node_id)
         elif isinstance(event, EdgeAdded):
             src, dst = event.edge.src, event.edge.dst
-            if self._structure_dirty or src in self._cyclic or dst in self._cyclic or self._order[src] >= self._order[dst]:
+            if self._structure_dirty or src in self._cyclic or dst in self._cyclic:
+                self._structure_dirty = True
+            elif self._order[src] >= self._order[dst] and not (self._reslot(src) or self._reslot(dst)):
                 self._structure_dirty = True
             self._dirty.update((src, dst))  # src: its "output is not used" warning may go
         elif isinstance(event, EdgeRemoved):
@@ -177,6 +180,21 @@ class ShapeAnalysis:
                 self._dirty.update(self._cyclic)
         elif isinstance(event, NodeMoved):
             pass
+
+    def _reslot(self, node_id: str) -> bool:
+        """Move one node's order between its predecessors' and successors' if there is room.
+
+        This keeps the usual edit, inserting a new node into an existing edge, from re-sorting
+        the whole graph; when there is no room the caller falls back to `_restructure`.
+        """
+        g = self.graph.structure()
+        low = max((self._order[n] for n in g.predecessors(node_id)), default=-1.0)
+        high = min((self._order[n] for n in g.successors(node_id)), default=math.inf)
+        middle = (low + high) / 2 if high != math.inf else low + 1
+        if not low < middle < high:
+            return False
+        self._order[node_id] = middle
+        return True
 
     def _restructure(self) -> None:
         g = self.graph.structure()
@@ -308,6 +326,8 @@ def _find_cycle(graph: Graph, node_id: str) -> list[str]:
 
 
 def _dtype_problem(wanted: str, dtypes: list[str]) -> tuple[str, str] | None:
+    if len(set(dtypes)) > 1:
+        return ("mixes float32 values and int64 token ids", "give every input the same type: an Embedding turns token ids into float vectors")
     if wanted == "float" and any(d.startswith("int") for d in dtypes):
         return ("needs floating-point input but gets int64 token ids", "put an Embedding before it, or set the Input's dtype to float32")
     if wanted == "int" and any(d.startswith("float") for d in dtypes):

@@ -241,8 +241,10 @@ def test_restore_node_from_the_event_gives_back_the_same_graph(graph: Graph) -> 
     graph.remove_node(fc.id)
     event = one_event(rec)
     assert isinstance(event, NodeRemoved) and len(event.edges) == 3
-    graph.restore_node(event.node, event.edges)
+    order = list(graph.nodes)
+    graph.restore_node(event.node, event.edges, event.index)
     assert snapshot(graph) == before
+    assert list(graph.nodes) == order[: event.index] + [fc.id] + order[event.index :], "node order is restored"
 
 
 def test_remove_and_restore_a_node_with_a_self_loop(graph: Graph) -> None:
@@ -485,7 +487,7 @@ def inverse(graph: Graph, event: Event) -> None:
     if isinstance(event, NodeAdded):
         graph.remove_node(event.node.id)
     elif isinstance(event, NodeRemoved):
-        graph.restore_node(event.node, event.edges)
+        graph.restore_node(event.node, event.edges, event.index)
     elif isinstance(event, EdgeAdded):
         graph.disconnect(event.edge)
     elif isinstance(event, EdgeRemoved):
@@ -635,3 +637,10 @@ class GraphEdits(RuleBasedStateMachine):
 
 
 TestGraphEdits = GraphEdits.TestCase
+
+
+def test_a_deleted_nodes_id_is_never_handed_out_again(graph: Graph) -> None:
+    first = graph.add_node("Identity")
+    last = graph.add_node("Identity")
+    graph.remove_node(last.id)
+    assert graph.add_node("Identity").id not in {first.id, last.id}

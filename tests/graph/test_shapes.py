@@ -621,3 +621,14 @@ class LiveAnalysis(RuleBasedStateMachine):
 
 def test_live_analysis_equals_a_fresh_one(pair: str) -> None:
     run_state_machine_as_test(LiveAnalysis)
+
+
+def test_merging_token_ids_with_float_values_is_a_diagnostic() -> None:
+    graph = Graph()
+    ids = graph.add_node("Input", "ids", {"shape": [4], "dtype": "int64"})
+    values = graph.add_node("Input", "values", {"shape": [4]})
+    cat = graph.add_node("Concat", "cat")
+    graph.connect(ids.id, "out", cat.id, "in1")
+    graph.connect(values.id, "out", cat.id, "in2")
+    [diag] = analyse(graph).result(cat.id).diagnostics
+    assert diag.message == "Concat 'cat' mixes float32 values and int64 token ids"
