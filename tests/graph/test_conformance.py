@@ -3,7 +3,8 @@
 For each layer type, hypothesis draws parameter sets and input shapes; the layer is placed in
 a small graph (Inputs -> layer -> Output) and analysed. Where the analysis accepts the layer,
 PyTorch (on the meta device) must produce the same output shape and the same number of
-parameters and of saved buffers (running statistics); where it reports an error, PyTorch must fail too, unless the case
+parameters and of saved buffers (running statistics), and for matrix-product layers the same
+FLOPs; where it reports an error, PyTorch must fail too, unless the case
 documents that the catalogue is stricter on purpose.
 """
 
@@ -13,12 +14,19 @@ import pytest
 import torch
 from hypothesis import given, note
 from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
 
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.params import Param
 from tests.graph.reference import CASES, Case
 
 BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/graph/test_shapes.py
+# Layers whose work is all matrix products and convolutions, which PyTorch's FlopCounterMode
+# counts (2 FLOPs per multiply-accumulate): their MAC estimates are checked against it too.
+FLOP_COUNTED = {
+    "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "DepthwiseConv2d",
+    "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer",
+}
 BATCH = 2
 
 
@@ -63,7 +71,7 @@ def analyse_layer(layer_type: str, params: dict, sample_shapes: list, dtype: str
 
 
 def run_torch(case: Case, params: dict, sample_shapes: list):
-    """Build and run the PyTorch reference; return (output shapes, params, buffers) or the error."""
+    """Build and run the PyTorch reference; return (output shapes, params, buffers, FLOPs) or the error."""
     full = [(BATCH, *s) for s in sample_shapes]
     try:
         with torch.device(case.device):
@@ -72,7 +80,8 @@ def run_torch(case: Case, params: dict, sample_shapes: list):
                 xs = [torch.zeros(s, dtype=torch.int64) for s in full]
             else:
                 xs = [torch.empty(s, dtype=case.dtype) for s in full]
-            with torch.no_grad():
+            counter = FlopCounterMode(display=False)
+            with torch.no_grad(), counter:
                 out = module(*xs)
     except Exception as err:  # noqa: BLE001 - any failure means PyTorch rejects the layer
         return err
@@ -81,7 +90,7 @@ def run_torch(case: Case, params: dict, sample_shapes: list):
     learnable = {name for name, _ in module.named_parameters()}
     saved = module.state_dict()  # persistent buffers only: the state that travels with the weights
     n_buffers = sum(t.numel() for k, t in saved.items() if k not in learnable and not k.endswith("num_batches_tracked"))
-    return [tuple(o.shape) for o in outs], n_params, n_buffers
+    return [tuple(o.shape) for o in outs], n_params, n_buffers, counter.get_total_flops()
 
 
 @pytest.mark.parametrize("layer_type", sorted(set(CASES)))
@@ -106,10 +115,12 @@ def test_layer_matches_pytorch(layer_type: str) -> None:
             )
             return
         assert not isinstance(torch_result, Exception), f"PyTorch rejects what the catalogue accepts: {torch_result!r}"
-        torch_shapes, n_params, n_buffers = torch_result
+        torch_shapes, n_params, n_buffers, flops = torch_result
         ours = [(BATCH, *s[1:]) for s in result.outputs.values()]
         assert ours == torch_shapes
         assert result.params == n_params
         assert result.buffers == n_buffers
+        if layer_type in FLOP_COUNTED:
+            assert 2 * result.macs * BATCH == flops, "MACs disagree with torch.utils.flop_counter"
 
     check()
