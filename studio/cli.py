@@ -58,6 +58,7 @@ def catalogue_as_json() -> list[dict[str, Any]]:
             "inputs": [port.name for port in spec.inputs] if not spec.variadic else "in1..inN (num_inputs)",
             "outputs": [port.name for port in spec.outputs],
             "targets": spec.target_info(),
+            "mapping": {t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()},
         }
         for spec in CATALOGUE.values()
     ]
