@@ -44,9 +44,12 @@ class Param:
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
             return f"{noun}{bounds}"
-        size = f"{self.length} integers" if self.length else f"at least {self.min_length} integers"
-        text = f"{size}{bounds}"
-        text = f"an integer or {text}"
+        if self.length:
+            text = f"an integer or {self.length} integers{bounds}"
+        elif self.min_length > 1:
+            text = f"at least {self.min_length} integers{bounds}"
+        else:
+            text = f"one or more integers{bounds}"
         if self.allow_minus_one:
             text += " (one may be -1)"
         if self.words:

@@ -327,7 +327,7 @@ def _find_cycle(graph: Graph, node_id: str) -> list[str]:
 
 def _dtype_problem(wanted: str, dtypes: list[str]) -> tuple[str, str] | None:
     if len(set(dtypes)) > 1:
-        return ("mixes float32 values and int64 token ids", "give every input the same type: an Embedding turns token ids into float vectors")
+        return ("mixes float32 values and int64 token ids", "give every input the same type (an Embedding turns token ids into float vectors)")
     if wanted == "float" and any(d.startswith("int") for d in dtypes):
         return ("needs floating-point input but gets int64 token ids", "put an Embedding before it, or set the Input's dtype to float32")
     if wanted == "int" and any(d.startswith("float") for d in dtypes):

@@ -43,7 +43,7 @@ def _need_heads(embed_dim: int, heads: int, what: str, field: str, source: str) 
     if len(valid) > len(nearest):
         listed += f" (or another divisor of {embed_dim})"
     raise ShapeError(
-        f"has {what} {embed_dim} (the {source}'s last dimension), which {field} {heads} does not divide",
+        f"has {field} {heads}, which does not divide {what} {embed_dim} (the last dimension of its {source})",
         f"choose {field} among {listed}",
     )
 
@@ -60,17 +60,17 @@ def _memory(ins: list[Shape | None]) -> tuple[Shape, Shape]:
 def _attention(p: Params, ins: list[Shape | None]) -> list[Shape]:
     query = ins[0]
     assert query is not None
-    need_sequence(query, "a query sequence (N, L, E)")
+    need_sequence(query, "a query sequence (N, L, E)", "before its query input", wide=True)
     for port, shape in zip(("key", "value"), ins[1:]):
         if shape is not None:
-            need_sequence(shape, f"a {port} sequence (N, S, features)")
+            need_sequence(shape, f"a {port} sequence (N, S, features)", f"before its {port} input", wide=True)
     key, value = _memory(ins)
     if key[1] != value[1]:
         raise ShapeError(
-            f"has a key of {key[1]} steps {show(key)} but a value of {value[1]} steps {show(value)}",
-            "key and value must have the same sequence length S",
+            f"needs a key and a value with the same number of steps but gets key {show(key)} and value {show(value)}",
+            "connect key and value to sequences of the same length (usually the same tensor)",
         )
-    _need_heads(query[2] or 0, p["num_heads"], "embed_dim", "num_heads", "query")
+    _need_heads(query[2] or 0, p["num_heads"], "embed_dim", "num_heads", f"query {show(query)}")
     return [query]
 
 
@@ -96,8 +96,8 @@ def _attention_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
-    need_sequence(x, "a sequence (N, T, d_model)")
-    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", "input")
+    need_sequence(x, "a sequence (N, T, d_model)", wide=True)
+    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", f"input {show(x)}")
     return [x]
 
 
@@ -120,7 +120,7 @@ def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
     need_sequence(x, "a sequence (N, T, d_model)")
     if (x[1] or 0) > p["max_len"]:
         raise ShapeError(
-            f"gets a sequence of {x[1]} steps {show(x)} but max_len is {p['max_len']}",
+            f"has max_len {p['max_len']} but its input {show(x)} is a sequence of {x[1]} steps",
             f"raise max_len to at least {x[1]}, or shorten the sequence",
         )
     return [x]

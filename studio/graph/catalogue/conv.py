@@ -11,6 +11,7 @@ from studio.graph.catalogue.base import (
     ShapeError,
     need_rank,
     numel,
+    show,
     targets,
 )
 from studio.graph.params import Bool, Choice, Int, Ints, Param
@@ -20,16 +21,37 @@ AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def _example_image(features: int) -> tuple[int, int, int]:
+    """A plausible (C, H, W) for a flat vector: (3, 32, 32) for 3072, (1, 28, 28) for 784."""
+    for channels in (1, 3):
+        side = isqrt(features // channels)
+        if features % channels == 0 and side * side * channels == features:
+            return (channels, side, side)
+    height = max(d for d in range(1, isqrt(features) + 1) if features % d == 0)
+    return (1, height, features // height)
+
+
+def reshape_hint(x: Shape, rank: int) -> str:
+    """Say which Reshape turns `x` into (N, C, *spatial) with `rank` spatial axes."""
+    layout = LAYOUTS[rank].replace("N, ", "")
+    got = len(x) - 2
+    if got == 0 and rank <= 2:
+        features = int(x[1] or 1)
+        example = (1, features) if rank == 1 else _example_image(features)
+        return f"insert a Reshape before it that makes each sample {layout}, e.g. shape {tup(example)}"
+    if 0 < got < rank:
+        example = (int(x[1] or 1), *([1] * (rank - got)), *(int(d or 1) for d in x[2:]))
+        return f"insert a Reshape before it that makes each sample {layout}, e.g. shape {tup(example)}"
+    return f"insert a Reshape before it that makes each sample {layout}"
+
+
 def need_spatial(x: Shape, rank: int, siblings: dict[int, str] | None = None) -> None:
     """Raise ShapeError unless `x` is (N, C, *spatial) with `rank` spatial dimensions."""
     got = len(x) - 2
     if got == rank:
         return
     other = (siblings or {}).get(got)
-    if other:
-        hint = f"for {LAYOUTS[got]} data use {other}"
-    else:
-        hint = f"reshape each sample to {LAYOUTS[rank].replace('N, ', '')} with a Reshape before it"
+    hint = f"use {other} instead, which takes {LAYOUTS[got]}" if other else reshape_hint(x, rank)
     need_rank(x, (rank + 2,), f"a {rank + 2}-D input {LAYOUTS[rank]}", hint)
 
 
@@ -40,8 +62,20 @@ def axis_list(rank: int, dims: list[int]) -> str:
 
 
 def tup(values: tuple[int, ...] | list[int]) -> str:
-    """Format integers as a tuple a user reads: (3, 3), or (3,) for one value."""
-    return f"({values[0]},)" if len(values) == 1 else str(tuple(values))
+    """Format per-axis integers as a user reads them: (3, 3), or just 3 for one value."""
+    return str(values[0]) if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def at_most(name: str, limits: dict[int, int], rank: int) -> str:
+    """Say how to lower a per-axis parameter: 'set padding to at most 1 in H and 0 in W'."""
+    by_limit: dict[int, list[int]] = {}
+    for axis, limit in limits.items():
+        by_limit.setdefault(limit, []).append(axis)
+    parts = []
+    for limit, axes in by_limit.items():
+        where = "" if len(axes) == rank else f" in {axis_list(rank, axes)}"
+        parts.append(f"{'at most ' if limit else ''}{limit}{where}")
+    return f"set {name} to " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
 
 
 def _divisors(n: int) -> list[int]:
@@ -49,16 +83,21 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
-def _check_groups(groups: int, in_channels: int, out_channels: int) -> None:
-    bad = [(what, n) for what, n in (("in_channels", in_channels), ("out_channels", out_channels)) if n % groups]
-    if not bad:
+def _check_groups(groups: int, x: Shape, out_channels: int) -> None:
+    in_channels = int(x[1] or 0)
+    in_bad, out_bad = in_channels % groups != 0, out_channels % groups != 0
+    if not (in_bad or out_bad):
         return
-    valid = _divisors(gcd(in_channels, out_channels))
-    what = " and ".join(f"{w} {n}" for w, n in bad)
-    raise ShapeError(
-        f"has groups={groups} but {what} {'is' if len(bad) == 1 else 'are'} not divisible by {groups}",
-        f"choose groups among {', '.join(map(str, valid))} (divisors of in_channels {in_channels} and out_channels {out_channels})",
-    )
+    source = f"in_channels {in_channels} (dimension 1 of its input {show(x)})"
+    if in_bad and out_bad:
+        what = f"divides neither {source} nor out_channels {out_channels}"
+    else:
+        what = f"does not divide {source if in_bad else f'out_channels {out_channels}'}"
+    valid = ", ".join(map(str, _divisors(gcd(in_channels, out_channels))))
+    hint = f"choose groups among {valid} (the divisors of both in_channels {in_channels} and out_channels {out_channels})"
+    if out_bad and not in_bad:
+        hint += f", or set out_channels to a multiple of {groups}"
+    raise ShapeError(f"has groups {groups}, which {what}", hint)
 
 
 def _pads(p: Params, rank: int) -> list[tuple[int, int]]:
@@ -70,26 +109,29 @@ def _pads(p: Params, rank: int) -> list[tuple[int, int]]:
         if any(s != 1 for s in stride):
             explicit = tup([d * (k - 1) // 2 for k, d in zip(kernel, dilation)])
             raise ShapeError(
-                f"uses padding='same' with stride {tup(stride)}, which PyTorch refuses for strided convolutions",
-                f"set stride to 1, or give explicit padding such as {explicit}",
+                f"has padding 'same' with stride {tup(stride)}, which PyTorch refuses for strided convolutions",
+                f"set stride to 1, or set padding to a number such as {explicit} instead of 'same'",
             )
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return [(t // 2, t - t // 2) for t in totals]
     return [(q, q) for q in pad]
 
 
-def _check_pad_mode(mode: str, pads: list[tuple[int, int]], sizes: list[int], rank: int) -> None:
+def _check_pad_mode(mode: str, pads: list[tuple[int, int]], x: Shape, rank: int) -> None:
+    sizes = [int(d or 0) for d in x[2:]]
     for i, ((lo, hi), size) in enumerate(zip(pads, sizes)):
         axis = AXES[rank][i]
         if mode == "reflect" and max(lo, hi) >= size:
             raise ShapeError(
-                f"pads {axis} by {max(lo, hi)} with padding_mode 'reflect' but the input is only {size} long in {axis}",
-                f"reflect padding must be smaller than the input size: use at most {size - 1} in {axis}, or padding_mode 'replicate'",
+                f"pads {axis} by {max(lo, hi)} with padding_mode 'reflect', but its input {show(x)} is only {size} long in {axis}",
+                f"reflect padding must be smaller than the input, so {at_most('padding', {i: size - 1}, rank)}, "
+                "or use padding_mode 'replicate'",
             )
         if mode == "circular" and max(lo, hi) > size:
             raise ShapeError(
-                f"pads {axis} by {max(lo, hi)} with padding_mode 'circular', wrapping around its input of {size} more than once",
-                f"circular padding may be at most the input size: use at most {size} in {axis}, or padding_mode 'replicate'",
+                f"pads {axis} by {max(lo, hi)} with padding_mode 'circular', but its input {show(x)} is only {size} long in {axis}",
+                f"circular padding wraps around at most once, so {at_most('padding', {i: size}, rank)}, "
+                "or use padding_mode 'replicate'",
             )
 
 
@@ -98,18 +140,29 @@ def conv_spatial(p: Params, x: Shape, rank: int) -> list[int]:
     sizes = [int(d or 0) for d in x[2:]]
     kernel, stride, dilation = p["kernel_size"], p["stride"], p["dilation"]
     pads = _pads(p, rank)
-    _check_pad_mode(p.get("padding_mode", "zeros"), pads, sizes, rank)
+    _check_pad_mode(p.get("padding_mode", "zeros"), pads, x, rank)
     padded = [n + lo + hi for n, (lo, hi) in zip(sizes, pads)]
     span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     too_big = [i for i in range(rank) if span[i] > padded[i]]
     if too_big:
-        dilated = f" (dilated to {tup(span)})" if any(d > 1 for d in dilation) else ""
-        fixes = [f"{max(1, (padded[i] - 1) // dilation[i] + 1)} in {AXES[rank][i]}" for i in too_big]
         raise ShapeError(
-            f"has a kernel {tup(kernel)}{dilated} larger than its padded input {tup(padded)} in {axis_list(rank, too_big)}",
-            f"use a kernel of at most {', '.join(fixes)}, more padding, or a larger input",
+            window_too_big(kernel, dilation, x, padded, too_big, rank),
+            at_most("kernel_size", {i: max(1, (padded[i] - 1) // dilation[i] + 1) for i in too_big}, rank)
+            + (", lower the dilation" if any(dilation[i] > 1 for i in too_big) else "")
+            + ", add padding, or use a larger input",
         )
     return [(n - s) // st + 1 for n, s, st in zip(padded, span, stride)]
+
+
+def window_too_big(
+    kernel: tuple[int, ...], dilation: tuple[int, ...], x: Shape, padded: list[int], axes: list[int], rank: int
+) -> str:
+    """Say that a kernel or pooling window does not fit its (padded) input."""
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    dilated = f" (spanning {tup(span)} with dilation {tup(dilation)})" if any(d > 1 for d in dilation) else ""
+    sizes = [int(d or 0) for d in x[2:]]
+    padding = f" padded to {tup(padded)}" if padded != sizes else ""
+    return f"has kernel_size {tup(kernel)}{dilated}, larger than its input {show(x)}{padding} in {axis_list(rank, axes)}"
 
 
 def _conv(rank: int, siblings: dict[int, str]):
@@ -117,7 +170,7 @@ def _conv(rank: int, siblings: dict[int, str]):
         x = ins[0]
         assert x is not None
         need_spatial(x, rank, siblings)
-        _check_groups(p["groups"], int(x[1] or 0), p["out_channels"])
+        _check_groups(p["groups"], x, p["out_channels"])
         return [(None, p["out_channels"], *conv_spatial(p, x, rank))]
 
     return infer
@@ -138,17 +191,16 @@ def _transpose(rank: int, siblings: dict[int, str]):
         x = ins[0]
         assert x is not None
         need_spatial(x, rank, siblings)
-        _check_groups(p["groups"], int(x[1] or 0), p["out_channels"])
+        _check_groups(p["groups"], x, p["out_channels"])
         kernel, stride, pad, extra, dilation = (
             p["kernel_size"], p["stride"], p["padding"], p["output_padding"], p["dilation"]
         )
         bad = [i for i in range(rank) if extra[i] >= stride[i] and extra[i] >= dilation[i]]
         if bad:
-            limits = ", ".join(f"{max(stride[i], dilation[i]) - 1} in {AXES[rank][i]}" for i in bad)
             raise ShapeError(
-                f"has output_padding {tup(extra)}, but PyTorch needs output padding smaller than "
-                f"either the stride {tup(stride)} or the dilation {tup(dilation)} in each dimension",
-                f"lower output_padding to at most {limits}, or raise the stride",
+                f"has output_padding {tup(extra)}, but PyTorch needs it smaller than the stride {tup(stride)} "
+                f"or the dilation {tup(dilation)} in {axis_list(rank, bad)}",
+                at_most("output_padding", {i: max(stride[i], dilation[i]) - 1 for i in bad}, rank) + ", or raise the stride",
             )
         sizes = [int(d or 0) for d in x[2:]]
         out = [
@@ -157,10 +209,11 @@ def _transpose(rank: int, siblings: dict[int, str]):
         ]
         empty = [i for i in range(rank) if out[i] < 1]
         if empty:
+            grown = [o + 2 * q for o, q in zip(out, pad)]  # the output size before padding removes any
             raise ShapeError(
-                f"would produce an output of size {tup(out)} from its input {tup(sizes)}: padding {tup(pad)} "
-                f"removes more than the transposed convolution adds in {axis_list(rank, empty)}",
-                "reduce padding, or use a larger kernel or stride",
+                f"has padding {tup(pad)}, which removes more than the transposed convolution adds to its input "
+                f"{show(x)} in {axis_list(rank, empty)}, leaving an empty output",
+                at_most("padding", {i: (grown[i] - 1) // 2 for i in empty}, rank) + ", or use a larger kernel_size or stride",
             )
         return [(None, p["out_channels"], *out)]
 
@@ -260,7 +313,7 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
 
 
 def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
-    kernel, stride, padding, dilation = _window_params(rank, words=False)
+    kernel, stride, _, dilation = _window_params(rank, words=False)
     return LayerSpec(
         type=f"ConvTranspose{rank}d",
         category="Convolution",
@@ -269,7 +322,7 @@ def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
             _out_channels(),
             kernel,
             stride,
-            Ints("padding", (0,) * rank, "Rows removed from both sides of the output per spatial axis.", length=rank, min=0, max=1024),
+            Ints("padding", (0,) * rank, "Size removed from both sides of the output per spatial axis.", length=rank, min=0, max=1024),
             Ints(
                 "output_padding",
                 (0,) * rank,
@@ -312,10 +365,7 @@ SPECS = (
         category="Convolution",
         # NOTE: one bias, after the pointwise step, as in Keras SeparableConv2D, so weights move one
         # to one; a depthwise bias would be redundant (the pointwise step is linear and absorbs it).
-        doc=(
-            "Depthwise-separable 2-D convolution: a depthwise conv (groups = in_channels, no bias) "
-            "then a 1x1 pointwise conv to out_channels with the bias, as Keras SeparableConv2D."
-        ),
+        doc="Depthwise-separable 2-D convolution: a per-channel (depthwise) conv, then a 1x1 conv to out_channels.",
         params=(_out_channels(), *_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel (on the pointwise step).")),
         infer=_separable,
         count_params=_separable_params,

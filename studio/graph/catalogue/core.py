@@ -52,6 +52,16 @@ def _flatten(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(None, numel(x))]
 
 
+def _sizes(values: list[int] | tuple[int, ...]) -> str:
+    """Format a shape parameter as a user reads it: (5, -1), or (5) for one size."""
+    return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def _listed(values: list[int]) -> str:
+    """Join numbers as a sentence does: 1, 2 and 3."""
+    return ", ".join(map(str, values[:-1])) + f" and {values[-1]}" if len(values) > 1 else str(values[0])
+
+
 def _reshape(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
@@ -63,15 +73,15 @@ def _reshape(p: Params, ins: list[Shape | None]) -> list[Shape]:
     if -1 in target:
         if known == 0 or total % known:
             raise ShapeError(
-                f"cannot reshape {show(x)} ({total} values per sample) to {tuple(target)}: "
+                f"cannot reshape {show(x)} ({total} values per sample) to {_sizes(target)}: "
                 f"{total} is not divisible by {known}",
                 "choose sizes whose product divides the input size",
             )
         target[target.index(-1)] = total // known
     elif known != total:
         raise ShapeError(
-            f"cannot reshape {show(x)} ({total} values per sample) to {tuple(target)} ({known} values)",
-            "make the product of the sizes equal the input size, or use -1 for one of them",
+            f"cannot reshape {show(x)} ({total} values per sample) to {_sizes(target)} ({known} values)",
+            f"choose sizes that multiply to {total}, or use -1 for one of them (it is then inferred)",
         )
     return [(None, *target)]
 
@@ -83,10 +93,20 @@ def _permute(p: Params, ins: list[Shape | None]) -> list[Shape]:
     rank = len(x) - 1
     if sorted(dims) != list(range(1, rank + 1)):
         valid = ", ".join(str(i) for i in range(1, rank + 1))
-        raise ShapeError(
-            f"has dims {tuple(dims)} but its input {show(x)} has {rank} non-batch dimensions",
-            f"list each of {valid} once (the batch dimension stays first)",
-        )
+        if len(dims) != rank:
+            plural = "dimension" if rank == 1 else "dimensions"
+            message = f"has dims {_sizes(dims)} but its input {show(x)} has {rank} non-batch {plural}"
+        else:
+            beyond = sorted({d for d in dims if d > rank})
+            repeated = sorted({d for d in dims if dims.count(d) > 1})
+            missing = [d for d in range(1, rank + 1) if d not in dims]
+            problems = [f"there is no dimension{'s' if len(beyond) > 1 else ''} {_listed(beyond)}"] if beyond else []
+            problems += [f"{_listed(repeated)} {'is' if len(repeated) == 1 else 'are'} repeated"] if repeated else []
+            problems += [f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} left out"] if missing else []
+            message = f"has dims {_sizes(dims)} for its input {show(x)}, but {' and '.join(problems)}"
+        if rank == 1:
+            raise ShapeError(message, "set dims to 1, since a single dimension has nothing to swap with (or remove the Permute)")
+        raise ShapeError(message, f"list each of {valid} once (the batch dimension stays first)")
     return [(None, *(x[d] for d in dims))]
 
 
@@ -127,7 +147,7 @@ SPECS = (
     LayerSpec(
         type="Linear",
         category="Dense",
-        doc="Fully connected layer: y = xW^T + b over the last dimension.",
+        doc="Fully connected layer: each output is a learned weighted sum of the input features (the last dimension).",
         params=(
             Int("out_features", 64, "Number of output features.", min=1, max=1_000_000),
             Bool("bias", True, "Learn an additive bias."),

@@ -20,36 +20,77 @@ def _num_inputs() -> Int:
     return Int("num_inputs", 2, "Number of input ports (in1, in2, ...).", min=2, max=16)
 
 
-def _resize_hint(a: Shape, b: Shape) -> str:
-    """Suggest the usual fix for two shapes that differ, based on where they differ."""
+def _dims(shape: Shape) -> str:
+    """Format a per-sample shape (the batch left out) as a Reshape parameter: (16, 8, 8), or just 64."""
+    inner = [str(d) for d in shape[1:]]
+    return inner[0] if len(inner) == 1 else "(" + ", ".join(inner) + ")"
+
+
+def _shrink_hint(a: Shape, b: Shape, other: str) -> str | None:
+    """How to bring the larger spatial size of in1 `a` or `other` `b` down to the smaller one."""
+    rank = len(a) - 2
+    if all(x >= y for x, y in zip(a[2:], b[2:])):
+        big, sizes, small = "in1", a[2:], b[2:]
+    elif all(y >= x for x, y in zip(a[2:], b[2:])):
+        big, sizes, small = other, b[2:], a[2:]
+    else:
+        return None
+    target = _dims((None, *small))
+    if all((n or 0) % (m or 1) == 0 for n, m in zip(sizes, small)):
+        factors = [(n or 0) // (m or 1) for n, m in zip(sizes, small)]
+        kernel = str(factors[0]) if len(set(factors)) == 1 else "(" + ", ".join(map(str, factors)) + ")"
+        if rank <= 2:
+            return f"insert a MaxPool{rank}d with kernel_size {kernel} before {big} to shrink it to {target}"
+        return f"insert a Conv3d with kernel_size 1, stride {kernel} and out_channels {a[1]} before {big} to shrink it to {target}"
+    if rank <= 2:
+        return f"insert an AdaptiveAvgPool{rank}d with output_size {target} before {big}"
+    return None
+
+
+def _resize_hint(a: Shape, b: Shape, index: int) -> str:
+    """Say concretely how to make in{index} `b` match in1 `a`, based on where they differ."""
+    other = f"in{index}"
     if len(a) != len(b):
-        return "both inputs need the same number of dimensions: insert a Flatten or Reshape on one side"
+        if numel(a) == numel(b):
+            return f"insert a Reshape with shape {_dims(a)} before {other} so it matches in1"
+        return "insert a Flatten or Reshape before one of them so both have the same number of dimensions"
     differ = [i for i in range(1, len(a)) if a[i] != b[i]]
-    if differ == [1]:
-        if len(a) == 2:
-            return "use a Linear on one side to change its features"
-        if len(a) <= 5:
-            return f"use a Conv{len(a) - 2}d with kernel_size 1 on one side to change its channels"
-        return "make the channels agree"
-    if 1 not in differ and len(a) in (3, 4, 5):
-        return "use a strided convolution or pooling on the larger side to match the spatial size"
-    return "make every input the same shape"
+    if len(a) == 2:
+        return f"insert a Linear with out_features {a[1]} before {other} so it matches in1"
+    if len(a) > 5:
+        return "make every input the same shape"
+    rank = len(a) - 2
+    fixes = []
+    if 1 in differ:
+        fixes.append(f"insert a Conv{rank}d with kernel_size 1 and out_channels {a[1]} before {other} to match in1's channels")
+    if any(i >= 2 for i in differ):
+        if len(a) == 3 and 1 not in differ:
+            pool = _shrink_hint(a, b, other)
+            as_length = f"; if it is a length (N, C, L), {pool}" if pool else ""
+            linear = f"insert a Linear with out_features {a[2]} before {other}"
+            return f"if the last dimension holds features (N, T, F), {linear}{as_length}"
+        pool = _shrink_hint(a, b, other)
+        if pool is None:
+            agree = (
+                "shrink one with pooling or a strided convolution, or grow the other with Upsample or padding, "
+                f"until the spatial sizes {_dims((None, *a[2:]))} and {_dims((None, *b[2:]))} agree"
+            )
+            return f"{fixes[0]}, and {agree}" if fixes else agree
+        fixes.append(pool)
+    return ", and ".join(fixes)
 
 
-def _elementwise(verb: str):
-    def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
-        first = ins[0]
-        assert first is not None
-        for index, x in enumerate(ins[1:], start=2):
-            assert x is not None
-            if x != first:
-                raise ShapeError(
-                    f"cannot {verb} in1 {show(first)} and in{index} {show(x)}: shapes must match exactly",
-                    _resize_hint(first, x),
-                )
-        return [first]
-
-    return infer
+def _elementwise(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    first = ins[0]
+    assert first is not None
+    for index, x in enumerate(ins[1:], start=2):
+        assert x is not None
+        if x != first:
+            raise ShapeError(
+                f"needs inputs of exactly the same shape but gets in1 {show(first)} and in{index} {show(x)}",
+                _resize_hint(first, x, index),
+            )
+    return [first]
 
 
 def _elementwise_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -65,28 +106,32 @@ def _concat(p: Params, ins: list[Shape | None]) -> list[Shape]:
         assert x is not None
         if len(x) != len(first):
             raise ShapeError(
-                f"cannot concatenate in1 {show(first)} and in{index} {show(x)}: they differ in rank",
-                "both inputs need the same number of dimensions: insert a Flatten or Reshape on one side",
+                f"needs inputs with the same number of dimensions but gets in1 {show(first)} and in{index} {show(x)}",
+                _resize_hint(first, x, index),
             )
         mismatch = [i for i in range(1, len(x)) if i != axis and x[i] != first[i]]
         if mismatch:
-            where = ("dim " if len(mismatch) == 1 else "dims ") + ", ".join(str(i) for i in mismatch)
+            listed = ", ".join(map(str, mismatch[:-1])) + f" and {mismatch[-1]}"
+            where = f"dim {mismatch[0]}" if len(mismatch) == 1 else f"dims {listed}"
+            if len(mismatch) == 1 and x[axis] == first[axis]:
+                hint = f"set dim to {mismatch[0]} to join along the dimension that differs"
+            else:
+                hint = _resize_hint(first, (*x[:axis], first[axis], *x[axis + 1:]), index)
             raise ShapeError(
-                f"cannot concatenate in1 {show(first)} and in{index} {show(x)} along dim {axis}: "
-                f"they differ in {where}",
-                f"every dimension but {axis} must match; or change dim to the one that differs",
+                f"cannot join in1 {show(first)} and in{index} {show(x)} along dim {axis}, because they also differ in {where}",
+                hint,
             )
         total += x[axis] or 0
     return [(*first[:axis], total, *first[axis + 1:])]
 
 
-def _merge(layer_type: str, doc: str, verb: str, pytorch: str, keras: str, onnx: str, caffe: str) -> LayerSpec:
+def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe: str) -> LayerSpec:
     return LayerSpec(
         type=layer_type,
         category="Merge",
         doc=doc,
         params=(_num_inputs(),),
-        infer=_elementwise(verb),
+        infer=_elementwise,
         variadic=True,
         count_macs=_elementwise_macs,
         output_dtype="same",
@@ -98,15 +143,15 @@ SPECS = (
     # ONNX Sum and Max take any number of inputs; Mul is binary, so n inputs chain n - 1 nodes.
     # Caffe Eltwise takes its operation as a parameter (SUM, PROD, MAX).
     _merge(
-        "Add", "Adds its inputs elementwise, as in a residual connection.", "add",
+        "Add", "Adds its inputs elementwise, as in a residual connection.",
         "torch.add", "layers.Add", "Sum", "Eltwise",
     ),
     _merge(
-        "Multiply", "Multiplies its inputs elementwise, as in gating.", "multiply",
+        "Multiply", "Multiplies its inputs elementwise, as in gating.",
         "torch.mul", "layers.Multiply", "Mul", "Eltwise",
     ),
     _merge(
-        "Maximum", "Takes the elementwise maximum of its inputs.", "take the maximum of",
+        "Maximum", "Takes the elementwise maximum of its inputs.",
         "torch.maximum", "layers.Maximum", "Max", "Eltwise",
     ),
     LayerSpec(
@@ -114,7 +159,7 @@ SPECS = (
         category="Merge",
         doc="Subtracts its second input from its first, elementwise.",
         params=(),
-        infer=_elementwise("subtract"),
+        infer=_elementwise,
         inputs=(Port("in1"), Port("in2")),
         count_macs=_elementwise_macs,
         output_dtype="same",

@@ -27,6 +27,21 @@ _INSTANCE_LAYOUTS = {
 }
 _BY_RANK = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 _INSTANCE_BY_RANK = {3: "InstanceNorm1d", 4: "InstanceNorm2d", 5: "InstanceNorm3d"}
+_TAKES = {1: "(N, features) or (N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+_SAMPLE = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
+
+
+def _instead(layer_type: str) -> str:
+    """Suggest the sibling layer for another rank: 'use BatchNorm2d instead, which takes (N, C, H, W)'."""
+    takes = _TAKES[int(layer_type[-2])]
+    if layer_type.startswith("Instance"):
+        takes = takes.replace("(N, features) or ", "")
+    return f"use {layer_type} instead, which takes {takes}"
+
+
+def _fewer_dims(layer_type: str) -> str:
+    """Hint for an input with more dimensions than any sibling layer takes."""
+    return f"insert a Reshape before it that makes each sample {_SAMPLE[int(layer_type[-2])]}"
 
 
 def _channels(ins: list[Shape]) -> int:
@@ -40,7 +55,7 @@ def _batch_norm(layer_type: str):
         x = ins[0]
         assert x is not None
         other = _BY_RANK.get(len(x))
-        need_rank(x, ranks, what, f"use {other} for {show(x)}" if other else "")
+        need_rank(x, ranks, what, _instead(other) if other else _fewer_dims(layer_type))
         return [x]
 
     return infer
@@ -53,14 +68,14 @@ def _instance_norm(layer_type: str):
         x = ins[0]
         assert x is not None
         other = _INSTANCE_BY_RANK.get(len(x))
-        hint = f"use {other} for {show(x)}" if other else ""
+        hint = _instead(other) if other else _fewer_dims(layer_type)
         if len(x) == 2:
-            hint = "instance norm needs positions to normalize over: use LayerNorm or BatchNorm1d for (N, features)"
+            hint = "instance norm needs positions to normalize over, so for (N, features) use LayerNorm or BatchNorm1d"
         need_rank(x, ranks, what, hint)
         if numel(x) == x[1]:
             raise ShapeError(
-                f"normalizes each channel over its spatial positions, but {show(x)} has only one per channel",
-                "use it on a larger feature map, or use BatchNorm or LayerNorm here",
+                f"normalizes each channel over its positions, but its input {show(x)} has only one position per channel",
+                f"use {_BY_RANK[len(x)]} here, or move it before the layers that shrink the feature map to one position",
             )
         return [x]
 
@@ -85,8 +100,8 @@ def _layer_norm(p: Params, ins: list[Shape | None]) -> list[Shape]:
     k, rank = p["num_dims"], len(x) - 1
     if k > rank:
         raise ShapeError(
-            f"normalizes the last {k} dimensions but its input {show(x)} has only {rank} besides the batch",
-            f"set num_dims to at most {rank}",
+            f"has num_dims {k} but its input {show(x)} has only {rank} dimension{'s' if rank > 1 else ''} besides the batch",
+            f"set num_dims to {rank}" if rank == 1 else f"set num_dims to at most {rank}",
         )
     return [x]
 
@@ -114,9 +129,12 @@ def _group_norm(p: Params, ins: list[Shape | None]) -> list[Shape]:
     channels, groups = x[1] or 0, p["num_groups"]
     if channels % groups:
         choices = _divisors_near(channels, groups)
+        listed = ", ".join(map(str, choices))
+        if len(choices) < len(_divisors_near(channels, groups, channels)):
+            listed += f" (or another divisor of {channels})"
         raise ShapeError(
-            f"cannot split the {channels} channels of {show(x)} into {groups} equal groups",
-            f"choose num_groups among {', '.join(map(str, choices))}" if len(choices) > 1 else "set num_groups to 1",
+            f"has num_groups {groups}, which does not divide the {channels} channels (dimension 1) of its input {show(x)}",
+            f"choose num_groups among {listed}",
         )
     return [x]
 
@@ -131,8 +149,8 @@ def _lrn(p: Params, ins: list[Shape | None]) -> list[Shape]:
     need_rank(
         x,
         tuple(range(3, 17)),
-        "an input (N, C, ...) with at least one position per channel",
-        "it normalizes across neighbouring channels of feature maps; use LayerNorm for (N, features)",
+        "feature maps (N, C, L), (N, C, H, W) or more dimensions",
+        "it normalizes across neighbouring channels, so put it after a convolution; for (N, features) use LayerNorm",
     )
     return [x]
 

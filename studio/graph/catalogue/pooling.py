@@ -15,7 +15,16 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
-from studio.graph.catalogue.conv import AXES, LAYOUTS, axis_list, need_spatial, tup
+from studio.graph.catalogue.conv import (
+    AXES,
+    LAYOUTS,
+    at_most,
+    axis_list,
+    need_spatial,
+    reshape_hint,
+    tup,
+    window_too_big,
+)
 from studio.graph.params import Bool, Choice, Ints, Param
 
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
@@ -51,23 +60,28 @@ def _pool(rank: int, siblings: dict[int, str]):
         dilation = p.get("dilation", (1,) * rank)
         wide = [i for i in range(rank) if pad[i] > kernel[i] // 2]
         if wide:
-            limits = ", ".join(f"{kernel[i] // 2} in {AXES[rank][i]}" for i in wide)
             raise ShapeError(
-                f"has padding {tup(pad)} larger than half its kernel {tup(kernel)} in {axis_list(rank, wide)}, which PyTorch refuses",
-                f"use padding of at most {limits}, or a larger kernel",
+                f"has padding {tup(pad)}, more than half its kernel_size {tup(kernel)} in {axis_list(rank, wide)}, "
+                "which PyTorch refuses",
+                at_most("padding", {i: kernel[i] // 2 for i in wide}, rank) + ", or use a larger kernel_size",
             )
         sizes = _sizes(x)
         out = [pool_out(n, k, s, q, d, p["ceil_mode"]) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
         small = [i for i in range(rank) if out[i] < 1]
         if small:
-            span = tup([d * (k - 1) + 1 for k, d in zip(kernel, dilation)])
-            dilated = f" (dilated to {span})" if any(d > 1 for d in dilation) else ""
-            padded = tup([n + 2 * q for n, q in zip(sizes, pad)])
+            padded = [n + 2 * q for n, q in zip(sizes, pad)]
+            fixes = [at_most("kernel_size", {i: max(1, (padded[i] - 1) // dilation[i] + 1) for i in small}, rank)]
+            if any(dilation[i] > 1 for i in small):
+                fixes.append("lower the dilation")
+            spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+            if all(sizes[i] + 2 * (kernel[i] // 2) >= spans[i] for i in small):
+                fixes.append("add padding (up to half the kernel_size)")
             ceiled = [pool_out(n, k, s, q, d, True) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
-            ceil_hint = ", or set ceil_mode to keep the partial window" if min(ceiled) >= 1 else ""
+            if not p["ceil_mode"] and min(ceiled) >= 1:
+                fixes.append("turn on ceil_mode to keep the partial window")
             raise ShapeError(
-                f"has a window {tup(kernel)}{dilated} larger than its padded input {padded} in {axis_list(rank, small)}",
-                "use a smaller kernel_size, more padding, or a larger input" + ceil_hint,
+                window_too_big(kernel, dilation, x, padded, small, rank),
+                ", ".join(fixes) + ", or use a larger input",
             )
         return [(None, x[1], *out)]
 
@@ -115,7 +129,8 @@ def _global_avg_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 def _upsample(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
-    need_rank(x, (3, 4, 5), "a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) input", "reshape each sample to (C, L) or (C, H, W) with a Reshape before it")
+    layouts = "a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) input"
+    need_rank(x, (3, 4, 5), layouts, reshape_hint(x, 2 if len(x) == 2 else 3))
     rank = len(x) - 2
     if p["mode"] == "bilinear" and rank != 2:
         raise ShapeError(f"uses mode 'bilinear', which needs a 4-D input (N, C, H, W), but gets {show(x)}", "use mode 'nearest'")
@@ -125,7 +140,7 @@ def _upsample(p: Params, ins: list[Shape | None]) -> list[Shape]:
         raise ShapeError(
             f"has scale_factor {tup(scale)} with {len(scale)} values but its input {show(x)} has {rank} spatial "
             f"{'axis' if rank == 1 else 'axes'} ({axes})",
-            f"give one scale for every axis, or one per axis ({axes})",
+            "give a single value" if rank == 1 else f"give a single value for every axis, or {rank} values (one for each of {axes})",
         )
     scales = scale * rank if len(scale) == 1 else scale
     return [(None, x[1], *(n * s for n, s in zip(_sizes(x), scales)))]

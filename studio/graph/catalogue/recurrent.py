@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+from math import isqrt
+
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
     Shape,
     ShapeError,
     Unsupported,
+    numel,
     show,
     targets,
 )
@@ -22,20 +25,33 @@ from studio.graph.params import Bool, Choice, Float, Int, Param
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
-def need_sequence(x: Shape, what: str = "a sequence (N, T, features)") -> None:
-    """Raise ShapeError unless `x` is a batch-first sequence (N, T, features)."""
+def need_sequence(x: Shape, what: str = "a sequence (N, T, features)", where: str = "before it", wide: bool = False) -> None:
+    """Raise ShapeError unless `x` is a batch-first sequence (N, T, features).
+
+    `where` says where the suggested Reshape goes; `wide` suggests several features per step
+    for a flat vector (attention needs its heads to divide the features) instead of one.
+    """
     if len(x) == 3:
         return
-    if len(x) == 2:
-        hint = f"a sequence needs a time axis: Reshape to (T, features) first, e.g. ({x[1]}, 1) for one feature per step"
+    n = int(x[1] or 1)
+    if len(x) == 2 and wide:
+        features = max(d for d in range(1, isqrt(n) + 1) if n % d == 0)
+        hint = (
+            f"insert a Reshape {where} that makes each sample (T, features), e.g. shape ({n // features}, {features}); "
+            "for token ids, start from an Embedding"
+        )
+    elif len(x) == 2:
+        hint = f"insert a Reshape with shape ({n}, 1) {where} to read the {n} values as time steps of one feature each"
     elif len(x) == 4:
         _, c, h, w = x
-        hint = (
-            "for images, Reshape to (N, T, features) first, "
-            f"e.g. Permute (2, 1, 3) then Reshape ({h}, {(c or 1) * (w or 1)}) reads rows as time steps"
-        )
+        reshape = f"a Reshape with shape ({h}, {(c or 1) * (w or 1)})"
+        steps = f"to read the image's {h} rows as time steps of {(c or 1) * (w or 1)} features"
+        if c == 1:
+            hint = f"insert {reshape} {where} {steps}"
+        else:
+            hint = f"insert a Permute with dims (2, 1, 3) and then {reshape} {where} {steps}"
     else:
-        hint = "Reshape to (N, T, features) first"
+        hint = f"insert a Reshape {where} that makes each sample (T, features), e.g. shape ({n}, {numel(x) // n})"
     raise ShapeError(f"needs {what} but gets {show(x)}", hint)
 
 
