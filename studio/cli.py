@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="a .lstudio project file")
     check.add_argument("--json", action="store_true", help="print the analysis as JSON")
     check.set_defaults(run=_cmd_check)
+
+    export = sub.add_parser("export", help="write the project as code with its weights")
+    export.add_argument("file", help="a .lstudio project file")
+    export.add_argument("--to", required=True, choices=("pytorch",), help="the export target")
+    export.add_argument("-o", "--output", required=True, help="the file to write (weights go beside it, .pt)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    export.set_defaults(run=_cmd_export)
     return parser
 
 
@@ -151,6 +158,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
         where = f"{d['node']}: " if d["node"] else ""
         print(f"{d['severity']}: {where}{d['message']}", file=sys.stderr)
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from studio.codegen.export import ExportWriteError, export_project
+    from studio.codegen.names import CodegenError
+    from studio.graph.project import ProjectFileError, load_project
+
+    try:
+        project = load_project(args.file)
+    except ProjectFileError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        result = export_project(project, args.to, args.output, seed=args.seed)
+    except CodegenError as err:
+        print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except ExportWriteError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    for path in result.files:
+        print(f"wrote {path}")
+    return EXIT_OK
 
 
 def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:

@@ -1,0 +1,83 @@
+"""`layer-studio export`: files written with seeded weights, clear failures, nothing half-written."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio.cli import main
+from studio.graph import Graph
+from studio.graph.project import Project, save_project
+
+ROOT = Path(__file__).resolve().parents[2]
+LENET = ROOT / "assets" / "examples" / "lenet5.lstudio"
+
+
+def _import(path: Path):
+    spec = importlib.util.spec_from_file_location(f"exported_{path.stem}_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _export(capsys, tmp_path: Path, *extra: str, name: str = "model.py", source: Path = LENET) -> tuple[int, str, Path]:
+    out = tmp_path / name
+    code = main(["export", str(source), "--to", "pytorch", "-o", str(out), *extra])
+    return code, capsys.readouterr().err, out
+
+
+def test_export_writes_code_and_loadable_weights(tmp_path: Path, capsys) -> None:
+    code, err, out = _export(capsys, tmp_path)
+    assert code == 0, err
+    weights = out.with_suffix(".pt")
+    model = _import(out).build_model(str(weights))
+    saved = torch.load(weights, weights_only=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key])
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path: Path, capsys) -> None:
+    states = []
+    for folder, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        (tmp_path / folder).mkdir()
+        code, err, out = _export(capsys, tmp_path / folder, "--seed", seed)
+        assert code == 0, err
+        states.append(torch.load(out.with_suffix(".pt"), weights_only=True))
+    same = all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    differ = any(not torch.equal(states[0][k], states[2][k]) for k in states[0])
+    assert same and differ
+
+
+def test_a_graph_with_errors_exits_1_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    graph = Graph()
+    x = graph.add_node("Input", "x", {"shape": [16, 5, 5]})
+    fc = graph.add_node("Linear", "fc1")
+    graph.connect(x.id, "out", fc.id, "in")
+    graph.connect(fc.id, "out", graph.add_node("Output", "y").id, "in")
+    broken = tmp_path / "broken.lstudio"
+    save_project(Project(name="broken", graph=graph), broken)
+    code, err, out = _export(capsys, tmp_path, source=broken)
+    assert code == 1
+    assert "fc1" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.lstudio"]
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "is-a-folder"])
+def test_an_unwritable_output_exits_2_and_leaves_nothing(tmp_path: Path, capsys, where: str) -> None:
+    if where == "is-a-folder":
+        (tmp_path / "model.py").mkdir()
+        code, err, _ = _export(capsys, tmp_path)
+    else:
+        code, err, _ = _export(capsys, tmp_path, name="nowhere/model.py")
+    assert code == 2
+    assert "cannot be written" in err
+    assert [p.name for p in tmp_path.iterdir()] == (["model.py"] if where == "is-a-folder" else [])
+
+
+def test_an_unreadable_project_exits_2(tmp_path: Path, capsys) -> None:
+    code, err, _ = _export(capsys, tmp_path, source=tmp_path / "absent.lstudio")
+    assert code == 2 and "absent.lstudio" in err
