@@ -1,0 +1,257 @@
+"""Graph to PyTorch source: one nn.Module class, a forward in topological order, build_model().
+
+The output reads like code a careful person wrote and is black-clean as emitted (lines are
+wrapped the way black wraps them), so it needs no formatter at run time. Names from the
+project go through one `Namespace`; values are emitted as literals. Torch is not imported here.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from studio.codegen.names import CodegenError, Namespace, comment_text
+from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
+from studio.graph.catalogue.base import show
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis, analyse
+
+LINE = 88
+TAB = "    "
+
+HELPERS: dict[str, str] = {
+    "SeparableConv2d": '''
+class SeparableConv2d(nn.Module):
+    """A depthwise convolution (no bias), then a 1x1 pointwise convolution."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        depth_multiplier: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        middle = in_channels * depth_multiplier
+        self.depthwise = nn.Conv2d(
+            in_channels,
+            middle,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=in_channels,
+            bias=False,
+        )
+        self.pointwise = nn.Conv2d(middle, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+''',
+    "SinusoidalEncoding": '''
+class SinusoidalEncoding(nn.Module):
+    """Adds a fixed sin/cos position table (a constant, not saved with the weights)."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+        step = torch.arange(0, d_model, 2, dtype=torch.float32)
+        rate = torch.exp(step * (-math.log(10000.0) / d_model))
+        table = torch.zeros(max_len, d_model)
+        table[:, 0::2] = torch.sin(position * rate)
+        table[:, 1::2] = torch.cos(position * rate[: d_model // 2])
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.table[: x.size(1)]
+''',
+    "LearnedEncoding": '''
+class LearnedEncoding(nn.Module):
+    """Adds a learned table of position vectors."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.empty(max_len, d_model))
+        nn.init.normal_(self.table, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.table[: x.size(1)]
+''',
+    "LastStateLSTM": '''
+class LastStateLSTM(nn.LSTM):
+    """An LSTM that returns its top layer's final hidden state (forward, then backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h_n, _) = super().forward(x)
+        directions = 2 if self.bidirectional else 1
+        return torch.cat(tuple(h_n[-directions:]), dim=-1)
+''',
+    "LastStateGRU": '''
+class LastStateGRU(nn.GRU):
+    """A GRU that returns its top layer's final hidden state (forward, then backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h_n = super().forward(x)
+        directions = 2 if self.bidirectional else 1
+        return torch.cat(tuple(h_n[-directions:]), dim=-1)
+''',
+    "LastStateRNN": '''
+class LastStateRNN(nn.RNN):
+    """An RNN that returns its top layer's final hidden state (forward, then backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h_n = super().forward(x)
+        directions = 2 if self.bidirectional else 1
+        return torch.cat(tuple(h_n[-directions:]), dim=-1)
+''',
+}
+
+
+def fit(indent: str, head: str, items: list[str], tail: str, trailing_comma: bool = True) -> list[str]:
+    """Lines for `head item, item tail` wrapped as black wraps a bracketed list."""
+    one = f"{indent}{head}{', '.join(items)}{tail}"
+    if len(one) <= LINE or not items:
+        return [one]
+    body = f"{indent}{TAB}{', '.join(items)}"
+    if len(body) <= LINE:
+        return [f"{indent}{head}", body, f"{indent}{tail}"]
+    comma = "," if trailing_comma else ""
+    last = len(items) - 1
+    return [f"{indent}{head}", *(f"{indent}{TAB}{item}{',' if i < last else comma}" for i, item in enumerate(items)), f"{indent}{tail}"]
+
+
+def assign(indent: str, target: str, expr: Expr) -> list[str]:
+    """Lines for `target = expr`, black-wrapped."""
+    if isinstance(expr, Call):
+        head = f"{target} = {expr.func}("
+        if len(indent + head) <= LINE or len(f"{indent}{target} = {expr.text()}") <= LINE:
+            return fit(indent, head, list(expr.args), ")")
+        return [f"{indent}{target} = (", *fit(indent + TAB, f"{expr.func}(", list(expr.args), ")"), f"{indent})"]
+    one = f"{indent}{target} = {expr.text()}"
+    if len(one) <= LINE or not isinstance(expr, Chain):
+        return [one]
+    body = f"{indent}{TAB}{expr.text()}"
+    if len(body) <= LINE:
+        return [f"{indent}{target} = (", body, f"{indent})"]
+    operands = [expr.operands[0], *(f"{expr.op} {x}" for x in expr.operands[1:])]
+    return [f"{indent}{target} = (", *(f"{indent}{TAB}{x}" for x in operands), f"{indent})"]
+
+
+class _Emitter:
+    """Builds the source of one project; one instance per generation."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.graph = project.graph
+        self.analysis: ShapeAnalysis = analyse(self.graph)
+        self._refuse_errors()
+        self.names = Namespace()
+        self.class_name = self.names.class_name(project.name)
+        self.order = self.analysis.ordered_ids()
+        self.ident = {node_id: self.names.identifier(self.graph.nodes[node_id].name) for node_id in self.order}
+        self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
+        self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
+        self.live = self._feeding_outputs()
+        self.emitted: dict[str, Emitted] = {}
+        for node_id in self.order:
+            node = self.graph.nodes[node_id]
+            if node.type not in ("Input", "Output"):
+                self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
+
+    def _refuse_errors(self) -> None:
+        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
+        if not errors:
+            return
+        lines = []
+        for d in errors:
+            where = self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else "network"
+            lines.append(f"  - {where}: {d.text}")
+        raise CodegenError(f"cannot generate PyTorch code for {self.project.name!r}: fix these first\n" + "\n".join(lines))
+
+    def _feeding_outputs(self) -> set[str]:
+        g = self.graph.structure()
+        found: set[str] = set()
+        for out in self.outputs:
+            found.add(out)
+            found |= nx.ancestors(g, out)
+        return found
+
+    def _site(self, node_id: str) -> Site:
+        node = self.graph.nodes[node_id]
+        result = self.analysis.result(node_id)
+        args = []
+        for port in node.spec.input_ports(node.params):
+            edge = self.graph.source_of(node_id, port.name)
+            args.append(None if edge is None else self.ident[edge.src])
+        return Site(dict(node.params), result.inputs, f"self.{self.ident[node_id]}", tuple(args))
+
+    def _label(self, node_id: str) -> str:
+        node = self.graph.nodes[node_id]
+        result = self.analysis.result(node_id)
+        shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
+        dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
+        return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
+
+    # ----- the file -----
+    def source(self) -> str:
+        helpers = sorted({h for e in self.emitted.values() for h in e.helpers}, key=list(HELPERS).index)
+        imports = "import torch\nfrom torch import nn"
+        if "SinusoidalEncoding" in helpers:
+            imports = "import math\n\n" + imports
+        head = f'"""{self.class_name}: PyTorch code generated by Layer Studio."""\n\n{imports}'
+        sections = [head, *(HELPERS[h].strip() for h in helpers), "\n".join(self._class()), "\n".join(self._build_model())]
+        return "\n\n\n".join(sections) + "\n"
+
+    def _class(self) -> list[str]:
+        lines = [
+            f"class {self.class_name}(nn.Module):",
+            f'{TAB}"""The network of a Layer Studio project: one attribute per layer, named after its node."""',
+            "",
+            f"{TAB}def __init__(self) -> None:",
+            f"{TAB * 2}super().__init__()",
+        ]
+        for node_id, emitted in self.emitted.items():
+            if emitted.module is not None:
+                lines += assign(TAB * 2, f"self.{self.ident[node_id]}", emitted.module)
+        lines += ["", *self._forward()]
+        return lines
+
+    def _forward(self) -> list[str]:
+        params = ["self", *(f"{self.ident[n]}: torch.Tensor" for n in self.inputs)]
+        returns = "torch.Tensor" if len(self.outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(self.outputs))}]"
+        lines = fit(TAB, "def forward(", params, f") -> {returns}:")
+        body = [f"{TAB * 2}{self._label(n)}" for n in self.inputs]
+        for node_id, emitted in self.emitted.items():
+            if node_id not in self.live:
+                continue
+            name = self.ident[node_id]
+            body.append(f"{TAB * 2}{self._label(node_id)}")
+            body += assign(TAB * 2, f"{name}, _" if emitted.unpack else name, emitted.expr)
+        results = []
+        for out in self.outputs:
+            edge = self.graph.source_of(out, "in")
+            assert edge is not None
+            results.append(self.ident[edge.src])
+            body.append(f"{TAB * 2}{self._label(out)}")
+        plain = f"{TAB * 2}return {', '.join(results)}"
+        body += [plain] if len(plain) <= LINE else fit(TAB * 2, "return (", results, ")")
+        return lines + body
+
+    def _build_model(self) -> list[str]:
+        return [
+            "def build_model(weights: str | None = None) -> nn.Module:",
+            f'{TAB}"""Build the network; given a path, load its state dict (tensors only)."""',
+            f"{TAB}model = {self.class_name}()",
+            f"{TAB}if weights is not None:",
+            f'{TAB * 2}state = torch.load(weights, map_location="cpu", weights_only=True)',
+            f"{TAB * 2}model.load_state_dict(state)",
+            f"{TAB}return model",
+        ]
+
+
+def generate_pytorch(project: Project) -> str:
+    """Return the PyTorch source of `project`; CodegenError if its graph has errors."""
+    return _Emitter(project).source()

@@ -1,0 +1,409 @@
+"""How each catalogue layer type becomes PyTorch: a constructor, a forward expression, helpers.
+
+One small function per layer kind, gathered in `EMITTERS` by layer type. Each gets a `Site`
+(the node's parameters, its input shapes, its attribute and the local names of its inputs)
+and returns an `Emitted`. Values are emitted with `literal` (a repr); names arrive sanitized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from studio.codegen.names import literal
+from studio.graph.catalogue.base import Shape
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call `func(arg, ...)`; args are ready-made source fragments."""
+
+    func: str
+    args: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        return f"{self.func}({', '.join(self.args)})"
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Operands joined by one binary operator: `a + b + c`."""
+
+    op: str
+    operands: tuple[str, ...]
+
+    def text(self) -> str:
+        return f" {self.op} ".join(self.operands)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Any other short expression (a subscript)."""
+
+    source: str
+
+    def text(self) -> str:
+        return self.source
+
+
+Expr = Call | Chain | Raw
+
+
+@dataclass(frozen=True)
+class Site:
+    """One node as its emitter sees it."""
+
+    params: dict[str, Any]
+    inputs: tuple[Shape | None, ...]
+    attr: str
+    args: tuple[str | None, ...]
+
+    @property
+    def x(self) -> str:
+        """The local name of the first input."""
+        assert self.args[0] is not None
+        return self.args[0]
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of the first input."""
+        assert self.inputs[0] is not None
+        return self.inputs[0]
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """What a node becomes: an attribute's constructor (or None), its forward expression, helpers."""
+
+    module: Call | None
+    expr: Expr
+    helpers: tuple[str, ...] = ()
+    unpack: bool = False  # the call returns (output, extra): assign to `name, _`
+
+
+def kw(name: str, value: Any) -> str:
+    """A keyword argument, the value as a literal."""
+    return f"{name}={literal(value)}"
+
+
+def size(value: tuple[int, ...] | str) -> tuple[int, ...] | int | str:
+    """A per-axis size as a person writes it: 3 for (3, 3)."""
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        return value[0]
+    return value
+
+
+def options(p: dict[str, Any], defaults: dict[str, Any], sizes: tuple[str, ...] = ()) -> list[str]:
+    """Keyword arguments for the parameters in `defaults` whose value differs from PyTorch's default."""
+    found = []
+    for name, default in defaults.items():
+        value = size(p[name]) if name in sizes else p[name]
+        if value != default:
+            found.append(kw(name, value))
+    return found
+
+
+def module(site: Site, cls: str, *args: str) -> Emitted:
+    """An attribute `cls(*args)` called on the node's single input."""
+    return Emitted(Call(cls, args), Call(site.attr, (site.x,)))
+
+
+def channels(site: Site) -> str:
+    return str(site.shape[1])
+
+
+# ----- core -----
+def _identity(s: Site) -> Emitted:
+    return module(s, "nn.Identity")
+
+
+def _linear(s: Site) -> Emitted:
+    return module(s, "nn.Linear", str(s.shape[-1]), str(s.params["out_features"]), *options(s.params, {"bias": True}))
+
+
+def _flatten(s: Site) -> Emitted:
+    return module(s, "nn.Flatten")
+
+
+def _reshape(s: Site) -> Emitted:
+    dims = ", ".join(str(d) for d in s.params["shape"])
+    return Emitted(None, Call(f"{s.x}.reshape", (f"{s.x}.size(0)", dims)))
+
+
+def _permute(s: Site) -> Emitted:
+    return Emitted(None, Call(f"{s.x}.permute", ("0", *(str(d) for d in s.params["dims"]))))
+
+
+def _dropout(s: Site) -> Emitted:
+    return module(s, "nn.Dropout", kw("p", s.params["p"]))
+
+
+# ----- convolution -----
+_CONV = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros"}
+_WINDOW = ("kernel_size", "stride", "padding", "dilation", "output_padding")
+
+
+def _conv(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        args = [channels(s), str(p["out_channels"]), kw("kernel_size", size(p["kernel_size"]))]
+        return module(s, f"nn.Conv{rank}d", *args, *options(p, _CONV, _WINDOW))
+
+    return emit
+
+
+def _transpose(rank: int) -> Callable[[Site], Emitted]:
+    defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1}
+
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        args = [channels(s), str(p["out_channels"]), kw("kernel_size", size(p["kernel_size"]))]
+        return module(s, f"nn.ConvTranspose{rank}d", *args, *options(p, defaults, _WINDOW))
+
+    return emit
+
+
+def _depthwise(s: Site) -> Emitted:
+    p, c = s.params, int(s.shape[1] or 0)
+    window = options(p, {"stride": 1, "padding": 0, "dilation": 1}, _WINDOW)
+    args = [str(c), str(c * p["depth_multiplier"]), kw("kernel_size", size(p["kernel_size"])), *window, f"groups={c}"]
+    return module(s, "nn.Conv2d", *args, *options(p, {"bias": True}))
+
+
+def _separable(s: Site) -> Emitted:
+    p = s.params
+    window = options(p, {"stride": 1, "padding": 0, "dilation": 1, "depth_multiplier": 1, "bias": True}, _WINDOW)
+    args = [channels(s), str(p["out_channels"]), kw("kernel_size", size(p["kernel_size"])), *window]
+    return Emitted(Call("SeparableConv2d", tuple(args)), Call(s.attr, (s.x,)), ("SeparableConv2d",))
+
+
+# ----- pooling and resizing -----
+def _stride(p: dict[str, Any]) -> list[str]:
+    return [] if p["stride"] == "kernel" else [kw("stride", size(p["stride"]))]
+
+
+def _max_pool(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        rest = options(p, {"padding": 0, "dilation": 1, "ceil_mode": False}, _WINDOW)
+        return module(s, f"nn.MaxPool{rank}d", kw("kernel_size", size(p["kernel_size"])), *_stride(p), *rest)
+
+    return emit
+
+
+def _avg_pool(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        rest = options(p, {"padding": 0, "ceil_mode": False, "count_include_pad": True}, _WINDOW)
+        return module(s, f"nn.AvgPool{rank}d", kw("kernel_size", size(p["kernel_size"])), *_stride(p), *rest)
+
+    return emit
+
+
+def _adaptive(cls: str) -> Callable[[Site], Emitted]:
+    return lambda s: module(s, f"nn.{cls}", literal(size(s.params["output_size"])))
+
+
+def _global(method: str, rank: int) -> Callable[[Site], Emitted]:
+    dims = "2" if rank == 1 else "(2, 3)"
+    return lambda s: Emitted(None, Call(f"{s.x}.{method}", (f"dim={dims}",)))
+
+
+def _upsample(s: Site) -> Emitted:
+    scale = tuple(float(f) for f in s.params["scale_factor"])
+    return module(s, "nn.Upsample", kw("scale_factor", size(scale)), kw("mode", s.params["mode"]))
+
+
+def _zero_pad(s: Site) -> Emitted:
+    return module(s, "nn.ZeroPad2d", literal(size(s.params["padding"])))
+
+
+# ----- normalization -----
+_STATS = {"eps": 1e-5, "momentum": 0.1}
+
+
+def _batch_norm(rank: int) -> Callable[[Site], Emitted]:
+    defaults = {**_STATS, "affine": True, "track_running_stats": True}
+    return lambda s: module(s, f"nn.BatchNorm{rank}d", channels(s), *options(s.params, defaults))
+
+
+def _instance_norm(rank: int) -> Callable[[Site], Emitted]:
+    defaults = {**_STATS, "affine": False, "track_running_stats": False}
+    return lambda s: module(s, f"nn.InstanceNorm{rank}d", channels(s), *options(s.params, defaults))
+
+
+def _layer_norm(s: Site) -> Emitted:
+    p = s.params
+    normalized = tuple(int(d or 0) for d in s.shape[len(s.shape) - p["num_dims"]:])
+    shape = str(normalized[0]) if len(normalized) == 1 else literal(normalized)
+    return module(s, "nn.LayerNorm", shape, *options(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True}))
+
+
+def _group_norm(s: Site) -> Emitted:
+    p = s.params
+    return module(s, "nn.GroupNorm", str(p["num_groups"]), channels(s), *options(p, {"eps": 1e-5, "affine": True}))
+
+
+def _lrn(s: Site) -> Emitted:
+    return module(s, "nn.LocalResponseNorm", str(s.params["size"]), *options(s.params, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
+
+
+# ----- activations -----
+def _activation(cls: str, defaults: dict[str, Any] | None = None) -> Callable[[Site], Emitted]:
+    return lambda s: module(s, f"nn.{cls}", *options(s.params, defaults or {}))
+
+
+def _prelu(s: Site) -> Emitted:
+    p = s.params
+    count = [kw("num_parameters", int(s.shape[1] or 0))] if p["per_channel"] else []
+    return module(s, "nn.PReLU", *count, *options(p, {"init": 0.25}))
+
+
+def _softmax(cls: str) -> Callable[[Site], Emitted]:
+    return lambda s: module(s, f"nn.{cls}", kw("dim", s.params["dim"]))
+
+
+# ----- merges -----
+def _chain(op: str) -> Callable[[Site], Emitted]:
+    return lambda s: Emitted(None, Chain(op, tuple(a for a in s.args if a is not None)))
+
+
+def _maximum(s: Site) -> Emitted:
+    xs = tuple(a for a in s.args if a is not None)
+    if len(xs) == 2:
+        return Emitted(None, Call("torch.maximum", xs))
+    return Emitted(None, Call(f"torch.stack(({', '.join(xs)})).amax", ("dim=0",)))
+
+
+def _concat(s: Site) -> Emitted:
+    xs = ", ".join(a for a in s.args if a is not None)
+    return Emitted(None, Call("torch.cat", (f"({xs})", kw("dim", s.params["dim"]))))
+
+
+# ----- recurrent and embedding -----
+def _recurrent(cls: str) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        args = [str(s.shape[-1]), str(p["hidden_size"])]
+        args += options(p, {"num_layers": 1, "nonlinearity": "tanh"} if cls == "RNN" else {"num_layers": 1})
+        args += options(p, {"bias": True})
+        args.append("batch_first=True")
+        args += options(p, {"dropout": 0.0, "bidirectional": False})
+        if p["return_sequences"]:
+            return Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, (s.x,)), unpack=True)
+        helper = f"LastState{cls}"
+        return Emitted(Call(helper, tuple(args)), Call(s.attr, (s.x,)), (helper,))
+
+    return emit
+
+
+def _embedding(s: Site) -> Emitted:
+    return module(s, "nn.Embedding", str(s.params["num_embeddings"]), str(s.params["embedding_dim"]))
+
+
+# ----- attention -----
+def _attention(s: Site) -> Emitted:
+    p = s.params
+    query, key, value = s.args
+    key = key or value or query
+    value = value or key
+    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
+    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
+    value_shape = s.inputs[2] or key_shape
+    args = [str(embed), str(p["num_heads"]), *options(p, {"dropout": 0.0, "bias": True}), "batch_first=True"]
+    if key_shape[-1] != embed:  # type: ignore[index]
+        args.append(f"kdim={key_shape[-1]}")  # type: ignore[index]
+    if value_shape[-1] != embed:  # type: ignore[index]
+        args.append(f"vdim={value_shape[-1]}")  # type: ignore[index]
+    call = Call(s.attr, (query, key, value, "need_weights=False"))  # type: ignore[arg-type]
+    return Emitted(Call("nn.MultiheadAttention", tuple(args)), call, unpack=True)
+
+
+def _encoder(s: Site) -> Emitted:
+    p = s.params
+    defaults = {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5}
+    args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
+    args += options(p, {"norm_first": False, "bias": True})
+    return module(s, "nn.TransformerEncoderLayer", *args)
+
+
+def _positional(s: Site) -> Emitted:
+    helper = "SinusoidalEncoding" if s.params["kind"] == "sinusoidal" else "LearnedEncoding"
+    args = (str(s.params["max_len"]), str(s.shape[-1]))
+    return Emitted(Call(helper, args), Call(s.attr, (s.x,)), (helper,))
+
+
+def _sequence_pool(s: Site) -> Emitted:
+    mode = s.params["mode"]
+    if mode in ("mean", "max"):
+        return Emitted(None, Call(f"{s.x}.{'mean' if mode == 'mean' else 'amax'}", ("dim=1",)))
+    return Emitted(None, Raw(f"{s.x}[:, {'0' if mode == 'first' else '-1'}]"))
+
+
+EMITTERS: dict[str, Callable[[Site], Emitted]] = {
+    "Identity": _identity,
+    "Linear": _linear,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Permute": _permute,
+    "Dropout": _dropout,
+    "Conv1d": _conv(1),
+    "Conv2d": _conv(2),
+    "Conv3d": _conv(3),
+    "ConvTranspose1d": _transpose(1),
+    "ConvTranspose2d": _transpose(2),
+    "DepthwiseConv2d": _depthwise,
+    "SeparableConv2d": _separable,
+    "MaxPool1d": _max_pool(1),
+    "MaxPool2d": _max_pool(2),
+    "AvgPool1d": _avg_pool(1),
+    "AvgPool2d": _avg_pool(2),
+    "AdaptiveAvgPool1d": _adaptive("AdaptiveAvgPool1d"),
+    "AdaptiveAvgPool2d": _adaptive("AdaptiveAvgPool2d"),
+    "AdaptiveMaxPool2d": _adaptive("AdaptiveMaxPool2d"),
+    "GlobalAvgPool1d": _global("mean", 1),
+    "GlobalAvgPool2d": _global("mean", 2),
+    "GlobalMaxPool1d": _global("amax", 1),
+    "GlobalMaxPool2d": _global("amax", 2),
+    "Upsample": _upsample,
+    "ZeroPad2d": _zero_pad,
+    "BatchNorm1d": _batch_norm(1),
+    "BatchNorm2d": _batch_norm(2),
+    "BatchNorm3d": _batch_norm(3),
+    "InstanceNorm1d": _instance_norm(1),
+    "InstanceNorm2d": _instance_norm(2),
+    "InstanceNorm3d": _instance_norm(3),
+    "LayerNorm": _layer_norm,
+    "GroupNorm": _group_norm,
+    "LocalResponseNorm": _lrn,
+    "ReLU": _activation("ReLU"),
+    "ReLU6": _activation("ReLU6"),
+    "LeakyReLU": _activation("LeakyReLU", {"negative_slope": 0.01}),
+    "PReLU": _prelu,
+    "ELU": _activation("ELU", {"alpha": 1.0}),
+    "SELU": _activation("SELU"),
+    "GELU": _activation("GELU", {"approximate": "none"}),
+    "SiLU": _activation("SiLU"),
+    "Mish": _activation("Mish"),
+    "Sigmoid": _activation("Sigmoid"),
+    "Tanh": _activation("Tanh"),
+    "Hardswish": _activation("Hardswish"),
+    "Hardsigmoid": _activation("Hardsigmoid"),
+    "Softplus": _activation("Softplus", {"beta": 1.0, "threshold": 20.0}),
+    "Softmax": _softmax("Softmax"),
+    "LogSoftmax": _softmax("LogSoftmax"),
+    "Add": _chain("+"),
+    "Subtract": _chain("-"),
+    "Multiply": _chain("*"),
+    "Maximum": _maximum,
+    "Concat": _concat,
+    "LSTM": _recurrent("LSTM"),
+    "GRU": _recurrent("GRU"),
+    "RNN": _recurrent("RNN"),
+    "Embedding": _embedding,
+    "MultiheadAttention": _attention,
+    "TransformerEncoderLayer": _encoder,
+    "PositionalEncoding": _positional,
+    "SequencePool": _sequence_pool,
+}
