@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.project import Project
+
+if TYPE_CHECKING:
+    import torch
 
 TARGETS = ("pytorch",)
 """Export targets available now; Keras, ONNX, Caffe and the training script follow (issue 3)."""
@@ -53,8 +57,11 @@ def export_project(project: Project, target: str, out: str | Path, seed: int = 0
     return ExportResult((out, out.with_suffix(".pt")))
 
 
-def _initial_weights(source: str, filename: str, seed: int) -> bytes:
-    """Build the generated model with a seeded initialization and return its state dict as bytes."""
+def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> "torch.nn.Module":
+    """Run generated PyTorch source and build its model with weights initialized from `seed`.
+
+    Every export of a project starts from this model, so all targets hold the same numbers.
+    """
     import torch
 
     namespace: dict[str, object] = {"__name__": "layer_studio_export"}
@@ -62,6 +69,12 @@ def _initial_weights(source: str, filename: str, seed: int) -> bytes:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = namespace["build_model"]()  # type: ignore[operator]
+    return model.eval()
+
+
+def _initial_weights(source: str, filename: str, seed: int) -> bytes:
+    import torch
+
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(build_torch_model(source, seed, filename).state_dict(), buffer)
     return buffer.getvalue()
