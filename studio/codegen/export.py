@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
@@ -15,8 +15,8 @@ from studio.graph.project import Project
 if TYPE_CHECKING:
     import torch
 
-TARGETS = ("pytorch",)
-"""Export targets available now; Keras, ONNX, Caffe and the training script follow (issue 3)."""
+Files = list[tuple[Path, bytes]]
+"""What an export writes: (path, content) pairs, companions (weights) before the main file."""
 
 
 class ExportWriteError(Exception):
@@ -30,31 +30,53 @@ class ExportResult:
     files: tuple[Path, ...]
 
 
+def _pytorch(project: Project, out: Path, seed: int) -> Files:
+    source = generate_pytorch(project)
+    return [(out.with_suffix(".pt"), _initial_weights(source, str(out), seed)), (out, source.encode("utf-8"))]
+
+
+def _caffe(project: Project, out: Path, seed: int) -> Files:
+    from studio.codegen.caffe import generate_caffe
+
+    return [(out, generate_caffe(project).encode("utf-8"))]
+
+
+def _script(project: Project, out: Path, seed: int) -> Files:
+    from studio.codegen.script import generate_script
+
+    return [(out, generate_script(project).encode("utf-8"))]
+
+
+EXPORTERS: dict[str, Callable[[Project, Path, int], Files]] = {
+    "pytorch": _pytorch,
+    "caffe": _caffe,
+    "script": _script,
+}
+TARGETS = tuple(EXPORTERS)
+
+
 def export_project(project: Project, target: str, out: str | Path, seed: int = 0) -> ExportResult:
-    """Generate `target` for `project` and write it to `out` (plus weights beside it).
+    """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
         ExportWriteError: a file could not be written; nothing is left half-written.
     """
-    if target not in TARGETS:
+    if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
-    out = Path(out)
-    source = generate_pytorch(project)
-    weights = _initial_weights(source, str(out), seed)
-    files = ((out.with_suffix(".pt"), weights), (out, source.encode("utf-8")))
+    files = EXPORTERS[target](project, Path(out), seed)
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
         try:
             write_atomically(path, data)
         except OSError as err:
-            for orphan in created:  # a new weights file without its code would mislead
+            for orphan in created:  # weights without their code would mislead
                 orphan.unlink(missing_ok=True)
             raise ExportWriteError(f"{path}: cannot be written: {describe_os_error(err)}") from err
         if not existed:
             created.append(path)
-    return ExportResult((out, out.with_suffix(".pt")))
+    return ExportResult(tuple(path for path, _ in reversed(files)))
 
 
 def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> "torch.nn.Module":

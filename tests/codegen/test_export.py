@@ -81,3 +81,27 @@ def test_an_unwritable_output_exits_2_and_leaves_nothing(tmp_path: Path, capsys,
 def test_an_unreadable_project_exits_2(tmp_path: Path, capsys) -> None:
     code, err, _ = _export(capsys, tmp_path, source=tmp_path / "absent.lstudio")
     assert code == 2 and "absent.lstudio" in err
+
+
+def test_the_cli_offers_every_export_target() -> None:
+    from studio.cli import EXPORT_TARGETS
+    from studio.codegen.export import TARGETS
+
+    assert EXPORT_TARGETS == TARGETS
+
+
+@pytest.mark.parametrize(("target", "name"), [("caffe", "lenet.prototxt"), ("script", "train.py")])
+def test_text_targets_write_one_file(tmp_path: Path, capsys, target: str, name: str) -> None:
+    out = tmp_path / name
+    code = main(["export", str(LENET), "--to", target, "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert "c1" in out.read_text()
+
+
+def test_an_inexpressible_layer_exits_1_naming_it(tmp_path: Path, capsys) -> None:
+    source = ROOT / "assets" / "examples" / "lstm_classifier.lstudio"
+    code = main(["export", str(source), "--to", "caffe", "-o", str(tmp_path / "x.prototxt")])
+    err = capsys.readouterr().err
+    assert code == 1 and "lstm" in err and "LSTM" in err
+    assert list(tmp_path.iterdir()) == []

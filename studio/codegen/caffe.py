@@ -1,0 +1,472 @@
+"""Graph to a Caffe deploy prototxt: one Input layer per Input node, then one or more layers per node.
+
+Every node's output is the blob named after the node; a node that takes several Caffe layers
+(BatchNorm + Scale, a global pool + Flatten, ...) names its intermediate blobs after itself.
+Every string goes through `prototxt_string`, which quotes and escapes it, so no name can break
+out of its field. Caffe's own rules are honoured: pooling rounds up unless told to round down,
+padding must be the same on both sides, Eltwise needs equal shapes. What Caffe cannot express
+is one CodegenError listing every such node. Only the net is written, not a .caffemodel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import networkx as nx
+
+from studio.codegen.names import CodegenError, comment_text
+from studio.graph.catalogue.base import Shape, Unsupported
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis, analyse
+
+TAB = "  "
+
+
+class Word(str):
+    """An enum value, written bare (pool: MAX)."""
+
+
+Value = Union[int, float, bool, str, Word, "Fields"]
+Fields = list[tuple[str, Value]]
+
+
+class _Refusal(Exception):
+    """A parameter value Caffe cannot express; the message names the parameter and why."""
+
+
+@dataclass
+class Layer:
+    """One `layer { ... }` of the net."""
+
+    name: str
+    type: str
+    bottoms: list[str]
+    tops: list[str]
+    params: Fields = field(default_factory=list)
+
+
+def prototxt_string(text: str) -> str:
+    """`text` as a quoted protobuf text-format string: printable ASCII kept, everything else escaped."""
+    out = []
+    for byte in text.encode("utf-8", errors="replace"):
+        char = chr(byte)
+        if char in "\"\\":
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _value(value: Value) -> str:
+    if isinstance(value, Word):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return prototxt_string(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _render(fields: Fields, depth: int) -> list[str]:
+    lines = []
+    for key, value in fields:
+        if isinstance(value, list):
+            lines += [f"{TAB * depth}{key} {{", *_render(value, depth + 1), f"{TAB * depth}}}"]
+        else:
+            lines.append(f"{TAB * depth}{key}: {_value(value)}")
+    return lines
+
+
+@dataclass
+class Site:
+    """What an emitter knows about one node."""
+
+    name: str
+    params: dict[str, Any]
+    inputs: tuple[Shape, ...]
+    output: Shape
+    bottoms: list[str]
+    blob: Callable[[str], str]
+
+    def rank(self) -> int:
+        return len(self.inputs[0])
+
+
+def _axis(dim: int, rank: int) -> int:
+    return dim + rank if dim < 0 else dim
+
+
+def _pairs(site: Site, key: str, rank: int) -> tuple[int, ...]:
+    value = site.params[key]
+    return tuple(value) if isinstance(value, tuple) else (value,) * rank
+
+
+def _symmetric_pads(site: Site, rank: int) -> tuple[int, ...]:
+    p = site.params
+    pad = p["padding"]
+    if pad == "valid":
+        return (0,) * rank
+    if pad == "same":
+        totals = [d * (k - 1) for k, d in zip(p["kernel_size"], p["dilation"])]
+        if any(t % 2 for t in totals):
+            raise _Refusal(
+                "padding 'same' pads one side more than the other here (an even kernel), and Caffe pads both sides "
+                "equally: use an odd kernel_size or explicit padding"
+            )
+        return tuple(t // 2 for t in totals)
+    return tuple(pad)
+
+
+def _spatial(fields: Fields, key: str, values: tuple[int, ...], default: int, split: bool) -> None:
+    """Append kernel/stride/pad fields: key_h/key_w for 2-D, else one repeated value per axis."""
+    if all(v == default for v in values) and key != "kernel":
+        return
+    if split:
+        fields += [(f"{key}_h", values[0]), (f"{key}_w", values[1])]
+    else:
+        name = "kernel_size" if key == "kernel" else key
+        fields += [(name, v) for v in values]
+
+
+def _convolution(
+    num_output: int, kernel: tuple[int, ...], stride: tuple[int, ...], pads: tuple[int, ...],
+    dilation: tuple[int, ...], group: int, bias: bool,
+) -> Fields:  # fmt: skip
+    split = len(kernel) == 2
+    fields: Fields = [("num_output", num_output)]
+    if not bias:
+        fields.append(("bias_term", False))
+    _spatial(fields, "pad", pads, 0, split)
+    _spatial(fields, "kernel", kernel, 0, split)
+    _spatial(fields, "stride", stride, 1, split)
+    if any(d != 1 for d in dilation):
+        fields += [("dilation", d) for d in dilation]
+    if group != 1:
+        fields.append(("group", group))
+    return fields
+
+
+def _conv(site: Site) -> list[Layer]:
+    p = site.params
+    if p.get("padding_mode", "zeros") != "zeros":
+        raise _Refusal(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
+    rank = site.rank() - 2
+    fields = _convolution(
+        p["out_channels"], p["kernel_size"], p["stride"], _symmetric_pads(site, rank), p["dilation"], p["groups"], p["bias"]
+    )
+    return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+
+
+def _deconv(site: Site) -> list[Layer]:
+    p = site.params
+    if any(p["output_padding"]):
+        raise _Refusal(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
+    fields = _convolution(
+        p["out_channels"], p["kernel_size"], p["stride"], tuple(p["padding"]), p["dilation"], p["groups"], p["bias"]
+    )
+    return [Layer(site.name, "Deconvolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+
+
+def _depthwise(site: Site) -> list[Layer]:
+    p = site.params
+    channels = int(site.inputs[0][1] or 0)
+    middle = channels * p["depth_multiplier"]
+    pads = _symmetric_pads(site, 2)
+    depthwise = _convolution(middle, p["kernel_size"], p["stride"], pads, p["dilation"], channels, False)
+    if site.params.get("out_channels") is None:  # DepthwiseConv2d
+        depthwise = _convolution(middle, p["kernel_size"], p["stride"], pads, p["dilation"], channels, p["bias"])
+        return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", depthwise)])]
+    blob = site.blob("depthwise")
+    pointwise = _convolution(p["out_channels"], (1, 1), (1, 1), (0, 0), (1, 1), 1, p["bias"])
+    return [
+        Layer(blob, "Convolution", site.bottoms, [blob], [("convolution_param", depthwise)]),
+        Layer(site.name, "Convolution", [blob], [site.name], [("convolution_param", pointwise)]),
+    ]
+
+
+def _caffe_pool(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it."""
+    span = size + 2 * pad - kernel
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if pad and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool(site: Site, method: str) -> list[Layer]:
+    p = site.params
+    if any(d != 1 for d in p.get("dilation", (1, 1))):
+        raise _Refusal(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
+    kernel = p["kernel_size"]
+    stride = kernel if p["stride"] == "kernel" else p["stride"]
+    pads = tuple(p["padding"])
+    if method == "AVE" and not p["count_include_pad"] and any(pads):
+        raise _Refusal("count_include_pad False with padding: Caffe's average pooling always counts the padding")
+    sizes, wanted = site.inputs[0][2:], site.output[2:]
+    fields: Fields = [("pool", Word(method))]
+    _spatial(fields, "kernel", tuple(kernel), 0, True)
+    _spatial(fields, "stride", tuple(stride), 1, True)
+    _spatial(fields, "pad", pads, 0, True)
+    for ceil, mode in ((True, None), (False, "FLOOR")):
+        got = tuple(_caffe_pool(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
+        if got == tuple(wanted):
+            if mode is not None:  # Caffe rounds up by default; this window needs rounding down
+                fields.append(("round_mode", Word(mode)))
+            return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
+    raise _Refusal(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+
+
+def _global_pool(site: Site, method: str) -> list[Layer]:
+    blob = site.blob("pooled")
+    fields: Fields = [("pool", Word(method)), ("global_pooling", True)]
+    return [
+        Layer(blob, "Pooling", site.bottoms, [blob], [("pooling_param", fields)]),
+        Layer(site.name, "Flatten", [blob], [site.name]),
+    ]
+
+
+def _with_scale(site: Site, first: Layer, affine: bool) -> list[Layer]:
+    if not affine:
+        return [first]
+    blob = site.blob("normalized")
+    first.tops = [blob]
+    scale = Layer(site.blob("scale"), "Scale", [blob], [site.name], [("scale_param", [("bias_term", True)])])
+    return [first, scale]
+
+
+def _batch_norm(site: Site) -> list[Layer]:
+    p = site.params
+    fields: Fields = [("moving_average_fraction", round(1.0 - p["momentum"], 12)), ("eps", p["eps"])]
+    if not p["track_running_stats"]:
+        fields.insert(0, ("use_global_stats", False))  # PyTorch then normalizes with the batch's statistics
+    first = Layer(site.name, "BatchNorm", site.bottoms, [site.name], [("batch_norm_param", fields)])
+    return _with_scale(site, first, p["affine"])
+
+
+def _instance_norm(site: Site) -> list[Layer]:
+    p = site.params
+    if p["track_running_stats"]:
+        raise _Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
+    # NOTE: MVN adds eps to the standard deviation where PyTorch adds it to the variance.
+    first = Layer(site.name, "MVN", site.bottoms, [site.name], [("mvn_param", [("eps", p["eps"])])])
+    return _with_scale(site, first, p["affine"])
+
+
+def _lrn(site: Site) -> list[Layer]:
+    p = site.params
+    if p["size"] % 2 == 0:
+        raise _Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
+    fields: Fields = [("local_size", p["size"]), ("alpha", p["alpha"]), ("beta", p["beta"]), ("k", p["k"])]
+    return [Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
+
+
+def _simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], Fields] | None = None):
+    def emit(site: Site) -> list[Layer]:
+        params = [(param, fields(site))] if param and fields else []
+        return [Layer(site.name, caffe_type, site.bottoms, [site.name], params)]
+
+    return emit
+
+
+def _softplus(site: Site) -> list[Layer]:
+    if site.params["beta"] != 1.0:
+        raise _Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
+    return [Layer(site.name, "BNLL", site.bottoms, [site.name])]
+
+
+def _prelu(site: Site) -> list[Layer]:
+    fields: Fields = [("filler", [("type", "constant"), ("value", float(site.params["init"]))])]
+    if not site.params["per_channel"]:
+        fields.append(("channel_shared", True))
+    return [Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
+
+
+def _eltwise(operation: str, coeffs: tuple[int, ...] = ()) -> Callable[[Site], list[Layer]]:
+    def emit(site: Site) -> list[Layer]:  # the catalogue's merges already need equal shapes, as Eltwise does
+        fields: Fields = [("operation", Word(operation)), *(("coeff", c) for c in coeffs)]
+        return [Layer(site.name, "Eltwise", site.bottoms, [site.name], [("eltwise_param", fields)])]
+
+    return emit
+
+
+def _embed(p: dict[str, Any]) -> Fields:
+    return [("num_output", p["embedding_dim"]), ("input_dim", p["num_embeddings"]), ("bias_term", False)]
+
+
+def _inner_product(site: Site) -> list[Layer]:
+    fields: Fields = [("num_output", site.params["out_features"])]
+    if not site.params["bias"]:
+        fields.append(("bias_term", False))
+    if site.rank() != 2:
+        fields.append(("axis", site.rank() - 1))  # Linear acts on the last axis only
+    return [Layer(site.name, "InnerProduct", site.bottoms, [site.name], [("inner_product_param", fields)])]
+
+
+def _reshape(site: Site) -> list[Layer]:
+    dims: Fields = [("dim", 0), *(("dim", d) for d in site.params["shape"])]
+    return [Layer(site.name, "Reshape", site.bottoms, [site.name], [("reshape_param", [("shape", dims)])])]
+
+
+def _sequence_pool(site: Site) -> list[Layer]:
+    steps, width = (int(d or 0) for d in site.inputs[0][1:])
+    mode = site.params["mode"]
+    flatten = [("reshape_param", [("shape", [("dim", 0), ("dim", -1)])])]
+    if mode in ("mean", "max"):
+        grid, pooled = site.blob("grid"), site.blob("pooled")
+        shape: Fields = [("dim", 0), ("dim", 1), ("dim", steps), ("dim", width)]
+        pool: Fields = [("pool", Word("AVE" if mode == "mean" else "MAX")), ("kernel_h", steps), ("kernel_w", 1)]
+        return [
+            Layer(grid, "Reshape", site.bottoms, [grid], [("reshape_param", [("shape", shape)])]),
+            Layer(pooled, "Pooling", [grid], [pooled], [("pooling_param", pool)]),
+            Layer(site.name, "Reshape", [pooled], [site.name], flatten),
+        ]
+    if steps == 1:
+        return [Layer(site.name, "Reshape", site.bottoms, [site.name], flatten)]
+    step, rest = site.blob("step"), site.blob("rest")
+    point = 1 if mode == "first" else steps - 1
+    tops = [step, rest] if mode == "first" else [rest, step]
+    return [
+        Layer(step, "Slice", site.bottoms, tops, [("slice_param", [("axis", 1), ("slice_point", point)])]),
+        Layer(site.blob("silence"), "Silence", [rest], []),
+        Layer(site.name, "Reshape", [step], [site.name], flatten),
+    ]
+
+
+EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
+    "Identity": _simple("Split"),
+    "Linear": _inner_product,
+    "Flatten": _simple("Flatten"),
+    "Reshape": _reshape,
+    "Dropout": _simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
+    "Conv1d": _conv,
+    "Conv2d": _conv,
+    "Conv3d": _conv,
+    "ConvTranspose1d": _deconv,
+    "ConvTranspose2d": _deconv,
+    "DepthwiseConv2d": _depthwise,
+    "SeparableConv2d": _depthwise,
+    "MaxPool2d": lambda s: _pool(s, "MAX"),
+    "AvgPool2d": lambda s: _pool(s, "AVE"),
+    "GlobalAvgPool2d": lambda s: _global_pool(s, "AVE"),
+    "GlobalMaxPool2d": lambda s: _global_pool(s, "MAX"),
+    "BatchNorm1d": _batch_norm,
+    "BatchNorm2d": _batch_norm,
+    "BatchNorm3d": _batch_norm,
+    "InstanceNorm1d": _instance_norm,
+    "InstanceNorm2d": _instance_norm,
+    "InstanceNorm3d": _instance_norm,
+    "LocalResponseNorm": _lrn,
+    "ReLU": _simple("ReLU"),
+    "ReLU6": _simple("Clip", "clip_param", lambda s: [("min", 0.0), ("max", 6.0)]),
+    "LeakyReLU": _simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),
+    "PReLU": _prelu,
+    "ELU": _simple("ELU", "elu_param", lambda s: [("alpha", float(s.params["alpha"]))]),
+    "SiLU": _simple("Swish"),
+    "Sigmoid": _simple("Sigmoid"),
+    "Tanh": _simple("TanH"),
+    "Softplus": _softplus,
+    "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", _axis(s.params["dim"], s.rank()))]),
+    "Add": _eltwise("SUM"),
+    "Multiply": _eltwise("PROD"),
+    "Maximum": _eltwise("MAX"),
+    "Subtract": _eltwise("SUM", (1, -1)),
+    "Concat": _simple("Concat", "concat_param", lambda s: [("axis", _axis(s.params["dim"], s.rank()))]),
+    "Embedding": _simple("Embed", "embed_param", lambda s: _embed(s.params)),
+    "PositionalEncoding": _simple("Bias", "bias_param", lambda s: [("axis", 1), ("num_axes", 2)]),
+    "SequencePool": _sequence_pool,
+}
+
+
+class _Net:
+    """Builds the prototxt of one project; one instance per generation."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.graph = project.graph
+        self.analysis: ShapeAnalysis = analyse(self.graph)
+        self._refuse_errors()
+        self._used = {node.name for node in self.graph.nodes.values()}
+        self.layers: list[Layer] = []
+        problems = [
+            f"- {comment_text(node.name, 80)}: {node.type}: {node.spec.targets['caffe'].reason}"  # type: ignore[union-attr]
+            for node in self.graph.nodes.values()
+            if isinstance(node.spec.targets["caffe"], Unsupported)
+        ]
+        live = self._live()
+        for node_id in self.analysis.ordered_ids():
+            node = self.graph.nodes[node_id]
+            if node.type == "Output" or isinstance(node.spec.targets["caffe"], Unsupported):
+                continue
+            if node.type != "Input" and node_id not in live:
+                continue
+            try:
+                self.layers += self._emit(node_id)
+            except _Refusal as err:
+                problems.append(f"- {comment_text(node.name, 80)}: {node.type}: {err}")
+        if problems:
+            raise CodegenError(
+                f"cannot export {self.project.name!r} to Caffe: these layers cannot be expressed there\n" + "\n".join(problems)
+            )
+
+    def _refuse_errors(self) -> None:
+        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
+        if errors:
+            lines = [
+                f"  - {self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else 'network'}: {d.text}" for d in errors
+            ]
+            raise CodegenError(f"cannot generate Caffe for {self.project.name!r}: fix these first\n" + "\n".join(lines))
+
+    def _live(self) -> set[str]:
+        structure = self.graph.structure()
+        found: set[str] = set()
+        for node_id, node in self.graph.nodes.items():
+            if node.type == "Output":
+                found |= nx.ancestors(structure, node_id)
+        return found
+
+    def _claim(self, base: str) -> str:
+        name, k = base, 2
+        while name in self._used:
+            name = f"{base}_{k}"
+            k += 1
+        self._used.add(name)
+        return name
+
+    def _emit(self, node_id: str) -> list[Layer]:
+        node = self.graph.nodes[node_id]
+        result = self.analysis.result(node_id)
+        assert result.outputs is not None
+        output = result.outputs["out"]
+        if node.type == "Input":
+            dims: Fields = [("dim", 1), *(("dim", int(d)) for d in node.params["shape"])]
+            return [Layer(node.name, "Input", [], [node.name], [("input_param", [("shape", dims)])])]
+        bottoms = []
+        for port in node.spec.input_ports(node.params):
+            edge = self.graph.source_of(node_id, port.name)
+            if edge is not None:
+                bottoms.append(self.graph.nodes[edge.src].name)
+        inputs = tuple(s for s in result.inputs if s is not None)
+        site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"))
+        return EMITTERS[node.type](site)
+
+    def text(self) -> str:
+        lines = [
+            f"# {comment_text(self.project.name)}: Caffe deploy net generated by Layer Studio (batch size 1).",
+            f"name: {prototxt_string(self.project.name)}",
+        ]
+        for layer in self.layers:
+            fields: Fields = [("name", layer.name), ("type", layer.type)]
+            fields += [("bottom", b) for b in layer.bottoms] + [("top", t) for t in layer.tops]
+            lines += ["layer {", *_render(fields + layer.params, 1), "}"]
+        return "\n".join(lines) + "\n"
+
+
+def generate_caffe(project: Project) -> str:
+    """Return the deploy prototxt of `project`; CodegenError naming every node Caffe cannot express."""
+    return _Net(project).text()

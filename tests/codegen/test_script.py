@@ -1,0 +1,118 @@
+"""The training script: standalone, trains from an .npz, checkpoints, resumes, runs under torchrun."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from studio.codegen.names import CodegenError
+from studio.codegen.script import generate_script
+from studio.graph import Graph
+from studio.graph.project import Project, TrainingSettings, load_project
+from tests.codegen.test_pytorch import EXAMPLES, ROOT, hostile_project
+
+TIMEOUT = 120
+
+
+def write_script(tmp_path: Path, example: str) -> Path:
+    path = tmp_path / "train.py"
+    path.write_text(generate_script(load_project(ROOT / "assets" / "examples" / f"{example}.lstudio")), encoding="utf-8")
+    return path
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    return done
+
+
+def imports(source: str) -> set[str]:
+    tree = ast.parse(source)
+    found = {alias.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    return found | {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_script_compiles_without_studio(path: Path) -> None:
+    source = generate_script(load_project(path))
+    compile(source, "train.py", "exec")
+    assert imports(source) <= {"argparse", "math", "os", "time", "numpy", "torch"}
+
+
+def test_help_documents_the_data_format(tmp_path: Path) -> None:
+    done = run([str(write_script(tmp_path, "mlp")), "--help"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    for words in ("--data", "--epochs", "--batch-size", "--lr", "--resume", "--synthetic", '"x"', '"y"', "smoke test"):
+        assert words in done.stdout, words
+
+
+def tiny_npz(path: Path, x_shape: tuple[int, ...], classes: int, samples: int = 24) -> Path:
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.standard_normal((samples, *x_shape)).astype(np.float32), y=rng.integers(0, classes, samples))
+    return path
+
+
+@pytest.mark.parametrize(("example", "x_shape", "classes"), [("digits_cnn", (1, 8, 8), 10), ("mlp", (2,), 2)])
+def test_trains_checkpoints_and_resumes(tmp_path: Path, example: str, x_shape: tuple[int, ...], classes: int) -> None:
+    script = write_script(tmp_path, example)
+    data = tiny_npz(tmp_path / "data.npz", x_shape, classes)
+    done = run([str(script), "--data", str(data), "--epochs", "1", "--batch-size", "8", "--out", "ck"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "epoch 1/1" in done.stdout and "val_loss" in done.stdout and "rank 0 of 1 finished" in done.stdout
+    last = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)
+    best = torch.load(tmp_path / "ck" / "best.pt", weights_only=True)
+    assert last["epoch"] == 0 and set(best) == set(last["model"])
+    before = {k: v.clone() for k, v in last["model"].items()}
+    again = run([str(script), "--data", str(data), "--epochs", "2", "--lr", "0.01", "--out", "ck", "--resume", "ck/last.pt"], tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resumed" in again.stdout and "epoch 2/2" in again.stdout and "epoch 1/2" not in again.stdout
+    resumed = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)
+    assert resumed["epoch"] == 1
+    assert any(not torch.equal(before[k], resumed["model"][k]) for k in before), "the resumed run did not train"
+
+
+def test_a_real_dataset_without_data_asks_for_it(tmp_path: Path) -> None:
+    done = run([str(write_script(tmp_path, "digits_cnn")), "--epochs", "1"], tmp_path)
+    assert done.returncode != 0 and "pass --data" in done.stderr
+
+
+def test_bad_npz_is_a_message(tmp_path: Path) -> None:
+    data = tiny_npz(tmp_path / "data.npz", (3,), 2)
+    done = run([str(write_script(tmp_path, "mlp")), "--data", str(data), "--epochs", "1"], tmp_path)
+    assert done.returncode != 0 and "the model takes (2,)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_torchrun_two_processes_on_the_cpu(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "mlp")
+    data = tiny_npz(tmp_path / "data.npz", (2,), 2, samples=32)
+    args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+            "--data", str(data), "--epochs", "1", "--batch-size", "4", "--out", "ck"]  # fmt: skip
+    done = run(args, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rank 0 of 2 finished" in done.stdout and "rank 1 of 2 finished" in done.stdout
+    assert done.stdout.count("epoch 1/1") == 1, "only rank 0 logs"
+    assert (tmp_path / "ck" / "last.pt").exists() and (tmp_path / "ck" / "best.pt").exists()
+    assert not list((tmp_path / "ck").glob("*.partial"))
+
+
+def test_hostile_names_and_dataset_cannot_inject_code() -> None:
+    project = hostile_project()
+    project.training = TrainingSettings(dataset='x"""\nimport os\n"""')
+    source = generate_script(project)
+    assert imports(source) <= {"argparse", "math", "os", "time", "numpy", "torch"}
+    tree = ast.parse(source)
+    dataset = [n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DATASET"]
+    assert ast.literal_eval(dataset[0].value) == project.training.dataset
+    assert "system" not in {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+
+
+def test_a_graph_with_errors_is_refused() -> None:
+    graph = Graph()
+    graph.add_node("Input", "x", {"shape": (3,)})
+    with pytest.raises(CodegenError):
+        generate_script(Project(name="broken", graph=graph))
