@@ -8,7 +8,7 @@ import sys
 from typing import Any, Sequence, TextIO
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
-EXPORT_TARGETS = ("pytorch", "caffe", "script")  # studio.codegen.export.TARGETS, without importing it
+EXPORT_TARGETS = ("pytorch", "keras", "caffe", "script")  # studio.codegen.export.TARGETS, without importing it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the project as code with its weights")
     export.add_argument("file", help="a .lstudio project file")
     export.add_argument("--to", required=True, choices=EXPORT_TARGETS, help="the export target")
-    export.add_argument("-o", "--output", required=True, help="the file to write (PyTorch weights go beside it, .pt)")
+    export.add_argument("-o", "--output", required=True, help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)")
     export.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
     export.set_defaults(run=_cmd_export)
     return parser

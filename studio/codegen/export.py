@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -47,8 +48,26 @@ def _script(project: Project, out: Path, seed: int) -> Files:
     return [(out, generate_script(project).encode("utf-8"))]
 
 
+def _keras(project: Project, out: Path, seed: int) -> Files:
+    from studio.codegen.keras import generate_keras, write_keras_weights
+
+    source = generate_keras(project)
+    model = build_torch_model(generate_pytorch(project), seed, str(out))
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Path(folder) / "staged.weights.h5"  # Keras insists on this suffix
+        write_keras_weights(project, source, model.state_dict(), staged)
+        weights = staged.read_bytes()
+    return [(keras_weights_path(out), weights), (out, source.encode("utf-8"))]
+
+
+def keras_weights_path(out: Path) -> Path:
+    """Where the Keras weights of `out` go: model_keras.py -> model_keras.weights.h5."""
+    return out.with_name(out.stem + ".weights.h5")
+
+
 EXPORTERS: dict[str, Callable[[Project, Path, int], Files]] = {
     "pytorch": _pytorch,
+    "keras": _keras,
     "caffe": _caffe,
     "script": _script,
 }

@@ -105,3 +105,17 @@ def test_an_inexpressible_layer_exits_1_naming_it(tmp_path: Path, capsys) -> Non
     err = capsys.readouterr().err
     assert code == 1 and "lstm" in err and "LSTM" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keras_export_holds_the_same_numbers_as_the_pytorch_export(tmp_path: Path, capsys) -> None:
+    code, err, torch_out = _export(capsys, tmp_path, "--seed", "3")
+    assert code == 0, err
+    keras_out = tmp_path / "model_keras.py"
+    code = main(["export", str(LENET), "--to", "keras", "-o", str(keras_out), "--seed", "3"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "model_keras.weights.h5").exists()
+    x = torch.rand(2, 1, 28, 28)
+    expected = _import(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
+    keras_model = _import(keras_out).build_model(str(tmp_path / "model_keras.weights.h5"))
+    got = torch.as_tensor(keras_model(x.numpy(), training=False).detach().cpu().numpy())
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,306 @@
+"""Graph to Keras 3 source (functional API, channels-first) and its weights from the PyTorch model.
+
+`generate_keras` writes `build_model(weights=None) -> keras.Model`, black-clean as emitted.
+`write_keras_weights` runs that source, copies every layer's weights from the PyTorch export's
+state dict (transposed where Keras lays them out differently) and saves a `.weights.h5` file,
+so both exports compute the same function. Keras, torch and numpy are imported lazily.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from studio.codegen.keras_layers import (
+    EMITTERS,
+    Apply,
+    Convert,
+    Emitted,
+    Expr,
+    Refused,
+    Site,
+    Step,
+)
+from studio.codegen.names import (
+    RESERVED,
+    CodegenError,
+    Namespace,
+    comment_text,
+    literal,
+)
+from studio.codegen.pytorch import LINE, TAB, assign, fit
+from studio.codegen.pytorch_layers import Call
+from studio.graph.catalogue.base import Unsupported, show
+from studio.graph.project import Project
+from studio.graph.shapes import analyse
+
+KERAS_NAMES = frozenset({"keras", "layers", "ops", "np", "math", "Model", "Input"})
+
+HELPERS: dict[str, str] = {
+    "SinusoidalEncoding": '''
+class SinusoidalEncoding(layers.Layer):
+    """Adds a fixed sin/cos position table (a constant, not saved with the weights)."""
+
+    def __init__(self, max_len: int, d_model: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        position = np.arange(max_len, dtype="float32")[:, None]
+        step = np.arange(0, d_model, 2, dtype="float32")
+        rate = np.exp(step * (-math.log(10000.0) / d_model))
+        table = np.zeros((max_len, d_model), dtype="float32")
+        table[:, 0::2] = np.sin(position * rate)
+        table[:, 1::2] = np.cos(position * rate[: d_model // 2])
+        self.table = table
+
+    def call(self, x):
+        return x + ops.convert_to_tensor(self.table[: x.shape[1]], dtype=x.dtype)
+''',
+    "LearnedEncoding": '''
+class LearnedEncoding(layers.Layer):
+    """Adds a learned table of position vectors."""
+
+    def __init__(self, max_len: int, d_model: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        self.table = self.add_weight(
+            shape=(max_len, d_model), initializer=init, name="table"
+        )
+
+    def call(self, x):
+        return x + self.table[: x.shape[1]]
+''',
+}
+
+
+def apply_lines(indent: str, target: str, expr: Expr) -> list[str]:
+    """Lines for `target = expr`, wrapped as black wraps `layers.X(...)(x)`."""
+    if not isinstance(expr, Apply):
+        return assign(indent, target, expr)
+    one = f"{indent}{target} = {expr.text()}"
+    if len(one) <= LINE:
+        return [one]
+    head = f"{indent}{target} = {expr.layer.text()}("
+    if len(head) <= LINE:  # black splits the last bracket first when its head fits
+        return _bracket(head, indent, expr.args)
+    opening, args = f"{target} = {expr.layer.func}(", list(expr.layer.args)
+    lines = fit(indent, opening, args, ")")
+    if len(lines) == 1:  # the constructor fits alone, but not with its call: split it anyway
+        lines = [f"{indent}{opening}", f"{indent}{TAB}{', '.join(args)}", f"{indent})"]
+    tail = f"{lines[-1]}({', '.join(expr.args)})"
+    if len(tail) <= LINE:
+        return [*lines[:-1], tail]
+    return [*lines[:-1], *_bracket(f"{lines[-1]}(", indent, expr.args)]
+
+
+def _bracket(head: str, indent: str, args: tuple[str, ...]) -> list[str]:
+    """`head` ending in an open bracket, then `args` one level in, then the closing bracket."""
+    body = f"{indent}{TAB}{', '.join(args)}"
+    if len(body) <= LINE:
+        return [head, body, f"{indent})"]
+    if len(args) == 1 and args[0].startswith("["):  # a merge's list of inputs
+        items = [a.strip() for a in args[0].strip("[]").split(",")]
+        return [head, *fit(indent + TAB, "[", items, "]"), f"{indent})"]
+    return [head, *(f"{indent}{TAB}{a}," for a in args), f"{indent})"]
+
+
+@dataclass(frozen=True)
+class KerasPlan:
+    """What generation decided: the source, and for each node the Keras layers that take its weights."""
+
+    source: str
+    torch_names: dict[str, str]  # node id -> PyTorch attribute (the state-dict prefix)
+    weights: dict[str, dict[str, Convert]]  # node id -> {Keras layer name: converter}
+
+
+class _Emitter:
+    """Builds the Keras source of one project; one instance per generation."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.graph = project.graph
+        self.analysis = analyse(self.graph)
+        self._refuse_errors()
+        self.order = self.analysis.ordered_ids()
+        torch_names = Namespace()  # the same claims in the same order as the PyTorch emitter
+        torch_names.class_name(project.name)
+        self.torch_names = {n: torch_names.identifier(self.graph.nodes[n].name) for n in self.order}
+        self.names = Namespace(RESERVED | KERAS_NAMES)
+        self.model_name = self.names.class_name(project.name)
+        self.ident = {n: self.names.identifier(self.graph.nodes[n].name) for n in self.order}
+        self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
+        self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
+        live = self._feeding_outputs()
+        self.emitted: dict[str, Emitted] = {}
+        problems = []
+        for node_id in self.order:
+            node = self.graph.nodes[node_id]
+            if node.type in ("Input", "Output") or node_id not in live:
+                continue
+            target = node.spec.targets["keras"]
+            if isinstance(target, Unsupported):
+                problems.append(f"  - {comment_text(node.name)}: {node.type}: {target.reason}")
+                continue
+            try:
+                self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
+            except Refused as err:
+                problems.append(f"  - {comment_text(node.name)}: {node.type}: {err}")
+        if problems:
+            head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"
+            raise CodegenError(head + "\n" + "\n".join(problems))
+
+    def _refuse_errors(self) -> None:
+        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
+        if errors:
+            lines = []
+            for d in errors:
+                where = self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else "network"
+                lines.append(f"  - {where}: {d.text}")
+            raise CodegenError(f"cannot generate Keras code for {self.project.name!r}: fix these first\n" + "\n".join(lines))
+
+    def _feeding_outputs(self) -> set[str]:
+        g = self.graph.structure()
+        found: set[str] = set()
+        for out in self.outputs:
+            found |= {out} | nx.ancestors(g, out)
+        return found
+
+    def _site(self, node_id: str) -> Site:
+        node = self.graph.nodes[node_id]
+        result = self.analysis.result(node_id)
+        args = []
+        for port in node.spec.input_ports(node.params):
+            edge = self.graph.source_of(node_id, port.name)
+            args.append(None if edge is None else self.ident[edge.src])
+        output = result.outputs["out"]
+        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier)
+
+    def _label(self, node_id: str) -> str:
+        node = self.graph.nodes[node_id]
+        result = self.analysis.result(node_id)
+        shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
+        dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
+        return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
+
+    # ----- the file -----
+    def plan(self) -> KerasPlan:
+        weights = {n: e.weights for n, e in self.emitted.items() if e.weights}
+        return KerasPlan(self.source(), self.torch_names, weights)
+
+    def source(self) -> str:
+        helpers = sorted({h for e in self.emitted.values() for h in e.helpers}, key=list(HELPERS).index)
+        body = "\n".join(self._build_model())
+        used = body + "".join(HELPERS[h] for h in helpers)
+        names = ", ".join(n for n in ("layers", "ops") if f"{n}." in used)
+        imports = ["import keras", *([f"from keras import {names}"] if names else [])]
+        if "SinusoidalEncoding" in helpers:
+            imports = ["import math", "", "import keras", "import numpy as np", *imports[1:]]
+        head = f'"""{self.model_name}: Keras 3 code generated by Layer Studio (channels-first layout)."""\n\n' + "\n".join(imports)
+        sections = [head, *(HELPERS[h].strip() for h in helpers), body]
+        return "\n\n\n".join(sections) + "\n"
+
+    def _build_model(self) -> list[str]:
+        lines = [
+            "def build_model(weights: str | None = None) -> keras.Model:",
+            f'{TAB}"""Build the network; given a path to a .weights.h5 file, load its weights."""',
+        ]
+        for node_id in self.inputs:
+            node = self.graph.nodes[node_id]
+            args = [f"shape={literal(tuple(node.params['shape']))}"]
+            if node.params["dtype"] != "float32":
+                args.append(f"dtype={literal(node.params['dtype'])}")
+            args.append(f"name={literal(self.ident[node_id])}")
+            lines.append(f"{TAB}{self._label(node_id)}")
+            lines += assign(TAB, self.ident[node_id], _call("keras.Input", args))
+        for node_id, emitted in self.emitted.items():
+            lines.append(f"{TAB}{self._label(node_id)}")
+            for step in emitted.steps:
+                lines += apply_lines(TAB, step.target, step.expr)
+        results = []
+        for out in self.outputs:
+            edge = self.graph.source_of(out, "in")
+            assert edge is not None
+            results.append(self.ident[edge.src])
+            lines.append(f"{TAB}{self._label(out)}")
+        ins = [self.ident[n] for n in self.inputs]
+        inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"
+        outputs = results[0] if len(results) == 1 else f"[{', '.join(results)}]"
+        model = _call("keras.Model", [f"inputs={inputs}", f"outputs={outputs}", f"name={literal(self.model_name)}"])
+        made = assign(TAB, "model", model)
+        if any(len(line) > LINE for line in made):  # a list of inputs or outputs too long for one line
+            made = ["    model = keras.Model(", *_listed("inputs", ins), *_listed("outputs", results)]
+            made += [f"{TAB * 2}name={literal(self.model_name)},", f"{TAB})"]
+        lines += made
+        lines += [f"{TAB}if weights is not None:", f"{TAB * 2}model.load_weights(weights)", f"{TAB}return model"]
+        return lines
+
+
+def _listed(key: str, names: list[str]) -> list[str]:
+    """A keyword argument `key=[a, b]` one level in, the list split when it is too long."""
+    one = f"{TAB * 2}{key}={names[0] if len(names) == 1 else '[' + ', '.join(names) + ']'},"
+    if len(one) <= LINE or len(names) == 1:
+        return [one]
+    return [f"{TAB * 2}{key}=[", *(f"{TAB * 3}{n}," for n in names), f"{TAB * 2}],"]
+
+
+def _call(func: str, args: list[str]) -> Call:
+    return Call(func, tuple(args))
+
+
+def plan_keras(project: Project) -> KerasPlan:
+    """Generate the Keras source of `project` with the weight mapping `write_keras_weights` uses."""
+    return _Emitter(project).plan()
+
+
+def generate_keras(project: Project) -> str:
+    """Return the Keras 3 source of `project`.
+
+    Raises:
+        CodegenError: the graph has errors, or layers Keras cannot express (all of them listed).
+    """
+    return _Emitter(project).source()
+
+
+def write_keras_weights(project: Project, source: str, torch_state_dict: dict[str, Any], path: str | Path) -> None:
+    """Build the Keras model from `source`, give it the PyTorch weights and save them to `path`.
+
+    `path` must end with `.weights.h5` (Keras insists); the caller writes to a temporary such path
+    and renames it. Raises CodegenError when a layer's converted weights do not fit its Keras layer.
+    """
+    import keras  # noqa: F401 - fails early and clearly when Keras is missing
+
+    if not str(path).endswith(".weights.h5"):
+        raise ValueError(f"{path}: a Keras weights file name must end with .weights.h5")
+    plan = plan_keras(project)
+    namespace: dict[str, Any] = {"__name__": "layer_studio_keras_export"}
+    exec(compile(source, "<keras export>", "exec"), namespace)  # noqa: S102 - our own generated, sanitized code
+    model = namespace["build_model"]()
+    arrays = {k: v.detach().cpu().numpy() for k, v in torch_state_dict.items()}
+    covered = {name for converters in plan.weights.values() for name in converters}
+    missed = [layer.name for layer in model.layers if layer.weights and layer.name not in covered]
+    if missed:  # a Keras layer left with its random initial weights would silently compute otherwise
+        raise CodegenError(f"no PyTorch weights are mapped to the Keras layers {', '.join(missed)}")
+    for node_id, converters in plan.weights.items():
+        prefix = plan.torch_names[node_id] + "."
+
+        def torch_array(key: str, prefix: str = prefix) -> Any:
+            return arrays[prefix + key]
+
+        for layer_name, convert in converters.items():
+            target = model.get_layer(layer_name)
+            values = convert(torch_array)
+            expected = [tuple(v.shape) for v in target.weights]
+            got = [tuple(v.shape) for v in values]
+            if expected != got:
+                name = project.graph.nodes[node_id].name
+                raise CodegenError(f"{name}: Keras layer {layer_name!r} holds weights {expected} but PyTorch gives {got}")
+            for variable, value in zip(target.weights, values):
+                variable.assign(value.astype(variable.dtype))
+    with warnings.catch_warnings():  # Keras 3.15 variables predate numpy 2's __array__(copy=...)
+        warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+        model.save_weights(str(path))
+
+
+__all__ = ["KerasPlan", "Step", "generate_keras", "plan_keras", "write_keras_weights"]

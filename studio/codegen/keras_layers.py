@@ -1,0 +1,704 @@
+"""How each catalogue layer type becomes Keras 3: functional-API steps, and its weights from PyTorch's.
+
+One small function per layer kind, gathered in `EMITTERS` by layer type. Each gets a `Site` and
+returns an `Emitted`: the statements that apply its Keras layer(s), and for each Keras layer that
+holds weights a converter from the node's PyTorch state (numpy arrays) to `layer.set_weights`
+order. Layout stays channels-first (`data_format="channels_first"`), so most weights move one to
+one; kernels are transposed where Keras lays them out differently. A parameter value Keras cannot
+express raises `Refused`, naming the parameter and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.codegen.names import literal
+from studio.codegen.pytorch_layers import Call, Raw, kw, size
+from studio.graph.catalogue.base import Shape
+
+CF = 'data_format="channels_first"'
+
+
+class Refused(Exception):
+    """A parameter value Keras 3 cannot express; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Apply:
+    """A Keras layer constructed and called at once: `layers.Dense(4, name="fc")(x)`."""
+
+    layer: Call
+    args: tuple[str, ...]
+
+    def text(self) -> str:
+        return f"{self.layer.text()}({', '.join(self.args)})"
+
+
+Expr = Apply | Call | Raw
+Torch = Callable[[str], Any]
+"""The node's PyTorch state: `t("weight")` is the numpy array of `<attribute>.weight`."""
+Convert = Callable[[Torch], list[Any]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement `target = expr`."""
+
+    target: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Site:
+    """One node as its Keras emitter sees it."""
+
+    params: dict[str, Any]
+    inputs: tuple[Shape | None, ...]
+    output: Shape
+    var: str
+    args: tuple[str | None, ...]
+    claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
+
+    @property
+    def x(self) -> str:
+        assert self.args[0] is not None
+        return self.args[0]
+
+    @property
+    def shape(self) -> Shape:
+        assert self.inputs[0] is not None
+        return self.inputs[0]
+
+
+@dataclass
+class Emitted:
+    """What a node becomes: statements, weight converters by Keras layer name, helper classes."""
+
+    steps: list[Step]
+    weights: dict[str, Convert] = field(default_factory=dict)
+    helpers: tuple[str, ...] = ()
+
+
+def named(name: str) -> str:
+    return kw("name", name)
+
+
+def layer(s: Site, cls: str, *args: str, convert: Convert | None = None, x: str | None = None) -> Emitted:
+    """The node's single Keras layer `cls(*args, name=...)` applied to its input."""
+    step = Step(s.var, Apply(Call(f"layers.{cls}", (*args, named(s.var))), (x or s.x,)))
+    return Emitted([step], {s.var: convert} if convert else {})
+
+
+def function(s: Site, body: str, x: str | None = None, name: str | None = None) -> Step:
+    """A named `layers.Lambda` over `t` (an op applied to a KerasTensor would get a session-dependent
+    auto name, which can clash with a node's name)."""
+    return Step(s.var, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(name or s.var))), (x or s.x,)))
+
+
+def per_axis(value: tuple[int, ...]) -> Any:
+    return size(value)
+
+
+def transposed(*axes: int) -> Callable[[Any], Any]:
+    return lambda a: a.transpose(*axes)
+
+
+# ----- core -----
+def _identity(s: Site) -> Emitted:
+    return layer(s, "Identity")
+
+
+def _dense_weights(bias: bool) -> Convert:
+    return lambda t: [t("weight").T, *([t("bias")] if bias else [])]
+
+
+def _linear(s: Site) -> Emitted:
+    bias = s.params["bias"]
+    args = [str(s.params["out_features"]), *([] if bias else ["use_bias=False"])]
+    return layer(s, "Dense", *args, convert=_dense_weights(bias))
+
+
+def _flatten(s: Site) -> Emitted:
+    # NOTE: layers.Flatten reorders channels-first input when the user's Keras config says
+    # channels_first; a reshape keeps PyTorch's (C, H, W) order whatever the config.
+    return layer(s, "Reshape", "(-1,)")
+
+
+def _reshape(s: Site) -> Emitted:
+    return layer(s, "Reshape", literal(tuple(s.params["shape"])))
+
+
+def _permute(s: Site) -> Emitted:
+    return layer(s, "Permute", literal(tuple(s.params["dims"])))
+
+
+def _dropout(s: Site) -> Emitted:
+    return layer(s, "Dropout", str(s.params["p"]))
+
+
+# ----- convolution -----
+def _pad_step(s: Site, rank: int, padding: tuple[int, ...]) -> tuple[list[Step], str]:
+    """A ZeroPadding step for explicit symmetric padding (Keras convs pad only 'valid' or 'same')."""
+    if not any(padding):
+        return [], s.x
+    pads = padding[0] if rank == 1 else tuple(padding)
+    pad = Call(f"layers.ZeroPadding{rank}D", (literal(size(pads) if rank > 1 else pads), CF, named(s.claim(f"{s.var}_pad"))))
+    return [Step(s.var, Apply(pad, (s.x,)))], s.var
+
+
+def _window(s: Site, rank: int, padding: Any) -> tuple[list[Step], str, list[str]]:
+    """Steps before a conv, its input, and its strides/padding/dilation arguments."""
+    p = s.params
+    if padding == "same":
+        steps, x, args = [], s.x, ['padding="same"']
+    elif padding == "valid":
+        steps, x, args = [], s.x, []
+    else:
+        steps, x = _pad_step(s, rank, padding)
+        args = []
+    if any(v != 1 for v in p["stride"]):
+        args.insert(0, kw("strides", per_axis(p["stride"])))
+    if any(v != 1 for v in p["dilation"]):
+        _stride_or_dilation(p)
+        args.append(kw("dilation_rate", per_axis(p["dilation"])))
+    return steps, x, args
+
+
+def _stride_or_dilation(p: dict[str, Any]) -> None:
+    if any(v != 1 for v in p["stride"]) and any(v != 1 for v in p["dilation"]):
+        raise Refused("stride and dilation: Keras convolutions cannot combine a stride > 1 with a dilation > 1")
+
+
+def _conv_weights(rank: int, bias: bool) -> Convert:
+    axes = (*range(2, rank + 2), 1, 0)  # (O, I, *k) -> (*k, I, O)
+    return lambda t: [t("weight").transpose(*axes), *([t("bias")] if bias else [])]
+
+
+def _conv(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        if p["padding_mode"] != "zeros":
+            raise Refused(f"padding_mode {p['padding_mode']!r}: Keras convolutions pad only with zeros")
+        steps, x, window = _window(s, rank, p["padding"])
+        args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
+        if p["groups"] != 1:
+            args.append(kw("groups", p["groups"]))
+        if not p["bias"]:
+            args.append("use_bias=False")
+        emitted = layer(s, f"Conv{rank}D", *args, CF, convert=_conv_weights(rank, p["bias"]), x=x)
+        return Emitted(steps + emitted.steps, emitted.weights)
+
+    return emit
+
+
+def _transpose(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        if p["groups"] != 1:
+            raise Refused(f"groups {p['groups']}: Keras transposed convolutions have no groups")
+        if any(o >= st for o, st in zip(p["output_padding"], p["stride"])):
+            raise Refused("output_padding: Keras needs output_padding smaller than the stride on every axis")
+        args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"]))]
+        if any(v != 1 for v in p["stride"]):
+            args.append(kw("strides", per_axis(p["stride"])))
+        args.append(kw("output_padding", per_axis(p["output_padding"])))
+        if any(v != 1 for v in p["dilation"]):
+            _stride_or_dilation(p)
+            args.append(kw("dilation_rate", per_axis(p["dilation"])))
+        if not p["bias"]:
+            args.append("use_bias=False")
+        axes = (*range(2, rank + 2), 1, 0)  # (I, O, *k) -> (*k, O, I)
+        convert: Convert = lambda t: [t("weight").transpose(*axes), *([t("bias")] if p["bias"] else [])]
+        emitted = layer(s, f"Conv{rank}DTranspose", *args, CF, convert=convert)
+        if any(p["padding"]):  # PyTorch crops `padding` from both ends of the full output
+            full = [int(d or 0) + 2 * q for d, q in zip(s.output[2:], p["padding"])]
+            crop = ", ".join(f"{q}:{n - q}" if q else ":" for q, n in zip(p["padding"], full))
+            emitted.steps.append(function(s, f"t[:, :, {crop}]", s.var, s.claim(f"{s.var}_crop")))
+        return emitted
+
+    return emit
+
+
+def _depthwise_kernel(a: Any, channels: int) -> Any:
+    """(C*m, 1, kh, kw), output channel c*m + j -> Keras (kh, kw, C, m)."""
+    return a.reshape(channels, -1, *a.shape[2:]).transpose(2, 3, 0, 1)
+
+
+def _depthwise(s: Site) -> Emitted:
+    p, c = s.params, int(s.shape[1] or 0)
+    steps, x, window = _window(s, 2, p["padding"])
+    args = [literal(per_axis(p["kernel_size"])), *window]
+    if p["depth_multiplier"] != 1:
+        args.append(kw("depth_multiplier", p["depth_multiplier"]))
+    if not p["bias"]:
+        args.append("use_bias=False")
+    convert: Convert = lambda t: [_depthwise_kernel(t("weight"), c), *([t("bias")] if p["bias"] else [])]
+    emitted = layer(s, "DepthwiseConv2D", *args, CF, convert=convert, x=x)
+    return Emitted(steps + emitted.steps, emitted.weights)
+
+
+def _separable(s: Site) -> Emitted:
+    p, c = s.params, int(s.shape[1] or 0)
+    steps, x, window = _window(s, 2, p["padding"])
+    args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
+    if p["depth_multiplier"] != 1:
+        args.append(kw("depth_multiplier", p["depth_multiplier"]))
+    if not p["bias"]:
+        args.append("use_bias=False")
+
+    def convert(t: Torch) -> list[Any]:
+        depthwise = _depthwise_kernel(t("depthwise.weight"), c)
+        pointwise = t("pointwise.weight").transpose(2, 3, 1, 0)
+        return [depthwise, pointwise, *([t("pointwise.bias")] if p["bias"] else [])]
+
+    emitted = layer(s, "SeparableConv2D", *args, CF, convert=convert, x=x)
+    return Emitted(steps + emitted.steps, emitted.weights)
+
+
+# ----- pooling and resizing -----
+def _ceil_matters(s: Site, rank: int) -> bool:
+    """Whether the output is larger than flooring would make it (ceil_mode changed the size)."""
+    p = s.params
+    stride = p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
+    dilation = p.get("dilation", (1,) * rank)
+    for n, k, st, pad, d, out in zip(s.shape[2:], p["kernel_size"], stride, p["padding"], dilation, s.output[2:]):
+        if (int(n or 0) + 2 * pad - d * (k - 1) - 1) // st + 1 != out:
+            return True
+    return False
+
+
+def _pool_args(s: Site) -> list[str]:
+    p = s.params
+    args = [literal(per_axis(p["kernel_size"]))]
+    if p["stride"] != "kernel" and tuple(p["stride"]) != tuple(p["kernel_size"]):
+        args.append(kw("strides", per_axis(p["stride"])))
+    return args
+
+
+def _same_is_exact(s: Site) -> bool:
+    """Whether Keras 'same' pooling pads exactly PyTorch's `padding` on both sides of every axis."""
+    p = s.params
+    stride = p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
+    for n, k, st, pad, out in zip(s.shape[2:], p["kernel_size"], stride, p["padding"], s.output[2:]):
+        steps = -(-int(n or 0) // st)
+        if steps != out or max((steps - 1) * st + k - int(n or 0), 0) != 2 * pad:
+            return False
+    return True
+
+
+def _max_pool(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        if any(d != 1 for d in p["dilation"]):
+            raise Refused("dilation: Keras pooling has no dilation")
+        same = any(p["padding"]) and _same_is_exact(s)
+        if any(p["padding"]) and not same:
+            raise Refused("padding: Keras max pooling pads only as 'same', which differs here; use padding 0")
+        if p["ceil_mode"] and not same and _ceil_matters(s, rank):
+            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+        return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
+
+    return emit
+
+
+def _avg_pool(rank: int) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        if any(p["padding"]) and not p["count_include_pad"]:
+            raise Refused("count_include_pad False with padding: Keras averages would count the padded zeros")
+        if p["ceil_mode"] and _ceil_matters(s, rank):
+            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+        steps, x = _pad_step(s, rank, p["padding"])
+        emitted = layer(s, f"AveragePooling{rank}D", *_pool_args(s), CF, x=x)
+        return Emitted(steps + emitted.steps)
+
+    return emit
+
+
+def _adaptive(cls: str) -> Callable[[Site], Emitted]:
+    return lambda s: layer(s, cls, literal(per_axis(s.params["output_size"])), CF)
+
+
+def _global(cls: str) -> Callable[[Site], Emitted]:
+    return lambda s: layer(s, cls, CF)
+
+
+def _upsample(s: Site) -> Emitted:
+    rank = len(s.shape) - 2
+    factors = tuple(s.params["scale_factor"]) * (rank if len(s.params["scale_factor"]) == 1 else 1)
+    if rank == 1:  # layers.UpSampling1D is channels-last only; nearest is a repeat along L
+        return Emitted([function(s, f"ops.repeat(t, {factors[0]}, axis=2)")])
+    mode = [kw("interpolation", s.params["mode"])] if s.params["mode"] != "nearest" else []
+    return layer(s, f"UpSampling{rank}D", literal(per_axis(factors)), CF, *mode)
+
+
+def _zero_pad(s: Site) -> Emitted:
+    left, right, top, bottom = s.params["padding"]
+    return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
+
+
+# ----- normalization -----
+def _momentum(m: float) -> str:
+    return kw("momentum", round(1.0 - m, 10))
+
+
+def _batch_norm(s: Site) -> Emitted:
+    p = s.params
+    if not p["track_running_stats"]:
+        raise Refused("track_running_stats False: Keras always keeps running statistics for inference")
+    args = ["axis=1", _momentum(p["momentum"]), kw("epsilon", p["eps"])]
+    if not p["affine"]:
+        args += ["center=False", "scale=False"]
+    affine = p["affine"]
+    convert: Convert = lambda t: [
+        *([t("weight"), t("bias")] if affine else []),
+        t("running_mean"),
+        t("running_var"),
+    ]
+    return layer(s, "BatchNormalization", *args, convert=convert)
+
+
+def _group(s: Site, groups: int, affine: bool) -> Emitted:
+    args = [kw("groups", groups), "axis=1", kw("epsilon", s.params["eps"])]
+    if not affine:
+        args += ["center=False", "scale=False"]
+    return layer(s, "GroupNormalization", *args, convert=(lambda t: [t("weight"), t("bias")]) if affine else None)
+
+
+def _instance_norm(s: Site) -> Emitted:
+    if s.params["track_running_stats"]:
+        raise Refused("track_running_stats True: Keras group normalization keeps no running statistics")
+    return _group(s, int(s.shape[1] or 0), s.params["affine"])
+
+
+def _group_norm(s: Site) -> Emitted:
+    return _group(s, s.params["num_groups"], s.params["affine"])
+
+
+def _layer_norm(s: Site) -> Emitted:
+    p = s.params
+    n = p["num_dims"]
+    axis = "axis=-1" if n == 1 else kw("axis", tuple(range(-n, 0)))
+    args = [axis, kw("epsilon", p["eps"])]
+    affine, bias = p["elementwise_affine"], p["elementwise_affine"] and p["bias"]
+    if not bias:
+        args.append("center=False")
+    if not affine:
+        args.append("scale=False")
+    convert: Convert = lambda t: [t("weight"), *([t("bias")] if bias else [])]
+    return layer(s, "LayerNormalization", *args, convert=convert if affine else None)
+
+
+# ----- activations -----
+def _activation(cls: str, *args: str) -> Callable[[Site], Emitted]:
+    return lambda s: layer(s, cls, *args)
+
+
+def _named_activation(name: str) -> Callable[[Site], Emitted]:
+    return lambda s: layer(s, "Activation", literal(name))
+
+
+def _leaky(s: Site) -> Emitted:
+    return layer(s, "LeakyReLU", kw("negative_slope", s.params["negative_slope"]))
+
+
+def _elu(s: Site) -> Emitted:
+    return layer(s, "ELU", *([kw("alpha", s.params["alpha"])] if s.params["alpha"] != 1.0 else []))
+
+
+def _prelu(s: Site) -> Emitted:
+    rank = len(s.shape)
+    shared = tuple(range(2, rank)) if s.params["per_channel"] else tuple(range(1, rank))
+    args = [f"alpha_initializer=keras.initializers.Constant({s.params['init']!r})"]
+    if shared:
+        args.append(f"shared_axes={list(shared)!r}")
+    alpha_shape = tuple(1 if i + 1 in shared else int(d or 0) for i, d in enumerate(s.shape[1:]))
+    return layer(s, "PReLU", *args, convert=lambda t: [t("weight").reshape(alpha_shape)])
+
+
+def _gelu(s: Site) -> Emitted:
+    if s.params["approximate"] == "tanh":
+        return Emitted([function(s, "ops.gelu(t, approximate=True)")])
+    return layer(s, "Activation", '"gelu"')
+
+
+def _softplus(s: Site) -> Emitted:
+    if s.params["beta"] != 1.0 or s.params["threshold"] != 20.0:
+        raise Refused("beta and threshold: Keras softplus has neither; keep beta 1 and threshold 20")
+    return layer(s, "Activation", '"softplus"')
+
+
+def _softmax(s: Site) -> Emitted:
+    return layer(s, "Softmax", kw("axis", s.params["dim"]))
+
+
+def _log_softmax(s: Site) -> Emitted:
+    return Emitted([function(s, f"ops.log_softmax(t, axis={s.params['dim']})")])
+
+
+# ----- merges -----
+def _concat(s: Site) -> Emitted:
+    xs = ", ".join(a for a in s.args if a is not None)
+    return layer(s, "Concatenate", kw("axis", s.params["dim"]), x=f"[{xs}]")
+
+
+# ----- recurrent and embedding -----
+_KERAS_RNN = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
+
+
+def _cell_weights(kind: str, bias: bool, suffix: str) -> Convert:
+    """One direction of one torch layer (`_l0`, `_l0_reverse`) in Keras kernel/recurrent/bias order."""
+
+    def convert(t: Torch) -> list[Any]:
+        import numpy as np
+
+        w_ih, w_hh = t(f"weight_ih{suffix}"), t(f"weight_hh{suffix}")
+        if kind == "GRU":  # torch gates r, z, n; Keras z, r, h (reset_after: two bias rows)
+            hidden = w_hh.shape[1]
+
+            def order(a: Any) -> Any:
+                r, z, n = (a[i * hidden : (i + 1) * hidden] for i in range(3))
+                return np.concatenate([z, r, n])
+
+            out = [order(w_ih).T, order(w_hh).T]
+            if bias:
+                out.append(np.stack([order(t(f"bias_ih{suffix}")), order(t(f"bias_hh{suffix}"))]))
+            return out
+        out = [w_ih.T, w_hh.T]  # LSTM gates i, f, g, o in both
+        if bias:
+            out.append(t(f"bias_ih{suffix}") + t(f"bias_hh{suffix}"))
+        return out
+
+    return convert
+
+
+def _recurrent(kind: str) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        p = s.params
+        n, two = p["num_layers"], p["bidirectional"]
+        steps: list[Step] = []
+        weights: dict[str, Convert] = {}
+        x = s.x
+        for k in range(n):
+            last = k == n - 1
+            name = s.var if n == 1 else s.claim(f"{s.var}_{k + 1}")
+            args = [str(p["hidden_size"])]
+            if kind == "RNN" and p["nonlinearity"] != "tanh":
+                args.append(kw("activation", p["nonlinearity"]))
+            if not p["bias"]:
+                args.append("use_bias=False")
+            if not last or p["return_sequences"]:
+                args.append("return_sequences=True")
+            cell = Call(f"layers.{_KERAS_RNN[kind]}", tuple(args) if two else (*args, named(name)))
+            applied = Apply(Call("layers.Bidirectional", (cell.text(), named(name))), (x,)) if two else Apply(cell, (x,))
+            steps.append(Step(s.var, applied))
+            forward = _cell_weights(kind, p["bias"], f"_l{k}")
+            if two:
+                backward = _cell_weights(kind, p["bias"], f"_l{k}_reverse")
+                weights[name] = lambda t, f=forward, b=backward: [*f(t), *b(t)]
+            else:
+                weights[name] = forward
+            x = s.var
+            if not last and p["dropout"] > 0:
+                steps.append(Step(s.var, Apply(Call("layers.Dropout", (str(p["dropout"]), named(s.claim(f"{s.var}_drop")))), (x,))))
+        return Emitted(steps, weights)
+
+    return emit
+
+
+def _embedding(s: Site) -> Emitted:
+    p = s.params
+    return layer(s, "Embedding", str(p["num_embeddings"]), str(p["embedding_dim"]), convert=lambda t: [t("weight")])
+
+
+# ----- attention -----
+def _mha_weights(prefix: str, embed: int, heads: int, separate: bool, bias: bool) -> Convert:
+    """torch in_proj/out_proj -> Keras query, key, value, output dense kernels (E_in, h, d), (h, d, E)."""
+    d = embed // heads
+
+    def convert(t: Torch) -> list[Any]:
+        if separate:
+            ws = [t(f"{prefix}{q}_proj_weight") for q in "qkv"]
+        else:
+            w = t(f"{prefix}in_proj_weight")
+            ws = [w[i * embed : (i + 1) * embed] for i in range(3)]
+        out: list[Any] = []
+        b = t(f"{prefix}in_proj_bias") if bias else None
+        for i, w in enumerate(ws):
+            out.append(w.T.reshape(w.shape[1], heads, d))
+            if b is not None:
+                out.append(b[i * embed : (i + 1) * embed].reshape(heads, d))
+        out.append(t(f"{prefix}out_proj.weight").T.reshape(heads, d, embed))
+        if bias:
+            out.append(t(f"{prefix}out_proj.bias"))
+        return out
+
+    return convert
+
+
+def _mha_layer(heads: int, embed: int, dropout: float, bias: bool, name: str) -> Call:
+    args = [str(heads), kw("key_dim", embed // heads)]
+    if dropout:
+        args.append(kw("dropout", dropout))
+    if not bias:
+        args.append("use_bias=False")
+    return Call("layers.MultiHeadAttention", (*args, named(name)))
+
+
+def _attention(s: Site) -> Emitted:
+    p = s.params
+    query, key, value = s.args
+    key = key or value or query
+    value = value or key
+    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
+    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
+    value_shape = s.inputs[2] or key_shape
+    separate = key_shape[-1] != embed or value_shape[-1] != embed  # type: ignore[index]
+    call_args = (query, value) if key == value else (query, value, f"key={key}")
+    mha = _mha_layer(p["num_heads"], embed, p["dropout"], p["bias"], s.var)
+    convert = _mha_weights("", embed, p["num_heads"], separate, p["bias"])
+    return Emitted([Step(s.var, Apply(mha, call_args))], {s.var: convert})  # type: ignore[arg-type]
+
+
+def _encoder(s: Site) -> Emitted:
+    p = s.params
+    embed, heads, bias, drop = int(s.shape[-1] or 0), p["nhead"], p["bias"], p["dropout"]
+    names = {k: s.claim(f"{s.var}_{k}") for k in ("attn", "norm1", "norm2", "linear1", "linear2", "add1", "add2")}
+    steps: list[Step] = []
+    weights: dict[str, Convert] = {}
+    ff = s.claim(f"{s.var}_ff")
+
+    def apply(target: str, cls: str, args: list[str], name: str, *xs: str) -> None:
+        steps.append(Step(target, Apply(Call(f"layers.{cls}", (*args, named(name))), xs)))
+
+    def dropout(target: str) -> None:
+        if drop:
+            apply(target, "Dropout", [str(drop)], s.claim(f"{s.var}_drop"), target)
+
+    def norm(target: str, key: str, x: str) -> None:
+        args = [kw("epsilon", p["layer_norm_eps"]), *([] if bias else ["center=False"])]
+        apply(target, "LayerNormalization", args, names[key], x)
+        weights[names[key]] = lambda t, k=key: [t(f"{k}.weight"), *([t(f"{k}.bias")] if bias else [])]
+
+    def block_attention(x: str) -> None:  # attention output into `attn`
+        steps.append(Step(names["attn"], Apply(_mha_layer(heads, embed, drop, bias, names["attn"]), (x, x))))
+        dropout(names["attn"])
+
+    def block_ff(x: str) -> None:
+        hidden = [str(p["dim_feedforward"]), kw("activation", p["activation"]), *([] if bias else ["use_bias=False"])]
+        apply(ff, "Dense", hidden, names["linear1"], x)
+        dropout(ff)
+        apply(ff, "Dense", [str(embed), *([] if bias else ["use_bias=False"])], names["linear2"], ff)
+        dropout(ff)
+        for k in ("linear1", "linear2"):
+            weights[names[k]] = lambda t, k=k: _dense_weights(bias)(lambda key: t(f"{k}.{key}"))
+
+    weights[names["attn"]] = _mha_weights("self_attn.", embed, heads, False, bias)
+    if p["norm_first"]:
+        norm(s.var, "norm1", s.x)
+        block_attention(s.var)
+        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
+        norm(ff, "norm2", s.var)
+        block_ff(ff)
+        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
+    else:
+        block_attention(s.x)
+        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
+        norm(s.var, "norm1", s.var)
+        block_ff(s.var)
+        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
+        norm(s.var, "norm2", s.var)
+    return Emitted(steps, weights)
+
+
+def _positional(s: Site) -> Emitted:
+    helper = "SinusoidalEncoding" if s.params["kind"] == "sinusoidal" else "LearnedEncoding"
+    args = (str(s.params["max_len"]), str(s.shape[-1]), named(s.var))
+    convert = (lambda t: [t("table")]) if helper == "LearnedEncoding" else None
+    step = Step(s.var, Apply(Call(helper, args), (s.x,)))
+    return Emitted([step], {s.var: convert} if convert else {}, (helper,))
+
+
+def _sequence_pool(s: Site) -> Emitted:
+    mode = s.params["mode"]
+    if mode in ("mean", "max"):
+        cls = "GlobalAveragePooling1D" if mode == "mean" else "GlobalMaxPooling1D"
+        return layer(s, cls, 'data_format="channels_last"')  # (N, T, E): pool over the steps
+    return Emitted([function(s, f"t[:, {'0' if mode == 'first' else '-1'}]")])
+
+
+def _elementwise(cls: str) -> Callable[[Site], Emitted]:
+    def emit(s: Site) -> Emitted:
+        xs = ", ".join(a for a in s.args if a is not None)
+        return layer(s, cls, x=f"[{xs}]")
+
+    return emit
+
+
+EMITTERS: dict[str, Callable[[Site], Emitted]] = {
+    "Identity": _identity,
+    "Linear": _linear,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Permute": _permute,
+    "Dropout": _dropout,
+    "Conv1d": _conv(1),
+    "Conv2d": _conv(2),
+    "Conv3d": _conv(3),
+    "ConvTranspose1d": _transpose(1),
+    "ConvTranspose2d": _transpose(2),
+    "DepthwiseConv2d": _depthwise,
+    "SeparableConv2d": _separable,
+    "MaxPool1d": _max_pool(1),
+    "MaxPool2d": _max_pool(2),
+    "AvgPool1d": _avg_pool(1),
+    "AvgPool2d": _avg_pool(2),
+    "AdaptiveAvgPool1d": _adaptive("AdaptiveAveragePooling1D"),
+    "AdaptiveAvgPool2d": _adaptive("AdaptiveAveragePooling2D"),
+    "AdaptiveMaxPool2d": _adaptive("AdaptiveMaxPooling2D"),
+    "GlobalAvgPool1d": _global("GlobalAveragePooling1D"),
+    "GlobalAvgPool2d": _global("GlobalAveragePooling2D"),
+    "GlobalMaxPool1d": _global("GlobalMaxPooling1D"),
+    "GlobalMaxPool2d": _global("GlobalMaxPooling2D"),
+    "Upsample": _upsample,
+    "ZeroPad2d": _zero_pad,
+    "BatchNorm1d": _batch_norm,
+    "BatchNorm2d": _batch_norm,
+    "BatchNorm3d": _batch_norm,
+    "InstanceNorm1d": _instance_norm,
+    "InstanceNorm2d": _instance_norm,
+    "InstanceNorm3d": _instance_norm,
+    "LayerNorm": _layer_norm,
+    "GroupNorm": _group_norm,
+    "ReLU": _activation("ReLU"),
+    "ReLU6": _activation("ReLU", "max_value=6.0"),
+    "LeakyReLU": _leaky,
+    "PReLU": _prelu,
+    "ELU": _elu,
+    "SELU": _named_activation("selu"),
+    "GELU": _gelu,
+    "SiLU": _named_activation("silu"),
+    "Mish": _named_activation("mish"),
+    "Sigmoid": _named_activation("sigmoid"),
+    "Tanh": _named_activation("tanh"),
+    "Hardswish": _named_activation("hard_swish"),
+    "Hardsigmoid": _named_activation("hard_sigmoid"),
+    "Softplus": _softplus,
+    "Softmax": _softmax,
+    "LogSoftmax": _log_softmax,
+    "Add": _elementwise("Add"),
+    "Subtract": _elementwise("Subtract"),
+    "Multiply": _elementwise("Multiply"),
+    "Maximum": _elementwise("Maximum"),
+    "Concat": _concat,
+    "LSTM": _recurrent("LSTM"),
+    "GRU": _recurrent("GRU"),
+    "RNN": _recurrent("RNN"),
+    "Embedding": _embedding,
+    "MultiheadAttention": _attention,
+    "TransformerEncoderLayer": _encoder,
+    "PositionalEncoding": _positional,
+    "SequencePool": _sequence_pool,
+}
