@@ -8,7 +8,7 @@ import sys
 from typing import Any, Sequence, TextIO
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
-EXPORT_TARGETS = ("pytorch", "keras", "caffe", "script")  # studio.codegen.export.TARGETS, without importing it
+EXPORT_TARGETS = ("pytorch", "keras", "onnx", "caffe", "script")  # studio.codegen.export.TARGETS, without importing it
 
 
 def main(argv: Sequence[str] | None = None) -> int:

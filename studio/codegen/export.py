@@ -36,6 +36,12 @@ def _pytorch(project: Project, out: Path, seed: int) -> Files:
     return [(out.with_suffix(".pt"), _initial_weights(source, str(out), seed)), (out, source.encode("utf-8"))]
 
 
+def _onnx(project: Project, out: Path, seed: int) -> Files:
+    from studio.codegen.onnx_export import onnx_bytes
+
+    return [(out, onnx_bytes(project, build_torch_model(generate_pytorch(project), seed, str(out))))]
+
+
 def _caffe(project: Project, out: Path, seed: int) -> Files:
     from studio.codegen.caffe import generate_caffe
 
@@ -68,6 +74,7 @@ def keras_weights_path(out: Path) -> Path:
 EXPORTERS: dict[str, Callable[[Project, Path, int], Files]] = {
     "pytorch": _pytorch,
     "keras": _keras,
+    "onnx": _onnx,
     "caffe": _caffe,
     "script": _script,
 }

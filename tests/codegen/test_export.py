@@ -119,3 +119,17 @@ def test_keras_export_holds_the_same_numbers_as_the_pytorch_export(tmp_path: Pat
     keras_model = _import(keras_out).build_model(str(tmp_path / "model_keras.weights.h5"))
     got = torch.as_tensor(keras_model(x.numpy(), training=False).detach().cpu().numpy())
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_export_runs_in_onnx_runtime_like_the_pytorch_export(tmp_path: Path, capsys) -> None:
+    import onnxruntime
+
+    code, err, torch_out = _export(capsys, tmp_path, "--seed", "5")
+    assert code == 0, err
+    onnx_out = tmp_path / "model.onnx"
+    assert main(["export", str(LENET), "--to", "onnx", "-o", str(onnx_out), "--seed", "5"]) == 0
+    x = torch.rand(4, 1, 28, 28)
+    expected = _import(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
+    session = onnxruntime.InferenceSession(str(onnx_out), providers=["CPUExecutionProvider"])
+    [got] = session.run(None, {"image": x.numpy()})
+    torch.testing.assert_close(torch.as_tensor(got), expected, rtol=1e-4, atol=1e-5)

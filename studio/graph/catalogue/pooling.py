@@ -28,7 +28,13 @@ from studio.graph.catalogue.conv import (
 from studio.graph.params import Bool, Choice, Ints, Param
 
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
-NO_ADAPTIVE_ONNX = Unsupported("ONNX has no adaptive pooling op (only GlobalAveragePool and GlobalMaxPool)")
+# ONNX has no adaptive pooling op, but the input sizes are static, so torch.onnx exports a fixed
+# AveragePool / MaxPool (or, for averages whose sizes do not divide, gathered sums); checked in
+# tests/codegen/test_onnx.py. Max pooling to sizes that do not divide is refused by the exporter.
+ADAPTIVE_ONNX = {
+    "avg": "AveragePool / ReduceMean, or gathered sums (torch.onnx export, static sizes)",
+    "max": "MaxPool (torch.onnx export; output_size must divide the input size)",
+}
 NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer")
 
 
@@ -228,7 +234,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         params=(Ints("output_size", (1,) * rank, "Spatial size of the output per axis.", length=rank, min=1, max=4096),),
         infer=_adaptive(rank, siblings),
         count_macs=_adaptive_avg_macs if kind == "avg" else _compares_only,
-        targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", NO_ADAPTIVE_ONNX, NO_ADAPTIVE_CAFFE),
+        targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
     )
 
 

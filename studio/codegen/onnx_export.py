@@ -1,0 +1,177 @@
+"""The ONNX export: the seeded PyTorch model, exported by torch.onnx, as one self-contained file.
+
+Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 over every example and every
+catalogue layer:
+- The dynamo exporter (`torch.onnx.export(..., dynamo=True)`). The TorchScript exporter is
+  deprecated and refuses layers this one exports correctly: adaptive pooling to sizes that do
+  not divide the input, BatchNorm without running statistics, InstanceNorm with them.
+- Opset 18 (`DEFAULT_OPSET`): the opset torch's ONNX function library is written in, so no
+  version conversion runs; it has LayerNormalization (17), Mish (18), HardSwish (14); GELU
+  becomes Erf arithmetic, exact. ONNX Runtime 1.14+ and most other runtimes load it.
+- One dynamic dimension, `batch`, shared by every input and output; all other sizes are the
+  static ones the shape analysis knows. Weights are embedded (no external data), so the
+  file alone is the model; protobuf caps such a file at 2 GB.
+Torch and onnx are imported inside the functions (the editor opens without them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from studio.codegen.names import CodegenError, Namespace
+from studio.graph.catalogue import CATALOGUE
+from studio.graph.catalogue.base import Unsupported
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis, analyse
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 18  # torch's ONNX functions start here; lower opsets would need a lossy down-conversion
+BATCH = "batch"
+TRACE_BATCH = 2  # torch.export specializes sizes 0 and 1, so the trace uses 2
+
+
+def unsupported_onnx_nodes(project: Project) -> list[str]:
+    """One line per node whose layer type ONNX cannot express: '- <name>: <Type>: <reason>'."""
+    lines = []
+    for node in project.graph.nodes.values():
+        target = CATALOGUE[node.type].targets["onnx"]
+        if isinstance(target, Unsupported):
+            lines.append(f"  - {node.name}: {node.type}: {target.reason}")
+    return lines
+
+
+def io_names(project: Project, analysis: ShapeAnalysis | None = None) -> tuple[list[str], list[str]]:
+    """The ONNX input and output names: the Input and Output nodes' identifiers, in project order.
+
+    They are the names the generated PyTorch code gives these nodes (same sanitizer, same
+    order of claims), so `forward`'s parameters and the ONNX inputs read alike.
+    """
+    analysis = analysis or analyse(project.graph)
+    names = Namespace()
+    names.class_name(project.name)
+    ident = {node_id: names.identifier(project.graph.nodes[node_id].name) for node_id in analysis.ordered_ids()}
+    nodes = project.graph.nodes
+    inputs = [ident[n] for n, node in nodes.items() if node.type == "Input"]
+    outputs = [ident[n] for n, node in nodes.items() if node.type == "Output"]
+    return inputs, outputs
+
+
+def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OPSET) -> bytes:
+    """Export `model` (built from `project`'s generated PyTorch code) as a checked ONNX file.
+
+    Inputs and outputs carry the Input/Output node names in project order, axis 0 of each is
+    the dynamic `batch` dimension, and the weights are embedded.
+
+    Raises:
+        CodegenError: the graph has errors, a layer ONNX cannot express (all are listed), an
+            opset below 18, or a model torch.onnx cannot export or that fails onnx.checker.
+    """
+    analysis = analyse(project.graph)
+    _refuse_errors(project, analysis)
+    unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(project, analysis)
+    if unsupported:
+        head = f"cannot export {project.name!r} to ONNX: these layers cannot be expressed in it"
+        raise CodegenError(head + "\n" + "\n".join(unsupported))
+    if opset < MIN_OPSET:
+        raise CodegenError(f"ONNX opset {opset} is too old: choose {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
+
+    import onnx
+    import torch
+
+    input_names, output_names = io_names(project, analysis)
+    examples = _example_inputs(project, analysis)
+    batch = torch.export.Dim(BATCH, min=1)
+    model.eval()
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                model,
+                examples,
+                dynamo=True,
+                opset_version=opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_shapes=tuple({0: batch} for _ in examples),
+                external_data=False,
+                verbose=False,
+            )
+    except Exception as err:  # torch.export and the translator raise many types; the user reads one
+        raise CodegenError(f"torch.onnx could not export {project.name!r}: {_first_line(err)}") from err
+    proto = program.model_proto
+    proto.graph.name = Namespace().class_name(project.name)
+    try:
+        data = proto.SerializeToString()
+    except ValueError as err:  # protobuf refuses messages over 2 GB
+        raise CodegenError(f"{project.name!r} is too large for one ONNX file (the format caps it at 2 GB)") from err
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise CodegenError(f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}") from err
+    return data
+
+
+def _inexpressible_values(project: Project, analysis: ShapeAnalysis) -> list[str]:
+    """Lines for parameter values the exporter cannot translate though the layer type is supported."""
+    lines = []
+    for node_id, node in project.graph.nodes.items():
+        if node.type == "AdaptiveMaxPool2d":
+            sizes = analysis.result(node_id).inputs[0][2:]
+            wanted = node.params["output_size"]
+            if any(s is None or s % o for s, o in zip(sizes, wanted)):
+                lines.append(
+                    f"  - {node.name}: AdaptiveMaxPool2d: output_size {tuple(wanted)} does not divide the input size "
+                    f"{tuple(sizes)} and ONNX has no adaptive max pooling: choose sizes that divide it, such as (1, 1)"
+                )
+    return lines
+
+
+def _refuse_errors(project: Project, analysis: ShapeAnalysis) -> None:
+    errors = [d for d in analysis.diagnostics() if d.severity == "error"]
+    if errors:
+        lines = []
+        for d in errors:
+            where = project.graph.nodes[d.node_id].name if d.node_id in project.graph.nodes else "network"
+            lines.append(f"  - {where}: {d.text}")
+        raise CodegenError(f"cannot export {project.name!r} to ONNX: fix these first\n" + "\n".join(lines))
+
+
+def _example_inputs(project: Project, analysis: ShapeAnalysis) -> tuple[torch.Tensor, ...]:
+    """Zeros of each Input's shape (token id 0 is valid for any vocabulary), batch TRACE_BATCH."""
+    import torch
+
+    examples = []
+    for node_id, node in project.graph.nodes.items():
+        if node.type == "Input":
+            shape = (TRACE_BATCH, *analysis.result(node_id).outputs["out"][1:])
+            dtype = torch.int64 if node.params["dtype"] == "int64" else torch.float32
+            examples.append(torch.zeros(shape, dtype=dtype))
+    return tuple(examples)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporter's deprecation warnings and its notes on optional packages (torchvision)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of the innermost cause: the exporter wraps the telling error in generic ones."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
