@@ -259,6 +259,7 @@ def main() -> None:
             dist.barrier()
     print(f"rank {rank} of {world} finished", flush=True)
     if distributed:
+        dist.barrier()  # leave together: a rank tearing down gloo while its peer still talks aborts
         dist.destroy_process_group()
 
 

@@ -87,11 +87,16 @@ def test_bad_npz_is_a_message(tmp_path: Path) -> None:
     assert done.returncode != 0 and "the model takes (2,)" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_torchrun_two_processes_on_the_cpu(tmp_path: Path) -> None:
-    script = write_script(tmp_path, "mlp")
-    data = tiny_npz(tmp_path / "data.npz", (2,), 2, samples=32)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_torchrun_two_processes_on_the_cpu(tmp_path: Path, path: Path) -> None:
+    """Every example trains one epoch data-parallel (gloo): real data for mlp, a smoke set otherwise."""
+    script = write_script(tmp_path, path.stem)
+    if path.stem == "mlp":
+        data = ["--data", str(tiny_npz(tmp_path / "data.npz", (2,), 2, samples=32))]
+    else:
+        data = ["--synthetic", "32"]
     args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-            "--data", str(data), "--epochs", "1", "--batch-size", "4", "--out", "ck"]  # fmt: skip
+            *data, "--epochs", "1", "--batch-size", "4", "--out", "ck"]  # fmt: skip
     done = run(args, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rank 0 of 2 finished" in done.stdout and "rank 1 of 2 finished" in done.stdout
