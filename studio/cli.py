@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, choices=EXPORT_TARGETS, help="the export target")
     export.add_argument("-o", "--output", required=True, help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)")
     export.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    export.add_argument("--weights", help="a PyTorch state dict (.pt) to export instead of seeded weights")
     export.set_defaults(run=_cmd_export)
     return parser
 
@@ -162,7 +163,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from studio.codegen.export import ExportWriteError, export_project
+    from studio.codegen.export import ExportWriteError, WeightsError, export_project
     from studio.codegen.names import CodegenError
     from studio.graph.project import ProjectFileError, load_project
 
@@ -172,11 +173,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
     try:
-        result = export_project(project, args.to, args.output, seed=args.seed)
+        result = export_project(project, args.to, args.output, seed=args.seed, weights=args.weights)
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
         return EXIT_INVALID
-    except ExportWriteError as err:
+    except (ExportWriteError, WeightsError) as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
     for path in result.files:

@@ -20,6 +20,10 @@ Files = list[tuple[Path, bytes]]
 """What an export writes: (path, content) pairs, companions (weights) before the main file."""
 
 
+class WeightsError(Exception):
+    """A weights file that cannot be read or does not fit the network; the message names it."""
+
+
 class ExportWriteError(Exception):
     """An export that was generated but could not be written; the message names the path."""
 
@@ -31,39 +35,40 @@ class ExportResult:
     files: tuple[Path, ...]
 
 
-def _pytorch(project: Project, out: Path, seed: int) -> Files:
+@dataclass(frozen=True)
+class Weights:
+    """Where an export's numbers come from: a state dict file, or else a seeded initialization."""
+
+    seed: int = 0
+    path: Path | None = None
+
+    def model(self, source: str, filename: str) -> torch.nn.Module:
+        """Build the generated model and give it these weights."""
+        model = build_torch_model(source, self.seed, filename)
+        if self.path is not None:
+            load_weights(model, self.path)
+        return model
+
+
+def _pytorch(project: Project, out: Path, weights: Weights) -> Files:
+    import torch
+
     source = generate_pytorch(project)
-    return [(out.with_suffix(".pt"), _initial_weights(source, str(out), seed)), (out, source.encode("utf-8"))]
+    buffer = io.BytesIO()
+    torch.save(weights.model(source, str(out)).state_dict(), buffer)
+    return [(out.with_suffix(".pt"), buffer.getvalue()), (out, source.encode("utf-8"))]
 
 
-def _onnx(project: Project, out: Path, seed: int) -> Files:
-    from studio.codegen.onnx_export import onnx_bytes
-
-    return [(out, onnx_bytes(project, build_torch_model(generate_pytorch(project), seed, str(out))))]
-
-
-def _caffe(project: Project, out: Path, seed: int) -> Files:
-    from studio.codegen.caffe import generate_caffe
-
-    return [(out, generate_caffe(project).encode("utf-8"))]
-
-
-def _script(project: Project, out: Path, seed: int) -> Files:
-    from studio.codegen.script import generate_script
-
-    return [(out, generate_script(project).encode("utf-8"))]
-
-
-def _keras(project: Project, out: Path, seed: int) -> Files:
+def _keras(project: Project, out: Path, weights: Weights) -> Files:
     from studio.codegen.keras import generate_keras, write_keras_weights
 
     source = generate_keras(project)
-    model = build_torch_model(generate_pytorch(project), seed, str(out))
+    model = weights.model(generate_pytorch(project), str(out))
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / "staged.weights.h5"  # Keras insists on this suffix
         write_keras_weights(project, source, model.state_dict(), staged)
-        weights = staged.read_bytes()
-    return [(keras_weights_path(out), weights), (out, source.encode("utf-8"))]
+        data = staged.read_bytes()
+    return [(keras_weights_path(out), data), (out, source.encode("utf-8"))]
 
 
 def keras_weights_path(out: Path) -> Path:
@@ -71,7 +76,25 @@ def keras_weights_path(out: Path) -> Path:
     return out.with_name(out.stem + ".weights.h5")
 
 
-EXPORTERS: dict[str, Callable[[Project, Path, int], Files]] = {
+def _onnx(project: Project, out: Path, weights: Weights) -> Files:
+    from studio.codegen.onnx_export import onnx_bytes
+
+    return [(out, onnx_bytes(project, weights.model(generate_pytorch(project), str(out))))]
+
+
+def _caffe(project: Project, out: Path, weights: Weights) -> Files:
+    from studio.codegen.caffe import generate_caffe
+
+    return [(out, generate_caffe(project).encode("utf-8"))]
+
+
+def _script(project: Project, out: Path, weights: Weights) -> Files:
+    from studio.codegen.script import generate_script
+
+    return [(out, generate_script(project).encode("utf-8"))]
+
+
+EXPORTERS: dict[str, Callable[[Project, Path, Weights], Files]] = {
     "pytorch": _pytorch,
     "keras": _keras,
     "onnx": _onnx,
@@ -81,16 +104,22 @@ EXPORTERS: dict[str, Callable[[Project, Path, int], Files]] = {
 TARGETS = tuple(EXPORTERS)
 
 
-def export_project(project: Project, target: str, out: str | Path, seed: int = 0) -> ExportResult:
+def export_project(
+    project: Project, target: str, out: str | Path, seed: int = 0, weights: str | Path | None = None
+) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
+
+    The numbers are those of the state dict file `weights` (a trained or imported model), or
+    else a deterministic initialization from `seed`; every target gets the same ones.
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
         ExportWriteError: a file could not be written; nothing is left half-written.
+        WeightsError: `weights` cannot be read or does not fit the network.
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
-    files = EXPORTERS[target](project, Path(out), seed)
+    files = EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None))
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
@@ -105,7 +134,7 @@ def export_project(project: Project, target: str, out: str | Path, seed: int = 0
     return ExportResult(tuple(path for path, _ in reversed(files)))
 
 
-def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> "torch.nn.Module":
+def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> torch.nn.Module:
     """Run generated PyTorch source and build its model with weights initialized from `seed`.
 
     Every export of a project starts from this model, so all targets hold the same numbers.
@@ -120,9 +149,40 @@ def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> 
     return model.eval()
 
 
-def _initial_weights(source: str, filename: str, seed: int) -> bytes:
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load a state dict (or a training checkpoint holding one under "model") into `model`.
+
+    Raises:
+        WeightsError: the file cannot be read as tensors, or its keys or shapes do not fit.
+    """
+    import pickle
+
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(build_torch_model(source, seed, filename).state_dict(), buffer)
-    return buffer.getvalue()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
+    problems = [
+        f"missing {', '.join(missing[:5])}" if missing else "",
+        f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+        "wrong shape for " + ", ".join(f"{k} ({tuple(state[k].shape)} instead of {tuple(expected[k].shape)})" for k in wrong[:5])
+        if wrong
+        else "",
+    ]
+    found = "; ".join(p for p in problems if p)
+    if found:
+        raise WeightsError(f"{path}: does not fit this network: {found}")
+    model.load_state_dict(state)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]

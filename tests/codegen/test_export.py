@@ -133,3 +133,30 @@ def test_onnx_export_runs_in_onnx_runtime_like_the_pytorch_export(tmp_path: Path
     session = onnxruntime.InferenceSession(str(onnx_out), providers=["CPUExecutionProvider"])
     [got] = session.run(None, {"image": x.numpy()})
     torch.testing.assert_close(torch.as_tensor(got), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_given_weights_are_exported_instead_of_seeded_ones(tmp_path: Path, capsys) -> None:
+    trained = {k: torch.randn_like(v) for k, v in torch.load(_export(capsys, tmp_path)[2].with_suffix(".pt")).items()}
+    torch.save({"model": trained, "epoch": 3}, tmp_path / "last.pt")  # a training checkpoint
+    (tmp_path / "out").mkdir()
+    code, err, out = _export(capsys, tmp_path / "out", "--weights", str(tmp_path / "last.pt"))
+    assert code == 0, err
+    exported = torch.load(out.with_suffix(".pt"), weights_only=True)
+    assert all(torch.equal(exported[k], trained[k]) for k in trained)
+
+
+@pytest.mark.parametrize("problem", ["garbage", "wrong-network", "not-a-dict"])
+def test_weights_that_do_not_fit_exit_2_with_the_reason(tmp_path: Path, capsys, problem: str) -> None:
+    weights = tmp_path / "w.pt"
+    if problem == "garbage":
+        weights.write_bytes(b"not a checkpoint")
+    elif problem == "wrong-network":
+        torch.save({"c1.weight": torch.zeros(3, 3), "extra": torch.zeros(1)}, weights)
+    else:
+        torch.save([1, 2, 3], weights)
+    (tmp_path / "out").mkdir()
+    code, err, _ = _export(capsys, tmp_path / "out", "--weights", str(weights))
+    assert code == 2 and "w.pt" in err and "Traceback" not in err
+    if problem == "wrong-network":
+        assert "missing" in err and "unexpected extra" in err and "wrong shape for c1.weight" in err
+    assert list((tmp_path / "out").iterdir()) == []
