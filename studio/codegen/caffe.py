@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import networkx as nx
-
+from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.names import CodegenError, comment_text
 from studio.graph.catalogue.base import Shape, Unsupported
 from studio.graph.project import Project
@@ -390,15 +389,15 @@ class _Net:
         self.project = project
         self.graph = project.graph
         self.analysis: ShapeAnalysis = analyse(self.graph)
-        self._refuse_errors()
+        refuse_errors(self.project, self.analysis, "Caffe")
         self._used = {node.name for node in self.graph.nodes.values()}
         self.layers: list[Layer] = []
         problems = [
-            f"- {comment_text(node.name, 80)}: {node.type}: {node.spec.targets['caffe'].reason}"  # type: ignore[union-attr]
+            problem_line(node, node.spec.targets["caffe"].reason)  # type: ignore[union-attr]
             for node in self.graph.nodes.values()
             if isinstance(node.spec.targets["caffe"], Unsupported)
         ]
-        live = self._live()
+        live = feeding_outputs(self.graph)
         for node_id in self.analysis.ordered_ids():
             node = self.graph.nodes[node_id]
             if node.type == "Output" or isinstance(node.spec.targets["caffe"], Unsupported):
@@ -408,27 +407,11 @@ class _Net:
             try:
                 self.layers += self._emit(node_id)
             except _Refusal as err:
-                problems.append(f"- {comment_text(node.name, 80)}: {node.type}: {err}")
+                problems.append(problem_line(node, str(err)))
         if problems:
             raise CodegenError(
                 f"cannot export {self.project.name!r} to Caffe: these layers cannot be expressed there\n" + "\n".join(problems)
             )
-
-    def _refuse_errors(self) -> None:
-        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
-        if errors:
-            lines = [
-                f"  - {self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else 'network'}: {d.text}" for d in errors
-            ]
-            raise CodegenError(f"cannot generate Caffe for {self.project.name!r}: fix these first\n" + "\n".join(lines))
-
-    def _live(self) -> set[str]:
-        structure = self.graph.structure()
-        found: set[str] = set()
-        for node_id, node in self.graph.nodes.items():
-            if node.type == "Output":
-                found |= nx.ancestors(structure, node_id)
-        return found
 
     def _claim(self, base: str) -> str:
         name, k = base, 2

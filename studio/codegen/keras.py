@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
+from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.keras_layers import (
     EMITTERS,
     Apply,
@@ -122,7 +121,7 @@ class _Emitter:
         self.project = project
         self.graph = project.graph
         self.analysis = analyse(self.graph)
-        self._refuse_errors()
+        refuse_errors(self.project, self.analysis, "Keras code")
         self.order = self.analysis.ordered_ids()
         torch_names = Namespace()  # the same claims in the same order as the PyTorch emitter
         torch_names.class_name(project.name)
@@ -132,7 +131,7 @@ class _Emitter:
         self.ident = {n: self.names.identifier(self.graph.nodes[n].name) for n in self.order}
         self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
         self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
-        live = self._feeding_outputs()
+        live = feeding_outputs(self.graph)
         self.emitted: dict[str, Emitted] = {}
         problems = []
         for node_id in self.order:
@@ -141,31 +140,15 @@ class _Emitter:
                 continue
             target = node.spec.targets["keras"]
             if isinstance(target, Unsupported):
-                problems.append(f"  - {comment_text(node.name)}: {node.type}: {target.reason}")
+                problems.append(problem_line(node, target.reason))
                 continue
             try:
                 self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
             except Refused as err:
-                problems.append(f"  - {comment_text(node.name)}: {node.type}: {err}")
+                problems.append(problem_line(node, str(err)))
         if problems:
             head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"
             raise CodegenError(head + "\n" + "\n".join(problems))
-
-    def _refuse_errors(self) -> None:
-        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
-        if errors:
-            lines = []
-            for d in errors:
-                where = self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else "network"
-                lines.append(f"  - {where}: {d.text}")
-            raise CodegenError(f"cannot generate Keras code for {self.project.name!r}: fix these first\n" + "\n".join(lines))
-
-    def _feeding_outputs(self) -> set[str]:
-        g = self.graph.structure()
-        found: set[str] = set()
-        for out in self.outputs:
-            found |= {out} | nx.ancestors(g, out)
-        return found
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]

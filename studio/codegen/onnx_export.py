@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError, Namespace
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Unsupported
@@ -43,7 +44,7 @@ def unsupported_onnx_nodes(project: Project) -> list[str]:
     for node in project.graph.nodes.values():
         target = CATALOGUE[node.type].targets["onnx"]
         if isinstance(target, Unsupported):
-            lines.append(f"  - {node.name}: {node.type}: {target.reason}")
+            lines.append(problem_line(node, target.reason))
     return lines
 
 
@@ -74,7 +75,7 @@ def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OP
             opset below 18, or a model torch.onnx cannot export or that fails onnx.checker.
     """
     analysis = analyse(project.graph)
-    _refuse_errors(project, analysis)
+    refuse_errors(project, analysis, "ONNX")
     unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(project, analysis)
     if unsupported:
         head = f"cannot export {project.name!r} to ONNX: these layers cannot be expressed in it"
@@ -130,16 +131,6 @@ def _inexpressible_values(project: Project, analysis: ShapeAnalysis) -> list[str
                     f"{tuple(sizes)} and ONNX has no adaptive max pooling: choose sizes that divide it, such as (1, 1)"
                 )
     return lines
-
-
-def _refuse_errors(project: Project, analysis: ShapeAnalysis) -> None:
-    errors = [d for d in analysis.diagnostics() if d.severity == "error"]
-    if errors:
-        lines = []
-        for d in errors:
-            where = project.graph.nodes[d.node_id].name if d.node_id in project.graph.nodes else "network"
-            lines.append(f"  - {where}: {d.text}")
-        raise CodegenError(f"cannot export {project.name!r} to ONNX: fix these first\n" + "\n".join(lines))
 
 
 def _example_inputs(project: Project, analysis: ShapeAnalysis) -> tuple[torch.Tensor, ...]:

@@ -7,9 +7,8 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 
 from __future__ import annotations
 
-import networkx as nx
-
-from studio.codegen.names import CodegenError, Namespace, comment_text
+from studio.codegen.checks import feeding_outputs, refuse_errors
+from studio.codegen.names import Namespace, comment_text
 from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
 from studio.graph.catalogue.base import show
 from studio.graph.project import Project
@@ -147,37 +146,19 @@ class _Emitter:
         self.project = project
         self.graph = project.graph
         self.analysis: ShapeAnalysis = analyse(self.graph)
-        self._refuse_errors()
+        refuse_errors(self.project, self.analysis, "PyTorch code")
         self.names = Namespace()
         self.class_name = self.names.class_name(project.name)
         self.order = self.analysis.ordered_ids()
         self.ident = {node_id: self.names.identifier(self.graph.nodes[node_id].name) for node_id in self.order}
         self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
         self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
-        self.live = self._feeding_outputs()
+        self.live = feeding_outputs(self.graph)
         self.emitted: dict[str, Emitted] = {}
         for node_id in self.order:
             node = self.graph.nodes[node_id]
             if node.type not in ("Input", "Output"):
                 self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
-
-    def _refuse_errors(self) -> None:
-        errors = [d for d in self.analysis.diagnostics() if d.severity == "error"]
-        if not errors:
-            return
-        lines = []
-        for d in errors:
-            where = self.graph.nodes[d.node_id].name if d.node_id in self.graph.nodes else "network"
-            lines.append(f"  - {where}: {d.text}")
-        raise CodegenError(f"cannot generate PyTorch code for {self.project.name!r}: fix these first\n" + "\n".join(lines))
-
-    def _feeding_outputs(self) -> set[str]:
-        g = self.graph.structure()
-        found: set[str] = set()
-        for out in self.outputs:
-            found.add(out)
-            found |= nx.ancestors(g, out)
-        return found
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-import networkx as nx
-
+from studio.codegen.checks import feeding_outputs
 from studio.codegen.names import comment_text, literal
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.project import Project
@@ -284,8 +283,7 @@ def generate_script(project: Project) -> str:
     outputs = [node_id for node_id, n in graph.nodes.items() if n.type == "Output"]
     first = analysis.result(outputs[0]).inputs[0]
     assert first is not None
-    structure = graph.structure()
-    live = set(outputs).union(*(nx.ancestors(structure, o) for o in outputs))
+    live = feeding_outputs(graph)
     unused = any(analysis.result(node_id).params for node_id in graph.nodes if node_id not in live)
     settings = project.training.to_dict()
     settings.pop("dataset")

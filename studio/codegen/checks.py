@@ -1,0 +1,34 @@
+"""Checks every generator makes before emitting: no errors in the graph, what feeds the outputs."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from studio.codegen.names import CodegenError, comment_text
+from studio.graph.model import Graph, Node
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis
+
+
+def refuse_errors(project: Project, analysis: ShapeAnalysis, what: str) -> None:
+    """Raise CodegenError listing every error diagnostic; `what` names the output (e.g. "Caffe")."""
+    errors = [d for d in analysis.diagnostics() if d.severity == "error"]
+    if errors:
+        nodes = project.graph.nodes
+        lines = [f"  - {nodes[d.node_id].name if d.node_id in nodes else 'network'}: {d.text}" for d in errors]
+        raise CodegenError(f"cannot generate {what} for {project.name!r}: fix these first\n" + "\n".join(lines))
+
+
+def problem_line(node: Node, reason: str) -> str:
+    """One line of a refusal: '  - <name>: <Type>: <reason>', the name made safe to print."""
+    return f"  - {comment_text(node.name, 80)}: {node.type}: {reason}"
+
+
+def feeding_outputs(graph: Graph) -> set[str]:
+    """The Output nodes and every node they depend on; the rest is left out of generated models."""
+    structure = graph.structure()
+    found: set[str] = set()
+    for node_id, node in graph.nodes.items():
+        if node.type == "Output":
+            found |= {node_id} | nx.ancestors(structure, node_id)
+    return found
