@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from studio.codegen.names import CodegenError, comment_text
+from studio.graph.catalogue.base import show
 from studio.graph.model import Graph, Node
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis
@@ -32,3 +33,12 @@ def feeding_outputs(graph: Graph) -> set[str]:
         if node.type == "Output":
             found |= {node_id} | nx.ancestors(structure, node_id)
     return found
+
+
+def node_comment(graph: Graph, analysis: ShapeAnalysis, node_id: str) -> str:
+    """The comment above a node's line of generated code: '# name: Type -> (N, 16, 8, 8)'."""
+    node = graph.nodes[node_id]
+    result = analysis.result(node_id)
+    shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
+    dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
+    return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"

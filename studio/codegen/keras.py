@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
+from studio.codegen.checks import (
+    feeding_outputs,
+    node_comment,
+    problem_line,
+    refuse_errors,
+)
 from studio.codegen.keras_layers import (
     EMITTERS,
     Apply,
@@ -28,12 +33,11 @@ from studio.codegen.names import (
     RESERVED,
     CodegenError,
     Namespace,
-    comment_text,
     literal,
 )
 from studio.codegen.pytorch import LINE, TAB, assign, fit
 from studio.codegen.pytorch_layers import Call
-from studio.graph.catalogue.base import Unsupported, show
+from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project
 from studio.graph.shapes import analyse
 
@@ -160,12 +164,8 @@ class _Emitter:
         output = result.outputs["out"]
         return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier)
 
-    def _label(self, node_id: str) -> str:
-        node = self.graph.nodes[node_id]
-        result = self.analysis.result(node_id)
-        shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
-        dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
-        return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
+    def _comment(self, node_id: str) -> str:
+        return node_comment(self.graph, self.analysis, node_id)
 
     # ----- the file -----
     def plan(self) -> KerasPlan:
@@ -195,10 +195,10 @@ class _Emitter:
             if node.params["dtype"] != "float32":
                 args.append(f"dtype={literal(node.params['dtype'])}")
             args.append(f"name={literal(self.ident[node_id])}")
-            lines.append(f"{TAB}{self._label(node_id)}")
+            lines.append(f"{TAB}{self._comment(node_id)}")
             lines += assign(TAB, self.ident[node_id], _call("keras.Input", args))
         for node_id, emitted in self.emitted.items():
-            lines.append(f"{TAB}{self._label(node_id)}")
+            lines.append(f"{TAB}{self._comment(node_id)}")
             for step in emitted.steps:
                 lines += apply_lines(TAB, step.target, step.expr)
         results = []
@@ -206,7 +206,7 @@ class _Emitter:
             edge = self.graph.source_of(out, "in")
             assert edge is not None
             results.append(self.ident[edge.src])
-            lines.append(f"{TAB}{self._label(out)}")
+            lines.append(f"{TAB}{self._comment(out)}")
         ins = [self.ident[n] for n in self.inputs]
         inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"
         outputs = results[0] if len(results) == 1 else f"[{', '.join(results)}]"

@@ -7,10 +7,9 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 
 from __future__ import annotations
 
-from studio.codegen.checks import feeding_outputs, refuse_errors
-from studio.codegen.names import Namespace, comment_text
+from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
+from studio.codegen.names import Namespace
 from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
-from studio.graph.catalogue.base import show
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, analyse
 
@@ -169,12 +168,8 @@ class _Emitter:
             args.append(None if edge is None else self.ident[edge.src])
         return Site(dict(node.params), result.inputs, f"self.{self.ident[node_id]}", tuple(args))
 
-    def _label(self, node_id: str) -> str:
-        node = self.graph.nodes[node_id]
-        result = self.analysis.result(node_id)
-        shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
-        dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
-        return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
+    def _comment(self, node_id: str) -> str:
+        return node_comment(self.graph, self.analysis, node_id)
 
     # ----- the file -----
     def source(self) -> str:
@@ -204,19 +199,19 @@ class _Emitter:
         params = ["self", *(f"{self.ident[n]}: torch.Tensor" for n in self.inputs)]
         returns = "torch.Tensor" if len(self.outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(self.outputs))}]"
         lines = fit(TAB, "def forward(", params, f") -> {returns}:")
-        body = [f"{TAB * 2}{self._label(n)}" for n in self.inputs]
+        body = [f"{TAB * 2}{self._comment(n)}" for n in self.inputs]
         for node_id, emitted in self.emitted.items():
             if node_id not in self.live:
                 continue
             name = self.ident[node_id]
-            body.append(f"{TAB * 2}{self._label(node_id)}")
+            body.append(f"{TAB * 2}{self._comment(node_id)}")
             body += assign(TAB * 2, f"{name}, _" if emitted.unpack else name, emitted.expr)
         results = []
         for out in self.outputs:
             edge = self.graph.source_of(out, "in")
             assert edge is not None
             results.append(self.ident[edge.src])
-            body.append(f"{TAB * 2}{self._label(out)}")
+            body.append(f"{TAB * 2}{self._comment(out)}")
         plain = f"{TAB * 2}return {', '.join(results)}"
         body += [plain] if len(plain) <= LINE else fit(TAB * 2, "return (", results, ")")
         return lines + body

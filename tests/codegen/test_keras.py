@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.codegen.test_pytorch import (
     IMAGE,
     VARIANTS,
     _ruff,
+    assert_ruff_clean,
     hostile_project,
     run_source,
     sample_inputs,
@@ -296,9 +296,4 @@ def test_generated_code_is_ruff_and_black_clean(tmp_path: Path) -> None:
     sink = long.add_node("Output", "out")
     long.connect(add.id, "out", sink.id, "in")
     sources["long_names"] = generate_keras(Project(name="long names", graph=long))
-    for stem, text in sources.items():
-        (tmp_path / f"{stem}.py").write_text(text, encoding="utf-8")
-    fmt = subprocess.run([ruff, "format", "--isolated", "--diff", str(tmp_path)], capture_output=True, text=True, check=False)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    lint = subprocess.run([ruff, "check", "--isolated", str(tmp_path)], capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert_ruff_clean(ruff, sources, tmp_path)

@@ -325,6 +325,16 @@ def test_golden_source(name: str) -> None:
     assert source == path.read_text(encoding="utf-8")
 
 
+def assert_ruff_clean(ruff: str, sources: dict[str, str], folder: Path) -> None:
+    """Write each generated source to `folder` and require `ruff format` and `ruff check` to pass."""
+    for stem, text in sources.items():
+        (folder / f"{stem}.py").write_text(text, encoding="utf-8")
+    fmt = subprocess.run([ruff, "format", "--isolated", "--diff", str(folder)], capture_output=True, text=True, check=False)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    lint = subprocess.run([ruff, "check", "--isolated", str(folder)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 def _ruff() -> str | None:
     beside = Path(sys.executable).parent / "ruff"
     return str(beside) if beside.exists() else shutil.which("ruff")
@@ -353,9 +363,4 @@ def test_generated_code_is_ruff_and_black_clean(tmp_path: Path) -> None:
     sink = long.add_node("Output", "out")
     long.connect(add.id, "out", sink.id, "in")
     sources["long_names"] = generate_pytorch(Project(name="long names", graph=long))
-    for stem, text in sources.items():
-        (tmp_path / f"{stem}.py").write_text(text, encoding="utf-8")
-    fmt = subprocess.run([ruff, "format", "--isolated", "--diff", str(tmp_path)], capture_output=True, text=True, check=False)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    lint = subprocess.run([ruff, "check", "--isolated", str(tmp_path)], capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert_ruff_clean(ruff, sources, tmp_path)
