@@ -1,0 +1,191 @@
+"""Undoable edits: each `QUndoCommand` wraps one `Graph` operation and its exact inverse.
+
+NOTE: the `Document` performs an edit on the graph first (so a bad edit raises a `GraphError`
+before anything is pushed) and then pushes the command with `done=True`, whose first `redo`
+is skipped. Every later redo replays an edit that was valid on the very same graph state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from studio.graph.model import Edge, Graph, Node, Position
+
+PARAM_EDIT_ID = 1
+
+
+class GraphCommand(QUndoCommand):
+    """A command over one graph whose first redo may already have happened."""
+
+    def __init__(self, graph: Graph, text: str, done: bool) -> None:
+        super().__init__(text)
+        self.graph = graph
+        self._skip = done
+
+    def redo(self) -> None:
+        if self._skip:
+            self._skip = False
+            return
+        self.apply()
+
+    def apply(self) -> None:
+        raise NotImplementedError
+
+
+class AddNodeCommand(GraphCommand):
+    """Add one node; undo removes it, redo puts the same node (id, name, params) back."""
+
+    def __init__(self, graph: Graph, node: Node, done: bool = True) -> None:
+        super().__init__(graph, f"Add {node.type} '{node.name}'", done)
+        self.node = node.copy()
+
+    def apply(self) -> None:
+        self.graph.restore_node(self.node)
+
+    def undo(self) -> None:
+        self.graph.remove_node(self.node.id)
+
+
+class RemoveNodeCommand(GraphCommand):
+    """Remove one node and its edges; undo restores both, in the node's old place in the order."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        node: Node,
+        edges: tuple[Edge, ...],
+        index: int,
+        done: bool = True,
+    ) -> None:
+        super().__init__(graph, f"Delete '{node.name}'", done)
+        self.node, self.edges, self.index = node.copy(), edges, index
+
+    def apply(self) -> None:
+        self.graph.remove_node(self.node.id)
+
+    def undo(self) -> None:
+        self.graph.restore_node(self.node, self.edges, self.index)
+
+
+class ConnectCommand(GraphCommand):
+    """Connect an output port to an input port."""
+
+    def __init__(self, graph: Graph, edge: Edge, done: bool = True) -> None:
+        super().__init__(
+            graph, f"Connect {_end(graph, edge.src)} to {_end(graph, edge.dst)}", done
+        )
+        self.edge = edge
+
+    def apply(self) -> None:
+        self.graph.connect(
+            self.edge.src, self.edge.src_port, self.edge.dst, self.edge.dst_port
+        )
+
+    def undo(self) -> None:
+        self.graph.disconnect(self.edge)
+
+
+class DisconnectCommand(GraphCommand):
+    """Remove one edge."""
+
+    def __init__(self, graph: Graph, edge: Edge, done: bool = True) -> None:
+        super().__init__(
+            graph,
+            f"Disconnect {_end(graph, edge.src)} from {_end(graph, edge.dst)}",
+            done,
+        )
+        self.edge = edge
+
+    def apply(self) -> None:
+        self.graph.disconnect(self.edge)
+
+    def undo(self) -> None:
+        self.graph.connect(
+            self.edge.src, self.edge.src_port, self.edge.dst, self.edge.dst_port
+        )
+
+
+class SetParamCommand(GraphCommand):
+    """Change one parameter; consecutive edits of the same parameter merge into one step."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        node_id: str,
+        name: str,
+        old: Any,
+        new: Any,
+        done: bool = True,
+    ) -> None:
+        super().__init__(graph, f"Set {_end(graph, node_id)}.{name} = {new!r}", done)
+        self.node_id, self.name, self.old, self.new = node_id, name, old, new
+
+    def apply(self) -> None:
+        self.graph.set_param(self.node_id, self.name, self.new)
+
+    def undo(self) -> None:
+        self.graph.set_param(self.node_id, self.name, self.old)
+
+    def id(self) -> int:
+        return PARAM_EDIT_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetParamCommand) or (other.node_id, other.name) != (
+            self.node_id,
+            self.name,
+        ):
+            return False
+        self.new = other.new
+        self.setText(other.text())
+        return True
+
+
+class RenameCommand(GraphCommand):
+    """Rename one node."""
+
+    def __init__(
+        self, graph: Graph, node_id: str, old: str, new: str, done: bool = True
+    ) -> None:
+        super().__init__(graph, f"Rename '{old}' to '{new}'", done)
+        self.node_id, self.old, self.new = node_id, old, new
+
+    def apply(self) -> None:
+        self.graph.rename(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph.rename(self.node_id, self.old)
+
+
+class MoveNodesCommand(GraphCommand):
+    """Move several nodes at once (a drag, or Arrange)."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        old: dict[str, Position],
+        new: dict[str, Position],
+        text: str = "",
+        done: bool = True,
+    ) -> None:
+        super().__init__(graph, text or _move_text(graph, new), done)
+        self.old, self.new = dict(old), dict(new)
+
+    def apply(self) -> None:
+        for node_id, position in self.new.items():
+            self.graph.move(node_id, position)
+
+    def undo(self) -> None:
+        for node_id, position in self.old.items():
+            self.graph.move(node_id, position)
+
+
+def _end(graph: Graph, node_id: str) -> str:
+    return f"'{graph.node(node_id).name}'" if node_id in graph else node_id
+
+
+def _move_text(graph: Graph, new: dict[str, Position]) -> str:
+    if len(new) == 1:
+        return f"Move {_end(graph, next(iter(new)))}"
+    return f"Move {len(new)} layers"

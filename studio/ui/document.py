@@ -1,0 +1,301 @@
+"""The open project as the editor sees it: the graph, its live analysis, undo history and selection.
+
+Views never change the graph themselves: they call the edit methods here, which apply the edit
+(raising a `GraphError` with the reason when it is not allowed) and push it as an undoable command.
+Views follow `graph_changed` for structure and `analysed` for shapes, counts and diagnostics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from studio.graph.layout import layered_positions
+from studio.graph.model import Edge, Event, Graph, GraphError, Position
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis
+from studio.ui.commands import (
+    AddNodeCommand,
+    ConnectCommand,
+    DisconnectCommand,
+    MoveNodesCommand,
+    RemoveNodeCommand,
+    RenameCommand,
+    SetParamCommand,
+)
+
+FRAGMENT_FORMAT = "layer-studio-fragment"
+
+
+class FragmentError(ValueError):
+    """Clipboard text that is not a Layer Studio fragment."""
+
+
+class Document(QObject):
+    """One open project: edits go through here so each is undoable and every view hears of it."""
+
+    graph_changed = Signal(object)  # one studio.graph event, right after the change
+    analysed = Signal(
+        object
+    )  # set of node ids whose analysis was recomputed (may be empty)
+    reset = Signal()  # a different project (or path) is now open: rebuild everything
+    selection_changed = Signal(list)  # the selected node ids
+    focus_requested = Signal(str)  # show this node (select and centre it)
+    modified_changed = Signal(bool)
+
+    def __init__(
+        self,
+        undo_stack: QUndoStack,
+        project: Project | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.undo_stack = undo_stack
+        self.project = project or Project("untitled")
+        self.path: Path | None = None
+        self.analysis = ShapeAnalysis(self.project.graph)
+        self._selected: list[str] = []
+        self.project.graph.subscribe(self._forward)
+        undo_stack.indexChanged.connect(self._refresh)
+        undo_stack.cleanChanged.connect(
+            lambda clean: self.modified_changed.emit(not clean)
+        )
+
+    # ----- the project -----
+    @property
+    def graph(self) -> Graph:
+        """The network being edited."""
+        return self.project.graph
+
+    @property
+    def is_modified(self) -> bool:
+        """True when there are edits since the last save (or load)."""
+        return not self.undo_stack.isClean()
+
+    def load(self, project: Project, path: Path | None = None) -> None:
+        """Replace the open project (the history is cleared: it belonged to the old one)."""
+        self.project.graph.unsubscribe(self._forward)
+        self.analysis.close()
+        self.undo_stack.clear()
+        self.project, self.path = project, path
+        self.analysis = ShapeAnalysis(project.graph)
+        project.graph.subscribe(self._forward)
+        self._selected = []
+        self.undo_stack.setClean()
+        self.reset.emit()
+        self.selection_changed.emit([])
+        self.modified_changed.emit(False)
+        self._refresh()
+
+    def mark_saved(self, path: Path) -> None:
+        """Record that the project now lives in `path` and matches it."""
+        self.path = path
+        self.undo_stack.setClean()
+        self.modified_changed.emit(False)
+
+    def _forward(self, event: Event) -> None:
+        self.graph_changed.emit(event)
+
+    def _refresh(self, *_: Any) -> None:
+        self.analysed.emit(self.analysis.refresh())
+
+    # ----- edits (each raises GraphError with the reason, or pushes one undoable step) -----
+    def add_node(
+        self,
+        layer_type: str,
+        position: Position = (0.0, 0.0),
+        params: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Add a layer; return its id."""
+        node = self.graph.add_node(layer_type, name, params, position)
+        self.undo_stack.push(AddNodeCommand(self.graph, node))
+        return node.id
+
+    def remove_nodes(self, node_ids: Iterable[str]) -> None:
+        """Delete layers and their connections as one step."""
+        ids = [n for n in dict.fromkeys(node_ids) if n in self.graph]
+        if not ids:
+            return
+        self.undo_stack.beginMacro(
+            f"Delete {len(ids)} layers"
+            if len(ids) > 1
+            else f"Delete '{self.graph.node(ids[0]).name}'"
+        )
+        for node_id in ids:
+            edges = tuple(
+                dict.fromkeys(
+                    self.graph.in_edges(node_id) + self.graph.out_edges(node_id)
+                )
+            )
+            index = list(self.graph.nodes).index(node_id)
+            node = self.graph.remove_node(node_id)
+            self.undo_stack.push(RemoveNodeCommand(self.graph, node, edges, index))
+        self.undo_stack.endMacro()
+        self.select([n for n in self._selected if n in self.graph])
+
+    def connect(
+        self, src: str, src_port: str, dst: str, dst_port: str, replace: bool = False
+    ) -> Edge:
+        """Connect an output to an input; with `replace`, an input already fed is re-wired."""
+        existing = (
+            self.graph.source_of(dst, dst_port)
+            if replace and dst in self.graph
+            else None
+        )
+        if existing is None:
+            edge = self.graph.connect(src, src_port, dst, dst_port)
+            self.undo_stack.push(ConnectCommand(self.graph, edge))
+            return edge
+        self.undo_stack.beginMacro("Reconnect")
+        try:
+            self.disconnect(existing)
+            edge = self.graph.connect(src, src_port, dst, dst_port)
+            self.undo_stack.push(ConnectCommand(self.graph, edge))
+        finally:
+            self.undo_stack.endMacro()
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        """Remove a connection."""
+        self.graph.disconnect(edge)
+        self.undo_stack.push(DisconnectCommand(self.graph, edge))
+
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        """Set one parameter (validated by the layer's spec)."""
+        old = self.graph.node(node_id).params.get(name)
+        self.graph.set_param(node_id, name, value)
+        new = self.graph.node(node_id).params[name]
+        if new != old:
+            self.undo_stack.push(SetParamCommand(self.graph, node_id, name, old, new))
+
+    def rename(self, node_id: str, name: str) -> None:
+        """Rename a layer (names are unique)."""
+        old = self.graph.node(node_id).name
+        self.graph.rename(node_id, name)
+        if name != old:
+            self.undo_stack.push(RenameCommand(self.graph, node_id, old, name))
+
+    def move_nodes(self, positions: dict[str, Position], text: str = "") -> None:
+        """Move layers to new positions as one step."""
+        old = {n: self.graph.node(n).position for n in positions}
+        changed = {n: p for n, p in positions.items() if tuple(p) != old[n]}
+        if not changed:
+            return
+        for node_id, position in changed.items():
+            self.graph.move(node_id, position)
+        new = {n: self.graph.node(n).position for n in changed}
+        self.undo_stack.push(
+            MoveNodesCommand(self.graph, {n: old[n] for n in changed}, new, text)
+        )
+
+    def arrange(self) -> None:
+        """Lay the whole graph out in layers, left to right, as one undoable step."""
+        self.move_nodes(layered_positions(self.graph), "Arrange")
+
+    # ----- selection -----
+    @property
+    def selected_ids(self) -> list[str]:
+        """The selected node ids, in the order they were selected."""
+        return list(self._selected)
+
+    def select(self, node_ids: Iterable[str]) -> None:
+        """Make exactly these nodes the selection."""
+        ids = [n for n in dict.fromkeys(node_ids) if n in self.graph]
+        if ids != self._selected:
+            self._selected = ids
+            self.selection_changed.emit(list(ids))
+
+    def focus(self, node_id: str) -> None:
+        """Select a node and ask the canvas to show it."""
+        self.select([node_id])
+        self.focus_requested.emit(node_id)
+
+    # ----- clipboard -----
+    def copy_fragment(self, node_ids: Iterable[str]) -> str:
+        """The nodes (and the edges among them) as JSON text for the clipboard."""
+        ids = [n for n in dict.fromkeys(node_ids) if n in self.graph]
+        chosen = set(ids)
+        nodes = [
+            {
+                "id": n.id,
+                "type": n.type,
+                "name": n.name,
+                "params": n.params,
+                "position": list(n.position),
+            }
+            for n in (self.graph.node(i) for i in ids)
+        ]
+        edges = [
+            list(_edge_fields(e))
+            for e in self.graph.edges
+            if e.src in chosen and e.dst in chosen
+        ]
+        return json.dumps(
+            {"format": FRAGMENT_FORMAT, "version": 1, "nodes": nodes, "edges": edges}
+        )
+
+    def paste_fragment(self, text: str, offset: Position = (40.0, 40.0)) -> list[str]:
+        """Add a copied fragment (from any project) as one step; return the new node ids."""
+        nodes, edges = read_fragment(text)
+        if not nodes:
+            return []
+        self.undo_stack.beginMacro(
+            f"Paste {len(nodes)} layers" if len(nodes) > 1 else "Paste"
+        )
+        new_ids: dict[str, str] = {}
+        try:
+            for item in nodes:
+                x, y = item["position"]
+                name = self.graph.unique_name(item["name"])
+                new_ids[item["id"]] = self.add_node(
+                    item["type"], (x + offset[0], y + offset[1]), item["params"], name
+                )
+            for src, src_port, dst, dst_port in edges:
+                if src in new_ids and dst in new_ids:
+                    self.connect(new_ids[src], src_port, new_ids[dst], dst_port)
+        except GraphError as err:
+            self.undo_stack.endMacro()
+            self.undo_stack.undo()
+            raise FragmentError(f"the copied layers cannot be pasted: {err}") from None
+        self.undo_stack.endMacro()
+        self.select(new_ids.values())
+        return list(new_ids.values())
+
+
+def _edge_fields(edge: Edge) -> tuple[str, str, str, str]:
+    return edge.src, edge.src_port, edge.dst, edge.dst_port
+
+
+def read_fragment(
+    text: str,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str, str]]]:
+    """Parse clipboard text into node records and edges, or raise FragmentError."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        raise FragmentError("the clipboard does not hold Layer Studio layers") from None
+    if not isinstance(data, dict) or data.get("format") != FRAGMENT_FORMAT:
+        raise FragmentError("the clipboard does not hold Layer Studio layers")
+    try:
+        nodes = [
+            {
+                "id": str(n["id"]),
+                "type": str(n["type"]),
+                "name": str(n["name"]),
+                "params": dict(n["params"]),
+                "position": (float(n["position"][0]), float(n["position"][1])),
+            }
+            for n in data["nodes"]
+        ]
+        edges = [tuple(str(v) for v in e) for e in data["edges"]]
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise FragmentError("the copied layers are damaged: copy them again") from None
+    if any(len(e) != 4 for e in edges):
+        raise FragmentError("the copied layers are damaged: copy them again")
+    return nodes, edges  # type: ignore[return-value]

@@ -1,0 +1,141 @@
+"""Where the editor keeps its settings and crash-recovery copies of unsaved projects.
+
+Each open window autosaves its unsaved project to `<home>/recovery/<pid>-<n>.lstudio` with a small
+JSON record beside it (the project's own path and the time) and holds a `QLockFile` on it while it
+runs. A clean close removes all three. A copy whose lock can be taken was left by an editor that
+crashed (Qt recognises a lock whose process is gone) and is offered back at start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile, QSettings, QStandardPaths
+
+from studio.graph.atomic import write_atomically
+from studio.graph.project import Project, ProjectFileError, dumps_project, load_project
+
+HOME_ENV = (
+    "LAYER_STUDIO_HOME"  # overrides the settings folder (tests, portable installs)
+)
+_serial = count(1)
+
+
+def home_dir() -> Path:
+    """The folder for settings and recovery files."""
+    override = os.environ.get(HOME_ENV)
+    if override:
+        return Path(override)
+    location = QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.AppConfigLocation
+    )
+    return Path(location or Path.home() / ".layer-studio")
+
+
+def settings() -> QSettings:
+    """The editor's settings (window layout, recent files, theme), as an INI file in `home_dir()`."""
+    return QSettings(str(home_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def recovery_dir() -> Path:
+    """The folder of autosaved copies."""
+    return home_dir() / "recovery"
+
+
+@dataclass(frozen=True)
+class Recoverable:
+    """An autosaved copy left behind by an editor that did not close cleanly."""
+
+    copy: Path
+    original: Path | None
+    saved_at: float
+
+    def describe(self) -> str:
+        """One line for the recovery prompt."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
+        return f"{self.original or 'an unsaved project'} (autosaved {when})"
+
+
+class Autosaver:
+    """Keeps one window's recovery copy: `save` writes it, `discard` removes it."""
+
+    def __init__(self) -> None:
+        self.copy = recovery_dir() / f"{os.getpid()}-{next(_serial)}.lstudio"
+        self._lock: QLockFile | None = None
+
+    @property
+    def record(self) -> Path:
+        return self.copy.with_suffix(".json")
+
+    def save(self, project: Project, original: Path | None) -> None:
+        """Write the recovery copy (atomically); failures are ignored: autosave must never interrupt."""
+        try:
+            self.copy.parent.mkdir(parents=True, exist_ok=True)
+            if self._lock is None:
+                self._lock = QLockFile(str(self.copy.with_suffix(".lock")))
+                self._lock.setStaleLockTime(0)
+                self._lock.tryLock(0)
+            write_atomically(self.copy, dumps_project(project).encode("utf-8"))
+            meta = {
+                "original": str(original) if original else None,
+                "saved_at": time.time(),
+            }
+            write_atomically(self.record, json.dumps(meta).encode("utf-8"))
+        except (OSError, ValueError, ProjectFileError):
+            pass
+
+    def discard(self) -> None:
+        """Remove the recovery copy (after a save, or a clean close)."""
+        for path in (self.copy, self.record):
+            path.unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.unlock()
+            self._lock = None
+
+
+def find_recoverable() -> list[Recoverable]:
+    """Recovery copies whose editor process is no longer running, newest first."""
+    found = []
+    folder = recovery_dir()
+    if not folder.is_dir():
+        return []
+    for record in folder.glob("*.json"):
+        copy = record.with_suffix(".lstudio")
+        try:
+            meta = json.loads(record.read_text(encoding="utf-8"))
+            saved_at = float(meta["saved_at"])
+            original = Path(meta["original"]) if meta.get("original") else None
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if copy.is_file() and _abandoned(copy):
+            found.append(Recoverable(copy, original, saved_at))
+    return sorted(found, key=lambda r: r.saved_at, reverse=True)
+
+
+def recover(item: Recoverable) -> Project:
+    """Load a recovery copy (its files stay until the recovered project is saved or dismissed)."""
+    return load_project(item.copy)
+
+
+def dismiss(item: Recoverable) -> None:
+    """Delete a recovery copy the user does not want."""
+    for path in (
+        item.copy,
+        item.copy.with_suffix(".json"),
+        item.copy.with_suffix(".lock"),
+    ):
+        path.unlink(missing_ok=True)
+
+
+def _abandoned(copy: Path) -> bool:
+    lock = QLockFile(str(copy.with_suffix(".lock")))
+    lock.setStaleLockTime(0)
+    if not lock.tryLock(0):
+        return False
+    lock.unlock()
+    return True

@@ -1,0 +1,34 @@
+"""Fixtures for the editor's tests: a document holding an example project, on the offscreen platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QUndoStack
+
+from studio.graph.project import load_project
+from studio.ui.document import Document
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+
+
+@pytest.fixture
+def undo_stack(qapp):
+    stack = QUndoStack()
+    yield stack
+    stack.clear()
+
+
+@pytest.fixture
+def document(undo_stack):
+    """A document with the digits CNN example open and a clean history."""
+    doc = Document(undo_stack)
+    doc.load(load_project(EXAMPLES / "digits_cnn.lstudio"), EXAMPLES / "digits_cnn.lstudio")
+    return doc
+
+
+@pytest.fixture
+def empty_document(undo_stack):
+    """A document with an empty, untitled project."""
+    return Document(undo_stack)
