@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, Sequence, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
-EXPORT_TARGETS = ("pytorch", "keras", "onnx", "caffe", "script")  # studio.codegen.export.TARGETS, without importing it
+EXPORT_TARGETS = (
+    "pytorch",
+    "keras",
+    "onnx",
+    "caffe",
+    "script",
+)  # studio.codegen.export.TARGETS, without importing it
+
+
+COMMANDS = ("layers", "check", "export")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (
+        len(argv) == 1 and argv[0] not in COMMANDS and not argv[0].startswith("-")
+    ):
+        return open_editor(argv[0] if argv else None)
     parser = _parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_OK
     try:
         return int(args.run(args))
     except BrokenPipeError:
@@ -27,28 +40,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def open_editor(path: str | None) -> int:
+    """`layer-studio [FILE]`: the editor, or one line saying why it cannot open here."""
+    reason = missing_display()
+    if reason:
+        print(
+            f"layer-studio: cannot open the editor: {reason}. Headless commands work here: "
+            "`layer-studio check FILE`, `layer-studio export FILE --to TARGET -o OUT`, `layer-studio layers`.",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    from studio.ui.app import run
+
+    return run(path)
+
+
+def missing_display() -> str:
+    """Why no window can be shown here, or "" when one can (Qt's offscreen platform counts as one)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return ""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return ""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layer-studio",
-        description="Design, check, train and export neural networks. Headless commands:",
+        description="Design, check, train and export neural networks. "
+        "`layer-studio [FILE]` opens the editor; the commands below work without a window.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     layers = sub.add_parser("layers", help="list the layer catalogue")
-    layers.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    layers.add_argument(
+        "--json", action="store_true", help="print the catalogue as JSON"
+    )
     layers.set_defaults(run=_cmd_layers)
 
-    check = sub.add_parser("check", help="analyse a project: shapes, parameters, MACs, problems")
+    check = sub.add_parser(
+        "check", help="analyse a project: shapes, parameters, MACs, problems"
+    )
     check.add_argument("file", help="a .lstudio project file")
     check.add_argument("--json", action="store_true", help="print the analysis as JSON")
     check.set_defaults(run=_cmd_check)
 
     export = sub.add_parser("export", help="write the project as code with its weights")
     export.add_argument("file", help="a .lstudio project file")
-    export.add_argument("--to", required=True, choices=EXPORT_TARGETS, help="the export target")
-    export.add_argument("-o", "--output", required=True, help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)")
-    export.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
-    export.add_argument("--weights", help="a PyTorch state dict (.pt) to export instead of seeded weights")
+    export.add_argument(
+        "--to", required=True, choices=EXPORT_TARGETS, help="the export target"
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)",
+    )
+    export.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default 0)"
+    )
+    export.add_argument(
+        "--weights",
+        help="a PyTorch state dict (.pt) to export instead of seeded weights",
+    )
     export.set_defaults(run=_cmd_export)
     return parser
 
@@ -64,10 +120,14 @@ def catalogue_as_json() -> list[dict[str, Any]]:
             "category": spec.category,
             "doc": spec.doc,
             "params": [p.as_dict() for p in spec.params],
-            "inputs": [port.name for port in spec.inputs] if not spec.variadic else "in1..inN (num_inputs)",
+            "inputs": [port.name for port in spec.inputs]
+            if not spec.variadic
+            else "in1..inN (num_inputs)",
             "outputs": [port.name for port in spec.outputs],
             "targets": spec.target_info(),
-            "mapping": {t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()},
+            "mapping": {
+                t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()
+            },
         }
         for spec in CATALOGUE.values()
     ]
@@ -88,7 +148,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
             missing = [t for t, v in e["targets"].items() if v is not True]
             note = f"  [not in: {', '.join(missing)}]" if missing else ""
             print(f"  {e['type']:<{width}}  {e['doc']}{note}")
-    print(f"\n{len(entries)} layer types. `layer-studio layers --json` adds parameters and target notes.")
+    print(
+        f"\n{len(entries)} layer types. `layer-studio layers --json` adds parameters and target notes."
+    )
     return EXIT_OK
 
 
@@ -116,15 +178,24 @@ def check_report(project: Any) -> dict[str, Any]:
                 "macs": result.macs,
             }
         )
-    by_type = lambda t: [graph.nodes[n] for n in analysis.ordered_ids() if graph.nodes[n].type == t]  # noqa: E731
+    by_type = lambda t: [
+        graph.nodes[n] for n in analysis.ordered_ids() if graph.nodes[n].type == t
+    ]
     return {
         "name": project.name,
         "nodes": nodes,
         "inputs": [
-            {"name": n.name, "shape": _json_shape((None, *n.params["shape"])), "dtype": n.params["dtype"]}
+            {
+                "name": n.name,
+                "shape": _json_shape((None, *n.params["shape"])),
+                "dtype": n.params["dtype"],
+            }
             for n in by_type("Input")
         ],
-        "outputs": [{"name": n.name, "shape": _json_shape(results[n.id].inputs[0])} for n in by_type("Output")],
+        "outputs": [
+            {"name": n.name, "shape": _json_shape(results[n.id].inputs[0])}
+            for n in by_type("Output")
+        ],
         "total_params": summary.total_params,
         "trainable_params": summary.trainable_params,
         "non_trainable_params": summary.total_params - summary.trainable_params,
@@ -173,7 +244,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
     try:
-        result = export_project(project, args.to, args.output, seed=args.seed, weights=args.weights)
+        result = export_project(
+            project, args.to, args.output, seed=args.seed, weights=args.weights
+        )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -187,13 +260,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:
     rows = [
-        (f"{n['name']} ({n['type']})", _text_shape(n["output_shape"]), f"{n['params'] + n['buffers']:,}", f"{n['macs']:,}")
+        (
+            f"{n['name']} ({n['type']})",
+            _text_shape(n["output_shape"]),
+            f"{n['params'] + n['buffers']:,}",
+            f"{n['macs']:,}",
+        )
         for n in report["nodes"]
     ]
     head = ("Layer (type)", "Output shape", "Params", "MACs")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     rule = "-" * (sum(widths) + 6)
-    line = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"  # noqa: E731
+    line = lambda r: (
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+    )
     print(f"{report['name']}  ({path})", file=out)
     print(rule, file=out)
     print(line(head), file=out)
@@ -202,16 +282,27 @@ def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:
         print(line(row), file=out)
     print(rule, file=out)
     total, trainable = report["total_params"], report["trainable_params"]
-    print(f"Total params: {total:,}  (trainable {trainable:,}, non-trainable {total - trainable:,})", file=out)
+    print(
+        f"Total params: {total:,}  (trainable {trainable:,}, non-trainable {total - trainable:,})",
+        file=out,
+    )
     print(f"Total MACs: {_si(report['total_macs'])} per sample", file=out)
-    print(f"Activations: {_si(report['activation_elements'])} values per sample", file=out)
+    print(
+        f"Activations: {_si(report['activation_elements'])} values per sample", file=out
+    )
     for kind in ("inputs", "outputs"):
-        items = ", ".join(f"{i['name']} {_text_shape(i['shape'])}" for i in report[kind]) or "none"
+        items = (
+            ", ".join(f"{i['name']} {_text_shape(i['shape'])}" for i in report[kind])
+            or "none"
+        )
         print(f"{kind.capitalize()}: {items}", file=out)
     errors = sum(1 for d in report["diagnostics"] if d["severity"] == "error")
     warnings = len(report["diagnostics"]) - errors
     verdict = "is valid" if not errors else "has errors"
-    print(f"Problems: {errors} error(s), {warnings} warning(s): the network {verdict}", file=out)
+    print(
+        f"Problems: {errors} error(s), {warnings} warning(s): the network {verdict}",
+        file=out,
+    )
 
 
 def _first(outputs: dict | None) -> Any:

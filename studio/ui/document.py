@@ -62,9 +62,7 @@ class Document(QObject):
         self._selected: list[str] = []
         self.project.graph.subscribe(self._forward)
         undo_stack.indexChanged.connect(self._refresh)
-        undo_stack.cleanChanged.connect(
-            lambda clean: self.modified_changed.emit(not clean)
-        )
+        undo_stack.cleanChanged.connect(self._on_clean_changed)
 
     # ----- the project -----
     @property
@@ -97,6 +95,9 @@ class Document(QObject):
         self.path = path
         self.undo_stack.setClean()
         self.modified_changed.emit(False)
+
+    def _on_clean_changed(self, clean: bool) -> None:
+        self.modified_changed.emit(not clean)
 
     def _forward(self, event: Event) -> None:
         self.graph_changed.emit(event)

@@ -13,6 +13,14 @@ from studio.ui.document import Document
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    """Settings, recent files and recovery copies go to a fresh folder per test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LAYER_STUDIO_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def undo_stack(qapp):
     stack = QUndoStack()
@@ -24,11 +32,15 @@ def undo_stack(qapp):
 def document(undo_stack):
     """A document with the digits CNN example open and a clean history."""
     doc = Document(undo_stack)
-    doc.load(load_project(EXAMPLES / "digits_cnn.lstudio"), EXAMPLES / "digits_cnn.lstudio")
+    doc.load(
+        load_project(EXAMPLES / "digits_cnn.lstudio"), EXAMPLES / "digits_cnn.lstudio"
+    )
     return doc
 
 
 @pytest.fixture
-def empty_document(undo_stack):
-    """A document with an empty, untitled project."""
-    return Document(undo_stack)
+def empty_document(qapp):
+    """A document with an empty, untitled project and a history of its own."""
+    stack = QUndoStack()
+    yield Document(stack)
+    stack.clear()

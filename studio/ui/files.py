@@ -1,0 +1,324 @@
+"""File commands of the editor: new, open, save, recent files, export, autosave and recovery.
+
+Every dialog goes through one small method (`ask_open_path`, `ask_save_path`, `ask_unsaved`,
+`ask_recover`, `show_error`) so tests can answer it without a modal window.
+"""
+
+from __future__ import annotations
+
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from studio.graph.project import (
+    Project,
+    ProjectFileError,
+    load_project,
+    project_from_dict,
+    project_to_dict,
+    save_project,
+)
+from studio.ui.gallery import ExampleGallery
+from studio.ui.recovery import (
+    Autosaver,
+    Recoverable,
+    dismiss,
+    find_recoverable,
+    recover,
+    settings,
+)
+
+if TYPE_CHECKING:
+    from studio.ui.main_window import MainWindow
+
+PROJECT_FILTER = "Layer Studio projects (*.lstudio)"
+MAX_RECENT = 10
+AUTOSAVE_MS = 30_000
+EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
+    "pytorch": ("PyTorch module (.py)…", ".py", "Python files (*.py)"),
+    "keras": ("Keras 3 model (.py)…", ".py", "Python files (*.py)"),
+    "onnx": ("ONNX model (.onnx)…", ".onnx", "ONNX models (*.onnx)"),
+    "caffe": (
+        "Caffe prototxt (.prototxt)…",
+        ".prototxt",
+        "Caffe prototxt (*.prototxt)",
+    ),
+    "script": ("Training script for torchrun (.py)…", ".py", "Python files (*.py)"),
+}
+
+
+class Unsaved(Enum):
+    """The answer to 'save your changes first?'."""
+
+    SAVE = "save"
+    DISCARD = "discard"
+    CANCEL = "cancel"
+
+
+class FileController(QObject):
+    """Owns the window's file commands; the document stays the one source of the project."""
+
+    recent_changed = Signal(list)
+    export_finished = Signal(bool, str)  # ok, message
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.document = window.document
+        self.autosaver = Autosaver()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self.export_finished.connect(self._report_export)
+        self._exports: list[threading.Thread] = []
+
+    # ----- dialogs (replaced in tests) -----
+    def ask_open_path(self) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Open Project", self._folder(), PROJECT_FILTER
+        )
+        return Path(path) if path else None
+
+    def ask_save_path(
+        self, title: str, suggested: str, file_filter: str
+    ) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, title, str(Path(self._folder()) / suggested), file_filter
+        )
+        return Path(path) if path else None
+
+    def ask_unsaved(self) -> Unsaved:
+        box = QMessageBox(self.window)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"Save the changes to “{self.document.project.name}” first?")
+        box.setInformativeText("Your changes will be lost if you don't save them.")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return Unsaved.SAVE
+        return (
+            Unsaved.DISCARD
+            if answer == QMessageBox.StandardButton.Discard
+            else Unsaved.CANCEL
+        )
+
+    def ask_recover(self, item: Recoverable) -> bool:
+        answer = QMessageBox.question(
+            self.window,
+            "Recover unsaved work?",
+            f"Layer Studio did not close normally. An autosaved copy of {item.describe()} was found.\n\nRecover it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self.window, title, message)
+
+    # ----- commands -----
+    def confirm_discard(self) -> bool:
+        """True when the open project may be replaced (saved, discarded, or unchanged)."""
+        if not self.document.is_modified:
+            return True
+        answer = self.ask_unsaved()
+        if answer is Unsaved.SAVE:
+            return self.save()
+        return answer is Unsaved.DISCARD
+
+    def new_project(self) -> None:
+        """Start an empty, untitled project."""
+        if self.confirm_discard():
+            self._replace(Project("untitled"), None)
+
+    def new_from_example(self) -> None:
+        """Start from a copy of a shipped example (saving asks where: the example stays as it is)."""
+        if not self.confirm_discard():
+            return
+        gallery = ExampleGallery(self.window)
+        if gallery.exec() and gallery.chosen_path is not None:
+            self.open_example(gallery.chosen_path)
+
+    def open_example(self, path: Path) -> bool:
+        """Load an example as a new, unsaved project."""
+        try:
+            project = load_project(path)
+        except ProjectFileError as err:
+            self.show_error("Cannot open example", str(err))
+            return False
+        self._replace(project, None)
+        return True
+
+    def open_file(self, path: Path | str | None = None) -> bool:
+        """Open a project file (asking for one when `path` is None); the open one stays on failure."""
+        if not self.confirm_discard():
+            return False
+        path = Path(path) if path is not None else self.ask_open_path()
+        if path is None:
+            return False
+        try:
+            project = load_project(path)
+        except ProjectFileError as err:
+            self.show_error("Cannot open project", str(err))
+            self.forget_recent(path)
+            return False
+        self._replace(project, path.resolve())
+        self.add_recent(path.resolve())
+        return True
+
+    def save(self) -> bool:
+        """Save to the project's file (Save As when it has none); False when nothing was saved."""
+        if self.document.path is None:
+            return self.save_as()
+        return self._write(self.document.path)
+
+    def save_as(self, path: Path | str | None = None) -> bool:
+        """Save under a new file name."""
+        if path is None:
+            path = self.ask_save_path(
+                "Save Project As",
+                f"{self.document.project.name}.lstudio",
+                PROJECT_FILTER,
+            )
+            if path is None:
+                return False
+        path = Path(path)
+        if path.suffix != ".lstudio":
+            path = path.with_name(path.name + ".lstudio")
+        return self._write(path.resolve())
+
+    def _write(self, path: Path) -> bool:
+        if self.document.path is None or path != self.document.path:
+            self.document.project.name = path.stem[:128] or self.document.project.name
+        try:
+            save_project(self.document.project, path)
+        except ProjectFileError as err:
+            self.show_error("Cannot save project", str(err))
+            return False
+        self.document.mark_saved(path)
+        self.autosaver.discard()
+        self.add_recent(path)
+        self.window.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _replace(self, project: Project, path: Path | None) -> None:
+        self.autosaver.discard()
+        self.document.load(project, path)
+
+    # ----- recent files -----
+    def recent_files(self) -> list[Path]:
+        """Recently opened or saved projects, newest first."""
+        value = settings().value("recentFiles", [])
+        entries = [value] if isinstance(value, str) else list(value or [])
+        return [Path(p) for p in entries if p]
+
+    def add_recent(self, path: Path) -> None:
+        entries = [path] + [p for p in self.recent_files() if p != path]
+        self._store_recent(entries[:MAX_RECENT])
+
+    def forget_recent(self, path: Path) -> None:
+        self._store_recent(
+            [
+                p
+                for p in self.recent_files()
+                if p != Path(path).resolve() and p != Path(path)
+            ]
+        )
+
+    def _store_recent(self, entries: list[Path]) -> None:
+        store = settings()
+        store.setValue("recentFiles", [str(p) for p in entries])
+        store.sync()
+        self.recent_changed.emit(entries)
+
+    # ----- autosave and recovery -----
+    def autosave(self) -> None:
+        """Write the recovery copy when there are unsaved changes."""
+        if self.document.is_modified:
+            self.autosaver.save(self.document.project, self.document.path)
+
+    def offer_recovery(self) -> bool:
+        """Offer back a project an editor crash left unsaved; True when one was recovered."""
+        for item in find_recoverable():
+            if not self.ask_recover(item):
+                dismiss(item)
+                continue
+            try:
+                project = recover(item)
+            except ProjectFileError as err:
+                self.show_error("Cannot recover project", str(err))
+                dismiss(item)
+                continue
+            self._replace(project, item.original)
+            self.document.undo_stack.resetClean()  # recovered work is unsaved until saved
+            self.document.modified_changed.emit(True)
+            self.autosave()
+            dismiss(item)
+            return True
+        return False
+
+    def close(self) -> None:
+        """A clean exit: the recovery copy is no longer needed."""
+        self.autosave_timer.stop()
+        self.autosaver.discard()
+
+    # ----- export -----
+    def export(self, target: str, path: Path | str | None = None) -> bool:
+        """Export the project in the background; `export_finished` reports the outcome."""
+        text, suffix, file_filter = EXPORT_FORMATS[target]
+        if path is None:
+            title = "Export " + text.rstrip("…")
+            path = self.ask_save_path(
+                title, f"{self.document.project.name}{suffix}", file_filter
+            )
+            if path is None:
+                return False
+        snapshot = project_from_dict(project_to_dict(self.document.project))
+        worker = threading.Thread(
+            target=self._export_in_background,
+            args=(snapshot, target, Path(path)),
+            daemon=True,
+        )
+        self._exports.append(worker)
+        self.window.statusBar().showMessage(f"Exporting to {path}…")
+        worker.start()
+        return True
+
+    def _export_in_background(self, project: Project, target: str, path: Path) -> None:
+        from studio.codegen.export import ExportWriteError, WeightsError, export_project
+        from studio.codegen.names import CodegenError
+
+        try:
+            result = export_project(project, target, path)
+        except (CodegenError, ExportWriteError, WeightsError) as err:
+            self.export_finished.emit(False, str(err))
+            return
+        except Exception as err:  # noqa: BLE001 - an unexpected failure must reach the user, not end the thread silently
+            self.export_finished.emit(False, f"{type(err).__name__}: {err}")
+            return
+        self.export_finished.emit(
+            True, "Exported " + ", ".join(str(p) for p in result.files)
+        )
+
+    def _report_export(self, ok: bool, message: str) -> None:
+        self._exports = [t for t in self._exports if t.is_alive()]
+        if ok:
+            self.window.statusBar().showMessage(message, 8000)
+        else:
+            self.window.statusBar().clearMessage()
+            self.show_error("Export failed", message)
+
+    def _folder(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        recent = self.recent_files()
+        return str(recent[0].parent) if recent else str(Path.home())

@@ -1,0 +1,374 @@
+"""The editor's main window: the canvas in the middle, docks around it, menus, toolbar and status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QToolBar,
+    QUndoView,
+    QWidget,
+)
+
+from studio.graph.project import Project
+from studio.ui import theme
+from studio.ui.canvas.view import CanvasView
+from studio.ui.code_preview import CodePreview
+from studio.ui.document import Document
+from studio.ui.files import EXPORT_FORMATS, FileController
+from studio.ui.inspector import Inspector
+from studio.ui.palette import PaletteWidget
+from studio.ui.problems import ProblemsView
+from studio.ui.recovery import settings
+from studio.ui.summary import summary_text
+
+LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored onto new docks
+THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
+
+
+class MainWindow(QMainWindow):
+    """One open project; owns its undo stack (a child object) and the document that uses it."""
+
+    def __init__(
+        self, project: Project | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.undo_stack = QUndoStack(self)
+        self.document = Document(self.undo_stack, project, self)
+        self.files = FileController(self)
+        self.canvas = CanvasView(self.document, self)
+        self.setCentralWidget(self.canvas)
+        self.palette = PaletteWidget(self)
+        self.inspector = Inspector(self.document, self)
+        self.problems = ProblemsView(self.document, self)
+        self.code_preview = CodePreview(self.document, self)
+        self.history = QUndoView(self.undo_stack, self)
+        self.history.setObjectName("history")
+        self.history.setEmptyLabel("<opened>")
+        self.docks = self._make_docks()
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("summary")
+        self.statusBar().addPermanentWidget(self.summary_label)
+        self._summary_timer = QTimer(
+            self, singleShot=True, interval=0, timeout=self.update_summary
+        )
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self.palette.add_requested.connect(self._add_from_palette)
+        self.document.analysed.connect(lambda _ids: self._summary_timer.start())
+        self.document.modified_changed.connect(lambda _m: self.update_title())
+        self.document.reset.connect(self._on_reset)
+        self.files.recent_changed.connect(lambda _entries: self._fill_recent_menu())
+        self._restore_layout()
+        self._on_reset()
+
+    # ----- layout -----
+    def _make_docks(self) -> dict[str, QDockWidget]:
+        areas = Qt.DockWidgetArea
+        specs = [
+            ("palette", "Layers", self.palette, areas.LeftDockWidgetArea),
+            ("inspector", "Inspector", self.inspector, areas.RightDockWidgetArea),
+            ("codePreview", "Code", self.code_preview, areas.RightDockWidgetArea),
+            ("problems", "Problems", self.problems, areas.BottomDockWidgetArea),
+            ("history", "History", self.history, areas.BottomDockWidgetArea),
+        ]
+        docks = {}
+        for name, title, widget, area in specs:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"{name}Dock")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            docks[name] = dock
+        self.tabifyDockWidget(docks["inspector"], docks["codePreview"])
+        self.tabifyDockWidget(docks["problems"], docks["history"])
+        docks["inspector"].raise_()
+        docks["problems"].raise_()
+        self.resizeDocks(
+            [docks["palette"], docks["inspector"]],
+            [230, 340],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([docks["problems"]], [150], Qt.Orientation.Vertical)
+        return docks
+
+    def _restore_layout(self) -> None:
+        store = settings()
+        geometry = store.value("window/geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            pass
+        else:
+            self.resize(1440, 900)
+        state = store.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        """Remember the window's size and the docks' places for the next start."""
+        store = settings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        store.sync()
+
+    # ----- actions -----
+    def _action(
+        self, text: str, slot, shortcut=None, tip: str = "", icon: str | None = None
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(
+                QKeySequence.keyBindings(shortcut)
+                if isinstance(shortcut, QKeySequence.StandardKey)
+                else [QKeySequence(shortcut)]
+            )
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(
+                f"{text.replace('&', '').rstrip('…')} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                if action.shortcut()
+                else tip
+            )
+        if icon:
+            action.setIcon(
+                self.style().standardIcon(getattr(self.style().StandardPixmap, icon))
+            )
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _make_actions(self) -> None:
+        key, files, canvas = QKeySequence.StandardKey, self.files, self.canvas
+        self.act = {
+            "new": self._action(
+                "&New",
+                files.new_project,
+                key.New,
+                "Start an empty project",
+                "SP_FileIcon",
+            ),
+            "example": self._action(
+                "New from &Example…",
+                files.new_from_example,
+                "Ctrl+Shift+N",
+                "Start from one of the example networks",
+            ),
+            "open": self._action(
+                "&Open…",
+                lambda: files.open_file(),
+                key.Open,
+                "Open a project file",
+                "SP_DialogOpenButton",
+            ),
+            "save": self._action(
+                "&Save", files.save, key.Save, "Save the project", "SP_DialogSaveButton"
+            ),
+            "save_as": self._action(
+                "Save &As…",
+                files.save_as,
+                key.SaveAs,
+                "Save the project under a new name",
+            ),
+            "quit": self._action("&Quit", self.close, key.Quit, "Close Layer Studio"),
+            "cut": self._action("Cu&t", self.cut, key.Cut, "Cut the selected layers"),
+            "copy": self._action(
+                "&Copy", canvas.copy_selection, key.Copy, "Copy the selected layers"
+            ),
+            "paste": self._action(
+                "&Paste",
+                canvas.paste,
+                key.Paste,
+                "Paste layers (also from another project)",
+            ),
+            "duplicate": self._action(
+                "D&uplicate",
+                canvas.duplicate_selection,
+                "Ctrl+D",
+                "Duplicate the selected layers",
+            ),
+            "delete": self._action(
+                "&Delete", canvas.delete_selection, key.Delete, "Delete the selection"
+            ),
+            "select_all": self._action(
+                "Select &All", canvas.select_all, key.SelectAll, "Select every layer"
+            ),
+            "zoom_in": self._action(
+                "Zoom &In", lambda: canvas.zoom_by(1.25), key.ZoomIn, "Zoom in"
+            ),
+            "zoom_out": self._action(
+                "Zoom &Out", lambda: canvas.zoom_by(0.8), key.ZoomOut, "Zoom out"
+            ),
+            "fit": self._action(
+                "&Fit to View", canvas.fit_to_view, "Ctrl+0", "Show the whole network"
+            ),
+            "arrange": self._action(
+                "&Arrange",
+                self.arrange,
+                "Ctrl+L",
+                "Lay the network out in layers, left to right",
+            ),
+        }
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcuts(QKeySequence.keyBindings(key.Undo))
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts(QKeySequence.keyBindings(key.Redo))
+        for action, icon in ((undo, "SP_ArrowBack"), (redo, "SP_ArrowForward")):
+            action.setIcon(
+                self.style().standardIcon(getattr(self.style().StandardPixmap, icon))
+            )
+            self.addAction(action)
+        self.act["undo"], self.act["redo"] = undo, redo
+        self.act["save"].setEnabled(True)
+
+    def _make_menus(self) -> None:
+        bar, a = self.menuBar(), self.act
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([a["new"], a["example"], a["open"]])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addActions([a["save"], a["save_as"]])
+        self.export_menu = file_menu.addMenu("&Export")
+        for target, (text, _suffix, _filter) in EXPORT_FORMATS.items():
+            action = self.export_menu.addAction(text)
+            action.setObjectName(f"export_{target}")
+            action.triggered.connect(
+                lambda _checked=False, t=target: self.files.export(t)
+            )
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+
+        edit = bar.addMenu("&Edit")
+        edit.addActions([a["undo"], a["redo"]])
+        edit.addSeparator()
+        edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+        edit.addSeparator()
+        edit.addAction(a["select_all"])
+
+        view = bar.addMenu("&View")
+        view.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
+        view.addSeparator()
+        view.addAction(a["arrange"])
+        view.addSeparator()
+        themes = view.addMenu("&Theme")
+        group = QActionGroup(self)
+        chosen = str(settings().value("theme", "system"))
+        for key, text in THEMES.items():
+            action = themes.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(key == chosen)
+            action.setObjectName(f"theme_{key}")
+            group.addAction(action)
+            action.triggered.connect(lambda _checked=False, k=key: self.set_theme(k))
+        view.addSeparator()
+        panels = view.addMenu("&Panels")
+        for dock in self.docks.values():
+            panels.addAction(dock.toggleViewAction())
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("&About Layer Studio", self._about)
+
+    def _make_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("mainToolBar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        a = self.act
+        bar.addActions([a["new"], a["open"], a["save"]])
+        bar.addSeparator()
+        bar.addActions([a["undo"], a["redo"]])
+        bar.addSeparator()
+        bar.addActions([a["arrange"], a["fit"]])
+        export = QMenu(self)
+        export.addActions(self.export_menu.actions())
+        export_action = QAction("Export", self)
+        export_action.setMenu(export)
+        export_action.setIcon(
+            self.style().standardIcon(self.style().StandardPixmap.SP_DriveFDIcon)
+        )
+        bar.addAction(export_action)
+        bar.widgetForAction(export_action).setPopupMode(
+            bar.widgetForAction(export_action).ToolButtonPopupMode.InstantPopup
+        )
+        self.addToolBar(bar)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.files.recent_files()
+        for index, path in enumerate(recent, 1):
+            action = self.recent_menu.addAction(
+                f"&{index} {path.name}  —  {path.parent}"
+            )
+            action.triggered.connect(
+                lambda _checked=False, p=path: self.files.open_file(p)
+            )
+        self.recent_menu.setEnabled(bool(recent))
+
+    # ----- commands -----
+    def cut(self) -> None:
+        """Copy the selected layers, then delete them."""
+        if self.document.selected_ids:
+            self.canvas.copy_selection()
+            self.canvas.delete_selection()
+
+    def arrange(self) -> None:
+        """Lay the graph out automatically and show all of it."""
+        self.document.arrange()
+        self.canvas.fit_to_view()
+
+    def set_theme(self, key: str) -> None:
+        """Use the light or dark theme, or follow the system's; remembered for the next start."""
+        theme.use_theme({"light": theme.LIGHT, "dark": theme.DARK}.get(key))
+        store = settings()
+        store.setValue("theme", key)
+        store.sync()
+        self.canvas.apply_theme()
+        for widget in (self.palette, self.code_preview):
+            refresh = getattr(widget, "apply_theme", None)
+            if refresh is not None:
+                refresh()
+
+    def _add_from_palette(self, layer_type: str) -> None:
+        self.canvas.add_layer_at_center(layer_type)
+
+    def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.about(
+            self,
+            "About Layer Studio",
+            "<b>Layer Studio</b><p>Design neural networks visually, check them as you draw, train them and "
+            "export PyTorch, Keras, ONNX and Caffe.</p>",
+        )
+
+    # ----- state shown -----
+    def update_title(self) -> None:
+        """`Layer Studio - <project name>`, with `*` while there are unsaved changes."""
+        star = "*" if self.document.is_modified else ""
+        self.setWindowTitle(f"Layer Studio - {self.document.project.name}{star}")
+
+    def update_summary(self) -> None:
+        """The totals in the status bar: parameters, MACs, activation memory, problems."""
+        self.summary_label.setText(summary_text(self.document.analysis.summary()))
+
+    def _on_reset(self) -> None:
+        self.update_title()
+        self.update_summary()
+
+    def open_path(self, path: Path | str) -> bool:
+        """Open a project file in this window (the current one is kept if it cannot be read)."""
+        return self.files.open_file(path)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.confirm_discard():
+            event.ignore()
+            return
+        self.save_layout()
+        self.files.close()
+        event.accept()
