@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +30,33 @@ def test_layers_json_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0
     entries = json.loads(out)
     assert len(entries) >= 50
-    required = {"Input", "Linear", "Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU", "Dropout", "Flatten", "Concat",
-                "Add", "LSTM", "MultiheadAttention", "LayerNorm", "Embedding", "ConvTranspose2d", "Softmax", "Output"}
+    required = {
+        "Input",
+        "Linear",
+        "Conv2d",
+        "MaxPool2d",
+        "BatchNorm2d",
+        "ReLU",
+        "Dropout",
+        "Flatten",
+        "Concat",
+        "Add",
+        "LSTM",
+        "MultiheadAttention",
+        "LayerNorm",
+        "Embedding",
+        "ConvTranspose2d",
+        "Softmax",
+        "Output",
+    }
     assert required <= {e["type"] for e in entries}
     for entry in entries:
         assert entry["doc"] and entry["category"]
         assert set(entry["targets"]) == {"pytorch", "keras", "onnx", "caffe"}
         for target, verdict in entry["targets"].items():
-            assert verdict is True or (isinstance(verdict, str) and len(verdict) > 10), (entry["type"], target)
+            assert verdict is True or (
+                isinstance(verdict, str) and len(verdict) > 10
+            ), (entry["type"], target)
         for param in entry["params"]:
             assert param["kind"] in {"int", "float", "bool", "choice", "tuple"}
             assert param["help"], (entry["type"], param["name"])
@@ -51,12 +71,22 @@ def test_layers_text_groups_by_category(capsys: pytest.CaptureFixture[str]) -> N
 def test_there_are_enough_examples() -> None:
     names = {p.stem for p in EXAMPLES}
     assert len(names) >= 6
-    assert {"digits_cnn", "lenet5", "mlp", "resnet_small", "inception_block", "lstm_classifier",
-            "transformer_classifier", "conv_autoencoder"} <= names
+    assert {
+        "digits_cnn",
+        "lenet5",
+        "mlp",
+        "resnet_small",
+        "inception_block",
+        "lstm_classifier",
+        "transformer_classifier",
+        "conv_autoencoder",
+    } <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_every_example_checks_clean(capsys: pytest.CaptureFixture[str], path: Path) -> None:
+def test_every_example_checks_clean(
+    capsys: pytest.CaptureFixture[str], path: Path
+) -> None:
     code, out, err = run(capsys, "check", str(path), "--json")
     report = json.loads(out)
     assert code == 0, err
@@ -64,7 +94,9 @@ def test_every_example_checks_clean(capsys: pytest.CaptureFixture[str], path: Pa
     assert report["inputs"] and report["outputs"]
     assert all(n["output_shape"] is not None for n in report["nodes"])
     assert report["total_params"] >= report["trainable_params"] > 0
-    assert all(shape["shape"][0] is None for shape in report["inputs"] + report["outputs"])
+    assert all(
+        shape["shape"][0] is None for shape in report["inputs"] + report["outputs"]
+    )
 
 
 def test_check_prints_a_summary_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,8 +106,12 @@ def test_check_prints_a_summary_table(capsys: pytest.CaptureFixture[str]) -> Non
     assert "Total params:" in out and "the network is valid" in out
 
 
-def test_lenet5_has_the_classic_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(capsys, "check", str(ROOT / "assets" / "examples" / "lenet5.lstudio"), "--json")
+def test_lenet5_has_the_classic_parameter_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = run(
+        capsys, "check", str(ROOT / "assets" / "examples" / "lenet5.lstudio"), "--json"
+    )
     assert json.loads(out)["total_params"] == 61_706
 
 
@@ -94,7 +130,9 @@ def _broken_project(tmp_path: Path) -> Path:
     return path
 
 
-def test_check_reports_errors_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_reports_errors_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "check", str(_broken_project(tmp_path)), "--json")
     assert code == 1
     [diag] = json.loads(out)["diagnostics"]
@@ -105,10 +143,19 @@ def test_check_reports_errors_with_exit_1(tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.parametrize(
     "content",
-    [None, b"", b"\x00\xff\x00binary", b"{not json", b"[]", b'{"format_version": 99, "graph": {}}'],
+    [
+        None,
+        b"",
+        b"\x00\xff\x00binary",
+        b"{not json",
+        b"[]",
+        b'{"format_version": 99, "graph": {}}',
+    ],
     ids=["missing", "empty", "binary", "not-json", "list", "newer-version"],
 )
-def test_unreadable_files_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str], content) -> None:
+def test_unreadable_files_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content
+) -> None:
     path = tmp_path / "bad.lstudio"
     if content is not None:
         path.write_bytes(content)
@@ -130,14 +177,27 @@ def test_malformed_files_never_crash_check(tmp_path_factory, capsys, data) -> No
     elif mutation == "bytes":
         content = data.draw(st.binary(max_size=200))
     else:
-        value = data.draw(st.recursive(
-            st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-            max_leaves=8,
-        ))
+        value = data.draw(
+            st.recursive(
+                st.none()
+                | st.booleans()
+                | st.integers(-(2**70), 2**70)
+                | st.floats()
+                | st.text(max_size=20),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+                ),
+                max_leaves=8,
+            )
+        )
         node_ids = sorted(doc["graph"]["nodes"])
         node = doc["graph"]["nodes"][data.draw(st.sampled_from(node_ids))]
-        target = data.draw(st.sampled_from(["type", "name", "params", "position", "graph", "edges", "training"]))
+        target = data.draw(
+            st.sampled_from(
+                ["type", "name", "params", "position", "graph", "edges", "training"]
+            )
+        )
         if target in ("graph", "training"):
             doc[target] = value
         elif target == "edges":
@@ -160,7 +220,42 @@ def test_malformed_files_never_crash_check(tmp_path_factory, capsys, data) -> No
 
 def test_console_entry_point_runs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "studio", "check", str(DEFAULT_EXAMPLE)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "studio", "check", str(DEFAULT_EXAMPLE)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "digits_cnn" in result.stdout
+
+
+def test_without_a_display_the_editor_says_so_in_one_line() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    for args in ([], [str(DEFAULT_EXAMPLE)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "studio", *args],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert (
+            len(lines) == 1
+            and "no display" in lines[0]
+            and "layer-studio check" in lines[0]
+        ), result.stderr
+
+
+def test_the_editor_entry_knows_every_command() -> None:
+    from studio.cli import COMMANDS, _parser
+
+    sub = next(a for a in _parser()._actions if a.dest == "command")
+    assert set(COMMANDS) == set(sub.choices)
