@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE := assets/examples/digits_cnn.lstudio
 
-.PHONY: run test bench clean
+.PHONY: run test bench screenshots clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.dev: $(VENV)/.base
 	touch $@
 
 run: $(VENV)/.base
-	$(VENV)/bin/layer-studio check $(EXAMPLE)
+	$(VENV)/bin/layer-studio $(EXAMPLE)
 
 test: $(VENV)/.dev
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
@@ -25,6 +25,11 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) benchmarks/graph_scale.py
 	$(PY) benchmarks/codegen_speed.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/editor_scale.py
+	$(PY) benchmarks/editor_startup.py
+
+screenshots: $(VENV)/.base
+	QT_QPA_PLATFORM=offscreen $(PY) tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

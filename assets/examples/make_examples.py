@@ -12,6 +12,7 @@ from studio.graph.layout import arrange
 from studio.graph.project import Project, TrainingSettings, save_project
 
 HERE = Path(__file__).resolve().parent
+EXAMPLE_WIDTH = 1200.0  # long chains wrap into bands of at most 5 layers: readable when opened
 
 
 class Builder:
@@ -165,7 +166,7 @@ def build(name: str) -> Project:
     make, description, training = EXAMPLES[name]
     builder = Builder()
     make(builder)
-    arrange(builder.graph)
+    arrange(builder.graph, max_width=EXAMPLE_WIDTH)
     return Project(name=name, graph=builder.graph, description=description, training=replace(TrainingSettings(), **training))
 
 

@@ -8,15 +8,20 @@ from studio.graph.model import Graph, Position
 
 COLUMN_WIDTH = 240.0
 ROW_HEIGHT = 140.0
+BAND_GAP = 100.0
 SWEEPS = 4
 
 
-def layered_positions(graph: Graph) -> dict[str, Position]:
+def layered_positions(graph: Graph, max_width: float | None = None) -> dict[str, Position]:
     """Return a position for every node: a column per longest-path depth, rows by barycentre.
 
     Sugiyama-style: cycles are broken by ignoring back edges, each node goes one column right
     of its deepest predecessor, then a few up/down sweeps order each column by the mean row of
     its neighbours, which removes most crossings in the usual feed-forward network.
+
+    With `max_width`, a network wider than that wraps like text: its columns are cut into
+    equal bands stacked top to bottom, so a long sequential model can be seen whole at a
+    readable size. Edges still point right inside a band.
     """
     g = nx.DiGraph(graph.structure())
     g.remove_edges_from(list(nx.selfloop_edges(g)))
@@ -43,15 +48,27 @@ def layered_positions(graph: Graph) -> dict[str, Position]:
             for i, n in enumerate(columns[col]):
                 row[n] = float(i)
     height = max((len(c) for c in columns.values()), default=1)
+    per_band = band_columns(len(columns), max_width)
+    band_height = height * ROW_HEIGHT + BAND_GAP
     positions: dict[str, Position] = {}
     for col, members in columns.items():
         offset = (height - len(members)) / 2
+        band, x = divmod(col, per_band)
         for i, n in enumerate(members):
-            positions[n] = (col * COLUMN_WIDTH, (i + offset) * ROW_HEIGHT)
+            positions[n] = (x * COLUMN_WIDTH, band * band_height + (i + offset) * ROW_HEIGHT)
     return positions
 
 
-def arrange(graph: Graph) -> None:
+def band_columns(columns: int, max_width: float | None) -> int:
+    """Columns per band: all of them when they fit in `max_width`, else as many bands as needed, evened out."""
+    fitting = max(int(max_width // COLUMN_WIDTH), 1) if max_width else columns
+    if columns <= fitting:
+        return max(columns, 1)
+    bands = -(-columns // fitting)
+    return -(-columns // bands)
+
+
+def arrange(graph: Graph, max_width: float | None = None) -> None:
     """Move every node to its layered position (one NodeMoved event per node that moves)."""
-    for node_id, position in layered_positions(graph).items():
+    for node_id, position in layered_positions(graph, max_width).items():
         graph.move(node_id, position)

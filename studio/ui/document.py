@@ -195,9 +195,9 @@ class Document(QObject):
             MoveNodesCommand(self.graph, {n: old[n] for n in changed}, new, text)
         )
 
-    def arrange(self) -> None:
-        """Lay the whole graph out in layers, left to right, as one undoable step."""
-        self.move_nodes(layered_positions(self.graph), "Arrange")
+    def arrange(self, max_width: float | None = None) -> None:
+        """Lay the whole graph out in layers, left to right (wrapping past `max_width`), as one step."""
+        self.move_nodes(layered_positions(self.graph, max_width), "Arrange")
 
     # ----- selection -----
     @property

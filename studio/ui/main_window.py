@@ -29,6 +29,7 @@ from studio.ui.recovery import settings
 from studio.ui.summary import summary_text
 
 LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored onto new docks
+READABLE_ZOOM = 0.8  # Arrange wraps a network that would need a smaller zoom to fit the view's width
 THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
 
 
@@ -318,8 +319,8 @@ class MainWindow(QMainWindow):
             self.canvas.delete_selection()
 
     def arrange(self) -> None:
-        """Lay the graph out automatically and show all of it."""
-        self.document.arrange()
+        """Lay the graph out automatically (wrapping what would not fit at a readable zoom), show all of it."""
+        self.document.arrange(max_width=max(self.canvas.viewport().width(), 400) / READABLE_ZOOM)
         self.canvas.fit_to_view()
 
     def set_theme(self, key: str) -> None:

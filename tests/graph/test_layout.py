@@ -57,3 +57,23 @@ def test_positions_are_distinct_and_edges_point_right(pairs: list[tuple[int, int
     assert len(set(positions.values())) == len(ids)
     for edge in graph.edges:
         assert positions[edge.src][0] < positions[edge.dst][0]
+
+
+def test_a_long_chain_wraps_into_even_bands_that_fit_the_width() -> None:
+    graph = Graph()
+    ids = _chain(graph, 12)
+    positions = layered_positions(graph, max_width=5 * COLUMN_WIDTH)
+    rows = sorted({positions[n][1] for n in ids})
+    assert len(rows) == 3
+    per_band = len(ids) // len(rows)
+    for band, y in enumerate(rows):
+        members = [n for n in ids if positions[n][1] == y]
+        assert members == ids[band * per_band : (band + 1) * per_band]  # read like text
+        xs = [positions[n][0] for n in members]
+        assert xs == sorted(xs) and xs[0] == 0.0
+
+
+def test_a_network_that_already_fits_does_not_wrap() -> None:
+    graph = Graph()
+    _chain(graph, 3)
+    assert layered_positions(graph, max_width=3 * COLUMN_WIDTH) == layered_positions(graph)

@@ -1,0 +1,91 @@
+"""Regenerate the README's screenshots of the editor (offscreen `grab()`): `make screenshots`.
+
+Writes docs/images/editor.png (the digits example), palette_search.png (the palette filtered
+while typing), node_error.png (a mistake pinned to its node, with the problems list) and
+dark_theme.png (the same editor in the dark theme).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("LAYER_STUDIO_HOME", tempfile.mkdtemp(prefix="layer-studio-shots-"))  # no saved layout
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSize  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from studio.ui import open_main_window, theme  # noqa: E402
+from studio.ui.main_window import MainWindow  # noqa: E402
+
+OUT = ROOT / "docs" / "images"
+DIGITS = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
+SIZE = QSize(1440, 880)
+
+
+def settle(window: MainWindow) -> None:
+    """Let layouts, debounced refreshes and paints finish."""
+    for _ in range(3):
+        QApplication.processEvents()
+    window.code_preview.refresh_now()
+    window.problems.flush()
+    window.update_summary()
+    QApplication.processEvents()
+
+
+def editor(selected: str = "conv2") -> MainWindow:
+    window = open_main_window(DIGITS)
+    window.resize(SIZE)
+    window.show()
+    settle(window)
+    window.canvas.fit_to_view()
+    window.document.select([window.document.graph.node_by_name(selected).id])
+    settle(window)
+    return window
+
+
+def save(window: MainWindow, name: str) -> None:
+    settle(window)
+    path = OUT / name
+    window.grab().save(str(path))
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> None:
+    from studio.ui.app import application
+
+    application()
+    theme.use_theme(theme.LIGHT)
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    window = editor()
+    save(window, "editor.png")
+
+    window.palette.set_filter("conv")
+    save(window, "palette_search.png")
+    window.palette.set_filter("")
+
+    document = window.document
+    fc1 = document.graph.node_by_name("fc1")
+    document.disconnect(document.graph.source_of(fc1.id, "in"))
+    document.select([fc1.id])
+    window.docks["problems"].raise_()
+    save(window, "node_error.png")
+    window.files.close()
+    window.hide()
+
+    theme.use_theme(theme.DARK)
+    dark = editor()
+    dark.canvas.apply_theme()
+    dark.docks["codePreview"].raise_()
+    save(dark, "dark_theme.png")
+    dark.files.close()
+
+
+if __name__ == "__main__":
+    main()
