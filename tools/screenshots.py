@@ -66,9 +66,9 @@ def main() -> None:
     window = editor()
     save(window, "editor.png")
 
-    window.palette.set_filter("conv")
+    window.layer_palette.set_filter("conv")
     save(window, "palette_search.png")
-    window.palette.set_filter("")
+    window.layer_palette.set_filter("")
 
     document = window.document
     fc1 = document.graph.node_by_name("fc1")

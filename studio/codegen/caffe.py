@@ -18,7 +18,7 @@ from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.names import CodegenError, comment_text
 from studio.graph.catalogue.base import Shape, Unsupported
 from studio.graph.project import Project
-from studio.graph.shapes import ShapeAnalysis, analyse
+from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
 TAB = "  "
 
@@ -388,7 +388,7 @@ class _Net:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.graph = project.graph
-        self.analysis: ShapeAnalysis = analyse(self.graph)
+        self.analysis: ShapeAnalysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Caffe")
         self._used = {node.name for node in self.graph.nodes.values()}
         self.layers: list[Layer] = []

@@ -39,7 +39,7 @@ from studio.codegen.pytorch import LINE, TAB, assign, fit
 from studio.codegen.pytorch_layers import Call
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project
-from studio.graph.shapes import analyse
+from studio.graph.shapes import snapshot_analysis
 
 KERAS_NAMES = frozenset({"keras", "layers", "ops", "np", "math", "Model", "Input"})
 
@@ -124,7 +124,7 @@ class _Emitter:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.graph = project.graph
-        self.analysis = analyse(self.graph)
+        self.analysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Keras code")
         self.order = self.analysis.ordered_ids()
         torch_names = Namespace()  # the same claims in the same order as the PyTorch emitter

@@ -27,7 +27,7 @@ from studio.codegen.names import CodegenError, Namespace
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project
-from studio.graph.shapes import ShapeAnalysis, analyse
+from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +54,7 @@ def io_names(project: Project, analysis: ShapeAnalysis | None = None) -> tuple[l
     They are the names the generated PyTorch code gives these nodes (same sanitizer, same
     order of claims), so `forward`'s parameters and the ONNX inputs read alike.
     """
-    analysis = analysis or analyse(project.graph)
+    analysis = analysis or snapshot_analysis(project.graph)
     names = Namespace()
     names.class_name(project.name)
     ident = {node_id: names.identifier(project.graph.nodes[node_id].name) for node_id in analysis.ordered_ids()}
@@ -74,7 +74,7 @@ def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OP
         CodegenError: the graph has errors, a layer ONNX cannot express (all are listed), an
             opset below 18, or a model torch.onnx cannot export or that fails onnx.checker.
     """
-    analysis = analyse(project.graph)
+    analysis = snapshot_analysis(project.graph)
     refuse_errors(project, analysis, "ONNX")
     unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(project, analysis)
     if unsupported:

@@ -11,7 +11,7 @@ from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
 from studio.codegen.names import Namespace
 from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
 from studio.graph.project import Project
-from studio.graph.shapes import ShapeAnalysis, analyse
+from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
 LINE = 88
 TAB = "    "
@@ -144,7 +144,7 @@ class _Emitter:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.graph = project.graph
-        self.analysis: ShapeAnalysis = analyse(self.graph)
+        self.analysis: ShapeAnalysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "PyTorch code")
         self.names = Namespace()
         self.class_name = self.names.class_name(project.name)

@@ -14,7 +14,7 @@ from studio.codegen.checks import feeding_outputs
 from studio.codegen.names import comment_text, literal
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.project import Project
-from studio.graph.shapes import analyse
+from studio.graph.shapes import snapshot_analysis
 
 SYNTHETIC_DATASETS = ("spirals", "moons", "blobs", "sine", "sequence")
 
@@ -278,7 +278,7 @@ def generate_script(project: Project) -> str:
     model = model.replace("import torch\nfrom torch import nn\n", "").strip()
     model = model.replace("import math\n\n", "").strip()
     graph = project.graph
-    analysis = analyse(graph)
+    analysis = snapshot_analysis(graph)
     inputs = tuple((tuple(n.params["shape"]), n.params["dtype"]) for n in graph.nodes.values() if n.type == "Input")
     outputs = [node_id for node_id, n in graph.nodes.items() if n.type == "Output"]
     first = analysis.result(outputs[0]).inputs[0]

@@ -22,7 +22,7 @@ from typing import Any, Callable, TypeVar
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
 from studio.graph.model import MAX_NAME_LENGTH, Graph, GraphError, NodeNameError
-from studio.graph.params import Choice, Float, Int, Param, ParamValueError
+from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
 
 FORMAT_VERSION = 1
 SUFFIX = ".lstudio"
@@ -34,6 +34,9 @@ POSITION_LIMIT = 1e9
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 TRAINING_PARAMS: tuple[Param, ...] = (
     Int("epochs", 10, "Passes over the training data.", min=1, max=100_000),
@@ -44,7 +47,20 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Choice("loss", "cross_entropy", LOSSES, "What the training minimizes."),
     Float("validation_split", 0.1, "Fraction of the data held out for validation.", min=0.0, max=0.9),
     Int("seed", 0, "Random seed for initialization, shuffling and the validation split.", min=0, max=2**32 - 1),
+    Choice("schedule", "constant", SCHEDULES, "How the learning rate changes over the run."),
+    Float("momentum", 0.9, "Momentum of SGD (0 for none).", min=0.0, max=0.999),
+    Float("grad_clip", 0.0, "Largest gradient norm allowed per step (0: no clipping).", min=0.0, max=1e6),
+    Int("early_stopping", 0, "Stop after this many epochs without a better validation loss (0: never).", min=0, max=100_000),
+    Choice("device", "auto", DEVICES, "Where to train: auto picks CUDA, then MPS, then the CPU."),
+    Choice("precision", "fp32", PRECISIONS, "Mixed precision on a GPU (bf16 or fp16 autocast); the CPU trains in fp32."),
+    Bool("compile", False, "Compile the model with torch.compile on a GPU (slower start, faster steps)."),
+    Bool("augment", False, "Random crops and flips of training images."),
 )
+TEXT_SETTINGS = {  # name: what it holds (free text, checked for length only)
+    "dataset": 'the name of a built-in dataset (such as "digits") or a path to a data file or folder',
+    "target": "the target column of a CSV file (empty: the last column)",
+    "weights": "the latest trained weights, relative to the project file (empty: none)",
+}
 _TRAINING_BY_NAME = {p.name: p for p in TRAINING_PARAMS}
 _TOP_KEYS = ("description", "format_version", "graph", "name", "training")
 _GRAPH_KEYS = ("edges", "nodes")
@@ -80,9 +96,20 @@ class TrainingSettings:
     loss: str = "cross_entropy"
     validation_split: float = 0.1
     seed: int = 0
+    schedule: str = "constant"
+    momentum: float = 0.9
+    grad_clip: float = 0.0
+    early_stopping: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
+    augment: bool = False
+    target: str = ""
+    weights: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dataset", _check_dataset(self.dataset))
+        for name in TEXT_SETTINGS:
+            object.__setattr__(self, name, _check_text(name, getattr(self, name)))
         for param in TRAINING_PARAMS:
             object.__setattr__(self, param.name, _validate(param, getattr(self, param.name)))
 
@@ -484,12 +511,12 @@ def _endpoint(
 
 def _training(value: Any) -> TrainingSettings:
     settings = _mapping(value, ("training",), "an object of training settings")
-    valid = ("dataset", *_TRAINING_BY_NAME)
+    valid = (*TEXT_SETTINGS, *_TRAINING_BY_NAME)
     _known_keys(settings, ("training",), valid)
     values: dict[str, Any] = {}
     for key, item in settings.items():
         try:
-            values[key] = _check_dataset(item) if key == "dataset" else _validate(_TRAINING_BY_NAME[key], item)
+            values[key] = _check_text(key, item) if key in TEXT_SETTINGS else _validate(_TRAINING_BY_NAME[key], item)
         except ParamValueError as err:
             raise _Invalid(("training", key), str(err)) from None
     return TrainingSettings(**values)
@@ -525,11 +552,13 @@ def _validate(param: Param, value: Any) -> Any:
         raise ParamValueError(f"'{param.name}' must be {param.describe()}, not {_show(value)}") from None
 
 
-def _check_dataset(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_DATASET_LENGTH:
+def _check_text(name: str, value: Any) -> str:
+    empty_ok = name != "dataset"
+    if not isinstance(value, str) or (not value.strip() and not empty_ok) or len(value) > MAX_DATASET_LENGTH:
+        kind = "a" if empty_ok else "a non-empty"
         raise ParamValueError(
-            f"'dataset' must be the name of a dataset (a non-empty text of at most "
-            f"{MAX_DATASET_LENGTH} characters, such as \"digits\"), not {_show(value)}"
+            f"'{name}' must be {TEXT_SETTINGS[name]}: {kind} text of at most {MAX_DATASET_LENGTH} characters, "
+            f"not {_show(value)}"
         )
     return value
 

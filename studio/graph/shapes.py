@@ -81,6 +81,7 @@ class ShapeAnalysis:
     _cyclic: set[str] = field(default_factory=set)
     _structure_dirty: bool = True
     _next_order: int = 0
+    _recomputed: set[str] = field(default_factory=set)
     last_recomputed: int = 0
 
     def __post_init__(self) -> None:
@@ -238,7 +239,13 @@ class ShapeAnalysis:
                     if succ not in done:
                         heapq.heappush(heap, (self._order[succ], succ))
         self.last_recomputed = len(done)
+        self._recomputed |= done
         return done
+
+    def take_recomputed(self) -> set[str]:
+        """Ids recomputed since the last call, by any refresh (a view redraws exactly these)."""
+        taken, self._recomputed = self._recomputed, set()
+        return {n for n in taken if n in self.graph.nodes}
 
     # ----- one node -----
     def _compute(self, node: Node) -> NodeResult:
@@ -347,4 +354,15 @@ def analyse(graph: Graph) -> ShapeAnalysis:
     """Run a one-off analysis of `graph` (still incremental if the graph changes later)."""
     analysis = ShapeAnalysis(graph)
     analysis.refresh()
+    return analysis
+
+
+def snapshot_analysis(graph: Graph) -> ShapeAnalysis:
+    """Analyse `graph` once, without following it: for readers such as code generators.
+
+    A live analysis stays subscribed to its graph; one left behind by every code generation
+    would pile up on a graph the editor keeps open.
+    """
+    analysis = analyse(graph)
+    analysis.close()
     return analysis

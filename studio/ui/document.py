@@ -103,7 +103,8 @@ class Document(QObject):
         self.graph_changed.emit(event)
 
     def _refresh(self, *_: Any) -> None:
-        self.analysed.emit(self.analysis.refresh())
+        self.analysis.refresh()
+        self.analysed.emit(self.analysis.take_recomputed())
 
     # ----- edits (each raises GraphError with the reason, or pushes one undoable step) -----
     def add_node(

@@ -46,7 +46,7 @@ class MainWindow(QMainWindow):
         self.files = FileController(self)
         self.canvas = CanvasView(self.document, self)
         self.setCentralWidget(self.canvas)
-        self.palette = PaletteWidget(self)
+        self.layer_palette = PaletteWidget(self)
         self.inspector = Inspector(self.document, self)
         self.problems = ProblemsView(self.document, self)
         self.code_preview = CodePreview(self.document, self)
@@ -63,11 +63,11 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_menus()
         self._make_toolbar()
-        self.palette.add_requested.connect(self._add_from_palette)
-        self.document.analysed.connect(lambda _ids: self._summary_timer.start())
-        self.document.modified_changed.connect(lambda _m: self.update_title())
+        self.layer_palette.add_requested.connect(self._add_from_palette)
+        self.document.analysed.connect(self._schedule_summary)
+        self.document.modified_changed.connect(self.update_title)
         self.document.reset.connect(self._on_reset)
-        self.files.recent_changed.connect(lambda _entries: self._fill_recent_menu())
+        self.files.recent_changed.connect(self._fill_recent_menu)
         self._restore_layout()
         self._on_reset()
 
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
     def _make_docks(self) -> dict[str, QDockWidget]:
         areas = Qt.DockWidgetArea
         specs = [
-            ("palette", "Layers", self.palette, areas.LeftDockWidgetArea),
+            ("palette", "Layers", self.layer_palette, areas.LeftDockWidgetArea),
             ("inspector", "Inspector", self.inspector, areas.RightDockWidgetArea),
             ("codePreview", "Code", self.code_preview, areas.RightDockWidgetArea),
             ("problems", "Problems", self.problems, areas.BottomDockWidgetArea),
@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         )
         self.addToolBar(bar)
 
-    def _fill_recent_menu(self) -> None:
+    def _fill_recent_menu(self, *_: object) -> None:
         self.recent_menu.clear()
         recent = self.files.recent_files()
         for index, path in enumerate(recent, 1):
@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
         store.setValue("theme", key)
         store.sync()
         self.canvas.apply_theme()
-        for widget in (self.palette, self.code_preview):
+        for widget in (self.layer_palette, self.inspector, self.code_preview):
             refresh = getattr(widget, "apply_theme", None)
             if refresh is not None:
                 refresh()
@@ -349,10 +349,13 @@ class MainWindow(QMainWindow):
         )
 
     # ----- state shown -----
-    def update_title(self) -> None:
+    def update_title(self, *_: object) -> None:
         """`Layer Studio - <project name>`, with `*` while there are unsaved changes."""
         star = "*" if self.document.is_modified else ""
         self.setWindowTitle(f"Layer Studio - {self.document.project.name}{star}")
+
+    def _schedule_summary(self, *_: object) -> None:
+        self._summary_timer.start()
 
     def update_summary(self) -> None:
         """The totals in the status bar: parameters, MACs, activation memory, problems."""

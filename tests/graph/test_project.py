@@ -335,7 +335,7 @@ def _training(key: str, value: Any) -> Any:
         (lambda d: d.__setitem__("extra", 1), "extra", ["unknown key", "description, format_version, graph"]),
         (lambda d: d.__setitem__("name", ""), "name", ["non-empty"]),
         (lambda d: d.__setitem__("description", 5), "description", ["text"]),
-        (_training("lr", 0.1), "training.lr", ["unknown key", "learning_rate", "batch_size, dataset, epochs"]),
+        (_training("lr", 0.1), "training.lr", ["unknown key", "learning_rate", "batch_size, compile, dataset"]),
         (_training("epochs", True), "training.epochs", ["integer from 1 to 100000"]),
         (_training("epochs", 0), "training.epochs", ["integer from 1 to 100000"]),
         (_training("batch_size", 2.5), "training.batch_size", ["integer"]),
@@ -584,15 +584,25 @@ GOLDEN = """{
   },
   "name": "tiny",
   "training": {
+    "augment": false,
     "batch_size": 64,
+    "compile": false,
     "dataset": "digits",
+    "device": "auto",
+    "early_stopping": 0,
     "epochs": 10,
+    "grad_clip": 0.0,
     "learning_rate": 0.001,
     "loss": "cross_entropy",
+    "momentum": 0.9,
     "optimizer": "adam",
+    "precision": "fp32",
+    "schedule": "constant",
     "seed": 0,
+    "target": "",
     "validation_split": 0.1,
-    "weight_decay": 0.0
+    "weight_decay": 0.0,
+    "weights": ""
   }
 }
 """

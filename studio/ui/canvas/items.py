@@ -1,0 +1,532 @@
+"""The canvas's graphics items: a node card with its ports, and a curved edge with its shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from studio.graph.catalogue.base import Shape, show
+from studio.graph.model import Edge, Node
+from studio.graph.shapes import NodeResult
+from studio.ui.canvas.style import (
+    DETAIL,
+    LABEL,
+    NAME,
+    PORT,
+    TITLE,
+    CanvasStyle,
+    format_count,
+    format_shape,
+    style,
+    summarize_params,
+)
+
+TITLE_HEIGHT = 24.0
+LINE_HEIGHT = 17.0
+PORT_ROW_HEIGHT = 18.0
+PAD_X = 10.0
+PAD_TOP = 6.0
+PAD_BOTTOM = 8.0
+CORNER = 6.0
+MIN_WIDTH = 128.0
+MAX_WIDTH = 184.0
+PORT_RADIUS = 4.5
+PORT_HIT_RADIUS = 11.0
+MARGIN = 8.0
+SIMPLE_LOD = 0.4
+EDGE_HIT_WIDTH = 12.0
+NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
+
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_outlines: dict[tuple[float, float], tuple[QPainterPath, QPainterPath]] = {}
+
+
+def _outline(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
+    """The card's rounded body and its title strip, shared by every card of that size."""
+    found = _outlines.get((width, height))
+    if found is None:
+        body = QPainterPath()
+        body.addRoundedRect(QRectF(0, 0, width, height), CORNER, CORNER)
+        band = QPainterPath()
+        band.addRect(QRectF(0, 0, width, TITLE_HEIGHT))
+        found = _outlines[(width, height)] = (body, body.intersected(band))
+    return found
+
+
+class NodeItem(QGraphicsItem):
+    """One layer as a card: type strip, name, key settings, parameter count and ports.
+
+    The scene moves the card's edges along when it moves the card (no itemChange hook: that
+    would cost a Python call for every change of every item).
+    """
+
+    def __init__(self, node: Node, result: NodeResult | None = None) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.edges: dict[Edge, EdgeItem] = {}
+        self.inputs: dict[str, QPointF] = {}
+        self.outputs: dict[str, QPointF] = {}
+        self.port_marks: dict[str, bool] | None = (
+            None  # input port → valid target, while wiring
+        )
+        self.hot_port: tuple[str, bool] | None = (
+            None  # (port, is_output) under the cursor
+        )
+        self.severity = ""
+        self.result: NodeResult | None = None
+        self.width = MIN_WIDTH
+        self.height = TITLE_HEIGHT
+        self.texts: tuple[str, str, str, str] = (
+            "",
+            "",
+            "",
+            "",
+        )  # title, count, name, settings
+        self._category = ""
+        self._title = ""
+        self._labelled_inputs = self._labelled_outputs = False
+        self._body = self._strip = self._shape = QPainterPath()
+        self._bounds = QRectF()
+        self._connected: set[tuple[str, bool]] = set()
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+        )
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(NODE_Z)
+        self.setPos(*node.position)
+        self.refresh(node, result)
+
+    # ----- content -----
+    def refresh(self, node: Node, result: NodeResult | None) -> None:
+        """Re-read the node and its analysis; re-lay the card out only if its size changed."""
+        s = style()
+        self.result = result
+        spec = node.spec
+        count = (
+            format_count(result.params) if result is not None and result.params else ""
+        )
+        summary = summarize_params(node.params, spec.params)
+        inputs = [p.name for p in spec.input_ports(node.params)]
+        outputs = [p.name for p in spec.outputs]
+        self._category = spec.category
+        diagnostics = result.diagnostics if result is not None else ()
+        severities = {d.severity for d in diagnostics}
+        self.severity = (
+            "error" if "error" in severities else ("warning" if severities else "")
+        )
+        self._title = f"{node.name} ({node.type})"
+        several_in, several_out = len(inputs) > 1, len(outputs) > 1
+        count_width = s.width(DETAIL, count) + 10 if count else 0.0
+        ports_width = 16.0
+        if several_in:
+            ports_width += max(s.width(PORT, p) for p in inputs)
+        if several_out:
+            ports_width += max(s.width(PORT, p) for p in outputs)
+        wanted = max(
+            s.width(TITLE, node.type) + count_width,
+            s.width(NAME, node.name),
+            s.width(DETAIL, summary),
+            ports_width,
+        )
+        width = min(MAX_WIDTH, max(MIN_WIDTH, float(round(wanted + 2 * PAD_X + 0.5))))
+        room = width - 2 * PAD_X
+        self.texts = (
+            s.elided(TITLE, node.type, room - count_width),
+            count,
+            s.elided(NAME, node.name, room),
+            s.elided(DETAIL, summary, room),
+        )
+        rows = max(len(inputs) if several_in else 0, len(outputs) if several_out else 0)
+        lines = 2 if summary else 1
+        height = (
+            TITLE_HEIGHT
+            + PAD_TOP
+            + lines * LINE_HEIGHT
+            + rows * PORT_ROW_HEIGHT
+            + PAD_BOTTOM
+        )
+        if (width, height, tuple(inputs), tuple(outputs)) != (
+            self.width,
+            self.height,
+            tuple(self.inputs),
+            tuple(self.outputs),
+        ):
+            self._lay_out(width, height, inputs, outputs)
+        self.update()
+
+    def _lay_out(
+        self, width: float, height: float, inputs: list[str], outputs: list[str]
+    ) -> None:
+        self.prepareGeometryChange()
+        self.width, self.height = width, height
+        name_y = TITLE_HEIGHT + PAD_TOP + LINE_HEIGHT / 2
+        rows_top = (
+            height - PAD_BOTTOM - max(len(inputs), len(outputs)) * PORT_ROW_HEIGHT
+        )
+        sides = []
+        for names, x in ((inputs, 0.0), (outputs, width)):
+            if len(names) == 1:
+                sides.append({names[0]: QPointF(x, name_y)})
+            else:
+                sides.append(
+                    {
+                        n: QPointF(x, rows_top + (i + 0.5) * PORT_ROW_HEIGHT)
+                        for i, n in enumerate(names)
+                    }
+                )
+        self.inputs, self.outputs = sides
+        self._labelled_inputs, self._labelled_outputs = (
+            len(inputs) > 1,
+            len(outputs) > 1,
+        )
+        self._body, self._strip = _outline(width, height)
+        shape = QPainterPath(self._body)
+        shape.setFillRule(Qt.FillRule.WindingFill)
+        for point in (*self.inputs.values(), *self.outputs.values()):
+            shape.addEllipse(point, PORT_HIT_RADIUS, PORT_HIT_RADIUS)
+        self._shape = shape
+        self._bounds = QRectF(
+            -PORT_HIT_RADIUS, -MARGIN, width + 2 * PORT_HIT_RADIUS, height + 2 * MARGIN
+        )
+        self.follow()
+
+    def follow(self) -> None:
+        """Re-draw the edges attached here (after a move or a new layout)."""
+        for edge in self.edges.values():
+            edge.update_path()
+
+    # ----- ports -----
+    def port_scene_pos(self, port: str, output: bool) -> QPointF:
+        """Where a port's centre lies on the canvas."""
+        local = (self.outputs if output else self.inputs).get(port)
+        if local is None:  # a port that is gone: anchor at the middle of that side
+            local = QPointF(self.width if output else 0.0, self.height / 2)
+        return self.pos() + local
+
+    def port_at(
+        self, local: QPointF, output: bool | None = None
+    ) -> tuple[str, bool] | None:
+        """The (port, is_output) within reach of a point in item coordinates, nearest first."""
+        best: tuple[float, tuple[str, bool]] | None = None
+        for ports, is_output in ((self.inputs, False), (self.outputs, True)):
+            if output is not None and is_output != output:
+                continue
+            for name, point in ports.items():
+                d = (point - local).manhattanLength()
+                if d <= PORT_HIT_RADIUS * 1.4 and (best is None or d < best[0]):
+                    best = (d, (name, is_output))
+        return best[1] if best else None
+
+    def attach(self, edge_item: EdgeItem) -> None:
+        """Follow an edge that starts or ends here."""
+        self.edges[edge_item.edge] = edge_item
+        self._mark_connected()
+
+    def detach(self, edge: Edge) -> None:
+        """Stop following an edge."""
+        self.edges.pop(edge, None)
+        self._mark_connected()
+
+    def _mark_connected(self) -> None:
+        connected: set[tuple[str, bool]] = set()
+        for edge in self.edges:
+            if edge.src == self.node_id:
+                connected.add((edge.src_port, True))
+            if edge.dst == self.node_id:
+                connected.add((edge.dst_port, False))
+        if connected != self._connected:
+            self._connected = connected
+            self.update()
+
+    def set_port_marks(self, marks: dict[str, bool] | None) -> None:
+        """Show which input ports may take the wire being dragged (None: not wiring)."""
+        if marks != self.port_marks:
+            self.port_marks = marks
+            self.update()
+
+    def set_hot_port(self, port: tuple[str, bool] | None) -> None:
+        """Highlight the port under the cursor."""
+        if port != self.hot_port:
+            self.hot_port = port
+            self.update()
+
+    # ----- Qt -----
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return self._shape
+
+    def hoverMoveEvent(self, event: Any) -> None:
+        port = self.port_at(event.pos())
+        self.set_hot_port(port)
+        if port is not None:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.unsetCursor()
+
+    def hoverLeaveEvent(self, event: Any) -> None:
+        self.set_hot_port(None)
+        self.unsetCursor()
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionGraphicsItem,
+        widget: QWidget | None = None,
+    ) -> None:
+        s = style()
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+            painter.worldTransform()
+        )
+        selected = self.isSelected()
+        if lod < SIMPLE_LOD:
+            self._paint_simple(painter, s, selected)
+            return
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(s.shadow)
+        painter.drawPath(self._body.translated(0, 2))
+        if selected:
+            painter.setPen(s.halo)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(
+                QRectF(-1.5, -1.5, self.width + 3, self.height + 3),
+                CORNER + 1,
+                CORNER + 1,
+            )
+            painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(s.error_fill if self.severity == "error" else s.fill)
+        painter.drawPath(self._body)
+        painter.setBrush(s.category_brush(self._category))
+        painter.drawPath(self._strip)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(self._border_pen(s, selected))
+        painter.drawPath(self._body)
+        self._paint_texts(painter, s)
+        self._paint_ports(painter, s)
+
+    def _border_pen(self, s: CanvasStyle, selected: bool) -> QPen:
+        if selected:
+            return s.selected_border
+        if self.severity == "error":
+            return s.error_border
+        if self.severity == "warning":
+            return s.warning_border
+        return s.border
+
+    def _paint_simple(self, painter: QPainter, s: CanvasStyle, selected: bool) -> None:
+        rect = QRectF(0, 0, self.width, self.height)
+        painter.fillRect(rect, s.error_fill if self.severity == "error" else s.fill)
+        painter.fillRect(
+            QRectF(0, 0, self.width, TITLE_HEIGHT), s.category_brush(self._category)
+        )
+        if selected or self.severity:
+            if selected:
+                painter.setPen(s.simple_selected)
+            else:
+                painter.setPen(
+                    s.simple_error if self.severity == "error" else s.simple_warning
+                )
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect)
+
+    def _paint_texts(self, painter: QPainter, s: CanvasStyle) -> None:
+        title, count, name, detail = self.texts
+        inner = QRectF(PAD_X, 0, self.width - 2 * PAD_X, TITLE_HEIGHT)
+        painter.setFont(s.title_font)
+        painter.setPen(s.title_text)
+        painter.drawText(inner, _LEFT, title)
+        if count:
+            painter.setFont(s.detail_font)
+            painter.setPen(s.title_subtext)
+            painter.drawText(inner, _RIGHT, count)
+        line = QRectF(
+            PAD_X, TITLE_HEIGHT + PAD_TOP, self.width - 2 * PAD_X, LINE_HEIGHT
+        )
+        painter.setFont(s.name_font)
+        painter.setPen(s.text)
+        painter.drawText(line, _LEFT, name)
+        if detail:
+            painter.setFont(s.detail_font)
+            painter.setPen(s.subtext)
+            painter.drawText(line.translated(0, LINE_HEIGHT), _LEFT, detail)
+        if self._labelled_inputs or self._labelled_outputs:
+            painter.setFont(s.port_font)
+            half = self.width / 2 - PAD_X
+            if self._labelled_inputs:
+                for port, point in self.inputs.items():
+                    painter.drawText(
+                        QRectF(
+                            PAD_X,
+                            point.y() - PORT_ROW_HEIGHT / 2,
+                            half,
+                            PORT_ROW_HEIGHT,
+                        ),
+                        _LEFT,
+                        port,
+                    )
+            if self._labelled_outputs:
+                for port, point in self.outputs.items():
+                    rect = QRectF(
+                        self.width / 2,
+                        point.y() - PORT_ROW_HEIGHT / 2,
+                        half,
+                        PORT_ROW_HEIGHT,
+                    )
+                    painter.drawText(rect, _RIGHT, port)
+
+    def _paint_ports(self, painter: QPainter, s: CanvasStyle) -> None:
+        marks = self.port_marks
+        for ports, output in ((self.inputs, False), (self.outputs, True)):
+            for port, point in ports.items():
+                radius = PORT_RADIUS
+                ring = s.port_out_ring if output else s.port_in_ring
+                dimmed = marks is not None and (output or not marks.get(port))
+                if marks is not None and not dimmed:
+                    ring = s.port_target
+                    radius += 1.5
+                if self.hot_port == (port, output):
+                    radius += 1.5
+                if (port, output) in self._connected or radius > PORT_RADIUS:
+                    brush = s.port_out if output else s.port_in
+                else:
+                    brush = s.fill
+                painter.setOpacity(0.3 if dimmed else 1.0)
+                painter.setPen(ring)
+                painter.setBrush(brush)
+                painter.drawEllipse(point, radius, radius)
+        painter.setOpacity(1.0)
+
+    def tooltip(self) -> str:
+        """What hovering the card tells: name and type, output shapes, parameters, diagnostics."""
+        return tooltip_text(self._title, self.result)
+
+
+def tooltip_text(title: str, result: NodeResult | None) -> str:
+    """A node's title followed by what its analysis found."""
+    lines = [title]
+    if result is not None:
+        if result.outputs:
+            for port, shape in result.outputs.items():
+                lines.append(
+                    f"{port}: {show(shape)}"
+                    if len(result.outputs) > 1
+                    else f"output {show(shape)}"
+                )
+        if result.params:
+            lines.append(f"{result.params:,} parameters")
+        for diag in result.diagnostics:
+            lines.append(
+                ("Error: " if diag.severity == "error" else "Warning: ") + diag.text
+            )
+    return "\n".join(lines)
+
+
+# ----- the edge -----
+class EdgeItem(QGraphicsItem):
+    """A tensor flowing from an output port to an input port, as a curve labelled with its shape."""
+
+    def __init__(
+        self, edge: Edge, source: NodeItem, target: NodeItem, shape: Shape | None = None
+    ) -> None:
+        super().__init__()
+        self.edge = edge
+        self.source = source
+        self.target = target
+        self.label = format_shape(shape)
+        self._path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(EDGE_Z)
+        self.update_path()
+
+    def set_shape(self, shape: Shape | None) -> None:
+        """Label the edge with the tensor shape flowing on it (None: not known)."""
+        label = format_shape(shape)
+        if label != self.label:
+            self.label = label
+            self.update_path()
+
+    def update_path(self) -> None:
+        """Re-draw the curve between the current positions of the two ports."""
+        start = self.source.port_scene_pos(self.edge.src_port, True)
+        end = self.target.port_scene_pos(self.edge.dst_port, False)
+        self.prepareGeometryChange()
+        self._path, middle = bezier(start, end)
+        self._shape = None
+        bounds = self._path.controlPointRect()
+        if self.label:
+            s = style()
+            width = s.width(LABEL, self.label) + 12
+            height = s.label_metrics.height() + 4
+            self._label_rect = QRectF(
+                middle.x() - width / 2, middle.y() - height / 2, width, height
+            )
+            bounds = bounds.united(self._label_rect)
+        self._bounds = bounds.adjusted(-3, -3, 3, 3)
+
+    def tooltip(self) -> str:
+        """What hovering the edge tells: the tensor shape, or that it is not known."""
+        shape = self.label or "shape not known yet"
+        return f"{self.edge.src}.{self.edge.src_port} → {self.edge.dst}.{self.edge.dst_port}: {shape}"
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(EDGE_HIT_WIDTH)
+            self._shape = stroker.createStroke(self._path)
+            if self.label:
+                self._shape.addRect(self._label_rect)
+        return self._shape
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionGraphicsItem,
+        widget: QWidget | None = None,
+    ) -> None:
+        s = style()
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+            painter.worldTransform()
+        )
+        selected = self.isSelected()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if lod < SIMPLE_LOD:
+            painter.setPen(s.edge_selected if selected else s.edge_simple)
+            painter.drawPath(self._path)
+            return
+        painter.setPen(
+            s.edge_selected if selected else (s.edge if self.label else s.edge_unknown)
+        )
+        painter.drawPath(self._path)
+        if self.label:
+            painter.setPen(s.edge_selected if selected else s.label_border)
+            painter.setBrush(s.label_fill)
+            radius = self._label_rect.height() / 2
+            painter.drawRoundedRect(self._label_rect, radius, radius)
+            painter.setFont(s.label_font)
+            painter.setPen(s.label_text)
+            painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
+    """A horizontal-tangent cubic from an output port to an input port, and its midpoint."""
+    x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
+    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
+    if x3 < x0:  # a backward edge loops out and in
+        reach = max(reach, 80.0)
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(x0 + reach, y0), QPointF(x3 - reach, y3), end)
+    # B(1/2) = (P0 + 3 P1 + 3 P2 + P3) / 8, and here P1, P2 are P0, P3 shifted by ±reach
+    return path, QPointF((x0 + x3) / 2, (y0 + y3) / 2)

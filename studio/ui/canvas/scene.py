@@ -1,0 +1,376 @@
+"""The graph as a scene: one item per node and edge, kept in step with the document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import (
+    QGraphicsScene,
+    QGraphicsSceneHelpEvent,
+    QGraphicsSceneMouseEvent,
+    QToolTip,
+)
+
+from studio.graph.catalogue.base import Shape
+from studio.graph.model import (
+    Edge,
+    EdgeAdded,
+    EdgeRemoved,
+    NodeAdded,
+    NodeMoved,
+    NodeRemoved,
+    NodeRenamed,
+    ParamChanged,
+)
+from studio.ui.canvas.interactions import ConnectDrag, reach_rect
+from studio.ui.canvas.items import NODE_Z, SELECTED_NODE_Z, EdgeItem, NodeItem
+from studio.ui.document import Document
+
+SNAP = 10.0  # nodes dragged by hand land on this grid
+
+
+class GraphScene(QGraphicsScene):
+    """Draws `document.graph`; edits made with the mouse go back through the document."""
+
+    edit_refused = Signal(str)  # a user-readable reason an edit was not made
+    rebuilt = Signal()  # every item was made anew (a project was opened)
+    node_activated = Signal(str)  # a node was double-clicked
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[Edge, EdgeItem] = {}
+        self.connect_drag: ConnectDrag | None = None
+        self._move_start: dict[str, QPointF] = {}
+        self._syncing_selection = False
+        self._pending_rebuild = False
+        self._raised: set[NodeItem] = set()
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        document.graph_changed.connect(self._on_graph_changed)
+        document.analysed.connect(self._on_analysed)
+        document.reset.connect(self._on_reset)
+        document.selection_changed.connect(self._on_document_selection)
+        self.selectionChanged.connect(self._on_scene_selection)
+        self.rebuild()
+
+    # ----- building -----
+    def rebuild(self) -> None:
+        """Make every item anew from the document's graph and analysis."""
+        self._pending_rebuild = False
+        self._cancel_drag()
+        self._syncing_selection = True
+        try:
+            self.clear()
+            self.nodes.clear()
+            self.edges.clear()
+            self._raised.clear()
+            graph, results = self.document.graph, self.document.analysis.results()
+            for node_id, node in graph.nodes.items():
+                item = NodeItem(node, results.get(node_id))
+                self.nodes[node_id] = item
+                self.addItem(item)
+            for edge in graph.edges:
+                result = results.get(edge.src)
+                self._add_edge(
+                    edge,
+                    result.outputs.get(edge.src_port)
+                    if result and result.outputs
+                    else None,
+                )
+            for node_id in self.document.selected_ids:
+                self.nodes[node_id].setSelected(True)
+        finally:
+            self._syncing_selection = False
+        self.rebuilt.emit()
+
+    def _add_edge(self, edge: Edge, shape: Shape | None = None) -> EdgeItem | None:
+        source, target = self.nodes.get(edge.src), self.nodes.get(edge.dst)
+        if source is None or target is None:
+            return None
+        item = EdgeItem(edge, source, target, shape)
+        self.edges[edge] = item
+        source.attach(item)
+        target.attach(item)
+        self.addItem(item)
+        return item
+
+    def _remove_edge(self, edge: Edge) -> None:
+        item = self.edges.pop(edge, None)
+        if item is None:
+            return
+        for end in (item.source, item.target):
+            end.detach(edge)
+        self.removeItem(item)
+
+    # ----- following the document -----
+    def _on_graph_changed(self, event: object) -> None:
+        if self._pending_rebuild:
+            return
+        if isinstance(event, NodeAdded):
+            item = NodeItem(event.node)
+            self.nodes[event.node.id] = item
+            self.addItem(item)
+        elif isinstance(event, NodeRemoved):
+            for edge in event.edges:
+                self._remove_edge(edge)
+            item = self.nodes.pop(event.node.id, None)
+            if item is not None:
+                if self.connect_drag is not None and self.connect_drag.source is item:
+                    self._cancel_drag()
+                self.removeItem(item)
+        elif isinstance(event, EdgeAdded):
+            self._add_edge(event.edge)
+        elif isinstance(event, EdgeRemoved):
+            self._remove_edge(event.edge)
+        elif isinstance(event, NodeMoved):
+            item = self.nodes.get(event.node_id)
+            if item is not None and item.pos().toTuple() != event.new:
+                item.setPos(*event.new)
+                item.follow()
+        elif isinstance(event, (ParamChanged, NodeRenamed)):
+            self._refresh_nodes([event.node_id], with_results=False)
+
+    def _on_analysed(self, node_ids: Iterable[str]) -> None:
+        if self._pending_rebuild:
+            self.rebuild()
+            return
+        self._refresh_nodes(node_ids, with_results=True)
+
+    def _refresh_nodes(self, node_ids: Iterable[str], with_results: bool) -> None:
+        """Redraw these nodes and the labels of the edges leaving them, and nothing else."""
+        graph, analysis = self.document.graph, self.document.analysis
+        for node_id in node_ids:
+            item = self.nodes.get(node_id)
+            if item is None or node_id not in graph:
+                continue
+            # mid-edit, reading the analysis would refresh it before the document does
+            result = analysis.result(node_id) if with_results else item.result
+            item.refresh(graph.node(node_id), result)
+            outputs = result.outputs if result is not None else None
+            for edge, edge_item in item.edges.items():
+                if edge.src == node_id and with_results:
+                    edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+
+    def _on_reset(self) -> None:
+        """A new project: drop the old items now, build the new ones when its analysis is in."""
+        self._cancel_drag()
+        self._syncing_selection = True
+        try:
+            self.clear()
+        finally:
+            self._syncing_selection = False
+        self.nodes.clear()
+        self.edges.clear()
+        self._raised.clear()
+        self._pending_rebuild = True
+
+    # ----- selection, both ways -----
+    def selected_node_ids(self) -> list[str]:
+        """Ids of the selected nodes, in the document's selection order where it has one."""
+        chosen = {i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)}
+        ordered = [n for n in self.document.selected_ids if n in chosen]
+        return ordered + sorted(chosen.difference(ordered), key=_id_key)
+
+    def selected_edges(self) -> list[Edge]:
+        """The selected edges."""
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def _on_scene_selection(self) -> None:
+        self._raise_selected()
+        if self._syncing_selection:
+            return
+        self._syncing_selection = True
+        try:
+            self.document.select(self.selected_node_ids())
+        finally:
+            self._syncing_selection = False
+
+    def _raise_selected(self) -> None:
+        """Draw selected nodes above the others."""
+        selected = {i for i in self.selectedItems() if isinstance(i, NodeItem)}
+        for item in self._raised - selected:
+            item.setZValue(NODE_Z)
+        for item in selected - self._raised:
+            item.setZValue(SELECTED_NODE_Z)
+        self._raised = selected
+
+    def _on_document_selection(self, node_ids: list[str]) -> None:
+        if self._syncing_selection:
+            return
+        self._syncing_selection = True
+        try:
+            wanted = set(node_ids)
+            for item in self.selectedItems():
+                if not isinstance(item, NodeItem) or item.node_id not in wanted:
+                    item.setSelected(False)
+            for node_id in node_ids:
+                item = self.nodes.get(node_id)
+                if item is not None:
+                    item.setSelected(True)
+        finally:
+            self._syncing_selection = False
+
+    def select_items(self, node_ids: Iterable[str], edges: Iterable[Edge] = ()) -> None:
+        """Make exactly these nodes and edges the selection (one document update)."""
+        self._syncing_selection = True
+        try:
+            self.clearSelection()
+            for node_id in node_ids:
+                if node_id in self.nodes:
+                    self.nodes[node_id].setSelected(True)
+            for edge in edges:
+                if edge in self.edges:
+                    self.edges[edge].setSelected(True)
+        finally:
+            self._syncing_selection = False
+        self._on_scene_selection()
+
+    def deselect_edges(self) -> None:
+        """Keep only nodes selected (a rubber band selects nodes, not the wires it crosses)."""
+        for item in self.selectedItems():
+            if isinstance(item, EdgeItem):
+                item.setSelected(False)
+
+    # ----- finding things -----
+    def node_at(self, scene_pos: QPointF) -> NodeItem | None:
+        """The topmost node under a point."""
+        for item in self.items(scene_pos):
+            if isinstance(item, NodeItem):
+                return item
+        return None
+
+    def input_port_near(self, scene_pos: QPointF) -> tuple[NodeItem, str] | None:
+        """The input port within reach of a point, and its node."""
+        for item in self.items(reach_rect(scene_pos)):
+            if isinstance(item, NodeItem):
+                port = item.port_at(item.mapFromScene(scene_pos), output=False)
+                if port is not None:
+                    return item, port[0]
+        return None
+
+    def helpEvent(self, event: QGraphicsSceneHelpEvent) -> None:
+        """Tooltips are written when asked for, not kept on thousands of items."""
+        for item in self.items(event.scenePos()):
+            if isinstance(item, (NodeItem, EdgeItem)):
+                QToolTip.showText(event.screenPos(), item.tooltip(), event.widget())
+                event.accept()
+                return
+        QToolTip.hideText()
+        event.ignore()
+
+    # ----- mouse: wiring and moving -----
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._start_wiring(
+            event.scenePos()
+        ):
+            event.accept()
+            return
+        super().mousePressEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and isinstance(
+            self.mouseGrabberItem(), NodeItem
+        ):
+            self._move_start = {
+                i.node_id: i.pos()
+                for i in self.selectedItems()
+                if isinstance(i, NodeItem)
+            }
+
+    def _start_wiring(self, scene_pos: QPointF) -> bool:
+        item = self.node_at(scene_pos)
+        if item is None:
+            return False
+        port = item.port_at(item.mapFromScene(scene_pos))
+        if port is None:
+            return False
+        name, output = port
+        if output:
+            self.connect_drag = ConnectDrag(self, item, name)
+        else:
+            edge = self.document.graph.source_of(item.node_id, name)
+            if edge is None or edge.src not in self.nodes:
+                return False
+            self.connect_drag = ConnectDrag(
+                self, self.nodes[edge.src], edge.src_port, detached=edge
+            )
+        self.connect_drag.move(scene_pos)
+        return True
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self.connect_drag is not None:
+            self.connect_drag.move(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+        if self._move_start:
+            self._follow_drag()
+
+    def _follow_drag(self) -> None:
+        """Snap the nodes being dragged to the grid and bring their edges along."""
+        edges: dict[Edge, EdgeItem] = {}
+        for node_id in self._move_start:
+            item = self.nodes.get(node_id)
+            if item is None:
+                continue
+            x, y = item.pos().toTuple()
+            snapped = (round(x / SNAP) * SNAP, round(y / SNAP) * SNAP)
+            if snapped != (x, y):
+                item.setPos(*snapped)
+            edges.update(item.edges)
+        for edge in edges.values():
+            edge.update_path()
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self.connect_drag is not None:
+            drag, self.connect_drag = self.connect_drag, None
+            drag.finish(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        start, self._move_start = self._move_start, {}
+        moved = {
+            node_id: (item.pos().x(), item.pos().y())
+            for node_id, point in start.items()
+            if (item := self.nodes.get(node_id)) is not None and item.pos() != point
+        }
+        if moved:
+            self.document.move_nodes(moved)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        item = self.node_at(event.scenePos())
+        if item is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.node_activated.emit(item.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def cancel_gesture(self) -> bool:
+        """Stop a wire being dragged (Escape); True if there was one."""
+        if self.connect_drag is None:
+            return False
+        self._cancel_drag()
+        return True
+
+    def _cancel_drag(self) -> None:
+        if self.connect_drag is not None:
+            drag, self.connect_drag = self.connect_drag, None
+            drag.end()
+
+    # ----- look -----
+    def redraw_all(self) -> None:
+        """Repaint every item (after a theme change)."""
+        for item in self.nodes.values():
+            item.update()
+        for edge in self.edges.values():
+            edge.update()
+        self.update()
+
+
+def _id_key(node_id: str) -> tuple[int, str]:
+    digits = node_id[1:]
+    return (
+        (int(digits), node_id)
+        if node_id[:1] == "n" and digits.isdigit()
+        else (1 << 62, node_id)
+    )

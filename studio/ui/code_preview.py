@@ -1,0 +1,277 @@
+"""The code preview: the network as PyTorch or Keras source, kept current while the graph is edited.
+
+Generating a large network takes tens of milliseconds, so the preview waits for a pause in the
+edits and regenerates only while it can be seen; when shown again it catches up.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QFontDatabase, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.graph.model import Event, NodeMoved
+from studio.graph.project import Project
+from studio.ui.document import Document
+from studio.ui.highlighter import PythonHighlighter
+from studio.ui.problems import problem_rows
+from studio.ui.theme import current_theme
+
+TARGETS = {"pytorch": "PyTorch", "keras": "Keras"}
+UPDATE_DELAY_MS = 150
+COPIED_FEEDBACK_MS = 1200
+ERRORS_HEADER = "The network has problems; fix them to see the code:"
+ERRORS_FOOTER = "The Problems list shows them too: click one to show its layer."
+REPORT_IT = "Please report this, with the project file."
+
+
+def generate_code(project: Project, target: str) -> tuple[str, str]:
+    """The code for `target` (or a commented reason) and a status: 'ok', 'refused' or 'failed'."""
+    from studio.codegen.names import CodegenError
+
+    if target == "keras":
+        from studio.codegen.keras import generate_keras as generate
+    else:
+        from studio.codegen.pytorch import generate_pytorch as generate
+    try:
+        return generate(project), "ok"
+    except CodegenError as err:  # the target cannot express some layers
+        first, *rest = str(err).splitlines()
+        footer = (
+            "PyTorch can express every layer: choose it above."
+            if target == "keras"
+            else ""
+        )
+        return commented(_sentence(first) + ":", rest, footer), "refused"
+    except Exception as err:  # noqa: BLE001 - a generator bug must not break the editor
+        name = TARGETS.get(target, target)
+        header = f"The {name} generator failed ({type(err).__name__}: {err})."
+        return commented(header, [], REPORT_IT), "failed"
+
+
+def errors_text(document: Document) -> str:
+    """The commented list of the errors that keep the network from becoming code."""
+    lines = [
+        f"  - {p.layer}: {p.message}. {p.hint}."
+        for p in problem_rows(document)
+        if p.severity == "error"
+    ]
+    return commented(ERRORS_HEADER, lines, ERRORS_FOOTER)
+
+
+def commented(header: str, lines: list[str], footer: str = "") -> str:
+    """A block of Python comments: a header, the lines, a footer, with blank comment lines between."""
+    body = ["# " + header, "#", *(f"# {_printable(line)}" for line in lines)]
+    if footer:
+        body += ["#", "# " + footer]
+    return "\n".join(body) + "\n"
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class CodePreview(QWidget):
+    """Read-only, highlighted source of the network in the chosen framework, with a Copy button."""
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("codePreview")
+        self.document = document
+        self._text = ""
+        self._status = "ok"
+        self._stale = True
+        self._edited = False
+        self._scroll_to_top = True
+
+        self.target_box = QComboBox(self)
+        self.target_box.setObjectName("codeTarget")
+        self.target_box.setToolTip("The framework the code is written for")
+        for key, label in TARGETS.items():
+            self.target_box.addItem(label, key)
+        self.target_box.currentIndexChanged.connect(self._target_chosen)
+        self.status = QLabel(self)
+        self.status.setObjectName("codeStatus")
+        self.copy_button = QPushButton("Copy", self)
+        self.copy_button.setObjectName("copyCode")
+        self.copy_button.setToolTip("Copy the whole code to the clipboard")
+        self.copy_button.clicked.connect(self.copy_to_clipboard)
+
+        self.editor = QPlainTextEdit(self)
+        self.editor.setObjectName("codeText")
+        self.editor.setReadOnly(True)
+        self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.editor.setFont(
+            QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        )
+        self.editor.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.editor.document().setDocumentMargin(8)
+        self._dark = current_theme().dark
+        self.highlighter = PythonHighlighter(self.editor.document(), self._dark)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 6)
+        bar.setSpacing(8)
+        bar.addWidget(self.target_box)
+        bar.addWidget(self.status, 1)
+        bar.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.editor, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._refresh_if_visible)
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(COPIED_FEEDBACK_MS)
+        self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
+        document.graph_changed.connect(self._graph_changed)
+        document.analysed.connect(self._analysed)
+        document.reset.connect(self._mark_stale)
+
+    # ----- public -----
+    def text(self) -> str:
+        """What the preview shows: the code, or the commented reason there is none."""
+        return self._text
+
+    def is_code(self) -> bool:
+        """True when the preview shows code (False: it explains why it cannot)."""
+        return self._status == "ok"
+
+    def target(self) -> str:
+        """The chosen framework: 'pytorch' or 'keras'."""
+        return str(self.target_box.currentData())
+
+    def set_target(self, target: str) -> None:
+        """Choose the framework ('pytorch' or 'keras'); the code follows at once when visible."""
+        index = self.target_box.findData(target)
+        if index < 0:
+            raise ValueError(
+                f"unknown code target {target!r}: choose one of {', '.join(TARGETS)}"
+            )
+        self.target_box.setCurrentIndex(index)
+
+    def refresh_now(self) -> None:
+        """Generate the code now, whether or not the preview is visible."""
+        self._timer.stop()
+        self._stale = False
+        if not self.document.analysis.is_valid:
+            text, status = errors_text(self.document), "errors"
+        else:
+            text, status = generate_code(self.document.project, self.target())
+        self._status = status
+        coloured = self.editor.document() if status == "ok" else None  # plain messages
+        if self.highlighter.document() is not coloured:
+            self.highlighter.setDocument(coloured)
+        self._show_text(text)
+        self._show_status()
+
+    def copy_to_clipboard(self) -> None:
+        """Put the code on the clipboard."""
+        if self._stale:
+            self.refresh_now()
+        if not self.is_code():
+            return
+        QApplication.clipboard().setText(self._text)
+        self.copy_button.setText("Copied")
+        self._copied_timer.start()
+
+    # ----- Qt -----
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._timer.start(0)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (
+            QEvent.Type.PaletteChange,
+            QEvent.Type.ApplicationPaletteChange,
+        ):
+            dark = current_theme().dark
+            if dark != self._dark:
+                self._dark = dark
+                self.highlighter.set_dark(dark)
+                self._show_status()
+
+    # ----- internals -----
+    def _graph_changed(self, event: Event) -> None:
+        if not isinstance(event, NodeMoved):  # positions never reach the code
+            self._edited = True
+
+    def _analysed(self, _ids: object) -> None:
+        if self._edited:
+            self._edited = False
+            self._mark_stale()
+
+    def _mark_stale(self) -> None:
+        self._stale = True
+        if self.isVisible():
+            self._timer.start(UPDATE_DELAY_MS)
+
+    def _refresh_if_visible(self) -> None:
+        if self.isVisible():
+            self.refresh_now()
+
+    def _target_chosen(self, _index: int) -> None:
+        self._scroll_to_top = True  # another file: start at its top
+        self._stale = True
+        if self.isVisible():
+            self.refresh_now()
+
+    def _show_text(self, text: str) -> None:
+        if text == self._text:
+            return
+        keep_place, self._scroll_to_top = not self._scroll_to_top, False
+        vertical, horizontal = (
+            self.editor.verticalScrollBar(),
+            self.editor.horizontalScrollBar(),
+        )
+        place = (vertical.value(), horizontal.value())
+        self._text = text
+        self.editor.setPlainText(text)
+        if keep_place:
+            vertical.setValue(place[0])
+            horizontal.setValue(place[1])
+
+    def _show_status(self) -> None:
+        theme = current_theme()
+        if self._status == "ok":
+            text, color = f"{len(self._text.splitlines())} lines", None
+        elif self._status == "errors":
+            errors = self.document.analysis.summary().errors
+            plural = "s" if errors != 1 else ""
+            text, color = f"{errors} error{plural} to fix first", theme.error
+        elif self._status == "refused":
+            name = self.target_box.currentText()
+            text, color = f"{name} cannot express some layers", theme.warning
+        else:
+            text, color = "The generator failed", theme.error
+        palette = self.palette()
+        if color is None:
+            color = palette.color(QPalette.ColorRole.PlaceholderText)
+        elif not theme.dark:
+            color = color.darker(125)  # the accents are a little light for small text
+        palette.setColor(QPalette.ColorRole.WindowText, color)
+        self.status.setPalette(palette)
+        self.status.setText(text)
+        self.copy_button.setEnabled(self.is_code())
