@@ -33,6 +33,7 @@ PAD_BOTTOM = 8.0
 CORNER = 6.0
 MIN_WIDTH = 128.0
 MAX_WIDTH = 184.0
+MAX_TEXT = MAX_WIDTH - 2 * PAD_X - 10
 PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
@@ -87,6 +88,7 @@ class NodeItem(QGraphicsItem):
             "",
         )  # title, count, name, settings
         self._category = ""
+        self.name = ""
         self._title = ""
         self._labelled_inputs = self._labelled_outputs = False
         self._body = self._strip = self._shape = QPainterPath()
@@ -108,9 +110,10 @@ class NodeItem(QGraphicsItem):
         s = style()
         self.result = result
         spec = node.spec
-        count = (
-            format_count(result.params) if result is not None and result.params else ""
-        )
+        params = result.params if result is not None else 0
+        count = format_count(params) if params else ""
+        if count and s.width(TITLE, node.type) + s.width(DETAIL, count) > MAX_TEXT:
+            count = format_count(params, unit=False)  # "33.5k": room for the type name
         summary = summarize_params(node.params, spec.params)
         inputs = [p.name for p in spec.input_ports(node.params)]
         outputs = [p.name for p in spec.outputs]
@@ -120,6 +123,7 @@ class NodeItem(QGraphicsItem):
         self.severity = (
             "error" if "error" in severities else ("warning" if severities else "")
         )
+        self.name = node.name
         self._title = f"{node.name} ({node.type})"
         several_in, several_out = len(inputs) > 1, len(outputs) > 1
         count_width = s.width(DETAIL, count) + 10 if count else 0.0
@@ -439,7 +443,7 @@ class EdgeItem(QGraphicsItem):
         self.edge = edge
         self.source = source
         self.target = target
-        self.label = format_shape(shape)
+        self.label = format_shape(shape)  # the text, even where the label is left out
         self._path = QPainterPath()
         self._shape: QPainterPath | None = None
         self._label_rect = QRectF()
@@ -463,20 +467,24 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end)
         self._shape = None
         bounds = self._path.controlPointRect()
+        self._label_rect = QRectF()
         if self.label:
             s = style()
             width = s.width(LABEL, self.label) + 12
             height = s.label_metrics.height() + 4
-            self._label_rect = QRectF(
-                middle.x() - width / 2, middle.y() - height / 2, width, height
-            )
-            bounds = bounds.united(self._label_rect)
+            room = end.x() - start.x() - 2 * PORT_RADIUS - 4
+            # between two cards of one row the label must fit the gap, or nodes would cover it
+            if width <= room or abs(end.y() - start.y()) > 2 * height:
+                self._label_rect = QRectF(
+                    middle.x() - width / 2, middle.y() - height / 2, width, height
+                )
+                bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
     def tooltip(self) -> str:
         """What hovering the edge tells: the tensor shape, or that it is not known."""
         shape = self.label or "shape not known yet"
-        return f"{self.edge.src}.{self.edge.src_port} → {self.edge.dst}.{self.edge.dst_port}: {shape}"
+        return f"{self.source.name} → {self.target.name}.{self.edge.dst_port}: {shape}"
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -486,7 +494,7 @@ class EdgeItem(QGraphicsItem):
             stroker = QPainterPathStroker()
             stroker.setWidth(EDGE_HIT_WIDTH)
             self._shape = stroker.createStroke(self._path)
-            if self.label:
+            if not self._label_rect.isNull():
                 self._shape.addRect(self._label_rect)
         return self._shape
 
@@ -510,7 +518,7 @@ class EdgeItem(QGraphicsItem):
             s.edge_selected if selected else (s.edge if self.label else s.edge_unknown)
         )
         painter.drawPath(self._path)
-        if self.label:
+        if not self._label_rect.isNull():
             painter.setPen(s.edge_selected if selected else s.label_border)
             painter.setBrush(s.label_fill)
             radius = self._label_rect.height() / 2

@@ -27,6 +27,8 @@ _UNITS = {
     "dilation": "dil {}",
     "groups": "g{}",
     "scale_factor": "×{}",
+    "dim_feedforward": "ff {}",
+    "max_len": "max {}",
 }
 _KEY_PARAMS = frozenset(
     {"kernel_size", "out_features", "out_channels", "hidden_size", "dim", "p"}
@@ -154,8 +156,8 @@ def _cap(pen: QPen) -> QPen:
 
 
 # ----- text of a node and an edge -----
-def format_count(count: int) -> str:
-    """A parameter count the short way: 650 params, 4.6k params, 1.2M params."""
+def format_count(count: int, unit: bool = True) -> str:
+    """A parameter count the short way: 650 params, 4.6k params, 1.2M params (or just 1.2M)."""
     if count < 1000:
         number = str(count)
     else:
@@ -163,6 +165,8 @@ def format_count(count: int) -> str:
             if count >= size:
                 number = f"{count / size:.1f}".rstrip("0").rstrip(".") + suffix
                 break
+    if not unit:
+        return number
     return f"{number} param" if count == 1 else f"{number} params"
 
 
