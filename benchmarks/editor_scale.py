@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from graph_scale import best, build, machine
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from studio.graph.layout import layered_positions
@@ -65,9 +65,7 @@ def paint_ms(window: MainWindow, repeats: int) -> float:
     image = QImage(viewport.size(), QImage.Format.Format_ARGB32_Premultiplied)
 
     def frame() -> None:
-        painter = QPainter(image)
-        viewport.render(painter)
-        painter.end()
+        viewport.render(image)
 
     return best(repeats, frame)
 

@@ -6,7 +6,7 @@ import networkx as nx
 
 from studio.graph.model import Graph, Position
 
-COLUMN_WIDTH = 240.0
+COLUMN_WIDTH = 260.0
 ROW_HEIGHT = 140.0
 BAND_GAP = 100.0
 SWEEPS = 4

@@ -29,7 +29,6 @@ from studio.ui.recovery import settings
 from studio.ui.summary import summary_text
 
 LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored onto new docks
-READABLE_ZOOM = 0.8  # Arrange wraps a network that would need a smaller zoom to fit the view's width
 THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
 
 
@@ -64,6 +63,8 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_toolbar()
         self.layer_palette.add_requested.connect(self._add_from_palette)
+        self.canvas.edit_refused.connect(self._show_refusal)
+        self.canvas.node_activated.connect(self._show_inspector)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
         self.document.reset.connect(self._on_reset)
@@ -210,7 +211,7 @@ class MainWindow(QMainWindow):
             ),
             "arrange": self._action(
                 "&Arrange",
-                self.arrange,
+                self.canvas.arrange,
                 "Ctrl+L",
                 "Lay the network out in layers, left to right",
             ),
@@ -318,11 +319,6 @@ class MainWindow(QMainWindow):
             self.canvas.copy_selection()
             self.canvas.delete_selection()
 
-    def arrange(self) -> None:
-        """Lay the graph out automatically (wrapping what would not fit at a readable zoom), show all of it."""
-        self.document.arrange(max_width=max(self.canvas.viewport().width(), 400) / READABLE_ZOOM)
-        self.canvas.fit_to_view()
-
     def set_theme(self, key: str) -> None:
         """Use the light or dark theme, or follow the system's; remembered for the next start."""
         theme.use_theme({"light": theme.LIGHT, "dark": theme.DARK}.get(key))
@@ -334,6 +330,13 @@ class MainWindow(QMainWindow):
             refresh = getattr(widget, "apply_theme", None)
             if refresh is not None:
                 refresh()
+
+    def _show_refusal(self, message: str) -> None:
+        self.statusBar().showMessage(message, 6000)
+
+    def _show_inspector(self, *_: object) -> None:
+        self.docks["inspector"].show()
+        self.docks["inspector"].raise_()
 
     def _add_from_palette(self, layer_type: str) -> None:
         self.canvas.add_layer_at_center(layer_type)

@@ -204,6 +204,12 @@ def test_document_follows_the_scene_selection(view, document, qtbot):
         view.viewport(), LEFT, pos=port_point(view, "n3", "out", True) - QPoint(40, 0)
     )
     assert document.selected_ids == ["n3"]
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    n4 = view.graph_scene.nodes["n4"]
+    qtbot.mouseClick(
+        view.viewport(), LEFT, ctrl, view.mapFromScene(n4.pos() + QPointF(40, 40))
+    )
+    assert document.selected_ids == ["n3", "n4"]
     view.select_all()
     assert sorted(document.selected_ids) == sorted(document.graph.nodes)
 
@@ -409,3 +415,76 @@ def test_summaries_and_counts():
     assert format_count(2_500_000) == "2.5M params"
     assert format_shape((None, 3, 224, 224)) == "N×3×224×224"
     assert format_shape(None) == ""
+
+
+def test_middle_button_and_space_drag_pan_the_view(view, qtbot):
+    viewport = view.viewport()
+    before = view.visible_center()
+    middle = Qt.MouseButton.MiddleButton
+    qtbot.mousePress(viewport, middle, pos=QPoint(400, 300))
+    qtbot.mouseMove(viewport, QPoint(300, 250))
+    qtbot.mouseRelease(viewport, middle, pos=QPoint(300, 250))
+    moved = view.visible_center() - before
+    assert (round(moved.x()), round(moved.y())) == (100, 50)
+    view.setFocus()
+    qtbot.keyPress(view, Qt.Key.Key_Space)
+    drag(qtbot, view, QPoint(300, 300), QPoint(340, 300))
+    qtbot.keyRelease(view, Qt.Key.Key_Space)
+    assert round((view.visible_center() - before).x()) == 60
+
+
+def test_escape_cancels_a_wire(view, document, qtbot):
+    start = port_point(view, "n3", "out", True)
+    qtbot.mousePress(view.viewport(), LEFT, pos=start)
+    qtbot.mouseMove(view.viewport(), start + QPoint(50, 80))
+    assert view.graph_scene.connect_drag is not None
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert view.graph_scene.connect_drag is None
+    assert all(item.port_marks is None for item in view.graph_scene.nodes.values())
+    qtbot.mouseRelease(view.viewport(), LEFT, pos=start + QPoint(50, 80))
+
+
+def test_ports_follow_the_number_of_inputs(view, document):
+    add_id = document.add_node("Add", (0.0, 400.0))
+    item = view.graph_scene.nodes[add_id]
+    assert list(item.inputs) == ["in1", "in2"]
+    height = item.height
+    document.set_param(add_id, "num_inputs", 4)
+    assert list(item.inputs) == ["in1", "in2", "in3", "in4"]
+    assert item.height > height
+    document.undo_stack.undo()
+    assert list(item.inputs) == ["in1", "in2"]
+
+
+def test_rename_and_long_names_are_elided(view, document):
+    document.rename("n4", "a_very_long_layer_name_that_cannot_fit_on_any_card")
+    item = view.graph_scene.nodes["n4"]
+    assert item.texts[2].endswith("…")
+    assert "a_very_long_layer_name_that_cannot_fit_on_any_card" in item.tooltip()
+
+
+def test_double_click_activates_a_node(view, qtbot):
+    item = view.graph_scene.nodes["n6"]
+    view.centerOn(item)
+    with qtbot.waitSignal(view.node_activated) as blocker:
+        qtbot.mouseDClick(
+            view.viewport(), LEFT, pos=view.mapFromScene(item.pos() + QPointF(40, 40))
+        )
+    assert blocker.args == ["n6"]
+
+
+def test_apply_theme_uses_the_current_theme(view):
+    from studio.ui import theme
+    from studio.ui.canvas.style import style
+
+    try:
+        theme.use_theme(theme.DARK)
+        view.apply_theme()
+        assert style().theme is theme.DARK
+        theme.use_theme(theme.LIGHT)
+        view.apply_theme()
+        assert style().theme is theme.LIGHT
+    finally:
+        theme.use_theme(None)
+        view.apply_theme()

@@ -330,15 +330,16 @@ class NodeItem(QGraphicsItem):
         painter.fillRect(
             QRectF(0, 0, self.width, TITLE_HEIGHT), s.category_brush(self._category)
         )
-        if selected or self.severity:
-            if selected:
-                painter.setPen(s.simple_selected)
-            else:
-                painter.setPen(
-                    s.simple_error if self.severity == "error" else s.simple_warning
-                )
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(rect)
+        if selected:
+            painter.setPen(s.simple_selected)
+        elif self.severity:
+            painter.setPen(
+                s.simple_error if self.severity == "error" else s.simple_warning
+            )
+        else:
+            painter.setPen(s.simple_border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect)
 
     def _paint_texts(self, painter: QPainter, s: CanvasStyle) -> None:
         title, count, name, detail = self.texts
@@ -470,9 +471,9 @@ class EdgeItem(QGraphicsItem):
         self._label_rect = QRectF()
         if self.label:
             s = style()
-            width = s.width(LABEL, self.label) + 12
+            width = s.width(LABEL, self.label) + 10
             height = s.label_metrics.height() + 4
-            room = end.x() - start.x() - 2 * PORT_RADIUS - 4
+            room = end.x() - start.x() - 6
             # between two cards of one row the label must fit the gap, or nodes would cover it
             if width <= room or abs(end.y() - start.y()) > 2 * height:
                 self._label_rect = QRectF(

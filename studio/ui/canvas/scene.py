@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSceneHelpEvent,
@@ -37,7 +37,7 @@ class GraphScene(QGraphicsScene):
     rebuilt = Signal()  # every item was made anew (a project was opened)
     node_activated = Signal(str)  # a node was double-clicked
 
-    def __init__(self, document: Document, parent=None) -> None:
+    def __init__(self, document: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.nodes: dict[str, NodeItem] = {}
@@ -80,7 +80,8 @@ class GraphScene(QGraphicsScene):
                     else None,
                 )
             for node_id in self.document.selected_ids:
-                self.nodes[node_id].setSelected(True)
+                if node_id in self.nodes:
+                    self.nodes[node_id].setSelected(True)
         finally:
             self._syncing_selection = False
         self.rebuilt.emit()
@@ -268,14 +269,15 @@ class GraphScene(QGraphicsScene):
             event.accept()
             return
         super().mousePressEvent(event)
+        grabbed = self.mouseGrabberItem()
         if event.button() == Qt.MouseButton.LeftButton and isinstance(
-            self.mouseGrabberItem(), NodeItem
+            grabbed, NodeItem
         ):
-            self._move_start = {
-                i.node_id: i.pos()
-                for i in self.selectedItems()
-                if isinstance(i, NodeItem)
-            }
+            moving = [
+                grabbed,
+                *(i for i in self.selectedItems() if isinstance(i, NodeItem)),
+            ]
+            self._move_start = {i.node_id: i.pos() for i in moving}
 
     def _start_wiring(self, scene_pos: QPointF) -> bool:
         item = self.node_at(scene_pos)

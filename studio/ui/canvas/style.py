@@ -79,6 +79,7 @@ class CanvasStyle:
         self.edge_unknown = _cap(QPen(t.edge, 1.4, Qt.PenStyle.DashLine))
         self.edge_selected = _cap(QPen(t.node_selected, 2.6))
         self.edge_simple = QPen(t.edge, 0)  # cosmetic: one pixel at any zoom
+        self.simple_border = QPen(t.node_border, 0)
         self.simple_selected = QPen(t.node_selected, 0)
         self.simple_error = QPen(t.error, 0)
         self.simple_warning = QPen(t.warning, 0)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from studio.graph.model import GraphError, Position
 from studio.ui.canvas.items import MIN_WIDTH, TITLE_HEIGHT, EdgeItem, NodeItem
-from studio.ui.canvas.scene import GraphScene
+from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
 from studio.ui.document import Document, FragmentError, read_fragment
 from studio.ui.mime import FRAGMENT_MIME, LAYER_MIME
@@ -44,13 +44,11 @@ MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
 GRID = 20.0
 MAJOR_EVERY = 5
 MIN_GRID_PIXELS = 9.0
-SNAP = 10.0
 PASTE_STEP = 40.0
 WORLD = 1_000_000.0
 TOAST_MS = 4000
-READABLE_ZOOM = (
-    0.8  # Arrange wraps a network that would need a smaller zoom to fit the width
-)
+# Arrange wraps a network that would need a smaller zoom than this to fit the width
+READABLE_ZOOM = 0.8
 
 
 class CanvasView(QGraphicsView):
