@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QSize  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from studio.ui import open_main_window, theme  # noqa: E402
@@ -30,8 +31,7 @@ SIZE = QSize(1440, 880)
 
 def settle(window: MainWindow) -> None:
     """Let layouts, debounced refreshes and paints finish."""
-    for _ in range(3):
-        QApplication.processEvents()
+    QTest.qWait(250)
     window.code_preview.refresh_now()
     window.problems.flush()
     window.update_summary()
@@ -70,10 +70,12 @@ def main() -> None:
     save(window, "palette_search.png")
     window.layer_palette.set_filter("")
 
-    document = window.document
-    fc1 = document.graph.node_by_name("fc1")
-    document.disconnect(document.graph.source_of(fc1.id, "in"))
-    document.select([fc1.id])
+    document = window.document  # the classic mistake: a Linear straight after a pooling layer
+    graph = document.graph
+    fc1, pool = graph.node_by_name("fc1"), graph.node_by_name("pool")
+    document.remove_nodes([graph.node_by_name("flatten").id])
+    document.connect(pool.id, "out", fc1.id, "in")
+    document.select([])
     window.docks["problems"].raise_()
     save(window, "node_error.png")
     window.files.close()

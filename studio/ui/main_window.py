@@ -95,10 +95,10 @@ class MainWindow(QMainWindow):
         docks["problems"].raise_()
         self.resizeDocks(
             [docks["palette"], docks["inspector"]],
-            [230, 340],
+            [230, 390],
             Qt.Orientation.Horizontal,
         )
-        self.resizeDocks([docks["problems"]], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["problems"]], [120], Qt.Orientation.Vertical)
         return docks
 
     def _restore_layout(self) -> None:
@@ -226,7 +226,29 @@ class MainWindow(QMainWindow):
             )
             self.addAction(action)
         self.act["undo"], self.act["redo"] = undo, redo
-        self.act["save"].setEnabled(True)
+        self.toolbar_undo = self._short_twin(
+            undo,
+            "Undo",
+            self.undo_stack.canUndoChanged,
+            self.undo_stack.undoTextChanged,
+        )
+        self.toolbar_redo = self._short_twin(
+            redo,
+            "Redo",
+            self.undo_stack.canRedoChanged,
+            self.undo_stack.redoTextChanged,
+        )
+
+    def _short_twin(
+        self, action: QAction, text: str, enabled_changed, text_changed
+    ) -> QAction:
+        """A toolbar copy of an undo/redo action with a fixed label (the menu's says what it undoes)."""
+        twin = QAction(action.icon(), text, self)
+        twin.setEnabled(action.isEnabled())
+        twin.triggered.connect(action.trigger)
+        enabled_changed.connect(twin.setEnabled)
+        text_changed.connect(lambda what: twin.setToolTip(f"{text} {what}".strip()))
+        return twin
 
     def _make_menus(self) -> None:
         bar, a = self.menuBar(), self.act
@@ -284,7 +306,7 @@ class MainWindow(QMainWindow):
         a = self.act
         bar.addActions([a["new"], a["open"], a["save"]])
         bar.addSeparator()
-        bar.addActions([a["undo"], a["redo"]])
+        bar.addActions([self.toolbar_undo, self.toolbar_redo])
         bar.addSeparator()
         bar.addActions([a["arrange"], a["fit"]])
         export = QMenu(self)

@@ -34,6 +34,7 @@ CORNER = 6.0
 MIN_WIDTH = 128.0
 MAX_WIDTH = 184.0
 MAX_TEXT = MAX_WIDTH - 2 * PAD_X - 10
+BACKWARD_TURN = 36.0  # how far a backward edge runs past its ends before turning
 PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
@@ -530,12 +531,26 @@ class EdgeItem(QGraphicsItem):
 
 
 def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
-    """A horizontal-tangent cubic from an output port to an input port, and its midpoint."""
+    """A horizontal-tangent cubic from an output port to an input port, and its midpoint.
+
+    A backward edge (the target lies to the left, as when Arrange wraps a long network into
+    bands) runs out to the right, back along the middle between the two ends, and into the
+    target from the left, like a line of text wrapping; its label sits on the way back.
+    """
     x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
-    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
-    if x3 < x0:  # a backward edge loops out and in
-        reach = max(reach, 80.0)
     path = QPainterPath(start)
+    if x3 < x0 - BACKWARD_TURN:
+        mid = (y0 + y3) / 2
+        turn = BACKWARD_TURN
+        path.cubicTo(
+            QPointF(x0 + 2 * turn, y0),
+            QPointF(x0 + 2 * turn, mid),
+            QPointF(x0 + turn, mid),
+        )
+        path.lineTo(QPointF(x3 - turn, mid))
+        path.cubicTo(QPointF(x3 - 2 * turn, mid), QPointF(x3 - 2 * turn, y3), end)
+        return path, QPointF((x0 + x3) / 2, mid)
+    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
     path.cubicTo(QPointF(x0 + reach, y0), QPointF(x3 - reach, y3), end)
     # B(1/2) = (P0 + 3 P1 + 3 P2 + P3) / 8, and here P1, P2 are P0, P3 shifted by ±reach
     return path, QPointF((x0 + x3) / 2, (y0 + y3) / 2)

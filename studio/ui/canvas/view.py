@@ -125,6 +125,8 @@ class CanvasView(QGraphicsView):
         rect = QRectF()
         for item in self.graph_scene.nodes.values():
             rect = rect.united(item.sceneBoundingRect())
+        for edge_item in self.graph_scene.edges.values():  # wrapped edges run past the nodes
+            rect = rect.united(edge_item.sceneBoundingRect())
         if rect.isEmpty():
             self.setTransform(QTransform())
             self.centerOn(0.0, 0.0)
