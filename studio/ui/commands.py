@@ -7,6 +7,7 @@ is skipped. Every later redo replays an edit that was valid on the very same gra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
@@ -14,6 +15,7 @@ from PySide6.QtGui import QUndoCommand
 from studio.graph.model import Edge, Graph, Node, Position
 
 PARAM_EDIT_ID = 1
+TRAINING_EDIT_ID = 2
 
 
 class GraphCommand(QUndoCommand):
@@ -179,6 +181,36 @@ class MoveNodesCommand(GraphCommand):
     def undo(self) -> None:
         for node_id, position in self.old.items():
             self.graph.move(node_id, position)
+
+
+class SetTrainingCommand(QUndoCommand):
+    """Change one training setting of the project; consecutive edits of one setting merge."""
+
+    def __init__(
+        self, apply: Callable[[str, Any], None], name: str, old: Any, new: Any
+    ) -> None:
+        super().__init__(f"Set training {name} = {new!r}")
+        self._apply, self.name, self.old, self.new = apply, name, old, new
+        self._skip = True  # the document applied it before pushing
+
+    def redo(self) -> None:
+        if self._skip:
+            self._skip = False
+            return
+        self._apply(self.name, self.new)
+
+    def undo(self) -> None:
+        self._apply(self.name, self.old)
+
+    def id(self) -> int:
+        return TRAINING_EDIT_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetTrainingCommand) or other.name != self.name:
+            return False
+        self.new = other.new
+        self.setText(other.text())
+        return True
 
 
 def _end(graph: Graph, node_id: str) -> str:

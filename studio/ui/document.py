@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from PySide6.QtGui import QUndoStack
 
 from studio.graph.layout import layered_positions
 from studio.graph.model import Edge, Event, Graph, GraphError, Position
-from studio.graph.project import Project
+from studio.graph.project import Project, TrainingSettings
 from studio.graph.shapes import ShapeAnalysis
 from studio.ui.commands import (
     AddNodeCommand,
@@ -27,6 +28,7 @@ from studio.ui.commands import (
     RemoveNodeCommand,
     RenameCommand,
     SetParamCommand,
+    SetTrainingCommand,
 )
 
 FRAGMENT_FORMAT = "layer-studio-fragment"
@@ -47,6 +49,7 @@ class Document(QObject):
     selection_changed = Signal(list)  # the selected node ids
     focus_requested = Signal(str)  # show this node (select and centre it)
     modified_changed = Signal(bool)
+    training_changed = Signal(str)  # the name of the training setting that changed
 
     def __init__(
         self,
@@ -195,6 +198,22 @@ class Document(QObject):
         self.undo_stack.push(
             MoveNodesCommand(self.graph, {n: old[n] for n in changed}, new, text)
         )
+
+    def set_training(self, name: str, value: Any) -> None:
+        """Change one training setting (validated; raises ValueError with the reason)."""
+        old = getattr(self.project.training, name)
+        self._apply_training(name, value)
+        new = getattr(self.project.training, name)
+        if new != old:
+            self.undo_stack.push(
+                SetTrainingCommand(self._apply_training, name, old, new)
+            )
+
+    def _apply_training(self, name: str, value: Any) -> None:
+        if name not in {f.name for f in fields(TrainingSettings)}:
+            raise ValueError(f"there is no training setting {name!r}")
+        self.project.training = replace(self.project.training, **{name: value})
+        self.training_changed.emit(name)
 
     def arrange(self, max_width: float | None = None) -> None:
         """Lay the whole graph out in layers, left to right (wrapping past `max_width`), as one step."""

@@ -270,3 +270,15 @@ class EditHistory(RuleBasedStateMachine):
 @pytest.mark.usefixtures("qapp")
 class TestEditHistory(EditHistory.TestCase):
     pass
+
+
+def test_training_settings_are_undoable_edits(document, qtbot):
+    with qtbot.waitSignal(document.training_changed) as blocker:
+        document.set_training("epochs", 25)
+    assert blocker.args == ["epochs"]
+    document.set_training("epochs", 30)
+    assert document.project.training.epochs == 30 and document.undo_stack.count() == 1
+    with pytest.raises(ValueError, match="epochs"):
+        document.set_training("epochs", 0)
+    document.undo_stack.undo()
+    assert document.project.training.epochs == 20  # the example's own setting
