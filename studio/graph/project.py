@@ -15,9 +15,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
@@ -130,6 +131,16 @@ class Project:
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_description(self.description)
+
+
+def trained_weights(project: Project, project_path: str | os.PathLike[str] | None) -> Path | None:
+    """The project's latest trained weights file (`training.weights`, relative to the project's folder), if any."""
+    if not project.training.weights:
+        return None
+    path = Path(project.training.weights).expanduser()
+    if not path.is_absolute() and project_path is not None:
+        path = Path(project_path).resolve().parent / path
+    return path
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from studio.graph.project import (
     project_from_dict,
     project_to_dict,
     save_project,
+    trained_weights,
 )
 from studio.ui.gallery import ExampleGallery
 from studio.ui.recovery import (
@@ -282,10 +283,18 @@ class FileController(QObject):
             )
             if path is None:
                 return False
+        weights = trained_weights(self.document.project, self.document.path)
+        if weights is not None and not weights.is_file():
+            self.show_error(
+                "Trained weights missing",
+                f"The project's trained weights {weights} no longer exist. Train again, or clear "
+                "the weights setting in the Training panel to export freshly initialized weights.",
+            )
+            return False
         snapshot = project_from_dict(project_to_dict(self.document.project))
         worker = threading.Thread(
             target=self._export_in_background,
-            args=(snapshot, target, Path(path)),
+            args=(snapshot, target, Path(path), weights),
             daemon=True,
         )
         self._exports.append(worker)
@@ -293,12 +302,14 @@ class FileController(QObject):
         worker.start()
         return True
 
-    def _export_in_background(self, project: Project, target: str, path: Path) -> None:
+    def _export_in_background(
+        self, project: Project, target: str, path: Path, weights: Path | None
+    ) -> None:
         from studio.codegen.export import ExportWriteError, WeightsError, export_project
         from studio.codegen.names import CodegenError
 
         try:
-            result = export_project(project, target, path)
+            result = export_project(project, target, path, weights=weights)
         except (CodegenError, ExportWriteError, WeightsError) as err:
             self.export_finished.emit(False, str(err))
             return

@@ -232,3 +232,23 @@ def test_the_editor_starts_without_torch_keras_or_onnx():
     )
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout, result.stdout
+
+
+def test_export_carries_the_projects_trained_weights(window, tmp_path, qtbot):
+    import torch
+
+    from studio.codegen.export import build_torch_model
+    from studio.codegen.pytorch import generate_pytorch
+
+    trained = build_torch_model(generate_pytorch(window.document.project), seed=123).state_dict()
+    torch.save(trained, tmp_path / "best.pt")
+    window.files.save_as(tmp_path / "digits.lstudio")
+    window.document.set_training("weights", "best.pt")
+    with qtbot.waitSignal(window.files.export_finished, timeout=120_000) as blocker:
+        window.files.export("pytorch", tmp_path / "model.py")
+    assert blocker.args[0], blocker.args[1]
+    exported = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(torch.equal(exported[k], trained[k]) for k in trained)
+    window.document.set_training("weights", "gone.pt")
+    assert not window.files.export("pytorch", tmp_path / "other.py")
+    assert window.errors[-1][0] == "Trained weights missing"
