@@ -152,6 +152,9 @@ def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
     """Load a state dict (or a training checkpoint holding one under "model") into `model`.
 
+    A `.npz` file (NumPy arrays named like the state dict's keys, read without pickle) is the
+    safe format imported models keep their weights in.
+
     Raises:
         WeightsError: the file cannot be read as tensors, or its keys or shapes do not fit.
     """
@@ -159,10 +162,13 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
+    if Path(path).suffix == ".npz":
+        state = _read_npz(Path(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+            raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
@@ -182,6 +188,32 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
     if found:
         raise WeightsError(f"{path}: does not fit this network: {found}")
     model.load_state_dict(state)
+
+
+def _read_npz(path: Path) -> dict[str, torch.Tensor]:
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    try:
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise WeightsError(f"{path}: holds one array, not named arrays (an .npz archive)")
+            with archive:
+                return {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise WeightsError(f"{path}: cannot be read as NumPy weights ({_first_line(err)})") from err
+
+
+def save_npz_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Write a state dict as a `.npz` of NumPy arrays (no pickle), atomically."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: value.detach().cpu().numpy() for key, value in state.items()})
+    write_atomically(path, buffer.getvalue())
 
 
 def _first_line(err: Exception) -> str:

@@ -231,3 +231,15 @@ class _Emitter:
 def generate_pytorch(project: Project) -> str:
     """Return the PyTorch source of `project`; CodegenError if its graph has errors."""
     return _Emitter(project).source()
+
+
+def module_names(project: Project) -> dict[str, str]:
+    """The attribute of the generated module that holds each layer: node id -> name.
+
+    State-dict keys of the generated model are `<name>.<parameter>` (e.g. `conv1.weight`);
+    importers use this to store a model's weights under the keys the generated code loads.
+    Layers without a module (Input, Output, and functional ones) are left out.
+    """
+    emitter = _Emitter(project)
+    source = emitter.source()
+    return {n: emitter.ident[n] for n in emitter.emitted if f"self.{emitter.ident[n]} =" in source}

@@ -160,3 +160,26 @@ def test_weights_that_do_not_fit_exit_2_with_the_reason(tmp_path: Path, capsys, 
     if problem == "wrong-network":
         assert "missing" in err and "unexpected extra" in err and "wrong shape for c1.weight" in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_npz_weights_round_trip_without_pickle(tmp_path):
+    import numpy as np
+    import torch
+
+    from studio.codegen.export import WeightsError, build_torch_model, load_weights, save_npz_weights
+    from studio.codegen.pytorch import generate_pytorch, module_names
+    from studio.graph.project import load_project
+
+    project = load_project(ROOT / "assets" / "examples" / "resnet_small.lstudio")
+    source = generate_pytorch(project)
+    trained = build_torch_model(source, seed=7)
+    save_npz_weights(trained.state_dict(), tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz", allow_pickle=False) as archive:
+        names = set(module_names(project).values())
+        assert all(key.split(".")[0] in names for key in archive.files)
+    fresh = build_torch_model(source, seed=8)
+    load_weights(fresh, tmp_path / "w.npz")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values(), strict=True))
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(WeightsError, match="bad.npz"):
+        load_weights(fresh, tmp_path / "bad.npz")
