@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QVBoxLayout,
@@ -56,9 +57,24 @@ def thumbnail(project: Project, size: QSize = THUMBNAIL) -> QPixmap:
     painter.setPen(QPen(theme.edge, 1.2))
     for edge in graph.edges:
         (x1, y1), (x2, y2) = corner(edge.src), corner(edge.dst)
-        painter.drawLine(
-            int(x1 + box_w), int(y1 + box_h / 2), int(x2), int(y2 + box_h / 2)
-        )
+        start, end = QPointF(x1 + box_w, y1 + box_h / 2), QPointF(x2, y2 + box_h / 2)
+        if (
+            end.x() < start.x()
+        ):  # wrapped to the next band: back along the middle, as on the canvas
+            mid, turn = (start.y() + end.y()) / 2, 4.0
+            points = [
+                start,
+                QPointF(start.x() + turn, start.y()),
+                QPointF(start.x() + turn, mid),
+            ]
+            points += [
+                QPointF(end.x() - turn, mid),
+                QPointF(end.x() - turn, end.y()),
+                end,
+            ]
+            painter.drawPolyline(points)
+        else:
+            painter.drawLine(start, end)
     painter.setPen(QPen(theme.node_border, 0.8))
     for node in graph.nodes.values():
         x, y = corner(node.id)
@@ -93,12 +109,15 @@ class ExampleGallery(QDialog):
                 continue
             item = QListWidgetItem(QIcon(thumbnail(project)), _title(path))
             item.setData(Qt.ItemDataRole.UserRole, str(path))
-            item.setToolTip(
-                f"<b>{project.name}</b><br>{project.description}<br>{len(project.graph)} layers"
-            )
+            about = f"{project.description} {len(project.graph)} layers."
+            item.setData(Qt.ItemDataRole.ToolTipRole, about)
             self.examples.addItem(item)
+        self.about = QLabel(self)
+        self.about.setObjectName("exampleDescription")
+        self.about.setWordWrap(True)
+        self.examples.currentItemChanged.connect(self._describe)
         self.examples.setCurrentRow(0)
-        self.examples.itemActivated.connect(lambda _: self.accept())
+        self.examples.itemActivated.connect(self._open_item)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Open
             | QDialogButtonBox.StandardButton.Cancel
@@ -107,10 +126,17 @@ class ExampleGallery(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.examples)
+        layout.addWidget(self.about)
         layout.addWidget(buttons)
         self.resize(
-            3 * (THUMBNAIL.width() + 24) + 60, 2 * (THUMBNAIL.height() + 64) + 90
+            4 * (THUMBNAIL.width() + 36) + 60, 2 * (THUMBNAIL.height() + 64) + 80
         )
+
+    def _describe(self, item: QListWidgetItem | None) -> None:
+        self.about.setText(f"<b>{item.text()}</b>: {item.toolTip()}" if item else "")
+
+    def _open_item(self, _item: QListWidgetItem) -> None:
+        self.accept()
 
     def accept(self) -> None:
         item = self.examples.currentItem()
@@ -123,6 +149,7 @@ def _title(path: Path) -> str:
         "mlp": "MLP",
         "lstm_classifier": "LSTM classifier",
         "digits_cnn": "Digits CNN",
+        "resnet_small": "ResNet (small)",
         "lenet5": "LeNet-5",
     }
     return special.get(path.stem, path.stem.replace("_", " ").capitalize())
