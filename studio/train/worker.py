@@ -53,7 +53,11 @@ class TrainingWorker:
         target: Target | None = None,
         step_interval: float = STEP_INTERVAL,
     ) -> None:
-        """Prepare a run; `target` replaces engine.run_training (a module-level function)."""
+        """Prepare a run; `target` replaces engine.run_training (a module-level function).
+
+        `request` is a TrainRequest, or a dict of its fields: then the parent need not import
+        torch (studio.train.engine) at all; the child builds the TrainRequest.
+        """
         self._request = request
         self._target = target
         self._step_interval = step_interval
@@ -172,8 +176,11 @@ class TrainingWorker:
         process = self._process
         if process is None:
             return []
-        if timeout > 0 and not self._pipe_closed and self._reader is not None:
-            wait([self._reader, process.sentinel], timeout)
+        if timeout > 0:
+            readable = (
+                [] if self._pipe_closed or self._reader is None else [self._reader]
+            )
+            wait([*readable, process.sentinel], timeout)
         exited = (
             process.exitcode is not None
         )  # checked first: all it sent is readable now
@@ -308,7 +315,11 @@ def _child_main(
     control = _EventControl(stop, resumed, emit)
     try:
         if target is None:
+            from studio.train.engine import TrainRequest
             from studio.train.engine import run_training as target
+
+            if isinstance(request, dict):
+                request = TrainRequest(**request)
         result = target(request, emit, control)
     except BaseException as exc:  # noqa: BLE001 - a bug is reported, never a silent death
         traceback.print_exc()

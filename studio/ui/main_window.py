@@ -27,8 +27,9 @@ from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
 from studio.ui.recovery import settings
 from studio.ui.summary import summary_text
+from studio.ui.train_panel import TrainingPanel
 
-LAYOUT_VERSION = 1  # bump when the docks change, so an old saved layout is not restored onto new docks
+LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored onto new docks
 THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
 
 
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.history = QUndoView(self.undo_stack, self)
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
+        self.training = TrainingPanel(self.document, self)
         self.docks = self._make_docks()
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summary")
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
             ("codePreview", "Code", self.code_preview, areas.RightDockWidgetArea),
             ("problems", "Problems", self.problems, areas.BottomDockWidgetArea),
             ("history", "History", self.history, areas.BottomDockWidgetArea),
+            ("train", "Training", self.training, areas.BottomDockWidgetArea),
         ]
         docks = {}
         for name, title, widget, area in specs:
@@ -91,6 +94,7 @@ class MainWindow(QMainWindow):
             docks[name] = dock
         self.tabifyDockWidget(docks["inspector"], docks["codePreview"])
         self.tabifyDockWidget(docks["problems"], docks["history"])
+        self.tabifyDockWidget(docks["history"], docks["train"])
         docks["inspector"].raise_()
         docks["problems"].raise_()
         self.resizeDocks(
@@ -215,7 +219,16 @@ class MainWindow(QMainWindow):
                 "Ctrl+L",
                 "Lay the network out in layers, left to right",
             ),
+            "train": self._action(
+                "&Train", self.train, "F5", "Train the network on its dataset", "SP_MediaPlay"
+            ),
+            "stop_training": self._action(
+                "&Stop Training", self.training.stop, "Shift+F5", "End the run now", "SP_MediaStop"
+            ),
         }
+        self.act["stop_training"].setEnabled(False)
+        self.training.running_changed.connect(self.act["stop_training"].setEnabled)
+        self.training.running_changed.connect(lambda running: self.act["train"].setEnabled(not running))
         undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcuts(QKeySequence.keyBindings(key.Undo))
         redo = self.undo_stack.createRedoAction(self, "&Redo")
@@ -295,6 +308,9 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             panels.addAction(dock.toggleViewAction())
 
+        run = bar.addMenu("&Run")
+        run.addActions([a["train"], a["stop_training"]])
+
         help_menu = bar.addMenu("&Help")
         help_menu.addAction("&About Layer Studio", self._about)
 
@@ -320,6 +336,8 @@ class MainWindow(QMainWindow):
         bar.widgetForAction(export_action).setPopupMode(
             bar.widgetForAction(export_action).ToolButtonPopupMode.InstantPopup
         )
+        bar.addSeparator()
+        bar.addAction(a["train"])
         self.addToolBar(bar)
 
     def _fill_recent_menu(self, *_: object) -> None:
@@ -352,6 +370,15 @@ class MainWindow(QMainWindow):
             refresh = getattr(widget, "apply_theme", None)
             if refresh is not None:
                 refresh()
+
+    def train(self) -> None:
+        """Show the training panel and start a run."""
+        dock = self.docks["train"]
+        if dock.isHidden() or not dock.widget().isVisible():
+            dock.show()
+            dock.raise_()
+            self.resizeDocks([dock], [360], Qt.Orientation.Vertical)
+        self.training.train()
 
     def _show_refusal(self, message: str) -> None:
         self.statusBar().showMessage(message, 6000)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-
 from studio.graph.project import load_project
 from studio.ui.gallery import ExampleGallery, example_paths, thumbnail
 
@@ -27,4 +25,4 @@ def test_a_thumbnail_draws_the_layers_in_their_colours():
     background = image.pixelColor(0, 0)
     drawn = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
     assert len(drawn - {background.name()}) > 5
-    assert image.width() > 100 and Qt.GlobalColor.black != background
+    assert image.width() > 100
