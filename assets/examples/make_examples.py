@@ -151,13 +151,13 @@ def conv_autoencoder(b: Builder) -> None:
 
 EXAMPLES = {
     "digits_cnn": (digits_cnn, "A small CNN for the built-in 8x8 handwritten digits.", dict(dataset="digits", epochs=20)),
-    "lenet5": (lenet5, "LeCun et al.'s LeNet-5 for 28x28 digits (MNIST).", dict(dataset="mnist", epochs=10)),
+    "lenet5": (lenet5, "LeCun et al.'s LeNet-5 for 28x28 digits (MNIST; trains on the built-in digits, resized).", dict(dataset="digits", epochs=10)),
     "mlp": (mlp, "A multilayer perceptron for two-dimensional points (the two-spirals set).", dict(dataset="spirals", epochs=200, batch_size=32)),
-    "resnet_small": (resnet_small, "A small residual network (ResNet-style blocks with Add) for 32x32 colour images.", dict(dataset="cifar10", optimizer="sgd", learning_rate=0.1)),
-    "inception_block": (inception_block, "An inception-style block: four parallel branches joined by Concat.", dict(dataset="cifar10")),
+    "resnet_small": (resnet_small, "A small residual network (ResNet-style blocks with Add) for 32x32 colour images.", dict(dataset="digits", optimizer="sgd", learning_rate=0.05, schedule="cosine")),
+    "inception_block": (inception_block, "An inception-style block: four parallel branches joined by Concat.", dict(dataset="digits")),
     "lstm_classifier": (lstm_classifier, "A bidirectional LSTM that classifies token sequences.", dict(dataset="sequence")),
     "transformer_classifier": (transformer_classifier, "A two-layer transformer encoder that classifies token sequences.", dict(dataset="sequence", learning_rate=0.0005)),
-    "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="mnist", loss="mse")),
+    "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="digits", target="input", loss="mse")),
 }
 
 

@@ -59,7 +59,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
 )
 TEXT_SETTINGS = {  # name: what it holds (free text, checked for length only)
     "dataset": 'the name of a built-in dataset (such as "digits") or a path to a data file or folder',
-    "target": "the target column of a CSV file (empty: the last column)",
+    "target": "the target column of a CSV file (empty: the last column), or 'input' to reconstruct the samples",
     "weights": "the latest trained weights, relative to the project file (empty: none)",
 }
 _TRAINING_BY_NAME = {p.name: p for p in TRAINING_PARAMS}
