@@ -135,7 +135,7 @@ class TrainingWorker:
         self._paused = False
 
     def close(self) -> None:
-        """End the child if it still runs (stop, terminate, kill; blocks ~2 s at most), release all."""
+        """End the child if it still runs (stop, then terminate, then kill: ~2 s at most); free all."""
         if self._process is None:
             return
         self._finished = True
@@ -177,35 +177,32 @@ class TrainingWorker:
         if process is None:
             return []
         if timeout > 0:
-            readable = (
-                [] if self._pipe_closed or self._reader is None else [self._reader]
-            )
-            wait([*readable, process.sentinel], timeout)
-        exited = (
-            process.exitcode is not None
-        )  # checked first: all it sent is readable now
-        events = self._drain()
-        if not self._finished and (exited or self._pipe_closed):
+            waiting = [process.sentinel]
+            if self._reader is not None and not self._pipe_closed:
+                waiting.append(self._reader)
+            wait(waiting, timeout)
+        # Checked before reading: once the child has exited, all it sent is in the pipe.
+        exited = process.exitcode is not None
+        events, read_all = self._drain()
+        if read_all and not self._finished and (exited or self._pipe_closed):
             events.append(self._ended_without_result(process))
         self._enforce_deadlines(process)
         if self._finished and process.exitcode is not None:
             self.close()
         return events
 
-    def _drain(self) -> list[Event]:
+    def _drain(self) -> tuple[list[Event], bool]:
+        """The events waiting in the pipe, and whether it was read to its current end."""
         events: list[Event] = []
         reader = self._reader
         while reader is not None and not self._pipe_closed:
             if len(events) >= MAX_EVENTS_PER_POLL:
-                break
+                return events, False
             try:
                 if not reader.poll():
                     break
                 event = reader.recv()
-            except (
-                EOFError,
-                OSError,
-            ):  # OSError: the child died in the middle of a message
+            except (EOFError, OSError):  # OSError: the child died in mid-message
                 self._pipe_closed = True
                 break
             kind = event.get("kind")
@@ -216,7 +213,7 @@ class TrainingWorker:
                 self._paused = False
                 self._schedule_terminate(EXIT_GRACE)
             events.append(event)
-        return events
+        return events, True
 
     def _ended_without_result(self, process: BaseProcess) -> Event:
         if process.exitcode is None:  # it closed the pipe: it is exiting now
@@ -308,9 +305,8 @@ def _child_main(
     step_interval: float,
 ) -> None:
     """Run the training in the child; whatever happens, the last event sent is final."""
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C reaches the parent, which stops us
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides, we ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     emit = _EventSender(writer, step_interval)
     control = _EventControl(stop, resumed, emit)
     try:
@@ -327,21 +323,19 @@ def _child_main(
             emit(_crash_event(exc, emit.last_step))
     else:
         if not emit.finished:
-            if isinstance(result, dict) and result.get("kind") in FINAL_KINDS:
-                emit(result)
-            else:
-                emit(
-                    {
-                        "kind": "failed",
-                        "message": "the trainer ended without reporting a result "
-                        "(a bug in Layer Studio)",
-                        "epoch": None,
-                        "step": None,
-                    }
-                )
+            final = isinstance(result, dict) and result.get("kind") in FINAL_KINDS
+            emit(result if final else _NO_RESULT)
     finally:
         emit.flush()
         writer.close()
+
+
+_NO_RESULT: Event = {
+    "kind": "failed",
+    "message": "the trainer ended without reporting a result (a bug in Layer Studio)",
+    "epoch": None,
+    "step": None,
+}
 
 
 def _crash_event(exc: BaseException, last_step: Event | None) -> Event:

@@ -1,0 +1,306 @@
+"""Trained Caffe weights (.caffemodel, binary protobuf) read with a minimal wire-format reader.
+
+Only what weights need is read: each layer's name and its BlobProto blobs (shape and float or
+double data); everything else is skipped by its wire type. Lengths and counts are checked
+against the bytes that are really there, so a truncated or hostile file is one clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studio.graph.project import Project
+from studio.graph.shapes import snapshot_analysis
+from studio.interop.caffe_builder import Sink
+from studio.interop.common import ModelImportError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MAX_BYTES = 2 * 2**30
+_NET_LAYER, _NET_V1_LAYERS = 100, 2
+_LAYER_NAME, _LAYER_BLOBS = 1, 7
+_V1_NAME, _V1_BLOBS = 4, 6
+_BLOB_SHAPE, _BLOB_DATA, _BLOB_DOUBLE = 7, 5, 8
+_BLOB_LEGACY = {1: 0, 2: 1, 3: 2, 4: 3}  # num, channels, height, width
+
+
+class CaffeModelError(ModelImportError):
+    """A .caffemodel that cannot be read, or whose weights do not fit the net."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    number: int
+    wire: int
+    value: int | memoryview
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _varint(data: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise _Truncated
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise CaffeModelError(
+                "a number in the file is longer than 10 bytes (not protobuf)"
+            )
+
+
+def _fields(data: memoryview) -> Iterator[_Field]:
+    """The fields of one message, in order (groups, long gone from protobuf, are refused)."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+            yield _Field(number, wire, value)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            if pos + size > len(data):
+                raise _Truncated
+            yield _Field(number, wire, data[pos : pos + size])
+            pos += size
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            if pos + size > len(data):
+                raise _Truncated
+            yield _Field(number, wire, data[pos : pos + size])
+            pos += size
+        else:
+            raise CaffeModelError(
+                f"field {number} has wire type {wire}, which Caffe's weights never use"
+            )
+
+
+def _blob(data: memoryview) -> np.ndarray:
+    import numpy as np
+
+    dims: list[int] = []
+    legacy = [0, 0, 0, 0]
+    chunks: list[np.ndarray] = []
+    for f in _fields(data):
+        if f.number == _BLOB_SHAPE and f.wire == 2:
+            dims = _dims(f.value)  # type: ignore[arg-type]
+        elif f.number in (_BLOB_DATA, _BLOB_DOUBLE):
+            dtype = "<f4" if f.number == _BLOB_DATA else "<f8"
+            raw = bytes(f.value) if isinstance(f.value, memoryview) else None
+            if raw is None or (f.wire == 2 and len(raw) % np.dtype(dtype).itemsize):
+                raise CaffeModelError(
+                    "a weight blob's data is not a whole number of values"
+                )
+            chunks.append(np.frombuffer(raw, dtype=dtype).astype(np.float32))
+        elif f.number in _BLOB_LEGACY and f.wire == 0:
+            legacy[_BLOB_LEGACY[f.number]] = int(f.value)  # type: ignore[arg-type]
+    values = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    shape = dims or [d for d in legacy]
+    count = 1
+    for d in shape:
+        count *= d
+    if count != values.size:
+        raise CaffeModelError(
+            f"a weight blob has shape {tuple(shape)} but holds {values.size} values"
+        )
+    return values.reshape(shape)
+
+
+def _dims(data: memoryview) -> list[int]:
+    dims: list[int] = []
+    for f in _fields(data):
+        if f.number != 1:
+            continue
+        if f.wire == 0:
+            dims.append(int(f.value))  # type: ignore[arg-type]
+        elif f.wire == 2:
+            pos = 0
+            packed = f.value
+            assert isinstance(packed, memoryview)
+            while pos < len(packed):
+                dim, pos = _varint(packed, pos)
+                dims.append(dim)
+    if any(d >= 2**62 for d in dims) or len(dims) > 32:
+        raise CaffeModelError("a weight blob has an impossible shape")
+    return dims
+
+
+def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
+    """The weight blobs of every layer in a .caffemodel, by layer name, as float32 arrays."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise CaffeModelError(
+                f"{path}: is {size / 2**30:.1f} GiB, more than the {MAX_BYTES // 2**30} GiB weights may be"
+            )
+        data = memoryview(path.read_bytes())
+    except OSError as err:
+        raise CaffeModelError(
+            f"{path}: cannot be read ({err.strerror or err})"
+        ) from err
+    try:
+        return _layers(data)
+    except _Truncated:
+        raise CaffeModelError(
+            f"{path}: is cut short or is not a Caffe weights file"
+        ) from None
+    except CaffeModelError as err:
+        raise CaffeModelError(f"{path}: {err}") from None
+
+
+def _layers(data: memoryview) -> dict[str, list[np.ndarray]]:
+    layers: dict[str, list[np.ndarray]] = {}
+    for f in _fields(data):
+        if f.wire != 2 or f.number not in (_NET_LAYER, _NET_V1_LAYERS):
+            continue
+        name_field, blobs_field = (
+            (_LAYER_NAME, _LAYER_BLOBS)
+            if f.number == _NET_LAYER
+            else (_V1_NAME, _V1_BLOBS)
+        )
+        name, blobs = "", []
+        for g in _fields(f.value):  # type: ignore[arg-type]
+            if g.number == name_field and g.wire == 2:
+                name = bytes(g.value).decode("utf-8", errors="replace")  # type: ignore[arg-type]
+            elif g.number == blobs_field and g.wire == 2:
+                blobs.append(_blob(g.value))  # type: ignore[arg-type]
+        if blobs:
+            layers[name] = blobs
+    return layers
+
+
+def caffe_state(
+    modules: dict[str, str],
+    sinks: dict[str, Sink],
+    blobs: dict[str, list[np.ndarray]],
+    expected: dict[str, tuple[int, ...]],
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The generated model's state dict from Caffe's blobs, and the layers the file had no weights for.
+
+    `modules` maps node ids to module attributes, `expected` each state key to its shape.
+    """
+    import numpy as np
+
+    state: dict[str, np.ndarray] = {}
+    missing: list[str] = []
+    problems: list[str] = []
+    for layer_name, sink in sinks.items():
+        found = blobs.get(layer_name)
+        if found is None:
+            missing.append(layer_name)
+            continue
+        prefix = modules[sink.node]
+        try:
+            for key, value in _assign(sink, found):
+                name = f"{prefix}.{key}"
+                if name not in expected:
+                    raise CaffeModelError(
+                        f"has {len(found)} blobs, one more than the layer holds"
+                    )
+                shape = expected[name]
+                if value.size != int(np.prod(shape)):
+                    raise CaffeModelError(
+                        f"blob for {key} has {value.size} values, the layer needs {shape}"
+                    )
+                state[name] = np.ascontiguousarray(
+                    value.reshape(shape), dtype=np.float32
+                )
+        except CaffeModelError as err:
+            problems.append(f"layer {layer_name!r}: {err}")
+    if problems:
+        raise CaffeModelError(
+            "the weights do not fit the net:\n  " + "\n  ".join(problems)
+        )
+    for key in expected:
+        if key.endswith("num_batches_tracked"):
+            state.setdefault(key, np.zeros((), dtype=np.int64))
+    return state, missing
+
+
+def _assign(sink: Sink, found: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    import numpy as np
+
+    if sink.kind == "batch_norm":
+        if len(found) < 2:
+            raise CaffeModelError(
+                f"has {len(found)} blobs where BatchNorm keeps mean, variance and a scale factor"
+            )
+        factor = (
+            float(found[2].reshape(-1)[0]) if len(found) > 2 and found[2].size else 1.0
+        )
+        factor = 0.0 if factor == 0 else 1.0 / factor
+        return [("running_mean", found[0] * factor), ("running_var", found[1] * factor)]
+    if sink.kind == "scale":
+        pairs = [("weight", found[0])]
+        if len(found) > 1:
+            pairs.append(("bias", found[1]))
+        else:
+            pairs.append(("bias", np.zeros_like(found[0])))
+        return pairs
+    if sink.kind == "prelu":
+        return [("weight", found[0])]
+    weight = found[0]
+    if sink.kind == "linear" and sink.transpose:
+        weight = weight.reshape(weight.shape[-2], weight.shape[-1]).T
+    pairs = [("weight", weight)]
+    if len(found) > 1:
+        pairs.append(("bias", found[1]))
+    return pairs
+
+
+def expected_shapes(
+    project: Project, modules: dict[str, str]
+) -> dict[str, tuple[int, ...]]:
+    """The state-dict keys and shapes of the layers a Caffe import gives weights (PyTorch's own layouts)."""
+    graph = project.graph
+    analysis = snapshot_analysis(graph)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for node_id, attr in modules.items():
+        node = graph.node(node_id)
+        x = analysis.result(node_id).inputs[0]
+        if x is None:
+            continue
+        p, channels, kind = node.params, int(x[1] or 0), node.type
+        if kind.startswith(("Conv1d", "Conv2d", "Conv3d")):
+            shapes[f"{attr}.weight"] = (
+                p["out_channels"],
+                channels // p["groups"],
+                *p["kernel_size"],
+            )
+        elif kind.startswith("ConvTranspose"):
+            shapes[f"{attr}.weight"] = (
+                channels,
+                p["out_channels"] // p["groups"],
+                *p["kernel_size"],
+            )
+        elif kind == "Linear":
+            shapes[f"{attr}.weight"] = (p["out_features"], int(x[-1] or 0))
+        elif kind == "PReLU":
+            shapes[f"{attr}.weight"] = (channels if p["per_channel"] else 1,)
+            continue
+        elif kind.startswith(("BatchNorm", "InstanceNorm")):
+            if p["affine"]:
+                shapes[f"{attr}.weight"] = shapes[f"{attr}.bias"] = (channels,)
+            if p["track_running_stats"]:
+                shapes[f"{attr}.running_mean"] = shapes[f"{attr}.running_var"] = (
+                    channels,
+                )
+                shapes[f"{attr}.num_batches_tracked"] = ()
+            continue
+        else:
+            continue
+        if p["bias"]:
+            shapes[f"{attr}.bias"] = (p.get("out_channels") or p["out_features"],)
+    return shapes

@@ -1,0 +1,1 @@
+"""Tests of the importers (ONNX here; Caffe in its own files)."""
