@@ -22,7 +22,7 @@ EXPORT_TARGETS = (
 )  # studio.codegen.export.TARGETS, without importing it
 
 
-COMMANDS = ("layers", "check", "export", "train")
+COMMANDS = ("layers", "check", "export", "train", "import")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,10 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--weights",
-        help="a PyTorch state dict (.pt) to export instead of seeded weights",
+        help="a state dict (.pt, or .npz of NumPy arrays) to export instead of the "
+        "project's own weights (training.weights) or, without those, seeded weights",
     )
     export.set_defaults(run=_cmd_export)
     _add_train_parser(sub)
+    _add_import_parser(sub)
     return parser
 
 
@@ -241,16 +243,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from studio.codegen.export import ExportWriteError, WeightsError, export_project
     from studio.codegen.names import CodegenError
-    from studio.graph.project import ProjectFileError, load_project
+    from studio.graph.project import ProjectFileError, load_project, trained_weights
 
     try:
         project = load_project(args.file)
     except ProjectFileError as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
+    weights = args.weights or trained_weights(project, args.file)
     try:
         result = export_project(
-            project, args.to, args.output, seed=args.seed, weights=args.weights
+            project, args.to, args.output, seed=args.seed, weights=weights
         )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
@@ -263,11 +266,62 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ----- import -----
+IMPORT_EPILOG = """\
+The weights are stored beside the project as NAME.weights.npz (NumPy arrays, no pickle);
+the project's training settings point at them, so `layer-studio export` carries them.
+
+Exit status: 0 written; 1 the model uses operators or layers with no mapping (every one is
+listed: type, count, first node); 2 the file cannot be read or is refused as unsafe, or the
+project cannot be written."""
+
+
+def _add_import_parser(sub: Any) -> None:
+    imported = sub.add_parser(
+        "import",
+        help="turn an ONNX model or a Caffe prototxt into a project with its weights",
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imported.add_argument("model", help="an .onnx file or a Caffe .prototxt")
+    imported.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the project file to write (.lstudio); the weights go beside it",
+    )
+    imported.set_defaults(run=_cmd_import)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.interop.common import (
+        ModelImportError,
+        UnsupportedLayersError,
+        import_model,
+        write_imported,
+    )
+
+    try:
+        model = import_model(Path(args.model))
+        written = write_imported(model, Path(args.output))
+    except UnsupportedLayersError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except ModelImportError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    for warning in model.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 # ----- train -----
 EXIT_STOPPED = 130
-TRAIN_FLAGS = {
-    "learning_rate": ("--lr", "--learning-rate")
-}  # others: --name-with-dashes
+TRAIN_FLAGS = {"learning_rate": ("--lr", "--learning-rate")}  # others: --the-name
 # NOTE: the engine reports bad input (settings, project, data, device, --resume, --out) as a
 # "failed" event before its "start" event; such a failure exits 2, one after it exits 1. An
 # explicit "reason" in the event wins; a dead or crashed child (exit_code, error) always exits 1.
@@ -319,7 +373,7 @@ def _add_train_parser(sub: Any) -> None:
         "data file or folder (CSV, .npz, IDX, CIFAR-10 batches, image folders)",
     )
     for param in TRAINING_PARAMS:
-        flags = TRAIN_FLAGS.get(param.name, ("--" + param.name.replace("_", "-"),))
+        flags = _train_flags(param.name)
         if param.kind == "bool":
             train.add_argument(
                 *flags,
@@ -410,7 +464,7 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         text = getattr(args, param.name)
         if text is None:
             continue
-        flag = TRAIN_FLAGS.get(param.name, ("--" + param.name.replace("_", "-"),))[0]
+        flag = _train_flags(param.name)[0]
         try:
             kinds = {"int": int, "float": float}
             value = kinds[param.kind](text) if param.kind in kinds else text
@@ -426,10 +480,11 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
             )
         from studio.train.datasets import builtin_names
 
-        in_shell_terms = args.dataset not in builtin_names()
+        # A path given in the shell is relative to the current folder, not the project's.
+        is_path = args.dataset not in builtin_names()
         overrides["dataset"] = (
             os.path.abspath(os.path.expanduser(args.dataset))
-            if in_shell_terms
+            if is_path
             else args.dataset
         )
     if args.target is not None:
@@ -439,12 +494,16 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _train_flags(name: str) -> tuple[str, ...]:
+    return TRAIN_FLAGS.get(name, ("--" + name.replace("_", "-"),))
+
+
 def run_training_worker(worker: Any, report: TrainReport) -> int:
     """Start the worker, show its events until the run ends; Ctrl-C stops it (exit 130)."""
     interrupted = started = False
     final: dict[str, Any] | None = None
-    worker.start()
     try:
+        worker.start()
         while final is None:
             try:
                 for event in worker.poll(timeout=0.1):
@@ -460,6 +519,7 @@ def run_training_worker(worker: Any, report: TrainReport) -> int:
                 worker.stop()
     finally:
         worker.close()
+    assert final is not None
     if interrupted or final.get("stopped_by_user"):
         return EXIT_STOPPED
     if final["kind"] == "done":
@@ -485,14 +545,14 @@ class TrainReport:
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
-        self.project_file, self.project_name, self.as_json = (
-            project_file,
-            project_name,
-            as_json,
-        )
+        self.project_file = project_file
+        self.project_name = project_name
+        self.as_json = as_json
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.live = self.err.isatty()
-        self.epochs = self.steps_per_epoch = 0
+        self.epochs = self.steps_per_epoch = self.steps_before = (
+            0  # before: when resumed
+        )
         self.started_at = time.monotonic()
         self.line_shown = False
 
@@ -510,6 +570,9 @@ class TrainReport:
     def _on_start(self, event: dict[str, Any]) -> None:
         self.epochs = int(event.get("epochs") or 0)
         self.steps_per_epoch = int(event.get("steps_per_epoch") or 0)
+        self.steps_before = (
+            int(event.get("first_epoch") or 1) - 1
+        ) * self.steps_per_epoch
         self.started_at = time.monotonic()
         samples = event.get("train_samples"), event.get("val_samples")
         self.note(
@@ -526,97 +589,82 @@ class TrainReport:
         step, steps = event.get("step") or 0, self.steps_per_epoch
         global_step, total = event.get("global_step") or 0, self.epochs * steps
         speed = event.get("samples_per_s")
+        columns = shutil.get_terminal_size().columns - 1
+        bar = ""
+        if steps and columns >= 79:
+            filled = min(10, 10 * step // steps)
+            bar = " [" + "#" * filled + "." * (10 - filled) + "]"
         parts = [
-            f"epoch {event.get('epoch')}/{self.epochs}",
-            f"step {step}/{steps}",
+            f"epoch {event.get('epoch')}/{self.epochs}{bar} {step}/{steps}",
             f"loss {_number(event.get('mean_loss', event.get('loss')))}",
         ]
         if isinstance(speed, (int, float)):
             parts.append(f"{speed:,.0f} samples/s")
-        if global_step and total:
-            per_step = (time.monotonic() - self.started_at) / global_step
+        if global_step > self.steps_before and total:
+            done = global_step - self.steps_before
+            per_step = (time.monotonic() - self.started_at) / done
             parts.append(f"ETA {_duration(per_step * max(total - global_step, 0))}")
-        line = "  ".join(parts)
-        columns = shutil.get_terminal_size().columns - 1
-        if steps and len(line) + 19 <= columns:
-            filled = min(16, 16 * step // steps)
-            parts[1] += " [" + "#" * filled + "." * (16 - filled) + "]"
-            line = "  ".join(parts)
-        self.err.write("\r" + line[:columns] + "\x1b[K")
+        self.err.write("\r" + "  ".join(parts)[:columns] + "\x1b[K")
         self.err.flush()
         self.line_shown = True
 
     def _on_epoch(self, event: dict[str, Any]) -> None:
         self._clear()
+        epoch = f"epoch {event.get('epoch')}/{self.epochs}"
+        accuracy, speed = event.get("val_accuracy"), event.get("samples_per_s")
         if self.as_json:
             line = {key: _finite(event.get(key)) for key in JSON_EPOCH_KEYS}
             print(json.dumps(line), file=self.out, flush=True)
             if not self.live:
                 eta = event.get("eta_seconds")
-                print(
-                    f"epoch {event.get('epoch')}/{self.epochs}: loss "
-                    f"{_number(event.get('train_loss'))}, validation accuracy "
-                    f"{_percent(event.get('val_accuracy'))}"
-                    + (
-                        f", ETA {_duration(eta)}"
-                        if isinstance(eta, (int, float))
-                        else ""
-                    ),
-                    file=self.err,
-                    flush=True,
-                )
+                parts = [f"{epoch}: loss {_number(event.get('train_loss'))}"]
+                if accuracy is not None:
+                    parts.append(f"validation accuracy {_percent(accuracy)}")
+                if isinstance(eta, (int, float)):
+                    parts.append(f"ETA {_duration(eta)}")
+                print(", ".join(parts), file=self.err, flush=True)
             return
-        accuracy = event.get("val_accuracy")
-        speed = event.get("samples_per_s")
-        print(
-            f"epoch {event.get('epoch')}/{self.epochs}"
-            f"  train loss {_number(event.get('train_loss'))}"
-            f"  val loss {_number(event.get('val_loss'))}"
-            + (f"  val accuracy {_percent(accuracy)}" if accuracy is not None else "")
-            + (f"  {speed:,.0f} samples/s" if isinstance(speed, (int, float)) else "")
-            + f"  {float(event.get('seconds') or 0.0):.1f} s",
-            file=self.out,
-            flush=True,
-        )
+        parts = [
+            epoch,
+            f"train loss {_number(event.get('train_loss'))}",
+            f"val loss {_number(event.get('val_loss'))}",
+        ]
+        if accuracy is not None:
+            parts.append(f"val accuracy {_percent(accuracy)}")
+        if isinstance(speed, (int, float)):
+            parts.append(f"{speed:,.0f} samples/s")
+        parts.append(f"{float(event.get('seconds') or 0.0):.1f} s")
+        print("  ".join(parts), file=self.out, flush=True)
 
     def _on_done(self, event: dict[str, Any]) -> None:
         self._clear()
-        run_dir = event.get("run_dir")
+        run_dir, best = event.get("run_dir"), event.get("best_val_accuracy")
         if self.as_json:
             line = {
                 "done": True,
                 "run_dir": run_dir,
-                "best_val_accuracy": _finite(event.get("best_val_accuracy")),
+                "best_val_accuracy": _finite(best),
             }
             if event.get("stopped_by_user"):
                 line["stopped_by_user"] = True
             print(json.dumps(line), file=self.out, flush=True)
             return
-        how = (
-            "stopped by the user"
-            if event.get("stopped_by_user")
-            else "stopped early: validation loss no longer improved"
-            if event.get("stopped_early")
-            else "done"
-        )
+        if event.get("stopped_by_user"):
+            how = "stopped by the user"
+        elif event.get("stopped_early"):
+            how = "stopped early: the validation loss no longer improved"
+        else:
+            how = "done"
         epochs = event.get("epochs_run", self.epochs)
-        best = event.get("best_val_accuracy")
-        print(
-            f"{how}: {epochs} epochs in {_duration(time.monotonic() - self.started_at)}"
-            + (
-                f"; best validation accuracy {_percent(best)}"
-                if best is not None
-                else ""
-            )
-            + (
-                f"; best validation loss {_number(event.get('best_val_loss'))}"
-                if best is None and event.get("best_val_loss") is not None
-                else ""
-            ),
-            file=self.out,
-        )
-        print(f"run folder: {run_dir}", file=self.out)
+        took = _duration(time.monotonic() - self.started_at)
+        summary = f"{how}: {epochs} epoch{'s' if epochs != 1 else ''} in {took}"
+        if best is not None:
+            summary += f"; best validation accuracy {_percent(best)}"
+        elif event.get("best_val_loss") is not None:
+            summary += f"; best validation loss {_number(event['best_val_loss'])}"
         weights = os.path.join(str(run_dir), "best.pt")
+        print(summary, file=self.out)
+        print(f"run folder: {run_dir}", file=self.out)
         print(
             "export the trained network with: layer-studio export "
             f"{self.project_file} --to pytorch -o {self.project_name}.py --weights {weights}",

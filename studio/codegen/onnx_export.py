@@ -30,6 +30,8 @@ from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
 if TYPE_CHECKING:
+    import onnx
+    import onnx_ir
     import torch
 
 DEFAULT_OPSET = 18
@@ -48,7 +50,9 @@ def unsupported_onnx_nodes(project: Project) -> list[str]:
     return lines
 
 
-def io_names(project: Project, analysis: ShapeAnalysis | None = None) -> tuple[list[str], list[str]]:
+def io_names(
+    project: Project, analysis: ShapeAnalysis | None = None
+) -> tuple[list[str], list[str]]:
     """The ONNX input and output names: the Input and Output nodes' identifiers, in project order.
 
     They are the names the generated PyTorch code gives these nodes (same sanitizer, same
@@ -57,14 +61,19 @@ def io_names(project: Project, analysis: ShapeAnalysis | None = None) -> tuple[l
     analysis = analysis or snapshot_analysis(project.graph)
     names = Namespace()
     names.class_name(project.name)
-    ident = {node_id: names.identifier(project.graph.nodes[node_id].name) for node_id in analysis.ordered_ids()}
+    ident = {
+        node_id: names.identifier(project.graph.nodes[node_id].name)
+        for node_id in analysis.ordered_ids()
+    }
     nodes = project.graph.nodes
     inputs = [ident[n] for n, node in nodes.items() if node.type == "Input"]
     outputs = [ident[n] for n, node in nodes.items() if node.type == "Output"]
     return inputs, outputs
 
 
-def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OPSET) -> bytes:
+def onnx_bytes(
+    project: Project, model: torch.nn.Module, opset: int = DEFAULT_OPSET
+) -> bytes:
     """Export `model` (built from `project`'s generated PyTorch code) as a checked ONNX file.
 
     Inputs and outputs carry the Input/Output node names in project order, axis 0 of each is
@@ -76,12 +85,16 @@ def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OP
     """
     analysis = snapshot_analysis(project.graph)
     refuse_errors(project, analysis, "ONNX")
-    unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(project, analysis)
+    unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(
+        project, analysis
+    )
     if unsupported:
         head = f"cannot export {project.name!r} to ONNX: these layers cannot be expressed in it"
         raise CodegenError(head + "\n" + "\n".join(unsupported))
     if opset < MIN_OPSET:
-        raise CodegenError(f"ONNX opset {opset} is too old: choose {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
+        raise CodegenError(
+            f"ONNX opset {opset} is too old: choose {MIN_OPSET} or newer (default {DEFAULT_OPSET})"
+        )
 
     import onnx
     import torch
@@ -101,21 +114,105 @@ def onnx_bytes(project: Project, model: torch.nn.Module, opset: int = DEFAULT_OP
                 output_names=output_names,
                 dynamic_shapes=tuple({0: batch} for _ in examples),
                 external_data=False,
+                optimize=False,  # see _optimize_keeping_layers
                 verbose=False,
             )
-    except Exception as err:  # torch.export and the translator raise many types; the user reads one
-        raise CodegenError(f"torch.onnx could not export {project.name!r}: {_first_line(err)}") from err
+            _optimize_keeping_layers(program.model)
+    except (
+        Exception
+    ) as err:  # torch.export and the translator raise many types; the user reads one
+        raise CodegenError(
+            f"torch.onnx could not export {project.name!r}: {_first_line(err)}"
+        ) from err
     proto = program.model_proto
     proto.graph.name = Namespace().class_name(project.name)
+    _name_io(proto.graph, input_names, output_names)
     try:
         data = proto.SerializeToString()
     except ValueError as err:  # protobuf refuses messages over 2 GB
-        raise CodegenError(f"{project.name!r} is too large for one ONNX file (the format caps it at 2 GB)") from err
+        raise CodegenError(
+            f"{project.name!r} is too large for one ONNX file (the format caps it at 2 GB)"
+        ) from err
     try:
         onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
-        raise CodegenError(f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}") from err
+        raise CodegenError(
+            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}"
+        ) from err
     return data
+
+
+def _optimize_keeping_layers(model: onnx_ir.Model) -> None:
+    """Run torch.onnx's usual graph optimizer, except the rules that fold BatchNorm into the layer before it.
+
+    NOTE: folding is what a runtime does, but in a file meant to be edited, trained and imported
+    again it would silently remove every BatchNorm (and its parameters) after a convolution or
+    a Linear. onnxscript's optimizer takes no list of rules, so the default list is narrowed for
+    the call; the round-trip tests of studio.interop catch a change of that API.
+    """
+    import onnxscript.optimizer
+    import onnxscript.rewriter
+
+    default_rules = onnxscript.rewriter._DEFAULT_REWRITE_RULES
+    onnxscript.rewriter._DEFAULT_REWRITE_RULES = tuple(
+        rule
+        for rule in default_rules
+        if not str(getattr(rule, "name", "") or "").startswith("FuseBatchNorm")
+    )
+    try:
+        onnxscript.optimizer.optimize_ir(model)
+    finally:
+        onnxscript.rewriter._DEFAULT_REWRITE_RULES = default_rules
+
+
+def _name_io(graph: onnx.GraphProto, inputs: list[str], outputs: list[str]) -> None:
+    """Give every graph input and output its wanted name, whatever the exporter called the values.
+
+    Without the exporter's own naming pass an Input passed straight out, or one tensor returned
+    twice, can leave a wanted name on another value; such a value is renamed out of the way
+    first, then each output gets an Identity of its value under its wanted name.
+    """
+    import onnx
+
+    taken = {name for node in graph.node for name in (*node.input, *node.output)}
+    taken |= {v.name for v in (*graph.input, *graph.output, *graph.initializer)}
+
+    def free(name: str, keep: str) -> None:
+        if name in taken and name != keep:
+            spare = next(
+                f"{name}_value{k}"
+                for k in range(1, len(taken) + 2)
+                if f"{name}_value{k}" not in taken
+            )
+            _rename_value(graph, name, spare)
+            taken.add(spare)
+
+    for value, wanted in zip(graph.input, inputs):
+        if value.name != wanted:
+            free(wanted, value.name)
+            _rename_value(graph, value.name, wanted)
+            taken.add(wanted)
+    for index, wanted in enumerate(outputs):
+        output = graph.output[index]
+        if output.name != wanted:
+            free(wanted, output.name)
+            source = graph.output[index].name
+            graph.node.append(
+                onnx.helper.make_node(
+                    "Identity", [source], [wanted], name=f"{wanted}_output"
+                )
+            )
+            graph.output[index].name = wanted
+            taken.add(wanted)
+
+
+def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        if value.name == old:
+            value.name = new
 
 
 def _inexpressible_values(project: Project, analysis: ShapeAnalysis) -> list[str]:
@@ -133,7 +230,9 @@ def _inexpressible_values(project: Project, analysis: ShapeAnalysis) -> list[str
     return lines
 
 
-def _example_inputs(project: Project, analysis: ShapeAnalysis) -> tuple[torch.Tensor, ...]:
+def _example_inputs(
+    project: Project, analysis: ShapeAnalysis
+) -> tuple[torch.Tensor, ...]:
     """Zeros of each Input's shape (token id 0 is valid for any vocabulary), batch TRACE_BATCH."""
     import torch
 

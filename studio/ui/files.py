@@ -1,7 +1,8 @@
-"""File commands of the editor: new, open, save, recent files, export, autosave and recovery.
+"""File commands of the editor: new, open, import, save, recent files, export, autosave and recovery.
 
-Every dialog goes through one small method (`ask_open_path`, `ask_save_path`, `ask_unsaved`,
-`ask_recover`, `show_error`) so tests can answer it without a modal window.
+Every dialog goes through one small method (`ask_open_path`, `ask_import_path`, `ask_save_path`,
+`ask_unsaved`, `ask_recover`, `show_error`, `show_notes`) so tests can answer it without a
+modal window.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.graph.project import (
     Project,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from studio.ui.main_window import MainWindow
 
 PROJECT_FILTER = "Layer Studio projects (*.lstudio)"
+IMPORT_FILTER = (
+    "Models (*.onnx *.prototxt);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt)"
+)
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
 EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
@@ -77,11 +81,20 @@ class FileController(QObject):
         self.autosave_timer.start()
         self.export_finished.connect(self._report_export)
         self._exports: list[threading.Thread] = []
+        # NOTE: an imported model's weights stay in memory until the project is first saved;
+        # saving writes them beside it as <name>.weights.npz and points training.weights there.
+        self.pending_weights: dict | None = None
 
     # ----- dialogs (replaced in tests) -----
     def ask_open_path(self) -> Path | None:
         path, _ = QFileDialog.getOpenFileName(
             self.window, "Open Project", self._folder(), PROJECT_FILTER
+        )
+        return Path(path) if path else None
+
+    def ask_import_path(self) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Import Model", self._folder(), IMPORT_FILTER
         )
         return Path(path) if path else None
 
@@ -125,6 +138,9 @@ class FileController(QObject):
 
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self.window, title, message)
+
+    def show_notes(self, title: str, message: str) -> None:
+        QMessageBox.information(self.window, title, message)
 
     # ----- commands -----
     def confirm_discard(self) -> bool:
@@ -176,6 +192,41 @@ class FileController(QObject):
         self.add_recent(path.resolve())
         return True
 
+    def import_model(self, path: Path | str | None = None) -> bool:
+        """Open an ONNX model or Caffe prototxt as a new, unsaved project (asking for one when `path` is None)."""
+        if not self.confirm_discard():
+            return False
+        path = Path(path) if path is not None else self.ask_import_path()
+        if path is None:
+            return False
+        from studio.interop.common import ModelImportError, import_model
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            model = import_model(path)
+        except ModelImportError as err:
+            QApplication.restoreOverrideCursor()
+            self.show_error("Cannot import model", str(err))
+            return False
+        self._replace(model.project, None)
+        QApplication.restoreOverrideCursor()
+        self.pending_weights = model.state or None
+        self.document.undo_stack.resetClean()  # nothing is written until the user saves
+        self.document.modified_changed.emit(True)
+        layers = sum(
+            1
+            for n in model.project.graph.nodes.values()
+            if n.type not in ("Input", "Output")
+        )
+        self.window.statusBar().showMessage(
+            f"Imported {path.name}: {layers} layers", 8000
+        )
+        if model.warnings:
+            self.show_notes(
+                "Imported with notes", "\n".join(f"• {w}" for w in model.warnings)
+            )
+        return True
+
     def save(self) -> bool:
         """Save to the project's file (Save As when it has none); False when nothing was saved."""
         if self.document.path is None:
@@ -200,6 +251,8 @@ class FileController(QObject):
     def _write(self, path: Path) -> bool:
         if self.document.path is None or path != self.document.path:
             self.document.project.name = path.stem[:128] or self.document.project.name
+        if self.pending_weights and not self._write_weights(path):
+            return False
         try:
             save_project(self.document.project, path)
         except ProjectFileError as err:
@@ -211,8 +264,27 @@ class FileController(QObject):
         self.window.statusBar().showMessage(f"Saved {path}", 4000)
         return True
 
+    def _write_weights(self, path: Path) -> bool:
+        """Write imported weights beside the project at `path` and point training.weights at them."""
+        from studio.graph.atomic import describe_os_error, write_atomically
+        from studio.interop.common import npz_bytes, weights_path
+
+        target = weights_path(path)
+        try:
+            write_atomically(target, npz_bytes(self.pending_weights or {}))
+        except OSError as err:
+            self.show_error(
+                "Cannot save weights",
+                f"{target}: cannot be written: {describe_os_error(err)}",
+            )
+            return False
+        self.document.set_training("weights", target.name)
+        self.pending_weights = None
+        return True
+
     def _replace(self, project: Project, path: Path | None) -> None:
         self.autosaver.discard()
+        self.pending_weights = None
         self.document.load(project, path)
 
     # ----- recent files -----

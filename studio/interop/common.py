@@ -1,0 +1,209 @@
+"""What every importer returns and shares: the imported model, its errors, names, and how it is written."""
+
+# NOTE: importers (ONNX, Caffe) build a `Project` whose graph is laid out and checks clean, plus
+# the state dict of the PyTorch model generated from it (keys from `studio.codegen.pytorch`),
+# as NumPy arrays. Writing stores the weights as `<stem>.weights.npz` beside the project (no
+# pickle) and points `training.weights` at it, so export and training pick them up.
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studio.graph.atomic import describe_os_error, write_atomically
+from studio.graph.layout import arrange
+from studio.graph.model import MAX_NAME_LENGTH, Graph
+from studio.graph.project import SUFFIX, Project, dumps_project
+
+if TYPE_CHECKING:
+    import numpy as np
+
+WEIGHTS_SUFFIX = ".weights.npz"
+LAYOUT_WIDTH = 1200.0
+MAX_LISTED = 12
+
+
+class ModelImportError(Exception):
+    """A model file that cannot be imported; the message names the file and lists every problem at once."""
+
+
+class UnsupportedLayersError(ModelImportError):
+    """A readable model using operators or layers with no mapping (all of them listed): CLI exit code 1."""
+
+    def __init__(self, message: str, found: dict[str, tuple[int, str]]) -> None:
+        super().__init__(message)
+        self.found = found  # type -> (how many, name of the first node of that type)
+
+
+class ImportWriteError(ModelImportError):
+    """An imported project or its weights that could not be written; the message names the path."""
+
+
+@dataclass
+class ImportedModel:
+    """An imported network: the project (laid out, names kept), its weights and what the user should know."""
+
+    project: Project
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def unsupported_error(
+    source: str, what: str, found: Iterable[tuple[str, str]]
+) -> UnsupportedLayersError:
+    """Build the error listing every unsupported `what` ("operator", "layer") type: count and first node.
+
+    `found` holds (type, node name) pairs in file order.
+    """
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for kind, name in found:
+        counts[kind] += 1
+        first.setdefault(kind, name)
+    table = {kind: (counts[kind], first[kind]) for kind in counts}
+    lines = [
+        f"  {kind}: {n} node{'s' if n != 1 else ''}, first {first[kind]!r}"
+        for kind, n in counts.most_common()
+    ]
+    noun = what if len(counts) == 1 else f"{what}s"
+    message = (
+        f"{source}: {len(counts)} {noun} with no Layer Studio mapping:\n"
+        + "\n".join(lines)
+    )
+    return UnsupportedLayersError(message, table)
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class NameTable:
+    """Turns a file's node names into unique graph names, keeping them as they are wherever the graph allows."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def take(self, name: str, fallback: str = "layer") -> str:
+        """Return `name` cleaned (no control characters, trimmed, at most 128 characters) and unique."""
+        base = (
+            _UNSAFE_NAME.sub("_", name or "").strip()[: MAX_NAME_LENGTH - 6] or fallback
+        )
+        candidate, k = base, 2
+        while candidate in self._taken:
+            candidate = f"{base}_{k}"
+            k += 1
+        self._taken.add(candidate)
+        return candidate
+
+
+def project_name(path: Path) -> str:
+    """A project name from a model file's name (without its suffixes)."""
+    stem = path.name.split(".")[0] or path.stem
+    cleaned = _UNSAFE_NAME.sub("_", stem).strip()[:MAX_NAME_LENGTH]
+    return cleaned or "imported"
+
+
+def lay_out(graph: Graph) -> None:
+    """Place an imported graph's nodes with the automatic layered layout."""
+    arrange(graph, LAYOUT_WIDTH)
+
+
+def weights_path(project_path: Path) -> Path:
+    """Where the weights of the project at `project_path` go: net.lstudio -> net.weights.npz."""
+    name = project_path.name
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else project_path.stem
+    return project_path.with_name(stem + WEIGHTS_SUFFIX)
+
+
+def npz_bytes(state: dict[str, np.ndarray]) -> bytes:
+    """The state dict as the bytes of an .npz archive (NumPy arrays, no pickle)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, **{key: np.ascontiguousarray(value) for key, value in state.items()}
+    )
+    return buffer.getvalue()
+
+
+def with_weights_file(
+    project: Project, project_path: Path, state: dict[str, np.ndarray]
+) -> Project:
+    """The project with `training.weights` naming its weights file beside `project_path` (cleared without weights)."""
+    weights = weights_path(project_path).name if state else ""
+    if project.training.weights == weights:
+        return project
+    return Project(
+        project.name,
+        project.graph,
+        replace(project.training, weights=weights),
+        project.description,
+    )
+
+
+def write_imported(model: ImportedModel, out: Path) -> list[Path]:
+    """Write the project to `out` and its weights to `<stem>.weights.npz` beside it; return the paths written.
+
+    Each file is written atomically; the weights go first, and are removed again if the project
+    cannot be written, so a failure leaves no orphan. `model.project.training.weights` is set
+    to the weights file's name (relative to the project).
+
+    Raises:
+        ImportWriteError: a file could not be written.
+    """
+    out = Path(out)
+    if out.suffix != SUFFIX:
+        raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")
+    model.project = with_weights_file(model.project, out, model.state)
+    written: list[Path] = []
+    created: list[Path] = []
+    try:
+        if model.state:
+            target = weights_path(out)
+            existed = target.exists()
+            write_atomically(target, npz_bytes(model.state))
+            written.append(target)
+            if not existed:
+                created.append(target)
+        write_atomically(out, dumps_project(model.project).encode("utf-8"))
+        written.insert(0, out)
+    except OSError as err:
+        for orphan in created:
+            orphan.unlink(missing_ok=True)
+        where = err.filename if isinstance(err.filename, str) else os.fspath(out)
+        raise ImportWriteError(
+            f"{where}: cannot be written: {describe_os_error(err)}"
+        ) from err
+    return written
+
+
+IMPORTERS = {
+    ".onnx": "studio.interop.onnx_import:import_onnx",
+    ".prototxt": "studio.interop.caffe_import:import_caffe",
+}
+
+
+def import_model(path: Path) -> ImportedModel:
+    """Import the model at `path`, choosing the importer by its suffix (.onnx, .prototxt).
+
+    Raises:
+        UnsupportedLayersError: the file is readable but uses types with no mapping (all listed).
+        ModelImportError: the file cannot be read, is hostile, or has an unknown suffix.
+    """
+    import importlib
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMPORTERS:
+        kinds = ", ".join(IMPORTERS)
+        raise ModelImportError(
+            f"{path}: cannot import a {suffix or 'suffix-less'} file (choose one of: {kinds})"
+        )
+    module_name, function = IMPORTERS[suffix].split(":")
+    importer = getattr(importlib.import_module(module_name), function)
+    return importer(path)

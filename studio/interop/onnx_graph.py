@@ -1,0 +1,517 @@
+"""The ONNX graph as the operator mappers see it: tensors, folded constants, shapes and the layers emitted."""
+
+# NOTE: constant folding runs the graph twice at two batch sizes (BATCHES): a value that is the
+# same in both is a plain constant; one that differs (a reshape target built from Shape(x), a
+# zero initial state of the batch's size) is a batch constant, kept as the pair. Mappers read
+# a reshape target's batch dimension from the pair, never from a guess.
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from studio.graph.catalogue import CATALOGUE, ShapeError
+from studio.graph.catalogue.base import Shape
+from studio.graph.params import ParamValueError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+BATCHES = (7, 11)
+INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
+MAX_FOLD_ELEMENTS = (
+    1 << 26
+)  # a constant sub-graph may not build a tensor larger than this
+NO_FOLD = frozenset(
+    {
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+    }
+)
+GROWING = frozenset(
+    {
+        "ConstantOfShape",
+        "Expand",
+        "Tile",
+        "Range",
+        "Pad",
+        "Resize",
+        "Upsample",
+        "OneHot",
+    }
+)
+
+
+class DamagedTensor(Exception):
+    """An initializer whose stored data does not match its declared type and size."""
+
+
+class MappingFailed(Exception):
+    """A node that cannot be mapped; `kind` is how the import error lists it (e.g. "Conv (asymmetric 3-D padding)")."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class Layer:
+    """One catalogue layer an ONNX node (or a pattern of nodes) became."""
+
+    type: str
+    name: str
+    params: dict[str, Any]
+    inputs: list[
+        str
+    ]  # live tensor per input port, in port order ("" leaves an optional port free)
+    output: str
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, Any]:
+    """The node's attributes as plain Python values (bytes decoded, tensors as arrays)."""
+    from onnx import AttributeProto, helper, numpy_helper
+
+    found: dict[str, Any] = {}
+    for attr in node.attribute:
+        if attr.type == AttributeProto.TENSOR:
+            found[attr.name] = numpy_helper.to_array(attr.t)
+            continue
+        value = helper.get_attribute_value(attr)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode("utf-8", "replace") for v in value]
+        found[attr.name] = value
+    return found
+
+
+class ImportContext:
+    """The graph being mapped: who produces and consumes each tensor, constants, shapes, layers so far."""
+
+    def __init__(
+        self,
+        graph: onnx.GraphProto,
+        opset: int,
+        inferred: dict[str, Shape | None],
+        inputs: dict[str, Shape],
+    ) -> None:
+        self.graph = graph
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = list(graph.node)
+        self.index = {id(n): i for i, n in enumerate(self.nodes)}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in self.nodes:
+            for name in node.output:
+                if name:
+                    self.producer[name] = node
+            for name in node.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(node)
+        self.outputs = {o.name for o in graph.output}
+        self.initializers = {t.name for t in graph.initializer}
+        self.inferred = inferred
+        self.shapes: dict[str, Shape] = dict(inputs)
+        self.consts: dict[str, np.ndarray] = {}
+        self.batch_consts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.live: set[str] = set(inputs)
+        self.aliases: dict[str, str] = {}
+        self.layers: list[Layer] = []
+        self.claimed: set[int] = set()
+        self.broken: set[str] = set()
+        self.problems: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
+        self.int_tensors = {  # live tensors of integer type (token ids)
+            i.name
+            for i in graph.input
+            if i.type.tensor_type.elem_type in INT_TYPES and i.name in inputs
+        }
+        self.fixed_batch: int | None = (
+            None  # the batch size inputs were exported with, if not dynamic
+        )
+        self.seq_first: dict[
+            str, str
+        ] = {}  # a time-major (T, N, F) tensor -> its batch-first layer output
+        self._attrs: dict[int, dict[str, Any]] = {}
+
+    # ----- reading the graph -----
+    def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
+        """The node's attributes (cached)."""
+        key = id(node)
+        if key not in self._attrs:
+            self._attrs[key] = attributes(node)
+        return self._attrs[key]
+
+    def const(self, name: str) -> np.ndarray | None:
+        """The value of a batch-independent constant tensor, or None."""
+        return self.consts.get(name)
+
+    def is_constant(self, name: str) -> bool:
+        """True for a folded tensor (plain or batch constant)."""
+        return name in self.consts or name in self.batch_consts
+
+    def resolve(self, name: str) -> str:
+        """The live tensor a name stands for (following pass-through aliases)."""
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def shape(self, name: str) -> Shape | None:
+        """A live tensor's shape (batch dimension None): as mapped so far, else as ONNX inferred it."""
+        resolved = self.resolve(name)
+        return (
+            self.shapes.get(resolved)
+            or self.inferred.get(name)
+            or self.inferred.get(resolved)
+        )
+
+    def only_consumer(self, name: str) -> onnx.NodeProto | None:
+        """The single node reading `name`, when exactly one does and it is not a graph output."""
+        readers = self.consumers.get(name, [])
+        if len(readers) != 1 or name in self.outputs:
+            return None
+        return readers[0]
+
+    def live_inputs(self, node: onnx.NodeProto) -> list[str]:
+        """The node's inputs that carry data (neither constants nor empty)."""
+        return [n for n in node.input if n and not self.is_constant(n)]
+
+    def is_claimed(self, node: onnx.NodeProto) -> bool:
+        return id(node) in self.claimed
+
+    def claim(self, *nodes: onnx.NodeProto) -> None:
+        """Mark nodes as taken by a pattern, so no other mapping reads them."""
+        self.claimed.update(id(n) for n in nodes)
+
+    # ----- results -----
+    def emit(
+        self,
+        node: onnx.NodeProto,
+        layer_type: str,
+        params: dict[str, Any],
+        inputs: list[str],
+        output: str,
+        weights: dict[str, np.ndarray] | None = None,
+    ) -> Layer:
+        """Add a layer fed by live tensors `inputs`, producing `output`; its shape is checked by the catalogue.
+
+        Raises:
+            MappingFailed: the parameters are out of the catalogue's range or the shapes do not fit.
+        """
+        spec = CATALOGUE[layer_type]
+        values = spec.defaults()
+        try:
+            for key, value in params.items():
+                values[key] = spec.param(key).validate(value)
+        except ParamValueError as err:
+            raise MappingFailed(f"{node.op_type} ({err})") from None
+        sources = [self.resolve(t) if t else "" for t in inputs]
+        shapes = [self.shapes.get(t) if t else None for t in sources]
+        if any(t and s is None for t, s in zip(sources, shapes)):
+            raise MappingFailed(f"{node.op_type} (an input of unknown shape)")
+        try:
+            out = spec.infer(values, shapes)[0]
+        except ShapeError as err:
+            raise MappingFailed(
+                f"{node.op_type} as {layer_type}: {err.message}"
+            ) from None
+        layer = Layer(
+            layer_type,
+            node.name or node.op_type.lower(),
+            values,
+            sources,
+            output,
+            dict(weights or {}),
+        )
+        self.layers.append(layer)
+        self.shapes[output] = out
+        self.live.add(output)
+        return layer
+
+    def alias(self, output: str, source: str) -> None:
+        """Let `output` stand for the live tensor `source` (a node that changes nothing)."""
+        self.aliases[output] = self.resolve(source)
+        self.live.add(output)
+
+    def fail(self, node: onnx.NodeProto, kind: str) -> None:
+        """Record a node that has no mapping; everything it feeds is skipped without further reports."""
+        self.problems.append((kind, node.name or f"<unnamed {node.op_type}>"))
+        self.broken.update(o for o in node.output if o)
+
+    # ----- constant folding -----
+    def fold(
+        self, runs: tuple[dict[str, tuple[int | None, ...]], ...]
+    ) -> list[onnx.NodeProto]:
+        """Evaluate every node that does not depend on an input's data; return the others, in order.
+
+        `runs` holds ONNX's inferred shapes at each of the two batch sizes: Shape (and Size) of
+        a live tensor whose sizes are known become batch constants. Evaluation uses ONNX's
+        reference implementation of each operator.
+        """
+        from onnx import numpy_helper
+
+        for tensor in self.graph.initializer:
+            try:
+                self.consts[tensor.name] = numpy_helper.to_array(tensor)
+            except (ValueError, TypeError) as err:
+                raise DamagedTensor(
+                    f"tensor {tensor.name!r} cannot be read ({_first_line(err)}): a truncated or damaged file"
+                ) from None
+        live_nodes = []
+        for node in self.nodes:
+            inputs = [n for n in node.input if n]
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                self._fold_node(node, batch=False)
+            elif (
+                node.op_type == "CastLike"
+                and len(inputs) == 2
+                and self.is_constant(inputs[0])
+            ):
+                self._cast_like(node)
+            elif (
+                node.op_type in ("Shape", "Size") and inputs and inputs[0] in self.live
+            ):
+                if not self._fold_shape(node, [run.get(inputs[0]) for run in runs]):
+                    live_nodes.append(node)
+                    self.live.update(o for o in node.output if o)
+            elif (
+                any(n in self.live for n in inputs)
+                or node.op_type in NO_FOLD
+                or node.domain not in ("", "ai.onnx")
+            ):
+                live_nodes.append(node)
+                self.live.update(o for o in node.output if o)
+            elif all(self.is_constant(n) for n in inputs):
+                self._fold_node(node, batch=any(n in self.batch_consts for n in inputs))
+            else:  # an input no node produces (an error in the file)
+                live_nodes.append(node)
+                self.live.update(o for o in node.output if o)
+        self.consumers = {}  # from now on only nodes that run on data count as readers
+        for node in live_nodes:
+            for name in node.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(node)
+        return live_nodes
+
+    def _cast_like(self, node: onnx.NodeProto) -> None:
+        """CastLike(constant, tensor) reads only the tensor's type: a float, or an integer for token ids."""
+        import numpy as np
+
+        dtype = np.int64 if node.input[1] in self.int_tensors else np.float32
+        source = node.input[0]
+        if source in self.batch_consts:
+            first, second = self.batch_consts[source]
+            self.batch_consts[node.output[0]] = (
+                first.astype(dtype),
+                second.astype(dtype),
+            )
+        else:
+            self.consts[node.output[0]] = self.consts[source].astype(dtype)
+
+    def _fold_shape(
+        self, node: onnx.NodeProto, shapes: list[tuple[int | None, ...] | None]
+    ) -> bool:
+        import numpy as np
+
+        if any(shape is None or None in shape for shape in shapes):
+            return False
+        values = []
+        for shape in shapes:
+            full = list(shape)  # type: ignore[arg-type]
+            if node.op_type == "Size":
+                values.append(np.array(math.prod(full), dtype=np.int64))
+                continue
+            attrs = self.attrs(node)
+            start, end = attrs.get("start", 0), attrs.get("end")
+            values.append(np.array(full[start:end], dtype=np.int64))
+        if _same(values[0], values[1]):
+            self.consts[node.output[0]] = values[0]
+        else:
+            self.batch_consts[node.output[0]] = (values[0], values[1])
+        return True
+
+    def _fold_node(self, node: onnx.NodeProto, batch: bool) -> None:
+        runs = []
+        for which in (0, 1) if batch else (0,):
+            feeds = {}
+            for name in node.input:
+                if name:
+                    feeds[name] = (
+                        self.batch_consts[name][which]
+                        if name in self.batch_consts
+                        else self.consts[name]
+                    )
+            runs.append(self._evaluate(node, feeds))
+        if runs[0] is None:
+            return
+        for i, name in enumerate(node.output):
+            if not name:
+                continue
+            first = runs[0][i]
+            if batch and not _same(first, runs[1][i]):
+                self.batch_consts[name] = (first, runs[1][i])
+            else:
+                self.consts[name] = first
+
+    def _evaluate(
+        self, node: onnx.NodeProto, feeds: dict[str, np.ndarray]
+    ) -> list[np.ndarray] | None:
+        import numpy as np
+        from onnx.reference import ReferenceEvaluator
+
+        try:
+            _check_growth(node, feeds, self.attrs(node))
+            results = ReferenceEvaluator(
+                _single_node_model(node, feeds, self.opset)
+            ).run(None, feeds)
+        except MappingFailed as err:
+            self.fail(node, err.kind)
+            return None
+        except Exception as err:  # noqa: BLE001 - the reference operators raise many types on bad input
+            self.fail(
+                node,
+                f"{node.op_type} (its constant inputs cannot be evaluated: {_first_line(err)})",
+            )
+            return None
+        return [np.asarray(r) for r in results]
+
+
+def run_nodes(
+    ctx: ImportContext,
+    nodes: list[onnx.NodeProto],
+    feeds: dict[str, np.ndarray],
+    outputs: list[str],
+) -> list[np.ndarray]:
+    """Run some of the graph's nodes with ONNX's reference evaluator: `feeds` for their live inputs, folded constants (at the first batch size) for the rest."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    produced = {o for n in nodes for o in n.output}
+    constants = []
+    for node in nodes:
+        for name in node.input:
+            if name and name not in produced and name not in feeds:
+                value = (
+                    ctx.batch_consts[name][0]
+                    if name in ctx.batch_consts
+                    else ctx.consts.get(name)
+                )
+                if value is None:
+                    raise MappingFailed("pattern (reads a tensor it was not given)")
+                constants.append(numpy_helper.from_array(np.asarray(value), name))
+    inputs = [
+        helper.make_tensor_value_info(
+            k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape
+        )
+        for k, v in feeds.items()
+    ]
+    outs = [
+        helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+        for o in outputs
+    ]
+    graph = helper.make_graph(
+        list(nodes),
+        "pattern",
+        inputs,
+        outs,
+        initializer=list({c.name: c for c in constants}.values()),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ctx.opset)])
+    from onnx.reference import ReferenceEvaluator
+
+    return [np.asarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
+
+
+def _single_node_model(
+    node: onnx.NodeProto, feeds: dict[str, np.ndarray], opset: int
+) -> onnx.ModelProto:
+    """A model of one node, so it runs at the graph's opset (a bare node would run at the newest one)."""
+    from onnx import TensorProto, helper
+
+    inputs = [
+        helper.make_tensor_value_info(
+            k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape
+        )
+        for k, v in feeds.items()
+    ]
+    outputs = [
+        helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None)
+        for o in node.output
+        if o
+    ]
+    graph = helper.make_graph([node], "fold", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _check_growth(
+    node: onnx.NodeProto, feeds: dict[str, Any], attrs: dict[str, Any]
+) -> None:
+    """Refuse a constant sub-graph that would build a huge tensor from small inputs (a hostile file)."""
+    import numpy as np
+
+    if node.op_type not in GROWING:
+        return
+    values = [feeds.get(n) for n in node.input]
+    size = 0
+    if node.op_type == "ConstantOfShape" and values and values[0] is not None:
+        size = math.prod(int(v) for v in np.asarray(values[0]).ravel())
+    elif node.op_type == "Expand" and len(values) > 1 and values[1] is not None:
+        dims = [int(v) for v in np.asarray(values[1]).ravel()]
+        size = max(math.prod(max(d, 1) for d in dims), np.asarray(values[0]).size)
+    elif node.op_type == "Tile" and len(values) > 1 and values[1] is not None:
+        size = np.asarray(values[0]).size * math.prod(
+            max(int(v), 1) for v in np.asarray(values[1]).ravel()
+        )
+    elif node.op_type == "Range" and len(values) == 3:
+        start, limit, delta = (float(np.asarray(v)) for v in values)
+        size = math.ceil((limit - start) / delta) if delta else MAX_FOLD_ELEMENTS + 1
+    elif node.op_type == "Pad" and values and values[0] is not None:
+        shape = np.asarray(values[0]).shape
+        pads = (
+            values[1]
+            if len(values) > 1 and values[1] is not None
+            else attrs.get("pads", [])
+        )
+        pads = [int(p) for p in np.asarray(pads).ravel()]
+        if len(pads) == 2 * len(shape):
+            size = math.prod(
+                max(d + pads[i] + pads[i + len(shape)], 0) for i, d in enumerate(shape)
+            )
+    elif node.op_type == "OneHot" and len(values) > 1:
+        size = np.asarray(values[0]).size * int(np.asarray(values[1]).ravel()[0])
+    elif node.op_type in ("Resize", "Upsample") and values and values[0] is not None:
+        x = np.asarray(values[0])
+        sizes = values[3] if len(values) > 3 else None
+        scales = (
+            values[1]
+            if len(values) == 2
+            else values[2]
+            if len(values) > 2
+            else attrs.get("scales", [1.0])
+        )
+        if sizes is not None and np.asarray(sizes).size:
+            size = math.prod(int(v) for v in np.asarray(sizes).ravel())
+        elif scales is not None:
+            size = int(x.size * float(np.prod(np.asarray(scales, dtype=np.float64))))
+    if size > MAX_FOLD_ELEMENTS or size < 0:
+        raise MappingFailed(
+            f"{node.op_type} (would build a constant of {size:,} elements)"
+        )
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    import numpy as np
+
+    return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]

@@ -1,0 +1,461 @@
+"""ONNX files to editable projects: operators mapped onto catalogue layers, with their weights.
+
+The import runs in steps, so a bad file never half-builds a project: the file is read and
+vetted (`onnx_files`), shapes are inferred with a symbolic batch, constant sub-graphs are
+folded (`onnx_graph`), exporter patterns are recognised (`onnx_patterns`, `onnx_sequence`),
+the remaining operators are mapped one by one (`onnx_ops`, `onnx_tensors`), and only when
+every node has a mapping is the graph built, laid out and its weights keyed by the generated
+PyTorch model's state-dict names. Every operator without a mapping is reported at once.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studio.graph.catalogue.base import Shape
+from studio.graph.model import Graph
+from studio.graph.project import Project
+from studio.interop.common import (
+    ImportedModel,
+    ModelImportError,
+    NameTable,
+    lay_out,
+    project_name,
+    unsupported_error,
+)
+from studio.interop.onnx_files import default_opset, read_model
+from studio.interop.onnx_graph import (
+    BATCHES,
+    INT_TYPES,
+    DamagedTensor,
+    ImportContext,
+    Layer,
+    MappingFailed,
+)
+from studio.interop.onnx_ops import MAPPERS
+from studio.interop.onnx_patterns import (
+    Match,
+    Matcher,
+    adaptive_pool_1d,
+    gelu_erf,
+    gelu_tanh,
+    group_norm,
+    lrn,
+    matmul_add,
+    pad_into,
+    silu,
+    softplus,
+)
+from studio.interop.onnx_sequence import attention, recurrent
+from studio.interop.onnx_tensors import TENSOR_MAPPERS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+FLOAT_INPUTS = frozenset({1, 10, 11, 16})
+SMALL = 4096  # elements: tensors up to this size go to shape inference by value, larger ones by shape only
+MAX_ROUNDS = 8
+PATTERNS: list[
+    tuple[frozenset[str], Matcher]
+] = [  # most specific first: a node is taken by the first match
+    (frozenset({"Softmax"}), attention),
+    (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
+    (frozenset({"InstanceNormalization"}), group_norm),
+    (frozenset({"Mul"}), lrn),
+    (frozenset({"Erf"}), gelu_erf),
+    (frozenset({"Tanh"}), gelu_tanh),
+    (frozenset({"Softplus"}), softplus),
+    (frozenset({"Sigmoid"}), silu),
+    (frozenset({"Unsqueeze"}), adaptive_pool_1d),
+    (frozenset({"MatMul"}), matmul_add),
+    (frozenset({"Pad"}), pad_into),
+]
+
+
+def supported_operators() -> list[str]:
+    """The ONNX operator types the importer maps (some only in the forms its patterns recognise)."""
+    return sorted(
+        {*MAPPERS, *TENSOR_MAPPERS, "LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"}
+    )
+
+
+def import_onnx(path: str | Path) -> ImportedModel:
+    """Import the ONNX model at `path` as a project with its weights.
+
+    Raises:
+        UnsupportedLayersError: operators with no mapping (every one listed: type, count, first node).
+        ModelImportError: the file cannot be read, is hostile, or its graph cannot be analysed.
+    """
+    path = Path(path)
+    try:
+        import onnx  # noqa: F401 - only to say clearly that it is missing
+    except ImportError:
+        raise ModelImportError(
+            f"{path}: importing ONNX models needs the onnx package (pip install onnx)"
+        ) from None
+    model = read_model(path)
+    try:
+        return _import(model, path)
+    except ModelImportError:
+        raise
+    except (
+        Exception
+    ) as err:  # a file no check foresaw must still end in a message, not a traceback
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ModelImportError(
+            f"{path}: cannot be imported ({type(err).__name__}: {first})"
+        ) from err
+
+
+def _import(model: onnx.ModelProto, path: Path) -> ImportedModel:
+    graph = model.graph
+    inputs, problems, fixed_batch = _inputs(graph)
+    ctx, live = _fold_with_shapes(model, path, inputs)
+    ctx.fixed_batch = fixed_batch
+    ctx.problems.extend(problems)
+    deferred = _match_patterns(ctx, live)
+    for node in live:
+        _map_node(ctx, node, deferred)
+    _check_outputs(ctx)
+    if ctx.problems:
+        raise unsupported_error(path.name, "operator", ctx.problems)
+    warnings = list(ctx.warnings)
+    if fixed_batch is not None:
+        warnings.append(
+            f"the model was exported for a batch of {fixed_batch}; the imported network takes any batch size"
+        )
+    project, state = _build(ctx, path, model)
+    return ImportedModel(project, state, warnings)
+
+
+# ----- inputs and shapes -----
+def _fold_with_shapes(
+    model: onnx.ModelProto, path: Path, inputs: dict[str, Shape]
+) -> tuple[ImportContext, list[onnx.NodeProto]]:
+    """Infer shapes and fold constants, again with what folding found until every Shape node is resolved.
+
+    A reshape target computed with operators ONNX's shape inference does not propagate
+    (Div, Cast) leaves the shapes after it unknown; folding computes it, and the next round
+    of inference starts from the folded values.
+    """
+    known: list[dict[str, np.ndarray]] = [{}, {}]
+    for _ in range(MAX_ROUNDS):
+        runs = tuple(
+            _infer_shapes(model, path, batch, values)
+            for batch, values in zip(BATCHES, known)
+        )
+        inferred = {
+            name: shape
+            for name in runs[0]
+            if (shape := _batch_first(runs[0][name], runs[1].get(name))) is not None
+        }
+        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs)
+        try:
+            live = _needed(ctx, ctx.fold(runs))
+        except DamagedTensor as err:
+            raise ModelImportError(f"{path}: {err}") from None
+        unknown = any(
+            n.op_type in ("Shape", "Size")
+            or any(o not in inferred for o in n.output if o)
+            for n in live
+        )
+        folded = [_small_folded(ctx, which) for which in (0, 1)]
+        if not unknown or folded[0].keys() == known[0].keys():
+            return ctx, live
+        known = folded
+    return ctx, live
+
+
+def _small_folded(ctx: ImportContext, which: int) -> dict[str, np.ndarray]:
+    """Folded node results small enough to hand to shape inference, at batch size BATCHES[which]."""
+    found = {}
+    for name, value in ctx.consts.items():
+        if name not in ctx.initializers and value.size <= SMALL:
+            found[name] = value
+    for name, pair in ctx.batch_consts.items():
+        if pair[which].size <= SMALL:
+            found[name] = pair[which]
+    return found
+
+
+def _inputs(
+    graph: onnx.GraphProto,
+) -> tuple[dict[str, Shape], list[tuple[str, str]], int | None]:
+    """Each real input's shape (batch None), problems with inputs that cannot be one, and a fixed batch size if any."""
+    initialized = {t.name for t in graph.initializer}
+    shapes: dict[str, Shape] = {}
+    problems = []
+    batches = set()
+    for value in graph.input:
+        if value.name in initialized:
+            continue
+        tensor = value.type.tensor_type
+        dims = list(tensor.shape.dim)
+        if len(dims) < 2:
+            problems.append(
+                (
+                    f"input of rank {len(dims)} (Layer Studio inputs have a batch and at least one more dimension)",
+                    value.name,
+                )
+            )
+            continue
+        if tensor.elem_type not in FLOAT_INPUTS | INT_TYPES:
+            problems.append((f"input of element type {tensor.elem_type}", value.name))
+            continue
+        sizes = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in dims[1:]
+        ]
+        if None in sizes:
+            problems.append(
+                (
+                    "input with a size that is not fixed (only the batch may vary)",
+                    value.name,
+                )
+            )
+            continue
+        batches.add(dims[0].dim_value if dims[0].HasField("dim_value") else None)
+        shapes[value.name] = (None, *sizes)
+    fixed = (
+        next(iter(batches))
+        if len(batches) == 1 and None not in batches and 0 not in batches
+        else None
+    )
+    return shapes, problems, fixed
+
+
+def _infer_shapes(
+    model: onnx.ModelProto, path: Path, batch: int, known: dict[str, np.ndarray]
+) -> dict[str, tuple[int | None, ...]]:
+    """Every tensor's shape as ONNX infers it when each input's first dimension is `batch` (None: unknown).
+
+    Tensors in `known` (folded values at this batch size) are given as constants in place of
+    the nodes that compute them. Large weights are declared by shape only, not copied.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    initialized = {t.name for t in graph.initializer}
+    small = [t for t in graph.initializer if math.prod(t.dims) <= SMALL]
+    small += [numpy_helper.from_array(value, name) for name, value in known.items()]
+    large = [t for t in graph.initializer if math.prod(t.dims) > SMALL]
+    inputs = []
+    for value in graph.input:
+        if value.name in initialized:
+            continue
+        copy = onnx.ValueInfoProto()
+        copy.CopyFrom(value)
+        dims = copy.type.tensor_type.shape.dim
+        if dims:
+            dims[0].Clear()
+            dims[0].dim_value = batch
+        inputs.append(copy)
+    inputs += [
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large
+    ]
+    outputs = [
+        helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None)
+        for o in graph.output
+    ]
+    nodes = [n for n in graph.node if not all(o in known for o in n.output if o)]
+    light = helper.make_graph(
+        nodes, graph.name or "model", inputs, outputs, initializer=small
+    )
+    probe = helper.make_model(
+        light,
+        opset_imports=list(model.opset_import),
+        ir_version=max(model.ir_version, 4),
+    )
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            probe, check_type=False, strict_mode=False, data_prop=True
+        )
+    except Exception as err:  # noqa: BLE001 - inference raises InferenceError, ValidationError and others
+        raise ModelImportError(
+            f"{path}: its tensor shapes cannot be worked out ({str(err).strip().splitlines()[0][:200]})"
+        ) from None
+    found: dict[str, tuple[int | None, ...]] = {}
+    for value in [
+        *inferred.graph.value_info,
+        *inferred.graph.input,
+        *inferred.graph.output,
+    ]:
+        tensor = value.type.tensor_type
+        if tensor.HasField("shape"):
+            found[value.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else None
+                for d in tensor.shape.dim
+            )
+    for t in graph.initializer:
+        found[t.name] = tuple(t.dims)
+    return found
+
+
+def _batch_first(
+    first: tuple[int | None, ...], second: tuple[int | None, ...] | None
+) -> Shape | None:
+    """The catalogue form (None for the batch) of a shape inferred at both batch sizes, when the batch leads it."""
+    if (
+        not first
+        or second is None
+        or len(first) != len(second)
+        or (first[0], second[0]) != BATCHES
+    ):
+        return None
+    if first[1:] != second[1:] or any(d is None for d in first[1:]):
+        return None
+    return (None, *first[1:])
+
+
+def _needed(ctx: ImportContext, live: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """The live nodes the graph's outputs depend on, in order (dead branches are left out)."""
+    wanted = set(ctx.outputs)
+    keep = []
+    for node in reversed(live):
+        if any(o in wanted for o in node.output):
+            keep.append(node)
+            wanted.update(n for n in node.input if n)
+    return keep[::-1]
+
+
+# ----- mapping -----
+def _match_patterns(ctx: ImportContext, live: list[onnx.NodeProto]) -> dict[int, Match]:
+    """Find every exporter pattern; return the matches by the id of their last node."""
+    deferred: dict[int, Match] = {}
+    for anchors, matcher in PATTERNS:
+        for node in live:
+            if (
+                node.op_type not in anchors
+                or ctx.is_claimed(node)
+                or node.domain not in ("", "ai.onnx")
+            ):
+                continue
+            match = matcher(ctx, node)
+            if match is None:
+                continue
+            ctx.claim(*match.nodes)
+            last = max(match.nodes, key=lambda n: ctx.index[id(n)])
+            deferred[id(last)] = match
+    return deferred
+
+
+def _map_node(
+    ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match]
+) -> None:
+    """Map one node (or emit the pattern it ends); a node fed by a failed one is skipped unless its type has no mapping at all."""
+    match = deferred.get(id(node))
+    if match is None and ctx.is_claimed(node):
+        return
+    members = match.nodes if match else [node]
+    produced = {o for n in members for o in n.output}
+    mapper = (
+        MAPPERS.get(node.op_type) or TENSOR_MAPPERS.get(node.op_type)
+        if node.domain in ("", "ai.onnx")
+        else None
+    )
+    unknown = (
+        match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
+    )
+    if not unknown and any(
+        n in ctx.broken for m in members for n in m.input if n not in produced
+    ):
+        ctx.broken.update(produced)
+        return
+    try:
+        if match is not None:
+            match.emit(ctx)
+        elif node.domain not in ("", "ai.onnx"):
+            raise MappingFailed(f"{node.domain}.{node.op_type}")
+        elif mapper is None:
+            recurrent = node.op_type in ("LSTM", "GRU", "RNN")
+            raise MappingFailed(
+                f"{node.op_type} (in a form not recognised)"
+                if recurrent
+                else node.op_type
+            )
+        else:
+            mapper(ctx, node)
+    except MappingFailed as err:
+        ctx.fail(node, err.kind)
+        ctx.broken.update(produced)
+
+
+def _check_outputs(ctx: ImportContext) -> None:
+    for value in ctx.graph.output:
+        name = value.name
+        if name in ctx.broken:
+            continue
+        if ctx.is_constant(name):
+            ctx.problems.append(
+                ("output that is a constant (it does not depend on any input)", name)
+            )
+        elif ctx.resolve(name) not in ctx.shapes:
+            ctx.problems.append(("output that no mapped layer produces", name))
+
+
+# ----- the project -----
+def _build(
+    ctx: ImportContext, path: Path, model: onnx.ModelProto
+) -> tuple[Project, dict[str, np.ndarray]]:
+    """Build the laid-out project and its state dict from the mapped layers."""
+    from studio.codegen.pytorch import module_names
+    from studio.graph.shapes import analyse
+
+    graph = Graph()
+    names = NameTable()
+    initialized = {t.name for t in ctx.graph.initializer}
+    real = [
+        i.name
+        for i in ctx.graph.input
+        if i.name not in initialized and i.name in ctx.shapes
+    ]
+    input_names = {n: names.take(n, "input") for n in real}
+    output_names = [names.take(o.name, "output") for o in ctx.graph.output]
+    made: dict[str, str] = {}
+    for tensor, name in input_names.items():
+        dtype = "int64" if tensor in ctx.int_tensors else "float32"
+        made[tensor] = graph.add_node(
+            "Input", name, {"shape": ctx.shapes[tensor][1:], "dtype": dtype}
+        ).id
+    owners: dict[str, Layer] = {}
+    for layer in ctx.layers:
+        node = graph.add_node(
+            layer.type, names.take(layer.name, layer.type.lower()), layer.params
+        )
+        ports = node.spec.input_ports(node.params)
+        for port, tensor in zip(ports, layer.inputs):
+            if tensor:
+                graph.connect(made[tensor], "out", node.id, port.name)
+        made[layer.output] = node.id
+        owners[node.id] = layer
+    for value, name in zip(ctx.graph.output, output_names):
+        sink = graph.add_node("Output", name)
+        graph.connect(made[ctx.resolve(value.name)], "out", sink.id, "in")
+    lay_out(graph)
+    project = Project(project_name(path), graph, description=_description(path, model))
+    analysis = analyse(graph)
+    if not analysis.is_valid:
+        errors = [d for d in analysis.diagnostics() if d.severity == "error"]
+        listed = "; ".join(
+            f"{graph.nodes[d.node_id].name if d.node_id else 'graph'}: {d.text}"
+            for d in errors[:8]
+        )
+        raise ModelImportError(
+            f"{path.name}: the imported graph does not check clean: {listed}"
+        )
+    attributes = module_names(project)
+    state: dict[str, np.ndarray] = {}
+    for node_id, layer in owners.items():
+        for key, value in layer.weights.items():
+            state[f"{attributes[node_id]}.{key}"] = value
+    return project, state
+
+
+def _description(path: Path, model: onnx.ModelProto) -> str:
+    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
+    source = f", exported by {producer}" if producer else ""
+    return f"Imported from {path.name} (ONNX opset {default_opset(model)}{source})."

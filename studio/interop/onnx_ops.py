@@ -1,0 +1,705 @@
+"""ONNX operators that become one catalogue layer each: convolutions, pooling, dense, normalization, activations.
+
+Each mapper gets the context and the node, emits layers (or aliases its output) and raises
+`MappingFailed` with a short kind ("MaxPool (asymmetric padding)") when the node has no
+faithful mapping. Tensor plumbing (reshapes, merges, padding) lives in `onnx_tensors`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from studio.interop.onnx_graph import ImportContext, MappingFailed
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+Mapper = Callable[[ImportContext, "onnx.NodeProto"], None]
+SELU_ALPHA = 1.6732632423543772
+SELU_GAMMA = 1.0507009873554805
+
+
+# ----- shared helpers -----
+def data_input(ctx: ImportContext, node: onnx.NodeProto, index: int = 0) -> str:
+    """The live tensor at input `index`, resolved; MappingFailed when it is a constant or missing."""
+    names = list(node.input)
+    if index >= len(names) or not names[index]:
+        raise MappingFailed(f"{node.op_type} (input {index + 1} is missing)")
+    name = names[index]
+    if ctx.is_constant(name):
+        raise MappingFailed(f"{node.op_type} (on a constant tensor)")
+    return ctx.resolve(name)
+
+
+def known_shape(
+    ctx: ImportContext, node: onnx.NodeProto, tensor: str
+) -> tuple[Any, ...]:
+    """The shape of a live tensor; MappingFailed when it is not known."""
+    shape = ctx.shape(tensor)
+    if shape is None or any(d is None for d in shape[1:]):
+        raise MappingFailed(f"{node.op_type} (an input whose size is not known)")
+    return shape
+
+
+def constant(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    index: int,
+    what: str,
+    optional: bool = False,
+) -> np.ndarray | None:
+    """The constant at input `index`; None for an absent optional one, MappingFailed for a computed one."""
+    names = list(node.input)
+    if index >= len(names) or not names[index]:
+        if optional:
+            return None
+        raise MappingFailed(f"{node.op_type} (no {what})")
+    value = ctx.const(names[index])
+    if value is None:
+        raise MappingFailed(f"{node.op_type} (its {what} is computed, not a constant)")
+    return value
+
+
+def floats(value: np.ndarray) -> np.ndarray:
+    """A weight as float32, C-contiguous."""
+    import numpy as np
+
+    return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def looks_learned(name: str) -> bool:
+    """True for a tensor named like a learned parameter (conv1.weight, bn/gamma:0), not like running statistics or a made-up constant."""
+    last = (
+        name.replace("/", ".")
+        .replace(":", ".")
+        .rstrip(".0123456789")
+        .rsplit(".", 1)[-1]
+        .lower()
+    )
+    return any(
+        word in last for word in ("weight", "bias", "gamma", "beta", "scale", "alpha")
+    )
+
+
+def is_identity_affine(
+    ctx: ImportContext, scale_name: str, bias_name: str | None
+) -> bool:
+    """An exporter's stand-in scale of ones and shift of zeros for a norm layer that learns none."""
+    import numpy as np
+
+    scale = ctx.const(scale_name)
+    bias = ctx.const(bias_name) if bias_name else None
+    if (
+        scale is None
+        or not np.all(scale == 1)
+        or (bias is not None and np.any(bias != 0))
+    ):
+        return False
+    return not looks_learned(scale_name) and (
+        bias_name is None or not looks_learned(bias_name)
+    )
+
+
+def no_made_up_zeros(
+    ctx: ImportContext, node: onnx.NodeProto, index: int, bias: np.ndarray | None
+) -> np.ndarray | None:
+    """None for a bias of zeros an exporter made up for a layer that has none (it changes nothing but the parameter count)."""
+    import numpy as np
+
+    if bias is None or np.any(bias) or looks_learned(node.input[index]):
+        return bias
+    return None
+
+
+def clean(value: float) -> float:
+    """A float32 attribute as the decimal it was written as (9.99999974e-06 -> 1e-05)."""
+    return float(f"{float(value):.7g}")
+
+
+def per_axis(
+    values: list[int] | tuple[int, ...], rank: int, default: int
+) -> tuple[int, ...]:
+    """An attribute given per spatial axis (or absent)."""
+    found = tuple(int(v) for v in values) if values else (default,) * rank
+    if len(found) != rank:
+        raise MappingFailed(f"attribute of length {len(found)} for {rank} spatial axes")
+    return found
+
+
+def pads_for(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The (begin, end) padding per spatial axis, from `pads` or `auto_pad`."""
+    attrs = ctx.attrs(node)
+    rank = len(kernel)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            small = total // 2
+            begin.append(small if auto == "SAME_UPPER" else total - small)
+            end.append(total - small if auto == "SAME_UPPER" else small)
+        return tuple(begin), tuple(end)
+    if auto == "VALID":
+        return (0,) * rank, (0,) * rank
+    pads = [int(p) for p in attrs.get("pads", [0] * (2 * rank))]
+    if len(pads) != 2 * rank or any(p < 0 for p in pads):
+        raise MappingFailed(f"{node.op_type} (pads {pads})")
+    return tuple(pads[:rank]), tuple(pads[rank:])
+
+
+def zero_pad(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    begin: tuple[int, ...],
+    end: tuple[int, ...],
+) -> str:
+    """Emit a ZeroPad2d for uneven padding of a 4-D tensor; return the padded tensor."""
+    if len(begin) != 2:
+        raise MappingFailed(
+            f"{node.op_type} (uneven padding of a {len(begin)}-D window)"
+        )
+    padded = f"{node.output[0]}::padded"
+    pad_node = renamed(node, f"{node.name or node.op_type.lower()}_pad")
+    ctx.emit(
+        pad_node,
+        "ZeroPad2d",
+        {"padding": (begin[1], end[1], begin[0], end[0])},
+        [x],
+        padded,
+    )
+    return padded
+
+
+def renamed(node: onnx.NodeProto, name: str) -> onnx.NodeProto:
+    """A stand-in for `node` carrying another name, for a layer that no single node names."""
+    import onnx
+
+    copy = onnx.NodeProto()
+    copy.op_type, copy.name, copy.domain = node.op_type, name, node.domain
+    return copy
+
+
+# ----- convolution and pooling -----
+def conv_layer(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    extra: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+    mode: str = "zeros",
+) -> None:
+    """Emit a Conv node's layer; `extra` is (begin, end) padding of a Pad folded into it, filled by `mode`."""
+    shape = known_shape(ctx, node, x)
+    rank = len(shape) - 2
+    if rank not in (1, 2, 3):
+        raise MappingFailed(f"Conv ({rank}-D)")
+    weight = constant(ctx, node, 1, "weight")
+    bias = no_made_up_zeros(ctx, node, 2, constant(ctx, node, 2, "bias", optional=True))
+    attrs = ctx.attrs(node)
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    strides = per_axis(attrs.get("strides"), rank, 1)
+    dilations = per_axis(attrs.get("dilations"), rank, 1)
+    groups = int(attrs.get("group", 1))
+    if weight.ndim != rank + 2 or weight.shape[1] * groups != shape[1]:
+        raise MappingFailed("Conv (its weight does not fit its input)")
+    begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
+    if extra is not None:
+        begin = tuple(a + b for a, b in zip(begin, extra[0]))
+        end = tuple(a + b for a, b in zip(end, extra[1]))
+    if begin != end:
+        if mode != "zeros":
+            raise MappingFailed(f"Conv (uneven {mode} padding)")
+        even = tuple(min(a, b) for a, b in zip(begin, end))
+        x = zero_pad(
+            ctx,
+            node,
+            x,
+            tuple(a - e for a, e in zip(begin, even)),
+            tuple(b - e for b, e in zip(end, even)),
+        )
+        begin = even
+    params = {
+        "out_channels": int(weight.shape[0]),
+        "kernel_size": kernel,
+        "stride": strides,
+        "padding": begin,
+        "dilation": dilations,
+        "groups": groups,
+        "bias": bias is not None,
+        "padding_mode": mode,
+    }
+    weights = {"weight": floats(weight)}
+    if bias is not None:
+        weights["bias"] = floats(bias).reshape(-1)
+    ctx.emit(node, f"Conv{rank}d", params, [x], node.output[0], weights)
+
+
+def _conv(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    conv_layer(ctx, node, data_input(ctx, node))
+
+
+def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    rank = len(shape) - 2
+    if rank not in (1, 2):
+        raise MappingFailed(f"ConvTranspose ({rank}-D)")
+    weight = constant(ctx, node, 1, "weight")
+    bias = constant(ctx, node, 2, "bias", optional=True)
+    attrs = ctx.attrs(node)
+    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise MappingFailed("ConvTranspose (auto_pad SAME)")
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    strides = per_axis(attrs.get("strides"), rank, 1)
+    dilations = per_axis(attrs.get("dilations"), rank, 1)
+    groups = int(attrs.get("group", 1))
+    begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
+    if begin != end:
+        raise MappingFailed("ConvTranspose (uneven padding)")
+    extra = per_axis(attrs.get("output_padding"), rank, 0)
+    if attrs.get("output_shape"):
+        wanted = list(attrs["output_shape"])[-rank:]
+        full = [
+            (n - 1) * s - 2 * p + d * (k - 1) + 1
+            for n, s, p, d, k in zip(shape[2:], strides, begin, dilations, kernel)
+        ]
+        extra = tuple(int(w - f) for w, f in zip(wanted, full))
+    if weight.shape[0] != shape[1]:
+        raise MappingFailed("ConvTranspose (its weight does not fit its input)")
+    params = {
+        "out_channels": int(weight.shape[1]) * groups,
+        "kernel_size": kernel,
+        "stride": strides,
+        "padding": begin,
+        "output_padding": extra,
+        "dilation": dilations,
+        "groups": groups,
+        "bias": bias is not None,
+    }
+    weights = {"weight": floats(weight)}
+    if bias is not None:
+        weights["bias"] = floats(bias).reshape(-1)
+    ctx.emit(node, f"ConvTranspose{rank}d", params, [x], node.output[0], weights)
+
+
+def pool_layer(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    extra: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+) -> None:
+    """Emit a MaxPool/AveragePool layer; `extra` is (begin, end) padding of a Pad folded into it."""
+    shape = known_shape(ctx, node, x)
+    rank = len(shape) - 2
+    kind = "MaxPool" if node.op_type == "MaxPool" else "AvgPool"
+    if rank not in (1, 2):
+        raise MappingFailed(f"{node.op_type} ({rank}-D)")
+    if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
+        raise MappingFailed("MaxPool (its indices output is used)")
+    attrs = ctx.attrs(node)
+    kernel = per_axis(attrs.get("kernel_shape"), rank, 1)
+    strides = per_axis(attrs.get("strides"), rank, 1)
+    dilations = per_axis(attrs.get("dilations"), rank, 1)
+    begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
+    include = bool(attrs.get("count_include_pad", 0))
+    if extra is not None:
+        include = include or not any(begin + end)
+        begin = tuple(a + b for a, b in zip(begin, extra[0]))
+        end = tuple(a + b for a, b in zip(end, extra[1]))
+    if begin != end:
+        if kind == "MaxPool" or (not include and any(begin + end)):
+            raise MappingFailed(f"{node.op_type} (uneven padding)")
+        even = tuple(min(a, b) for a, b in zip(begin, end))
+        x = zero_pad(
+            ctx,
+            node,
+            x,
+            tuple(a - e for a, e in zip(begin, even)),
+            tuple(b - e for b, e in zip(end, even)),
+        )
+        begin = even
+    params: dict[str, Any] = {
+        "kernel_size": kernel,
+        "stride": "kernel" if strides == kernel else strides,
+        "padding": begin,
+        "ceil_mode": bool(attrs.get("ceil_mode", 0)),
+    }
+    if kind == "MaxPool":
+        params["dilation"] = dilations
+    else:
+        if any(d != 1 for d in dilations):
+            raise MappingFailed("AveragePool (dilations)")
+        params["count_include_pad"] = include
+    ctx.emit(node, f"{kind}{rank}d", params, [x], node.output[0])
+
+
+def _pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    pool_layer(ctx, node, data_input(ctx, node))
+
+
+def _global_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    rank = len(known_shape(ctx, node, x)) - 2
+    average = node.op_type == "GlobalAveragePool"
+    if rank == 2:
+        layer = "AdaptiveAvgPool2d" if average else "AdaptiveMaxPool2d"
+        ctx.emit(node, layer, {"output_size": (1, 1)}, [x], node.output[0])
+    elif rank == 1 and average:
+        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
+    elif rank == 1:
+        pooled = f"{node.output[0]}::pooled"
+        ctx.emit(node, "GlobalMaxPool1d", {}, [x], pooled)
+        ctx.emit(
+            renamed(node, f"{node.name or 'pool'}_keepdims"),
+            "Reshape",
+            {"shape": (ctx.shapes[pooled][1], 1)},
+            [pooled],
+            node.output[0],
+        )
+    else:
+        raise MappingFailed(f"{node.op_type} ({rank}-D)")
+
+
+# ----- dense -----
+def linear_layer(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    output: str,
+) -> None:
+    """Emit a Linear with `weight` laid out as PyTorch's (out_features, in_features)."""
+    import numpy as np
+
+    shape = known_shape(ctx, node, x)
+    if weight.ndim != 2 or weight.shape[1] != shape[-1]:
+        raise MappingFailed(f"{node.op_type} (its weight does not fit its input)")
+    weights = {"weight": floats(weight)}
+    if bias is not None:
+        bias = np.asarray(bias, dtype=np.float32).reshape(-1)
+        if bias.size == 1:
+            bias = np.full(weight.shape[0], bias[0], dtype=np.float32)
+        elif bias.size != weight.shape[0]:
+            raise MappingFailed(f"{node.op_type} (a bias that is not one per output)")
+        weights["bias"] = bias
+    params = {"out_features": int(weight.shape[0]), "bias": bias is not None}
+    ctx.emit(node, "Linear", params, [x], output, weights)
+
+
+def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    attrs = ctx.attrs(node)
+    if attrs.get("transA", 0):
+        raise MappingFailed("Gemm (transA)")
+    weight = constant(ctx, node, 1, "weight")
+    bias = constant(ctx, node, 2, "bias", optional=True)
+    weight = weight if attrs.get("transB", 0) else weight.T
+    if float(attrs.get("alpha", 1.0)) != 1.0:
+        weight = weight * float(attrs["alpha"])
+    if bias is not None and float(attrs.get("beta", 1.0)) != 1.0:
+        bias = bias * float(attrs["beta"])
+    if bias is not None and bias.size not in (1, weight.shape[0]):
+        raise MappingFailed("Gemm (a bias that is not one per output)")
+    linear_layer(ctx, node, x, weight, bias, node.output[0])
+
+
+def _matmul(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    weight = constant(ctx, node, 1, "weight")
+    if weight.ndim != 2:
+        raise MappingFailed("MatMul (a weight that is not a matrix)")
+    linear_layer(ctx, node, x, weight.T, None, node.output[0])
+
+
+# ----- normalization -----
+def _batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    rank = len(known_shape(ctx, node, x))
+    attrs = ctx.attrs(node)
+    if attrs.get("training_mode", 0) or any(
+        o and ctx.consumers.get(o) for o in node.output[1:]
+    ):
+        raise MappingFailed("BatchNormalization (training mode)")
+    scale, bias, mean, var = (
+        constant(ctx, node, i, what)
+        for i, what in enumerate(("scale", "bias", "mean", "variance"), 1)
+    )
+    if rank not in (2, 3, 4, 5):
+        raise MappingFailed(f"BatchNormalization ({rank}-D input)")
+    momentum = clean(1.0 - clean(attrs.get("momentum", 0.9)))
+    affine = not is_identity_affine(ctx, node.input[1], node.input[2])
+    params = {
+        "eps": clean(attrs.get("epsilon", 1e-5)),
+        "momentum": momentum if 0 <= momentum <= 1 else 0.1,
+        "affine": affine,
+    }
+    weights = {
+        "running_mean": floats(mean).reshape(-1),
+        "running_var": floats(var).reshape(-1),
+        "num_batches_tracked": _zero_count(),
+    }
+    if affine:
+        weights.update(weight=floats(scale).reshape(-1), bias=floats(bias).reshape(-1))
+    layer = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}[
+        rank
+    ]
+    ctx.emit(node, layer, params, [x], node.output[0], weights)
+
+
+def _zero_count() -> np.ndarray:
+    import numpy as np
+
+    return np.array(0, dtype=np.int64)
+
+
+def _instance_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    rank = len(known_shape(ctx, node, x))
+    scale, bias = constant(ctx, node, 1, "scale"), constant(ctx, node, 2, "bias")
+    if rank not in (3, 4, 5):
+        raise MappingFailed(f"InstanceNormalization ({rank}-D input)")
+    affine = not is_identity_affine(ctx, node.input[1], node.input[2])
+    params = {"eps": clean(ctx.attrs(node).get("epsilon", 1e-5)), "affine": affine}
+    weights = (
+        {"weight": floats(scale).reshape(-1), "bias": floats(bias).reshape(-1)}
+        if affine
+        else {}
+    )
+    ctx.emit(node, f"InstanceNorm{rank - 2}d", params, [x], node.output[0], weights)
+
+
+def _layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    attrs = ctx.attrs(node)
+    axis = int(attrs.get("axis", -1)) % len(shape)
+    if axis == 0:
+        raise MappingFailed("LayerNormalization (over the batch dimension)")
+    scale = constant(ctx, node, 1, "scale")
+    bias = constant(ctx, node, 2, "bias", optional=True)
+    normalized = tuple(shape[axis:])
+    bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    affine = not is_identity_affine(ctx, node.input[1], bias_name)
+    params = {
+        "num_dims": len(shape) - axis,
+        "eps": clean(attrs.get("epsilon", 1e-5)),
+        "elementwise_affine": affine,
+        "bias": bias is not None,
+    }
+    weights = {}
+    if affine:
+        import numpy as np
+
+        weights["weight"] = floats(np.broadcast_to(scale, normalized))
+        if bias is not None:
+            weights["bias"] = floats(np.broadcast_to(bias, normalized))
+    ctx.emit(node, "LayerNorm", params, [x], node.output[0], weights)
+
+
+def _group_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    import numpy as np
+
+    x = data_input(ctx, node)
+    channels = known_shape(ctx, node, x)[1]
+    attrs = ctx.attrs(node)
+    groups = int(attrs["num_groups"])
+    scale, bias = constant(ctx, node, 1, "scale"), constant(ctx, node, 2, "bias")
+    if (
+        scale.size == groups and groups != channels
+    ):  # opset 18 form: one scale per group
+        scale, bias = (
+            np.repeat(scale.reshape(-1), channels // groups),
+            np.repeat(bias.reshape(-1), channels // groups),
+        )
+    params = {
+        "num_groups": groups,
+        "eps": clean(attrs.get("epsilon", 1e-5)),
+        "affine": True,
+    }
+    ctx.emit(
+        node,
+        "GroupNorm",
+        params,
+        [x],
+        node.output[0],
+        {"weight": floats(scale).reshape(-1), "bias": floats(bias).reshape(-1)},
+    )
+
+
+def _lrn(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    attrs = ctx.attrs(node)
+    params = {
+        "size": int(attrs["size"]),
+        "alpha": clean(attrs.get("alpha", 1e-4)),
+        "beta": clean(attrs.get("beta", 0.75)),
+        "k": clean(attrs.get("bias", 1.0)),
+    }
+    ctx.emit(node, "LocalResponseNorm", params, [data_input(ctx, node)], node.output[0])
+
+
+# ----- activations -----
+def _simple(layer_type: str, **fixed: Any) -> Mapper:
+    def emit(ctx: ImportContext, node: onnx.NodeProto) -> None:
+        attrs = ctx.attrs(node)
+        params = {
+            key: clean(attrs.get(attr, default))
+            for key, (attr, default) in fixed.items()
+        }
+        ctx.emit(node, layer_type, params, [data_input(ctx, node)], node.output[0])
+
+    return emit
+
+
+def _selu(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    attrs = ctx.attrs(node)
+    if not (
+        math.isclose(attrs.get("alpha", SELU_ALPHA), SELU_ALPHA, rel_tol=1e-6)
+        and math.isclose(attrs.get("gamma", SELU_GAMMA), SELU_GAMMA, rel_tol=1e-6)
+    ):
+        raise MappingFailed("Selu (alpha or gamma other than the standard constants)")
+    ctx.emit(node, "SELU", {}, [data_input(ctx, node)], node.output[0])
+
+
+def _hard_sigmoid(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    attrs = ctx.attrs(node)
+    if not (
+        math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6)
+        and math.isclose(attrs.get("beta", 0.5), 0.5)
+    ):
+        raise MappingFailed("HardSigmoid (alpha other than 1/6 or beta other than 0.5)")
+    ctx.emit(node, "Hardsigmoid", {}, [data_input(ctx, node)], node.output[0])
+
+
+def _gelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    approximate = ctx.attrs(node).get("approximate", "none")
+    ctx.emit(
+        node,
+        "GELU",
+        {"approximate": approximate},
+        [data_input(ctx, node)],
+        node.output[0],
+    )
+
+
+def _prelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    slope = constant(ctx, node, 1, "slope")
+    squeezed = slope.reshape(-1)
+    per_channel = squeezed.size > 1
+    aligned = (1,) * (len(shape) - slope.ndim) + tuple(slope.shape)
+    if per_channel and (
+        len(aligned) != len(shape)
+        or aligned[1] != shape[1]
+        or math.prod(aligned) != shape[1]
+    ):
+        raise MappingFailed(
+            "PRelu (a slope that is neither one value nor one per channel)"
+        )
+    ctx.emit(
+        node,
+        "PReLU",
+        {"per_channel": per_channel},
+        [x],
+        node.output[0],
+        {"weight": floats(squeezed)},
+    )
+
+
+def _clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    import numpy as np
+
+    attrs = ctx.attrs(node)
+    if ctx.opset < 11:
+        low, high = attrs.get("min", -np.inf), attrs.get("max", np.inf)
+    else:
+        low_value, high_value = (
+            constant(ctx, node, 1, "min", True),
+            constant(ctx, node, 2, "max", True),
+        )
+        low = float(low_value) if low_value is not None else -np.inf
+        high = float(high_value) if high_value is not None else np.inf
+    if low == 0 and high == 6:
+        ctx.emit(node, "ReLU6", {}, [data_input(ctx, node)], node.output[0])
+    elif low == 0 and np.isinf(high):
+        ctx.emit(node, "ReLU", {}, [data_input(ctx, node)], node.output[0])
+    else:
+        raise MappingFailed(
+            f"Clip (to [{low:g}, {high:g}]: only ReLU and ReLU6 ranges)"
+        )
+
+
+def _softmax(layer_type: str) -> Mapper:
+    def emit(ctx: ImportContext, node: onnx.NodeProto) -> None:
+        x = data_input(ctx, node)
+        rank = len(known_shape(ctx, node, x))
+        axis = int(ctx.attrs(node).get("axis", 1 if ctx.opset < 13 else -1))
+        if (
+            ctx.opset < 13 and axis % rank != rank - 1
+        ):  # the old form flattens every axis from `axis` on
+            raise MappingFailed(f"{node.op_type} (opset {ctx.opset} over several axes)")
+        ctx.emit(node, layer_type, {"dim": axis}, [x], node.output[0])
+
+    return emit
+
+
+def _dropout(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    import numpy as np
+
+    if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
+        raise MappingFailed("Dropout (its mask output is used)")
+    ratio = ctx.attrs(node).get("ratio", 0.5)
+    if len(node.input) > 1 and node.input[1]:
+        value = ctx.const(node.input[1])
+        ratio = float(np.asarray(value)) if value is not None else 0.5
+    ctx.emit(
+        node,
+        "Dropout",
+        {"p": min(max(clean(ratio), 0.0), 0.99)},
+        [data_input(ctx, node)],
+        node.output[0],
+    )
+
+
+MAPPERS: dict[str, Mapper] = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "BatchNormalization": _batch_norm,
+    "InstanceNormalization": _instance_norm,
+    "LayerNormalization": _layer_norm,
+    "GroupNormalization": _group_norm,
+    "LRN": _lrn,
+    "Relu": _simple("ReLU"),
+    "Sigmoid": _simple("Sigmoid"),
+    "Tanh": _simple("Tanh"),
+    "Mish": _simple("Mish"),
+    "HardSwish": _simple("Hardswish"),
+    "Softplus": _simple("Softplus"),
+    "Elu": _simple("ELU", alpha=("alpha", 1.0)),
+    "LeakyRelu": _simple("LeakyReLU", negative_slope=("alpha", 0.01)),
+    "Selu": _selu,
+    "HardSigmoid": _hard_sigmoid,
+    "Gelu": _gelu,
+    "PRelu": _prelu,
+    "Clip": _clip,
+    "Softmax": _softmax("Softmax"),
+    "LogSoftmax": _softmax("LogSoftmax"),
+    "Dropout": _dropout,
+}

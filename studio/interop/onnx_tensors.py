@@ -1,0 +1,640 @@
+"""ONNX tensor plumbing as catalogue layers: reshapes, transposes, merges, padding, resizing, reductions, lookups."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext, MappingFailed
+from studio.interop.onnx_ops import Mapper, constant, data_input, floats, known_shape
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+MAX_MERGE = 16  # the catalogue's most input ports on a merge layer
+FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
+AFFINE_OPS = frozenset({"Mul", "Add", "Sub", "Div"})
+
+
+def _axes(ctx: ImportContext, node: onnx.NodeProto, index: int = 1) -> list[int] | None:
+    """A node's axes: the attribute in older opsets, else a constant input (None when absent)."""
+    attrs = ctx.attrs(node)
+    if "axes" in attrs:
+        return [int(a) for a in attrs["axes"]]
+    if len(node.input) > index and node.input[index]:
+        value = constant(ctx, node, index, "axes")
+        return [int(a) for a in value.ravel()]
+    return None
+
+
+def _reshaped(
+    ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[int, ...]
+) -> None:
+    """Emit the layer that gives `x` the per-sample `shape`: a Flatten when that is what it is, else a Reshape."""
+    source = known_shape(ctx, node, x)
+    if len(shape) == 1 and len(source) > 2:
+        ctx.emit(node, "Flatten", {}, [x], node.output[0])
+    else:
+        ctx.emit(node, "Reshape", {"shape": shape}, [x], node.output[0])
+
+
+# ----- shape plumbing -----
+def _identity(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    ctx.emit(node, "Identity", {}, [data_input(ctx, node)], node.output[0])
+
+
+def _cast(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    target = int(ctx.attrs(node).get("to", 1))
+    is_int = x in ctx.int_tensors
+    if (target in FLOAT_TYPES and not is_int) or (target in INT_TYPES and is_int):
+        ctx.alias(node.output[0], x)
+        if is_int:
+            ctx.int_tensors.add(node.output[0])
+        return
+    raise MappingFailed("Cast (between integers and floats)")
+
+
+def _flatten(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    rank = len(known_shape(ctx, node, x))
+    if int(ctx.attrs(node).get("axis", 1)) % max(rank, 1) != 1 and rank > 1:
+        raise MappingFailed("Flatten (with an axis other than 1)")
+    ctx.emit(node, "Flatten", {}, [x], node.output[0])
+
+
+def reshape_target(
+    ctx: ImportContext, node: onnx.NodeProto, source: tuple[Any, ...], name: str
+) -> tuple[int, ...]:
+    """The per-sample target of a Reshape: its batch dimension read from the batch pair, 0s and -1 resolved."""
+    allow_zero = bool(ctx.attrs(node).get("allowzero", 0))
+    if name in ctx.batch_consts:
+        first, second = (list(map(int, v.ravel())) for v in ctx.batch_consts[name])
+        varying = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
+        if varying != [0] or (first[0], second[0]) != BATCHES:
+            raise MappingFailed(
+                "Reshape (a target that mixes the batch with other dimensions)"
+            )
+        rest = first[1:]
+    else:
+        value = ctx.const(name)
+        if value is None:
+            raise MappingFailed("Reshape (a target computed from the data)")
+        target = [int(v) for v in value.ravel()]
+        if not target:
+            raise MappingFailed("Reshape (to a scalar)")
+        head, rest = target[0], target[1:]
+        if not (
+            head == -1 or (head == 0 and not allow_zero) or head == ctx.fixed_batch
+        ):
+            raise MappingFailed(
+                "Reshape (a target that does not keep the batch dimension)"
+            )
+    if not allow_zero:
+        rest = [
+            source[i + 1] if d == 0 and i + 1 < len(source) else d
+            for i, d in enumerate(rest)
+        ]
+    total = math.prod(source[1:])
+    known = math.prod(d for d in rest if d != -1)
+    if rest.count(-1) > 1 or any(d < -1 or d == 0 for d in rest) or known == 0:
+        raise MappingFailed(f"Reshape (target {rest})")
+    if -1 in rest:
+        if total % known:
+            raise MappingFailed(f"Reshape (target {rest} does not fit {total} values)")
+        rest[rest.index(-1)] = total // known
+    if math.prod(rest) != total:
+        raise MappingFailed(f"Reshape (target {rest} does not fit {total} values)")
+    return tuple(rest)
+
+
+def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    source = known_shape(ctx, node, x)
+    if len(node.input) < 2:
+        target = [int(v) for v in ctx.attrs(node).get("shape", [])]  # opset 1-4 form
+        ctx.consts[f"{node.output[0]}::shape"] = _int_array(target)
+        _reshaped(
+            ctx, node, x, reshape_target(ctx, node, source, f"{node.output[0]}::shape")
+        )
+        return
+    _reshaped(ctx, node, x, reshape_target(ctx, node, source, node.input[1]))
+
+
+def _int_array(values: list[int]) -> np.ndarray:
+    import numpy as np
+
+    return np.array(values, dtype=np.int64)
+
+
+def _squeeze(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    axes = _axes(ctx, node)
+    rank = len(shape)
+    drop = (
+        {a % rank for a in axes}
+        if axes is not None
+        else {i for i in range(1, rank) if shape[i] == 1}
+    )
+    if 0 in drop or any(shape[i] != 1 for i in drop):
+        raise MappingFailed(
+            "Squeeze (of the batch dimension or a dimension larger than 1)"
+        )
+    _reshaped(
+        ctx, node, x, tuple(d for i, d in enumerate(shape) if i not in drop and i > 0)
+    )
+
+
+def _unsqueeze(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = list(known_shape(ctx, node, x))
+    axes = _axes(ctx, node) or []
+    rank = len(shape) + len(axes)
+    for axis in sorted(a % rank for a in axes):
+        if axis == 0:
+            raise MappingFailed("Unsqueeze (in front of the batch dimension)")
+        shape.insert(axis, 1)
+    ctx.emit(node, "Reshape", {"shape": tuple(shape[1:])}, [x], node.output[0])
+
+
+def _transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    rank = len(known_shape(ctx, node, x))
+    perm = [int(p) for p in ctx.attrs(node).get("perm", list(range(rank))[::-1])]
+    if perm[0] != 0:
+        raise MappingFailed("Transpose (moving the batch dimension)")
+    if perm == list(range(rank)):
+        ctx.alias(node.output[0], x)
+        return
+    ctx.emit(node, "Permute", {"dims": tuple(perm[1:])}, [x], node.output[0])
+
+
+# ----- merges -----
+def merge(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    layer_type: str,
+    inputs: list[str],
+    output: str,
+) -> None:
+    """Emit a merge layer over any number of inputs, chaining layers of at most 16 inputs."""
+    params: dict[str, Any] = (
+        {"dim": int(ctx.attrs(node).get("axis", 1))} if layer_type == "Concat" else {}
+    )
+    while len(inputs) > MAX_MERGE:
+        partial = f"{output}::part{len(inputs)}"
+        ctx.emit(
+            node,
+            layer_type,
+            {**params, "num_inputs": MAX_MERGE},
+            inputs[:MAX_MERGE],
+            partial,
+        )
+        inputs = [partial, *inputs[MAX_MERGE:]]
+    if layer_type != "Subtract":
+        params["num_inputs"] = len(inputs)
+    ctx.emit(node, layer_type, params, inputs, output)
+
+
+def _concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    names = [n for n in node.input if n]
+    if any(ctx.is_constant(n) for n in names):
+        raise MappingFailed("Concat (with a constant tensor)")
+    if len(names) == 1:
+        ctx.alias(node.output[0], names[0])
+        return
+    merge(ctx, node, "Concat", [ctx.resolve(n) for n in names], node.output[0])
+
+
+def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    names = [n for n in node.input if n]
+    if any(ctx.is_constant(n) for n in names):
+        if node.op_type in AFFINE_OPS and len(names) == 2:
+            affine(ctx, node)
+            return
+        raise MappingFailed(f"{node.op_type} (several inputs, one of them a constant)")
+    layer = {
+        "Add": "Add",
+        "Sum": "Add",
+        "Mul": "Multiply",
+        "Sub": "Subtract",
+        "Max": "Maximum",
+    }.get(node.op_type)
+    if layer is None:
+        raise MappingFailed(f"{node.op_type} (of two computed tensors)")
+    if len(names) == 1:
+        ctx.alias(node.output[0], names[0])
+        return
+    merge(ctx, node, layer, [ctx.resolve(n) for n in names], node.output[0])
+
+
+def _per_channel(value: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray | None:
+    """A constant that broadcasts as one value per channel (dimension 1) of `shape`, as a (C,) array; else None."""
+    import numpy as np
+
+    if value.ndim > len(shape):
+        return None
+    aligned = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
+    if (
+        aligned[0] != 1
+        or any(d != 1 for d in aligned[2:])
+        or aligned[1] not in (1, shape[1])
+    ):
+        return None
+    return np.broadcast_to(value.reshape(-1).astype(np.float64), (shape[1],)).copy()
+
+
+def _step(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    shape: tuple[Any, ...],
+    scale: np.ndarray,
+    shift: np.ndarray,
+) -> bool:
+    """Compose one Mul/Add/Sub/Div by a per-channel constant into (scale, shift); False when it is not one."""
+    names = list(node.input)
+    if len(names) != 2 or ctx.resolve(names[0]) == ctx.resolve(names[1]):
+        return False
+    live_first = not ctx.is_constant(names[0])
+    other = ctx.const(names[1] if live_first else names[0])
+    if other is None or ctx.resolve(names[0] if live_first else names[1]) != x:
+        return False
+    c = _per_channel(other, shape)
+    if c is None:
+        return False
+    if node.op_type == "Mul":
+        scale *= c
+        shift *= c
+    elif node.op_type == "Add":
+        shift += c
+    elif node.op_type == "Sub" and live_first:
+        shift -= c
+    elif node.op_type == "Sub":
+        scale *= -1
+        shift[:] = c - shift
+    elif node.op_type == "Div" and live_first and not (c == 0).any():
+        scale /= c
+        shift /= c
+    else:
+        return False
+    return True
+
+
+def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """Mul/Add/Sub/Div by per-channel constants (a chain of them) as one BatchNorm of identity statistics.
+
+    The catalogue has no bare scale-and-shift layer; a BatchNorm whose running mean is 0 and
+    running variance 1 - eps computes exactly x * weight + bias. An Add of a (T, D) table to
+    a sequence becomes a PositionalEncoding.
+    """
+    import numpy as np
+
+    x = data_input(ctx, node, 0 if not ctx.is_constant(node.input[0]) else 1)
+    shape = known_shape(ctx, node, x)
+    scale, shift = (
+        np.ones(shape[1] if len(shape) > 1 else 1),
+        np.zeros(shape[1] if len(shape) > 1 else 1),
+    )
+    if len(shape) < 2 or len(shape) > 5 or not _step(ctx, node, x, shape, scale, shift):
+        if node.op_type == "Add" and len(shape) == 3:
+            positional(ctx, node, x, shape)
+            return
+        raise MappingFailed(
+            f"{node.op_type} (by a constant that is not one value per channel)"
+        )
+    last = node
+    while True:
+        following = ctx.only_consumer(last.output[0])
+        if (
+            following is None
+            or following.op_type not in AFFINE_OPS
+            or ctx.is_claimed(following)
+        ):
+            break
+        if not _step(ctx, following, last.output[0], shape, scale, shift):
+            break
+        ctx.claim(following)
+        last = following
+    eps = 1e-5
+    weights = {
+        "weight": floats(scale),
+        "bias": floats(shift),
+        "running_mean": floats(np.zeros(shape[1])),
+        "running_var": floats(np.full(shape[1], 1.0 - eps)),
+        "num_batches_tracked": np.array(0, dtype=np.int64),
+    }
+    layer = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}[
+        len(shape)
+    ]
+    ctx.emit(last, layer, {"eps": eps}, [x], last.output[0], weights)
+
+
+def sinusoidal_table(length: int, width: int) -> np.ndarray:
+    """The fixed position table of the catalogue's sinusoidal PositionalEncoding."""
+    import numpy as np
+
+    position = np.arange(length, dtype=np.float64)[:, None]
+    rate = np.exp(
+        np.arange(0, width, 2, dtype=np.float64) * (-math.log(10000.0) / width)
+    )
+    table = np.zeros((length, width))
+    table[:, 0::2] = np.sin(position * rate)
+    table[:, 1::2] = np.cos(position * rate[: width // 2])
+    return table
+
+
+def positional(
+    ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]
+) -> None:
+    """An Add of a (T, D) table to a sequence: a sinusoidal PositionalEncoding when it is that table, else a learned one."""
+    import numpy as np
+
+    name = node.input[1] if ctx.resolve(node.input[0]) == x else node.input[0]
+    table = ctx.const(name)
+    steps, width = shape[1], shape[2]
+    if (
+        table is None
+        or table.size != steps * width
+        or table.shape[-2:] != (steps, width)
+    ):
+        raise MappingFailed(
+            "Add (of a constant that is neither per channel nor a position table)"
+        )
+    table = table.reshape(steps, width)
+    if np.allclose(table, sinusoidal_table(steps, width), atol=1e-5):
+        ctx.emit(
+            node,
+            "PositionalEncoding",
+            {"kind": "sinusoidal", "max_len": max(steps, 512)},
+            [x],
+            node.output[0],
+        )
+        return
+    full = _sliced_from(ctx, name, steps, width)
+    ctx.emit(
+        node,
+        "PositionalEncoding",
+        {"kind": "learned", "max_len": full.shape[0]},
+        [x],
+        node.output[0],
+        {"table": floats(full)},
+    )
+
+
+def _sliced_from(ctx: ImportContext, name: str, steps: int, width: int) -> np.ndarray:
+    """The whole learned table when `name` is its first `steps` rows sliced from an initializer, else `name`'s value."""
+    value = ctx.const(name).reshape(steps, width)
+    producer = ctx.producer.get(name)
+    if (
+        producer is None
+        or producer.op_type != "Slice"
+        or producer.input[0] not in ctx.initializers
+    ):
+        return value
+    whole = ctx.const(producer.input[0])
+    fits = (
+        whole is not None
+        and whole.ndim == 2
+        and whole.shape[1] == width
+        and whole.shape[0] >= steps
+    )
+    return whole if fits and (whole[:steps] == value).all() else value
+
+
+# ----- padding, resizing, reductions, lookups -----
+def pad_spec(
+    ctx: ImportContext, node: onnx.NodeProto, rank: int
+) -> tuple[str, list[int], float]:
+    """A Pad's mode, its pads (begins then ends, one per dimension) and its fill value."""
+    import numpy as np
+
+    attrs = ctx.attrs(node)
+    mode = attrs.get("mode", "constant")
+    if ctx.opset < 11:
+        pads, value = (
+            [int(p) for p in attrs.get("pads", [])],
+            float(attrs.get("value", 0.0)),
+        )
+    else:
+        pads = [int(p) for p in constant(ctx, node, 1, "pads").ravel()]
+        fill = constant(ctx, node, 2, "value", optional=True)
+        value = (
+            float(np.asarray(fill).ravel()[0])
+            if fill is not None and np.asarray(fill).size
+            else 0.0
+        )
+        axes = (
+            constant(ctx, node, 3, "axes", optional=True)
+            if len(node.input) > 3
+            else None
+        )
+        if axes is not None:
+            full = [0] * (2 * rank)
+            for i, axis in enumerate(int(a) % rank for a in axes.ravel()):
+                full[axis], full[axis + rank] = pads[i], pads[i + len(axes.ravel())]
+            pads = full
+    if len(pads) != 2 * rank:
+        raise MappingFailed(f"Pad (pads {pads})")
+    return mode, pads, value
+
+
+def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    mode, pads, value = pad_spec(ctx, node, len(shape))
+    if (
+        mode != "constant"
+        or value != 0
+        or len(shape) != 4
+        or any(pads[i] for i in (0, 1, 4, 5))
+        or min(pads) < 0
+    ):
+        raise MappingFailed(
+            f"Pad ({mode} padding of a {len(shape)}-D tensor; only zeros around (N, C, H, W) maps on its own)"
+        )
+    ctx.emit(
+        node,
+        "ZeroPad2d",
+        {"padding": (pads[3], pads[7], pads[2], pads[6])},
+        [x],
+        node.output[0],
+    )
+
+
+def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    import numpy as np
+
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    attrs = ctx.attrs(node)
+    names = list(node.input)
+    if node.op_type == "Upsample" or ctx.opset < 11:
+        scales = (
+            attrs.get("scales") if len(names) < 2 else constant(ctx, node, 1, "scales")
+        )
+        transform = "asymmetric"
+    else:
+        scales = constant(ctx, node, 2, "scales", optional=True)
+        sizes = _sizes(ctx, node) if len(names) > 3 and names[3] else None
+        axes = [int(a) % len(shape) for a in attrs.get("axes", range(len(shape)))]
+        if (scales is None or not np.asarray(scales).size) and sizes is not None:
+            full = [1.0] * len(shape)
+            for axis, size in zip(axes, sizes):
+                full[axis] = 1.0 if axis == 0 else size / shape[axis]
+            scales = np.array(full)
+        elif scales is not None and len(axes) != len(shape):
+            full = [1.0] * len(shape)
+            for axis, factor in zip(axes, np.asarray(scales).ravel()):
+                full[axis] = float(factor)
+            scales = np.array(full)
+        transform = attrs.get("coordinate_transformation_mode", "half_pixel")
+    factors = [
+        float(s)
+        for s in np.asarray(
+            scales if scales is not None else [], dtype=np.float64
+        ).ravel()
+    ]
+    if (
+        len(factors) != len(shape)
+        or factors[:2] != [1.0, 1.0]
+        or any(f != round(f) or f < 1 for f in factors[2:])
+    ):
+        raise MappingFailed(
+            f"{node.op_type} (scales {factors}: only whole-number spatial factors)"
+        )
+    mode = attrs.get("mode", "nearest")
+    if (
+        mode == "nearest"
+        and transform == "asymmetric"
+        and attrs.get("nearest_mode", "floor") == "floor"
+    ):
+        chosen = "nearest"
+    elif (
+        mode in ("linear", "bilinear")
+        and transform in ("half_pixel", "pytorch_half_pixel")
+        and len(shape) == 4
+    ):
+        chosen = "bilinear"
+    else:
+        raise MappingFailed(f"{node.op_type} ({mode} with {transform} coordinates)")
+    if attrs.get("antialias", 0):
+        raise MappingFailed(f"{node.op_type} (antialias)")
+    ctx.emit(
+        node,
+        "Upsample",
+        {"scale_factor": tuple(int(f) for f in factors[2:]), "mode": chosen},
+        [x],
+        node.output[0],
+    )
+
+
+def _sizes(ctx: ImportContext, node: onnx.NodeProto) -> list[int]:
+    """A Resize's target sizes (a batch constant's first value when they are read from the input's shape)."""
+    name = node.input[3]
+    value = ctx.batch_consts[name][0] if name in ctx.batch_consts else ctx.const(name)
+    if value is None:
+        raise MappingFailed("Resize (sizes computed from the data)")
+    return [int(v) for v in value.ravel()]
+
+
+def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    axis = int(ctx.attrs(node).get("axis", 0))
+    table = ctx.const(node.input[0])
+    if table is not None:
+        ids = data_input(ctx, node, 1)
+        if axis != 0 or table.ndim != 2:
+            raise MappingFailed(
+                "Gather (from a constant that is not an embedding table)"
+            )
+        params = {
+            "num_embeddings": int(table.shape[0]),
+            "embedding_dim": int(table.shape[1]),
+        }
+        ctx.emit(
+            node, "Embedding", params, [ids], node.output[0], {"weight": floats(table)}
+        )
+        return
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    index = ctx.const(node.input[1])
+    if index is None or index.ndim != 0 or len(shape) != 3 or axis % 3 != 1:
+        raise MappingFailed("Gather (of computed values)")
+    step = int(index) % shape[1]
+    if step not in (0, shape[1] - 1):
+        raise MappingFailed("Gather (of a middle time step)")
+    ctx.emit(
+        node,
+        "SequencePool",
+        {"mode": "first" if step == 0 else "last"},
+        [x],
+        node.output[0],
+    )
+
+
+def _reduce(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    rank = len(shape)
+    attrs = ctx.attrs(node)
+    axes = _axes(ctx, node)
+    if axes is None:
+        raise MappingFailed(f"{node.op_type} (over every dimension)")
+    axes = sorted({a % rank for a in axes})
+    keep = bool(attrs.get("keepdims", 1))
+    mean = node.op_type == "ReduceMean"
+    spatial = list(range(2, rank))
+    if axes == spatial and rank in (3, 4) and not keep:
+        ctx.emit(
+            node,
+            f"Global{'Avg' if mean else 'Max'}Pool{rank - 2}d",
+            {},
+            [x],
+            node.output[0],
+        )
+    elif axes == spatial and rank == 4:
+        ctx.emit(
+            node,
+            "AdaptiveAvgPool2d" if mean else "AdaptiveMaxPool2d",
+            {"output_size": (1, 1)},
+            [x],
+            node.output[0],
+        )
+    elif axes == spatial and rank == 3 and mean:
+        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
+    elif axes == [1] and rank == 3 and not keep:
+        ctx.emit(
+            node,
+            "SequencePool",
+            {"mode": "mean" if mean else "max"},
+            [x],
+            node.output[0],
+        )
+    else:
+        raise MappingFailed(f"{node.op_type} (over axes {axes} of a {rank}-D tensor)")
+
+
+TENSOR_MAPPERS: dict[str, Mapper] = {
+    "Identity": _identity,
+    "Cast": _cast,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Add": _elementwise,
+    "Sum": _elementwise,
+    "Mul": _elementwise,
+    "Sub": _elementwise,
+    "Div": _elementwise,
+    "Max": _elementwise,
+    "Pad": _pad,
+    "Resize": _resize,
+    "Upsample": _resize,
+    "Gather": _gather,
+    "ReduceMean": _reduce,
+    "ReduceMax": _reduce,
+}
