@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 
 from studio.graph.model import Graph, Position
@@ -12,7 +14,7 @@ BAND_GAP = 100.0
 SWEEPS = 4
 
 
-def layered_positions(graph: Graph, max_width: float | None = None) -> dict[str, Position]:
+def layered_positions(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> dict[str, Position]:
     """Return a position for every node: a column per longest-path depth, rows by barycentre.
 
     Sugiyama-style: cycles are broken by ignoring back edges, each node goes one column right
@@ -21,7 +23,9 @@ def layered_positions(graph: Graph, max_width: float | None = None) -> dict[str,
 
     With `max_width`, a network wider than that wraps like text: its columns are cut into
     equal bands stacked top to bottom, so a long sequential model can be seen whole at a
-    readable size. Edges still point right inside a band.
+    readable size. Edges still point right inside a band. With `aspect` (width / height)
+    instead, the bands are cut so the whole layout comes closest to that shape (for imported
+    networks, which have no view yet).
     """
     g = nx.DiGraph(graph.structure())
     g.remove_edges_from(list(nx.selfloop_edges(g)))
@@ -48,7 +52,7 @@ def layered_positions(graph: Graph, max_width: float | None = None) -> dict[str,
             for i, n in enumerate(columns[col]):
                 row[n] = float(i)
     height = max((len(c) for c in columns.values()), default=1)
-    per_band = band_columns(len(columns), max_width)
+    per_band = aspect_columns(len(columns), height, aspect) if aspect else band_columns(len(columns), max_width)
     band_height = height * ROW_HEIGHT + BAND_GAP
     positions: dict[str, Position] = {}
     for col, members in columns.items():
@@ -68,7 +72,20 @@ def band_columns(columns: int, max_width: float | None) -> int:
     return -(-columns // bands)
 
 
-def arrange(graph: Graph, max_width: float | None = None) -> None:
+def aspect_columns(columns: int, rows: int, aspect: float) -> int:
+    """Columns per band that bring the layout's width / height closest to `aspect`, bands evened out."""
+
+    def misfit(per_band: int) -> float:
+        bands = -(-columns // per_band)
+        height = bands * rows * ROW_HEIGHT + (bands - 1) * BAND_GAP
+        return abs(math.log(per_band * COLUMN_WIDTH / height / aspect))
+
+    best = min(range(1, max(columns, 1) + 1), key=misfit)
+    bands = -(-columns // best) if columns else 1
+    return max(-(-columns // bands), 1)
+
+
+def arrange(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> None:
     """Move every node to its layered position (one NodeMoved event per node that moves)."""
-    for node_id, position in layered_positions(graph, max_width).items():
+    for node_id, position in layered_positions(graph, max_width, aspect).items():
         graph.move(node_id, position)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 WEIGHTS_SUFFIX = ".weights.npz"
-LAYOUT_WIDTH = 1200.0
+LAYOUT_ASPECT = 1.6  # imported networks are laid out in bands that make a 16:10 picture
 MAX_LISTED = 12
 
 
@@ -109,8 +109,8 @@ def project_name(path: Path) -> str:
 
 
 def lay_out(graph: Graph) -> None:
-    """Place an imported graph's nodes with the automatic layered layout."""
-    arrange(graph, LAYOUT_WIDTH)
+    """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole."""
+    arrange(graph, aspect=LAYOUT_ASPECT)
 
 
 def weights_path(project_path: Path) -> Path:

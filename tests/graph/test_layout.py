@@ -77,3 +77,14 @@ def test_a_network_that_already_fits_does_not_wrap() -> None:
     graph = Graph()
     _chain(graph, 3)
     assert layered_positions(graph, max_width=3 * COLUMN_WIDTH) == layered_positions(graph)
+
+
+def test_bands_can_be_cut_to_a_given_shape() -> None:
+    graph = Graph()
+    ids = _chain(graph, 40)
+    positions = layered_positions(graph, aspect=1.6)
+    xs = [x for x, _ in positions.values()]
+    ys = [y for _, y in positions.values()]
+    width, height = max(xs) - min(xs) + COLUMN_WIDTH, max(ys) - min(ys) + 140.0
+    assert 0.8 < width / height < 3.2
+    assert positions[ids[0]] == (0.0, 0.0)
