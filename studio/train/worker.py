@@ -11,6 +11,7 @@ No Qt and no torch here: the parent side is imported by the CLI and the editor.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 import traceback
@@ -311,9 +312,14 @@ def _child_main(
     control = _EventControl(stop, resumed, emit)
     try:
         if target is None:
+            import torch
+
             from studio.train.engine import TrainRequest
             from studio.train.engine import run_training as target
 
+            # NOTE: leave one core to the editor (or the terminal): on a 2-core machine torch's
+            # default two threads run 5-10x slower as soon as the UI thread also wants a core.
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
             if isinstance(request, dict):
                 request = TrainRequest(**request)
         result = target(request, emit, control)

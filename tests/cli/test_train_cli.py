@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from studio.cli import JSON_EPOCH_KEYS, TrainReport, main, run_training_worker
+from studio.cli import main
+from studio.cli_train import JSON_EPOCH_KEYS, TrainReport, run_training_worker
 from studio.train.worker import TrainingWorker
 
 ROOT = Path(__file__).resolve().parents[2]
