@@ -30,6 +30,7 @@ from studio.ui.summary import summary_text
 from studio.ui.train_panel import TrainingPanel
 
 LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored onto new docks
+TRAINING_HEIGHT = 360  # the training panel's height when it comes into view
 THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
 
 
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(docks["inspector"], docks["codePreview"])
         self.tabifyDockWidget(docks["problems"], docks["history"])
         self.tabifyDockWidget(docks["history"], docks["train"])
+        docks["train"].visibilityChanged.connect(self._on_training_shown)
         docks["inspector"].raise_()
         docks["problems"].raise_()
         self.resizeDocks(
@@ -172,6 +174,12 @@ class MainWindow(QMainWindow):
                 "Open a project file",
                 "SP_DialogOpenButton",
             ),
+            "import": self._action(
+                "&Import Model…",
+                lambda: files.import_model(),
+                "Ctrl+I",
+                "Open an ONNX model or a Caffe prototxt as a new project, with its weights",
+            ),
             "save": self._action(
                 "&Save", files.save, key.Save, "Save the project", "SP_DialogSaveButton"
             ),
@@ -220,15 +228,25 @@ class MainWindow(QMainWindow):
                 "Lay the network out in layers, left to right",
             ),
             "train": self._action(
-                "&Train", self.train, "F5", "Train the network on its dataset", "SP_MediaPlay"
+                "&Train",
+                self.train,
+                "F5",
+                "Train the network on its dataset",
+                "SP_MediaPlay",
             ),
             "stop_training": self._action(
-                "&Stop Training", self.training.stop, "Shift+F5", "End the run now", "SP_MediaStop"
+                "&Stop Training",
+                self.training.stop,
+                "Shift+F5",
+                "End the run now",
+                "SP_MediaStop",
             ),
         }
         self.act["stop_training"].setEnabled(False)
         self.training.running_changed.connect(self.act["stop_training"].setEnabled)
-        self.training.running_changed.connect(lambda running: self.act["train"].setEnabled(not running))
+        self.training.running_changed.connect(
+            lambda running: self.act["train"].setEnabled(not running)
+        )
         undo = self.undo_stack.createUndoAction(self, "&Undo")
         undo.setShortcuts(QKeySequence.keyBindings(key.Undo))
         redo = self.undo_stack.createRedoAction(self, "&Redo")
@@ -269,6 +287,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([a["new"], a["example"], a["open"]])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._fill_recent_menu()
+        file_menu.addAction(a["import"])
         file_menu.addSeparator()
         file_menu.addActions([a["save"], a["save_as"]])
         self.export_menu = file_menu.addMenu("&Export")
@@ -374,11 +393,18 @@ class MainWindow(QMainWindow):
     def train(self) -> None:
         """Show the training panel and start a run."""
         dock = self.docks["train"]
-        if dock.isHidden() or not dock.widget().isVisible():
+        if dock.visibleRegion().isEmpty():
             dock.show()
             dock.raise_()
-            self.resizeDocks([dock], [360], Qt.Orientation.Vertical)
+        self._on_training_shown(True)
         self.training.train()
+
+    def _on_training_shown(self, shown: bool) -> None:
+        """Give the training panel room for its curves when it comes into view."""
+        dock = self.docks["train"]
+        if shown and not dock.isFloating() and dock.height() < TRAINING_HEIGHT - 60:
+            self.resizeDocks([dock], [TRAINING_HEIGHT], Qt.Orientation.Vertical)
+        self.training.on_dock_visibility(shown)
 
     def _show_refusal(self, message: str) -> None:
         self.statusBar().showMessage(message, 6000)

@@ -1,0 +1,640 @@
+"""The training panel: settings through the undo stack, live curves and progress, results, runs, a real run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from studio.graph.project import load_project
+from studio.train import runs
+from studio.ui import train_settings
+from studio.ui.train_panel import TrainingPanel
+from studio.ui.train_plots import GrowingBuffer
+from studio.ui.train_run import default_runs_root
+from tests.ui.conftest import EXAMPLES
+
+DIGITS = EXAMPLES / "digits_cnn.lstudio"
+ROOT = Path(__file__).resolve().parents[2]
+SPE = 10  # steps per epoch in the scripted runs
+
+
+class FakeWorker:
+    """Stands in for TrainingWorker: hands out scripted events and records what it was asked."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = pickle.loads(
+            pickle.dumps(request)
+        )  # as the training process gets it
+        self.calls: list[str] = []
+        self.events: list[dict] = []
+        self.started = self.finished = False
+        self.pid = None
+
+    def feed(self, *events: dict) -> None:
+        self.events.extend(events)
+
+    def start(self) -> None:
+        self.calls.append("start")
+        self.started = True
+
+    def poll(self, timeout: float = 0.0) -> list[dict]:
+        out, self.events = self.events, []
+        if any(e.get("kind") in ("done", "failed") for e in out):
+            self.finished = True
+        return out
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    @property
+    def running(self) -> bool:
+        return self.started and not self.finished
+
+
+@pytest.fixture(autouse=True)
+def known_devices(monkeypatch):
+    """No device check in a child process: say this computer has a CPU only."""
+    monkeypatch.setattr(train_settings, "_devices", {"cuda": None, "mps": False})
+
+
+@pytest.fixture
+def workers():
+    return []
+
+
+@pytest.fixture
+def panel(qtbot, document, tmp_path, workers):
+    def factory(request):
+        worker = FakeWorker(request)
+        workers.append(worker)
+        return worker
+
+    widget = TrainingPanel(
+        document, worker_factory=factory, runs_root=tmp_path / "runs"
+    )
+    qtbot.addWidget(widget)
+    widget.resize(1300, 360)
+    widget.ensure_views()
+    yield widget
+    widget.shutdown()
+
+
+def _start(classes=("0", "1"), epochs=3, task="classification", run_dir="") -> dict:
+    return {
+        "kind": "start",
+        "run_dir": run_dir,
+        "device": "cpu",
+        "train_samples": 600,
+        "val_samples": 60,
+        "batch_size": 64,
+        "epochs": epochs,
+        "first_epoch": 1,
+        "steps_per_epoch": SPE,
+        "classes": list(classes),
+        "task": task,
+    }
+
+
+def _step(global_step: int, loss: float = 1.0) -> dict:
+    epoch, step = divmod(global_step - 1, SPE)
+    return {
+        "kind": "step",
+        "epoch": epoch + 1,
+        "step": step + 1,
+        "global_step": global_step,
+        "loss": loss,
+        "lr": 0.001,
+        "samples_per_s": 1234.0,
+    }
+
+
+def _epoch(epoch: int, val_loss: float = 0.5, val_accuracy: float | None = 0.8) -> dict:
+    return {
+        "kind": "epoch",
+        "epoch": epoch,
+        "train_loss": 0.6,
+        "val_loss": val_loss,
+        "val_accuracy": val_accuracy,
+        "samples_per_s": 1000.0,
+        "seconds": 1.0,
+        "train_samples": 600,
+        "val_samples": 60,
+        "batch_size": 64,
+        "lr": 0.001,
+        "eta_seconds": 2.0,
+    }
+
+
+def _deliver(qtbot, panel: TrainingPanel, worker: FakeWorker, *events: dict) -> None:
+    """Hand events to the worker and let the panel's timer take them."""
+    worker.feed(*events)
+    qtbot.waitUntil(lambda: not worker.events, timeout=5000)
+
+
+# ----- curves and progress -----
+def test_growing_buffer_doubles_and_keeps_its_points():
+    buffer = GrowingBuffer(4)
+    for i in range(9):
+        buffer.append(i, 10 * i)
+    x, y = buffer.view()
+    assert buffer.capacity == 16 and buffer.size == 9
+    assert list(x) == list(range(9)) and y[-1] == 80
+
+
+def test_train_sends_the_project_and_starts_the_worker(
+    panel, workers, document, tmp_path
+):
+    assert panel.train()
+    (worker,) = workers
+    assert worker.calls == ["start"]
+    assert worker.request.project["name"] == document.project.name
+    assert worker.request.project_path == str(document.path)
+    assert worker.request.runs_root == str(tmp_path / "runs")
+    assert panel.running and not panel.train_button.isEnabled()
+    assert panel.pause_button.isEnabled() and panel.stop_button.isEnabled()
+    assert not panel.train()  # one run at a time
+    assert len(workers) == 1
+
+
+def test_the_request_is_made_without_importing_the_engine(panel, workers, monkeypatch):
+    monkeypatch.delitem(
+        sys.modules, "studio.train.engine", raising=False
+    )  # a fresh editor
+    assert panel.train()
+    assert (
+        "studio.train.engine" in sys.modules
+    )  # imported by unpickling, as in the child
+    from studio.train.engine import TrainRequest
+
+    request = workers[0].request
+    assert isinstance(request, TrainRequest) and request.overrides == {}
+
+
+def test_curves_and_progress_follow_the_events(qtbot, panel, workers):
+    panel.train()
+    worker = workers[0]
+    _deliver(
+        qtbot,
+        panel,
+        worker,
+        _start(),
+        *[_step(s, loss=2.0 / s) for s in range(1, SPE + 1)],
+        _epoch(1),
+        *[_step(s, loss=2.0 / s) for s in range(SPE + 1, 16)],
+    )
+    qtbot.waitUntil(lambda: panel.curves.drawn_count("step_loss") == 15)
+    curves = panel.curves
+    assert curves.point_count("smoothed_loss") == 15
+    assert curves.point_count("lr") == 15
+    assert (
+        curves.point_count("val_loss") == 1 and curves.point_count("val_accuracy") == 1
+    )
+    assert curves.drawn_count("val_accuracy") == 1
+    assert panel.progress.maximum() == 3 * SPE
+    qtbot.waitUntil(lambda: panel.progress.value() == 15)
+    x, _y = curves.series["val_loss"].buffer.view()
+    assert list(x) == [1.0]  # at the end of epoch 1, where its steps end
+    _deliver(qtbot, panel, worker, *[_step(s) for s in range(16, 300)])
+    qtbot.waitUntil(lambda: curves.drawn_count("step_loss") == 299)
+    assert curves.series["step_loss"].buffer.capacity >= 299
+    # clamped, never past the end
+    qtbot.waitUntil(lambda: panel.progress.value() == panel.progress.maximum())
+    assert "samples/s" in panel.status.text()
+
+
+def test_the_smoothed_loss_lies_between_the_first_and_the_newest_loss(
+    qtbot, panel, workers
+):
+    panel.train()
+    _deliver(
+        qtbot, panel, workers[0], _start(), _step(1, 4.0), _step(2, 2.0), _step(6, 1.0)
+    )
+    qtbot.waitUntil(lambda: panel.curves.drawn_count("smoothed_loss") == 3)
+    _x, smoothed = panel.curves.series["smoothed_loss"].buffer.view()
+    assert smoothed[0] == 4.0 and 1.0 < smoothed[-1] < smoothed[1] < 4.0
+
+
+def test_pause_resume_and_stop_go_to_the_worker(qtbot, panel, workers):
+    panel.train()
+    worker = workers[0]
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert worker.calls[-1] == "pause" and panel.paused
+    assert panel.pause_button.text() == "Resume"
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert worker.calls[-1] == "resume" and not panel.paused
+    assert panel.pause_button.text() == "Pause"
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert worker.calls[-1] == "stop"
+    assert not panel.stop_button.isEnabled() and not panel.pause_button.isEnabled()
+    done = {
+        "kind": "done",
+        "run_dir": "",
+        "epochs_run": 0,
+        "stopped_by_user": True,
+        "stopped_early": False,
+    }
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        worker.feed(_start(), done)
+    assert not panel.running and panel.train_button.isEnabled()
+    assert panel.status.text().startswith("Stopped")
+
+
+def test_a_failed_run_shows_its_message_and_the_editor_goes_on(qtbot, panel, workers):
+    panel.train()
+    message = (
+        "the loss became nan at epoch 2, step 7: lower the learning rate (try 0.0001)"
+    )
+    with qtbot.waitSignal(panel.running_changed, timeout=5000) as blocker:
+        workers[0].feed(
+            _start(),
+            _step(1),
+            {"kind": "failed", "message": message, "epoch": 2, "step": 7},
+        )
+    assert blocker.args == [False]
+    assert message in panel.banner.text and panel.banner.kind == "error"
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert panel.train()  # a new run can start
+
+
+def test_a_worker_that_ends_without_a_word_is_a_failure(qtbot, panel, workers):
+    panel.train()
+    workers[0].finished = True
+    qtbot.waitUntil(lambda: not panel.running, timeout=5000)
+    assert "without reporting a result" in panel.banner.text
+
+
+def test_graph_errors_keep_training_from_starting(panel, workers, document):
+    edge = (
+        document.graph.edges[0]
+        if isinstance(document.graph.edges, list)
+        else next(iter(document.graph.edges))
+    )
+    document.disconnect(edge)
+    errors = document.analysis.summary().errors
+    assert errors > 0
+    assert not panel.train()
+    assert workers == []
+    assert "Fix the" in panel.banner.text and "first" in panel.banner.text
+
+
+# ----- results -----
+def test_evaluation_shows_the_confusion_matrix_and_predictions(qtbot, panel, workers):
+    panel.train()
+    image = np.arange(64, dtype=np.float32).reshape(1, 8, 8).tolist()
+    evaluation = {
+        "kind": "evaluation",
+        "confusion": [[5, 1], [0, 4]],
+        "samples": [
+            {"x": image, "label": 0, "predicted": 0},
+            {"x": image, "label": 0, "predicted": 1},
+            {"x": None, "label": 1, "predicted": 1},  # an input too large to send
+            {"x": [0.5, -1.25], "label": 1, "predicted": 1},  # not an image
+        ],
+    }
+    done = {
+        "kind": "done",
+        "run_dir": "",
+        "epochs_run": 1,
+        "best_val_accuracy": 0.9,
+        "stopped_by_user": False,
+    }
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        workers[0].feed(_start(classes=("cat", "dog")), evaluation, done)
+    matrix = panel.results.matrix
+    assert matrix.counts.tolist() == [[5, 1], [0, 4]]
+    assert matrix.classes == ["cat", "dog"]
+    items = panel.results.predictions.items
+    assert [i.wrong for i in items] == [False, True, False, False]
+    assert items[1].caption == "cat → dog" and items[0].image is not None
+    assert items[2].image is None and items[3].values == "0.5, -1.25"
+    assert "90.0% correct (9 of 10)" in panel.results.headline.text()
+    assert "90.0%" in panel.status.text()
+
+
+def test_a_finished_run_stores_its_weights_with_the_project(
+    qtbot, panel, workers, document, tmp_path
+):
+    document.path = tmp_path / "digits.lstudio"
+    run_dir = tmp_path / "runs" / "digits_cnn" / "20260101-120000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best.pt").write_bytes(b"weights")
+    panel.train()
+    done = {
+        "kind": "done",
+        "run_dir": str(run_dir),
+        "epochs_run": 2,
+        "best_val_accuracy": 0.5,
+        "stopped_by_user": False,
+    }
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        workers[0].feed(_start(run_dir=str(run_dir)), done)
+    assert (
+        document.project.training.weights == "runs/digits_cnn/20260101-120000/best.pt"
+    )
+    assert "Weights saved with the project" in panel.banner.text
+    assert (
+        panel.settings.weights_label.text() == "runs/digits_cnn/20260101-120000/best.pt"
+    )
+    document.undo_stack.undo()
+    assert document.project.training.weights == ""
+
+
+def test_weights_of_an_unsaved_project_are_stored_as_an_absolute_path(
+    panel, document, tmp_path
+):
+    document.path = None
+    weights = tmp_path / "best.pt"
+    assert panel.weights_text(weights) == str(weights.resolve())
+
+
+def test_runs_go_next_to_a_saved_project_else_to_the_editor_folder(
+    tmp_path, private_home
+):
+    assert default_runs_root(tmp_path / "a.lstudio") == tmp_path / "runs"
+    assert default_runs_root(None) == private_home / "runs"
+
+
+# ----- settings -----
+def test_settings_edit_the_project_through_the_undo_stack(qtbot, panel, document):
+    epochs = panel.settings.editors["epochs"]
+    epochs.spin_box.setValue(3)
+    assert document.project.training.epochs == 3
+    optimizer = panel.settings.editors["optimizer"]
+    optimizer.combo_box.setCurrentText("sgd")
+    assert document.project.training.optimizer == "sgd"
+    document.undo_stack.undo()
+    assert document.project.training.optimizer == "adam"
+    assert optimizer.combo_box.currentText() == "adam"
+    document.undo_stack.undo()
+    assert epochs.spin_box.value() == 20
+    document.undo_stack.redo()
+    assert epochs.spin_box.value() == 3
+
+
+def test_typed_settings_apply_on_enter_and_bad_ones_say_why(qtbot, panel, document):
+    panel.show()
+    edit = panel.settings.editors["learning_rate"].line_edit
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "3e-4")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert document.project.training.learning_rate == 0.0003
+    edit.selectAll()
+    qtbot.keyClicks(edit, "fast")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert document.project.training.learning_rate == 0.0003
+    assert "learning_rate" in panel.settings.problem_text("learning_rate")
+
+
+def test_the_dataset_field_takes_built_in_names_and_typed_paths(qtbot, panel, document):
+    box = panel.settings.dataset_box
+    names = [box.itemText(i) for i in range(box.count())]
+    assert (
+        names[:3] == ["digits", "spirals", "moons"]
+        and names[-1] == "Browse for a folder…"
+    )
+    box.activated.emit(names.index("moons"))
+    assert document.project.training.dataset == "moons"
+    box.lineEdit().setText("data/train.csv")
+    box.lineEdit().editingFinished.emit()
+    assert document.project.training.dataset == "data/train.csv"
+    box.lineEdit().setText("   ")
+    box.lineEdit().editingFinished.emit()
+    assert document.project.training.dataset == "data/train.csv"
+    assert "dataset" in panel.settings.problem_text("dataset")
+    document.undo_stack.undo()  # edits of one setting in a row merge into one step
+    assert box.currentText() == "digits"
+
+
+def test_a_browsed_dataset_is_stored_relative_to_the_project(
+    panel, document, tmp_path, monkeypatch
+):
+    document.path = tmp_path / "p.lstudio"
+    (tmp_path / "data").mkdir()
+    chosen = tmp_path / "data" / "set.npz"
+    from studio.ui import train_settings as module
+
+    monkeypatch.setattr(
+        module.QFileDialog, "getOpenFileName", lambda *a, **k: (str(chosen), "")
+    )
+    panel.settings.browse_dataset()
+    assert document.project.training.dataset == "data/set.npz"
+    assert (
+        panel.settings.dataset_path_text(Path("/elsewhere/x.csv")) == "/elsewhere/x.csv"
+    )
+
+
+def test_more_settings_fold_out_and_follow_a_new_project(qtbot, panel, document):
+    panel.show()
+    assert panel.settings.more.isHidden()
+    panel.settings.more_button.click()
+    assert not panel.settings.more.isHidden()
+    panel.settings.editors["augment"].check_box.click()
+    assert document.project.training.augment is True
+    project = load_project(DIGITS)
+    document.load(project, DIGITS)
+    assert panel.settings.editors["augment"].check_box.isChecked() is False
+
+
+def test_the_device_choices_say_what_this_computer_has(panel):
+    box = panel.settings.editors["device"].combo_box
+    texts = [box.itemText(i) for i in range(box.count())]
+    assert texts == [
+        "auto (CPU)",
+        "cpu",
+        "cuda (not available here)",
+        "mps (not available here)",
+    ]
+    box.setCurrentIndex(1)
+    assert panel.document.project.training.device == "cpu"
+
+
+def test_the_seed_takes_values_past_32_bits(panel, document):
+    editor = panel.settings.editors["seed"]
+    editor.line_edit.setText(str(2**32 - 1))
+    editor.line_edit.editingFinished.emit()
+    assert document.project.training.seed == 2**32 - 1
+
+
+# ----- dataset preview and runs -----
+@pytest.mark.parametrize(
+    ("dataset", "mode"),
+    [("digits", "grid"), ("moons", "scatter"), ("sequence", "table")],
+)
+def test_the_dataset_preview_suits_the_data(qtbot, panel, document, dataset, mode):
+    document.set_training("dataset", dataset)
+    with qtbot.waitSignal(panel.preview.loaded, timeout=10000):
+        panel.tabs.setCurrentWidget(panel.preview)
+    assert panel.preview.mode == mode and not panel.preview.error
+    if mode == "grid":
+        captions = {item.caption for item in panel.preview.grid.items}
+        assert (
+            captions <= {str(d) for d in range(10)}
+            and len(panel.preview.grid.items) == 60
+        )
+
+
+def test_the_dataset_preview_shows_why_data_cannot_be_read(qtbot, panel, document):
+    document.set_training("dataset", "no/such/file.csv")
+    with qtbot.waitSignal(panel.preview.loaded, timeout=10000):
+        panel.tabs.setCurrentWidget(panel.preview)
+    assert "file.csv" in panel.preview.error
+    assert panel.preview.summary.text() == panel.preview.error
+
+
+def _fake_run(root: Path, name: str, accuracy: float) -> Path:
+    run_dir = root / "digits_cnn" / name
+    run_dir.mkdir(parents=True)
+    config = {
+        "started": f"2026-01-0{name[-1]}T10:00:00",
+        "dataset": {"name": "digits"},
+        "outcome": {
+            "status": "finished",
+            "epochs_run": 2,
+            "best_val_accuracy": accuracy,
+            "best_val_loss": 0.3,
+        },
+    }
+    (run_dir / runs.CONFIG).write_bytes(runs.json_bytes(config))
+    rows = [
+        {"epoch": e, "val_loss": 1.0 / e, "val_accuracy": accuracy * e / 2}
+        for e in (1, 2)
+    ]
+    (run_dir / runs.METRICS).write_bytes(runs.metrics_csv(rows))
+    return run_dir
+
+
+def test_the_run_history_lists_runs_and_overlays_the_chosen_ones(panel, tmp_path):
+    _fake_run(tmp_path / "runs", "20260101-1", 0.8)
+    _fake_run(tmp_path / "runs", "20260102-2", 0.9)
+    panel.refresh_history()
+    tree = panel.history.tree
+    assert tree.topLevelItemCount() == 2
+    assert tree.topLevelItem(0).text(1) == "90.0%"  # the newest first
+    tree.topLevelItem(0).setSelected(True)
+    tree.topLevelItem(1).setSelected(True)
+    assert panel.curves.overlay_count == 4  # loss and accuracy of each
+    tree.clearSelection()
+    assert panel.curves.overlay_count == 0
+
+
+def test_main_window_has_the_training_dock_and_a_train_action(qtbot):
+    from studio.ui import open_main_window
+
+    window = open_main_window(DIGITS)
+    qtbot.addWidget(window)
+    dock = window.docks["train"]
+    assert dock.objectName() == "trainDock" and dock.windowTitle() == "Training"
+    assert window.findChild(TrainingPanel, "trainPanel") is window.training
+    assert window.act["train"].shortcut().toString() == "F5"
+    assert not window.act["stop_training"].isEnabled()
+    window.training.shutdown()
+
+
+# ----- a real run -----
+def test_a_real_run_trains_the_digits_example_and_keeps_its_weights(
+    qtbot, tmp_path, undo_stack
+):
+    from studio.ui.document import Document
+
+    project_file = tmp_path / "digits_cnn.lstudio"
+    shutil.copy(DIGITS, project_file)
+    document = Document(undo_stack)
+    document.load(load_project(project_file), project_file)
+    document.set_training("epochs", 1)
+    document.set_training("batch_size", 128)
+    panel = TrainingPanel(document)
+    qtbot.addWidget(panel)
+    panel.ensure_views()
+    assert panel.runs_root == tmp_path / "runs"
+    try:
+        with qtbot.waitSignal(panel.run_finished, timeout=120_000) as blocker:
+            assert panel.train()
+        final = blocker.args[0]
+        assert final["kind"] == "done", final
+        assert panel.curves.point_count("step_loss") > 0
+        assert panel.curves.point_count("val_loss") == 1
+        weights = document.project.training.weights
+        assert weights.endswith("best.pt") and (tmp_path / weights).is_file()
+        assert panel.results.matrix.counts.sum() > 0
+    finally:
+        panel.shutdown()
+
+
+def test_closing_while_training_asks_and_stops_the_run(panel, workers, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    assert panel.confirm_close()  # nothing runs: nothing to ask
+    panel.train()
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    assert not panel.confirm_close()
+    assert panel.running and "stop" not in workers[0].calls
+    assert panel.confirm_close()
+    assert workers[0].calls[-2:] == ["stop", "close"]
+
+
+def test_weights_of_a_run_are_not_given_to_a_project_opened_meanwhile(
+    qtbot, panel, workers, document, tmp_path
+):
+    run_dir = tmp_path / "runs" / "digits_cnn" / "1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best.pt").write_bytes(b"weights")
+    panel.train()
+    document.load(load_project(DIGITS), DIGITS)
+    done = {"kind": "done", "run_dir": str(run_dir), "epochs_run": 1}
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        workers[0].feed(_start(run_dir=str(run_dir)), done)
+    assert document.project.training.weights == ""
+
+
+def test_the_editor_starts_without_the_plots_or_numpy():
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from studio.ui import open_main_window
+        from PySide6.QtWidgets import QApplication
+        window = open_main_window({str(DIGITS)!r})
+        window.show()
+        for _ in range(5):
+            QApplication.processEvents()
+        print("loaded:", sorted(m for m in ("numpy", "pyqtgraph", "torch") if m in sys.modules))
+        window.docks["train"].raise_()
+        for _ in range(5):
+            QApplication.processEvents()
+        print("shown:", window.training.findChild(object, "trainingCurves") is not None)
+        window.files.close()
+        """
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout, result.stdout
+    assert "shown: True" in result.stdout, result.stdout  # built once the panel is seen
