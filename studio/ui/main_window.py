@@ -447,10 +447,27 @@ class MainWindow(QMainWindow):
         """Open a project file in this window (the current one is kept if it cannot be read)."""
         return self.files.open_file(path)
 
+    def ask_stop_training(self) -> bool:
+        """True when the user agrees to stop the training run in progress (replaced in tests)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self,
+            "Training in progress",
+            "A training run is in progress. Stop it and close Layer Studio?\n\n"
+            "Its last checkpoint stays in the run folder.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.training.running and not self.ask_stop_training():
+            event.ignore()
+            return
         if not self.files.confirm_discard():
             event.ignore()
             return
+        self.training.shutdown()
         self.save_layout()
         self.files.close()
         event.accept()

@@ -252,3 +252,15 @@ def test_export_carries_the_projects_trained_weights(window, tmp_path, qtbot):
     window.document.set_training("weights", "gone.pt")
     assert not window.files.export("pytorch", tmp_path / "other.py")
     assert window.errors[-1][0] == "Trained weights missing"
+
+
+def test_closing_during_training_asks_first_and_stops_the_run(window, monkeypatch):
+    monkeypatch.setattr(type(window.training), "running", property(lambda self: True))
+    stopped = []
+    monkeypatch.setattr(window.training, "shutdown", lambda: stopped.append(True))
+    window.ask_stop_training = lambda: False
+    assert not window.close()
+    assert not stopped
+    window.ask_stop_training = lambda: True
+    assert window.close()
+    assert stopped == [True]
