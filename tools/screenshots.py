@@ -2,7 +2,7 @@
 
 Writes docs/images/editor.png (the digits example), palette_search.png (the palette filtered
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
-dark_theme.png (the same editor in the dark theme).
+training.png (a finished run with its curves) and dark_theme.png (the dark theme).
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("LAYER_STUDIO_HOME", tempfile.mkdtemp(prefix="layer-studio-shots-"))  # no saved layout
+HOME = tempfile.mkdtemp(prefix="layer-studio-shots-")
+os.environ.setdefault("LAYER_STUDIO_HOME", HOME)  # no saved layout, no recent files
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSize  # noqa: E402
+from PySide6.QtCore import QSize, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDockWidget  # noqa: E402
 
 from studio.ui import open_main_window, theme  # noqa: E402
 from studio.ui.main_window import MainWindow  # noqa: E402
@@ -80,6 +82,23 @@ def main() -> None:
     save(window, "node_error.png")
     window.files.close()
     window.hide()
+
+    trained = editor()
+    trained.docks["problems"].hide()
+    trained.docks["history"].hide()
+    dock = trained.findChild(QDockWidget, "trainDock")
+    dock.show()
+    dock.raise_()
+    trained.resizeDocks([dock], [330], Qt.Orientation.Vertical)
+    trained.document.set_training("epochs", 12)
+    trained.training.train()
+    deadline = time.monotonic() + 300
+    while trained.training.running and time.monotonic() < deadline:
+        QTest.qWait(100)
+    save(trained, "training.png")
+    trained.training.shutdown()
+    trained.files.close()
+    trained.hide()
 
     theme.use_theme(theme.DARK)
     dark = editor()
