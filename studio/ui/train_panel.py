@@ -359,25 +359,6 @@ class TrainingPanel(QWidget):
         self._set_status("Stopping…")
         self._update_buttons()
 
-    def confirm_close(self) -> bool:
-        """Before the editor closes: while a run is under way, ask whether to stop it (True: go on closing)."""
-        if not self.running:
-            return True
-        from PySide6.QtWidgets import QMessageBox
-
-        answer = QMessageBox.question(
-            self,
-            "Training is running",
-            "A training run is under way. Stop it and close?\n\n"
-            "The run folder keeps the best weights so far.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
-        self.shutdown()
-        return True
-
     def shutdown(self) -> None:
         """Stop a run and end its process (for closing the editor; may wait up to ~2 s)."""
         self._poll_timer.stop()

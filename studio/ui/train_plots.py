@@ -54,11 +54,6 @@ class GrowingBuffer:
         """The filled part: (x, y), views into the buffer."""
         return self._data[0, : self.size], self._data[1, : self.size]
 
-    @property
-    def last_y(self) -> float | None:
-        """The newest y value, or None when empty."""
-        return float(self._data[1, self.size - 1]) if self.size else None
-
 
 class _Series:
     """One live curve and its buffer."""
@@ -108,9 +103,8 @@ class TrainingCurves(QWidget):
             plot.getPlotItem().getViewBox().enableAutoRange(x=False)
         self.loss_plot.getPlotItem().getViewBox().enableAutoRange(y=False)
         self.lr_plot.getPlotItem().getViewBox().enableAutoRange(y=False)
-        self.loss_plot.setMinimumWidth(
-            250
-        )  # room for the title naming the three curves
+        # room for the title that names the three curves
+        self.loss_plot.setMinimumWidth(250)
         layout.addWidget(self.loss_plot, 5)
         layout.addWidget(self.accuracy_plot, 4)
         layout.addWidget(self.lr_plot, 3)
