@@ -312,6 +312,24 @@ def _reshape(site: Site) -> list[Layer]:
     return [Layer(site.name, "Reshape", site.bottoms, [site.name], [("reshape_param", [("shape", dims)])])]
 
 
+def _slice(site: Site) -> list[Layer]:
+    """Caffe's Slice cuts a blob into pieces at slice points; the pieces not kept are silenced."""
+    axis = _axis(site.params["dim"], site.rank())
+    size = int(site.inputs[0][axis] or 0)
+    start, length = site.params["start"], site.params["length"] or size - site.params["start"]
+    if start == 0 and length == size:
+        return _simple("Split")(site)
+    points = [p for p in (start, start + length) if 0 < p < size]
+    tops = [site.blob(f"piece{i}") for i in range(len(points) + 1)]
+    tops[1 if start else 0] = site.name
+    cut: Fields = [("axis", axis), *(("slice_point", p) for p in points)]
+    rest = [t for t in tops if t != site.name]
+    return [
+        Layer(site.name, "Slice", site.bottoms, tops, [("slice_param", cut)]),
+        Layer(site.blob("silence"), "Silence", rest, []),
+    ]
+
+
 def _sequence_pool(site: Site) -> list[Layer]:
     steps, width = (int(d or 0) for d in site.inputs[0][1:])
     mode = site.params["mode"]
@@ -342,6 +360,7 @@ EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "Linear": _inner_product,
     "Flatten": _simple("Flatten"),
     "Reshape": _reshape,
+    "Slice": _slice,
     "Dropout": _simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
     "Conv1d": _conv,
     "Conv2d": _conv,

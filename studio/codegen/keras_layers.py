@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.codegen.names import literal
+from studio.codegen.names import literal, slice_subscript
 from studio.codegen.pytorch_layers import Call, Raw, kw, size
 from studio.graph.catalogue.base import Shape
 
@@ -132,6 +132,11 @@ def _reshape(s: Site) -> Emitted:
 
 def _permute(s: Site) -> Emitted:
     return layer(s, "Permute", literal(tuple(s.params["dims"])))
+
+
+def _slice(s: Site) -> Emitted:
+    p = s.params
+    return Emitted([function(s, "t" + slice_subscript(p["dim"], len(s.shape), p["start"], p["length"]))])
 
 
 def _dropout(s: Site) -> Emitted:
@@ -642,6 +647,7 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Linear": _linear,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Slice": _slice,
     "Permute": _permute,
     "Dropout": _dropout,
     "Conv1d": _conv(1),

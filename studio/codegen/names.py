@@ -107,3 +107,9 @@ def literal(value: object) -> str:
     if isinstance(value, (bool, int, float)) or value is None:
         return repr(value)
     raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def slice_subscript(dim: int, rank: int, start: int, length: int) -> str:
+    """The subscript that keeps `length` entries (0: all the rest) from `start` along `dim`: `[:, 2:5]`."""
+    end = start + length if length else ""
+    return "[" + ":, " * (dim % rank) + f"{start}:{end}]"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from studio.codegen.names import literal
+from studio.codegen.names import literal, slice_subscript
 from studio.graph.catalogue.base import Shape
 
 
@@ -133,6 +133,11 @@ def _reshape(s: Site) -> Emitted:
 
 def _permute(s: Site) -> Emitted:
     return Emitted(None, Call(f"{s.x}.permute", ("0", *(str(d) for d in s.params["dims"]))))
+
+
+def _slice(s: Site) -> Emitted:
+    p = s.params
+    return Emitted(None, Raw(s.x + slice_subscript(p["dim"], len(s.shape), p["start"], p["length"])))
 
 
 def _dropout(s: Site) -> Emitted:
@@ -346,6 +351,7 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Linear": _linear,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Slice": _slice,
     "Permute": _permute,
     "Dropout": _dropout,
     "Conv1d": _conv(1),

@@ -33,6 +33,7 @@ class Param:
     min_length: int = 1
     words: tuple[str, ...] = ()
     allow_minus_one: bool = False
+    special: str = ""  # what the minimum value of an int means, shown in its place ("to the end")
 
     def describe(self) -> str:
         """Say in words what values are valid, for error messages and tooltips."""
@@ -43,7 +44,8 @@ class Param:
         bounds = _describe_bounds(self.min, self.max)
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
-            return f"{noun}{bounds}"
+            special = f" ({_num(self.min)}: {self.special})" if self.special and self.min is not None else ""
+            return f"{noun}{bounds}{special}"
         if self.length:
             text = f"an integer or {self.length} integers{bounds}"
         elif self.min_length > 1:
@@ -77,6 +79,8 @@ class Param:
             info["max"] = self.max
         if self.choices:
             info["choices"] = list(self.choices)
+        if self.special:
+            info["special"] = self.special
         if self.kind == "tuple":
             info["length"] = self.length
             if self.words:
@@ -174,9 +178,11 @@ _CHECKERS = {
 }
 
 
-def Int(name: str, default: int, help: str, min: int | None = None, max: int | None = None) -> Param:
-    """An integer parameter."""
-    return Param(name, "int", default, help, min=min, max=max)
+def Int(
+    name: str, default: int, help: str, min: int | None = None, max: int | None = None, special: str = ""
+) -> Param:
+    """An integer parameter; `special` says what its minimum means, if that is not a plain number."""
+    return Param(name, "int", default, help, min=min, max=max, special=special)
 
 
 def Float(name: str, default: float, help: str, min: float | None = None, max: float | None = None) -> Param:

@@ -400,6 +400,45 @@ def split(b: Builder, layer: Layer) -> list[Blob]:
     return [layer.bottoms[0]] * len(layer.tops)
 
 
+def slice_(b: Builder, layer: Layer) -> list[Blob]:
+    """Slice -> one Slice node per top, each keeping its piece between two slice points."""
+    if len(layer.bottoms) != 1:
+        raise Unmapped(f"Slice with {len(layer.bottoms)} bottoms")
+    p = layer.param("slice_param")
+    x = layer.bottoms[0]
+    axis = axis_index(p, "slice_dim" if p.has("slice_dim") and not p.has("axis") else "axis", rank_of(x))
+    if axis == 0:
+        raise Unmapped("Slice along the batch axis")
+    if len(layer.tops) == 1:
+        return [x]
+    if not (x.squeezed and axis == 1):
+        x = b.plain(x, layer.name)
+    if x.shape is None:
+        raise unknown(x, "Slice of a blob whose shape is unknown")
+    points, count = p.integers("slice_point"), len(layer.tops)
+    # A guessed size is not the real one: the last piece then keeps whatever follows its start.
+    size = None if x.guessed else int(x.shape[axis] or 0)
+    if not points:
+        if size is None:
+            raise Unmapped("Slice into equal parts of an input whose shape the file does not state")
+        if size % count:
+            raise BrokenLayer(f"its {size} entries along axis {axis} do not split into {count} equal tops")
+        points = [size // count * i for i in range(1, count)]
+    if len(points) != count - 1:
+        raise BrokenLayer(f"it has {len(points)} slice_point values for {count} tops (it needs {count - 1})")
+    bounds = [0, *points, size]
+    if any(high is not None and low >= high for low, high in zip(bounds, bounds[1:])):
+        end = "the axis size" if size is None else size
+        raise BrokenLayer(f"slice_point values {points} must rise strictly between 0 and {end} (axis {axis})")
+    pieces = []
+    for top, low, high in zip(layer.tops, bounds, bounds[1:]):
+        params = {"dim": axis, "start": low, "length": 0 if high is None else high - low}
+        piece = b.add("Slice", top, params, [x], layer.type)
+        piece.squeezed = x.squeezed
+        pieces.append(piece)
+    return pieces
+
+
 def flatten(b: Builder, layer: Layer) -> list[Blob]:
     """Flatten from axis 1 -> Flatten; other axes -> Reshape."""
     x = single(layer)
@@ -506,6 +545,7 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Eltwise": eltwise,
     "Concat": concat,
     "Split": split,
+    "Slice": slice_,
     "Flatten": flatten,
     "Reshape": reshape,
     "Dropout": dropout,

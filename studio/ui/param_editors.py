@@ -140,6 +140,7 @@ class IntEditor(ParamEditor):
         )
         box.setKeyboardTracking(False)
         box.setGroupSeparatorShown(False)
+        box.setSpecialValueText(param.special)
         super().__init__(param, box, parent)
         self.spin_box = box
         box.valueChanged.connect(self._offer)

@@ -212,9 +212,15 @@ def caffe_shape(layer: Message, bottoms: list[list[int]]) -> list[list[int]]:
     if kind == "Embed":
         return [[*x, get(get(layer, "embed_param"), "num_output")]]
     if kind == "Slice":
-        p = get(layer, "slice_param")
-        axis, point = get(p, "axis"), get(p, "slice_point")
-        return [[*x[:axis], point, *x[axis + 1:]], [*x[:axis], x[axis] - point, *x[axis + 1:]]]
+        # SliceLayer::Reshape: N - 1 rising slice points cut N tops, or the axis splits evenly.
+        p, count = get(layer, "slice_param"), len(every(layer, "top"))
+        axis, points = get(p, "axis", 1), every(p, "slice_point")
+        if not points:
+            assert x[axis] % count == 0
+            points = [x[axis] // count * i for i in range(1, count)]
+        bounds = [0, *points, x[axis]]
+        assert len(points) == count - 1 and all(a < b for a, b in zip(bounds, bounds[1:]))
+        return [[*x[:axis], b - a, *x[axis + 1:]] for a, b in zip(bounds, bounds[1:])]
     if kind == "Silence":
         return []
     assert kind in ("ReLU", "Sigmoid", "TanH", "ELU", "PReLU", "Clip", "Swish", "BNLL", "Softmax", "Dropout", "Split",

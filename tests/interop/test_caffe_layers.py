@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from studio.graph import analyse
+from studio.interop.common import ModelImportError
 from tests.interop.caffe_nets import (
     HEADER,
     conv,
@@ -292,7 +293,8 @@ def test_one_to_one_layers(
             "scale_param { bias_term: true }",
             "Scale (not right after a BatchNorm)",
         ),
-        ("Slice", "slice_param { axis: 1 slice_point: 1 }", "Slice"),
+        ("Tile", "tile_param { axis: 1 tiles: 2 }", "Tile"),
+        ("Slice", "slice_param { axis: 0 slice_point: 1 }", "Slice along the batch axis"),
         ("AbsVal", "", "AbsVal"),
     ],
 )
@@ -307,14 +309,14 @@ def test_every_unmapped_layer_is_reported_at_once_with_count_and_first_name(
     tmp_path: Path,
 ) -> None:
     text = HEADER + layer("abs1", "AbsVal", "data") + layer("abs2", "AbsVal", "abs1")
-    text += layer("s", "Slice", "data", body="slice_param { slice_point: 1 }") + layer(
+    text += layer("s", "Tile", "data", body="tile_param { tiles: 2 }") + layer(
         "relu", "ReLU", "abs2"
     )
     text += layer(
         "py", "Python", "relu", body='python_param { module: "m" layer: "L" }'
     )
     err = unsupported(tmp_path, text)
-    assert err.found == {"AbsVal": (2, "abs1"), "Slice": (1, "s"), "Python": (1, "py")}
+    assert err.found == {"AbsVal": (2, "abs1"), "Tile": (1, "s"), "Python": (1, "py")}
     assert (
         "AbsVal: 2" in str(err) and "'abs1'" in str(err) and "net.prototxt" in str(err)
     )
@@ -438,6 +440,65 @@ def test_eltwise_sum_with_other_coefficients_is_reported(tmp_path: Path) -> None
         "Eltwise SUM with coefficients other than all 1 or (1, -1)"
         in unsupported(tmp_path, text).found
     )
+
+
+def _slice(points: str, tops: list[str], bottom: str = "data") -> str:
+    wires = f' bottom: "{bottom}"' + "".join(f' top: "{t}"' for t in tops)
+    return f'layer {{ name: "cut" type: "Slice"{wires} slice_param {{ {points} }} }}\n'
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ("axis: 1 slice_point: 1 slice_point: 2", [(1, 0, 1), (1, 1, 1), (1, 2, 1)]),
+        ("slice_dim: 2 slice_point: 2 slice_point: 6", [(2, 0, 2), (2, 2, 4), (2, 6, 2)]),
+        ("axis: -1 slice_point: 3 slice_point: 6", [(3, 0, 3), (3, 3, 3), (3, 6, 3)]),
+    ],
+)
+def test_slice_becomes_one_slice_node_per_top(tmp_path: Path, points: str, expected: list) -> None:
+    text = 'input: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 9 }\n' + _slice(points, ["a", "b", "c"])
+    model = load(tmp_path, text)
+    found = [node(model, top) for top in "abc"]
+    assert all(n.type == "Slice" and feeder(model, n.name) == "data" for n in found)
+    assert [(n.params["dim"], n.params["start"], n.params["length"]) for n in found] == expected
+    dim = expected[0][0]
+    assert [out_shape(model, top)[dim] for top in "abc"] == [length for _, _, length in expected]
+
+
+def test_slice_without_points_cuts_equal_parts(tmp_path: Path) -> None:
+    model = load(tmp_path, 'input: "data"\ninput_shape { dim: 1 dim: 6 dim: 4 }\n' + _slice("", ["a", "b", "c"]))
+    assert [node(model, t).params["start"] for t in "abc"] == [0, 2, 4]
+    assert all(out_shape(model, t) == (None, 2, 4) for t in "abc")
+
+
+@pytest.mark.parametrize(
+    ("points", "words"),
+    [
+        ("", "do not split into 2 equal tops"),
+        ("slice_point: 1 slice_point: 2", "2 slice_point values for 2 tops"),
+        ("slice_point: 3", "must rise strictly between 0 and 3"),
+        ("slice_point: 0", "must rise strictly"),
+    ],
+)
+def test_slices_caffe_would_refuse_are_named(tmp_path: Path, points: str, words: str) -> None:
+    with pytest.raises(ModelImportError, match=words):
+        load(tmp_path, HEADER + _slice(points, ["a", "b"]))
+
+
+def test_a_siamese_pair_sliced_from_a_data_layer_keeps_the_rest_in_its_last_piece(tmp_path: Path) -> None:
+    text = (
+        'layer { name: "pairs" type: "Data" top: "pair_data" top: "sim" data_param { source: "pairs_lmdb" batch_size: 64 } }\n'
+        + _slice("slice_dim: 1 slice_point: 1", ["left", "right"], "pair_data")
+        + layer("fl", "InnerProduct", "left", body="inner_product_param { num_output: 4 }")
+        + layer("fr", "InnerProduct", "right", body="inner_product_param { num_output: 4 }")
+    )
+    model = load(tmp_path, text)
+    assert (node(model, "left").params["start"], node(model, "left").params["length"]) == (0, 1)
+    assert (node(model, "right").params["start"], node(model, "right").params["length"]) == (1, 0)  # to the end
+    graph = model.project.graph
+    graph.set_param(node(model, "pairs").id, "shape", (2, 28, 28))
+    assert not [d for d in analyse(graph).diagnostics() if d.severity == "error"]
+    assert out_shape(model, "right") == (None, 1, 28, 28)
 
 
 def test_concat_split_flatten_and_reshape(tmp_path: Path) -> None:

@@ -240,3 +240,16 @@ def test_removed_node_and_new_project_show_the_placeholder(
     document.load(load_project(EXAMPLES / "mlp.lstudio"))
     assert inspector.shown_node_id is None
     assert inspector.editor("out_channels") is None
+
+
+def test_a_slice_length_of_zero_reads_to_the_end(inspector, document):
+    cut = document.add_node("Slice", params={"start": 4, "length": 8})
+    document.connect(CONV1, "out", cut, "in")
+    document.select([cut])
+    box = inspector.editor("length").spin_box
+    assert box.value() == 8 and box.text() == "8"
+    box.setValue(0)
+    assert document.graph.node(cut).params["length"] == 0
+    assert box.text() == "to the end"
+    assert "(N, 12, 8, 8)" in _label(inspector, "shape_out_out").text()  # channels 4 to 15 of 16
+    assert "0: to the end" in box.toolTip()

@@ -10,6 +10,7 @@ from studio.graph.catalogue.base import (
     Unsupported,
     need_rank,
     numel,
+    resolve_dim,
     show,
     targets,
 )
@@ -110,6 +111,27 @@ def _permute(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(None, *(x[d] for d in dims))]
 
 
+def _slice(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    axis = resolve_dim(p["dim"], x, "slice")
+    start, length, size = p["start"], p["length"], x[axis]
+    if size is not None and not length and start >= size:
+        raise ShapeError(
+            f"starts at index {start} along dim {p['dim']}, but its input {show(x)} has only {size} there",
+            f"choose start below {size}",
+        )
+    if size is not None and start + length > size:
+        room = f"start at most {size - length}" if length <= size else f"length at most {size}"
+        raise ShapeError(
+            f"takes {length} entries from index {start} along dim {p['dim']}, "
+            f"but its input {show(x)} has only {size} there",
+            f"choose start + length up to {size} ({room}), or length 0 to keep the rest",
+        )
+    kept = length or (None if size is None else size - start)
+    return [(*x[:axis], kept, *x[axis + 1 :])]
+
+
 SPECS = (
     LayerSpec(
         type="Input",
@@ -188,6 +210,20 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("Tensor.permute", "layers.Permute", "Transpose", Unsupported("BVLC Caffe has no Permute layer")),
+    ),
+    LayerSpec(
+        type="Slice",
+        category="Reshape",
+        doc="Keeps `length` consecutive entries along one dimension from index `start`: a channel group, a time window.",
+        params=(
+            Int("dim", 1, "Dimension to slice, counted with the batch as 0 (1: channels, -1: the last).", min=-16, max=16),
+            Int("start", 0, "Index of the first entry kept (0 is the first).", min=0, max=1_000_000),
+            Int("length", 1, "Number of consecutive entries kept; 0 keeps all from start to the end.", min=0, max=1_000_000, special="to the end"),
+        ),
+        infer=_slice,
+        input_dtype="any",
+        output_dtype="same",
+        targets=targets("Tensor.narrow", "tensor indexing", "Slice", "Slice"),
     ),
     LayerSpec(
         type="Dropout",

@@ -206,6 +206,8 @@ def _param_text(param: Param, value: Any) -> str:
     words = param.name.replace("_", " ")
     if param.kind == "bool":
         return "" if value == param.default else (words if value else "no " + words)
+    if param.special and value == param.min:
+        return param.special
     if isinstance(value, tuple):
         if param.name == "kernel_size" and len(value) == 1:
             text = f"k{value[0]}"

@@ -19,6 +19,20 @@ def _reshape_inputs(p):
     return st.one_of(st.just([(total * 2 if -1 in p["shape"] else total,)]), _rank(1, 3))
 
 
+def _along_batch(p, s) -> bool:
+    # Slicing the batch changes the number of samples; the catalogue refuses it (the batch is
+    # symbolic in the editor), though PyTorch would run it.
+    # A slice keeping nothing (length 0 means "to the end", and nothing is left there) is refused too.
+    rank = len(s[0]) + 1
+    if not -rank <= p["dim"] < rank:
+        return False
+    return p["dim"] % rank == 0 or (not p["length"] and p["start"] == (1, *s[0])[p["dim"]])
+
+
+def _narrow(p, x):
+    return x.narrow(p["dim"], p["start"], p["length"] or x.shape[p["dim"]] - p["start"])
+
+
 CASES = {
     "Identity": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Identity()),
     "Dropout": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Dropout(p["p"])),
@@ -35,6 +49,12 @@ CASES = {
         inputs=_reshape_inputs,
         params={"shape": st.lists(st.sampled_from([-1, 1, 2, 3, 4]), min_size=1, max_size=3).filter(lambda v: v.count(-1) <= 1)},
         build=lambda p, s: Lambda(lambda m, x: x.reshape(x.shape[0], *p["shape"])),
+    ),
+    "Slice": Case(
+        inputs=lambda p: _rank(1, 3),
+        params={"dim": st.integers(-4, 4), "start": st.integers(0, 8), "length": st.integers(0, 8)},
+        stricter=_along_batch,
+        build=lambda p, s: Lambda(lambda m, x: _narrow(p, x)),
     ),
     "Permute": Case(
         inputs=lambda p: _rank(len(p["dims"]), len(p["dims"]) + 1),
