@@ -36,6 +36,11 @@ def parse_text(param: Param, text: str) -> Any:
             value = float(stripped)
         except ValueError:
             pass
+    elif param.kind == "int":
+        try:
+            value = int(stripped)
+        except ValueError:
+            pass
     elif param.kind == "tuple":
         value = _read_ints(stripped)
     return param.validate(value)
@@ -217,6 +222,8 @@ class TextEditor(ParamEditor):
 
 
 def _placeholder(param: Param) -> str:
+    if param.kind == "int":
+        return f"a whole number, {param.describe()}"
     if param.kind == "float":
         return "a number, e.g. 0.5 or 1e-5"
     if param.length and param.length > 1:
@@ -226,11 +233,15 @@ def _placeholder(param: Param) -> str:
 
 
 def make_editor(param: Param, parent: QObject | None = None) -> ParamEditor:
-    """The editor that suits the parameter's kind."""
-    if param.kind == "int":
+    """The editor that suits the parameter's kind (a text field for integers beyond a spin box's 32 bits)."""
+    if param.kind == "int" and _fits_spin_box(param):
         return IntEditor(param, parent)
     if param.kind == "bool":
         return BoolEditor(param, parent)
     if param.kind == "choice":
         return ChoiceEditor(param, parent)
     return TextEditor(param, parent)
+
+
+def _fits_spin_box(param: Param) -> bool:
+    return all(bound is None or -INT_LIMIT <= bound <= INT_LIMIT for bound in (param.min, param.max))

@@ -28,14 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.params import Param, ParamValueError
+from studio.graph.params import Param
 from studio.graph.project import TEXT_SETTINGS, TRAINING_PARAMS
 from studio.ui.document import Document
 from studio.ui.param_editors import (
-    INT_LIMIT,
     EscapableLineEdit,
     ParamEditor,
-    TextEditor,
     make_editor,
 )
 from studio.ui.theme import current_theme
@@ -192,31 +190,9 @@ class DeviceEditor(ParamEditor):
             self.combo_box.setCurrentIndex(index)
 
 
-class WideIntEditor(TextEditor):
-    """A text field for an integer beyond a spin box's 32-bit range (the seed goes to 2**32 - 1)."""
-
-    def __init__(self, param: Param, parent: QObject | None = None) -> None:
-        super().__init__(param, parent)
-        self.line_edit.setPlaceholderText(f"a whole number, {param.describe()}")
-
-    def _check(self, text: str) -> Any:
-        try:
-            value = self.param.validate(int(text.strip()))
-        except ValueError:
-            err = ParamValueError(
-                f"'{self.param.name}' must be {self.param.describe()}"
-            )
-            self.problem_changed.emit(str(err))
-            return err
-        self.problem_changed.emit("")
-        return value
-
-
 def _make_editor(param: Param, parent: QObject) -> ParamEditor:
     if param.name == "device":
         return DeviceEditor(param, parent)
-    if param.kind == "int" and param.max is not None and param.max > INT_LIMIT:
-        return WideIntEditor(param, parent)
     return make_editor(param, parent)
 
 
