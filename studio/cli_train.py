@@ -135,14 +135,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             )
         return EXIT_UNREADABLE
 
+    from studio.train.request import TrainRequest
     from studio.train.worker import TrainingWorker
 
-    request = {  # the fields of engine.TrainRequest: torch is imported by the child only
-        "project": project_to_dict(project),
-        "project_path": os.path.abspath(args.file),
-        "overrides": overrides,
-        "runs_root": os.path.abspath(args.out),
-    }
+    request = TrainRequest(
+        project_to_dict(project), os.path.abspath(args.file), overrides, os.path.abspath(args.out)
+    )
     report = TrainReport(args.file, project.name, as_json=args.json)
     return run_training_worker(TrainingWorker(request), report)
 

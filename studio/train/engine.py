@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +45,7 @@ from studio.train.plan import (
     resolve_device,
     versions,
 )
+from studio.train.request import TrainRequest
 from studio.train.schedules import (
     fast_forward,
     is_per_step,
@@ -72,17 +72,6 @@ METRICS_SECONDS = 1.0  # metrics.csv: rewritten at most this often, and at the e
 QUICK_EVALUATION = 0.3  # seconds: a stopped run evaluates when validating took less
 
 
-@dataclass(frozen=True)
-class TrainRequest:
-    """Everything a run needs; picklable, so it can be sent to a spawned child process."""
-
-    project: dict[str, Any]  # studio.graph.project.project_to_dict(project)
-    project_path: str | None = None  # relative dataset paths resolve against its folder
-    # settings over the project's, and "resume": the path of a last.pt to continue
-    overrides: dict[str, Any] = field(default_factory=dict)
-    runs_root: str = "runs"  # runs go to <runs_root>/<project name>/<timestamp>/
-
-
 class Control(Protocol):
     """How a run is stopped or paused from outside."""
 
@@ -101,18 +90,8 @@ class NoControl:
         return None
 
 
-def run_training(
-    request: TrainRequest | Mapping[str, Any],
-    emit: Callable[[Event], None],
-    control: Control,
-) -> Event:
-    """Train the request's project and write its run folder; return the final ("done"/"failed") event.
-
-    `request` may also be a plain dict of TrainRequest's fields, which a caller can build
-    without importing torch.
-    """
-    if not isinstance(request, TrainRequest):
-        request = TrainRequest(**request)
+def run_training(request: TrainRequest, emit: Callable[[Event], None], control: Control) -> Event:
+    """Train the request's project and write its run folder; return the final ("done"/"failed") event."""
     with torch.random.fork_rng(devices=[]):
         return _Run(request, emit, control).execute()
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from multiprocessing.synchronize import Event as SyncEvent
 
-    from studio.train.engine import TrainRequest
+    from studio.train.request import TrainRequest
 
 Event = dict[str, Any]
 Emit = Callable[[Event], None]
@@ -49,16 +49,12 @@ class TrainingWorker:
 
     def __init__(
         self,
-        request: TrainRequest | Any,
+        request: TrainRequest,
         *,
         target: Target | None = None,
         step_interval: float = STEP_INTERVAL,
     ) -> None:
-        """Prepare a run; `target` replaces engine.run_training (a module-level function).
-
-        `request` is a TrainRequest, or a dict of its fields: then the parent need not import
-        torch (studio.train.engine) at all; the child builds the TrainRequest.
-        """
+        """Prepare a run; `target` replaces engine.run_training (a module-level function)."""
         self._request = request
         self._target = target
         self._step_interval = step_interval
@@ -314,14 +310,11 @@ def _child_main(
         if target is None:
             import torch
 
-            from studio.train.engine import TrainRequest
             from studio.train.engine import run_training as target
 
             # NOTE: leave one core to the editor (or the terminal): on a 2-core machine torch's
             # default two threads run 5-10x slower as soon as the UI thread also wants a core.
             torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-            if isinstance(request, dict):
-                request = TrainRequest(**request)
         result = target(request, emit, control)
     except BaseException as exc:  # noqa: BLE001 - a bug is reported, never a silent death
         traceback.print_exc()

@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.graph.project import project_to_dict
+from studio.train.request import TrainRequest
 from studio.ui.document import Document
 from studio.ui.theme import current_theme
-from studio.ui.train_run import default_runs_root, train_request
+from studio.ui.train_run import default_runs_root
 from studio.ui.train_settings import TrainingSettingsForm
 
 POLL_INTERVAL_MS = 33  # ~30 redraws a second at most
@@ -300,10 +301,10 @@ class TrainingPanel(QWidget):
                 "error",
             )
             return False
-        request = train_request(
+        request = TrainRequest(
             project_to_dict(self.document.project),
             str(self.document.path) if self.document.path is not None else None,
-            str(self.runs_root),
+            runs_root=str(self.runs_root),
         )
         factory = self._worker_factory
         if factory is None:

@@ -446,12 +446,7 @@ def test_stop_ends_the_run_early(tmp_path: Path) -> None:
 def test_pause_holds_training_until_stop(tmp_path: Path) -> None:
     events: list[Event] = []
     control = PausedThenStopped(events)
-    request = {  # a plain dict of TrainRequest's fields is accepted too (no torch needed)
-        "project": project_to_dict(load_project(EXAMPLE)),
-        "project_path": None,
-        "overrides": {"epochs": 50},
-        "runs_root": str(tmp_path),
-    }
+    request = TrainRequest(project_to_dict(load_project(EXAMPLE)), None, {"epochs": 50}, str(tmp_path))
     run_training(request, events.append, control)
     assert control.paused_at is not None
     after_pause = [e["kind"] for e in events[control.paused_at :]]

@@ -215,6 +215,9 @@ def test_the_editor_starts_without_torch_keras_or_onnx():
         from PySide6.QtWidgets import QApplication
         for _ in range(5):
             QApplication.processEvents()
+        from studio.train.request import TrainRequest  # what Train imports before the child starts
+        from studio.train.worker import TrainingWorker
+        TrainingWorker(TrainRequest({{}}))
         heavy = sorted(m for m in ("torch", "keras", "onnx", "onnxruntime") if m in sys.modules)
         print("heavy:", heavy)
         window.files.close()

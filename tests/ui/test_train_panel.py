@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 
 from studio.graph.project import load_project
 from studio.train import runs
+from studio.train.request import TrainRequest
 from studio.ui import train_settings
 from studio.ui.train_panel import TrainingPanel
 from studio.ui.train_plots import GrowingBuffer
@@ -174,18 +175,11 @@ def test_train_sends_the_project_and_starts_the_worker(
     assert len(workers) == 1
 
 
-def test_the_request_is_made_without_importing_the_engine(panel, workers, monkeypatch):
-    # as in a fresh editor; the fake worker's unpickling imports it, as the child does
-    import studio.train
-
-    monkeypatch.delitem(sys.modules, "studio.train.engine", raising=False)
-    monkeypatch.delattr(studio.train, "engine", raising=False)
+def test_the_request_carries_the_project(panel, workers):
     assert panel.train()
-    assert "studio.train.engine" in sys.modules
-    from studio.train.engine import TrainRequest
-
     request = workers[0].request
     assert isinstance(request, TrainRequest) and request.overrides == {}
+    assert request.project["name"] == panel.document.project.name
 
 
 def test_curves_and_progress_follow_the_events(qtbot, panel, workers):
