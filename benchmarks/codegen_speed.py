@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from graph_scale import best, build, full_analysis, machine  # noqa: E402
+from graph_scale import best, build, full_analysis, machine
 
-from studio.codegen.pytorch import generate_pytorch  # noqa: E402
-from studio.graph.project import Project  # noqa: E402
+from studio.codegen.pytorch import generate_pytorch
+from studio.graph.project import Project
 
 SIZES = (100, 1_000, 10_000)
 GOAL_MS = 100.0
@@ -29,8 +29,8 @@ def main() -> int:
         network = build(size)
         project = Project(name=f"scale_{size}", graph=network.graph)
         repeats = 5 if size <= 1_000 else 2
-        analysis_ms = best(repeats, lambda: full_analysis(network.graph))
-        source_ms = best(repeats, lambda: generate_pytorch(project))
+        analysis_ms = best(repeats, lambda graph=network.graph: full_analysis(graph))
+        source_ms = best(repeats, lambda project=project: generate_pytorch(project))
         lines = generate_pytorch(project).count("\n")
         print(f"{size:>7,}  {analysis_ms:>14.1f}  {source_ms:>20.1f}  {source_ms / analysis_ms:>6.2f}  {lines:>7,}")
         if size == 1_000:

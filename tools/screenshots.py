@@ -19,12 +19,12 @@ os.environ.setdefault("LAYER_STUDIO_HOME", HOME)  # no saved layout, no recent f
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSize, Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QDockWidget  # noqa: E402
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QDockWidget
 
-from studio.ui import open_main_window, theme  # noqa: E402
-from studio.ui.main_window import MainWindow  # noqa: E402
+from studio.ui import open_main_window, theme
+from studio.ui.main_window import MainWindow
 
 OUT = ROOT / "docs" / "images"
 DIGITS = ROOT / "assets" / "examples" / "digits_cnn.lstudio"

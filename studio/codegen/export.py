@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch

@@ -461,9 +461,9 @@ def _layer_spec(node: dict[str, Any], path: tuple[str | int, ...]) -> LayerSpec:
 
 
 def _position(value: Any, path: tuple[str | int, ...]) -> tuple[float, float]:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        if all(_is_number(v) and abs(v) < POSITION_LIMIT for v in value):
-            return (float(value[0]), float(value[1]))
+    pair = isinstance(value, (list, tuple)) and len(value) == 2
+    if pair and all(_is_number(v) and abs(v) < POSITION_LIMIT for v in value):
+        return (float(value[0]), float(value[1]))
     raise _Invalid(path, f"must be two numbers [x, y] between -1e9 and 1e9, not {_show(value)}")
 
 

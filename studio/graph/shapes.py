@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import networkx as nx
 
@@ -164,9 +164,12 @@ class ShapeAnalysis:
             self._dirty.update(n for e in event.edges for n in (e.src, e.dst) if n != node_id)
         elif isinstance(event, EdgeAdded):
             src, dst = event.edge.src, event.edge.dst
-            if self._structure_dirty or src in self._cyclic or dst in self._cyclic:
-                self._structure_dirty = True
-            elif self._order[src] >= self._order[dst] and not (self._reslot(src) or self._reslot(dst)):
+            if (
+                self._structure_dirty
+                or src in self._cyclic
+                or dst in self._cyclic
+                or (self._order[src] >= self._order[dst] and not (self._reslot(src) or self._reslot(dst)))
+            ):
                 self._structure_dirty = True
             self._dirty.update((src, dst))  # src: its "output is not used" warning may go
         elif isinstance(event, EdgeRemoved):
@@ -300,7 +303,7 @@ class ShapeAnalysis:
         except ShapeError as err:
             diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
             return NodeResult(inputs, None, None, diagnostics=(diag,))
-        except Exception as err:  # a bug in a shape rule must not break the editor
+        except Exception as err:  # noqa: BLE001 - a bug in a shape rule must not break the editor
             diag = Diagnostic(node.id, "error", f"{label} could not be analysed ({type(err).__name__}: {err})", "please report this")
             return NodeResult(inputs, None, None, diagnostics=(diag,))
         dtype = _output_dtype(spec.output_dtype, node.params, dtypes)

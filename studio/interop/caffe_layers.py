@@ -7,6 +7,7 @@ adds one or more graph nodes through the `Builder`; `MAPPINGS` lists them by Caf
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from math import prod
 
 from studio.graph.catalogue.pooling import pool_out
@@ -427,7 +428,7 @@ def slice_(b: Builder, layer: Layer) -> list[Blob]:
     if len(points) != count - 1:
         raise BrokenLayer(f"it has {len(points)} slice_point values for {count} tops (it needs {count - 1})")
     bounds = [0, *points, size]
-    if any(high is not None and low >= high for low, high in zip(bounds, bounds[1:])):
+    if any(high is not None and low >= high for low, high in pairwise(bounds)):
         end = "the axis size" if size is None else size
         raise BrokenLayer(f"slice_point values {points} must rise strictly between 0 and {end} (axis {axis})")
     pieces = []

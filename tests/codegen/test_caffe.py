@@ -8,6 +8,7 @@ the analysis, for every example Caffe can express and every layer type it suppor
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -219,8 +220,8 @@ def caffe_shape(layer: Message, bottoms: list[list[int]]) -> list[list[int]]:
             assert x[axis] % count == 0
             points = [x[axis] // count * i for i in range(1, count)]
         bounds = [0, *points, x[axis]]
-        assert len(points) == count - 1 and all(a < b for a, b in zip(bounds, bounds[1:]))
-        return [[*x[:axis], b - a, *x[axis + 1:]] for a, b in zip(bounds, bounds[1:])]
+        assert len(points) == count - 1 and all(a < b for a, b in itertools.pairwise(bounds))
+        return [[*x[:axis], b - a, *x[axis + 1:]] for a, b in itertools.pairwise(bounds)]
     if kind == "Silence":
         return []
     assert kind in ("ReLU", "Sigmoid", "TanH", "ELU", "PReLU", "Clip", "Swish", "BNLL", "Softmax", "Dropout", "Split",

@@ -60,7 +60,7 @@ def test_a_graph_with_errors_exits_1_and_writes_nothing(tmp_path: Path, capsys) 
     graph.connect(fc.id, "out", graph.add_node("Output", "y").id, "in")
     broken = tmp_path / "broken.lstudio"
     save_project(Project(name="broken", graph=graph), broken)
-    code, err, out = _export(capsys, tmp_path, source=broken)
+    code, err, _out = _export(capsys, tmp_path, source=broken)
     assert code == 1
     assert "fc1" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.lstudio"]
@@ -166,7 +166,12 @@ def test_npz_weights_round_trip_without_pickle(tmp_path):
     import numpy as np
     import torch
 
-    from studio.codegen.export import WeightsError, build_torch_model, load_weights, save_npz_weights
+    from studio.codegen.export import (
+        WeightsError,
+        build_torch_model,
+        load_weights,
+        save_npz_weights,
+    )
     from studio.codegen.pytorch import generate_pytorch, module_names
     from studio.graph.project import load_project
 

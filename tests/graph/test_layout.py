@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +13,7 @@ from studio.graph.layout import COLUMN_WIDTH, arrange, layered_positions
 
 def _chain(graph: Graph, n: int) -> list[str]:
     ids = [graph.add_node("Identity").id for _ in range(n)]
-    for a, b in zip(ids, ids[1:]):
+    for a, b in itertools.pairwise(ids):
         graph.connect(a, "out", b, "in")
     return ids
 

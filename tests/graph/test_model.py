@@ -500,7 +500,7 @@ def inverse(graph: Graph, event: Event) -> None:
     elif isinstance(event, NodeMoved):
         graph.move(event.node_id, event.old)
     else:  # pragma: no cover - a new event kind needs an inverse here
-        raise AssertionError(f"no inverse for {event!r}")
+        raise AssertionError(f"no inverse for {event!r}")  # noqa: TRY004 - a test failure
 
 
 class GraphEdits(RuleBasedStateMachine):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 
 from studio.graph.model import GraphError

@@ -11,7 +11,7 @@ from tests.graph.reference import Case, Lambda, small
 HEADS = st.sampled_from([1, 2, 3, 4, 5])
 
 
-def _sequence(width: st.SearchStrategy[int] = small(1, 12)) -> st.SearchStrategy[tuple[int, ...]]:
+def _sequence(width: st.SearchStrategy[int] = small(1, 12)) -> st.SearchStrategy[tuple[int, ...]]:  # noqa: B008 - strategies are immutable
     # Mostly (T, D); sometimes a vector or an image, which the catalogue must refuse.
     sequence = st.tuples(small(1, 6), width)
     other = st.one_of(st.tuples(small(1, 12)), st.tuples(small(1, 3), small(1, 4), small(1, 4)))
@@ -109,7 +109,7 @@ _POOL = {
 
 # PyTorch reads a 2-D tensor as one unbatched sequence (and pools or adds over any rank); the
 # catalogue always has a batch dimension, so it asks for (N, T, D) and refuses the rest.
-_NOT_A_SEQUENCE = lambda p, s: len(s[0]) != 2  # noqa: E731
+_NOT_A_SEQUENCE = lambda p, s: len(s[0]) != 2
 
 CASES = {
     "MultiheadAttention": Case(

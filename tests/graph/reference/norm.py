@@ -6,7 +6,7 @@ from torch import nn
 from tests.graph.reference import Case, small
 
 
-def _rank(low: int, high: int, size: st.SearchStrategy = small()) -> st.SearchStrategy:
+def _rank(low: int, high: int, size: st.SearchStrategy = small()) -> st.SearchStrategy:  # noqa: B008 - strategies are immutable
     return st.integers(low, high).flatmap(lambda r: st.tuples(*[size] * r).map(lambda t: [tuple(t)]))
 
 
