@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE := assets/examples/digits_cnn.lstudio
 
-.PHONY: run test bench screenshots clean
+.PHONY: run test lint bench screenshots clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ $(VENV)/.dev: $(VENV)/.base
 run: $(VENV)/.base
 	$(VENV)/bin/layer-studio $(EXAMPLE)
 
-test: $(VENV)/.dev
+test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check studio tests benchmarks tools
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/graph_scale.py
