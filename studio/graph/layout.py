@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import networkx as nx
 
@@ -32,11 +33,12 @@ def layered_positions(graph: Graph, max_width: float | None = None, aspect: floa
     while not nx.is_directed_acyclic_graph(g):
         cycle = nx.find_cycle(g)
         g.remove_edge(*cycle[-1][:2])
-    depth: dict[str, int] = {}
+    depth: dict[Any, int] = {}
     for node_id in nx.topological_sort(g):
         depth[node_id] = max((depth[p] + 1 for p in g.predecessors(node_id)), default=0)
-    columns: dict[int, list[str]] = {}
-    for node_id in graph.nodes:
+    _route_long_edges(g, depth)
+    columns: dict[int, list[Any]] = {}
+    for node_id in [*graph.nodes, *(n for n in g if n not in graph)]:
         columns.setdefault(depth[node_id], []).append(node_id)
     row = {n: float(i) for col in columns.values() for i, n in enumerate(col)}
     ordered = sorted(columns)
@@ -59,8 +61,28 @@ def layered_positions(graph: Graph, max_width: float | None = None, aspect: floa
         offset = (height - len(members)) / 2
         band, x = divmod(col, per_band)
         for i, n in enumerate(members):
-            positions[n] = (x * COLUMN_WIDTH, band * band_height + (i + offset) * ROW_HEIGHT)
+            if isinstance(n, str):
+                positions[n] = (x * COLUMN_WIDTH, band * band_height + (i + offset) * ROW_HEIGHT)
     return positions
+
+
+def _route_long_edges(g: nx.DiGraph, depth: dict[Any, int]) -> None:
+    """Give an edge that skips columns a stand-in node in each column it crosses.
+
+    The stand-ins take part in the ordering and keep a row free, so a skip connection (ResNet,
+    an Inception branch) runs past the layers of those columns instead of through them.
+    """
+    for src, dst in list(g.edges):
+        if depth[dst] - depth[src] < 2:
+            continue
+        g.remove_edge(src, dst)
+        previous = src
+        for col in range(depth[src] + 1, depth[dst]):
+            stand_in = ("edge", src, dst, col)
+            depth[stand_in] = col
+            g.add_edge(previous, stand_in)
+            previous = stand_in
+        g.add_edge(previous, dst)
 
 
 def band_columns(columns: int, max_width: float | None) -> int:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studio.graph import Graph
-from studio.graph.layout import COLUMN_WIDTH, arrange, layered_positions
+from studio.graph.layout import COLUMN_WIDTH, ROW_HEIGHT, arrange, layered_positions
 
 
 def _chain(graph: Graph, n: int) -> list[str]:
@@ -90,3 +90,17 @@ def test_bands_can_be_cut_to_a_given_shape() -> None:
     width, height = max(xs) - min(xs) + COLUMN_WIDTH, max(ys) - min(ys) + 140.0
     assert 0.8 < width / height < 3.2
     assert positions[ids[0]] == (0.0, 0.0)
+
+
+def test_a_skip_connection_runs_beside_the_layers_it_skips() -> None:
+    graph = Graph()
+    ids = _chain(graph, 5)
+    add = graph.add_node("Add")
+    graph.connect(ids[-1], "out", add.id, "in1")
+    graph.connect(ids[0], "out", add.id, "in2")  # skips four columns
+    positions = layered_positions(graph)
+    (x0, y0), (x1, y1) = positions[ids[0]], positions[add.id]
+    for node_id in ids[1:]:
+        x, y = positions[node_id]
+        on_the_line = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        assert abs(y - on_the_line) >= ROW_HEIGHT / 2, "a skipped layer sits on the skip connection"
