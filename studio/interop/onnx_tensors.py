@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext, MappingFailed
 from studio.interop.onnx_ops import Mapper, constant, data_input, floats, known_shape
+from studio.interop.onnx_slices import SLICE_MAPPERS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -637,4 +638,5 @@ TENSOR_MAPPERS: dict[str, Mapper] = {
     "Gather": _gather,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,
+    **SLICE_MAPPERS,
 }

@@ -30,7 +30,7 @@ from studio.interop.common import (
     weights_path,
     write_imported,
 )
-from studio.interop.onnx_import import import_onnx
+from studio.interop.onnx_import import import_onnx, supported_operators
 from tests.interop import onnx_models as om
 
 CLASSICS: dict[
@@ -214,6 +214,226 @@ def test_external_data_beside_the_model_is_read(tmp_path: Path) -> None:
     assert (tmp_path / "big.data").is_file()
     imported = import_onnx(tmp_path / "big.onnx")
     om.assert_matches_onnxruntime(tmp_path / "big.onnx", imported)
+
+
+# ----- Slice and Split -----
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def ints(name: str, values: list[int]) -> onnx.TensorProto:
+    return om.tensor(name, np.array(values, np.int64))
+
+
+def slice_channels() -> onnx.ModelProto:
+    """Opset 13 Slice of channels 2:5, its starts from a Constant node, the rest initializers."""
+    nodes = [
+        helper.make_node("Constant", [], ["starts"], value=om.tensor("v", np.array([2], np.int64))),
+        om.node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"], "channels"), om.node("Relu", ["s"], ["y"]),
+    ]  # fmt: skip
+    inits = [ints("ends", [5]), ints("axes", [1]), ints("steps", [1])]
+    return om.model(nodes, [("x", [6, 4, 4])], ["y"], inits)
+
+
+def slice_from_the_end() -> onnx.ModelProto:
+    """Negative starts and ends, INT64_MAX ends, a whole batch axis and a Slice that keeps everything."""
+    nodes = [
+        om.node("Slice", ["x", "s0", "e0", "a0"], ["last3"], "last_three"),
+        om.node("Slice", ["last3", "s1", "e1", "a1"], ["head"], "all_but_last"),
+        om.node("Slice", ["head", "s2", "e2", "a1"], ["y"], "everything"),
+    ]  # fmt: skip
+    inits = [
+        ints("s0", [0, -3]), ints("e0", [INT64_MAX, INT64_MAX]), ints("a0", [0, -1]),
+        ints("s1", [-100]), ints("e1", [-1]), ints("a1", [1]), ints("s2", [0]), ints("e2", [INT64_MAX]),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [3, 8])], ["y"], inits)
+
+
+def slice_of_half_the_channels() -> onnx.ModelProto:
+    """torch.chunk's form: the start is half of Shape(x)[1], a constant sub-graph folded at import."""
+    nodes = [
+        om.node("Shape", ["x"], ["shape"]), om.node("Gather", ["shape", "one"], ["c"], axis=0),
+        om.node("Div", ["c", "two"], ["half"]), om.node("Slice", ["x", "half", "end", "axis"], ["y"], "second_half"),
+    ]  # fmt: skip
+    inits = [
+        ints("one", [1]),
+        ints("two", [2]),
+        ints("end", [INT64_MAX]),
+        ints("axis", [1]),
+    ]
+    return om.model(nodes, [("x", [6, 3])], ["y"], inits)
+
+
+def slice_opset_9() -> onnx.ModelProto:
+    """Opset 9 Slice with starts, ends and axes attributes, and without axes."""
+    nodes = [
+        om.node("Slice", ["x"], ["rows"], "rows", starts=[1], ends=[3], axes=[2]),
+        om.node("Slice", ["rows"], ["y"], "channels", starts=[0, 1], ends=[INT64_MAX, 3]),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [3, 5, 5])], ["y"], opset=9)
+
+
+def split_equal() -> onnx.ModelProto:
+    """Opset 13 Split into three equal parts, put back together in another order."""
+    nodes = [
+        om.node("Split", ["x"], ["a", "b", "c"], "thirds", axis=1),
+        om.node("Concat", ["c", "a", "b"], ["y"], "reordered", axis=1),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [6, 2])], ["y"])
+
+
+def split_sizes_input() -> onnx.ModelProto:
+    """Opset 13 Split by a constant sizes input along the last axis."""
+    nodes = [
+        om.node("Split", ["x", "sizes"], ["a", "b", "c"], "parts", axis=-1),
+        om.node("Concat", ["c", "b", "a"], ["y"], "reversed", axis=2),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [2, 6])], ["y"], [ints("sizes", [1, 2, 3])])
+
+
+def split_sizes_attribute() -> onnx.ModelProto:
+    """Opset 11 Split by a sizes attribute, its middle part read by nothing."""
+    nodes = [
+        om.node("Split", ["x"], ["a", "unused", "c"], "parts", axis=1, split=[1, 2, 3]),
+        om.node("Relu", ["a"], ["ra"]), om.node("Sigmoid", ["c"], ["sc"]),
+        om.node("Concat", ["ra", "sc"], ["y"], "joined", axis=1),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [6, 3])], ["y"], opset=11)
+
+
+def split_num_outputs() -> onnx.ModelProto:
+    """Opset 18 Split with num_outputs: 7 entries as 3, 3 and 1."""
+    nodes = [
+        om.node("Split", ["x"], ["a", "b", "c"], "chunks", axis=2, num_outputs=3),
+        om.node("Concat", ["b", "c", "a"], ["y"], "joined", axis=2),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [2, 7])], ["y"], opset=18)
+
+
+def shufflenet_v2_block() -> onnx.ModelProto:
+    """ShuffleNet V2's basic unit: split the channels in two, a convolution on one half, concat, shuffle."""
+    nodes = [
+        om.node("Split", ["x", "halves"], ["keep", "work"], "channel_split", axis=1),
+        om.node("Conv", ["work", "w0", "b0"], ["c"], "branch_conv", kernel_shape=[1, 1]),
+        om.node("Relu", ["c"], ["r"]), om.node("Concat", ["keep", "r"], ["cat"], "join", axis=1),
+        om.node("Reshape", ["cat", "grouped"], ["g"], "group"), om.node("Transpose", ["g"], ["t"], perm=[0, 2, 1, 3, 4]),
+        om.node("Reshape", ["t", "back"], ["y"], "ungroup"),
+    ]  # fmt: skip
+    inits = [
+        ints("halves", [4, 4]), *om.conv_weights(4, 4, 1),
+        ints("grouped", [0, 2, 4, 5, 5]), ints("back", [-1, 8, 5, 5]),
+    ]  # fmt: skip
+    return om.model(nodes, [("x", [8, 5, 5])], ["y"], inits)
+
+
+SLICE_CASES = {  # builder: (dim, start, length) of each Slice layer, in order; 0: to the end
+    "slice_channels": (slice_channels, [(1, 2, 3)]),
+    "slice_from_the_end": (slice_from_the_end, [(2, 5, 0), (1, 0, 2)]),
+    "slice_of_half_the_channels": (slice_of_half_the_channels, [(1, 3, 0)]),
+    "slice_opset_9": (slice_opset_9, [(2, 1, 2), (1, 1, 2)]),
+    "split_equal": (split_equal, [(1, 0, 2), (1, 2, 2), (1, 4, 2)]),
+    "split_sizes_input": (split_sizes_input, [(2, 0, 1), (2, 1, 2), (2, 3, 3)]),
+    "split_sizes_attribute": (split_sizes_attribute, [(1, 0, 1), (1, 3, 3)]),
+    "split_num_outputs": (split_num_outputs, [(2, 0, 3), (2, 3, 3), (2, 6, 1)]),
+    "shufflenet_v2_block": (shufflenet_v2_block, [(1, 0, 4), (1, 4, 4)]),
+}
+
+
+def windows(imported: object) -> list[tuple[int, int, int]]:
+    nodes = imported.project.graph.nodes.values()  # type: ignore[attr-defined]
+    return [
+        (n.params["dim"], n.params["start"], n.params["length"])
+        for n in nodes
+        if n.type == "Slice"
+    ]
+
+
+@pytest.mark.parametrize("case", SLICE_CASES)
+def test_slice_and_split_become_slice_layers(case: str, tmp_path: Path) -> None:
+    build, expected = SLICE_CASES[case]
+    path = om.save(build(), tmp_path / f"{case}.onnx")
+    imported = import_onnx(path)
+    assert analyse(imported.project.graph).is_valid
+    assert windows(imported) == expected
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_split_parts_are_named_after_the_split(tmp_path: Path) -> None:
+    imported = import_onnx(om.save(split_sizes_attribute(), tmp_path / "split.onnx"))
+    names = {n.name for n in imported.project.graph.nodes.values() if n.type == "Slice"}
+    assert names == {"parts_0", "parts_2"}  # the part nothing reads is left out
+
+
+class ShuffleV2Unit(torch.nn.Module):
+    """A ShuffleNet V2 unit written with chunk, split and indexing, as torch.onnx sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch = torch.nn.Sequential(
+            torch.nn.Conv2d(4, 4, 1), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep, work = x.chunk(2, dim=1)
+        y = om.channel_shuffle(torch.cat((keep, self.branch(work)), dim=1), 2)
+        a, b, c = y.split([2, 3, 3], dim=1)
+        return torch.cat((a, b[:, 1:], c[:, 1:]), dim=1)[:, :, 1:-1]
+
+
+@pytest.mark.parametrize(("opset", "dynamo"), [(11, False), (13, False), (18, True)])
+def test_torch_chunk_and_split_import_as_slices(
+    opset: int, dynamo: bool, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = om.randomized(ShuffleV2Unit())
+    path = om.export_torch(
+        model, torch.randn(2, 8, 6, 6), tmp_path / "unit.onnx", opset, dynamo
+    )
+    imported = import_onnx(path)
+    assert analyse(imported.project.graph).summary().trainable_params == sum(
+        p.numel() for p in model.parameters()
+    )
+    assert (1, 0, 4) in windows(imported) and (2, 1, 4) in windows(imported)
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_a_crop_over_two_axes_becomes_a_chain_of_slices(tmp_path: Path) -> None:
+    nodes = [om.node("Slice", ["x", "starts", "ends", "axes"], ["y"], "crop")]
+    inits = [ints("starts", [1, 1]), ints("ends", [-1, -1]), ints("axes", [2, 3])]  # x[:, :, 1:-1, 1:-1]
+    path = om.save(om.model(nodes, [("x", [3, 6, 6])], ["y"], inits), tmp_path / "crop.onnx")
+    imported = import_onnx(path)
+    graph = imported.project.graph
+    crops = [graph.node_by_name(f"crop_dim{axis}") for axis in (2, 3)]
+    assert [(n.params["dim"], n.params["start"], n.params["length"]) for n in crops] == [(2, 1, 4), (3, 1, 4)]
+    assert graph.source_of(crops[1].id, "in").src == crops[0].id
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_slices_without_a_faithful_layer_are_reported_by_name(tmp_path: Path) -> None:
+    nodes = [
+        om.node("Slice", ["x", "s0", "e4", "a1", "two"], ["stepped"], "every_other"),
+        om.node("Shape", ["x"], ["shape"]), om.node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        om.node("Div", ["batch", "four"], ["from_batch"]),
+        om.node("Slice", ["x", "from_batch", "e4", "a1"], ["computed"], "by_batch"),
+        om.node("Slice", ["x", "s1", "e3", "a0"], ["samples"], "some_samples"),
+        om.node("Slice", ["x", "s3", "e1", "a1"], ["empty"], "nothing"),
+        om.node("Split", ["x"], ["first", "second"], "batch_halves", axis=0),
+    ]  # fmt: skip
+    inits = [
+        ints("s0", [0]), ints("s1", [1]), ints("s3", [3]), ints("e1", [1]), ints("e3", [3]), ints("e4", [4]),
+        ints("a0", [0]), ints("a1", [1]), ints("two", [2]), ints("zero", [0]), ints("four", [4]),
+    ]  # fmt: skip
+    outputs = ["stepped", "computed", "samples", "empty", "first"]
+    proto = om.model(nodes, [("x", [4, 4, 4])], outputs, inits)
+    with pytest.raises(UnsupportedLayersError) as err:
+        import_onnx(om.save(proto, tmp_path / "slices.onnx"))
+    assert err.value.found == {
+        "Slice (with step 2)": (1, "every_other"),
+        "Slice (its starts is computed, not a constant)": (1, "by_batch"),
+        "Slice (over the batch dimension)": (1, "some_samples"),
+        "Slice (an empty window)": (1, "nothing"),
+        "Split (over the batch dimension)": (1, "batch_halves"),
+    }
+    assert {"Slice", "Split"} <= set(supported_operators())
 
 
 # ----- what cannot be imported -----

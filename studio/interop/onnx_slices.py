@@ -1,0 +1,156 @@
+"""ONNX Slice and Split as catalogue Slice layers, each a window along one non-batch dimension.
+
+A Slice whose end is "to the end" (INT64_MAX) keeps that meaning as the layer's length 0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from studio.interop.onnx_graph import ImportContext, MappingFailed
+from studio.interop.onnx_ops import Mapper, constant, data_input, known_shape, renamed
+
+if TYPE_CHECKING:
+    import onnx
+
+# An end at least this large reaches the end of any dimension (exporters write INT64_MAX).
+TO_THE_END = (1 << 31) - 1
+
+
+def _ints(value: Any) -> list[int]:
+    import numpy as np
+
+    return [int(v) for v in np.asarray(value).ravel()]
+
+
+def _window(start: int, end: int, size: int) -> tuple[int, int]:
+    """ONNX's clamping of a step-1 slice: negative indices count from the end, both stay within [0, size]."""
+    start, end = (i + size if i < 0 else i for i in (start, end))
+    return min(max(start, 0), size), min(max(end, 0), size)
+
+
+def _slice_spec(
+    ctx: ImportContext, node: onnx.NodeProto, rank: int
+) -> list[tuple[int, int, int, int]]:
+    """(axis, start, end, step) per sliced axis: attributes before opset 10, constant inputs after."""
+    attrs = ctx.attrs(node)
+    if "starts" in attrs:
+        starts, ends = _ints(attrs["starts"]), _ints(attrs.get("ends", []))
+        axes = _ints(attrs["axes"]) if "axes" in attrs else list(range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        starts = _ints(constant(ctx, node, 1, "starts"))
+        ends = _ints(constant(ctx, node, 2, "ends"))
+        axes_value = constant(ctx, node, 3, "axes", optional=True)
+        steps_value = constant(ctx, node, 4, "steps", optional=True)
+        axes = _ints(axes_value) if axes_value is not None else list(range(len(starts)))
+        steps = _ints(steps_value) if steps_value is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise MappingFailed("Slice (starts, ends, axes and steps of different lengths)")
+    if any(not -rank <= a < rank for a in axes):
+        raise MappingFailed(f"Slice (axes {axes} of a {rank}-D tensor)")
+    return [(a % rank, *rest) for a, *rest in zip(axes, starts, ends, steps)]
+
+
+def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    windows = {}
+    for axis, start, end, step in _slice_spec(ctx, node, len(shape)):
+        if step != 1:
+            raise MappingFailed(f"Slice (with step {step})")
+        if axis == 0:
+            if start != 0 or end < TO_THE_END:
+                raise MappingFailed("Slice (over the batch dimension)")
+            continue
+        low, high = _window(start, end, shape[axis])
+        if high <= low:
+            raise MappingFailed("Slice (an empty window)")
+        if high - low < shape[axis]:
+            windows[axis] = (low, 0 if end >= TO_THE_END else high - low)
+    if not windows:
+        ctx.alias(node.output[0], x)
+        return
+    # A window on several axes (a U-Net crop) becomes one Slice layer per axis, in a chain.
+    last = max(windows)
+    for axis, (start, length) in sorted(windows.items()):
+        output = node.output[0] if axis == last else f"{node.output[0]}/dim{axis}"
+        part = node if len(windows) == 1 else renamed(node, f"{node.name or 'slice'}_dim{axis}")
+        _emit_window(ctx, part, x, axis, start, length, output)
+        x = output
+
+
+def _emit_window(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    x: str,
+    axis: int,
+    start: int,
+    length: int,
+    output: str,
+) -> None:
+    params = {"dim": axis, "start": start, "length": length}
+    ctx.emit(node, "Slice", params, [x], output)
+    if x in ctx.int_tensors:
+        ctx.int_tensors.add(output)
+
+
+def _split_sizes(ctx: ImportContext, node: onnx.NodeProto, size: int) -> list[int]:
+    """The length of each part: given (attribute or constant input), else equal parts (the last smaller with num_outputs)."""
+    attrs = ctx.attrs(node)
+    given = (
+        attrs.get("split")
+        if "split" in attrs
+        else constant(ctx, node, 1, "split", optional=True)
+    )
+    parts = len(node.output)
+    if given is not None and len(_ints(given)):
+        sizes = _ints(given)
+    elif "num_outputs" in attrs:
+        step = -(-size // parts)
+        sizes = [min(step, max(size - i * step, 0)) for i in range(parts)]
+    elif size % parts:
+        raise MappingFailed(f"Split ({size} entries into {parts} equal parts)")
+    else:
+        sizes = [size // parts] * parts
+    if len(sizes) != parts or sum(sizes) != size or min(sizes) < 0:
+        raise MappingFailed(f"Split (parts {sizes} of {size} entries)")
+    return sizes
+
+
+def _split(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    axis = int(ctx.attrs(node).get("axis", 0)) % len(shape)
+    if axis == 0:
+        raise MappingFailed("Split (over the batch dimension)")
+    sizes = _split_sizes(ctx, node, shape[axis])
+    name = node.name or "split"
+    start = 0
+    for i, (output, length) in enumerate(zip(node.output, sizes)):
+        used = output and _reaches_an_output(ctx, output)
+        if used and length == shape[axis]:
+            ctx.alias(output, x)
+        elif used and length == 0:
+            raise MappingFailed("Split (an empty part that is read)")
+        elif used:
+            part = renamed(node, f"{name}_{i}")
+            _emit_window(ctx, part, x, axis, start, length, output)
+        start += length
+
+
+def _reaches_an_output(ctx: ImportContext, tensor: str) -> bool:
+    """True when a graph output depends on `tensor`: a part nothing needs is left out, like any dead branch."""
+    seen, frontier = {tensor}, [tensor]
+    while frontier:
+        name = frontier.pop()
+        if name in ctx.outputs:
+            return True
+        for reader in ctx.consumers.get(name, []):
+            fresh = [o for o in reader.output if o and o not in seen]
+            seen.update(fresh)
+            frontier.extend(fresh)
+    return False
+
+
+SLICE_MAPPERS: dict[str, Mapper] = {"Slice": _slice, "Split": _split}
