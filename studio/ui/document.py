@@ -209,6 +209,10 @@ class Document(QObject):
                 SetTrainingCommand(self._apply_training, name, old, new)
             )
 
+    def relocate_training_file(self, name: str, value: Any) -> None:
+        """Point a file setting at where its file now lies, with no undo step: nothing was edited."""
+        self._apply_training(name, value)
+
     def _apply_training(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(TrainingSettings)}:
             raise ValueError(f"there is no training setting {name!r}")

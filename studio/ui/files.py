@@ -7,6 +7,7 @@ modal window.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from enum import Enum
 from pathlib import Path
@@ -32,6 +33,7 @@ from studio.ui.recovery import (
     find_recoverable,
     recover,
     settings,
+    waiting_weights,
 )
 
 if TYPE_CHECKING:
@@ -81,9 +83,6 @@ class FileController(QObject):
         self.autosave_timer.start()
         self.export_finished.connect(self._report_export)
         self._exports: list[threading.Thread] = []
-        # NOTE: an imported model's weights stay in memory until the project is first saved;
-        # saving writes them beside it as <name>.weights.npz and points training.weights there.
-        self.pending_weights: dict | None = None
 
     # ----- dialogs (replaced in tests) -----
     def ask_open_path(self) -> Path | None:
@@ -208,9 +207,8 @@ class FileController(QObject):
             QApplication.restoreOverrideCursor()
             self.show_error("Cannot import model", str(err))
             return False
-        self._replace(model.project, None)
+        self._replace(model.project, None, model.state or None)
         QApplication.restoreOverrideCursor()
-        self.pending_weights = model.state or None
         self.document.undo_stack.resetClean()  # nothing is written until the user saves
         self.document.modified_changed.emit(True)
         layers = sum(
@@ -251,7 +249,7 @@ class FileController(QObject):
     def _write(self, path: Path) -> bool:
         if self.document.path is None or path != self.document.path:
             self.document.project.name = path.stem[:128] or self.document.project.name
-        if self.pending_weights and not self._write_weights(path):
+        if self.holds_imported_weights() and not self._save_imported_weights(path):
             return False
         try:
             save_project(self.document.project, path)
@@ -264,28 +262,51 @@ class FileController(QObject):
         self.window.statusBar().showMessage(f"Saved {path}", 4000)
         return True
 
-    def _write_weights(self, path: Path) -> bool:
-        """Write imported weights beside the project at `path` and point training.weights at them."""
+    def holds_imported_weights(self) -> bool:
+        """True while the project's weights are an unsaved import's, waiting beside the recovery copy."""
+        return self.document.project.training.weights == str(self.autosaver.weights)
+
+    def _save_imported_weights(self, path: Path) -> bool:
+        """Copy an unsaved import's weights beside the project at `path` and point training.weights there."""
         from studio.graph.atomic import describe_os_error, write_atomically
-        from studio.interop.common import npz_bytes, weights_path
+        from studio.interop.common import weights_path
 
         target = weights_path(path)
         try:
-            write_atomically(target, npz_bytes(self.pending_weights or {}))
+            write_atomically(target, self.autosaver.weights.read_bytes())
         except OSError as err:
-            self.show_error(
-                "Cannot save weights",
-                f"{target}: cannot be written: {describe_os_error(err)}",
-            )
+            self.show_error("Cannot save weights", f"{target}: cannot be written: {describe_os_error(err)}")
             return False
-        self.document.set_training("weights", target.name)
-        self.pending_weights = None
+        self.document.relocate_training_file("weights", target.name)
         return True
 
-    def _replace(self, project: Project, path: Path | None) -> None:
+    def _replace(self, project: Project, path: Path | None, imported: dict | Path | None = None) -> None:
+        """Show `project`; `imported`: an unsaved import's weights (arrays, or a waiting file to take over)."""
         self.autosaver.discard()
-        self.pending_weights = None
+        if imported is not None:
+            self._keep_imported_weights(project, imported)
         self.document.load(project, path)
+
+    def _keep_imported_weights(self, project: Project, weights: dict | Path) -> None:
+        """Park an unsaved import's weights beside the recovery copy, so export, autosave and recovery have them."""
+        from studio.graph.atomic import describe_os_error, write_atomically
+        from studio.interop.common import npz_bytes
+
+        target = self.autosaver.weights
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(weights, Path):
+                weights.replace(target)
+            else:
+                write_atomically(target, npz_bytes(weights))
+        except OSError as err:
+            self.show_error(
+                "Cannot keep the imported weights",
+                f"{target}: {describe_os_error(err)}. The project opens with freshly initialized weights.",
+            )
+            project.training = dataclasses.replace(project.training, weights="")
+            return
+        project.training = dataclasses.replace(project.training, weights=str(target))
 
     # ----- recent files -----
     def recent_files(self) -> list[Path]:
@@ -331,7 +352,7 @@ class FileController(QObject):
                 self.show_error("Cannot recover project", str(err))
                 dismiss(item)
                 continue
-            self._replace(project, item.original)
+            self._replace(project, item.original, waiting_weights(item, project))
             self.document.undo_stack.resetClean()  # recovered work is unsaved until saved
             self.document.modified_changed.emit(True)
             self.autosave()

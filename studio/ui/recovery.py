@@ -2,7 +2,8 @@
 
 Each open window autosaves its unsaved project to `<home>/recovery/<pid>-<n>.lstudio` with a small
 JSON record beside it (the project's own path and the time) and holds a `QLockFile` on it while it
-runs. A clean close removes all three. A copy whose lock can be taken was left by an editor that
+runs; the weights of a model imported but not yet saved wait beside them as `<pid>-<n>.weights.npz`
+(the project's `training.weights` points there until it is saved). A clean close removes them all. A copy whose lock can be taken was left by an editor that
 crashed (Qt recognises a lock whose process is gone) and is offered back at start.
 """
 
@@ -72,6 +73,11 @@ class Autosaver:
     def record(self) -> Path:
         return self.copy.with_suffix(".json")
 
+    @property
+    def weights(self) -> Path:
+        """Where the weights of an unsaved import wait until the project is saved."""
+        return _weights_of(self.copy)
+
     def save(self, project: Project, original: Path | None) -> None:
         """Write the recovery copy (atomically); failures are ignored: autosave must never interrupt."""
         try:
@@ -90,8 +96,8 @@ class Autosaver:
             pass
 
     def discard(self) -> None:
-        """Remove the recovery copy (after a save, or a clean close)."""
-        for path in (self.copy, self.record):
+        """Remove the recovery copy and waiting weights (after a save, or a clean close)."""
+        for path in (self.copy, self.record, self.weights):
             path.unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.unlock()
@@ -122,14 +128,25 @@ def recover(item: Recoverable) -> Project:
     return load_project(item.copy)
 
 
+def waiting_weights(item: Recoverable, project: Project) -> Path | None:
+    """The weights of an unsaved import that wait beside the recovery copy, if the project uses them."""
+    weights = _weights_of(item.copy)
+    return weights if project.training.weights == str(weights) and weights.is_file() else None
+
+
 def dismiss(item: Recoverable) -> None:
     """Delete a recovery copy the user does not want."""
     for path in (
         item.copy,
         item.copy.with_suffix(".json"),
         item.copy.with_suffix(".lock"),
+        _weights_of(item.copy),
     ):
         path.unlink(missing_ok=True)
+
+
+def _weights_of(copy: Path) -> Path:
+    return copy.with_suffix(".weights.npz")
 
 
 def _abandoned(copy: Path) -> bool:

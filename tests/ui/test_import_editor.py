@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
 from studio.graph.project import load_project
+from studio.interop import import_model
 from studio.ui import open_main_window, theme
 from studio.ui.files import Unsaved
+from studio.ui.recovery import find_recoverable
 from tests.interop import onnx_models as om
 from tests.ui.conftest import EXAMPLES
 
@@ -51,7 +58,9 @@ def test_import_opens_an_unsaved_project_and_save_writes_its_weights(
     )
     with np.load(weights) as stored:
         assert any(key.endswith(".weight") for key in stored.files)
-    assert window.files.pending_weights is None
+    assert not window.files.holds_imported_weights()
+    assert not window.files.autosaver.weights.exists()  # the waiting copy went with the save
+    assert not document.undo_stack.canUndo()  # pointing at the saved weights is no edit to undo
 
 
 def test_the_import_action_is_in_the_file_menu(window) -> None:
@@ -81,6 +90,47 @@ def test_opening_another_project_forgets_the_imported_weights(
     assert window.files.import_model(
         om.save(om.gemm_without_trans_b(), tmp_path / "fc.onnx")
     )
-    assert window.files.pending_weights
+    waiting = window.files.autosaver.weights
+    assert window.files.holds_imported_weights() and waiting.is_file()
     window.files.new_project()
-    assert window.files.pending_weights is None
+    assert not window.files.holds_imported_weights() and not waiting.exists()
+
+
+def test_an_unsaved_import_exports_with_its_weights(window, qtbot, tmp_path: Path) -> None:
+    source = om.save(om.gemm_without_trans_b(), tmp_path / "fc.onnx")
+    assert window.files.import_model(source)
+    done = []
+    window.files.export_finished.connect(lambda ok, message: done.append((ok, message)))
+    assert window.files.export("onnx", tmp_path / "again.onnx")
+    qtbot.waitUntil(lambda: bool(done), timeout=60_000)
+    assert done[0][0], done
+    again = onnx.load(tmp_path / "again.onnx")
+    imported = import_model(source).state
+    exported = {t.name: numpy_helper.to_array(t) for t in again.graph.initializer}
+    assert exported.keys() == imported.keys()
+    assert all(np.allclose(exported[k], imported[k]) for k in imported)  # not freshly initialized ones
+
+
+CRASHING_IMPORT = """
+import os, sys
+from PySide6.QtWidgets import QApplication
+from studio.ui import open_main_window
+app = QApplication([])
+window = open_main_window(None)
+window.files.import_model(sys.argv[1])
+window.files.autosave()
+os._exit(1)  # a crash before the import was saved
+"""
+
+
+def test_a_crashed_unsaved_import_is_recovered_with_its_weights(window, tmp_path: Path) -> None:
+    source = om.save(om.gemm_without_trans_b(), tmp_path / "fc.onnx")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    subprocess.run([sys.executable, "-c", CRASHING_IMPORT, str(source)], env=env, check=False, timeout=120)
+    window.files.ask_recover = lambda item: True
+    assert window.files.offer_recovery()
+    assert window.files.holds_imported_weights() and window.files.autosaver.weights.is_file()
+    assert not find_recoverable()
+    assert window.files.save_as(tmp_path / "recovered.lstudio")
+    with np.load(tmp_path / "recovered.weights.npz") as stored:
+        assert any(key.endswith(".weight") for key in stored.files)
