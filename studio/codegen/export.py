@@ -90,9 +90,17 @@ def _caffe(project: Project, out: Path, weights: Weights) -> Files:
 
 
 def _script(project: Project, out: Path, weights: Weights) -> Files:
+    """The script alone; with init 'weights', also the state dict it starts from (`<name>.pt` beside it)."""
     from studio.codegen.script import generate_script
 
-    return [(out, generate_script(project).encode("utf-8"))]
+    if project.training.init != "weights":
+        return [(out, generate_script(project).encode("utf-8"))]
+    import torch
+
+    init = out.with_suffix(".pt")
+    buffer = io.BytesIO()
+    torch.save(weights.model(generate_pytorch(project), str(out)).state_dict(), buffer)
+    return [(init, buffer.getvalue()), (out, generate_script(project, init.name).encode("utf-8"))]
 
 
 EXPORTERS: dict[str, Callable[[Project, Path, Weights], Files]] = {

@@ -54,6 +54,7 @@ INPUTS = __INPUTS__  # (per-sample shape, dtype) of each model input, in order
 OUTPUT_SHAPE = __OUTPUT__  # per-sample shape of the (first) model output
 VOCABULARY = __VOCABULARY__  # token ids of int64 inputs lie below this
 HAS_UNUSED_PARAMETERS = __UNUSED__  # layers that feed no output (DDP must be told)
+INIT_WEIGHTS = __INIT__  # the weights training starts from, beside this script (None: fresh from the seed)
 
 DATA_HELP = """\\
 An .npz file (numpy.savez) holding the training data: an array "x" with the model input,
@@ -83,6 +84,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=SETTINGS["seed"])
     parser.add_argument("--out", default="checkpoints", help="folder for last.pt and best.pt (default: checkpoints)")
     parser.add_argument("--resume", help="a last.pt checkpoint to continue from")
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument(
+        "--init",
+        default=os.path.join(here, INIT_WEIGHTS) if INIT_WEIGHTS else None,
+        help="a state dict (.pt) to start from instead of a fresh initialization, to fine-tune"
+        + (f" (default: {INIT_WEIGHTS}, exported beside this script)" if INIT_WEIGHTS else ""),
+    )
     return parser.parse_args()
 
 
@@ -210,7 +218,7 @@ def main() -> None:
     train_set, val_set = split(xs, y, SETTINGS["validation_split"], args.seed)
 
     torch.manual_seed(args.seed)
-    model = build_model().to(device)
+    model = build_model(args.init).to(device)
     optimizer = make_optimizer(model, args.lr)
     start, best = 0, math.inf
     if args.resume:
@@ -272,8 +280,11 @@ def _vocabulary(project: Project) -> int:
     return min(sizes, default=2)
 
 
-def generate_script(project: Project) -> str:
-    """Return a standalone training script for `project`; CodegenError if its graph has errors."""
+def generate_script(project: Project, init_weights: str | None = None) -> str:
+    """Return a standalone training script for `project`; CodegenError if its graph has errors.
+
+    `init_weights` names a state dict file beside the script that training starts from by default.
+    """
     model = generate_pytorch(project).split("\n\n", 1)[1].strip()  # without the module docstring
     model = model.replace("import torch\nfrom torch import nn\n", "").strip()
     model = model.replace("import math\n\n", "").strip()
@@ -296,6 +307,7 @@ def generate_script(project: Project) -> str:
         "__OUTPUT__": literal(tuple(int(d) for d in first[1:])),
         "__VOCABULARY__": literal(_vocabulary(project)),
         "__UNUSED__": literal(unused),
+        "__INIT__": literal(init_weights),
         "__MODEL__": model,
     }
     return re.sub(r"__[A-Z]+__", lambda m: values.get(m.group(0), m.group(0)), TEMPLATE)  # one pass: nothing re-expands

@@ -38,6 +38,7 @@ LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
+INITS = ("seed", "weights")
 
 TRAINING_PARAMS: tuple[Param, ...] = (
     Int("epochs", 10, "Passes over the training data.", min=1, max=100_000),
@@ -48,6 +49,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Choice("loss", "cross_entropy", LOSSES, "What the training minimizes."),
     Float("validation_split", 0.1, "Fraction of the data held out for validation.", min=0.0, max=0.9),
     Int("seed", 0, "Random seed for initialization, shuffling and the validation split.", min=0, max=2**32 - 1),
+    Choice("init", "seed", INITS, "How the weights start: fresh from the seed, or the project's weights (to fine-tune an imported or trained model)."),
     Choice("schedule", "constant", SCHEDULES, "How the learning rate changes over the run."),
     Float("momentum", 0.9, "Momentum of SGD (0 for none).", min=0.0, max=0.999),
     Float("grad_clip", 0.0, "Largest gradient norm allowed per step (0: no clipping).", min=0.0, max=1e6),
@@ -97,6 +99,7 @@ class TrainingSettings:
     loss: str = "cross_entropy"
     validation_split: float = 0.1
     seed: int = 0
+    init: str = "seed"
     schedule: str = "constant"
     momentum: float = 0.9
     grad_clip: float = 0.0

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.codegen.export import build_torch_model
+from studio.codegen.export import WeightsError, build_torch_model, load_weights
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.params import ParamValueError
@@ -23,6 +23,7 @@ from studio.graph.project import (
     ProjectFileError,
     TrainingSettings,
     project_from_dict,
+    trained_weights,
 )
 from studio.graph.shapes import snapshot_analysis
 from studio.train import datasets
@@ -167,6 +168,8 @@ def prepare(
             f"the model cannot be built on {device.type}: {first_line(err)}",
             reason="project",
         ) from None
+    if settings.init == "weights":
+        _start_from_project_weights(model, project, project_path)
     precision = settings.precision if device.type == "cuda" else "fp32"
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise TrainingFailed(
@@ -187,6 +190,21 @@ def prepare(
         val,
         model,
     )
+
+
+def _start_from_project_weights(model: torch.nn.Module, project: Project, project_path: str | None) -> None:
+    """Load the project's weights into `model` (init 'weights': fine-tuning); TrainingFailed says why not."""
+    path = trained_weights(project, project_path)
+    if path is None:
+        raise TrainingFailed(
+            "init is 'weights' but the project has no weights yet: import a model with its weights or train "
+            "it once, or set init to 'seed'",
+            reason="settings",
+        )
+    try:
+        load_weights(model, path)
+    except WeightsError as err:
+        raise TrainingFailed(f"the project's weights cannot be used: {err}", reason="project") from None
 
 
 def resolve_settings(

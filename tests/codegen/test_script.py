@@ -121,3 +121,25 @@ def test_a_graph_with_errors_is_refused() -> None:
     graph.add_node("Input", "x", {"shape": (3,)})
     with pytest.raises(CodegenError):
         generate_script(Project(name="broken", graph=graph))
+
+
+def test_init_weights_exports_the_weights_the_script_starts_from(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from studio.codegen.export import export_project
+
+    project = load_project(ROOT / "assets" / "examples" / "mlp.lstudio")
+    project.training = replace(project.training, init="weights")
+    result = export_project(project, "script", tmp_path / "train.py", seed=3)
+    assert [p.name for p in result.files] == ["train.py", "train.pt"]
+    helped = run(["train.py", "--help"], tmp_path)
+    assert "default: train.pt" in " ".join(helped.stdout.split()), helped.stdout
+    data = tiny_npz(tmp_path / "data.npz", (2,), 2)
+    elsewhere = tmp_path / "elsewhere"  # the default is found beside the script, wherever it runs
+    elsewhere.mkdir()
+    script = str(tmp_path / "train.py")
+    done = run([script, "--data", str(data), "--epochs", "1", "--lr", "1e-10", "--out", "ck"], elsewhere)
+    assert done.returncode == 0, done.stdout + done.stderr
+    start = torch.load(tmp_path / "train.pt", weights_only=True)
+    trained = torch.load(elsewhere / "ck" / "last.pt", weights_only=True)["model"]
+    assert all(torch.allclose(start[k], trained[k], atol=1e-6) for k in start)

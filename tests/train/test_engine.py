@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -646,3 +647,31 @@ def test_a_stopped_run_resumes_its_schedule_and_optimizer_state_exactly(
         return [(e["train_loss"], e["lr"]) for e in of_kind(events, "epoch")]
 
     assert numbers(rest) == numbers(whole)[2:]
+
+
+def test_init_weights_fine_tunes_from_the_project_weights(tmp_path: Path) -> None:
+    first = train(regressor(), tmp_path / "first")
+    start = Path(first[-1]["weights"])  # the first run's best.pt
+    project = regressor()
+    project.training = replace(project.training, weights=str(start), init="weights", learning_rate=1e-10, epochs=1)
+    tuned = train(project, tmp_path / "tuned")
+    assert tuned[-1]["kind"] == "done", tuned[-1]
+    before = torch.load(start, weights_only=True)
+    after = torch.load(tuned[-1]["weights"], weights_only=True)
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # started there, barely moved
+    fresh = train(regressor(), tmp_path / "fresh", learning_rate=1e-10, epochs=1)
+    again = torch.load(fresh[-1]["weights"], weights_only=True)
+    assert not all(torch.allclose(before[k], again[k], atol=1e-6) for k in before)  # init seed ignores them
+
+
+def test_init_weights_without_fitting_weights_fails_with_a_message(tmp_path: Path) -> None:
+    project = regressor()
+    project.training = replace(project.training, init="weights")
+    events = train(project, tmp_path)
+    assert events[-1]["kind"] == "failed" and events[-1]["reason"] == "settings"
+    assert "no weights yet" in events[-1]["message"] and "'seed'" in events[-1]["message"]
+    other = train(classifier(), tmp_path / "other")
+    project.training = replace(project.training, weights=other[-1]["weights"])
+    events = train(project, tmp_path)
+    assert events[-1]["kind"] == "failed" and events[-1]["reason"] == "project"
+    assert "cannot be used" in events[-1]["message"] and "does not fit" in events[-1]["message"]

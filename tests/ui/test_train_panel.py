@@ -443,6 +443,8 @@ def test_more_settings_fold_out_and_follow_a_new_project(qtbot, panel, document)
     assert not panel.settings.more.isHidden()
     panel.settings.editors["augment"].check_box.click()
     assert document.project.training.augment is True
+    panel.settings.editors["init"].combo_box.setCurrentText("weights")  # fine-tune from the project's weights
+    assert document.project.training.init == "weights"
     project = load_project(DIGITS)
     document.load(project, DIGITS)
     assert panel.settings.editors["augment"].check_box.isChecked() is False
