@@ -592,6 +592,7 @@ GOLDEN = """{
     "early_stopping": 0,
     "epochs": 10,
     "grad_clip": 0.0,
+    "init": "seed",
     "learning_rate": 0.001,
     "loss": "cross_entropy",
     "momentum": 0.9,
