@@ -75,6 +75,32 @@ class LearnedEncoding(layers.Layer):
     def call(self, x):
         return x + self.table[: x.shape[1]]
 ''',
+    "LocalResponseNorm": '''
+class LocalResponseNorm(layers.Layer):
+    """torch.nn.LocalResponseNorm: divides by the energy of nearby channels (axis 1)."""
+
+    def __init__(
+        self, size: int, alpha: float, beta: float, k: float, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def call(self, x):
+        pads = [(0, 0)] * len(x.shape)
+        pads[1] = (self.size // 2, (self.size - 1) // 2)
+        squares = ops.pad(ops.square(x), pads)
+        energy = sum(squares[:, i : i + x.shape[1]] for i in range(self.size))
+        return x / ops.power(self.k + self.alpha / self.size * energy, self.beta)
+
+    def get_config(self):
+        settings = {
+            "size": self.size,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "k": self.k,
+        }
+        return {**super().get_config(), **settings}
+''',
 }
 
 

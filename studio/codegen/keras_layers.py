@@ -626,6 +626,12 @@ def _positional(s: Site) -> Emitted:
     return Emitted([step], {s.var: convert} if convert else {}, (helper,))
 
 
+def _local_response_norm(s: Site) -> Emitted:
+    p = s.params
+    args = (str(p["size"]), kw("alpha", p["alpha"]), kw("beta", p["beta"]), kw("k", p["k"]), named(s.var))
+    return Emitted([Step(s.var, Apply(Call("LocalResponseNorm", args), (s.x,)))], helpers=("LocalResponseNorm",))
+
+
 def _sequence_pool(s: Site) -> Emitted:
     mode = s.params["mode"]
     if mode in ("mean", "max"):
@@ -647,6 +653,7 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Linear": _linear,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "LocalResponseNorm": _local_response_norm,
     "Slice": _slice,
     "Permute": _permute,
     "Dropout": _dropout,

@@ -23,7 +23,7 @@ FILE_NAMES = frozenset(
     {
         "self", "torch", "nn", "F", "math", "forward", "build_model", "weights", "model", "state",
         "SinusoidalEncoding", "LearnedEncoding", "SeparableConv2d", "LastStateLSTM", "LastStateGRU",
-        "LastStateRNN",
+        "LastStateRNN", "LocalResponseNorm",
     }
 )  # fmt: skip
 

@@ -174,16 +174,16 @@ def test_values_keras_cannot_express_are_refused(case: str) -> None:
 def test_unsupported_layers_are_listed_together() -> None:
     graph = Graph()
     x = graph.add_node("Input", "x", {"shape": (3, 8, 8)})
-    lrn = graph.add_node("LocalResponseNorm", "lrn")
+    pool = graph.add_node("MaxPool2d", "pool", {"kernel_size": 3, "stride": 2, "ceil_mode": True})
     conv = graph.add_node("Conv2d", "conv", {"out_channels": 3, "padding": 1, "padding_mode": "replicate"})
-    graph.connect(x.id, "out", lrn.id, "in")
-    graph.connect(lrn.id, "out", conv.id, "in")
+    graph.connect(x.id, "out", pool.id, "in")
+    graph.connect(pool.id, "out", conv.id, "in")
     sink = graph.add_node("Output", "y")
     graph.connect(conv.id, "out", sink.id, "in")
     with pytest.raises(CodegenError) as err:
         generate_keras(Project(name="mixed", graph=graph))
     text = str(err.value)
-    assert "- lrn: LocalResponseNorm: Keras 3 has no local response normalization layer" in text
+    assert "- pool: MaxPool2d: ceil_mode" in text
     assert "- conv: Conv2d: padding_mode 'replicate'" in text
 
 

@@ -275,7 +275,7 @@ SPECS = (
         count_macs=_lrn_macs,
         targets=targets(
             "nn.LocalResponseNorm",
-            Unsupported("Keras 3 has no local response normalization layer"),
+            "LocalResponseNorm (a small layer in the file)",
             "LRN",
             "LRN",
         ),
