@@ -214,7 +214,7 @@ SPECS = (
     LayerSpec(
         type="Slice",
         category="Reshape",
-        doc="Keeps `length` consecutive entries along one dimension from index `start`: a channel group, a time window.",
+        doc="Keeps a window of consecutive entries along one dimension (from start, length of them): a channel group, a time window.",
         params=(
             Int("dim", 1, "Dimension to slice, counted with the batch as 0 (1: channels, -1: the last).", min=-16, max=16),
             Int("start", 0, "Index of the first entry kept (0 is the first).", min=0, max=1_000_000),
