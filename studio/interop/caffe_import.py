@@ -134,6 +134,7 @@ class _Importer:
         self.left_out: list[str] = []
         self.batch_sizes: dict[str, int] = {}
         self.labels: set[str] = set()
+        self.silenced: set[str] = set()  # blobs a Silence layer consumes
 
     def build(self, net: Message) -> tuple[Builder, TrainingSettings, list[str]]:
         try:
@@ -240,6 +241,7 @@ class _Importer:
         for bottom in bottom_names:
             self.b.read(bottom)
         if kind == "Silence":
+            self.silenced.update(bottom_names)
             return
         if kind not in MAPPINGS:
             raise Unmapped(kind)
@@ -371,9 +373,13 @@ class _Importer:
                 self.b.warnings.append(
                     f"the input {label!r} only held labels for the loss: the project's dataset supplies them"
                 )
+        for name in self.silenced:  # a Slice piece kept only to be silenced is left out
+            node_id = self.b.blobs[name].node
+            if node_id in graph and graph.node(node_id).type == "Slice" and not graph.out_edges(node_id):
+                graph.remove_node(node_id)
         done: set[str] = set()
         for top, blob in self.b.unread.items():
-            if blob.node is None or blob.node in done:
+            if blob.node is None or blob.node in done or blob.node not in graph:
                 continue
             done.add(blob.node)
             name = top if graph.node_by_name(top) is None else f"{top}_output"

@@ -570,3 +570,13 @@ def test_layers_after_a_failed_one_are_still_checked(tmp_path: Path) -> None:
         "LRN WITHIN_CHANNEL (no catalogue layer normalizes over a spatial neighbourhood)",
         "Eltwise SUM with coefficients other than all 1 or (1, -1)",
     }
+
+
+def test_a_slice_piece_that_is_only_silenced_is_left_out(tmp_path: Path) -> None:
+    text = HEADER + _slice("slice_point: 1", ["kept", "dropped"])
+    text += 'layer { name: "quiet" type: "Silence" bottom: "dropped" }\n'
+    model = load(tmp_path, text)
+    graph = model.project.graph
+    assert graph.node_by_name("dropped") is None
+    assert sorted(n.type for n in graph.nodes.values()) == ["Input", "Output", "Slice"]
+    assert out_shape(model, "kept") == (None, 1, 8, 8)
