@@ -142,22 +142,16 @@ def test_a_network_with_errors_shows_them_instead_of_code(preview, document):
 
 
 def test_keras_refusal_names_the_layer_and_the_reason(preview, document):
-    document.disconnect(next(e for e in document.graph.edges if e.src == "n2"))
-    norm = document.add_node("LocalResponseNorm", name="norm")
-    document.connect("n2", "out", norm, "in")
-    document.connect(norm, "out", "n3", "in")
+    document.set_param("n2", "padding_mode", "reflect")  # conv1: Keras pads with zeros only
     preview.set_target("keras")
     preview.refresh_now()
     text = preview.text()
     assert text.startswith("# Cannot generate Keras code")
-    assert (
-        "#   - norm: LocalResponseNorm: Keras 3 has no local response normalization layer"
-        in text
-    )
+    assert "#   - conv1: Conv2d: padding_mode 'reflect'" in text
     assert not preview.is_code()
     preview.set_target("pytorch")
     preview.refresh_now()
-    assert "self.norm = nn.LocalResponseNorm" in preview.text()
+    assert "padding_mode='reflect'" in preview.text()
 
 
 def test_a_generator_bug_is_a_message_not_a_traceback(preview, monkeypatch):
