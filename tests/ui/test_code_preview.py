@@ -151,7 +151,7 @@ def test_keras_refusal_names_the_layer_and_the_reason(preview, document):
     assert not preview.is_code()
     preview.set_target("pytorch")
     preview.refresh_now()
-    assert "padding_mode='reflect'" in preview.text()
+    assert 'padding_mode="reflect"' in preview.text()
 
 
 def test_a_generator_bug_is_a_message_not_a_traceback(preview, monkeypatch):
