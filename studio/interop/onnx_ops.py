@@ -157,6 +157,16 @@ def pads_for(
     return tuple(pads[:rank]), tuple(pads[rank:])
 
 
+def pad_the_excess(
+    ctx: ImportContext, node: onnx.NodeProto, x: str, begin: tuple[int, ...], end: tuple[int, ...]
+) -> tuple[str, tuple[int, ...]]:
+    """Uneven padding as a ZeroPad of the excess before the layer; return its output and the even part left."""
+    even = tuple(min(a, b) for a, b in zip(begin, end))
+    excess_begin = tuple(a - e for a, e in zip(begin, even))
+    excess_end = tuple(b - e for b, e in zip(end, even))
+    return zero_pad(ctx, node, x, excess_begin, excess_end), even
+
+
 def zero_pad(
     ctx: ImportContext,
     node: onnx.NodeProto,
@@ -219,15 +229,7 @@ def conv_layer(
     if begin != end:
         if mode != "zeros":
             raise MappingFailed(f"Conv (uneven {mode} padding)")
-        even = tuple(min(a, b) for a, b in zip(begin, end))
-        x = zero_pad(
-            ctx,
-            node,
-            x,
-            tuple(a - e for a, e in zip(begin, even)),
-            tuple(b - e for b, e in zip(end, even)),
-        )
-        begin = even
+        x, begin = pad_the_excess(ctx, node, x, begin, end)
     params = {
         "out_channels": int(weight.shape[0]),
         "kernel_size": kernel,
@@ -319,15 +321,7 @@ def pool_layer(
     if begin != end:
         if kind == "MaxPool" or (not include and any(begin + end)):
             raise MappingFailed(f"{node.op_type} (uneven padding)")
-        even = tuple(min(a, b) for a, b in zip(begin, end))
-        x = zero_pad(
-            ctx,
-            node,
-            x,
-            tuple(a - e for a, e in zip(begin, even)),
-            tuple(b - e for b, e in zip(end, even)),
-        )
-        begin = even
+        x, begin = pad_the_excess(ctx, node, x, begin, end)
     params: dict[str, Any] = {
         "kernel_size": kernel,
         "stride": "kernel" if strides == kernel else strides,
