@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from studio.graph.project import LOSSES
+from studio.train.samples import held_out_count, loss_targets, split_indices
+
 TASKS = ("classification", "regression")
-LOSSES = ("cross_entropy", "mse", "bce_with_logits", "l1")
 RECONSTRUCT = "input"  # the target that makes the samples their own targets (autoencoders)
 DIGITS_FILE = Path(__file__).resolve().parents[2] / "assets" / "datasets" / "digits.csv.gz"
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
@@ -405,27 +407,14 @@ def split(dataset: Dataset, validation_split: float, seed: int) -> tuple[Dataset
     if not 0.0 <= validation_split < 1.0:
         raise DatasetError(f"The validation split must be at least 0 and below 1, not {validation_split}")
     total = len(dataset)
-    held = round(total * validation_split)
-    if validation_split > 0 and held == 0 and total >= 2:
-        held = 1
+    held = held_out_count(total, validation_split)
     if total - held < 1:
         raise DatasetError(
             f"The dataset '{dataset.name}' has {total} samples: too few to hold {validation_split:.0%} out for validation"
         )
-    order = np.random.default_rng(seed).permutation(total)
-    if dataset.task == "classification" and held and dataset.num_classes:
-        labels = dataset.y[order]
-        counts = np.bincount(labels, minlength=dataset.num_classes)
-        quota = counts * (held / total)
-        take = np.floor(quota).astype(np.int64)
-        extra = np.argsort(-(quota - take), kind="stable")[: held - int(take.sum())]
-        take[extra] += 1
-        by_class = np.argsort(labels, kind="stable")
-        rank = np.empty(total, dtype=np.int64)
-        rank[by_class] = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        in_validation = rank < take[labels]
-        return dataset.subset(order[~in_validation]), dataset.subset(order[in_validation])
-    return dataset.subset(order[held:]), dataset.subset(order[:held])
+    labels = dataset.y if dataset.task == "classification" and dataset.num_classes else None
+    train, validation = split_indices(total, held, seed, labels)
+    return dataset.subset(train), dataset.subset(validation)
 
 
 # ----- checking that the data fits the network -----
@@ -530,14 +519,9 @@ def _check_regression(dataset: Dataset, out_shape: tuple[int, ...], loss: str, d
 
 def targets_for_loss(dataset: Dataset, loss: str, output_shape: Sequence[int | None]) -> np.ndarray:
     """The targets as the loss takes them: class ids for cross_entropy, float (one-hot or 0/1) for bce_with_logits."""
-    out = _plain_shape(output_shape, unknown_ok=True) or ()
-    if dataset.task != "classification" or loss == "cross_entropy":
+    if dataset.task != "classification":
         return dataset.y
-    if loss == "bce_with_logits" and out == (1,):
-        return dataset.y.astype(np.float32)[:, None]
-    if loss == "bce_with_logits":
-        return np.eye(dataset.num_classes, dtype=np.float32)[dataset.y]
-    return dataset.y.astype(np.float32)
+    return loss_targets(dataset.y, loss, _plain_shape(output_shape, unknown_ok=True) or ())
 
 
 # ----- normalization -----

@@ -26,16 +26,13 @@ from typing import Any, Protocol
 import torch
 
 from studio.graph.atomic import write_atomically
-from studio.train import checkpoints, runs
+from studio.train import checkpoints, recipe, runs
 from studio.train.loop import (
     NonFiniteLoss,
     Progress,
     StopRequested,
     Trainer,
-    batch_bounds,
-    class_predictor,
     evaluation_event,
-    image_augmenter,
 )
 from studio.train.plan import (
     TrainingFailed,
@@ -46,13 +43,6 @@ from studio.train.plan import (
     versions,
 )
 from studio.train.request import TrainRequest
-from studio.train.schedules import (
-    fast_forward,
-    is_per_step,
-    make_loss,
-    make_optimizer,
-    make_scheduler,
-)
 
 __all__ = [
     "Control",
@@ -112,11 +102,8 @@ class _Run:
         self.epoch = 0  # the epoch in progress (1-based)
         self.epochs_done = 0
         self.first_epoch = 1
-        self.best_loss = math.inf
-        self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_written = True
-        self.bad_epochs = 0
         self.checkpoint_due = self.metrics_due = 0.0
         self.paused = self.tick_time = 0.0
         self.tick_samples = 0
@@ -139,7 +126,8 @@ class _Run:
     def _setup(self) -> None:
         plan, settings = self.plan, self.plan.settings
         model, device = plan.model, plan.device
-        self.bounds = batch_bounds(len(plan.train), settings.batch_size)
+        self.bounds = recipe.batch_bounds(len(plan.train), settings.batch_size)
+        self.stopping = recipe.EarlyStopping(settings.early_stopping)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         parameters = [p for p in model.parameters() if p.requires_grad]
@@ -148,25 +136,29 @@ class _Run:
                 "the network has no trainable parameters: add a layer with weights (such as Linear)",
                 reason="project",
             )
-        optimizer = make_optimizer(settings, parameters, device)
-        net = (
-            torch.compile(model)
-            if settings.compile and device.type == "cuda"
-            else model
+        optimizer = recipe.make_optimizer(
+            settings.optimizer,
+            parameters,
+            settings.learning_rate,
+            settings.weight_decay,
+            settings.momentum,
+            device,
         )
-        images = settings.augment and not plan.dataset.token_ids
-        augment = image_augmenter(plan.dataset.sample_shape) if images else None
+        net = recipe.maybe_compile(model, settings.compile, device)
+        augment = recipe.augmenter(
+            settings.augment, plan.dataset.sample_shape, plan.train.x.dtype
+        )
         trainer = Trainer(
             model,
             net,
-            make_loss(settings.loss),
+            recipe.make_loss(settings.loss),
             optimizer,
             device,
             plan.precision,
             settings.grad_clip,
             augment,
         )
-        self.trainer, self.predict = trainer, class_predictor(settings.loss)
+        self.trainer, self.predict = trainer, recipe.class_predictor(settings.loss)
         resumed = None
         if plan.resume is not None:
             resumed = checkpoints.resume_from(
@@ -182,22 +174,22 @@ class _Run:
                 resumed.epochs_done,
                 resumed.epochs_done + 1,
             )
-            self.best_loss, self.best_epoch, self.bad_epochs = (
+            self.stopping = recipe.EarlyStopping(
+                settings.early_stopping,
                 resumed.best_loss,
                 resumed.best_epoch,
                 resumed.bad_epochs,
             )
             self.best_state = resumed.best_state
-        scheduler = make_scheduler(
-            settings, optimizer, settings.epochs * len(self.bounds)
+        schedule = recipe.Schedule(
+            settings.schedule,
+            optimizer,
+            settings.learning_rate,
+            settings.epochs,
+            len(self.bounds),
         )
-        trainer.set_schedule(scheduler, is_per_step(settings.schedule))
-        if scheduler is not None and self.epochs_done:
-            fast_forward(
-                scheduler,
-                self.epochs_done
-                * (len(self.bounds) if trainer.per_step_schedule else 1),
-            )
+        schedule.skip_epochs(self.epochs_done)
+        trainer.set_schedule(schedule)
         try:
             self.run_dir = runs.create_run_dir(
                 self.request.runs_root, plan.project.name
@@ -295,7 +287,7 @@ class _Run:
             if self.control.stop_requested():
                 stopped_by_user = True
                 break
-            if settings.early_stopping and self.bad_epochs >= settings.early_stopping:
+            if self.stopping.should_stop:
                 stopped_early = True
                 break
             if epoch < settings.epochs:
@@ -303,16 +295,10 @@ class _Run:
         return self._finish(stopped_by_user, stopped_early)
 
     def _begin_epoch(self, epoch: int) -> float:
-        """Seed dropout, augmentation and the shuffle from (seed, epoch) alone, and start the clocks.
-
-        So a run resumed at epoch k draws exactly what the uninterrupted run drew there.
-        """
+        """Seed dropout, augmentation and the shuffle from (seed, epoch) alone (the recipe's), and start the clocks."""
         self.epoch = epoch
-        seed = (self.plan.settings.seed * 1_000_003 + epoch) % 2**63
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed ^ 0x5DEECE66D)
-        self.order = torch.randperm(len(self.plan.train), generator=generator).to(
-            self.plan.train.x.device
+        self.order = recipe.epoch_order(
+            len(self.plan.train), self.plan.settings.seed, epoch
         )
         self.paused, self.tick_samples = 0.0, 0
         self.tick_time = time.perf_counter()
@@ -452,10 +438,8 @@ class _Run:
         return loss, accuracy
 
     def _remember_best(self, score: float) -> None:
-        if score >= self.best_loss:
-            self.bad_epochs += 1
+        if not self.stopping.update(score, self.epoch):
             return
-        self.best_loss, self.best_epoch, self.bad_epochs = score, self.epoch, 0
         state = self.trainer.model.state_dict()
         if self.best_state is None or self.best_state.keys() != state.keys():
             self.best_state = {k: v.detach().clone() for k, v in state.items()}
@@ -471,7 +455,8 @@ class _Run:
         if not final and began < self.checkpoint_due:
             return
         trainer, settings = self.trainer, self.plan.settings
-        best = (self.best_loss, self.best_epoch, self.bad_epochs)
+        stopping = self.stopping
+        best = (stopping.best, stopping.best_epoch, stopping.bad_epochs)
         last = checkpoints.last_checkpoint(
             trainer.model,
             trainer.optimizer,
@@ -563,7 +548,7 @@ class _Run:
             "weights": str(self.run_dir / runs.BEST),
             "best_val_accuracy": max(accuracies) if accuracies else None,
             "best_val_loss": min(losses) if losses else None,
-            "best_epoch": self.best_epoch,
+            "best_epoch": self.stopping.best_epoch,
             "epochs_run": self.epochs_done,
             "stopped_early": stopped_early,
             "stopped_by_user": stopped_by_user,
@@ -593,7 +578,7 @@ class _Run:
             )
         except torch.cuda.OutOfMemoryError:
             raise self._out_of_memory() from None
-        return {**event, "split": split, "best_epoch": self.best_epoch}
+        return {**event, "split": split, "best_epoch": self.stopping.best_epoch}
 
     def _fail(self, failed: TrainingFailed) -> Event:
         event = {

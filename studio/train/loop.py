@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from studio.train import recipe
 
 Batch = Callable[[torch.Tensor], torch.Tensor]
 EVALUATION_SAMPLES = 32  # predictions sent with their inputs after training
@@ -49,19 +49,6 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.x)
-
-
-def batch_bounds(samples: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, end) of each training batch; a final batch of one sample is skipped.
-
-    One sample cannot train BatchNorm; shuffling makes it a different sample each epoch.
-    """
-    bounds = [
-        (lo, min(lo + batch_size, samples)) for lo in range(0, samples, batch_size)
-    ]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds.pop()
-    return bounds
 
 
 class Progress:
@@ -108,7 +95,7 @@ class Progress:
 
 
 class Trainer:
-    """One model's training steps and evaluation, with the chosen loss, optimizer and precision."""
+    """One model's training steps and evaluation, with the chosen loss, optimizer and precision (the recipe's)."""
 
     def __init__(
         self,
@@ -125,24 +112,17 @@ class Trainer:
         self.net = net  # what runs the steps: the model, or its torch.compile wrapper
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-        self.per_step_schedule = False
+        self.schedule: recipe.Schedule | None = None
         self.device = device
         self.grad_clip = grad_clip
         self.augment = augment
         self.step = 0  # the step in progress (1-based), for messages
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        self.autocast: Callable[[], AbstractContextManager[object]] = nullcontext
-        if dtype is not None:
-            self.autocast = lambda: torch.autocast(device.type, dtype=dtype)
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.precision = recipe.Precision(precision, device)
+        self.scaler = self.precision.scaler
 
-    def set_schedule(
-        self, scheduler: torch.optim.lr_scheduler.LRScheduler | None, per_step: bool
-    ) -> None:
-        """Use a learning-rate schedule, stepped after every step or else after every epoch."""
-        self.scheduler = scheduler
-        self.per_step_schedule = per_step and scheduler is not None
+    def set_schedule(self, schedule: recipe.Schedule) -> None:
+        """Use a learning-rate schedule (the recipe's: stepped after every step or every epoch)."""
+        self.schedule = schedule
 
     @property
     def lr(self) -> float:
@@ -164,13 +144,14 @@ class Trainer:
         """
         self.model.train()
         self.step = 0
+        order = order.to(data.x.device)
         xs, ys = data.x[order], data.y[order]
         # data too big for the GPU stays on the host: batches are copied over
         travel = xs.device != self.device
-        net, loss_fn, optimizer = self.net, self.loss_fn, self.optimizer
-        scheduler, per_step = self.scheduler, self.per_step_schedule
-        augment, autocast, device = self.augment, self.autocast, self.device
-        plain = self.scaler is None and not self.grad_clip
+        net, model, loss_fn, optimizer = self.net, self.model, self.loss_fn, self.optimizer
+        augment, precision, clip, device = self.augment, self.precision, self.grad_clip, self.device
+        after_step = self.schedule.after_step if self.schedule is not None else None
+        step_once = recipe.train_step
         losses: list[torch.Tensor] = []
         progress.start_epoch()
         clock = time.perf_counter
@@ -182,43 +163,17 @@ class Trainer:
                 yb = yb.to(device, non_blocking=True)
             if augment is not None:
                 xb = augment(xb)
-            with autocast():
-                out = net(xb)
-                if isinstance(out, tuple):
-                    out = out[0]
-                loss = loss_fn(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            if plain:
-                loss.backward()
-                optimizer.step()
-            else:
-                self._careful_step(loss)
-            if per_step:
-                scheduler.step()  # type: ignore[union-attr]
-            losses.append(loss.detach())
+            losses.append(step_once(net, model, (xb,), yb, loss_fn, optimizer, precision, clip))
+            if after_step is not None:
+                after_step()
             if clock() >= progress.due:
                 progress.tick(step, losses)
         progress.collect(losses)
 
-    def _careful_step(self, loss: torch.Tensor) -> None:
-        """Backward and step with gradient scaling (fp16) and/or clipping."""
-        scaler = self.scaler
-        if scaler is None:
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
-            return
-        scaler.scale(loss).backward()
-        if self.grad_clip:
-            scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        scaler.step(self.optimizer)
-        scaler.update()
-
     def end_epoch(self) -> None:
         """Advance a per-epoch schedule."""
-        if self.scheduler is not None and not self.per_step_schedule:
-            self.scheduler.step()
+        if self.schedule is not None:
+            self.schedule.after_epoch()
 
     @torch.no_grad()
     def evaluate(
@@ -275,48 +230,8 @@ class Trainer:
 
     def _output(self, xb: torch.Tensor) -> torch.Tensor:
         xb = xb.to(self.device)
-        with self.autocast():
-            out = self.net(xb)
-        return out[0] if isinstance(out, tuple) else out
-
-
-def class_predictor(loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """How a classifier's output becomes class ids: argmax over classes, or a threshold on one output."""
-    threshold = 0.0 if loss in ("cross_entropy", "bce_with_logits") else 0.5
-
-    def predict(out: torch.Tensor) -> torch.Tensor:
-        if out.dim() >= 2 and out.shape[1] == 1:
-            return (out[:, 0] > threshold).long()
-        return out.argmax(1)
-
-    return predict
-
-
-def image_augmenter(sample_shape: tuple[int, ...]) -> Batch | None:
-    """Random crops (zero padding of 1/8 of the side, at least 1) and horizontal flips of (C, H, W) images."""
-    if len(sample_shape) != 3:
-        return None
-    _, height, width = sample_shape
-    pad = max(1, min(height, width) // 8)
-    padded_width = width + 2 * pad
-
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        batch, channels = x.shape[0], x.shape[1]
-        padded = F.pad(x, (pad, pad, pad, pad)).flatten(2)
-        dy = torch.randint(0, 2 * pad + 1, (batch, 1, 1), device=x.device)
-        dx = torch.randint(0, 2 * pad + 1, (batch, 1, 1), device=x.device)
-        rows = torch.arange(height, device=x.device).view(1, height, 1) + dy
-        cols = torch.arange(width, device=x.device).view(1, 1, width) + dx
-        index = (
-            (rows * padded_width + cols)
-            .view(batch, 1, height * width)
-            .expand(batch, channels, -1)
-        )
-        cropped = padded.gather(2, index).view(batch, channels, height, width)
-        flip = torch.rand(batch, 1, 1, 1, device=x.device) < 0.5
-        return torch.where(flip, cropped.flip(3), cropped)
-
-    return augment
+        with self.precision.autocast():
+            return recipe.first_output(self.net(xb))
 
 
 def evaluation_event(

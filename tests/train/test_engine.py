@@ -29,8 +29,12 @@ from studio.graph.project import (
 )
 from studio.train import datasets, runs
 from studio.train.engine import NoControl, TrainRequest, available_devices, run_training
-from studio.train.loop import batch_bounds, image_augmenter
-from studio.train.schedules import step_milestones
+from studio.train.recipe import (
+    augmenter,
+    batch_bounds,
+    class_predictor,
+    step_milestones,
+)
 
 Event = dict[str, Any]
 EXAMPLE = (
@@ -558,8 +562,10 @@ def test_batches_cover_the_data_and_never_leave_a_single_sample() -> None:
 
 
 def test_augmentation_crops_and_flips_each_image() -> None:
-    augment = image_augmenter((2, 8, 8))
-    assert augment is not None and image_augmenter((64,)) is None
+    augment = augmenter(True, (2, 8, 8), torch.float32)
+    assert augment is not None and augmenter(True, (64,), torch.float32) is None
+    assert augmenter(False, (2, 8, 8), torch.float32) is None
+    assert augmenter(True, (2, 8, 8), torch.int64) is None  # token ids are never cropped
     torch.manual_seed(0)
     x = torch.randn(16, 2, 8, 8)
     out = augment(x)
@@ -580,7 +586,7 @@ def test_mixed_precision_steps_with_scaling_and_clipping_learn(precision: str) -
     # The engine uses autocast only on GPUs; the same Trainer code runs here on the CPU.
     from torch import nn
 
-    from studio.train.loop import Progress, Split, Trainer, class_predictor
+    from studio.train.loop import Progress, Split, Trainer
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
