@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING
 
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
+from studio.codegen.weights import (
+    WeightsError,
+    by_attribute,
+    describe_key,
+    keyed_by_node,
+)
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.project import Project
 
@@ -19,10 +25,6 @@ if TYPE_CHECKING:
 
 Files = list[tuple[Path, bytes]]
 """What an export writes: (path, content) pairs, companions (weights) before the main file."""
-
-
-class WeightsError(Exception):
-    """A weights file that cannot be read or does not fit the network; the message names it."""
 
 
 class ExportWriteError(Exception):
@@ -38,16 +40,17 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class Weights:
-    """Where an export's numbers come from: a state dict file, or else a seeded initialization."""
+    """Where an export's numbers come from: a state dict file of `project`, or else a seeded initialization."""
 
     seed: int = 0
     path: Path | None = None
+    project: Project | None = None
 
     def model(self, source: str, filename: str) -> torch.nn.Module:
         """Build the generated model and give it these weights."""
         model = build_torch_model(source, self.seed, filename)
         if self.path is not None:
-            load_weights(model, self.path)
+            load_weights(model, self.path, self.project)
         return model
 
 
@@ -128,7 +131,7 @@ def export_project(
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
-    files = EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None))
+    files = EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None, project))
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
@@ -158,14 +161,44 @@ def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> 
     return model.eval()
 
 
-def load_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load a state dict (or a training checkpoint holding one under "model") into `model`.
+def load_weights(model: torch.nn.Module, path: Path, project: Project | None = None) -> None:
+    """Load a weights file of `project` into its generated `model`.
 
-    A `.npz` file (NumPy arrays named like the state dict's keys, read without pickle) is the
-    safe format imported models keep their weights in.
+    The file is a state dict keyed by node id (the project's own weights: see
+    `studio.codegen.weights`) or by the model's attributes (a run's best.pt, a training
+    checkpoint holding one under "model"); node ids are mapped to the attributes the layers
+    have now, so renamed layers keep their weights.
 
     Raises:
         WeightsError: the file cannot be read as tensors, or its keys or shapes do not fit.
+    """
+    state = read_weights(path)
+    if keyed_by_node(state):
+        if project is None:
+            raise WeightsError(f"{path}: keyed by layer id: it loads only together with its project")
+        state = by_attribute(state, project)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(describe_key(key, project) for key in set(state) - set(expected))
+    wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
+    problems = [
+        f"missing {', '.join(missing[:5])}" if missing else "",
+        f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+        "wrong shape for " + ", ".join(f"{k} ({tuple(state[k].shape)} instead of {tuple(expected[k].shape)})" for k in wrong[:5])
+        if wrong
+        else "",
+    ]
+    found = "; ".join(p for p in problems if p)
+    if found:
+        raise WeightsError(f"{path}: does not fit this network: {found}")
+    model.load_state_dict(state)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: a `.npz` (read without pickle), a state dict, or a checkpoint's "model".
+
+    Raises:
+        WeightsError: the file cannot be read, or holds something else than named tensors.
     """
     import pickle
 
@@ -182,21 +215,9 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
         state = state["model"]
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
-    problems = [
-        f"missing {', '.join(missing[:5])}" if missing else "",
-        f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-        "wrong shape for " + ", ".join(f"{k} ({tuple(state[k].shape)} instead of {tuple(expected[k].shape)})" for k in wrong[:5])
-        if wrong
-        else "",
-    ]
-    found = "; ".join(p for p in problems if p)
-    if found:
-        raise WeightsError(f"{path}: does not fit this network: {found}")
-    model.load_state_dict(state)
+    if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
+        raise WeightsError(f"{path}: holds entries that are not named tensors: not a state dict")
+    return state
 
 
 def _read_npz(path: Path) -> dict[str, torch.Tensor]:

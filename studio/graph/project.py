@@ -25,7 +25,10 @@ from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
 from studio.graph.model import MAX_NAME_LENGTH, Graph, GraphError, NodeNameError
 from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
 
-FORMAT_VERSION = 1
+# Format history. 1: the first. 2: `training.weights` names a file keyed by node id (see
+# `studio.codegen.weights`); a format 1 project's weights file is keyed by the generated
+# attribute names of its layers as they were named then (still read: the editor re-keys it).
+FORMAT_VERSION = 2
 SUFFIX = ".lstudio"
 MAX_FILE_BYTES = 64 * 2**20
 MAX_DEPTH = 32

@@ -3,7 +3,8 @@
 # NOTE: importers (ONNX, Caffe) build a `Project` whose graph is laid out and checks clean, plus
 # the state dict of the PyTorch model generated from it (keys from `studio.codegen.pytorch`),
 # as NumPy arrays. Writing stores the weights as `<stem>.weights.npz` beside the project (no
-# pickle) and points `training.weights` at it, so export and training pick them up.
+# pickle), keyed by node id (`studio.codegen.weights`) so renamed layers keep them, and points
+# `training.weights` at it, so export and training pick them up.
 
 from __future__ import annotations
 
@@ -125,10 +126,18 @@ def npz_bytes(state: dict[str, np.ndarray]) -> bytes:
     import numpy as np
 
     buffer = io.BytesIO()
+    # np.ascontiguousarray would turn a 0-d count (num_batches_tracked) into shape (1,)
     np.savez(
-        buffer, **{key: np.ascontiguousarray(value) for key, value in state.items()}
+        buffer, **{key: np.asarray(value, order="C") for key, value in state.items()}
     )
     return buffer.getvalue()
+
+
+def project_weights_bytes(project: Project, state: dict[str, np.ndarray]) -> bytes:
+    """The project's weights file: the generated model's state dict keyed by node id, as an .npz archive."""
+    from studio.codegen.weights import by_node
+
+    return npz_bytes(by_node(state, project))
 
 
 def with_weights_file(
@@ -166,7 +175,7 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
         if model.state:
             target = weights_path(out)
             existed = target.exists()
-            write_atomically(target, npz_bytes(model.state))
+            write_atomically(target, project_weights_bytes(model.project, model.state))
             written.append(target)
             if not existed:
                 created.append(target)

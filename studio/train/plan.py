@@ -202,7 +202,7 @@ def _start_from_project_weights(model: torch.nn.Module, project: Project, projec
             reason="settings",
         )
     try:
-        load_weights(model, path)
+        load_weights(model, path, project)
     except WeightsError as err:
         raise TrainingFailed(f"the project's weights cannot be used: {err}", reason="project") from None
 

@@ -187,9 +187,29 @@ class FileController(QObject):
             self.show_error("Cannot open project", str(err))
             self.forget_recent(path)
             return False
-        self._replace(project, path.resolve())
+        rekeyed = self._weights_to_rekey(project, path)
+        self._replace(project, path.resolve(), rekeyed)
+        if rekeyed is not None:  # they wait beside the recovery copy until the project is saved
+            self.document.undo_stack.resetClean()
+            self.document.modified_changed.emit(True)
+            self.window.statusBar().showMessage(
+                "The project's weights are now kept by layer, so renaming a layer keeps them: save to store them", 10000
+            )
         self.add_recent(path.resolve())
         return True
+
+    def _weights_to_rekey(self, project: Project, path: Path) -> dict | None:
+        """An older project's weights, keyed by layer names, to store by layer id instead (None: nothing to do)."""
+        from studio.codegen.weights import WeightsError, attribute_keyed_weights
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            return attribute_keyed_weights(project, path)
+        except WeightsError as err:
+            self.window.statusBar().showMessage(f"The project's weights cannot be used: {err}", 10000)
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
 
     def import_model(self, path: Path | str | None = None) -> bool:
         """Open an ONNX model or Caffe prototxt as a new, unsaved project (asking for one when `path` is None)."""
@@ -290,7 +310,7 @@ class FileController(QObject):
     def _keep_imported_weights(self, project: Project, weights: dict | Path) -> None:
         """Park an unsaved import's weights beside the recovery copy, so export, autosave and recovery have them."""
         from studio.graph.atomic import describe_os_error, write_atomically
-        from studio.interop.common import npz_bytes
+        from studio.interop.common import project_weights_bytes
 
         target = self.autosaver.weights
         try:
@@ -298,7 +318,7 @@ class FileController(QObject):
             if isinstance(weights, Path):
                 weights.replace(target)
             else:
-                write_atomically(target, npz_bytes(weights))
+                write_atomically(target, project_weights_bytes(project, weights))
         except OSError as err:
             self.show_error(
                 "Cannot keep the imported weights",
@@ -399,11 +419,12 @@ class FileController(QObject):
         self, project: Project, target: str, path: Path, weights: Path | None
     ) -> None:
         from studio.codegen.export import ExportWriteError, WeightsError, export_project
+        from studio.codegen.keras_backend import KerasBackendError
         from studio.codegen.names import CodegenError
 
         try:
             result = export_project(project, target, path, weights=weights)
-        except (CodegenError, ExportWriteError, WeightsError) as err:
+        except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
             self.export_finished.emit(False, str(err))
             return
         except Exception as err:  # noqa: BLE001 - an unexpected failure must reach the user, not end the thread silently

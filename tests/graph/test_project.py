@@ -391,7 +391,7 @@ def test_newer_format_version_is_refused_with_the_reason(tmp_path: Path) -> None
     with pytest.raises(ProjectFileError) as info:
         load_project(path)
     assert str(info.value) == (
-        f"{path} was written by a newer Layer Studio (format_version 7; this version reads up to 1): update Layer Studio"
+        f"{path} was written by a newer Layer Studio (format_version 7; this version reads up to 2): update Layer Studio"
     )
 
 
@@ -547,7 +547,7 @@ def test_an_unsaveable_project_is_refused_before_writing(tmp_path: Path) -> None
 # ----- 4. stable output -----
 GOLDEN = """{
   "description": "",
-  "format_version": 1,
+  "format_version": 2,
   "graph": {
     "edges": [
       {
@@ -615,7 +615,7 @@ def test_the_file_format_is_stable_and_readable() -> None:
     b = graph.add_node("Output", "out", position=(200, 0))
     graph.connect(a.id, "out", b.id, "in")
     assert dumps_project(Project("tiny", graph)) == GOLDEN
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2
 
 
 @given(graph=graphs(max_nodes=5))
@@ -640,3 +640,11 @@ def test_settings_and_project_check_themselves() -> None:
         TrainingSettings(epochs=0)
     with pytest.raises(ValueError, match="the project name must be"):
         Project("  ")
+
+
+def test_a_format_1_file_still_opens() -> None:
+    path = Path(__file__).resolve().parents[1] / "data" / "format1" / "mlp.lstudio"
+    assert json.loads(path.read_text(encoding="utf-8"))["format_version"] == 1
+    project = load_project(path)
+    assert project.training.weights == "mlp.weights.npz" and len(project.graph.nodes) == 7
+    assert json.loads(dumps_project(project))["format_version"] == FORMAT_VERSION

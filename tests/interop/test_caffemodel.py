@@ -300,7 +300,7 @@ def test_weights_are_written_beside_the_project_and_load_into_the_export(
     written = write_imported(model, tmp_path / "out" / "lenet.lstudio")
     assert [p.name for p in written] == ["lenet.lstudio", "lenet.weights.npz"]
     torch_model = build_torch_model(generate_pytorch(model.project), 1)
-    load_weights(torch_model, written[1])
+    load_weights(torch_model, written[1], model.project)
     for key, value in model.state.items():
         np.testing.assert_array_equal(torch_model.state_dict()[key].numpy(), value)
 

@@ -627,7 +627,7 @@ def test_write_imported_stores_the_project_and_its_weights(tmp_path: Path) -> No
     assert project.training.weights == "convs.weights.npz"
     assert trained_weights(project, out) == weights_path(out.resolve())
     model = build_torch_model(generate_pytorch(project), seed=1)
-    load_weights(model, weights_path(out))
+    load_weights(model, weights_path(out), project)
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), imported.state[key])
 

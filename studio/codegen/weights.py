@@ -1,0 +1,108 @@
+"""A project's weights files keyed by node id, so renaming a layer never orphans its weights.
+
+A state dict in memory is keyed as the generated PyTorch model has it (`conv1.weight`: the
+layer's attribute, then the parameter). The project's own weights files (an import's
+`<stem>.weights.npz`, a run's `weights.npz`) key the same arrays by the layer's stable node id
+(`n3/weight`), and are mapped to the attribute names of the network as it is now only when they
+are loaded. A file keyed by attribute (a run's `best.pt`, a user's own state dict, or a project
+weights file written before format 2) loads while the names it was made from still hold.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from studio.codegen.pytorch import module_names
+from studio.graph.project import Project, trained_weights
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SEPARATOR = "/"  # never part of a node id (`studio.graph.model` allows letters, digits, '_', '.', ':', '-')
+_Value = TypeVar("_Value")
+
+
+class WeightsError(Exception):
+    """A weights file that cannot be read or does not fit the network; the message names it."""
+
+
+def keyed_by_node(keys: Iterable[str]) -> bool:
+    """True when every key names a node id (`n3/weight`), as the project's weights files do."""
+    keys = list(keys)
+    return bool(keys) and all(SEPARATOR in key for key in keys)
+
+
+def by_node(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
+    """Re-key a state dict of `project`'s generated model by node id: `conv1.weight` -> `n3/weight`.
+
+    Raises:
+        WeightsError: a key belongs to no layer of the project's generated model.
+    """
+    owner = {attribute: node_id for node_id, attribute in module_names(project).items()}
+    keyed: dict[str, _Value] = {}
+    strays: list[str] = []
+    for key, value in state.items():
+        attribute, _, rest = key.partition(".")
+        if attribute not in owner:
+            strays.append(key)
+            continue
+        keyed[f"{owner[attribute]}{SEPARATOR}{rest}"] = value
+    if strays:
+        raise WeightsError(f"{', '.join(strays[:5])}: belong to no layer of {project.name!r}")
+    return keyed
+
+
+def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
+    """Re-key node-keyed weights by the attributes of `project`'s generated model, as it is named now.
+
+    Keys of nodes the project no longer has (or that hold no weights now) keep their node-id
+    form, so a fit check reports them as unexpected.
+    """
+    attributes = module_names(project)
+    keyed: dict[str, _Value] = {}
+    for key, value in state.items():
+        node_id, _, rest = key.partition(SEPARATOR)
+        attribute = attributes.get(node_id)
+        keyed[key if attribute is None else f"{attribute}.{rest}" if rest else attribute] = value
+    return keyed
+
+
+def describe_key(key: str, project: Project | None) -> str:
+    """A state-dict key as a user knows it: node-keyed ones by the layer's name, or as a removed layer."""
+    node_id, separator, rest = key.partition(SEPARATOR)
+    if not separator:
+        return key
+    node = project.graph.nodes.get(node_id) if project is not None else None
+    return f"{node.name}.{rest}" if node is not None else f"{rest} of a removed layer (id {node_id})"
+
+
+def attribute_keyed_weights(project: Project, project_path: str | Path | None) -> dict[str, np.ndarray] | None:
+    """The project's weights when its file is keyed by attribute (format 1, a run's best.pt), to re-key by node.
+
+    None when the project has no weights file or it is keyed by node id already.
+
+    Raises:
+        WeightsError: the file cannot be read, or its keys name no layer of the project.
+    """
+    from studio.codegen.export import read_weights
+
+    path = trained_weights(project, project_path)
+    if path is None or not path.is_file() or (path.suffix == ".npz" and keyed_by_node(_archive_keys(path))):
+        return None
+    state = read_weights(path)
+    if keyed_by_node(state):
+        return None
+    by_node(state, project)  # refuses a file whose names no longer match the layers
+    return {key: value.detach().cpu().numpy() for key, value in state.items()}
+
+
+def _archive_keys(path: Path) -> list[str]:
+    """The array names of an .npz archive, read from its zip directory (no array is loaded)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [name.removesuffix(".npy") for name in archive.namelist()]
+    except (OSError, zipfile.BadZipFile) as err:
+        raise WeightsError(f"{path}: cannot be read as NumPy weights ({err})") from err
