@@ -241,6 +241,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from studio.codegen.export import ExportWriteError, WeightsError, export_project
+    from studio.codegen.keras_backend import KerasBackendError
     from studio.codegen.names import CodegenError
     from studio.graph.project import ProjectFileError, load_project, trained_weights
 
@@ -257,7 +258,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
         return EXIT_INVALID
-    except (ExportWriteError, WeightsError) as err:
+    except (ExportWriteError, WeightsError, KerasBackendError) as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
     for path in result.files:

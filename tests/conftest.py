@@ -1,11 +1,16 @@
-"""Test configuration: headless Qt and bounded hypothesis profiles."""
+"""Test configuration: headless Qt, a fresh Keras home, and bounded hypothesis profiles."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 exports are checked on the torch backend
+# Keras runs as on a fresh install: no keras.json of this machine's; the exporter picks its backend.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="layer-studio-tests-keras-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 settings.register_profile(
     "ci", max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -19,6 +19,7 @@ from studio.codegen.checks import (
     problem_line,
     refuse_errors,
 )
+from studio.codegen.keras_backend import load_keras
 from studio.codegen.keras_layers import (
     EMITTERS,
     Apply,
@@ -276,10 +277,10 @@ def write_keras_weights(project: Project, source: str, torch_state_dict: dict[st
     """Build the Keras model from `source`, give it the PyTorch weights and save them to `path`.
 
     `path` must end with `.weights.h5` (Keras insists); the caller writes to a temporary such path
-    and renames it. Raises CodegenError when a layer's converted weights do not fit its Keras layer.
+    and renames it. Raises CodegenError when a layer's converted weights do not fit its Keras layer,
+    KerasBackendError when Keras or its backend cannot load.
     """
-    import keras  # noqa: F401 - fails early and clearly when Keras is missing
-
+    load_keras()  # before running the source: picks the backend, and fails clearly when it cannot load
     if not str(path).endswith(".weights.h5"):
         raise ValueError(f"{path}: a Keras weights file name must end with .weights.h5")
     plan = plan_keras(project)

@@ -2,7 +2,7 @@
 
 Each project is generated for PyTorch and Keras; the PyTorch model is built with seeded weights
 (as `layer-studio export` does), its state dict is converted with `write_keras_weights`, and the
-Keras model (KERAS_BACKEND=torch, see conftest) must agree on the same random input in inference
+Keras model (on the torch backend the exporter picks) must agree on the same random input in inference
 mode within 1e-4 relative. Layers and parameter values Keras cannot express must be refused with
 a message naming the node. Set UPDATE_GOLDEN=1 to rewrite the golden files.
 """
@@ -19,6 +19,7 @@ import torch
 
 from studio.codegen.export import build_torch_model
 from studio.codegen.keras import generate_keras, write_keras_weights
+from studio.codegen.keras_backend import load_keras
 from studio.codegen.keras_layers import EMITTERS
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
@@ -38,7 +39,7 @@ from tests.codegen.test_pytorch import (
     single_layer,
 )
 
-keras = pytest.importorskip("keras")
+keras = load_keras()  # as the exporter does: on torch unless the user chose a backend
 
 # Keras 3.15 variables predate numpy 2's __array__(copy=...); loading weights warns inside Keras.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

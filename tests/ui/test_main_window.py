@@ -179,6 +179,21 @@ def test_export_of_a_broken_network_says_why(window, tmp_path, qtbot):
     assert not (tmp_path / "model.py").exists()
 
 
+def test_a_keras_backend_that_cannot_load_is_a_plain_export_message(window, tmp_path, qtbot, monkeypatch):
+    from studio.codegen import keras_backend
+
+    monkeypatch.setattr(keras_backend, "_installed", lambda package: package == "keras")
+    monkeypatch.delitem(sys.modules, "keras", raising=False)  # as in a fresh editor that never loaded it
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with qtbot.waitSignal(window.files.export_finished, timeout=120_000) as blocker:
+        window.files.export("keras", tmp_path / "model_keras.py")
+    assert blocker.args[0] is False
+    title, message = window.errors[0]
+    assert title == "Export failed"
+    assert message.startswith("Keras backend 'jax' (from KERAS_BACKEND) cannot load") and "Error" not in message
+    assert not (tmp_path / "model_keras.py").exists()
+
+
 def window_lightness() -> int:
     palette = QApplication.palette()
     return palette.color(palette.ColorRole.Window).lightness()
