@@ -23,9 +23,7 @@ from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
 from tests.codegen.test_pytorch import EXAMPLES, VARIANTS, single_layer
 
-PROTO = Path(__file__).resolve().parents[3] / "shared" / "models" / "caffe" / "caffe.proto"
-if not PROTO.exists():
-    PROTO = Path("/work/shared/models/caffe/caffe.proto")
+PROTO = Path(__file__).resolve().parents[1] / "data" / "caffe" / "caffe.proto"  # BVLC's schema, see its README
 
 Message = list[tuple[str, Any]]
 

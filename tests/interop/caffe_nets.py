@@ -11,9 +11,7 @@ from studio.graph.model import Node
 from studio.interop.caffe_import import import_caffe
 from studio.interop.common import ImportedModel, UnsupportedLayersError
 
-MODELS = Path(__file__).resolve().parents[3] / "shared" / "models" / "caffe"
-if not MODELS.exists():
-    MODELS = Path("/work/shared/models/caffe")
+MODELS = Path(__file__).resolve().parents[1] / "data" / "caffe"  # real nets, see its README
 
 HEADER = 'input: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
 
