@@ -147,6 +147,7 @@ class CodePreview(QWidget):
         document.graph_changed.connect(self._graph_changed)
         document.analysed.connect(self._analysed)
         document.reset.connect(self._mark_stale)
+        document.renamed.connect(lambda _name: self._mark_stale())  # the class is named after the project
 
     # ----- public -----
     def text(self) -> str:

@@ -50,6 +50,7 @@ class Document(QObject):
     focus_requested = Signal(str)  # show this node (select and centre it)
     modified_changed = Signal(bool)
     training_changed = Signal(str)  # the name of the training setting that changed
+    renamed = Signal(str)  # the project's new name (Save As names it after the file)
 
     def __init__(
         self,
@@ -92,6 +93,12 @@ class Document(QObject):
         self.selection_changed.emit([])
         self.modified_changed.emit(False)
         self._refresh()
+
+    def set_name(self, name: str) -> None:
+        """Name the project (the generated code's class is named after it)."""
+        if name != self.project.name:
+            self.project.name = name
+            self.renamed.emit(name)
 
     def mark_saved(self, path: Path) -> None:
         """Record that the project now lives in `path` and matches it."""

@@ -268,7 +268,7 @@ class FileController(QObject):
 
     def _write(self, path: Path) -> bool:
         if self.document.path is None or path != self.document.path:
-            self.document.project.name = path.stem[:128] or self.document.project.name
+            self.document.set_name(path.stem[:128] or self.document.project.name)
         if self.holds_imported_weights() and not self._save_imported_weights(path):
             return False
         try:

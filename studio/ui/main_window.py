@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.canvas.node_activated.connect(self._show_inspector)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
+        self.document.renamed.connect(self.update_title)
         self.document.reset.connect(self._on_reset)
         self.files.recent_changed.connect(self._fill_recent_menu)
         self._restore_layout()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.project import load_project
-from studio.ui import code_preview, theme
+from studio.ui import code_preview, open_main_window, theme
 from studio.ui.code_preview import CodePreview
 from studio.ui.highlighter import STYLES, PythonHighlighter
 from tests.ui.conftest import EXAMPLES
@@ -191,6 +191,22 @@ def test_loading_another_project_regenerates(qtbot, shown, document):
         "class LeNet5(nn.Module):" in shown.text()
         or "class Lenet5(nn.Module):" in shown.text()
     )
+
+
+def test_save_as_renames_the_class_in_the_preview(qtbot, tmp_path):
+    window = open_main_window()
+    qtbot.addWidget(window)
+    project = load_project(EXAMPLES / "digits_cnn.lstudio")
+    project.name = "untitled"  # a network drawn in a new, never saved project
+    window.document.load(project)
+    window.show()
+    window.docks["codePreview"].raise_()
+    preview = window.code_preview
+    qtbot.waitUntil(lambda: "class Untitled" in preview.text())
+    assert window.files.save_as(tmp_path / "mycnn.lstudio")
+    qtbot.waitUntil(lambda: "class Untitled" not in preview.text())
+    assert "class Mycnn(nn.Module):" in preview.text()
+    window.files.close()
 
 
 def test_code_preview_and_generators_do_not_import_torch_or_keras():
