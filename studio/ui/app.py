@@ -10,15 +10,17 @@ from PySide6.QtWidgets import QApplication
 from studio.ui import theme
 from studio.ui.recovery import settings
 
+APP_NAME = "Layer Studio"
+
 
 def application() -> QApplication:
     """The running QApplication, created (with the saved theme) when there is none yet."""
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
-        app.setApplicationName("Layer Studio")
-        app.setOrganizationName("Layer Studio")
-        app.setApplicationDisplayName("Layer Studio")
+        app.setApplicationName(APP_NAME)
+        app.setOrganizationName(APP_NAME)
+        app.setApplicationDisplayName(APP_NAME)  # the window title ends with it (MainWindow.update_title)
         app.setStyle("Fusion")
         chosen = str(settings().value("theme", "system"))
         theme.use_theme({"light": theme.LIGHT, "dark": theme.DARK}.get(chosen))

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from studio.graph.project import Project
 from studio.ui import theme
+from studio.ui.app import APP_NAME
 from studio.ui.canvas.view import CanvasView
 from studio.ui.code_preview import CodePreview
 from studio.ui.document import Document
@@ -429,9 +430,14 @@ class MainWindow(QMainWindow):
 
     # ----- state shown -----
     def update_title(self, *_: object) -> None:
-        """`Layer Studio - <project name>`, with `*` while there are unsaved changes."""
-        star = "*" if self.document.is_modified else ""
-        self.setWindowTitle(f"Layer Studio - {self.document.project.name}{star}")
+        """`<project name> — Layer Studio`, with `*` while there are unsaved changes.
+
+        The title ends with the application's display name, so platforms that append it (Qt's
+        xcb and Windows plugins) leave it as it is: the name appears once everywhere.
+        """
+        name = self.document.project.name.replace("[*]", "[*][*]")  # Qt's escape for a literal [*]
+        self.setWindowTitle(f"{name}[*] \u2014 {APP_NAME}")
+        self.setWindowModified(self.document.is_modified)
 
     def _schedule_summary(self, *_: object) -> None:
         self._summary_timer.start()

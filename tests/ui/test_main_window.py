@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QGuiApplication, QUndoStack
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
 from studio.graph.project import load_project, project_to_dict
@@ -43,13 +43,39 @@ def test_window_has_every_panel_and_owns_its_history(window):
     assert window.undo_stack.parent() is window
 
 
+def shown_title(window) -> str:
+    """The title bar's text: Qt's xcb and Windows plugins append the display name unless the title ends with it."""
+    window.winId()  # the native window holds the title with its [*] placeholder resolved
+    title = window.windowHandle().title()
+    name = QGuiApplication.applicationDisplayName()
+    return title if title.endswith(name) else f"{title} \u2014 {name}"
+
+
+@pytest.fixture(autouse=True)
+def display_name(qapp):
+    """The display name the editor's application sets (studio.ui.app.application)."""
+    before = QGuiApplication.applicationDisplayName()
+    QGuiApplication.setApplicationDisplayName("Layer Studio")
+    yield
+    QGuiApplication.setApplicationDisplayName(before)
+
+
 def test_title_names_the_project_and_marks_unsaved_changes(window):
-    assert window.windowTitle() == "Layer Studio - digits_cnn"
+    assert shown_title(window) == "digits_cnn \u2014 Layer Studio"
     conv = window.document.graph.node_by_name("conv1")
     window.document.set_param(conv.id, "out_channels", 20)
-    assert window.windowTitle() == "Layer Studio - digits_cnn*"
+    assert shown_title(window) == "digits_cnn* \u2014 Layer Studio"
     window.undo_stack.undo()
-    assert window.windowTitle() == "Layer Studio - digits_cnn"
+    assert shown_title(window) == "digits_cnn \u2014 Layer Studio"
+
+
+def test_the_title_names_the_program_once(window, tmp_path):
+    window.show()
+    assert shown_title(window).count("Layer Studio") == 1
+    window.files.save_as(tmp_path / "mycnn.lstudio")
+    assert shown_title(window) == "mycnn \u2014 Layer Studio"
+    window.document.set_name("odd [*] name")
+    assert shown_title(window) == "odd [*] name \u2014 Layer Studio"
 
 
 def test_status_bar_shows_the_totals_and_follows_edits(window):
@@ -70,7 +96,7 @@ def test_save_then_open_reproduces_the_project(window, tmp_path, qtbot):
     assert window.files.save_as(target)
     saved = tmp_path / "copy.lstudio"
     assert saved.is_file() and not doc.is_modified
-    assert window.windowTitle() == "Layer Studio - copy"
+    assert shown_title(window) == "copy \u2014 Layer Studio"
     other = open_main_window(saved)
     qtbot.addWidget(other)
     assert project_to_dict(other.document.project) == project_to_dict(doc.project)
@@ -97,7 +123,7 @@ def test_unsaved_work_prompts_before_it_is_lost(window):
     window.files.ask_unsaved = lambda: Unsaved.DISCARD
     window.files.new_project()
     assert len(doc.graph) == 0 and not doc.is_modified
-    assert window.windowTitle() == "Layer Studio - untitled"
+    assert shown_title(window) == "untitled \u2014 Layer Studio"
 
 
 def test_save_from_the_prompt_writes_the_file(window, tmp_path):
@@ -146,7 +172,7 @@ def test_work_left_by_a_crash_is_offered_back(window, private_home):
     assert window.files.offer_recovery()
     assert asked and window.document.graph.node_by_name("crash_survivor") is not None
     assert window.document.is_modified
-    assert window.windowTitle().endswith("*")
+    assert shown_title(window) == "digits_cnn* \u2014 Layer Studio"
     assert find_recoverable() == []
 
 
