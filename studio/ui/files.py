@@ -416,28 +416,30 @@ class FileController(QObject):
         return True
 
     def _export_in_background(
-        self, project: Project, target: str, path: Path, weights: Path | None
+        self, project: Project, target: str, path: Path, weights: Path | None, project_path: Path | None
     ) -> None:
         from studio.codegen.export import ExportWriteError, WeightsError, export_project
         from studio.codegen.keras_backend import KerasBackendError
         from studio.codegen.names import CodegenError
 
         try:
-            result = export_project(project, target, path, weights=weights)
+            result = export_project(project, target, path, weights=weights, project_path=project_path)
         except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
             self.export_finished.emit(False, str(err))
             return
         except Exception as err:  # noqa: BLE001 - an unexpected failure must reach the user, not end the thread silently
             self.export_finished.emit(False, f"{type(err).__name__}: {err}")
             return
-        self.export_finished.emit(
-            True, "Exported " + ", ".join(str(p) for p in result.files)
-        )
+        warnings = "".join(f"\n{w}" for w in result.warnings)  # after the first line, for show_notes
+        self.export_finished.emit(True, "Exported " + ", ".join(str(p) for p in result.files) + warnings)
 
     def _report_export(self, ok: bool, message: str) -> None:
         self._exports = [t for t in self._exports if t.is_alive()]
         if ok:
-            self.window.statusBar().showMessage(message, 8000)
+            done, _, warnings = message.partition("\n")
+            self.window.statusBar().showMessage(done, 8000)
+            if warnings:
+                self.show_notes("Exported with a warning", warnings)
         else:
             self.window.statusBar().clearMessage()
             self.show_error("Export failed", message)
