@@ -253,7 +253,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     weights = args.weights or trained_weights(project, args.file)
     try:
         result = export_project(
-            project, args.to, args.output, seed=args.seed, weights=weights
+            project,
+            args.to,
+            args.output,
+            seed=args.seed,
+            weights=weights,
+            project_path=args.file,
         )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
@@ -263,6 +268,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     for path in result.files:
         print(f"wrote {path}")
+    for warning in result.warnings:
+        print(f"layer-studio: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 Files = list[tuple[Path, bytes]]
 """What an export writes: (path, content) pairs, companions (weights) before the main file."""
+MAX_SCRIPT_DATA_BYTES = 256 * 2**20  # the largest training data an export writes beside a training script
 
 
 class ExportWriteError(Exception):
@@ -33,9 +34,10 @@ class ExportWriteError(Exception):
 
 @dataclass(frozen=True)
 class ExportResult:
-    """The files one export wrote."""
+    """The files one export wrote, and what it had to leave out (one line each, saying what to do instead)."""
 
     files: tuple[Path, ...]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,41 @@ def _script(project: Project, out: Path, weights: Weights) -> Files:
     return [(init, buffer.getvalue()), (out, generate_script(project, init.name).encode("utf-8"))]
 
 
+def _script_data(project: Project, out: Path, project_path: str | Path | None) -> tuple[Files, tuple[str, ...]]:
+    """The project's training data beside its script (x and y as the trainer loads them, before normalization), or why not."""
+    import numpy as np
+
+    from studio.codegen.script import DATA_FILE
+    from studio.train import datasets  # numpy only: no torch
+
+    path = out.with_name(DATA_FILE)
+    inputs = [node for node in project.graph.nodes.values() if node.type == "Input"]
+    settings = project.training
+    if len(inputs) != 1:
+        reason = f"the trainer's datasets feed one Input and this network has {len(inputs)}"
+    else:
+        try:
+            data = datasets.load_dataset(
+                settings.dataset,
+                input_shape=tuple(int(d) for d in inputs[0].params["shape"]),
+                target=settings.target,
+                base_dir=Path(project_path).parent if project_path else None,
+                seed=settings.seed,
+                input_dtype=str(inputs[0].params["dtype"]),
+            )
+        except datasets.DatasetError as err:
+            reason = _first_line(err)
+        else:
+            size = data.x.nbytes + data.y.nbytes
+            if size <= MAX_SCRIPT_DATA_BYTES:
+                buffer = io.BytesIO()
+                np.savez(buffer, x=data.x, y=data.y)
+                return [(path, buffer.getvalue())], ()
+            limit = MAX_SCRIPT_DATA_BYTES / 2**20
+            reason = f"the data takes {size / 2**20:.3g} MiB, more than the limit of {limit:.3g} MiB"
+    return [], (f"{path.name} was not written ({reason}): run {out.name} with --data FILE.npz",)
+
+
 EXPORTERS: dict[str, Callable[[Project, Path, Weights], Files]] = {
     "pytorch": _pytorch,
     "keras": _keras,
@@ -117,12 +154,19 @@ TARGETS = tuple(EXPORTERS)
 
 
 def export_project(
-    project: Project, target: str, out: str | Path, seed: int = 0, weights: str | Path | None = None
+    project: Project,
+    target: str,
+    out: str | Path,
+    seed: int = 0,
+    weights: str | Path | None = None,
+    project_path: str | Path | None = None,
 ) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
     The numbers are those of the state dict file `weights` (a trained or imported model), or
-    else a deterministic initialization from `seed`; every target gets the same ones.
+    else a deterministic initialization from `seed`; every target gets the same ones. A training
+    script gets the project's data beside it (`project_path` locates a data file named relative
+    to the project), unless it is larger than MAX_SCRIPT_DATA_BYTES: the result's warnings say so.
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
@@ -132,6 +176,10 @@ def export_project(
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
     files = EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None, project))
+    warnings: tuple[str, ...] = ()
+    if target == "script":
+        data, warnings = _script_data(project, Path(out), project_path)
+        files = [*data, *files]
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
@@ -143,7 +191,7 @@ def export_project(
             raise ExportWriteError(f"{path}: cannot be written: {describe_os_error(err)}") from err
         if not existed:
             created.append(path)
-    return ExportResult(tuple(path for path, _ in reversed(files)))
+    return ExportResult(tuple(path for path, _ in reversed(files)), warnings)
 
 
 def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> torch.nn.Module:

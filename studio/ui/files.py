@@ -407,7 +407,7 @@ class FileController(QObject):
         snapshot = project_from_dict(project_to_dict(self.document.project))
         worker = threading.Thread(
             target=self._export_in_background,
-            args=(snapshot, target, Path(path), weights),
+            args=(snapshot, target, Path(path), weights, self.document.path),
             daemon=True,
         )
         self._exports.append(worker)

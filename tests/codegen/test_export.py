@@ -90,12 +90,14 @@ def test_the_cli_offers_every_export_target() -> None:
     assert EXPORT_TARGETS == TARGETS
 
 
-@pytest.mark.parametrize(("target", "name"), [("caffe", "lenet.prototxt"), ("script", "train.py")])
-def test_text_targets_write_one_file(tmp_path: Path, capsys, target: str, name: str) -> None:
-    out = tmp_path / name
+@pytest.mark.parametrize(
+    ("target", "names"), [("caffe", ["lenet.prototxt"]), ("script", ["train.py", "train_data.npz"])]
+)
+def test_text_targets_write_their_files(tmp_path: Path, capsys, target: str, names: list[str]) -> None:
+    out = tmp_path / names[0]
     code = main(["export", str(LENET), "--to", target, "-o", str(out)])
     assert code == 0, capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # a script gets its data beside it
     assert "c1" in out.read_text()
 
 

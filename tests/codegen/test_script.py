@@ -5,19 +5,24 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from studio.cli import main
 from studio.codegen.names import CodegenError
-from studio.codegen.script import generate_script
+from studio.codegen.script import generate_script, recipe_source
 from studio.graph import Graph
-from studio.graph.project import Project, TrainingSettings, load_project
+from studio.graph.project import LOSSES, Project, TrainingSettings, load_project
+from studio.train import recipe
+from studio.train.datasets import load_dataset
 from tests.codegen.test_pytorch import EXAMPLES, ROOT, hostile_project
 
 TIMEOUT = 120
+ALLOWED_IMPORTS = {"__future__", "argparse", "collections", "contextlib", "math", "os", "time", "warnings", "numpy", "torch"}
 
 
 def write_script(tmp_path: Path, example: str) -> Path:
@@ -41,7 +46,7 @@ def imports(source: str) -> set[str]:
 def test_script_compiles_without_studio(path: Path) -> None:
     source = generate_script(load_project(path))
     compile(source, "train.py", "exec")
-    assert imports(source) <= {"argparse", "math", "os", "time", "numpy", "torch"}
+    assert imports(source) <= ALLOWED_IMPORTS
 
 
 def test_help_documents_the_data_format(tmp_path: Path) -> None:
@@ -109,7 +114,7 @@ def test_hostile_names_and_dataset_cannot_inject_code() -> None:
     project = hostile_project()
     project.training = TrainingSettings(dataset='x"""\nimport os\n"""')
     source = generate_script(project)
-    assert imports(source) <= {"argparse", "math", "os", "time", "numpy", "torch"}
+    assert imports(source) <= ALLOWED_IMPORTS
     tree = ast.parse(source)
     dataset = [n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DATASET"]
     assert ast.literal_eval(dataset[0].value) == project.training.dataset
@@ -124,14 +129,12 @@ def test_a_graph_with_errors_is_refused() -> None:
 
 
 def test_init_weights_exports_the_weights_the_script_starts_from(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from studio.codegen.export import export_project
 
     project = load_project(ROOT / "assets" / "examples" / "mlp.lstudio")
     project.training = replace(project.training, init="weights")
     result = export_project(project, "script", tmp_path / "train.py", seed=3)
-    assert [p.name for p in result.files] == ["train.py", "train.pt"]
+    assert [p.name for p in result.files] == ["train.py", "train.pt", "train_data.npz"]
     helped = run(["train.py", "--help"], tmp_path)
     assert "default: train.pt" in " ".join(helped.stdout.split()), helped.stdout
     data = tiny_npz(tmp_path / "data.npz", (2,), 2)
@@ -143,3 +146,87 @@ def test_init_weights_exports_the_weights_the_script_starts_from(tmp_path: Path)
     start = torch.load(tmp_path / "train.pt", weights_only=True)
     trained = torch.load(elsewhere / "ck" / "last.pt", weights_only=True)["model"]
     assert all(torch.allclose(start[k], trained[k], atol=1e-6) for k in start)
+
+
+def test_the_script_embeds_the_trainers_recipe_verbatim() -> None:
+    source = generate_script(load_project(ROOT / "assets" / "examples" / "mlp.lstudio"))
+    for module in ("samples", "recipe"):
+        text = (ROOT / "studio" / "train" / f"{module}.py").read_text(encoding="utf-8")
+        docstring, body = text.split("from __future__ import annotations\n")
+        assert recipe_source(module) in source and docstring.strip() in source and body.strip() in source
+
+
+def test_every_loss_the_project_offers_is_in_the_recipe() -> None:
+    assert set(LOSSES) == set(recipe.LOSSES)
+
+
+# ----- the exported script runs as exported, on the project's own data -----
+
+
+def export_digits(folder: Path) -> subprocess.CompletedProcess[str]:
+    project = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
+    return run(["-m", "studio.cli", "export", str(project), "--to", "script", "-o", str(folder / "train.py")], ROOT)
+
+
+def test_export_writes_the_built_in_data_beside_the_script(tmp_path: Path) -> None:
+    done = export_digits(tmp_path)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    digits = load_dataset("digits", input_shape=(1, 8, 8))
+    with np.load(tmp_path / "train_data.npz") as data:
+        assert np.array_equal(data["x"], digits.x) and np.array_equal(data["y"], digits.y)  # raw, not normalized
+    trained = run(["train.py", "--epochs", "1", "--out", "ck"], tmp_path)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "1617 training samples, 180 held out" in trained.stdout and "val_acc" in trained.stdout
+    assert (tmp_path / "ck" / "best.pt").exists()
+
+
+def test_torchrun_runs_the_exported_script_as_exported(tmp_path: Path) -> None:
+    assert export_digits(tmp_path).returncode == 0
+    args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py", "--epochs", "1", "--out", "ck"]
+    done = run(args, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rank 0 of 2 finished" in done.stdout and "rank 1 of 2 finished" in done.stdout
+    assert done.stdout.count("epoch 1/1") == 1 and (tmp_path / "ck" / "last.pt").exists()
+
+
+def test_a_file_dataset_is_exported_raw_and_data_overrides_it(tmp_path: Path) -> None:
+    from studio.codegen.export import export_project
+
+    rng = np.random.default_rng(1)
+    x, y = (rng.standard_normal((40, 2)) * 5 + 3).astype(np.float32), rng.integers(0, 2, 40)
+    np.savez(tmp_path / "points.npz", x=x, y=y)
+    project = load_project(ROOT / "assets" / "examples" / "mlp.lstudio")
+    project.training = replace(project.training, dataset="points.npz")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = export_project(project, "script", out / "train.py", project_path=tmp_path / "points.lstudio")
+    assert out / "train_data.npz" in result.files and not result.warnings
+    with np.load(out / "train_data.npz") as data:
+        assert np.array_equal(data["x"], x) and np.array_equal(data["y"], y)
+    other = tiny_npz(tmp_path / "other.npz", (2,), 2, samples=30)
+    done = run([str(out / "train.py"), "--data", str(other), "--epochs", "1", "--out", "ck"], tmp_path)
+    assert done.returncode == 0 and "27 training samples, 3 held out" in done.stdout, done.stdout + done.stderr
+
+
+def test_data_over_the_limit_is_left_out_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from studio.codegen import export
+
+    monkeypatch.setattr(export, "MAX_SCRIPT_DATA_BYTES", 2**18)  # the digits take 0.45 MiB
+    project = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
+    assert main(["export", str(project), "--to", "script", "-o", str(tmp_path / "train.py")]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "train.py").exists() and not (tmp_path / "train_data.npz").exists()
+    warning = captured.err.strip()
+    assert len(warning.splitlines()) == 1 and "train_data.npz was not written" in warning
+    assert "takes 0.452 MiB, more than the limit of 0.25 MiB" in warning and "--data" in warning, warning
+
+
+def test_data_that_cannot_be_loaded_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    from studio.codegen.export import export_project
+
+    project = load_project(ROOT / "assets" / "examples" / "mlp.lstudio")
+    project.training = replace(project.training, dataset="missing.npz")
+    result = export_project(project, "script", tmp_path / "train.py", project_path=tmp_path / "p.lstudio")
+    assert [p.name for p in result.files] == ["train.py"]
+    assert len(result.warnings) == 1 and "missing.npz" in result.warnings[0] and "--data" in result.warnings[0]
