@@ -241,9 +241,21 @@ class ImportContext:
         self.live.add(output)
 
     def fail(self, node: onnx.NodeProto, kind: str) -> None:
-        """Record a node that has no mapping; everything it feeds is skipped without further reports."""
+        """Record a node that has no mapping; what it feeds is skipped unless its outputs get a `stand_in`."""
         self.problems.append((kind, node.name or f"<unnamed {node.op_type}>"))
         self.broken.update(o for o in node.output if o)
+
+    def stand_in(self, tensors: list[str]) -> None:
+        """Let failed outputs whose shape ONNX inferred stand in as live tensors, so the nodes they feed are still mapped and their own failures listed.
+
+        The project is never built once a node failed: a stand-in only lets the mapping go on.
+        """
+        for name in tensors:
+            shape = self.inferred.get(name)
+            if name and shape is not None and not self.is_constant(name):
+                self.broken.discard(name)
+                self.shapes[name] = shape
+                self.live.add(name)
 
     # ----- constant folding -----
     def fold(

@@ -346,7 +346,12 @@ def _match_patterns(ctx: ImportContext, live: list[onnx.NodeProto]) -> dict[int,
 def _map_node(
     ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match]
 ) -> None:
-    """Map one node (or emit the pattern it ends); a node fed by a failed one is skipped unless its type has no mapping at all."""
+    """Map one node (or emit the pattern it ends).
+
+    A node fed by a failed one is still mapped where the failed output's shape is known (a
+    stand-in), so every unmappable node is listed; where it is not, the node is skipped
+    unless its type has no mapping at all.
+    """
     match = deferred.get(id(node))
     if match is None and ctx.is_claimed(node):
         return
@@ -382,6 +387,7 @@ def _map_node(
     except MappingFailed as err:
         ctx.fail(node, err.kind)
         ctx.broken.update(produced)
+        ctx.stand_in(list(node.output))
 
 
 def _check_outputs(ctx: ImportContext) -> None:
