@@ -26,7 +26,7 @@ from studio.graph.project import (
     trained_weights,
 )
 from studio.graph.shapes import snapshot_analysis
-from studio.train import datasets
+from studio.train import datasets, recipe
 from studio.train.loop import Split
 
 DEVICE_DATA_SHARE = (
@@ -170,7 +170,7 @@ def prepare(
         ) from None
     if settings.init == "weights":
         _start_from_project_weights(model, project, project_path)
-    precision = settings.precision if device.type == "cuda" else "fp32"
+    precision = recipe.precision_on(settings.precision, device)
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise TrainingFailed(
             "this GPU does not support bf16: choose the precision fp16 or fp32",

@@ -13,12 +13,13 @@ import torch
 
 from studio.codegen.export import export_project
 from studio.graph.project import load_project, project_to_dict
+from studio.train import recipe
 from studio.train.datasets import load_dataset
 from studio.train.engine import NoControl, TrainRequest, run_training
 from studio.train.samples import held_out_count, split_indices
 
 DIGITS = Path(__file__).resolve().parents[2] / "assets" / "examples" / "digits_cnn.lstudio"
-SAMPLES = 480
+SAMPLES = 320
 BASE = {"epochs": 3, "batch_size": 32, "validation_split": 0.2, "seed": 3, "device": "cpu"}
 CASES = {
     "defaults": {},
@@ -66,12 +67,15 @@ def trainer_run(project: Any, path: Path, folder: Path) -> tuple[dict, list[dict
     return done, [e for e in events if e["kind"] == "epoch"], last["model"]
 
 
-def script_run(project: Any, path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[tuple], dict]:
+def script_run(
+    project: Any, path: Path, folder: Path, capsys: pytest.CaptureFixture[str], patch: dict[str, Any] | None = None
+) -> tuple[list[tuple], dict]:
     """Export the script with its data and run its main() in this process (same threads, same numbers)."""
     result = export_project(project, "script", folder / "train.py", project_path=path)
     assert (folder / "train_data.npz") in result.files and not result.warnings
     namespace: dict[str, Any] = {"__name__": "exported_train", "__file__": str(folder / "train.py")}
     exec(compile((folder / "train.py").read_text(), str(folder / "train.py"), "exec"), namespace)  # noqa: S102
+    namespace.update(patch or {})
     capsys.readouterr()
     with torch.random.fork_rng(devices=[]):
         namespace["main"](["--out", str(folder / "ck")])
@@ -88,6 +92,20 @@ def default_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torch
     return trainer_run(project, path, folder)[2]
 
 
+def assert_same_training(epochs: list[dict], rows: list[tuple], trained: dict, scripted: dict) -> None:
+    """The same epochs, the same losses per epoch and the same final weights, up to float rounding."""
+    assert [e for e, _, _ in rows] == [e["epoch"] for e in epochs]
+    for (_, loss, val_loss), event in zip(rows, epochs, strict=True):
+        assert loss == pytest.approx(event["train_loss"], rel=TOLERANCE, abs=TOLERANCE)
+        assert val_loss == pytest.approx(event["val_loss"], rel=TOLERANCE, abs=TOLERANCE)
+    assert all(torch.allclose(trained[k], scripted[k], rtol=1e-3, atol=TOLERANCE) for k in trained)
+
+
+def assert_differs(trained: dict, default_weights: dict) -> None:
+    """The setting matters: a script that ignored it would have failed the comparison."""
+    assert any(not torch.allclose(trained[k], default_weights[k], atol=100 * TOLERANCE) for k in trained)
+
+
 @pytest.mark.parametrize("settings", CASES.values(), ids=CASES.keys())
 def test_the_script_trains_exactly_as_the_trainer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: dict[str, Any], default_weights: dict
@@ -96,12 +114,30 @@ def test_the_script_trains_exactly_as_the_trainer(
     done, epochs, trained = trainer_run(project, path, tmp_path)
     rows, scripted = script_run(project, path, tmp_path, capsys)
 
-    assert [e for e, _, _ in rows] == [e["epoch"] for e in epochs]
-    for (_, loss, val_loss), event in zip(rows, epochs, strict=True):
-        assert loss == pytest.approx(event["train_loss"], rel=TOLERANCE, abs=TOLERANCE)
-        assert val_loss == pytest.approx(event["val_loss"], rel=TOLERANCE, abs=TOLERANCE)
-    assert all(torch.allclose(trained[k], scripted[k], rtol=1e-3, atol=TOLERANCE) for k in trained)
-    if settings:  # the setting matters: ignoring it would have failed the comparison above
-        assert any(not torch.allclose(trained[k], default_weights[k], atol=100 * TOLERANCE) for k in trained)
+    assert_same_training(epochs, rows, trained, scripted)
+    if settings:
+        assert_differs(trained, default_weights)
     if "early_stopping" in settings:
         assert done["stopped_early"] and done["epochs_run"] < project.training.epochs
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_the_script_trains_in_mixed_precision_as_the_trainer(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    precision: str,
+    default_weights: dict,
+) -> None:
+    """Autocast on the CPU stands in for the GPU's: both sides are let use mixed precision off CUDA."""
+    anywhere = {"precision_on": lambda name, device: name}
+    monkeypatch.setattr(recipe, "precision_on", anywhere["precision_on"])
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    path, project = project_on_file_data(tmp_path, {"precision": precision})
+    _, epochs, trained = trainer_run(project, path, tmp_path)
+    rows, scripted = script_run(project, path, tmp_path, capsys, anywhere)
+
+    assert_same_training(epochs, rows, trained, scripted)
+    assert_differs(trained, default_weights)
+    last = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)
+    assert (last["scaler"] is not None) == (precision == "fp16")  # fp16 steps through the gradient scaler
