@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+# NOTE: a bug inside an importer exits 3, apart from 2 (a file that cannot be read or is refused
+# as unsafe), so a script or a bug report can tell Layer Studio's fault from the file's.
+EXIT_INTERNAL = 3
 EXPORT_TARGETS = (
     "pytorch",
     "keras",
@@ -280,7 +283,8 @@ the project's training settings point at them, so `layer-studio export` carries 
 
 Exit status: 0 written; 1 the model uses operators or layers with no mapping (every one is
 listed: type, count, first node); 2 the file cannot be read or is refused as unsafe, or the
-project cannot be written."""
+project cannot be written; 3 an internal error of Layer Studio (a bug: the message names the
+node being imported; please report it with the file)."""
 
 
 def _add_import_parser(sub: Any) -> None:
@@ -304,6 +308,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from studio.interop.common import (
+        InternalImportError,
         ModelImportError,
         UnsupportedLayersError,
         import_model,
@@ -316,6 +321,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except UnsupportedLayersError as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_INVALID
+    except InternalImportError as err:
+        print(f"layer-studio: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
     except ModelImportError as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -42,6 +42,20 @@ class UnsupportedLayersError(ModelImportError):
         self.found = found  # type -> (how many, name of the first node of that type)
 
 
+class InternalImportError(ModelImportError):
+    """An unexpected exception inside an importer: a bug in Layer Studio, not a fault of the file (CLI exit code 3)."""
+
+
+def internal_error(source: str, err: BaseException, where: str = "") -> InternalImportError:
+    """The error for an importer bug: it says so, names what was being imported (a node) and the exception."""
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    at = f" while importing {where}" if where else ""
+    return InternalImportError(
+        f"{source}: internal error of Layer Studio{at} ({type(err).__name__}: {first}); "
+        "this is a bug in Layer Studio, not a fault of the file: please report it with the file"
+    )
+
+
 class ImportWriteError(ModelImportError):
     """An imported project or its weights that could not be written; the message names the path."""
 
@@ -202,6 +216,7 @@ def import_model(path: Path) -> ImportedModel:
 
     Raises:
         UnsupportedLayersError: the file is readable but uses types with no mapping (all listed).
+        InternalImportError: the importer failed in a way it did not foresee (a bug).
         ModelImportError: the file cannot be read, is hostile, or has an unknown suffix.
     """
     import importlib
@@ -215,4 +230,9 @@ def import_model(path: Path) -> ImportedModel:
         )
     module_name, function = IMPORTERS[suffix].split(":")
     importer = getattr(importlib.import_module(module_name), function)
-    return importer(path)
+    try:
+        return importer(path)
+    except ModelImportError:
+        raise
+    except Exception as err:  # an exception no importer expected is its bug, never the file's fault
+        raise internal_error(str(path), err) from err

@@ -10,7 +10,9 @@ PyTorch model's state-dict names. Every operator without a mapping is reported a
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ from studio.interop.common import (
     ImportedModel,
     ModelImportError,
     NameTable,
+    internal_error,
     lay_out,
     project_name,
     unsupported_error,
@@ -87,6 +90,7 @@ def import_onnx(path: str | Path) -> ImportedModel:
 
     Raises:
         UnsupportedLayersError: operators with no mapping (every one listed: type, count, first node).
+        InternalImportError: an exception the importer did not foresee (a bug), naming the node it handled.
         ModelImportError: the file cannot be read, is hostile, or its graph cannot be analysed.
     """
     path = Path(path)
@@ -101,13 +105,8 @@ def import_onnx(path: str | Path) -> ImportedModel:
         return _import(model, path)
     except ModelImportError:
         raise
-    except (
-        Exception
-    ) as err:  # a file no check foresaw must still end in a message, not a traceback
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        raise ModelImportError(
-            f"{path}: cannot be imported ({type(err).__name__}: {first})"
-        ) from err
+    except Exception as err:  # the file was read and vetted: what fails now is the importer's bug
+        raise internal_error(str(path), err) from err
 
 
 def _import(model: onnx.ModelProto, path: Path) -> ImportedModel:
@@ -116,9 +115,10 @@ def _import(model: onnx.ModelProto, path: Path) -> ImportedModel:
     ctx, live = _fold_with_shapes(model, path, inputs)
     ctx.fixed_batch = fixed_batch
     ctx.problems.extend(problems)
-    deferred = _match_patterns(ctx, live)
+    deferred = _match_patterns(ctx, live, path)
     for node in live:
-        _map_node(ctx, node, deferred)
+        with _bugs_named_after(node, path):
+            _map_node(ctx, node, deferred)
     _check_outputs(ctx)
     if ctx.problems:
         raise unsupported_error(path.name, "operator", ctx.problems)
@@ -323,7 +323,21 @@ def _needed(ctx: ImportContext, live: list[onnx.NodeProto]) -> list[onnx.NodePro
 
 
 # ----- mapping -----
-def _match_patterns(ctx: ImportContext, live: list[onnx.NodeProto]) -> dict[int, Match]:
+@contextlib.contextmanager
+def _bugs_named_after(node: onnx.NodeProto, path: Path) -> Iterator[None]:
+    """Report an exception no mapping foresaw, raised while `node` is handled, as an internal error naming the node."""
+    try:
+        yield
+    except ModelImportError:
+        raise
+    except Exception as err:
+        where = f"node {node.name or '<unnamed>'!r} ({node.op_type})"
+        raise internal_error(str(path), err, where) from err
+
+
+def _match_patterns(
+    ctx: ImportContext, live: list[onnx.NodeProto], path: Path
+) -> dict[int, Match]:
     """Find every exporter pattern; return the matches by the id of their last node."""
     deferred: dict[int, Match] = {}
     for anchors, matcher in PATTERNS:
@@ -334,7 +348,8 @@ def _match_patterns(ctx: ImportContext, live: list[onnx.NodeProto]) -> dict[int,
                 or node.domain not in ("", "ai.onnx")
             ):
                 continue
-            match = matcher(ctx, node)
+            with _bugs_named_after(node, path):
+                match = matcher(ctx, node)
             if match is None:
                 continue
             ctx.claim(*match.nodes)

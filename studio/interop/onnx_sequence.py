@@ -190,10 +190,34 @@ def _output_layout(
     directions: int,
     hidden: int,
 ) -> str:
-    """Which of the layer's outputs the plumbing after `node` passes on: 'batch_first', 'time_major' or 'last'."""
+    """Which of the layer's outputs the plumbing after `node` passes on: 'batch_first', 'time_major' or 'last'.
+
+    The plumbing runs at the probing batch size and, for a model exported with a fixed batch
+    (whose reshape targets hold that batch as a plain number), at that batch too.
+    """
+    batches = [BATCHES[0]]
+    if ctx.fixed_batch is not None and ctx.fixed_batch not in batches:
+        batches.append(ctx.fixed_batch)
+    for batch in batches:
+        layout = _layout_at(ctx, node, region, final, (steps, directions, batch, hidden))
+        if layout is not None:
+            return layout
+    raise MappingFailed(
+        f"{node.op_type} (its outputs are rearranged in a way no layer gives)"
+    )
+
+
+def _layout_at(
+    ctx: ImportContext,
+    node: onnx.NodeProto,
+    region: list[onnx.NodeProto],
+    final: str,
+    sizes: tuple[int, int, int, int],
+) -> str | None:
+    """The layout the plumbing gives when the node's outputs are numbered values of (steps, directions, batch, hidden); None if none fits."""
     import numpy as np
 
-    batch = BATCHES[0]
+    steps, directions, batch, hidden = sizes
     names = [o for o in node.output if o]
     shapes = [
         (steps, directions, batch, hidden),
@@ -209,7 +233,12 @@ def _output_layout(
             feeds[name] = (np.arange(size, dtype=np.float32) + i * 2**22).reshape(
                 shapes[i]
             )
-    got = run_nodes(ctx, region, feeds, [final])[0] if region else feeds.get(final)
+    try:
+        got = run_nodes(ctx, region, feeds, [final])[0] if region else feeds.get(final)
+    except MappingFailed:
+        raise
+    except Exception:  # noqa: BLE001 - plumbing that cannot run on this layout does not give it
+        return None
     y, y_h = (
         feeds.get(node.output[0]),
         feeds.get(node.output[1]) if len(node.output) > 1 else None,
@@ -231,9 +260,7 @@ def _output_layout(
             and np.array_equal(got, expected)
         ):
             return layout
-    raise MappingFailed(
-        f"{node.op_type} (its outputs are rearranged in a way no layer gives)"
-    )
+    return None
 
 
 def _recurrent_weights(

@@ -8,8 +8,12 @@ are what the dynamo and TorchScript exporters write for LSTM, GRU and attention.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from tests.interop import onnx_models as om
 
 
 class DenseLayer(nn.Module):
@@ -114,6 +118,43 @@ def mobilenet_v3(gates: int = 3) -> nn.Module:
         *[InvertedResidual(8) for _ in range(gates)],
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
     )  # fmt: skip
+
+
+class SequenceTagger(nn.Module):
+    """A recurrent layer (LSTM, GRU; stacked, bidirectional) read at every step by a Linear."""
+
+    def __init__(self, kind: str = "LSTM", layers: int = 1, bidirectional: bool = False) -> None:
+        super().__init__()
+        self.recurrent = getattr(nn, kind)(6, 5, num_layers=layers, bidirectional=bidirectional, batch_first=True)
+        self.head = nn.Linear(5 * (2 if bidirectional else 1), 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.recurrent(x)[0])
+
+
+class Encoder(nn.Module):
+    """A small BERT-like encoder: nn.TransformerEncoderLayer blocks on (N, T, D), averaged over time, then a Linear."""
+
+    def __init__(self, width: int = 16, heads: int = 2, layers: int = 2) -> None:
+        super().__init__()
+        block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x).mean(1))
+
+
+def export_fixed_batch(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool) -> Path:
+    """Export `model` for the batch size of `sample` only, as both exporters do when given no dynamic axes."""
+    with om.quiet():
+        if dynamo:
+            torch.onnx.export(model, (sample,), dynamo=True, opset_version=opset, input_names=["x"], external_data=False).save(
+                str(path)
+            )
+        else:
+            torch.onnx.export(model, (sample,), str(path), dynamo=False, opset_version=opset, input_names=["x"])
+    return path
 
 
 def randomized(model: nn.Module, seed: int = 0) -> nn.Module:

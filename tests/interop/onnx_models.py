@@ -284,7 +284,8 @@ def randomized(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
+    """Silence the exporters' logging, warnings and prints."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -300,7 +301,7 @@ def export_torch(
     model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool = False
 ) -> Path:
     """Export `model` with a dynamic batch: TorchScript exporter by default, keeping BatchNorm as it is."""
-    with _quiet():
+    with quiet():
         if dynamo:
             program = torch.onnx.export(
                 model, (sample,), dynamo=True, opset_version=opset, input_names=["image"], output_names=["scores"],
