@@ -21,9 +21,10 @@ TRAIN_FLAGS = {"learning_rate": ("--lr", "--learning-rate")}  # others: --the-na
 INPUT_FAILURES = ("data", "settings", "project", "arguments")
 TRAIN_EPILOG = """\
 Settings not given keep the project's values. Runs are written to
-DIR/<project name>/<timestamp>/ (config.json, metrics.csv, best.pt, last.pt, model.py),
-where DIR is --out, by default ./runs in the current folder. The project file is never
-changed: export the trained network with --weights RUN_FOLDER/best.pt.
+DIR/<project name>/<timestamp>/ (config.json, metrics.csv, best.pt, last.pt, model.py, and
+the trained network as project.lstudio with its weights.npz), where DIR is --out, by default
+./runs in the current folder. The project file is never changed: export the trained network
+from RUN_FOLDER/project.lstudio, whose Input standardizes the data as training did.
 
 With --json, stdout carries one JSON object per line: one per epoch with the keys
 epoch, train_loss, val_loss, val_accuracy, samples_per_s, seconds, train_samples,
@@ -353,12 +354,11 @@ class TrainReport:
             summary += f"; best validation accuracy {_percent(best)}"
         elif event.get("best_val_loss") is not None:
             summary += f"; best validation loss {_number(event['best_val_loss'])}"
-        weights = os.path.join(str(run_dir), "best.pt")
+        trained = os.path.join(str(run_dir), "project.lstudio")
         print(summary, file=self.out)
         print(f"run folder: {run_dir}", file=self.out)
         print(
-            "export the trained network with: layer-studio export "
-            f"{self.project_file} --to pytorch -o {self.project_name}.py --weights {weights}",
+            f"export the trained network with: layer-studio export {trained} --to pytorch -o {self.project_name}.py",
             file=self.out,
             flush=True,
         )

@@ -36,9 +36,10 @@ from studio.codegen.names import (
     Namespace,
     literal,
 )
-from studio.codegen.pytorch import LINE, TAB, assign, fit
+from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
 from studio.codegen.pytorch_layers import Call
 from studio.graph.catalogue.base import Unsupported
+from studio.graph.catalogue.core import standardized_axis
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -163,6 +164,11 @@ class _Emitter:
         self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
         self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
         live = feeding_outputs(self.graph)
+        self.raw = {  # a standardized Input's keras.Input, and the name of its Normalization layer
+            n: (self.names.identifier(f"{node.name} raw"), self.names.identifier(f"{node.name} standardize"))
+            for n, node in self.graph.nodes.items()
+            if n in self.inputs and node.params["mean"]
+        }
         self.emitted: dict[str, Emitted] = {}
         problems = []
         for node_id in self.order:
@@ -223,7 +229,11 @@ class _Emitter:
                 args.append(f"dtype={literal(node.params['dtype'])}")
             args.append(f"name={literal(self.ident[node_id])}")
             lines.append(f"{TAB}{self._comment(node_id)}")
-            lines += assign(TAB, self.ident[node_id], _call("keras.Input", args))
+            name = self.ident[node_id]
+            raw, layer = self.raw.get(node_id, (name, ""))
+            lines += assign(TAB, raw, _call("keras.Input", args))
+            if layer:
+                lines += apply_lines(TAB, name, Apply(_normalization(node.params, layer), (raw,)))
         for node_id, emitted in self.emitted.items():
             lines.append(f"{TAB}{self._comment(node_id)}")
             for step in emitted.steps:
@@ -234,7 +244,7 @@ class _Emitter:
             assert edge is not None
             results.append(self.ident[edge.src])
             lines.append(f"{TAB}{self._comment(out)}")
-        ins = [self.ident[n] for n in self.inputs]
+        ins = [self.raw.get(n, (self.ident[n], ""))[0] for n in self.inputs]
         inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"
         outputs = results[0] if len(results) == 1 else f"[{', '.join(results)}]"
         model = _call("keras.Model", [f"inputs={inputs}", f"outputs={outputs}", f"name={literal(self.model_name)}"])
@@ -253,6 +263,23 @@ def _listed(key: str, names: list[str]) -> list[str]:
     if len(one) <= LINE or len(names) == 1:
         return [one]
     return [f"{TAB * 2}{key}=[", *(f"{TAB * 3}{n}," for n in names), f"{TAB * 2}],"]
+
+
+def _normalization(params: dict[str, Any], name: str) -> Call:
+    """keras' Normalization with an Input's mean and std: per channel (axis 1, channels first) or per feature."""
+    sample = params["shape"]
+    axis = standardized_axis(sample)
+    size = sample[axis]
+    mean, std = (v * size if len(v) == 1 else v for v in (params["mean"], params["std"]))
+    return _call(
+        "layers.Normalization",
+        [
+            f"axis={1 if axis == 0 and len(sample) > 1 else -1}",
+            f"mean={float_list(mean, TAB * 2)}",
+            f"variance={float_list(tuple(s * s for s in std), TAB * 2)}",
+            f"name={literal(name)}",
+        ],
+    )
 
 
 def _call(func: str, args: list[str]) -> Call:

@@ -21,7 +21,7 @@ MAX_IDENTIFIER = 40
 # Names the generated file itself uses, at module level or inside forward().
 FILE_NAMES = frozenset(
     {
-        "self", "torch", "nn", "F", "math", "forward", "build_model", "weights", "model", "state",
+        "self", "torch", "nn", "F", "math", "forward", "build_model", "weights", "model", "state", "Standardize",
         "SinusoidalEncoding", "LearnedEncoding", "SeparableConv2d", "LastStateLSTM", "LastStateGRU",
         "LastStateRNN", "LocalResponseNorm",
     }

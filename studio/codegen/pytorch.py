@@ -10,6 +10,7 @@ from __future__ import annotations
 from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
 from studio.codegen.names import Namespace
 from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
+from studio.graph.catalogue.core import standardized_axis
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
@@ -17,6 +18,19 @@ LINE = 88
 TAB = "    "
 
 HELPERS: dict[str, str] = {
+    "Standardize": '''
+class Standardize(nn.Module):
+    """Subtracts the training data's mean and divides by its std (constants, not weights)."""
+
+    def __init__(self, mean: list[float], std: list[float], trailing: int) -> None:
+        super().__init__()
+        shape = (-1,) + (1,) * trailing  # one value per channel (images) or per feature
+        self.register_buffer("mean", torch.tensor(mean).view(shape), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(shape), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+''',
     "SeparableConv2d": '''
 class SeparableConv2d(nn.Module):
     """A depthwise convolution (no bias), then a 1x1 pointwise convolution."""
@@ -153,6 +167,11 @@ class _Emitter:
         self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]
         self.outputs = [n for n, node in self.graph.nodes.items() if node.type == "Output"]
         self.live = feeding_outputs(self.graph)
+        self.standardize = {
+            n: self.names.identifier(f"{self.graph.nodes[n].name} standardize")
+            for n in self.inputs
+            if self.graph.nodes[n].params["mean"]
+        }
         self.emitted: dict[str, Emitted] = {}
         for node_id in self.order:
             node = self.graph.nodes[node_id]
@@ -173,7 +192,8 @@ class _Emitter:
 
     # ----- the file -----
     def source(self) -> str:
-        helpers = sorted({h for e in self.emitted.values() for h in e.helpers}, key=list(HELPERS).index)
+        used = {h for e in self.emitted.values() for h in e.helpers} | ({"Standardize"} if self.standardize else set())
+        helpers = sorted(used, key=list(HELPERS).index)
         imports = "import torch\nfrom torch import nn"
         if "SinusoidalEncoding" in helpers:
             imports = "import math\n\n" + imports
@@ -189,6 +209,8 @@ class _Emitter:
             f"{TAB}def __init__(self) -> None:",
             f"{TAB * 2}super().__init__()",
         ]
+        for node_id, name in self.standardize.items():
+            lines += assign(TAB * 2, f"self.{name}", standardize_call(self.graph.nodes[node_id].params))
         for node_id, emitted in self.emitted.items():
             if emitted.module is not None:
                 lines += assign(TAB * 2, f"self.{self.ident[node_id]}", emitted.module)
@@ -199,7 +221,12 @@ class _Emitter:
         params = ["self", *(f"{self.ident[n]}: torch.Tensor" for n in self.inputs)]
         returns = "torch.Tensor" if len(self.outputs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(self.outputs))}]"
         lines = fit(TAB, "def forward(", params, f") -> {returns}:")
-        body = [f"{TAB * 2}{self._comment(n)}" for n in self.inputs]
+        body = []
+        for node_id in self.inputs:
+            body.append(f"{TAB * 2}{self._comment(node_id)}")
+            if node_id in self.standardize:
+                name = self.ident[node_id]
+                body.append(f"{TAB * 2}{name} = self.{self.standardize[node_id]}({name})")
         for node_id, emitted in self.emitted.items():
             if node_id not in self.live:
                 continue
@@ -226,6 +253,22 @@ class _Emitter:
             f"{TAB * 2}model.load_state_dict(state)",
             f"{TAB}return model",
         ]
+
+
+def standardize_call(params: dict) -> Call:
+    """The Standardize module of an Input with a mean and std (one value each is spread over every channel)."""
+    sample = params["shape"]
+    axis = standardized_axis(sample)
+    lists = [float_list(v * sample[axis] if len(v) == 1 else v) for v in (params["mean"], params["std"])]
+    return Call("Standardize", (*lists, str(len(sample) - 1 - axis)))
+
+
+def float_list(values: tuple[float, ...], indent: str = TAB * 3) -> str:
+    """A list literal as black writes it as a call's argument: on one line, or one value per line."""
+    one = f"[{', '.join(map(repr, values))}]"
+    if len(indent) + len(one) + 1 <= LINE:
+        return one
+    return "[\n" + "".join(f"{indent}{TAB}{v!r},\n" for v in values) + f"{indent}]"
 
 
 def generate_pytorch(project: Project) -> str:

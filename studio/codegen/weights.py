@@ -10,10 +10,11 @@ weights file written before format 2) loads while the names it was made from sti
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
 from studio.graph.project import Project, trained_weights
@@ -68,6 +69,22 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
         attribute = attributes.get(node_id)
         keyed[key if attribute is None else f"{attribute}.{rest}" if rest else attribute] = value
     return keyed
+
+
+def npz_bytes(state: Mapping[str, Any]) -> bytes:
+    """Named arrays (NumPy arrays or torch tensors) as the bytes of an .npz archive (no pickle)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    arrays = {key: value.detach().cpu().numpy() if hasattr(value, "detach") else value for key, value in state.items()}
+    # np.ascontiguousarray would turn a 0-d count (num_batches_tracked) into shape (1,)
+    np.savez(buffer, **{key: np.asarray(value, order="C") for key, value in arrays.items()})
+    return buffer.getvalue()
+
+
+def project_weights_bytes(project: Project, state: Mapping[str, Any]) -> bytes:
+    """The project's weights file: its generated model's state dict keyed by node id, as an .npz archive."""
+    return npz_bytes(by_node(state, project))
 
 
 def describe_key(key: str, project: Project | None) -> str:

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("int", "float", "bool", "choice", "tuple")
+KINDS = ("int", "float", "bool", "choice", "tuple", "floats")
+MAX_FLOATS = 4096  # values in one `floats` parameter (per-feature statistics of a wide input)
 
 
 class ParamValueError(ValueError):
@@ -19,7 +20,8 @@ class Param:
 
     `tuple` parameters hold integers; `length` fixes how many (None: any number, at least
     `min_length`), a single integer is expanded to `length` copies (or one item), and `words` lists string
-    values accepted instead of a tuple (such as ``"same"`` for a convolution's padding).
+    values accepted instead of a tuple (such as ``"same"`` for a convolution's padding). `floats`
+    parameters hold any number of real values (none at all included), each within min and max.
     """
 
     name: str
@@ -42,6 +44,8 @@ class Param:
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         bounds = _describe_bounds(self.min, self.max)
+        if self.kind == "floats":
+            return f"a list of up to {MAX_FLOATS} numbers{bounds}, or none"
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
             special = f" ({_num(self.min)}: {self.special})" if self.special and self.min is not None else ""
@@ -169,12 +173,22 @@ def _check_tuple(spec: Param, value: Any) -> tuple[int, ...] | str | None:
     return tuple(items)  # type: ignore[arg-type]
 
 
+def _check_floats(spec: Param, value: Any) -> tuple[float, ...] | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_FLOATS:
+        return None
+    items = [_check_float(spec, v) for v in value]
+    return None if any(v is None for v in items) else tuple(items)  # type: ignore[arg-type]
+
+
 _CHECKERS = {
     "int": _check_int,
     "float": _check_float,
     "bool": _check_bool,
     "choice": _check_choice,
     "tuple": _check_tuple,
+    "floats": _check_floats,
 }
 
 
@@ -224,3 +238,8 @@ def Ints(
         min_length=min_length,
         allow_minus_one=allow_minus_one,
     )
+
+
+def Floats(name: str, help: str, min: float | None = None, max: float | None = None) -> Param:
+    """A list of real values, empty by default (such as per-channel statistics)."""
+    return Param(name, "floats", (), help, min=min, max=max)

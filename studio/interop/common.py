@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections import Counter
@@ -135,25 +134,6 @@ def weights_path(project_path: Path) -> Path:
     return project_path.with_name(stem + WEIGHTS_SUFFIX)
 
 
-def npz_bytes(state: dict[str, np.ndarray]) -> bytes:
-    """The state dict as the bytes of an .npz archive (NumPy arrays, no pickle)."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    # np.ascontiguousarray would turn a 0-d count (num_batches_tracked) into shape (1,)
-    np.savez(
-        buffer, **{key: np.asarray(value, order="C") for key, value in state.items()}
-    )
-    return buffer.getvalue()
-
-
-def project_weights_bytes(project: Project, state: dict[str, np.ndarray]) -> bytes:
-    """The project's weights file: the generated model's state dict keyed by node id, as an .npz archive."""
-    from studio.codegen.weights import by_node
-
-    return npz_bytes(by_node(state, project))
-
-
 def with_weights_file(
     project: Project, project_path: Path, state: dict[str, np.ndarray]
 ) -> Project:
@@ -179,6 +159,8 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     Raises:
         ImportWriteError: a file could not be written.
     """
+    from studio.codegen.weights import project_weights_bytes
+
     out = Path(out)
     if out.suffix != SUFFIX:
         raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")

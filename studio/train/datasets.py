@@ -572,6 +572,23 @@ class Normalizer:
         x = self.normalize(dataset.x)
         return replace(dataset, x=x, y=x if dataset.reconstruction else dataset.y)
 
+    @classmethod
+    def from_values(cls, mean: tuple[float, ...], std: tuple[float, ...], sample_shape: tuple[int, ...]) -> Normalizer:
+        """The normalizer of an Input's mean and std (one value, or one per channel or feature; none: unfitted)."""
+        if not mean or not std:
+            return cls()
+        rank = len(sample_shape)
+        size = sample_shape[0] if rank != 2 else sample_shape[1]
+        shape = (size,) if rank == 1 else (1, size) if rank == 2 else (size, *([1] * (rank - 1)))
+        arrays = (np.broadcast_to(np.asarray(v, np.float32), (size,)).reshape(shape) for v in (mean, std))
+        return cls(*arrays)
+
+    def values(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The mean and std as an Input stores them (float32 values, shortest form); empty when unfitted."""
+        if self.mean is None or self.std is None:
+            return (), ()
+        return tuple(_shortest(v) for v in self.mean.ravel()), tuple(_shortest(v) for v in self.std.ravel())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready statistics (for a run's config, so predictions can be made the same way)."""
         if self.mean is None or self.std is None:
@@ -590,6 +607,11 @@ class Normalizer:
 
 
 # ----- helpers -----
+
+
+def _shortest(value: np.floating) -> float:
+    """A float32 as the shortest decimal that reads back to it (0.1, not 0.10000000149011612)."""
+    return float(str(np.float32(value)))
 
 
 def _plain_shape(shape: Sequence[int | None] | None, unknown_ok: bool = False) -> tuple[int, ...] | None:

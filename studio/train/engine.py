@@ -20,12 +20,15 @@ import math
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
+from studio.codegen.weights import project_weights_bytes
 from studio.graph.atomic import write_atomically
+from studio.graph.project import Project, dumps_project
 from studio.train import checkpoints, recipe, runs
 from studio.train.loop import (
     NonFiniteLoss,
@@ -196,12 +199,19 @@ class _Run:
             )
             self.writer = runs.RunWriter(self.run_dir)
             self.writer.now(runs.MODEL, plan.source.encode("utf-8"))
+            self.writer.now(runs.PROJECT, self._trained_project())
             if resumed is not None:
                 self._carry_over(plan.resume)  # type: ignore[arg-type]
             self.config = self._config()
             self.writer.now(runs.CONFIG, runs.json_bytes(self.config))
         except OSError as err:
             raise TrainingFailed(self._unwritable(err), reason="arguments") from None
+
+    def _trained_project(self) -> bytes:
+        """project.lstudio: the network as trained, with the settings in force and the run's weights.npz."""
+        plan = self.plan
+        settings = replace(plan.settings, weights=runs.WEIGHTS)
+        return dumps_project(Project(plan.project.name, plan.project.graph, settings, plan.project.description)).encode("utf-8")
 
     def _carry_over(self, last: Path) -> None:
         """A resumed run starts with the metrics of the epochs it continues (and their best.pt)."""
@@ -215,6 +225,7 @@ class _Run:
             self.writer.now(runs.METRICS, runs.metrics_csv(self.rows))
         if self.best_state is not None:
             shutil.copyfile(last.with_name(runs.BEST), self.run_dir / runs.BEST)
+            self.writer.now(runs.WEIGHTS, project_weights_bytes(self.plan.project, self.best_state))
 
     def _config(self) -> dict[str, Any]:
         plan = self.plan
@@ -482,6 +493,7 @@ class _Run:
     def _write_best(self) -> None:
         if self.best_state is not None and not self.best_written:
             self._queue(runs.BEST, checkpoints.tensor_bytes(self.best_state))
+            self._queue(runs.WEIGHTS, project_weights_bytes(self.plan.project, self.best_state))
             self.best_written = True
 
     def _queue(self, name: str, data: bytes) -> None:
@@ -545,7 +557,8 @@ class _Run:
         done = {
             "kind": "done",
             "run_dir": str(self.run_dir),
-            "weights": str(self.run_dir / runs.BEST),
+            "weights": str(self.run_dir / runs.WEIGHTS),
+            "project": str(self.run_dir / runs.PROJECT),
             "best_val_accuracy": max(accuracies) if accuracies else None,
             "best_val_loss": min(losses) if losses else None,
             "best_epoch": self.stopping.best_epoch,

@@ -7,7 +7,7 @@ that is not there) and becomes a `TrainingFailed` whose message says what to do.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,14 @@ import torch
 from studio.codegen.export import WeightsError, build_torch_model, load_weights
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
+from studio.graph.model import Node
 from studio.graph.params import ParamValueError
 from studio.graph.project import (
     Project,
     ProjectFileError,
     TrainingSettings,
     project_from_dict,
+    project_to_dict,
     trained_weights,
 )
 from studio.graph.shapes import snapshot_analysis
@@ -77,15 +79,15 @@ class TrainingFailed(Exception):
 class Plan:
     """The prepared run: settings in force, the generated model on its device, the data as tensors."""
 
-    project: Project
+    project: Project  # as trained: its Input holds the mean and std the model standardizes with
     settings: TrainingSettings
     resume: Path | None
     source: str  # the generated PyTorch code the model was built from
     device: torch.device
     precision: str  # what is used: fp32 off CUDA, whatever the setting
     dataset: datasets.Dataset
-    val_raw: datasets.Dataset  # validation samples before normalization
-    normalizer: datasets.Normalizer
+    val_raw: datasets.Dataset  # validation samples as the dataset has them
+    normalizer: datasets.Normalizer  # what the model's Input standardizes with
     train: Split
     val: Split | None
     model: torch.nn.Module
@@ -126,7 +128,7 @@ def prepare(
         raise TrainingFailed(str(err), reason="project") from None
     settings, resume = resolve_settings(project, overrides)
     try:
-        source = generate_pytorch(project)
+        generate_pytorch(project)  # a network with errors is refused before any data is read
     except CodegenError as err:
         raise TrainingFailed(
             f"the network cannot be trained yet: {err}", reason="project"
@@ -156,9 +158,11 @@ def prepare(
         )
     except datasets.DatasetError as err:
         raise TrainingFailed(str(err), reason="data") from None
-    normalizer = datasets.Normalizer.fit(train_raw)
-    train = _tensors(normalizer.apply(train_raw), settings.loss, output_shape)
-    val = _tensors(normalizer.apply(val_raw), settings.loss, output_shape)
+    normalizer = _standardization(project, settings, train_raw)
+    project = with_standardization(project, normalizer)
+    source = generate_pytorch(project)
+    train = _tensors(_normalized_targets(train_raw, normalizer), settings.loss, output_shape)
+    val = _tensors(_normalized_targets(val_raw, normalizer), settings.loss, output_shape)
     assert train is not None  # split() keeps at least one training sample
     _place([s for s in (train, val) if s is not None], device)
     try:
@@ -260,6 +264,37 @@ def _model_io(
         graph.nodes[outputs[0]].name,
         output_shape,
     )
+
+
+def _standardization(project: Project, settings: TrainingSettings, train: datasets.Dataset) -> datasets.Normalizer:
+    """How the model standardizes its input: fitted to the training split, or the project's own when fine-tuning.
+
+    Fine-tuning keeps the mean and std the weights were trained with (none, for an imported
+    model that has none); a fresh start fits them anew, so they always describe this data.
+    """
+    if settings.init == "weights":
+        node = _input_node(project)
+        return datasets.Normalizer.from_values(node.params["mean"], node.params["std"], node.params["shape"])
+    return datasets.Normalizer.fit(train)
+
+
+def with_standardization(project: Project, normalizer: datasets.Normalizer) -> Project:
+    """A copy of `project` whose Input standardizes with `normalizer` (cleared when it is unfitted)."""
+    copy = project_from_dict(project_to_dict(project))
+    mean, std = normalizer.values()
+    node = _input_node(copy)
+    copy.graph.set_param(node.id, "mean", mean)
+    copy.graph.set_param(node.id, "std", std)
+    return copy
+
+
+def _input_node(project: Project) -> Node:
+    return next(node for node in project.graph.nodes.values() if node.type == "Input")
+
+
+def _normalized_targets(part: datasets.Dataset, normalizer: datasets.Normalizer) -> datasets.Dataset:
+    """Samples stay as they are (the model standardizes them); reconstruction targets are standardized samples."""
+    return replace(part, y=normalizer.normalize(part.x)) if part.reconstruction else part
 
 
 def _tensors(

@@ -2,7 +2,9 @@
 
 A run lives in ``<runs_root>/<project>/<timestamp>/`` and holds ``config.json`` (the settings,
 dataset, normalization, device and versions, and how the run ended), ``metrics.csv`` (one row
-per epoch), ``best.pt`` and ``last.pt`` and ``model.py`` (the generated PyTorch source). Every
+per epoch), ``best.pt`` and ``last.pt`` and ``model.py`` (the generated PyTorch source), and the
+trained network as a project: ``project.lstudio`` (its Input standardizes as the run did) with
+its best weights keyed by layer, ``weights.npz``, ready to export or to open. Every
 file is replaced atomically; checkpoints and metrics are written on a background thread so a
 slow disk never holds up training. Only the standard library here: the editor lists runs
 without importing torch.
@@ -28,6 +30,8 @@ METRICS = "metrics.csv"
 BEST = "best.pt"
 LAST = "last.pt"
 MODEL = "model.py"
+PROJECT = "project.lstudio"
+WEIGHTS = "weights.npz"
 METRIC_FIELDS = (
     "epoch",
     "train_loss",

@@ -309,8 +309,8 @@ class FileController(QObject):
 
     def _keep_imported_weights(self, project: Project, weights: dict | Path) -> None:
         """Park an unsaved import's weights beside the recovery copy, so export, autosave and recovery have them."""
+        from studio.codegen.weights import project_weights_bytes
         from studio.graph.atomic import describe_os_error, write_atomically
-        from studio.interop.common import project_weights_bytes
 
         target = self.autosaver.weights
         try:

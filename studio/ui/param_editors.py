@@ -28,6 +28,8 @@ def format_value(value: Any) -> str:
 def parse_text(param: Param, text: str) -> Any:
     """Read typed text as a value of `param` in canonical form; ParamValueError says what is valid."""
     stripped = text.strip()
+    if param.kind == "floats":
+        return param.validate(_read_floats(stripped))
     if not stripped:
         raise ParamValueError(f"'{param.name}' must be {param.describe()}")
     value: Any = stripped
@@ -56,6 +58,15 @@ def _read_ints(text: str) -> Any:
     if not numbers:
         return text
     return numbers[0] if len(numbers) == 1 else tuple(numbers)
+
+
+def _read_floats(text: str) -> Any:
+    """Read "0.5, 0.25", "0.5 0.25" or "[0.5]" as numbers (empty: none); anything else stays text (a mistake)."""
+    pieces = [p for p in re.split(r"[,\s]+", text.strip("()[] ")) if p]
+    try:
+        return tuple(float(p) for p in pieces)
+    except ValueError:
+        return text
 
 
 class EscapableLineEdit(QLineEdit):
@@ -226,6 +237,8 @@ def _placeholder(param: Param) -> str:
         return f"a whole number, {param.describe()}"
     if param.kind == "float":
         return "a number, e.g. 0.5 or 1e-5"
+    if param.kind == "floats":
+        return "none, or numbers such as 0.5, 0.25"
     if param.length and param.length > 1:
         example = ", ".join(["3"] * param.length)
         return f"e.g. {example}" + (f" or {param.words[0]}" if param.words else "")

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.project import project_to_dict
+from studio.graph.project import ProjectFileError, load_project, project_to_dict
 from studio.train.request import TrainRequest
 from studio.ui.document import Document
 from studio.ui.theme import current_theme
@@ -536,7 +536,12 @@ class TrainingPanel(QWidget):
             return  # another project was opened meanwhile: these weights are not its
         text = self.weights_text(weights)
         try:
-            self.document.set_training("weights", text)
+            self.document.undo_stack.beginMacro("Keep the trained weights")
+            try:
+                self._adopt_standardization(event.get("project"))
+                self.document.set_training("weights", text)
+            finally:
+                self.document.undo_stack.endMacro()
         except ValueError as err:
             self.banner.show_message(
                 f"The weights could not be stored with the project: {err}", "warning"
@@ -548,6 +553,20 @@ class TrainingPanel(QWidget):
             "info",
             tooltip=f"The project's weights: {text}",
         )
+
+    def _adopt_standardization(self, trained: str | None) -> None:
+        """Give the project's Input the mean and std the run's model standardized with (the trained project's)."""
+        if not trained:
+            return
+        try:
+            project = load_project(trained)
+        except ProjectFileError:
+            return  # a run folder without its project: the weights alone still fit
+        for node_id, node in project.graph.nodes.items():
+            if node.type == "Input" and node_id in self.document.graph:
+                for name in ("mean", "std"):
+                    if self.document.graph.node(node_id).params[name] != node.params[name]:
+                        self.document.set_param(node_id, name, node.params[name])
 
     def weights_text(self, weights: Path) -> str:
         """A weights file as the project stores it: relative to the project's folder when it is saved."""

@@ -58,7 +58,7 @@ def test_layers_json_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> 
                 isinstance(verdict, str) and len(verdict) > 10
             ), (entry["type"], target)
         for param in entry["params"]:
-            assert param["kind"] in {"int", "float", "bool", "choice", "tuple"}
+            assert param["kind"] in {"int", "float", "bool", "choice", "tuple", "floats"}
             assert param["help"], (entry["type"], param["name"])
 
 

@@ -169,7 +169,7 @@ def test_human_mode_summarizes_epochs_and_says_how_to_export() -> None:
     assert "epoch 1/2" in out and "val accuracy 40.00%" in out
     assert "best validation accuracy 80.00%" in out
     assert "run folder: runs/demo/1" in out
-    assert "--weights " + os.path.join("runs/demo/1", "best.pt") in out
+    assert "layer-studio export " + os.path.join("runs/demo/1", "project.lstudio") + " --to pytorch" in out
     assert "training demo on cpu: 90 training and 10 validation samples" in err
 
 

@@ -253,3 +253,27 @@ def test_a_slice_length_of_zero_reads_to_the_end(inspector, document):
     assert box.text() == "to the end"
     assert "(N, 12, 8, 8)" in _label(inspector, "shape_out_out").text()  # channels 4 to 15 of 16
     assert "0: to the end" in box.toolTip()
+
+
+def test_an_inputs_mean_and_std_are_typed_as_numbers_and_cleared_by_emptying(
+    inspector, document, undo_stack, qtbot
+):
+    image = document.graph.node_by_name("image")
+    assert image is not None
+    document.select([image.id])
+    mean, std = inspector.editor("mean").line_edit, inspector.editor("std").line_edit
+    _type(qtbot, std, "0, 1")
+    assert "numbers of at least 1e-06" in inspector.problem_text("std")  # a std of 0 would divide by zero
+    qtbot.keyClick(std, Qt.Key.Key_Escape)
+    for edit, text in ((mean, "[0.3]"), (std, "0.25")):
+        _type(qtbot, edit, text)
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert document.graph.node(image.id).params["mean"] == (0.3,)
+    assert document.graph.node(image.id).params["std"] == (0.25,)
+    assert document.analysis.is_valid
+    mean.setFocus()
+    mean.clear()
+    qtbot.keyClick(mean, Qt.Key.Key_Return)
+    assert document.graph.node(image.id).params["mean"] == ()
+    assert not document.analysis.is_valid  # a std without a mean is pinned to the Input
+    assert undo_stack.count() == 3

@@ -569,7 +569,12 @@ def test_a_real_run_trains_the_digits_example_and_keeps_its_weights(
         assert panel.curves.point_count("step_loss") > 0
         assert panel.curves.point_count("val_loss") == 1
         weights = document.project.training.weights
-        assert weights.endswith("best.pt") and (tmp_path / weights).is_file()
+        assert weights.endswith("weights.npz") and (tmp_path / weights).is_file()
+        image = document.graph.node_by_name("image")
+        assert image is not None and len(image.params["mean"]) == len(image.params["std"]) == 1
+        assert 0 < image.params["std"][0] < 10  # the digits' spread (pixel values 0 to 16), kept on the Input
+        document.undo_stack.undo()  # keeping the weights and the statistics is one step
+        assert document.project.training.weights == "" and document.graph.node(image.id).params["mean"] == ()
         assert panel.results.matrix.counts.sum() > 0
     finally:
         panel.shutdown()

@@ -14,11 +14,28 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
-from studio.graph.params import Bool, Choice, Float, Int, Ints
+from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
+
+
+def standardized_axis(sample: tuple[int, ...]) -> int:
+    """The axis of one sample that an Input's mean and std run along: channels for images, else features."""
+    return 0 if len(sample) != 2 else 1
 
 
 def _input(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    return [(None, *p["shape"])]
+    mean, std, sample = p["mean"], p["std"], p["shape"]
+    if mean or std:
+        if p["dtype"] != "float32":
+            raise ShapeError("token ids (int64) are not standardized", "clear mean and std")
+        size = sample[standardized_axis(sample)]
+        what = "channel" if len(sample) > 2 else "feature"
+        for name, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, size):
+                raise ShapeError(
+                    f"{name} has {len(values)} values but the input has {size} {what}s",
+                    f"give one value, or one per {what} ({size}); mean and std are both needed",
+                )
+    return [(None, *sample)]
 
 
 def _output(p: Params, ins: list[Shape | None]) -> list[Shape]:
@@ -140,6 +157,8 @@ SPECS = (
         params=(
             Ints("shape", (1, 28, 28), "Shape of one sample, channels first, without the batch dimension.", min=1, max=1_000_000),
             Choice("dtype", "float32", ("float32", "int64"), "Element type: float32 for data, int64 for token ids."),
+            Floats("mean", "Subtracted from each sample first: one value, or one per channel (images) or feature; training fills it in."),
+            Floats("std", "Then divided into each sample: one value, or one per channel or feature (none: no standardization).", min=1e-6),
         ),
         infer=_input,
         inputs=(),

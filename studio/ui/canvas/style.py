@@ -208,6 +208,8 @@ def _param_text(param: Param, value: Any) -> str:
         return "" if value == param.default else (words if value else "no " + words)
     if param.special and value == param.min:
         return param.special
+    if param.kind == "floats":  # an Input's statistics: too long for a card, so one word says they apply
+        return "standardized" if value and param.name == "mean" else ""
     if isinstance(value, tuple):
         if param.name == "kernel_size" and len(value) == 1:
             text = f"k{value[0]}"
