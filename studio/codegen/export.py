@@ -108,8 +108,13 @@ def _script(project: Project, out: Path, weights: Weights) -> Files:
     return [(init, buffer.getvalue()), (out, generate_script(project, init.name).encode("utf-8"))]
 
 
-def _script_data(project: Project, out: Path, project_path: str | Path | None) -> tuple[Files, tuple[str, ...]]:
-    """The project's training data beside its script (x and y as the trainer loads them, before normalization), or why not."""
+def _script_data(project: Project, out: Path, project_path: str | Path | None) -> tuple[Files, tuple[str, ...], Project]:
+    """The project's training data beside its script (x and y as the trainer loads them), or why not.
+
+    Also the project the script trains: from a fresh start (init 'seed') its Input standardizes
+    with statistics of the same training split the trainer would fit them on, so the script
+    computes what the trainer does.
+    """
     import numpy as np
 
     from studio.codegen.script import DATA_FILE
@@ -130,17 +135,20 @@ def _script_data(project: Project, out: Path, project_path: str | Path | None) -
                 seed=settings.seed,
                 input_dtype=str(inputs[0].params["dtype"]),
             )
+            train, _ = datasets.split(data, settings.validation_split, settings.seed)
         except datasets.DatasetError as err:
             reason = _first_line(err)
         else:
+            if settings.init == "seed":
+                project = datasets.with_standardization(project, datasets.Normalizer.fit(train))
             size = data.x.nbytes + data.y.nbytes
             if size <= MAX_SCRIPT_DATA_BYTES:
                 buffer = io.BytesIO()
                 np.savez(buffer, x=data.x, y=data.y)
-                return [(path, buffer.getvalue())], ()
+                return [(path, buffer.getvalue())], (), project
             limit = MAX_SCRIPT_DATA_BYTES / 2**20
             reason = f"the data takes {size / 2**20:.3g} MiB, more than the limit of {limit:.3g} MiB"
-    return [], (f"{path.name} was not written ({reason}): run {out.name} with --data FILE.npz",)
+    return [], (f"{path.name} was not written ({reason}): run {out.name} with --data FILE.npz",), project
 
 
 EXPORTERS: dict[str, Callable[[Project, Path, Weights], Files]] = {
@@ -175,11 +183,11 @@ def export_project(
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
-    files = EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None, project))
+    data: Files = []
     warnings: tuple[str, ...] = ()
     if target == "script":
-        data, warnings = _script_data(project, Path(out), project_path)
-        files = [*data, *files]
+        data, warnings, project = _script_data(project, Path(out), project_path)
+    files = [*data, *EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None, project))]
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()

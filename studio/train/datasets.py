@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.graph.project import LOSSES
+from studio.graph.project import LOSSES, Project, project_from_dict, project_to_dict
 from studio.train.samples import held_out_count, loss_targets, split_indices
 
 TASKS = ("classification", "regression")
@@ -604,6 +604,17 @@ class Normalizer:
         return cls(
             np.asarray(data["mean"], np.float32).reshape(shape), np.asarray(data["std"], np.float32).reshape(shape)
         )
+
+
+def with_standardization(project: Project, normalizer: Normalizer) -> Project:
+    """A copy of `project` whose Input standardizes with `normalizer` (cleared when it is unfitted)."""
+    copy = project_from_dict(project_to_dict(project))
+    mean, std = normalizer.values()
+    for node in copy.graph.nodes.values():
+        if node.type == "Input":
+            copy.graph.set_param(node.id, "mean", mean)
+            copy.graph.set_param(node.id, "std", std)
+    return copy
 
 
 # ----- helpers -----

@@ -24,7 +24,6 @@ from studio.graph.project import (
     ProjectFileError,
     TrainingSettings,
     project_from_dict,
-    project_to_dict,
     trained_weights,
 )
 from studio.graph.shapes import snapshot_analysis
@@ -159,7 +158,7 @@ def prepare(
     except datasets.DatasetError as err:
         raise TrainingFailed(str(err), reason="data") from None
     normalizer = _standardization(project, settings, train_raw)
-    project = with_standardization(project, normalizer)
+    project = datasets.with_standardization(project, normalizer)
     source = generate_pytorch(project)
     train = _tensors(_normalized_targets(train_raw, normalizer), settings.loss, output_shape)
     val = _tensors(_normalized_targets(val_raw, normalizer), settings.loss, output_shape)
@@ -276,16 +275,6 @@ def _standardization(project: Project, settings: TrainingSettings, train: datase
         node = _input_node(project)
         return datasets.Normalizer.from_values(node.params["mean"], node.params["std"], node.params["shape"])
     return datasets.Normalizer.fit(train)
-
-
-def with_standardization(project: Project, normalizer: datasets.Normalizer) -> Project:
-    """A copy of `project` whose Input standardizes with `normalizer` (cleared when it is unfitted)."""
-    copy = project_from_dict(project_to_dict(project))
-    mean, std = normalizer.values()
-    node = _input_node(copy)
-    copy.graph.set_param(node.id, "mean", mean)
-    copy.graph.set_param(node.id, "std", std)
-    return copy
 
 
 def _input_node(project: Project) -> Node:

@@ -16,7 +16,6 @@ from studio.graph.project import load_project, project_to_dict
 from studio.train import recipe
 from studio.train.datasets import load_dataset
 from studio.train.engine import NoControl, TrainRequest, run_training
-from studio.train.samples import held_out_count, split_indices
 
 DIGITS = Path(__file__).resolve().parents[2] / "assets" / "examples" / "digits_cnn.lstudio"
 SAMPLES = 320
@@ -36,20 +35,17 @@ REGRESSION = ("mse", "l1")
 TOLERANCE = 2e-4  # float32 rounding; every setting above moves the losses by far more
 
 
-def standardized_digits(regression: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Digits standardized on the trainer's own training split, so its normalization changes nothing."""
+def digits_subset(regression: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The first digits as they come (raw pixels): trainer and script both standardize them inside the model."""
     digits = load_dataset("digits", input_shape=(1, 8, 8))
-    x, labels = digits.x[:SAMPLES].astype(np.float64), digits.y[:SAMPLES]
+    x, labels = digits.x[:SAMPLES], digits.y[:SAMPLES]
     y = np.eye(10, dtype=np.float32)[labels] * 0.8 + 0.1 if regression else labels
-    held = held_out_count(SAMPLES, BASE["validation_split"])
-    train, _ = split_indices(SAMPLES, held, BASE["seed"], None if regression else labels)
-    x = (x - x[train].mean()) / x[train].std()
     return x.astype(np.float32), y
 
 
 def project_on_file_data(folder: Path, settings: dict[str, Any]) -> Path:
     """The digits CNN training on a .npz beside its project file, with `settings`."""
-    x, y = standardized_digits(settings.get("loss") in REGRESSION)
+    x, y = digits_subset(settings.get("loss") in REGRESSION)
     np.savez(folder / "data.npz", x=x, y=y)
     project = load_project(DIGITS)
     project.training = replace(project.training, dataset="data.npz", **{**BASE, **settings})
