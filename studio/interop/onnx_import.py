@@ -51,6 +51,7 @@ from studio.interop.onnx_patterns import (
     silu,
     softplus,
 )
+from studio.interop.onnx_pooling import POOL_MAPPERS
 from studio.interop.onnx_sequence import attention, recurrent
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
@@ -81,7 +82,12 @@ PATTERNS: list[
 def supported_operators() -> list[str]:
     """The ONNX operator types the importer maps (some only in the forms its patterns recognise)."""
     return sorted(
-        {*MAPPERS, *TENSOR_MAPPERS, "LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"}
+        {
+            *MAPPERS,
+            *POOL_MAPPERS,
+            *TENSOR_MAPPERS,
+            *("LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"),
+        }
     )
 
 
@@ -373,7 +379,9 @@ def _map_node(
     members = match.nodes if match else [node]
     produced = {o for n in members for o in n.output}
     mapper = (
-        MAPPERS.get(node.op_type) or TENSOR_MAPPERS.get(node.op_type)
+        MAPPERS.get(node.op_type)
+        or POOL_MAPPERS.get(node.op_type)
+        or TENSOR_MAPPERS.get(node.op_type)
         if node.domain in ("", "ai.onnx")
         else None
     )

@@ -1,8 +1,9 @@
-"""ONNX operators that become one catalogue layer each: convolutions, pooling, dense, normalization, activations.
+"""ONNX operators that become one catalogue layer each: convolutions, dense, normalization, activations.
 
 Each mapper gets the context and the node, emits layers (or aliases its output) and raises
 `MappingFailed` with a short kind ("MaxPool (asymmetric padding)") when the node has no
-faithful mapping. Tensor plumbing (reshapes, merges, padding) lives in `onnx_tensors`.
+faithful mapping. Pooling lives in `onnx_pooling`, tensor plumbing (reshapes, merges,
+padding) in `onnx_tensors`.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def renamed(node: onnx.NodeProto, name: str) -> onnx.NodeProto:
     return copy
 
 
-# ----- convolution and pooling -----
+# ----- convolution -----
 def conv_layer(
     ctx: ImportContext,
     node: onnx.NodeProto,
@@ -292,76 +293,6 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if bias is not None:
         weights["bias"] = floats(bias).reshape(-1)
     ctx.emit(node, f"ConvTranspose{rank}d", params, [x], node.output[0], weights)
-
-
-def pool_layer(
-    ctx: ImportContext,
-    node: onnx.NodeProto,
-    x: str,
-    extra: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
-) -> None:
-    """Emit a MaxPool/AveragePool layer; `extra` is (begin, end) padding of a Pad folded into it."""
-    shape = known_shape(ctx, node, x)
-    rank = len(shape) - 2
-    kind = "MaxPool" if node.op_type == "MaxPool" else "AvgPool"
-    if rank not in (1, 2):
-        raise MappingFailed(f"{node.op_type} ({rank}-D)")
-    if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
-        raise MappingFailed("MaxPool (its indices output is used)")
-    attrs = ctx.attrs(node)
-    kernel = per_axis(attrs.get("kernel_shape"), rank, 1)
-    strides = per_axis(attrs.get("strides"), rank, 1)
-    dilations = per_axis(attrs.get("dilations"), rank, 1)
-    begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
-    include = bool(attrs.get("count_include_pad", 0))
-    if extra is not None:
-        include = include or not any(begin + end)
-        begin = tuple(a + b for a, b in zip(begin, extra[0]))
-        end = tuple(a + b for a, b in zip(end, extra[1]))
-    if begin != end:
-        if kind == "MaxPool" or (not include and any(begin + end)):
-            raise MappingFailed(f"{node.op_type} (uneven padding)")
-        x, begin = pad_the_excess(ctx, node, x, begin, end)
-    params: dict[str, Any] = {
-        "kernel_size": kernel,
-        "stride": "kernel" if strides == kernel else strides,
-        "padding": begin,
-        "ceil_mode": bool(attrs.get("ceil_mode", 0)),
-    }
-    if kind == "MaxPool":
-        params["dilation"] = dilations
-    else:
-        if any(d != 1 for d in dilations):
-            raise MappingFailed("AveragePool (dilations)")
-        params["count_include_pad"] = include
-    ctx.emit(node, f"{kind}{rank}d", params, [x], node.output[0])
-
-
-def _pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    pool_layer(ctx, node, data_input(ctx, node))
-
-
-def _global_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    x = data_input(ctx, node)
-    rank = len(known_shape(ctx, node, x)) - 2
-    average = node.op_type == "GlobalAveragePool"
-    if rank == 2:
-        layer = "AdaptiveAvgPool2d" if average else "AdaptiveMaxPool2d"
-        ctx.emit(node, layer, {"output_size": (1, 1)}, [x], node.output[0])
-    elif rank == 1 and average:
-        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
-    elif rank == 1:
-        pooled = f"{node.output[0]}::pooled"
-        ctx.emit(node, "GlobalMaxPool1d", {}, [x], pooled)
-        ctx.emit(
-            renamed(node, f"{node.name or 'pool'}_keepdims"),
-            "Reshape",
-            {"shape": (ctx.shapes[pooled][1], 1)},
-            [pooled],
-            node.output[0],
-        )
-    else:
-        raise MappingFailed(f"{node.op_type} ({rank}-D)")
 
 
 # ----- dense -----
@@ -669,10 +600,6 @@ def _dropout(ctx: ImportContext, node: onnx.NodeProto) -> None:
 MAPPERS: dict[str, Mapper] = {
     "Conv": _conv,
     "ConvTranspose": _conv_transpose,
-    "MaxPool": _pool,
-    "AveragePool": _pool,
-    "GlobalAveragePool": _global_pool,
-    "GlobalMaxPool": _global_pool,
     "Gemm": _gemm,
     "MatMul": _matmul,
     "BatchNormalization": _batch_norm,

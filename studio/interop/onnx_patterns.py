@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from studio.interop.onnx_graph import ImportContext
-from studio.interop.onnx_ops import clean, conv_layer, linear_layer, pool_layer
+from studio.interop.onnx_ops import clean, conv_layer, linear_layer
+from studio.interop.onnx_pooling import pool_layer
 from studio.interop.onnx_tensors import pad_spec
 
 if TYPE_CHECKING:

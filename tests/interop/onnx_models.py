@@ -472,6 +472,17 @@ def padded_pooling() -> onnx.ModelProto:
     )
 
 
+def caffe_style_pooling() -> onnx.ModelProto:
+    """Pools as Caffe-to-ONNX converters write Caffe's ceil rounding: uneven pads on a max pool, on an average counting them, and more end padding than ceil_mode adds."""
+    nodes = [
+        node("Conv", ["x", "w0", "b0"], ["c"], "conv"),
+        node("MaxPool", ["c"], ["m"], "pool1", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1]),
+        node("AveragePool", ["m"], ["a"], "pool2", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 2, 2], count_include_pad=1),
+        node("MaxPool", ["a"], ["y"], "pool3", kernel_shape=[2, 3], strides=[1, 1], pads=[0, 0, 1, 1]),
+    ]  # fmt: skip
+    return model(nodes, [("x", [3, 12, 12])], ["y"], conv_weights(4, 3, 3), opset=13)
+
+
 def shape_chain_reshape() -> onnx.ModelProto:
     """A flatten written as Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])), opset 11, with ConstantOfShape."""
     nodes = [
@@ -632,6 +643,7 @@ OPERATOR_CASES = {  # builder: layer types the import must contain
         padded_pooling,
         {"AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten"},
     ),
+    "caffe_style_pooling": (caffe_style_pooling, {"MaxPool2d", "AvgPool2d", "ZeroPad2d", "Slice"}),
     "shape_chain_reshape": (shape_chain_reshape, {"BatchNorm2d", "Flatten", "Linear"}),
     "channel_shuffle": (channel_shuffle_graph, {"Reshape", "Permute"}),
     "activations": (

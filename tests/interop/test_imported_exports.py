@@ -86,6 +86,7 @@ CASES: dict[str, Callable[[Path], ImportedModel]] = {
 VALUE_REFUSALS = {  # (case, target): words of the refusal, for values a target cannot express though it has the layer type
     ("onnx_padded_convolutions", "keras"): "padding_mode 'reflect'",
     ("onnx_padded_pooling", "keras"): "ceil_mode",
+    ("onnx_caffe_style_pooling", "keras"): "ceil_mode",
     ("classic_inception_module", "keras"): "ceil_mode",
     ("densenet121_torchscript", "keras"): "max pooling pads only as 'same'",
     ("densenet121_dynamo", "keras"): "max pooling pads only as 'same'",
