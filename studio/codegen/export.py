@@ -16,6 +16,7 @@ from studio.codegen.weights import (
     by_attribute,
     describe_key,
     keyed_by_node,
+    npz_bytes,
 )
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.project import Project
@@ -295,11 +296,7 @@ def _read_npz(path: Path) -> dict[str, torch.Tensor]:
 
 def save_npz_weights(state: dict[str, torch.Tensor], path: Path) -> None:
     """Write a state dict as a `.npz` of NumPy arrays (no pickle), atomically."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **{key: value.detach().cpu().numpy() for key, value in state.items()})
-    write_atomically(path, buffer.getvalue())
+    write_atomically(path, npz_bytes(state))
 
 
 def _first_line(err: Exception) -> str:
