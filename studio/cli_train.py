@@ -11,7 +11,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-from studio.cli import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, check_report
+from studio.cli_check import check_report
+from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
 
 EXIT_STOPPED = 130
 TRAIN_FLAGS = {"learning_rate": ("--lr", "--learning-rate")}  # others: --the-name
