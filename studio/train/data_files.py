@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.train.datasets import RECONSTRUCT, Dataset, DatasetError
+from studio.train.dataset_record import RECONSTRUCT, Dataset, DatasetError
 
 MAX_BYTES = 4 * 2**30  # the most a decoded dataset (or a file read whole) may take
 MAX_DIM = 2**24  # the largest single dimension an IDX header may announce

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from studio.graph.project import LOSSES, Project, project_from_dict, project_to_dict
+from studio.train import data_files
+from studio.train.dataset_record import RECONSTRUCT, Dataset, DatasetError, format_shape
 from studio.train.samples import held_out_count, loss_targets, split_indices
 
-TASKS = ("classification", "regression")
-RECONSTRUCT = "input"  # the target that makes the samples their own targets (autoencoders)
 DIGITS_FILE = Path(__file__).resolve().parents[2] / "assets" / "datasets" / "digits.csv.gz"
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 SEQUENCE_LENGTH = 32  # tokens per sample unless the Input asks for another length
@@ -49,84 +49,6 @@ _NOT_BUILT_IN = {  # well-known datasets users may name, and how to get them
     "cifar10": "download the CIFAR-10 python version (cifar-10-python.tar.gz) and unpack it",
     "cifar-10": "download the CIFAR-10 python version (cifar-10-python.tar.gz) and unpack it",
 }
-
-
-class DatasetError(Exception):
-    """Data that cannot be loaded or does not fit the network; the message names it and what would be valid."""
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Samples and targets of one task.
-
-    `x` is float32 (N, *sample_shape), or int64 when the samples are token ids (for an Embedding).
-    `y` is int64 (N,) class ids for classification, float32 (N, *target_shape) for regression.
-    `reconstruction` marks a dataset whose targets are its own samples (normalized with them);
-    `note` says how the samples were adapted to the network's Input ("" when they were not).
-    """
-
-    name: str
-    x: np.ndarray
-    y: np.ndarray
-    task: str
-    classes: tuple[str, ...] = ()
-    source: str = ""
-    reconstruction: bool = False
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise DatasetError(
-                f"The dataset '{self.name}' has an unknown task '{self.task}' (valid: {', '.join(TASKS)})"
-            )
-        if self.x.ndim < 2 or len(self.x) != len(self.y):
-            raise DatasetError(
-                f"The dataset '{self.name}' needs one target per sample and samples of at least one value; "
-                f"it has x of shape {self.x.shape} and y of shape {self.y.shape}"
-            )
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one sample, without the batch dimension."""
-        return tuple(int(d) for d in self.x.shape[1:])
-
-    @property
-    def target_shape(self) -> tuple[int, ...]:
-        """Shape of one target: () for class ids."""
-        return tuple(int(d) for d in self.y.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes; 0 for regression."""
-        return len(self.classes)
-
-    @property
-    def token_ids(self) -> bool:
-        """True when the samples are integer token ids (never normalized; for an int64 Input)."""
-        return self.x.dtype.kind in "iu"
-
-    @property
-    def vocabulary(self) -> int:
-        """One more than the largest token id (what an Embedding's num_embeddings must reach); 0 for other data."""
-        return int(self.x.max()) + 1 if self.token_ids and self.x.size else 0
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def subset(self, indices: np.ndarray) -> Dataset:
-        """The samples at `indices`, in that order."""
-        return replace(self, x=self.x[indices], y=self.y[indices])
-
-    def describe(self) -> str:
-        """One line for people: '1,797 samples of 1×8×8, 10 classes'."""
-        what = (
-            f"{self.num_classes} classes"
-            if self.task == "classification"
-            else f"targets of shape {_fmt(self.target_shape)}"
-        )
-        if self.reconstruction:
-            what = "reconstructing its samples"
-        return f"{len(self):,} samples of {_fmt(self.sample_shape)}, {what}"
 
 
 # ----- loading -----
@@ -185,8 +107,6 @@ def load_dataset(
             path = Path(base_dir) / path
         if not path.exists():
             raise _unknown(text, path)
-        from studio.train import data_files
-
         dataset = data_files.read_path(path, name=text, input_shape=wanted, target=target, input_dtype=input_dtype)
     dataset = fit_to_input(dataset, wanted)
     dataset = _cast(dataset, input_dtype)
@@ -248,7 +168,7 @@ def fit_to_input(dataset: Dataset, input_shape: Sequence[int | None] | None) -> 
         x, done = x.reshape((len(x), *wanted)), "reshaped"
     else:
         return dataset
-    return replace(dataset, x=x, note=f"{done} from {_fmt(have)} to {_fmt(wanted)}")
+    return replace(dataset, x=x, note=f"{done} from {format_shape(have)} to {format_shape(wanted)}")
 
 
 def _is_image(shape: tuple[int, ...]) -> bool:
@@ -443,11 +363,11 @@ def check_fits(
         raise DatasetError(f"{data} has no samples")
     if dataset.sample_shape != have_in:
         if math.prod(dataset.sample_shape) == math.prod(have_in):
-            hint = f"the same number of values in another arrangement: set the Input's shape to {_fmt(dataset.sample_shape)}"
+            hint = f"the same number of values in another arrangement: set the Input's shape to {format_shape(dataset.sample_shape)}"
         else:
-            hint = f"set the Input's shape to {_fmt(dataset.sample_shape)} or choose a dataset whose samples fit"
+            hint = f"set the Input's shape to {format_shape(dataset.sample_shape)} or choose a dataset whose samples fit"
         raise DatasetError(
-            f"{data} has samples of shape {_fmt(dataset.sample_shape)} but {inp} expects {_fmt(have_in)}: {hint}"
+            f"{data} has samples of shape {format_shape(dataset.sample_shape)} but {inp} expects {format_shape(have_in)}: {hint}"
         )
     if input_dtype == "int64" and not dataset.token_ids:
         raise DatasetError(
@@ -468,12 +388,12 @@ def _check_classes(dataset: Dataset, out_shape: tuple[int, ...], data: str, out:
     if dataset.task != "classification":
         raise DatasetError(
             f"The loss cross_entropy needs class labels, but the dataset '{dataset.name}' is a regression task "
-            f"(targets of shape {_fmt(dataset.target_shape)}): use the loss mse or l1"
+            f"(targets of shape {format_shape(dataset.target_shape)}): use the loss mse or l1"
         )
     k = dataset.num_classes
     if len(out_shape) != 1:
         raise DatasetError(
-            f"{data} has {k} classes but {out} gives a tensor of shape {_fmt(out_shape)} per sample: cross_entropy "
+            f"{data} has {k} classes but {out} gives a tensor of shape {format_shape(out_shape)} per sample: cross_entropy "
             f"needs one score per class (shape {k}); flatten or pool before a last Linear with out_features {k}"
         )
     if out_shape[0] != k:
@@ -489,10 +409,10 @@ def _check_binary(dataset: Dataset, out_shape: tuple[int, ...], data: str, out: 
         if out_shape == (k,) or (k == 2 and out_shape == (1,)):
             return
         wanted = "1 value (the logit of the second class) or 2" if k == 2 else f"{k} values (one per class)"
-        raise DatasetError(f"{data} has {k} classes but {out} gives {_fmt(out_shape)}: bce_with_logits needs {wanted}")
+        raise DatasetError(f"{data} has {k} classes but {out} gives {format_shape(out_shape)}: bce_with_logits needs {wanted}")
     if dataset.target_shape != out_shape:
         raise DatasetError(
-            f"{data} has targets of shape {_fmt(dataset.target_shape)} but {out} gives {_fmt(out_shape)}"
+            f"{data} has targets of shape {format_shape(dataset.target_shape)} but {out} gives {format_shape(out_shape)}"
         )
     low, high = float(dataset.y.min()), float(dataset.y.max())
     if low < 0.0 or high > 1.0:
@@ -512,8 +432,8 @@ def _check_regression(dataset: Dataset, out_shape: tuple[int, ...], loss: str, d
         )
     if dataset.target_shape != out_shape:
         raise DatasetError(
-            f"{data} has targets of shape {_fmt(dataset.target_shape)} but {out} gives {_fmt(out_shape)} per sample: "
-            f"make the last layer produce {_fmt(dataset.target_shape)}"
+            f"{data} has targets of shape {format_shape(dataset.target_shape)} but {out} gives {format_shape(out_shape)} per sample: "
+            f"make the last layer produce {format_shape(dataset.target_shape)}"
         )
 
 
@@ -637,8 +557,3 @@ def _plain_shape(shape: Sequence[int | None] | None, unknown_ok: bool = False) -
             return None
         raise DatasetError(f"The Input shape {tuple(shape)} has unknown dimensions")
     return tuple(int(d) for d in dims)  # type: ignore[arg-type]
-
-
-def _fmt(shape: Sequence[int]) -> str:
-    """A sample shape the way the messages show it: 1×8×8 (a scalar is 'a single value')."""
-    return "×".join(str(d) for d in shape) if len(shape) else "a single value"
