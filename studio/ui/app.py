@@ -7,10 +7,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from studio import APP_NAME
 from studio.ui import theme
 from studio.ui.recovery import settings
-
-APP_NAME = "Layer Studio"
 
 
 def application() -> QApplication:

@@ -11,10 +11,9 @@ import dataclasses
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
 
 from studio.graph.project import (
     Project,
@@ -25,6 +24,7 @@ from studio.graph.project import (
     save_project,
     trained_weights,
 )
+from studio.ui.document import Document
 from studio.ui.gallery import ExampleGallery
 from studio.ui.recovery import (
     Autosaver,
@@ -35,9 +35,6 @@ from studio.ui.recovery import (
     settings,
     waiting_weights,
 )
-
-if TYPE_CHECKING:
-    from studio.ui.main_window import MainWindow
 
 PROJECT_FILTER = "Layer Studio projects (*.lstudio)"
 IMPORT_FILTER = (
@@ -72,10 +69,10 @@ class FileController(QObject):
     recent_changed = Signal(list)
     export_finished = Signal(bool, str)  # ok, message
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: QMainWindow, document: Document) -> None:
         super().__init__(window)
         self.window = window
-        self.document = window.document
+        self.document = document
         self.autosaver = Autosaver()
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)

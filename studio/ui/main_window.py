@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio import APP_NAME
 from studio.graph.project import Project
 from studio.ui import theme
-from studio.ui.app import APP_NAME
 from studio.ui.canvas.view import CanvasView
 from studio.ui.code_preview import CodePreview
 from studio.ui.document import Document
@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.undo_stack = QUndoStack(self)
         self.document = Document(self.undo_stack, project, self)
-        self.files = FileController(self)
+        self.files = FileController(self, self.document)
         self.canvas = CanvasView(self.document, self)
         self.setCentralWidget(self.canvas)
         self.layer_palette = PaletteWidget(self)
