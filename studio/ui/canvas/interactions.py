@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPointF, QRectF, SignalInstance
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 from studio.graph.model import Edge, GraphError
 from studio.ui.canvas.items import PORT_HIT_RADIUS, NodeItem, bezier
 from studio.ui.canvas.style import style
-
-if TYPE_CHECKING:
-    from studio.ui.canvas.scene import GraphScene
+from studio.ui.document import Document
 
 WIRE_Z = 10.0
+
+
+class WiringScene(Protocol):
+    """What a gesture needs of the scene it runs on (`GraphScene` is one)."""
+
+    document: Document
+    nodes: Mapping[str, NodeItem]
+    edges: Mapping[Edge, QGraphicsItem]
+    edit_refused: SignalInstance
+
+    def addItem(self, item: QGraphicsItem) -> None: ...
+
+    def removeItem(self, item: QGraphicsItem) -> None: ...
+
+    def input_port_near(self, scene_pos: QPointF) -> tuple[NodeItem, str] | None: ...
 
 
 class ConnectDrag:
@@ -26,7 +40,7 @@ class ConnectDrag:
 
     def __init__(
         self,
-        scene: GraphScene,
+        scene: WiringScene,
         source: NodeItem,
         port: str,
         detached: Edge | None = None,
