@@ -17,6 +17,7 @@ from studio.codegen.weights import (
     describe_key,
     keyed_by_node,
     npz_bytes,
+    read_weights,
 )
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.project import Project
@@ -249,49 +250,6 @@ def load_weights(model: torch.nn.Module, path: Path, project: Project | None = N
     if found:
         raise WeightsError(f"{path}: does not fit this network: {found}")
     model.load_state_dict(state)
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file: a `.npz` (read without pickle), a state dict, or a checkpoint's "model".
-
-    Raises:
-        WeightsError: the file cannot be read, or holds something else than named tensors.
-    """
-    import pickle
-
-    import torch
-
-    if Path(path).suffix == ".npz":
-        state = _read_npz(Path(path))
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
-            raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
-    if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
-        raise WeightsError(f"{path}: holds entries that are not named tensors: not a state dict")
-    return state
-
-
-def _read_npz(path: Path) -> dict[str, torch.Tensor]:
-    import zipfile
-
-    import numpy as np
-    import torch
-
-    try:
-        with open(path, "rb") as file:
-            archive = np.load(file, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise WeightsError(f"{path}: holds one array, not named arrays (an .npz archive)")
-            with archive:
-                return {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise WeightsError(f"{path}: cannot be read as NumPy weights ({_first_line(err)})") from err
 
 
 def save_npz_weights(state: dict[str, torch.Tensor], path: Path) -> None:

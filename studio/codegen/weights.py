@@ -21,6 +21,7 @@ from studio.graph.project import Project, trained_weights
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
 SEPARATOR = "/"  # never part of a node id (`studio.graph.model` allows letters, digits, '_', '.', ':', '-')
 _Value = TypeVar("_Value")
@@ -104,8 +105,6 @@ def attribute_keyed_weights(project: Project, project_path: str | Path | None) -
     Raises:
         WeightsError: the file cannot be read, or its keys name no layer of the project.
     """
-    from studio.codegen.export import read_weights
-
     path = trained_weights(project, project_path)
     if path is None or not path.is_file() or (path.suffix == ".npz" and keyed_by_node(_archive_keys(path))):
         return None
@@ -123,3 +122,50 @@ def _archive_keys(path: Path) -> list[str]:
             return [name.removesuffix(".npy") for name in archive.namelist()]
     except (OSError, zipfile.BadZipFile) as err:
         raise WeightsError(f"{path}: cannot be read as NumPy weights ({err})") from err
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: a `.npz` (read without pickle), a state dict, or a checkpoint's "model".
+
+    Raises:
+        WeightsError: the file cannot be read, or holds something else than named tensors.
+    """
+    import pickle
+
+    import torch
+
+    if Path(path).suffix == ".npz":
+        state = _read_npz(Path(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+            raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
+    if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
+        raise WeightsError(f"{path}: holds entries that are not named tensors: not a state dict")
+    return state
+
+
+def _read_npz(path: Path) -> dict[str, torch.Tensor]:
+    import zipfile
+
+    import numpy as np
+    import torch
+
+    try:
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise WeightsError(f"{path}: holds one array, not named arrays (an .npz archive)")
+            with archive:
+                return {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise WeightsError(f"{path}: cannot be read as NumPy weights ({_first_line(err)})") from err
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
