@@ -236,6 +236,9 @@ def load_weights(model: torch.nn.Module, path: Path, project: Project | None = N
             raise WeightsError(f"{path}: keyed by layer id: it loads only together with its project")
         state = by_attribute(state, project)
     expected = model.state_dict()
+    for key, value in state.items():  # weights files written before 0-d arrays were kept 0-d hold shape (1,)
+        if key in expected and expected[key].dim() == 0 and tuple(value.shape) == (1,):
+            state[key] = value.reshape(())
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(describe_key(key, project) for key in set(state) - set(expected))
     wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
+from studio.graph.catalogue.base import StateTensor
 from studio.graph.project import Project, trained_weights
+from studio.graph.shapes import snapshot_analysis
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,6 +72,17 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
         attribute = attributes.get(node_id)
         keyed[key if attribute is None else f"{attribute}.{rest}" if rest else attribute] = value
     return keyed
+
+
+def declared_state(project: Project) -> dict[str, StateTensor]:
+    """The generated model's state dict as its layers declare it (`state`): `conv1.weight` -> shape, learned."""
+    analysis = snapshot_analysis(project.graph)
+    declared: dict[str, StateTensor] = {}
+    for node_id, attribute in module_names(project).items():
+        node = project.graph.nodes[node_id]
+        for name, tensor in node.spec.state(node.params, list(analysis.result(node_id).inputs)).items():
+            declared[f"{attribute}.{name}"] = tensor
+    return declared
 
 
 def npz_bytes(state: Mapping[str, Any]) -> bytes:

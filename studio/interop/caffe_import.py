@@ -530,7 +530,7 @@ def _load_weights(
 
     blobs = read_caffemodel(weights)
     modules = module_names(project)
-    expected = expected_shapes(project, modules)
+    expected = expected_shapes(project)
     try:
         state, missing = caffe_state(modules, builder.sinks, blobs, expected)
     except CaffeModelError as err:

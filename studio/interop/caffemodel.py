@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.project import Project
-from studio.graph.shapes import snapshot_analysis
 from studio.interop.caffe_builder import Sink
 from studio.interop.common import ModelImportError
 
@@ -260,47 +259,8 @@ def _assign(sink: Sink, found: list[np.ndarray]) -> list[tuple[str, np.ndarray]]
     return pairs
 
 
-def expected_shapes(
-    project: Project, modules: dict[str, str]
-) -> dict[str, tuple[int, ...]]:
-    """The state-dict keys and shapes of the layers a Caffe import gives weights (PyTorch's own layouts)."""
-    graph = project.graph
-    analysis = snapshot_analysis(graph)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for node_id, attr in modules.items():
-        node = graph.node(node_id)
-        x = analysis.result(node_id).inputs[0]
-        if x is None:
-            continue
-        p, channels, kind = node.params, int(x[1] or 0), node.type
-        if kind.startswith(("Conv1d", "Conv2d", "Conv3d")):
-            shapes[f"{attr}.weight"] = (
-                p["out_channels"],
-                channels // p["groups"],
-                *p["kernel_size"],
-            )
-        elif kind.startswith("ConvTranspose"):
-            shapes[f"{attr}.weight"] = (
-                channels,
-                p["out_channels"] // p["groups"],
-                *p["kernel_size"],
-            )
-        elif kind == "Linear":
-            shapes[f"{attr}.weight"] = (p["out_features"], int(x[-1] or 0))
-        elif kind == "PReLU":
-            shapes[f"{attr}.weight"] = (channels if p["per_channel"] else 1,)
-            continue
-        elif kind.startswith(("BatchNorm", "InstanceNorm")):
-            if p["affine"]:
-                shapes[f"{attr}.weight"] = shapes[f"{attr}.bias"] = (channels,)
-            if p["track_running_stats"]:
-                shapes[f"{attr}.running_mean"] = shapes[f"{attr}.running_var"] = (
-                    channels,
-                )
-                shapes[f"{attr}.num_batches_tracked"] = ()
-            continue
-        else:
-            continue
-        if p["bias"]:
-            shapes[f"{attr}.bias"] = (p.get("out_channels") or p["out_features"],)
-    return shapes
+def expected_shapes(project: Project) -> dict[str, tuple[int | None, ...]]:
+    """The state-dict keys and shapes of the generated model (PyTorch's own layouts), as its layers declare them."""
+    from studio.codegen.weights import declared_state
+
+    return {key: tensor.shape for key, tensor in declared_state(project).items()}

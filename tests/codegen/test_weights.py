@@ -100,3 +100,12 @@ def test_a_format_1_project_exports_with_its_attribute_keyed_weights(tmp_path: P
     assert arrays is not None and set(arrays) == set(np.load(weights).files)
     save_npz_weights({k: torch.from_numpy(v) for k, v in by_node(arrays, project).items()}, weights)
     assert attribute_keyed_weights(project, tmp_path / "p" / "mlp.lstudio") is None  # keyed by node now
+
+
+def test_a_one_element_count_from_an_older_file_loads_as_a_scalar(tmp_path: Path) -> None:
+    project = load_project(ROOT / "assets" / "examples" / "resnet_small.lstudio")
+    model = build_torch_model(generate_pytorch(project), seed=1)
+    state = {k: v.reshape(1) if k.endswith("num_batches_tracked") else v for k, v in model.state_dict().items()}
+    assert any(v.shape == (1,) for v in state.values())
+    save_npz_weights(state, tmp_path / "old.npz")
+    load_weights(build_torch_model(generate_pytorch(project), seed=2), tmp_path / "old.npz")

@@ -10,6 +10,8 @@ documents that the catalogue is stricter on purpose.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, note
@@ -18,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.params import Param
-from tests.graph.reference import CASES, Case
+from tests.graph.reference import CASES, Case, Lambda
 
 BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/graph/test_shapes.py
 # Layers whose work is all matrix products and convolutions, which PyTorch's FlopCounterMode
@@ -56,6 +58,11 @@ def default_strategy(param: Param) -> st.SearchStrategy:
     return st.one_of(tuples, st.sampled_from(param.words)) if param.words else tuples
 
 
+def sample_shapes_of(result) -> list:
+    """The input shapes the analysis saw, one per port (None for an unconnected optional one)."""
+    return list(result.inputs)
+
+
 def analyse_layer(layer_type: str, params: dict, sample_shapes: list, dtype: str):
     """Build Inputs -> layer -> Output and return the layer's analysis result."""
     graph = Graph()
@@ -71,7 +78,7 @@ def analyse_layer(layer_type: str, params: dict, sample_shapes: list, dtype: str
 
 
 def run_torch(case: Case, params: dict, sample_shapes: list):
-    """Build and run the PyTorch reference; return (output shapes, params, buffers, FLOPs) or the error."""
+    """Build and run the PyTorch reference; return (output shapes, state dict shapes, FLOPs) or the error."""
     full = [(BATCH, *s) for s in sample_shapes]
     try:
         with torch.device(case.device):
@@ -86,11 +93,12 @@ def run_torch(case: Case, params: dict, sample_shapes: list):
     except Exception as err:  # noqa: BLE001 - any failure means PyTorch rejects the layer
         return err
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    n_params = sum(p.numel() for p in module.parameters())
     learnable = {name for name, _ in module.named_parameters()}
     saved = module.state_dict()  # persistent buffers only: the state that travels with the weights
-    n_buffers = sum(t.numel() for k, t in saved.items() if k not in learnable and not k.endswith("num_batches_tracked"))
-    return [tuple(o.shape) for o in outs], n_params, n_buffers, counter.get_total_flops()
+    wrapped = isinstance(module, Lambda) and len(module._modules) == 1  # one layer inside a function
+    prefix = f"{next(iter(module._modules))}." if wrapped else ""
+    state = {k.removeprefix(prefix): (tuple(t.shape), k in learnable) for k, t in saved.items()}
+    return [tuple(o.shape) for o in outs], state, counter.get_total_flops()
 
 
 @pytest.mark.parametrize("layer_type", sorted(set(CASES)))
@@ -115,11 +123,14 @@ def test_layer_matches_pytorch(layer_type: str) -> None:
             )
             return
         assert not isinstance(torch_result, Exception), f"PyTorch rejects what the catalogue accepts: {torch_result!r}"
-        torch_shapes, n_params, n_buffers, flops = torch_result
+        torch_shapes, torch_state, flops = torch_result
         ours = [(BATCH, *s[1:]) for s in result.outputs.values()]
         assert ours == torch_shapes
-        assert result.params == n_params
-        assert result.buffers == n_buffers
+        shapes = [(BATCH, *s[1:]) if s is not None else None for s in sample_shapes_of(result)]
+        declared = spec.state(canonical, shapes)
+        assert {k: (t.shape, t.learned) for k, t in declared.items()} == torch_state, "state() disagrees with PyTorch"
+        assert result.params == sum(math.prod(s) for s, learned in torch_state.values() if learned)
+        assert result.buffers == sum(math.prod(s) for s, learned in torch_state.values() if not learned)
         if layer_type in FLOP_COUNTED:
             assert 2 * result.macs * BATCH == flops, "MACs disagree with torch.utils.flop_counter"
 

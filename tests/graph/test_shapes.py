@@ -28,6 +28,7 @@ from studio.graph.catalogue.base import (
     LayerSpec,
     Port,
     ShapeError,
+    StateTensor,
     need_rank,
     numel,
     show,
@@ -388,8 +389,11 @@ def scale_layer(monkeypatch: pytest.MonkeyPatch) -> str:
         params=(),
         infer=infer,
         targets=targets("x", "x", "x", "x"),
-        count_params=lambda p, ins: ins[0][1],
-        count_buffers=lambda p, ins: 2 * ins[0][1] + 1,
+        state=lambda p, ins: {
+            "weight": StateTensor((ins[0][1],)),
+            "running": StateTensor((2, ins[0][1]), learned=False),
+            "count": StateTensor((), learned=False),
+        },
         count_macs=lambda p, ins, outs: numel(outs[0]),
     )
     monkeypatch.setitem(CATALOGUE, spec.type, spec)

@@ -6,6 +6,8 @@ from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
     Shape,
+    State,
+    StateTensor,
     Target,
     Unsupported,
     numel,
@@ -23,8 +25,8 @@ def _per_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return numel(outs[0])
 
 
-def _prelu_params(p: Params, ins: list[Shape]) -> int:
-    return (ins[0][1] or 0) if p["per_channel"] else 1
+def _prelu_state(p: Params, ins: list[Shape]) -> State:
+    return {"weight": StateTensor(((ins[0][1] or 0) if p["per_channel"] else 1,))}
 
 
 def _softmax(p: Params, ins: list[Shape | None]) -> list[Shape]:
@@ -86,7 +88,7 @@ SPECS = (
             Float("init", 0.25, "Initial value of the slope.", min=0.0, max=1.0),
         ),
         infer=_same,
-        count_params=_prelu_params,
+        state=_prelu_state,
         count_macs=_per_element,
         targets=targets("nn.PReLU", "layers.PReLU", "PRelu", "PReLU"),
     ),

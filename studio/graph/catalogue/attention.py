@@ -20,10 +20,13 @@ from studio.graph.catalogue.base import (
     Port,
     Shape,
     ShapeError,
+    State,
+    StateTensor,
     Unsupported,
     numel,
     show,
     targets,
+    weight_and_bias,
 )
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Bool, Choice, Float, Int
@@ -82,9 +85,15 @@ def _known_dims(ins: list[Shape | None]) -> tuple[int, int, int, int, int]:
     return query[2] or 0, query[1] or 0, key[1] or 0, key[2] or 0, value[2] or 0
 
 
-def _attention_params(p: Params, ins: list[Shape]) -> int:
+def _attention_state(p: Params, ins: list[Shape]) -> State:
     e, _, _, kdim, vdim = _known_dims(ins)
-    return e * (e + kdim + vdim) + e * e + (4 * e if p["bias"] else 0)
+    if kdim == vdim == e:  # PyTorch packs the three input projections into one matrix
+        state = {"in_proj_weight": StateTensor((3 * e, e))}
+    else:
+        state = {name: StateTensor((e, width)) for name, width in (("q_proj_weight", e), ("k_proj_weight", kdim), ("v_proj_weight", vdim))}
+    if p["bias"]:
+        state["in_proj_bias"] = StateTensor((3 * e,))
+    return {**state, **{f"out_proj.{k}": t for k, t in weight_and_bias((e, e), p["bias"]).items()}}
 
 
 def _attention_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -101,12 +110,16 @@ def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [x]
 
 
-def _encoder_params(p: Params, ins: list[Shape]) -> int:
-    e, ff = ins[0][-1] or 0, p["dim_feedforward"]
-    attention = 4 * e * e + (4 * e if p["bias"] else 0)
-    feedforward = 2 * e * ff + (ff + e if p["bias"] else 0)
-    norms = 2 * (2 * e if p["bias"] else e)
-    return attention + feedforward + norms
+def _encoder_state(p: Params, ins: list[Shape]) -> State:
+    e, ff, bias = ins[0][-1] or 0, p["dim_feedforward"], p["bias"]
+    parts = {
+        "self_attn": _attention_state({"bias": bias}, [ins[0], None, None]),
+        "linear1": weight_and_bias((ff, e), bias),
+        "linear2": weight_and_bias((e, ff), bias),
+        "norm1": weight_and_bias((e,), bias),
+        "norm2": weight_and_bias((e,), bias),
+    }
+    return {f"{part}.{name}": tensor for part, state in parts.items() for name, tensor in state.items()}
 
 
 def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -126,12 +139,8 @@ def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [x]
 
 
-def _table(p: Params, ins: list[Shape]) -> int:
-    return p["max_len"] * (ins[0][-1] or 0)
-
-
-def _positional_params(p: Params, ins: list[Shape]) -> int:
-    return _table(p, ins) if p["kind"] == "learned" else 0
+def _positional_state(p: Params, ins: list[Shape]) -> State:
+    return {"table": StateTensor((p["max_len"], ins[0][-1] or 0))} if p["kind"] == "learned" else {}
 
 
 def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -163,7 +172,7 @@ SPECS = (
         ),
         infer=_attention,
         inputs=(Port("query"), Port("key", optional=True), Port("value", optional=True)),
-        count_params=_attention_params,
+        state=_attention_state,
         count_macs=_attention_macs,
         targets=targets(
             "nn.MultiheadAttention",
@@ -186,7 +195,7 @@ SPECS = (
             Bool("bias", True, "Learn biases in the linear layers and LayerNorms."),
         ),
         infer=_encoder,
-        count_params=_encoder_params,
+        state=_encoder_state,
         count_macs=_encoder_macs,
         targets=targets(
             "nn.TransformerEncoderLayer",
@@ -204,7 +213,7 @@ SPECS = (
             Int("max_len", 512, "Longest sequence the table covers.", min=1, max=1_000_000),
         ),
         infer=_positional,
-        count_params=_positional_params,
+        state=_positional_state,
         count_macs=_per_output_element,
         targets=targets(
             "custom module (sinusoidal buffer or nn.Parameter table, added)",

@@ -49,8 +49,35 @@ def targets(pytorch: Target, keras: Target, onnx: Target, caffe: Target) -> dict
     return {"pytorch": pytorch, "keras": keras, "onnx": onnx, "caffe": caffe}
 
 
-def _no_count(p: Params, ins: list[Shape]) -> int:
-    return 0
+@dataclass(frozen=True)
+class StateTensor:
+    """One tensor a layer holds: its shape and whether training learns it (a parameter) or not (a buffer)."""
+
+    shape: tuple[int | None, ...]
+    learned: bool = True
+
+    def numel(self) -> int:
+        """Its number of elements (an unknown size counts as 0)."""
+        n = 1
+        for d in self.shape:
+            n *= d or 0
+        return n
+
+
+State = dict[str, StateTensor]
+"""A layer's learned state by name, named as in the PyTorch module the layer exports to."""
+
+
+def _no_state(p: Params, ins: list[Shape | None]) -> State:
+    return {}
+
+
+def weight_and_bias(weight: tuple[int | None, ...], bias: bool) -> State:
+    """A `weight` of this shape, and a bias as long as its first dimension when `bias` is set."""
+    state = {"weight": StateTensor(weight)}
+    if bias:
+        state["bias"] = StateTensor(weight[:1])
+    return state
 
 
 def _no_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -61,11 +88,11 @@ def _no_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 class LayerSpec:
     """Everything Layer Studio knows about one layer type, as data plus small pure functions.
 
-    `infer(params, input_shapes)` returns one shape per output
-    port, or raises ShapeError; `count_params` counts learnable parameters,
-    `count_buffers` non-learnable state saved with the weights (running statistics),
-    `count_macs` multiply-accumulates for one sample. All of them get one shape per input
-    port, None for an unconnected optional input. `input_dtype` is "float", "int" or "any"; `output_dtype` is
+    `infer(params, input_shapes)` returns one shape per output port, or raises ShapeError;
+    `state(params, input_shapes)` declares the tensors the layer holds, named as in its
+    PyTorch module's state dict (parameter and buffer counts, the weights file layout and the
+    Caffe blob shapes all follow from it); `count_macs` counts multiply-accumulates for one
+    sample. All of them get one shape per input port, None for an unconnected optional input. `input_dtype` is "float", "int" or "any"; `output_dtype` is
     "float", "int" or "same" (the first input's).
     """
 
@@ -78,8 +105,7 @@ class LayerSpec:
     inputs: tuple[Port, ...] = (Port("in"),)
     outputs: tuple[Port, ...] = (Port("out"),)
     variadic: bool = False
-    count_params: Callable[[Params, list[Shape | None]], int] = _no_count
-    count_buffers: Callable[[Params, list[Shape | None]], int] = _no_count
+    state: Callable[[Params, list[Shape | None]], State] = _no_state
     count_macs: Callable[[Params, list[Shape | None], list[Shape]], int] = _no_macs
     input_dtype: str = "float"
     output_dtype: str = "float"
@@ -95,6 +121,14 @@ class LayerSpec:
     def defaults(self) -> Params:
         """Return a fresh dict of every parameter's default value."""
         return {p.name: p.default for p in self.params}
+
+    def count_params(self, params: Params, inputs: list[Shape | None]) -> int:
+        """Learnable parameters, as `sum(p.numel() for p in module.parameters())` counts them."""
+        return sum(t.numel() for t in self.state(params, inputs).values() if t.learned)
+
+    def count_buffers(self, params: Params, inputs: list[Shape | None]) -> int:
+        """Elements of the state saved with the weights that training does not learn (running statistics)."""
+        return sum(t.numel() for t in self.state(params, inputs).values() if not t.learned)
 
     def input_ports(self, params: Params) -> tuple[Port, ...]:
         """Return the input ports; a variadic layer has `num_inputs` ports in1, in2, ..."""

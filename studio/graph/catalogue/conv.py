@@ -9,10 +9,13 @@ from studio.graph.catalogue.base import (
     Params,
     Shape,
     ShapeError,
+    State,
+    StateTensor,
     need_rank,
     numel,
     show,
     targets,
+    weight_and_bias,
 )
 from studio.graph.params import Bool, Choice, Int, Ints, Param
 
@@ -176,10 +179,9 @@ def _conv(rank: int, siblings: dict[int, str]):
     return infer
 
 
-def _conv_params(p: Params, ins: list[Shape]) -> int:
+def _conv_state(p: Params, ins: list[Shape]) -> State:
     in_channels = int(ins[0][1] or 0)
-    weights = p["out_channels"] * (in_channels // p["groups"]) * prod(p["kernel_size"])
-    return weights + (p["out_channels"] if p["bias"] else 0)
+    return weight_and_bias((p["out_channels"], in_channels // p["groups"], *p["kernel_size"]), p["bias"])
 
 
 def _conv_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -220,10 +222,10 @@ def _transpose(rank: int, siblings: dict[int, str]):
     return infer
 
 
-def _transpose_params(p: Params, ins: list[Shape]) -> int:
+def _transpose_state(p: Params, ins: list[Shape]) -> State:
     in_channels = int(ins[0][1] or 0)
-    weights = in_channels * (p["out_channels"] // p["groups"]) * prod(p["kernel_size"])
-    return weights + (p["out_channels"] if p["bias"] else 0)
+    weight = (in_channels, p["out_channels"] // p["groups"], *p["kernel_size"])
+    return {"weight": StateTensor(weight), **({"bias": StateTensor((p["out_channels"],))} if p["bias"] else {})}
 
 
 def _transpose_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -238,9 +240,9 @@ def _depthwise(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(None, int(x[1] or 0) * p["depth_multiplier"], *conv_spatial(p, x, 2))]
 
 
-def _depthwise_params(p: Params, ins: list[Shape]) -> int:
+def _depthwise_state(p: Params, ins: list[Shape]) -> State:
     channels = int(ins[0][1] or 0) * p["depth_multiplier"]
-    return channels * prod(p["kernel_size"]) + (channels if p["bias"] else 0)
+    return weight_and_bias((channels, 1, *p["kernel_size"]), p["bias"])
 
 
 def _depthwise_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -254,11 +256,10 @@ def _separable(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(None, p["out_channels"], *conv_spatial(p, x, 2))]
 
 
-def _separable_params(p: Params, ins: list[Shape]) -> int:
+def _separable_state(p: Params, ins: list[Shape]) -> State:
     middle = int(ins[0][1] or 0) * p["depth_multiplier"]
-    depthwise = middle * prod(p["kernel_size"])
-    pointwise = middle * p["out_channels"] + (p["out_channels"] if p["bias"] else 0)
-    return depthwise + pointwise
+    pointwise = weight_and_bias((p["out_channels"], middle, 1, 1), p["bias"])
+    return {"depthwise.weight": StateTensor((middle, 1, *p["kernel_size"])), **{f"pointwise.{k}": t for k, t in pointwise.items()}}
 
 
 def _separable_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -306,7 +307,7 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
             Choice("padding_mode", "zeros", PAD_MODES, "How padding is filled: zeros, a mirror image, the edge value, or a wrap-around."),
         ),
         infer=_conv(rank, siblings),
-        count_params=_conv_params,
+        state=_conv_state,
         count_macs=_conv_macs,
         targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
     )
@@ -336,7 +337,7 @@ def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
             Bool("bias", True, "Learn an additive bias per output channel."),
         ),
         infer=_transpose(rank, siblings),
-        count_params=_transpose_params,
+        state=_transpose_state,
         count_macs=_transpose_macs,
         targets=targets(f"nn.ConvTranspose{rank}d", f"layers.Conv{rank}DTranspose", "ConvTranspose", "Deconvolution"),
     )
@@ -356,7 +357,7 @@ SPECS = (
         doc="Depthwise 2-D convolution: each input channel gets its own depth_multiplier filters (groups = in_channels).",
         params=(*_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel.")),
         infer=_depthwise,
-        count_params=_depthwise_params,
+        state=_depthwise_state,
         count_macs=_depthwise_macs,
         targets=targets("nn.Conv2d", "layers.DepthwiseConv2D", "Conv", "Convolution"),
     ),
@@ -368,7 +369,7 @@ SPECS = (
         doc="Depthwise-separable 2-D convolution: a per-channel (depthwise) conv, then a 1x1 conv to out_channels.",
         params=(_out_channels(), *_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel (on the pointwise step).")),
         infer=_separable,
-        count_params=_separable_params,
+        state=_separable_state,
         count_macs=_separable_macs,
         targets=targets("nn.Conv2d + nn.Conv2d", "layers.SeparableConv2D", "Conv + Conv", "Convolution + Convolution"),
     ),

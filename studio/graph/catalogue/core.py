@@ -7,12 +7,14 @@ from studio.graph.catalogue.base import (
     Params,
     Shape,
     ShapeError,
+    State,
     Unsupported,
     need_rank,
     numel,
     resolve_dim,
     show,
     targets,
+    weight_and_bias,
 )
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
 
@@ -54,9 +56,8 @@ def _linear(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(*x[:-1], p["out_features"])]
 
 
-def _linear_params(p: Params, ins: list[Shape]) -> int:
-    in_features = ins[0][-1] or 0
-    return in_features * p["out_features"] + (p["out_features"] if p["bias"] else 0)
+def _linear_state(p: Params, ins: list[Shape]) -> State:
+    return weight_and_bias((p["out_features"], ins[0][-1]), p["bias"])
 
 
 def _linear_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -194,7 +195,7 @@ SPECS = (
             Bool("bias", True, "Learn an additive bias."),
         ),
         infer=_linear,
-        count_params=_linear_params,
+        state=_linear_state,
         count_macs=_linear_macs,
         targets=targets("nn.Linear", "layers.Dense", "Gemm", "InnerProduct"),
     ),

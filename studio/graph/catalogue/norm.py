@@ -7,11 +7,14 @@ from studio.graph.catalogue.base import (
     Params,
     Shape,
     ShapeError,
+    State,
+    StateTensor,
     Unsupported,
     need_rank,
     numel,
     show,
     targets,
+    weight_and_bias,
 )
 from studio.graph.params import Bool, Float, Int
 
@@ -82,12 +85,21 @@ def _instance_norm(layer_type: str):
     return infer
 
 
-def _affine_params(p: Params, ins: list[Shape]) -> int:
-    return 2 * _channels(ins) if p["affine"] else 0
+def _affine_state(p: Params, ins: list[Shape]) -> State:
+    return weight_and_bias((_channels(ins),), True) if p["affine"] else {}
 
 
-def _running_stats(p: Params, ins: list[Shape]) -> int:
-    return 2 * _channels(ins) if p["track_running_stats"] else 0
+def _statistics_state(p: Params, ins: list[Shape]) -> State:
+    """The affine scale and shift, then the running statistics a BatchNorm or InstanceNorm keeps."""
+    state = _affine_state(p, ins)
+    if p["track_running_stats"]:
+        channels = (_channels(ins),)
+        state |= {
+            "running_mean": StateTensor(channels, learned=False),
+            "running_var": StateTensor(channels, learned=False),
+            "num_batches_tracked": StateTensor((), learned=False),
+        }
+    return state
 
 
 def _scale_shift_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
@@ -106,13 +118,10 @@ def _layer_norm(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [x]
 
 
-def _layer_norm_params(p: Params, ins: list[Shape]) -> int:
+def _layer_norm_state(p: Params, ins: list[Shape]) -> State:
     if not p["elementwise_affine"]:
-        return 0
-    size = 1
-    for d in ins[0][len(ins[0]) - p["num_dims"]:]:
-        size *= d or 1
-    return size * (2 if p["bias"] else 1)
+        return {}
+    return {name: StateTensor(tuple(ins[0][len(ins[0]) - p["num_dims"]:])) for name in ("weight", "bias")[: 2 if p["bias"] else 1]}
 
 
 def _divisors_near(n: int, wanted: int, count: int = 8) -> list[int]:
@@ -175,8 +184,7 @@ def _batch_norm_spec(layer_type: str, doc: str, keras: str) -> LayerSpec:
             Bool("track_running_stats", True, "Keep running mean and variance for inference."),
         ),
         infer=_batch_norm(layer_type),
-        count_params=_affine_params,
-        count_buffers=_running_stats,
+        state=_statistics_state,
         count_macs=_scale_shift_macs,
         # Caffe splits it: BatchNorm holds the statistics, a Scale layer (bias_term) the affine part.
         targets=targets(f"nn.{layer_type}", keras, "BatchNormalization", "BatchNorm"),
@@ -195,8 +203,7 @@ def _instance_norm_spec(layer_type: str, doc: str) -> LayerSpec:
             Bool("track_running_stats", False, "Keep running statistics and use them at inference."),
         ),
         infer=_instance_norm(layer_type),
-        count_params=_affine_params,
-        count_buffers=_running_stats,
+        state=_statistics_state,
         count_macs=_scale_shift_macs,
         # Keras: GroupNormalization(groups=-1) is instance norm; Caffe: MVN per channel (+ Scale).
         targets=targets(f"nn.{layer_type}", "layers.GroupNormalization", "InstanceNormalization", "MVN"),
@@ -230,7 +237,7 @@ SPECS = (
             Bool("bias", True, "Learn a shift as well (needs elementwise_affine)."),
         ),
         infer=_layer_norm,
-        count_params=_layer_norm_params,
+        state=_layer_norm_state,
         count_macs=_scale_shift_macs,
         targets=targets(
             "nn.LayerNorm",
@@ -249,7 +256,7 @@ SPECS = (
             Bool("affine", True, "Learn a per-channel scale and shift."),
         ),
         infer=_group_norm,
-        count_params=_affine_params,
+        state=_affine_state,
         count_macs=_group_norm_macs,
         targets=targets(
             "nn.GroupNorm",

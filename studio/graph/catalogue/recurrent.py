@@ -15,6 +15,8 @@ from studio.graph.catalogue.base import (
     Params,
     Shape,
     ShapeError,
+    State,
+    StateTensor,
     Unsupported,
     numel,
     show,
@@ -69,17 +71,22 @@ def _layer_inputs(p: Params, features: int) -> list[int]:
     return [features] + [p["hidden_size"] * dirs] * (p["num_layers"] - 1)
 
 
-def _recurrent_params(layer_type: str):
+def _recurrent_state(layer_type: str):
     gates = _GATES[layer_type]
 
-    def count(p: Params, ins: list[Shape]) -> int:
+    def state(p: Params, ins: list[Shape]) -> State:
         h = p["hidden_size"]
-        dirs = 2 if p["bidirectional"] else 1
-        # PyTorch keeps two bias vectors per gate (b_ih and b_hh), unlike Keras (one).
-        per_dir = [gates * h * (width + h) + (2 * gates * h if p["bias"] else 0) for width in _layer_inputs(p, ins[0][-1] or 0)]
-        return dirs * sum(per_dir)
+        found: State = {}
+        for layer, width in enumerate(_layer_inputs(p, ins[0][-1] or 0)):
+            for suffix in ("", "_reverse") if p["bidirectional"] else ("",):
+                found[f"weight_ih_l{layer}{suffix}"] = StateTensor((gates * h, width))
+                found[f"weight_hh_l{layer}{suffix}"] = StateTensor((gates * h, h))
+                if p["bias"]:  # PyTorch keeps two bias vectors per gate (b_ih and b_hh), unlike Keras (one)
+                    found[f"bias_ih_l{layer}{suffix}"] = StateTensor((gates * h,))
+                    found[f"bias_hh_l{layer}{suffix}"] = StateTensor((gates * h,))
+        return found
 
-    return count
+    return state
 
 
 def _recurrent_macs(layer_type: str):
@@ -112,8 +119,8 @@ def _embedding(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(*x, p["embedding_dim"])]
 
 
-def _embedding_params(p: Params, ins: list[Shape]) -> int:
-    return p["num_embeddings"] * p["embedding_dim"]
+def _embedding_state(p: Params, ins: list[Shape]) -> State:
+    return {"weight": StateTensor((p["num_embeddings"], p["embedding_dim"]))}
 
 
 _CAFFE_TIME_MAJOR = (
@@ -128,7 +135,7 @@ SPECS = (
         doc="Long short-term memory over a sequence (N, T, F): every step (N, T, H) or the final state (N, H).",
         params=_recurrent_params_spec(),
         infer=_recurrent_infer,
-        count_params=_recurrent_params("LSTM"),
+        state=_recurrent_state("LSTM"),
         count_macs=_recurrent_macs("LSTM"),
         targets=targets("nn.LSTM", "layers.LSTM", "LSTM", Unsupported(_CAFFE_TIME_MAJOR)),
     ),
@@ -138,7 +145,7 @@ SPECS = (
         doc="Gated recurrent unit over a sequence (N, T, F): every step (N, T, H) or the final state (N, H).",
         params=_recurrent_params_spec(),
         infer=_recurrent_infer,
-        count_params=_recurrent_params("GRU"),
+        state=_recurrent_state("GRU"),
         count_macs=_recurrent_macs("GRU"),
         targets=targets("nn.GRU", "layers.GRU", "GRU", Unsupported("BVLC Caffe has no GRU layer")),
     ),
@@ -150,7 +157,7 @@ SPECS = (
             (Choice("nonlinearity", "tanh", ("tanh", "relu"), "Activation of the hidden state."),),
         ),
         infer=_recurrent_infer,
-        count_params=_recurrent_params("RNN"),
+        state=_recurrent_state("RNN"),
         count_macs=_recurrent_macs("RNN"),
         targets=targets(
             "nn.RNN",
@@ -171,7 +178,7 @@ SPECS = (
             Int("embedding_dim", 128, "Length of each token's vector.", min=1, max=100_000),
         ),
         infer=_embedding,
-        count_params=_embedding_params,
+        state=_embedding_state,
         input_dtype="int",
         output_dtype="float",
         targets=targets("nn.Embedding", "layers.Embedding", "Gather", "Embed"),

@@ -1,5 +1,7 @@
 """PyTorch references for the convolution layers."""
 
+from collections import OrderedDict
+
 from hypothesis import strategies as st
 from torch import nn
 
@@ -123,7 +125,8 @@ def _separable(p, s) -> nn.Module:
     depthwise = nn.Conv2d(
         c, middle, p["kernel_size"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=c, bias=False
     )
-    return nn.Sequential(depthwise, nn.Conv2d(middle, p["out_channels"], 1, bias=p["bias"]))
+    pointwise = nn.Conv2d(middle, p["out_channels"], 1, bias=p["bias"])
+    return nn.Sequential(OrderedDict(depthwise=depthwise, pointwise=pointwise))  # named as the export names them
 
 
 CASES = {
