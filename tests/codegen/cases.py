@@ -1,4 +1,4 @@
-"""Shared graphs for the export parity tests: the examples, one small graph per layer, random inputs.
+"""Shared graphs for the export tests: the examples, one small graph per layer, hostile names, random inputs.
 
 Every target's test imports these read-only, so all targets are proven on the same graphs.
 """
@@ -15,16 +15,11 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import CATALOGUE, Graph
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
-from tests.codegen.test_pytorch import VARIANTS, single_layer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.lstudio"))
 LAYER_TYPES = sorted(set(CATALOGUE) - {"Input", "Output"})
 SEED = 0
-
-__all__ = [
-    "EXAMPLES", "LAYER_TYPES", "VARIANTS", "example", "layer_project", "random_inputs", "seeded_model", "supported",
-]  # fmt: skip
 
 
 def supported(target: str) -> list[str]:
@@ -40,7 +35,7 @@ def example(path: Path) -> Project:
 def layer_project(
     layer_type: str, params: dict[str, Any] | None = None, shapes: list[tuple[int, ...]] | None = None
 ) -> Project:
-    """Input(s) -> one layer -> Output, with default parameters unless given (as test_pytorch builds it)."""
+    """Input(s) -> one layer -> Output, with default parameters unless given (`single_layer`)."""
     return single_layer(layer_type, params or {}, shapes)
 
 
@@ -62,3 +57,143 @@ def random_inputs(graph: Graph, batch: int, seed: int = 1) -> list[torch.Tensor]
             else:
                 xs.append(torch.randn(shape, generator=generator))
     return xs
+
+
+# ----- one layer per graph -----
+IMAGE, SEQUENCE, VECTOR, TOKENS = (3, 8, 8), (6, 8), (16,), (6,)
+
+
+def typical_input(layer_type: str) -> tuple[int, ...]:
+    """A per-sample input shape the layer accepts with its default parameters."""
+    if layer_type == "Embedding":
+        return TOKENS
+    if layer_type == "GroupNorm":
+        return (8, 4, 4)
+    if layer_type.endswith("3d"):
+        return (3, 4, 4, 4)
+    if layer_type.endswith("1d") and layer_type != "BatchNorm1d":
+        return (6, 8)
+    if layer_type in ("LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "PositionalEncoding",
+                      "SequencePool", "LayerNorm", "Permute"):  # fmt: skip
+        return SEQUENCE
+    if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
+        return VECTOR
+    return IMAGE
+
+
+def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
+    """A project Input(s) -> layer -> Output; one Input per given shape, wired to the ports in order."""
+    graph = Graph()
+    layer = graph.add_node(layer_type, name="layer", params=params)
+    ports = layer.spec.input_ports(layer.params)
+    if shapes is None:
+        required = [p for p in ports if not p.optional]
+        shapes = [typical_input(layer_type)] * len(required)
+    dtype = "int64" if layer_type == "Embedding" else "float32"
+    for i, (port, shape) in enumerate(zip(ports, shapes)):
+        source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
+        graph.connect(source.id, "out", layer.id, port.name)
+    sink = graph.add_node("Output", name="y")
+    graph.connect(layer.id, "out", sink.id, "in")
+    return Project(name=f"{layer_type} test", graph=graph)
+
+
+VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
+    ("Conv2d", {"out_channels": 6, "padding": "same", "groups": 3}, None),
+    (
+        "Conv2d",
+        {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (1, 0), "dilation": (2, 1), "bias": False, "padding_mode": "reflect"},
+        None,
+    ),
+    ("Conv1d", {"out_channels": 4, "padding": "valid", "padding_mode": "circular"}, None),
+    ("ConvTranspose2d", {"out_channels": 4, "stride": 2, "padding": 1, "output_padding": 1, "groups": 1}, None),
+    ("DepthwiseConv2d", {"depth_multiplier": 2, "stride": 2, "bias": False}, None),
+    ("SeparableConv2d", {"out_channels": 5, "depth_multiplier": 2, "padding": "same", "bias": False}, None),
+    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}, None),
+    ("MaxPool1d", {"kernel_size": 3, "stride": "kernel", "padding": 1, "dilation": 2}, None),
+    ("AvgPool2d", {"kernel_size": 3, "stride": (1, 2), "padding": 1, "count_include_pad": False}, None),
+    ("AdaptiveAvgPool2d", {"output_size": (2, 3)}, None),
+    ("Upsample", {"scale_factor": (2, 3), "mode": "bilinear"}, None),
+    ("ZeroPad2d", {"padding": (1, 2, 0, 3)}, None),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True, "return_sequences": True, "num_layers": 2}, None),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2, "dropout": 0.2}, None),
+    ("GRU", {"hidden_size": 5, "bidirectional": True}, None),
+    ("RNN", {"hidden_size": 5, "nonlinearity": "relu", "bias": False, "return_sequences": True}, None),
+    ("MultiheadAttention", {"num_heads": 2}, [(6, 8), (5, 4)]),
+    ("MultiheadAttention", {"num_heads": 4, "bias": False}, [(6, 8), (5, 4), (5, 3)]),
+    (
+        "TransformerEncoderLayer",
+        {"nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True, "bias": False},
+        None,
+    ),
+    ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
+    ("PositionalEncoding", {"max_len": 6}, [(6, 7)]),
+    ("SequencePool", {"mode": "max"}, None),
+    ("SequencePool", {"mode": "first"}, None),
+    ("SequencePool", {"mode": "last"}, None),
+    ("LayerNorm", {"num_dims": 2, "bias": False}, None),
+    ("GroupNorm", {"num_groups": 2, "affine": False, "eps": 1e-3}, None),
+    ("BatchNorm2d", {"track_running_stats": False, "momentum": 0.2}, None),
+    ("BatchNorm1d", {}, [(6, 8)]),
+    ("InstanceNorm2d", {"affine": True, "track_running_stats": True}, None),
+    ("PReLU", {"per_channel": True, "init": 0.1}, None),
+    ("GELU", {"approximate": "tanh"}, None),
+    ("Softmax", {"dim": 1}, None),
+    ("Reshape", {"shape": (4, -1)}, None),
+    ("Permute", {"dims": (2, 3, 1)}, [IMAGE]),
+    ("Slice", {"dim": 2, "start": 3, "length": 4}, None),
+    ("Slice", {"dim": -1, "start": 2, "length": 0}, [SEQUENCE]),
+    ("Slice", {"dim": 1, "start": 0, "length": 0}, None),
+    ("Add", {"num_inputs": 3}, [IMAGE] * 3),
+    ("Maximum", {"num_inputs": 3}, [IMAGE] * 3),
+    ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
+]
+
+
+CAFFE_VARIANTS = [  # configurations where Caffe's form differs (rounding, bias, statistics)
+    ("Conv2d", {"out_channels": 6, "padding": "same", "groups": 3}, None),
+    ("Conv2d", {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (1, 0), "dilation": (2, 1), "bias": False}, None),
+    ("Conv3d", {"out_channels": 4, "stride": 2, "padding": 1}, None),
+    ("ConvTranspose2d", {"out_channels": 4, "stride": 2, "padding": 1, "groups": 1}, None),
+    ("MaxPool2d", {"kernel_size": 3, "stride": 2}, [(3, 8, 8)]),  # floor differs from Caffe's ceil here
+    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True, "padding": 1}, [(3, 9, 9)]),
+    ("AvgPool2d", {"kernel_size": 3, "stride": (1, 2), "padding": 1}, None),
+    ("Linear", {"out_features": 5}, [(6, 8)]),
+    ("Softmax", {"dim": 1}, None),
+    ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
+    ("BatchNorm2d", {"affine": False, "track_running_stats": False}, None),
+    ("BatchNorm1d", {}, [(6, 8)]),
+    ("InstanceNorm2d", {"affine": True}, None),
+    ("PReLU", {"per_channel": True, "init": 0.1}, None),
+    ("SequencePool", {"mode": "max"}, None),
+    ("SequencePool", {"mode": "first"}, None),
+    ("SequencePool", {"mode": "last"}, None),
+    ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
+    ("Add", {"num_inputs": 3}, [(3, 8, 8)] * 3),
+]
+
+
+# ----- hostile names -----
+HOSTILE = [
+    "import os", "__import__('os').system('x')", "1st layer", "class", "self", "torch", "x\ny", "\"';",
+    "名前", "a b", "a_b", "training", "forward", "x\r\n)\nimport os  #", "\u202eevil", "None", "F",
+]  # fmt: skip
+
+
+def hostile_project() -> Project:
+    """A network whose every name tries to inject code or clash with Python, torch or another name."""
+    graph = Graph()
+    first = graph.add_node("Input", HOSTILE[0], {"shape": (4,)})
+    previous = first
+    for name in HOSTILE[1:]:
+        node = graph.add_node("Linear", name, {"out_features": 4})
+        graph.connect(previous.id, "out", node.id, "in")
+        previous = node
+    second = graph.add_node("Input", "import os ", {"shape": (4,)})
+    add = graph.add_node("Add", 'exec("1")')
+    graph.connect(previous.id, "out", add.id, "in1")
+    graph.connect(second.id, "out", add.id, "in2")
+    for name in ("out'\"", "out\n"):
+        sink = graph.add_node("Output", name)
+        graph.connect(add.id, "out", sink.id, "in")
+    return Project(name='os.system("rm")', graph=graph)

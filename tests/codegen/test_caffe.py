@@ -21,7 +21,7 @@ from studio.codegen.names import CodegenError
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
-from tests.codegen.test_pytorch import EXAMPLES, VARIANTS, single_layer
+from tests.codegen.cases import CAFFE_VARIANTS, EXAMPLES, VARIANTS, single_layer
 
 PROTO = Path(__file__).resolve().parents[1] / "data" / "caffe" / "caffe.proto"  # BVLC's schema, see its README
 
@@ -294,29 +294,6 @@ def test_example(path: Path) -> None:
 
 
 SUPPORTED = sorted(t for t, s in CATALOGUE.items() if not isinstance(s.targets["caffe"], Unsupported) and t not in ("Input", "Output"))
-CAFFE_VARIANTS = [
-    ("Conv2d", {"out_channels": 6, "padding": "same", "groups": 3}, None),
-    ("Conv2d", {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (1, 0), "dilation": (2, 1), "bias": False}, None),
-    ("Conv3d", {"out_channels": 4, "stride": 2, "padding": 1}, None),
-    ("ConvTranspose2d", {"out_channels": 4, "stride": 2, "padding": 1, "groups": 1}, None),
-    ("MaxPool2d", {"kernel_size": 3, "stride": 2}, [(3, 8, 8)]),  # floor differs from Caffe's ceil here
-    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True, "padding": 1}, [(3, 9, 9)]),
-    ("AvgPool2d", {"kernel_size": 3, "stride": (1, 2), "padding": 1}, None),
-    ("Linear", {"out_features": 5}, [(6, 8)]),
-    ("Softmax", {"dim": 1}, None),
-    ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
-    ("BatchNorm2d", {"affine": False, "track_running_stats": False}, None),
-    ("BatchNorm1d", {}, [(6, 8)]),
-    ("InstanceNorm2d", {"affine": True}, None),
-    ("PReLU", {"per_channel": True, "init": 0.1}, None),
-    ("SequencePool", {"mode": "max"}, None),
-    ("SequencePool", {"mode": "first"}, None),
-    ("SequencePool", {"mode": "last"}, None),
-    ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
-    ("Add", {"num_inputs": 3}, [(3, 8, 8)] * 3),
-]
-
-
 def test_every_supported_layer_has_an_emitter() -> None:
     assert set(EMITTERS) == set(SUPPORTED)
 

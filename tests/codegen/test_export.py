@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,10 @@ import torch
 from studio.cli import main
 from studio.graph import Graph
 from studio.graph.project import Project, save_project
+from tests.codegen.helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "assets" / "examples" / "lenet5.lstudio"
-
-
-def _import(path: Path):
-    spec = importlib.util.spec_from_file_location(f"exported_{path.stem}_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _export(capsys, tmp_path: Path, *extra: str, name: str = "model.py", source: Path = LENET) -> tuple[int, str, Path]:
@@ -33,7 +26,7 @@ def test_export_writes_code_and_loadable_weights(tmp_path: Path, capsys) -> None
     code, err, out = _export(capsys, tmp_path)
     assert code == 0, err
     weights = out.with_suffix(".pt")
-    model = _import(out).build_model(str(weights))
+    model = load_module(out).build_model(str(weights))
     saved = torch.load(weights, weights_only=True)
     for key, value in model.state_dict().items():
         assert torch.equal(value, saved[key])
@@ -117,8 +110,8 @@ def test_keras_export_holds_the_same_numbers_as_the_pytorch_export(tmp_path: Pat
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "model_keras.weights.h5").exists()
     x = torch.rand(2, 1, 28, 28)
-    expected = _import(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
-    keras_model = _import(keras_out).build_model(str(tmp_path / "model_keras.weights.h5"))
+    expected = load_module(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
+    keras_model = load_module(keras_out).build_model(str(tmp_path / "model_keras.weights.h5"))
     got = torch.as_tensor(keras_model(x.numpy(), training=False).detach().cpu().numpy())
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
@@ -131,7 +124,7 @@ def test_onnx_export_runs_in_onnx_runtime_like_the_pytorch_export(tmp_path: Path
     onnx_out = tmp_path / "model.onnx"
     assert main(["export", str(LENET), "--to", "onnx", "-o", str(onnx_out), "--seed", "5"]) == 0
     x = torch.rand(4, 1, 28, 28)
-    expected = _import(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
+    expected = load_module(torch_out).build_model(str(torch_out.with_suffix(".pt")))(x).detach()
     session = onnxruntime.InferenceSession(str(onnx_out), providers=["CPUExecutionProvider"])
     [got] = session.run(None, {"image": x.numpy()})
     torch.testing.assert_close(torch.as_tensor(got), expected, rtol=1e-4, atol=1e-5)

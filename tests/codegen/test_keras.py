@@ -26,17 +26,19 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import CATALOGUE, Graph
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
-from tests.codegen.test_pytorch import (
+from tests.codegen.cases import (
     EXAMPLES,
     HOSTILE,
     IMAGE,
     VARIANTS,
-    _ruff,
-    assert_ruff_clean,
     hostile_project,
-    run_source,
-    sample_inputs,
     single_layer,
+)
+from tests.codegen.helpers import (
+    assert_keras_parity,
+    assert_ruff_clean,
+    ruff_executable,
+    run_both,
 )
 
 keras = load_keras()  # as the exporter does: on torch unless the user chose a backend
@@ -48,37 +50,10 @@ GOLDEN = Path(__file__).resolve().parent / "golden_keras"
 EXPORTABLE = sorted(t for t, spec in CATALOGUE.items() if t not in ("Input", "Output") and not isinstance(spec.targets["keras"], Unsupported))
 
 
-def run_both(project: Project, tmp_path: Path) -> tuple[list[torch.Tensor], list[Any], str]:
-    """PyTorch and Keras outputs of `project` on one random batch, with the same weights."""
-    model = build_torch_model(generate_pytorch(project), seed=0)
-    torch.manual_seed(1)
-    xs = sample_inputs(project.graph)
-    with torch.no_grad():
-        out = model(*xs)
-    expected = list(out) if isinstance(out, tuple) else [out]
-    source = generate_keras(project)
-    assert generate_keras(project) == source, "generation is not deterministic"
-    path = tmp_path / "model_keras.weights.h5"
-    write_keras_weights(project, source, model.state_dict(), path)
-    kmodel = run_source(source)["build_model"](str(path))
-    arrays = [x.numpy() for x in xs]
-    got = kmodel(arrays[0] if len(arrays) == 1 else arrays, training=False)
-    got = list(got) if isinstance(got, (list, tuple)) else [got]
-    return expected, [keras.ops.convert_to_numpy(g) for g in got], source
-
-
-def assert_parity(project: Project, tmp_path: Path) -> str:
-    expected, got, source = run_both(project, tmp_path)
-    assert len(got) == len(expected)
-    for e, g in zip(expected, got):
-        torch.testing.assert_close(torch.from_numpy(g).to(e.dtype), e, rtol=1e-4, atol=1e-5)
-    return source
-
-
 # ----- examples -----
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_matches_pytorch(path: Path, tmp_path: Path) -> None:
-    assert_parity(load_project(path), tmp_path)
+    assert_keras_parity(load_project(path), tmp_path)
 
 
 # ----- every layer type -----
@@ -160,7 +135,7 @@ def test_every_exportable_layer_type_has_an_emitter_and_the_goal_is_met() -> Non
 
 @pytest.mark.parametrize(("layer_type", "params", "shapes"), keras_cases())
 def test_layer_matches_pytorch(layer_type: str, params: dict, shapes: list | None, tmp_path: Path) -> None:
-    assert_parity(single_layer(layer_type, params, shapes), tmp_path)
+    assert_keras_parity(single_layer(layer_type, params, shapes), tmp_path)
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
@@ -206,7 +181,7 @@ def test_weights_path_must_be_a_keras_weights_file(tmp_path: Path) -> None:
 
 def test_hostile_names_and_multiple_inputs_and_outputs(tmp_path: Path) -> None:
     project = hostile_project()
-    source = assert_parity(project, tmp_path)
+    source = assert_keras_parity(project, tmp_path)
     tree = ast.parse(source)
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert imports == ["import keras", "from keras import layers"]
@@ -246,7 +221,7 @@ def test_names_that_shadow_the_keras_module_stay_apart(tmp_path: Path) -> None:
         previous = node
     sink = graph.add_node("Output", "out")
     graph.connect(previous.id, "out", sink.id, "in")
-    assert_parity(Project(name="keras", graph=graph), tmp_path)
+    assert_keras_parity(Project(name="keras", graph=graph), tmp_path)
 
 
 def test_node_names_cannot_clash_with_keras_operation_names(tmp_path: Path) -> None:
@@ -260,7 +235,7 @@ def test_node_names_cannot_clash_with_keras_operation_names(tmp_path: Path) -> N
         previous = node
     sink = graph.add_node("Output", "y")
     graph.connect(previous.id, "out", sink.id, "in")
-    assert_parity(Project(name="clash", graph=graph), tmp_path)
+    assert_keras_parity(Project(name="clash", graph=graph), tmp_path)
 
 
 # ----- reading well -----
@@ -276,7 +251,7 @@ def test_golden_source(name: str) -> None:
 
 
 def test_generated_code_is_ruff_and_black_clean(tmp_path: Path) -> None:
-    ruff = _ruff()
+    ruff = ruff_executable()
     if ruff is None:
         pytest.skip("ruff is not installed so formatting cannot be checked")
     sources = {p.stem: generate_keras(load_project(p)) for p in EXAMPLES}

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from studio.codegen.keras_backend import chosen_backend, load_keras
-from tests.codegen.test_export import _import
+from tests.codegen.helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
@@ -45,7 +45,7 @@ def test_a_fresh_install_exports_keras_on_torch(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
     assert json.loads((home / ".keras" / "keras.json").read_text())["backend"] == "tensorflow"
     load_keras()
-    model = _import(tmp_path / "m_keras.py").build_model(str(tmp_path / "m_keras.weights.h5"))
+    model = load_module(tmp_path / "m_keras.py").build_model(str(tmp_path / "m_keras.weights.h5"))
     x = torch.rand(2, 1, 8, 8).numpy()
     assert tuple(model(x, training=False).shape) == (2, 10)
 

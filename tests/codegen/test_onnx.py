@@ -8,7 +8,6 @@ seeded PyTorch model on the same input: agreement within 1e-4 relative.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +26,13 @@ from tests.codegen.cases import (
     LAYER_TYPES,
     ROOT,
     example,
+    hostile_project,
     layer_project,
     random_inputs,
     seeded_model,
     supported,
 )
+from tests.codegen.helpers import _torchlib_registry_built_once  # noqa: F401 - the module fixture
 
 RUN_BATCH = 3  # the export traces at batch 2: a different batch proves axis 0 is dynamic
 ONNX_TYPES = supported("onnx")
@@ -48,33 +49,6 @@ VARIANTS = [
     ("LSTM", {"hidden_size": 5, "bidirectional": True, "return_sequences": True, "num_layers": 2}, None),
     ("MultiheadAttention", {"num_heads": 4, "bias": False}, [(6, 8), (5, 4), (5, 3)]),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _torchlib_registry_built_once() -> Iterator[None]:
-    """Build torch.onnx's function registry once per opset instead of once per export (~0.5 s each).
-
-    The registry is private API and read-only during an export (we pass no custom table);
-    should torch rename it, the tests only run slower.
-    """
-    try:
-        from torch.onnx._internal.exporter import _registration
-
-        build = _registration.ONNXRegistry.from_torchlib.__func__
-    except (ImportError, AttributeError):
-        yield
-        return
-    built: dict[object, object] = {}
-
-    def once(cls: type, *args: object, **kwargs: object) -> object:
-        key = (args, tuple(sorted(kwargs.items())))
-        if key not in built:
-            built[key] = build(cls, *args, **kwargs)
-        return built[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_registration.ONNXRegistry, "from_torchlib", classmethod(once))
-        yield
 
 
 def run_onnx(data: bytes, xs: list[torch.Tensor]) -> list[np.ndarray]:
@@ -172,8 +146,6 @@ def test_onnx_names_are_the_generated_forward_parameters() -> None:
 
 
 def test_hostile_names_become_plain_identifiers() -> None:
-    from tests.codegen.test_pytorch import hostile_project
-
     project = hostile_project()
     proto = check_parity(project)
     names = [v.name for v in [*proto.graph.input, *proto.graph.output]]

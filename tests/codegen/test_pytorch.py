@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +19,27 @@ import torch
 from studio.codegen.names import MODULE_ATTRIBUTES, CodegenError, Namespace
 from studio.codegen.pytorch import generate_pytorch
 from studio.codegen.pytorch_layers import EMITTERS
+from studio.codegen.weights import declared_state
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.project import Project, load_project
+from tests.codegen.cases import (
+    EXAMPLES,
+    HOSTILE,
+    ROOT,
+    VARIANTS,
+    hostile_project,
+    single_layer,
+)
+from tests.codegen.helpers import (
+    BATCH,
+    assert_ruff_clean,
+    ruff_executable,
+    run_source,
+    sample_inputs,
+)
 from tests.graph.reference import CASES
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.lstudio"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
-BATCH = 2
-
-
-def run_source(source: str) -> dict[str, Any]:
-    """Execute generated source in a fresh module namespace."""
-    namespace: dict[str, Any] = {"__name__": "generated_model"}
-    exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102 - our own generated code
-    return namespace
-
-
-def sample_inputs(graph: Graph) -> list[torch.Tensor]:
-    """A random batch for each Input node, in graph order (token ids below the smallest vocabulary)."""
-    vocab = min((n.params["num_embeddings"] for n in graph.nodes.values() if n.type == "Embedding"), default=2)
-    xs = []
-    for node in graph.nodes.values():
-        if node.type == "Input":
-            shape = (BATCH, *node.params["shape"])
-            if node.params["dtype"] == "int64":
-                xs.append(torch.randint(0, vocab, shape))
-            else:
-                xs.append(torch.randn(shape))
-    return xs
 
 
 def check_project(project: Project) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], list[torch.Tensor]]:
@@ -72,11 +61,13 @@ def check_project(project: Project) -> tuple[torch.nn.Module, tuple[torch.Tensor
     assert [tuple(o.shape) for o in outs] == expected
     summary = analysis.summary()
     learnable = {name for name, _ in model.named_parameters()}
-    n_params = sum(p.numel() for p in model.parameters())
     saved = model.state_dict()
-    n_buffers = sum(t.numel() for k, t in saved.items() if k not in learnable and not k.endswith("num_batches_tracked"))
+    n_params = sum(p.numel() for p in model.parameters())
+    n_buffers = sum(t.numel() for k, t in saved.items() if k not in learnable)
     assert n_params == summary.trainable_params
     assert n_buffers == summary.total_params - summary.trainable_params
+    declared = {key: (tensor.shape, tensor.learned) for key, tensor in declared_state(project).items()}
+    assert declared == {key: (tuple(t.shape), key in learnable) for key, t in saved.items()}  # the weights layout
     return model, outs, xs
 
 
@@ -97,96 +88,6 @@ def test_weights_round_trip_through_build_model(tmp_path: Path) -> None:
 
 
 # ----- every layer type -----
-IMAGE, SEQUENCE, VECTOR, TOKENS = (3, 8, 8), (6, 8), (16,), (6,)
-
-
-def typical_input(layer_type: str) -> tuple[int, ...]:
-    """A per-sample input shape the layer accepts with its default parameters."""
-    if layer_type == "Embedding":
-        return TOKENS
-    if layer_type == "GroupNorm":
-        return (8, 4, 4)
-    if layer_type.endswith("3d"):
-        return (3, 4, 4, 4)
-    if layer_type.endswith("1d") and layer_type != "BatchNorm1d":
-        return (6, 8)
-    if layer_type in ("LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "PositionalEncoding",
-                      "SequencePool", "LayerNorm", "Permute"):  # fmt: skip
-        return SEQUENCE
-    if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
-        return VECTOR
-    return IMAGE
-
-
-def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
-    """A project Input(s) -> layer -> Output; one Input per given shape, wired to the ports in order."""
-    graph = Graph()
-    layer = graph.add_node(layer_type, name="layer", params=params)
-    ports = layer.spec.input_ports(layer.params)
-    if shapes is None:
-        required = [p for p in ports if not p.optional]
-        shapes = [typical_input(layer_type)] * len(required)
-    dtype = "int64" if layer_type == "Embedding" else "float32"
-    for i, (port, shape) in enumerate(zip(ports, shapes)):
-        source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
-        graph.connect(source.id, "out", layer.id, port.name)
-    sink = graph.add_node("Output", name="y")
-    graph.connect(layer.id, "out", sink.id, "in")
-    return Project(name=f"{layer_type} test", graph=graph)
-
-
-VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
-    ("Conv2d", {"out_channels": 6, "padding": "same", "groups": 3}, None),
-    (
-        "Conv2d",
-        {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (1, 0), "dilation": (2, 1), "bias": False, "padding_mode": "reflect"},
-        None,
-    ),
-    ("Conv1d", {"out_channels": 4, "padding": "valid", "padding_mode": "circular"}, None),
-    ("ConvTranspose2d", {"out_channels": 4, "stride": 2, "padding": 1, "output_padding": 1, "groups": 1}, None),
-    ("DepthwiseConv2d", {"depth_multiplier": 2, "stride": 2, "bias": False}, None),
-    ("SeparableConv2d", {"out_channels": 5, "depth_multiplier": 2, "padding": "same", "bias": False}, None),
-    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}, None),
-    ("MaxPool1d", {"kernel_size": 3, "stride": "kernel", "padding": 1, "dilation": 2}, None),
-    ("AvgPool2d", {"kernel_size": 3, "stride": (1, 2), "padding": 1, "count_include_pad": False}, None),
-    ("AdaptiveAvgPool2d", {"output_size": (2, 3)}, None),
-    ("Upsample", {"scale_factor": (2, 3), "mode": "bilinear"}, None),
-    ("ZeroPad2d", {"padding": (1, 2, 0, 3)}, None),
-    ("LSTM", {"hidden_size": 5, "bidirectional": True, "return_sequences": True, "num_layers": 2}, None),
-    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2, "dropout": 0.2}, None),
-    ("GRU", {"hidden_size": 5, "bidirectional": True}, None),
-    ("RNN", {"hidden_size": 5, "nonlinearity": "relu", "bias": False, "return_sequences": True}, None),
-    ("MultiheadAttention", {"num_heads": 2}, [(6, 8), (5, 4)]),
-    ("MultiheadAttention", {"num_heads": 4, "bias": False}, [(6, 8), (5, 4), (5, 3)]),
-    (
-        "TransformerEncoderLayer",
-        {"nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True, "bias": False},
-        None,
-    ),
-    ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
-    ("PositionalEncoding", {"max_len": 6}, [(6, 7)]),
-    ("SequencePool", {"mode": "max"}, None),
-    ("SequencePool", {"mode": "first"}, None),
-    ("SequencePool", {"mode": "last"}, None),
-    ("LayerNorm", {"num_dims": 2, "bias": False}, None),
-    ("GroupNorm", {"num_groups": 2, "affine": False, "eps": 1e-3}, None),
-    ("BatchNorm2d", {"track_running_stats": False, "momentum": 0.2}, None),
-    ("BatchNorm1d", {}, [(6, 8)]),
-    ("InstanceNorm2d", {"affine": True, "track_running_stats": True}, None),
-    ("PReLU", {"per_channel": True, "init": 0.1}, None),
-    ("GELU", {"approximate": "tanh"}, None),
-    ("Softmax", {"dim": 1}, None),
-    ("Reshape", {"shape": (4, -1)}, None),
-    ("Permute", {"dims": (2, 3, 1)}, [IMAGE]),
-    ("Slice", {"dim": 2, "start": 3, "length": 4}, None),
-    ("Slice", {"dim": -1, "start": 2, "length": 0}, [SEQUENCE]),
-    ("Slice", {"dim": 1, "start": 0, "length": 0}, None),
-    ("Add", {"num_inputs": 3}, [IMAGE] * 3),
-    ("Maximum", {"num_inputs": 3}, [IMAGE] * 3),
-    ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
-]
-
-
 def layer_cases() -> list[Any]:
     cases = [pytest.param(t, {}, None, id=t) for t in sorted(set(CATALOGUE) - {"Input", "Output"})]
     for i, (layer_type, params, shapes) in enumerate(VARIANTS):
@@ -268,30 +169,6 @@ def test_reserved_names_cover_every_module_attribute() -> None:
     assert public <= MODULE_ATTRIBUTES | {"forward"}, sorted(public - MODULE_ATTRIBUTES)
 
 
-HOSTILE = [
-    "import os", "__import__('os').system('x')", "1st layer", "class", "self", "torch", "x\ny", "\"';",
-    "名前", "a b", "a_b", "training", "forward", "x\r\n)\nimport os  #", "\u202eevil", "None", "F",
-]  # fmt: skip
-
-
-def hostile_project() -> Project:
-    graph = Graph()
-    first = graph.add_node("Input", HOSTILE[0], {"shape": (4,)})
-    previous = first
-    for name in HOSTILE[1:]:
-        node = graph.add_node("Linear", name, {"out_features": 4})
-        graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    second = graph.add_node("Input", "import os ", {"shape": (4,)})
-    add = graph.add_node("Add", 'exec("1")')
-    graph.connect(previous.id, "out", add.id, "in1")
-    graph.connect(second.id, "out", add.id, "in2")
-    for name in ("out'\"", "out\n"):
-        sink = graph.add_node("Output", name)
-        graph.connect(add.id, "out", sink.id, "in")
-    return Project(name='os.system("rm")', graph=graph)
-
-
 def test_hostile_names_cannot_inject_code() -> None:
     project = hostile_project()
     source = generate_pytorch(project)
@@ -328,23 +205,8 @@ def test_golden_source(name: str) -> None:
     assert source == path.read_text(encoding="utf-8")
 
 
-def assert_ruff_clean(ruff: str, sources: dict[str, str], folder: Path) -> None:
-    """Write each generated source to `folder` and require `ruff format` and `ruff check` to pass."""
-    for stem, text in sources.items():
-        (folder / f"{stem}.py").write_text(text, encoding="utf-8")
-    fmt = subprocess.run([ruff, "format", "--isolated", "--diff", str(folder)], capture_output=True, text=True, check=False)
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    lint = subprocess.run([ruff, "check", "--isolated", str(folder)], capture_output=True, text=True, check=False)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-
-
-def _ruff() -> str | None:
-    beside = Path(sys.executable).parent / "ruff"
-    return str(beside) if beside.exists() else shutil.which("ruff")
-
-
 def test_generated_code_is_ruff_and_black_clean(tmp_path: Path) -> None:
-    ruff = _ruff()
+    ruff = ruff_executable()
     if ruff is None:
         pytest.skip("ruff is not installed (add it to the dev extras) so formatting cannot be checked")
     sources = {p.stem: generate_pytorch(load_project(p)) for p in EXAMPLES}

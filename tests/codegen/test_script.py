@@ -19,7 +19,7 @@ from studio.graph import Graph
 from studio.graph.project import LOSSES, Project, TrainingSettings, load_project
 from studio.train import recipe
 from studio.train.datasets import load_dataset
-from tests.codegen.test_pytorch import EXAMPLES, ROOT, hostile_project
+from tests.codegen.cases import EXAMPLES, ROOT, hostile_project
 
 TIMEOUT = 120
 ALLOWED_IMPORTS = {"__future__", "argparse", "collections", "contextlib", "math", "os", "time", "warnings", "numpy", "torch"}

@@ -14,8 +14,12 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import Graph
 from studio.graph.project import Project, load_project
 from studio.graph.shapes import analyse
-from tests.codegen.test_keras import assert_parity
-from tests.codegen.test_pytorch import EXAMPLES, _ruff, assert_ruff_clean
+from tests.codegen.cases import EXAMPLES
+from tests.codegen.helpers import (
+    assert_keras_parity,
+    assert_ruff_clean,
+    ruff_executable,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 RESNET = next(p for p in EXAMPLES if p.stem == "resnet_small")
@@ -59,7 +63,7 @@ def test_the_pytorch_model_standardizes_first(sample, mean, std, tail) -> None:
 
 @pytest.mark.parametrize(("sample", "mean", "std", "tail"), CASES)
 def test_keras_matches_pytorch(sample, mean, std, tail, tmp_path: Path) -> None:
-    source = assert_parity(network(sample, mean, std, tail), tmp_path)
+    source = assert_keras_parity(network(sample, mean, std, tail), tmp_path)
     assert "layers.Normalization(" in source
 
 
@@ -84,7 +88,7 @@ def test_caffe_applies_one_value_in_the_net_and_names_per_channel_values() -> No
 
 
 def test_long_statistics_stay_formatted(tmp_path: Path) -> None:
-    ruff = _ruff()
+    ruff = ruff_executable()
     if ruff is None:
         pytest.skip("ruff is not installed (add it to the dev extras) so formatting cannot be checked")
     wide = network((300,), tuple(i / 7 for i in range(300)), (2.0,), "Linear")
