@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PySide6.QtGui import QUndoStack
 
 from studio.graph.project import load_project
 from studio.ui.document import Document
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+from tests.ui.helpers import EXAMPLES
 
 
 @pytest.fixture(autouse=True)

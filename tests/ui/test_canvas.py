@@ -386,7 +386,7 @@ def test_fit_and_focus(view, document):
 
 def test_loading_a_project_rebuilds_the_scene(view, document):
     from studio.graph.project import load_project
-    from tests.ui.conftest import EXAMPLES
+    from tests.ui.helpers import EXAMPLES
 
     document.load(load_project(EXAMPLES / "resnet_small.lstudio"))
     scene = view.graph_scene

@@ -17,7 +17,7 @@ from studio.graph.project import load_project
 from studio.ui import code_preview, open_main_window, theme
 from studio.ui.code_preview import CodePreview
 from studio.ui.highlighter import STYLES, PythonHighlighter
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from studio.graph.model import GraphError
 from studio.graph.project import load_project
 from studio.graph.shapes import analyse
 from studio.ui.document import Document, FragmentError
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 
 def snapshot(document: Document) -> tuple:

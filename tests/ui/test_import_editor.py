@@ -18,7 +18,7 @@ from studio.ui import open_main_window, theme
 from studio.ui.files import Unsaved
 from studio.ui.recovery import find_recoverable
 from tests.interop import onnx_models as om
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from studio.graph.catalogue.base import show
 from studio.graph.project import load_project
 from studio.ui.document import Document
 from studio.ui.inspector import Inspector
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 CONV1 = "n2"  # digits example: Conv2d conv1, 16 channels, kernel (3, 3)
 DROPOUT = "n10"  # Dropout 'dropout', p 0.25

@@ -16,7 +16,7 @@ from studio.graph.project import load_project, project_to_dict
 from studio.ui import open_main_window, theme
 from studio.ui.files import Unsaved
 from studio.ui.recovery import find_recoverable
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 DIGITS = EXAMPLES / "digits_cnn.lstudio"
 ROOT = Path(__file__).resolve().parents[2]

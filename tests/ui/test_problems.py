@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from studio.graph.project import load_project
 from studio.ui.problems import ProblemsView, problem_rows
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from studio.ui import train_settings
 from studio.ui.train_panel import TrainingPanel
 from studio.ui.train_plots import GrowingBuffer
 from studio.ui.train_run import default_runs_root
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 DIGITS = EXAMPLES / "digits_cnn.lstudio"
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import torch
 from studio.codegen.weights import keyed_by_node
 from studio.ui import open_main_window, theme
 from studio.ui.files import Unsaved
-from tests.ui.conftest import EXAMPLES
+from tests.ui.helpers import EXAMPLES
 
 FORMAT1 = Path(__file__).resolve().parents[1] / "data" / "format1"
 
