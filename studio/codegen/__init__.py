@@ -1,1 +1,1 @@
-"""Emitters: graph to PyTorch, Keras 3, ONNX, Caffe prototxt and a training script (see DESIGN.md)."""
+"""Emitters: graph to PyTorch, Keras 3, ONNX, Caffe prototxt and a training script (see docs/architecture.md)."""

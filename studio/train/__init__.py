@@ -1,1 +1,1 @@
-"""Training: datasets, the engine, the child-process worker and run history (see DESIGN.md)."""
+"""Training: datasets, the engine, the child-process worker and run history (see docs/architecture.md)."""

@@ -1,4 +1,4 @@
-"""The Qt editor: canvas, palette, inspector, problems, code preview, training panel (see DESIGN.md)."""
+"""The Qt editor: canvas, palette, inspector, problems, code preview, training panel (see docs/architecture.md)."""
 
 from __future__ import annotations
 
