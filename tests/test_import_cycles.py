@@ -1,4 +1,5 @@
-"""No two studio modules import each other, and each package imports only what docs/architecture.md allows.
+"""Import rules: no two studio modules import each other, each package imports only what
+docs/architecture.md allows, and test modules import helper modules, never other test modules.
 
 An import counts wherever it is written: at module level, inside a function (lazily) or under
 `TYPE_CHECKING`; each is a dependency a reader has to follow. Importing `a.b.c` counts as a
@@ -8,12 +9,14 @@ dependency on `a.b.c` only, not on the packages above it.
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from pathlib import Path
 
 import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIO = ROOT / "studio"
+TESTS = ROOT / "tests"
 
 # The packages each package may import (docs/architecture.md, "Packages and what each may import");
 # the top-level modules (studio, studio.cli*, studio.__main__) may import anything.
@@ -33,6 +36,14 @@ ALLOWED_CROSSINGS = {
     ("studio.codegen.export", "studio.train.datasets"),
 }
 
+# tests/interop is being finished by another engineer; these move to helper modules with it.
+TEST_IMPORTS_TO_MOVE = {
+    ("tests.interop.test_round_trip", "tests.codegen.test_onnx"),
+    ("tests.interop.test_caffe_import", "tests.codegen.test_caffe"),
+    ("tests.interop.test_caffe_import", "tests.codegen.test_pytorch"),
+    ("tests.interop.test_imported_exports", "tests.interop.test_caffemodel"),
+}
+
 
 def module_name(path: Path) -> str:
     """`studio/ui/canvas/scene.py` -> `studio.ui.canvas.scene`; a package's `__init__.py` is the package."""
@@ -43,8 +54,8 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in STUDIO.rglob("*.py")}
 
 
-def imported_names(module: str, path: Path) -> set[str]:
-    """The modules the import statements of a module name, relative imports resolved."""
+def imported_names(module: str, path: Path, modules: Collection[str]) -> set[str]:
+    """The modules the import statements of a module name, relative imports resolved (`modules`: those known)."""
     names = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -56,7 +67,7 @@ def imported_names(module: str, path: Path) -> set[str]:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
             for alias in node.names:  # `from package import module` names the module, not the package
-                names.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+                names.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
     return names
 
 
@@ -65,7 +76,7 @@ def import_graph() -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(MODULES)
     for module, path in MODULES.items():
-        for name in imported_names(module, path):
+        for name in imported_names(module, path, MODULES):
             if name in MODULES and name != module:
                 graph.add_edge(module, name)
     return graph
@@ -104,5 +115,16 @@ def test_the_scan_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
     path = tmp_path / "studio" / "ui" / "probe.py"
     path.parent.mkdir(parents=True)
     path.write_text(source, encoding="utf-8")
-    names = imported_names("studio.ui.probe", path)
+    names = imported_names("studio.ui.probe", path, MODULES)
     assert {"studio.ui.files", "studio.graph.model", "studio.codegen.names"} <= names
+
+
+def test_test_modules_import_helpers_not_other_tests() -> None:
+    test_modules = {module_name(path): path for path in TESTS.rglob("*.py")}
+    wrong = []
+    for importer, path in test_modules.items():
+        for name in imported_names(importer, path, test_modules) & set(test_modules):
+            last = name.rpartition(".")[2]
+            if (last.startswith("test_") or last == "conftest") and (importer, name) not in TEST_IMPORTS_TO_MOVE:
+                wrong.append(f"{importer} imports {name}")
+    assert not wrong, "move what these share into a helper module:\n" + "\n".join(sorted(wrong))
