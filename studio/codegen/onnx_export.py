@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError, Namespace
+from studio.codegen.onnx_writer import direct_onnx_model
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project
@@ -97,9 +98,36 @@ def onnx_bytes(
         )
 
     import onnx
-    import torch
 
     input_names, output_names = io_names(project, analysis)
+    graph_name = Namespace().class_name(project.name)
+    state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
+    proto = direct_onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name)
+    if proto is None:  # a layer has no direct ONNX form yet
+        proto = _traced(project, analysis, model, opset, (input_names, output_names))
+        proto.graph.name = graph_name
+    try:
+        data = proto.SerializeToString()
+    except ValueError as err:  # protobuf refuses messages over 2 GB
+        raise CodegenError(
+            f"{project.name!r} is too large for one ONNX file (the format caps it at 2 GB)"
+        ) from err
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise CodegenError(
+            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}"
+        ) from err
+    return data
+
+
+def _traced(
+    project: Project, analysis: ShapeAnalysis, model: torch.nn.Module, opset: int, io: tuple[list[str], list[str]]
+) -> onnx.ModelProto:
+    """The model exported by torch.onnx (for layers whose family has no ONNX emitter yet)."""
+    import torch
+
+    input_names, output_names = io
     examples = _example_inputs(project, analysis)
     batch = torch.export.Dim(BATCH, min=1)
     model.eval()
@@ -125,21 +153,8 @@ def onnx_bytes(
             f"torch.onnx could not export {project.name!r}: {_first_line(err)}"
         ) from err
     proto = program.model_proto
-    proto.graph.name = Namespace().class_name(project.name)
     _name_io(proto.graph, input_names, output_names)
-    try:
-        data = proto.SerializeToString()
-    except ValueError as err:  # protobuf refuses messages over 2 GB
-        raise CodegenError(
-            f"{project.name!r} is too large for one ONNX file (the format caps it at 2 GB)"
-        ) from err
-    try:
-        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
-        raise CodegenError(
-            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}"
-        ) from err
-    return data
+    return proto
 
 
 def _optimize_keeping_layers(model: onnx_ir.Model) -> None:

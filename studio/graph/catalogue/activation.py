@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -13,6 +15,16 @@ from studio.graph.catalogue.base import (
     numel,
     resolve_dim,
     targets,
+)
+from studio.graph.catalogue.onnx_records import (
+    OnnxConstant,
+    OnnxEmitter,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+    OnnxWeight,
+    axis,
+    single,
 )
 from studio.graph.params import Bool, Choice, Float, Int, Param
 
@@ -51,6 +63,7 @@ def _activation(
     onnx: Target,
     caffe: Target,
     params: tuple[Param, ...] = (),
+    to_onnx: OnnxEmitter | None = None,
 ) -> LayerSpec:
     return LayerSpec(
         type=layer_type,
@@ -60,7 +73,84 @@ def _activation(
         infer=_same,
         count_macs=_per_element,
         targets=targets(f"nn.{layer_type}", keras, onnx, caffe),
+        onnx=to_onnx or single(str(onnx)),
     )
+
+
+# ----- ONNX -----
+def _scalar(site: OnnxSite, suffix: str, value: float) -> OnnxConstant:
+    return OnnxConstant(site.fresh(suffix), (value,), "float32", ())
+
+
+def _relu6_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    low, high = _scalar(site, "min", 0.0), _scalar(site, "max", 6.0)
+    return [low, high, OnnxNode("Clip", (site.x, low.name, high.name), (site.output,))]
+
+
+def _prelu_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    rank = len(site.shape)
+    size = (site.shape[1] or 1) if site.params["per_channel"] else 1
+    slope = OnnxWeight(site.fresh("slope"), "weight", (size, *([1] * (rank - 2))) if rank > 2 else (size,))
+    return [slope, OnnxNode("PRelu", (site.x, slope.name), (site.output,))]
+
+
+def _gelu_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    approximate = site.params["approximate"]
+    if site.opset >= 20:
+        return [OnnxNode("Gelu", (site.x,), (site.output,), {"approximate": approximate if approximate != "none" else None})]
+    half, one = _scalar(site, "half", 0.5), _scalar(site, "one", 1.0)
+    if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+        k, c, three = _scalar(site, "k", math.sqrt(2 / math.pi)), _scalar(site, "c", 0.044715), _scalar(site, "three", 3.0)
+        cube, inner, scaled, wave = (site.fresh(n) for n in ("cube", "inner", "scaled", "wave"))
+        steps = [
+            k, c, three,
+            OnnxNode("Pow", (site.x, three.name), (cube,)),
+            OnnxNode("Mul", (cube, c.name), (cube + "_c",)),
+            OnnxNode("Add", (site.x, cube + "_c"), (inner,)),
+            OnnxNode("Mul", (inner, k.name), (scaled,)),
+            OnnxNode("Tanh", (scaled,), (wave,)),
+        ]  # fmt: skip
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        root, divided, wave = _scalar(site, "sqrt2", math.sqrt(2.0)), site.fresh("divided"), site.fresh("wave")
+        steps = [root, OnnxNode("Div", (site.x, root.name), (divided,)), OnnxNode("Erf", (divided,), (wave,))]
+    shifted, halved = site.fresh("shifted"), site.fresh("halved")
+    return [
+        half, one, *steps,
+        OnnxNode("Add", (wave, one.name), (shifted,)),
+        OnnxNode("Mul", (site.x, half.name), (halved,)),
+        OnnxNode("Mul", (halved, shifted), (site.output,)),
+    ]  # fmt: skip
+
+
+def _silu_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    gate = site.fresh("sigmoid")
+    return [OnnxNode("Sigmoid", (site.x,), (gate,)), OnnxNode("Mul", (site.x, gate), (site.output,))]
+
+
+def _softplus_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """log(1 + exp(beta x)) / beta where beta x <= threshold, else x (as PyTorch computes it)."""
+    beta = site.params["beta"]
+    t = _scalar(site, "threshold", site.params["threshold"])
+    records: list[OnnxRecord] = [t]
+    scaled, smooth, above = site.x, site.fresh("smooth"), site.fresh("above")
+    if beta != 1.0:
+        b, scaled, soft = _scalar(site, "beta", beta), site.fresh("scaled"), site.fresh("soft")
+        records += [b, OnnxNode("Mul", (site.x, b.name), (scaled,)), OnnxNode("Softplus", (scaled,), (soft,))]
+        records.append(OnnxNode("Div", (soft, b.name), (smooth,)))
+    else:
+        records.append(OnnxNode("Softplus", (site.x,), (smooth,)))
+    return [
+        *records,
+        OnnxNode("Greater", (scaled, t.name), (above,)),
+        OnnxNode("Where", (above, site.x, smooth), (site.output,)),
+    ]
+
+
+def _softmax_onnx(op: str) -> OnnxEmitter:
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        return [OnnxNode(op, (site.x,), (site.output,), {"axis": axis(site.params["dim"], len(site.shape))})]
+
+    return emit
 
 
 def _no_caffe(what: str) -> Unsupported:
@@ -70,7 +160,7 @@ def _no_caffe(what: str) -> Unsupported:
 SPECS = (
     _activation("ReLU", "Rectified linear unit: max(0, x).", "layers.ReLU", "Relu", "ReLU"),
     # ReLU6 is ReLU(max_value=6) in Keras, Clip(0, 6) in ONNX and Caffe.
-    _activation("ReLU6", "ReLU capped at 6: min(max(0, x), 6), as in MobileNet.", "layers.ReLU(max_value=6)", "Clip", "Clip"),
+    _activation("ReLU6", "ReLU capped at 6: min(max(0, x), 6), as in MobileNet.", "layers.ReLU(max_value=6)", "Clip", "Clip", to_onnx=_relu6_onnx),
     _activation(
         "LeakyReLU",
         "ReLU that lets a small slope through for negative inputs.",
@@ -78,6 +168,7 @@ SPECS = (
         "LeakyRelu",
         "ReLU",  # Caffe's ReLU takes a negative_slope
         params=(Float("negative_slope", 0.01, "Slope for negative inputs.", min=0.0, max=1.0),),
+        to_onnx=lambda site: [OnnxNode("LeakyRelu", (site.x,), (site.output,), {"alpha": site.params["negative_slope"]})],
     ),
     LayerSpec(
         type="PReLU",
@@ -91,6 +182,7 @@ SPECS = (
         state=_prelu_state,
         count_macs=_per_element,
         targets=targets("nn.PReLU", "layers.PReLU", "PRelu", "PReLU"),
+        onnx=_prelu_onnx,
     ),
     _activation(
         "ELU",
@@ -99,6 +191,7 @@ SPECS = (
         "Elu",
         "ELU",
         params=(Float("alpha", 1.0, "Value the output approaches for very negative inputs (as -alpha).", min=0.0, max=10.0),),
+        to_onnx=lambda site: [OnnxNode("Elu", (site.x,), (site.output,), {"alpha": site.params["alpha"]})],
     ),
     _activation(
         "SELU",
@@ -114,6 +207,7 @@ SPECS = (
         "Gelu",  # opset 20, with its approximate attribute
         _no_caffe("GELU"),
         params=(Choice("approximate", "none", ("none", "tanh"), "Exact GELU, or its faster tanh approximation."),),
+        to_onnx=_gelu_onnx,
     ),
     _activation(
         "SiLU",
@@ -121,6 +215,7 @@ SPECS = (
         'layers.Activation("silu")',
         "Swish",  # opset 24; older opsets spell it Sigmoid then Mul
         "Swish",
+        to_onnx=_silu_onnx,
     ),
     _activation(
         "Mish",
@@ -144,6 +239,7 @@ SPECS = (
         'layers.Activation("hard_sigmoid")',
         "HardSigmoid",  # with alpha 1/6, beta 0.5 to match PyTorch
         _no_caffe("HardSigmoid"),
+        to_onnx=single("HardSigmoid", alpha=1 / 6, beta=0.5),
     ),
     _activation(
         "Softplus",
@@ -155,6 +251,7 @@ SPECS = (
             Float("beta", 1.0, "Sharpness of the curve; larger is closer to ReLU.", min=0.01, max=100.0),
             Float("threshold", 20.0, "Above beta * x = threshold the output is x itself, for stability.", min=0.0, max=100.0),
         ),
+        to_onnx=_softplus_onnx,
     ),
     LayerSpec(
         type="Softmax",
@@ -164,6 +261,7 @@ SPECS = (
         infer=_softmax,
         count_macs=_softmax_macs,
         targets=targets("nn.Softmax", "layers.Softmax", "Softmax", "Softmax"),
+        onnx=_softmax_onnx("Softmax"),
     ),
     LayerSpec(
         type="LogSoftmax",
@@ -173,5 +271,6 @@ SPECS = (
         infer=_softmax,
         count_macs=_softmax_macs,
         targets=targets("nn.LogSoftmax", 'layers.Activation("log_softmax")', "LogSoftmax", _no_caffe("LogSoftmax")),
+        onnx=_softmax_onnx("LogSoftmax"),
     ),
 )

@@ -92,8 +92,10 @@ class LayerSpec:
     `state(params, input_shapes)` declares the tensors the layer holds, named as in its
     PyTorch module's state dict (parameter and buffer counts, the weights file layout and the
     Caffe blob shapes all follow from it); `count_macs` counts multiply-accumulates for one
-    sample. All of them get one shape per input port, None for an unconnected optional input. `input_dtype` is "float", "int" or "any"; `output_dtype` is
-    "float", "int" or "same" (the first input's).
+    sample. All of them get one shape per input port, None for an unconnected optional input.
+    `onnx` writes the layer as ONNX operators (None: the export goes through torch.onnx).
+    `input_dtype` is "float", "int" or "any"; `output_dtype` is "float", "int" or "same" (the
+    first input's).
     """
 
     type: str
@@ -110,6 +112,7 @@ class LayerSpec:
     input_dtype: str = "float"
     output_dtype: str = "float"
     legacy_names: tuple[str, ...] = field(default=())
+    onnx: Callable[[Any], list[Any]] | None = None  # OnnxSite -> ONNX records (`catalogue.onnx_records`)
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""

@@ -16,6 +16,15 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.onnx_records import (
+    OnnxConstant,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+    OnnxWeight,
+    axis,
+    single,
+)
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
 
 
@@ -150,6 +159,32 @@ def _slice(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(*x[:axis], kept, *x[axis + 1 :])]
 
 
+# ----- ONNX -----
+def _linear_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    bias = site.weights.get("bias")
+    if len(site.shape) == 2:
+        inputs = (site.x, site.weights["weight"], *([bias] if bias else []))
+        return [OnnxNode("Gemm", inputs, (site.output,), {"transB": 1})]
+    matrix = OnnxWeight(site.fresh("weight_t"), "weight", transpose=True)  # a sequence: MatMul over the last dimension
+    if bias is None:
+        return [matrix, OnnxNode("MatMul", (site.x, matrix.name), (site.output,))]
+    product = site.fresh("product")
+    return [matrix, OnnxNode("MatMul", (site.x, matrix.name), (product,)), OnnxNode("Add", (product, bias), (site.output,))]
+
+
+def _reshape_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    shape = OnnxConstant(site.fresh("shape"), (0, *site.params["shape"]))  # 0 keeps the batch
+    return [shape, OnnxNode("Reshape", (site.x, shape.name), (site.output,))]
+
+
+def _slice_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    start, length = site.params["start"], site.params["length"]
+    end = start + length if length else 2**63 - 1
+    where = axis(site.params["dim"], len(site.shape))
+    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", start), ("ends", end), ("axes", where))]
+    return [*bounds, OnnxNode("Slice", (site.x, *(b.name for b in bounds)), (site.output,))]
+
+
 SPECS = (
     LayerSpec(
         type="Input",
@@ -185,6 +220,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("nn.Identity", "layers.Identity", "Identity", "Split"),
+        onnx=single("Identity"),
     ),
     LayerSpec(
         type="Linear",
@@ -198,6 +234,7 @@ SPECS = (
         state=_linear_state,
         count_macs=_linear_macs,
         targets=targets("nn.Linear", "layers.Dense", "Gemm", "InnerProduct"),
+        onnx=_linear_onnx,
     ),
     LayerSpec(
         type="Flatten",
@@ -208,6 +245,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
+        onnx=single("Flatten", axis=1),
     ),
     LayerSpec(
         type="Reshape",
@@ -220,6 +258,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("torch.reshape", "layers.Reshape", "Reshape", "Reshape"),
+        onnx=_reshape_onnx,
     ),
     LayerSpec(
         type="Permute",
@@ -230,6 +269,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("Tensor.permute", "layers.Permute", "Transpose", Unsupported("BVLC Caffe has no Permute layer")),
+        onnx=lambda site: [OnnxNode("Transpose", (site.x,), (site.output,), {"perm": [0, *site.params["dims"]]})],
     ),
     LayerSpec(
         type="Slice",
@@ -244,6 +284,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("Tensor.narrow", "tensor indexing", "Slice", "Slice"),
+        onnx=_slice_onnx,
     ),
     LayerSpec(
         type="Dropout",
@@ -253,5 +294,6 @@ SPECS = (
         infer=_same,
         output_dtype="same",
         targets=targets("nn.Dropout", "layers.Dropout", "Dropout", "Dropout"),
+        onnx=single("Identity"),  # an exported model infers: dropout does nothing
     ),
 )

@@ -13,6 +13,13 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
+from studio.graph.catalogue.onnx_records import (
+    OnnxEmitter,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+    axis,
+)
 from studio.graph.params import Int
 
 
@@ -125,7 +132,25 @@ def _concat(p: Params, ins: list[Shape | None]) -> list[Shape]:
     return [(*first[:axis], total, *first[axis + 1:])]
 
 
-def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe: str) -> LayerSpec:
+def _chain_onnx(op: str, many: str | None = None) -> OnnxEmitter:
+    """One `many` operator over all inputs where ONNX has one (Sum, Max), else a chain of binary `op`s."""
+
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        names = [n for n in site.names if n is not None]
+        if many is not None or len(names) == 2:
+            return [OnnxNode(many or op, tuple(names), (site.output,))]
+        records: list[OnnxRecord] = []
+        total = names[0]
+        for index, name in enumerate(names[1:], start=2):
+            out = site.output if index == len(names) else site.fresh(f"{op.lower()}{index}")
+            records.append(OnnxNode(op, (total, name), (out,)))
+            total = out
+        return records
+
+    return emit
+
+
+def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe: str, to_onnx: OnnxEmitter) -> LayerSpec:
     return LayerSpec(
         type=layer_type,
         category="Merge",
@@ -136,23 +161,24 @@ def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe
         count_macs=_elementwise_macs,
         output_dtype="same",
         targets=targets(pytorch, keras, onnx, caffe),
+        onnx=to_onnx,
     )
 
 
 SPECS = (
-    # ONNX Sum and Max take any number of inputs; Mul is binary, so n inputs chain n - 1 nodes.
+    # ONNX Max takes any number of inputs; Add and Mul are binary, so n inputs chain n - 1 nodes.
     # Caffe Eltwise takes its operation as a parameter (SUM, PROD, MAX).
     _merge(
         "Add", "Adds its inputs elementwise, as in a residual connection.",
-        "torch.add", "layers.Add", "Sum", "Eltwise",
+        "torch.add", "layers.Add", "Add", "Eltwise", _chain_onnx("Add"),
     ),
     _merge(
         "Multiply", "Multiplies its inputs elementwise, as in gating.",
-        "torch.mul", "layers.Multiply", "Mul", "Eltwise",
+        "torch.mul", "layers.Multiply", "Mul", "Eltwise", _chain_onnx("Mul"),
     ),
     _merge(
         "Maximum", "Takes the elementwise maximum of its inputs.",
-        "torch.maximum", "layers.Maximum", "Max", "Eltwise",
+        "torch.maximum", "layers.Maximum", "Max", "Eltwise", _chain_onnx("Max", many="Max"),
     ),
     LayerSpec(
         type="Subtract",
@@ -165,6 +191,7 @@ SPECS = (
         output_dtype="same",
         # Caffe: Eltwise SUM with coefficients (1, -1).
         targets=targets("torch.sub", "layers.Subtract", "Sub", "Eltwise"),
+        onnx=_chain_onnx("Sub"),
     ),
     LayerSpec(
         type="Concat",
@@ -179,5 +206,6 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("torch.cat", "layers.Concatenate", "Concat", "Concat"),
+        onnx=lambda site: [OnnxNode("Concat", tuple(site.names), (site.output,), {"axis": axis(site.params["dim"], len(site.shape))})],  # type: ignore[arg-type]
     ),
 )

@@ -1,0 +1,210 @@
+"""ONNX written straight from the graph: each layer's family emits its operators, named after the project.
+
+Node names are the layers' names, every layer's output value is named after its layer, weights
+are initializers named `<layer>.<weight>`, and the graph inputs and outputs carry the names
+the generated PyTorch code gives them (`io_names`). Axis 0 of every input and output is the
+dynamic `batch`; the other sizes are those the shape analysis knows. A project with a layer
+whose family has no ONNX emitter yet is exported through torch.onnx instead (`onnx_export`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from studio.codegen.pytorch import module_names
+from studio.graph.catalogue.onnx_records import (
+    NoOnnxForm,
+    OnnxConstant,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+    OnnxWeight,
+)
+from studio.graph.project import Project
+from studio.graph.shapes import ShapeAnalysis
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+BATCH = "batch"
+_ELEMENT = {"float32": 1, "int64": 7}  # onnx.TensorProto.FLOAT, INT64
+
+
+def writable(project: Project) -> bool:
+    """True when every layer of the project has an ONNX emitter (so the export needs no torch.onnx)."""
+    return all(node.spec.onnx is not None for node in project.graph.nodes.values() if node.type not in ("Input", "Output"))
+
+
+class _Names:
+    """Unique value and node names, the layers' own claimed first."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.taken:
+            name = f"{base}_{k}"
+            k += 1
+        self.taken.add(name)
+        return name
+
+
+def direct_onnx_model(
+    project: Project,
+    analysis: ShapeAnalysis,
+    state: dict[str, np.ndarray],
+    io: tuple[list[str], list[str]],
+    opset: int,
+    graph_name: str,
+) -> onnx.ModelProto | None:
+    """`onnx_model`, or None when a layer has no direct ONNX form (no emitter, or not for its parameters)."""
+    if not writable(project):
+        return None
+    try:
+        return onnx_model(project, analysis, state, io, opset, graph_name)
+    except NoOnnxForm:
+        return None
+
+
+def onnx_model(
+    project: Project,
+    analysis: ShapeAnalysis,
+    state: dict[str, np.ndarray],
+    io: tuple[list[str], list[str]],
+    opset: int,
+    graph_name: str,
+) -> onnx.ModelProto:
+    """The ONNX model of `project` with the generated model's `state` dict (keyed by attribute) as weights."""
+    from onnx import helper
+
+    graph = project.graph
+    inputs, outputs = io
+    names = _Names({*inputs, *outputs, *(node.name for node in graph.nodes.values())})  # values
+    labels = _Names({node.name for node in graph.nodes.values()})  # nodes: a layer's own name is its node's
+    attributes = module_names(project)
+    value: dict[str, str] = {}
+    nodes: list[onnx.NodeProto] = []
+    initializers: list[onnx.TensorProto] = []
+    graph_inputs, graph_outputs = [], []
+    input_ids = [n for n, node in graph.nodes.items() if node.type == "Input"]
+    output_ids = [n for n, node in graph.nodes.items() if node.type == "Output"]
+    for node_id, name in zip(input_ids, inputs):
+        node = graph.nodes[node_id]
+        shape = [BATCH, *node.params["shape"]]
+        graph_inputs.append(helper.make_tensor_value_info(name, _ELEMENT[node.params["dtype"]], shape))
+        value[node_id] = name
+        if node.params["mean"]:
+            records = _standardize(node.params, name, names.fresh(f"{node.name}/standardized"), names.fresh)
+            value[node_id] = records[-1].outputs[0]  # type: ignore[union-attr]
+            _add(records, labels.fresh(f"{node.name}/standardize"), {}, {}, nodes, initializers, labels)
+    returned: dict[str, str] = {}  # a layer returned as it is: its value takes the output's name
+    for node_id, name in zip(output_ids, outputs):
+        edge = graph.source_of(node_id, "in")
+        assert edge is not None
+        if graph.nodes[edge.src].type != "Input" and edge.src not in returned:
+            returned[edge.src] = name
+    for node_id in analysis.ordered_ids():
+        node = graph.nodes[node_id]
+        if node.type in ("Input", "Output"):
+            continue
+        result = analysis.result(node_id)
+        ports = node.spec.input_ports(node.params)
+        sources = [graph.source_of(node_id, port.name) for port in ports]
+        attribute = attributes.get(node_id)
+        declared = node.spec.state(node.params, list(result.inputs))
+        weights = {key: names.fresh(f"{node.name}.{key}") for key in declared}
+        arrays = {weights[key]: state[f"{attribute}.{key}"] for key in declared}
+        value[node_id] = returned.get(node_id, node.name)
+        site = OnnxSite(
+            dict(node.params),
+            tuple(result.inputs),
+            tuple(value[e.src] if e is not None else None for e in sources),
+            value[node_id],
+            weights,
+            opset,
+            lambda suffix, layer=node.name: names.fresh(f"{layer}/{suffix}"),
+        )
+        records = node.spec.onnx(site)  # type: ignore[misc]
+        _add(records, node.name, weights, arrays, nodes, initializers, labels)
+    for node_id, name in zip(output_ids, outputs):
+        node = graph.nodes[node_id]
+        edge = graph.source_of(node_id, "in")
+        assert edge is not None
+        if value[edge.src] != name:  # an Input returned, or a layer returned twice
+            nodes.append(helper.make_node("Identity", [value[edge.src]], [name], name=node.name))
+        result = analysis.result(node_id)
+        shape = [BATCH, *result.inputs[0][1:]]  # type: ignore[index]
+        graph_outputs.append(helper.make_tensor_value_info(name, _ELEMENT[result.dtype or "float32"], shape))
+    body = helper.make_graph(nodes, graph_name, graph_inputs, graph_outputs, initializers)
+    model = helper.make_model(body, opset_imports=[helper.make_opsetid("", opset)], producer_name="Layer Studio")
+    model.ir_version = min(model.ir_version, _ir_version(opset))
+    return model
+
+
+def _standardize(params: dict[str, Any], x: str, out: str, fresh: Any) -> list[OnnxRecord]:
+    """Sub and Div by an Input's mean and std, shaped to broadcast per channel (images) or feature."""
+    from studio.graph.catalogue.core import standardized_axis
+
+    sample = params["shape"]
+    size = sample[standardized_axis(sample)]
+    trailing = len(sample) - 1 - standardized_axis(sample)
+    shape = (size, *([1] * trailing))
+    mean, std = (tuple(v * size if len(v) == 1 else v) for v in (params["mean"], params["std"]))
+    mean_name, std_name, centred = fresh("mean"), fresh("std"), fresh("centred")
+    return [
+        OnnxConstant(mean_name, mean, "float32", shape),
+        OnnxConstant(std_name, std, "float32", shape),
+        OnnxNode("Sub", (x, mean_name), (centred,)),
+        OnnxNode("Div", (centred, std_name), (out,)),
+    ]
+
+
+def _add(
+    records: list[OnnxRecord],
+    layer: str,
+    weights: dict[str, str],
+    arrays: dict[str, np.ndarray],
+    nodes: list[onnx.NodeProto],
+    initializers: list[onnx.TensorProto],
+    labels: _Names,
+) -> None:
+    """Turn one layer's records into protobuf: the last operator is named after the layer."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    operators = [r for r in records if isinstance(r, OnnxNode)]
+    for record in records:
+        if isinstance(record, OnnxConstant):
+            array = np.asarray(record.values, dtype=record.dtype)
+            if record.shape is not None:
+                array = array.reshape(record.shape)
+            initializers.append(numpy_helper.from_array(array, record.name))
+        elif isinstance(record, OnnxWeight):
+            array = np.asarray(arrays[weights[record.state]], dtype=np.float32)
+            if record.transpose:
+                array = array.T
+            if record.shape is not None:
+                array = array.reshape(record.shape)
+            initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), record.name))
+        else:
+            label = layer if record is operators[-1] else labels.fresh(f"{layer}/{record.op}")
+            attrs = {k: v for k, v in record.attrs.items() if v is not None}
+            nodes.append(helper.make_node(record.op, list(record.inputs), list(record.outputs), name=label, **attrs))
+    used = {name for r in operators for name in r.inputs}
+    for name in weights.values():
+        if name in used:  # a weight an operator reads as it is stored
+            initializers.append(numpy_helper.from_array(np.ascontiguousarray(arrays[name], dtype=_dtype(arrays[name])), name))
+
+
+def _dtype(array: np.ndarray) -> str:
+    return "int64" if array.dtype.kind in "iu" else "float32"
+
+
+def _ir_version(opset: int) -> int:
+    """The IR version of the first onnx release with this opset, so runtimes of that time read the file."""
+    from onnx import helper
+
+    versions = [row[1] for row in helper.VERSION_TABLE if row[2] >= opset]
+    return min(versions) if versions else helper.VERSION_TABLE[-1][1]

@@ -1,0 +1,94 @@
+"""What a layer family's ONNX emitter returns: plain records the ONNX writer turns into a graph.
+
+An emitter gets an `OnnxSite` (the node's parameters, input shapes and value names, the names
+of its weights, the opset) and returns the nodes, constants and reshaped weights that compute
+the layer, ending in a node whose output is `site.output`. No onnx, numpy or torch here: the
+writer (`studio.codegen.onnx_writer`) makes the protobuf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.graph.catalogue.base import Params, Shape
+
+
+class NoOnnxForm(Exception):
+    """An emitter's word that these parameters have no direct ONNX form yet: the export goes through torch.onnx."""
+
+
+@dataclass(frozen=True)
+class OnnxNode:
+    """One ONNX operator: `attrs` hold ints, floats, strings or lists of them (None: left out)."""
+
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OnnxConstant:
+    """A small constant tensor (a shape, axes, pads, a scalar), stored as an initializer."""
+
+    name: str
+    values: tuple[float | int, ...]
+    dtype: str = "int64"  # or "float32"
+    shape: tuple[int, ...] | None = None  # None: a 1-D tensor of the values
+
+
+@dataclass(frozen=True)
+class OnnxWeight:
+    """One of the layer's weights stored under `name`: transposed (a matrix) and/or reshaped to `shape`."""
+
+    name: str
+    state: str  # the name the layer's `state` gives it
+    shape: tuple[int, ...] | None = None
+    transpose: bool = False
+
+
+OnnxRecord = OnnxNode | OnnxConstant | OnnxWeight
+
+
+@dataclass(frozen=True)
+class OnnxSite:
+    """One node as its ONNX emitter sees it."""
+
+    params: Params
+    inputs: tuple[Shape | None, ...]
+    names: tuple[str | None, ...]  # the value each input port reads (None: unconnected)
+    output: str  # the value the layer must produce
+    weights: dict[str, str]  # state name -> initializer name
+    opset: int
+    fresh: Callable[[str], str]  # a new value name for an intermediate result
+
+    @property
+    def x(self) -> str:
+        """The value of the first input."""
+        assert self.names[0] is not None
+        return self.names[0]
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of the first input."""
+        assert self.inputs[0] is not None
+        return self.inputs[0]
+
+
+OnnxEmitter = Callable[[OnnxSite], list[OnnxRecord]]
+
+
+def single(op: str, **attrs: Any) -> OnnxEmitter:
+    """An emitter of one operator on the first input, with fixed attributes."""
+
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        return [OnnxNode(op, (site.x,), (site.output,), dict(attrs))]
+
+    return emit
+
+
+def axis(dim: int, rank: int) -> int:
+    """A dimension counted with the batch as 0 (negative from the end) as a non-negative ONNX axis."""
+    return dim if dim >= 0 else dim + rank
