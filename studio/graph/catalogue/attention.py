@@ -28,6 +28,12 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.onnx_records import (
+    OnnxConstant,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+)
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Bool, Choice, Float, Int
 
@@ -158,6 +164,18 @@ def _sequence_pool_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return numel(ins[0]) if p["mode"] in ("mean", "max") else 0
 
 
+def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    mode = site.params["mode"]
+    if mode in ("first", "last"):
+        step = OnnxConstant(site.fresh("step"), (0 if mode == "first" else -1,), shape=())
+        return [step, OnnxNode("Gather", (site.x, step.name), (site.output,), {"axis": 1})]
+    op = "ReduceMean" if mode == "mean" else "ReduceMax"
+    if site.opset < 18:  # axes became an input in opset 18
+        return [OnnxNode(op, (site.x,), (site.output,), {"axes": [1], "keepdims": 0})]
+    axes = OnnxConstant(site.fresh("axes"), (1,))
+    return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+
+
 _NO_CAFFE_ATTENTION = "BVLC Caffe has no attention layer, nor a batched matrix product to build one from"
 
 SPECS = (
@@ -237,5 +255,6 @@ SPECS = (
             "ReduceMean / ReduceMax / Gather",
             "Reshape + Pooling (mean, max) or Slice (first, last)",
         ),
+        onnx=_sequence_pool_onnx,
     ),
 )

@@ -22,6 +22,7 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
+from studio.graph.catalogue.onnx_records import OnnxNode, OnnxRecord, OnnxSite
 from studio.graph.params import Bool, Choice, Float, Int, Param
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -123,6 +124,10 @@ def _embedding_state(p: Params, ins: list[Shape]) -> State:
     return {"weight": StateTensor((p["num_embeddings"], p["embedding_dim"]))}
 
 
+def _embedding_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    return [OnnxNode("Gather", (site.weights["weight"], site.x), (site.output,))]
+
+
 _CAFFE_TIME_MAJOR = (
     "BVLC Caffe's recurrent layers read time-major (T, N, F) blobs with a sequence-continuation input, "
     "and Caffe has no Permute layer to turn batch-first sequences around"
@@ -182,5 +187,6 @@ SPECS = (
         input_dtype="int",
         output_dtype="float",
         targets=targets("nn.Embedding", "layers.Embedding", "Gather", "Embed"),
+        onnx=_embedding_onnx,
     ),
 )
