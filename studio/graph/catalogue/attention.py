@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import math
+import struct
+
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -153,6 +156,39 @@ def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return numel(outs[0])
 
 
+def _f32(value: float) -> float:
+    """`value` rounded to float32, as each step of the PyTorch helper rounds."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def sinusoidal_rows(steps: int, width: int) -> list[float]:
+    """The first `steps` rows of the generated SinusoidalEncoding's table, row by row, computed in float32 as it is."""
+    scale = _f32(-math.log(10000.0) / width)
+    rates = [_f32(math.exp(_f32(float(k) * scale))) for k in range(0, width, 2)]
+    rows = []
+    for pos in range(steps):
+        for column in range(width):
+            angle = _f32(pos * rates[column // 2])
+            rows.append(_f32(math.sin(angle) if column % 2 == 0 else math.cos(angle)))
+    return rows
+
+
+def _positional_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    steps, width = site.shape[1] or 0, site.shape[2] or 0
+    if site.params["kind"] == "sinusoidal":
+        table = OnnxConstant(site.fresh("table"), tuple(sinusoidal_rows(steps, width)), "float32", (steps, width))
+        return [table, OnnxNode("Add", (site.x, table.name), (site.output,))]
+    if steps == site.params["max_len"]:
+        return [OnnxNode("Add", (site.x, site.weights["table"]), (site.output,))]
+    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", 0), ("ends", steps), ("axes", 0))]
+    rows = site.fresh("rows")
+    return [
+        *bounds,
+        OnnxNode("Slice", (site.weights["table"], *(b.name for b in bounds)), (rows,)),
+        OnnxNode("Add", (site.x, rows), (site.output,)),
+    ]
+
+
 def _sequence_pool(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
@@ -239,6 +275,7 @@ SPECS = (
             "Add of a constant or learned table (torch.onnx export)",
             "Bias",
         ),
+        onnx=_positional_onnx,
     ),
     LayerSpec(
         type="SequencePool",
