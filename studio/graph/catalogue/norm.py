@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -15,6 +17,14 @@ from studio.graph.catalogue.base import (
     show,
     targets,
     weight_and_bias,
+)
+from studio.graph.catalogue.onnx_records import (
+    NoOnnxForm,
+    OnnxConstant,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+    OnnxWeight,
 )
 from studio.graph.params import Bool, Float, Int
 
@@ -168,6 +178,164 @@ def _lrn_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return (p["size"] + 2) * numel(outs[0])
 
 
+# ----- ONNX -----
+_EPS = 1e-5  # the default epsilon of ONNX's normalization operators, as of PyTorch's layers
+
+
+def _eps_attr(site: OnnxSite) -> float | None:
+    eps = site.params["eps"]
+    return None if eps == _EPS else eps
+
+
+def _known(site: OnnxSite) -> tuple[int, ...]:
+    """The input's sizes after the batch, all known (else no direct form)."""
+    sizes = site.shape[1:]
+    if any(d is None for d in sizes):
+        raise NoOnnxForm("an input size is unknown")
+    return tuple(sizes)  # type: ignore[arg-type]
+
+
+def _filled(site: OnnxSite, suffix: str, value: float, shape: tuple[int, ...]) -> OnnxConstant:
+    """A float32 constant of one value (named so the importer sees a stand-in, not a learned tensor)."""
+    return OnnxConstant(site.fresh(suffix), (value,) * math.prod(shape), "float32", shape)
+
+
+def _affine_inputs(site: OnnxSite, learned: bool, shape: tuple[int, ...]) -> tuple[list[OnnxRecord], str, str]:
+    """The scale and shift operands: the layer's weight and bias, or ones and zeros when it learns none."""
+    if learned:
+        return [], site.weights["weight"], site.weights["bias"]
+    ones, zeros = _filled(site, "ones", 1.0, shape), _filled(site, "zeros", 0.0, shape)
+    return [ones, zeros], ones.name, zeros.name
+
+
+def _running_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """BatchNormalization with the running statistics: what a BatchNorm (or a tracking InstanceNorm) infers with."""
+    channels = _known(site)[0]
+    records, scale, shift = _affine_inputs(site, site.params["affine"], (channels,))
+    momentum = site.params["momentum"]
+    attrs = {"epsilon": _eps_attr(site), "momentum": None if momentum == 0.1 else 1.0 - momentum}
+    inputs = (site.x, scale, shift, site.weights["running_mean"], site.weights["running_var"])
+    return [*records, OnnxNode("BatchNormalization", inputs, (site.output,), attrs)]
+
+
+def _channel_affine(site: OnnxSite, x: str) -> list[OnnxRecord]:
+    """Multiply by the per-channel weight and add the bias, both shaped (C, 1, ...) to broadcast."""
+    sizes = _known(site)
+    shape = (sizes[0], *([1] * (len(sizes) - 1)))
+    weight, bias = OnnxWeight(site.fresh("weight"), "weight", shape), OnnxWeight(site.fresh("bias"), "bias", shape)
+    scaled = site.fresh("scaled")
+    return [
+        weight, bias,
+        OnnxNode("Mul", (x, weight.name), (scaled,)),
+        OnnxNode("Add", (scaled, bias.name), (site.output,)),
+    ]  # fmt: skip
+
+
+def _batch_statistics_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """Normalize by the mean and biased variance over the batch and positions, as PyTorch's eval does without running statistics."""
+    rank = len(site.shape)
+    axes = OnnxConstant(site.fresh("axes"), (0, *range(2, rank)))
+    eps = OnnxConstant(site.fresh("eps"), (site.params["eps"],), "float32", ())
+    mean, centred, square, var, shifted, std = (site.fresh(n) for n in ("mean", "centred", "square", "var", "shifted", "std"))
+    normed = site.fresh("normed") if site.params["affine"] else site.output
+    records: list[OnnxRecord] = [
+        axes, eps,
+        OnnxNode("ReduceMean", (site.x, axes.name), (mean,)),
+        OnnxNode("Sub", (site.x, mean), (centred,)),
+        OnnxNode("Mul", (centred, centred), (square,)),
+        OnnxNode("ReduceMean", (square, axes.name), (var,)),
+        OnnxNode("Add", (var, eps.name), (shifted,)),
+        OnnxNode("Sqrt", (shifted,), (std,)),
+        OnnxNode("Div", (centred, std), (normed,)),
+    ]  # fmt: skip
+    return records + (_channel_affine(site, normed) if site.params["affine"] else [])
+
+
+def _batch_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    return _running_onnx(site) if site.params["track_running_stats"] else _batch_statistics_onnx(site)
+
+
+def _instance_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    if site.params["track_running_stats"]:  # PyTorch's eval then normalizes with the running statistics
+        return _running_onnx(site)
+    records, scale, shift = _affine_inputs(site, site.params["affine"], (_known(site)[0],))
+    node = OnnxNode("InstanceNormalization", (site.x, scale, shift), (site.output,), {"epsilon": _eps_attr(site)})
+    return [*records, node]
+
+
+def _layer_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    k = site.params["num_dims"]
+    attrs = {"axis": None if k == 1 else -k, "epsilon": _eps_attr(site)}
+    if site.params["elementwise_affine"]:
+        records: list[OnnxRecord] = []
+        operands = (site.weights["weight"], *([site.weights["bias"]] if site.params["bias"] else []))
+    else:
+        ones = _filled(site, "ones", 1.0, _known(site)[-k:])
+        records, operands = [ones], (ones.name,)
+    return [*records, OnnxNode("LayerNormalization", (site.x, *operands), (site.output,), attrs)]
+
+
+def _group_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """GroupNormalization from opset 21 (per-channel scale); before it, the per-group form the importer knows.
+
+    Opsets 18-20 scale per group, so there it is Reshape to (N, G, -1), InstanceNormalization,
+    Reshape back, then a per-channel Mul and Add.
+    """
+    sizes, groups, affine = _known(site), site.params["num_groups"], site.params["affine"]
+    if site.opset >= 21:
+        records, scale, shift = _affine_inputs(site, affine, (sizes[0],))
+        attrs = {"num_groups": groups, "epsilon": _eps_attr(site)}
+        return [*records, OnnxNode("GroupNormalization", (site.x, scale, shift), (site.output,), attrs)]
+    grouping, back = OnnxConstant(site.fresh("groups"), (0, groups, -1)), OnnxConstant(site.fresh("shape"), (0, *sizes))
+    ones, zeros = _filled(site, "ones", 1.0, (groups,)), _filled(site, "zeros", 0.0, (groups,))
+    grouped, normed = site.fresh("grouped"), site.fresh("normed")
+    restored = site.fresh("restored") if affine else site.output
+    records = [
+        grouping, back, ones, zeros,
+        OnnxNode("Reshape", (site.x, grouping.name), (grouped,)),
+        OnnxNode("InstanceNormalization", (grouped, ones.name, zeros.name), (normed,), {"epsilon": _eps_attr(site)}),
+        OnnxNode("Reshape", (normed, back.name), (restored,)),
+    ]  # fmt: skip
+    return records + (_channel_affine(site, restored) if affine else [])
+
+
+def _lrn_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """LRN where it means PyTorch's window (an odd size) and ONNX Runtime runs it (4-D); elsewhere PyTorch's own arithmetic.
+
+    For an even size, PyTorch's window reaches one channel further back than ONNX's. The
+    arithmetic, x / (k + alpha * avg_pool(pad(x^2)))^beta over a (N, 1, C, -1) view, is what
+    the importer reads back as LocalResponseNorm.
+    """
+    p = site.params
+    size, rank = p["size"], len(site.shape)
+    if size % 2 and rank == 4:
+        attrs = {
+            "size": size,
+            "alpha": None if p["alpha"] == 1e-4 else p["alpha"],
+            "beta": None if p["beta"] == 0.75 else p["beta"],
+            "bias": None if p["k"] == 1.0 else p["k"],
+        }
+        return [OnnxNode("LRN", (site.x,), (site.output,), attrs)]
+    sizes = _known(site)
+    view, back = OnnxConstant(site.fresh("view"), (0, 1, sizes[0], -1)), OnnxConstant(site.fresh("shape"), (0, *sizes))
+    pads = OnnxConstant(site.fresh("pads"), (0, 0, size // 2, 0, 0, 0, (size - 1) // 2, 0))
+    alpha, k, beta = (OnnxConstant(site.fresh(n), (p[n],), "float32", ()) for n in ("alpha", "k", "beta"))
+    names = ("square", "viewed", "padded", "pooled", "summed", "scaled", "shifted", "divisor")
+    square, viewed, padded, pooled, summed, scaled, shifted, divisor = (site.fresh(n) for n in names)
+    return [
+        view, back, pads, alpha, k, beta,
+        OnnxNode("Mul", (site.x, site.x), (square,)),
+        OnnxNode("Reshape", (square, view.name), (viewed,)),
+        OnnxNode("Pad", (viewed, pads.name), (padded,)),
+        OnnxNode("AveragePool", (padded,), (pooled,), {"kernel_shape": [size, 1]}),
+        OnnxNode("Reshape", (pooled, back.name), (summed,)),
+        OnnxNode("Mul", (summed, alpha.name), (scaled,)),
+        OnnxNode("Add", (scaled, k.name), (shifted,)),
+        OnnxNode("Pow", (shifted, beta.name), (divisor,)),
+        OnnxNode("Div", (site.x, divisor), (site.output,)),
+    ]  # fmt: skip
+
+
 def _eps() -> Float:
     return Float("eps", 1e-5, "Added to the variance so it never divides by zero; must be positive.", min=1e-12, max=1.0)
 
@@ -188,6 +356,7 @@ def _batch_norm_spec(layer_type: str, doc: str, keras: str) -> LayerSpec:
         count_macs=_scale_shift_macs,
         # Caffe splits it: BatchNorm holds the statistics, a Scale layer (bias_term) the affine part.
         targets=targets(f"nn.{layer_type}", keras, "BatchNormalization", "BatchNorm"),
+        onnx=_batch_norm_onnx,
     )
 
 
@@ -207,6 +376,7 @@ def _instance_norm_spec(layer_type: str, doc: str) -> LayerSpec:
         count_macs=_scale_shift_macs,
         # Keras: GroupNormalization(groups=-1) is instance norm; Caffe: MVN per channel (+ Scale).
         targets=targets(f"nn.{layer_type}", "layers.GroupNormalization", "InstanceNormalization", "MVN"),
+        onnx=_instance_norm_onnx,
     )
 
 
@@ -245,6 +415,7 @@ SPECS = (
             "LayerNormalization",
             Unsupported("BVLC Caffe has no LayerNorm layer (MVN normalizes all of C, H, W and learns no scale)"),
         ),
+        onnx=_layer_norm_onnx,
     ),
     LayerSpec(
         type="GroupNorm",
@@ -264,6 +435,7 @@ SPECS = (
             "GroupNormalization",
             Unsupported("BVLC Caffe has no GroupNorm layer"),
         ),
+        onnx=_group_norm_onnx,
     ),
     _instance_norm_spec("InstanceNorm1d", "Normalizes each channel of each sequence over its positions."),
     _instance_norm_spec("InstanceNorm2d", "Normalizes each channel of each image over its positions, as in style transfer."),
@@ -286,5 +458,6 @@ SPECS = (
             "LRN",
             "LRN",
         ),
+        onnx=_lrn_onnx,
     ),
 )
