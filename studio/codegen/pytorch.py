@@ -284,5 +284,4 @@ def module_names(project: Project) -> dict[str, str]:
     Layers without a module (Input, Output, and functional ones) are left out.
     """
     emitter = _Emitter(project)
-    source = emitter.source()
-    return {n: emitter.ident[n] for n in emitter.emitted if f"self.{emitter.ident[n]} =" in source}
+    return {n: emitter.ident[n] for n, emitted in emitter.emitted.items() if emitted.module is not None}
