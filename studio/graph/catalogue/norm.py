@@ -276,16 +276,17 @@ def _layer_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 
 def _group_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    """GroupNormalization from opset 21 (per-channel scale); before it, the per-group form the importer knows.
+    """GroupNormalization from opset 21 (per-channel scale); otherwise the per-group form the importer knows.
 
     Opsets 18-20 scale per group, so there it is Reshape to (N, G, -1), InstanceNormalization,
-    Reshape back, then a per-channel Mul and Add.
+    Reshape back, then a per-channel Mul and Add. Without affine that form is also used from
+    opset 21: it needs no stand-in scale, which the importer would take for a learned one.
     """
     sizes, groups, affine = _known(site), site.params["num_groups"], site.params["affine"]
-    if site.opset >= 21:
-        records, scale, shift = _affine_inputs(site, affine, (sizes[0],))
+    if site.opset >= 21 and affine:
+        inputs = (site.x, site.weights["weight"], site.weights["bias"])
         attrs = {"num_groups": groups, "epsilon": _eps_attr(site)}
-        return [*records, OnnxNode("GroupNormalization", (site.x, scale, shift), (site.output,), attrs)]
+        return [OnnxNode("GroupNormalization", inputs, (site.output,), attrs)]
     grouping, back = OnnxConstant(site.fresh("groups"), (0, groups, -1)), OnnxConstant(site.fresh("shape"), (0, *sizes))
     ones, zeros = _filled(site, "ones", 1.0, (groups,)), _filled(site, "zeros", 0.0, (groups,))
     grouped, normed = site.fresh("grouped"), site.fresh("normed")
