@@ -17,6 +17,13 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.onnx_records import (
+    NoOnnxForm,
+    OnnxConstant,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
+)
 from studio.graph.params import Bool, Choice, Int, Ints, Param
 
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
@@ -268,6 +275,68 @@ def _separable_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return positions * middle * (prod(p["kernel_size"]) + p["out_channels"])
 
 
+# ----- ONNX -----
+_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def onnx_window(
+    kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], pads: list[tuple[int, int]]
+) -> dict[str, list[int] | None]:
+    """A convolution or pooling window's ONNX attributes, leaving out the defaults (None)."""
+    return {
+        "kernel_shape": list(kernel),
+        "strides": list(stride) if any(s != 1 for s in stride) else None,
+        "pads": [lo for lo, _ in pads] + [hi for _, hi in pads] if any(lo or hi for lo, hi in pads) else None,
+        "dilations": list(dilation) if any(d != 1 for d in dilation) else None,
+    }
+
+
+def _conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str, group: int) -> list[OnnxRecord]:
+    """A Conv with the site's window, after a Pad where the padding is not zeros."""
+    p = site.params
+    rank = len(p["kernel_size"])
+    pads = _pads(p, rank)
+    records: list[OnnxRecord] = []
+    mode = p.get("padding_mode", "zeros")
+    if mode != "zeros" and any(lo or hi for lo, hi in pads):
+        if mode == "circular" and site.opset < 19:
+            raise NoOnnxForm("ONNX's Pad wraps around (mode 'wrap') from opset 19")
+        amounts = OnnxConstant(site.fresh("pads"), (0, 0, *(lo for lo, _ in pads), 0, 0, *(hi for _, hi in pads)))
+        padded = site.fresh("padded")
+        records += [amounts, OnnxNode("Pad", (x, amounts.name), (padded,), {"mode": _ONNX_PAD_MODES[mode]})]
+        x, pads = padded, [(0, 0)] * rank
+    attrs = {**onnx_window(p["kernel_size"], p["stride"], p["dilation"], pads), "group": group if group != 1 else None}
+    return [*records, OnnxNode("Conv", (x, weight, *([bias] if bias else [])), (out,), attrs)]
+
+
+def _conv_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    weights = site.weights
+    return _conv_records(site, site.x, weights["weight"], weights.get("bias"), site.output, site.params["groups"])
+
+
+def _depthwise_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    weights = site.weights
+    return _conv_records(site, site.x, weights["weight"], weights.get("bias"), site.output, int(site.shape[1] or 0))
+
+
+def _separable_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    weights, middle = site.weights, site.fresh("depthwise")
+    depthwise = _conv_records(site, site.x, weights["depthwise.weight"], None, middle, int(site.shape[1] or 0))
+    inputs = (middle, weights["pointwise.weight"], *([weights["pointwise.bias"]] if "pointwise.bias" in weights else []))
+    return [*depthwise, OnnxNode("Conv", inputs, (site.output,), {"kernel_shape": [1, 1]})]
+
+
+def _transpose_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    p = site.params
+    attrs = {
+        **onnx_window(p["kernel_size"], p["stride"], p["dilation"], [(q, q) for q in p["padding"]]),
+        "output_padding": list(p["output_padding"]) if any(p["output_padding"]) else None,
+        "group": p["groups"] if p["groups"] != 1 else None,
+    }
+    bias = site.weights.get("bias")
+    return [OnnxNode("ConvTranspose", (site.x, site.weights["weight"], *([bias] if bias else [])), (site.output,), attrs)]
+
+
 def _out_channels() -> Param:
     return Int("out_channels", 16, "Number of output channels (filters).", min=1, max=65536)
 
@@ -309,6 +378,7 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         infer=_conv(rank, siblings),
         state=_conv_state,
         count_macs=_conv_macs,
+        onnx=_conv_onnx,
         targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
     )
 
@@ -339,6 +409,7 @@ def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         infer=_transpose(rank, siblings),
         state=_transpose_state,
         count_macs=_transpose_macs,
+        onnx=_transpose_onnx,
         targets=targets(f"nn.ConvTranspose{rank}d", f"layers.Conv{rank}DTranspose", "ConvTranspose", "Deconvolution"),
     )
 
@@ -359,6 +430,7 @@ SPECS = (
         infer=_depthwise,
         state=_depthwise_state,
         count_macs=_depthwise_macs,
+        onnx=_depthwise_onnx,
         targets=targets("nn.Conv2d", "layers.DepthwiseConv2D", "Conv", "Convolution"),
     ),
     LayerSpec(
@@ -371,6 +443,7 @@ SPECS = (
         infer=_separable,
         state=_separable_state,
         count_macs=_separable_macs,
+        onnx=_separable_onnx,
         targets=targets("nn.Conv2d + nn.Conv2d", "layers.SeparableConv2D", "Conv + Conv", "Convolution + Convolution"),
     ),
 )

@@ -21,9 +21,18 @@ from studio.graph.catalogue.conv import (
     at_most,
     axis_list,
     need_spatial,
+    onnx_window,
     reshape_hint,
     tup,
     window_too_big,
+)
+from studio.graph.catalogue.onnx_records import (
+    NoOnnxForm,
+    OnnxConstant,
+    OnnxEmitter,
+    OnnxNode,
+    OnnxRecord,
+    OnnxSite,
 )
 from studio.graph.params import Bool, Choice, Ints, Param
 
@@ -170,6 +179,59 @@ def _compares_only(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return 0  # max pooling compares; it does not multiply-accumulate
 
 
+# ----- ONNX -----
+def _pool_onnx(op: str) -> OnnxEmitter:
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        p = site.params
+        pad = p["padding"]
+        dilation = p.get("dilation", (1,) * len(pad))
+        attrs = {**onnx_window(p["kernel_size"], _stride(p), dilation, [(q, q) for q in pad]), "ceil_mode": 1 if p["ceil_mode"] else None}
+        if op == "AveragePool":  # PyTorch counts the padding by default, ONNX does not
+            attrs["count_include_pad"] = 1 if p["count_include_pad"] and any(pad) else None
+        return [OnnxNode(op, (site.x,), (site.output,), attrs)]
+
+    return emit
+
+
+def _adaptive_onnx(kind: str) -> OnnxEmitter:
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        out, sizes = site.params["output_size"], site.shape[2:]
+        if all(o == 1 for o in out):
+            return [OnnxNode("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", (site.x,), (site.output,))]
+        if any(n is None or n % o for n, o in zip(sizes, out)):
+            raise NoOnnxForm("adaptive windows of different sizes")
+        kernel = tuple(int(n or 0) // o for n, o in zip(sizes, out))
+        attrs = onnx_window(kernel, kernel, (1,) * len(kernel), [(0, 0)] * len(kernel))
+        return [OnnxNode("AveragePool" if kind == "avg" else "MaxPool", (site.x,), (site.output,), attrs)]
+
+    return emit
+
+
+def _global_onnx(kind: str, rank: int) -> OnnxEmitter:
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        axes = OnnxConstant(site.fresh("axes"), tuple(range(2, rank + 2)))
+        op = "ReduceMean" if kind == "avg" else "ReduceMax"
+        return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+
+    return emit
+
+
+def _upsample_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    rank, scale = len(site.shape) - 2, site.params["scale_factor"]
+    scales = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *(scale * rank if len(scale) == 1 else scale)), "float32")
+    if site.params["mode"] == "nearest":
+        attrs = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:  # PyTorch's align_corners=False is ONNX's default half_pixel
+        attrs = {"mode": "linear"}
+    return [scales, OnnxNode("Resize", (site.x, "", scales.name), (site.output,), attrs)]
+
+
+def _zero_pad_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    left, right, top, bottom = site.params["padding"]
+    pads = OnnxConstant(site.fresh("pads"), (0, 0, top, left, 0, 0, bottom, right))
+    return [pads, OnnxNode("Pad", (site.x, pads.name), (site.output,))]
+
+
 def _kernel(rank: int) -> Param:
     return Ints("kernel_size", (2,) * rank, "Size of the pooling window per spatial axis.", length=rank, min=1, max=1024)
 
@@ -204,6 +266,7 @@ def _max_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
             _CEIL,
         ),
         infer=_pool(rank, siblings),
+        onnx=_pool_onnx("MaxPool"),
         targets=targets(f"nn.MaxPool{rank}d", f"layers.MaxPooling{rank}D", "MaxPool", "Pooling" if rank == 2 else CAFFE_4D),
     )
 
@@ -220,6 +283,7 @@ def _avg_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
         ),
         infer=_pool(rank, siblings),
         count_macs=_avg_macs,
+        onnx=_pool_onnx("AveragePool"),
         targets=targets(f"nn.AvgPool{rank}d", f"layers.AveragePooling{rank}D", "AveragePool", "Pooling" if rank == 2 else CAFFE_4D),
     )
 
@@ -234,6 +298,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         params=(Ints("output_size", (1,) * rank, "Spatial size of the output per axis.", length=rank, min=1, max=4096),),
         infer=_adaptive(rank, siblings),
         count_macs=_adaptive_avg_macs if kind == "avg" else _compares_only,
+        onnx=_adaptive_onnx(kind),
         targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
     )
 
@@ -249,6 +314,7 @@ def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         params=(),
         infer=_global(rank, siblings),
         count_macs=_global_avg_macs if kind == "avg" else _compares_only,
+        onnx=_global_onnx(kind, rank),
         targets=targets(
             f"nn.Adaptive{word}Pool{rank}d(1) + nn.Flatten",
             f"layers.Global{keras}Pooling{rank}D",
@@ -280,6 +346,7 @@ SPECS = (
         ),
         infer=_upsample,
         count_macs=_upsample_macs,
+        onnx=_upsample_onnx,
         targets=targets(
             "nn.Upsample",
             "layers.UpSampling1D / UpSampling2D / UpSampling3D",
@@ -293,6 +360,7 @@ SPECS = (
         doc="Adds rows and columns of zeros around each (N, C, H, W) feature map.",
         params=(Ints("padding", (1, 1, 1, 1), "Zeros added on the left, right, top and bottom.", length=4, min=0, max=1024),),
         infer=_zero_pad,
+        onnx=_zero_pad_onnx,
         targets=targets(
             "nn.ZeroPad2d",
             "layers.ZeroPadding2D",
