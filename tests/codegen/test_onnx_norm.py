@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from studio.codegen import onnx_export
 from studio.codegen.onnx_export import onnx_bytes
 from studio.codegen.onnx_writer import writable
+from studio.graph import Graph
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
@@ -59,13 +60,18 @@ def check_direct(project: Project, opset: int = 18) -> bytes:
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto, full_check=True)
     assert proto.graph.node[-1].name == "layer"
+    assert_matches_torch(data, project, model)
+    return data
+
+
+def assert_matches_torch(data: bytes, project: Project, model: torch.nn.Module) -> None:
+    """ONNX Runtime gives the model's output at batch 3 (the export used another)."""
     xs = random_inputs(project.graph, 3)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
     with torch.no_grad():
         expected = model(*xs)
     torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-4, atol=1e-5)
-    return data
 
 
 def check_round_trip(project: Project, data: bytes, tmp_path: Path) -> dict[str, Any]:
@@ -203,3 +209,32 @@ def test_batch_statistics_really_depend_on_the_batch() -> None:
     (y,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-3)
+
+
+def test_a_chain_of_norms_keeps_every_layer_name(tmp_path: Path) -> None:
+    graph = Graph()
+    previous = graph.add_node("Input", "image", {"shape": (6, 5, 5)})
+    chain = [
+        ("BatchNorm2d", "bn", {}), ("ReLU", "act", {}), ("GroupNorm", "gn", {"num_groups": 3}),
+        ("LocalResponseNorm", "lrn", {"size": 4}), ("InstanceNorm2d", "inorm", {"affine": True}),
+        ("LayerNorm", "ln", {"num_dims": 3, "elementwise_affine": False}),
+    ]  # fmt: skip
+    for layer_type, name, params in chain:
+        node = graph.add_node(layer_type, name, params)
+        graph.connect(previous.id, "out", node.id, "in")
+        previous = node
+    sink = graph.add_node("Output", "y")
+    graph.connect(previous.id, "out", sink.id, "in")
+    project = Project(name="norms", graph=graph)
+    assert writable(project)
+    model = randomized(project)
+    data = onnx_bytes(project, model)
+    assert_matches_torch(data, project, model)
+    named = {node.name for node in onnx.load_from_string(data).graph.node}
+    assert {name for _, name, _ in chain} <= named
+    path = tmp_path / "norms.onnx"
+    path.write_bytes(data)
+    imported = import_onnx(path)
+    layers = {n.name: n.type for n in imported.project.graph.nodes.values() if n.type not in ("Input", "Output")}
+    assert layers == {name: layer_type for layer_type, name, _ in chain}
+    assert_matches_onnxruntime(path, imported)
