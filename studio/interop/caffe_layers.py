@@ -524,6 +524,20 @@ def softmax(b: Builder, layer: Layer) -> list[Blob]:
     return [blob]
 
 
+def power(b: Builder, layer: Layer) -> list[Blob]:
+    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes)."""
+    x = single(layer)
+    p = layer.param("power_param")
+    exponent, scale, shift = p.number("power", 1.0), p.number("scale", 1.0), p.number("shift", 0.0)
+    node = b.graph.nodes.get(x.node or "")
+    fresh_input = node is not None and node.type == "Input" and not node.params["mean"] and not b.graph.out_edges(node.id)
+    if exponent != 1.0 or not scale or scale < 0 or not fresh_input:
+        raise Unmapped("Power (other than a standardization of the net's input)")
+    b.graph.set_param(node.id, "mean", (-shift / scale,))
+    b.graph.set_param(node.id, "std", (1.0 / scale,))
+    return [x]
+
+
 MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Convolution": convolution,
     "Deconvolution": deconvolution,
@@ -551,4 +565,5 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Reshape": reshape,
     "Dropout": dropout,
     "Softmax": softmax,
+    "Power": power,
 }

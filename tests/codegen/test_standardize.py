@@ -14,6 +14,7 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import Graph
 from studio.graph.project import Project, load_project
 from studio.graph.shapes import analyse
+from studio.interop.caffe_import import import_caffe
 from tests.codegen.cases import EXAMPLES
 from tests.codegen.helpers import (
     assert_keras_parity,
@@ -79,9 +80,12 @@ def test_the_onnx_export_standardizes_too(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_caffe_applies_one_value_in_the_net_and_names_per_channel_values() -> None:
+def test_caffe_applies_one_value_in_the_net_and_names_per_channel_values(tmp_path: Path) -> None:
     text = generate_caffe(network(*CASES[1]))
     assert 'type: "Power"' in text and "scale: 0.3333333333333333" in text and "shift: -0.16666666666666666" in text
+    (tmp_path / "net.prototxt").write_text(text)
+    (x,) = (n for n in import_caffe(tmp_path / "net.prototxt").project.graph.nodes.values() if n.type == "Input")
+    assert x.params["mean"] == pytest.approx((0.5,)) and x.params["std"] == pytest.approx((3.0,))  # read back
     text = generate_caffe(network(*CASES[0]))
     assert 'type: "Power"' not in text
     assert "# Standardize x before feeding it: subtract mean [0.5, -1.0, 2.0] and divide by std [0.25, 2.0, 4.0]" in text
