@@ -182,7 +182,10 @@ def _add(
                 array = array.reshape(record.shape)
             initializers.append(numpy_helper.from_array(array, record.name))
         elif isinstance(record, OnnxWeight):
-            array = np.asarray(arrays[weights[record.state]], dtype=np.float32)
+            pieces = [np.asarray(arrays[weights[state]], dtype=np.float32) for state in (record.state, *record.also)]
+            if record.gates:
+                pieces = [np.concatenate([np.split(p, len(record.gates))[g] for g in record.gates]) for p in pieces]
+            array = np.concatenate(pieces) if record.also else pieces[0]
             if record.transpose:
                 array = array.T
             if record.shape is not None:

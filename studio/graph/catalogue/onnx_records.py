@@ -41,12 +41,14 @@ class OnnxConstant:
 
 @dataclass(frozen=True)
 class OnnxWeight:
-    """One of the layer's weights stored under `name`: transposed (a matrix) and/or reshaped to `shape`."""
+    """One of the layer's weights stored under `name`: gate blocks reordered, others appended, transposed, reshaped."""
 
     name: str
     state: str  # the name the layer's `state` gives it
     shape: tuple[int, ...] | None = None
     transpose: bool = False
+    gates: tuple[int, ...] = ()  # block i along axis 0 is the state's block gates[i] (in each of `also` too)
+    also: tuple[str, ...] = ()  # more states appended along axis 0, before the transpose and reshape
 
 
 OnnxRecord = OnnxNode | OnnxConstant | OnnxWeight
