@@ -183,6 +183,8 @@ def _add(
             initializers.append(numpy_helper.from_array(array, record.name))
         elif isinstance(record, OnnxWeight):
             pieces = [np.asarray(arrays[weights[state]], dtype=np.float32) for state in (record.state, *record.also)]
+            if record.rows is not None:
+                pieces = [p[record.rows[0] : record.rows[1]] for p in pieces]
             if record.gates:
                 pieces = [np.concatenate([np.split(p, len(record.gates))[g] for g in record.gates]) for p in pieces]
             array = np.concatenate(pieces) if record.also else pieces[0]

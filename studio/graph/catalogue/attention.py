@@ -36,6 +36,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    OnnxWeight,
 )
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Bool, Choice, Float, Int
@@ -109,6 +110,72 @@ def _attention_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     e, l, s, kdim, vdim = _known_dims(ins)
     projections = l * e * e + s * kdim * e + s * vdim * e + l * e * e
     return projections + 2 * l * s * e
+
+
+# ----- ONNX -----
+def _attention_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    query, key, value = site.names
+    key = key or value or query
+    value = value or key
+    return _attention_records(site, "", (site.x, key, value), site.shape[2] or 0, site.params["num_heads"], site.output)  # type: ignore[arg-type]
+
+
+def _attention_records(
+    site: OnnxSite, prefix: str, sources: tuple[str, str, str], embed: int, heads: int, out: str
+) -> list[OnnxRecord]:
+    """Multi-head attention as torch.onnx writes it: projections, heads split, softmax(Q K^T / sqrt(d)) V, output projection."""
+    size = embed // heads
+    packed = f"{prefix}in_proj_weight" in site.weights
+    bias = f"{prefix}in_proj_bias" if f"{prefix}in_proj_bias" in site.weights else None
+    split = OnnxConstant(site.fresh("heads_shape"), (0, 0, heads, size))
+    records: list[OnnxRecord] = [split]
+    held = []
+    for i, (part, x, perm) in enumerate(zip("qkv", sources, ((0, 2, 1, 3), (0, 2, 3, 1), (0, 2, 1, 3)))):
+        rows = (i * embed, (i + 1) * embed)
+        weight = f"{prefix}in_proj_weight" if packed else f"{prefix}{part}_proj_weight"
+        projected, shaped, moved = site.fresh(part), site.fresh(f"{part}_heads"), site.fresh(f"{part}_moved")
+        records += _linear(site, x, weight, bias, projected, rows, rows if packed else None)
+        records.append(OnnxNode("Reshape", (projected, split.name), (shaped,)))
+        records.append(OnnxNode("Transpose", (shaped,), (moved,), {"perm": list(perm)}))  # K moves to (N, heads, d, S)
+        held.append(moved)
+    scale = OnnxConstant(site.fresh("scale"), (1.0 / math.sqrt(size),), "float32", ())
+    scores, scaled, weights, mixed = (site.fresh(n) for n in ("scores", "scaled", "weights", "mixed"))
+    merged, joined = site.fresh("merged"), site.fresh("joined")
+    width = OnnxConstant(site.fresh("embed_shape"), (0, 0, embed))
+    records += [
+        scale, width,
+        OnnxNode("MatMul", (held[0], held[1]), (scores,)),
+        OnnxNode("Mul", (scores, scale.name), (scaled,)),
+        OnnxNode("Softmax", (scaled,), (weights,)),
+        OnnxNode("MatMul", (weights, held[2]), (mixed,)),
+        OnnxNode("Transpose", (mixed,), (merged,), {"perm": [0, 2, 1, 3]}),
+        OnnxNode("Reshape", (merged, width.name), (joined,)),
+    ]  # fmt: skip
+    out_bias = f"{prefix}out_proj.bias" if f"{prefix}out_proj.bias" in site.weights else None
+    return records + _linear(site, joined, f"{prefix}out_proj.weight", out_bias, out)
+
+
+def _linear(
+    site: OnnxSite,
+    x: str,
+    weight: str,
+    bias: str | None,
+    out: str,
+    bias_rows: tuple[int, int] | None = None,
+    weight_rows: tuple[int, int] | None = None,
+) -> list[OnnxRecord]:
+    """x @ weight^T (+ bias) over the last dimension, as nn.Linear; `*_rows` take part of a packed weight or bias."""
+    matrix = OnnxWeight(site.fresh(f"{weight}_t"), weight, transpose=True, rows=weight_rows)
+    if bias is None:
+        return [matrix, OnnxNode("MatMul", (x, matrix.name), (out,))]
+    records: list[OnnxRecord] = [matrix]
+    added = site.weights[bias]
+    if bias_rows is not None:
+        part = OnnxWeight(site.fresh(bias), bias, rows=bias_rows)
+        records.append(part)
+        added = part.name
+    product = site.fresh("product")
+    return [*records, OnnxNode("MatMul", (x, matrix.name), (product,)), OnnxNode("Add", (product, added), (out,))]
 
 
 def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
@@ -234,6 +301,7 @@ SPECS = (
             "MatMul + Softmax subgraph (torch.onnx export)",
             Unsupported(_NO_CAFFE_ATTENTION),
         ),
+        onnx=_attention_onnx,
     ),
     LayerSpec(
         type="TransformerEncoderLayer",
