@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import replace
 
+from studio.graph.catalogue.activation import SPECS as ACTIVATIONS
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -178,6 +180,47 @@ def _linear(
     return [*records, OnnxNode("MatMul", (x, matrix.name), (product,)), OnnxNode("Add", (product, added), (out,))]
 
 
+_GELU = next(spec.onnx for spec in ACTIVATIONS if spec.type == "GELU")
+
+
+def _encoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """nn.TransformerEncoderLayer in inference: attention and feed-forward blocks, each with its residual Add and LayerNormalization."""
+    p, x, embed = site.params, site.x, site.shape[2] or 0
+
+    def norm(which: str, source: str, out: str) -> list[OnnxRecord]:
+        inputs = (source, site.weights[f"{which}.weight"], *([site.weights[f"{which}.bias"]] if p["bias"] else []))
+        return [OnnxNode("LayerNormalization", inputs, (out,), {"epsilon": p["layer_norm_eps"] if p["layer_norm_eps"] != 1e-5 else None})]
+
+    def attend(source: str, out: str) -> list[OnnxRecord]:
+        return _attention_records(site, "self_attn.", (source, source, source), embed, p["nhead"], out)
+
+    def feed_forward(source: str, out: str) -> list[OnnxRecord]:
+        hidden, active = site.fresh("hidden"), site.fresh("activated")
+        bias = (lambda layer: f"{layer}.bias" if p["bias"] else None)
+        if p["activation"] == "relu":
+            activation = [OnnxNode("Relu", (hidden,), (active,))]
+        else:
+            activation = _GELU(replace(site, params={"approximate": "none"}, names=(hidden,), output=active))  # type: ignore[misc]
+        return [
+            *_linear(site, source, "linear1.weight", bias("linear1"), hidden),
+            *activation,
+            *_linear(site, active, "linear2.weight", bias("linear2"), out),
+        ]
+
+    attended, first, fed = site.fresh("attended"), site.fresh("residual1"), site.fresh("fed")
+    if p["norm_first"]:  # x + sa(norm1(x)), then + ff(norm2(.))
+        normed, normed2 = site.fresh("norm1"), site.fresh("norm2")
+        return [
+            *norm("norm1", x, normed), *attend(normed, attended), OnnxNode("Add", (x, attended), (first,)),
+            *norm("norm2", first, normed2), *feed_forward(normed2, fed), OnnxNode("Add", (first, fed), (site.output,)),
+        ]  # fmt: skip
+    normed, second = site.fresh("norm1"), site.fresh("residual2")  # norm1(x + sa(x)), then norm2(. + ff(.))
+    return [
+        *attend(x, attended), OnnxNode("Add", (x, attended), (first,)), *norm("norm1", first, normed),
+        *feed_forward(normed, fed), OnnxNode("Add", (normed, fed), (second,)), *norm("norm2", second, site.output),
+    ]  # fmt: skip
+
+
 def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
@@ -325,6 +368,7 @@ SPECS = (
             "MatMul + Softmax + LayerNormalization subgraph (torch.onnx export)",
             Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
         ),
+        onnx=_encoder_onnx,
     ),
     LayerSpec(
         type="PositionalEncoding",
