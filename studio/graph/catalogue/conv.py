@@ -328,9 +328,16 @@ def _separable_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 def _transpose_onnx(site: OnnxSite) -> list[OnnxRecord]:
     p = site.params
+    # ONNX Runtime takes output_padding only below the stride; less end padding gives the same output
+    pads, extra = [(q, q) for q in p["padding"]], list(p["output_padding"])
+    for i, (e, s, q) in enumerate(zip(extra, p["stride"], p["padding"])):
+        if e >= s:
+            if e > q:
+                raise NoOnnxForm(f"output_padding {e} not below the stride {s} nor within the padding {q}")
+            pads[i], extra[i] = (q, q - e), 0
     attrs = {
-        **onnx_window(p["kernel_size"], p["stride"], p["dilation"], [(q, q) for q in p["padding"]]),
-        "output_padding": list(p["output_padding"]) if any(p["output_padding"]) else None,
+        **onnx_window(p["kernel_size"], p["stride"], p["dilation"], pads),
+        "output_padding": extra if any(extra) else None,
         "group": p["groups"] if p["groups"] != 1 else None,
     }
     bias = site.weights.get("bias")

@@ -180,12 +180,37 @@ def _compares_only(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 
 
 # ----- ONNX -----
+def _ceil_window(site: OnnxSite, stride: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[bool, list[tuple[int, int]]]:
+    """ONNX's ceil_mode and pads giving PyTorch's windows.
+
+    ONNX's ceil_mode also keeps a last window that would start in the end padding, which
+    PyTorch drops; where it would, less end padding (the part no window reaches) drops it.
+    """
+    p = site.params
+    pads = [(q, q) for q in p["padding"]]
+    if not p["ceil_mode"]:
+        return False, pads
+    sizes = [int(n or 0) for n in site.shape[2:]]
+    spans = [d * (k - 1) + 1 for k, d in zip(p["kernel_size"], dilation)]
+    rows = list(zip(sizes, p["kernel_size"], stride, p["padding"], dilation))
+    if all(pool_out(n, k, s, q, d, True) == pool_out(n, k, s, q, d, False) for n, k, s, q, d in rows):
+        return False, pads  # no partial window
+    for i, ((n, k, s, q, d), span) in enumerate(zip(rows, spans)):
+        if pool_out(n, k, s, q, d, True) < -(-(n + 2 * q - span) // s) + 1:
+            unused = (n + 2 * q - span) % s
+            if unused > q:
+                raise NoOnnxForm("a ceil_mode window ONNX keeps and PyTorch drops")
+            pads[i] = (q, q - unused)
+    return True, pads
+
+
 def _pool_onnx(op: str) -> OnnxEmitter:
     def emit(site: OnnxSite) -> list[OnnxRecord]:
         p = site.params
-        pad = p["padding"]
+        pad, stride = p["padding"], _stride(p)
         dilation = p.get("dilation", (1,) * len(pad))
-        attrs = {**onnx_window(p["kernel_size"], _stride(p), dilation, [(q, q) for q in pad]), "ceil_mode": 1 if p["ceil_mode"] else None}
+        ceil, pads = _ceil_window(site, stride, dilation)
+        attrs = {**onnx_window(p["kernel_size"], stride, dilation, pads), "ceil_mode": 1 if ceil else None}
         if op == "AveragePool":  # PyTorch counts the padding by default, ONNX does not
             attrs["count_include_pad"] = 1 if p["count_include_pad"] and any(pad) else None
         return [OnnxNode(op, (site.x,), (site.output,), attrs)]

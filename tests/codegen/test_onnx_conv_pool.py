@@ -1,0 +1,311 @@
+"""ONNX written straight from the graph for convolution, pooling and resizing layers: ONNX Runtime against PyTorch, and back.
+
+The export must not trace (except where a layer's parameters have no direct ONNX form, named
+below), must pass onnx.checker, must leave default attributes out, and must run in ONNX
+Runtime at a batch other than the traced one to the PyTorch model's numbers; the file imports
+back as the same layers (a depthwise or separable convolution as Conv2d layers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from studio.codegen import onnx_export
+from studio.codegen.onnx_export import io_names, onnx_bytes
+from studio.codegen.onnx_writer import direct_onnx_model, writable
+from studio.graph import Graph
+from studio.graph.catalogue import CATALOGUE, conv, pooling
+from studio.graph.project import Project
+from studio.graph.shapes import analyse, snapshot_analysis
+from studio.interop.onnx_import import import_onnx
+from tests.codegen.cases import layer_project, random_inputs, seeded_model
+from tests.interop.onnx_models import assert_matches_onnxruntime
+
+FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *pooling.SPECS))
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The projects that went through torch.onnx (none, where every layer has a direct form)."""
+    names: list[str] = []
+    real = onnx_export._traced
+
+    def tracing(project, *args):  # type: ignore[no-untyped-def]
+        names.append(project.name)
+        return real(project, *args)
+
+    monkeypatch.setattr(onnx_export, "_traced", tracing)
+    return names
+
+
+def check_direct(project: Project, opset: int = 18) -> bytes:
+    """Export; the file is checker-clean, its last node is the layer, and ONNX Runtime gives PyTorch's outputs at batch 3."""
+    assert writable(project)
+    model = seeded_model(project)
+    data = onnx_bytes(project, model, opset=opset)
+    proto = onnx.load_from_string(data)
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.graph.node[-1].name == "layer"
+    xs = random_inputs(project.graph, 3)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
+    with torch.no_grad():
+        expected = model(*xs)
+    torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-4, atol=1e-5)
+    return data
+
+
+def imported_layers(data: bytes, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Import the file; it gives ONNX Runtime's outputs; return its layers' types and parameters."""
+    path = tmp_path / "layer.onnx"
+    path.write_bytes(data)
+    imported = import_onnx(path)
+    assert_matches_onnxruntime(path, imported)
+    return [(n.type, dict(n.params)) for n in imported.project.graph.nodes.values() if n.type not in ("Input", "Output")]
+
+
+def nodes(data: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """Each operator with its attributes (strings decoded)."""
+    def value(a: onnx.AttributeProto) -> Any:
+        v = onnx.helper.get_attribute_value(a)
+        return v.decode() if isinstance(v, bytes) else v
+
+    return [(n.op_type, {a.name: value(a) for a in n.attribute}) for n in onnx.load_from_string(data).graph.node]
+
+
+def test_every_layer_of_the_families_has_an_emitter() -> None:
+    assert len(FAMILY_TYPES) == 20
+    assert all(CATALOGUE[t].onnx is not None for t in FAMILY_TYPES)
+
+
+@pytest.mark.parametrize("layer_type", FAMILY_TYPES)
+def test_default_layer_needs_no_trace_and_comes_back(layer_type: str, traced: list[str], tmp_path: Path) -> None:
+    data = check_direct(layer_project(layer_type))
+    assert traced == []
+    back = {t for t, _ in imported_layers(data, tmp_path)}
+    assert back == ({"Conv2d"} if layer_type in ("DepthwiseConv2d", "SeparableConv2d") else {layer_type})
+
+
+CASES = [  # (type, params, per-sample shapes or None, opset, operators with their attributes)
+    ("Conv2d", {}, None, 18, [("Conv", {"kernel_shape": [3, 3]})]),
+    (
+        "Conv2d",
+        {"out_channels": 6, "kernel_size": (2, 4), "stride": 1, "padding": "same", "dilation": (2, 1), "groups": 3, "bias": False},
+        None,
+        18,
+        [("Conv", {"kernel_shape": [2, 4], "pads": [1, 1, 1, 2], "dilations": [2, 1], "group": 3})],
+    ),
+    (
+        "Conv2d",
+        {"out_channels": 4, "padding": (1, 2), "stride": (2, 1), "padding_mode": "reflect"},
+        None,
+        18,
+        [("Pad", {"mode": "reflect"}), ("Conv", {"kernel_shape": [3, 3], "strides": [2, 1]})],
+    ),
+    ("Conv3d", {"padding": 1, "padding_mode": "replicate"}, None, 18, [("Pad", {"mode": "edge"}), ("Conv", {"kernel_shape": [3, 3, 3]})]),
+    ("Conv1d", {"padding": 2, "padding_mode": "circular"}, None, 19, [("Pad", {"mode": "wrap"}), ("Conv", {"kernel_shape": [3]})]),
+    ("Conv1d", {"padding": "valid", "padding_mode": "circular"}, None, 18, [("Conv", {"kernel_shape": [3]})]),
+    (
+        "ConvTranspose2d",
+        {"out_channels": 6, "stride": (2, 3), "padding": (1, 0), "output_padding": (1, 2), "dilation": (1, 2), "groups": 3},
+        None,
+        18,
+        [("ConvTranspose", {"kernel_shape": [3, 3], "strides": [2, 3], "pads": [1, 0, 1, 0], "output_padding": [1, 2], "dilations": [1, 2], "group": 3})],
+    ),
+    ("DepthwiseConv2d", {"depth_multiplier": 2, "padding": "same"}, None, 18, [("Conv", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "group": 3})]),
+    (
+        "SeparableConv2d",
+        {"out_channels": 5, "depth_multiplier": 2, "stride": (2, 1), "bias": False},
+        None,
+        18,
+        [("Conv", {"kernel_shape": [3, 3], "strides": [2, 1], "group": 3}), ("Conv", {"kernel_shape": [1, 1]})],
+    ),
+    ("MaxPool2d", {"kernel_size": (3, 3), "stride": (1, 2)}, None, 18, [("MaxPool", {"kernel_shape": [3, 3], "strides": [1, 2]})]),
+    (
+        "MaxPool1d",
+        {"kernel_size": (3,), "padding": (1,), "dilation": (2,), "ceil_mode": True},
+        [(4, 10)],
+        18,
+        [("MaxPool", {"kernel_shape": [3], "strides": [3], "pads": [1, 1], "dilations": [2], "ceil_mode": 1})],
+    ),
+    ("AvgPool2d", {"kernel_size": (3, 3), "stride": (2, 2), "ceil_mode": True}, None, 18, [("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1})]),
+    ("AvgPool2d", {"padding": (1, 0)}, None, 18, [("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 0, 1, 0], "count_include_pad": 1})]),
+    ("AvgPool1d", {"padding": (1,), "count_include_pad": False}, None, 18, [("AveragePool", {"kernel_shape": [2], "strides": [2], "pads": [1, 1]})]),
+    ("AdaptiveAvgPool1d", {"output_size": (1,)}, None, 18, [("GlobalAveragePool", {})]),
+    ("AdaptiveAvgPool2d", {"output_size": (2, 8)}, None, 18, [("AveragePool", {"kernel_shape": [4, 1], "strides": [4, 1]})]),
+    ("AdaptiveMaxPool2d", {"output_size": (1, 1)}, None, 18, [("GlobalMaxPool", {})]),
+    ("AdaptiveMaxPool2d", {"output_size": (4, 2)}, None, 18, [("MaxPool", {"kernel_shape": [2, 4], "strides": [2, 4]})]),
+    ("GlobalMaxPool1d", {}, None, 18, [("ReduceMax", {"keepdims": 0})]),
+    ("GlobalAvgPool2d", {}, None, 18, [("ReduceMean", {"keepdims": 0})]),
+    ("Upsample", {"scale_factor": (3,)}, [(2, 5)], 18, [("Resize", {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})]),
+    ("Upsample", {"scale_factor": (1, 2, 3)}, [(2, 3, 3, 2)], 18, [("Resize", {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"})]),
+    ("Upsample", {"scale_factor": (3, 2), "mode": "bilinear"}, None, 18, [("Resize", {"mode": "linear"})]),
+    ("ZeroPad2d", {"padding": (0, 2, 3, 1)}, None, 18, [("Pad", {})]),
+]
+
+
+@pytest.mark.parametrize(("layer_type", "params", "shapes", "opset", "written"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_layer_is_written_plainly_and_matches_torch(
+    layer_type: str, params: dict, shapes: list | None, opset: int, written: list, traced: list[str]
+) -> None:
+    assert nodes(check_direct(layer_project(layer_type, params, shapes), opset)) == written
+    assert traced == []
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "params", "opset", "back"),
+    [
+        ("Conv2d", {"out_channels": 4, "padding": (1, 2), "stride": (2, 1), "padding_mode": "reflect"}, 18, "Conv2d"),
+        ("Conv3d", {"padding": 1, "padding_mode": "replicate", "bias": False}, 18, "Conv3d"),
+        ("Conv1d", {"padding": 2, "padding_mode": "circular"}, 19, "Conv1d"),
+        ("ConvTranspose1d", {"stride": (2,), "padding": (1,), "output_padding": (1,), "dilation": (2,)}, 18, "ConvTranspose1d"),
+        ("MaxPool2d", {"kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1), "ceil_mode": True}, 18, "MaxPool2d"),
+        ("AvgPool2d", {"kernel_size": (3, 3), "padding": (1, 1), "count_include_pad": False}, 18, "AvgPool2d"),
+        ("Upsample", {"scale_factor": (3, 2), "mode": "bilinear"}, 18, "Upsample"),
+        ("ZeroPad2d", {"padding": (0, 2, 3, 1)}, 18, "ZeroPad2d"),
+    ],
+)
+def test_settings_come_back(layer_type: str, params: dict, opset: int, back: str, tmp_path: Path) -> None:
+    project = layer_project(layer_type, params)
+    ((kind, values),) = imported_layers(check_direct(project, opset), tmp_path)
+    (layer,) = [n for n in project.graph.nodes.values() if n.name == "layer"]
+    assert kind == back
+    assert {key: values[key] for key in params} == {key: layer.params[key] for key in params}
+
+
+def test_separable_conv_comes_back_as_its_two_convolutions(tmp_path: Path) -> None:
+    params = {"out_channels": 5, "depth_multiplier": 2, "padding": "same", "dilation": (1, 2)}
+    layers = imported_layers(check_direct(layer_project("SeparableConv2d", params)), tmp_path)
+    assert [(t, p["groups"], p["kernel_size"], p["bias"]) for t, p in layers] == [("Conv2d", 3, (3, 3), False), ("Conv2d", 1, (1, 1), True)]
+
+
+def direct(project: Project, opset: int = 18) -> bool:
+    """Whether the project's layers write it without torch.onnx (no emitter refuses its parameters)."""
+    analysis = snapshot_analysis(project.graph)
+    state = {key: value.numpy() for key, value in seeded_model(project).state_dict().items()}
+    return direct_onnx_model(project, analysis, state, io_names(project, analysis), opset, "g") is not None
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "params", "shapes", "opset"),
+    [
+        ("Conv1d", {"padding": 1, "padding_mode": "circular"}, None, 18),  # Pad's mode 'wrap' comes with opset 19
+        ("AdaptiveAvgPool2d", {"output_size": (3, 5)}, None, 18),  # windows of different sizes
+        ("AdaptiveAvgPool1d", {"output_size": (3,)}, [(6, 7)], 18),
+        # ONNX Runtime refuses output_padding from the stride up, and no end padding can stand in
+        ("ConvTranspose1d", {"kernel_size": (1,), "output_padding": (1,), "dilation": (2,)}, None, 18),
+        # a partial window PyTorch keeps in W, one ONNX would keep and PyTorch drops in H
+        ("MaxPool2d", {"kernel_size": (2, 2), "stride": (3, 3), "ceil_mode": True}, [(2, 6, 7)], 18),
+    ],
+)
+def test_parameters_without_a_direct_form_are_left_to_torch_onnx(layer_type: str, params: dict, shapes: list | None, opset: int) -> None:
+    project = layer_project(layer_type, params, shapes)
+    assert writable(project) and analyse(project.graph).is_valid
+    assert not direct(project, opset)
+    assert direct(project, 19) == (layer_type == "Conv1d")
+
+
+def valid(project: Project, opset: int = 18) -> Project:
+    """The project, where its graph is valid and has a direct ONNX form (else the example is skipped)."""
+    assume(analyse(project.graph).is_valid and direct(project, opset))
+    return project
+
+
+@SETTINGS
+@given(
+    rank=st.integers(1, 3),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.sampled_from([0, 1, 2, "same", "valid"]),
+    dilation=st.integers(1, 2),
+    grouped=st.booleans(),
+    bias=st.booleans(),
+    mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+)
+def test_conv_matches_torch(rank: int, kernel: int, stride: int, padding: Any, dilation: int, grouped: bool, bias: bool, mode: str) -> None:
+    assume(not (padding == "same" and stride > 1))
+    params = {
+        "out_channels": 6, "kernel_size": (kernel,) * rank, "stride": (stride,) * rank, "dilation": (dilation,) * rank,
+        "padding": padding if isinstance(padding, str) else (padding,) * rank, "groups": 3 if grouped else 1,
+        "bias": bias, "padding_mode": mode,
+    }  # fmt: skip
+    opset = 19 if mode == "circular" else 18  # Pad's mode 'wrap' comes with opset 19
+    check_direct(valid(layer_project(f"Conv{rank}d", params, [(3, *(6, 5, 4)[:rank])]), opset), opset)
+
+
+@SETTINGS
+@given(
+    rank=st.integers(1, 2),
+    kernel=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    extra=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    grouped=st.booleans(),
+)
+def test_transposed_conv_matches_torch(rank: int, kernel: int, stride: int, padding: int, extra: int, dilation: int, grouped: bool) -> None:
+    params = {
+        "out_channels": 6, "kernel_size": (kernel,) * rank, "stride": (stride,) * rank, "padding": (padding,) * rank,
+        "output_padding": (extra,) * rank, "dilation": (dilation,) * rank, "groups": 3 if grouped else 1,
+    }  # fmt: skip
+    check_direct(valid(layer_project(f"ConvTranspose{rank}d", params, [(3, *(5, 4)[:rank])])))
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["Max", "Avg"]),
+    rank=st.integers(1, 2),
+    kernel=st.integers(1, 4),
+    stride=st.sampled_from(["kernel", 1, 2, 3]),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    ceil=st.booleans(),
+    include=st.booleans(),
+    size=st.integers(3, 9),
+)
+def test_pool_matches_torch(
+    kind: str, rank: int, kernel: int, stride: Any, padding: int, dilation: int, ceil: bool, include: bool, size: int
+) -> None:
+    params: dict[str, Any] = {
+        "kernel_size": (kernel,) * rank, "stride": stride if stride == "kernel" else (stride,) * rank,
+        "padding": (padding,) * rank, "ceil_mode": ceil,
+    }  # fmt: skip
+    params.update({"dilation": (dilation,) * rank} if kind == "Max" else {"count_include_pad": include})
+    check_direct(valid(layer_project(f"{kind}Pool{rank}d", params, [(2, *(size, size - 1)[:rank])])))
+
+
+def test_a_chain_keeps_every_layer_name_and_comes_back(traced: list[str], tmp_path: Path) -> None:
+    graph = Graph()
+    previous = graph.add_node("Input", "image", {"shape": (3, 8, 8)})
+    chain = [
+        ("Conv2d", "stem", {"out_channels": 6, "padding": 1, "padding_mode": "reflect"}), ("MaxPool2d", "pool", {}),
+        ("DepthwiseConv2d", "dw", {"padding": "same"}), ("Upsample", "up", {"mode": "bilinear"}),
+        ("ZeroPad2d", "pad", {"padding": (1, 0, 0, 1)}), ("ConvTranspose2d", "deconv", {"out_channels": 4, "stride": 2}),
+        ("AdaptiveAvgPool2d", "squeeze", {"output_size": (1, 1)}), ("GlobalMaxPool2d", "gmp", {}),
+    ]  # fmt: skip
+    for layer_type, name, params in chain:
+        node = graph.add_node(layer_type, name, params)
+        graph.connect(previous.id, "out", node.id, "in")
+        previous = node
+    sink = graph.add_node("Output", "y")
+    graph.connect(previous.id, "out", sink.id, "in")
+    project = Project(name="convs", graph=graph)
+    assert writable(project)
+    data = onnx_bytes(project, seeded_model(project))
+    assert traced == []
+    assert {name for _, name, _ in chain} <= {node.name for node in onnx.load_from_string(data).graph.node}
+    path = tmp_path / "convs.onnx"
+    path.write_bytes(data)
+    imported = import_onnx(path)
+    layers = {n.name: n.type for n in imported.project.graph.nodes.values() if n.type not in ("Input", "Output")}
+    assert layers == {name: "Conv2d" if t == "DepthwiseConv2d" else t for t, name, _ in chain}
+    assert_matches_onnxruntime(path, imported)
