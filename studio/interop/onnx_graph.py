@@ -123,6 +123,7 @@ class ImportContext:
         self.batch_consts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.live: set[str] = set(inputs)
         self.aliases: dict[str, str] = {}
+        self.standardized: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}  # input -> (mean, std)
         self.layers: list[Layer] = []
         self.claimed: set[int] = set()
         self.broken: set[str] = set()

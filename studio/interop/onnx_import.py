@@ -447,8 +447,9 @@ def _build(
     made: dict[str, str] = {}
     for tensor, name in input_names.items():
         dtype = "int64" if tensor in ctx.int_tensors else "float32"
+        mean, std = ctx.standardized.get(tensor, ((), ()))
         made[tensor] = graph.add_node(
-            "Input", name, {"shape": ctx.shapes[tensor][1:], "dtype": dtype}
+            "Input", name, {"shape": ctx.shapes[tensor][1:], "dtype": dtype, "mean": mean, "std": std}
         ).id
     owners: dict[str, Layer] = {}
     for layer in ctx.layers:

@@ -6,7 +6,14 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext, MappingFailed
-from studio.interop.onnx_ops import Mapper, constant, data_input, floats, known_shape
+from studio.interop.onnx_ops import (
+    Mapper,
+    clean,
+    constant,
+    data_input,
+    floats,
+    known_shape,
+)
 from studio.interop.onnx_slices import SLICE_MAPPERS
 
 if TYPE_CHECKING:
@@ -284,6 +291,54 @@ def _step(
     return True
 
 
+def _standardizes_an_input(
+    ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...], scale: np.ndarray
+) -> bool:
+    """True for a scale-and-shift that is the only reader of a float graph input: the Input's own mean and std.
+
+    Only the form `(x - mean) / std` (Sub, then Div) is taken for one: other arithmetic on an
+    input stays a layer of its own.
+    """
+    graph_inputs = {i.name for i in ctx.graph.input} - ctx.initializers
+    return (
+        x in graph_inputs
+        and x not in ctx.int_tensors
+        and x not in ctx.standardized
+        and len(shape) != 3  # a sequence's statistics run along its features, not dimension 1
+        and bool((scale > 0).all())
+        and ctx.consumers.get(x, []) == [node]
+    )
+
+
+def _statistic(values: np.ndarray) -> tuple[float, ...]:
+    """An Input's mean or std as the catalogue holds it: one value when every channel shares it."""
+    found = tuple(clean(v) for v in values.reshape(-1))
+    return found[:1] if len(set(found)) == 1 else found
+
+
+def _sequence_standardization(ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]) -> bool:
+    """Sub then Div by per-feature constants, the only readers of a float sequence input: its mean and std."""
+    import numpy as np
+
+    div = ctx.only_consumer(node.output[0])
+    if node.op_type != "Sub" or div is None or div.op_type != "Div" or ctx.is_claimed(div):
+        return False
+    if list(node.input[:1]) != [x] or list(div.input[:1]) != [node.output[0]]:
+        return False
+    mean, std = ctx.const(node.input[1]), ctx.const(div.input[1])
+    features = shape[-1]
+    if mean is None or std is None or not _standardizes_an_input(ctx, node, x, shape[:2], np.ones(1)):
+        return False
+    if any(v.ndim > 3 or v.size not in (1, features) or (v.ndim and v.shape[-1] != v.size) for v in (mean, std)):
+        return False
+    if (std <= 0).any():
+        return False
+    ctx.claim(div)
+    ctx.standardized[x] = _statistic(mean), _statistic(std)
+    ctx.alias(div.output[0], x)
+    return True
+
+
 def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     """Mul/Add/Sub/Div by per-channel constants (a chain of them) as one BatchNorm of identity statistics.
 
@@ -299,6 +354,8 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
         np.ones(shape[1] if len(shape) > 1 else 1),
         np.zeros(shape[1] if len(shape) > 1 else 1),
     )
+    if len(shape) == 3 and _sequence_standardization(ctx, node, x, shape):
+        return
     if len(shape) < 2 or len(shape) > 5 or not _step(ctx, node, x, shape, scale, shift):
         if node.op_type == "Add" and len(shape) == 3:
             positional(ctx, node, x, shape)
@@ -319,6 +376,10 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
             break
         ctx.claim(following)
         last = following
+    if node.op_type == "Sub" and last.op_type == "Div" and _standardizes_an_input(ctx, node, x, shape, scale):
+        ctx.standardized[x] = (_statistic(-shift / scale), _statistic(1 / scale))
+        ctx.alias(last.output[0], x)
+        return
     eps = 1e-5
     weights = {
         "weight": floats(scale),

@@ -15,6 +15,7 @@ from studio.graph import Graph
 from studio.graph.project import Project, load_project
 from studio.graph.shapes import analyse
 from studio.interop.caffe_import import import_caffe
+from studio.interop.common import import_model
 from tests.codegen.cases import EXAMPLES
 from tests.codegen.helpers import (
     assert_keras_parity,
@@ -119,3 +120,12 @@ def test_statistics_that_do_not_fit_the_input_are_pinned_to_it(params: dict, wor
     (problem,) = [d for d in analyse(graph).diagnostics() if d.severity == "error"]
     assert problem.node_id == x.id
     assert all(w in f"{problem.text} {problem.hint}" for w in words), problem
+
+
+@pytest.mark.parametrize(("sample", "mean", "std", "tail"), CASES)
+def test_an_onnx_export_imports_back_with_the_inputs_statistics(sample, mean, std, tail, tmp_path: Path) -> None:
+    export_project(network(sample, mean, std, tail), "onnx", tmp_path / "net.onnx", seed=1)
+    graph = import_model(tmp_path / "net.onnx").project.graph
+    (x,) = (n for n in graph.nodes.values() if n.type == "Input")
+    assert x.params["mean"] == pytest.approx(mean, rel=1e-6) and x.params["std"] == pytest.approx(std, rel=1e-6)
+    assert {n.type for n in graph.nodes.values()} == {"Input", tail, "Output"}  # nothing else stands for them
