@@ -121,6 +121,13 @@ CASES = [  # (type, params, per-sample shapes or None, opset, operators with the
         18,
         [("ConvTranspose", {"kernel_shape": [3, 3], "strides": [2, 3], "pads": [1, 0, 1, 0], "output_padding": [1, 2], "dilations": [1, 2], "group": 3})],
     ),
+    (  # output_padding from the stride up is less end padding
+        "ConvTranspose1d",
+        {"padding": (2,), "output_padding": (1,), "dilation": (2,)},
+        None,
+        18,
+        [("ConvTranspose", {"kernel_shape": [3], "pads": [2, 1], "dilations": [2]})],
+    ),
     ("DepthwiseConv2d", {"depth_multiplier": 2, "padding": "same"}, None, 18, [("Conv", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "group": 3})]),
     (
         "SeparableConv2d",
@@ -136,6 +143,13 @@ CASES = [  # (type, params, per-sample shapes or None, opset, operators with the
         [(4, 10)],
         18,
         [("MaxPool", {"kernel_shape": [3], "strides": [3], "pads": [1, 1], "dilations": [2], "ceil_mode": 1})],
+    ),
+    (  # H keeps a partial window; in W ONNX would keep one that PyTorch drops, so W loses its end padding
+        "MaxPool2d",
+        {"kernel_size": (3, 2), "stride": (2, 2), "padding": (1, 1), "ceil_mode": True},
+        [(2, 6, 5)],
+        18,
+        [("MaxPool", {"kernel_shape": [3, 2], "strides": [2, 2], "pads": [1, 1, 1, 0], "ceil_mode": 1})],
     ),
     ("AvgPool2d", {"kernel_size": (3, 3), "stride": (2, 2), "ceil_mode": True}, None, 18, [("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1})]),
     ("AvgPool2d", {"padding": (1, 0)}, None, 18, [("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 0, 1, 0], "count_include_pad": 1})]),
