@@ -114,6 +114,62 @@ def _attention_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return projections + 2 * l * s * e
 
 
+def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, d_model)", wide=True)
+    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", f"input {show(x)}")
+    return [x]
+
+
+def _encoder_state(p: Params, ins: list[Shape]) -> State:
+    e, ff, bias = ins[0][-1] or 0, p["dim_feedforward"], p["bias"]
+    parts = {
+        "self_attn": _attention_state({"bias": bias}, [ins[0], None, None]),
+        "linear1": weight_and_bias((ff, e), bias),
+        "linear2": weight_and_bias((e, ff), bias),
+        "norm1": weight_and_bias((e,), bias),
+        "norm2": weight_and_bias((e,), bias),
+    }
+    return {f"{part}.{name}": tensor for part, state in parts.items() for name, tensor in state.items()}
+
+
+def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    t, e = ins[0][1] or 0, ins[0][2] or 0
+    return 4 * t * e * e + 2 * t * t * e + 2 * t * e * p["dim_feedforward"]
+
+
+def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, d_model)")
+    if (x[1] or 0) > p["max_len"]:
+        raise ShapeError(
+            f"has max_len {p['max_len']} but its input {show(x)} is a sequence of {x[1]} steps",
+            f"raise max_len to at least {x[1]}, or shorten the sequence",
+        )
+    return [x]
+
+
+def _positional_state(p: Params, ins: list[Shape]) -> State:
+    return {"table": StateTensor((p["max_len"], ins[0][-1] or 0))} if p["kind"] == "learned" else {}
+
+
+def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(outs[0])
+
+
+def _sequence_pool(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    need_sequence(x, "a sequence (N, T, D)")
+    return [(None, x[2])]
+
+
+def _sequence_pool_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    return numel(ins[0]) if p["mode"] in ("mean", "max") else 0
+
+
 # ----- ONNX -----
 def _attention_onnx(site: OnnxSite) -> list[OnnxRecord]:
     query, key, value = site.names
@@ -185,85 +241,46 @@ _GELU = next(spec.onnx for spec in ACTIVATIONS if spec.type == "GELU")
 
 def _encoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
     """nn.TransformerEncoderLayer in inference: attention and feed-forward blocks, each with its residual Add and LayerNormalization."""
-    p, x, embed = site.params, site.x, site.shape[2] or 0
-
-    def norm(which: str, source: str, out: str) -> list[OnnxRecord]:
-        inputs = (source, site.weights[f"{which}.weight"], *([site.weights[f"{which}.bias"]] if p["bias"] else []))
-        return [OnnxNode("LayerNormalization", inputs, (out,), {"epsilon": p["layer_norm_eps"] if p["layer_norm_eps"] != 1e-5 else None})]
-
-    def attend(source: str, out: str) -> list[OnnxRecord]:
-        return _attention_records(site, "self_attn.", (source, source, source), embed, p["nhead"], out)
-
-    def feed_forward(source: str, out: str) -> list[OnnxRecord]:
-        hidden, active = site.fresh("hidden"), site.fresh("activated")
-        bias = (lambda layer: f"{layer}.bias" if p["bias"] else None)
-        if p["activation"] == "relu":
-            activation = [OnnxNode("Relu", (hidden,), (active,))]
-        else:
-            activation = _GELU(replace(site, params={"approximate": "none"}, names=(hidden,), output=active))  # type: ignore[misc]
-        return [
-            *_linear(site, source, "linear1.weight", bias("linear1"), hidden),
-            *activation,
-            *_linear(site, active, "linear2.weight", bias("linear2"), out),
-        ]
-
+    p, x = site.params, site.x
     attended, first, fed = site.fresh("attended"), site.fresh("residual1"), site.fresh("fed")
+
+    def attend(source: str) -> list[OnnxRecord]:
+        return _attention_records(site, "self_attn.", (source, source, source), site.shape[2] or 0, p["nhead"], attended)
+
     if p["norm_first"]:  # x + sa(norm1(x)), then + ff(norm2(.))
         normed, normed2 = site.fresh("norm1"), site.fresh("norm2")
         return [
-            *norm("norm1", x, normed), *attend(normed, attended), OnnxNode("Add", (x, attended), (first,)),
-            *norm("norm2", first, normed2), *feed_forward(normed2, fed), OnnxNode("Add", (first, fed), (site.output,)),
+            _layer_norm(site, "norm1", x, normed), *attend(normed), OnnxNode("Add", (x, attended), (first,)),
+            _layer_norm(site, "norm2", first, normed2), *_feed_forward(site, normed2, fed),
+            OnnxNode("Add", (first, fed), (site.output,)),
         ]  # fmt: skip
     normed, second = site.fresh("norm1"), site.fresh("residual2")  # norm1(x + sa(x)), then norm2(. + ff(.))
     return [
-        *attend(x, attended), OnnxNode("Add", (x, attended), (first,)), *norm("norm1", first, normed),
-        *feed_forward(normed, fed), OnnxNode("Add", (normed, fed), (second,)), *norm("norm2", second, site.output),
+        *attend(x), OnnxNode("Add", (x, attended), (first,)), _layer_norm(site, "norm1", first, normed),
+        *_feed_forward(site, normed, fed), OnnxNode("Add", (normed, fed), (second,)),
+        _layer_norm(site, "norm2", second, site.output),
     ]  # fmt: skip
 
 
-def _encoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_sequence(x, "a sequence (N, T, d_model)", wide=True)
-    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", f"input {show(x)}")
-    return [x]
+def _layer_norm(site: OnnxSite, which: str, x: str, out: str) -> OnnxNode:
+    eps = site.params["layer_norm_eps"]
+    inputs = (x, site.weights[f"{which}.weight"], *([site.weights[f"{which}.bias"]] if site.params["bias"] else []))
+    return OnnxNode("LayerNormalization", inputs, (out,), {"epsilon": eps if eps != 1e-5 else None})
 
 
-def _encoder_state(p: Params, ins: list[Shape]) -> State:
-    e, ff, bias = ins[0][-1] or 0, p["dim_feedforward"], p["bias"]
-    parts = {
-        "self_attn": _attention_state({"bias": bias}, [ins[0], None, None]),
-        "linear1": weight_and_bias((ff, e), bias),
-        "linear2": weight_and_bias((e, ff), bias),
-        "norm1": weight_and_bias((e,), bias),
-        "norm2": weight_and_bias((e,), bias),
-    }
-    return {f"{part}.{name}": tensor for part, state in parts.items() for name, tensor in state.items()}
-
-
-def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    t, e = ins[0][1] or 0, ins[0][2] or 0
-    return 4 * t * e * e + 2 * t * t * e + 2 * t * e * p["dim_feedforward"]
-
-
-def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_sequence(x, "a sequence (N, T, d_model)")
-    if (x[1] or 0) > p["max_len"]:
-        raise ShapeError(
-            f"has max_len {p['max_len']} but its input {show(x)} is a sequence of {x[1]} steps",
-            f"raise max_len to at least {x[1]}, or shorten the sequence",
-        )
-    return [x]
-
-
-def _positional_state(p: Params, ins: list[Shape]) -> State:
-    return {"table": StateTensor((p["max_len"], ins[0][-1] or 0))} if p["kind"] == "learned" else {}
-
-
-def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    return numel(outs[0])
+def _feed_forward(site: OnnxSite, x: str, out: str) -> list[OnnxRecord]:
+    """linear2(activation(linear1(x)))."""
+    hidden, active = site.fresh("hidden"), site.fresh("activated")
+    bias = site.params["bias"]
+    if site.params["activation"] == "relu":
+        activation: list[OnnxRecord] = [OnnxNode("Relu", (hidden,), (active,))]
+    else:  # the GELU layer's own form for this opset
+        activation = _GELU(replace(site, params={"approximate": "none"}, names=(hidden,), output=active))  # type: ignore[misc]
+    return [
+        *_linear(site, x, "linear1.weight", "linear1.bias" if bias else None, hidden),
+        *activation,
+        *_linear(site, active, "linear2.weight", "linear2.bias" if bias else None, out),
+    ]
 
 
 def _f32(value: float) -> float:
@@ -297,17 +314,6 @@ def _positional_onnx(site: OnnxSite) -> list[OnnxRecord]:
         OnnxNode("Slice", (site.weights["table"], *(b.name for b in bounds)), (rows,)),
         OnnxNode("Add", (site.x, rows), (site.output,)),
     ]
-
-
-def _sequence_pool(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_sequence(x, "a sequence (N, T, D)")
-    return [(None, x[2])]
-
-
-def _sequence_pool_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    return numel(ins[0]) if p["mode"] in ("mean", "max") else 0
 
 
 def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:

@@ -122,6 +122,17 @@ def _recurrent_params_spec(extra: tuple[Param, ...] = ()) -> tuple[Param, ...]:
     )
 
 
+def _embedding(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x = ins[0]
+    assert x is not None
+    return [(*x, p["embedding_dim"])]
+
+
+def _embedding_state(p: Params, ins: list[Shape]) -> State:
+    return {"weight": StateTensor((p["num_embeddings"], p["embedding_dim"]))}
+
+
+# ----- ONNX -----
 def _recurrent_onnx(layer_type: str) -> OnnxEmitter:
     """One ONNX LSTM/GRU/RNN per stacked layer, time-major between them, batch-first outside."""
     gates = _ONNX_GATES[layer_type]
@@ -186,16 +197,6 @@ def _joined(site: OnnxSite, x: str, perm: tuple[int, ...], dirs: int, out: str) 
         shape,
         OnnxNode("Reshape", (moved, shape.name), (out,)),
     ]
-
-
-def _embedding(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    return [(*x, p["embedding_dim"])]
-
-
-def _embedding_state(p: Params, ins: list[Shape]) -> State:
-    return {"weight": StateTensor((p["num_embeddings"], p["embedding_dim"]))}
 
 
 def _embedding_onnx(site: OnnxSite) -> list[OnnxRecord]:
