@@ -347,7 +347,7 @@ SPECS = (
         targets=targets(
             "nn.MultiheadAttention",
             "layers.MultiHeadAttention",
-            "MatMul + Softmax subgraph (torch.onnx export)",
+            "MatMul + Softmax subgraph",
             Unsupported(_NO_CAFFE_ATTENTION),
         ),
         onnx=_attention_onnx,
@@ -371,7 +371,7 @@ SPECS = (
         targets=targets(
             "nn.TransformerEncoderLayer",
             "composed: layers.MultiHeadAttention + layers.LayerNormalization + layers.Dense",
-            "MatMul + Softmax + LayerNormalization subgraph (torch.onnx export)",
+            "MatMul + Softmax + LayerNormalization subgraph",
             Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
         ),
         onnx=_encoder_onnx,
@@ -390,7 +390,7 @@ SPECS = (
         targets=targets(
             "custom module (sinusoidal buffer or nn.Parameter table, added)",
             "composed: keras.ops sin/cos table or layers.Embedding over positions + layers.Add",
-            "Add of a constant or learned table (torch.onnx export)",
+            "Add of a constant or learned table",
             "Bias",
         ),
         onnx=_positional_onnx,
