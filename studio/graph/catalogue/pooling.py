@@ -37,12 +37,12 @@ from studio.graph.catalogue.onnx_records import (
 from studio.graph.params import Bool, Choice, Ints, Param
 
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
-# ONNX has no adaptive pooling op, but the input sizes are static, so torch.onnx exports a fixed
-# AveragePool / MaxPool (or, for averages whose sizes do not divide, gathered sums); checked in
-# tests/codegen/test_onnx.py. Max pooling to sizes that do not divide is refused by the exporter.
+# ONNX has no adaptive pooling op, but the input sizes are static: a pool to 1 is a global pool,
+# to sizes that divide the input a fixed AveragePool / MaxPool (`_adaptive_onnx`); averages to
+# other sizes go through torch.onnx (gathered sums), and max pooling to them is refused.
 ADAPTIVE_ONNX = {
-    "avg": "AveragePool / ReduceMean, or gathered sums (torch.onnx export, static sizes)",
-    "max": "MaxPool (torch.onnx export; output_size must divide the input size)",
+    "avg": "GlobalAveragePool / AveragePool, or gathered sums (torch.onnx export, static sizes)",
+    "max": "GlobalMaxPool / MaxPool (output_size must divide the input size)",
 }
 NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer")
 
@@ -331,7 +331,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
 def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
     word = "Avg" if kind == "avg" else "Max"
     keras = "Average" if kind == "avg" else "Max"
-    onnx = "GlobalAveragePool" if kind == "avg" else "GlobalMaxPool"
+    onnx = "ReduceMean" if kind == "avg" else "ReduceMax"
     return LayerSpec(
         type=f"Global{word}Pool{rank}d",
         category="Pooling",
@@ -343,7 +343,7 @@ def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         targets=targets(
             f"nn.Adaptive{word}Pool{rank}d(1) + nn.Flatten",
             f"layers.Global{keras}Pooling{rank}D",
-            f"{onnx} + Flatten",
+            f"{onnx} (keepdims 0)",
             "Pooling" if rank == 2 else CAFFE_4D,
         ),
     )
