@@ -191,16 +191,15 @@ def _ceil_window(site: OnnxSite, stride: tuple[int, ...], dilation: tuple[int, .
     if not p["ceil_mode"]:
         return False, pads
     sizes = [int(n or 0) for n in site.shape[2:]]
-    spans = [d * (k - 1) + 1 for k, d in zip(p["kernel_size"], dilation)]
     rows = list(zip(sizes, p["kernel_size"], stride, p["padding"], dilation))
     if all(pool_out(n, k, s, q, d, True) == pool_out(n, k, s, q, d, False) for n, k, s, q, d in rows):
         return False, pads  # no partial window
-    for i, ((n, k, s, q, d), span) in enumerate(zip(rows, spans)):
-        if pool_out(n, k, s, q, d, True) < -(-(n + 2 * q - span) // s) + 1:
-            unused = (n + 2 * q - span) % s
-            if unused > q:
+    for i, (n, k, s, q, d) in enumerate(rows):
+        room = n + 2 * q - (d * (k - 1) + 1)  # the last start a whole window has, padding included
+        if pool_out(n, k, s, q, d, True) < -(-room // s) + 1:  # ONNX's count, one more
+            if room % s > q:
                 raise NoOnnxForm("a ceil_mode window ONNX keeps and PyTorch drops")
-            pads[i] = (q, q - unused)
+            pads[i] = (q, q - room % s)
     return True, pads
 
 
