@@ -20,7 +20,7 @@ import torch
 from studio.codegen.onnx_export import onnx_bytes
 from studio.graph.project import Project
 from studio.graph.shapes import analyse
-from studio.interop.common import ImportedModel, UnsupportedLayersError
+from studio.interop.common import ImportedModel
 from studio.interop.onnx_import import import_onnx
 from tests.codegen.cases import (
     EXAMPLES,
@@ -35,10 +35,6 @@ from tests.interop.onnx_models import assert_matches_onnxruntime, generated_mode
 
 # NOTE: keep this set small. A layer is listed only when torch.onnx writes it in a form that
 # has no faithful mapping back onto the catalogue; the test below proves each one still fails.
-ROUND_TRIP_EXCEPTIONS = {
-    "RNN": "torch.onnx unrolls nn.RNN into per-time-step Slice/MatMul/Add/Tanh nodes, not an ONNX RNN node; "
-    "an ONNX RNN node itself imports as an RNN layer",
-}
 # Layers that come back as other, equivalent layers (same outputs, same parameter count).
 CHANGES_FORM = {
     "Dropout": {"Identity"},  # exported in its inference form, a copy
@@ -100,10 +96,10 @@ VARIANTS = [  # forms the default parameters do not reach: padding modes, approx
 VARIANT_EXCEPTIONS = {  # parameter values whose torch.onnx form has no faithful mapping back
     "AdaptiveAvgPool2d with an output_size that does not divide the input": "exported as GatherND/Where arithmetic",
     "BatchNorm2d without running statistics": "exported as batch statistics computed over the batch (ReduceMean over axis 0)",
-    "InstanceNorm2d with running statistics": "exported through a reshape that folds the batch into the channels",
-    "PositionalEncoding (learned) with max_len above the sequence length": "exported with only the rows used, so max_len becomes T",
+    "InstanceNorm2d with running statistics": "exported as a BatchNormalization (PyTorch infers with the running "
+    "statistics), so it imports back as a BatchNorm",
 }
-LAYERS = [t for t in supported("onnx") if t not in ROUND_TRIP_EXCEPTIONS]
+LAYERS = supported("onnx")
 
 
 def export(project: Project, model: torch.nn.Module, folder: Path, name: str) -> Path:
@@ -205,20 +201,6 @@ def test_layer_variant_round_trip_gives_the_same_outputs(
     assert_matches_onnxruntime(path, imported)
 
 
-@pytest.mark.parametrize("layer_type", sorted(ROUND_TRIP_EXCEPTIONS))
-def test_documented_exceptions_are_reported_not_mangled(
-    layer_type: str, tmp_path: Path
-) -> None:
-    project = layer_project(layer_type)
-    path = export(project, seeded_model(project), tmp_path, "first")
-    with pytest.raises(UnsupportedLayersError) as err:
-        import_onnx(path)
-    assert "no Layer Studio mapping" in str(err.value)
-
-
 def test_the_exceptions_stay_few() -> None:
-    assert len(ROUND_TRIP_EXCEPTIONS) <= 2 and len(LAYERS) >= len(supported("onnx")) - 2
-    assert all(
-        len(reason) > 20
-        for reason in [*ROUND_TRIP_EXCEPTIONS.values(), *VARIANT_EXCEPTIONS.values()]
-    )
+    assert len(VARIANT_EXCEPTIONS) <= 3
+    assert all(len(reason) > 20 for reason in VARIANT_EXCEPTIONS.values())

@@ -241,8 +241,7 @@ SPECS = (
         infer=_recurrent_infer,
         state=_recurrent_state("RNN"),
         count_macs=_recurrent_macs("RNN"),
-        # onnx=_recurrent_onnx("RNN") passes every check, but tests/interop/test_round_trip.py still lists RNN
-        # as a layer torch.onnx unrolls; the two change together (an ONNX RNN node imports as an RNN layer).
+        onnx=_recurrent_onnx("RNN"),
         targets=targets(
             "nn.RNN",
             "layers.SimpleRNN",
