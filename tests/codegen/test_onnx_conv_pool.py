@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-import onnxruntime as ort
 import pytest
-import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +24,8 @@ from studio.graph.catalogue import CATALOGUE, conv, pooling
 from studio.graph.project import Project
 from studio.graph.shapes import analyse, snapshot_analysis
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project, random_inputs, seeded_model
+from tests.codegen.cases import layer_project, seeded_model
+from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
 FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *pooling.SPECS))
@@ -48,20 +47,8 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def check_direct(project: Project, opset: int = 18) -> bytes:
-    """Export; the file is checker-clean, its last node is the layer, and ONNX Runtime gives PyTorch's outputs at batch 3."""
-    assert writable(project)
-    model = seeded_model(project)
-    data = onnx_bytes(project, model, opset=opset)
-    proto = onnx.load_from_string(data)
-    onnx.checker.check_model(proto, full_check=True)
-    assert proto.graph.node[-1].name == "layer"
-    xs = random_inputs(project.graph, 3)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
-    with torch.no_grad():
-        expected = model(*xs)
-    torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-4, atol=1e-5)
-    return data
+    """Export with random weights straight from the graph; ONNX Runtime gives PyTorch's outputs."""
+    return direct_export(project, randomized(project), opset)
 
 
 def imported_layers(data: bytes, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:

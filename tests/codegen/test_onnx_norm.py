@@ -15,7 +15,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,8 @@ from studio.graph import Graph
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project, random_inputs, seeded_model
+from tests.codegen.cases import layer_project
+from tests.codegen.onnx_checks import assert_matches_torch, direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
 NORM_TYPES = sorted(t for t, spec in CATALOGUE.items() if spec.category == "Normalization")
@@ -40,38 +40,9 @@ def no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_export, "_traced", traced)
 
 
-def randomized(project: Project, seed: int = 3) -> torch.nn.Module:
-    """The seeded model with every float weight and statistic random (variances positive)."""
-    model = seeded_model(project)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, value in model.state_dict().items():
-            if value.is_floating_point():
-                noise = torch.rand(value.shape, generator=generator)
-                value.copy_(0.5 + 1.5 * noise if key.endswith("running_var") else 2 * noise - 1)
-    return model
-
-
 def check_direct(project: Project, opset: int = 18) -> bytes:
-    """Export without tracing; the file is checker-clean and ONNX Runtime gives PyTorch's outputs at batch 3."""
-    assert writable(project)
-    model = randomized(project)
-    data = onnx_bytes(project, model, opset=opset)
-    proto = onnx.load_from_string(data)
-    onnx.checker.check_model(proto, full_check=True)
-    assert proto.graph.node[-1].name == "layer"
-    assert_matches_torch(data, project, model)
-    return data
-
-
-def assert_matches_torch(data: bytes, project: Project, model: torch.nn.Module) -> None:
-    """ONNX Runtime gives the model's output at batch 3 (the export used another)."""
-    xs = random_inputs(project.graph, 3)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
-    with torch.no_grad():
-        expected = model(*xs)
-    torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-4, atol=1e-5)
+    """Export with random weights and statistics straight from the graph; ONNX Runtime gives PyTorch's outputs."""
+    return direct_export(project, randomized(project), opset)
 
 
 def check_round_trip(project: Project, data: bytes, tmp_path: Path) -> dict[str, Any]:

@@ -8,31 +8,25 @@ back with the same outputs, as the same layers or their parts.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.codegen import onnx_export
-from studio.codegen.onnx_export import onnx_bytes
-from studio.codegen.onnx_writer import writable
 from studio.codegen.pytorch import HELPERS
 from studio.graph.catalogue import CATALOGUE, attention, recurrent
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project, random_inputs, seeded_model
+from tests.codegen.cases import layer_project
 from tests.codegen.helpers import run_source
+from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
 FAMILY_TYPES = sorted(spec.type for spec in (*recurrent.SPECS, *attention.SPECS))
-WAITING: dict[str, str] = {}  # layer types whose emitter is written but not switched on, and why
 ENCODER_PARTS = {"MultiheadAttention", "LayerNorm", "Linear", "ReLU", "GELU", "Add"}
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -45,37 +39,9 @@ def no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_export, "_traced", traced)
 
 
-@pytest.fixture
-def rnn_direct(monkeypatch: pytest.MonkeyPatch) -> None:
-    """RNN with its emitter switched on (its spec leaves it off for now)."""
-    monkeypatch.setitem(CATALOGUE, "RNN", replace(CATALOGUE["RNN"], onnx=recurrent._recurrent_onnx("RNN")))
-
-
-def randomized(project: Project, seed: int = 3) -> torch.nn.Module:
-    """The seeded model with every float weight uniform in [-1, 1)."""
-    model = seeded_model(project)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for value in model.state_dict().values():
-            if value.is_floating_point():
-                value.copy_(2 * torch.rand(value.shape, generator=generator) - 1)
-    return model
-
-
 def check_direct(project: Project, tmp_path: Path, opset: int = 18) -> set[str]:
-    """Export without tracing, check, compare with PyTorch at batch 3, import back; the imported layer types."""
-    assert writable(project)
-    model = randomized(project)
-    data = onnx_bytes(project, model, opset=opset)
-    proto = onnx.load_from_string(data)
-    onnx.checker.check_model(proto, full_check=True)
-    assert proto.graph.node[-1].name == "layer"
-    xs = random_inputs(project.graph, 3)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
-    with torch.no_grad():
-        expected = model(*xs)
-    torch.testing.assert_close(torch.from_numpy(got[0]), expected, rtol=1e-4, atol=1e-5)
+    """Export with random weights straight from the graph, compare with PyTorch, import back; the imported layer types."""
+    data = direct_export(project, randomized(project), opset)
     path = tmp_path / "layer.onnx"
     path.write_bytes(data)
     imported = import_onnx(path)
@@ -85,7 +51,7 @@ def check_direct(project: Project, tmp_path: Path, opset: int = 18) -> set[str]:
 
 def test_every_layer_of_the_families_has_an_emitter() -> None:
     missing = {t for t in FAMILY_TYPES if CATALOGUE[t].onnx is None}
-    assert missing == set(WAITING)
+    assert missing == set()
 
 
 @given(
@@ -100,7 +66,6 @@ def test_every_layer_of_the_families_has_an_emitter() -> None:
 )
 @SETTINGS
 def test_recurrent_layers(
-    rnn_direct: None,
     tmp_path: Path,
     layer_type: str,
     hidden: int,
