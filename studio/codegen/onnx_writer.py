@@ -182,17 +182,7 @@ def _add(
                 array = array.reshape(record.shape)
             initializers.append(numpy_helper.from_array(array, record.name))
         elif isinstance(record, OnnxWeight):
-            pieces = [np.asarray(arrays[weights[state]], dtype=np.float32) for state in (record.state, *record.also)]
-            if record.rows is not None:
-                pieces = [p[record.rows[0] : record.rows[1]] for p in pieces]
-            if record.gates:
-                pieces = [np.concatenate([np.split(p, len(record.gates))[g] for g in record.gates]) for p in pieces]
-            array = np.concatenate(pieces) if record.also else pieces[0]
-            if record.transpose:
-                array = array.T
-            if record.shape is not None:
-                array = array.reshape(record.shape)
-            initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), record.name))
+            initializers.append(numpy_helper.from_array(_weight(record, weights, arrays), record.name))
         else:
             label = layer if record is operators[-1] else labels.fresh(f"{layer}/{record.op}")
             attrs = {k: v for k, v in record.attrs.items() if v is not None}
@@ -201,6 +191,23 @@ def _add(
     for name in weights.values():
         if name in used:  # a weight an operator reads as it is stored
             initializers.append(numpy_helper.from_array(np.ascontiguousarray(arrays[name], dtype=_dtype(arrays[name])), name))
+
+
+def _weight(record: OnnxWeight, weights: dict[str, str], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """A weight as an `OnnxWeight` asks: rows, gate order, others appended, transposed, reshaped."""
+    import numpy as np
+
+    pieces = [np.asarray(arrays[weights[state]], dtype=np.float32) for state in (record.state, *record.also)]
+    if record.rows is not None:
+        pieces = [p[record.rows[0] : record.rows[1]] for p in pieces]
+    if record.gates:
+        pieces = [np.concatenate([np.split(p, len(record.gates))[g] for g in record.gates]) for p in pieces]
+    array = np.concatenate(pieces) if record.also else pieces[0]
+    if record.transpose:
+        array = array.T
+    if record.shape is not None:
+        array = array.reshape(record.shape)
+    return np.ascontiguousarray(array)
 
 
 def _dtype(array: np.ndarray) -> str:
