@@ -108,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
         help="a state dict (.pt, or .npz of NumPy arrays) to export instead of the "
         "project's own weights (training.weights) or, without those, seeded weights",
     )
+    from studio.codegen.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+
+    export.add_argument(
+        "--opset",
+        type=int,
+        choices=range(MIN_OPSET, MAX_OPSET + 1),
+        metavar="N",
+        help=f"the ONNX opset to write, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET}: what most runtimes "
+        "and converters read); --to onnx only",
+    )
     export.set_defaults(run=_cmd_export)
     from studio.cli_train import add_train_parser  # its own module: the largest command
 
@@ -172,6 +182,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except ProjectFileError as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_UNREADABLE
+    if args.opset is not None and args.to != "onnx":
+        print(f"layer-studio: --opset applies to --to onnx, not --to {args.to}", file=sys.stderr)
+        return EXIT_UNREADABLE
     weights = args.weights or trained_weights(project, args.file)
     try:
         result = export_project(
@@ -181,6 +194,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             seed=args.seed,
             weights=weights,
             project_path=args.file,
+            opset=args.opset,
         )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)

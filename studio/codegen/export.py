@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 from collections.abc import Callable
@@ -84,10 +85,11 @@ def keras_weights_path(out: Path) -> Path:
     return out.with_name(out.stem + ".weights.h5")
 
 
-def _onnx(project: Project, out: Path, weights: Weights) -> Files:
-    from studio.codegen.onnx_export import onnx_bytes
+def _onnx(project: Project, out: Path, weights: Weights, opset: int | None = None) -> Files:
+    from studio.codegen.onnx_export import DEFAULT_OPSET, onnx_bytes
 
-    return [(out, onnx_bytes(project, weights.model(generate_pytorch(project), str(out))))]
+    model = weights.model(generate_pytorch(project), str(out))
+    return [(out, onnx_bytes(project, model, opset=opset or DEFAULT_OPSET))]
 
 
 def _caffe(project: Project, out: Path, weights: Weights) -> Files:
@@ -170,6 +172,7 @@ def export_project(
     seed: int = 0,
     weights: str | Path | None = None,
     project_path: str | Path | None = None,
+    opset: int | None = None,
 ) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
@@ -189,7 +192,8 @@ def export_project(
     warnings: tuple[str, ...] = ()
     if target == "script":
         data, warnings, project = _script_data(project, Path(out), project_path)
-    files = [*data, *EXPORTERS[target](project, Path(out), Weights(seed, Path(weights) if weights else None, project))]
+    exporter = functools.partial(_onnx, opset=opset) if target == "onnx" else EXPORTERS[target]
+    files = [*data, *exporter(project, Path(out), Weights(seed, Path(weights) if weights else None, project))]
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 18  # torch's ONNX functions start here; lower opsets would need a lossy down-conversion
+MAX_OPSET = 23  # the newest the pinned ONNX Runtime runs (constraints.txt: onnxruntime 1.32)
 BATCH = "batch"
 TRACE_BATCH = 2  # torch.export specializes sizes 0 and 1, so the trace uses 2
 
@@ -94,7 +95,12 @@ def onnx_bytes(
         raise CodegenError(head + "\n" + "\n".join(unsupported))
     if opset < MIN_OPSET:
         raise CodegenError(
-            f"ONNX opset {opset} is too old: choose {MIN_OPSET} or newer (default {DEFAULT_OPSET})"
+            f"ONNX opset {opset} is too old: choose {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})"
+        )
+    if opset > MAX_OPSET:
+        raise CodegenError(
+            f"ONNX opset {opset} is newer than ONNX Runtime here runs: choose {MIN_OPSET} to {MAX_OPSET} "
+            f"(default {DEFAULT_OPSET})"
         )
 
     import onnx

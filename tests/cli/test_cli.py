@@ -259,3 +259,13 @@ def test_the_editor_entry_knows_every_command() -> None:
 
     sub = next(a for a in _parser()._actions if a.dest == "command")
     assert set(COMMANDS) == set(sub.choices)
+
+
+def test_export_writes_the_onnx_opset_asked_for(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "net.onnx"
+    code, _, _ = run(capsys, "export", str(ROOT / "assets" / "examples" / "resnet_small.lstudio"), "--to", "onnx", "-o", str(out), "--opset", "21")
+    assert code == 0 and [o.version for o in onnx.load(out).opset_import if o.domain in ("", "ai.onnx")] == [21]
+    code, _, err = run(capsys, "export", str(ROOT / "assets" / "examples" / "mlp.lstudio"), "--to", "pytorch", "-o", str(tmp_path / "m.py"), "--opset", "20")
+    assert code == 2 and "--opset applies to --to onnx" in err and not (tmp_path / "m.py").exists()

@@ -183,10 +183,12 @@ def test_a_graph_with_errors_is_refused_naming_the_nodes() -> None:
         onnx_bytes(Project(name="broken", graph=graph), torch.nn.Identity())
 
 
-def test_an_opset_below_18_is_refused() -> None:
+def test_an_opset_outside_18_to_23_is_refused() -> None:
     project = layer_project("ReLU")
-    with pytest.raises(CodegenError, match="opset 13 is too old"):
+    with pytest.raises(CodegenError, match="opset 13 is too old: choose 18 to 23"):
         onnx_bytes(project, seeded_model(project), opset=13)
+    with pytest.raises(CodegenError, match="opset 24 is newer than ONNX Runtime here runs"):
+        onnx_bytes(project, seeded_model(project), opset=24)
 
 
 def test_every_catalogue_type_is_covered_here() -> None:
