@@ -11,40 +11,25 @@ is one CodegenError listing every such node. Only the net is written, not a .caf
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.names import CodegenError, comment_text
-from studio.graph.catalogue.base import Shape, Unsupported
+from studio.graph.catalogue.base import Unsupported
+from studio.graph.catalogue.caffe_records import (
+    Fields,
+    Layer,
+    Refusal,
+    Site,
+    Value,
+    Word,
+    axis,
+)
 from studio.graph.model import Node
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
 TAB = "  "
-
-
-class Word(str):
-    """An enum value, written bare (pool: MAX)."""
-
-
-Value = Union[int, float, bool, str, Word, "Fields"]
-Fields = list[tuple[str, Value]]
-
-
-class _Refusal(Exception):
-    """A parameter value Caffe cannot express; the message names the parameter and why."""
-
-
-@dataclass
-class Layer:
-    """One `layer { ... }` of the net."""
-
-    name: str
-    type: str
-    bottoms: list[str]
-    tops: list[str]
-    params: Fields = field(default_factory=list)
 
 
 def prototxt_string(text: str) -> str:
@@ -83,25 +68,6 @@ def _render(fields: Fields, depth: int) -> list[str]:
     return lines
 
 
-@dataclass
-class Site:
-    """What an emitter knows about one node."""
-
-    name: str
-    params: dict[str, Any]
-    inputs: tuple[Shape, ...]
-    output: Shape
-    bottoms: list[str]
-    blob: Callable[[str], str]
-
-    def rank(self) -> int:
-        return len(self.inputs[0])
-
-
-def _axis(dim: int, rank: int) -> int:
-    return dim + rank if dim < 0 else dim
-
-
 def _pairs(site: Site, key: str, rank: int) -> tuple[int, ...]:
     value = site.params[key]
     return tuple(value) if isinstance(value, tuple) else (value,) * rank
@@ -115,7 +81,7 @@ def _symmetric_pads(site: Site, rank: int) -> tuple[int, ...]:
     if pad == "same":
         totals = [d * (k - 1) for k, d in zip(p["kernel_size"], p["dilation"])]
         if any(t % 2 for t in totals):
-            raise _Refusal(
+            raise Refusal(
                 "padding 'same' pads one side more than the other here (an even kernel), and Caffe pads both sides "
                 "equally: use an odd kernel_size or explicit padding"
             )
@@ -155,7 +121,7 @@ def _convolution(
 def _conv(site: Site) -> list[Layer]:
     p = site.params
     if p.get("padding_mode", "zeros") != "zeros":
-        raise _Refusal(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
+        raise Refusal(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
     rank = site.rank() - 2
     fields = _convolution(
         p["out_channels"], p["kernel_size"], p["stride"], _symmetric_pads(site, rank), p["dilation"], p["groups"], p["bias"]
@@ -166,7 +132,7 @@ def _conv(site: Site) -> list[Layer]:
 def _deconv(site: Site) -> list[Layer]:
     p = site.params
     if any(p["output_padding"]):
-        raise _Refusal(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
+        raise Refusal(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
     fields = _convolution(
         p["out_channels"], p["kernel_size"], p["stride"], tuple(p["padding"]), p["dilation"], p["groups"], p["bias"]
     )
@@ -202,12 +168,12 @@ def _caffe_pool(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> in
 def _pool(site: Site, method: str) -> list[Layer]:
     p = site.params
     if any(d != 1 for d in p.get("dilation", (1, 1))):
-        raise _Refusal(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
+        raise Refusal(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
     kernel = p["kernel_size"]
     stride = kernel if p["stride"] == "kernel" else p["stride"]
     pads = tuple(p["padding"])
     if method == "AVE" and not p["count_include_pad"] and any(pads):
-        raise _Refusal("count_include_pad False with padding: Caffe's average pooling always counts the padding")
+        raise Refusal("count_include_pad False with padding: Caffe's average pooling always counts the padding")
     sizes, wanted = site.inputs[0][2:], site.output[2:]
     fields: Fields = [("pool", Word(method))]
     _spatial(fields, "kernel", tuple(kernel), 0, True)
@@ -219,7 +185,7 @@ def _pool(site: Site, method: str) -> list[Layer]:
             if mode is not None:  # Caffe rounds up by default; this window needs rounding down
                 fields.append(("round_mode", Word(mode)))
             return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
-    raise _Refusal(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+    raise Refusal(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
 
 
 def _global_pool(site: Site, method: str) -> list[Layer]:
@@ -252,7 +218,7 @@ def _batch_norm(site: Site) -> list[Layer]:
 def _instance_norm(site: Site) -> list[Layer]:
     p = site.params
     if p["track_running_stats"]:
-        raise _Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
+        raise Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
     # NOTE: MVN adds eps to the standard deviation where PyTorch adds it to the variance.
     first = Layer(site.name, "MVN", site.bottoms, [site.name], [("mvn_param", [("eps", p["eps"])])])
     return _with_scale(site, first, p["affine"])
@@ -261,7 +227,7 @@ def _instance_norm(site: Site) -> list[Layer]:
 def _lrn(site: Site) -> list[Layer]:
     p = site.params
     if p["size"] % 2 == 0:
-        raise _Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
+        raise Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
     fields: Fields = [("local_size", p["size"]), ("alpha", p["alpha"]), ("beta", p["beta"]), ("k", p["k"])]
     return [Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
 
@@ -276,7 +242,7 @@ def _simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], 
 
 def _softplus(site: Site) -> list[Layer]:
     if site.params["beta"] != 1.0:
-        raise _Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
+        raise Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
     return [Layer(site.name, "BNLL", site.bottoms, [site.name])]
 
 
@@ -285,14 +251,6 @@ def _prelu(site: Site) -> list[Layer]:
     if not site.params["per_channel"]:
         fields.append(("channel_shared", True))
     return [Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
-
-
-def _eltwise(operation: str, coeffs: tuple[int, ...] = ()) -> Callable[[Site], list[Layer]]:
-    def emit(site: Site) -> list[Layer]:  # the catalogue's merges already need equal shapes, as Eltwise does
-        fields: Fields = [("operation", Word(operation)), *(("coeff", c) for c in coeffs)]
-        return [Layer(site.name, "Eltwise", site.bottoms, [site.name], [("eltwise_param", fields)])]
-
-    return emit
 
 
 def _embed(p: dict[str, Any]) -> Fields:
@@ -315,15 +273,15 @@ def _reshape(site: Site) -> list[Layer]:
 
 def _slice(site: Site) -> list[Layer]:
     """Caffe's Slice cuts a blob into pieces at slice points; the pieces not kept are silenced."""
-    axis = _axis(site.params["dim"], site.rank())
-    size = int(site.inputs[0][axis] or 0)
+    along = axis(site.params["dim"], site.rank())
+    size = int(site.inputs[0][along] or 0)
     start, length = site.params["start"], site.params["length"] or size - site.params["start"]
     if start == 0 and length == size:
         return _simple("Split")(site)
     points = [p for p in (start, start + length) if 0 < p < size]
     tops = [site.blob(f"piece{i}") for i in range(len(points) + 1)]
     tops[1 if start else 0] = site.name
-    cut: Fields = [("axis", axis), *(("slice_point", p) for p in points)]
+    cut: Fields = [("axis", along), *(("slice_point", p) for p in points)]
     rest = [t for t in tops if t != site.name]
     return [
         Layer(site.name, "Slice", site.bottoms, tops, [("slice_param", cut)]),
@@ -390,12 +348,7 @@ EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "Sigmoid": _simple("Sigmoid"),
     "Tanh": _simple("TanH"),
     "Softplus": _softplus,
-    "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", _axis(s.params["dim"], s.rank()))]),
-    "Add": _eltwise("SUM"),
-    "Multiply": _eltwise("PROD"),
-    "Maximum": _eltwise("MAX"),
-    "Subtract": _eltwise("SUM", (1, -1)),
-    "Concat": _simple("Concat", "concat_param", lambda s: [("axis", _axis(s.params["dim"], s.rank()))]),
+    "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", axis(s.params["dim"], s.rank()))]),
     "Embedding": _simple("Embed", "embed_param", lambda s: _embed(s.params)),
     "PositionalEncoding": _simple("Bias", "bias_param", lambda s: [("axis", 1), ("num_axes", 2)]),
     "SequencePool": _sequence_pool,
@@ -426,7 +379,7 @@ class _Net:
                 continue
             try:
                 self.layers += self._emit(node_id)
-            except _Refusal as err:
+            except Refusal as err:
                 problems.append(problem_line(node, str(err)))
         if problems:
             raise CodegenError(
@@ -456,7 +409,7 @@ class _Net:
                 bottoms.append(self.graph.nodes[edge.src].name)
         inputs = tuple(s for s in result.inputs if s is not None)
         site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"))
-        return EMITTERS[node.type](site)
+        return (node.spec.caffe or EMITTERS[node.type])(site)
 
     def _standardize(self, node: Node) -> list[Layer]:
         """An in-place Power layer for an Input's mean and std when one value serves every channel.

@@ -20,8 +20,12 @@ from studio.codegen.checks import (
     refuse_errors,
 )
 from studio.codegen.keras_backend import load_keras
-from studio.codegen.keras_layers import (
-    EMITTERS,
+from studio.codegen.keras_layers import EMITTERS
+from studio.codegen.names import RESERVED, CodegenError, Namespace
+from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
+from studio.graph.catalogue.base import Unsupported
+from studio.graph.catalogue.core import standardized_axis
+from studio.graph.catalogue.keras_records import (
     Apply,
     Convert,
     Emitted,
@@ -30,16 +34,8 @@ from studio.codegen.keras_layers import (
     Site,
     Step,
 )
-from studio.codegen.names import (
-    RESERVED,
-    CodegenError,
-    Namespace,
-    literal,
-)
-from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
-from studio.codegen.pytorch_layers import Call
-from studio.graph.catalogue.base import Unsupported
-from studio.graph.catalogue.core import standardized_axis
+from studio.graph.catalogue.literals import literal
+from studio.graph.catalogue.pytorch_records import Call
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -180,7 +176,7 @@ class _Emitter:
                 problems.append(problem_line(node, target.reason))
                 continue
             try:
-                self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
+                self.emitted[node_id] = (node.spec.keras or EMITTERS[node.type])(self._site(node_id))
             except Refused as err:
                 problems.append(problem_line(node, str(err)))
         if problems:

@@ -11,98 +11,24 @@ express raises `Refused`, naming the parameter and the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from studio.codegen.names import literal, slice_subscript
-from studio.codegen.pytorch_layers import Call, Raw, kw, size
-from studio.graph.catalogue.base import Shape
-
-CF = 'data_format="channels_first"'
-
-
-class Refused(Exception):
-    """A parameter value Keras 3 cannot express; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class Apply:
-    """A Keras layer constructed and called at once: `layers.Dense(4, name="fc")(x)`."""
-
-    layer: Call
-    args: tuple[str, ...]
-
-    def text(self) -> str:
-        return f"{self.layer.text()}({', '.join(self.args)})"
-
-
-Expr = Apply | Call | Raw
-Torch = Callable[[str], Any]
-"""The node's PyTorch state: `t("weight")` is the numpy array of `<attribute>.weight`."""
-Convert = Callable[[Torch], list[Any]]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One statement `target = expr`."""
-
-    target: str
-    expr: Expr
-
-
-@dataclass(frozen=True)
-class Site:
-    """One node as its Keras emitter sees it."""
-
-    params: dict[str, Any]
-    inputs: tuple[Shape | None, ...]
-    output: Shape
-    var: str
-    args: tuple[str | None, ...]
-    claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
-
-    @property
-    def x(self) -> str:
-        assert self.args[0] is not None
-        return self.args[0]
-
-    @property
-    def shape(self) -> Shape:
-        assert self.inputs[0] is not None
-        return self.inputs[0]
-
-
-@dataclass
-class Emitted:
-    """What a node becomes: statements, weight converters by Keras layer name, helper classes."""
-
-    steps: list[Step]
-    weights: dict[str, Convert] = field(default_factory=dict)
-    helpers: tuple[str, ...] = ()
-
-
-def named(name: str) -> str:
-    return kw("name", name)
-
-
-def layer(s: Site, cls: str, *args: str, convert: Convert | None = None, x: str | None = None) -> Emitted:
-    """The node's single Keras layer `cls(*args, name=...)` applied to its input."""
-    step = Step(s.var, Apply(Call(f"layers.{cls}", (*args, named(s.var))), (x or s.x,)))
-    return Emitted([step], {s.var: convert} if convert else {})
-
-
-def function(s: Site, body: str, x: str | None = None, name: str | None = None) -> Step:
-    """A named `layers.Lambda` over `t` (an op applied to a KerasTensor would get a session-dependent
-    auto name, which can clash with a node's name)."""
-    return Step(s.var, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(name or s.var))), (x or s.x,)))
-
-
-def per_axis(value: tuple[int, ...]) -> Any:
-    return size(value)
-
-
-def transposed(*axes: int) -> Callable[[Any], Any]:
-    return lambda a: a.transpose(*axes)
+from studio.graph.catalogue.keras_records import (
+    CF,
+    Apply,
+    Convert,
+    Emitted,
+    Refused,
+    Site,
+    Step,
+    Torch,
+    function,
+    layer,
+    named,
+    per_axis,
+)
+from studio.graph.catalogue.literals import literal, slice_subscript
+from studio.graph.catalogue.pytorch_records import Call, kw, size
 
 
 # ----- core -----
@@ -443,12 +369,6 @@ def _log_softmax(s: Site) -> Emitted:
     return Emitted([function(s, f"ops.log_softmax(t, axis={s.params['dim']})")])
 
 
-# ----- merges -----
-def _concat(s: Site) -> Emitted:
-    xs = ", ".join(a for a in s.args if a is not None)
-    return layer(s, "Concatenate", kw("axis", s.params["dim"]), x=f"[{xs}]")
-
-
 # ----- recurrent and embedding -----
 _KERAS_RNN = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
 
@@ -640,14 +560,6 @@ def _sequence_pool(s: Site) -> Emitted:
     return Emitted([function(s, f"t[:, {'0' if mode == 'first' else '-1'}]")])
 
 
-def _elementwise(cls: str) -> Callable[[Site], Emitted]:
-    def emit(s: Site) -> Emitted:
-        xs = ", ".join(a for a in s.args if a is not None)
-        return layer(s, cls, x=f"[{xs}]")
-
-    return emit
-
-
 EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Identity": _identity,
     "Linear": _linear,
@@ -701,11 +613,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Softplus": _softplus,
     "Softmax": _softmax,
     "LogSoftmax": _log_softmax,
-    "Add": _elementwise("Add"),
-    "Subtract": _elementwise("Subtract"),
-    "Multiply": _elementwise("Multiply"),
-    "Maximum": _elementwise("Maximum"),
-    "Concat": _concat,
     "LSTM": _recurrent("LSTM"),
     "GRU": _recurrent("GRU"),
     "RNN": _recurrent("RNN"),

@@ -2,7 +2,8 @@
 
 # NOTE: names come from users and from imported files. Generated code never pastes them raw:
 # identifiers go through `Namespace.identifier`/`class_name`, comments through `comment_text`,
-# and any other string is emitted with `literal` (a repr). Nothing in a name can inject code.
+# and any other string is emitted with `literal` (a repr, `studio.graph.catalogue.literals`). Nothing in a
+# name can inject code.
 
 from __future__ import annotations
 
@@ -92,24 +93,3 @@ def comment_text(text: str, limit: int = 60) -> str:
     """`text` made safe for a one-line comment: no line breaks or invisible controls, bounded."""
     cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
-
-
-def literal(value: object) -> str:
-    """A Python literal for a parameter value, as black writes it (double-quoted strings)."""
-    if isinstance(value, str):
-        text = repr(value)
-        if "'" not in value and '"' not in value and "\\" not in text:
-            return '"' + text[1:-1] + '"'
-        return text
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, (bool, int, float)) or value is None:
-        return repr(value)
-    raise TypeError(f"no literal for {type(value).__name__}")
-
-
-def slice_subscript(dim: int, rank: int, start: int, length: int) -> str:
-    """The subscript that keeps `length` entries (0: all the rest) from `start` along `dim`: `[:, 2:5]`."""
-    end = start + length if length else ""
-    return "[" + ":, " * (dim % rank) + f"{start}:{end}]"

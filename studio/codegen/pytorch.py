@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
 from studio.codegen.names import Namespace
-from studio.codegen.pytorch_layers import EMITTERS, Call, Chain, Emitted, Expr, Site
+from studio.codegen.pytorch_layers import EMITTERS
 from studio.graph.catalogue.core import standardized_axis
+from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
@@ -176,7 +177,7 @@ class _Emitter:
         for node_id in self.order:
             node = self.graph.nodes[node_id]
             if node.type not in ("Input", "Output"):
-                self.emitted[node_id] = EMITTERS[node.type](self._site(node_id))
+                self.emitted[node_id] = (node.spec.pytorch or EMITTERS[node.type])(self._site(node_id))
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]

@@ -8,109 +8,20 @@ and returns an `Emitted`. Values are emitted with `literal` (a repr); names arri
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from studio.codegen.names import literal, slice_subscript
-from studio.graph.catalogue.base import Shape
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call `func(arg, ...)`; args are ready-made source fragments."""
-
-    func: str
-    args: tuple[str, ...] = ()
-
-    def text(self) -> str:
-        return f"{self.func}({', '.join(self.args)})"
-
-
-@dataclass(frozen=True)
-class Chain:
-    """Operands joined by one binary operator: `a + b + c`."""
-
-    op: str
-    operands: tuple[str, ...]
-
-    def text(self) -> str:
-        return f" {self.op} ".join(self.operands)
-
-
-@dataclass(frozen=True)
-class Raw:
-    """Any other short expression (a subscript)."""
-
-    source: str
-
-    def text(self) -> str:
-        return self.source
-
-
-Expr = Call | Chain | Raw
-
-
-@dataclass(frozen=True)
-class Site:
-    """One node as its emitter sees it."""
-
-    params: dict[str, Any]
-    inputs: tuple[Shape | None, ...]
-    attr: str
-    args: tuple[str | None, ...]
-
-    @property
-    def x(self) -> str:
-        """The local name of the first input."""
-        assert self.args[0] is not None
-        return self.args[0]
-
-    @property
-    def shape(self) -> Shape:
-        """The shape of the first input."""
-        assert self.inputs[0] is not None
-        return self.inputs[0]
-
-
-@dataclass(frozen=True)
-class Emitted:
-    """What a node becomes: an attribute's constructor (or None), its forward expression, helpers."""
-
-    module: Call | None
-    expr: Expr
-    helpers: tuple[str, ...] = ()
-    unpack: bool = False  # the call returns (output, extra): assign to `name, _`
-
-
-def kw(name: str, value: Any) -> str:
-    """A keyword argument, the value as a literal."""
-    return f"{name}={literal(value)}"
-
-
-def size(value: tuple[int, ...] | str) -> tuple[int, ...] | int | str:
-    """A per-axis size as a person writes it: 3 for (3, 3)."""
-    if isinstance(value, tuple) and len(set(value)) == 1:
-        return value[0]
-    return value
-
-
-def options(p: dict[str, Any], defaults: dict[str, Any], sizes: tuple[str, ...] = ()) -> list[str]:
-    """Keyword arguments for the parameters in `defaults` whose value differs from PyTorch's default."""
-    found = []
-    for name, default in defaults.items():
-        value = size(p[name]) if name in sizes else p[name]
-        if value != default:
-            found.append(kw(name, value))
-    return found
-
-
-def module(site: Site, cls: str, *args: str) -> Emitted:
-    """An attribute `cls(*args)` called on the node's single input."""
-    return Emitted(Call(cls, args), Call(site.attr, (site.x,)))
-
-
-def channels(site: Site) -> str:
-    return str(site.shape[1])
+from studio.graph.catalogue.literals import literal, slice_subscript
+from studio.graph.catalogue.pytorch_records import (
+    Call,
+    Emitted,
+    Raw,
+    Site,
+    channels,
+    kw,
+    module,
+    options,
+    size,
+)
 
 
 # ----- core -----
@@ -269,23 +180,6 @@ def _softmax(cls: str) -> Callable[[Site], Emitted]:
     return lambda s: module(s, f"nn.{cls}", kw("dim", s.params["dim"]))
 
 
-# ----- merges -----
-def _chain(op: str) -> Callable[[Site], Emitted]:
-    return lambda s: Emitted(None, Chain(op, tuple(a for a in s.args if a is not None)))
-
-
-def _maximum(s: Site) -> Emitted:
-    xs = tuple(a for a in s.args if a is not None)
-    if len(xs) == 2:
-        return Emitted(None, Call("torch.maximum", xs))
-    return Emitted(None, Call(f"torch.stack(({', '.join(xs)})).amax", ("dim=0",)))
-
-
-def _concat(s: Site) -> Emitted:
-    xs = ", ".join(a for a in s.args if a is not None)
-    return Emitted(None, Call("torch.cat", (f"({xs})", kw("dim", s.params["dim"]))))
-
-
 # ----- recurrent and embedding -----
 def _recurrent(cls: str) -> Callable[[Site], Emitted]:
     def emit(s: Site) -> Emitted:
@@ -399,11 +293,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Softplus": _activation("Softplus", {"beta": 1.0, "threshold": 20.0}),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
-    "Add": _chain("+"),
-    "Subtract": _chain("-"),
-    "Multiply": _chain("*"),
-    "Maximum": _maximum,
-    "Concat": _concat,
     "LSTM": _recurrent("LSTM"),
     "GRU": _recurrent("GRU"),
     "RNN": _recurrent("RNN"),

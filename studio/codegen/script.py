@@ -16,8 +16,9 @@ import re
 from importlib import resources
 
 from studio.codegen.checks import feeding_outputs
-from studio.codegen.names import comment_text, literal
+from studio.codegen.names import comment_text
 from studio.codegen.pytorch import generate_pytorch
+from studio.graph.catalogue.literals import literal
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 

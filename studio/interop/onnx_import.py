@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph
 from studio.graph.project import Project
@@ -37,7 +38,7 @@ from studio.interop.onnx_graph import (
     Layer,
     MappingFailed,
 )
-from studio.interop.onnx_ops import MAPPERS
+from studio.interop.onnx_ops import MAPPERS, Mapper, data_input
 from studio.interop.onnx_patterns import (
     Match,
     Matcher,
@@ -79,6 +80,17 @@ PATTERNS: list[
 ]
 
 
+def family_mapper(op_type: str) -> Mapper | None:
+    """The mapper of a layer family's one-to-one rule for `op_type` (`LayerSpec.onnx_import`), if one has it."""
+    for spec in CATALOGUE.values():
+        for rule in spec.onnx_import:
+            if rule.op == op_type:
+                return lambda ctx, node, spec=spec, rule=rule: ctx.emit(
+                    node, spec.type, rule.params(ctx.attrs(node)), [data_input(ctx, node)], node.output[0]
+                )
+    return None
+
+
 def supported_operators() -> list[str]:
     """The ONNX operator types the importer maps (some only in the forms its patterns recognise)."""
     return sorted(
@@ -86,6 +98,7 @@ def supported_operators() -> list[str]:
             *MAPPERS,
             *POOL_MAPPERS,
             *TENSOR_MAPPERS,
+            *(rule.op for spec in CATALOGUE.values() for rule in spec.onnx_import),
             *("LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"),
         }
     )
@@ -382,6 +395,7 @@ def _map_node(
         MAPPERS.get(node.op_type)
         or POOL_MAPPERS.get(node.op_type)
         or TENSOR_MAPPERS.get(node.op_type)
+        or family_mapper(node.op_type)
         if node.domain in ("", "ai.onnx")
         else None
     )

@@ -69,6 +69,8 @@ def assert_imports_like_runtime(path: Path, size: tuple[int, ...]) -> object:
     with torch.no_grad():
         got = om.generated_model(imported)(torch.from_numpy(x)).numpy()
     assert got.shape == expected.shape
+    # A max window over padding alone has no value: ONNX Runtime starts from float32's lowest, PyTorch from -inf.
+    expected = np.where(expected == np.finfo(np.float32).min, -np.inf, expected)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
     return imported
 

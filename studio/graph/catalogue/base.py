@@ -93,7 +93,9 @@ class LayerSpec:
     PyTorch module's state dict (parameter and buffer counts, the weights file layout and the
     Caffe blob shapes all follow from it); `count_macs` counts multiply-accumulates for one
     sample. All of them get one shape per input port, None for an unconnected optional input.
-    `onnx` writes the layer as ONNX operators (None: the export goes through torch.onnx).
+    `onnx`, `pytorch`, `keras` and `caffe` are the family's emitters for each target (records in
+    `catalogue/*_records.py`); for ONNX, None sends the export through torch.onnx, for the others
+    the driver's own table still holds the types not yet moved into their family.
     `input_dtype` is "float", "int" or "any"; `output_dtype` is "float", "int" or "same" (the
     first input's).
     """
@@ -113,6 +115,10 @@ class LayerSpec:
     output_dtype: str = "float"
     legacy_names: tuple[str, ...] = field(default=())
     onnx: Callable[[Any], list[Any]] | None = None  # OnnxSite -> ONNX records (`catalogue.onnx_records`)
+    pytorch: Callable[[Any], Any] | None = None  # Site -> Emitted (`catalogue.pytorch_records`)
+    keras: Callable[[Any], Any] | None = None  # Site -> Emitted (`catalogue.keras_records`)
+    caffe: Callable[[Any], list[Any]] | None = None  # Site -> Layers (`catalogue.caffe_records`)
+    onnx_import: tuple[Any, ...] = ()  # OnnxImport rules: ONNX operators that become this layer
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -20,6 +24,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     axis,
 )
+from studio.graph.catalogue.pytorch_records import kw
 from studio.graph.params import Int
 
 
@@ -150,7 +155,58 @@ def _chain_onnx(op: str, many: str | None = None) -> OnnxEmitter:
     return emit
 
 
-def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe: str, to_onnx: OnnxEmitter) -> LayerSpec:
+# ----- PyTorch, Keras, Caffe -----
+def _inputs(site: pytorch_records.Site | keras_records.Site) -> tuple[str, ...]:
+    return tuple(a for a in site.args if a is not None)
+
+
+def _chain_pytorch(op: str) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    return lambda s: pytorch_records.Emitted(None, pytorch_records.Chain(op, _inputs(s)))
+
+
+def _maximum_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    xs = _inputs(s)
+    if len(xs) == 2:
+        return pytorch_records.Emitted(None, pytorch_records.Call("torch.maximum", xs))
+    return pytorch_records.Emitted(None, pytorch_records.Call(f"torch.stack(({', '.join(xs)})).amax", ("dim=0",)))
+
+
+def _concat_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    call = pytorch_records.Call("torch.cat", (f"({', '.join(_inputs(s))})", kw("dim", s.params["dim"])))
+    return pytorch_records.Emitted(None, call)
+
+
+def _keras_merge(cls: str, *args: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    return lambda s: keras_records.layer(s, cls, *args, x=f"[{', '.join(_inputs(s))}]")
+
+
+def _concat_keras(s: keras_records.Site) -> keras_records.Emitted:
+    return _keras_merge("Concatenate", kw("axis", s.params["dim"]))(s)
+
+
+def _eltwise(operation: str, coeffs: tuple[int, ...] = ()) -> Callable[[caffe_records.Site], list[caffe_records.Layer]]:
+    def emit(site: caffe_records.Site) -> list[caffe_records.Layer]:  # merges need equal shapes, as Eltwise does
+        fields: caffe_records.Fields = [("operation", caffe_records.Word(operation)), *(("coeff", c) for c in coeffs)]
+        return [caffe_records.Layer(site.name, "Eltwise", site.bottoms, [site.name], [("eltwise_param", fields)])]
+
+    return emit
+
+
+def _concat_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    fields: caffe_records.Fields = [("axis", caffe_records.axis(site.params["dim"], site.rank()))]
+    return [caffe_records.Layer(site.name, "Concat", site.bottoms, [site.name], [("concat_param", fields)])]
+
+
+def _merge(
+    layer_type: str,
+    doc: str,
+    pytorch: str,
+    keras: str,
+    onnx: str,
+    caffe: str,
+    emitters: tuple[Callable[..., Any], Callable[..., Any], OnnxEmitter, Callable[..., Any]],
+) -> LayerSpec:
+    """A variadic elementwise merge; `emitters` are its PyTorch, Keras, ONNX and Caffe ones."""
     return LayerSpec(
         type=layer_type,
         category="Merge",
@@ -161,7 +217,10 @@ def _merge(layer_type: str, doc: str, pytorch: str, keras: str, onnx: str, caffe
         count_macs=_elementwise_macs,
         output_dtype="same",
         targets=targets(pytorch, keras, onnx, caffe),
-        onnx=to_onnx,
+        pytorch=emitters[0],
+        keras=emitters[1],
+        onnx=emitters[2],
+        caffe=emitters[3],
     )
 
 
@@ -170,15 +229,18 @@ SPECS = (
     # Caffe Eltwise takes its operation as a parameter (SUM, PROD, MAX).
     _merge(
         "Add", "Adds its inputs elementwise, as in a residual connection.",
-        "torch.add", "layers.Add", "Add", "Eltwise", _chain_onnx("Add"),
+        "torch.add", "layers.Add", "Add", "Eltwise",
+        (_chain_pytorch("+"), _keras_merge("Add"), _chain_onnx("Add"), _eltwise("SUM")),
     ),
     _merge(
         "Multiply", "Multiplies its inputs elementwise, as in gating.",
-        "torch.mul", "layers.Multiply", "Mul", "Eltwise", _chain_onnx("Mul"),
+        "torch.mul", "layers.Multiply", "Mul", "Eltwise",
+        (_chain_pytorch("*"), _keras_merge("Multiply"), _chain_onnx("Mul"), _eltwise("PROD")),
     ),
     _merge(
         "Maximum", "Takes the elementwise maximum of its inputs.",
-        "torch.maximum", "layers.Maximum", "Max", "Eltwise", _chain_onnx("Max", many="Max"),
+        "torch.maximum", "layers.Maximum", "Max", "Eltwise",
+        (_maximum_pytorch, _keras_merge("Maximum"), _chain_onnx("Max", many="Max"), _eltwise("MAX")),
     ),
     LayerSpec(
         type="Subtract",
@@ -191,7 +253,10 @@ SPECS = (
         output_dtype="same",
         # Caffe: Eltwise SUM with coefficients (1, -1).
         targets=targets("torch.sub", "layers.Subtract", "Sub", "Eltwise"),
+        pytorch=_chain_pytorch("-"),
+        keras=_keras_merge("Subtract"),
         onnx=_chain_onnx("Sub"),
+        caffe=_eltwise("SUM", (1, -1)),
     ),
     LayerSpec(
         type="Concat",
@@ -206,6 +271,9 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("torch.cat", "layers.Concatenate", "Concat", "Concat"),
+        pytorch=_concat_pytorch,
+        keras=_concat_keras,
+        caffe=_concat_caffe,
         onnx=lambda site: [OnnxNode("Concat", tuple(site.names), (site.output,), {"axis": axis(site.params["dim"], len(site.shape))})],  # type: ignore[arg-type]
     ),
 )

@@ -83,6 +83,18 @@ class OnnxSite:
 OnnxEmitter = Callable[[OnnxSite], list[OnnxRecord]]
 
 
+@dataclass(frozen=True)
+class OnnxImport:
+    """A one-to-one import rule: an `op` node reading one tensor becomes this layer.
+
+    `params` turns the node's attributes (a dict, defaults left out) into the layer's parameters.
+    Patterns that span several nodes stay in the importer (`studio.interop.onnx_patterns`).
+    """
+
+    op: str
+    params: Callable[[dict[str, Any]], Params] = field(default=lambda attrs: {})
+
+
 def single(op: str, **attrs: Any) -> OnnxEmitter:
     """An emitter of one operator on the first input, with fixed attributes."""
 

@@ -1,0 +1,57 @@
+"""What a layer family's Caffe emitter returns: `layer { ... }` records of a deploy prototxt.
+
+An emitter gets a `Site` (the node's name, parameters, input and output shapes, the blobs it
+reads, a maker of unique blob names) and returns the `Layer`s that compute it; a parameter value
+Caffe cannot express raises `Refusal`. The driver (`studio.codegen.caffe`) writes the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from studio.graph.catalogue.base import Shape
+
+
+class Word(str):
+    """An enum value, written bare (pool: MAX)."""
+
+
+Value = Union[int, float, bool, str, Word, "Fields"]
+Fields = list[tuple[str, Value]]
+
+
+class Refusal(Exception):
+    """A parameter value Caffe cannot express; the message names the parameter and why."""
+
+
+@dataclass
+class Layer:
+    """One `layer { ... }` of the net."""
+
+    name: str
+    type: str
+    bottoms: list[str]
+    tops: list[str]
+    params: Fields = field(default_factory=list)
+
+
+@dataclass
+class Site:
+    """What an emitter knows about one node."""
+
+    name: str
+    params: dict[str, Any]
+    inputs: tuple[Shape, ...]
+    output: Shape
+    bottoms: list[str]
+    blob: Callable[[str], str]
+
+    def rank(self) -> int:
+        return len(self.inputs[0])
+
+
+def axis(dim: int, rank: int) -> int:
+    """A dimension counted with the batch as 0 (negative from the end) as a non-negative Caffe axis."""
+    return dim + rank if dim < 0 else dim

@@ -1,0 +1,102 @@
+"""What a layer family's Keras emitter returns: functional-API steps, and how its weights come from PyTorch's.
+
+An emitter gets a `Site` and returns an `Emitted`: the statements that apply its Keras layer(s),
+and for each Keras layer that holds weights a converter from the node's PyTorch state to
+`layer.set_weights` order. A parameter value Keras cannot express raises `Refused`. The driver
+(`studio.codegen.keras`) lays the steps out as `build_model()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.graph.catalogue.base import Shape
+from studio.graph.catalogue.pytorch_records import Call, Raw, kw, size
+
+CF = 'data_format="channels_first"'
+
+
+class Refused(Exception):
+    """A parameter value Keras 3 cannot express; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Apply:
+    """A Keras layer constructed and called at once: `layers.Dense(4, name="fc")(x)`."""
+
+    layer: Call
+    args: tuple[str, ...]
+
+    def text(self) -> str:
+        return f"{self.layer.text()}({', '.join(self.args)})"
+
+
+Expr = Apply | Call | Raw
+Torch = Callable[[str], Any]
+"""The node's PyTorch state: `t("weight")` is the numpy array of `<attribute>.weight`."""
+Convert = Callable[[Torch], list[Any]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement `target = expr`."""
+
+    target: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Site:
+    """One node as its Keras emitter sees it."""
+
+    params: dict[str, Any]
+    inputs: tuple[Shape | None, ...]
+    output: Shape
+    var: str
+    args: tuple[str | None, ...]
+    claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
+
+    @property
+    def x(self) -> str:
+        assert self.args[0] is not None
+        return self.args[0]
+
+    @property
+    def shape(self) -> Shape:
+        assert self.inputs[0] is not None
+        return self.inputs[0]
+
+
+@dataclass
+class Emitted:
+    """What a node becomes: statements, weight converters by Keras layer name, helper classes."""
+
+    steps: list[Step]
+    weights: dict[str, Convert] = field(default_factory=dict)
+    helpers: tuple[str, ...] = ()
+
+
+def named(name: str) -> str:
+    return kw("name", name)
+
+
+def layer(s: Site, cls: str, *args: str, convert: Convert | None = None, x: str | None = None) -> Emitted:
+    """The node's single Keras layer `cls(*args, name=...)` applied to its input."""
+    step = Step(s.var, Apply(Call(f"layers.{cls}", (*args, named(s.var))), (x or s.x,)))
+    return Emitted([step], {s.var: convert} if convert else {})
+
+
+def function(s: Site, body: str, x: str | None = None, name: str | None = None) -> Step:
+    """A named `layers.Lambda` over `t` (an op applied to a KerasTensor would get a session-dependent
+    auto name, which can clash with a node's name)."""
+    return Step(s.var, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(name or s.var))), (x or s.x,)))
+
+
+def per_axis(value: tuple[int, ...]) -> Any:
+    return size(value)
+
+
+def transposed(*axes: int) -> Callable[[Any], Any]:
+    return lambda a: a.transpose(*axes)
