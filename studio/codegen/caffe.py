@@ -253,10 +253,6 @@ def _prelu(site: Site) -> list[Layer]:
     return [Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
 
 
-def _embed(p: dict[str, Any]) -> Fields:
-    return [("num_output", p["embedding_dim"]), ("input_dim", p["num_embeddings"]), ("bias_term", False)]
-
-
 def _inner_product(site: Site) -> list[Layer]:
     fields: Fields = [("num_output", site.params["out_features"])]
     if not site.params["bias"]:
@@ -349,7 +345,6 @@ EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "Tanh": _simple("TanH"),
     "Softplus": _softplus,
     "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", axis(s.params["dim"], s.rank()))]),
-    "Embedding": _simple("Embed", "embed_param", lambda s: _embed(s.params)),
     "PositionalEncoding": _simple("Bias", "bias_param", lambda s: [("axis", 1), ("num_axes", 2)]),
     "SequencePool": _sequence_pool,
 }

@@ -369,75 +369,6 @@ def _log_softmax(s: Site) -> Emitted:
     return Emitted([function(s, f"ops.log_softmax(t, axis={s.params['dim']})")])
 
 
-# ----- recurrent and embedding -----
-_KERAS_RNN = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
-
-
-def _cell_weights(kind: str, bias: bool, suffix: str) -> Convert:
-    """One direction of one torch layer (`_l0`, `_l0_reverse`) in Keras kernel/recurrent/bias order."""
-
-    def convert(t: Torch) -> list[Any]:
-        import numpy as np
-
-        w_ih, w_hh = t(f"weight_ih{suffix}"), t(f"weight_hh{suffix}")
-        if kind == "GRU":  # torch gates r, z, n; Keras z, r, h (reset_after: two bias rows)
-            hidden = w_hh.shape[1]
-
-            def order(a: Any) -> Any:
-                r, z, n = (a[i * hidden : (i + 1) * hidden] for i in range(3))
-                return np.concatenate([z, r, n])
-
-            out = [order(w_ih).T, order(w_hh).T]
-            if bias:
-                out.append(np.stack([order(t(f"bias_ih{suffix}")), order(t(f"bias_hh{suffix}"))]))
-            return out
-        out = [w_ih.T, w_hh.T]  # LSTM gates i, f, g, o in both
-        if bias:
-            out.append(t(f"bias_ih{suffix}") + t(f"bias_hh{suffix}"))
-        return out
-
-    return convert
-
-
-def _recurrent(kind: str) -> Callable[[Site], Emitted]:
-    def emit(s: Site) -> Emitted:
-        p = s.params
-        n, two = p["num_layers"], p["bidirectional"]
-        steps: list[Step] = []
-        weights: dict[str, Convert] = {}
-        x = s.x
-        for k in range(n):
-            last = k == n - 1
-            name = s.var if n == 1 else s.claim(f"{s.var}_{k + 1}")
-            args = [str(p["hidden_size"])]
-            if kind == "RNN" and p["nonlinearity"] != "tanh":
-                args.append(kw("activation", p["nonlinearity"]))
-            if not p["bias"]:
-                args.append("use_bias=False")
-            if not last or p["return_sequences"]:
-                args.append("return_sequences=True")
-            cell = Call(f"layers.{_KERAS_RNN[kind]}", tuple(args) if two else (*args, named(name)))
-            applied = Apply(Call("layers.Bidirectional", (cell.text(), named(name))), (x,)) if two else Apply(cell, (x,))
-            steps.append(Step(s.var, applied))
-            forward = _cell_weights(kind, p["bias"], f"_l{k}")
-            if two:
-                backward = _cell_weights(kind, p["bias"], f"_l{k}_reverse")
-                weights[name] = lambda t, f=forward, b=backward: [*f(t), *b(t)]
-            else:
-                weights[name] = forward
-            x = s.var
-            if not last and p["dropout"] > 0:
-                steps.append(Step(s.var, Apply(Call("layers.Dropout", (str(p["dropout"]), named(s.claim(f"{s.var}_drop")))), (x,))))
-        return Emitted(steps, weights)
-
-    return emit
-
-
-def _embedding(s: Site) -> Emitted:
-    p = s.params
-    return layer(s, "Embedding", str(p["num_embeddings"]), str(p["embedding_dim"]), convert=lambda t: [t("weight")])
-
-
 # ----- attention -----
 def _mha_weights(prefix: str, embed: int, heads: int, separate: bool, bias: bool) -> Convert:
     """torch in_proj/out_proj -> Keras query, key, value, output dense kernels (E_in, h, d), (h, d, E)."""
@@ -613,10 +544,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Softplus": _softplus,
     "Softmax": _softmax,
     "LogSoftmax": _log_softmax,
-    "LSTM": _recurrent("LSTM"),
-    "GRU": _recurrent("GRU"),
-    "RNN": _recurrent("RNN"),
-    "Embedding": _embedding,
     "MultiheadAttention": _attention,
     "TransformerEncoderLayer": _encoder,
     "PositionalEncoding": _positional,

@@ -180,27 +180,6 @@ def _softmax(cls: str) -> Callable[[Site], Emitted]:
     return lambda s: module(s, f"nn.{cls}", kw("dim", s.params["dim"]))
 
 
-# ----- recurrent and embedding -----
-def _recurrent(cls: str) -> Callable[[Site], Emitted]:
-    def emit(s: Site) -> Emitted:
-        p = s.params
-        args = [str(s.shape[-1]), str(p["hidden_size"])]
-        args += options(p, {"num_layers": 1, "nonlinearity": "tanh"} if cls == "RNN" else {"num_layers": 1})
-        args += options(p, {"bias": True})
-        args.append("batch_first=True")
-        args += options(p, {"dropout": 0.0, "bidirectional": False})
-        if p["return_sequences"]:
-            return Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, (s.x,)), unpack=True)
-        helper = f"LastState{cls}"
-        return Emitted(Call(helper, tuple(args)), Call(s.attr, (s.x,)), (helper,))
-
-    return emit
-
-
-def _embedding(s: Site) -> Emitted:
-    return module(s, "nn.Embedding", str(s.params["num_embeddings"]), str(s.params["embedding_dim"]))
-
-
 # ----- attention -----
 def _attention(s: Site) -> Emitted:
     p = s.params
@@ -293,10 +272,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Softplus": _activation("Softplus", {"beta": 1.0, "threshold": 20.0}),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
-    "LSTM": _recurrent("LSTM"),
-    "GRU": _recurrent("GRU"),
-    "RNN": _recurrent("RNN"),
-    "Embedding": _embedding,
     "MultiheadAttention": _attention,
     "TransformerEncoderLayer": _encoder,
     "PositionalEncoding": _positional,

@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import isqrt
+from typing import Any
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -22,6 +25,7 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
+from studio.graph.catalogue.keras_records import Apply, Convert, Step, Torch, named
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
     OnnxEmitter,
@@ -30,6 +34,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     OnnxWeight,
 )
+from studio.graph.catalogue.pytorch_records import Call, kw, module, options
 from studio.graph.params import Bool, Choice, Float, Int, Param
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -203,6 +208,101 @@ def _embedding_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return [OnnxNode("Gather", (site.weights["weight"], site.x), (site.output,))]
 
 
+# ----- PyTorch, Keras, Caffe -----
+def _recurrent_pytorch(cls: str) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        args = [str(s.shape[-1]), str(p["hidden_size"])]
+        args += options(p, {"num_layers": 1, "nonlinearity": "tanh"} if cls == "RNN" else {"num_layers": 1})
+        args += options(p, {"bias": True})
+        args.append("batch_first=True")
+        args += options(p, {"dropout": 0.0, "bidirectional": False})
+        if p["return_sequences"]:
+            return pytorch_records.Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, (s.x,)), unpack=True)
+        helper = f"LastState{cls}"  # a helper class the driver writes (studio.codegen.pytorch HELPERS)
+        return pytorch_records.Emitted(Call(helper, tuple(args)), Call(s.attr, (s.x,)), (helper,))
+
+    return emit
+
+
+def _embedding_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    return module(s, "nn.Embedding", str(s.params["num_embeddings"]), str(s.params["embedding_dim"]))
+
+
+_KERAS_RNN = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
+
+
+def _cell_weights(kind: str, bias: bool, suffix: str) -> Convert:
+    """One direction of one torch layer (`_l0`, `_l0_reverse`) in Keras kernel/recurrent/bias order."""
+
+    def convert(t: Torch) -> list[Any]:
+        import numpy as np
+
+        w_ih, w_hh = t(f"weight_ih{suffix}"), t(f"weight_hh{suffix}")
+        if kind == "GRU":  # torch gates r, z, n; Keras z, r, h (reset_after: two bias rows)
+            hidden = w_hh.shape[1]
+
+            def order(a: Any) -> Any:
+                r, z, n = (a[i * hidden : (i + 1) * hidden] for i in range(3))
+                return np.concatenate([z, r, n])
+
+            out = [order(w_ih).T, order(w_hh).T]
+            if bias:
+                out.append(np.stack([order(t(f"bias_ih{suffix}")), order(t(f"bias_hh{suffix}"))]))
+            return out
+        out = [w_ih.T, w_hh.T]  # LSTM gates i, f, g, o in both
+        if bias:
+            out.append(t(f"bias_ih{suffix}") + t(f"bias_hh{suffix}"))
+        return out
+
+    return convert
+
+
+def _recurrent_keras(kind: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        p = s.params
+        n, two = p["num_layers"], p["bidirectional"]
+        steps: list[Step] = []
+        weights: dict[str, Convert] = {}
+        x = s.x
+        for k in range(n):
+            last = k == n - 1
+            name = s.var if n == 1 else s.claim(f"{s.var}_{k + 1}")
+            args = [str(p["hidden_size"])]
+            if kind == "RNN" and p["nonlinearity"] != "tanh":
+                args.append(kw("activation", p["nonlinearity"]))
+            if not p["bias"]:
+                args.append("use_bias=False")
+            if not last or p["return_sequences"]:
+                args.append("return_sequences=True")
+            cell = Call(f"layers.{_KERAS_RNN[kind]}", tuple(args) if two else (*args, named(name)))
+            applied = Apply(Call("layers.Bidirectional", (cell.text(), named(name))), (x,)) if two else Apply(cell, (x,))
+            steps.append(Step(s.var, applied))
+            forward = _cell_weights(kind, p["bias"], f"_l{k}")
+            if two:
+                backward = _cell_weights(kind, p["bias"], f"_l{k}_reverse")
+                weights[name] = lambda t, f=forward, b=backward: [*f(t), *b(t)]
+            else:
+                weights[name] = forward
+            x = s.var
+            if not last and p["dropout"] > 0:
+                steps.append(Step(s.var, Apply(Call("layers.Dropout", (str(p["dropout"]), named(s.claim(f"{s.var}_drop")))), (x,))))
+        return keras_records.Emitted(steps, weights)
+
+    return emit
+
+
+def _embedding_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    return keras_records.layer(s, "Embedding", str(p["num_embeddings"]), str(p["embedding_dim"]), convert=lambda t: [t("weight")])
+
+
+def _embedding_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    p = site.params
+    fields: caffe_records.Fields = [("num_output", p["embedding_dim"]), ("input_dim", p["num_embeddings"]), ("bias_term", False)]
+    return [caffe_records.Layer(site.name, "Embed", site.bottoms, [site.name], [("embed_param", fields)])]
+
+
 _CAFFE_TIME_MAJOR = (
     "BVLC Caffe's recurrent layers read time-major (T, N, F) blobs with a sequence-continuation input, "
     "and Caffe has no Permute layer to turn batch-first sequences around"
@@ -218,6 +318,8 @@ SPECS = (
         state=_recurrent_state("LSTM"),
         count_macs=_recurrent_macs("LSTM"),
         onnx=_recurrent_onnx("LSTM"),
+        pytorch=_recurrent_pytorch("LSTM"),
+        keras=_recurrent_keras("LSTM"),
         targets=targets("nn.LSTM", "layers.LSTM", "LSTM", Unsupported(_CAFFE_TIME_MAJOR)),
     ),
     LayerSpec(
@@ -229,6 +331,8 @@ SPECS = (
         state=_recurrent_state("GRU"),
         count_macs=_recurrent_macs("GRU"),
         onnx=_recurrent_onnx("GRU"),
+        pytorch=_recurrent_pytorch("GRU"),
+        keras=_recurrent_keras("GRU"),
         targets=targets("nn.GRU", "layers.GRU", "GRU", Unsupported("BVLC Caffe has no GRU layer")),
     ),
     LayerSpec(
@@ -242,6 +346,8 @@ SPECS = (
         state=_recurrent_state("RNN"),
         count_macs=_recurrent_macs("RNN"),
         onnx=_recurrent_onnx("RNN"),
+        pytorch=_recurrent_pytorch("RNN"),
+        keras=_recurrent_keras("RNN"),
         targets=targets(
             "nn.RNN",
             "layers.SimpleRNN",
@@ -266,5 +372,8 @@ SPECS = (
         output_dtype="float",
         targets=targets("nn.Embedding", "layers.Embedding", "Gather", "Embed"),
         onnx=_embedding_onnx,
+        pytorch=_embedding_pytorch,
+        keras=_embedding_keras,
+        caffe=_embedding_caffe,
     ),
 )
