@@ -197,41 +197,6 @@ def _global_pool(site: Site, method: str) -> list[Layer]:
     ]
 
 
-def _with_scale(site: Site, first: Layer, affine: bool) -> list[Layer]:
-    if not affine:
-        return [first]
-    blob = site.blob("normalized")
-    first.tops = [blob]
-    scale = Layer(site.blob("scale"), "Scale", [blob], [site.name], [("scale_param", [("bias_term", True)])])
-    return [first, scale]
-
-
-def _batch_norm(site: Site) -> list[Layer]:
-    p = site.params
-    fields: Fields = [("moving_average_fraction", round(1.0 - p["momentum"], 12)), ("eps", p["eps"])]
-    if not p["track_running_stats"]:
-        fields.insert(0, ("use_global_stats", False))  # PyTorch then normalizes with the batch's statistics
-    first = Layer(site.name, "BatchNorm", site.bottoms, [site.name], [("batch_norm_param", fields)])
-    return _with_scale(site, first, p["affine"])
-
-
-def _instance_norm(site: Site) -> list[Layer]:
-    p = site.params
-    if p["track_running_stats"]:
-        raise Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
-    # NOTE: MVN adds eps to the standard deviation where PyTorch adds it to the variance.
-    first = Layer(site.name, "MVN", site.bottoms, [site.name], [("mvn_param", [("eps", p["eps"])])])
-    return _with_scale(site, first, p["affine"])
-
-
-def _lrn(site: Site) -> list[Layer]:
-    p = site.params
-    if p["size"] % 2 == 0:
-        raise Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
-    fields: Fields = [("local_size", p["size"]), ("alpha", p["alpha"]), ("beta", p["beta"]), ("k", p["k"])]
-    return [Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
-
-
 def _simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], Fields] | None = None):
     def emit(site: Site) -> list[Layer]:
         params = [(param, fields(site))] if param and fields else []
@@ -328,13 +293,6 @@ EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "AvgPool2d": lambda s: _pool(s, "AVE"),
     "GlobalAvgPool2d": lambda s: _global_pool(s, "AVE"),
     "GlobalMaxPool2d": lambda s: _global_pool(s, "MAX"),
-    "BatchNorm1d": _batch_norm,
-    "BatchNorm2d": _batch_norm,
-    "BatchNorm3d": _batch_norm,
-    "InstanceNorm1d": _instance_norm,
-    "InstanceNorm2d": _instance_norm,
-    "InstanceNorm3d": _instance_norm,
-    "LocalResponseNorm": _lrn,
     "ReLU": _simple("ReLU"),
     "ReLU6": _simple("Clip", "clip_param", lambda s: [("min", 0.0), ("max", 6.0)]),
     "LeakyReLU": _simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),

@@ -270,58 +270,6 @@ def _zero_pad(s: Site) -> Emitted:
     return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
 
 
-# ----- normalization -----
-def _momentum(m: float) -> str:
-    return kw("momentum", round(1.0 - m, 10))
-
-
-def _batch_norm(s: Site) -> Emitted:
-    p = s.params
-    if not p["track_running_stats"]:
-        raise Refused("track_running_stats False: Keras always keeps running statistics for inference")
-    args = ["axis=1", _momentum(p["momentum"]), kw("epsilon", p["eps"])]
-    if not p["affine"]:
-        args += ["center=False", "scale=False"]
-    affine = p["affine"]
-    convert: Convert = lambda t: [
-        *([t("weight"), t("bias")] if affine else []),
-        t("running_mean"),
-        t("running_var"),
-    ]
-    return layer(s, "BatchNormalization", *args, convert=convert)
-
-
-def _group(s: Site, groups: int, affine: bool) -> Emitted:
-    args = [kw("groups", groups), "axis=1", kw("epsilon", s.params["eps"])]
-    if not affine:
-        args += ["center=False", "scale=False"]
-    return layer(s, "GroupNormalization", *args, convert=(lambda t: [t("weight"), t("bias")]) if affine else None)
-
-
-def _instance_norm(s: Site) -> Emitted:
-    if s.params["track_running_stats"]:
-        raise Refused("track_running_stats True: Keras group normalization keeps no running statistics")
-    return _group(s, int(s.shape[1] or 0), s.params["affine"])
-
-
-def _group_norm(s: Site) -> Emitted:
-    return _group(s, s.params["num_groups"], s.params["affine"])
-
-
-def _layer_norm(s: Site) -> Emitted:
-    p = s.params
-    n = p["num_dims"]
-    axis = "axis=-1" if n == 1 else kw("axis", tuple(range(-n, 0)))
-    args = [axis, kw("epsilon", p["eps"])]
-    affine, bias = p["elementwise_affine"], p["elementwise_affine"] and p["bias"]
-    if not bias:
-        args.append("center=False")
-    if not affine:
-        args.append("scale=False")
-    convert: Convert = lambda t: [t("weight"), *([t("bias")] if bias else [])]
-    return layer(s, "LayerNormalization", *args, convert=convert if affine else None)
-
-
 # ----- activations -----
 def _activation(cls: str, *args: str) -> Callable[[Site], Emitted]:
     return lambda s: layer(s, cls, *args)
@@ -477,12 +425,6 @@ def _positional(s: Site) -> Emitted:
     return Emitted([step], {s.var: convert} if convert else {}, (helper,))
 
 
-def _local_response_norm(s: Site) -> Emitted:
-    p = s.params
-    args = (str(p["size"]), kw("alpha", p["alpha"]), kw("beta", p["beta"]), kw("k", p["k"]), named(s.var))
-    return Emitted([Step(s.var, Apply(Call("LocalResponseNorm", args), (s.x,)))], helpers=("LocalResponseNorm",))
-
-
 def _sequence_pool(s: Site) -> Emitted:
     mode = s.params["mode"]
     if mode in ("mean", "max"):
@@ -496,7 +438,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Linear": _linear,
     "Flatten": _flatten,
     "Reshape": _reshape,
-    "LocalResponseNorm": _local_response_norm,
     "Slice": _slice,
     "Permute": _permute,
     "Dropout": _dropout,
@@ -520,14 +461,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "GlobalMaxPool2d": _global("GlobalMaxPooling2D"),
     "Upsample": _upsample,
     "ZeroPad2d": _zero_pad,
-    "BatchNorm1d": _batch_norm,
-    "BatchNorm2d": _batch_norm,
-    "BatchNorm3d": _batch_norm,
-    "InstanceNorm1d": _instance_norm,
-    "InstanceNorm2d": _instance_norm,
-    "InstanceNorm3d": _instance_norm,
-    "LayerNorm": _layer_norm,
-    "GroupNorm": _group_norm,
     "ReLU": _activation("ReLU"),
     "ReLU6": _activation("ReLU", "max_value=6.0"),
     "LeakyReLU": _leaky,

@@ -135,36 +135,6 @@ def _zero_pad(s: Site) -> Emitted:
     return module(s, "nn.ZeroPad2d", literal(size(s.params["padding"])))
 
 
-# ----- normalization -----
-_STATS = {"eps": 1e-5, "momentum": 0.1}
-
-
-def _batch_norm(rank: int) -> Callable[[Site], Emitted]:
-    defaults = {**_STATS, "affine": True, "track_running_stats": True}
-    return lambda s: module(s, f"nn.BatchNorm{rank}d", channels(s), *options(s.params, defaults))
-
-
-def _instance_norm(rank: int) -> Callable[[Site], Emitted]:
-    defaults = {**_STATS, "affine": False, "track_running_stats": False}
-    return lambda s: module(s, f"nn.InstanceNorm{rank}d", channels(s), *options(s.params, defaults))
-
-
-def _layer_norm(s: Site) -> Emitted:
-    p = s.params
-    normalized = tuple(int(d or 0) for d in s.shape[len(s.shape) - p["num_dims"]:])
-    shape = str(normalized[0]) if len(normalized) == 1 else literal(normalized)
-    return module(s, "nn.LayerNorm", shape, *options(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True}))
-
-
-def _group_norm(s: Site) -> Emitted:
-    p = s.params
-    return module(s, "nn.GroupNorm", str(p["num_groups"]), channels(s), *options(p, {"eps": 1e-5, "affine": True}))
-
-
-def _lrn(s: Site) -> Emitted:
-    return module(s, "nn.LocalResponseNorm", str(s.params["size"]), *options(s.params, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
-
-
 # ----- activations -----
 def _activation(cls: str, defaults: dict[str, Any] | None = None) -> Callable[[Site], Emitted]:
     return lambda s: module(s, f"nn.{cls}", *options(s.params, defaults or {}))
@@ -247,15 +217,6 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "GlobalMaxPool2d": _global("amax", 2),
     "Upsample": _upsample,
     "ZeroPad2d": _zero_pad,
-    "BatchNorm1d": _batch_norm(1),
-    "BatchNorm2d": _batch_norm(2),
-    "BatchNorm3d": _batch_norm(3),
-    "InstanceNorm1d": _instance_norm(1),
-    "InstanceNorm2d": _instance_norm(2),
-    "InstanceNorm3d": _instance_norm(3),
-    "LayerNorm": _layer_norm,
-    "GroupNorm": _group_norm,
-    "LocalResponseNorm": _lrn,
     "ReLU": _activation("ReLU"),
     "ReLU6": _activation("ReLU6"),
     "LeakyReLU": _activation("LeakyReLU", {"negative_slope": 0.01}),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -18,6 +20,8 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.keras_records import Apply, Convert, Refused, Step, named
+from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     NoOnnxForm,
     OnnxConstant,
@@ -26,6 +30,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     OnnxWeight,
 )
+from studio.graph.catalogue.pytorch_records import Call, channels, kw, module, options
 from studio.graph.params import Bool, Float, Int
 
 _BATCH_LAYOUTS = {
@@ -337,6 +342,129 @@ def _lrn_onnx(site: OnnxSite) -> list[OnnxRecord]:
     ]  # fmt: skip
 
 
+# ----- PyTorch, Keras, Caffe -----
+_STATS = {"eps": 1e-5, "momentum": 0.1}
+
+
+def _batch_norm_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    defaults = {**_STATS, "affine": True, "track_running_stats": True}
+    return lambda s: module(s, f"nn.BatchNorm{rank}d", channels(s), *options(s.params, defaults))
+
+
+def _instance_norm_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    defaults = {**_STATS, "affine": False, "track_running_stats": False}
+    return lambda s: module(s, f"nn.InstanceNorm{rank}d", channels(s), *options(s.params, defaults))
+
+
+def _layer_norm_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    normalized = tuple(int(d or 0) for d in s.shape[len(s.shape) - p["num_dims"]:])
+    shape = str(normalized[0]) if len(normalized) == 1 else literal(normalized)
+    return module(s, "nn.LayerNorm", shape, *options(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True}))
+
+
+def _group_norm_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    return module(s, "nn.GroupNorm", str(p["num_groups"]), channels(s), *options(p, {"eps": 1e-5, "affine": True}))
+
+
+def _lrn_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    return module(s, "nn.LocalResponseNorm", str(s.params["size"]), *options(s.params, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
+
+
+def _momentum(m: float) -> str:
+    return kw("momentum", round(1.0 - m, 10))
+
+
+def _batch_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    if not p["track_running_stats"]:
+        raise Refused("track_running_stats False: Keras always keeps running statistics for inference")
+    args = ["axis=1", _momentum(p["momentum"]), kw("epsilon", p["eps"])]
+    if not p["affine"]:
+        args += ["center=False", "scale=False"]
+    affine = p["affine"]
+    convert: Convert = lambda t: [
+        *([t("weight"), t("bias")] if affine else []),
+        t("running_mean"),
+        t("running_var"),
+    ]
+    return keras_records.layer(s, "BatchNormalization", *args, convert=convert)
+
+
+def _group_keras(s: keras_records.Site, groups: int, affine: bool) -> keras_records.Emitted:
+    args = [kw("groups", groups), "axis=1", kw("epsilon", s.params["eps"])]
+    if not affine:
+        args += ["center=False", "scale=False"]
+    return keras_records.layer(s, "GroupNormalization", *args, convert=(lambda t: [t("weight"), t("bias")]) if affine else None)
+
+
+def _instance_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
+    if s.params["track_running_stats"]:
+        raise Refused("track_running_stats True: Keras group normalization keeps no running statistics")
+    return _group_keras(s, int(s.shape[1] or 0), s.params["affine"])
+
+
+def _group_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
+    return _group_keras(s, s.params["num_groups"], s.params["affine"])
+
+
+def _layer_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    n = p["num_dims"]
+    axis = "axis=-1" if n == 1 else kw("axis", tuple(range(-n, 0)))
+    args = [axis, kw("epsilon", p["eps"])]
+    affine, bias = p["elementwise_affine"], p["elementwise_affine"] and p["bias"]
+    if not bias:
+        args.append("center=False")
+    if not affine:
+        args.append("scale=False")
+    convert: Convert = lambda t: [t("weight"), *([t("bias")] if bias else [])]
+    return keras_records.layer(s, "LayerNormalization", *args, convert=convert if affine else None)
+
+
+def _lrn_keras(s: keras_records.Site) -> keras_records.Emitted:
+    """A LocalResponseNorm helper layer, whose class the driver writes (studio.codegen.keras HELPERS)."""
+    p = s.params
+    args = (str(p["size"]), kw("alpha", p["alpha"]), kw("beta", p["beta"]), kw("k", p["k"]), named(s.var))
+    return keras_records.Emitted([Step(s.var, Apply(Call("LocalResponseNorm", args), (s.x,)))], helpers=("LocalResponseNorm",))
+
+
+def _with_scale(site: caffe_records.Site, first: caffe_records.Layer, affine: bool) -> list[caffe_records.Layer]:
+    if not affine:
+        return [first]
+    blob = site.blob("normalized")
+    first.tops = [blob]
+    scale = caffe_records.Layer(site.blob("scale"), "Scale", [blob], [site.name], [("scale_param", [("bias_term", True)])])
+    return [first, scale]
+
+
+def _batch_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    p = site.params
+    fields: caffe_records.Fields = [("moving_average_fraction", round(1.0 - p["momentum"], 12)), ("eps", p["eps"])]
+    if not p["track_running_stats"]:
+        fields.insert(0, ("use_global_stats", False))  # PyTorch then normalizes with the batch's statistics
+    first = caffe_records.Layer(site.name, "BatchNorm", site.bottoms, [site.name], [("batch_norm_param", fields)])
+    return _with_scale(site, first, p["affine"])
+
+
+def _instance_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    p = site.params
+    if p["track_running_stats"]:
+        raise caffe_records.Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
+    # NOTE: MVN adds eps to the standard deviation where PyTorch adds it to the variance.
+    first = caffe_records.Layer(site.name, "MVN", site.bottoms, [site.name], [("mvn_param", [("eps", p["eps"])])])
+    return _with_scale(site, first, p["affine"])
+
+
+def _lrn_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    p = site.params
+    if p["size"] % 2 == 0:
+        raise caffe_records.Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
+    fields: caffe_records.Fields = [("local_size", p["size"]), ("alpha", p["alpha"]), ("beta", p["beta"]), ("k", p["k"])]
+    return [caffe_records.Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
+
+
 def _eps() -> Float:
     return Float("eps", 1e-5, "Added to the variance so it never divides by zero; must be positive.", min=1e-12, max=1.0)
 
@@ -358,6 +486,9 @@ def _batch_norm_spec(layer_type: str, doc: str, keras: str) -> LayerSpec:
         # Caffe splits it: BatchNorm holds the statistics, a Scale layer (bias_term) the affine part.
         targets=targets(f"nn.{layer_type}", keras, "BatchNormalization", "BatchNorm"),
         onnx=_batch_norm_onnx,
+        pytorch=_batch_norm_pytorch(int(layer_type[-2])),
+        keras=_batch_norm_keras,
+        caffe=_batch_norm_caffe,
     )
 
 
@@ -378,6 +509,9 @@ def _instance_norm_spec(layer_type: str, doc: str) -> LayerSpec:
         # Keras: GroupNormalization(groups=-1) is instance norm; Caffe: MVN per channel (+ Scale).
         targets=targets(f"nn.{layer_type}", "layers.GroupNormalization", "InstanceNormalization", "MVN"),
         onnx=_instance_norm_onnx,
+        pytorch=_instance_norm_pytorch(int(layer_type[-2])),
+        keras=_instance_norm_keras,
+        caffe=_instance_norm_caffe,
     )
 
 
@@ -417,6 +551,8 @@ SPECS = (
             Unsupported("BVLC Caffe has no LayerNorm layer (MVN normalizes all of C, H, W and learns no scale)"),
         ),
         onnx=_layer_norm_onnx,
+        pytorch=_layer_norm_pytorch,
+        keras=_layer_norm_keras,
     ),
     LayerSpec(
         type="GroupNorm",
@@ -437,6 +573,8 @@ SPECS = (
             Unsupported("BVLC Caffe has no GroupNorm layer"),
         ),
         onnx=_group_norm_onnx,
+        pytorch=_group_norm_pytorch,
+        keras=_group_norm_keras,
     ),
     _instance_norm_spec("InstanceNorm1d", "Normalizes each channel of each sequence over its positions."),
     _instance_norm_spec("InstanceNorm2d", "Normalizes each channel of each image over its positions, as in style transfer."),
@@ -460,5 +598,8 @@ SPECS = (
             "LRN",
         ),
         onnx=_lrn_onnx,
+        pytorch=_lrn_pytorch,
+        keras=_lrn_keras,
+        caffe=_lrn_caffe,
     ),
 )
