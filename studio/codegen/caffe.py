@@ -250,31 +250,6 @@ def _slice(site: Site) -> list[Layer]:
     ]
 
 
-def _sequence_pool(site: Site) -> list[Layer]:
-    steps, width = (int(d or 0) for d in site.inputs[0][1:])
-    mode = site.params["mode"]
-    flatten = [("reshape_param", [("shape", [("dim", 0), ("dim", -1)])])]
-    if mode in ("mean", "max"):
-        grid, pooled = site.blob("grid"), site.blob("pooled")
-        shape: Fields = [("dim", 0), ("dim", 1), ("dim", steps), ("dim", width)]
-        pool: Fields = [("pool", Word("AVE" if mode == "mean" else "MAX")), ("kernel_h", steps), ("kernel_w", 1)]
-        return [
-            Layer(grid, "Reshape", site.bottoms, [grid], [("reshape_param", [("shape", shape)])]),
-            Layer(pooled, "Pooling", [grid], [pooled], [("pooling_param", pool)]),
-            Layer(site.name, "Reshape", [pooled], [site.name], flatten),
-        ]
-    if steps == 1:
-        return [Layer(site.name, "Reshape", site.bottoms, [site.name], flatten)]
-    step, rest = site.blob("step"), site.blob("rest")
-    point = 1 if mode == "first" else steps - 1
-    tops = [step, rest] if mode == "first" else [rest, step]
-    return [
-        Layer(step, "Slice", site.bottoms, tops, [("slice_param", [("axis", 1), ("slice_point", point)])]),
-        Layer(site.blob("silence"), "Silence", [rest], []),
-        Layer(site.name, "Reshape", [step], [site.name], flatten),
-    ]
-
-
 EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "Identity": _simple("Split"),
     "Linear": _inner_product,
@@ -303,8 +278,6 @@ EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
     "Tanh": _simple("TanH"),
     "Softplus": _softplus,
     "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", axis(s.params["dim"], s.rank()))]),
-    "PositionalEncoding": _simple("Bias", "bias_param", lambda s: [("axis", 1), ("num_axes", 2)]),
-    "SequencePool": _sequence_pool,
 }
 
 

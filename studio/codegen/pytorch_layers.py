@@ -150,45 +150,6 @@ def _softmax(cls: str) -> Callable[[Site], Emitted]:
     return lambda s: module(s, f"nn.{cls}", kw("dim", s.params["dim"]))
 
 
-# ----- attention -----
-def _attention(s: Site) -> Emitted:
-    p = s.params
-    query, key, value = s.args
-    key = key or value or query
-    value = value or key
-    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
-    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
-    value_shape = s.inputs[2] or key_shape
-    args = [str(embed), str(p["num_heads"]), *options(p, {"dropout": 0.0, "bias": True}), "batch_first=True"]
-    if key_shape[-1] != embed:  # type: ignore[index]
-        args.append(f"kdim={key_shape[-1]}")  # type: ignore[index]
-    if value_shape[-1] != embed:  # type: ignore[index]
-        args.append(f"vdim={value_shape[-1]}")  # type: ignore[index]
-    call = Call(s.attr, (query, key, value, "need_weights=False"))  # type: ignore[arg-type]
-    return Emitted(Call("nn.MultiheadAttention", tuple(args)), call, unpack=True)
-
-
-def _encoder(s: Site) -> Emitted:
-    p = s.params
-    defaults = {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5}
-    args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
-    args += options(p, {"norm_first": False, "bias": True})
-    return module(s, "nn.TransformerEncoderLayer", *args)
-
-
-def _positional(s: Site) -> Emitted:
-    helper = "SinusoidalEncoding" if s.params["kind"] == "sinusoidal" else "LearnedEncoding"
-    args = (str(s.params["max_len"]), str(s.shape[-1]))
-    return Emitted(Call(helper, args), Call(s.attr, (s.x,)), (helper,))
-
-
-def _sequence_pool(s: Site) -> Emitted:
-    mode = s.params["mode"]
-    if mode in ("mean", "max"):
-        return Emitted(None, Call(f"{s.x}.{'mean' if mode == 'mean' else 'amax'}", ("dim=1",)))
-    return Emitted(None, Raw(f"{s.x}[:, {'0' if mode == 'first' else '-1'}]"))
-
-
 EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Identity": _identity,
     "Linear": _linear,
@@ -233,8 +194,4 @@ EMITTERS: dict[str, Callable[[Site], Emitted]] = {
     "Softplus": _activation("Softplus", {"beta": 1.0, "threshold": 20.0}),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
-    "MultiheadAttention": _attention,
-    "TransformerEncoderLayer": _encoder,
-    "PositionalEncoding": _positional,
-    "SequencePool": _sequence_pool,
 }

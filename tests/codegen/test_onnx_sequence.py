@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from studio.codegen import onnx_export
 from studio.codegen.pytorch import HELPERS
-from studio.graph.catalogue import CATALOGUE, attention, recurrent
+from studio.graph.catalogue import CATALOGUE, attention, recurrent, sequence
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
 from tests.codegen.cases import layer_project
@@ -26,7 +26,7 @@ from tests.codegen.helpers import run_source
 from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
-FAMILY_TYPES = sorted(spec.type for spec in (*recurrent.SPECS, *attention.SPECS))
+FAMILY_TYPES = sorted(spec.type for spec in (*recurrent.SPECS, *attention.SPECS, *sequence.SPECS))
 ENCODER_PARTS = {"MultiheadAttention", "LayerNorm", "Linear", "ReLU", "GELU", "Add"}
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -134,7 +134,7 @@ def test_positional_encoding_keeps_its_table(tmp_path: Path, kind: str, max_len:
 def test_the_sinusoidal_table_is_the_generated_helpers(steps: int, width: int) -> None:
     scope = run_source("import math\nimport torch\nfrom torch import nn\n" + HELPERS["SinusoidalEncoding"])
     table = scope["SinusoidalEncoding"](steps, width).table.numpy()
-    rows = np.asarray(attention.sinusoidal_rows(steps, width), np.float32).reshape(steps, width)
+    rows = np.asarray(sequence.sinusoidal_rows(steps, width), np.float32).reshape(steps, width)
     np.testing.assert_allclose(rows, table, rtol=0, atol=1e-6)  # torch's float32 exp may round one ulp apart
 
 

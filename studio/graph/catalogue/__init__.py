@@ -11,10 +11,11 @@ from studio.graph.catalogue import (
     norm,
     pooling,
     recurrent,
+    sequence,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, pooling, norm, activation, merge, recurrent, attention)
+_FAMILIES = (core, conv, pooling, norm, activation, merge, recurrent, attention, sequence)
 
 
 def _collect() -> dict[str, LayerSpec]:

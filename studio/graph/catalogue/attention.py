@@ -1,23 +1,17 @@
-"""Attention and transformer layers over batch-first sequences (N, T, D), and sequence pooling."""
+"""Attention and transformer layers over batch-first sequences (N, T, D)."""
 
 # NOTE: every layer here reads batch-first sequences, so codegen always emits batch_first=True;
 # it is a convention of the graph, not a parameter. Embedding sizes (embed_dim, d_model, kdim,
 # vdim) are read from the inputs' last dimension. An unconnected key or value of
 # MultiheadAttention takes the other one; with neither connected it is self-attention.
-#
-# NOTE: a sinusoidal PositionalEncoding holds a fixed (max_len, d_model) table that the PyTorch
-# code registers with `register_buffer(..., persistent=False)`: a constant recomputed at build time,
-# so it is neither a parameter nor counted state (buffers count only what is saved with the weights). Column 2i of position pos holds
-# sin(pos * w_i) and column 2i + 1 cos(pos * w_i), w_i = 10000^(-2i / d_model); an odd d_model
-# has one more sine column than cosine columns. A learned table is a (max_len, d_model) parameter
-# (initialised normal, std 0.02). The first T rows are added to the input; T may not exceed max_len.
 
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import replace
+from typing import Any
 
+from studio.graph.catalogue import keras_records, pytorch_records
 from studio.graph.catalogue.activation import SPECS as ACTIVATIONS
 from studio.graph.catalogue.base import (
     LayerSpec,
@@ -28,11 +22,11 @@ from studio.graph.catalogue.base import (
     State,
     StateTensor,
     Unsupported,
-    numel,
     show,
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.keras_records import Apply, Convert, Step, Torch, named
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
     OnnxNode,
@@ -40,6 +34,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     OnnxWeight,
 )
+from studio.graph.catalogue.pytorch_records import Call, kw, options
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Bool, Choice, Float, Int
 
@@ -137,37 +132,6 @@ def _encoder_state(p: Params, ins: list[Shape]) -> State:
 def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     t, e = ins[0][1] or 0, ins[0][2] or 0
     return 4 * t * e * e + 2 * t * t * e + 2 * t * e * p["dim_feedforward"]
-
-
-def _positional(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_sequence(x, "a sequence (N, T, d_model)")
-    if (x[1] or 0) > p["max_len"]:
-        raise ShapeError(
-            f"has max_len {p['max_len']} but its input {show(x)} is a sequence of {x[1]} steps",
-            f"raise max_len to at least {x[1]}, or shorten the sequence",
-        )
-    return [x]
-
-
-def _positional_state(p: Params, ins: list[Shape]) -> State:
-    return {"table": StateTensor((p["max_len"], ins[0][-1] or 0))} if p["kind"] == "learned" else {}
-
-
-def _per_output_element(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    return numel(outs[0])
-
-
-def _sequence_pool(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_sequence(x, "a sequence (N, T, D)")
-    return [(None, x[2])]
-
-
-def _sequence_pool_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    return numel(ins[0]) if p["mode"] in ("mean", "max") else 0
 
 
 # ----- ONNX -----
@@ -283,49 +247,129 @@ def _feed_forward(site: OnnxSite, x: str, out: str) -> list[OnnxRecord]:
     ]
 
 
-def _f32(value: float) -> float:
-    """`value` rounded to float32, as each step of the PyTorch helper rounds."""
-    return struct.unpack("f", struct.pack("f", value))[0]
+# ----- PyTorch, Keras -----
+def _attention_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    query, key, value = s.args
+    key = key or value or query
+    value = value or key
+    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
+    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
+    value_shape = s.inputs[2] or key_shape
+    args = [str(embed), str(p["num_heads"]), *options(p, {"dropout": 0.0, "bias": True}), "batch_first=True"]
+    if key_shape[-1] != embed:  # type: ignore[index]
+        args.append(f"kdim={key_shape[-1]}")  # type: ignore[index]
+    if value_shape[-1] != embed:  # type: ignore[index]
+        args.append(f"vdim={value_shape[-1]}")  # type: ignore[index]
+    call = Call(s.attr, (query, key, value, "need_weights=False"))  # type: ignore[arg-type]
+    return pytorch_records.Emitted(Call("nn.MultiheadAttention", tuple(args)), call, unpack=True)
 
 
-def sinusoidal_rows(steps: int, width: int) -> list[float]:
-    """The first `steps` rows of the generated SinusoidalEncoding's table, row by row, computed in float32 as it is."""
-    scale = _f32(-math.log(10000.0) / width)
-    rates = [_f32(math.exp(_f32(float(k) * scale))) for k in range(0, width, 2)]
-    rows = []
-    for pos in range(steps):
-        for column in range(width):
-            angle = _f32(pos * rates[column // 2])
-            rows.append(_f32(math.sin(angle) if column % 2 == 0 else math.cos(angle)))
-    return rows
+def _encoder_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    defaults = {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5}
+    args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
+    args += options(p, {"norm_first": False, "bias": True})
+    return pytorch_records.module(s, "nn.TransformerEncoderLayer", *args)
 
 
-def _positional_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    steps, width = site.shape[1] or 0, site.shape[2] or 0
-    if site.params["kind"] == "sinusoidal":
-        table = OnnxConstant(site.fresh("table"), tuple(sinusoidal_rows(steps, width)), "float32", (steps, width))
-        return [table, OnnxNode("Add", (site.x, table.name), (site.output,))]
-    if steps == site.params["max_len"]:
-        return [OnnxNode("Add", (site.x, site.weights["table"]), (site.output,))]
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", 0), ("ends", steps), ("axes", 0))]
-    rows = site.fresh("rows")
-    return [
-        *bounds,
-        OnnxNode("Slice", (site.weights["table"], *(b.name for b in bounds)), (rows,)),
-        OnnxNode("Add", (site.x, rows), (site.output,)),
-    ]
+def _mha_weights(prefix: str, embed: int, heads: int, separate: bool, bias: bool) -> Convert:
+    """torch in_proj/out_proj -> Keras query, key, value, output dense kernels (E_in, h, d), (h, d, E)."""
+    d = embed // heads
+
+    def convert(t: Torch) -> list[Any]:
+        if separate:
+            ws = [t(f"{prefix}{q}_proj_weight") for q in "qkv"]
+        else:
+            w = t(f"{prefix}in_proj_weight")
+            ws = [w[i * embed : (i + 1) * embed] for i in range(3)]
+        out: list[Any] = []
+        b = t(f"{prefix}in_proj_bias") if bias else None
+        for i, w in enumerate(ws):
+            out.append(w.T.reshape(w.shape[1], heads, d))
+            if b is not None:
+                out.append(b[i * embed : (i + 1) * embed].reshape(heads, d))
+        out.append(t(f"{prefix}out_proj.weight").T.reshape(heads, d, embed))
+        if bias:
+            out.append(t(f"{prefix}out_proj.bias"))
+        return out
+
+    return convert
 
 
-def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    mode = site.params["mode"]
-    if mode in ("first", "last"):
-        step = OnnxConstant(site.fresh("step"), (0 if mode == "first" else -1,), shape=())
-        return [step, OnnxNode("Gather", (site.x, step.name), (site.output,), {"axis": 1})]
-    op = "ReduceMean" if mode == "mean" else "ReduceMax"
-    if site.opset < 18:  # axes became an input in opset 18
-        return [OnnxNode(op, (site.x,), (site.output,), {"axes": [1], "keepdims": 0})]
-    axes = OnnxConstant(site.fresh("axes"), (1,))
-    return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+def _mha_layer(heads: int, embed: int, dropout: float, bias: bool, name: str) -> Call:
+    args = [str(heads), kw("key_dim", embed // heads)]
+    if dropout:
+        args.append(kw("dropout", dropout))
+    if not bias:
+        args.append("use_bias=False")
+    return Call("layers.MultiHeadAttention", (*args, named(name)))
+
+
+def _attention_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    query, key, value = s.args
+    key = key or value or query
+    value = value or key
+    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
+    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
+    value_shape = s.inputs[2] or key_shape
+    separate = key_shape[-1] != embed or value_shape[-1] != embed  # type: ignore[index]
+    call_args = (query, value) if key == value else (query, value, f"key={key}")
+    mha = _mha_layer(p["num_heads"], embed, p["dropout"], p["bias"], s.var)
+    convert = _mha_weights("", embed, p["num_heads"], separate, p["bias"])
+    return keras_records.Emitted([Step(s.var, Apply(mha, call_args))], {s.var: convert})  # type: ignore[arg-type]
+
+
+def _encoder_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    embed, heads, bias, drop = int(s.shape[-1] or 0), p["nhead"], p["bias"], p["dropout"]
+    names = {k: s.claim(f"{s.var}_{k}") for k in ("attn", "norm1", "norm2", "linear1", "linear2", "add1", "add2")}
+    steps: list[Step] = []
+    weights: dict[str, Convert] = {}
+    ff = s.claim(f"{s.var}_ff")
+
+    def apply(target: str, cls: str, args: list[str], name: str, *xs: str) -> None:
+        steps.append(Step(target, Apply(Call(f"layers.{cls}", (*args, named(name))), xs)))
+
+    def dropout(target: str) -> None:
+        if drop:
+            apply(target, "Dropout", [str(drop)], s.claim(f"{s.var}_drop"), target)
+
+    def norm(target: str, key: str, x: str) -> None:
+        args = [kw("epsilon", p["layer_norm_eps"]), *([] if bias else ["center=False"])]
+        apply(target, "LayerNormalization", args, names[key], x)
+        weights[names[key]] = lambda t, k=key: [t(f"{k}.weight"), *([t(f"{k}.bias")] if bias else [])]
+
+    def block_attention(x: str) -> None:  # attention output into `attn`
+        steps.append(Step(names["attn"], Apply(_mha_layer(heads, embed, drop, bias, names["attn"]), (x, x))))
+        dropout(names["attn"])
+
+    def block_ff(x: str) -> None:
+        hidden = [str(p["dim_feedforward"]), kw("activation", p["activation"]), *([] if bias else ["use_bias=False"])]
+        apply(ff, "Dense", hidden, names["linear1"], x)
+        dropout(ff)
+        apply(ff, "Dense", [str(embed), *([] if bias else ["use_bias=False"])], names["linear2"], ff)
+        dropout(ff)
+        for k in ("linear1", "linear2"):  # as the Linear layer's Dense: the kernel transposed
+            weights[names[k]] = lambda t, k=k: [t(f"{k}.weight").T, *([t(f"{k}.bias")] if bias else [])]
+
+    weights[names["attn"]] = _mha_weights("self_attn.", embed, heads, False, bias)
+    if p["norm_first"]:
+        norm(s.var, "norm1", s.x)
+        block_attention(s.var)
+        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
+        norm(ff, "norm2", s.var)
+        block_ff(ff)
+        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
+    else:
+        block_attention(s.x)
+        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
+        norm(s.var, "norm1", s.var)
+        block_ff(s.var)
+        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
+        norm(s.var, "norm2", s.var)
+    return keras_records.Emitted(steps, weights)
 
 
 _NO_CAFFE_ATTENTION = "BVLC Caffe has no attention layer, nor a batched matrix product to build one from"
@@ -351,6 +395,8 @@ SPECS = (
             Unsupported(_NO_CAFFE_ATTENTION),
         ),
         onnx=_attention_onnx,
+        pytorch=_attention_pytorch,
+        keras=_attention_keras,
     ),
     LayerSpec(
         type="TransformerEncoderLayer",
@@ -375,41 +421,7 @@ SPECS = (
             Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
         ),
         onnx=_encoder_onnx,
-    ),
-    LayerSpec(
-        type="PositionalEncoding",
-        category="Attention",
-        doc="Adds a position signal to a sequence (N, T, D): a fixed sinusoidal table or a learned one.",
-        params=(
-            Choice("kind", "sinusoidal", ("sinusoidal", "learned"), "A fixed sin/cos table (no parameters) or a learned table."),
-            Int("max_len", 512, "Longest sequence the table covers.", min=1, max=1_000_000),
-        ),
-        infer=_positional,
-        state=_positional_state,
-        count_macs=_per_output_element,
-        targets=targets(
-            "custom module (sinusoidal buffer or nn.Parameter table, added)",
-            "composed: keras.ops sin/cos table or layers.Embedding over positions + layers.Add",
-            "Add of a constant or learned table",
-            "Bias",
-        ),
-        onnx=_positional_onnx,
-    ),
-    LayerSpec(
-        type="SequencePool",
-        category="Recurrent",
-        doc="Reduces a sequence (N, T, D) to one vector (N, D): the mean, the max, the first or the last step.",
-        params=(
-            Choice("mode", "mean", ("mean", "max", "first", "last"), "How the time steps are combined."),
-        ),
-        infer=_sequence_pool,
-        count_macs=_sequence_pool_macs,
-        targets=targets(
-            "Tensor.mean / Tensor.amax / indexing over dim 1",
-            "layers.GlobalAveragePooling1D / layers.GlobalMaxPooling1D / a slice",
-            "ReduceMean / ReduceMax / Gather",
-            "Reshape + Pooling (mean, max) or Slice (first, last)",
-        ),
-        onnx=_sequence_pool_onnx,
+        pytorch=_encoder_pytorch,
+        keras=_encoder_keras,
     ),
 )
