@@ -20,7 +20,7 @@ from studio.codegen import onnx_export
 from studio.codegen.onnx_export import io_names, onnx_bytes
 from studio.codegen.onnx_writer import direct_onnx_model, writable
 from studio.graph import Graph
-from studio.graph.catalogue import CATALOGUE, conv, pooling
+from studio.graph.catalogue import CATALOGUE, conv, depthwise_conv, pooling
 from studio.graph.project import Project
 from studio.graph.shapes import analyse, snapshot_analysis
 from studio.interop.onnx_import import import_onnx
@@ -28,7 +28,7 @@ from tests.codegen.cases import layer_project, seeded_model
 from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
-FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *pooling.SPECS))
+FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *depthwise_conv.SPECS, *pooling.SPECS))
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 

@@ -7,6 +7,7 @@ from studio.graph.catalogue import (
     attention,
     conv,
     core,
+    depthwise_conv,
     merge,
     norm,
     pooling,
@@ -15,7 +16,7 @@ from studio.graph.catalogue import (
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, pooling, norm, activation, merge, recurrent, attention, sequence)
+_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence)
 
 
 def _collect() -> dict[str, LayerSpec]:

@@ -1,9 +1,12 @@
-"""Convolution layers: 1-D, 2-D and 3-D convolutions, transposed, depthwise and separable ones."""
+"""Convolution layers: 1-D, 2-D and 3-D convolutions and transposed ones, and the window geometry pooling shares."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import gcd, isqrt, prod
+from typing import Any
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -17,6 +20,19 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.caffe_records import Fields, Layer, Refusal
+from studio.graph.catalogue.keras_records import (
+    CF,
+    Apply,
+    Convert,
+    Refused,
+    Step,
+    function,
+    layer,
+    named,
+    per_axis,
+)
+from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     NoOnnxForm,
     OnnxConstant,
@@ -24,6 +40,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxRecord,
     OnnxSite,
 )
+from studio.graph.catalogue.pytorch_records import Call, kw, module, options
 from studio.graph.params import Bool, Choice, Int, Ints, Param
 
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
@@ -240,41 +257,6 @@ def _transpose_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return numel(ins[0]) * (p["out_channels"] // p["groups"]) * prod(p["kernel_size"])
 
 
-def _depthwise(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_spatial(x, 2)
-    return [(None, int(x[1] or 0) * p["depth_multiplier"], *conv_spatial(p, x, 2))]
-
-
-def _depthwise_state(p: Params, ins: list[Shape]) -> State:
-    channels = int(ins[0][1] or 0) * p["depth_multiplier"]
-    return weight_and_bias((channels, 1, *p["kernel_size"]), p["bias"])
-
-
-def _depthwise_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    return numel(outs[0]) * prod(p["kernel_size"])
-
-
-def _separable(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_spatial(x, 2)
-    return [(None, p["out_channels"], *conv_spatial(p, x, 2))]
-
-
-def _separable_state(p: Params, ins: list[Shape]) -> State:
-    middle = int(ins[0][1] or 0) * p["depth_multiplier"]
-    pointwise = weight_and_bias((p["out_channels"], middle, 1, 1), p["bias"])
-    return {"depthwise.weight": StateTensor((middle, 1, *p["kernel_size"])), **{f"pointwise.{k}": t for k, t in pointwise.items()}}
-
-
-def _separable_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    middle = int(ins[0][1] or 0) * p["depth_multiplier"]
-    positions = numel(outs[0]) // p["out_channels"]
-    return positions * middle * (prod(p["kernel_size"]) + p["out_channels"])
-
-
 # ----- ONNX -----
 _ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -291,7 +273,7 @@ def onnx_window(
     }
 
 
-def _conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str, group: int) -> list[OnnxRecord]:
+def conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str, group: int) -> list[OnnxRecord]:
     """A Conv with the site's window, after a Pad where the padding is not zeros."""
     p = site.params
     rank = len(p["kernel_size"])
@@ -311,19 +293,7 @@ def _conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: st
 
 def _conv_onnx(site: OnnxSite) -> list[OnnxRecord]:
     weights = site.weights
-    return _conv_records(site, site.x, weights["weight"], weights.get("bias"), site.output, site.params["groups"])
-
-
-def _depthwise_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    weights = site.weights
-    return _conv_records(site, site.x, weights["weight"], weights.get("bias"), site.output, int(site.shape[1] or 0))
-
-
-def _separable_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    weights, middle = site.weights, site.fresh("depthwise")
-    depthwise = _conv_records(site, site.x, weights["depthwise.weight"], None, middle, int(site.shape[1] or 0))
-    inputs = (middle, weights["pointwise.weight"], *([weights["pointwise.bias"]] if "pointwise.bias" in weights else []))
-    return [*depthwise, OnnxNode("Conv", inputs, (site.output,), {"kernel_shape": [1, 1]})]
+    return conv_records(site, site.x, weights["weight"], weights.get("bias"), site.output, site.params["groups"])
 
 
 def _transpose_onnx(site: OnnxSite) -> list[OnnxRecord]:
@@ -344,11 +314,187 @@ def _transpose_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return [OnnxNode("ConvTranspose", (site.x, site.weights["weight"], *([bias] if bias else [])), (site.output,), attrs)]
 
 
-def _out_channels() -> Param:
+# ----- PyTorch, Keras, Caffe -----
+PER_AXIS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
+"""The window parameters PyTorch takes as one number where every axis agrees (`options`' sizes)."""
+_CONV = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros"}
+
+
+def _conv_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        args = [pytorch_records.channels(s), str(p["out_channels"]), kw("kernel_size", pytorch_records.size(p["kernel_size"]))]
+        return module(s, f"nn.Conv{rank}d", *args, *options(p, _CONV, PER_AXIS))
+
+    return emit
+
+
+def _transpose_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1}
+
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        args = [pytorch_records.channels(s), str(p["out_channels"]), kw("kernel_size", pytorch_records.size(p["kernel_size"]))]
+        return module(s, f"nn.ConvTranspose{rank}d", *args, *options(p, defaults, PER_AXIS))
+
+    return emit
+
+
+def keras_pad_step(s: keras_records.Site, rank: int, padding: tuple[int, ...]) -> tuple[list[Step], str]:
+    """A ZeroPadding step for explicit symmetric padding (Keras convs pad only 'valid' or 'same')."""
+    if not any(padding):
+        return [], s.x
+    pads = padding[0] if rank == 1 else tuple(padding)
+    pad = Call(f"layers.ZeroPadding{rank}D", (literal(pytorch_records.size(pads) if rank > 1 else pads), CF, named(s.claim(f"{s.var}_pad"))))
+    return [Step(s.var, Apply(pad, (s.x,)))], s.var
+
+
+def keras_window(s: keras_records.Site, rank: int, padding: Any) -> tuple[list[Step], str, list[str]]:
+    """Steps before a conv, its input, and its strides/padding/dilation arguments."""
+    p = s.params
+    if padding == "same":
+        steps, x, args = [], s.x, ['padding="same"']
+    elif padding == "valid":
+        steps, x, args = [], s.x, []
+    else:
+        steps, x = keras_pad_step(s, rank, padding)
+        args = []
+    if any(v != 1 for v in p["stride"]):
+        args.insert(0, kw("strides", per_axis(p["stride"])))
+    if any(v != 1 for v in p["dilation"]):
+        _stride_or_dilation(p)
+        args.append(kw("dilation_rate", per_axis(p["dilation"])))
+    return steps, x, args
+
+
+def _stride_or_dilation(p: dict[str, Any]) -> None:
+    if any(v != 1 for v in p["stride"]) and any(v != 1 for v in p["dilation"]):
+        raise Refused("stride and dilation: Keras convolutions cannot combine a stride > 1 with a dilation > 1")
+
+
+def _conv_weights(rank: int, bias: bool) -> Convert:
+    axes = (*range(2, rank + 2), 1, 0)  # (O, I, *k) -> (*k, I, O)
+    return lambda t: [t("weight").transpose(*axes), *([t("bias")] if bias else [])]
+
+
+def _conv_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        p = s.params
+        if p["padding_mode"] != "zeros":
+            raise Refused(f"padding_mode {p['padding_mode']!r}: Keras convolutions pad only with zeros")
+        steps, x, window = keras_window(s, rank, p["padding"])
+        args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
+        if p["groups"] != 1:
+            args.append(kw("groups", p["groups"]))
+        if not p["bias"]:
+            args.append("use_bias=False")
+        emitted = layer(s, f"Conv{rank}D", *args, CF, convert=_conv_weights(rank, p["bias"]), x=x)
+        return keras_records.Emitted(steps + emitted.steps, emitted.weights)
+
+    return emit
+
+
+def _transpose_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        p = s.params
+        if p["groups"] != 1:
+            raise Refused(f"groups {p['groups']}: Keras transposed convolutions have no groups")
+        if any(o >= st for o, st in zip(p["output_padding"], p["stride"])):
+            raise Refused("output_padding: Keras needs output_padding smaller than the stride on every axis")
+        args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"]))]
+        if any(v != 1 for v in p["stride"]):
+            args.append(kw("strides", per_axis(p["stride"])))
+        args.append(kw("output_padding", per_axis(p["output_padding"])))
+        if any(v != 1 for v in p["dilation"]):
+            _stride_or_dilation(p)
+            args.append(kw("dilation_rate", per_axis(p["dilation"])))
+        if not p["bias"]:
+            args.append("use_bias=False")
+        axes = (*range(2, rank + 2), 1, 0)  # (I, O, *k) -> (*k, O, I)
+        convert: Convert = lambda t: [t("weight").transpose(*axes), *([t("bias")] if p["bias"] else [])]
+        emitted = layer(s, f"Conv{rank}DTranspose", *args, CF, convert=convert)
+        if any(p["padding"]):  # PyTorch crops `padding` from both ends of the full output
+            full = [int(d or 0) + 2 * q for d, q in zip(s.output[2:], p["padding"])]
+            crop = ", ".join(f"{q}:{n - q}" if q else ":" for q, n in zip(p["padding"], full))
+            emitted.steps.append(function(s, f"t[:, :, {crop}]", s.var, s.claim(f"{s.var}_crop")))
+        return emitted
+
+    return emit
+
+
+def caffe_pads(site: caffe_records.Site, rank: int) -> tuple[int, ...]:
+    """A convolution's padding on each side of each axis; Refusal where 'same' pads one side more."""
+    p = site.params
+    pad = p["padding"]
+    if pad == "valid":
+        return (0,) * rank
+    if pad == "same":
+        totals = [d * (k - 1) for k, d in zip(p["kernel_size"], p["dilation"])]
+        if any(t % 2 for t in totals):
+            raise Refusal(
+                "padding 'same' pads one side more than the other here (an even kernel), and Caffe pads both sides "
+                "equally: use an odd kernel_size or explicit padding"
+            )
+        return tuple(t // 2 for t in totals)
+    return tuple(pad)
+
+
+def caffe_spatial(fields: Fields, key: str, values: tuple[int, ...], default: int, split: bool) -> None:
+    """Append kernel/stride/pad fields: key_h/key_w for 2-D, else one repeated value per axis."""
+    if all(v == default for v in values) and key != "kernel":
+        return
+    if split:
+        fields += [(f"{key}_h", values[0]), (f"{key}_w", values[1])]
+    else:
+        name = "kernel_size" if key == "kernel" else key
+        fields += [(name, v) for v in values]
+
+
+def caffe_convolution(
+    num_output: int, kernel: tuple[int, ...], stride: tuple[int, ...], pads: tuple[int, ...],
+    dilation: tuple[int, ...], group: int, bias: bool,
+) -> Fields:  # fmt: skip
+    """A Caffe convolution_param."""
+    split = len(kernel) == 2
+    fields: Fields = [("num_output", num_output)]
+    if not bias:
+        fields.append(("bias_term", False))
+    caffe_spatial(fields, "pad", pads, 0, split)
+    caffe_spatial(fields, "kernel", kernel, 0, split)
+    caffe_spatial(fields, "stride", stride, 1, split)
+    if any(d != 1 for d in dilation):
+        fields += [("dilation", d) for d in dilation]
+    if group != 1:
+        fields.append(("group", group))
+    return fields
+
+
+def _conv_caffe(site: caffe_records.Site) -> list[Layer]:
+    p = site.params
+    if p.get("padding_mode", "zeros") != "zeros":
+        raise Refusal(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
+    rank = site.rank() - 2
+    fields = caffe_convolution(
+        p["out_channels"], p["kernel_size"], p["stride"], caffe_pads(site, rank), p["dilation"], p["groups"], p["bias"]
+    )
+    return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+
+
+def _deconv_caffe(site: caffe_records.Site) -> list[Layer]:
+    p = site.params
+    if any(p["output_padding"]):
+        raise Refusal(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
+    fields = caffe_convolution(
+        p["out_channels"], p["kernel_size"], p["stride"], tuple(p["padding"]), p["dilation"], p["groups"], p["bias"]
+    )
+    return [Layer(site.name, "Deconvolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+
+
+def out_channels_param() -> Param:
     return Int("out_channels", 16, "Number of output channels (filters).", min=1, max=65536)
 
 
-def _window_params(rank: int, words: bool = True) -> tuple[Param, ...]:
+def window_params(rank: int, words: bool = True) -> tuple[Param, ...]:
     pad_help = "Zero padding added to both sides of each spatial axis"
     return (
         Ints("kernel_size", (3,) * rank, "Size of the convolution window per spatial axis.", length=rank, min=1, max=1024),
@@ -367,13 +513,13 @@ def _window_params(rank: int, words: bool = True) -> tuple[Param, ...]:
 
 
 def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
-    kernel, stride, padding, dilation = _window_params(rank)
+    kernel, stride, padding, dilation = window_params(rank)
     return LayerSpec(
         type=f"Conv{rank}d",
         category="Convolution",
         doc=f"{rank}-D convolution over {LAYOUTS[rank]} input; in_channels is read from the input.",
         params=(
-            _out_channels(),
+            out_channels_param(),
             kernel,
             stride,
             padding,
@@ -386,18 +532,21 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         state=_conv_state,
         count_macs=_conv_macs,
         onnx=_conv_onnx,
+        pytorch=_conv_pytorch(rank),
+        keras=_conv_keras(rank),
+        caffe=_conv_caffe,
         targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
     )
 
 
 def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
-    kernel, stride, _, dilation = _window_params(rank, words=False)
+    kernel, stride, _, dilation = window_params(rank, words=False)
     return LayerSpec(
         type=f"ConvTranspose{rank}d",
         category="Convolution",
         doc=f"{rank}-D transposed convolution (learned upsampling) over {LAYOUTS[rank]} input.",
         params=(
-            _out_channels(),
+            out_channels_param(),
             kernel,
             stride,
             Ints("padding", (0,) * rank, "Size removed from both sides of the output per spatial axis.", length=rank, min=0, max=1024),
@@ -417,11 +566,12 @@ def _transpose_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         state=_transpose_state,
         count_macs=_transpose_macs,
         onnx=_transpose_onnx,
+        pytorch=_transpose_pytorch(rank),
+        keras=_transpose_keras(rank),
+        caffe=_deconv_caffe,
         targets=targets(f"nn.ConvTranspose{rank}d", f"layers.Conv{rank}DTranspose", "ConvTranspose", "Deconvolution"),
     )
 
-
-_MULTIPLIER = Int("depth_multiplier", 1, "Output channels per input channel of the depthwise step.", min=1, max=1024)
 
 SPECS = (
     _conv_spec(1, {2: "Conv2d", 3: "Conv3d"}),
@@ -429,28 +579,4 @@ SPECS = (
     _conv_spec(3, {1: "Conv1d", 2: "Conv2d"}),
     _transpose_spec(1, {2: "ConvTranspose2d"}),
     _transpose_spec(2, {1: "ConvTranspose1d"}),
-    LayerSpec(
-        type="DepthwiseConv2d",
-        category="Convolution",
-        doc="Depthwise 2-D convolution: each input channel gets its own depth_multiplier filters (groups = in_channels).",
-        params=(*_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel.")),
-        infer=_depthwise,
-        state=_depthwise_state,
-        count_macs=_depthwise_macs,
-        onnx=_depthwise_onnx,
-        targets=targets("nn.Conv2d", "layers.DepthwiseConv2D", "Conv", "Convolution"),
-    ),
-    LayerSpec(
-        type="SeparableConv2d",
-        category="Convolution",
-        # NOTE: one bias, after the pointwise step, as in Keras SeparableConv2D, so weights move one
-        # to one; a depthwise bias would be redundant (the pointwise step is linear and absorbs it).
-        doc="Depthwise-separable 2-D convolution: a per-channel (depthwise) conv, then a 1x1 conv to out_channels.",
-        params=(_out_channels(), *_window_params(2), _MULTIPLIER, Bool("bias", True, "Learn an additive bias per output channel (on the pointwise step).")),
-        infer=_separable,
-        state=_separable_state,
-        count_macs=_separable_macs,
-        onnx=_separable_onnx,
-        targets=targets("nn.Conv2d + nn.Conv2d", "layers.SeparableConv2D", "Conv + Conv", "Convolution + Convolution"),
-    ),
 )

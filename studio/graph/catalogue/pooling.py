@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import prod
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -15,17 +17,23 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
+from studio.graph.catalogue.caffe_records import Fields, Layer, Refusal, Word
 from studio.graph.catalogue.conv import (
     AXES,
     LAYOUTS,
+    PER_AXIS,
     at_most,
     axis_list,
+    caffe_spatial,
+    keras_pad_step,
     need_spatial,
     onnx_window,
     reshape_hint,
     tup,
     window_too_big,
 )
+from studio.graph.catalogue.keras_records import CF, Refused, function, layer, per_axis
+from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     NoOnnxForm,
     OnnxConstant,
@@ -34,6 +42,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxRecord,
     OnnxSite,
 )
+from studio.graph.catalogue.pytorch_records import Call, kw, module, options
 from studio.graph.params import Bool, Choice, Ints, Param
 
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
@@ -256,6 +265,175 @@ def _zero_pad_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return [pads, OnnxNode("Pad", (site.x, pads.name), (site.output,))]
 
 
+# ----- PyTorch, Keras, Caffe -----
+def _stride_args(p: Params) -> list[str]:
+    return [] if p["stride"] == "kernel" else [kw("stride", pytorch_records.size(p["stride"]))]
+
+
+def _max_pool_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        rest = options(p, {"padding": 0, "dilation": 1, "ceil_mode": False}, PER_AXIS)
+        return module(s, f"nn.MaxPool{rank}d", kw("kernel_size", pytorch_records.size(p["kernel_size"])), *_stride_args(p), *rest)
+
+    return emit
+
+
+def _avg_pool_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        rest = options(p, {"padding": 0, "ceil_mode": False, "count_include_pad": True}, PER_AXIS)
+        return module(s, f"nn.AvgPool{rank}d", kw("kernel_size", pytorch_records.size(p["kernel_size"])), *_stride_args(p), *rest)
+
+    return emit
+
+
+def _adaptive_pytorch(cls: str) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    return lambda s: module(s, f"nn.{cls}", literal(pytorch_records.size(s.params["output_size"])))
+
+
+def _global_pytorch(method: str, rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    dims = "2" if rank == 1 else "(2, 3)"
+    return lambda s: pytorch_records.Emitted(None, Call(f"{s.x}.{method}", (f"dim={dims}",)))
+
+
+def _upsample_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    scale = tuple(float(f) for f in s.params["scale_factor"])
+    return module(s, "nn.Upsample", kw("scale_factor", pytorch_records.size(scale)), kw("mode", s.params["mode"]))
+
+
+def _zero_pad_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    return module(s, "nn.ZeroPad2d", literal(pytorch_records.size(s.params["padding"])))
+
+
+def _ceil_matters(s: keras_records.Site, rank: int) -> bool:
+    """Whether the output is larger than flooring would make it (ceil_mode changed the size)."""
+    p = s.params
+    stride = p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
+    dilation = p.get("dilation", (1,) * rank)
+    for n, k, st, pad, d, out in zip(s.shape[2:], p["kernel_size"], stride, p["padding"], dilation, s.output[2:]):
+        if (int(n or 0) + 2 * pad - d * (k - 1) - 1) // st + 1 != out:
+            return True
+    return False
+
+
+def _pool_args(s: keras_records.Site) -> list[str]:
+    p = s.params
+    args = [literal(per_axis(p["kernel_size"]))]
+    if p["stride"] != "kernel" and tuple(p["stride"]) != tuple(p["kernel_size"]):
+        args.append(kw("strides", per_axis(p["stride"])))
+    return args
+
+
+def _same_is_exact(s: keras_records.Site) -> bool:
+    """Whether Keras 'same' pooling pads exactly PyTorch's `padding` on both sides of every axis."""
+    p = s.params
+    stride = p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
+    for n, k, st, pad, out in zip(s.shape[2:], p["kernel_size"], stride, p["padding"], s.output[2:]):
+        steps = -(-int(n or 0) // st)
+        if steps != out or max((steps - 1) * st + k - int(n or 0), 0) != 2 * pad:
+            return False
+    return True
+
+
+def _max_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        p = s.params
+        if any(d != 1 for d in p["dilation"]):
+            raise Refused("dilation: Keras pooling has no dilation")
+        same = any(p["padding"]) and _same_is_exact(s)
+        if any(p["padding"]) and not same:
+            raise Refused("padding: Keras max pooling pads only as 'same', which differs here; use padding 0")
+        if p["ceil_mode"] and not same and _ceil_matters(s, rank):
+            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+        return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
+
+    return emit
+
+
+def _avg_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        p = s.params
+        if any(p["padding"]) and not p["count_include_pad"]:
+            raise Refused("count_include_pad False with padding: Keras averages would count the padded zeros")
+        if p["ceil_mode"] and _ceil_matters(s, rank):
+            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+        steps, x = keras_pad_step(s, rank, p["padding"])
+        emitted = layer(s, f"AveragePooling{rank}D", *_pool_args(s), CF, x=x)
+        return keras_records.Emitted(steps + emitted.steps)
+
+    return emit
+
+
+def _adaptive_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    return lambda s: layer(s, cls, literal(per_axis(s.params["output_size"])), CF)
+
+
+def _global_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    return lambda s: layer(s, cls, CF)
+
+
+def _upsample_keras(s: keras_records.Site) -> keras_records.Emitted:
+    rank = len(s.shape) - 2
+    factors = tuple(s.params["scale_factor"]) * (rank if len(s.params["scale_factor"]) == 1 else 1)
+    if rank == 1:  # layers.UpSampling1D is channels-last only; nearest is a repeat along L
+        return keras_records.Emitted([function(s, f"ops.repeat(t, {factors[0]}, axis=2)")])
+    mode = [kw("interpolation", s.params["mode"])] if s.params["mode"] != "nearest" else []
+    return layer(s, f"UpSampling{rank}D", literal(per_axis(factors)), CF, *mode)
+
+
+def _zero_pad_keras(s: keras_records.Site) -> keras_records.Emitted:
+    left, right, top, bottom = s.params["padding"]
+    return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
+
+
+def _caffe_pool(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it."""
+    span = size + 2 * pad - kernel
+    out = (-(-span // stride) if ceil else span // stride) + 1
+    if pad and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
+    def emit(site: caffe_records.Site) -> list[Layer]:
+        p = site.params
+        if any(d != 1 for d in p.get("dilation", (1, 1))):
+            raise Refusal(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
+        kernel = p["kernel_size"]
+        stride = kernel if p["stride"] == "kernel" else p["stride"]
+        pads = tuple(p["padding"])
+        if method == "AVE" and not p["count_include_pad"] and any(pads):
+            raise Refusal("count_include_pad False with padding: Caffe's average pooling always counts the padding")
+        sizes, wanted = site.inputs[0][2:], site.output[2:]
+        fields: Fields = [("pool", Word(method))]
+        caffe_spatial(fields, "kernel", tuple(kernel), 0, True)
+        caffe_spatial(fields, "stride", tuple(stride), 1, True)
+        caffe_spatial(fields, "pad", pads, 0, True)
+        for ceil, mode in ((True, None), (False, "FLOOR")):
+            got = tuple(_caffe_pool(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
+            if got == tuple(wanted):
+                if mode is not None:  # Caffe rounds up by default; this window needs rounding down
+                    fields.append(("round_mode", Word(mode)))
+                return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
+        raise Refusal(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+
+    return emit
+
+
+def _global_pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
+    def emit(site: caffe_records.Site) -> list[Layer]:
+        blob = site.blob("pooled")
+        fields: Fields = [("pool", Word(method)), ("global_pooling", True)]
+        return [
+            Layer(blob, "Pooling", site.bottoms, [blob], [("pooling_param", fields)]),
+            Layer(site.name, "Flatten", [blob], [site.name]),
+        ]
+
+    return emit
+
+
 def _kernel(rank: int) -> Param:
     return Ints("kernel_size", (2,) * rank, "Size of the pooling window per spatial axis.", length=rank, min=1, max=1024)
 
@@ -291,6 +469,9 @@ def _max_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
         ),
         infer=_pool(rank, siblings),
         onnx=_pool_onnx("MaxPool"),
+        pytorch=_max_pool_pytorch(rank),
+        keras=_max_pool_keras(rank),
+        caffe=_pool_caffe("MAX") if rank == 2 else None,
         targets=targets(f"nn.MaxPool{rank}d", f"layers.MaxPooling{rank}D", "MaxPool", "Pooling" if rank == 2 else CAFFE_4D),
     )
 
@@ -308,6 +489,9 @@ def _avg_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
         infer=_pool(rank, siblings),
         count_macs=_avg_macs,
         onnx=_pool_onnx("AveragePool"),
+        pytorch=_avg_pool_pytorch(rank),
+        keras=_avg_pool_keras(rank),
+        caffe=_pool_caffe("AVE") if rank == 2 else None,
         targets=targets(f"nn.AvgPool{rank}d", f"layers.AveragePooling{rank}D", "AveragePool", "Pooling" if rank == 2 else CAFFE_4D),
     )
 
@@ -323,6 +507,8 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         infer=_adaptive(rank, siblings),
         count_macs=_adaptive_avg_macs if kind == "avg" else _compares_only,
         onnx=_adaptive_onnx(kind),
+        pytorch=_adaptive_pytorch(f"Adaptive{word}Pool{rank}d"),
+        keras=_adaptive_keras(f"Adaptive{keras}Pooling{rank}D"),
         targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
     )
 
@@ -339,6 +525,9 @@ def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         infer=_global(rank, siblings),
         count_macs=_global_avg_macs if kind == "avg" else _compares_only,
         onnx=_global_onnx(kind, rank),
+        pytorch=_global_pytorch("mean" if kind == "avg" else "amax", rank),
+        keras=_global_keras(f"Global{keras}Pooling{rank}D"),
+        caffe=_global_pool_caffe("AVE" if kind == "avg" else "MAX") if rank == 2 else None,
         targets=targets(
             f"nn.Adaptive{word}Pool{rank}d(1) + nn.Flatten",
             f"layers.Global{keras}Pooling{rank}D",
@@ -371,6 +560,8 @@ SPECS = (
         infer=_upsample,
         count_macs=_upsample_macs,
         onnx=_upsample_onnx,
+        pytorch=_upsample_pytorch,
+        keras=_upsample_keras,
         targets=targets(
             "nn.Upsample",
             "layers.UpSampling1D / UpSampling2D / UpSampling3D",
@@ -385,6 +576,8 @@ SPECS = (
         params=(Ints("padding", (1, 1, 1, 1), "Zeros added on the left, right, top and bottom.", length=4, min=0, max=1024),),
         infer=_zero_pad,
         onnx=_zero_pad_onnx,
+        pytorch=_zero_pad_pytorch,
+        keras=_zero_pad_keras,
         targets=targets(
             "nn.ZeroPad2d",
             "layers.ZeroPadding2D",
