@@ -23,7 +23,6 @@ from studio.graph.catalogue.caffe_records import (
     Site,
     Value,
     Word,
-    axis,
 )
 from studio.graph.model import Node
 from studio.graph.project import Project
@@ -68,76 +67,7 @@ def _render(fields: Fields, depth: int) -> list[str]:
     return lines
 
 
-def _simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], Fields] | None = None):
-    def emit(site: Site) -> list[Layer]:
-        params = [(param, fields(site))] if param and fields else []
-        return [Layer(site.name, caffe_type, site.bottoms, [site.name], params)]
-
-    return emit
-
-
-def _softplus(site: Site) -> list[Layer]:
-    if site.params["beta"] != 1.0:
-        raise Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
-    return [Layer(site.name, "BNLL", site.bottoms, [site.name])]
-
-
-def _prelu(site: Site) -> list[Layer]:
-    fields: Fields = [("filler", [("type", "constant"), ("value", float(site.params["init"]))])]
-    if not site.params["per_channel"]:
-        fields.append(("channel_shared", True))
-    return [Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
-
-
-def _inner_product(site: Site) -> list[Layer]:
-    fields: Fields = [("num_output", site.params["out_features"])]
-    if not site.params["bias"]:
-        fields.append(("bias_term", False))
-    if site.rank() != 2:
-        fields.append(("axis", site.rank() - 1))  # Linear acts on the last axis only
-    return [Layer(site.name, "InnerProduct", site.bottoms, [site.name], [("inner_product_param", fields)])]
-
-
-def _reshape(site: Site) -> list[Layer]:
-    dims: Fields = [("dim", 0), *(("dim", d) for d in site.params["shape"])]
-    return [Layer(site.name, "Reshape", site.bottoms, [site.name], [("reshape_param", [("shape", dims)])])]
-
-
-def _slice(site: Site) -> list[Layer]:
-    """Caffe's Slice cuts a blob into pieces at slice points; the pieces not kept are silenced."""
-    along = axis(site.params["dim"], site.rank())
-    size = int(site.inputs[0][along] or 0)
-    start, length = site.params["start"], site.params["length"] or size - site.params["start"]
-    if start == 0 and length == size:
-        return _simple("Split")(site)
-    points = [p for p in (start, start + length) if 0 < p < size]
-    tops = [site.blob(f"piece{i}") for i in range(len(points) + 1)]
-    tops[1 if start else 0] = site.name
-    cut: Fields = [("axis", along), *(("slice_point", p) for p in points)]
-    rest = [t for t in tops if t != site.name]
-    return [
-        Layer(site.name, "Slice", site.bottoms, tops, [("slice_param", cut)]),
-        Layer(site.blob("silence"), "Silence", rest, []),
-    ]
-
-
 EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
-    "Identity": _simple("Split"),
-    "Linear": _inner_product,
-    "Flatten": _simple("Flatten"),
-    "Reshape": _reshape,
-    "Slice": _slice,
-    "Dropout": _simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
-    "ReLU": _simple("ReLU"),
-    "ReLU6": _simple("Clip", "clip_param", lambda s: [("min", 0.0), ("max", 6.0)]),
-    "LeakyReLU": _simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),
-    "PReLU": _prelu,
-    "ELU": _simple("ELU", "elu_param", lambda s: [("alpha", float(s.params["alpha"]))]),
-    "SiLU": _simple("Swish"),
-    "Sigmoid": _simple("Sigmoid"),
-    "Tanh": _simple("TanH"),
-    "Softplus": _softplus,
-    "Softmax": _simple("Softmax", "softmax_param", lambda s: [("axis", axis(s.params["dim"], s.rank()))]),
 }
 
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from studio.graph.catalogue.onnx_records import clean
 from studio.interop.onnx_graph import ImportContext, MappingFailed
 
 if TYPE_CHECKING:
@@ -113,11 +114,6 @@ def no_made_up_zeros(
     if bias is None or np.any(bias) or looks_learned(node.input[index]):
         return bias
     return None
-
-
-def clean(value: float) -> float:
-    """A float32 attribute as the decimal it was written as (9.99999974e-06 -> 1e-05)."""
-    return float(f"{float(value):.7g}")
 
 
 def per_axis(
@@ -474,18 +470,6 @@ def _lrn(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 
 # ----- activations -----
-def _simple(layer_type: str, **fixed: Any) -> Mapper:
-    def emit(ctx: ImportContext, node: onnx.NodeProto) -> None:
-        attrs = ctx.attrs(node)
-        params = {
-            key: clean(attrs.get(attr, default))
-            for key, (attr, default) in fixed.items()
-        }
-        ctx.emit(node, layer_type, params, [data_input(ctx, node)], node.output[0])
-
-    return emit
-
-
 def _selu(ctx: ImportContext, node: onnx.NodeProto) -> None:
     attrs = ctx.attrs(node)
     if not (
@@ -504,17 +488,6 @@ def _hard_sigmoid(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ):
         raise MappingFailed("HardSigmoid (alpha other than 1/6 or beta other than 0.5)")
     ctx.emit(node, "Hardsigmoid", {}, [data_input(ctx, node)], node.output[0])
-
-
-def _gelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    approximate = ctx.attrs(node).get("approximate", "none")
-    ctx.emit(
-        node,
-        "GELU",
-        {"approximate": approximate},
-        [data_input(ctx, node)],
-        node.output[0],
-    )
 
 
 def _prelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
@@ -607,17 +580,8 @@ MAPPERS: dict[str, Mapper] = {
     "LayerNormalization": _layer_norm,
     "GroupNormalization": _group_norm,
     "LRN": _lrn,
-    "Relu": _simple("ReLU"),
-    "Sigmoid": _simple("Sigmoid"),
-    "Tanh": _simple("Tanh"),
-    "Mish": _simple("Mish"),
-    "HardSwish": _simple("Hardswish"),
-    "Softplus": _simple("Softplus"),
-    "Elu": _simple("ELU", alpha=("alpha", 1.0)),
-    "LeakyRelu": _simple("LeakyReLU", negative_slope=("alpha", 0.01)),
     "Selu": _selu,
     "HardSigmoid": _hard_sigmoid,
-    "Gelu": _gelu,
     "PRelu": _prelu,
     "Clip": _clip,
     "Softmax": _softmax("Softmax"),

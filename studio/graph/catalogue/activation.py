@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -16,16 +19,20 @@ from studio.graph.catalogue.base import (
     resolve_dim,
     targets,
 )
+from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
     OnnxEmitter,
+    OnnxImport,
     OnnxNode,
     OnnxRecord,
     OnnxSite,
     OnnxWeight,
     axis,
+    clean,
     single,
 )
+from studio.graph.catalogue.pytorch_records import kw, module, options
 from studio.graph.params import Bool, Choice, Float, Int, Param
 
 
@@ -64,7 +71,13 @@ def _activation(
     caffe: Target,
     params: tuple[Param, ...] = (),
     to_onnx: OnnxEmitter | None = None,
+    *,
+    to_keras: Callable[[keras_records.Site], keras_records.Emitted],
+    to_pytorch: Callable[[pytorch_records.Site], pytorch_records.Emitted] | None = None,
+    to_caffe: Callable[[caffe_records.Site], list[caffe_records.Layer]] | None = None,
+    from_onnx: tuple[OnnxImport, ...] = (),
 ) -> LayerSpec:
+    """An elementwise activation, `nn.<layer_type>` in PyTorch (with no arguments unless `to_pytorch` says)."""
     return LayerSpec(
         type=layer_type,
         category="Activation",
@@ -74,6 +87,10 @@ def _activation(
         count_macs=_per_element,
         targets=targets(f"nn.{layer_type}", keras, onnx, caffe),
         onnx=to_onnx or single(str(onnx)),
+        pytorch=to_pytorch or _torch_module(layer_type),
+        keras=to_keras,
+        caffe=to_caffe,
+        onnx_import=from_onnx,
     )
 
 
@@ -157,10 +174,96 @@ def _no_caffe(what: str) -> Unsupported:
     return Unsupported(f"BVLC Caffe has no {what} layer")
 
 
+# ----- PyTorch -----
+def _torch_module(cls: str, defaults: dict[str, Any] | None = None) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    return lambda s: module(s, f"nn.{cls}", *options(s.params, defaults or {}))
+
+
+def _prelu_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    count = [kw("num_parameters", int(s.shape[1] or 0))] if p["per_channel"] else []
+    return module(s, "nn.PReLU", *count, *options(p, {"init": 0.25}))
+
+
+def _softmax_pytorch(cls: str) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    return lambda s: module(s, f"nn.{cls}", kw("dim", s.params["dim"]))
+
+
+# ----- Keras -----
+def _keras_layer(cls: str, *args: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    return lambda s: keras_records.layer(s, cls, *args)
+
+
+def _named_activation(name: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    return lambda s: keras_records.layer(s, "Activation", literal(name))
+
+
+def _leaky_keras(s: keras_records.Site) -> keras_records.Emitted:
+    return keras_records.layer(s, "LeakyReLU", kw("negative_slope", s.params["negative_slope"]))
+
+
+def _elu_keras(s: keras_records.Site) -> keras_records.Emitted:
+    return keras_records.layer(s, "ELU", *([kw("alpha", s.params["alpha"])] if s.params["alpha"] != 1.0 else []))
+
+
+def _prelu_keras(s: keras_records.Site) -> keras_records.Emitted:
+    rank = len(s.shape)
+    shared = tuple(range(2, rank)) if s.params["per_channel"] else tuple(range(1, rank))
+    args = [f"alpha_initializer=keras.initializers.Constant({s.params['init']!r})"]
+    if shared:
+        args.append(f"shared_axes={list(shared)!r}")
+    alpha_shape = tuple(1 if i + 1 in shared else int(d or 0) for i, d in enumerate(s.shape[1:]))
+    return keras_records.layer(s, "PReLU", *args, convert=lambda t: [t("weight").reshape(alpha_shape)])
+
+
+def _gelu_keras(s: keras_records.Site) -> keras_records.Emitted:
+    if s.params["approximate"] == "tanh":
+        return keras_records.Emitted([keras_records.function(s, "ops.gelu(t, approximate=True)")])
+    return keras_records.layer(s, "Activation", '"gelu"')
+
+
+def _softplus_keras(s: keras_records.Site) -> keras_records.Emitted:
+    if s.params["beta"] != 1.0 or s.params["threshold"] != 20.0:
+        raise keras_records.Refused("beta and threshold: Keras softplus has neither; keep beta 1 and threshold 20")
+    return keras_records.layer(s, "Activation", '"softplus"')
+
+
+def _log_softmax_keras(s: keras_records.Site) -> keras_records.Emitted:
+    return keras_records.Emitted([keras_records.function(s, f"ops.log_softmax(t, axis={s.params['dim']})")])
+
+
+# ----- Caffe -----
+def _softplus_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    if site.params["beta"] != 1.0:
+        raise caffe_records.Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
+    return [caffe_records.Layer(site.name, "BNLL", site.bottoms, [site.name])]
+
+
+def _prelu_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    fields: caffe_records.Fields = [("filler", [("type", "constant"), ("value", float(site.params["init"]))])]
+    if not site.params["per_channel"]:
+        fields.append(("channel_shared", True))
+    return [caffe_records.Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
+
+
+# ----- ONNX import (one node each; Clip, PRelu, Selu, HardSigmoid and Softmax are mapped in `studio.interop.onnx_ops`) -----
+def _from_onnx(op: str, **fixed: tuple[str, float]) -> OnnxImport:
+    """`op` as this layer, with parameters `name=(attribute, default)` read from the node's float attributes."""
+    return OnnxImport(op, lambda attrs: {key: clean(attrs.get(attr, default)) for key, (attr, default) in fixed.items()})
+
+
 SPECS = (
-    _activation("ReLU", "Rectified linear unit: max(0, x).", "layers.ReLU", "Relu", "ReLU"),
+    _activation(
+        "ReLU", "Rectified linear unit: max(0, x).", "layers.ReLU", "Relu", "ReLU",
+        to_keras=_keras_layer("ReLU"), to_caffe=caffe_records.simple("ReLU"), from_onnx=(_from_onnx("Relu"),),
+    ),
     # ReLU6 is ReLU(max_value=6) in Keras, Clip(0, 6) in ONNX and Caffe.
-    _activation("ReLU6", "ReLU capped at 6: min(max(0, x), 6), as in MobileNet.", "layers.ReLU(max_value=6)", "Clip", "Clip", to_onnx=_relu6_onnx),
+    _activation(
+        "ReLU6", "ReLU capped at 6: min(max(0, x), 6), as in MobileNet.", "layers.ReLU(max_value=6)", "Clip", "Clip",
+        to_onnx=_relu6_onnx,
+        to_keras=_keras_layer("ReLU", "max_value=6.0"),
+        to_caffe=caffe_records.simple("Clip", "clip_param", lambda s: [("min", 0.0), ("max", 6.0)]),
+    ),
     _activation(
         "LeakyReLU",
         "ReLU that lets a small slope through for negative inputs.",
@@ -169,6 +272,10 @@ SPECS = (
         "ReLU",  # Caffe's ReLU takes a negative_slope
         params=(Float("negative_slope", 0.01, "Slope for negative inputs.", min=0.0, max=1.0),),
         to_onnx=lambda site: [OnnxNode("LeakyRelu", (site.x,), (site.output,), {"alpha": site.params["negative_slope"]})],
+        to_pytorch=_torch_module("LeakyReLU", {"negative_slope": 0.01}),
+        to_keras=_leaky_keras,
+        to_caffe=caffe_records.simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),
+        from_onnx=(_from_onnx("LeakyRelu", negative_slope=("alpha", 0.01)),),
     ),
     LayerSpec(
         type="PReLU",
@@ -183,6 +290,9 @@ SPECS = (
         count_macs=_per_element,
         targets=targets("nn.PReLU", "layers.PReLU", "PRelu", "PReLU"),
         onnx=_prelu_onnx,
+        pytorch=_prelu_pytorch,
+        keras=_prelu_keras,
+        caffe=_prelu_caffe,
     ),
     _activation(
         "ELU",
@@ -192,6 +302,10 @@ SPECS = (
         "ELU",
         params=(Float("alpha", 1.0, "Value the output approaches for very negative inputs (as -alpha).", min=0.0, max=10.0),),
         to_onnx=lambda site: [OnnxNode("Elu", (site.x,), (site.output,), {"alpha": site.params["alpha"]})],
+        to_pytorch=_torch_module("ELU", {"alpha": 1.0}),
+        to_keras=_elu_keras,
+        to_caffe=caffe_records.simple("ELU", "elu_param", lambda s: [("alpha", float(s.params["alpha"]))]),
+        from_onnx=(_from_onnx("Elu", alpha=("alpha", 1.0)),),
     ),
     _activation(
         "SELU",
@@ -199,6 +313,7 @@ SPECS = (
         'layers.Activation("selu")',
         "Selu",
         _no_caffe("SELU"),
+        to_keras=_named_activation("selu"),
     ),
     _activation(
         "GELU",
@@ -208,6 +323,9 @@ SPECS = (
         _no_caffe("GELU"),
         params=(Choice("approximate", "none", ("none", "tanh"), "Exact GELU, or its faster tanh approximation."),),
         to_onnx=_gelu_onnx,
+        to_pytorch=_torch_module("GELU", {"approximate": "none"}),
+        to_keras=_gelu_keras,
+        from_onnx=(OnnxImport("Gelu", lambda attrs: {"approximate": attrs.get("approximate", "none")}),),
     ),
     _activation(
         "SiLU",
@@ -216,6 +334,8 @@ SPECS = (
         "Swish",  # opset 24; older opsets spell it Sigmoid then Mul
         "Swish",
         to_onnx=_silu_onnx,
+        to_keras=_named_activation("silu"),
+        to_caffe=caffe_records.simple("Swish"),
     ),
     _activation(
         "Mish",
@@ -223,15 +343,25 @@ SPECS = (
         'layers.Activation("mish")',
         "Mish",  # opset 18
         _no_caffe("Mish"),
+        to_keras=_named_activation("mish"),
+        from_onnx=(_from_onnx("Mish"),),
     ),
-    _activation("Sigmoid", "Logistic sigmoid: 1 / (1 + exp(-x)), squashing to (0, 1).", 'layers.Activation("sigmoid")', "Sigmoid", "Sigmoid"),
-    _activation("Tanh", "Hyperbolic tangent, squashing to (-1, 1).", 'layers.Activation("tanh")', "Tanh", "TanH"),
+    _activation(
+        "Sigmoid", "Logistic sigmoid: 1 / (1 + exp(-x)), squashing to (0, 1).", 'layers.Activation("sigmoid")', "Sigmoid", "Sigmoid",
+        to_keras=_named_activation("sigmoid"), to_caffe=caffe_records.simple("Sigmoid"), from_onnx=(_from_onnx("Sigmoid"),),
+    ),
+    _activation(
+        "Tanh", "Hyperbolic tangent, squashing to (-1, 1).", 'layers.Activation("tanh")', "Tanh", "TanH",
+        to_keras=_named_activation("tanh"), to_caffe=caffe_records.simple("TanH"), from_onnx=(_from_onnx("Tanh"),),
+    ),
     _activation(
         "Hardswish",
         "Piecewise-linear Swish: x * relu6(x + 3) / 6, as in MobileNetV3.",
         'layers.Activation("hard_swish")',
         "HardSwish",
         _no_caffe("HardSwish"),
+        to_keras=_named_activation("hard_swish"),
+        from_onnx=(_from_onnx("HardSwish"),),
     ),
     _activation(
         "Hardsigmoid",
@@ -240,6 +370,7 @@ SPECS = (
         "HardSigmoid",  # with alpha 1/6, beta 0.5 to match PyTorch
         _no_caffe("HardSigmoid"),
         to_onnx=single("HardSigmoid", alpha=1 / 6, beta=0.5),
+        to_keras=_named_activation("hard_sigmoid"),
     ),
     _activation(
         "Softplus",
@@ -252,6 +383,10 @@ SPECS = (
             Float("threshold", 20.0, "Above beta * x = threshold the output is x itself, for stability.", min=0.0, max=100.0),
         ),
         to_onnx=_softplus_onnx,
+        to_pytorch=_torch_module("Softplus", {"beta": 1.0, "threshold": 20.0}),
+        to_keras=_softplus_keras,
+        to_caffe=_softplus_caffe,
+        from_onnx=(_from_onnx("Softplus"),),
     ),
     LayerSpec(
         type="Softmax",
@@ -262,6 +397,9 @@ SPECS = (
         count_macs=_softmax_macs,
         targets=targets("nn.Softmax", "layers.Softmax", "Softmax", "Softmax"),
         onnx=_softmax_onnx("Softmax"),
+        pytorch=_softmax_pytorch("Softmax"),
+        keras=lambda s: keras_records.layer(s, "Softmax", kw("axis", s.params["dim"])),
+        caffe=caffe_records.simple("Softmax", "softmax_param", lambda s: [("axis", caffe_records.axis(s.params["dim"], s.rank()))]),
     ),
     LayerSpec(
         type="LogSoftmax",
@@ -272,5 +410,7 @@ SPECS = (
         count_macs=_softmax_macs,
         targets=targets("nn.LogSoftmax", 'layers.Activation("log_softmax")', "LogSoftmax", _no_caffe("LogSoftmax")),
         onnx=_softmax_onnx("LogSoftmax"),
+        pytorch=_softmax_pytorch("LogSoftmax"),
+        keras=_log_softmax_keras,
     ),
 )

@@ -55,3 +55,13 @@ class Site:
 def axis(dim: int, rank: int) -> int:
     """A dimension counted with the batch as 0 (negative from the end) as a non-negative Caffe axis."""
     return dim + rank if dim < 0 else dim
+
+
+def simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], Fields] | None = None) -> Callable[[Site], list[Layer]]:
+    """An emitter of one `caffe_type` layer on the node's bottoms, with an optional `param` message of `fields`."""
+
+    def emit(site: Site) -> list[Layer]:
+        params = [(param, fields(site))] if param and fields else []
+        return [Layer(site.name, caffe_type, site.bottoms, [site.name], params)]
+
+    return emit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
@@ -16,6 +17,7 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
+from studio.graph.catalogue.literals import literal, slice_subscript
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
     OnnxNode,
@@ -25,6 +27,7 @@ from studio.graph.catalogue.onnx_records import (
     axis,
     single,
 )
+from studio.graph.catalogue.pytorch_records import kw, module, options
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
 
 
@@ -185,6 +188,76 @@ def _slice_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return [*bounds, OnnxNode("Slice", (site.x, *(b.name for b in bounds)), (site.output,))]
 
 
+# ----- PyTorch -----
+def _linear_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    return module(s, "nn.Linear", str(s.shape[-1]), str(s.params["out_features"]), *options(s.params, {"bias": True}))
+
+
+def _reshape_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    dims = ", ".join(str(d) for d in s.params["shape"])
+    return pytorch_records.Emitted(None, pytorch_records.Call(f"{s.x}.reshape", (f"{s.x}.size(0)", dims)))
+
+
+def _permute_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    return pytorch_records.Emitted(None, pytorch_records.Call(f"{s.x}.permute", ("0", *(str(d) for d in s.params["dims"]))))
+
+
+def _slice_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    return pytorch_records.Emitted(None, pytorch_records.Raw(s.x + slice_subscript(p["dim"], len(s.shape), p["start"], p["length"])))
+
+
+# ----- Keras -----
+def _linear_keras(s: keras_records.Site) -> keras_records.Emitted:
+    bias = s.params["bias"]
+    args = [str(s.params["out_features"]), *([] if bias else ["use_bias=False"])]
+    return keras_records.layer(s, "Dense", *args, convert=keras_records.dense_weights(bias))
+
+
+def _flatten_keras(s: keras_records.Site) -> keras_records.Emitted:
+    # NOTE: layers.Flatten reorders channels-first input when the user's Keras config says
+    # channels_first; a reshape keeps PyTorch's (C, H, W) order whatever the config.
+    return keras_records.layer(s, "Reshape", "(-1,)")
+
+
+def _slice_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    return keras_records.Emitted([keras_records.function(s, "t" + slice_subscript(p["dim"], len(s.shape), p["start"], p["length"]))])
+
+
+# ----- Caffe -----
+def _inner_product(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    fields: caffe_records.Fields = [("num_output", site.params["out_features"])]
+    if not site.params["bias"]:
+        fields.append(("bias_term", False))
+    if site.rank() != 2:
+        fields.append(("axis", site.rank() - 1))  # Linear acts on the last axis only
+    return [caffe_records.Layer(site.name, "InnerProduct", site.bottoms, [site.name], [("inner_product_param", fields)])]
+
+
+def _reshape_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    dims: caffe_records.Fields = [("dim", 0), *(("dim", d) for d in site.params["shape"])]
+    return [caffe_records.Layer(site.name, "Reshape", site.bottoms, [site.name], [("reshape_param", [("shape", dims)])])]
+
+
+def _slice_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    """Caffe's Slice cuts a blob into pieces at slice points; the pieces not kept are silenced."""
+    along = caffe_records.axis(site.params["dim"], site.rank())
+    size = int(site.inputs[0][along] or 0)
+    start, length = site.params["start"], site.params["length"] or size - site.params["start"]
+    if start == 0 and length == size:
+        return caffe_records.simple("Split")(site)
+    points = [p for p in (start, start + length) if 0 < p < size]
+    tops = [site.blob(f"piece{i}") for i in range(len(points) + 1)]
+    tops[1 if start else 0] = site.name
+    cut: caffe_records.Fields = [("axis", along), *(("slice_point", p) for p in points)]
+    rest = [t for t in tops if t != site.name]
+    return [
+        caffe_records.Layer(site.name, "Slice", site.bottoms, tops, [("slice_param", cut)]),
+        caffe_records.Layer(site.blob("silence"), "Silence", rest, []),
+    ]
+
+
 SPECS = (
     LayerSpec(
         type="Input",
@@ -221,6 +294,9 @@ SPECS = (
         output_dtype="same",
         targets=targets("nn.Identity", "layers.Identity", "Identity", "Split"),
         onnx=single("Identity"),
+        pytorch=lambda s: module(s, "nn.Identity"),
+        keras=lambda s: keras_records.layer(s, "Identity"),
+        caffe=caffe_records.simple("Split"),
     ),
     LayerSpec(
         type="Linear",
@@ -235,6 +311,9 @@ SPECS = (
         count_macs=_linear_macs,
         targets=targets("nn.Linear", "layers.Dense", "Gemm", "InnerProduct"),
         onnx=_linear_onnx,
+        pytorch=_linear_pytorch,
+        keras=_linear_keras,
+        caffe=_inner_product,
     ),
     LayerSpec(
         type="Flatten",
@@ -246,6 +325,9 @@ SPECS = (
         output_dtype="same",
         targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
         onnx=single("Flatten", axis=1),
+        pytorch=lambda s: module(s, "nn.Flatten"),
+        keras=_flatten_keras,
+        caffe=caffe_records.simple("Flatten"),
     ),
     LayerSpec(
         type="Reshape",
@@ -259,6 +341,9 @@ SPECS = (
         output_dtype="same",
         targets=targets("torch.reshape", "layers.Reshape", "Reshape", "Reshape"),
         onnx=_reshape_onnx,
+        pytorch=_reshape_pytorch,
+        keras=lambda s: keras_records.layer(s, "Reshape", literal(tuple(s.params["shape"]))),
+        caffe=_reshape_caffe,
     ),
     LayerSpec(
         type="Permute",
@@ -270,6 +355,8 @@ SPECS = (
         output_dtype="same",
         targets=targets("Tensor.permute", "layers.Permute", "Transpose", Unsupported("BVLC Caffe has no Permute layer")),
         onnx=lambda site: [OnnxNode("Transpose", (site.x,), (site.output,), {"perm": [0, *site.params["dims"]]})],
+        pytorch=_permute_pytorch,
+        keras=lambda s: keras_records.layer(s, "Permute", literal(tuple(s.params["dims"]))),
     ),
     LayerSpec(
         type="Slice",
@@ -285,6 +372,9 @@ SPECS = (
         output_dtype="same",
         targets=targets("Tensor.narrow", "tensor indexing", "Slice", "Slice"),
         onnx=_slice_onnx,
+        pytorch=_slice_pytorch,
+        keras=_slice_keras,
+        caffe=_slice_caffe,
     ),
     LayerSpec(
         type="Dropout",
@@ -295,5 +385,8 @@ SPECS = (
         output_dtype="same",
         targets=targets("nn.Dropout", "layers.Dropout", "Dropout", "Dropout"),
         onnx=single("Identity"),  # an exported model infers: dropout does nothing
+        pytorch=lambda s: module(s, "nn.Dropout", kw("p", s.params["p"])),
+        keras=lambda s: keras_records.layer(s, "Dropout", str(s.params["p"])),
+        caffe=caffe_records.simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
     ),
 )

@@ -100,3 +100,8 @@ def per_axis(value: tuple[int, ...]) -> Any:
 
 def transposed(*axes: int) -> Callable[[Any], Any]:
     return lambda a: a.transpose(*axes)
+
+
+def dense_weights(bias: bool) -> Convert:
+    """A Dense layer's weights from PyTorch's Linear: the kernel transposed, then the bias."""
+    return lambda t: [t("weight").T, *([t("bias")] if bias else [])]

@@ -107,3 +107,8 @@ def single(op: str, **attrs: Any) -> OnnxEmitter:
 def axis(dim: int, rank: int) -> int:
     """A dimension counted with the batch as 0 (negative from the end) as a non-negative ONNX axis."""
     return dim if dim >= 0 else dim + rank
+
+
+def clean(value: float) -> float:
+    """A float32 attribute as the decimal it was written as (9.99999974e-06 -> 1e-05)."""
+    return float(f"{float(value):.7g}")
