@@ -458,17 +458,6 @@ def _group_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     )
 
 
-def _lrn(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    attrs = ctx.attrs(node)
-    params = {
-        "size": int(attrs["size"]),
-        "alpha": clean(attrs.get("alpha", 1e-4)),
-        "beta": clean(attrs.get("beta", 0.75)),
-        "k": clean(attrs.get("bias", 1.0)),
-    }
-    ctx.emit(node, "LocalResponseNorm", params, [data_input(ctx, node)], node.output[0])
-
-
 # ----- activations -----
 def _selu(ctx: ImportContext, node: onnx.NodeProto) -> None:
     attrs = ctx.attrs(node)
@@ -579,7 +568,6 @@ MAPPERS: dict[str, Mapper] = {
     "InstanceNormalization": _instance_norm,
     "LayerNormalization": _layer_norm,
     "GroupNormalization": _group_norm,
-    "LRN": _lrn,
     "Selu": _selu,
     "HardSigmoid": _hard_sigmoid,
     "PRelu": _prelu,

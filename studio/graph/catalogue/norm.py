@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
@@ -25,10 +26,12 @@ from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     NoOnnxForm,
     OnnxConstant,
+    OnnxImport,
     OnnxNode,
     OnnxRecord,
     OnnxSite,
     OnnxWeight,
+    clean,
 )
 from studio.graph.catalogue.pytorch_records import Call, channels, kw, module, options
 from studio.graph.params import Bool, Float, Int
@@ -465,6 +468,16 @@ def _lrn_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     return [caffe_records.Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
 
 
+def _lrn_import(attrs: dict[str, Any]) -> Params:
+    """An ONNX LRN's attributes as LocalResponseNorm parameters (its bias is PyTorch's k)."""
+    return {
+        "size": int(attrs["size"]),
+        "alpha": clean(attrs.get("alpha", 1e-4)),
+        "beta": clean(attrs.get("beta", 0.75)),
+        "k": clean(attrs.get("bias", 1.0)),
+    }
+
+
 def _eps() -> Float:
     return Float("eps", 1e-5, "Added to the variance so it never divides by zero; must be positive.", min=1e-12, max=1.0)
 
@@ -601,5 +614,6 @@ SPECS = (
         pytorch=_lrn_pytorch,
         keras=_lrn_keras,
         caffe=_lrn_caffe,
+        onnx_import=(OnnxImport("LRN", _lrn_import),),
     ),
 )
