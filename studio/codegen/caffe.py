@@ -10,7 +10,6 @@ is one CodegenError listing every such node. Only the net is written, not a .caf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
@@ -67,10 +66,6 @@ def _render(fields: Fields, depth: int) -> list[str]:
     return lines
 
 
-EMITTERS: dict[str, Callable[[Site], list[Layer]]] = {
-}
-
-
 class _Net:
     """Builds the prototxt of one project; one instance per generation."""
 
@@ -125,7 +120,9 @@ class _Net:
                 bottoms.append(self.graph.nodes[edge.src].name)
         inputs = tuple(s for s in result.inputs if s is not None)
         site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"))
-        return (node.spec.caffe or EMITTERS[node.type])(site)
+        if node.spec.caffe is None:
+            raise Refusal("its layer type has no Caffe form")
+        return node.spec.caffe(site)
 
     def _standardize(self, node: Node) -> list[Layer]:
         """An in-place Power layer for an Input's mean and std when one value serves every channel.

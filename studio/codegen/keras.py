@@ -20,7 +20,6 @@ from studio.codegen.checks import (
     refuse_errors,
 )
 from studio.codegen.keras_backend import load_keras
-from studio.codegen.keras_layers import EMITTERS
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
 from studio.graph.catalogue.base import Unsupported
@@ -172,11 +171,12 @@ class _Emitter:
             if node.type in ("Input", "Output") or node_id not in live:
                 continue
             target = node.spec.targets["keras"]
-            if isinstance(target, Unsupported):
-                problems.append(problem_line(node, target.reason))
+            if isinstance(target, Unsupported) or node.spec.keras is None:
+                reason = target.reason if isinstance(target, Unsupported) else "its layer type has no Keras form"
+                problems.append(problem_line(node, reason))
                 continue
             try:
-                self.emitted[node_id] = (node.spec.keras or EMITTERS[node.type])(self._site(node_id))
+                self.emitted[node_id] = node.spec.keras(self._site(node_id))
             except Refused as err:
                 problems.append(problem_line(node, str(err)))
         if problems:

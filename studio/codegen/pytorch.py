@@ -8,8 +8,7 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 from __future__ import annotations
 
 from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
-from studio.codegen.names import Namespace
-from studio.codegen.pytorch_layers import EMITTERS
+from studio.codegen.names import CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
 from studio.graph.project import Project
@@ -177,7 +176,9 @@ class _Emitter:
         for node_id in self.order:
             node = self.graph.nodes[node_id]
             if node.type not in ("Input", "Output"):
-                self.emitted[node_id] = (node.spec.pytorch or EMITTERS[node.type])(self._site(node_id))
+                if node.spec.pytorch is None:
+                    raise CodegenError(f"cannot generate PyTorch code: layer type {node.type} has no PyTorch form")
+                self.emitted[node_id] = node.spec.pytorch(self._site(node_id))
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]

@@ -18,7 +18,6 @@ import torch
 
 from studio.codegen.names import MODULE_ATTRIBUTES, CodegenError, Namespace
 from studio.codegen.pytorch import generate_pytorch
-from studio.codegen.pytorch_layers import EMITTERS
 from studio.codegen.weights import declared_state
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.project import Project, load_project
@@ -96,9 +95,8 @@ def layer_cases() -> list[Any]:
 
 
 def test_every_layer_type_has_an_emitter() -> None:
-    in_families = {t for t, spec in CATALOGUE.items() if spec.pytorch is not None}
-    assert not in_families & set(EMITTERS), "a type's emitter lives in its family or the table, not both"
-    assert in_families | set(EMITTERS) == set(CATALOGUE) - {"Input", "Output"}
+    missing = {t for t, spec in CATALOGUE.items() if spec.pytorch is None} - {"Input", "Output"}
+    assert not missing, f"layer types without a PyTorch emitter in their family: {sorted(missing)}"
 
 
 def copy_by_order(source: torch.nn.Module, target: torch.nn.Module) -> bool:
