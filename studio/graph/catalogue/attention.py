@@ -248,14 +248,19 @@ def _feed_forward(site: OnnxSite, x: str, out: str) -> list[OnnxRecord]:
 
 
 # ----- PyTorch, Keras -----
-def _attention_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    p = s.params
+def _wiring(s: pytorch_records.Site | keras_records.Site) -> tuple[str, str, str, int, Shape, Shape]:
+    """Query, key and value names, the embedding width, and the key and value shapes: an unconnected
+    key or value stands in as in the shape rule (`_memory`)."""
     query, key, value = s.args
     key = key or value or query
     value = value or key
-    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
-    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
-    value_shape = s.inputs[2] or key_shape
+    key_shape, value_shape = _memory(list(s.inputs))
+    return query, key, value, int(s.inputs[0][-1] or 0), key_shape, value_shape  # type: ignore[index,return-value]
+
+
+def _attention_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
+    p = s.params
+    query, key, value, embed, key_shape, value_shape = _wiring(s)
     args = [str(embed), str(p["num_heads"]), *options(p, {"dropout": 0.0, "bias": True}), "batch_first=True"]
     if key_shape[-1] != embed:  # type: ignore[index]
         args.append(f"kdim={key_shape[-1]}")  # type: ignore[index]
@@ -308,12 +313,7 @@ def _mha_layer(heads: int, embed: int, dropout: float, bias: bool, name: str) ->
 
 def _attention_keras(s: keras_records.Site) -> keras_records.Emitted:
     p = s.params
-    query, key, value = s.args
-    key = key or value or query
-    value = value or key
-    embed = int(s.inputs[0][-1] or 0)  # type: ignore[index]
-    key_shape = s.inputs[1] or s.inputs[2] or s.inputs[0]
-    value_shape = s.inputs[2] or key_shape
+    query, key, value, embed, key_shape, value_shape = _wiring(s)
     separate = key_shape[-1] != embed or value_shape[-1] != embed  # type: ignore[index]
     call_args = (query, value) if key == value else (query, value, f"key={key}")
     mha = _mha_layer(p["num_heads"], embed, p["dropout"], p["bias"], s.var)
