@@ -1,4 +1,4 @@
-"""Importers: ONNX and Caffe prototxt files to editable projects with their weights (see DESIGN.md).
+"""Importers: ONNX and Caffe prototxt files to editable projects with their weights (see docs/architecture.md).
 
 `import_model(path)` picks the importer by suffix (`onnx_import.import_onnx`,
 `caffe_import.import_caffe`); each returns a `common.ImportedModel` or raises a
