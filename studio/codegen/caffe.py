@@ -14,15 +14,8 @@ from typing import Any
 
 from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.names import CodegenError, comment_text
-from studio.graph.catalogue.base import Unsupported
-from studio.graph.catalogue.caffe_records import (
-    Fields,
-    Layer,
-    Refusal,
-    Site,
-    Value,
-    Word,
-)
+from studio.graph.catalogue.base import Inexpressible, Unsupported
+from studio.graph.catalogue.caffe_records import Fields, Layer, Site, Value, Word
 from studio.graph.model import Node
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
@@ -90,7 +83,7 @@ class _Net:
                 continue
             try:
                 self.layers += self._emit(node_id)
-            except Refusal as err:
+            except Inexpressible as err:
                 problems.append(problem_line(node, str(err)))
         if problems:
             raise CodegenError(
@@ -121,7 +114,7 @@ class _Net:
         inputs = tuple(s for s in result.inputs if s is not None)
         site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"))
         if node.spec.caffe is None:
-            raise Refusal("its layer type has no Caffe form")
+            raise Inexpressible("its layer type has no Caffe form")
         return node.spec.caffe(site)
 
     def _standardize(self, node: Node) -> list[Layer]:

@@ -22,14 +22,13 @@ from studio.codegen.checks import (
 from studio.codegen.keras_backend import load_keras
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
-from studio.graph.catalogue.base import Unsupported
+from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.keras_records import (
     Apply,
     Convert,
     Emitted,
     Expr,
-    Refused,
     Site,
     Step,
 )
@@ -177,7 +176,7 @@ class _Emitter:
                 continue
             try:
                 self.emitted[node_id] = node.spec.keras(self._site(node_id))
-            except Refused as err:
+            except Inexpressible as err:
                 problems.append(problem_line(node, str(err)))
         if problems:
             head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from studio.codegen.pytorch import module_names
+from studio.graph.catalogue.base import Inexpressible
 from studio.graph.catalogue.onnx_records import (
-    NoOnnxForm,
     OnnxConstant,
     OnnxNode,
     OnnxRecord,
@@ -64,7 +64,7 @@ def direct_onnx_model(
         return None
     try:
         return onnx_model(project, analysis, state, io, opset, graph_name)
-    except NoOnnxForm:
+    except Inexpressible:
         return None
 
 

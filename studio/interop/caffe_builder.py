@@ -15,16 +15,8 @@ from dataclasses import dataclass, field
 from studio.graph.catalogue import ShapeError
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph, GraphError
-from studio.interop.common import NameTable
+from studio.interop.common import NameTable, Unmappable
 from studio.interop.prototxt import Message
-
-
-class Unmapped(Exception):
-    """A layer, or one setting of it, that no catalogue layer expresses; `kind` groups it in the report."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 class Unknown(Exception):
@@ -100,7 +92,7 @@ class Builder:
         try:
             node = self.graph.add_node(layer_type, self.names.take(name), params)
         except GraphError as err:
-            raise Unmapped(f"{caffe} ({_setting(str(err))})") from None
+            raise Unmappable(f"{caffe} ({_setting(str(err))})") from None
         ports = node.spec.input_ports(node.params)
         for port, blob in zip(ports, inputs):
             assert blob.node is not None
@@ -144,7 +136,7 @@ class Builder:
 
 
 def unknown(blob: Blob, kind: str) -> Exception:
-    return Unknown() if blob.failed else Unmapped(kind)
+    return Unknown() if blob.failed else Unmappable(kind)
 
 
 def _setting(message: str) -> str:
@@ -156,7 +148,7 @@ def _setting(message: str) -> str:
 def single(layer: Layer, tops: int = 1) -> Blob:
     """The one bottom of a layer that takes one bottom and gives `tops` tops."""
     if len(layer.bottoms) != 1:
-        raise Unmapped(f"{layer.type} with {len(layer.bottoms)} bottoms")
+        raise Unmappable(f"{layer.type} with {len(layer.bottoms)} bottoms")
     if len(layer.tops) != tops:
         raise BrokenLayer(
             f"{layer.type} needs {tops} top{'s' if tops != 1 else ''}, not {len(layer.tops)}"
@@ -239,7 +231,7 @@ def axis_index(p: Message, name: str, rank: int, default: int = 1) -> int:
 
 def check_axis_one(p: Message, caffe: str) -> None:
     if p.integer("axis", 1) != 1:
-        raise Unmapped(f"{caffe} with axis other than 1")
+        raise Unmappable(f"{caffe} with axis other than 1")
 
 
 def required_default(p: Message, name: str, default: int) -> int:

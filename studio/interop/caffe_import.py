@@ -14,19 +14,13 @@ from pathlib import Path
 
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
-from studio.interop.caffe_builder import (
-    Blob,
-    BrokenLayer,
-    Builder,
-    Layer,
-    Unknown,
-    Unmapped,
-)
+from studio.interop.caffe_builder import Blob, BrokenLayer, Builder, Layer, Unknown
 from studio.interop.caffe_layers import MAPPINGS
 from studio.interop.common import (
     MAX_LISTED,
     ImportedModel,
     ModelImportError,
+    Unmappable,
     lay_out,
     project_name,
     unsupported_error,
@@ -202,7 +196,7 @@ class _Importer:
         except BrokenLayer as err:
             self.errors.append(f"layer {name!r} ({kind}), line {msg.line}: {err}")
             self._fail_tops(msg)
-        except Unmapped as err:
+        except Unmappable as err:
             self.unmapped.append((err.kind, name))
             self._fail_tops(msg)
         except Unknown:
@@ -244,9 +238,9 @@ class _Importer:
             self.silenced.update(bottom_names)
             return
         if kind not in MAPPINGS:
-            raise Unmapped(kind)
+            raise Unmappable(kind)
         if any(b.label_of for b in bottoms):
-            raise Unmapped(f"{kind} reading a data layer's labels")
+            raise Unmappable(f"{kind} reading a data layer's labels")
         results = MAPPINGS[kind](self.b, Layer(msg, name, kind, bottoms, tops))
         for top, blob in zip(tops, results):
             self.b.write(top, blob)
@@ -283,7 +277,7 @@ class _Importer:
         for name, shape in zip(names, shapes):
             try:
                 self._add_input(name, name, shape, "input")
-            except (BrokenLayer, Unmapped) as err:
+            except (BrokenLayer, Unmappable) as err:
                 raise ModelImportError(f"{self.source}: {err}") from None
 
     def _input_layer(self, msg: Message, name: str, tops: list[str]) -> None:
@@ -308,7 +302,7 @@ class _Importer:
             )
         try:
             blob = self.b.add("Input", node_name, {"shape": tuple(dims[1:])}, [], kind)
-        except Unmapped as err:
+        except Unmappable as err:
             raise BrokenLayer(
                 f"input {top!r} has shape {tuple(dims)}: {err.kind}"
             ) from None

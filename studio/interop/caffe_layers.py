@@ -18,7 +18,6 @@ from studio.interop.caffe_builder import (
     Layer,
     Sink,
     Unknown,
-    Unmapped,
     axis_index,
     check_axis_one,
     rank_of,
@@ -28,6 +27,7 @@ from studio.interop.caffe_builder import (
     spatial,
     unknown,
 )
+from studio.interop.common import Unmappable
 from studio.interop.prototxt import Message
 
 
@@ -39,7 +39,7 @@ def convolution(b: Builder, layer: Layer) -> list[Blob]:
     check_axis_one(p, layer.type)
     rank = rank_of(x) - 2
     if rank not in (1, 2, 3):
-        raise Unmapped(f"Convolution over {rank} spatial axes")
+        raise Unmappable(f"Convolution over {rank} spatial axes")
     params = _conv_params(p, rank)
     blob = b.add(f"Conv{rank}d", layer.name, params, [x], layer.type)
     b.sinks[layer.name] = Sink("conv", blob.node or "")
@@ -53,7 +53,7 @@ def deconvolution(b: Builder, layer: Layer) -> list[Blob]:
     check_axis_one(p, layer.type)
     rank = rank_of(x) - 2
     if rank not in (1, 2):
-        raise Unmapped(f"Deconvolution over {rank} spatial axes")
+        raise Unmappable(f"Deconvolution over {rank} spatial axes")
     blob = b.add(
         f"ConvTranspose{rank}d", layer.name, _conv_params(p, rank), [x], layer.type
     )
@@ -96,7 +96,7 @@ def pooling(b: Builder, layer: Layer) -> list[Blob]:
     method = p.enum("pool", "MAX")
     kinds = {"MAX": "Max", "AVE": "Avg", "0": "Max", "1": "Avg"}
     if method not in kinds:
-        raise Unmapped(
+        raise Unmappable(
             "Pooling STOCHASTIC (no catalogue layer samples its windows)"
             if method in ("STOCHASTIC", "2")
             else f"Pooling {method}"
@@ -123,7 +123,7 @@ def pooling(b: Builder, layer: Layer) -> list[Blob]:
         raise BrokenLayer("pad must be smaller than the kernel")
     ceil = p.enum("round_mode", "CEIL") in ("CEIL", "0")
     if any(2 * q > k for q, k in zip(pad, kernel)):
-        raise Unmapped("Pooling (pad more than half the kernel, which PyTorch refuses)")
+        raise Unmappable("Pooling (pad more than half the kernel, which PyTorch refuses)")
     params = {
         "kernel_size": kernel,
         "stride": stride,
@@ -141,7 +141,7 @@ def pooling(b: Builder, layer: Layer) -> list[Blob]:
             for n, k, s, q in zip(sizes, kernel, stride, pad)
         ]
         if caffe != ours:
-            raise Unmapped(
+            raise Unmappable(
                 "Pooling (stride larger than the kernel, no padding: Caffe keeps an empty last window)"
             )
     blob = b.add(f"{word}Pool2d", layer.name, params, [x], layer.type)
@@ -173,7 +173,7 @@ def inner_product(b: Builder, layer: Layer) -> list[Blob]:
             layer.type,
         )
     else:
-        raise Unmapped("InnerProduct (axis leaves more than one leading axis)")
+        raise Unmappable("InnerProduct (axis leaves more than one leading axis)")
     blob = b.add("Linear", layer.name, params, [x], layer.type)
     b.sinks[layer.name] = Sink(
         "linear", blob.node or "", transpose=bool(p.flag("transpose", False))
@@ -220,14 +220,14 @@ def clip(b: Builder, layer: Layer) -> list[Blob]:
     """Clip -> ReLU6 (min 0, max 6, the only clip the catalogue has)."""
     p = layer.param("clip_param")
     if (p.number("min"), p.number("max")) != (0.0, 6.0):
-        raise Unmapped("Clip (other than min 0, max 6)")
+        raise Unmappable("Clip (other than min 0, max 6)")
     return _elementwise("ReLU6")(b, layer)
 
 
 def swish(b: Builder, layer: Layer) -> list[Blob]:
     """Swish -> SiLU (beta 1 only)."""
     if layer.param("swish_param").number("beta", 1.0) != 1.0:
-        raise Unmapped("Swish (beta other than 1)")
+        raise Unmappable("Swish (beta other than 1)")
     return _elementwise("SiLU")(b, layer)
 
 
@@ -236,7 +236,7 @@ def lrn(b: Builder, layer: Layer) -> list[Blob]:
     x = b.plain(single(layer), layer.name)
     p = layer.param("lrn_param")
     if p.enum("norm_region", "ACROSS_CHANNELS") not in ("ACROSS_CHANNELS", "0"):
-        raise Unmapped(
+        raise Unmappable(
             "LRN WITHIN_CHANNEL (no catalogue layer normalizes over a spatial neighbourhood)"
         )
     size = required_default(p, "local_size", 5)
@@ -254,7 +254,7 @@ def lrn(b: Builder, layer: Layer) -> list[Blob]:
 def _norm_type(base: str, x: Blob, ranks: dict[int, str]) -> str:
     rank = len(x.shape) if x.shape is not None else 4
     if rank not in ranks:
-        raise Unmapped(f"{base} over a {rank}-D blob")
+        raise Unmappable(f"{base} over a {rank}-D blob")
     return ranks[rank]
 
 
@@ -286,7 +286,7 @@ def mvn(b: Builder, layer: Layer) -> list[Blob]:
     x = b.plain(single(layer), layer.name)
     p = layer.param("mvn_param")
     if not p.flag("normalize_variance", True) or p.flag("across_channels", False):
-        raise Unmapped("MVN (mean only, or across channels)")
+        raise Unmappable("MVN (mean only, or across channels)")
     layer_type = _norm_type(
         "MVN", x, {3: "InstanceNorm1d", 4: "InstanceNorm2d", 5: "InstanceNorm3d"}
     )
@@ -306,7 +306,7 @@ def scale(b: Builder, layer: Layer) -> list[Blob]:
         or p.integer("axis", 1) != 1
         or p.integer("num_axes", 1) != 1
     ):
-        raise Unmapped("Scale (by a second bottom, or over other axes)")
+        raise Unmappable("Scale (by a second bottom, or over other axes)")
     x = single(layer)
     if x.failed:
         raise Unknown()
@@ -318,7 +318,7 @@ def scale(b: Builder, layer: Layer) -> list[Blob]:
         or node.type.startswith(("LayerNorm", "GroupNorm"))
         or b.graph.out_edges(node.id)
     ):
-        raise Unmapped("Scale (not right after a BatchNorm)")
+        raise Unmappable("Scale (not right after a BatchNorm)")
     if not p.flag("bias_term", False):
         b.warnings.append(
             f"Scale layer {layer.name!r} learns no shift, but the affine part of {node.name!r} does: "
@@ -347,7 +347,7 @@ def eltwise(b: Builder, layer: Layer) -> list[Blob]:
         elif coefficients == [1.0, -1.0]:
             layer_type = "Subtract"
         else:
-            raise Unmapped("Eltwise SUM with coefficients other than all 1 or (1, -1)")
+            raise Unmappable("Eltwise SUM with coefficients other than all 1 or (1, -1)")
     elif coefficients:
         raise BrokenLayer("Eltwise takes coefficients for SUM only")
     elif operation in ("PROD", "0"):
@@ -355,7 +355,7 @@ def eltwise(b: Builder, layer: Layer) -> list[Blob]:
     elif operation in ("MAX", "2"):
         layer_type = "Maximum"
     else:
-        raise Unmapped(f"Eltwise {operation}")
+        raise Unmappable(f"Eltwise {operation}")
     inputs = _merge_inputs(b, layer)
     params = {} if layer_type == "Subtract" else {"num_inputs": count}
     blob = b.add(layer_type, layer.name, params, inputs, layer.type)
@@ -381,7 +381,7 @@ def concat(b: Builder, layer: Layer) -> list[Blob]:
         p, "concat_dim" if p.has("concat_dim") and not p.has("axis") else "axis", rank
     )
     if axis == 0:
-        raise Unmapped("Concat along the batch axis")
+        raise Unmappable("Concat along the batch axis")
     inputs = _merge_inputs(b, layer, axis)
     blob = b.add(
         "Concat",
@@ -404,12 +404,12 @@ def split(b: Builder, layer: Layer) -> list[Blob]:
 def slice_(b: Builder, layer: Layer) -> list[Blob]:
     """Slice -> one Slice node per top, each keeping its piece between two slice points."""
     if len(layer.bottoms) != 1:
-        raise Unmapped(f"Slice with {len(layer.bottoms)} bottoms")
+        raise Unmappable(f"Slice with {len(layer.bottoms)} bottoms")
     p = layer.param("slice_param")
     x = layer.bottoms[0]
     axis = axis_index(p, "slice_dim" if p.has("slice_dim") and not p.has("axis") else "axis", rank_of(x))
     if axis == 0:
-        raise Unmapped("Slice along the batch axis")
+        raise Unmappable("Slice along the batch axis")
     if len(layer.tops) == 1:
         return [x]
     if not (x.squeezed and axis == 1):
@@ -421,7 +421,7 @@ def slice_(b: Builder, layer: Layer) -> list[Blob]:
     size = None if x.guessed else int(x.shape[axis] or 0)
     if not points:
         if size is None:
-            raise Unmapped("Slice into equal parts of an input whose shape the file does not state")
+            raise Unmappable("Slice into equal parts of an input whose shape the file does not state")
         if size % count:
             raise BrokenLayer(f"its {size} entries along axis {axis} do not split into {count} equal tops")
         points = [size // count * i for i in range(1, count)]
@@ -449,7 +449,7 @@ def flatten(b: Builder, layer: Layer) -> list[Blob]:
     if first == 1 and last == rank - 1:
         return [b.add("Flatten", layer.name, {}, [x], layer.type)]
     if first == 0 or last < first:
-        raise Unmapped("Flatten including the batch axis")
+        raise Unmappable("Flatten including the batch axis")
     x = b.plain(x, layer.name)
     if x.shape is None:
         raise unknown(x, "Flatten of part of a blob whose shape is unknown")
@@ -495,7 +495,7 @@ def reshape(b: Builder, layer: Layer) -> list[Blob]:
         ):
             target[0] = None
         else:
-            raise Unmapped("Reshape that changes the batch axis")
+            raise Unmappable("Reshape that changes the batch axis")
     return [
         b.add(
             "Reshape",
@@ -532,7 +532,7 @@ def power(b: Builder, layer: Layer) -> list[Blob]:
     node = b.graph.nodes.get(x.node or "")
     fresh_input = node is not None and node.type == "Input" and not node.params["mean"] and not b.graph.out_edges(node.id)
     if exponent != 1.0 or not scale or scale < 0 or not fresh_input:
-        raise Unmapped("Power (other than a standardization of the net's input)")
+        raise Unmappable("Power (other than a standardization of the net's input)")
     b.graph.set_param(node.id, "mean", (-shift / scale,))
     b.graph.set_param(node.id, "std", (1.0 / scale,))
     return [x]

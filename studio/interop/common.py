@@ -29,6 +29,19 @@ LAYOUT_ASPECT = 1.6  # imported networks are laid out in bands that make a 16:10
 MAX_LISTED = 12
 
 
+class Unmappable(Exception):
+    """An operator or layer of a file, or one setting of it, that no catalogue layer expresses.
+
+    `kind` is how the import error lists it ("Conv (asymmetric 3-D padding)"); every such node is
+    collected and reported at once (`UnsupportedLayersError`). A file that is itself wrong raises
+    `ModelImportError` (Caffe's per-layer `BrokenLayer` is gathered into one).
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class ModelImportError(Exception):
     """A model file that cannot be imported; the message names the file and lists every problem at once."""
 

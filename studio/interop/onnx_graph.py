@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from studio.graph.catalogue import CATALOGUE, ShapeError
 from studio.graph.catalogue.base import Shape
 from studio.graph.params import ParamValueError
+from studio.interop.common import Unmappable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,14 +51,6 @@ GROWING = frozenset(
 
 class DamagedTensor(Exception):
     """An initializer whose stored data does not match its declared type and size."""
-
-
-class MappingFailed(Exception):
-    """A node that cannot be mapped; `kind` is how the import error lists it (e.g. "Conv (asymmetric 3-D padding)")."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 @dataclass
@@ -204,7 +197,7 @@ class ImportContext:
         """Add a layer fed by live tensors `inputs`, producing `output`; its shape is checked by the catalogue.
 
         Raises:
-            MappingFailed: the parameters are out of the catalogue's range or the shapes do not fit.
+            Unmappable: the parameters are out of the catalogue's range or the shapes do not fit.
         """
         spec = CATALOGUE[layer_type]
         values = spec.defaults()
@@ -212,15 +205,15 @@ class ImportContext:
             for key, value in params.items():
                 values[key] = spec.param(key).validate(value)
         except ParamValueError as err:
-            raise MappingFailed(f"{node.op_type} ({err})") from None
+            raise Unmappable(f"{node.op_type} ({err})") from None
         sources = [self.resolve(t) if t else "" for t in inputs]
         shapes = [self.shapes.get(t) if t else None for t in sources]
         if any(t and s is None for t, s in zip(sources, shapes)):
-            raise MappingFailed(f"{node.op_type} (an input of unknown shape)")
+            raise Unmappable(f"{node.op_type} (an input of unknown shape)")
         try:
             out = spec.infer(values, shapes)[0]
         except ShapeError as err:
-            raise MappingFailed(
+            raise Unmappable(
                 f"{node.op_type} as {layer_type}: {err.message}"
             ) from None
         layer = Layer(
@@ -384,7 +377,7 @@ class ImportContext:
             results = ReferenceEvaluator(
                 _single_node_model(node, feeds, self.opset)
             ).run(None, feeds)
-        except MappingFailed as err:
+        except Unmappable as err:
             self.fail(node, err.kind)
             return None
         except Exception as err:  # noqa: BLE001 - the reference operators raise many types on bad input
@@ -418,7 +411,7 @@ def run_nodes(
                     else ctx.consts.get(name)
                 )
                 if value is None:
-                    raise MappingFailed("pattern (reads a tensor it was not given)")
+                    raise Unmappable("pattern (reads a tensor it was not given)")
                 constants.append(numpy_helper.from_array(np.asarray(value), name))
     inputs = [
         helper.make_tensor_value_info(
@@ -515,7 +508,7 @@ def _check_growth(
         elif scales is not None:
             size = int(x.size * float(np.prod(np.asarray(scales, dtype=np.float64))))
     if size > MAX_FOLD_ELEMENTS or size < 0:
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (would build a constant of {size:,} elements)"
         )
 

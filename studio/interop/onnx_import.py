@@ -24,6 +24,7 @@ from studio.interop.common import (
     ImportedModel,
     ModelImportError,
     NameTable,
+    Unmappable,
     internal_error,
     lay_out,
     project_name,
@@ -36,7 +37,6 @@ from studio.interop.onnx_graph import (
     DamagedTensor,
     ImportContext,
     Layer,
-    MappingFailed,
 )
 from studio.interop.onnx_ops import MAPPERS, Mapper, data_input
 from studio.interop.onnx_patterns import (
@@ -411,17 +411,17 @@ def _map_node(
         if match is not None:
             match.emit(ctx)
         elif node.domain not in ("", "ai.onnx"):
-            raise MappingFailed(f"{node.domain}.{node.op_type}")
+            raise Unmappable(f"{node.domain}.{node.op_type}")
         elif mapper is None:
             recurrent = node.op_type in ("LSTM", "GRU", "RNN")
-            raise MappingFailed(
+            raise Unmappable(
                 f"{node.op_type} (in a form not recognised)"
                 if recurrent
                 else node.op_type
             )
         else:
             mapper(ctx, node)
-    except MappingFailed as err:
+    except Unmappable as err:
         ctx.fail(node, err.kind)
         ctx.broken.update(produced)
         ctx.stand_in(list(node.output))

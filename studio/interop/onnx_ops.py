@@ -1,7 +1,7 @@
 """ONNX operators that become one catalogue layer each: convolutions, dense, normalization, activations.
 
 Each mapper gets the context and the node, emits layers (or aliases its output) and raises
-`MappingFailed` with a short kind ("MaxPool (asymmetric padding)") when the node has no
+`Unmappable` with a short kind ("MaxPool (asymmetric padding)") when the node has no
 faithful mapping. Pooling lives in `onnx_pooling`, tensor plumbing (reshapes, merges,
 padding) in `onnx_tensors`.
 """
@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from studio.graph.catalogue.onnx_records import clean
-from studio.interop.onnx_graph import ImportContext, MappingFailed
+from studio.interop.common import Unmappable
+from studio.interop.onnx_graph import ImportContext
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,23 +27,23 @@ SELU_GAMMA = 1.0507009873554805
 
 # ----- shared helpers -----
 def data_input(ctx: ImportContext, node: onnx.NodeProto, index: int = 0) -> str:
-    """The live tensor at input `index`, resolved; MappingFailed when it is a constant or missing."""
+    """The live tensor at input `index`, resolved; Unmappable when it is a constant or missing."""
     names = list(node.input)
     if index >= len(names) or not names[index]:
-        raise MappingFailed(f"{node.op_type} (input {index + 1} is missing)")
+        raise Unmappable(f"{node.op_type} (input {index + 1} is missing)")
     name = names[index]
     if ctx.is_constant(name):
-        raise MappingFailed(f"{node.op_type} (on a constant tensor)")
+        raise Unmappable(f"{node.op_type} (on a constant tensor)")
     return ctx.resolve(name)
 
 
 def known_shape(
     ctx: ImportContext, node: onnx.NodeProto, tensor: str
 ) -> tuple[Any, ...]:
-    """The shape of a live tensor; MappingFailed when it is not known."""
+    """The shape of a live tensor; Unmappable when it is not known."""
     shape = ctx.shape(tensor)
     if shape is None or any(d is None for d in shape[1:]):
-        raise MappingFailed(f"{node.op_type} (an input whose size is not known)")
+        raise Unmappable(f"{node.op_type} (an input whose size is not known)")
     return shape
 
 
@@ -53,15 +54,15 @@ def constant(
     what: str,
     optional: bool = False,
 ) -> np.ndarray | None:
-    """The constant at input `index`; None for an absent optional one, MappingFailed for a computed one."""
+    """The constant at input `index`; None for an absent optional one, Unmappable for a computed one."""
     names = list(node.input)
     if index >= len(names) or not names[index]:
         if optional:
             return None
-        raise MappingFailed(f"{node.op_type} (no {what})")
+        raise Unmappable(f"{node.op_type} (no {what})")
     value = ctx.const(names[index])
     if value is None:
-        raise MappingFailed(f"{node.op_type} (its {what} is computed, not a constant)")
+        raise Unmappable(f"{node.op_type} (its {what} is computed, not a constant)")
     return value
 
 
@@ -122,7 +123,7 @@ def per_axis(
     """An attribute given per spatial axis (or absent)."""
     found = tuple(int(v) for v in values) if values else (default,) * rank
     if len(found) != rank:
-        raise MappingFailed(f"attribute of length {len(found)} for {rank} spatial axes")
+        raise Unmappable(f"attribute of length {len(found)} for {rank} spatial axes")
     return found
 
 
@@ -150,7 +151,7 @@ def pads_for(
         return (0,) * rank, (0,) * rank
     pads = [int(p) for p in attrs.get("pads", [0] * (2 * rank))]
     if len(pads) != 2 * rank or any(p < 0 for p in pads):
-        raise MappingFailed(f"{node.op_type} (pads {pads})")
+        raise Unmappable(f"{node.op_type} (pads {pads})")
     return tuple(pads[:rank]), tuple(pads[rank:])
 
 
@@ -173,7 +174,7 @@ def zero_pad(
 ) -> str:
     """Emit a ZeroPad2d for uneven padding of a 4-D tensor; return the padded tensor."""
     if len(begin) != 2:
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (uneven padding of a {len(begin)}-D window)"
         )
     padded = f"{node.output[0]}::padded"
@@ -209,7 +210,7 @@ def conv_layer(
     shape = known_shape(ctx, node, x)
     rank = len(shape) - 2
     if rank not in (1, 2, 3):
-        raise MappingFailed(f"Conv ({rank}-D)")
+        raise Unmappable(f"Conv ({rank}-D)")
     weight = constant(ctx, node, 1, "weight")
     bias = no_made_up_zeros(ctx, node, 2, constant(ctx, node, 2, "bias", optional=True))
     attrs = ctx.attrs(node)
@@ -218,14 +219,14 @@ def conv_layer(
     dilations = per_axis(attrs.get("dilations"), rank, 1)
     groups = int(attrs.get("group", 1))
     if weight.ndim != rank + 2 or weight.shape[1] * groups != shape[1]:
-        raise MappingFailed("Conv (its weight does not fit its input)")
+        raise Unmappable("Conv (its weight does not fit its input)")
     begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
     if extra is not None:
         begin = tuple(a + b for a, b in zip(begin, extra[0]))
         end = tuple(a + b for a, b in zip(end, extra[1]))
     if begin != end:
         if mode != "zeros":
-            raise MappingFailed(f"Conv (uneven {mode} padding)")
+            raise Unmappable(f"Conv (uneven {mode} padding)")
         x, begin = pad_the_excess(ctx, node, x, begin, end)
     params = {
         "out_channels": int(weight.shape[0]),
@@ -252,19 +253,19 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     shape = known_shape(ctx, node, x)
     rank = len(shape) - 2
     if rank not in (1, 2):
-        raise MappingFailed(f"ConvTranspose ({rank}-D)")
+        raise Unmappable(f"ConvTranspose ({rank}-D)")
     weight = constant(ctx, node, 1, "weight")
     bias = constant(ctx, node, 2, "bias", optional=True)
     attrs = ctx.attrs(node)
     if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise MappingFailed("ConvTranspose (auto_pad SAME)")
+        raise Unmappable("ConvTranspose (auto_pad SAME)")
     kernel = tuple(int(k) for k in weight.shape[2:])
     strides = per_axis(attrs.get("strides"), rank, 1)
     dilations = per_axis(attrs.get("dilations"), rank, 1)
     groups = int(attrs.get("group", 1))
     begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
     if begin != end:
-        raise MappingFailed("ConvTranspose (uneven padding)")
+        raise Unmappable("ConvTranspose (uneven padding)")
     extra = per_axis(attrs.get("output_padding"), rank, 0)
     if attrs.get("output_shape"):
         wanted = list(attrs["output_shape"])[-rank:]
@@ -274,7 +275,7 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ]
         extra = tuple(int(w - f) for w, f in zip(wanted, full))
     if weight.shape[0] != shape[1]:
-        raise MappingFailed("ConvTranspose (its weight does not fit its input)")
+        raise Unmappable("ConvTranspose (its weight does not fit its input)")
     params = {
         "out_channels": int(weight.shape[1]) * groups,
         "kernel_size": kernel,
@@ -305,14 +306,14 @@ def linear_layer(
 
     shape = known_shape(ctx, node, x)
     if weight.ndim != 2 or weight.shape[1] != shape[-1]:
-        raise MappingFailed(f"{node.op_type} (its weight does not fit its input)")
+        raise Unmappable(f"{node.op_type} (its weight does not fit its input)")
     weights = {"weight": floats(weight)}
     if bias is not None:
         bias = np.asarray(bias, dtype=np.float32).reshape(-1)
         if bias.size == 1:
             bias = np.full(weight.shape[0], bias[0], dtype=np.float32)
         elif bias.size != weight.shape[0]:
-            raise MappingFailed(f"{node.op_type} (a bias that is not one per output)")
+            raise Unmappable(f"{node.op_type} (a bias that is not one per output)")
         weights["bias"] = bias
     params = {"out_features": int(weight.shape[0]), "bias": bias is not None}
     ctx.emit(node, "Linear", params, [x], output, weights)
@@ -322,7 +323,7 @@ def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     attrs = ctx.attrs(node)
     if attrs.get("transA", 0):
-        raise MappingFailed("Gemm (transA)")
+        raise Unmappable("Gemm (transA)")
     weight = constant(ctx, node, 1, "weight")
     bias = constant(ctx, node, 2, "bias", optional=True)
     weight = weight if attrs.get("transB", 0) else weight.T
@@ -331,7 +332,7 @@ def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if bias is not None and float(attrs.get("beta", 1.0)) != 1.0:
         bias = bias * float(attrs["beta"])
     if bias is not None and bias.size not in (1, weight.shape[0]):
-        raise MappingFailed("Gemm (a bias that is not one per output)")
+        raise Unmappable("Gemm (a bias that is not one per output)")
     linear_layer(ctx, node, x, weight, bias, node.output[0])
 
 
@@ -339,7 +340,7 @@ def _matmul(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     weight = constant(ctx, node, 1, "weight")
     if weight.ndim != 2:
-        raise MappingFailed("MatMul (a weight that is not a matrix)")
+        raise Unmappable("MatMul (a weight that is not a matrix)")
     linear_layer(ctx, node, x, weight.T, None, node.output[0])
 
 
@@ -351,13 +352,13 @@ def _batch_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if attrs.get("training_mode", 0) or any(
         o and ctx.consumers.get(o) for o in node.output[1:]
     ):
-        raise MappingFailed("BatchNormalization (training mode)")
+        raise Unmappable("BatchNormalization (training mode)")
     scale, bias, mean, var = (
         constant(ctx, node, i, what)
         for i, what in enumerate(("scale", "bias", "mean", "variance"), 1)
     )
     if rank not in (2, 3, 4, 5):
-        raise MappingFailed(f"BatchNormalization ({rank}-D input)")
+        raise Unmappable(f"BatchNormalization ({rank}-D input)")
     momentum = clean(1.0 - clean(attrs.get("momentum", 0.9)))
     affine = not is_identity_affine(ctx, node.input[1], node.input[2])
     params = {
@@ -389,7 +390,7 @@ def _instance_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(known_shape(ctx, node, x))
     scale, bias = constant(ctx, node, 1, "scale"), constant(ctx, node, 2, "bias")
     if rank not in (3, 4, 5):
-        raise MappingFailed(f"InstanceNormalization ({rank}-D input)")
+        raise Unmappable(f"InstanceNormalization ({rank}-D input)")
     affine = not is_identity_affine(ctx, node.input[1], node.input[2])
     params = {"eps": clean(ctx.attrs(node).get("epsilon", 1e-5)), "affine": affine}
     weights = (
@@ -406,7 +407,7 @@ def _layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     attrs = ctx.attrs(node)
     axis = int(attrs.get("axis", -1)) % len(shape)
     if axis == 0:
-        raise MappingFailed("LayerNormalization (over the batch dimension)")
+        raise Unmappable("LayerNormalization (over the batch dimension)")
     scale = constant(ctx, node, 1, "scale")
     bias = constant(ctx, node, 2, "bias", optional=True)
     normalized = tuple(shape[axis:])
@@ -465,7 +466,7 @@ def _selu(ctx: ImportContext, node: onnx.NodeProto) -> None:
         math.isclose(attrs.get("alpha", SELU_ALPHA), SELU_ALPHA, rel_tol=1e-6)
         and math.isclose(attrs.get("gamma", SELU_GAMMA), SELU_GAMMA, rel_tol=1e-6)
     ):
-        raise MappingFailed("Selu (alpha or gamma other than the standard constants)")
+        raise Unmappable("Selu (alpha or gamma other than the standard constants)")
     ctx.emit(node, "SELU", {}, [data_input(ctx, node)], node.output[0])
 
 
@@ -475,7 +476,7 @@ def _hard_sigmoid(ctx: ImportContext, node: onnx.NodeProto) -> None:
         math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6)
         and math.isclose(attrs.get("beta", 0.5), 0.5)
     ):
-        raise MappingFailed("HardSigmoid (alpha other than 1/6 or beta other than 0.5)")
+        raise Unmappable("HardSigmoid (alpha other than 1/6 or beta other than 0.5)")
     ctx.emit(node, "Hardsigmoid", {}, [data_input(ctx, node)], node.output[0])
 
 
@@ -491,7 +492,7 @@ def _prelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
         or aligned[1] != shape[1]
         or math.prod(aligned) != shape[1]
     ):
-        raise MappingFailed(
+        raise Unmappable(
             "PRelu (a slope that is neither one value nor one per channel)"
         )
     ctx.emit(
@@ -522,7 +523,7 @@ def _clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
     elif low == 0 and np.isinf(high):
         ctx.emit(node, "ReLU", {}, [data_input(ctx, node)], node.output[0])
     else:
-        raise MappingFailed(
+        raise Unmappable(
             f"Clip (to [{low:g}, {high:g}]: only ReLU and ReLU6 ranges)"
         )
 
@@ -535,7 +536,7 @@ def _softmax(layer_type: str) -> Mapper:
         if (
             ctx.opset < 13 and axis % rank != rank - 1
         ):  # the old form flattens every axis from `axis` on
-            raise MappingFailed(f"{node.op_type} (opset {ctx.opset} over several axes)")
+            raise Unmappable(f"{node.op_type} (opset {ctx.opset} over several axes)")
         ctx.emit(node, layer_type, {"dim": axis}, [x], node.output[0])
 
     return emit
@@ -545,7 +546,7 @@ def _dropout(ctx: ImportContext, node: onnx.NodeProto) -> None:
     import numpy as np
 
     if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
-        raise MappingFailed("Dropout (its mask output is used)")
+        raise Unmappable("Dropout (its mask output is used)")
     ratio = ctx.attrs(node).get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
         value = ctx.const(node.input[1])

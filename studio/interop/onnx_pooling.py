@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from studio.interop.onnx_graph import ImportContext, MappingFailed
+from studio.interop.common import Unmappable
+from studio.interop.onnx_graph import ImportContext
 from studio.interop.onnx_ops import (
     Mapper,
     data_input,
@@ -37,9 +38,9 @@ def pool_layer(
     rank = len(shape) - 2
     kind = "MaxPool" if node.op_type == "MaxPool" else "AvgPool"
     if rank not in (1, 2):
-        raise MappingFailed(f"{node.op_type} ({rank}-D)")
+        raise Unmappable(f"{node.op_type} ({rank}-D)")
     if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
-        raise MappingFailed("MaxPool (its indices output is used)")
+        raise Unmappable("MaxPool (its indices output is used)")
     attrs = ctx.attrs(node)
     kernel = per_axis(attrs.get("kernel_shape"), rank, 1)
     strides = per_axis(attrs.get("strides"), rank, 1)
@@ -72,7 +73,7 @@ def pool_layer(
         params["dilation"] = dilations
     else:
         if any(d != 1 for d in dilations):
-            raise MappingFailed("AveragePool (dilations)")
+            raise Unmappable("AveragePool (dilations)")
         params["count_include_pad"] = include
     cropped = [a for a in range(rank) if skip[a] or got[a] != wanted[a]]
     pooled = f"{node.output[0]}::pooled" if cropped else node.output[0]
@@ -134,7 +135,7 @@ def _windows(
         else:
             skip = tuple((p - b) // s for p, b, s in zip(found, begin, strides))
             return mode, tuple(found), skip, tuple(count(a, found[a], mode) for a in axes)
-    raise MappingFailed(f"{node.op_type} (uneven padding that no PyTorch padding reproduces)")
+    raise Unmappable(f"{node.op_type} (uneven padding that no PyTorch padding reproduces)")
 
 
 def _pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
@@ -161,7 +162,7 @@ def _global_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
             node.output[0],
         )
     else:
-        raise MappingFailed(f"{node.op_type} ({rank}-D)")
+        raise Unmappable(f"{node.op_type} ({rank}-D)")
 
 
 POOL_MAPPERS: dict[str, Mapper] = {

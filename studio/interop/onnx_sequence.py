@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from studio.interop.onnx_graph import BATCHES, ImportContext, MappingFailed, run_nodes
+from studio.interop.common import Unmappable
+from studio.interop.onnx_graph import BATCHES, ImportContext, run_nodes
 from studio.interop.onnx_ops import floats, renamed
 from studio.interop.onnx_patterns import Match, feeder, follower
 
@@ -123,7 +124,7 @@ def _emit_recurrent(
     attrs = ctx.attrs(node)
     if not batch_first:
         if source not in ctx.seq_first:
-            raise MappingFailed(f"{node.op_type} (a time-major input)")
+            raise Unmappable(f"{node.op_type} (a time-major input)")
         source = ctx.seq_first[source]
     source = ctx.resolve(source)
     shape = ctx.shapes.get(source)
@@ -134,17 +135,17 @@ def _emit_recurrent(
         or attrs.get("clip")
         or attrs.get("input_forget", 0)
     ):
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (reverse direction, clip or coupled gates)"
         )
     if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0):
-        raise MappingFailed("GRU (linear_before_reset 0)")
+        raise Unmappable("GRU (linear_before_reset 0)")
     activations = [a.lower() for a in attrs.get("activations", [])]
     nonlinearity = (
         "relu" if node.op_type == "RNN" and activations[:1] == ["relu"] else "tanh"
     )
     if node.op_type == "RNN" and any(a != nonlinearity for a in activations):
-        raise MappingFailed("RNN (activations other than tanh or relu)")
+        raise Unmappable("RNN (activations other than tanh or relu)")
     if (
         node.op_type != "RNN"
         and activations
@@ -152,9 +153,9 @@ def _emit_recurrent(
         != ["sigmoid", "tanh", "tanh"][: 3 if node.op_type == "LSTM" else 2]
         * directions
     ):
-        raise MappingFailed(f"{node.op_type} (custom activations)")
+        raise Unmappable(f"{node.op_type} (custom activations)")
     if shape is None or len(shape) != 3:
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (an input that is not a sequence (N, T, F))"
         )
     steps = shape[1]
@@ -174,7 +175,7 @@ def _emit_recurrent(
             any(r.op_type not in RECURRENT for r in ctx.consumers.get(final, []))
             or final in ctx.outputs
         ):
-            raise MappingFailed(
+            raise Unmappable(
                 f"{node.op_type} (a time-major output read by other layers)"
             )
         ctx.seq_first[final] = output
@@ -202,7 +203,7 @@ def _output_layout(
         layout = _layout_at(ctx, node, region, final, (steps, directions, batch, hidden))
         if layout is not None:
             return layout
-    raise MappingFailed(
+    raise Unmappable(
         f"{node.op_type} (its outputs are rearranged in a way no layer gives)"
     )
 
@@ -225,7 +226,7 @@ def _layout_at(
         (directions, batch, hidden),
     ]
     if steps * directions * batch * hidden > MAX_CHECK_ELEMENTS:
-        raise MappingFailed(f"{node.op_type} (too large to check its output layout)")
+        raise Unmappable(f"{node.op_type} (too large to check its output layout)")
     feeds = {}
     for i, name in enumerate(list(node.output)[:3]):
         if name and name in names:
@@ -235,7 +236,7 @@ def _layout_at(
             )
     try:
         got = run_nodes(ctx, region, feeds, [final])[0] if region else feeds.get(final)
-    except MappingFailed:
+    except Unmappable:
         raise
     except Exception:  # noqa: BLE001 - plumbing that cannot run on this layout does not give it
         return None
@@ -271,7 +272,7 @@ def _recurrent_weights(
     w, r = ctx.const(node.input[1]), ctx.const(node.input[2])
     b = ctx.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
     if w is None or r is None or (len(node.input) > 3 and node.input[3] and b is None):
-        raise MappingFailed(f"{node.op_type} (weights computed from the data)")
+        raise Unmappable(f"{node.op_type} (weights computed from the data)")
     order = GATE_ORDER[node.op_type]
 
     def reordered(matrix: np.ndarray) -> np.ndarray:

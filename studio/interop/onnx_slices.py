@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from studio.interop.onnx_graph import ImportContext, MappingFailed
+from studio.interop.common import Unmappable
+from studio.interop.onnx_graph import ImportContext
 from studio.interop.onnx_ops import Mapper, constant, data_input, known_shape, renamed
 
 if TYPE_CHECKING:
@@ -46,9 +47,9 @@ def _slice_spec(
         axes = _ints(axes_value) if axes_value is not None else list(range(len(starts)))
         steps = _ints(steps_value) if steps_value is not None else [1] * len(starts)
     if not len(starts) == len(ends) == len(axes) == len(steps):
-        raise MappingFailed("Slice (starts, ends, axes and steps of different lengths)")
+        raise Unmappable("Slice (starts, ends, axes and steps of different lengths)")
     if any(not -rank <= a < rank for a in axes):
-        raise MappingFailed(f"Slice (axes {axes} of a {rank}-D tensor)")
+        raise Unmappable(f"Slice (axes {axes} of a {rank}-D tensor)")
     return [(a % rank, *rest) for a, *rest in zip(axes, starts, ends, steps)]
 
 
@@ -58,14 +59,14 @@ def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
     windows = {}
     for axis, start, end, step in _slice_spec(ctx, node, len(shape)):
         if step != 1:
-            raise MappingFailed(f"Slice (with step {step})")
+            raise Unmappable(f"Slice (with step {step})")
         if axis == 0:
             if start != 0 or end < TO_THE_END:
-                raise MappingFailed("Slice (over the batch dimension)")
+                raise Unmappable("Slice (over the batch dimension)")
             continue
         low, high = _window(start, end, shape[axis])
         if high <= low:
-            raise MappingFailed("Slice (an empty window)")
+            raise Unmappable("Slice (an empty window)")
         if high - low < shape[axis]:
             windows[axis] = (low, 0 if end >= TO_THE_END else high - low)
     if not windows:
@@ -110,11 +111,11 @@ def _split_sizes(ctx: ImportContext, node: onnx.NodeProto, size: int) -> list[in
         step = -(-size // parts)
         sizes = [min(step, max(size - i * step, 0)) for i in range(parts)]
     elif size % parts:
-        raise MappingFailed(f"Split ({size} entries into {parts} equal parts)")
+        raise Unmappable(f"Split ({size} entries into {parts} equal parts)")
     else:
         sizes = [size // parts] * parts
     if len(sizes) != parts or sum(sizes) != size or min(sizes) < 0:
-        raise MappingFailed(f"Split (parts {sizes} of {size} entries)")
+        raise Unmappable(f"Split (parts {sizes} of {size} entries)")
     return sizes
 
 
@@ -123,7 +124,7 @@ def _split(ctx: ImportContext, node: onnx.NodeProto) -> None:
     shape = known_shape(ctx, node, x)
     axis = int(ctx.attrs(node).get("axis", 0)) % len(shape)
     if axis == 0:
-        raise MappingFailed("Split (over the batch dimension)")
+        raise Unmappable("Split (over the batch dimension)")
     sizes = _split_sizes(ctx, node, shape[axis])
     name = node.name or "split"
     start = 0
@@ -132,7 +133,7 @@ def _split(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if used and length == shape[axis]:
             ctx.alias(output, x)
         elif used and length == 0:
-            raise MappingFailed("Split (an empty part that is read)")
+            raise Unmappable("Split (an empty part that is read)")
         elif used:
             part = renamed(node, f"{name}_{i}")
             _emit_window(ctx, part, x, axis, start, length, output)

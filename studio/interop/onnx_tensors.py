@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext, MappingFailed
+from studio.interop.common import Unmappable
+from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext
 from studio.interop.onnx_ops import (
     Mapper,
     clean,
@@ -61,14 +62,14 @@ def _cast(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if is_int:
             ctx.int_tensors.add(node.output[0])
         return
-    raise MappingFailed("Cast (between integers and floats)")
+    raise Unmappable("Cast (between integers and floats)")
 
 
 def _flatten(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     rank = len(known_shape(ctx, node, x))
     if int(ctx.attrs(node).get("axis", 1)) % max(rank, 1) != 1 and rank > 1:
-        raise MappingFailed("Flatten (with an axis other than 1)")
+        raise Unmappable("Flatten (with an axis other than 1)")
     ctx.emit(node, "Flatten", {}, [x], node.output[0])
 
 
@@ -81,22 +82,22 @@ def reshape_target(
         first, second = (list(map(int, v.ravel())) for v in ctx.batch_consts[name])
         varying = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
         if varying != [0] or (first[0], second[0]) != BATCHES:
-            raise MappingFailed(
+            raise Unmappable(
                 "Reshape (a target that mixes the batch with other dimensions)"
             )
         rest = first[1:]
     else:
         value = ctx.const(name)
         if value is None:
-            raise MappingFailed("Reshape (a target computed from the data)")
+            raise Unmappable("Reshape (a target computed from the data)")
         target = [int(v) for v in value.ravel()]
         if not target:
-            raise MappingFailed("Reshape (to a scalar)")
+            raise Unmappable("Reshape (to a scalar)")
         head, rest = target[0], target[1:]
         if not (
             head == -1 or (head == 0 and not allow_zero) or head == ctx.fixed_batch
         ):
-            raise MappingFailed(
+            raise Unmappable(
                 "Reshape (a target that does not keep the batch dimension)"
             )
     if not allow_zero:
@@ -107,13 +108,13 @@ def reshape_target(
     total = math.prod(source[1:])
     known = math.prod(d for d in rest if d != -1)
     if rest.count(-1) > 1 or any(d < -1 or d == 0 for d in rest) or known == 0:
-        raise MappingFailed(f"Reshape (target {rest})")
+        raise Unmappable(f"Reshape (target {rest})")
     if -1 in rest:
         if total % known:
-            raise MappingFailed(f"Reshape (target {rest} does not fit {total} values)")
+            raise Unmappable(f"Reshape (target {rest} does not fit {total} values)")
         rest[rest.index(-1)] = total // known
     if math.prod(rest) != total:
-        raise MappingFailed(f"Reshape (target {rest} does not fit {total} values)")
+        raise Unmappable(f"Reshape (target {rest} does not fit {total} values)")
     return tuple(rest)
 
 
@@ -147,7 +148,7 @@ def _squeeze(ctx: ImportContext, node: onnx.NodeProto) -> None:
         else {i for i in range(1, rank) if shape[i] == 1}
     )
     if 0 in drop or any(shape[i] != 1 for i in drop):
-        raise MappingFailed(
+        raise Unmappable(
             "Squeeze (of the batch dimension or a dimension larger than 1)"
         )
     _reshaped(
@@ -162,7 +163,7 @@ def _unsqueeze(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(shape) + len(axes)
     for axis in sorted(a % rank for a in axes):
         if axis == 0:
-            raise MappingFailed("Unsqueeze (in front of the batch dimension)")
+            raise Unmappable("Unsqueeze (in front of the batch dimension)")
         shape.insert(axis, 1)
     ctx.emit(node, "Reshape", {"shape": tuple(shape[1:])}, [x], node.output[0])
 
@@ -172,7 +173,7 @@ def _transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(known_shape(ctx, node, x))
     perm = [int(p) for p in ctx.attrs(node).get("perm", list(range(rank))[::-1])]
     if perm[0] != 0:
-        raise MappingFailed("Transpose (moving the batch dimension)")
+        raise Unmappable("Transpose (moving the batch dimension)")
     if perm == list(range(rank)):
         ctx.alias(node.output[0], x)
         return
@@ -209,7 +210,7 @@ def merge(
 def _concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
     names = [n for n in node.input if n]
     if any(ctx.is_constant(n) for n in names):
-        raise MappingFailed("Concat (with a constant tensor)")
+        raise Unmappable("Concat (with a constant tensor)")
     if len(names) == 1:
         ctx.alias(node.output[0], names[0])
         return
@@ -222,7 +223,7 @@ def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if node.op_type in AFFINE_OPS and len(names) == 2:
             affine(ctx, node)
             return
-        raise MappingFailed(f"{node.op_type} (several inputs, one of them a constant)")
+        raise Unmappable(f"{node.op_type} (several inputs, one of them a constant)")
     layer = {
         "Add": "Add",
         "Sum": "Add",
@@ -231,7 +232,7 @@ def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
         "Max": "Maximum",
     }.get(node.op_type)
     if layer is None:
-        raise MappingFailed(f"{node.op_type} (of two computed tensors)")
+        raise Unmappable(f"{node.op_type} (of two computed tensors)")
     if len(names) == 1:
         ctx.alias(node.output[0], names[0])
         return
@@ -360,7 +361,7 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if node.op_type == "Add" and len(shape) == 3:
             positional(ctx, node, x, shape)
             return
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (by a constant that is not one value per channel)"
         )
     last = node
@@ -422,7 +423,7 @@ def positional(
         or table.size != steps * width
         or table.shape[-2:] != (steps, width)
     ):
-        raise MappingFailed(
+        raise Unmappable(
             "Add (of a constant that is neither per channel nor a position table)"
         )
     table = table.reshape(steps, width)
@@ -499,7 +500,7 @@ def pad_spec(
                 full[axis], full[axis + rank] = pads[i], pads[i + len(axes.ravel())]
             pads = full
     if len(pads) != 2 * rank:
-        raise MappingFailed(f"Pad (pads {pads})")
+        raise Unmappable(f"Pad (pads {pads})")
     return mode, pads, value
 
 
@@ -514,7 +515,7 @@ def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
         or any(pads[i] for i in (0, 1, 4, 5))
         or min(pads) < 0
     ):
-        raise MappingFailed(
+        raise Unmappable(
             f"Pad ({mode} padding of a {len(shape)}-D tensor; only zeros around (N, C, H, W) maps on its own)"
         )
     ctx.emit(
@@ -564,7 +565,7 @@ def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
         or factors[:2] != [1.0, 1.0]
         or any(f != round(f) or f < 1 for f in factors[2:])
     ):
-        raise MappingFailed(
+        raise Unmappable(
             f"{node.op_type} (scales {factors}: only whole-number spatial factors)"
         )
     mode = attrs.get("mode", "nearest")
@@ -581,9 +582,9 @@ def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ):
         chosen = "bilinear"
     else:
-        raise MappingFailed(f"{node.op_type} ({mode} with {transform} coordinates)")
+        raise Unmappable(f"{node.op_type} ({mode} with {transform} coordinates)")
     if attrs.get("antialias", 0):
-        raise MappingFailed(f"{node.op_type} (antialias)")
+        raise Unmappable(f"{node.op_type} (antialias)")
     ctx.emit(
         node,
         "Upsample",
@@ -598,7 +599,7 @@ def _sizes(ctx: ImportContext, node: onnx.NodeProto) -> list[int]:
     name = node.input[3]
     value = ctx.batch_consts[name][0] if name in ctx.batch_consts else ctx.const(name)
     if value is None:
-        raise MappingFailed("Resize (sizes computed from the data)")
+        raise Unmappable("Resize (sizes computed from the data)")
     return [int(v) for v in value.ravel()]
 
 
@@ -608,7 +609,7 @@ def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if table is not None:
         ids = data_input(ctx, node, 1)
         if axis != 0 or table.ndim != 2:
-            raise MappingFailed(
+            raise Unmappable(
                 "Gather (from a constant that is not an embedding table)"
             )
         params = {
@@ -623,10 +624,10 @@ def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
     shape = known_shape(ctx, node, x)
     index = ctx.const(node.input[1])
     if index is None or index.ndim != 0 or len(shape) != 3 or axis % 3 != 1:
-        raise MappingFailed("Gather (of computed values)")
+        raise Unmappable("Gather (of computed values)")
     step = int(index) % shape[1]
     if step not in (0, shape[1] - 1):
-        raise MappingFailed("Gather (of a middle time step)")
+        raise Unmappable("Gather (of a middle time step)")
     ctx.emit(
         node,
         "SequencePool",
@@ -643,7 +644,7 @@ def _reduce(ctx: ImportContext, node: onnx.NodeProto) -> None:
     attrs = ctx.attrs(node)
     axes = _axes(ctx, node)
     if axes is None:
-        raise MappingFailed(f"{node.op_type} (over every dimension)")
+        raise Unmappable(f"{node.op_type} (over every dimension)")
     axes = sorted({a % rank for a in axes})
     keep = bool(attrs.get("keepdims", 1))
     mean = node.op_type == "ReduceMean"
@@ -675,7 +676,7 @@ def _reduce(ctx: ImportContext, node: onnx.NodeProto) -> None:
             node.output[0],
         )
     else:
-        raise MappingFailed(f"{node.op_type} (over axes {axes} of a {rank}-D tensor)")
+        raise Unmappable(f"{node.op_type} (over axes {axes} of a {rank}-D tensor)")
 
 
 TENSOR_MAPPERS: dict[str, Mapper] = {

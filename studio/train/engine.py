@@ -45,7 +45,7 @@ from studio.train.plan import (
     resolve_device,
     versions,
 )
-from studio.train.request import TrainRequest
+from studio.train.request import TrainingEvent, TrainRequest
 
 __all__ = [
     "Control",
@@ -57,7 +57,6 @@ __all__ = [
     "run_training",
 ]
 
-Event = dict[str, Any]
 STEP_INTERVAL = 0.05  # seconds between step events (and Stop/Pause checks)
 CHECKPOINT_SECONDS = 10.0  # last.pt, best.pt: saved at most this often, and at the end
 CHECKPOINT_SHARE = 0.01  # ... and less often when saving them takes more of the time
@@ -83,7 +82,7 @@ class NoControl:
         return None
 
 
-def run_training(request: TrainRequest, emit: Callable[[Event], None], control: Control) -> Event:
+def run_training(request: TrainRequest, emit: Callable[[TrainingEvent], None], control: Control) -> TrainingEvent:
     """Train the request's project and write its run folder; return the final ("done"/"failed") event."""
     with torch.random.fork_rng(devices=[]):
         return _Run(request, emit, control).execute()
@@ -93,14 +92,14 @@ class _Run:
     """The state of one training run, from preparation to its final event."""
 
     def __init__(
-        self, request: TrainRequest, emit: Callable[[Event], None], control: Control
+        self, request: TrainRequest, emit: Callable[[TrainingEvent], None], control: Control
     ) -> None:
         self.request = request
         self.emit = emit
         self.control = control
         self.run_dir: Path | None = None
         self.writer: runs.RunWriter | None = None
-        self.rows: list[Event] = []
+        self.rows: list[TrainingEvent] = []
         self.config: dict[str, Any] = {}
         self.epoch = 0  # the epoch in progress (1-based)
         self.epochs_done = 0
@@ -112,7 +111,7 @@ class _Run:
         self.tick_samples = 0
         self.val_seconds: float | None = None
 
-    def execute(self) -> Event:
+    def execute(self) -> TrainingEvent:
         try:
             self.plan = prepare(
                 self.request.project, self.request.project_path, self.request.overrides
@@ -262,7 +261,7 @@ class _Run:
         }
 
     # ----- training -----
-    def _train(self) -> Event:
+    def _train(self) -> TrainingEvent:
         plan, settings = self.plan, self.plan.settings
         self.emit(
             {
@@ -392,7 +391,7 @@ class _Run:
 
     def _end_epoch(
         self, progress: Progress, began: float, epoch_seconds: list[float]
-    ) -> Event:
+    ) -> TrainingEvent:
         """Validate, keep the best weights, and return the epoch's event."""
         plan, settings, trainer = self.plan, self.plan.settings, self.trainer
         train_seconds = time.perf_counter() - began - self.paused
@@ -519,7 +518,7 @@ class _Run:
             if not quiet:
                 raise TrainingFailed(self._unwritable(err), reason="disk") from None
 
-    def _write_outcome(self, status: str, event: Event) -> None:
+    def _write_outcome(self, status: str, event: TrainingEvent) -> None:
         assert self.run_dir is not None
         outcome = {k: v for k, v in event.items() if k not in ("kind", "run_dir")}
         outcome.update(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -530,7 +529,7 @@ class _Run:
             pass  # the run's result is still reported; only its folder's summary is stale
 
     # ----- the end -----
-    def _finish(self, stopped_by_user: bool, stopped_early: bool) -> Event:
+    def _finish(self, stopped_by_user: bool, stopped_early: bool) -> TrainingEvent:
         assert self.run_dir is not None
         self._save_metrics(final=True)
         if self.best_state is None:
@@ -572,7 +571,7 @@ class _Run:
         self.emit(done)
         return done
 
-    def _evaluation(self) -> Event:
+    def _evaluation(self) -> TrainingEvent:
         """The confusion matrix of the best weights on the validation split (else the training split)."""
         plan = self.plan
         data, shown, split = (
@@ -593,7 +592,7 @@ class _Run:
             raise self._out_of_memory() from None
         return {**event, "split": split, "best_epoch": self.stopping.best_epoch}
 
-    def _fail(self, failed: TrainingFailed) -> Event:
+    def _fail(self, failed: TrainingFailed) -> TrainingEvent:
         event = {
             "kind": "failed",
             "message": failed.message,

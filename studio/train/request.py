@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+TrainingEvent = dict[str, Any]
+"""One message of a run (start, step, epoch, evaluation, done, failed) as JSON-able data; the graph's
+`studio.graph.model.Event` is another thing: a change to the network."""
+
 
 @dataclass(frozen=True)
 class TrainRequest:

@@ -20,14 +20,15 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Self
 
+from studio.train.request import TrainingEvent
+
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from multiprocessing.synchronize import Event as SyncEvent
 
     from studio.train.request import TrainRequest
 
-Event = dict[str, Any]
-Emit = Callable[[Event], None]
+Emit = Callable[[TrainingEvent], None]
 Target = Callable[[Any, Emit, Any], Any]
 
 STEP_INTERVAL = 0.05  # seconds between two step events sent by the child
@@ -69,7 +70,7 @@ class TrainingWorker:
         self._stop_requested = False
         self._terminate_at: float | None = None
         self._kill_at: float | None = None
-        self._last_step: Event | None = None
+        self._last_step: TrainingEvent | None = None
         self._release: weakref.finalize | None = None
 
     # ----- control -----
@@ -164,7 +165,7 @@ class TrainingWorker:
         return self._process.pid if self._process is not None else None
 
     # ----- events -----
-    def poll(self, timeout: float = 0.0) -> list[Event]:
+    def poll(self, timeout: float = 0.0) -> list[TrainingEvent]:
         """Return the events received since the last call (waits up to `timeout` s for a first one).
 
         The last event of a run is "done" or "failed"; a child that ended without one yields a
@@ -188,9 +189,9 @@ class TrainingWorker:
             self.close()
         return events
 
-    def _drain(self) -> tuple[list[Event], bool]:
+    def _drain(self) -> tuple[list[TrainingEvent], bool]:
         """The events waiting in the pipe, and whether it was read to its current end."""
-        events: list[Event] = []
+        events: list[TrainingEvent] = []
         reader = self._reader
         while reader is not None and not self._pipe_closed:
             if len(events) >= MAX_EVENTS_PER_POLL:
@@ -212,13 +213,13 @@ class TrainingWorker:
             events.append(event)
         return events, True
 
-    def _ended_without_result(self, process: BaseProcess) -> Event:
+    def _ended_without_result(self, process: BaseProcess) -> TrainingEvent:
         if process.exitcode is None:  # it closed the pipe: it is exiting now
             process.join(1.0)
         self._finished = True
         self._paused = False
         step = self._last_step or {}
-        event: Event = {
+        event: TrainingEvent = {
             "kind": "failed",
             "epoch": step.get("epoch"),
             "step": step.get("step"),
@@ -329,7 +330,7 @@ def _child_main(
         writer.close()
 
 
-_NO_RESULT: Event = {
+_NO_RESULT: TrainingEvent = {
     "kind": "failed",
     "message": "the trainer ended without reporting a result (a bug in Layer Studio)",
     "epoch": None,
@@ -337,7 +338,7 @@ _NO_RESULT: Event = {
 }
 
 
-def _crash_event(exc: BaseException, last_step: Event | None) -> Event:
+def _crash_event(exc: BaseException, last_step: TrainingEvent | None) -> TrainingEvent:
     step = last_step or {}
     return {
         "kind": "failed",
@@ -355,16 +356,16 @@ class _EventSender:
     def __init__(self, writer: Connection, interval: float) -> None:
         self._writer = writer
         self._interval = interval
-        self._pending: Event | None = None
+        self._pending: TrainingEvent | None = None
         self._loss_sum = 0.0
         self._loss_count = 0
         self._steps = 0
         self._last_sent = float("-inf")
-        self.last_step: Event | None = None
+        self.last_step: TrainingEvent | None = None
         self.finished = False
         self.parent_gone = False
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: TrainingEvent) -> None:
         """Send one event; a step event waits for the next slot, merged with the ones before it."""
         if event.get("kind") == "step":
             self.last_step = self._pending = event
@@ -393,7 +394,7 @@ class _EventSender:
         self._last_sent = time.monotonic()
         self._send(event)
 
-    def _send(self, event: Event) -> None:
+    def _send(self, event: TrainingEvent) -> None:
         if self.parent_gone:
             return
         try:

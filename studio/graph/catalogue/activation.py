@@ -8,6 +8,7 @@ from typing import Any
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    Inexpressible,
     LayerSpec,
     Params,
     Shape,
@@ -224,7 +225,7 @@ def _gelu_keras(s: keras_records.Site) -> keras_records.Emitted:
 
 def _softplus_keras(s: keras_records.Site) -> keras_records.Emitted:
     if s.params["beta"] != 1.0 or s.params["threshold"] != 20.0:
-        raise keras_records.Refused("beta and threshold: Keras softplus has neither; keep beta 1 and threshold 20")
+        raise Inexpressible("beta and threshold: Keras softplus has neither; keep beta 1 and threshold 20")
     return keras_records.layer(s, "Activation", '"softplus"')
 
 
@@ -235,7 +236,7 @@ def _log_softmax_keras(s: keras_records.Site) -> keras_records.Emitted:
 # ----- Caffe -----
 def _softplus_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     if site.params["beta"] != 1.0:
-        raise caffe_records.Refusal(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
+        raise Inexpressible(f"beta {site.params['beta']}: Caffe's BNLL is softplus with beta 1 only")
     return [caffe_records.Layer(site.name, "BNLL", site.bottoms, [site.name])]
 
 

@@ -33,6 +33,15 @@ class Port:
     optional: bool = False
 
 
+class Inexpressible(Exception):
+    """A target cannot express these parameter values of a layer; the message says which and why.
+
+    Every family emitter raises it. The Keras and Caffe exports list it with the layer's name;
+    the ONNX export takes it as "no direct form yet" and goes through torch.onnx instead. A whole
+    layer type a target cannot express is marked in its spec with `Unsupported` instead.
+    """
+
+
 @dataclass(frozen=True)
 class Unsupported:
     """A target that cannot express a layer, with the reason a user will read."""

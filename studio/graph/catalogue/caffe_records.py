@@ -2,7 +2,7 @@
 
 An emitter gets a `Site` (the node's name, parameters, input and output shapes, the blobs it
 reads, a maker of unique blob names) and returns the `Layer`s that compute it; a parameter value
-Caffe cannot express raises `Refusal`. The driver (`studio.codegen.caffe`) writes the text.
+Caffe cannot express raises `Inexpressible`. The driver (`studio.codegen.caffe`) writes the text.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ class Word(str):
 
 Value = Union[int, float, bool, str, Word, "Fields"]
 Fields = list[tuple[str, Value]]
-
-
-class Refusal(Exception):
-    """A parameter value Caffe cannot express; the message names the parameter and why."""
 
 
 @dataclass

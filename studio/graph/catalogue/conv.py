@@ -8,6 +8,7 @@ from typing import Any
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    Inexpressible,
     LayerSpec,
     Params,
     Shape,
@@ -20,12 +21,11 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
-from studio.graph.catalogue.caffe_records import Fields, Layer, Refusal
+from studio.graph.catalogue.caffe_records import Fields, Layer
 from studio.graph.catalogue.keras_records import (
     CF,
     Apply,
     Convert,
-    Refused,
     Step,
     function,
     layer,
@@ -34,7 +34,6 @@ from studio.graph.catalogue.keras_records import (
 )
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
-    NoOnnxForm,
     OnnxConstant,
     OnnxNode,
     OnnxRecord,
@@ -282,7 +281,7 @@ def conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str
     mode = p.get("padding_mode", "zeros")
     if mode != "zeros" and any(lo or hi for lo, hi in pads):
         if mode == "circular" and site.opset < 19:
-            raise NoOnnxForm("ONNX's Pad wraps around (mode 'wrap') from opset 19")
+            raise Inexpressible("ONNX's Pad wraps around (mode 'wrap') from opset 19")
         amounts = OnnxConstant(site.fresh("pads"), (0, 0, *(lo for lo, _ in pads), 0, 0, *(hi for _, hi in pads)))
         padded = site.fresh("padded")
         records += [amounts, OnnxNode("Pad", (x, amounts.name), (padded,), {"mode": _ONNX_PAD_MODES[mode]})]
@@ -303,7 +302,7 @@ def _transpose_onnx(site: OnnxSite) -> list[OnnxRecord]:
     for i, (e, s, q) in enumerate(zip(extra, p["stride"], p["padding"])):
         if e >= s:
             if e > q:
-                raise NoOnnxForm(f"output_padding {e} not below the stride {s} nor within the padding {q}")
+                raise Inexpressible(f"output_padding {e} not below the stride {s} nor within the padding {q}")
             pads[i], extra[i] = (q, q - e), 0
     attrs = {
         **onnx_window(p["kernel_size"], p["stride"], p["dilation"], pads),
@@ -369,7 +368,7 @@ def keras_window(s: keras_records.Site, rank: int, padding: Any) -> tuple[list[S
 
 def _stride_or_dilation(p: dict[str, Any]) -> None:
     if any(v != 1 for v in p["stride"]) and any(v != 1 for v in p["dilation"]):
-        raise Refused("stride and dilation: Keras convolutions cannot combine a stride > 1 with a dilation > 1")
+        raise Inexpressible("stride and dilation: Keras convolutions cannot combine a stride > 1 with a dilation > 1")
 
 
 def _conv_weights(rank: int, bias: bool) -> Convert:
@@ -381,7 +380,7 @@ def _conv_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitt
     def emit(s: keras_records.Site) -> keras_records.Emitted:
         p = s.params
         if p["padding_mode"] != "zeros":
-            raise Refused(f"padding_mode {p['padding_mode']!r}: Keras convolutions pad only with zeros")
+            raise Inexpressible(f"padding_mode {p['padding_mode']!r}: Keras convolutions pad only with zeros")
         steps, x, window = keras_window(s, rank, p["padding"])
         args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
         if p["groups"] != 1:
@@ -398,9 +397,9 @@ def _transpose_keras(rank: int) -> Callable[[keras_records.Site], keras_records.
     def emit(s: keras_records.Site) -> keras_records.Emitted:
         p = s.params
         if p["groups"] != 1:
-            raise Refused(f"groups {p['groups']}: Keras transposed convolutions have no groups")
+            raise Inexpressible(f"groups {p['groups']}: Keras transposed convolutions have no groups")
         if any(o >= st for o, st in zip(p["output_padding"], p["stride"])):
-            raise Refused("output_padding: Keras needs output_padding smaller than the stride on every axis")
+            raise Inexpressible("output_padding: Keras needs output_padding smaller than the stride on every axis")
         args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"]))]
         if any(v != 1 for v in p["stride"]):
             args.append(kw("strides", per_axis(p["stride"])))
@@ -423,7 +422,7 @@ def _transpose_keras(rank: int) -> Callable[[keras_records.Site], keras_records.
 
 
 def caffe_pads(site: caffe_records.Site, rank: int) -> tuple[int, ...]:
-    """A convolution's padding on each side of each axis; Refusal where 'same' pads one side more."""
+    """A convolution's padding on each side of each axis; Inexpressible where 'same' pads one side more."""
     p = site.params
     pad = p["padding"]
     if pad == "valid":
@@ -431,7 +430,7 @@ def caffe_pads(site: caffe_records.Site, rank: int) -> tuple[int, ...]:
     if pad == "same":
         totals = [d * (k - 1) for k, d in zip(p["kernel_size"], p["dilation"])]
         if any(t % 2 for t in totals):
-            raise Refusal(
+            raise Inexpressible(
                 "padding 'same' pads one side more than the other here (an even kernel), and Caffe pads both sides "
                 "equally: use an odd kernel_size or explicit padding"
             )
@@ -472,7 +471,7 @@ def caffe_convolution(
 def _conv_caffe(site: caffe_records.Site) -> list[Layer]:
     p = site.params
     if p.get("padding_mode", "zeros") != "zeros":
-        raise Refusal(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
+        raise Inexpressible(f"padding_mode {p['padding_mode']!r}: Caffe's Convolution pads with zeros only")
     rank = site.rank() - 2
     fields = caffe_convolution(
         p["out_channels"], p["kernel_size"], p["stride"], caffe_pads(site, rank), p["dilation"], p["groups"], p["bias"]
@@ -483,7 +482,7 @@ def _conv_caffe(site: caffe_records.Site) -> list[Layer]:
 def _deconv_caffe(site: caffe_records.Site) -> list[Layer]:
     p = site.params
     if any(p["output_padding"]):
-        raise Refusal(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
+        raise Inexpressible(f"output_padding {p['output_padding']}: Caffe's Deconvolution has no output_padding")
     fields = caffe_convolution(
         p["out_channels"], p["kernel_size"], p["stride"], tuple(p["padding"]), p["dilation"], p["groups"], p["bias"]
     )

@@ -2,7 +2,7 @@
 
 An emitter gets a `Site` and returns an `Emitted`: the statements that apply its Keras layer(s),
 and for each Keras layer that holds weights a converter from the node's PyTorch state to
-`layer.set_weights` order. A parameter value Keras cannot express raises `Refused`. The driver
+`layer.set_weights` order. A parameter value Keras cannot express raises `Inexpressible`. The driver
 (`studio.codegen.keras`) lays the steps out as `build_model()`.
 """
 
@@ -16,10 +16,6 @@ from studio.graph.catalogue.base import Shape
 from studio.graph.catalogue.pytorch_records import Call, Raw, kw, size
 
 CF = 'data_format="channels_first"'
-
-
-class Refused(Exception):
-    """A parameter value Keras 3 cannot express; the message says which and why."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    Inexpressible,
     LayerSpec,
     Params,
     Shape,
@@ -21,10 +22,9 @@ from studio.graph.catalogue.base import (
     targets,
     weight_and_bias,
 )
-from studio.graph.catalogue.keras_records import Apply, Convert, Refused, Step, named
+from studio.graph.catalogue.keras_records import Apply, Convert, Step, named
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
-    NoOnnxForm,
     OnnxConstant,
     OnnxImport,
     OnnxNode,
@@ -199,7 +199,7 @@ def _known(site: OnnxSite) -> tuple[int, ...]:
     """The input's sizes after the batch, all known (else no direct form)."""
     sizes = site.shape[1:]
     if any(d is None for d in sizes):
-        raise NoOnnxForm("an input size is unknown")
+        raise Inexpressible("an input size is unknown")
     return tuple(sizes)  # type: ignore[arg-type]
 
 
@@ -382,7 +382,7 @@ def _momentum(m: float) -> str:
 def _batch_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
     p = s.params
     if not p["track_running_stats"]:
-        raise Refused("track_running_stats False: Keras always keeps running statistics for inference")
+        raise Inexpressible("track_running_stats False: Keras always keeps running statistics for inference")
     args = ["axis=1", _momentum(p["momentum"]), kw("epsilon", p["eps"])]
     if not p["affine"]:
         args += ["center=False", "scale=False"]
@@ -404,7 +404,7 @@ def _group_keras(s: keras_records.Site, groups: int, affine: bool) -> keras_reco
 
 def _instance_norm_keras(s: keras_records.Site) -> keras_records.Emitted:
     if s.params["track_running_stats"]:
-        raise Refused("track_running_stats True: Keras group normalization keeps no running statistics")
+        raise Inexpressible("track_running_stats True: Keras group normalization keeps no running statistics")
     return _group_keras(s, int(s.shape[1] or 0), s.params["affine"])
 
 
@@ -454,7 +454,7 @@ def _batch_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
 def _instance_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     p = site.params
     if p["track_running_stats"]:
-        raise caffe_records.Refusal("track_running_stats True: Caffe's MVN keeps no running statistics")
+        raise Inexpressible("track_running_stats True: Caffe's MVN keeps no running statistics")
     # NOTE: MVN adds eps to the standard deviation where PyTorch adds it to the variance.
     first = caffe_records.Layer(site.name, "MVN", site.bottoms, [site.name], [("mvn_param", [("eps", p["eps"])])])
     return _with_scale(site, first, p["affine"])
@@ -463,7 +463,7 @@ def _instance_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
 def _lrn_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     p = site.params
     if p["size"] % 2 == 0:
-        raise caffe_records.Refusal(f"size {p['size']}: Caffe's LRN needs an odd local_size")
+        raise Inexpressible(f"size {p['size']}: Caffe's LRN needs an odd local_size")
     fields: caffe_records.Fields = [("local_size", p["size"]), ("alpha", p["alpha"]), ("beta", p["beta"]), ("k", p["k"])]
     return [caffe_records.Layer(site.name, "LRN", site.bottoms, [site.name], [("lrn_param", fields)])]
 

@@ -15,10 +15,6 @@ from typing import Any
 from studio.graph.catalogue.base import Params, Shape
 
 
-class NoOnnxForm(Exception):
-    """An emitter's word that these parameters have no direct ONNX form yet: the export goes through torch.onnx."""
-
-
 @dataclass(frozen=True)
 class OnnxNode:
     """One ONNX operator: `attrs` hold ints, floats, strings or lists of them (None: left out)."""

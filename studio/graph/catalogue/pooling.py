@@ -7,6 +7,7 @@ from math import prod
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    Inexpressible,
     LayerSpec,
     Params,
     Shape,
@@ -17,7 +18,7 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
-from studio.graph.catalogue.caffe_records import Fields, Layer, Refusal, Word
+from studio.graph.catalogue.caffe_records import Fields, Layer, Word
 from studio.graph.catalogue.conv import (
     AXES,
     LAYOUTS,
@@ -32,10 +33,9 @@ from studio.graph.catalogue.conv import (
     tup,
     window_too_big,
 )
-from studio.graph.catalogue.keras_records import CF, Refused, function, layer, per_axis
+from studio.graph.catalogue.keras_records import CF, function, layer, per_axis
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
-    NoOnnxForm,
     OnnxConstant,
     OnnxEmitter,
     OnnxNode,
@@ -207,7 +207,7 @@ def _ceil_window(site: OnnxSite, stride: tuple[int, ...], dilation: tuple[int, .
         room = n + 2 * q - (d * (k - 1) + 1)  # the last start a whole window has, padding included
         if pool_out(n, k, s, q, d, True) < -(-room // s) + 1:  # ONNX's count, one more
             if room % s > q:
-                raise NoOnnxForm("a ceil_mode window ONNX keeps and PyTorch drops")
+                raise Inexpressible("a ceil_mode window ONNX keeps and PyTorch drops")
             pads[i] = (q, q - room % s)
     return True, pads
 
@@ -232,7 +232,7 @@ def _adaptive_onnx(kind: str) -> OnnxEmitter:
         if all(o == 1 for o in out):
             return [OnnxNode("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", (site.x,), (site.output,))]
         if any(n is None or n % o for n, o in zip(sizes, out)):
-            raise NoOnnxForm("adaptive windows of different sizes")
+            raise Inexpressible("adaptive windows of different sizes")
         kernel = tuple(int(n or 0) // o for n, o in zip(sizes, out))
         attrs = onnx_window(kernel, kernel, (1,) * len(kernel), [(0, 0)] * len(kernel))
         return [OnnxNode("AveragePool" if kind == "avg" else "MaxPool", (site.x,), (site.output,), attrs)]
@@ -340,12 +340,12 @@ def _max_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.E
     def emit(s: keras_records.Site) -> keras_records.Emitted:
         p = s.params
         if any(d != 1 for d in p["dilation"]):
-            raise Refused("dilation: Keras pooling has no dilation")
+            raise Inexpressible("dilation: Keras pooling has no dilation")
         same = any(p["padding"]) and _same_is_exact(s)
         if any(p["padding"]) and not same:
-            raise Refused("padding: Keras max pooling pads only as 'same', which differs here; use padding 0")
+            raise Inexpressible("padding: Keras max pooling pads only as 'same', which differs here; use padding 0")
         if p["ceil_mode"] and not same and _ceil_matters(s, rank):
-            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+            raise Inexpressible("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
         return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
 
     return emit
@@ -355,9 +355,9 @@ def _avg_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.E
     def emit(s: keras_records.Site) -> keras_records.Emitted:
         p = s.params
         if any(p["padding"]) and not p["count_include_pad"]:
-            raise Refused("count_include_pad False with padding: Keras averages would count the padded zeros")
+            raise Inexpressible("count_include_pad False with padding: Keras averages would count the padded zeros")
         if p["ceil_mode"] and _ceil_matters(s, rank):
-            raise Refused("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+            raise Inexpressible("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
         steps, x = keras_pad_step(s, rank, p["padding"])
         emitted = layer(s, f"AveragePooling{rank}D", *_pool_args(s), CF, x=x)
         return keras_records.Emitted(steps + emitted.steps)
@@ -400,12 +400,12 @@ def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
     def emit(site: caffe_records.Site) -> list[Layer]:
         p = site.params
         if any(d != 1 for d in p.get("dilation", (1, 1))):
-            raise Refusal(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
+            raise Inexpressible(f"dilation {p['dilation']}: Caffe's Pooling has no dilation")
         kernel = p["kernel_size"]
         stride = kernel if p["stride"] == "kernel" else p["stride"]
         pads = tuple(p["padding"])
         if method == "AVE" and not p["count_include_pad"] and any(pads):
-            raise Refusal("count_include_pad False with padding: Caffe's average pooling always counts the padding")
+            raise Inexpressible("count_include_pad False with padding: Caffe's average pooling always counts the padding")
         sizes, wanted = site.inputs[0][2:], site.output[2:]
         fields: Fields = [("pool", Word(method))]
         caffe_spatial(fields, "kernel", tuple(kernel), 0, True)
@@ -417,7 +417,7 @@ def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
                 if mode is not None:  # Caffe rounds up by default; this window needs rounding down
                     fields.append(("round_mode", Word(mode)))
                 return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
-        raise Refusal(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+        raise Inexpressible(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
 
     return emit
 
