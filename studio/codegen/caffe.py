@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
-from studio.codegen.names import CodegenError, comment_text
+from studio.codegen.names import CodegenError, comment_text, unique_name
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.caffe_records import Fields, Layer, Site, Value, Word
 from studio.graph.model import Node
@@ -91,12 +91,7 @@ class _Net:
             )
 
     def _claim(self, base: str) -> str:
-        name, k = base, 2
-        while name in self._used:
-            name = f"{base}_{k}"
-            k += 1
-        self._used.add(name)
-        return name
+        return unique_name(base, self._used)
 
     def _emit(self, node_id: str) -> list[Layer]:
         node = self.graph.nodes[node_id]

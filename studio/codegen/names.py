@@ -89,6 +89,16 @@ class Namespace:
         return name
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or the first of `base_2`, `base_3`, ... not in `taken`; it joins `taken`."""
+    name, k = base, 2
+    while name in taken:
+        name = f"{base}_{k}"
+        k += 1
+    taken.add(name)
+    return name
+
+
 def comment_text(text: str, limit: int = 60) -> str:
     """`text` made safe for a one-line comment: no line breaks or invisible controls, bounded."""
     cleaned = "".join(c if c.isprintable() else " " for c in text).strip()

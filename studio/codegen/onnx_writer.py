@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from studio.codegen.names import unique_name
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.catalogue.onnx_records import (
@@ -43,12 +44,7 @@ class _Names:
         self.taken = set(taken)
 
     def fresh(self, base: str) -> str:
-        name, k = base, 2
-        while name in self.taken:
-            name = f"{base}_{k}"
-            k += 1
-        self.taken.add(name)
-        return name
+        return unique_name(base, self.taken)
 
 
 def direct_onnx_model(
