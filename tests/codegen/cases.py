@@ -197,3 +197,16 @@ def hostile_project() -> Project:
         sink = graph.add_node("Output", name)
         graph.connect(add.id, "out", sink.id, "in")
     return Project(name='os.system("rm")', graph=graph)
+
+
+def chain_project(name: str, sample: tuple[int, ...], layers: list[tuple[str, str, dict[str, Any]]]) -> Project:
+    """Input "image" -> each (type, name, params) in turn -> Output "y"."""
+    graph = Graph()
+    previous = graph.add_node("Input", "image", {"shape": sample})
+    for layer_type, layer_name, params in layers:
+        node = graph.add_node(layer_type, layer_name, params)
+        graph.connect(previous.id, "out", node.id, "in")
+        previous = node
+    sink = graph.add_node("Output", "y")
+    graph.connect(previous.id, "out", sink.id, "in")
+    return Project(name=name, graph=graph)

@@ -19,12 +19,11 @@ from hypothesis import strategies as st
 from studio.codegen import onnx_export
 from studio.codegen.onnx_export import io_names, onnx_bytes
 from studio.codegen.onnx_writer import direct_onnx_model, writable
-from studio.graph import Graph
 from studio.graph.catalogue import CATALOGUE, conv, depthwise_conv, pooling
 from studio.graph.project import Project
 from studio.graph.shapes import analyse, snapshot_analysis
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project, seeded_model
+from tests.codegen.cases import chain_project, layer_project, seeded_model
 from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
@@ -285,21 +284,13 @@ def test_pool_matches_torch(
 
 
 def test_a_chain_keeps_every_layer_name_and_comes_back(traced: list[str], tmp_path: Path) -> None:
-    graph = Graph()
-    previous = graph.add_node("Input", "image", {"shape": (3, 8, 8)})
     chain = [
         ("Conv2d", "stem", {"out_channels": 6, "padding": 1, "padding_mode": "reflect"}), ("MaxPool2d", "pool", {}),
         ("DepthwiseConv2d", "dw", {"padding": "same"}), ("Upsample", "up", {"mode": "bilinear"}),
         ("ZeroPad2d", "pad", {"padding": (1, 0, 0, 1)}), ("ConvTranspose2d", "deconv", {"out_channels": 4, "stride": 2}),
         ("AdaptiveAvgPool2d", "squeeze", {"output_size": (1, 1)}), ("GlobalMaxPool2d", "gmp", {}),
     ]  # fmt: skip
-    for layer_type, name, params in chain:
-        node = graph.add_node(layer_type, name, params)
-        graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    sink = graph.add_node("Output", "y")
-    graph.connect(previous.id, "out", sink.id, "in")
-    project = Project(name="convs", graph=graph)
+    project = chain_project("convs", (3, 8, 8), chain)
     assert writable(project)
     data = onnx_bytes(project, seeded_model(project))
     assert traced == []

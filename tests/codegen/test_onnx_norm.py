@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 from studio.codegen import onnx_export
 from studio.codegen.onnx_export import onnx_bytes
 from studio.codegen.onnx_writer import writable
-from studio.graph import Graph
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project
+from tests.codegen.cases import chain_project, layer_project
 from tests.codegen.onnx_checks import assert_matches_torch, direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
@@ -183,20 +182,12 @@ def test_batch_statistics_really_depend_on_the_batch() -> None:
 
 
 def test_a_chain_of_norms_keeps_every_layer_name(tmp_path: Path) -> None:
-    graph = Graph()
-    previous = graph.add_node("Input", "image", {"shape": (6, 5, 5)})
     chain = [
         ("BatchNorm2d", "bn", {}), ("ReLU", "act", {}), ("GroupNorm", "gn", {"num_groups": 3}),
         ("LocalResponseNorm", "lrn", {"size": 4}), ("InstanceNorm2d", "inorm", {"affine": True}),
         ("LayerNorm", "ln", {"num_dims": 3, "elementwise_affine": False}),
     ]  # fmt: skip
-    for layer_type, name, params in chain:
-        node = graph.add_node(layer_type, name, params)
-        graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    sink = graph.add_node("Output", "y")
-    graph.connect(previous.id, "out", sink.id, "in")
-    project = Project(name="norms", graph=graph)
+    project = chain_project("norms", (6, 5, 5), chain)
     assert writable(project)
     model = randomized(project)
     data = onnx_bytes(project, model)
