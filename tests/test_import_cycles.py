@@ -28,9 +28,6 @@ MAY_IMPORT = {
     "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train"},
 }
 ALLOWED_CROSSINGS = {
-    # Issue 12: the importers reuse codegen's naming and weights code; the layer families remove
-    # this dependency (which pulls torch into a Caffe import). That work is the lead's.
-    ("studio.interop", "studio.codegen"),
     # The training-script export writes the project's data beside the script, loaded as the
     # trainer loads it (studio.train.datasets is numpy only).
     ("studio.codegen.export", "studio.train.datasets"),

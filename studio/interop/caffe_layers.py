@@ -42,7 +42,7 @@ def convolution(b: Builder, layer: Layer) -> list[Blob]:
         raise Unmappable(f"Convolution over {rank} spatial axes")
     params = _conv_params(p, rank)
     blob = b.add(f"Conv{rank}d", layer.name, params, [x], layer.type)
-    b.sinks[layer.name] = Sink("conv", blob.node or "")
+    b.sinks[layer.name] = Sink("conv", blob.node or "", settings=p)
     return [blob]
 
 
@@ -57,7 +57,7 @@ def deconvolution(b: Builder, layer: Layer) -> list[Blob]:
     blob = b.add(
         f"ConvTranspose{rank}d", layer.name, _conv_params(p, rank), [x], layer.type
     )
-    b.sinks[layer.name] = Sink("deconv", blob.node or "")
+    b.sinks[layer.name] = Sink("deconv", blob.node or "", settings=p)
     return [blob]
 
 
@@ -175,9 +175,7 @@ def inner_product(b: Builder, layer: Layer) -> list[Blob]:
     else:
         raise Unmappable("InnerProduct (axis leaves more than one leading axis)")
     blob = b.add("Linear", layer.name, params, [x], layer.type)
-    b.sinks[layer.name] = Sink(
-        "linear", blob.node or "", transpose=bool(p.flag("transpose", False))
-    )
+    b.sinks[layer.name] = Sink("linear", blob.node or "", transpose=bool(p.flag("transpose", False)), settings=p)
     return [blob]
 
 
@@ -191,7 +189,7 @@ def _elementwise(
         )
         blob.squeezed = x.squeezed
         if sink:
-            b.sinks[layer.name] = Sink(sink, blob.node or "")
+            b.sinks[layer.name] = Sink(sink, blob.node or "", settings=layer.param(f"{sink}_param"))
         return [blob]
 
     return mapping
@@ -325,7 +323,7 @@ def scale(b: Builder, layer: Layer) -> list[Blob]:
             f"its shift starts at zero and adds {x.shape[1] if x.shape else 'C'} learnable parameters"
         )
     b.set_param(x, "affine", True)
-    b.sinks[layer.name] = Sink("scale", node.id)
+    b.sinks[layer.name] = Sink("scale", node.id, settings=p)
     return [x]
 
 

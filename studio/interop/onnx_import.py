@@ -20,6 +20,7 @@ from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph
 from studio.graph.project import Project
+from studio.graph.weights_file import node_key
 from studio.interop.common import (
     ImportedModel,
     ModelImportError,
@@ -444,8 +445,7 @@ def _check_outputs(ctx: ImportContext) -> None:
 def _build(
     ctx: ImportContext, path: Path, model: onnx.ModelProto
 ) -> tuple[Project, dict[str, np.ndarray]]:
-    """Build the laid-out project and its state dict from the mapped layers."""
-    from studio.codegen.pytorch import module_names
+    """Build the laid-out project and its weights (keyed by node id) from the mapped layers."""
     from studio.graph.shapes import analyse
 
     graph = Graph()
@@ -491,11 +491,9 @@ def _build(
         raise ModelImportError(
             f"{path.name}: the imported graph does not check clean: {listed}"
         )
-    attributes = module_names(project)
-    state: dict[str, np.ndarray] = {}
-    for node_id, layer in owners.items():
-        for key, value in layer.weights.items():
-            state[f"{attributes[node_id]}.{key}"] = value
+    state = {
+        node_key(node_id, key): value for node_id, layer in owners.items() for key, value in layer.weights.items()
+    }
     return project, state
 
 

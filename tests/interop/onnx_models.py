@@ -685,11 +685,13 @@ def generated_model(imported: object) -> torch.nn.Module:
     """The imported project's generated PyTorch model, holding the imported weights."""
     from studio.codegen.export import build_torch_model
     from studio.codegen.pytorch import generate_pytorch
+    from studio.codegen.weights import by_attribute
 
     model_ = build_torch_model(generate_pytorch(imported.project), 0)  # type: ignore[attr-defined]
     state = {
-        key: torch.from_numpy(np.array(value)) for key, value in imported.state.items()
-    }  # type: ignore[attr-defined]
+        key: torch.from_numpy(np.array(value))
+        for key, value in by_attribute(imported.state, imported.project).items()  # type: ignore[attr-defined]
+    }
     model_.load_state_dict(state)
     return model_
 
