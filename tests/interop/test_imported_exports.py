@@ -25,7 +25,7 @@ from studio.interop.common import ImportedModel, write_imported
 from studio.interop.onnx_import import import_onnx
 from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
-from tests.interop.test_caffemodel import BN_NET, layer, rand
+from tests.interop.caffemodels import BN_NET, layer, rand
 
 TARGETS = ("pytorch", "keras", "onnx", "caffe")
 SMALL_CLASSICS = {  # builder, image size: the classics of test_onnx_import that export in a second

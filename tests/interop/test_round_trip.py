@@ -30,7 +30,7 @@ from tests.codegen.cases import (
     seeded_model,
     supported,
 )
-from tests.codegen.test_onnx import _torchlib_registry_built_once  # noqa: F401 - the module fixture
+from tests.codegen.helpers import _torchlib_registry_built_once  # noqa: F401 - the module fixture
 from tests.interop.onnx_models import assert_matches_onnxruntime, generated_model
 
 # NOTE: keep this set small. A layer is listed only when torch.onnx writes it in a form that
