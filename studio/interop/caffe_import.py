@@ -16,7 +16,7 @@ from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
 from studio.graph.weights_file import node_key
 from studio.interop.caffe_builder import Blob, BrokenLayer, Builder, Layer, Unknown
-from studio.interop.caffe_layers import MAPPINGS
+from studio.interop.caffe_layers import mapping
 from studio.interop.common import (
     MAX_LISTED,
     ImportedModel,
@@ -238,11 +238,12 @@ class _Importer:
         if kind == "Silence":
             self.silenced.update(bottom_names)
             return
-        if kind not in MAPPINGS:
+        mapper = mapping(kind)
+        if mapper is None:
             raise Unmappable(kind)
         if any(b.label_of for b in bottoms):
             raise Unmappable(f"{kind} reading a data layer's labels")
-        results = MAPPINGS[kind](self.b, Layer(msg, name, kind, bottoms, tops))
+        results = mapper(self.b, Layer(msg, name, kind, bottoms, tops))
         for top, blob in zip(tops, results):
             self.b.write(top, blob)
 

@@ -20,6 +20,7 @@ from studio.graph.catalogue.base import (
     resolve_dim,
     targets,
 )
+from studio.graph.catalogue.caffe_records import CaffeFields, CaffeImport
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -77,6 +78,7 @@ def _activation(
     to_pytorch: Callable[[pytorch_records.Site], pytorch_records.Emitted] | None = None,
     to_caffe: Callable[[caffe_records.Site], list[caffe_records.Layer]] | None = None,
     from_onnx: tuple[OnnxImport, ...] = (),
+    from_caffe: tuple[CaffeImport, ...] = (),
 ) -> LayerSpec:
     """An elementwise activation, `nn.<layer_type>` in PyTorch (with no arguments unless `to_pytorch` says)."""
     return LayerSpec(
@@ -92,6 +94,7 @@ def _activation(
         keras=to_keras,
         caffe=to_caffe,
         onnx_import=from_onnx,
+        caffe_import=from_caffe,
     )
 
 
@@ -253,10 +256,29 @@ def _from_onnx(op: str, **fixed: tuple[str, float]) -> OnnxImport:
     return OnnxImport(op, lambda attrs: {key: clean(attrs.get(attr, default)) for key, (attr, default) in fixed.items()})
 
 
+# ----- Caffe import (PReLU, with its weights, and Softmax, over an axis, are mapped in `studio.interop.caffe_layers`) -----
+def _leaky_from_caffe(fields: CaffeFields) -> Params | None:
+    slope = fields.number("negative_slope", 0.0)
+    return {"negative_slope": slope} if slope else None
+
+
+def _relu6_from_caffe(fields: CaffeFields) -> Params:
+    if (fields.number("min"), fields.number("max")) != (0.0, 6.0):
+        raise Inexpressible("other than min 0, max 6")
+    return {}
+
+
+def _silu_from_caffe(fields: CaffeFields) -> Params:
+    if fields.number("beta", 1.0) != 1.0:
+        raise Inexpressible("beta other than 1")
+    return {}
+
+
 SPECS = (
     _activation(
         "ReLU", "Rectified linear unit: max(0, x).", "layers.ReLU", "Relu", "ReLU",
         to_keras=_keras_layer("ReLU"), to_caffe=caffe_records.simple("ReLU"), from_onnx=(_from_onnx("Relu"),),
+        from_caffe=(CaffeImport("ReLU", "relu_param", lambda f: None if f.number("negative_slope", 0.0) else {}),),
     ),
     # ReLU6 is ReLU(max_value=6) in Keras, Clip(0, 6) in ONNX and Caffe.
     _activation(
@@ -264,6 +286,7 @@ SPECS = (
         to_onnx=_relu6_onnx,
         to_keras=_keras_layer("ReLU", "max_value=6.0"),
         to_caffe=caffe_records.simple("Clip", "clip_param", lambda s: [("min", 0.0), ("max", 6.0)]),
+        from_caffe=(CaffeImport("Clip", "clip_param", _relu6_from_caffe),),
     ),
     _activation(
         "LeakyReLU",
@@ -277,6 +300,7 @@ SPECS = (
         to_keras=_leaky_keras,
         to_caffe=caffe_records.simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),
         from_onnx=(_from_onnx("LeakyRelu", negative_slope=("alpha", 0.01)),),
+        from_caffe=(CaffeImport("ReLU", "relu_param", _leaky_from_caffe),),
     ),
     LayerSpec(
         type="PReLU",
@@ -307,6 +331,7 @@ SPECS = (
         to_keras=_elu_keras,
         to_caffe=caffe_records.simple("ELU", "elu_param", lambda s: [("alpha", float(s.params["alpha"]))]),
         from_onnx=(_from_onnx("Elu", alpha=("alpha", 1.0)),),
+        from_caffe=(CaffeImport("ELU", "elu_param", lambda f: {"alpha": f.number("alpha", 1.0)}),),
     ),
     _activation(
         "SELU",
@@ -337,6 +362,7 @@ SPECS = (
         to_onnx=_silu_onnx,
         to_keras=_named_activation("silu"),
         to_caffe=caffe_records.simple("Swish"),
+        from_caffe=(CaffeImport("Swish", "swish_param", _silu_from_caffe),),
     ),
     _activation(
         "Mish",
@@ -350,10 +376,12 @@ SPECS = (
     _activation(
         "Sigmoid", "Logistic sigmoid: 1 / (1 + exp(-x)), squashing to (0, 1).", 'layers.Activation("sigmoid")', "Sigmoid", "Sigmoid",
         to_keras=_named_activation("sigmoid"), to_caffe=caffe_records.simple("Sigmoid"), from_onnx=(_from_onnx("Sigmoid"),),
+        from_caffe=(CaffeImport("Sigmoid"),),
     ),
     _activation(
         "Tanh", "Hyperbolic tangent, squashing to (-1, 1).", 'layers.Activation("tanh")', "Tanh", "TanH",
         to_keras=_named_activation("tanh"), to_caffe=caffe_records.simple("TanH"), from_onnx=(_from_onnx("Tanh"),),
+        from_caffe=(CaffeImport("TanH"),),
     ),
     _activation(
         "Hardswish",
@@ -388,6 +416,7 @@ SPECS = (
         to_keras=_softplus_keras,
         to_caffe=_softplus_caffe,
         from_onnx=(_from_onnx("Softplus"),),
+        from_caffe=(CaffeImport("BNLL"),),  # log(1 + exp(x)): Softplus at its defaults
     ),
     LayerSpec(
         type="Softmax",

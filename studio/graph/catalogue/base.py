@@ -103,8 +103,8 @@ class LayerSpec:
     Caffe blob shapes all follow from it); `count_macs` counts multiply-accumulates for one
     sample. All of them get one shape per input port, None for an unconnected optional input.
     `onnx`, `pytorch`, `keras` and `caffe` are the family's emitters for each target (records in
-    `catalogue/*_records.py`); for ONNX, None sends the export through torch.onnx, for the others
-    the driver's own table still holds the types not yet moved into their family.
+    `catalogue/*_records.py`); None where the layer's `targets` entry is `Unsupported`. `onnx_import`
+    and `caffe_import` are the one-to-one import rules (`OnnxImport`, `CaffeImport`).
     `input_dtype` is "float", "int" or "any"; `output_dtype` is "float", "int" or "same" (the
     first input's).
     """
@@ -128,6 +128,7 @@ class LayerSpec:
     keras: Callable[[Any], Any] | None = None  # Site -> Emitted (`catalogue.keras_records`)
     caffe: Callable[[Any], list[Any]] | None = None  # Site -> Layers (`catalogue.caffe_records`)
     onnx_import: tuple[Any, ...] = ()  # OnnxImport rules: ONNX operators that become this layer
+    caffe_import: tuple[Any, ...] = ()  # CaffeImport rules: Caffe layer types that become this layer
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""

@@ -388,5 +388,6 @@ SPECS = (
         pytorch=lambda s: module(s, "nn.Dropout", kw("p", s.params["p"])),
         keras=lambda s: keras_records.layer(s, "Dropout", str(s.params["p"])),
         caffe=caffe_records.simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
+        caffe_import=(caffe_records.CaffeImport("Dropout", "dropout_param", lambda f: {"p": f.number("dropout_ratio", 0.5)}),),
     ),
 )

@@ -387,8 +387,8 @@ def _zero_pad_keras(s: keras_records.Site) -> keras_records.Emitted:
     return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
 
 
-def _caffe_pool(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
-    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it."""
+def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it (the export and the import use it)."""
     span = size + 2 * pad - kernel
     out = (-(-span // stride) if ceil else span // stride) + 1
     if pad and (out - 1) * stride >= size + pad:
@@ -412,7 +412,7 @@ def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
         caffe_spatial(fields, "stride", tuple(stride), 1, True)
         caffe_spatial(fields, "pad", pads, 0, True)
         for ceil, mode in ((True, None), (False, "FLOOR")):
-            got = tuple(_caffe_pool(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
+            got = tuple(caffe_pool_out(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
             if got == tuple(wanted):
                 if mode is not None:  # Caffe rounds up by default; this window needs rounding down
                     fields.append(("round_mode", Word(mode)))
