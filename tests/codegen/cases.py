@@ -146,6 +146,12 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Slice", {"dim": 1, "start": 0, "length": 0}, None),
     ("Add", {"num_inputs": 3}, [IMAGE] * 3),
     ("Maximum", {"num_inputs": 3}, [IMAGE] * 3),
+    ("Multiply", {}, [(3, 8, 8), (3, 1, 1)]),  # squeeze-and-excitation's gate over the channels
+    ("Add", {"num_inputs": 3}, [(3, 1, 8), (1, 8, 1), (3, 8, 8)]),
+    ("Maximum", {"num_inputs": 3}, [(3, 8, 1), (3, 1, 8), (1, 1, 1)]),
+    ("Minimum", {"num_inputs": 3}, [(6, 8), (1, 8), (6, 1)]),
+    ("Subtract", {}, [(6, 1), (6, 8)]),
+    ("Divide", {}, [(3, 8, 8), (1, 8, 8)]),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
 ]
 

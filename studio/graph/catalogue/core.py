@@ -282,6 +282,7 @@ SPECS = (
         infer=_output,
         outputs=(),
         input_dtype="any",
+        batch="sample",
         targets=targets("forward() return value", "keras.Model outputs", "graph output", "top blob"),
     ),
     LayerSpec(
