@@ -71,6 +71,32 @@ class LearnedEncoding(layers.Layer):
     def call(self, x):
         return x + self.table[: x.shape[1]]
 ''',
+    "LearnedTensor": '''
+class LearnedTensor(layers.Layer):
+    """A learned tensor every sample shares (batch dimension 1); called on an input only to join the graph."""
+
+    def __init__(self, shape: tuple[int, ...], std: float = 0.02, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=std) if std else "zeros"
+        self.weight = self.add_weight(shape=(1, *shape), initializer=init, name="weight")
+
+    def call(self, anchor):
+        return ops.convert_to_tensor(self.weight)
+''',
+    "FixedTensor": '''
+class FixedTensor(layers.Layer):
+    """A fixed tensor every sample shares (batch dimension 1), saved with the weights."""
+
+    def __init__(self, shape: tuple[int, ...], fill: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init = keras.initializers.Constant(fill)
+        self.value = self.add_weight(
+            shape=(1, *shape), initializer=init, trainable=False, name="value"
+        )
+
+    def call(self, anchor):
+        return ops.convert_to_tensor(self.value)
+''',
     "LocalResponseNorm": '''
 class LocalResponseNorm(layers.Layer):
     """torch.nn.LocalResponseNorm: divides by the energy of nearby channels (axis 1)."""
@@ -190,7 +216,8 @@ class _Emitter:
             edge = self.graph.source_of(node_id, port.name)
             args.append(None if edge is None else self.ident[edge.src])
         output = result.outputs["out"]
-        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier)
+        anchor = self.ident[self.inputs[0]] if self.inputs else ""
+        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier, anchor)
 
     def _comment(self, node_id: str) -> str:
         return node_comment(self.graph, self.analysis, node_id)

@@ -94,6 +94,12 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
         source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
         graph.connect(source.id, "out", layer.id, port.name)
     sink = graph.add_node("Output", name="y")
+    if not ports:  # a tensor every sample shares: added to an input of its shape, so the output has the batch N
+        source = graph.add_node("Input", name="x", params={"shape": tuple(layer.params["shape"])})
+        add = graph.add_node("Add", name="with_input")
+        graph.connect(source.id, "out", add.id, "in1")
+        graph.connect(layer.id, "out", add.id, "in2")
+        layer = add
     graph.connect(layer.id, "out", sink.id, "in")
     return Project(name=f"{layer_type} test", graph=graph)
 
@@ -152,6 +158,8 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Minimum", {"num_inputs": 3}, [(6, 8), (1, 8), (6, 1)]),
     ("Subtract", {}, [(6, 1), (6, 8)]),
     ("Divide", {}, [(3, 8, 8), (1, 8, 8)]),
+    ("Parameter", {"shape": (3, 1, 8), "std": 0.0}, None),
+    ("Constant", {"shape": (6, 8), "fill": 1.5}, None),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
 ]
 

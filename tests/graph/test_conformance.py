@@ -124,7 +124,7 @@ def test_layer_matches_pytorch(layer_type: str) -> None:
             return
         assert not isinstance(torch_result, Exception), f"PyTorch rejects what the catalogue accepts: {torch_result!r}"
         torch_shapes, torch_state, flops = torch_result
-        ours = [(BATCH, *s[1:]) for s in result.outputs.values()]
+        ours = [(BATCH if s[0] is None else s[0], *s[1:]) for s in result.outputs.values()]  # 1: shared by all
         assert ours == torch_shapes
         shapes = [(BATCH, *s[1:]) if s is not None else None for s in sample_shapes_of(result)]
         declared = spec.state(canonical, shapes)

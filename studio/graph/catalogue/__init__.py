@@ -8,6 +8,7 @@ from studio.graph.catalogue import (
     conv,
     core,
     depthwise_conv,
+    held,
     merge,
     norm,
     pooling,
@@ -16,7 +17,7 @@ from studio.graph.catalogue import (
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence)
+_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, recurrent, attention, sequence)
 
 
 def _collect() -> dict[str, LayerSpec]:

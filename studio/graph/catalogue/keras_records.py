@@ -53,6 +53,7 @@ class Site:
     var: str
     args: tuple[str | None, ...]
     claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
+    anchor: str = ""  # the model's first input: what a layer that takes no input is called on
 
     @property
     def x(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    SHARED,
     Inexpressible,
     LayerSpec,
     Params,
@@ -20,6 +21,7 @@ from studio.graph.catalogue.base import (
     targets,
 )
 from studio.graph.catalogue.onnx_records import (
+    OnnxConstant,
     OnnxEmitter,
     OnnxNode,
     OnnxRecord,
@@ -181,6 +183,30 @@ def _chain_onnx(op: str, many: str | None = None) -> OnnxEmitter:
     return emit
 
 
+def _concat_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    reference = _per_sample(site.inputs, site.names)
+    records: list[OnnxRecord] = []
+    names = []
+    if reference is not None:  # Expand a shared input to (N, 1, ..., 1): ONNX's Concat does not broadcast
+        rank = len(site.shape)
+        shape, batch, ones, target = (site.fresh(n) for n in ("shape", "batch", "ones", "target"))
+        starts, ends = OnnxConstant(site.fresh("start"), (0,)), OnnxConstant(site.fresh("end"), (1,))
+        records += [
+            starts, ends, OnnxConstant(ones, (1,) * (rank - 1)),
+            OnnxNode("Shape", (reference,), (shape,)),
+            OnnxNode("Slice", (shape, starts.name, ends.name), (batch,)),
+            OnnxNode("Concat", (batch, ones), (target,), {"axis": 0}),
+        ]  # fmt: skip
+    for shape_of, name in zip(site.inputs, site.names):
+        if reference is not None and shape_of is not None and shape_of[0] == SHARED:
+            expanded = site.fresh("expanded")
+            records.append(OnnxNode("Expand", (name, target), (expanded,)))  # type: ignore[arg-type]
+            name = expanded
+        names.append(name)
+    records.append(OnnxNode("Concat", tuple(names), (site.output,), {"axis": axis(site.params["dim"], len(site.shape))}))  # type: ignore[arg-type]
+    return records
+
+
 # ----- PyTorch, Keras, Caffe -----
 def _inputs(site: pytorch_records.Site | keras_records.Site) -> tuple[str, ...]:
     return tuple(a for a in site.args if a is not None)
@@ -203,8 +229,22 @@ def _nested_pytorch(func: str) -> Callable[[pytorch_records.Site], pytorch_recor
     return emit
 
 
+def _per_sample(inputs: tuple[Shape | None, ...], names: tuple[str | None, ...]) -> str | None:
+    """The first input that holds the batch's samples, when another is shared by all of them (batch 1)."""
+    pairs = [(shape, name) for shape, name in zip(inputs, names) if shape is not None and name is not None]
+    if all(shape[0] != SHARED for shape, _ in pairs):
+        return None
+    return next((name for shape, name in pairs if shape[0] != SHARED), None)
+
+
 def _concat_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    call = pytorch_records.Call("torch.cat", (f"({', '.join(_inputs(s))})", kw("dim", s.params["dim"])))
+    reference = _per_sample(s.inputs, s.args)
+    xs = []
+    for shape, x in zip(s.inputs, s.args):
+        if shape is not None and x is not None:
+            keep = ", ".join(["-1"] * (len(shape) - 1))
+            xs.append(f"{x}.expand({reference}.size(0), {keep})" if reference and shape[0] == SHARED else x)
+    call = pytorch_records.Call("torch.cat", (f"({', '.join(xs)})", kw("dim", s.params["dim"])))
     return pytorch_records.Emitted(None, call)
 
 
@@ -218,7 +258,23 @@ def _keras_divide(s: keras_records.Site) -> keras_records.Emitted:
 
 
 def _concat_keras(s: keras_records.Site) -> keras_records.Emitted:
-    return _keras_merge("Concatenate", kw("axis", s.params["dim"]))(s)
+    reference = _per_sample(s.inputs, s.args)
+    if reference is None:
+        return _keras_merge("Concatenate", kw("axis", s.params["dim"]))(s)
+    # a shared tensor meets the samples: adding zeros shaped (N, 1, ...) broadcasts it over the batch
+    steps, xs = [], []
+    for shape, x in zip(s.inputs, s.args):
+        if shape is None or x is None:
+            continue
+        if shape[0] == SHARED:
+            ones = ", ".join(["0:1"] * (len(shape) - 1))
+            name = s.claim(f"{s.var}_{x}")
+            steps.append(keras_records.function(s, f"t[0] + ops.zeros_like(t[1][:, {ones}])", f"[{x}, {reference}]", name))
+            steps[-1] = keras_records.Step(name, steps[-1].expr)
+            x = name
+        xs.append(x)
+    joined = keras_records.Apply(pytorch_records.Call("layers.Concatenate", (kw("axis", s.params["dim"]), keras_records.named(s.var))), (f"[{', '.join(xs)}]",))
+    return keras_records.Emitted([*steps, keras_records.Step(s.var, joined)])
 
 
 def _eltwise(operation: str, coeffs: tuple[int, ...] = ()) -> Callable[[caffe_records.Site], list[caffe_records.Layer]]:
@@ -233,6 +289,8 @@ def _eltwise(operation: str, coeffs: tuple[int, ...] = ()) -> Callable[[caffe_re
 
 
 def _concat_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    if any(shape[0] == SHARED for shape in site.inputs) and site.output[0] != SHARED:
+        raise Inexpressible("joins a tensor shared by every sample to per-sample ones: Caffe's Concat cannot broadcast it")
     fields: caffe_records.Fields = [("axis", caffe_records.axis(site.params["dim"], site.rank()))]
     return [caffe_records.Layer(site.name, "Concat", site.bottoms, [site.name], [("concat_param", fields)])]
 
@@ -331,12 +389,13 @@ SPECS = (
         ),
         infer=_concat,
         variadic=True,
+        shares=True,
         input_dtype="any",
         output_dtype="same",
         targets=targets("torch.cat", "layers.Concatenate", "Concat", "Concat"),
         pytorch=_concat_pytorch,
         keras=_concat_keras,
         caffe=_concat_caffe,
-        onnx=lambda site: [OnnxNode("Concat", tuple(site.names), (site.output,), {"axis": axis(site.params["dim"], len(site.shape))})],  # type: ignore[arg-type]
+        onnx=_concat_onnx,
     ),
 )
