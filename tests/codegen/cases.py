@@ -81,6 +81,9 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
     return IMAGE
 
 
+TYPICAL_PORTS = {"MatMul": [(2, 6, 8), (2, 8, 5)]}  # layers whose inputs differ in shape
+
+
 def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
     """A project Input(s) -> layer -> Output; one Input per given shape, wired to the ports in order."""
     graph = Graph()
@@ -88,7 +91,7 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
     ports = layer.spec.input_ports(layer.params)
     if shapes is None:
         required = [p for p in ports if not p.optional]
-        shapes = [typical_input(layer_type)] * len(required)
+        shapes = TYPICAL_PORTS.get(layer_type, [typical_input(layer_type)] * len(required))
     dtype = "int64" if layer_type == "Embedding" else "float32"
     for i, (port, shape) in enumerate(zip(ports, shapes)):
         source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
@@ -158,6 +161,7 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Minimum", {"num_inputs": 3}, [(6, 8), (1, 8), (6, 1)]),
     ("Subtract", {}, [(6, 1), (6, 8)]),
     ("Divide", {}, [(3, 8, 8), (1, 8, 8)]),
+    ("MatMul", {}, [(4, 1, 6, 8), (1, 3, 8, 5)]),  # heads broadcast against one shared matrix
     ("Parameter", {"shape": (3, 1, 8), "std": 0.0}, None),
     ("Constant", {"shape": (6, 8), "fill": 1.5}, None),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),

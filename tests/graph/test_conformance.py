@@ -27,7 +27,7 @@ BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/gra
 # counts (2 FLOPs per multiply-accumulate): their MAC estimates are checked against it too.
 FLOP_COUNTED = {
     "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "DepthwiseConv2d",
-    "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer",
+    "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "MatMul",
 }
 BATCH = 2
 

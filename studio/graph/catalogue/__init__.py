@@ -12,12 +12,13 @@ from studio.graph.catalogue import (
     merge,
     norm,
     pooling,
+    products,
     recurrent,
     sequence,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, recurrent, attention, sequence)
+_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, products, recurrent, attention, sequence)
 
 
 def _collect() -> dict[str, LayerSpec]:
