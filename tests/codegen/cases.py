@@ -81,7 +81,10 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
     return IMAGE
 
 
-TYPICAL_PORTS = {"MatMul": [(2, 6, 8), (2, 8, 5)]}  # layers whose inputs differ in shape
+TYPICAL_PORTS = {
+    "MatMul": [(2, 6, 8), (2, 8, 5)],
+    "ScaledDotProductAttention": [(2, 6, 8), (2, 5, 8), (2, 5, 4)],
+}  # layers whose inputs differ in shape
 
 
 def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
@@ -162,6 +165,8 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Subtract", {}, [(6, 1), (6, 8)]),
     ("Divide", {}, [(3, 8, 8), (1, 8, 8)]),
     ("MatMul", {}, [(4, 1, 6, 8), (1, 3, 8, 5)]),  # heads broadcast against one shared matrix
+    ("ScaledDotProductAttention", {"causal": True, "scale": 0.5}, [(2, 6, 8), (2, 6, 8), (2, 6, 3)]),
+    ("ScaledDotProductAttention", {}, [(2, 6, 8), (1, 5, 8), (2, 5, 4), (1, 6, 5)]),  # an additive mask
     ("Parameter", {"shape": (3, 1, 8), "std": 0.0}, None),
     ("Constant", {"shape": (6, 8), "fill": 1.5}, None),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),

@@ -8,6 +8,7 @@ from studio.graph.catalogue import (
     conv,
     core,
     depthwise_conv,
+    dot_attention,
     held,
     merge,
     norm,
@@ -18,7 +19,7 @@ from studio.graph.catalogue import (
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, products, recurrent, attention, sequence)
+_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, products, recurrent, attention, dot_attention, sequence)
 
 
 def _collect() -> dict[str, LayerSpec]:
