@@ -324,7 +324,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
-        onnx=single("Flatten", axis=1),
+        onnx=single("Flatten"),  # axis 1 is the default
         pytorch=lambda s: module(s, "nn.Flatten"),
         keras=_flatten_keras,
         caffe=caffe_records.simple("Flatten"),

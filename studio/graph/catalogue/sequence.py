@@ -33,6 +33,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    reduce_records,
 )
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Choice, Int
@@ -108,11 +109,7 @@ def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
     if mode in ("first", "last"):
         step = OnnxConstant(site.fresh("step"), (0 if mode == "first" else -1,), shape=())
         return [step, OnnxNode("Gather", (site.x, step.name), (site.output,), {"axis": 1})]
-    op = "ReduceMean" if mode == "mean" else "ReduceMax"
-    if site.opset < 18:  # axes became an input in opset 18
-        return [OnnxNode(op, (site.x,), (site.output,), {"axes": [1], "keepdims": 0})]
-    axes = OnnxConstant(site.fresh("axes"), (1,))
-    return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+    return reduce_records(site, "ReduceMean" if mode == "mean" else "ReduceMax", site.x, (1,), site.output, keepdims=False)
 
 
 # ----- PyTorch, Keras, Caffe -----
