@@ -19,6 +19,7 @@ from studio.graph.catalogue.base import (
 )
 from studio.graph.catalogue.literals import literal, slice_subscript
 from studio.graph.catalogue.onnx_records import (
+    INT64_MAX,
     OnnxConstant,
     OnnxNode,
     OnnxRecord,
@@ -26,6 +27,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxWeight,
     axis,
     single,
+    slice_records,
 )
 from studio.graph.catalogue.pytorch_records import kw, module, options
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
@@ -182,10 +184,8 @@ def _reshape_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 def _slice_onnx(site: OnnxSite) -> list[OnnxRecord]:
     start, length = site.params["start"], site.params["length"]
-    end = start + length if length else 2**63 - 1
-    where = axis(site.params["dim"], len(site.shape))
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", start), ("ends", end), ("axes", where))]
-    return [*bounds, OnnxNode("Slice", (site.x, *(b.name for b in bounds)), (site.output,))]
+    end = start + length if length else INT64_MAX
+    return slice_records(site, site.x, start, end, axis(site.params["dim"], len(site.shape)), site.output)
 
 
 # ----- PyTorch -----

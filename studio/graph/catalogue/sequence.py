@@ -34,6 +34,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxRecord,
     OnnxSite,
     reduce_records,
+    slice_records,
 )
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Choice, Int
@@ -95,13 +96,8 @@ def _positional_onnx(site: OnnxSite) -> list[OnnxRecord]:
         return [table, OnnxNode("Add", (site.x, table.name), (site.output,))]
     if steps == site.params["max_len"]:
         return [OnnxNode("Add", (site.x, site.weights["table"]), (site.output,))]
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", 0), ("ends", steps), ("axes", 0))]
     rows = site.fresh("rows")
-    return [
-        *bounds,
-        OnnxNode("Slice", (site.weights["table"], *(b.name for b in bounds)), (rows,)),
-        OnnxNode("Add", (site.x, rows), (site.output,)),
-    ]
+    return [*slice_records(site, site.weights["table"], 0, steps, 0, rows), OnnxNode("Add", (site.x, rows), (site.output,))]
 
 
 def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
