@@ -143,6 +143,36 @@ def _gelu_onnx(site: OnnxSite) -> list[OnnxRecord]:
     ]  # fmt: skip
 
 
+def _mish_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """Mish from opset 18; before, x * tanh(softplus(x))."""
+    if site.opset >= 18:
+        return [OnnxNode("Mish", (site.x,), (site.output,))]
+    soft, wave = site.fresh("softplus"), site.fresh("tanh")
+    return [
+        OnnxNode("Softplus", (site.x,), (soft,)),
+        OnnxNode("Tanh", (soft,), (wave,)),
+        OnnxNode("Mul", (site.x, wave), (site.output,)),
+    ]
+
+
+def _hardswish_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """HardSwish from opset 14; before, x * HardSigmoid(x) with PyTorch's slope 1/6 (its offset 0.5 is ONNX's default)."""
+    if site.opset >= 14:
+        return [OnnxNode("HardSwish", (site.x,), (site.output,))]
+    gate = site.fresh("hardsigmoid")
+    return [OnnxNode("HardSigmoid", (site.x,), (gate,), {"alpha": 1 / 6}), OnnxNode("Mul", (site.x, gate), (site.output,))]
+
+
+def _default_left_out(op: str, attribute: str, param: str, default: float) -> OnnxEmitter:
+    """One operator whose one float attribute is the layer's parameter, left out at ONNX's default."""
+
+    def emit(site: OnnxSite) -> list[OnnxRecord]:
+        value = site.params[param]
+        return [OnnxNode(op, (site.x,), (site.output,), {attribute: None if value == default else value})]
+
+    return emit
+
+
 def _silu_onnx(site: OnnxSite) -> list[OnnxRecord]:
     gate = site.fresh("sigmoid")
     return [OnnxNode("Sigmoid", (site.x,), (gate,)), OnnxNode("Mul", (site.x, gate), (site.output,))]
@@ -295,7 +325,7 @@ SPECS = (
         "LeakyRelu",
         "ReLU",  # Caffe's ReLU takes a negative_slope
         params=(Float("negative_slope", 0.01, "Slope for negative inputs.", min=0.0, max=1.0),),
-        to_onnx=lambda site: [OnnxNode("LeakyRelu", (site.x,), (site.output,), {"alpha": site.params["negative_slope"]})],
+        to_onnx=_default_left_out("LeakyRelu", "alpha", "negative_slope", 0.01),
         to_pytorch=_torch_module("LeakyReLU", {"negative_slope": 0.01}),
         to_keras=_leaky_keras,
         to_caffe=caffe_records.simple("ReLU", "relu_param", lambda s: [("negative_slope", float(s.params["negative_slope"]))]),
@@ -326,7 +356,7 @@ SPECS = (
         "Elu",
         "ELU",
         params=(Float("alpha", 1.0, "Value the output approaches for very negative inputs (as -alpha).", min=0.0, max=10.0),),
-        to_onnx=lambda site: [OnnxNode("Elu", (site.x,), (site.output,), {"alpha": site.params["alpha"]})],
+        to_onnx=_default_left_out("Elu", "alpha", "alpha", 1.0),
         to_pytorch=_torch_module("ELU", {"alpha": 1.0}),
         to_keras=_elu_keras,
         to_caffe=caffe_records.simple("ELU", "elu_param", lambda s: [("alpha", float(s.params["alpha"]))]),
@@ -370,6 +400,7 @@ SPECS = (
         'layers.Activation("mish")',
         "Mish",  # opset 18
         _no_caffe("Mish"),
+        to_onnx=_mish_onnx,
         to_keras=_named_activation("mish"),
         from_onnx=(_from_onnx("Mish"),),
     ),
@@ -387,8 +418,9 @@ SPECS = (
         "Hardswish",
         "Piecewise-linear Swish: x * relu6(x + 3) / 6, as in MobileNetV3.",
         'layers.Activation("hard_swish")',
-        "HardSwish",
+        "HardSwish",  # opset 14
         _no_caffe("HardSwish"),
+        to_onnx=_hardswish_onnx,
         to_keras=_named_activation("hard_swish"),
         from_onnx=(_from_onnx("HardSwish"),),
     ),
@@ -396,9 +428,9 @@ SPECS = (
         "Hardsigmoid",
         "Piecewise-linear sigmoid: relu6(x + 3) / 6.",
         'layers.Activation("hard_sigmoid")',
-        "HardSigmoid",  # with alpha 1/6, beta 0.5 to match PyTorch
+        "HardSigmoid",  # with alpha 1/6 to match PyTorch (beta 0.5 is the default)
         _no_caffe("HardSigmoid"),
-        to_onnx=single("HardSigmoid", alpha=1 / 6, beta=0.5),
+        to_onnx=single("HardSigmoid", alpha=1 / 6),
         to_keras=_named_activation("hard_sigmoid"),
     ),
     _activation(

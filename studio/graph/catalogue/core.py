@@ -21,6 +21,7 @@ from studio.graph.catalogue.base import (
 )
 from studio.graph.catalogue.literals import literal, slice_subscript
 from studio.graph.catalogue.onnx_records import (
+    INT64_MAX,
     OnnxConstant,
     OnnxNode,
     OnnxRecord,
@@ -28,6 +29,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxWeight,
     axis,
     single,
+    slice_records,
 )
 from studio.graph.catalogue.pytorch_records import kw, module, options
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
@@ -208,10 +210,8 @@ def _reshape_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 def _slice_onnx(site: OnnxSite) -> list[OnnxRecord]:
     start, length = site.params["start"], site.params["length"]
-    end = start + length if length else 2**63 - 1
-    where = axis(site.params["dim"], len(site.shape))
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", start), ("ends", end), ("axes", where))]
-    return [*bounds, OnnxNode("Slice", (site.x, *(b.name for b in bounds)), (site.output,))]
+    end = start + length if length else INT64_MAX
+    return slice_records(site, site.x, start, end, axis(site.params["dim"], len(site.shape)), site.output)
 
 
 # ----- PyTorch -----
@@ -360,7 +360,7 @@ SPECS = (
         input_dtype="any",
         output_dtype="same",
         targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
-        onnx=single("Flatten", axis=1),
+        onnx=single("Flatten"),  # axis 1 is the default
         pytorch=lambda s: module(s, "nn.Flatten"),
         keras=_flatten_keras,
         caffe=caffe_records.simple("Flatten"),
