@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from studio.graph.catalogue import (
     activation,
+    activation_dim,
     attention,
     conv,
     core,
     depthwise_conv,
+    elementwise,
     merge,
     norm,
     pooling,
     recurrent,
     sequence,
+    shrink,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence)
+_FAMILIES = (
+    core, conv, depthwise_conv, pooling, norm, activation, shrink, activation_dim, elementwise, merge, recurrent, attention,
+    sequence,
+)  # fmt: skip
 
 
 def _collect() -> dict[str, LayerSpec]:
