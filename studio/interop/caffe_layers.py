@@ -11,6 +11,7 @@ from itertools import pairwise
 from math import prod
 
 from studio.graph.catalogue.pooling import pool_out
+from studio.interop import caffe_math
 from studio.interop.caffe_builder import (
     Blob,
     BrokenLayer,
@@ -217,10 +218,10 @@ def _prelu_params(layer: Layer) -> dict:
 
 
 def clip(b: Builder, layer: Layer) -> list[Blob]:
-    """Clip -> ReLU6 (min 0, max 6, the only clip the catalogue has)."""
+    """Clip -> ReLU6 for min 0, max 6, else Clip."""
     p = layer.param("clip_param")
     if (p.number("min"), p.number("max")) != (0.0, 6.0):
-        raise Unmappable("Clip (other than min 0, max 6)")
+        return caffe_math.clip(b, layer)
     return _elementwise("ReLU6")(b, layer)
 
 
@@ -525,14 +526,15 @@ def softmax(b: Builder, layer: Layer) -> list[Blob]:
 
 
 def power(b: Builder, layer: Layer) -> list[Blob]:
-    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes)."""
+    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes);
+    any other Power -> Math layers (`caffe_math.power`)."""
     x = single(layer)
     p = layer.param("power_param")
     exponent, scale, shift = p.number("power", 1.0), p.number("scale", 1.0), p.number("shift", 0.0)
     node = b.graph.nodes.get(x.node or "")
     fresh_input = node is not None and node.type == "Input" and not node.params["mean"] and not b.graph.out_edges(node.id)
     if exponent != 1.0 or not scale or scale < 0 or not fresh_input:
-        raise Unmappable("Power (other than a standardization of the net's input)")
+        return caffe_math.power(b, layer)
     b.graph.set_param(node.id, "mean", (-shift / scale,))
     b.graph.set_param(node.id, "std", (1.0 / scale,))
     return [x]
@@ -566,4 +568,7 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Dropout": dropout,
     "Softmax": softmax,
     "Power": power,
+    "AbsVal": caffe_math.absval,
+    "Exp": caffe_math.exp,
+    "Log": caffe_math.log,
 }
