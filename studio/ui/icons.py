@@ -159,6 +159,10 @@ def _activation(p: QPainter) -> None:
     p.drawPath(_path((5, 16), (12, 16), (19, 7)))
 
 
+def _math(p: QPainter) -> None:
+    p.drawPath(_path((4.5, 13.5), (7, 12), (10, 18.5), (13.5, 5.5), (19.5, 5.5)))
+
+
 def _merge(p: QPainter) -> None:
     path = QPainterPath(QPointF(5, 7))
     path.cubicTo(QPointF(10, 7), QPointF(10, 12), QPointF(13, 12))
@@ -210,6 +214,7 @@ _GLYPHS: dict[str, Glyph] = {
     "Resize": _resize,
     "Normalization": _normalization,
     "Activation": _activation,
+    "Math": _math,
     "Merge": _merge,
     "Recurrent": _recurrent,
     "Embedding": _embedding,

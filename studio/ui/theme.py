@@ -18,6 +18,7 @@ CATEGORY_HUES = {
     "Resize": 60,
     "Normalization": 275,
     "Activation": 125,
+    "Math": 10,
     "Merge": 335,
     "Recurrent": 190,
     "Embedding": 95,
