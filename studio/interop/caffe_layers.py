@@ -15,6 +15,7 @@ from math import prod
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.catalogue.pooling import caffe_pool_out, pool_out
+from studio.interop import caffe_math
 from studio.interop.caffe_builder import (
     Blob,
     BrokenLayer,
@@ -488,14 +489,15 @@ def softmax(b: Builder, layer: Layer) -> list[Blob]:
 
 
 def power(b: Builder, layer: Layer) -> list[Blob]:
-    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes)."""
+    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes);
+    any other Power -> Math layers (`caffe_math.power`)."""
     x = single(layer)
     p = layer.param("power_param")
     exponent, scale, shift = p.number("power", 1.0), p.number("scale", 1.0), p.number("shift", 0.0)
     node = b.graph.nodes.get(x.node or "")
     fresh_input = node is not None and node.type == "Input" and not node.params["mean"] and not b.graph.out_edges(node.id)
     if exponent != 1.0 or not scale or scale < 0 or not fresh_input:
-        raise Unmappable("Power (other than a standardization of the net's input)")
+        return caffe_math.power(b, layer)
     b.graph.set_param(node.id, "mean", (-shift / scale,))
     b.graph.set_param(node.id, "std", (1.0 / scale,))
     return [x]
@@ -519,6 +521,9 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {  # the rest: the
     "Reshape": reshape,
     "Softmax": softmax,
     "Power": power,
+    "AbsVal": caffe_math.absval,
+    "Exp": caffe_math.exp,
+    "Log": caffe_math.log,
 }
 
 Mapping = Callable[[Builder, Layer], list[Blob]]

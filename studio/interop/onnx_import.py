@@ -39,7 +39,7 @@ from studio.interop.onnx_graph import (
     ImportContext,
     Layer,
 )
-from studio.interop.onnx_ops import MAPPERS, Mapper, data_input
+from studio.interop.onnx_ops import MAPPERS, Mapper, constant, data_input
 from studio.interop.onnx_patterns import (
     Match,
     Matcher,
@@ -82,14 +82,55 @@ PATTERNS: list[
 
 
 def family_mapper(op_type: str) -> Mapper | None:
-    """The mapper of a layer family's one-to-one rule for `op_type` (`LayerSpec.onnx_import`), if one has it."""
-    for spec in CATALOGUE.values():
-        for rule in spec.onnx_import:
-            if rule.op == op_type:
-                return lambda ctx, node, spec=spec, rule=rule: ctx.emit(
-                    node, spec.type, rule.params(ctx.attrs(node)), [data_input(ctx, node)], node.output[0]
-                )
-    return None
+    """The mapper of the layer families' one-to-one rules for `op_type` (`LayerSpec.onnx_import`), if any has one.
+
+    The rules are tried in catalogue order; the first whose `params` takes the node's attributes
+    and constants maps it.
+    """
+    rules = [(spec, rule) for spec in CATALOGUE.values() for rule in spec.onnx_import if rule.op == op_type]
+    if not rules:
+        return None
+
+    def mapper(ctx: ImportContext, node: onnx.NodeProto) -> None:
+        x = data_input(ctx, node)
+        for spec, rule in rules:
+            params = rule.params({**ctx.attrs(node), **_rule_constants(ctx, node, rule.constants)})
+            if params is not None:
+                ctx.emit(node, spec.type, params, [x], node.output[0])
+                return
+        needs = next((rule.needs for _, rule in reversed(rules) if rule.needs), "other values")
+        raise Unmappable(f"{op_type} ({needs})")
+
+    return mapper
+
+
+def _rule_constants(ctx: ImportContext, node: onnx.NodeProto, names: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
+    """The constant inputs a rule names (inputs 2, 3, ...), each present one as a flat tuple of floats."""
+    found = {}
+    for index, name in enumerate(names, start=1):
+        value = constant(ctx, node, index, name, optional=True)
+        if value is not None:
+            found[name] = tuple(float(v) for v in value.reshape(-1))
+    return found
+
+
+def _falling_back(table: Mapper, family: Mapper) -> Mapper:
+    """The importer's own mapper for an operator, then, where it finds no mapping and emitted nothing, the family's rules.
+
+    The importer's tables map some forms of an operator onto special layers (Clip to ReLU6);
+    a family's general layer (Clip) takes every other form.
+    """
+
+    def mapper(ctx: ImportContext, node: onnx.NodeProto) -> None:
+        emitted = len(ctx.layers)
+        try:
+            table(ctx, node)
+        except Unmappable:
+            if len(ctx.layers) != emitted:
+                raise
+            family(ctx, node)
+
+    return mapper
 
 
 def supported_operators() -> list[str]:
@@ -392,14 +433,7 @@ def _map_node(
         return
     members = match.nodes if match else [node]
     produced = {o for n in members for o in n.output}
-    mapper = (
-        MAPPERS.get(node.op_type)
-        or POOL_MAPPERS.get(node.op_type)
-        or TENSOR_MAPPERS.get(node.op_type)
-        or family_mapper(node.op_type)
-        if node.domain in ("", "ai.onnx")
-        else None
-    )
+    mapper = _mapper(node.op_type) if node.domain in ("", "ai.onnx") else None
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
@@ -426,6 +460,15 @@ def _map_node(
         ctx.fail(node, err.kind)
         ctx.broken.update(produced)
         ctx.stand_in(list(node.output))
+
+
+def _mapper(op_type: str) -> Mapper | None:
+    """The importer's own mapper of `op_type` with the families' rules as its fallback, or either alone."""
+    table = MAPPERS.get(op_type) or POOL_MAPPERS.get(op_type) or TENSOR_MAPPERS.get(op_type)
+    family = family_mapper(op_type)
+    if table is not None and family is not None:
+        return _falling_back(table, family)
+    return table or family
 
 
 def _check_outputs(ctx: ImportContext) -> None:

@@ -15,6 +15,7 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import CATALOGUE, Graph
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
+from tests.graph.reference import made_positive, needs_positive_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.lstudio"))
@@ -45,9 +46,11 @@ def seeded_model(project: Project, seed: int = SEED) -> torch.nn.Module:
 
 
 def random_inputs(graph: Graph, batch: int, seed: int = 1) -> list[torch.Tensor]:
-    """A random batch per Input node in graph order; token ids stay below the smallest vocabulary."""
+    """A random batch per Input node in graph order; token ids stay below the smallest vocabulary, and
+    values are positive where a layer needs them so (`tests.graph.reference.needs_positive_inputs`)."""
     generator = torch.Generator().manual_seed(seed)
     vocab = min((n.params["num_embeddings"] for n in graph.nodes.values() if n.type == "Embedding"), default=2)
+    positive = needs_positive_inputs(graph)
     xs = []
     for node in graph.nodes.values():
         if node.type == "Input":
@@ -55,7 +58,8 @@ def random_inputs(graph: Graph, batch: int, seed: int = 1) -> list[torch.Tensor]
             if node.params["dtype"] == "int64":
                 xs.append(torch.randint(0, vocab, shape, generator=generator))
             else:
-                xs.append(torch.randn(shape, generator=generator))
+                x = torch.randn(shape, generator=generator)
+                xs.append(made_positive(x) if positive else x)
     return xs
 
 
@@ -170,6 +174,20 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Parameter", {"shape": (3, 1, 8), "std": 0.0}, None),
     ("Constant", {"shape": (6, 8), "fill": 1.5}, None),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
+    ("Pow", {"exponent": 0.5}, None),
+    ("Clip", {"min": (), "max": (0.5,)}, None),
+    ("Clip", {"min": (-0.25,), "max": ()}, [SEQUENCE]),
+    ("Scale", {"factor": -2.0, "offset": 0.5}, None),
+    ("Scale", {"factor": 1.0, "offset": -1.5}, [VECTOR]),
+    ("Hardtanh", {"min_val": -0.5, "max_val": 2.0}, None),
+    ("Threshold", {"threshold": 0.1, "value": -2.0}, None),
+    ("CELU", {"alpha": 0.5}, None),
+    ("Softshrink", {"lambd": 1.0}, None),
+    ("Hardshrink", {"lambd": 0.2}, [SEQUENCE]),
+    ("Softmin", {"dim": 1}, None),
+    ("GLU", {"dim": 1}, [(4, 8, 8)]),
+    ("SwiGLU", {}, [SEQUENCE]),
+    ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
 ]
 
 
@@ -193,6 +211,12 @@ CAFFE_VARIANTS = [  # configurations where Caffe's form differs (rounding, bias,
     ("SequencePool", {"mode": "last"}, None),
     ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
     ("Add", {"num_inputs": 3}, [(3, 8, 8)] * 3),
+    ("Scale", {"factor": -2.0, "offset": 0.5}, None),
+    ("Pow", {"exponent": 0.5}, None),
+    ("Threshold", {"threshold": 0.1, "value": -2.0}, None),
+    ("CELU", {"alpha": 0.5}, None),
+    ("GLU", {"dim": 1}, [(4, 8, 8)]),
+    ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
 ]
 
 

@@ -223,7 +223,7 @@ def caffe_shape(layer: Message, bottoms: list[list[int]]) -> list[list[int]]:
     if kind == "Silence":
         return []
     assert kind in ("ReLU", "Sigmoid", "TanH", "ELU", "PReLU", "Clip", "Swish", "BNLL", "Softmax", "Dropout", "Split",
-                    "BatchNorm", "Scale", "MVN", "LRN", "Bias"), f"no shape rule for {kind}"  # fmt: skip
+                    "BatchNorm", "Scale", "MVN", "LRN", "Bias", "AbsVal", "Exp", "Log", "Power", "Threshold"), f"no shape rule for {kind}"  # fmt: skip
     return [x]
 
 
@@ -252,11 +252,11 @@ def check_prototxt(project: Project) -> Message:
     graph, analysis = project.graph, analyse(project.graph)
     by_name = {node.name: node_id for node_id, node in graph.nodes.items()}
 
-    def sources(blob: str) -> list[str]:  # the node blobs a node's layers read, through its own blobs
+    def sources(blob: str) -> list[str]:  # the node blobs a node's layers read, through its own blobs, each once
         found = []
         for b in producer[blob]:
             found += [b] if b in by_name else sources(b)
-        return found
+        return list(dict.fromkeys(found))
 
     for node_id, node in graph.nodes.items():
         if node.type == "Output":
@@ -269,7 +269,7 @@ def check_prototxt(project: Project) -> Message:
         assert result.outputs is not None
         assert blobs[node.name] == [1, *result.outputs["out"][1:]], f"{node.name}: Caffe's shape differs"
         wired = [graph.source_of(node_id, p.name) for p in node.spec.input_ports(node.params)]
-        assert sources(node.name) == [graph.nodes[e.src].name for e in wired if e is not None]
+        assert sources(node.name) == list(dict.fromkeys(graph.nodes[e.src].name for e in wired if e is not None))
     return net
 
 

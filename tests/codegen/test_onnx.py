@@ -44,7 +44,8 @@ RUN_BATCH = 3  # the export traces at batch 2: a different batch proves axis 0 i
 ONNX_TYPES = supported("onnx")
 
 # Configurations the default one does not reach and where ONNX's form differs (sizes that do
-# not divide, bilinear scales, statistics modes, stacked bidirectional recurrences).
+# not divide, bilinear scales, statistics modes, stacked bidirectional recurrences, an open
+# bound, a threshold's value other than 0, a gate along the channels).
 VARIANTS = [
     ("AdaptiveAvgPool2d", {"output_size": (3, 5)}, None),
     ("AdaptiveMaxPool2d", {"output_size": (2, 4)}, None),
@@ -54,6 +55,14 @@ VARIANTS = [
     ("InstanceNorm2d", {"affine": True, "track_running_stats": True}, None),
     ("LSTM", {"hidden_size": 5, "bidirectional": True, "return_sequences": True, "num_layers": 2}, None),
     ("MultiheadAttention", {"num_heads": 4, "bias": False}, [(6, 8), (5, 4), (5, 3)]),
+    ("Pow", {"exponent": 0.5}, None),
+    ("Clip", {"min": (), "max": (0.5,)}, None),
+    ("Scale", {"factor": -2.0, "offset": 0.5}, None),
+    ("Threshold", {"threshold": 0.1, "value": -2.0}, None),
+    ("CELU", {"alpha": 0.5}, None),
+    ("Softmin", {"dim": 1}, None),
+    ("GLU", {"dim": 1}, [(4, 8, 8)]),
+    ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
 ]
 
 

@@ -471,7 +471,7 @@ def test_import_model_dispatches_prototxt_files() -> None:
 
 
 # ----- round trip through the Caffe exporter -----
-NOT_IMPORTED = {"Embedding": "Embed", "PositionalEncoding": "Bias"}
+NOT_IMPORTED = {"Embedding": "Embed", "PositionalEncoding": "Bias", "Threshold": "Threshold", "Hardshrink": "Threshold"}
 
 
 def roundtrip(project: Project, tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from studio.graph.catalogue import (
     activation,
+    activation_dim,
     attention,
     conv,
     core,
     depthwise_conv,
     dot_attention,
+    elementwise,
     held,
     merge,
     norm,
@@ -16,10 +18,14 @@ from studio.graph.catalogue import (
     products,
     recurrent,
     sequence,
+    shrink,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, held, products, recurrent, attention, dot_attention, sequence)
+_FAMILIES = (
+    core, conv, depthwise_conv, pooling, norm, activation, shrink, activation_dim, elementwise, merge, held, products,
+    recurrent, attention, dot_attention, sequence,
+)  # fmt: skip
 
 
 def _collect() -> dict[str, LayerSpec]:

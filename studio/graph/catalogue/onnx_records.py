@@ -84,14 +84,21 @@ OnnxEmitter = Callable[[OnnxSite], list[OnnxRecord]]
 
 @dataclass(frozen=True)
 class OnnxImport:
-    """A one-to-one import rule: an `op` node reading one tensor becomes this layer.
+    """A one-to-one import rule: an `op` node reading one tensor (and perhaps constants) becomes this layer.
 
-    `params` turns the node's attributes (a dict, defaults left out) into the layer's parameters.
+    `params` turns the node's attributes (a dict, defaults left out) into the layer's parameters,
+    or returns None when these values are not this layer's: the importer then tries the next rule
+    for `op`, in catalogue order. `constants` names the node's inputs after the first, which must
+    be constants (the initializer or folded value, never a computed tensor); each one present
+    reaches `params` in the same dict under its name, as a flat tuple of floats. `needs` says
+    what values the rule takes, for the importer's message when no rule takes a node.
     Patterns that span several nodes stay in the importer (`studio.interop.onnx_patterns`).
     """
 
     op: str
-    params: Callable[[dict[str, Any]], Params] = field(default=lambda attrs: {})
+    params: Callable[[dict[str, Any]], Params | None] = field(default=lambda attrs: {})
+    constants: tuple[str, ...] = ()
+    needs: str = ""
 
 
 def single(op: str, **attrs: Any) -> OnnxEmitter:
