@@ -64,21 +64,25 @@ if TYPE_CHECKING:
 FLOAT_INPUTS = frozenset({1, 10, 11, 16})
 SMALL = 4096  # elements: tensors up to this size go to shape inference by value, larger ones by shape only
 MAX_ROUNDS = 8
-PATTERNS: list[
-    tuple[frozenset[str], Matcher]
-] = [  # most specific first: a node is taken by the first match
-    (frozenset({"Softmax"}), attention),
-    (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
-    (frozenset({"InstanceNormalization"}), group_norm),
-    (frozenset({"Mul"}), lrn),
-    (frozenset({"Erf"}), gelu_erf),
-    (frozenset({"Tanh"}), gelu_tanh),
-    (frozenset({"Softplus"}), softplus),
-    (frozenset({"Sigmoid"}), silu),
-    (frozenset({"Unsqueeze"}), adaptive_pool_1d),
-    (frozenset({"MatMul"}), matmul_add),
-    (frozenset({"Pad"}), pad_into),
-]
+PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
+    "attention": (frozenset({"Softmax"}), attention),
+    "recurrent": (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
+    "group_norm": (frozenset({"InstanceNormalization"}), group_norm),
+    "lrn": (frozenset({"Mul"}), lrn),
+    "gelu_erf": (frozenset({"Erf"}), gelu_erf),
+    "gelu_tanh": (frozenset({"Tanh"}), gelu_tanh),
+    "softplus": (frozenset({"Softplus"}), softplus),
+    "silu": (frozenset({"Sigmoid"}), silu),
+    "adaptive_pool_1d": (frozenset({"Unsqueeze"}), adaptive_pool_1d),
+    "matmul_add": (frozenset({"MatMul"}), matmul_add),
+    "pad_into": (frozenset({"Pad"}), pad_into),
+}
+
+
+def registered_patterns() -> list[tuple[frozenset[str], Matcher]]:
+    """The patterns some layer family registers (`LayerSpec.onnx_patterns`), in the library's order."""
+    wanted = {name for spec in CATALOGUE.values() for name in spec.onnx_patterns}
+    return [pattern for name, pattern in PATTERN_LIBRARY.items() if name in wanted]
 
 
 def family_mapper(op_type: str) -> Mapper | None:
@@ -401,7 +405,7 @@ def _match_patterns(
 ) -> dict[int, Match]:
     """Find every exporter pattern; return the matches by the id of their last node."""
     deferred: dict[int, Match] = {}
-    for anchors, matcher in PATTERNS:
+    for anchors, matcher in registered_patterns():
         for node in live:
             if (
                 node.op_type not in anchors

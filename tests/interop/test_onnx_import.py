@@ -7,6 +7,7 @@ imported weights) gives ONNX Runtime's outputs for the original file within 1e-4
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from onnx import TensorProto, helper
 from studio.codegen.export import build_torch_model, load_weights
 from studio.codegen.pytorch import generate_pytorch
 from studio.codegen.weights import by_attribute
+from studio.graph.catalogue import CATALOGUE
 from studio.graph.project import load_project, trained_weights
 from studio.graph.shapes import analyse
 from studio.interop import import_model
@@ -31,7 +33,12 @@ from studio.interop.common import (
     weights_path,
     write_imported,
 )
-from studio.interop.onnx_import import import_onnx, supported_operators
+from studio.interop.onnx_import import (
+    PATTERN_LIBRARY,
+    import_onnx,
+    registered_patterns,
+    supported_operators,
+)
 from tests.interop import onnx_models as om
 
 CLASSICS: dict[
@@ -657,3 +664,15 @@ def test_weights_match_the_generated_models_keys_and_shapes(
         sum(v.size for v in imported.state.values()),
         sum(v.numel() for v in expected.values()),
     )
+
+
+def test_every_pattern_of_several_nodes_is_registered_by_a_layer_family() -> None:
+    claimed = [name for spec in CATALOGUE.values() for name in spec.onnx_patterns]
+    assert sorted(set(claimed)) == sorted(PATTERN_LIBRARY), "a pattern no family claims is never tried"
+    assert len(registered_patterns()) == len(PATTERN_LIBRARY)
+
+
+def test_a_pattern_no_family_claims_is_not_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    linear = CATALOGUE["Linear"]
+    monkeypatch.setitem(CATALOGUE, "Linear", dataclasses.replace(linear, onnx_patterns=()))
+    assert all(matcher is not PATTERN_LIBRARY["matmul_add"][1] for _, matcher in registered_patterns())

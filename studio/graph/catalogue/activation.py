@@ -64,6 +64,7 @@ def activation(
     to_caffe: Callable[[caffe_records.Site], list[caffe_records.Layer]] | None = None,
     from_onnx: tuple[OnnxImport, ...] = (),
     from_caffe: tuple[CaffeImport, ...] = (),
+    from_patterns: tuple[str, ...] = (),
     infer: Callable[[Params, list[Shape | None]], list[Shape]] | None = None,
 ) -> LayerSpec:
     """An elementwise activation, `nn.<layer_type>` in PyTorch (with no arguments unless `to_pytorch` says)."""
@@ -81,6 +82,7 @@ def activation(
         caffe=to_caffe,
         onnx_import=from_onnx,
         caffe_import=from_caffe,
+        onnx_patterns=from_patterns,
     )
 
 
@@ -424,6 +426,7 @@ SPECS = (
         to_pytorch=torch_module("GELU", {"approximate": "none"}),
         to_keras=_gelu_keras,
         from_onnx=(OnnxImport("Gelu", lambda attrs: {"approximate": attrs.get("approximate", "none")}),),
+        from_patterns=("gelu_erf", "gelu_tanh"),
     ),
     activation(
         "SiLU",
@@ -435,6 +438,7 @@ SPECS = (
         to_keras=_named_activation("silu"),
         to_caffe=caffe_records.simple("Swish"),
         from_caffe=(CaffeImport("Swish", "swish_param", _silu_from_caffe),),
+        from_patterns=("silu",),
     ),
     activation(
         "Mish",
@@ -498,6 +502,7 @@ SPECS = (
         to_caffe=_softplus_caffe,
         from_onnx=(_from_onnx("Softplus"),),
         from_caffe=(CaffeImport("BNLL"),),  # log(1 + exp(x)): Softplus at its defaults
+        from_patterns=("softplus",),
     ),
     activation(
         "Softsign",

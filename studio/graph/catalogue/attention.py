@@ -397,6 +397,7 @@ SPECS = (
         onnx=_attention_onnx,
         pytorch=_attention_pytorch,
         keras=_attention_keras,
+        onnx_patterns=("attention",),
     ),
     LayerSpec(
         type="TransformerEncoderLayer",

@@ -122,7 +122,10 @@ class LayerSpec:
     sample. All of them get one shape per input port, None for an unconnected optional input.
     `onnx`, `pytorch`, `keras` and `caffe` are the family's emitters for each target (records in
     `catalogue/*_records.py`); None where the layer's `targets` entry is `Unsupported`. `onnx_import`
-    and `caffe_import` are the one-to-one import rules (`OnnxImport`, `CaffeImport`).
+    and `caffe_import` are the one-to-one import rules (`OnnxImport`, `CaffeImport`);
+    `onnx_patterns` registers the importer's multi-node patterns that produce this layer
+    (`studio.interop.onnx_import.PATTERN_LIBRARY`), so a pattern is used only while a family
+    claims it.
     `input_dtype` is "float", "int" or "any"; `output_dtype` is "float", "int" or "same" (the
     first input's). `batch` says what the layer does with the batch dimension: "same" (the
     analysis handles it: `infer` sees every input with the batch None and the output gets the
@@ -154,6 +157,7 @@ class LayerSpec:
     caffe: Callable[[Any], list[Any]] | None = None  # Site -> Layers (`catalogue.caffe_records`)
     onnx_import: tuple[Any, ...] = ()  # OnnxImport rules: ONNX operators that become this layer
     caffe_import: tuple[Any, ...] = ()  # CaffeImport rules: Caffe layer types that become this layer
+    onnx_patterns: tuple[str, ...] = ()  # the ONNX importer's patterns of several nodes that become this layer, by name
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""

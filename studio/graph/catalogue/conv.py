@@ -532,6 +532,7 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         keras=_conv_keras(rank),
         caffe=_conv_caffe,
         targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
+        onnx_patterns=("pad_into",),  # a Pad before the Conv (or a pool) becomes its padding
     )
 
 

@@ -583,6 +583,7 @@ SPECS = (
         onnx=_group_norm_onnx,
         pytorch=_group_norm_pytorch,
         keras=_group_norm_keras,
+        onnx_patterns=("group_norm",),
     ),
     _instance_norm_spec("InstanceNorm1d", "Normalizes each channel of each sequence over its positions."),
     _instance_norm_spec("InstanceNorm2d", "Normalizes each channel of each image over its positions, as in style transfer."),
@@ -610,5 +611,6 @@ SPECS = (
         keras=_lrn_keras,
         caffe=_lrn_caffe,
         onnx_import=(OnnxImport("LRN", _lrn_import),),
+        onnx_patterns=("lrn",),
     ),
 )

@@ -537,6 +537,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         pytorch=_adaptive_pytorch(f"Adaptive{word}Pool{rank}d"),
         keras=_adaptive_keras(f"Adaptive{keras}Pooling{rank}D"),
         targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
+        onnx_patterns=("adaptive_pool_1d",) if (kind, rank) == ("avg", 1) else (),
     )
 
 
