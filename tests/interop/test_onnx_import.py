@@ -39,6 +39,7 @@ from studio.interop.onnx_import import (
     registered_patterns,
     supported_operators,
 )
+from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
 
 CLASSICS: dict[
@@ -676,3 +677,15 @@ def test_a_pattern_no_family_claims_is_not_tried(monkeypatch: pytest.MonkeyPatch
     linear = CATALOGUE["Linear"]
     monkeypatch.setitem(CATALOGUE, "Linear", dataclasses.replace(linear, onnx_patterns=()))
     assert all(matcher is not PATTERN_LIBRARY["matmul_add"][1] for _, matcher in registered_patterns())
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_mobilenet_v3_imports_with_its_squeeze_and_excitation_gates(tmp_path: Path, dynamo: bool) -> None:
+    model = mm.randomized(mm.mobilenet_v3(gates=3))
+    path = om.export_torch(model, torch.randn(2, 3, 16, 16), tmp_path / "mobilenet.onnx", 18 if dynamo else 13, dynamo)
+    imported = import_onnx(path)
+    gates = [n for n in imported.project.graph.nodes.values() if n.type == "Multiply"]
+    assert len(gates) >= 3  # (N, C, H, W) times the (N, C, 1, 1) gate, broadcast (and hard-swish below opset 14)
+    held = sum(np.prod(t.dims, dtype=int) for t in onnx.load(path).graph.initializer if t.data_type == TensorProto.FLOAT)
+    assert sum(v.size for v in imported.state.values() if v.dtype == np.float32) == held  # as the file holds them
+    om.assert_matches_onnxruntime(path, imported)
