@@ -78,7 +78,7 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
     if layer_type.endswith("1d") and layer_type != "BatchNorm1d":
         return (6, 8)
     if layer_type in ("LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "PositionalEncoding",
-                      "SequencePool", "LayerNorm", "Permute"):  # fmt: skip
+                      "SequencePool", "LayerNorm", "RMSNorm", "Permute"):  # fmt: skip
         return SEQUENCE
     if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
         return VECTOR
@@ -148,6 +148,7 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("SequencePool", {"mode": "first"}, None),
     ("SequencePool", {"mode": "last"}, None),
     ("LayerNorm", {"num_dims": 2, "bias": False}, None),
+    ("RMSNorm", {"num_dims": 2, "elementwise_affine": False, "eps": 1e-5}, None),
     ("GroupNorm", {"num_groups": 2, "affine": False, "eps": 1e-3}, None),
     ("BatchNorm2d", {"track_running_stats": False, "momentum": 0.2}, None),
     ("BatchNorm1d", {}, [(6, 8)]),

@@ -17,13 +17,14 @@ from studio.graph.catalogue import (
     pooling,
     products,
     recurrent,
+    rms_norm,
     sequence,
     shrink,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (
-    core, conv, depthwise_conv, pooling, norm, activation, shrink, activation_dim, elementwise, merge, held, products,
+    core, conv, depthwise_conv, pooling, norm, rms_norm, activation, shrink, activation_dim, elementwise, merge, held, products,
     recurrent, attention, dot_attention, sequence,
 )  # fmt: skip
 
