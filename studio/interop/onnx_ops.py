@@ -337,6 +337,9 @@ def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 
 def _matmul(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if not any(ctx.is_constant(n) for n in node.input):  # a product of two activations (attention's scores)
+        ctx.emit(node, "MatMul", {}, [ctx.resolve(n) for n in node.input], node.output[0])
+        return
     x = data_input(ctx, node)
     weight = constant(ctx, node, 1, "weight")
     if weight.ndim != 2:
