@@ -432,6 +432,24 @@ def _layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit(node, "LayerNorm", params, [x], node.output[0], weights)
 
 
+def _rms_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """RMSNormalization (opset 23) over the trailing axes -> RMSNorm with its scale."""
+    import numpy as np
+
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    attrs = ctx.attrs(node)
+    axis = int(attrs.get("axis", -1)) % len(shape)
+    if axis == 0:
+        raise Unmappable("RMSNormalization (over the batch dimension)")
+    if int(attrs.get("stash_type", 1)) != 1:
+        raise Unmappable("RMSNormalization (computed in another precision than float32)")
+    scale = constant(ctx, node, 1, "scale")  # a weight, even where it is all ones (a fresh layer's)
+    params = {"num_dims": len(shape) - axis, "eps": clean(attrs.get("epsilon", 1e-5))}
+    weights = {"weight": floats(np.broadcast_to(scale, tuple(shape[axis:])))}
+    ctx.emit(node, "RMSNorm", params, [x], node.output[0], weights)
+
+
 def _group_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     import numpy as np
 
@@ -561,6 +579,7 @@ MAPPERS: dict[str, Mapper] = {
     "BatchNormalization": _batch_norm,
     "InstanceNormalization": _instance_norm,
     "LayerNormalization": _layer_norm,
+    "RMSNormalization": _rms_norm,
     "GroupNormalization": _group_norm,
     "Selu": _selu,
     "PRelu": _prelu,

@@ -88,6 +88,7 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
 TYPICAL_PORTS = {
     "MatMul": [(2, 6, 8), (2, 8, 5)],
     "ScaledDotProductAttention": [(2, 6, 8), (2, 5, 8), (2, 5, 4)],
+    "TransformerDecoderLayer": [(6, 8), (5, 8)],
 }  # layers whose inputs differ in shape
 
 
@@ -142,6 +143,9 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
         {"nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True, "bias": False},
         None,
     ),
+    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True}, None),
+    ("TransformerDecoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True, "activation": "gelu"}, None),
+    ("TransformerDecoderLayer", {"nhead": 4, "dim_feedforward": 8, "norm_first": True, "bias": False}, [(6, 8), (3, 8)]),
     ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
     ("PositionalEncoding", {"max_len": 6}, [(6, 7)]),
     ("SequencePool", {"mode": "max"}, None),
