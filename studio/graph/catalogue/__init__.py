@@ -8,15 +8,20 @@ from studio.graph.catalogue import (
     conv,
     core,
     depthwise_conv,
+    dropout,
     merge,
     norm,
     pooling,
     recurrent,
+    resize,
     sequence,
+    spatial,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence)
+_FAMILIES = (
+    core, dropout, conv, depthwise_conv, pooling, resize, spatial, norm, activation, merge, recurrent, attention, sequence,
+)  # fmt: skip
 
 
 def _collect() -> dict[str, LayerSpec]:
