@@ -49,11 +49,13 @@ from studio.interop.onnx_patterns import (
     lrn,
     matmul_add,
     pad_into,
+    shuffle,
     silu,
     softplus,
 )
 from studio.interop.onnx_pooling import POOL_MAPPERS
 from studio.interop.onnx_sequence import attention, recurrent
+from studio.interop.onnx_spatial import SPATIAL_MAPPERS
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
 if TYPE_CHECKING:
@@ -77,6 +79,7 @@ PATTERNS: list[
     (frozenset({"Unsqueeze"}), adaptive_pool_1d),
     (frozenset({"MatMul"}), matmul_add),
     (frozenset({"Pad"}), pad_into),
+    (frozenset({"Reshape"}), shuffle),
 ]
 
 
@@ -98,6 +101,7 @@ def supported_operators() -> list[str]:
             *MAPPERS,
             *POOL_MAPPERS,
             *TENSOR_MAPPERS,
+            *SPATIAL_MAPPERS,
             *(rule.op for spec in CATALOGUE.values() for rule in spec.onnx_import),
             *("LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"),
         }
@@ -395,6 +399,7 @@ def _map_node(
         MAPPERS.get(node.op_type)
         or POOL_MAPPERS.get(node.op_type)
         or TENSOR_MAPPERS.get(node.op_type)
+        or SPATIAL_MAPPERS.get(node.op_type)
         or family_mapper(node.op_type)
         if node.domain in ("", "ai.onnx")
         else None

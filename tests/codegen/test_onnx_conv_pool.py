@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from studio.codegen import onnx_export
 from studio.codegen.onnx_export import io_names, onnx_bytes
 from studio.codegen.onnx_writer import direct_onnx_model, writable
-from studio.graph.catalogue import CATALOGUE, conv, depthwise_conv, pooling
+from studio.graph.catalogue import (
+    CATALOGUE,
+    conv,
+    depthwise_conv,
+    pooling,
+    resize,
+    spatial,
+)
 from studio.graph.project import Project
 from studio.graph.shapes import analyse, snapshot_analysis
 from studio.interop.onnx_import import import_onnx
@@ -27,7 +34,13 @@ from tests.codegen.cases import chain_project, layer_project, seeded_model
 from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
-FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *depthwise_conv.SPECS, *pooling.SPECS))
+FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *depthwise_conv.SPECS, *pooling.SPECS, *resize.SPECS, *spatial.SPECS))
+COMES_BACK_AS = {  # default layers that import back as other, equivalent layers
+    "DepthwiseConv2d": "Conv2d",  # a grouped convolution
+    "SeparableConv2d": "Conv2d",  # a depthwise then a pointwise convolution
+    "Resize": "Upsample",  # whole-number factors: the older layer, as files written before Resize import
+    "Pad": "ZeroPad2d",  # zeros around an image, likewise
+}
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -69,7 +82,7 @@ def nodes(data: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_every_layer_of_the_families_has_an_emitter() -> None:
-    assert len(FAMILY_TYPES) == 20
+    assert len(FAMILY_TYPES) == 35
     assert all(CATALOGUE[t].onnx is not None for t in FAMILY_TYPES)
 
 
@@ -78,7 +91,7 @@ def test_default_layer_needs_no_trace_and_comes_back(layer_type: str, traced: li
     data = check_direct(layer_project(layer_type))
     assert traced == []
     back = {t for t, _ in imported_layers(data, tmp_path)}
-    assert back == ({"Conv2d"} if layer_type in ("DepthwiseConv2d", "SeparableConv2d") else {layer_type})
+    assert back == {COMES_BACK_AS.get(layer_type, layer_type)}
 
 
 CASES = [  # (type, params, per-sample shapes or None, opset, operators with their attributes)
