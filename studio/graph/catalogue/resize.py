@@ -143,19 +143,32 @@ def _f32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def nearest_indices(size: int, out: int, scale: float | None, exact: bool) -> list[int]:
+def _f32_up(value: float) -> float:
+    """The smallest float32 at least `value` (a positive number)."""
+    rounded = _f32(value)
+    if rounded >= value:
+        return rounded
+    return struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", rounded))[0] + 1))[0]
+
+
+def copies_kept_sizes(mode: str, rank: int) -> bool:
+    """Whether PyTorch copies an axis whose size a scale_factor keeps (1.1 of 7 is 7): its linear kernels do, nearest only in 2-D."""
+    return mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and rank == 2)
+
+
+def nearest_indices(size: int, out: int, scale: float | None, exact: bool, copies: bool = False) -> list[int]:
     """The input index PyTorch's CPU kernel copies to each output index (float32 arithmetic, as it computes them)."""
+    if copies and out == size:
+        return list(range(size))
     step = _f32(1.0 / scale) if scale else _f32(_f32(size) / out)
     if exact:
         return [min(math.floor(_f32((i + 0.5) * step)), size - 1) for i in range(out)]
-    if out in (size, 2 * size):
-        return [i * size // out for i in range(out)]
     return [min(math.floor(_f32(i * step)), size - 1) for i in range(out)]
 
 
 def _onnx_nearest_indices(size: int, out: int, scale: float, exact: bool) -> list[int]:
     """The input index ONNX Runtime's Resize copies: asymmetric and floor, or half_pixel and round_prefer_ceil."""
-    found = []
+    found: list[int] = []
     for i in range(out):
         if exact:
             x = _f32(_f32(_f32(i + 0.5) / scale) - 0.5)
@@ -173,15 +186,23 @@ def _scales(p: Params, x: Shape) -> list[float] | None:
 def _resize_onnx(site: OnnxSite) -> list[OnnxRecord]:
     p, sizes = site.params, _spatial(site.shape)
     out, scales = [int(d or 0) for d in _out_sizes(p, site.shape)], _scales(p, site.shape)
-    if scales is not None and [int(_f32(_f32(s) * n)) for n, s in zip(sizes, scales)] != out:
-        raise Inexpressible("a scale_factor whose float32 product ONNX Runtime rounds to another size")
+    copies = copies_kept_sizes(p["mode"], len(sizes))
+    # float32 scales rounded up, so that ONNX's shape inference (in double) and ONNX Runtime (in float) floor to PyTorch's
+    # sizes; 1 where PyTorch copies the axis
+    written = [1.0 if copies and n == o else _f32_up(s) for n, o, s in zip(sizes, out, scales)] if scales else None
+    if written and any(math.floor(n * f) != o or int(_f32(n * f)) != o for n, f, o in zip(sizes, written, out)):
+        raise Inexpressible("a scale_factor whose float32 form ONNX rounds to another size")
     if p["mode"] in NEAREST:
         exact = p["mode"] == "nearest-exact"
-        onnx_scales = [_f32(s) for s in scales] if scales else [_f32(_f32(o) / n) for n, o in zip(sizes, out)]
-        for n, o, s, given in zip(sizes, out, onnx_scales, scales or [None] * len(sizes)):
-            if nearest_indices(n, o, given, exact) != _onnx_nearest_indices(n, o, s, exact):
+        onnx_scales = written or [_f32(_f32(o) / n) for n, o in zip(sizes, out)]
+        for n, o, f, given in zip(sizes, out, onnx_scales, scales or [None] * len(sizes)):
+            # ONNX Runtime copies a resize to the same sizes whatever its scales
+            onnx = list(range(n)) if sizes == out else _onnx_nearest_indices(n, o, f, exact)
+            if nearest_indices(n, o, given, exact, copies) != onnx:
                 raise Inexpressible("nearest indices that ONNX Runtime's float arithmetic rounds differently")
         attrs = {"nearest_mode": "round_prefer_ceil"} if exact else {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    elif sizes == out and p["mode"] == "bicubic" and any(f != 1 for f in written or ()):
+        raise Inexpressible("bicubic resampling to the same sizes, which ONNX Runtime copies instead")
     else:
         attrs = {"mode": "cubic" if p["mode"] == "bicubic" else "linear"}
         if p["align_corners"]:
@@ -190,7 +211,7 @@ def _resize_onnx(site: OnnxSite) -> list[OnnxRecord]:
         given = OnnxConstant(site.fresh("sizes"), tuple(out))
         attrs["axes"] = list(range(2, len(sizes) + 2))
         return [given, OnnxNode("Resize", (site.x, "", "", given.name), (site.output,), attrs)]
-    factors = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *scales), "float32")
+    factors = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *(written or ())), "float32")
     return [factors, OnnxNode("Resize", (site.x, "", factors.name), (site.output,), attrs)]
 
 
@@ -210,18 +231,21 @@ def _resize_keras(s: keras_records.Site) -> keras_records.Emitted:
     p, sizes, out = s.params, _spatial(s.shape), _spatial(s.output)
     scales = _scales(p, s.shape)
     if p["mode"] in NEAREST:  # a gather of PyTorch's own indices: exact on every backend
+        exact, copies = p["mode"] == "nearest-exact", copies_kept_sizes(p["mode"], len(sizes))
+        gathers = [
+            (i, indices) for i, (n, o) in enumerate(zip(sizes, out))
+            if (indices := nearest_indices(n, o, scales[i] if scales else None, exact, copies)) != list(range(n))
+        ]  # fmt: skip
         steps = []
-        moved = [i for i, (n, o) in enumerate(zip(sizes, out)) if n != o]
-        for step, i in enumerate(moved):
-            indices = nearest_indices(sizes[i], out[i], scales[i] if scales else None, p["mode"] == "nearest-exact")
-            name = s.var if step == len(moved) - 1 else s.claim(f"{s.var}_{AXES[len(sizes)][i].lower()}")
+        for step, (i, indices) in enumerate(gathers):
+            name = s.var if step == len(gathers) - 1 else s.claim(f"{s.var}_{AXES[len(sizes)][i].lower()}")
             steps.append(function(s, f"ops.take(t, {literal(tuple(indices))}, axis={i + 2})", s.x if step == 0 else s.var, name))
         return keras_records.Emitted(steps) if steps else layer(s, "Identity")
     if p["mode"] != "bilinear":
         raise Inexpressible(f"mode {p['mode']!r}: Keras resizes images (2-D) only, and its bicubic kernel differs by backend")
     if p["align_corners"]:
         raise Inexpressible("align_corners: Keras's Resizing has no align_corners")
-    if scales is not None and any(n * f != o for n, f, o in zip(sizes, scales, out)):
+    if scales is not None and any(n * f != o != n for n, f, o in zip(sizes, scales, out)):
         raise Inexpressible("a scale_factor that gives no whole size: Keras resizes to sizes, which samples other positions")
     return layer(s, "Resizing", str(out[0]), str(out[1]), 'interpolation="bilinear"', CF)
 
