@@ -9,6 +9,7 @@ through torch.onnx instead.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from studio.graph.catalogue.resize import nearest_indices
+from studio.graph.catalogue.resize import copies_kept_sizes, nearest_indices
 from studio.graph.shapes import analyse
 from tests.codegen.cases import layer_project
-from tests.codegen.test_onnx_conv_pool import (  # noqa: F401 - the fixture
+from tests.codegen.onnx_checks import (
     check_direct,
     direct,
     imported_layers,
     nodes,
-    traced,
 )
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -77,7 +77,7 @@ CASES = [  # (type, params, per-sample shapes or None, opset, operators with the
 
 @pytest.mark.parametrize(("layer_type", "params", "shapes", "opset", "written"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_layer_is_written_plainly_and_matches_torch(
-    layer_type: str, params: dict, shapes: list | None, opset: int, written: list, traced: list[str]  # noqa: F811
+    layer_type: str, params: dict, shapes: list | None, opset: int, written: list, traced: list[str]
 ) -> None:
     assert nodes(check_direct(layer_project(layer_type, params, shapes), opset)) == written
     assert traced == []
@@ -158,12 +158,24 @@ def test_lp_pool_matches_torch(rank: int, norm: float, kernel: int, stride: Any,
     check_direct(project)
 
 
-def test_nearest_indices_are_pytorchs() -> None:
+@settings(max_examples=60, deadline=None)
+@given(
+    rank=st.integers(1, 3),
+    exact=st.booleans(),
+    size=st.integers(1, 12),
+    scale=st.sampled_from([None, 0.3, 0.5, 0.7, 1.1, 1.3, 1.5, 2.0, 2.5, 3.0]),
+    out=st.integers(1, 14),
+)
+def test_nearest_indices_are_pytorchs(rank: int, exact: bool, size: int, scale: float | None, out: int) -> None:
     import torch
 
-    for size, out, scale, exact in [(5, 7, None, False), (10, 6, None, False), (7, 3, 0.5, True), (4, 10, 2.5, False), (9, 4, None, True)]:
-        x = torch.arange(size, dtype=torch.float32).reshape(1, 1, size)
-        mode = "nearest-exact" if exact else "nearest"
-        y = torch.nn.functional.interpolate(x, **({"scale_factor": scale} if scale else {"size": out}), mode=mode)
-        assert y.shape[-1] == out
-        assert y.flatten().long().tolist() == nearest_indices(size, out, scale, exact)
+    if scale is not None:
+        out = math.floor(size * scale)
+        assume(out >= 1)
+    shape = (size, *[2] * (rank - 1))
+    x = torch.arange(size, dtype=torch.float32).reshape(1, 1, size, *[1] * (rank - 1)).expand(1, 1, *shape)
+    mode = "nearest-exact" if exact else "nearest"
+    given_ = {"scale_factor": (scale, *[1.0] * (rank - 1))} if scale else {"size": (out, *[2] * (rank - 1))}
+    y = torch.nn.functional.interpolate(x, **given_, mode=mode)
+    picked = y[0, 0].reshape(out, -1)[:, 0].long().tolist()
+    assert picked == nearest_indices(size, out, scale, exact, copies_kept_sizes(mode, rank))

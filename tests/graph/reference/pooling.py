@@ -53,8 +53,8 @@ def _avg_pool(rank: int) -> Case:
 
 
 def _averages_any_rank(rank: int):
-    # adaptive_avg_pool2d to (1, 1) takes a shortcut, input.mean((-1, -2)), that runs on a tensor of
-    # any rank; the catalogue's layer is for (N, C, H, W) only and refuses other ranks on purpose.
+    # adaptive_avg_pool2d and 3d to size 1 take a shortcut, input.mean((-1, -2, ...)), that runs on a tensor of
+    # any rank; the catalogue's layer is for (N, C, *spatial) only and refuses other ranks on purpose.
     return lambda p, s: len(s[0]) != rank + 1
 
 
@@ -63,7 +63,7 @@ def _adaptive(name: str, rank: int) -> Case:
     return Case(
         inputs=_inputs(rank),
         params={"output_size": ints(rank, st.integers(1, 8))},
-        stricter=_averages_any_rank(rank) if name == "AdaptiveAvgPool2d" else wrong_rank(rank),
+        stricter=_averages_any_rank(rank) if name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") else wrong_rank(rank),
         build=lambda p, s: pool(p["output_size"]),
     )
 
@@ -71,7 +71,7 @@ def _adaptive(name: str, rank: int) -> Case:
 def _global(name: str, rank: int) -> Case:
     # PyTorch has no global pooling module; adaptive pooling to size 1 and a Flatten is the same.
     pool = getattr(nn, name)
-    stricter = _averages_any_rank(rank) if name == "AdaptiveAvgPool2d" else wrong_rank(rank)
+    stricter = _averages_any_rank(rank) if name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") else wrong_rank(rank)
     return Case(inputs=_inputs(rank), stricter=stricter, build=lambda p, s: nn.Sequential(pool(1), nn.Flatten()))
 
 
