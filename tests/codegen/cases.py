@@ -170,6 +170,7 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("ChannelShuffle", {"groups": 3}, [(6, 5)]),
     ("ChannelShuffle", {"groups": 2}, [(4, 2, 3, 2)]),
     ("Dropout2d", {"p": 0.3}, None),
+    ("Pad", {"padding": (1, 0, 0, 2, 1, 1, 2, 0), "value": 0.25}, [(2, 3, 4, 4)]),
 ]
 
 

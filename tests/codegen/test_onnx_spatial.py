@@ -49,6 +49,7 @@ CASES = [  # (type, params, per-sample shapes or None, opset, operators with the
     ("Pad", {"padding": (1, 2, 0, 3), "mode": "reflect"}, None, 18, [("Pad", {"mode": "reflect"})]),
     ("Pad", {"padding": (2, 1, 1, 0, 0, 1), "mode": "replicate"}, [(3, 4, 4, 4)], 18, [("Pad", {"mode": "edge"})]),
     ("Pad", {"padding": (1, 2), "mode": "circular"}, [(6, 8)], 19, [("Pad", {"mode": "wrap"})]),
+    ("Pad", {"padding": (1, 0, 0, 2, 1, 1, 2, 0), "value": 0.25}, [(2, 3, 4, 4)], 18, [("Pad", {})]),
     ("PixelShuffle", {"upscale_factor": 3}, [(18, 2, 3)], 18, [("DepthToSpace", {"blocksize": 3, "mode": "CRD"})]),
     ("PixelUnshuffle", {"downscale_factor": 2}, None, 18, [("Reshape", {}), ("Transpose", {"perm": [0, 1, 3, 5, 2, 4]}), ("Reshape", {})]),
     ("ChannelShuffle", {"groups": 3}, [(6, 5)], 18, [("Reshape", {}), ("Transpose", {"perm": [0, 2, 1, 3]}), ("Reshape", {})]),

@@ -29,7 +29,7 @@ from studio.graph.catalogue.conv import (
     tup,
     window_too_big,
 )
-from studio.graph.catalogue.keras_records import CF, function, layer, per_axis
+from studio.graph.catalogue.keras_records import CF, Apply, chain, layer, per_axis
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -517,10 +517,9 @@ def _lp_keras(s: keras_records.Site) -> keras_records.Emitted:
     p = s.params
     if p["ceil_mode"] and _ceil_matters(s, len(p["kernel_size"])):
         raise Inexpressible("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
-    norm = float(p["norm_type"])
-    kernel, stride = literal(p["kernel_size"]), literal(_stride(p))
-    pooled = f'ops.average_pool(ops.power(t, {literal(norm)}), {kernel}, {stride}, "valid", "channels_first")'
-    return keras_records.Emitted([function(s, f"ops.power({pooled} * {prod(p['kernel_size'])}, {literal(1.0 / norm)})")])
+    norm, rank = float(p["norm_type"]), len(p["kernel_size"])
+    mean = Apply(Call(f"layers.AveragePooling{rank}D", tuple(_pool_args(s)) + (CF,)), ())
+    return keras_records.Emitted(chain(s, [f"ops.power(t, {literal(norm)})", mean, f"ops.power(t * {prod(p['kernel_size'])}, {literal(1.0 / norm)})"]))
 
 
 def _lp_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:

@@ -19,7 +19,7 @@ from studio.graph.catalogue.base import (
     targets,
 )
 from studio.graph.catalogue.conv import AXES, LAYOUTS, reshape_hint, tup
-from studio.graph.catalogue.keras_records import CF, function, layer, per_axis
+from studio.graph.catalogue.keras_records import CF, function, gathers, layer, per_axis
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -48,8 +48,10 @@ def _per_axis(name: str, values: tuple, x: Shape) -> tuple:
     rank = len(x) - 2
     if len(values) == 1:
         return values * rank
+    axes = ", ".join(AXES[rank])
+    if not values:
+        raise ShapeError(f"has no {name}", f"give a single value for every axis, or {rank} values (one for each of {axes})")
     if len(values) != rank:
-        axes = ", ".join(AXES[rank])
         raise ShapeError(
             f"has {name} {tup(values)} with {len(values)} values but its input {show(x)} has {rank} spatial "
             f"{'axis' if rank == 1 else 'axes'} ({axes})",
@@ -232,15 +234,11 @@ def _resize_keras(s: keras_records.Site) -> keras_records.Emitted:
     scales = _scales(p, s.shape)
     if p["mode"] in NEAREST:  # a gather of PyTorch's own indices: exact on every backend
         exact, copies = p["mode"] == "nearest-exact", copies_kept_sizes(p["mode"], len(sizes))
-        gathers = [
-            (i, indices) for i, (n, o) in enumerate(zip(sizes, out))
+        picks = [
+            (i + 2, n, indices) for i, (n, o) in enumerate(zip(sizes, out))
             if (indices := nearest_indices(n, o, scales[i] if scales else None, exact, copies)) != list(range(n))
         ]  # fmt: skip
-        steps = []
-        for step, (i, indices) in enumerate(gathers):
-            name = s.var if step == len(gathers) - 1 else s.claim(f"{s.var}_{AXES[len(sizes)][i].lower()}")
-            steps.append(function(s, f"ops.take(t, {literal(tuple(indices))}, axis={i + 2})", s.x if step == 0 else s.var, name))
-        return keras_records.Emitted(steps) if steps else layer(s, "Identity")
+        return keras_records.Emitted(gathers(s, picks)) if picks else layer(s, "Identity")
     if p["mode"] != "bilinear":
         raise Inexpressible(f"mode {p['mode']!r}: Keras resizes images (2-D) only, and its bicubic kernel differs by backend")
     if p["align_corners"]:

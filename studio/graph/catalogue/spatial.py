@@ -17,7 +17,17 @@ from studio.graph.catalogue.base import (
     targets,
 )
 from studio.graph.catalogue.conv import ONNX_PAD_MODES, need_spatial, reshape_hint, tup
-from studio.graph.catalogue.keras_records import CF, function, layer
+from studio.graph.catalogue.keras_records import (
+    CF,
+    LAMBDA_BODY,
+    Apply,
+    Step,
+    along,
+    chain,
+    function,
+    layer,
+    named,
+)
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -138,34 +148,37 @@ def _pad_pytorch(s: pytorch_records.Site) -> Emitted:
     return Emitted(None, Call("nn.functional.pad", (s.x, literal(p["padding"]), kw("value", float(p["value"])))))
 
 
-def _along(dim: int, piece: str) -> str:
-    return "[" + ":, " * dim + piece + "]"
-
-
 def _pad_keras(s: keras_records.Site) -> keras_records.Emitted:
     p = s.params
     widths = pad_widths(p["padding"], len(s.shape))
-    if p["mode"] in ("constant", "reflect"):
-        extra = f", constant_values={literal(float(p['value']))}" if p["mode"] == "constant" and p["value"] else ""
-        extra += ', mode="reflect"' if p["mode"] == "reflect" else ""
-        return keras_records.Emitted([function(s, f"ops.pad(t, {literal(tuple(widths))}{extra})")])
-    # ops.pad's "edge" and "wrap" modes are not on every backend: each padded axis is concatenated instead
-    dims = [d for d, (before, after) in enumerate(widths) if before or after]
-    if not dims:
-        return layer(s, "Identity")
+    if p["mode"] in ("constant", "reflect"):  # the modes of ops.pad every backend has; the others are concatenations below
+        fill = ', mode="reflect"' if p["mode"] == "reflect" else ""
+        if p["mode"] == "constant" and p["value"]:
+            fill = f", constant_values={literal(float(p['value']))}"
+        inline = f"ops.pad(t, {literal(tuple(widths))}{fill})"
+        if len(inline) <= LAMBDA_BODY:
+            return keras_records.Emitted([function(s, inline)])
+        local = s.claim(f"{s.var}_widths")
+        return keras_records.Emitted([Step(local, Call("", tuple(literal(w) for w in widths))), function(s, f"ops.pad(t, {local}{fill})")])
     steps, x = [], s.x
-    for i, dim in enumerate(dims):
-        before, after = widths[dim]
-        if p["mode"] == "replicate":
-            parts = [f"ops.repeat(t{_along(dim, ':1')}, {before}, axis={dim})" if before else "", "t",
-                     f"ops.repeat(t{_along(dim, '-1:')}, {after}, axis={dim})" if after else ""]  # fmt: skip
-        else:
-            parts = [f"t{_along(dim, f'-{before}:')}" if before else "", "t", f"t{_along(dim, f':{after}')}" if after else ""]
-        body = f"ops.concatenate([{', '.join(part for part in parts if part)}], axis={dim})"
-        name = s.var if i == len(dims) - 1 else s.claim(f"{s.var}_dim{dim}")
-        steps.append(function(s, body, x, name))
+    for dim, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        if p["mode"] == "replicate":  # the edge, repeated
+            pieces = {"before": f"ops.repeat(t{along(dim, ':1')}, {before}, axis={dim})", "after": f"ops.repeat(t{along(dim, '-1:')}, {after}, axis={dim})"}
+        else:  # the other end, wrapped around
+            pieces = {"before": f"t{along(dim, f'-{before}:')}", "after": f"t{along(dim, f':{after}')}"}
+        parts = []
+        for side, amount in (("before", before), ("after", after)):
+            if amount:
+                part = s.claim(f"{s.var}_{side}{dim}")
+                steps.append(Step(part, Apply(Call("layers.Lambda", (f"lambda t: {pieces[side]}", named(part))), (x,))))
+                parts.append(part)
+        joined = [parts[0], x, *parts[1:]] if before else [x, *parts]
+        name = s.var if all(not any(w) for w in widths[dim + 1 :]) else s.claim(f"{s.var}_dim{dim}")
+        steps.append(Step(s.var, Apply(Call("layers.Concatenate", (f"axis={dim}", named(name))), (f"[{', '.join(joined)}]",))))
         x = s.var
-    return keras_records.Emitted(steps)
+    return keras_records.Emitted(steps) if steps else layer(s, "Identity")
 
 
 # ----- pixel and channel shuffles -----
@@ -238,24 +251,27 @@ def _channel_shuffle_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return _regroup(site, site.x, (groups, channels // groups, *spatial), (0, 2, 1, *axes), (channels, *spatial))
 
 
+def _regrouped_keras(s: keras_records.Site, split: tuple[int, ...], perm: tuple[int, ...], out: tuple[int, ...]) -> keras_records.Emitted:
+    """Reshape each sample to `split`, move its axes by `perm` (the batch first), reshape it to `out`."""
+    bodies = [f"ops.reshape(t, {literal((-1, *split))})", f"ops.transpose(t, {literal(perm)})", f"ops.reshape(t, {literal((-1, *out))})"]
+    return keras_records.Emitted(chain(s, bodies))
+
+
 def _pixel_shuffle_keras(s: keras_records.Site) -> keras_records.Emitted:
     r, (channels, h, w) = s.params["upscale_factor"], (int(d or 0) for d in s.shape[1:])
     c = channels // (r * r)
-    blocks = f"ops.reshape(t, {literal((-1, c, r, r, h, w))})"
-    return keras_records.Emitted([function(s, f"ops.reshape(ops.transpose({blocks}, (0, 1, 4, 2, 5, 3)), {literal((-1, c, h * r, w * r))})")])
+    return _regrouped_keras(s, (c, r, r, h, w), (0, 1, 4, 2, 5, 3), (c, h * r, w * r))
 
 
 def _pixel_unshuffle_keras(s: keras_records.Site) -> keras_records.Emitted:
     r, (channels, h, w) = s.params["downscale_factor"], (int(d or 0) for d in s.shape[1:])
-    blocks = f"ops.reshape(t, {literal((-1, channels, h // r, r, w // r, r))})"
-    out = literal((-1, channels * r * r, h // r, w // r))
-    return keras_records.Emitted([function(s, f"ops.reshape(ops.transpose({blocks}, (0, 1, 3, 5, 2, 4)), {out})")])
+    return _regrouped_keras(s, (channels, h // r, r, w // r, r), (0, 1, 3, 5, 2, 4), (channels * r * r, h // r, w // r))
 
 
 def _channel_shuffle_keras(s: keras_records.Site) -> keras_records.Emitted:
     groups, (channels, *spatial) = s.params["groups"], (int(d or 0) for d in s.shape[1:])
-    grouped = f"ops.reshape(t, {literal((-1, groups, channels // groups, *spatial))})"
-    return keras_records.Emitted([function(s, f"ops.reshape(ops.swapaxes({grouped}, 1, 2), {literal((-1, channels, *spatial))})")])
+    axes = tuple(range(3, len(spatial) + 3))
+    return _regrouped_keras(s, (groups, channels // groups, *spatial), (0, 2, 1, *axes), (channels, *spatial))
 
 
 SPECS = (
