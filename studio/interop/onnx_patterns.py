@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import onnx
 
 
-
 @dataclass
 class Match:
     """Nodes that are one layer, and how to emit it."""
@@ -490,7 +489,9 @@ def shuffle(ctx: ImportContext, reshape: onnx.NodeProto) -> Match | None:
     """Reshape, Transpose, Reshape as exporters write a channel shuffle, a pixel shuffle or its inverse."""
     x = reshape.input[0]
     transpose = follower(ctx, reshape.output[0], "Transpose")
-    back = follower(ctx, transpose.output[0], "Reshape") if transpose is not None else None
+    back = (
+        follower(ctx, transpose.output[0], "Reshape") if transpose is not None else None
+    )
     if back is None or ctx.is_constant(x):
         return None
     shapes = [ctx.inferred.get(t) for t in (x, reshape.output[0], back.output[0])]
@@ -509,23 +510,39 @@ def shuffle(ctx: ImportContext, reshape: onnx.NodeProto) -> Match | None:
 
 
 def _shuffled(
-    source: tuple[int, ...], split: tuple[int, ...], perm: tuple[int, ...], out: tuple[int, ...]
+    source: tuple[int, ...],
+    split: tuple[int, ...],
+    perm: tuple[int, ...],
+    out: tuple[int, ...],
 ) -> tuple[str, dict[str, int]] | None:
     """The shuffle layer that splits (C, *spatial) as `split`, moves the axes by `perm` and gives `out`."""
     channels, *spatial = source
     rest = tuple(range(3, len(source) + 2))
     if (
-        len(split) == len(source) + 1 and split[0] * split[1] == channels and split[2:] == tuple(spatial)
-        and perm == (0, 2, 1, *rest) and out == source
-    ):  # fmt: skip
+        len(split) == len(source) + 1
+        and split[0] * split[1] == channels
+        and split[2:] == tuple(spatial)
+        and perm == (0, 2, 1, *rest)
+        and out == source
+    ):
         return "ChannelShuffle", {"groups": split[0]}
     if len(source) != 3 or len(split) != 5:
         return None
     h, w = spatial
     r = split[2]
-    if split == (channels, h // r, r, w // r, r) and h % r == w % r == 0 and perm == (0, 1, 3, 5, 2, 4) and out == (channels * r * r, h // r, w // r):
+    if (
+        split == (channels, h // r, r, w // r, r)
+        and h % r == w % r == 0
+        and perm == (0, 1, 3, 5, 2, 4)
+        and out == (channels * r * r, h // r, w // r)
+    ):
         return "PixelUnshuffle", {"downscale_factor": r}
     r = split[1]
-    if split == (channels // (r * r), r, r, h, w) and channels % (r * r) == 0 and perm == (0, 1, 4, 2, 5, 3) and out == (channels // (r * r), h * r, w * r):
+    if (
+        split == (channels // (r * r), r, r, h, w)
+        and channels % (r * r) == 0
+        and perm == (0, 1, 4, 2, 5, 3)
+        and out == (channels // (r * r), h * r, w * r)
+    ):
         return "PixelShuffle", {"upscale_factor": r}
     return None

@@ -74,7 +74,13 @@ def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if pads[0] or pads[rank]:
         raise Unmappable("Pad (of the batch axis)")
     if mode == "constant" and value == 0 and rank == 4 and not pads[1] and not pads[5]:
-        ctx.emit(node, "ZeroPad2d", {"padding": (pads[3], pads[7], pads[2], pads[6])}, [x], node.output[0])
+        ctx.emit(
+            node,
+            "ZeroPad2d",
+            {"padding": (pads[3], pads[7], pads[2], pads[6])},
+            [x],
+            node.output[0],
+        )
         return
     if mode == "constant":
         if not math.isfinite(value) or abs(value) > FILL_LIMIT:
@@ -82,12 +88,22 @@ def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
         first = next((d for d in range(1, rank) if pads[d] or pads[d + rank]), rank - 1)
     elif mode in PAD_MODES:
         if pads[1] or pads[rank + 1] or not 3 <= rank <= 5:
-            raise Unmappable(f"Pad ({mode} padding of the channels or of a {rank}-D tensor)")
+            raise Unmappable(
+                f"Pad ({mode} padding of the channels or of a {rank}-D tensor)"
+            )
         first = 2
     else:
         raise Unmappable(f"Pad (mode {mode})")
-    padding = [amount for d in range(rank - 1, first - 1, -1) for amount in (pads[d], pads[d + rank])]
-    params = {"padding": tuple(padding), "mode": PAD_MODES.get(mode, "constant"), "value": clean(value)}
+    padding = [
+        amount
+        for d in range(rank - 1, first - 1, -1)
+        for amount in (pads[d], pads[d + rank])
+    ]
+    params = {
+        "padding": tuple(padding),
+        "mode": PAD_MODES.get(mode, "constant"),
+        "value": clean(value),
+    }
     ctx.emit(node, "Pad", params, [x], node.output[0])
 
 
@@ -109,10 +125,21 @@ def _targets(
 
     attrs = ctx.attrs(node)
     if node.op_type == "Upsample" or ctx.opset < 11:
-        scales = attrs.get("scales") if len(node.input) < 2 else constant(ctx, node, 1, "scales")
-        factors = [float(s) for s in np.asarray(scales if scales is not None else [], dtype=np.float64).ravel()]
+        scales = (
+            attrs.get("scales")
+            if len(node.input) < 2
+            else constant(ctx, node, 1, "scales")
+        )
+        factors = [
+            float(s)
+            for s in np.asarray(
+                scales if scales is not None else [], dtype=np.float64
+            ).ravel()
+        ]
         if any(f < 1 for f in factors):  # the old Upsample rounds up when it shrinks
-            raise Unmappable(f"{node.op_type} (a downscale, rounded as only the old Upsample does)")
+            raise Unmappable(
+                f"{node.op_type} (a downscale, rounded as only the old Upsample does)"
+            )
         return factors, None, "asymmetric"
     transform = attrs.get("coordinate_transformation_mode", "half_pixel")
     scales = constant(ctx, node, 2, "scales", optional=True)
@@ -120,13 +147,21 @@ def _targets(
     axes = [int(a) % len(shape) for a in attrs.get("axes", range(len(shape)))]
     if (scales is None or not np.asarray(scales).size) and sizes is not None:
         if attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
-            raise Unmappable(f"Resize (keep_aspect_ratio_policy {attrs['keep_aspect_ratio_policy']})")
+            raise Unmappable(
+                f"Resize (keep_aspect_ratio_policy {attrs['keep_aspect_ratio_policy']})"
+            )
         full_sizes = list(shape)
         for axis, size in zip(axes, sizes):
             full_sizes[axis] = size
-        return [1.0 if a == 0 else n / shape[a] for a, n in enumerate(full_sizes)], full_sizes, transform
+        return (
+            [1.0 if a == 0 else n / shape[a] for a, n in enumerate(full_sizes)],
+            full_sizes,
+            transform,
+        )
     full = [1.0] * len(shape)
-    for axis, factor in zip(axes, np.asarray(scales if scales is not None else [], dtype=np.float64).ravel()):
+    for axis, factor in zip(
+        axes, np.asarray(scales if scales is not None else [], dtype=np.float64).ravel()
+    ):
         full[axis] = float(factor)
     return full, None, transform
 
@@ -138,41 +173,84 @@ def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if attrs.get("antialias", 0):
         raise Unmappable(f"{node.op_type} (antialias)")
     factors, sizes, transform = _targets(ctx, node, shape)
-    if len(factors) != len(shape) or factors[:2] != [1.0, 1.0] or not 3 <= len(shape) <= 5:
-        raise Unmappable(f"{node.op_type} (scales {factors}: only the spatial axes of a 3-D to 5-D tensor)")
+    if (
+        len(factors) != len(shape)
+        or factors[:2] != [1.0, 1.0]
+        or not 3 <= len(shape) <= 5
+    ):
+        raise Unmappable(
+            f"{node.op_type} (scales {factors}: only the spatial axes of a 3-D to 5-D tensor)"
+        )
     mode = attrs.get("mode", "nearest")
-    nearest = attrs.get("nearest_mode", "floor" if node.op_type == "Upsample" or ctx.opset < 11 else "round_prefer_floor")
+    nearest = attrs.get(
+        "nearest_mode",
+        "floor"
+        if node.op_type == "Upsample" or ctx.opset < 11
+        else "round_prefer_floor",
+    )
     whole = all(f == round(f) and f >= 1 for f in factors[2:])
     # rounding to the nearest source (ties down) picks what flooring does for factors up to 2
-    floors = nearest == "floor" or (nearest == "round_prefer_floor" and max(factors) <= 2)
+    floors = nearest == "floor" or (
+        nearest == "round_prefer_floor" and max(factors) <= 2
+    )
     if whole and mode == "nearest" and transform == "asymmetric" and floors:
         upsample = "nearest"
-    elif whole and mode in ("linear", "bilinear") and transform in ("half_pixel", "pytorch_half_pixel") and len(shape) == 4:
+    elif (
+        whole
+        and mode in ("linear", "bilinear")
+        and transform in ("half_pixel", "pytorch_half_pixel")
+        and len(shape) == 4
+    ):
         upsample = "bilinear"
     else:
         _resize_layer(ctx, node, x, shape, factors, sizes, transform, mode, nearest)
         return
-    ctx.emit(node, "Upsample", {"scale_factor": tuple(int(f) for f in factors[2:]), "mode": upsample}, [x], node.output[0])
+    ctx.emit(
+        node,
+        "Upsample",
+        {"scale_factor": tuple(int(f) for f in factors[2:]), "mode": upsample},
+        [x],
+        node.output[0],
+    )
 
 
 def _resize_mode(
-    node: onnx.NodeProto, attrs: dict, rank: int, transform: str, mode: str, nearest: str, out: list[int]
+    node: onnx.NodeProto,
+    attrs: dict,
+    rank: int,
+    transform: str,
+    mode: str,
+    nearest: str,
+    out: list[int],
 ) -> tuple[str, bool]:
     """The Resize layer's mode and align_corners for an ONNX Resize's mode and coordinates; Unmappable if PyTorch has none."""
     if mode == "nearest":
         if transform == "asymmetric" and nearest == "floor":
             return "nearest", False
-        if (transform, nearest) in (("half_pixel", "round_prefer_ceil"), ("tf_half_pixel_for_nn", "floor")):
+        if (transform, nearest) in (
+            ("half_pixel", "round_prefer_ceil"),
+            ("tf_half_pixel_for_nn", "floor"),
+        ):
             return "nearest-exact", False
-        raise Unmappable(f"{node.op_type} (nearest with {transform} coordinates rounded {nearest})")
-    half = transform == "half_pixel" or (transform == "pytorch_half_pixel" and min(out) > 1)
+        raise Unmappable(
+            f"{node.op_type} (nearest with {transform} coordinates rounded {nearest})"
+        )
+    half = transform == "half_pixel" or (
+        transform == "pytorch_half_pixel" and min(out) > 1
+    )
     if transform != "align_corners" and not half:
         raise Unmappable(f"{node.op_type} ({mode} with {transform} coordinates)")
     if mode in ("linear", "bilinear"):
-        return {1: "linear", 2: "bilinear", 3: "trilinear"}[rank], transform == "align_corners"
+        return {1: "linear", 2: "bilinear", 3: "trilinear"}[
+            rank
+        ], transform == "align_corners"
     if mode == "cubic" and rank == 2:
-        if float(attrs.get("cubic_coeff_a", -0.75)) != -0.75 or attrs.get("exclude_outside", 0):
-            raise Unmappable(f"{node.op_type} (a cubic kernel other than PyTorch's, a = -0.75)")
+        if float(attrs.get("cubic_coeff_a", -0.75)) != -0.75 or attrs.get(
+            "exclude_outside", 0
+        ):
+            raise Unmappable(
+                f"{node.op_type} (a cubic kernel other than PyTorch's, a = -0.75)"
+            )
         return "bicubic", transform == "align_corners"
     raise Unmappable(f"{node.op_type} ({mode} over {rank} spatial axes)")
 
@@ -192,7 +270,9 @@ def _resize_layer(
     rank = len(shape) - 2
     scales = tuple(clean(f) for f in factors[2:])
     out = sizes[2:] if sizes else [math.floor(n * f) for n, f in zip(shape[2:], scales)]
-    chosen, corners = _resize_mode(node, ctx.attrs(node), rank, transform, mode, nearest, out)
+    chosen, corners = _resize_mode(
+        node, ctx.attrs(node), rank, transform, mode, nearest, out
+    )
     params = {"mode": chosen, "align_corners": corners}
     if sizes is not None:
         params["size"] = _one_or_each(tuple(sizes[2:]))
@@ -200,7 +280,9 @@ def _resize_layer(
         params.update(size="scale", scale_factor=_one_or_each(scales))
     inferred = ctx.inferred.get(node.output[0])
     if inferred is not None and list(inferred[2:]) != out:
-        raise Unmappable(f"{node.op_type} (scales whose output size PyTorch rounds otherwise)")
+        raise Unmappable(
+            f"{node.op_type} (scales whose output size PyTorch rounds otherwise)"
+        )
     ctx.emit(node, "Resize", params, [x], node.output[0])
 
 
@@ -219,7 +301,13 @@ def _depth_to_space(ctx: ImportContext, node: onnx.NodeProto) -> None:
     r = int(attrs.get("blocksize", 1))
     if attrs.get("mode", "DCR") == "DCR" and r > 1:
         ordered = f"{node.output[0]}::ordered"
-        ctx.emit(renamed(node, f"{node.name or 'depth_to_space'}_order"), "ChannelShuffle", {"groups": r * r}, [x], ordered)
+        ctx.emit(
+            renamed(node, f"{node.name or 'depth_to_space'}_order"),
+            "ChannelShuffle",
+            {"groups": r * r},
+            [x],
+            ordered,
+        )
         x = ordered
     ctx.emit(node, "PixelShuffle", {"upscale_factor": r}, [x], node.output[0])
 
@@ -235,7 +323,13 @@ def _space_to_depth(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.emit(node, "PixelUnshuffle", {"downscale_factor": r}, [x], node.output[0])
         return
     blocks = f"{node.output[0]}::blocks"
-    ctx.emit(renamed(node, f"{node.name or 'space_to_depth'}_blocks"), "PixelUnshuffle", {"downscale_factor": r}, [x], blocks)
+    ctx.emit(
+        renamed(node, f"{node.name or 'space_to_depth'}_blocks"),
+        "PixelUnshuffle",
+        {"downscale_factor": r},
+        [x],
+        blocks,
+    )
     ctx.emit(node, "ChannelShuffle", {"groups": shape[1]}, [blocks], node.output[0])
 
 
