@@ -252,7 +252,7 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)
     rank = len(shape) - 2
-    if rank not in (1, 2):
+    if rank not in (1, 2, 3):
         raise Unmappable(f"ConvTranspose ({rank}-D)")
     weight = constant(ctx, node, 1, "weight")
     bias = constant(ctx, node, 2, "bias", optional=True)

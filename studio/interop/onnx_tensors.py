@@ -1,4 +1,4 @@
-"""ONNX tensor plumbing as catalogue layers: reshapes, transposes, merges, padding, resizing, reductions, lookups."""
+"""ONNX tensor plumbing as catalogue layers: reshapes, transposes, merges, reductions, lookups (padding and resizing: `onnx_spatial`)."""
 
 from __future__ import annotations
 
@@ -550,142 +550,7 @@ def _sliced_from(ctx: ImportContext, name: str, steps: int, width: int) -> np.nd
     return whole if fits and (whole[:steps] == value).all() else value
 
 
-# ----- padding, resizing, reductions, lookups -----
-def pad_spec(
-    ctx: ImportContext, node: onnx.NodeProto, rank: int
-) -> tuple[str, list[int], float]:
-    """A Pad's mode, its pads (begins then ends, one per dimension) and its fill value."""
-    import numpy as np
-
-    attrs = ctx.attrs(node)
-    mode = attrs.get("mode", "constant")
-    if ctx.opset < 11:
-        pads, value = (
-            [int(p) for p in attrs.get("pads", [])],
-            float(attrs.get("value", 0.0)),
-        )
-    else:
-        pads = [int(p) for p in constant(ctx, node, 1, "pads").ravel()]
-        fill = constant(ctx, node, 2, "value", optional=True)
-        value = (
-            float(np.asarray(fill).ravel()[0])
-            if fill is not None and np.asarray(fill).size
-            else 0.0
-        )
-        axes = (
-            constant(ctx, node, 3, "axes", optional=True)
-            if len(node.input) > 3
-            else None
-        )
-        if axes is not None:
-            full = [0] * (2 * rank)
-            for i, axis in enumerate(int(a) % rank for a in axes.ravel()):
-                full[axis], full[axis + rank] = pads[i], pads[i + len(axes.ravel())]
-            pads = full
-    if len(pads) != 2 * rank:
-        raise Unmappable(f"Pad (pads {pads})")
-    return mode, pads, value
-
-
-def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    x = data_input(ctx, node)
-    shape = known_shape(ctx, node, x)
-    mode, pads, value = pad_spec(ctx, node, len(shape))
-    if (
-        mode != "constant"
-        or value != 0
-        or len(shape) != 4
-        or any(pads[i] for i in (0, 1, 4, 5))
-        or min(pads) < 0
-    ):
-        raise Unmappable(
-            f"Pad ({mode} padding of a {len(shape)}-D tensor; only zeros around (N, C, H, W) maps on its own)"
-        )
-    ctx.emit(
-        node,
-        "ZeroPad2d",
-        {"padding": (pads[3], pads[7], pads[2], pads[6])},
-        [x],
-        node.output[0],
-    )
-
-
-def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    import numpy as np
-
-    x = data_input(ctx, node)
-    shape = known_shape(ctx, node, x)
-    attrs = ctx.attrs(node)
-    names = list(node.input)
-    if node.op_type == "Upsample" or ctx.opset < 11:
-        scales = (
-            attrs.get("scales") if len(names) < 2 else constant(ctx, node, 1, "scales")
-        )
-        transform = "asymmetric"
-    else:
-        scales = constant(ctx, node, 2, "scales", optional=True)
-        sizes = _sizes(ctx, node) if len(names) > 3 and names[3] else None
-        axes = [int(a) % len(shape) for a in attrs.get("axes", range(len(shape)))]
-        if (scales is None or not np.asarray(scales).size) and sizes is not None:
-            full = [1.0] * len(shape)
-            for axis, size in zip(axes, sizes):
-                full[axis] = 1.0 if axis == 0 else size / shape[axis]
-            scales = np.array(full)
-        elif scales is not None and len(axes) != len(shape):
-            full = [1.0] * len(shape)
-            for axis, factor in zip(axes, np.asarray(scales).ravel()):
-                full[axis] = float(factor)
-            scales = np.array(full)
-        transform = attrs.get("coordinate_transformation_mode", "half_pixel")
-    factors = [
-        float(s)
-        for s in np.asarray(
-            scales if scales is not None else [], dtype=np.float64
-        ).ravel()
-    ]
-    if (
-        len(factors) != len(shape)
-        or factors[:2] != [1.0, 1.0]
-        or any(f != round(f) or f < 1 for f in factors[2:])
-    ):
-        raise Unmappable(
-            f"{node.op_type} (scales {factors}: only whole-number spatial factors)"
-        )
-    mode = attrs.get("mode", "nearest")
-    if (
-        mode == "nearest"
-        and transform == "asymmetric"
-        and attrs.get("nearest_mode", "floor") == "floor"
-    ):
-        chosen = "nearest"
-    elif (
-        mode in ("linear", "bilinear")
-        and transform in ("half_pixel", "pytorch_half_pixel")
-        and len(shape) == 4
-    ):
-        chosen = "bilinear"
-    else:
-        raise Unmappable(f"{node.op_type} ({mode} with {transform} coordinates)")
-    if attrs.get("antialias", 0):
-        raise Unmappable(f"{node.op_type} (antialias)")
-    ctx.emit(
-        node,
-        "Upsample",
-        {"scale_factor": tuple(int(f) for f in factors[2:]), "mode": chosen},
-        [x],
-        node.output[0],
-    )
-
-
-def _sizes(ctx: ImportContext, node: onnx.NodeProto) -> list[int]:
-    """A Resize's target sizes (a batch constant's first value when they are read from the input's shape)."""
-    name = node.input[3]
-    value = ctx.batch_consts[name][0] if name in ctx.batch_consts else ctx.const(name)
-    if value is None:
-        raise Unmappable("Resize (sizes computed from the data)")
-    return [int(v) for v in value.ravel()]
-
-
+# ----- reductions, lookups -----
 def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
     axis = int(ctx.attrs(node).get("axis", 0))
     table = ctx.const(node.input[0])
@@ -732,24 +597,11 @@ def _reduce(ctx: ImportContext, node: onnx.NodeProto) -> None:
     keep = bool(attrs.get("keepdims", 1))
     mean = node.op_type == "ReduceMean"
     spatial = list(range(2, rank))
-    if axes == spatial and rank in (3, 4) and not keep:
-        ctx.emit(
-            node,
-            f"Global{'Avg' if mean else 'Max'}Pool{rank - 2}d",
-            {},
-            [x],
-            node.output[0],
-        )
-    elif axes == spatial and rank == 4:
-        ctx.emit(
-            node,
-            "AdaptiveAvgPool2d" if mean else "AdaptiveMaxPool2d",
-            {"output_size": (1, 1)},
-            [x],
-            node.output[0],
-        )
-    elif axes == spatial and rank == 3 and mean:
-        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
+    kind = "Avg" if mean else "Max"
+    if axes == spatial and rank in (3, 4, 5) and not keep:
+        ctx.emit(node, f"Global{kind}Pool{rank - 2}d", {}, [x], node.output[0])
+    elif axes == spatial and rank in (3, 4, 5):
+        ctx.emit(node, f"Adaptive{kind}Pool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, [x], node.output[0])
     elif axes == [1] and rank == 3 and not keep:
         ctx.emit(
             node,
@@ -778,9 +630,6 @@ TENSOR_MAPPERS: dict[str, Mapper] = {
     "Div": _elementwise,
     "Max": _elementwise,
     "Min": _elementwise,
-    "Pad": _pad,
-    "Resize": _resize,
-    "Upsample": _resize,
     "Gather": _gather,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,

@@ -647,7 +647,7 @@ OPERATOR_CASES = {  # builder: layer types the import must contain
     ),
     "caffe_style_pooling": (caffe_style_pooling, {"MaxPool2d", "AvgPool2d", "ZeroPad2d", "Slice"}),
     "shape_chain_reshape": (shape_chain_reshape, {"Constant", "Multiply", "Flatten", "Linear"}),  # a computed gain stays a fixed value
-    "channel_shuffle": (channel_shuffle_graph, {"Reshape", "Permute"}),
+    "channel_shuffle": (channel_shuffle_graph, {"ChannelShuffle"}),
     "activations": (
         activations,
         {

@@ -10,6 +10,7 @@ from studio.graph.catalogue import (
     core,
     depthwise_conv,
     dot_attention,
+    dropout,
     elementwise,
     held,
     merge,
@@ -17,15 +18,17 @@ from studio.graph.catalogue import (
     pooling,
     products,
     recurrent,
+    resize,
     rms_norm,
     sequence,
     shrink,
+    spatial,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (
-    core, conv, depthwise_conv, pooling, norm, rms_norm, activation, shrink, activation_dim, elementwise, merge, held, products,
-    recurrent, attention, dot_attention, sequence,
+    core, dropout, conv, depthwise_conv, pooling, resize, spatial, norm, rms_norm, activation, shrink, activation_dim,
+    elementwise, merge, held, products, recurrent, attention, dot_attention, sequence,
 )  # fmt: skip
 
 
