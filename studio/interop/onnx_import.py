@@ -31,6 +31,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
+from studio.interop.onnx_dot_attention import dot_attention
 from studio.interop.onnx_files import default_opset, read_model
 from studio.interop.onnx_graph import (
     BATCHES,
@@ -68,6 +69,7 @@ SMALL = 4096  # elements: tensors up to this size go to shape inference by value
 MAX_ROUNDS = 8
 PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
     "attention": (frozenset({"Softmax"}), attention),
+    "dot_attention": (frozenset({"Softmax"}), dot_attention),
     "recurrent": (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
     "group_norm": (frozenset({"InstanceNormalization"}), group_norm),
     "lrn": (frozenset({"Mul"}), lrn),

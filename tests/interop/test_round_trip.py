@@ -62,7 +62,6 @@ CHANGES_FORM = {
     "SwiGLU": {"Slice", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
     "Parameter": {"PositionalEncoding"},  # the test adds it to a sequence: a learned position table
     "Constant": {"Constant", "Add"},  # a fixed value is no position table: the test's Add stays
-    "ScaledDotProductAttention": {"Permute", "MatMul", "Scale", "Softmax"},  # its arithmetic
 }
 VARIANTS = [  # forms the default parameters do not reach: padding modes, approximations, stacks
     (

@@ -170,5 +170,6 @@ SPECS = (
         pytorch=_pytorch,
         keras=_keras,
         onnx=_onnx,
+        onnx_patterns=("dot_attention",),
     ),
 )

@@ -1,0 +1,59 @@
+"""Scaled dot-product attention in ONNX files (torch.onnx's, and the export's own) imports as one layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from studio.codegen.onnx_export import onnx_bytes
+from studio.interop.onnx_import import import_onnx
+from tests.codegen.cases import layer_project, seeded_model
+from tests.interop import onnx_models as om
+
+
+class SelfAttention(nn.Module):
+    """Projections to heads, then F.scaled_dot_product_attention, as transformer code calls it."""
+
+    def __init__(self, width: int = 8, heads: int = 2, causal: bool = False) -> None:
+        super().__init__()
+        self.qkv, self.heads, self.causal = nn.Linear(width, 3 * width), heads, causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = (p.reshape(n, t, self.heads, d // self.heads).transpose(1, 2) for p in self.qkv(x).chunk(3, dim=-1))
+        return F.scaled_dot_product_attention(q, k, v, is_causal=self.causal).transpose(1, 2).reshape(n, t, d)
+
+
+def attention_layers(imported: object) -> list:
+    return [n for n in imported.project.graph.nodes.values() if n.type == "ScaledDotProductAttention"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_onnx_attention_imports_as_one_layer(tmp_path: Path, causal: bool) -> None:
+    model = SelfAttention(causal=causal).eval()
+    path = om.export_torch(model, torch.randn(2, 5, 8), tmp_path / "attention.onnx", 17)
+    imported = import_onnx(path)
+    (layer,) = attention_layers(imported)
+    assert layer.params["causal"] is causal and layer.params["scale"] == 0.0  # the default 1 / sqrt(4)
+    om.assert_matches_onnxruntime(path, imported)
+
+
+@pytest.mark.parametrize(
+    ("params", "shapes"),
+    [
+        ({"causal": True, "scale": 0.5}, [(2, 6, 8), (2, 6, 8), (2, 6, 3)]),
+        ({}, [(2, 6, 8), (1, 5, 8), (2, 5, 4), (1, 6, 5)]),  # an additive mask
+    ],
+)
+def test_the_exports_own_attention_comes_back_with_its_settings(tmp_path: Path, params: dict, shapes: list) -> None:
+    project = layer_project("ScaledDotProductAttention", params, shapes)
+    path = tmp_path / "sdpa.onnx"
+    path.write_bytes(onnx_bytes(project, seeded_model(project)))
+    imported = import_onnx(path)
+    (layer,) = attention_layers(imported)
+    assert {k: layer.params[k] for k in params} == params
+    om.assert_matches_onnxruntime(path, imported)
