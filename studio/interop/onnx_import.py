@@ -30,6 +30,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
+from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
 from studio.interop.onnx_graph import (
     BATCHES,
@@ -38,7 +39,7 @@ from studio.interop.onnx_graph import (
     ImportContext,
     Layer,
 )
-from studio.interop.onnx_ops import MAPPERS, Mapper, data_input
+from studio.interop.onnx_ops import MAPPERS, Mapper
 from studio.interop.onnx_patterns import (
     Match,
     Matcher,
@@ -78,17 +79,6 @@ PATTERNS: list[
     (frozenset({"MatMul"}), matmul_add),
     (frozenset({"Pad"}), pad_into),
 ]
-
-
-def family_mapper(op_type: str) -> Mapper | None:
-    """The mapper of a layer family's one-to-one rule for `op_type` (`LayerSpec.onnx_import`), if one has it."""
-    for spec in CATALOGUE.values():
-        for rule in spec.onnx_import:
-            if rule.op == op_type:
-                return lambda ctx, node, spec=spec, rule=rule: ctx.emit(
-                    node, spec.type, rule.params(ctx.attrs(node)), [data_input(ctx, node)], node.output[0]
-                )
-    return None
 
 
 def supported_operators() -> list[str]:
@@ -391,14 +381,7 @@ def _map_node(
         return
     members = match.nodes if match else [node]
     produced = {o for n in members for o in n.output}
-    mapper = (
-        MAPPERS.get(node.op_type)
-        or POOL_MAPPERS.get(node.op_type)
-        or TENSOR_MAPPERS.get(node.op_type)
-        or family_mapper(node.op_type)
-        if node.domain in ("", "ai.onnx")
-        else None
-    )
+    mapper = _mapper(node.op_type) if node.domain in ("", "ai.onnx") else None
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
@@ -425,6 +408,15 @@ def _map_node(
         ctx.fail(node, err.kind)
         ctx.broken.update(produced)
         ctx.stand_in(list(node.output))
+
+
+def _mapper(op_type: str) -> Mapper | None:
+    """The importer's own mapping of `op_type`, falling back on the families' rules; or theirs alone."""
+    table = MAPPERS.get(op_type) or POOL_MAPPERS.get(op_type) or TENSOR_MAPPERS.get(op_type)
+    family = family_mapper(op_type)
+    if table is not None and family is not None:
+        return fallback(table, family)
+    return table or family
 
 
 def _check_outputs(ctx: ImportContext) -> None:
@@ -458,13 +450,13 @@ def _build(
     ]
     input_names = {n: names.take(n, "input") for n in real}
     output_names = [names.take(o.name, "output") for o in ctx.graph.output]
-    made: dict[str, str] = {}
+    made: dict[str, tuple[str, str]] = {}  # tensor -> (node id, output port)
     for tensor, name in input_names.items():
         dtype = "int64" if tensor in ctx.int_tensors else "float32"
         mean, std = ctx.standardized.get(tensor, ((), ()))
-        made[tensor] = graph.add_node(
+        made[tensor] = (graph.add_node(
             "Input", name, {"shape": ctx.shapes[tensor][1:], "dtype": dtype, "mean": mean, "std": std}
-        ).id
+        ).id, "out")
     owners: dict[str, Layer] = {}
     for layer in ctx.layers:
         node = graph.add_node(
@@ -473,12 +465,14 @@ def _build(
         ports = node.spec.input_ports(node.params)
         for port, tensor in zip(ports, layer.inputs):
             if tensor:
-                graph.connect(made[tensor], "out", node.id, port.name)
-        made[layer.output] = node.id
+                graph.connect(*made[tensor], node.id, port.name)
+        for port, tensor in zip(node.spec.output_ports(node.params), layer.outputs):
+            if tensor:
+                made[tensor] = (node.id, port.name)
         owners[node.id] = layer
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
-        graph.connect(made[ctx.resolve(value.name)], "out", sink.id, "in")
+        graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
     lay_out(graph)
     project = Project(project_name(path), graph, description=_description(path, model))
     analysis = analyse(graph)

@@ -78,11 +78,18 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
         return SEQUENCE
     if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
         return VECTOR
+    if layer_type == "Squeeze":
+        return (3, 8, 1)
+    if layer_type == "Expand":
+        return (1, 8)
     return IMAGE
 
 
 def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
-    """A project Input(s) -> layer -> Output; one Input per given shape, wired to the ports in order."""
+    """A project Input(s) -> layer -> Output(s); one Input per given shape, wired to the ports in order.
+
+    A layer of several pieces gets an Output per piece: y, y2, y3, ...
+    """
     graph = Graph()
     layer = graph.add_node(layer_type, name="layer", params=params)
     ports = layer.spec.input_ports(layer.params)
@@ -93,8 +100,9 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
     for i, (port, shape) in enumerate(zip(ports, shapes)):
         source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
         graph.connect(source.id, "out", layer.id, port.name)
-    sink = graph.add_node("Output", name="y")
-    graph.connect(layer.id, "out", sink.id, "in")
+    for i, port in enumerate(layer.spec.output_ports(layer.params)):
+        sink = graph.add_node("Output", name="y" if i == 0 else f"y{i + 1}")
+        graph.connect(layer.id, port.name, sink.id, "in")
     return Project(name=f"{layer_type} test", graph=graph)
 
 
@@ -147,6 +155,39 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Add", {"num_inputs": 3}, [IMAGE] * 3),
     ("Maximum", {"num_inputs": 3}, [IMAGE] * 3),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
+    # reductions
+    ("ReduceMean", {"dims": (2, 3), "keepdim": True}, None),
+    ("ReduceSum", {"dims": (1, -1)}, None),
+    ("ReduceMax", {"dims": (1,), "keepdim": True}, [SEQUENCE]),
+    ("ReduceMin", {"dims": (-2, -1)}, None),
+    ("ReduceProd", {"dims": (2, 3)}, [(3, 2, 3)]),
+    ("LogSumExp", {"dims": (1, 2, 3), "keepdim": True}, None),
+    ("ArgMax", {"dim": 1, "keepdim": True}, None),
+    ("ArgMin", {"dim": -2}, [SEQUENCE]),
+    ("Norm", {"dims": (2, 3), "p": 1.0, "keepdim": True}, None),
+    ("Norm", {"dims": (1,), "p": 3.0}, [SEQUENCE]),
+    ("Normalize", {"dim": -1, "p": 1.0}, [SEQUENCE]),
+    ("Normalize", {"dim": 1, "p": 2.5, "eps": 1e-3}, None),
+    # tensor rearrangements
+    ("Flatten", {"start_dim": 2}, None),
+    ("Flatten", {"start_dim": 1, "end_dim": 2}, None),
+    ("Squeeze", {"dims": (2, 3)}, [(6, 1, 1)]),
+    ("Unsqueeze", {"dim": 2}, [SEQUENCE]),
+    ("Transpose", {"dim0": -1, "dim1": 1}, None),
+    ("Unflatten", {"dim": -1, "sizes": (2, 2, 2)}, [SEQUENCE]),
+    ("Expand", {"sizes": (-1, 4, 8)}, [(3, 1, 8)]),
+    ("Repeat", {"repeats": (3, 1)}, [SEQUENCE]),
+    ("Flip", {"dims": (1, 3)}, None),
+    ("Roll", {"shifts": (2, -3), "dims": (2, 3)}, None),
+    ("Roll", {"shifts": (8,), "dims": (2,)}, None),
+    ("IndexSelect", {"dim": -1, "indices": (5, 0, 5)}, [SEQUENCE]),
+    ("IndexSelect", {"dim": 1, "indices": (2,), "keepdim": False}, None),
+    ("Cumsum", {"dim": 1, "reverse": True}, None),
+    ("Cumsum", {"dim": -1, "exclusive": True}, [SEQUENCE]),
+    ("Cumsum", {"dim": 2, "exclusive": True, "reverse": True}, None),
+    ("Split", {"dim": -1, "sizes": (3, 1, 4)}, [SEQUENCE]),
+    ("Chunk", {"dim": 2, "chunks": 3}, None),
+    ("Stack", {"num_inputs": 3, "dim": -1}, [SEQUENCE] * 3),
 ]
 
 
@@ -170,6 +211,18 @@ CAFFE_VARIANTS = [  # configurations where Caffe's form differs (rounding, bias,
     ("SequencePool", {"mode": "last"}, None),
     ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
     ("Add", {"num_inputs": 3}, [(3, 8, 8)] * 3),
+    ("ReduceSum", {"dims": (2, 3), "keepdim": True}, None),
+    ("ReduceMean", {"dims": (1, 2, 3)}, None),
+    ("Norm", {"dims": (2, 3)}, None),
+    ("Norm", {"dims": (3,), "p": 1.0, "keepdim": True}, None),
+    ("ArgMax", {"dim": 1, "keepdim": True}, None),
+    ("ArgMin", {"dim": 1}, None),
+    ("Flatten", {"start_dim": 2}, None),
+    ("Flatten", {"start_dim": 1, "end_dim": 2}, None),
+    ("Expand", {"sizes": (-1, 4, 8)}, [(3, 1, 8)]),
+    ("Roll", {"shifts": (2, -3), "dims": (2, 3)}, None),
+    ("Split", {"dim": -1, "sizes": (3, 1, 4)}, [SEQUENCE]),
+    ("Stack", {"num_inputs": 3, "dim": -1}, [SEQUENCE] * 3),
 ]
 
 

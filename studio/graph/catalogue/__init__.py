@@ -10,13 +10,18 @@ from studio.graph.catalogue import (
     depthwise_conv,
     merge,
     norm,
+    pieces,
     pooling,
     recurrent,
+    reduce,
     sequence,
+    tensor_ops,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
-_FAMILIES = (core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence)
+_FAMILIES = (
+    core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence, reduce, tensor_ops, pieces,
+)
 
 
 def _collect() -> dict[str, LayerSpec]:

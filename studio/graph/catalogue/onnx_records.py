@@ -62,6 +62,7 @@ class OnnxSite:
     weights: dict[str, str]  # state name -> initializer name
     opset: int
     fresh: Callable[[str], str]  # a new value name for an intermediate result
+    outputs: tuple[str, ...] = ()  # the value of each output port, for a layer of several pieces (`output` is the first)
 
     @property
     def x(self) -> str:
@@ -79,16 +80,43 @@ class OnnxSite:
 OnnxEmitter = Callable[[OnnxSite], list[OnnxRecord]]
 
 
+class OnnxValues(dict):  # type: ignore[type-arg]
+    """An ONNX node as an import rule reads it: attributes and named constant inputs, as plain Python values.
+
+    Attributes keep ONNX's names (defaults left out); a constant input is a number or a tuple
+    (nested for more dimensions) under the name the rule gives it, so an operand that moved from
+    attribute to input between opsets (`axes`, `split`) reads the same either way. A constant that
+    depends on the batch size (built from `Shape`) holds -1 where it does. `shapes` are the shapes
+    of the node's data inputs (batch None), `outputs` the number of outputs the node has.
+    """
+
+    def __init__(self, values: dict[str, Any], shapes: tuple[Shape | None, ...], outputs: int) -> None:
+        super().__init__(values)
+        self.shapes = shapes
+        self.outputs = outputs
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of the first data input."""
+        assert self.shapes and self.shapes[0] is not None
+        return self.shapes[0]
+
+
 @dataclass(frozen=True)
 class OnnxImport:
     """A one-to-one import rule: an `op` node reading one tensor becomes this layer.
 
-    `params` turns the node's attributes (a dict, defaults left out) into the layer's parameters.
-    Patterns that span several nodes stay in the importer (`studio.interop.onnx_patterns`).
+    `params` turns the node's `OnnxValues` into the layer's parameters; it raises `Inexpressible`
+    for values this layer cannot take (the importer then tries the next rule for `op`, and reports
+    the reason when none fits). `constants` names the node's inputs after the first, in order
+    ("" skips one), which are read as constants into the values. A layer of several pieces
+    produces every output of the node. Patterns that span several nodes stay in the importer
+    (`studio.interop.onnx_patterns`).
     """
 
     op: str
     params: Callable[[dict[str, Any]], Params] = field(default=lambda attrs: {})
+    constants: tuple[str, ...] = ()
 
 
 def single(op: str, **attrs: Any) -> OnnxEmitter:
