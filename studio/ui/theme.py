@@ -22,6 +22,7 @@ CATEGORY_HUES = {
     "Recurrent": 190,
     "Embedding": 95,
     "Attention": 250,
+    "Reduce": 12,
 }
 
 
