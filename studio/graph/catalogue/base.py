@@ -203,7 +203,10 @@ def resolve_dim(dim: int, x: Shape, action: str) -> int:
 
 def resolve_dims(dims: tuple[int, ...], x: Shape, action: str) -> list[int]:
     """Each of `dims` as a non-negative index into `x`, in the order given; ShapeError for the batch, or a dimension named twice."""
-    found = [resolve_dim(d, x, action) for d in dims]
+    try:
+        found = [resolve_dim(d, x, action) for d in dims]
+    except ShapeError as err:  # the same advice, for a parameter that lists dimensions
+        raise ShapeError(err.message, err.hint.replace("set dim ", "set dims ").replace("choose dim ", "choose dims ")) from None
     for i, index in enumerate(found):
         if index in found[:i]:
             twice = [d for d, f in zip(dims, found) if f == index]
