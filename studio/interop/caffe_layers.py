@@ -11,6 +11,7 @@ from itertools import pairwise
 from math import prod
 
 from studio.graph.catalogue.pooling import pool_out
+from studio.interop import caffe_tensors
 from studio.interop.caffe_builder import (
     Blob,
     BrokenLayer,
@@ -566,4 +567,5 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Dropout": dropout,
     "Softmax": softmax,
     "Power": power,
+    **caffe_tensors.MAPPINGS,
 }

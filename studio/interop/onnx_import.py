@@ -49,6 +49,7 @@ from studio.interop.onnx_patterns import (
     group_norm,
     lrn,
     matmul_add,
+    normalize,
     pad_into,
     silu,
     softplus,
@@ -78,6 +79,7 @@ PATTERNS: list[
     (frozenset({"Unsqueeze"}), adaptive_pool_1d),
     (frozenset({"MatMul"}), matmul_add),
     (frozenset({"Pad"}), pad_into),
+    (frozenset({"ReduceL1", "ReduceL2"}), normalize),
 ]
 
 

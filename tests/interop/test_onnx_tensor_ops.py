@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from studio.graph.shapes import analyse
 from studio.interop.common import UnsupportedLayersError
@@ -184,6 +185,28 @@ RULES = {
 def test_one_operator_becomes_one_layer(case: str, tmp_path: Path) -> None:
     build, expected = RULES[case]
     assert layers(imported(build(), tmp_path)) == expected
+
+
+def test_a_normalization_written_as_a_norm_and_a_division_becomes_one_layer(tmp_path: Path) -> None:
+    nodes = [
+        om.node("ReduceL1", ["x", "axes"], ["n"], "norm"), om.node("Max", ["n", "eps"], ["m"], "floor"),
+        om.node("Div", ["x", "m"], ["y"], "unit"),
+    ]  # fmt: skip
+    proto = om.model(nodes, [("x", [3, 4])], ["y"], [ints("axes", [-1]), om.tensor("eps", np.array(1e-3))], opset=18)
+    assert layers(imported(proto, tmp_path)) == [("Normalize", {"dim": -1, "p": 1.0, "eps": 1e-3})]
+
+
+class UnitVectors(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(x, dim=1, eps=1e-6)
+
+
+@pytest.mark.parametrize(("opset", "dynamo"), [(13, False), (18, True)])
+def test_torch_normalize_imports_as_one_layer(opset: int, dynamo: bool, tmp_path: Path) -> None:
+    path = om.export_torch(UnitVectors(), torch.randn(2, 4, 3), tmp_path / "unit.onnx", opset, dynamo)
+    result = import_onnx(path)
+    assert layers(result) == [("Normalize", {"dim": 1, "p": 2.0, "eps": 1e-6})]
+    om.assert_matches_onnxruntime(path, result)
 
 
 def test_the_pieces_of_a_split_keep_their_outputs(tmp_path: Path) -> None:

@@ -40,6 +40,12 @@ CHANGES_FORM = {
     "Dropout": {"Identity"},  # exported in its inference form, a copy
     "DepthwiseConv2d": {"Conv2d"},  # a grouped convolution
     "SeparableConv2d": {"Conv2d"},  # a depthwise then a pointwise convolution
+    "Squeeze": {"Reshape", "Flatten"},  # a Reshape to the sizes left
+    "Unsqueeze": {"Reshape"},
+    "Unflatten": {"Reshape"},
+    "Transpose": {"Permute"},
+    "Roll": {"Slice", "Concat"},  # ONNX has no roll: the last entries, then the rest
+    "Stack": {"Reshape", "Concat"},  # each input unsqueezed, then joined
     "TransformerEncoderLayer": {
         "MultiheadAttention",
         "LayerNorm",

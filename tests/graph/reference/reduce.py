@@ -30,8 +30,10 @@ def _reduction(fn) -> Case:
 
 
 def _prod(x, dims, keep):
-    # torch.prod takes one dimension at a time: the last first, so the others keep their numbers.
-    for d in sorted(dims, key=lambda d: d % x.dim(), reverse=True):
+    # torch.prod takes one dimension at a time: the last first, so the others keep their numbers
+    # (counted in the input; a dimension out of range stays as it is, for torch to refuse).
+    rank = x.dim()
+    for d in sorted((d % rank if -rank <= d < rank else d for d in dims), reverse=True):
         x = torch.prod(x, d, keepdim=keep)
     return x
 
