@@ -26,6 +26,7 @@ from studio.codegen import onnx_export
 from studio.codegen.export import build_torch_model, export_project
 from studio.codegen.onnx_writer import onnx_model, writable
 from studio.codegen.pytorch import generate_pytorch
+from studio.graph.catalogue.base import Inexpressible
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -34,6 +35,10 @@ def once(step: Callable[[], object]) -> float:
     began = time.perf_counter()
     step()
     return (time.perf_counter() - began) * 1000
+
+
+def _no_direct_form(*args: object) -> None:
+    raise Inexpressible("every layer, for this measurement")
 
 
 def measure(size: int, folder: Path, traced: bool) -> str:
@@ -49,12 +54,12 @@ def measure(size: int, folder: Path, traced: bool) -> str:
     direct_ms = best(3, lambda: export_project(project, "onnx", out))
     shown, ratio = "-", ""
     if traced:
-        real = onnx_export.direct_onnx_model
-        onnx_export.direct_onnx_model = lambda *args: None  # the torch.onnx path, as before issue 12
+        real = onnx_export.onnx_model
+        onnx_export.onnx_model = _no_direct_form  # the torch.onnx path, as before issue 12
         try:
             traced_ms = once(lambda: export_project(project, "onnx", out))
         finally:
-            onnx_export.direct_onnx_model = real
+            onnx_export.onnx_model = real
         shown, ratio = f"{traced_ms:,.0f} ms", f"{traced_ms / source_ms:.0f}"
     return (
         f"{size:>6,}  {source_ms:>12.1f} ms  {writer_ms:>9.1f} ms  {writer_ms / source_ms:>6.2f}  "

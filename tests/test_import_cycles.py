@@ -28,21 +28,11 @@ MAY_IMPORT = {
     "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train"},
 }
 ALLOWED_CROSSINGS = {
-    # Issue 12: the importers reuse codegen's naming and weights code; the layer families remove
-    # this dependency (which pulls torch into a Caffe import). That work is the lead's.
-    ("studio.interop", "studio.codegen"),
     # The training-script export writes the project's data beside the script, loaded as the
     # trainer loads it (studio.train.datasets is numpy only).
     ("studio.codegen.export", "studio.train.datasets"),
 }
 
-# tests/interop is being finished by another engineer; these move to helper modules with it.
-TEST_IMPORTS_TO_MOVE = {
-    ("tests.interop.test_round_trip", "tests.codegen.test_onnx"),
-    ("tests.interop.test_caffe_import", "tests.codegen.test_caffe"),
-    ("tests.interop.test_caffe_import", "tests.codegen.test_pytorch"),
-    ("tests.interop.test_imported_exports", "tests.interop.test_caffemodel"),
-}
 
 
 def module_name(path: Path) -> str:
@@ -125,6 +115,6 @@ def test_test_modules_import_helpers_not_other_tests() -> None:
     for importer, path in test_modules.items():
         for name in imported_names(importer, path, test_modules) & set(test_modules):
             last = name.rpartition(".")[2]
-            if (last.startswith("test_") or last == "conftest") and (importer, name) not in TEST_IMPORTS_TO_MOVE:
+            if last.startswith("test_") or last == "conftest":
                 wrong.append(f"{importer} imports {name}")
     assert not wrong, "move what these share into a helper module:\n" + "\n".join(sorted(wrong))

@@ -1,9 +1,9 @@
 """A layer type is one family module: one defined here reaches the palette, the analysis, every export and the import.
 
-The family below (an elementwise absolute value, which no catalogue family has) is written the
-way `studio/graph/catalogue/*.py` writes theirs: a `LayerSpec` with its shape rule, its
-PyTorch, Keras, ONNX and Caffe emitters and its ONNX import rule. Registering it is the only
-step; no other file of the project knows about it.
+The family below (an elementwise inverse hyperbolic sine, which no catalogue family has) is
+written the way `studio/graph/catalogue/*.py` writes theirs: a `LayerSpec` with its shape rule,
+its PyTorch, Keras and ONNX emitters, the reason Caffe cannot express it, and its ONNX import
+rule. Registering it is the only step; no other file of the project knows about it.
 """
 
 from __future__ import annotations
@@ -18,13 +18,20 @@ import torch
 from studio.cli import catalogue_as_json
 from studio.codegen.caffe import generate_caffe
 from studio.codegen.export import export_project
+from studio.codegen.names import CodegenError
 from studio.graph.catalogue import (
     CATALOGUE,
-    caffe_records,
     keras_records,
     pytorch_records,
 )
-from studio.graph.catalogue.base import LayerSpec, Params, Shape, numel, targets
+from studio.graph.catalogue.base import (
+    LayerSpec,
+    Params,
+    Shape,
+    Unsupported,
+    numel,
+    targets,
+)
 from studio.graph.catalogue.onnx_records import OnnxImport, single
 from studio.graph.shapes import analyse
 from studio.interop.common import import_model
@@ -41,65 +48,61 @@ def _same(p: Params, ins: list[Shape | None]) -> list[Shape]:
 
 
 def _pytorch(site: pytorch_records.Site) -> pytorch_records.Emitted:
-    return pytorch_records.Emitted(None, pytorch_records.Call("torch.abs", (site.x,)))
+    return pytorch_records.Emitted(None, pytorch_records.Call("torch.asinh", (site.x,)))
 
 
 def _keras(site: keras_records.Site) -> keras_records.Emitted:
-    return keras_records.Emitted([keras_records.function(site, "ops.absolute(t)")])
+    return keras_records.Emitted([keras_records.function(site, "ops.arcsinh(t)")])
 
 
-def _caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
-    return [caffe_records.Layer(site.name, "AbsVal", site.bottoms, [site.name])]
-
-
-ABS = LayerSpec(
-    type="Abs",
-    category="Activation",
-    doc="The absolute value of each element.",
+ASINH = LayerSpec(
+    type="Asinh",
+    category="Math",
+    doc="The inverse hyperbolic sine of each element.",
     params=(),
     infer=_same,
     count_macs=lambda p, ins, outs: numel(outs[0]),
-    targets=targets("torch.abs", "ops.absolute", "Abs", "AbsVal"),
+    targets=targets("torch.asinh", "ops.arcsinh", "Asinh", Unsupported("BVLC Caffe has no inverse hyperbolic sine")),
     pytorch=_pytorch,
     keras=_keras,
-    onnx=single("Abs"),
-    caffe=_caffe,
-    onnx_import=(OnnxImport("Abs"),),
+    onnx=single("Asinh"),
+    onnx_import=(OnnxImport("Asinh"),),
 )
 
 
 @pytest.fixture
 def registered(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setitem(CATALOGUE, ABS.type, ABS)
-    return ABS.type
+    monkeypatch.setitem(CATALOGUE, ASINH.type, ASINH)
+    return ASINH.type
 
 
 def test_it_is_in_the_palette_data_and_the_analysis(registered: str, qtbot) -> None:
     from studio.ui.palette import PaletteWidget
 
-    assert any(entry["type"] == "Abs" for entry in catalogue_as_json())
+    assert any(entry["type"] == "Asinh" for entry in catalogue_as_json())
     palette = PaletteWidget()
     qtbot.addWidget(palette)
-    palette.set_filter("abs")
-    assert "Abs" in palette.visible_layer_types()
-    project = layer_project("Abs")
+    palette.set_filter("hyperbolic")
+    assert "Asinh" in palette.visible_layer_types()
+    project = layer_project("Asinh")
     result = analyse(project.graph).result(project.graph.node_by_name("layer").id)
     assert result.outputs == {"out": (None, 3, 8, 8)} and result.macs == 192
 
 
 def test_every_export_computes_it_and_the_onnx_file_imports_back(registered: str, tmp_path: Path) -> None:
-    project = layer_project("Abs")
+    project = layer_project("Asinh")
     model = seeded_model(project)
     (x,) = random_inputs(project.graph, 2)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), x.abs())
+        torch.testing.assert_close(model(x), torch.asinh(x))
     export_project(project, "pytorch", tmp_path / "m.py")
-    assert "torch.abs(x1)" in (tmp_path / "m.py").read_text(encoding="utf-8")
+    assert "torch.asinh(x1)" in (tmp_path / "m.py").read_text(encoding="utf-8")
     assert_keras_parity(project, tmp_path)
     export_project(project, "onnx", tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
-    np.testing.assert_allclose(session.run(None, {"x1": x.numpy()})[0], x.abs().numpy())
-    assert 'type: "AbsVal"' in generate_caffe(project)
+    np.testing.assert_allclose(session.run(None, {"x1": x.numpy()})[0], torch.asinh(x).numpy(), rtol=1e-6)
+    with pytest.raises(CodegenError, match="- layer: Asinh: BVLC Caffe has no inverse hyperbolic sine"):
+        generate_caffe(project)
     back = import_model(tmp_path / "m.onnx").project
-    assert [n.type for n in back.graph.nodes.values()] == ["Input", "Abs", "Output"]
+    assert [n.type for n in back.graph.nodes.values()] == ["Input", "Asinh", "Output"]
     assert [n.name for n in back.graph.nodes.values()][1] == "layer"

@@ -16,12 +16,11 @@ from studio.codegen.weights import (
     WeightsError,
     by_attribute,
     describe_key,
-    keyed_by_node,
-    npz_bytes,
     read_weights,
 )
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.project import Project
+from studio.graph.weights_file import keyed_by_node, npz_bytes
 
 if TYPE_CHECKING:
     import torch

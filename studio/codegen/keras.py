@@ -73,6 +73,32 @@ class LearnedEncoding(layers.Layer):
     def call(self, x):
         return x + self.table[: x.shape[1]]
 ''',
+    "LearnedTensor": '''
+class LearnedTensor(layers.Layer):
+    """A learned tensor every sample shares (batch dimension 1); called on an input only to join the graph."""
+
+    def __init__(self, shape: tuple[int, ...], std: float = 0.02, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=std) if std else "zeros"
+        self.weight = self.add_weight(shape=(1, *shape), initializer=init, name="weight")
+
+    def call(self, anchor):
+        return ops.convert_to_tensor(self.weight)
+''',
+    "FixedTensor": '''
+class FixedTensor(layers.Layer):
+    """A fixed tensor every sample shares (batch dimension 1), saved with the weights."""
+
+    def __init__(self, shape: tuple[int, ...], fill: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init = keras.initializers.Constant(fill)
+        self.value = self.add_weight(
+            shape=(1, *shape), initializer=init, trainable=False, name="value"
+        )
+
+    def call(self, anchor):
+        return ops.convert_to_tensor(self.value)
+''',
     "LocalResponseNorm": '''
 class LocalResponseNorm(layers.Layer):
     """torch.nn.LocalResponseNorm: divides by the energy of nearby channels (axis 1)."""
@@ -193,7 +219,8 @@ class _Emitter:
             args.append(None if edge is None else self._value(edge))
         assert result.outputs
         output = next(iter(result.outputs.values()))  # the first piece of a layer with several
-        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier)
+        anchor = self.ident[self.inputs[0]] if self.inputs else ""
+        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier, anchor)
 
     def _value(self, edge: Edge) -> str:
         """The variable that holds what an edge carries: its layer's, or one piece of a layer's list of pieces."""

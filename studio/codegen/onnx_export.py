@@ -1,13 +1,17 @@
-"""The ONNX export: the seeded PyTorch model, exported by torch.onnx, as one self-contained file.
+"""The ONNX export: a checked, self-contained file of the project, at the opset the user chose.
 
 Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 over every example and every
-catalogue layer:
-- The dynamo exporter (`torch.onnx.export(..., dynamo=True)`). The TorchScript exporter is
-  deprecated and refuses layers this one exports correctly: adaptive pooling to sizes that do
-  not divide the input, BatchNorm without running statistics, InstanceNorm with them.
-- Opset 18 (`DEFAULT_OPSET`): the opset torch's ONNX function library is written in, so no
-  version conversion runs; it has LayerNormalization (17), Mish (18), HardSwish (14); GELU
-  becomes Erf arithmetic, exact. ONNX Runtime 1.14+ and most other runtimes load it.
+catalogue layer at every opset offered:
+- Opsets 13 to 28 (`MIN_OPSET`, `MAX_OPSET`): 13 is the oldest that converters (x2paddle,
+  onnx2torch, OpenCV's reader) and older runtimes are still asked to read; 28 is the newest
+  that onnx knows and ONNX Runtime runs. The default (`DEFAULT_OPSET`) is the newest at which
+  ONNX Runtime runs every layer the writer writes, 28. Where an operator changed between them
+  the emitters write the form of the chosen opset (`catalogue.onnx_records`).
+- The file is written straight from the graph (`onnx_writer`). Only parameter values an emitter
+  cannot write (`Inexpressible`) go through the dynamo exporter (`torch.onnx.export(...,
+  dynamo=True)`; the TorchScript one is deprecated and refuses more), which writes opset
+  `TORCH_OPSET` and converts to the opset asked for; where it cannot convert (below 15 as a
+  rule) the export is refused with the layer named.
 - One dynamic dimension, `batch`, shared by every input and output; all other sizes are the
   static ones the shape analysis knows. Weights are embedded (no external data), so the
   file alone is the model; protobuf caps such a file at 2 GB.
@@ -24,9 +28,9 @@ from typing import TYPE_CHECKING
 
 from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError, Namespace
-from studio.codegen.onnx_writer import direct_onnx_model
+from studio.codegen.onnx_writer import onnx_model
 from studio.graph.catalogue import CATALOGUE
-from studio.graph.catalogue.base import Unsupported
+from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
@@ -35,9 +39,10 @@ if TYPE_CHECKING:
     import onnx_ir
     import torch
 
-DEFAULT_OPSET = 18
-MIN_OPSET = 18  # torch's ONNX functions start here; lower opsets would need a lossy down-conversion
-MAX_OPSET = 23  # the newest the pinned ONNX Runtime runs (constraints.txt: onnxruntime 1.32)
+MIN_OPSET = 13
+MAX_OPSET = 28  # the newest onnx 1.23 knows and ONNX Runtime 1.32 runs (constraints.txt)
+DEFAULT_OPSET = 28  # the newest at which ONNX Runtime runs every layer (tests/codegen/test_onnx_opsets.py)
+TORCH_OPSET = 18  # the opset torch.onnx writes before converting
 BATCH = "batch"
 TRACE_BATCH = 2  # torch.export specializes sizes 0 and 1, so the trace uses 2
 
@@ -83,7 +88,8 @@ def onnx_bytes(
 
     Raises:
         CodegenError: the graph has errors, a layer ONNX cannot express (all are listed), an
-            opset below 18, or a model torch.onnx cannot export or that fails onnx.checker.
+            opset outside MIN_OPSET to MAX_OPSET, or a model torch.onnx cannot export (at that opset) or
+            that fails onnx.checker.
     """
     analysis = snapshot_analysis(project.graph)
     refuse_errors(project, analysis, "ONNX")
@@ -108,9 +114,10 @@ def onnx_bytes(
     input_names, output_names = io_names(project, analysis)
     graph_name = Namespace().class_name(project.name)
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
-    proto = direct_onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name)
-    if proto is None:  # a layer has no direct ONNX form yet
-        proto = _traced(project, analysis, model, opset, (input_names, output_names))
+    try:
+        proto = onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name)
+    except Inexpressible as err:  # a layer with no direct ONNX form: torch.onnx writes the model
+        proto = _traced(project, analysis, model, opset, (input_names, output_names), str(err))
         proto.graph.name = graph_name
     try:
         data = proto.SerializeToString()
@@ -128,9 +135,18 @@ def onnx_bytes(
 
 
 def _traced(
-    project: Project, analysis: ShapeAnalysis, model: torch.nn.Module, opset: int, io: tuple[list[str], list[str]]
+    project: Project,
+    analysis: ShapeAnalysis,
+    model: torch.nn.Module,
+    opset: int,
+    io: tuple[list[str], list[str]],
+    why: str,
 ) -> onnx.ModelProto:
-    """The model exported by torch.onnx (for layers whose family has no ONNX emitter yet)."""
+    """The model exported by torch.onnx, for `why`: '<layer>: <Type>: <reason>' it has no direct ONNX form.
+
+    torch.onnx writes opset 18 and converts to the opset asked for; where that conversion
+    fails (below 15 as a rule) it keeps 18, and the export is refused.
+    """
     import torch
 
     input_names, output_names = io
@@ -159,6 +175,13 @@ def _traced(
             f"torch.onnx could not export {project.name!r}: {_first_line(err)}"
         ) from err
     proto = program.model_proto
+    written = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    if written != [opset]:
+        raise CodegenError(
+            f"cannot export {project.name!r} to ONNX opset {opset}: a layer has no direct ONNX form, and torch.onnx, "
+            f"which writes the model instead, cannot convert it to opset {opset} (choose opset {TORCH_OPSET} or newer, "
+            f"or change the layer's parameters)\n  - {why}"
+        )
     _name_io(proto.graph, input_names, output_names)
     return proto
 
@@ -268,16 +291,18 @@ def _example_inputs(
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the exporter's deprecation warnings and its notes on optional packages (torchvision)."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """Silence the exporter's deprecation warnings, its notes on optional packages (torchvision) and on opset conversion."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]  # onnxscript: a failed opset conversion
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _first_line(err: BaseException) -> str:

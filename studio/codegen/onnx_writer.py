@@ -4,8 +4,10 @@ Node names are the layers' names, every layer's output value is named after its 
 of several pieces names them `<layer>/out1`, ...), weights are initializers named
 `<layer>.<weight>`, and the graph inputs and outputs carry the names the generated PyTorch code
 gives them (`io_names`). Axis 0 of every input and output is the dynamic `batch`; the other
-sizes are those the shape analysis knows. A project with a layer whose family has no ONNX
-emitter yet is exported through torch.onnx instead (`onnx_export`).
+sizes are those the shape analysis knows. The emitters write every opset from 13 to the newest
+(`catalogue.onnx_records` holds the forms that changed). A layer whose family has no ONNX
+emitter, or whose parameters its emitter cannot write, raises `Inexpressible` naming it; the
+export then goes through torch.onnx instead (`onnx_export`).
 """
 
 from __future__ import annotations
@@ -48,23 +50,6 @@ class _Names:
         return unique_name(base, self.taken)
 
 
-def direct_onnx_model(
-    project: Project,
-    analysis: ShapeAnalysis,
-    state: dict[str, np.ndarray],
-    io: tuple[list[str], list[str]],
-    opset: int,
-    graph_name: str,
-) -> onnx.ModelProto | None:
-    """`onnx_model`, or None when a layer has no direct ONNX form (no emitter, or not for its parameters)."""
-    if not writable(project):
-        return None
-    try:
-        return onnx_model(project, analysis, state, io, opset, graph_name)
-    except Inexpressible:
-        return None
-
-
 def onnx_model(
     project: Project,
     analysis: ShapeAnalysis,
@@ -73,7 +58,11 @@ def onnx_model(
     opset: int,
     graph_name: str,
 ) -> onnx.ModelProto:
-    """The ONNX model of `project` with the generated model's `state` dict (keyed by attribute) as weights."""
+    """The ONNX model of `project` with the generated model's `state` dict (keyed by attribute) as weights.
+
+    Raises:
+        Inexpressible: '<layer>: <Type>: <why>' for the first layer with no direct ONNX form at this opset.
+    """
     from onnx import helper
 
     graph = project.graph
@@ -127,7 +116,12 @@ def onnx_model(
             lambda suffix, layer=node.name: names.fresh(f"{layer}/{suffix}"),
             tuple(value[(node_id, port)] for port in ports),
         )
-        records = node.spec.onnx(site)  # type: ignore[misc]
+        if node.spec.onnx is None:
+            raise Inexpressible(f"{node.name}: {node.type}: its family has no ONNX emitter")
+        try:
+            records = node.spec.onnx(site)
+        except Inexpressible as err:
+            raise Inexpressible(f"{node.name}: {node.type}: {err}") from err
         _add(records, node.name, weights, arrays, nodes, initializers, labels)
     for node_id, name in zip(output_ids, outputs):
         node = graph.nodes[node_id]

@@ -93,6 +93,30 @@ class LearnedEncoding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.size(1)]
 ''',
+    "LearnedTensor": '''
+class LearnedTensor(nn.Module):
+    """A learned tensor every sample shares (batch dimension 1): a class token, a position table."""
+
+    def __init__(self, shape: tuple[int, ...], std: float = 0.02) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, *shape))
+        if std:
+            nn.init.normal_(self.weight, std=std)
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+''',
+    "FixedTensor": '''
+class FixedTensor(nn.Module):
+    """A fixed tensor every sample shares (batch dimension 1), saved with the weights: a mask, a table."""
+
+    def __init__(self, shape: tuple[int, ...], fill: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("value", torch.full((1, *shape), fill))
+
+    def forward(self) -> torch.Tensor:
+        return self.value
+''',
     "LastStateLSTM": '''
 class LastStateLSTM(nn.LSTM):
     """An LSTM that returns its top layer's final hidden state (forward, then backward)."""

@@ -10,33 +10,30 @@ weights file written before format 2) loads while the names it was made from sti
 
 from __future__ import annotations
 
-import io
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import StateTensor
 from studio.graph.project import Project, trained_weights
-from studio.graph.shapes import snapshot_analysis
+from studio.graph.weights_file import (
+    SEPARATOR,
+    declared_node_state,
+    keyed_by_node,
+    npz_bytes,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-SEPARATOR = "/"  # never part of a node id (`studio.graph.model` allows letters, digits, '_', '.', ':', '-')
 _Value = TypeVar("_Value")
 
 
 class WeightsError(Exception):
     """A weights file that cannot be read or does not fit the network; the message names it."""
-
-
-def keyed_by_node(keys: Iterable[str]) -> bool:
-    """True when every key names a node id (`n3/weight`), as the project's weights files do."""
-    keys = list(keys)
-    return bool(keys) and all(SEPARATOR in key for key in keys)
 
 
 def by_node(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
@@ -75,25 +72,13 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
 
 
 def declared_state(project: Project) -> dict[str, StateTensor]:
-    """The generated model's state dict as its layers declare it (`state`): `conv1.weight` -> shape, learned."""
-    analysis = snapshot_analysis(project.graph)
-    declared: dict[str, StateTensor] = {}
-    for node_id, attribute in module_names(project).items():
-        node = project.graph.nodes[node_id]
-        for name, tensor in node.spec.state(node.params, list(analysis.result(node_id).inputs)).items():
-            declared[f"{attribute}.{name}"] = tensor
-    return declared
-
-
-def npz_bytes(state: Mapping[str, Any]) -> bytes:
-    """Named arrays (NumPy arrays or torch tensors) as the bytes of an .npz archive (no pickle)."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    arrays = {key: value.detach().cpu().numpy() if hasattr(value, "detach") else value for key, value in state.items()}
-    # np.ascontiguousarray would turn a 0-d count (num_batches_tracked) into shape (1,)
-    np.savez(buffer, **{key: np.asarray(value, order="C") for key, value in arrays.items()})
-    return buffer.getvalue()
+    """The generated model's state dict as its layers declare them (`state`): `conv1.weight` -> shape, learned."""
+    declared = declared_node_state(project.graph)
+    return {
+        f"{attribute}.{name}": tensor
+        for node_id, attribute in module_names(project).items()
+        for name, tensor in declared.get(node_id, {}).items()
+    }
 
 
 def project_weights_bytes(project: Project, state: Mapping[str, Any]) -> bytes:
@@ -110,8 +95,8 @@ def describe_key(key: str, project: Project | None) -> str:
     return f"{node.name}.{rest}" if node is not None else f"{rest} of a removed layer (id {node_id})"
 
 
-def attribute_keyed_weights(project: Project, project_path: str | Path | None) -> dict[str, np.ndarray] | None:
-    """The project's weights when its file is keyed by attribute (format 1, a run's best.pt), to re-key by node.
+def weights_to_rekey(project: Project, project_path: str | Path | None) -> dict[str, np.ndarray] | None:
+    """The project's weights re-keyed by node id, when its file is keyed by attribute (format 1, a run's best.pt).
 
     None when the project has no weights file or it is keyed by node id already.
 
@@ -124,8 +109,7 @@ def attribute_keyed_weights(project: Project, project_path: str | Path | None) -
     state = read_weights(path)
     if keyed_by_node(state):
         return None
-    by_node(state, project)  # refuses a file whose names no longer match the layers
-    return {key: value.detach().cpu().numpy() for key, value in state.items()}
+    return {key: value.detach().cpu().numpy() for key, value in by_node(state, project).items()}
 
 
 def _archive_keys(path: Path) -> list[str]:

@@ -240,6 +240,8 @@ def Ints(
     )
 
 
-def Floats(name: str, help: str, min: float | None = None, max: float | None = None) -> Param:
-    """A list of real values, empty by default (such as per-channel statistics)."""
-    return Param(name, "floats", (), help, min=min, max=max)
+def Floats(
+    name: str, help: str, min: float | None = None, max: float | None = None, default: tuple[float, ...] = ()
+) -> Param:
+    """A list of real values, empty by default (such as per-channel statistics, or a bound that may be off)."""
+    return Param(name, "floats", tuple(float(v) for v in default), help, min=min, max=max)

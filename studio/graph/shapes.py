@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from studio.graph.catalogue import ShapeError
-from studio.graph.catalogue.base import Shape, numel, show
+from studio.graph.catalogue.base import (
+    SHARED,
+    Folded,
+    LayerSpec,
+    Shape,
+    join_batches,
+    numel,
+    show,
+    show_batch,
+)
 from studio.graph.model import (
     EdgeAdded,
     EdgeRemoved,
@@ -292,14 +301,17 @@ class ShapeAnalysis:
             message, hint = dtype_problem
             return NodeResult(inputs, None, None, diagnostics=(Diagnostic(node.id, "error", f"{label} {message}", hint),))
         try:
+            shapes, batch, rows = _plain_batch(spec, [p.name for p in spec.input_ports(node.params)], shapes)
             outs = spec.infer(node.params, shapes)
+            if spec.batch != "own":
+                outs = [(batch, *o[1:]) for o in outs]
             empty = next((s for s in outs if any(d is not None and d <= 0 for d in s)), None)
             if empty is not None:
                 given = ", ".join(show(s) for s in shapes if s is not None)
                 raise ShapeError(f"would produce an empty output {show(empty)} from {given}", "use a larger input or a smaller kernel, stride or padding")
             params = spec.count_params(node.params, shapes)
             buffers = spec.count_buffers(node.params, shapes)
-            macs = spec.count_macs(node.params, shapes, outs)
+            macs = spec.count_macs(node.params, shapes, outs) * rows
         except ShapeError as err:
             diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
             return NodeResult(inputs, None, None, diagnostics=(diag,))
@@ -322,6 +334,25 @@ class ShapeAnalysis:
     def invalidate(self, node_ids: Iterable[str]) -> None:
         """Mark nodes for recomputation (used after bulk changes made outside the events)."""
         self._dirty.update(node_ids)
+
+
+def _plain_batch(spec: LayerSpec, ports: list[str], shapes: list[Shape | None]) -> tuple[list[Shape | None], int | None, int]:
+    """The inputs as a "same"-batch layer's rule sees them (batch None), the output's batch, and rows per sample.
+
+    Raises:
+        ShapeError: the inputs' batches disagree, or a "sample" layer gets other than the plain batch N.
+    """
+    if spec.batch == "own":
+        return shapes, None, 1
+    batch = join_batches([(port, s[0]) for port, s in zip(ports, shapes) if s is not None], spec.shares)
+    if spec.batch == "sample" and batch is not None:
+        raise ShapeError(
+            f"gets {show_batch(batch)} rows where it needs the batch N"
+            + (" (a tensor every sample shares does not depend on the input)" if batch == SHARED else ""),
+            "unfold the batch with a Reshape first" if isinstance(batch, Folded) else "combine it with the network's input first",
+        )
+    plain = [None if s is None else (None, *s[1:]) for s in shapes]
+    return plain, batch, int(batch) if isinstance(batch, Folded) else 1
 
 
 def _find_cycle(graph: Graph, node_id: str) -> list[str]:

@@ -47,6 +47,7 @@ class Sink:
     kind: str  # "conv", "deconv", "linear", "batch_norm", "scale", "prelu"
     node: str
     transpose: bool = False
+    settings: Message | None = None  # the layer's parameters, with the fillers its fresh weights are drawn from
 
 
 @dataclass

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
+from studio.graph.weights_file import node_key
 from studio.interop.caffe_builder import Blob, BrokenLayer, Builder, Layer, Unknown
-from studio.interop.caffe_layers import MAPPINGS
+from studio.interop.caffe_layers import mapping
 from studio.interop.common import (
     MAX_LISTED,
     ImportedModel,
@@ -237,11 +238,12 @@ class _Importer:
         if kind == "Silence":
             self.silenced.update(bottom_names)
             return
-        if kind not in MAPPINGS:
+        mapper = mapping(kind)
+        if mapper is None:
             raise Unmappable(kind)
         if any(b.label_of for b in bottoms):
             raise Unmappable(f"{kind} reading a data layer's labels")
-        results = MAPPINGS[kind](self.b, Layer(msg, name, kind, bottoms, tops))
+        results = mapper(self.b, Layer(msg, name, kind, bottoms, tops))
         for top, blob in zip(tops, results):
             self.b.write(top, blob)
 
@@ -514,19 +516,20 @@ def _weights_beside(path: Path, warnings: list[str]) -> Path | None:
 def _load_weights(
     project: Project, builder: Builder, weights: Path, warnings: list[str]
 ) -> dict:
-    from studio.codegen.pytorch import module_names
+    import numpy as np
+
+    from studio.interop.caffe_fillers import fresh_state
     from studio.interop.caffemodel import (
         CaffeModelError,
         caffe_state,
-        expected_shapes,
+        declared_shapes,
         read_caffemodel,
     )
 
     blobs = read_caffemodel(weights)
-    modules = module_names(project)
-    expected = expected_shapes(project)
+    declared = declared_shapes(project)
     try:
-        state, missing = caffe_state(modules, builder.sinks, blobs, expected)
+        state, missing = caffe_state(builder.sinks, blobs, declared)
     except CaffeModelError as err:
         raise CaffeModelError(f"{weights}: {err}") from None
     if not missing:
@@ -539,17 +542,15 @@ def _load_weights(
         ", ..." if len(missing) > 5 else ""
     )
     warnings.append(
-        f"{weights.name} has no weights for {len(missing)} layer(s) ({shown}): they start from a fresh initialization"
+        f"{weights.name} has no weights for {len(missing)} layer(s) ({shown}): "
+        "they start from the fillers the prototxt gives them"
     )
-    return {**_initial_state(project), **state}
-
-
-def _initial_state(project: Project) -> dict:
-    """The generated model's freshly initialized weights (for layers a .caffemodel leaves out, as Caffe's fillers would)."""
-    from studio.codegen.export import build_torch_model
-    from studio.codegen.pytorch import generate_pytorch
-
-    model = build_torch_model(generate_pytorch(project), project.training.seed)
-    return {
-        key: value.detach().cpu().numpy() for key, value in model.state_dict().items()
-    }
+    rng = np.random.default_rng(project.training.seed)
+    for name in missing:
+        sink = builder.sinks[name]
+        try:
+            fresh = fresh_state(sink, declared.get(sink.node, {}), rng)
+        except ModelImportError as err:
+            raise ModelImportError(f"{weights}: layer {name!r}: {err}") from None
+        state.update({node_key(sink.node, key): value for key, value in fresh.items()})
+    return state

@@ -1,7 +1,9 @@
 """Caffe layers onto catalogue layers: one small mapping function per Caffe layer type.
 
 A mapping reads the layer's `*_param` message (fields and defaults as in BVLC caffe.proto) and
-adds one or more graph nodes through the `Builder`; `MAPPINGS` lists them by Caffe type.
+adds one or more graph nodes through the `Builder`; `MAPPINGS` lists them by Caffe type. The
+one-to-one types (activations, Dropout) are the layer families' `CaffeImport` rules instead,
+which `mapping` falls back to.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import Callable
 from itertools import pairwise
 from math import prod
 
-from studio.graph.catalogue.pooling import pool_out
-from studio.interop import caffe_tensors
+from studio.graph.catalogue import CATALOGUE
+from studio.graph.catalogue.base import Inexpressible
+from studio.graph.catalogue.pooling import caffe_pool_out, pool_out
+from studio.interop import caffe_math, caffe_tensors
 from studio.interop.caffe_builder import (
     Blob,
     BrokenLayer,
@@ -43,7 +47,7 @@ def convolution(b: Builder, layer: Layer) -> list[Blob]:
         raise Unmappable(f"Convolution over {rank} spatial axes")
     params = _conv_params(p, rank)
     blob = b.add(f"Conv{rank}d", layer.name, params, [x], layer.type)
-    b.sinks[layer.name] = Sink("conv", blob.node or "")
+    b.sinks[layer.name] = Sink("conv", blob.node or "", settings=p)
     return [blob]
 
 
@@ -58,7 +62,7 @@ def deconvolution(b: Builder, layer: Layer) -> list[Blob]:
     blob = b.add(
         f"ConvTranspose{rank}d", layer.name, _conv_params(p, rank), [x], layer.type
     )
-    b.sinks[layer.name] = Sink("deconv", blob.node or "")
+    b.sinks[layer.name] = Sink("deconv", blob.node or "", settings=p)
     return [blob]
 
 
@@ -72,16 +76,6 @@ def _conv_params(p: Message, rank: int) -> dict:
         "groups": required_default(p, "group", 1),
         "bias": p.flag("bias_term", True),
     }
-
-
-def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
-    """Output length of Caffe's Pooling (PoolingLayer::Reshape): ceil by default, and with padding
-    the last window must start inside the input (or its left padding), else it is dropped."""
-    span = size + 2 * pad - kernel
-    out = (-(-span // stride) if ceil else span // stride) + 1
-    if pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
 
 
 # NOTE: Caffe's pooling rounds up (ceil) unless round_mode is FLOOR, and with padding it drops a
@@ -176,9 +170,7 @@ def inner_product(b: Builder, layer: Layer) -> list[Blob]:
     else:
         raise Unmappable("InnerProduct (axis leaves more than one leading axis)")
     blob = b.add("Linear", layer.name, params, [x], layer.type)
-    b.sinks[layer.name] = Sink(
-        "linear", blob.node or "", transpose=bool(p.flag("transpose", False))
-    )
+    b.sinks[layer.name] = Sink("linear", blob.node or "", transpose=bool(p.flag("transpose", False)), settings=p)
     return [blob]
 
 
@@ -192,18 +184,10 @@ def _elementwise(
         )
         blob.squeezed = x.squeezed
         if sink:
-            b.sinks[layer.name] = Sink(sink, blob.node or "")
+            b.sinks[layer.name] = Sink(sink, blob.node or "", settings=layer.param(f"{sink}_param"))
         return [blob]
 
     return mapping
-
-
-def relu(b: Builder, layer: Layer) -> list[Blob]:
-    """ReLU -> ReLU, or LeakyReLU when it has a negative_slope."""
-    slope = layer.param("relu_param").number("negative_slope", 0.0)
-    if slope:
-        return _elementwise("LeakyReLU", lambda _: {"negative_slope": slope})(b, layer)
-    return _elementwise("ReLU")(b, layer)
 
 
 def _prelu_params(layer: Layer) -> dict:
@@ -215,21 +199,6 @@ def _prelu_params(layer: Layer) -> dict:
         if value is not None and 0.0 <= value <= 1.0:
             params["init"] = value
     return params
-
-
-def clip(b: Builder, layer: Layer) -> list[Blob]:
-    """Clip -> ReLU6 (min 0, max 6, the only clip the catalogue has)."""
-    p = layer.param("clip_param")
-    if (p.number("min"), p.number("max")) != (0.0, 6.0):
-        raise Unmappable("Clip (other than min 0, max 6)")
-    return _elementwise("ReLU6")(b, layer)
-
-
-def swish(b: Builder, layer: Layer) -> list[Blob]:
-    """Swish -> SiLU (beta 1 only)."""
-    if layer.param("swish_param").number("beta", 1.0) != 1.0:
-        raise Unmappable("Swish (beta other than 1)")
-    return _elementwise("SiLU")(b, layer)
 
 
 def lrn(b: Builder, layer: Layer) -> list[Blob]:
@@ -326,7 +295,7 @@ def scale(b: Builder, layer: Layer) -> list[Blob]:
             f"its shift starts at zero and adds {x.shape[1] if x.shape else 'C'} learnable parameters"
         )
     b.set_param(x, "affine", True)
-    b.sinks[layer.name] = Sink("scale", node.id)
+    b.sinks[layer.name] = Sink("scale", node.id, settings=p)
     return [x]
 
 
@@ -508,12 +477,6 @@ def reshape(b: Builder, layer: Layer) -> list[Blob]:
     ]
 
 
-def dropout(b: Builder, layer: Layer) -> list[Blob]:
-    """Dropout -> Dropout with p = dropout_ratio."""
-    ratio = layer.param("dropout_param").number("dropout_ratio", 0.5)
-    return _elementwise("Dropout", lambda _: {"p": ratio})(b, layer)
-
-
 def softmax(b: Builder, layer: Layer) -> list[Blob]:
     """Softmax -> Softmax over the same axis."""
     x = single(layer)
@@ -526,34 +489,26 @@ def softmax(b: Builder, layer: Layer) -> list[Blob]:
 
 
 def power(b: Builder, layer: Layer) -> list[Blob]:
-    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes)."""
+    """Power (power 1) straight after an Input -> that Input's mean and std (the standardization Layer Studio writes);
+    any other Power -> Math layers (`caffe_math.power`)."""
     x = single(layer)
     p = layer.param("power_param")
     exponent, scale, shift = p.number("power", 1.0), p.number("scale", 1.0), p.number("shift", 0.0)
     node = b.graph.nodes.get(x.node or "")
     fresh_input = node is not None and node.type == "Input" and not node.params["mean"] and not b.graph.out_edges(node.id)
     if exponent != 1.0 or not scale or scale < 0 or not fresh_input:
-        raise Unmappable("Power (other than a standardization of the net's input)")
+        return caffe_math.power(b, layer)
     b.graph.set_param(node.id, "mean", (-shift / scale,))
     b.graph.set_param(node.id, "std", (1.0 / scale,))
     return [x]
 
 
-MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
+MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {  # the rest: the families' CaffeImport rules
     "Convolution": convolution,
     "Deconvolution": deconvolution,
     "Pooling": pooling,
     "InnerProduct": inner_product,
-    "ReLU": relu,
     "PReLU": _elementwise("PReLU", _prelu_params, sink="prelu"),
-    "ELU": _elementwise(
-        "ELU", lambda layer: {"alpha": layer.param("elu_param").number("alpha", 1.0)}
-    ),
-    "Sigmoid": _elementwise("Sigmoid"),
-    "TanH": _elementwise("Tanh"),
-    "BNLL": _elementwise("Softplus"),
-    "Clip": clip,
-    "Swish": swish,
     "LRN": lrn,
     "BatchNorm": batch_norm,
     "MVN": mvn,
@@ -564,8 +519,38 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {
     "Slice": slice_,
     "Flatten": flatten,
     "Reshape": reshape,
-    "Dropout": dropout,
     "Softmax": softmax,
     "Power": power,
+    "AbsVal": caffe_math.absval,
+    "Exp": caffe_math.exp,
+    "Log": caffe_math.log,
     **caffe_tensors.MAPPINGS,
 }
+
+Mapping = Callable[[Builder, Layer], list[Blob]]
+
+
+def mapping(kind: str) -> Mapping | None:
+    """How a Caffe layer of type `kind` is mapped: the importer's own function, else the families' rules."""
+    if kind in MAPPINGS:
+        return MAPPINGS[kind]
+    rules = [(spec.type, rule) for spec in CATALOGUE.values() for rule in spec.caffe_import if rule.type == kind]
+    return _by_rules(rules) if rules else None
+
+
+def _by_rules(rules: list) -> Mapping:
+    def by_rules(b: Builder, layer: Layer) -> list[Blob]:
+        x = single(layer)
+        for layer_type, rule in rules:
+            fields = layer.param(rule.section) if rule.section else Message()
+            try:
+                params = rule.params(fields)
+            except Inexpressible as err:
+                raise Unmappable(f"{layer.type} ({err})") from None
+            if params is not None:
+                blob = b.add(layer_type, layer.name, params, [x], layer.type)
+                blob.squeezed = x.squeezed
+                return [blob]
+        raise Unmappable(f"{layer.type} (with these settings)")
+
+    return by_rules

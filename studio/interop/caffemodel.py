@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.project import Project
+from studio.graph.weights_file import declared_node_state, node_key
 from studio.interop.caffe_builder import Sink
 from studio.interop.common import ModelImportError
 
@@ -181,14 +182,13 @@ def _layers(data: memoryview) -> dict[str, list[np.ndarray]]:
 
 
 def caffe_state(
-    modules: dict[str, str],
     sinks: dict[str, Sink],
     blobs: dict[str, list[np.ndarray]],
-    expected: dict[str, tuple[int, ...]],
+    declared: dict[str, dict[str, tuple[int, ...]]],
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The generated model's state dict from Caffe's blobs, and the layers the file had no weights for.
+    """The layers' weights from Caffe's blobs, keyed by node id (`n3/weight`), and the layers the file had none for.
 
-    `modules` maps node ids to module attributes, `expected` each state key to its shape.
+    `declared` gives each stateful node's tensors and their shapes (`declared_shapes`).
     """
     import numpy as np
 
@@ -200,20 +200,19 @@ def caffe_state(
         if found is None:
             missing.append(layer_name)
             continue
-        prefix = modules[sink.node]
+        expected = declared.get(sink.node, {})
         try:
             for key, value in _assign(sink, found):
-                name = f"{prefix}.{key}"
-                if name not in expected:
+                if key not in expected:
                     raise CaffeModelError(
                         f"has {len(found)} blobs, one more than the layer holds"
                     )
-                shape = expected[name]
+                shape = expected[key]
                 if value.size != int(np.prod(shape)):
                     raise CaffeModelError(
                         f"blob for {key} has {value.size} values, the layer needs {shape}"
                     )
-                state[name] = np.ascontiguousarray(
+                state[node_key(sink.node, key)] = np.ascontiguousarray(
                     value.reshape(shape), dtype=np.float32
                 )
         except CaffeModelError as err:
@@ -222,9 +221,9 @@ def caffe_state(
         raise CaffeModelError(
             "the weights do not fit the net:\n  " + "\n  ".join(problems)
         )
-    for key in expected:
-        if key.endswith("num_batches_tracked"):
-            state.setdefault(key, np.zeros((), dtype=np.int64))
+    for node_id, tensors in declared.items():
+        if "num_batches_tracked" in tensors:
+            state.setdefault(node_key(node_id, "num_batches_tracked"), np.zeros((), dtype=np.int64))
     return state, missing
 
 
@@ -259,8 +258,9 @@ def _assign(sink: Sink, found: list[np.ndarray]) -> list[tuple[str, np.ndarray]]
     return pairs
 
 
-def expected_shapes(project: Project) -> dict[str, tuple[int | None, ...]]:
-    """The state-dict keys and shapes of the generated model (PyTorch's own layouts), as its layers declare them."""
-    from studio.codegen.weights import declared_state
-
-    return {key: tensor.shape for key, tensor in declared_state(project).items()}
+def declared_shapes(project: Project) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Each stateful node's tensors and their shapes (PyTorch's own layouts), as its layer declares them."""
+    return {
+        node_id: {name: tuple(d or 0 for d in tensor.shape) for name, tensor in tensors.items()}
+        for node_id, tensors in declared_node_state(project.graph).items()
+    }

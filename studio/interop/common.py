@@ -1,10 +1,10 @@
 """What every importer returns and shares: the imported model, its errors, names, and how it is written."""
 
 # NOTE: importers (ONNX, Caffe) build a `Project` whose graph is laid out and checks clean, plus
-# the state dict of the PyTorch model generated from it (keys from `studio.codegen.pytorch`),
-# as NumPy arrays. Writing stores the weights as `<stem>.weights.npz` beside the project (no
-# pickle), keyed by node id (`studio.codegen.weights`) so renamed layers keep them, and points
-# `training.weights` at it, so export and training pick them up.
+# every layer's weights as NumPy arrays keyed by node id and the names the layer's `state`
+# declares (`n3/weight`, `studio.graph.weights_file`), so no importer needs to know what the
+# generated code calls its attributes. Writing stores them as `<stem>.weights.npz` beside the
+# project (no pickle) and points `training.weights` at it, so export and training pick them up.
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.layout import arrange
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.project import SUFFIX, Project, dumps_project
+from studio.graph.weights_file import npz_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +75,7 @@ class ImportWriteError(ModelImportError):
 
 @dataclass
 class ImportedModel:
-    """An imported network: the project (laid out, names kept), its weights and what the user should know."""
+    """An imported network: the project (laid out, names kept), its weights by node id and what the user should know."""
 
     project: Project
     state: dict[str, np.ndarray] = field(default_factory=dict)
@@ -172,8 +173,6 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     Raises:
         ImportWriteError: a file could not be written.
     """
-    from studio.codegen.weights import project_weights_bytes
-
     out = Path(out)
     if out.suffix != SUFFIX:
         raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")
@@ -184,7 +183,7 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
         if model.state:
             target = weights_path(out)
             existed = target.exists()
-            write_atomically(target, project_weights_bytes(model.project, model.state))
+            write_atomically(target, npz_bytes(model.state))
             written.append(target)
             if not existed:
                 created.append(target)

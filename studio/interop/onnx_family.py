@@ -2,7 +2,8 @@
 
 A rule reads the node as `OnnxValues`: its attributes and the constant inputs the rule names, as
 plain Python values, with the shapes of its data input. The first rule for the operator that
-takes the node's values wins; one that cannot raises `Inexpressible` and the next is tried.
+takes the node's values wins; one that cannot returns None (or raises `Inexpressible` saying
+why) and the next is tried.
 Where the importer's own tables (`onnx_ops`, `onnx_tensors`, ...) map the operator too, the
 table goes first and the family rules are the fallback for what the table refuses (`fallback`).
 """
@@ -37,33 +38,42 @@ def family_mapper(op_type: str) -> Mapper | None:
 
 
 def import_by_rules(ctx: ImportContext, node: onnx.NodeProto, rules: list[tuple[LayerSpec, OnnxImport]]) -> None:
-    """Emit the layer of the first rule that takes `node`; Unmappable with the first reason when none does."""
+    """Emit the layer of the first rule that takes `node`; Unmappable with the first reason (or what they need) when none does."""
     x = data_input(ctx, node)
     reasons = []
     for spec, rule in rules:
-        values = OnnxValues({**ctx.attrs(node), **_constants(ctx, node, rule.constants)}, (ctx.shape(x),), len(node.output))
+        constants, ranks = _constants(ctx, node, rule.constants)
+        values = OnnxValues({**ctx.attrs(node), **constants}, (ctx.shape(x),), len(node.output), ranks)
         try:
             params = rule.params(values)
         except Inexpressible as err:
             reasons.append(str(err))
+            continue
+        if params is None:
             continue
         outputs: str | list[str] = list(node.output) if spec.pieces is not None else node.output[0]
         ctx.emit(node, spec.type, params, [x], outputs)
         if spec.output_dtype == "int" or (spec.output_dtype == "same" and x in ctx.int_tensors):
             ctx.int_tensors.update(o for o in node.output if o)
         return
-    raise Unmappable(f"{node.op_type} ({reasons[0]})")
+    needs = next((rule.needs for _, rule in reversed(rules) if rule.needs), "other values")
+    raise Unmappable(f"{node.op_type} ({reasons[0] if reasons else needs})")
 
 
 def fallback(first: Mapper, then: Mapper) -> Mapper:
-    """`first`, and where it finds no mapping, `then`; when neither maps the node, `first`'s reason is reported."""
+    """`first`, and where it finds no mapping and emitted nothing, `then`; when neither maps the node, `first`'s reason is reported.
+
+    The importer's tables map some forms of an operator onto special layers (Clip to ReLU6, a
+    spatial ReduceMean to a global pool); a family's general layer takes the other forms.
+    """
 
     def mapper(ctx: ImportContext, node: onnx.NodeProto) -> None:
         made = len(ctx.layers)
         try:
             first(ctx, node)
         except Unmappable as refused:
-            del ctx.layers[made:]  # a mapper that gave up half-way leaves nothing behind
+            if len(ctx.layers) != made:
+                raise
             try:
                 then(ctx, node)
             except Unmappable:
@@ -72,21 +82,22 @@ def fallback(first: Mapper, then: Mapper) -> Mapper:
     return mapper
 
 
-def _constants(ctx: ImportContext, node: onnx.NodeProto, names: tuple[str, ...]) -> dict[str, Any]:
-    """The node's inputs after the first, named by a rule, as plain values; absent ones left out."""
-    found = {}
+def _constants(ctx: ImportContext, node: onnx.NodeProto, names: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The node's inputs after the first that a rule names, each present one as a flat tuple of floats; and their ranks."""
+    found, ranks = {}, {}
     for index, name in enumerate(names, start=1):
         tensor = node.input[index] if index < len(node.input) else ""
         if not name or not tensor:
             continue
         if tensor in ctx.batch_consts:
-            found[name] = _plain(_batch_free(*ctx.batch_consts[tensor]))
-            continue
-        value = ctx.const(tensor)
-        if value is None:
-            raise Unmappable(f"{node.op_type} (its {name} is computed, not a constant)")
-        found[name] = _plain(value)
-    return found
+            value = _batch_free(*ctx.batch_consts[tensor])
+        else:
+            value = ctx.const(tensor)
+            if value is None:
+                raise Unmappable(f"{node.op_type} (its {name} is computed, not a constant)")
+        found[name] = tuple(float(v) for v in value.reshape(-1))
+        ranks[name] = value.ndim
+    return found, ranks
 
 
 def _batch_free(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -96,13 +107,3 @@ def _batch_free(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     if first.shape != second.shape:
         raise Unmappable("a constant whose shape depends on the batch size")
     return np.where(first == second, first, -1)
-
-
-def _plain(value: np.ndarray) -> Any:
-    """A number, or nested tuples of numbers."""
-    items = value.tolist()
-
-    def tupled(item: Any) -> Any:
-        return tuple(tupled(i) for i in item) if isinstance(item, list) else item
-
-    return tupled(items)

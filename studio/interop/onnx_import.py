@@ -20,6 +20,7 @@ from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph
 from studio.graph.project import Project
+from studio.graph.weights_file import node_key
 from studio.interop.common import (
     ImportedModel,
     ModelImportError,
@@ -65,22 +66,26 @@ if TYPE_CHECKING:
 FLOAT_INPUTS = frozenset({1, 10, 11, 16})
 SMALL = 4096  # elements: tensors up to this size go to shape inference by value, larger ones by shape only
 MAX_ROUNDS = 8
-PATTERNS: list[
-    tuple[frozenset[str], Matcher]
-] = [  # most specific first: a node is taken by the first match
-    (frozenset({"Softmax"}), attention),
-    (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
-    (frozenset({"InstanceNormalization"}), group_norm),
-    (frozenset({"Mul"}), lrn),
-    (frozenset({"Erf"}), gelu_erf),
-    (frozenset({"Tanh"}), gelu_tanh),
-    (frozenset({"Softplus"}), softplus),
-    (frozenset({"Sigmoid"}), silu),
-    (frozenset({"Unsqueeze"}), adaptive_pool_1d),
-    (frozenset({"MatMul"}), matmul_add),
-    (frozenset({"Pad"}), pad_into),
-    (frozenset({"ReduceL1", "ReduceL2"}), normalize),
-]
+PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
+    "attention": (frozenset({"Softmax"}), attention),
+    "recurrent": (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
+    "group_norm": (frozenset({"InstanceNormalization"}), group_norm),
+    "lrn": (frozenset({"Mul"}), lrn),
+    "gelu_erf": (frozenset({"Erf"}), gelu_erf),
+    "gelu_tanh": (frozenset({"Tanh"}), gelu_tanh),
+    "softplus": (frozenset({"Softplus"}), softplus),
+    "silu": (frozenset({"Sigmoid"}), silu),
+    "adaptive_pool_1d": (frozenset({"Unsqueeze"}), adaptive_pool_1d),
+    "matmul_add": (frozenset({"MatMul"}), matmul_add),
+    "pad_into": (frozenset({"Pad"}), pad_into),
+    "normalize": (frozenset({"ReduceL1", "ReduceL2"}), normalize),
+}
+
+
+def registered_patterns() -> list[tuple[frozenset[str], Matcher]]:
+    """The patterns some layer family registers (`LayerSpec.onnx_patterns`), in the library's order."""
+    wanted = {name for spec in CATALOGUE.values() for name in spec.onnx_patterns}
+    return [pattern for name, pattern in PATTERN_LIBRARY.items() if name in wanted]
 
 
 def supported_operators() -> list[str]:
@@ -351,7 +356,7 @@ def _match_patterns(
 ) -> dict[int, Match]:
     """Find every exporter pattern; return the matches by the id of their last node."""
     deferred: dict[int, Match] = {}
-    for anchors, matcher in PATTERNS:
+    for anchors, matcher in registered_patterns():
         for node in live:
             if (
                 node.op_type not in anchors
@@ -438,8 +443,7 @@ def _check_outputs(ctx: ImportContext) -> None:
 def _build(
     ctx: ImportContext, path: Path, model: onnx.ModelProto
 ) -> tuple[Project, dict[str, np.ndarray]]:
-    """Build the laid-out project and its state dict from the mapped layers."""
-    from studio.codegen.pytorch import module_names
+    """Build the laid-out project and its weights (keyed by node id) from the mapped layers."""
     from studio.graph.shapes import analyse
 
     graph = Graph()
@@ -487,11 +491,9 @@ def _build(
         raise ModelImportError(
             f"{path.name}: the imported graph does not check clean: {listed}"
         )
-    attributes = module_names(project)
-    state: dict[str, np.ndarray] = {}
-    for node_id, layer in owners.items():
-        for key, value in layer.weights.items():
-            state[f"{attributes[node_id]}.{key}"] = value
+    state = {
+        node_key(node_id, key): value for node_id, layer in owners.items() for key, value in layer.weights.items()
+    }
     return project, state
 
 

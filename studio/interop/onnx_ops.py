@@ -470,16 +470,6 @@ def _selu(ctx: ImportContext, node: onnx.NodeProto) -> None:
     ctx.emit(node, "SELU", {}, [data_input(ctx, node)], node.output[0])
 
 
-def _hard_sigmoid(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    attrs = ctx.attrs(node)
-    if not (
-        math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6)
-        and math.isclose(attrs.get("beta", 0.5), 0.5)
-    ):
-        raise Unmappable("HardSigmoid (alpha other than 1/6 or beta other than 0.5)")
-    ctx.emit(node, "Hardsigmoid", {}, [data_input(ctx, node)], node.output[0])
-
-
 def _prelu(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)
@@ -522,7 +512,7 @@ def _clip(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.emit(node, "ReLU6", {}, [data_input(ctx, node)], node.output[0])
     elif low == 0 and np.isinf(high):
         ctx.emit(node, "ReLU", {}, [data_input(ctx, node)], node.output[0])
-    else:
+    else:  # the Math family's Clip rule takes the other ranges
         raise Unmappable(
             f"Clip (to [{low:g}, {high:g}]: only ReLU and ReLU6 ranges)"
         )
@@ -570,7 +560,6 @@ MAPPERS: dict[str, Mapper] = {
     "LayerNormalization": _layer_norm,
     "GroupNormalization": _group_norm,
     "Selu": _selu,
-    "HardSigmoid": _hard_sigmoid,
     "PRelu": _prelu,
     "Clip": _clip,
     "Softmax": _softmax("Softmax"),

@@ -262,8 +262,12 @@ def _step(
     shape: tuple[Any, ...],
     scale: np.ndarray,
     shift: np.ndarray,
+    singles: list[bool],
 ) -> bool:
-    """Compose one Mul/Add/Sub/Div by a per-channel constant into (scale, shift); False when it is not one."""
+    """Compose one Mul/Add/Sub/Div by a per-channel constant into (scale, shift); False when it is not one.
+
+    `singles` gets whether the constant was one value for every element.
+    """
     names = list(node.input)
     if len(names) != 2 or ctx.resolve(names[0]) == ctx.resolve(names[1]):
         return False
@@ -289,6 +293,7 @@ def _step(
         shift /= c
     else:
         return False
+    singles.append(other.size == 1)
     return True
 
 
@@ -341,11 +346,12 @@ def _sequence_standardization(ctx: ImportContext, node: onnx.NodeProto, x: str, 
 
 
 def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    """Mul/Add/Sub/Div by per-channel constants (a chain of them) as one BatchNorm of identity statistics.
+    """Mul/Add/Sub/Div by constants (a chain of them): a Scale when each is one value, else one BatchNorm of identity statistics.
 
-    The catalogue has no bare scale-and-shift layer; a BatchNorm whose running mean is 0 and
-    running variance 1 - eps computes exactly x * weight + bias. An Add of a (T, D) table to
-    a sequence becomes a PositionalEncoding.
+    Per-channel constants have no bare layer in the catalogue; a BatchNorm whose running mean is
+    0 and running variance 1 - eps computes exactly x * weight + bias. An Add of a (T, D) table
+    to a sequence becomes a PositionalEncoding; Sub then Div on an input, that Input's
+    standardization.
     """
     import numpy as np
 
@@ -357,7 +363,8 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     )
     if len(shape) == 3 and _sequence_standardization(ctx, node, x, shape):
         return
-    if len(shape) < 2 or len(shape) > 5 or not _step(ctx, node, x, shape, scale, shift):
+    singles: list[bool] = []
+    if len(shape) < 2 or not _step(ctx, node, x, shape, scale, shift, singles):
         if node.op_type == "Add" and len(shape) == 3:
             positional(ctx, node, x, shape)
             return
@@ -373,7 +380,7 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
             or ctx.is_claimed(following)
         ):
             break
-        if not _step(ctx, following, last.output[0], shape, scale, shift):
+        if not _step(ctx, following, last.output[0], shape, scale, shift, singles):
             break
         ctx.claim(following)
         last = following
@@ -381,6 +388,12 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.standardized[x] = (_statistic(-shift / scale), _statistic(1 / scale))
         ctx.alias(last.output[0], x)
         return
+    if all(singles):
+        params = {"factor": clean(scale[0]), "offset": clean(shift[0])}
+        ctx.emit(last, "Scale", params, [x], last.output[0])
+        return
+    if len(shape) > 5:
+        raise Unmappable(f"{node.op_type} (by a per-channel constant on a {len(shape)}-D tensor)")
     eps = 1e-5
     weights = {
         "weight": floats(scale),

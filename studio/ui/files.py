@@ -197,11 +197,11 @@ class FileController(QObject):
 
     def _weights_to_rekey(self, project: Project, path: Path) -> dict | None:
         """An older project's weights, keyed by layer names, to store by layer id instead (None: nothing to do)."""
-        from studio.codegen.weights import WeightsError, attribute_keyed_weights
+        from studio.codegen.weights import WeightsError, weights_to_rekey
 
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            return attribute_keyed_weights(project, path)
+            return weights_to_rekey(project, path)
         except WeightsError as err:
             self.window.statusBar().showMessage(f"The project's weights cannot be used: {err}", 10000)
             return None
@@ -298,7 +298,7 @@ class FileController(QObject):
         return True
 
     def _replace(self, project: Project, path: Path | None, imported: dict | Path | None = None) -> None:
-        """Show `project`; `imported`: an unsaved import's weights (arrays, or a waiting file to take over)."""
+        """Show `project`; `imported`: an unsaved import's weights (arrays by node id, or a waiting file to take over)."""
         self.autosaver.discard()
         if imported is not None:
             self._keep_imported_weights(project, imported)
@@ -306,8 +306,8 @@ class FileController(QObject):
 
     def _keep_imported_weights(self, project: Project, weights: dict | Path) -> None:
         """Park an unsaved import's weights beside the recovery copy, so export, autosave and recovery have them."""
-        from studio.codegen.weights import project_weights_bytes
         from studio.graph.atomic import describe_os_error, write_atomically
+        from studio.graph.weights_file import npz_bytes
 
         target = self.autosaver.weights
         try:
@@ -315,7 +315,7 @@ class FileController(QObject):
             if isinstance(weights, Path):
                 weights.replace(target)
             else:
-                write_atomically(target, project_weights_bytes(project, weights))
+                write_atomically(target, npz_bytes(weights))
         except OSError as err:
             self.show_error(
                 "Cannot keep the imported weights",

@@ -159,6 +159,10 @@ def _activation(p: QPainter) -> None:
     p.drawPath(_path((5, 16), (12, 16), (19, 7)))
 
 
+def _math(p: QPainter) -> None:
+    p.drawPath(_path((4.5, 13.5), (7, 12), (10, 18.5), (13.5, 5.5), (19.5, 5.5)))
+
+
 def _merge(p: QPainter) -> None:
     path = QPainterPath(QPointF(5, 7))
     path.cubicTo(QPointF(10, 7), QPointF(10, 12), QPointF(13, 12))
@@ -166,6 +170,13 @@ def _merge(p: QPainter) -> None:
     path.cubicTo(QPointF(10, 17), QPointF(10, 12), QPointF(13, 12))
     path.lineTo(QPointF(19, 12))
     p.drawPath(path)
+
+
+def _tensor(p: QPainter) -> None:
+    p.drawRect(QRectF(5, 5, 14, 14))
+    for at in (9.67, 14.33):
+        p.drawLine(QPointF(at, 5), QPointF(at, 19))
+        p.drawLine(QPointF(5, at), QPointF(19, at))
 
 
 def _recurrent(p: QPainter) -> None:
@@ -214,7 +225,9 @@ _GLYPHS: dict[str, Glyph] = {
     "Resize": _resize,
     "Normalization": _normalization,
     "Activation": _activation,
+    "Math": _math,
     "Merge": _merge,
+    "Tensor": _tensor,
     "Recurrent": _recurrent,
     "Embedding": _embedding,
     "Attention": _attention,

@@ -265,7 +265,10 @@ def test_export_writes_the_onnx_opset_asked_for(capsys: pytest.CaptureFixture[st
     import onnx
 
     out = tmp_path / "net.onnx"
-    code, _, _ = run(capsys, "export", str(ROOT / "assets" / "examples" / "resnet_small.lstudio"), "--to", "onnx", "-o", str(out), "--opset", "21")
-    assert code == 0 and [o.version for o in onnx.load(out).opset_import if o.domain in ("", "ai.onnx")] == [21]
+    code, _, _ = run(capsys, "export", str(ROOT / "assets" / "examples" / "resnet_small.lstudio"), "--to", "onnx", "-o", str(out), "--opset", "13")
+    assert code == 0 and [o.version for o in onnx.load(out).opset_import if o.domain in ("", "ai.onnx")] == [13]
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, "export", str(ROOT / "assets" / "examples" / "mlp.lstudio"), "--to", "onnx", "-o", str(tmp_path / "m.onnx"), "--opset", "12")
+    assert refused.value.code == 2 and "--opset: invalid choice: 12 (choose from 13, 14," in capsys.readouterr().err
     code, _, err = run(capsys, "export", str(ROOT / "assets" / "examples" / "mlp.lstudio"), "--to", "pytorch", "-o", str(tmp_path / "m.py"), "--opset", "20")
     assert code == 2 and "--opset applies to --to onnx" in err and not (tmp_path / "m.py").exists()

@@ -15,6 +15,7 @@ from studio.codegen.pytorch import generate_pytorch
 from studio.graph import CATALOGUE, Graph
 from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
+from tests.graph.reference import made_positive, needs_positive_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.lstudio"))
@@ -45,9 +46,11 @@ def seeded_model(project: Project, seed: int = SEED) -> torch.nn.Module:
 
 
 def random_inputs(graph: Graph, batch: int, seed: int = 1) -> list[torch.Tensor]:
-    """A random batch per Input node in graph order; token ids stay below the smallest vocabulary."""
+    """A random batch per Input node in graph order; token ids stay below the smallest vocabulary, and
+    values are positive where a layer needs them so (`tests.graph.reference.needs_positive_inputs`)."""
     generator = torch.Generator().manual_seed(seed)
     vocab = min((n.params["num_embeddings"] for n in graph.nodes.values() if n.type == "Embedding"), default=2)
+    positive = needs_positive_inputs(graph)
     xs = []
     for node in graph.nodes.values():
         if node.type == "Input":
@@ -55,7 +58,8 @@ def random_inputs(graph: Graph, batch: int, seed: int = 1) -> list[torch.Tensor]
             if node.params["dtype"] == "int64":
                 xs.append(torch.randint(0, vocab, shape, generator=generator))
             else:
-                xs.append(torch.randn(shape, generator=generator))
+                x = torch.randn(shape, generator=generator)
+                xs.append(made_positive(x) if positive else x)
     return xs
 
 
@@ -85,6 +89,12 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
     return IMAGE
 
 
+TYPICAL_PORTS = {
+    "MatMul": [(2, 6, 8), (2, 8, 5)],
+    "ScaledDotProductAttention": [(2, 6, 8), (2, 5, 8), (2, 5, 4)],
+}  # layers whose inputs differ in shape
+
+
 def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
     """A project Input(s) -> layer -> Output(s); one Input per given shape, wired to the ports in order.
 
@@ -95,11 +105,17 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
     ports = layer.spec.input_ports(layer.params)
     if shapes is None:
         required = [p for p in ports if not p.optional]
-        shapes = [typical_input(layer_type)] * len(required)
+        shapes = TYPICAL_PORTS.get(layer_type, [typical_input(layer_type)] * len(required))
     dtype = "int64" if layer_type == "Embedding" else "float32"
     for i, (port, shape) in enumerate(zip(ports, shapes)):
         source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
         graph.connect(source.id, "out", layer.id, port.name)
+    if not ports:  # a tensor every sample shares: added to an input of its shape, so the output has the batch N
+        source = graph.add_node("Input", name="x", params={"shape": tuple(layer.params["shape"])})
+        add = graph.add_node("Add", name="with_input")
+        graph.connect(source.id, "out", add.id, "in1")
+        graph.connect(layer.id, "out", add.id, "in2")
+        layer = add
     for i, port in enumerate(layer.spec.output_ports(layer.params)):
         sink = graph.add_node("Output", name="y" if i == 0 else f"y{i + 1}")
         graph.connect(layer.id, port.name, sink.id, "in")
@@ -154,7 +170,32 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Slice", {"dim": 1, "start": 0, "length": 0}, None),
     ("Add", {"num_inputs": 3}, [IMAGE] * 3),
     ("Maximum", {"num_inputs": 3}, [IMAGE] * 3),
+    ("Multiply", {}, [(3, 8, 8), (3, 1, 1)]),  # squeeze-and-excitation's gate over the channels
+    ("Add", {"num_inputs": 3}, [(3, 1, 8), (1, 8, 1), (3, 8, 8)]),
+    ("Maximum", {"num_inputs": 3}, [(3, 8, 1), (3, 1, 8), (1, 1, 1)]),
+    ("Minimum", {"num_inputs": 3}, [(6, 8), (1, 8), (6, 1)]),
+    ("Subtract", {}, [(6, 1), (6, 8)]),
+    ("Divide", {}, [(3, 8, 8), (1, 8, 8)]),
+    ("MatMul", {}, [(4, 1, 6, 8), (1, 3, 8, 5)]),  # heads broadcast against one shared matrix
+    ("ScaledDotProductAttention", {"causal": True, "scale": 0.5}, [(2, 6, 8), (2, 6, 8), (2, 6, 3)]),
+    ("ScaledDotProductAttention", {}, [(2, 6, 8), (1, 5, 8), (2, 5, 4), (1, 6, 5)]),  # an additive mask
+    ("Parameter", {"shape": (3, 1, 8), "std": 0.0}, None),
+    ("Constant", {"shape": (6, 8), "fill": 1.5}, None),
     ("Concat", {"num_inputs": 3, "dim": -1}, [(3, 8, 2), (3, 8, 5), (3, 8, 1)]),
+    ("Pow", {"exponent": 0.5}, None),
+    ("Clip", {"min": (), "max": (0.5,)}, None),
+    ("Clip", {"min": (-0.25,), "max": ()}, [SEQUENCE]),
+    ("Scale", {"factor": -2.0, "offset": 0.5}, None),
+    ("Scale", {"factor": 1.0, "offset": -1.5}, [VECTOR]),
+    ("Hardtanh", {"min_val": -0.5, "max_val": 2.0}, None),
+    ("Threshold", {"threshold": 0.1, "value": -2.0}, None),
+    ("CELU", {"alpha": 0.5}, None),
+    ("Softshrink", {"lambd": 1.0}, None),
+    ("Hardshrink", {"lambd": 0.2}, [SEQUENCE]),
+    ("Softmin", {"dim": 1}, None),
+    ("GLU", {"dim": 1}, [(4, 8, 8)]),
+    ("SwiGLU", {}, [SEQUENCE]),
+    ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
     # reductions
     ("ReduceMean", {"dims": (2, 3), "keepdim": True}, None),
     ("ReduceSum", {"dims": (1, -1)}, None),
@@ -211,6 +252,12 @@ CAFFE_VARIANTS = [  # configurations where Caffe's form differs (rounding, bias,
     ("SequencePool", {"mode": "last"}, None),
     ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
     ("Add", {"num_inputs": 3}, [(3, 8, 8)] * 3),
+    ("Scale", {"factor": -2.0, "offset": 0.5}, None),
+    ("Pow", {"exponent": 0.5}, None),
+    ("Threshold", {"threshold": 0.1, "value": -2.0}, None),
+    ("CELU", {"alpha": 0.5}, None),
+    ("GLU", {"dim": 1}, [(4, 8, 8)]),
+    ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
     ("ReduceSum", {"dims": (2, 3), "keepdim": True}, None),
     ("ReduceMean", {"dims": (1, 2, 3)}, None),
     ("Norm", {"dims": (2, 3)}, None),

@@ -20,6 +20,7 @@ from studio.codegen.keras_backend import load_keras
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph import Graph
 from studio.graph.project import Project
+from tests.graph.reference import made_positive, needs_positive_inputs
 
 BATCH = 2
 
@@ -32,8 +33,10 @@ def run_source(source: str) -> dict[str, Any]:
 
 
 def sample_inputs(graph: Graph) -> list[torch.Tensor]:
-    """A random batch for each Input node, in graph order (token ids below the smallest vocabulary)."""
+    """A random batch for each Input node, in graph order (token ids below the smallest vocabulary, values
+    positive where a layer needs them so)."""
     vocab = min((n.params["num_embeddings"] for n in graph.nodes.values() if n.type == "Embedding"), default=2)
+    positive = needs_positive_inputs(graph)
     xs = []
     for node in graph.nodes.values():
         if node.type == "Input":
@@ -41,7 +44,7 @@ def sample_inputs(graph: Graph) -> list[torch.Tensor]:
             if node.params["dtype"] == "int64":
                 xs.append(torch.randint(0, vocab, shape))
             else:
-                xs.append(torch.randn(shape))
+                xs.append(made_positive(torch.randn(shape)) if positive else torch.randn(shape))
     return xs
 
 

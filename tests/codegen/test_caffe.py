@@ -236,7 +236,7 @@ def caffe_shape(layer: Message, bottoms: list[list[int]]) -> list[list[int]]:
     if kind == "Silence":
         return []
     assert kind in ("ReLU", "Sigmoid", "TanH", "ELU", "PReLU", "Clip", "Swish", "BNLL", "Softmax", "Dropout", "Split",
-                    "BatchNorm", "Scale", "MVN", "LRN", "Bias", "Power"), f"no shape rule for {kind}"  # fmt: skip
+                    "BatchNorm", "Scale", "MVN", "LRN", "Bias", "AbsVal", "Exp", "Log", "Power", "Threshold"), f"no shape rule for {kind}"  # fmt: skip
     return [x]
 
 

@@ -18,12 +18,12 @@ from studio.codegen.export import (
 from studio.codegen.pytorch import generate_pytorch, module_names
 from studio.codegen.weights import (
     WeightsError,
-    attribute_keyed_weights,
     by_attribute,
     by_node,
-    keyed_by_node,
+    weights_to_rekey,
 )
 from studio.graph.project import load_project, save_project, trained_weights
+from studio.graph.weights_file import keyed_by_node
 from studio.interop.common import import_model, write_imported
 from tests.interop import onnx_models as om
 
@@ -67,9 +67,9 @@ def test_an_imported_model_exports_its_weights_after_a_rename(tmp_path: Path) ->
     export_project(project, "pytorch", tmp_path / "net.py", weights=trained_weights(project, out))
     exported = _state(tmp_path / "net.pt")
     after = module_names(project)
+    assert set(before) == set(after)
     for key, value in imported.state.items():
-        attribute, _, rest = key.partition(".")
-        node_id = next(n for n, a in before.items() if a == attribute)
+        node_id, _, rest = key.partition("/")
         np.testing.assert_array_equal(exported[f"{after[node_id]}.{rest}"], value)
 
 
@@ -96,10 +96,10 @@ def test_a_format_1_project_exports_with_its_attribute_keyed_weights(tmp_path: P
     with np.load(weights) as stored:
         for key, value in _state(tmp_path / "mlp.pt").items():
             np.testing.assert_array_equal(value, stored[key])
-    arrays = attribute_keyed_weights(project, tmp_path / "p" / "mlp.lstudio")
-    assert arrays is not None and set(arrays) == set(np.load(weights).files)
-    save_npz_weights({k: torch.from_numpy(v) for k, v in by_node(arrays, project).items()}, weights)
-    assert attribute_keyed_weights(project, tmp_path / "p" / "mlp.lstudio") is None  # keyed by node now
+    arrays = weights_to_rekey(project, tmp_path / "p" / "mlp.lstudio")
+    assert arrays is not None and set(arrays) == set(by_node(dict.fromkeys(np.load(weights).files), project))
+    save_npz_weights({k: torch.from_numpy(v) for k, v in arrays.items()}, weights)
+    assert weights_to_rekey(project, tmp_path / "p" / "mlp.lstudio") is None  # keyed by node now
 
 
 def test_a_one_element_count_from_an_older_file_loads_as_a_scalar(tmp_path: Path) -> None:

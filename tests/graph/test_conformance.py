@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from studio.graph import CATALOGUE, Graph, analyse
+from studio.graph.catalogue.base import Folded
 from studio.graph.params import Param
 from tests.graph.reference import CASES, Case, Lambda
 
@@ -27,7 +28,7 @@ BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/gra
 # counts (2 FLOPs per multiply-accumulate): their MAC estimates are checked against it too.
 FLOP_COUNTED = {
     "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "DepthwiseConv2d",
-    "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer",
+    "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "MatMul",
 }
 BATCH = 2
 
@@ -56,6 +57,11 @@ def default_strategy(param: Param) -> st.SearchStrategy:
     size = param.length or 1
     tuples = st.lists(ints, min_size=size, max_size=size if param.length else 3).map(tuple)
     return st.one_of(tuples, st.sampled_from(param.words)) if param.words else tuples
+
+
+def _rows(batch: int | None) -> int:
+    """The batch dimension at BATCH samples: N, N×k folded, or 1 shared by every sample."""
+    return BATCH if batch is None else BATCH * int(batch) if isinstance(batch, Folded) else int(batch)
 
 
 def sample_shapes_of(result) -> list:
@@ -124,7 +130,7 @@ def test_layer_matches_pytorch(layer_type: str) -> None:
             return
         assert not isinstance(torch_result, Exception), f"PyTorch rejects what the catalogue accepts: {torch_result!r}"
         torch_shapes, torch_state, flops = torch_result
-        ours = [(BATCH, *s[1:]) for s in result.outputs.values()]
+        ours = [(_rows(s[0]), *s[1:]) for s in result.outputs.values()]
         assert ours == torch_shapes
         shapes = [(BATCH, *s[1:]) if s is not None else None for s in sample_shapes_of(result)]
         declared = spec.state(canonical, shapes)

@@ -25,10 +25,13 @@ from hypothesis.stateful import (
 
 from studio.graph import CATALOGUE, Graph, ShapeAnalysis, analyse
 from studio.graph.catalogue.base import (
+    SHARED,
+    Folded,
     LayerSpec,
     Port,
     ShapeError,
     StateTensor,
+    join_batches,
     need_rank,
     numel,
     show,
@@ -654,3 +657,50 @@ def test_merging_token_ids_with_float_values_is_a_diagnostic() -> None:
     graph.connect(values.id, "out", cat.id, "in2")
     [diag] = analyse(graph).result(cat.id).diagnostics
     assert diag.message == "Concat 'cat' mixes float32 values and int64 token ids"
+
+
+# ----- broadcasting and the batch -----
+def _merge(graph: Graph, layer_type: str, *shapes: tuple[int, ...]) -> Node:
+    """Inputs of `shapes` into one `layer_type` node, and that into an Output."""
+    layer = graph.add_node(layer_type, "merge", {"num_inputs": len(shapes)} if CATALOGUE[layer_type].variadic else {})
+    for index, shape in enumerate(shapes, start=1):
+        source = graph.add_node("Input", f"x{index}", {"shape": shape})
+        graph.connect(source.id, "out", layer.id, f"in{index}")
+    graph.connect(layer.id, "out", graph.add_node("Output", "y").id, "in")
+    return layer
+
+
+def test_squeeze_and_excitation_broadcasts_its_gate_over_the_map(graph: Graph) -> None:
+    layer = _merge(graph, "Multiply", (16, 8, 8), (16, 1, 1))
+    assert fresh(graph).result(layer.id).outputs == {"out": (None, 16, 8, 8)}
+
+
+def test_sizes_that_do_not_broadcast_name_the_dimension(graph: Graph) -> None:
+    _merge(graph, "Add", (16, 8, 8), (16, 4, 8))
+    (text,) = texts(fresh(graph))
+    assert "cannot broadcast in1 (N, 16, 8, 8) with in2 (N, 16, 4, 8): dim 2 is 8 against 4" in text
+    assert "equal or one of them is 1" in text
+
+
+def test_a_gate_of_lower_rank_is_told_the_reshape_that_broadcasts_it(graph: Graph) -> None:
+    layer = _merge(graph, "Multiply", (16, 8, 8), (16,))
+    (diagnostic,) = [d for d in fresh(graph).diagnostics() if d.node_id == layer.id]
+    assert "same number of dimensions" in diagnostic.text
+    assert diagnostic.hint == "insert a Reshape with shape (16, 1, 1) before in2 so it broadcasts over the other's remaining dimensions"
+
+
+def test_batches_join_only_when_they_hold_the_same_rows() -> None:
+    assert join_batches([("in1", None), ("in2", None)], shares=False) is None
+    assert join_batches([("in1", SHARED), ("in2", None)], shares=True) is None
+    assert join_batches([("in1", SHARED)], shares=False) == SHARED
+    assert join_batches([("in1", Folded(8)), ("in2", Folded(8))], shares=False) == Folded(8)
+    with pytest.raises(ShapeError, match="mixes the batch N of in1 with the batch N×8 of in2"):
+        join_batches([("in1", None), ("in2", Folded(8))], shares=True)
+    with pytest.raises(ShapeError, match="gets key shared by every sample"):
+        join_batches([("query", None), ("key", SHARED)], shares=False)
+
+
+def test_a_folded_batch_reads_as_a_multiple_of_n() -> None:
+    assert show((Folded(8), 16, 64)) == "(N×8, 16, 64)"
+    assert show((SHARED, 1, 768)) == "(1, 1, 768)"
+    assert show((None, 3)) == "(N, 3)"

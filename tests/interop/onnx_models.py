@@ -22,6 +22,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from tests.graph.reference import made_positive, needs_positive_inputs
+
 # ----- classic architectures -----
 
 
@@ -689,17 +691,19 @@ def generated_model(imported: object) -> torch.nn.Module:
     """The imported project's generated PyTorch model, holding the imported weights."""
     from studio.codegen.export import build_torch_model
     from studio.codegen.pytorch import generate_pytorch
+    from studio.codegen.weights import by_attribute
 
     model_ = build_torch_model(generate_pytorch(imported.project), 0)  # type: ignore[attr-defined]
     state = {
-        key: torch.from_numpy(np.array(value)) for key, value in imported.state.items()
-    }  # type: ignore[attr-defined]
+        key: torch.from_numpy(np.array(value))
+        for key, value in by_attribute(imported.state, imported.project).items()  # type: ignore[attr-defined]
+    }
     model_.load_state_dict(state)
     return model_
 
 
-def sample_inputs(session: object, batch: int, seed: int = 1) -> list[torch.Tensor]:
-    """Random inputs for an ONNX Runtime session's inputs at `batch` (token ids below 10)."""
+def sample_inputs(session: object, batch: int, seed: int = 1, positive: bool = False) -> list[torch.Tensor]:
+    """Random inputs for an ONNX Runtime session's inputs at `batch` (token ids below 10; values above 0 if `positive`)."""
     generator = torch.Generator().manual_seed(seed)
     xs = []
     for value in session.get_inputs():  # type: ignore[attr-defined]
@@ -707,7 +711,8 @@ def sample_inputs(session: object, batch: int, seed: int = 1) -> list[torch.Tens
         if "int" in value.type:
             xs.append(torch.randint(0, 10, shape, generator=generator))
         else:
-            xs.append(torch.randn(shape, generator=generator))
+            x = torch.randn(shape, generator=generator)
+            xs.append(made_positive(x) if positive else x)
     return xs
 
 
@@ -721,7 +726,7 @@ def assert_matches_onnxruntime(
         str(source) if isinstance(source, Path) else source,
         providers=["CPUExecutionProvider"],
     )
-    xs = sample_inputs(session, batch)
+    xs = sample_inputs(session, batch, positive=needs_positive_inputs(imported.project.graph))  # type: ignore[attr-defined]
     expected = session.run(
         None, {v.name: x.numpy() for v, x in zip(session.get_inputs(), xs)}
     )

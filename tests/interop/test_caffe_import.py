@@ -19,8 +19,7 @@ from studio.interop.common import (
     import_model,
 )
 from studio.interop.prototxt import MAX_CHARS, parse
-from tests.codegen.test_caffe import CAFFE_VARIANTS, SUPPORTED
-from tests.codegen.test_pytorch import EXAMPLES, single_layer
+from tests.codegen.cases import CAFFE_VARIANTS, EXAMPLES, single_layer, supported
 from tests.interop.caffe_nets import (
     HEADER,
     MODELS,
@@ -472,9 +471,9 @@ def test_import_model_dispatches_prototxt_files() -> None:
 
 
 # ----- round trip through the Caffe exporter -----
-NOT_IMPORTED = {"Embedding": "Embed", "PositionalEncoding": "Bias"}
-# Written as a Power on something no layer reads back: a sum of squares (a 2-norm), a negation (ArgMin).
-NOT_IMPORTED_FORMS = {"Norm": lambda p: p["p"] == 2, "ArgMin": lambda p: True}
+NOT_IMPORTED = {"Embedding": "Embed", "PositionalEncoding": "Bias", "Threshold": "Threshold", "Hardshrink": "Threshold"}
+# A 2-norm is written as a Reduction of squares (SUMSQ), which no layer reads back.
+NOT_IMPORTED_FORMS = {"Norm": lambda p: p["p"] == 2}
 
 
 def not_imported(project: Project) -> bool:
@@ -514,7 +513,7 @@ def roundtrip(project: Project, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("layer_type", "params", "shapes"),
-    [pytest.param(t, {}, None, id=t) for t in SUPPORTED]
+    [pytest.param(t, {}, None, id=t) for t in supported("caffe")]
     + [pytest.param(*v, id=f"{v[0]}-{i}") for i, v in enumerate(CAFFE_VARIANTS)],
 )
 def test_every_caffe_layer_exports_and_imports_back(

@@ -270,6 +270,13 @@ def test_inner_product_over_the_last_axis(tmp_path: Path) -> None:
             {"size": 3, "alpha": 0.001, "beta": 0.5, "k": 2.0},
         ),
         ("MVN", "", "InstanceNorm2d", {"affine": False}),
+        ("Clip", "clip_param { min: -1 max: 0.5 }", "Clip", {"min": (-1.0,), "max": (0.5,)}),
+        ("AbsVal", "", "Abs", {}),
+        ("Exp", "", "Exp", {}),
+        ("Log", "", "Log", {}),
+        ("Power", "power_param { scale: -1 }", "Neg", {}),
+        ("Power", "power_param { power: -0.5 }", "Rsqrt", {}),
+        ("Power", "power_param { power: 3 }", "Pow", {"exponent": 3.0}),
     ],
 )
 def test_one_to_one_layers(
@@ -285,7 +292,7 @@ def test_one_to_one_layers(
     ("caffe", "body", "kind"),
     [
         ("LRN", "lrn_param { norm_region: WITHIN_CHANNEL }", "LRN WITHIN_CHANNEL"),
-        ("Clip", "clip_param { min: -1 max: 1 }", "Clip (other than min 0, max 6)"),
+        ("Clip", "clip_param { min: -1 }", "Clip (without both min and max"),
         ("ReLU", "relu_param { negative_slope: 2 }", "ReLU ("),
         ("Swish", "swish_param { beta: 2 }", "Swish (beta other than 1)"),
         (
@@ -297,7 +304,8 @@ def test_one_to_one_layers(
         ("Reduction", "reduction_param { operation: SUMSQ axis: 1 }", "Reduction SUMSQ"),
         ("ArgMax", "argmax_param { top_k: 2 axis: 1 }", "ArgMax with out_max_val or a top_k above 1"),
         ("Slice", "slice_param { axis: 0 slice_point: 1 }", "Slice along the batch axis"),
-        ("AbsVal", "", "AbsVal"),
+        ("Threshold", "", "Threshold"),
+        ("Log", "log_param { base: -2 }", "Log (base -2"),
     ],
 )
 def test_layers_and_settings_without_a_mapping_are_reported(
@@ -310,17 +318,17 @@ def test_layers_and_settings_without_a_mapping_are_reported(
 def test_every_unmapped_layer_is_reported_at_once_with_count_and_first_name(
     tmp_path: Path,
 ) -> None:
-    text = HEADER + layer("abs1", "AbsVal", "data") + layer("abs2", "AbsVal", "abs1")
+    text = HEADER + layer("step1", "Threshold", "data") + layer("step2", "Threshold", "step1")
     text += layer("s", "Crop", "data", body="crop_param { axis: 2 }") + layer(
-        "relu", "ReLU", "abs2"
+        "relu", "ReLU", "step2"
     )
     text += layer(
         "py", "Python", "relu", body='python_param { module: "m" layer: "L" }'
     )
     err = unsupported(tmp_path, text)
-    assert err.found == {"AbsVal": (2, "abs1"), "Crop": (1, "s"), "Python": (1, "py")}
+    assert err.found == {"Threshold": (2, "step1"), "Crop": (1, "s"), "Python": (1, "py")}
     assert (
-        "AbsVal: 2" in str(err) and "'abs1'" in str(err) and "net.prototxt" in str(err)
+        "Threshold: 2" in str(err) and "'step1'" in str(err) and "net.prototxt" in str(err)
     )
 
 

@@ -8,6 +8,8 @@ NumPy transcription of Caffe's pooling loops (ceil rounding, its average-pooling
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,51 +19,12 @@ import torch.nn.functional as F
 
 from studio.codegen.export import build_torch_model, load_weights
 from studio.codegen.pytorch import generate_pytorch
+from studio.codegen.weights import by_attribute
 from studio.interop.caffe_import import import_caffe
 from studio.interop.caffemodel import CaffeModelError, read_caffemodel
 from studio.interop.common import ModelImportError, write_imported
 from tests.interop.caffe_nets import MODELS
-
-
-# ----- a protobuf encoder for NetParameter { layer { name blobs { shape data } } } -----
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def blob(array: np.ndarray, legacy: bool = False, double: bool = False) -> bytes:
-    if legacy:  # num, channels, height, width as varints
-        dims = (1,) * (4 - array.ndim) + array.shape
-        head = b"".join(varint(i << 3) + varint(d) for i, d in zip((1, 2, 3, 4), dims))
-    else:
-        head = field(7, field(1, b"".join(varint(d) for d in array.shape)))
-    data = array.astype("<f8" if double else "<f4").tobytes()
-    return head + field(8 if double else 5, data)
-
-
-def layer(name: str, arrays: list[np.ndarray], **options: bool) -> bytes:
-    body = (
-        field(1, name.encode())
-        + field(2, b"Layer")
-        + b"".join(field(7, blob(a, **options)) for a in arrays)
-    )
-    return field(100, body)
-
-
-def rand(*shape: int, seed: int = 0) -> np.ndarray:
-    return (
-        np.random.default_rng(seed + sum(shape))
-        .standard_normal(shape)
-        .astype(np.float32)
-    )
+from tests.interop.caffemodels import BN_NET, field, layer, rand, varint
 
 
 # ----- Caffe's pooling, transcribed from pooling_layer.cpp -----
@@ -94,7 +57,7 @@ def forward(path: Path, state: dict, x: np.ndarray) -> np.ndarray:
     model = import_caffe(path)
     torch_model = build_torch_model(generate_pytorch(model.project), 0)
     torch_model.load_state_dict(
-        {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}
+        {k: torch.from_numpy(np.asarray(v)) for k, v in by_attribute(state, model.project).items()}
     )
     with torch.no_grad():
         return torch_model(torch.from_numpy(x)).numpy()
@@ -115,7 +78,7 @@ def test_lenet_with_weights_computes_what_caffe_computes(tmp_path: Path) -> None
     model = import_caffe(prototxt)
     torch_model = build_torch_model(generate_pytorch(model.project), 0)
     expected = {k: tuple(v.shape) for k, v in torch_model.state_dict().items()}
-    assert {k: v.shape for k, v in model.state.items()} == expected
+    assert {k: v.shape for k, v in by_attribute(model.state, model.project).items()} == expected
 
     x = rand(2, 1, 28, 28, seed=7)
     t = torch.from_numpy
@@ -201,13 +164,6 @@ def test_padded_pooling_windows_match_caffes_divisor(tmp_path: Path) -> None:
     )
 
 
-BN_NET = """input: "x" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }
-layer { name: "conv" type: "Convolution" bottom: "x" top: "conv" convolution_param { num_output: 4 kernel_size: 1 bias_term: false } }
-layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv" batch_norm_param { eps: 0.001 } }
-layer { name: "scale" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: true } }
-layer { name: "prelu" type: "PReLU" bottom: "conv" top: "conv" }
-layer { name: "fc" type: "InnerProduct" bottom: "conv" top: "fc" inner_product_param { num_output: 3 transpose: true } }
-"""
 
 
 def test_batch_norm_statistics_scale_prelu_and_transposed_inner_product(
@@ -278,7 +234,7 @@ def test_a_caffemodel_without_some_layers_keeps_fresh_weights_for_them(
     )
     np.testing.assert_array_equal(model.state[key], conv1[0])
     torch_model = build_torch_model(generate_pytorch(model.project), 0)
-    assert set(model.state) == set(torch_model.state_dict())
+    assert set(by_attribute(model.state, model.project)) == set(torch_model.state_dict())
 
 
 def test_weights_are_written_beside_the_project_and_load_into_the_export(
@@ -301,7 +257,7 @@ def test_weights_are_written_beside_the_project_and_load_into_the_export(
     assert [p.name for p in written] == ["lenet.lstudio", "lenet.weights.npz"]
     torch_model = build_torch_model(generate_pytorch(model.project), 1)
     load_weights(torch_model, written[1], model.project)
-    for key, value in model.state.items():
+    for key, value in by_attribute(model.state, model.project).items():
         np.testing.assert_array_equal(torch_model.state_dict()[key].numpy(), value)
 
 
@@ -359,3 +315,33 @@ def test_the_reader_skips_fields_it_does_not_need(tmp_path: Path) -> None:
     )
     with pytest.raises(CaffeModelError, match="cannot be read"):
         read_caffemodel(tmp_path / "missing.caffemodel")
+
+
+def test_layers_the_caffemodel_leaves_out_start_from_the_prototxts_fillers(tmp_path: Path) -> None:
+    prototxt = tmp_path / "lenet.prototxt"
+    prototxt.write_text((MODELS / "lenet.prototxt").read_text())
+    (tmp_path / "lenet.caffemodel").write_bytes(layer("conv1", [rand(20, 1, 5, 5), rand(20)]))
+    model = import_caffe(prototxt)
+    state = by_attribute(model.state, model.project)
+    conv2 = next(v for k, v in state.items() if k.endswith("weight") and v.shape == (50, 20, 5, 5))
+    bound = np.sqrt(3.0 / (20 * 5 * 5))  # lenet's xavier filler: uniform within sqrt(3 / fan_in)
+    assert np.abs(conv2).max() <= bound and np.abs(conv2).max() > 0.9 * bound
+    assert all(np.all(v == 0) for k, v in state.items() if k.endswith("bias") and v.shape != (20,))
+    again = import_caffe(prototxt)
+    assert all(np.array_equal(again.state[k], v) for k, v in model.state.items())  # seeded: the same each time
+
+
+def test_a_caffe_import_with_weights_does_not_load_torch(tmp_path: Path) -> None:
+    prototxt = tmp_path / "lenet.prototxt"
+    prototxt.write_text((MODELS / "lenet.prototxt").read_text())
+    (tmp_path / "lenet.caffemodel").write_bytes(layer("conv1", [rand(20, 1, 5, 5), rand(20)]))
+    script = (
+        "import sys\n"
+        "from studio.interop.common import import_model, write_imported\n"
+        f"model = import_model({str(prototxt)!r})\n"
+        f"write_imported(model, {str(tmp_path / 'net.lstudio')!r})\n"
+        "print(sorted(m for m in ('torch', 'onnx', 'keras', 'studio.codegen') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "net.weights.npz").is_file()

@@ -17,6 +17,7 @@ import torch
 
 from studio.codegen.export import export_project, keras_weights_path
 from studio.codegen.names import CodegenError
+from studio.codegen.weights import by_attribute
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.shapes import analyse
 from studio.interop.caffe_import import import_caffe
@@ -24,7 +25,7 @@ from studio.interop.common import ImportedModel, write_imported
 from studio.interop.onnx_import import import_onnx
 from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
-from tests.interop.test_caffemodel import BN_NET, layer, rand
+from tests.interop.caffemodels import BN_NET, layer, rand
 
 TARGETS = ("pytorch", "keras", "onnx", "caffe")
 SMALL_CLASSICS = {  # builder, image size: the classics of test_onnx_import that export in a second
@@ -118,8 +119,9 @@ def test_imported_model_exports_to_every_target_that_expresses_it(case: str, tmp
         export_project(imported.project, target, out, weights=weights)
         if target == "pytorch":
             saved = torch.load(out.with_suffix(".pt"), weights_only=True)
-            assert set(saved) == set(imported.state)
-            for key, value in imported.state.items():
+            state = by_attribute(imported.state, imported.project)
+            assert set(saved) == set(state)
+            for key, value in state.items():
                 assert tuple(saved[key].shape) == np.shape(value), key
                 np.testing.assert_array_equal(saved[key].numpy(), value, err_msg=key)
         elif target == "onnx":

@@ -7,6 +7,7 @@ imported weights) gives ONNX Runtime's outputs for the original file within 1e-4
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from onnx import TensorProto, helper
 
 from studio.codegen.export import build_torch_model, load_weights
 from studio.codegen.pytorch import generate_pytorch
+from studio.codegen.weights import by_attribute
+from studio.graph.catalogue import CATALOGUE
 from studio.graph.project import load_project, trained_weights
 from studio.graph.shapes import analyse
 from studio.interop import import_model
@@ -30,7 +33,13 @@ from studio.interop.common import (
     weights_path,
     write_imported,
 )
-from studio.interop.onnx_import import import_onnx, supported_operators
+from studio.interop.onnx_import import (
+    PATTERN_LIBRARY,
+    import_onnx,
+    registered_patterns,
+    supported_operators,
+)
+from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
 
 CLASSICS: dict[
@@ -154,12 +163,10 @@ def test_scale_and_shift_become_one_batch_norm_with_identity_statistics(
         n for n in imported.project.graph.nodes.values() if n.type == "BatchNorm2d"
     ]
     assert len(norms) == 1 and len(imported.project.graph) == 3
-    prefix = next(k for k in imported.state if k.endswith(".running_var")).rsplit(
-        ".", 1
-    )[0]
-    np.testing.assert_allclose(imported.state[f"{prefix}.running_mean"], 0)
+    prefix = f"{norms[0].id}/"
+    np.testing.assert_allclose(imported.state[f"{prefix}running_mean"], 0)
     np.testing.assert_allclose(
-        imported.state[f"{prefix}.running_var"] + norms[0].params["eps"], 1, rtol=1e-6
+        imported.state[f"{prefix}running_var"] + norms[0].params["eps"], 1, rtol=1e-6
     )
 
 
@@ -446,7 +453,7 @@ def test_slices_without_a_faithful_layer_are_reported_by_name(tmp_path: Path) ->
 def test_every_unsupported_operator_is_listed_at_once(tmp_path: Path) -> None:
     nodes = [
         om.node("Relu", ["x"], ["r"], "fine"), om.node("NonZero", ["r"], ["nz1"], "first_nonzero"),
-        om.node("NonZero", ["r"], ["nz2"], "second_nonzero"), om.node("Cos", ["r"], ["cos"], "wave"),
+        om.node("NonZero", ["r"], ["nz2"], "second_nonzero"), om.node("Acosh", ["r"], ["cos"], "wave"),
         helper.make_node("Fancy", ["r"], ["f"], name="custom", domain="com.example"),
         om.node("Add", ["cos", "x"], ["y"], "sum"),
     ]  # fmt: skip
@@ -466,7 +473,7 @@ def test_every_unsupported_operator_is_listed_at_once(tmp_path: Path) -> None:
     text = str(err.value)
     assert "NonZero: 2 nodes, first 'first_nonzero'" in text
     assert (
-        "Cos: 1 node, first 'wave'" in text
+        "Acosh: 1 node, first 'wave'" in text
         and "com.example.Fancy: 1 node, first 'custom'" in text
     )
     assert "sum" not in text  # fed by an unsupported node, it is not reported again
@@ -634,8 +641,9 @@ def test_write_imported_stores_the_project_and_its_weights(tmp_path: Path) -> No
     assert trained_weights(project, out) == weights_path(out.resolve())
     model = build_torch_model(generate_pytorch(project), seed=1)
     load_weights(model, weights_path(out), project)
+    state = by_attribute(imported.state, project)
     for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(value.numpy(), imported.state[key])
+        np.testing.assert_array_equal(value.numpy(), state[key])
 
 
 def test_a_failed_write_leaves_no_orphan_weights(tmp_path: Path) -> None:
@@ -654,11 +662,36 @@ def test_weights_match_the_generated_models_keys_and_shapes(
 ) -> None:
     imported = import_onnx(classic("resnet50")[0])
     expected = build_torch_model(generate_pytorch(imported.project), 0).state_dict()
-    assert set(imported.state) == set(expected)
+    state = by_attribute(imported.state, imported.project)
+    assert set(state) == set(expected)
     assert all(
-        tuple(imported.state[k].shape) == tuple(v.shape) for k, v in expected.items()
+        tuple(state[k].shape) == tuple(v.shape) for k, v in expected.items()
     )
     assert math.isclose(
         sum(v.size for v in imported.state.values()),
         sum(v.numel() for v in expected.values()),
     )
+
+
+def test_every_pattern_of_several_nodes_is_registered_by_a_layer_family() -> None:
+    claimed = [name for spec in CATALOGUE.values() for name in spec.onnx_patterns]
+    assert sorted(set(claimed)) == sorted(PATTERN_LIBRARY), "a pattern no family claims is never tried"
+    assert len(registered_patterns()) == len(PATTERN_LIBRARY)
+
+
+def test_a_pattern_no_family_claims_is_not_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    linear = CATALOGUE["Linear"]
+    monkeypatch.setitem(CATALOGUE, "Linear", dataclasses.replace(linear, onnx_patterns=()))
+    assert all(matcher is not PATTERN_LIBRARY["matmul_add"][1] for _, matcher in registered_patterns())
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_mobilenet_v3_imports_with_its_squeeze_and_excitation_gates(tmp_path: Path, dynamo: bool) -> None:
+    model = mm.randomized(mm.mobilenet_v3(gates=3))
+    path = om.export_torch(model, torch.randn(2, 3, 16, 16), tmp_path / "mobilenet.onnx", 18 if dynamo else 13, dynamo)
+    imported = import_onnx(path)
+    gates = [n for n in imported.project.graph.nodes.values() if n.type == "Multiply"]
+    assert len(gates) >= 3  # (N, C, H, W) times the (N, C, 1, 1) gate, broadcast (and hard-swish below opset 14)
+    held = sum(np.prod(t.dims, dtype=int) for t in onnx.load(path).graph.initializer if t.data_type == TensorProto.FLOAT)
+    assert sum(v.size for v in imported.state.values() if v.dtype == np.float32) == held  # as the file holds them
+    om.assert_matches_onnxruntime(path, imported)

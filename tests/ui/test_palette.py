@@ -55,6 +55,18 @@ def test_search_matches_type_and_category_names(palette):
     assert pooling <= set(palette.visible_layer_types())
 
 
+def test_math_layers_have_their_own_category_after_the_activations(palette):
+    shown = palette.visible_categories()
+    assert shown.index("Math") == shown.index("Activation") + 1
+    palette.set_filter("math")
+    assert set(palette.visible_layer_types()) == {s.type for s in CATALOGUE.values() if s.category == "Math"}
+    assert {"Exp", "Sqrt", "Clip", "Scale"} <= set(palette.visible_layer_types())
+    palette.set_filter("square root")
+    assert palette.visible_layer_types() == ["Sqrt", "Rsqrt"]
+    assert category_pixmap("Math", 24).toImage().pixelColor(18, 14).rgb() == current_theme().category_color("Math").rgb()
+    assert current_theme().category_color("Math") != current_theme().category_color("Activation")
+
+
 def test_search_matches_doc_text_and_needs_every_word(palette):
     palette.set_filter("residual")
     assert "Add" in palette.visible_layer_types()

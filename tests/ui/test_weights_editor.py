@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from studio.codegen.weights import keyed_by_node
+from studio.graph.weights_file import keyed_by_node
 from studio.ui import open_main_window, theme
 from studio.ui.files import Unsaved
 from tests.ui.helpers import EXAMPLES

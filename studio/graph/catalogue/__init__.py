@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from studio.graph.catalogue import (
     activation,
+    activation_dim,
     attention,
     conv,
     core,
     depthwise_conv,
+    dot_attention,
+    elementwise,
+    held,
     merge,
     norm,
     pieces,
     pooling,
+    products,
     recurrent,
     reduce,
     sequence,
+    shrink,
     tensor_ops,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (
-    core, conv, depthwise_conv, pooling, norm, activation, merge, recurrent, attention, sequence, reduce, tensor_ops, pieces,
-)
+    core, conv, depthwise_conv, pooling, norm, activation, shrink, activation_dim, elementwise, merge, held, products,
+    recurrent, attention, dot_attention, sequence, reduce, tensor_ops, pieces,
+)  # fmt: skip
 
 
 def _collect() -> dict[str, LayerSpec]:

@@ -33,6 +33,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxRecord,
     OnnxSite,
     OnnxWeight,
+    layer_norm_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, options
 from studio.graph.catalogue.recurrent import need_sequence
@@ -214,22 +215,21 @@ def _encoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
     if p["norm_first"]:  # x + sa(norm1(x)), then + ff(norm2(.))
         normed, normed2 = site.fresh("norm1"), site.fresh("norm2")
         return [
-            _layer_norm(site, "norm1", x, normed), *attend(normed), OnnxNode("Add", (x, attended), (first,)),
-            _layer_norm(site, "norm2", first, normed2), *_feed_forward(site, normed2, fed),
+            *_layer_norm(site, "norm1", x, normed), *attend(normed), OnnxNode("Add", (x, attended), (first,)),
+            *_layer_norm(site, "norm2", first, normed2), *_feed_forward(site, normed2, fed),
             OnnxNode("Add", (first, fed), (site.output,)),
         ]  # fmt: skip
     normed, second = site.fresh("norm1"), site.fresh("residual2")  # norm1(x + sa(x)), then norm2(. + ff(.))
     return [
-        *attend(x), OnnxNode("Add", (x, attended), (first,)), _layer_norm(site, "norm1", first, normed),
+        *attend(x), OnnxNode("Add", (x, attended), (first,)), *_layer_norm(site, "norm1", first, normed),
         *_feed_forward(site, normed, fed), OnnxNode("Add", (normed, fed), (second,)),
-        _layer_norm(site, "norm2", second, site.output),
+        *_layer_norm(site, "norm2", second, site.output),
     ]  # fmt: skip
 
 
-def _layer_norm(site: OnnxSite, which: str, x: str, out: str) -> OnnxNode:
-    eps = site.params["layer_norm_eps"]
-    inputs = (x, site.weights[f"{which}.weight"], *([site.weights[f"{which}.bias"]] if site.params["bias"] else []))
-    return OnnxNode("LayerNormalization", inputs, (out,), {"epsilon": eps if eps != 1e-5 else None})
+def _layer_norm(site: OnnxSite, which: str, x: str, out: str) -> list[OnnxRecord]:
+    scale, bias = site.weights[f"{which}.weight"], site.weights.get(f"{which}.bias")
+    return layer_norm_records(site, x, out, 1, site.params["layer_norm_eps"], scale, bias, (site.shape[2] or 0,))
 
 
 def _feed_forward(site: OnnxSite, x: str, out: str) -> list[OnnxRecord]:
@@ -397,6 +397,7 @@ SPECS = (
         onnx=_attention_onnx,
         pytorch=_attention_pytorch,
         keras=_attention_keras,
+        onnx_patterns=("attention",),
     ),
     LayerSpec(
         type="TransformerEncoderLayer",

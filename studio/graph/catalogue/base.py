@@ -9,7 +9,25 @@ from typing import Any
 from studio.graph.params import Param
 
 Shape = tuple[int | None, ...]
-"""A tensor shape; index 0 is the batch dimension, always None (symbolic)."""
+"""A tensor shape; index 0 is the batch: None for the N samples of a batch, 1 for a tensor every
+sample shares (a learned or constant tensor), or `Folded(k)` for N×k rows (the batch folded
+with a dimension of size k, as attention heads are)."""
+
+SHARED = 1  # the batch of a tensor every sample shares: size 1, broadcast over the N samples
+
+
+class Folded(int):
+    """A batch dimension of N×k rows: the batch folded with a dimension of size k (k ≥ 2)."""
+
+    def __repr__(self) -> str:
+        return f"Folded({int(self)})"
+
+
+def show_batch(batch: int | None) -> str:
+    """The batch as users read it: N, N×8, or 1 (shared by every sample)."""
+    if batch is None:
+        return "N"
+    return f"N×{int(batch)}" if isinstance(batch, Folded) else str(batch)
 
 Params = dict[str, Any]
 
@@ -103,11 +121,20 @@ class LayerSpec:
     Caffe blob shapes all follow from it); `count_macs` counts multiply-accumulates for one
     sample. All of them get one shape per input port, None for an unconnected optional input.
     `onnx`, `pytorch`, `keras` and `caffe` are the family's emitters for each target (records in
-    `catalogue/*_records.py`); for ONNX, None sends the export through torch.onnx, for the others
-    the driver's own table still holds the types not yet moved into their family.
+    `catalogue/*_records.py`); None where the layer's `targets` entry is `Unsupported`. `onnx_import`
+    and `caffe_import` are the one-to-one import rules (`OnnxImport`, `CaffeImport`);
+    `onnx_patterns` registers the importer's multi-node patterns that produce this layer
+    (`studio.interop.onnx_import.PATTERN_LIBRARY`), so a pattern is used only while a family
+    claims it.
     `input_dtype` is "float", "int" or "any"; `output_dtype` is "float", "int" or "same" (the
-    first input's). A layer whose `pieces` counts its outputs from its parameters (a Split) has
-    output ports out1, out2, ... and `infer` returns one shape per piece.
+    first input's). `batch` says what the layer does with the batch dimension: "same" (the
+    analysis handles it: `infer` sees every input with the batch None and the output gets the
+    inputs' batch), "sample" (the same, but only the plain batch N is accepted: Output), or
+    "own" (`infer` gets and returns the batch itself: layers that fold it or make shared
+    tensors). `shares`: inputs shared by every sample (batch 1) may meet inputs with the
+    batch N, and are broadcast over it (elementwise merges, Concat, MatMul). A layer whose
+    `pieces` counts its outputs from its parameters (a Split) has output ports out1, out2, ...
+    and `infer` returns one shape per piece.
     """
 
     type: str
@@ -124,12 +151,16 @@ class LayerSpec:
     count_macs: Callable[[Params, list[Shape | None], list[Shape]], int] = _no_macs
     input_dtype: str = "float"
     output_dtype: str = "float"
+    batch: str = "same"
+    shares: bool = False
     legacy_names: tuple[str, ...] = field(default=())
     onnx: Callable[[Any], list[Any]] | None = None  # OnnxSite -> ONNX records (`catalogue.onnx_records`)
     pytorch: Callable[[Any], Any] | None = None  # Site -> Emitted (`catalogue.pytorch_records`)
     keras: Callable[[Any], Any] | None = None  # Site -> Emitted (`catalogue.keras_records`)
     caffe: Callable[[Any], list[Any]] | None = None  # Site -> Layers (`catalogue.caffe_records`)
     onnx_import: tuple[Any, ...] = ()  # OnnxImport rules: ONNX operators that become this layer
+    caffe_import: tuple[Any, ...] = ()  # CaffeImport rules: Caffe layer types that become this layer
+    onnx_patterns: tuple[str, ...] = ()  # the ONNX importer's patterns of several nodes that become this layer, by name
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""
@@ -176,8 +207,35 @@ def numel(shape: Shape) -> int:
 
 
 def show(shape: Shape) -> str:
-    """Format a shape the way users read it, with N for the batch: (N, 16, 5, 5)."""
-    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+    """Format a shape the way users read it, with N for the batch: (N, 16, 5, 5), (N×8, 16, 64)."""
+    if not shape:
+        return "()"
+    rest = ", ".join("N" if d is None else str(d) for d in shape[1:])
+    return f"({show_batch(shape[0])}{', ' if rest else ''}{rest})"
+
+
+def join_batches(batches: list[tuple[str, int | None]], shares: bool) -> int | None:
+    """The batch of a layer's output from its inputs' (port, batch) pairs; ShapeError if they disagree.
+
+    Inputs shared by every sample (batch 1) join the others only when the layer `shares`.
+    """
+    own = [(port, b) for port, b in batches if b != SHARED]
+    if not own:
+        return SHARED if batches else None
+    port, first = own[0]
+    for other, batch in own[1:]:
+        if batch != first:
+            raise ShapeError(
+                f"mixes the batch {show_batch(first)} of {port} with the batch {show_batch(batch)} of {other}",
+                "fold or unfold one of them with a Reshape so both hold the same rows",
+            )
+    shared = next((p for p, b in batches if b == SHARED), None)
+    if shared is not None and not shares:
+        raise ShapeError(
+            f"gets {shared} shared by every sample (batch 1) beside the batch {show_batch(first)} of {port}",
+            "combine the shared tensor with per-sample ones through a merge (Add, Multiply, Concat) or a MatMul first",
+        )
+    return first
 
 
 def need_rank(shape: Shape, ranks: tuple[int, ...], what: str, hint: str = "") -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
-from studio.graph.catalogue.base import Shape
+from studio.graph.catalogue.base import Params, Shape
 
 
 class Word(str):
@@ -70,3 +70,30 @@ def reshape(name: str, bottom: str, top: str, shape: Shape) -> Layer:
     """A Reshape of `bottom` to `shape`, its batch axis copied (dim 0) and every other size written out."""
     dims: Fields = [("dim", 0), *(("dim", int(d or 0)) for d in shape[1:])]
     return Layer(name, "Reshape", [bottom], [top], [("reshape_param", [("shape", dims)])])
+
+
+class CaffeFields(Protocol):
+    """A Caffe layer's parameter message as an import rule reads it: typed look-ups with defaults."""
+
+    def number(self, name: str, default: float | None = None) -> float | None: ...
+
+    def integer(self, name: str, default: int | None = None) -> int | None: ...
+
+    def flag(self, name: str, default: bool | None = None) -> bool | None: ...
+
+    def enum(self, name: str, default: str | None = None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class CaffeImport:
+    """A one-to-one Caffe import rule: a layer of Caffe `type` reading one blob becomes this layer.
+
+    `params` reads the layer's `section` message (`relu_param`; an empty one when the file has
+    none) and returns the layer's parameters, or None when the values belong to another type's
+    rule for the same Caffe type; values no catalogue layer computes raise `Inexpressible`.
+    Layers with weights or with several blobs stay in the importer (`studio.interop.caffe_layers`).
+    """
+
+    type: str
+    section: str = ""
+    params: Callable[[CaffeFields], Params | None] = field(default=lambda fields: {})

@@ -34,10 +34,10 @@ from studio.graph.catalogue.keras_records import (
 )
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
-    OnnxConstant,
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    pad_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, module, options
 from studio.graph.params import Bool, Choice, Int, Ints, Param
@@ -257,7 +257,7 @@ def _transpose_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 
 
 # ----- ONNX -----
-_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # PyTorch's padding_mode -> Pad's mode
 
 
 def onnx_window(
@@ -280,11 +280,8 @@ def conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str
     records: list[OnnxRecord] = []
     mode = p.get("padding_mode", "zeros")
     if mode != "zeros" and any(lo or hi for lo, hi in pads):
-        if mode == "circular" and site.opset < 19:
-            raise Inexpressible("ONNX's Pad wraps around (mode 'wrap') from opset 19")
-        amounts = OnnxConstant(site.fresh("pads"), (0, 0, *(lo for lo, _ in pads), 0, 0, *(hi for _, hi in pads)))
         padded = site.fresh("padded")
-        records += [amounts, OnnxNode("Pad", (x, amounts.name), (padded,), {"mode": _ONNX_PAD_MODES[mode]})]
+        records += pad_records(site, x, [(0, 0), (0, 0), *pads], padded, _ONNX_PAD_MODES[mode])
         x, pads = padded, [(0, 0)] * rank
     attrs = {**onnx_window(p["kernel_size"], p["stride"], p["dilation"], pads), "group": group if group != 1 else None}
     return [*records, OnnxNode("Conv", (x, weight, *([bias] if bias else [])), (out,), attrs)]
@@ -535,6 +532,7 @@ def _conv_spec(rank: int, siblings: dict[int, str]) -> LayerSpec:
         keras=_conv_keras(rank),
         caffe=_conv_caffe,
         targets=targets(f"nn.Conv{rank}d", f"layers.Conv{rank}D", "Conv", "Convolution"),
+        onnx_patterns=("pad_into",),  # a Pad before the Conv (or a pool) becomes its padding
     )
 
 

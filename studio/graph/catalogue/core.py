@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
+    SHARED,
+    Folded,
     LayerSpec,
     Params,
     Shape,
@@ -19,6 +21,7 @@ from studio.graph.catalogue.base import (
 )
 from studio.graph.catalogue.literals import literal, slice_subscript
 from studio.graph.catalogue.onnx_records import (
+    INT64_MAX,
     OnnxConstant,
     OnnxNode,
     OnnxRecord,
@@ -26,6 +29,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxWeight,
     axis,
     single,
+    slice_records,
 )
 from studio.graph.catalogue.pytorch_records import kw, module, options
 from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
@@ -107,25 +111,42 @@ def _listed(values: list[int]) -> str:
 def _reshape(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
+    batch, prefix, sample = _batch_move(p.get("batch", "keep"), x)
     target = list(p["shape"])
-    total = numel(x)
+    total = numel(sample)
     known = 1
     for d in target:
         known *= d if d != -1 else 1
     if -1 in target:
         if known == 0 or total % known:
             raise ShapeError(
-                f"cannot reshape {show(x)} ({total} values per sample) to {_sizes(target)}: "
+                f"cannot reshape {show(sample)} ({total} values per sample) to {_sizes(target)}: "
                 f"{total} is not divisible by {known}",
                 "choose sizes whose product divides the input size",
             )
         target[target.index(-1)] = total // known
     elif known != total:
         raise ShapeError(
-            f"cannot reshape {show(x)} ({total} values per sample) to {_sizes(target)} ({known} values)",
+            f"cannot reshape {show(sample)} ({total} values per sample) to {_sizes(target)} ({known} values)",
             f"choose sizes that multiply to {total}, or use -1 for one of them (it is then inferred)",
         )
-    return [(None, *target)]
+    return [(batch, *prefix, *target)]
+
+
+def _batch_move(mode: str, x: Shape) -> tuple[int | None, tuple[int, ...], Shape]:
+    """What a Reshape's `batch` mode does: (the output's batch, sizes put before the target, what the target reshapes)."""
+    if mode == "keep":
+        return x[0], (), x
+    if x[0] == SHARED:
+        raise ShapeError(f"cannot {mode} the batch of {show(x)}: every sample shares it", "set batch to keep")
+    if mode == "fold":
+        if len(x) < 3:
+            raise ShapeError(f"has nothing to fold into the batch of {show(x)}: folding takes the first dimension after it and leaves the rest", "set batch to keep")
+        factor = (int(x[0]) if isinstance(x[0], Folded) else 1) * int(x[1] or 1)
+        return (Folded(factor) if factor > 1 else x[0]), (), (None, *x[2:])
+    if not isinstance(x[0], Folded):
+        raise ShapeError(f"has no folded batch to unfold: its input is {show(x)}", "fold the batch first (an earlier Reshape with batch fold), or set batch to keep")
+    return None, (int(x[0]),), (None, *x[1:])
 
 
 def _permute(p: Params, ins: list[Shape | None]) -> list[Shape]:
@@ -189,22 +210,27 @@ def _linear_onnx(site: OnnxSite) -> list[OnnxRecord]:
 def _flatten_onnx(site: OnnxSite) -> list[OnnxRecord]:
     """ONNX's Flatten makes a 2-D tensor: the default form only; a Reshape to the sizes otherwise."""
     if _flattens_all(site.params, site.shape):
-        return [OnnxNode("Flatten", (site.x,), (site.output,), {"axis": 1})]
+        return [OnnxNode("Flatten", (site.x,), (site.output,))]  # axis 1 is the default
     shape = OnnxConstant(site.fresh("shape"), (0, *(int(d or 0) for d in _flatten(site.params, [site.shape])[0][1:])))
     return [shape, OnnxNode("Reshape", (site.x, shape.name), (site.output,))]
 
 
+def _reshape_target(params: Params, x: Shape) -> tuple[int, ...]:
+    """The full target a Reshape writes: 0 keeps the batch, -1 lets a folded or unfolded batch follow."""
+    if params.get("batch", "keep") == "keep":
+        return (0, *params["shape"])
+    return (-1, *(int(d or 0) for d in _reshape(params, [x])[0][1:]))
+
+
 def _reshape_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    shape = OnnxConstant(site.fresh("shape"), (0, *site.params["shape"]))  # 0 keeps the batch
+    shape = OnnxConstant(site.fresh("shape"), _reshape_target(site.params, site.shape))
     return [shape, OnnxNode("Reshape", (site.x, shape.name), (site.output,))]
 
 
 def _slice_onnx(site: OnnxSite) -> list[OnnxRecord]:
     start, length = site.params["start"], site.params["length"]
-    end = start + length if length else 2**63 - 1
-    where = axis(site.params["dim"], len(site.shape))
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", start), ("ends", end), ("axes", where))]
-    return [*bounds, OnnxNode("Slice", (site.x, *(b.name for b in bounds)), (site.output,))]
+    end = start + length if length else INT64_MAX
+    return slice_records(site, site.x, start, end, axis(site.params["dim"], len(site.shape)), site.output)
 
 
 # ----- PyTorch -----
@@ -213,8 +239,17 @@ def _linear_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
 
 
 def _reshape_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    dims = ", ".join(str(d) for d in s.params["shape"])
-    return pytorch_records.Emitted(None, pytorch_records.Call(f"{s.x}.reshape", (f"{s.x}.size(0)", dims)))
+    target = _reshape_target(s.params, s.shape)
+    first = f"{s.x}.size(0)" if target[0] == 0 else "-1"
+    dims = ", ".join(str(d) for d in target[1:])
+    return pytorch_records.Emitted(None, pytorch_records.Call(f"{s.x}.reshape", (first, dims)))
+
+
+def _reshape_keras(s: keras_records.Site) -> keras_records.Emitted:
+    target = _reshape_target(s.params, s.shape)
+    if target[0] == 0:
+        return keras_records.layer(s, "Reshape", literal(tuple(s.params["shape"])))
+    return keras_records.Emitted([keras_records.function(s, f"ops.reshape(t, {literal(target)})", shape=target[1:])])
 
 
 def _permute_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
@@ -267,7 +302,7 @@ def _inner_product(site: caffe_records.Site) -> list[caffe_records.Layer]:
 
 
 def _reshape_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
-    dims: caffe_records.Fields = [("dim", 0), *(("dim", d) for d in site.params["shape"])]
+    dims: caffe_records.Fields = [("dim", d) for d in _reshape_target(site.params, site.inputs[0])]
     return [caffe_records.Layer(site.name, "Reshape", site.bottoms, [site.name], [("reshape_param", [("shape", dims)])])]
 
 
@@ -313,6 +348,7 @@ SPECS = (
         infer=_output,
         outputs=(),
         input_dtype="any",
+        batch="sample",
         targets=targets("forward() return value", "keras.Model outputs", "graph output", "top blob"),
     ),
     LayerSpec(
@@ -345,6 +381,7 @@ SPECS = (
         pytorch=_linear_pytorch,
         keras=_linear_keras,
         caffe=_inner_product,
+        onnx_patterns=("matmul_add",),
     ),
     LayerSpec(
         type="Flatten",
@@ -366,17 +403,25 @@ SPECS = (
     LayerSpec(
         type="Reshape",
         category="Reshape",
-        doc="Reshapes each sample to the given shape (the batch dimension is kept).",
+        doc="Reshapes each sample to the given shape; can fold a dimension into the batch and back, as attention heads are.",
         params=(
             Ints("shape", (-1,), "Target shape without the batch dimension; one size may be -1 (inferred).", min=1, max=1_000_000, allow_minus_one=True),
+            Choice(
+                "batch",
+                "keep",
+                ("keep", "fold", "unfold"),
+                "keep: reshape each sample. fold: each sample's first dimension joins the batch, (N, H, …) → (N×H, shape). "
+                "unfold: the folded factor leaves the batch again, (N×H, …) → (N, H, shape).",
+            ),
         ),
         infer=_reshape,
+        batch="own",
         input_dtype="any",
         output_dtype="same",
         targets=targets("torch.reshape", "layers.Reshape", "Reshape", "Reshape"),
         onnx=_reshape_onnx,
         pytorch=_reshape_pytorch,
-        keras=lambda s: keras_records.layer(s, "Reshape", literal(tuple(s.params["shape"]))),
+        keras=_reshape_keras,
         caffe=_reshape_caffe,
     ),
     LayerSpec(
@@ -422,5 +467,6 @@ SPECS = (
         pytorch=lambda s: module(s, "nn.Dropout", kw("p", s.params["p"])),
         keras=lambda s: keras_records.layer(s, "Dropout", str(s.params["p"])),
         caffe=caffe_records.simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
+        caffe_import=(caffe_records.CaffeImport("Dropout", "dropout_param", lambda f: {"p": f.number("dropout_ratio", 0.5)}),),
     ),
 )

@@ -53,6 +53,7 @@ class Site:
     var: str
     args: tuple[str | None, ...]
     claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
+    anchor: str = ""  # the model's first input: what a layer that takes no input is called on
 
     @property
     def x(self) -> str:
@@ -84,10 +85,12 @@ def layer(s: Site, cls: str, *args: str, convert: Convert | None = None, x: str 
     return Emitted([step], {s.var: convert} if convert else {})
 
 
-def function(s: Site, body: str, x: str | None = None, name: str | None = None) -> Step:
+def function(s: Site, body: str, x: str | None = None, name: str | None = None, shape: tuple[int, ...] | None = None) -> Step:
     """A named `layers.Lambda` over `t` (an op applied to a KerasTensor would get a session-dependent
-    auto name, which can clash with a node's name)."""
-    return Step(s.var, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(name or s.var))), (x or s.x,)))
+    auto name, which can clash with a node's name); `shape`: its per-sample output shape, where
+    Keras cannot work it out (a reshape across the batch)."""
+    args = [f"lambda t: {body}", *([kw("output_shape", shape)] if shape is not None else []), named(name or s.var)]
+    return Step(s.var, Apply(Call("layers.Lambda", tuple(args)), (x or s.x,)))
 
 
 def per_axis(value: tuple[int, ...]) -> Any:

@@ -32,6 +32,9 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     OnnxWeight,
     clean,
+    layer_norm_records,
+    pad_records,
+    reduce_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, channels, kw, module, options
 from studio.graph.params import Bool, Float, Int
@@ -241,17 +244,16 @@ def _channel_affine(site: OnnxSite, x: str) -> list[OnnxRecord]:
 
 def _batch_statistics_onnx(site: OnnxSite) -> list[OnnxRecord]:
     """Normalize by the mean and biased variance over the batch and positions, as PyTorch's eval does without running statistics."""
-    rank = len(site.shape)
-    axes = OnnxConstant(site.fresh("axes"), (0, *range(2, rank)))
+    axes = (0, *range(2, len(site.shape)))
     eps = OnnxConstant(site.fresh("eps"), (site.params["eps"],), "float32", ())
     mean, centred, square, var, shifted, std = (site.fresh(n) for n in ("mean", "centred", "square", "var", "shifted", "std"))
     normed = site.fresh("normed") if site.params["affine"] else site.output
     records: list[OnnxRecord] = [
-        axes, eps,
-        OnnxNode("ReduceMean", (site.x, axes.name), (mean,)),
+        eps,
+        *reduce_records(site, "ReduceMean", site.x, axes, mean),
         OnnxNode("Sub", (site.x, mean), (centred,)),
         OnnxNode("Mul", (centred, centred), (square,)),
-        OnnxNode("ReduceMean", (square, axes.name), (var,)),
+        *reduce_records(site, "ReduceMean", square, axes, var),
         OnnxNode("Add", (var, eps.name), (shifted,)),
         OnnxNode("Sqrt", (shifted,), (std,)),
         OnnxNode("Div", (centred, std), (normed,)),
@@ -272,15 +274,9 @@ def _instance_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 
 def _layer_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    k = site.params["num_dims"]
-    attrs = {"axis": None if k == 1 else -k, "epsilon": _eps_attr(site)}
-    if site.params["elementwise_affine"]:
-        records: list[OnnxRecord] = []
-        operands = (site.weights["weight"], *([site.weights["bias"]] if site.params["bias"] else []))
-    else:
-        ones = _filled(site, "ones", 1.0, _known(site)[-k:])
-        records, operands = [ones], (ones.name,)
-    return [*records, OnnxNode("LayerNormalization", (site.x, *operands), (site.output,), attrs)]
+    p, k = site.params, site.params["num_dims"]
+    scale, bias = site.weights.get("weight"), site.weights.get("bias")
+    return layer_norm_records(site, site.x, site.output, k, p["eps"], scale, bias, _known(site)[-k:])
 
 
 def _group_norm_onnx(site: OnnxSite) -> list[OnnxRecord]:
@@ -327,15 +323,14 @@ def _lrn_onnx(site: OnnxSite) -> list[OnnxRecord]:
         return [OnnxNode("LRN", (site.x,), (site.output,), attrs)]
     sizes = _known(site)
     view, back = OnnxConstant(site.fresh("view"), (0, 1, sizes[0], -1)), OnnxConstant(site.fresh("shape"), (0, *sizes))
-    pads = OnnxConstant(site.fresh("pads"), (0, 0, size // 2, 0, 0, 0, (size - 1) // 2, 0))
     alpha, k, beta = (OnnxConstant(site.fresh(n), (p[n],), "float32", ()) for n in ("alpha", "k", "beta"))
     names = ("square", "viewed", "padded", "pooled", "summed", "scaled", "shifted", "divisor")
     square, viewed, padded, pooled, summed, scaled, shifted, divisor = (site.fresh(n) for n in names)
     return [
-        view, back, pads, alpha, k, beta,
+        view, back, alpha, k, beta,
         OnnxNode("Mul", (site.x, site.x), (square,)),
         OnnxNode("Reshape", (square, view.name), (viewed,)),
-        OnnxNode("Pad", (viewed, pads.name), (padded,)),
+        *pad_records(site, viewed, [(0, 0), (0, 0), (size // 2, (size - 1) // 2), (0, 0)], padded),
         OnnxNode("AveragePool", (padded,), (pooled,), {"kernel_shape": [size, 1]}),
         OnnxNode("Reshape", (pooled, back.name), (summed,)),
         OnnxNode("Mul", (summed, alpha.name), (scaled,)),
@@ -588,6 +583,7 @@ SPECS = (
         onnx=_group_norm_onnx,
         pytorch=_group_norm_pytorch,
         keras=_group_norm_keras,
+        onnx_patterns=("group_norm",),
     ),
     _instance_norm_spec("InstanceNorm1d", "Normalizes each channel of each sequence over its positions."),
     _instance_norm_spec("InstanceNorm2d", "Normalizes each channel of each image over its positions, as in style transfer."),
@@ -615,5 +611,6 @@ SPECS = (
         keras=_lrn_keras,
         caffe=_lrn_caffe,
         onnx_import=(OnnxImport("LRN", _lrn_import),),
+        onnx_patterns=("lrn",),
     ),
 )

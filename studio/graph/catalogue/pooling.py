@@ -41,6 +41,8 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    pad_records,
+    reduce_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, module, options
 from studio.graph.params import Bool, Choice, Ints, Param
@@ -48,9 +50,9 @@ from studio.graph.params import Bool, Choice, Ints, Param
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
 # ONNX has no adaptive pooling op, but the input sizes are static: a pool to 1 is a global pool,
 # to sizes that divide the input a fixed AveragePool / MaxPool (`_adaptive_onnx`); averages to
-# other sizes go through torch.onnx (gathered sums), and max pooling to them is refused.
+# other sizes are a MatMul per axis by the windows' averaging matrix, and max pooling to them is refused.
 ADAPTIVE_ONNX = {
-    "avg": "GlobalAveragePool / AveragePool, or gathered sums (torch.onnx export, static sizes)",
+    "avg": "GlobalAveragePool / AveragePool, or MatMul by the windows' averages (static sizes)",
     "max": "GlobalMaxPool / MaxPool (output_size must divide the input size)",
 }
 NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer")
@@ -231,8 +233,12 @@ def _adaptive_onnx(kind: str) -> OnnxEmitter:
         out, sizes = site.params["output_size"], site.shape[2:]
         if all(o == 1 for o in out):
             return [OnnxNode("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", (site.x,), (site.output,))]
-        if any(n is None or n % o for n, o in zip(sizes, out)):
-            raise Inexpressible("adaptive windows of different sizes")
+        if any(n is None for n in sizes):
+            raise Inexpressible("an input size is unknown")
+        if any(int(n or 0) % o for n, o in zip(sizes, out)):
+            if kind == "max":
+                raise Inexpressible("adaptive max windows of different sizes")
+            return _window_averages(site, tuple(int(n or 0) for n in sizes), tuple(out))
         kernel = tuple(int(n or 0) // o for n, o in zip(sizes, out))
         attrs = onnx_window(kernel, kernel, (1,) * len(kernel), [(0, 0)] * len(kernel))
         return [OnnxNode("AveragePool" if kind == "avg" else "MaxPool", (site.x,), (site.output,), attrs)]
@@ -240,11 +246,33 @@ def _adaptive_onnx(kind: str) -> OnnxEmitter:
     return emit
 
 
+def _window_averages(site: OnnxSite, sizes: tuple[int, ...], out: tuple[int, ...]) -> list[OnnxRecord]:
+    """Adaptive average pooling with windows of different sizes: per axis, a MatMul by the matrix averaging each window.
+
+    PyTorch's window i of n entries pooled to o spans floor(i n / o) to ceil((i + 1) n / o). The
+    last axis is x @ (n, o); the one before (2-D pools) is (o, n) @ x, broadcast over N and C.
+    """
+    records: list[OnnxRecord] = []
+    x, rank = site.x, len(sizes)
+    axes = [(d, n, o) for d, (n, o) in enumerate(zip(sizes, out)) if n != o]
+    for index, (d, n, o) in enumerate(axes):
+        spans = [((i * n) // o, -(-((i + 1) * n) // o)) for i in range(o)]
+        rows = [[1.0 / (stop - start) if start <= j < stop else 0.0 for start, stop in spans] for j in range(n)]  # (n, o)
+        y = site.output if index == len(axes) - 1 else site.fresh(f"averaged{d}")
+        if d == rank - 1:
+            matrix = OnnxConstant(site.fresh(f"windows{d}"), tuple(v for row in rows for v in row), "float32", (n, o))
+            records += [matrix, OnnxNode("MatMul", (x, matrix.name), (y,))]
+        else:
+            matrix = OnnxConstant(site.fresh(f"windows{d}"), tuple(row[i] for i in range(o) for row in rows), "float32", (o, n))
+            records += [matrix, OnnxNode("MatMul", (matrix.name, x), (y,))]
+        x = y
+    return records
+
+
 def _global_onnx(kind: str, rank: int) -> OnnxEmitter:
     def emit(site: OnnxSite) -> list[OnnxRecord]:
-        axes = OnnxConstant(site.fresh("axes"), tuple(range(2, rank + 2)))
         op = "ReduceMean" if kind == "avg" else "ReduceMax"
-        return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+        return reduce_records(site, op, site.x, tuple(range(2, rank + 2)), site.output, keepdims=False)
 
     return emit
 
@@ -261,8 +289,7 @@ def _upsample_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 def _zero_pad_onnx(site: OnnxSite) -> list[OnnxRecord]:
     left, right, top, bottom = site.params["padding"]
-    pads = OnnxConstant(site.fresh("pads"), (0, 0, top, left, 0, 0, bottom, right))
-    return [pads, OnnxNode("Pad", (site.x, pads.name), (site.output,))]
+    return pad_records(site, site.x, [(0, 0), (0, 0), (top, bottom), (left, right)], site.output)
 
 
 # ----- PyTorch, Keras, Caffe -----
@@ -387,8 +414,8 @@ def _zero_pad_keras(s: keras_records.Site) -> keras_records.Emitted:
     return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
 
 
-def _caffe_pool(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
-    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it."""
+def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+    """Output length of Caffe's Pooling, as PoolingLayer::Reshape computes it (the export and the import use it)."""
     span = size + 2 * pad - kernel
     out = (-(-span // stride) if ceil else span // stride) + 1
     if pad and (out - 1) * stride >= size + pad:
@@ -412,7 +439,7 @@ def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
         caffe_spatial(fields, "stride", tuple(stride), 1, True)
         caffe_spatial(fields, "pad", pads, 0, True)
         for ceil, mode in ((True, None), (False, "FLOOR")):
-            got = tuple(_caffe_pool(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
+            got = tuple(caffe_pool_out(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
             if got == tuple(wanted):
                 if mode is not None:  # Caffe rounds up by default; this window needs rounding down
                     fields.append(("round_mode", Word(mode)))
@@ -510,6 +537,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         pytorch=_adaptive_pytorch(f"Adaptive{word}Pool{rank}d"),
         keras=_adaptive_keras(f"Adaptive{keras}Pooling{rank}D"),
         targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
+        onnx_patterns=("adaptive_pool_1d",) if (kind, rank) == ("avg", 1) else (),
     )
 
 

@@ -318,6 +318,7 @@ SPECS = (
         onnx=_recurrent_onnx("LSTM"),
         pytorch=_recurrent_pytorch("LSTM"),
         keras=_recurrent_keras("LSTM"),
+        onnx_patterns=("recurrent",),
         targets=targets("nn.LSTM", "layers.LSTM", "LSTM", Unsupported(_CAFFE_TIME_MAJOR)),
     ),
     LayerSpec(
@@ -331,6 +332,7 @@ SPECS = (
         onnx=_recurrent_onnx("GRU"),
         pytorch=_recurrent_pytorch("GRU"),
         keras=_recurrent_keras("GRU"),
+        onnx_patterns=("recurrent",),
         targets=targets("nn.GRU", "layers.GRU", "GRU", Unsupported("BVLC Caffe has no GRU layer")),
     ),
     LayerSpec(
@@ -346,6 +348,7 @@ SPECS = (
         onnx=_recurrent_onnx("RNN"),
         pytorch=_recurrent_pytorch("RNN"),
         keras=_recurrent_keras("RNN"),
+        onnx_patterns=("recurrent",),
         targets=targets(
             "nn.RNN",
             "layers.SimpleRNN",

@@ -28,7 +28,9 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    OnnxValues,
     clean,
+    reduce_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, Emitted, Raw, kw, options, size
 from studio.graph.params import Bool, Float, Int, Ints, Param
@@ -156,12 +158,7 @@ def _normalize_keras(s: keras_records.Site) -> keras_records.Emitted:
 
 # ----- ONNX -----
 def _reduce_node(site: OnnxSite, op: str, x: str, out: str, axes: list[int], keep: bool) -> list[OnnxRecord]:
-    """One ReduceX node: axes are an input from opset 18, an attribute before."""
-    attrs = {} if keep else {"keepdims": 0}
-    if site.opset < 18:
-        return [OnnxNode(op, (x,), (out,), {"axes": axes, **attrs})]
-    constant = OnnxConstant(site.fresh("axes"), tuple(axes))
-    return [constant, OnnxNode(op, (x, constant.name), (out,), attrs)]
+    return reduce_records(site, op, x, tuple(axes), out, keep)
 
 
 def _reduce_onnx(op: str) -> OnnxEmitter:
@@ -276,18 +273,18 @@ def _arg_caffe(negate: bool) -> Callable[[caffe_records.Site], list[caffe_record
 
 
 # ----- ONNX import -----
-def _reduce_import(values: dict) -> Params:
+def _reduce_import(values: OnnxValues) -> Params:
     axes = values.get("axes")
     if not axes:
         raise Inexpressible("over every dimension, the batch included")
     return {"dims": tuple(int(a) for a in axes), "keepdim": bool(values.get("keepdims", 1))}
 
 
-def _norm_import(p: float) -> Callable[[dict], Params]:
+def _norm_import(p: float) -> Callable[[OnnxValues], Params]:
     return lambda values: {**_reduce_import(values), "p": p}
 
 
-def _arg_import(values: dict) -> Params:
+def _arg_import(values: OnnxValues) -> Params:
     if values.get("select_last_index", 0):
         raise Inexpressible("the last of equal entries (select_last_index)")
     return {"dim": int(values.get("axis", 0)), "keepdim": bool(values.get("keepdims", 1))}
@@ -397,5 +394,6 @@ SPECS = (
         pytorch=_normalize_pytorch,
         keras=_normalize_keras,
         onnx=_normalize_onnx,
+        onnx_patterns=("normalize",),  # ReduceL1/L2, then Max or Clip (an Expand between), then Div
     ),
 )

@@ -33,6 +33,8 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    reduce_records,
+    slice_records,
 )
 from studio.graph.catalogue.recurrent import need_sequence
 from studio.graph.params import Choice, Int
@@ -94,13 +96,8 @@ def _positional_onnx(site: OnnxSite) -> list[OnnxRecord]:
         return [table, OnnxNode("Add", (site.x, table.name), (site.output,))]
     if steps == site.params["max_len"]:
         return [OnnxNode("Add", (site.x, site.weights["table"]), (site.output,))]
-    bounds = [OnnxConstant(site.fresh(n), (v,)) for n, v in (("starts", 0), ("ends", steps), ("axes", 0))]
     rows = site.fresh("rows")
-    return [
-        *bounds,
-        OnnxNode("Slice", (site.weights["table"], *(b.name for b in bounds)), (rows,)),
-        OnnxNode("Add", (site.x, rows), (site.output,)),
-    ]
+    return [*slice_records(site, site.weights["table"], 0, steps, 0, rows), OnnxNode("Add", (site.x, rows), (site.output,))]
 
 
 def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
@@ -108,11 +105,7 @@ def _sequence_pool_onnx(site: OnnxSite) -> list[OnnxRecord]:
     if mode in ("first", "last"):
         step = OnnxConstant(site.fresh("step"), (0 if mode == "first" else -1,), shape=())
         return [step, OnnxNode("Gather", (site.x, step.name), (site.output,), {"axis": 1})]
-    op = "ReduceMean" if mode == "mean" else "ReduceMax"
-    if site.opset < 18:  # axes became an input in opset 18
-        return [OnnxNode(op, (site.x,), (site.output,), {"axes": [1], "keepdims": 0})]
-    axes = OnnxConstant(site.fresh("axes"), (1,))
-    return [axes, OnnxNode(op, (site.x, axes.name), (site.output,), {"keepdims": 0})]
+    return reduce_records(site, "ReduceMean" if mode == "mean" else "ReduceMax", site.x, (1,), site.output, keepdims=False)
 
 
 # ----- PyTorch, Keras, Caffe -----

@@ -30,6 +30,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    OnnxValues,
 )
 from studio.graph.catalogue.pytorch_records import Call, Emitted, Raw, size
 from studio.graph.params import Bool, Int, Ints, Param
@@ -376,14 +377,14 @@ def _roll_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
 
 
 # ----- ONNX import -----
-def _tile_import(values: dict) -> Params:
+def _tile_import(values: OnnxValues) -> Params:
     repeats = tuple(int(r) for r in values["repeats"])
     if not repeats or repeats[0] != 1:
         raise Inexpressible("copies along the batch dimension")
     return {"repeats": repeats[1:]}
 
 
-def _expand_import(values: dict) -> Params:
+def _expand_import(values: OnnxValues) -> Params:
     x, shape = values.shape, [int(d) for d in values["shape"]]
     if len(shape) > len(x):
         raise Inexpressible("dimensions added in front of the batch")
@@ -393,7 +394,7 @@ def _expand_import(values: dict) -> Params:
     return {"sizes": tuple(-1 if want in (1, have) else want for want, have in zip(shape[1:], x[1:]))}
 
 
-def _flip_import(values: dict) -> Params:
+def _flip_import(values: OnnxValues) -> Params:
     """A Slice that steps back by 1 over the whole of each axis it slices."""
     x = values.shape
     starts, ends = values["starts"], values["ends"]
@@ -406,21 +407,21 @@ def _flip_import(values: dict) -> Params:
     return {"dims": tuple(int(a) for a in axes)}
 
 
-def _cumsum_import(values: dict) -> Params:
+def _cumsum_import(values: OnnxValues) -> Params:
     return {
-        "dim": int(values["axis"]),
+        "dim": int(values["axis"][0]),
         "exclusive": bool(values.get("exclusive", 0)),
         "reverse": bool(values.get("reverse", 0)),
     }
 
 
-def _gather_import(values: dict) -> Params:
-    indices, axis = values["indices"], int(values.get("axis", 0))
-    have = int(values.shape[axis] or 0)
-    picked = indices if isinstance(indices, tuple) else (indices,)
-    if any(isinstance(i, tuple) for i in picked):
+def _gather_import(values: OnnxValues) -> Params:
+    axis, rank = int(values.get("axis", 0)), values.ranks["indices"]
+    if rank > 1:
         raise Inexpressible("indices of more than one dimension")
-    return {"dim": axis, "indices": tuple(int(i) % have if have else int(i) for i in picked), "keepdim": isinstance(indices, tuple)}
+    have = int(values.shape[axis] or 0)
+    picked = tuple(int(i) % have if have else int(i) for i in values["indices"])
+    return {"dim": axis, "indices": picked, "keepdim": rank == 1}
 
 
 def _no_caffe(what: str) -> Unsupported:

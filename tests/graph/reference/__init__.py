@@ -29,6 +29,8 @@ class Case:
     `build(params, input_shapes)` returns an nn.Module whose forward takes the input tensors
     (full shapes, batch included) and returns a tensor. `stricter(params, shapes)` says when
     the catalogue rejects, on purpose, something PyTorch would run (documented per case).
+    `positive(params)` says when the layer computes real numbers only for positive inputs
+    (a logarithm, a square root): the export tests then feed it positive values.
     """
 
     inputs: Callable[[Params], st.SearchStrategy[list[SampleShape]]]
@@ -37,6 +39,7 @@ class Case:
     dtype: torch.dtype = torch.float32
     device: str = "meta"
     stricter: Callable[[Params, list[SampleShape]], bool] = lambda p, s: False
+    positive: Callable[[Params], bool] = lambda p: False
 
 
 class Lambda(torch.nn.Module):
@@ -73,3 +76,13 @@ def _collect() -> dict[str, Case]:
 
 
 CASES = _collect()
+
+
+def needs_positive_inputs(graph: Any) -> bool:
+    """True when a layer of `graph` (a `studio.graph.Graph`) computes real numbers only for positive inputs."""
+    return any(node.type in CASES and CASES[node.type].positive(node.params) for node in graph.nodes.values())
+
+
+def made_positive(x: torch.Tensor) -> torch.Tensor:
+    """Random normal values moved into [0.25, inf), where every layer's domain lies."""
+    return x.abs() + 0.25

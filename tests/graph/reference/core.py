@@ -39,6 +39,18 @@ def _narrow(p, x):
     return x.narrow(p["dim"], p["start"], p["length"] or x.shape[p["dim"]] - p["start"])
 
 
+def _reshape(p, x):
+    if p.get("batch") == "fold":  # each sample's first dimension joins the batch
+        return x.reshape(x.shape[0] * x.shape[1], *p["shape"])
+    return x.reshape(x.shape[0], *p["shape"])
+
+
+def _batch_mode_refused(p, s) -> bool:
+    # Unfolding needs a folded batch, which an Input never gives (tests/codegen/test_folded_batch.py
+    # covers it); folding needs a dimension to fold and one to keep.
+    return p.get("batch") == "unfold" or (p.get("batch") == "fold" and len(s[0]) < 2)
+
+
 CASES = {
     "Identity": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Identity()),
     "Dropout": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Dropout(p["p"])),
@@ -59,7 +71,8 @@ CASES = {
     "Reshape": Case(
         inputs=_reshape_inputs,
         params={"shape": st.lists(st.sampled_from([-1, 1, 2, 3, 4]), min_size=1, max_size=3).filter(lambda v: v.count(-1) <= 1)},
-        build=lambda p, s: Lambda(lambda m, x: x.reshape(x.shape[0], *p["shape"])),
+        stricter=_batch_mode_refused,
+        build=lambda p, s: Lambda(lambda m, x: _reshape(p, x)),
     ),
     "Slice": Case(
         inputs=lambda p: _rank(1, 3),

@@ -26,15 +26,14 @@ def _several(draw, n: int, dim: int | None = None) -> list[tuple[int, ...]]:
     return shapes
 
 
-def _broadcasts(p, s) -> bool:
-    # The catalogue refuses inputs of different shapes even where PyTorch would broadcast them
-    # (a (N, 1, H, W) added to (N, C, H, W)): in a visual editor a silent broadcast is far more
-    # often a wiring mistake than an intent, and not every export target broadcasts alike.
+def _ranks_differ(p, s) -> bool:
+    # Inputs of different ranks are refused, though PyTorch lines them up from the right: there
+    # the batch would meet another input's dimension, which would mix samples.
     try:
         torch.broadcast_shapes(*[(2, *shape) for shape in s])  # every input shares the batch
     except RuntimeError:
         return False
-    return len(set(s)) > 1
+    return len({len(x) for x in s}) > 1
 
 
 def _elementwise(fn) -> Case:
@@ -47,7 +46,7 @@ def _elementwise(fn) -> Case:
     return Case(
         inputs=lambda p: _several(p.get("num_inputs", 2)),
         params={"num_inputs": st.integers(2, 5)},
-        stricter=_broadcasts,
+        stricter=_ranks_differ,
         build=lambda p, s: Lambda(combine),
     )
 
@@ -64,6 +63,8 @@ CASES = {
     "Multiply": _elementwise(torch.mul),
     "Maximum": _elementwise(torch.maximum),
     "Subtract": _elementwise(torch.sub),
+    "Divide": _elementwise(torch.div),
+    "Minimum": _elementwise(torch.minimum),
     "Concat": Case(
         inputs=lambda p: _several(p["num_inputs"], p["dim"]),
         params={"num_inputs": st.integers(2, 5), "dim": st.integers(-4, 4)},
