@@ -37,6 +37,13 @@ def family_mapper(op_type: str) -> Mapper | None:
     return lambda ctx, node: import_by_rules(ctx, node, rules)
 
 
+class Declined(Unmappable):
+    """No family rule gave a reason of its own: none took the node, or its layer refused the shapes.
+
+    Behind an importer's table (`fallback`) the table's own reason is the one reported.
+    """
+
+
 def import_by_rules(ctx: ImportContext, node: onnx.NodeProto, rules: list[tuple[LayerSpec, OnnxImport]]) -> None:
     """Emit the layer of the first rule that takes `node`; Unmappable with the first reason (or what they need) when none does."""
     x = data_input(ctx, node)
@@ -52,16 +59,24 @@ def import_by_rules(ctx: ImportContext, node: onnx.NodeProto, rules: list[tuple[
         if params is None:
             continue
         outputs: str | list[str] = list(node.output) if spec.pieces is not None else node.output[0]
-        ctx.emit(node, spec.type, params, [x], outputs)
+        try:
+            ctx.emit(node, spec.type, params, [x], outputs)
+        except Unmappable as err:
+            raise Declined(err.kind) from None
         if spec.output_dtype == "int" or (spec.output_dtype == "same" and x in ctx.int_tensors):
             ctx.int_tensors.update(o for o in node.output if o)
         return
-    needs = next((rule.needs for _, rule in reversed(rules) if rule.needs), "other values")
+    needs = next((rule.needs for _, rule in reversed(rules) if rule.needs), None)
+    if not reasons and needs is None:
+        raise Declined(f"{node.op_type} (other values)")
     raise Unmappable(f"{node.op_type} ({reasons[0] if reasons else needs})")
 
 
 def fallback(first: Mapper, then: Mapper) -> Mapper:
-    """`first`, and where it finds no mapping and emitted nothing, `then`; when neither maps the node, `first`'s reason is reported.
+    """`first`, and where it finds no mapping and emitted nothing, `then`.
+
+    When neither maps the node, the reason reported is the family rules' own where they give one
+    (an `Inexpressible`, or what they need), else `first`'s.
 
     The importer's tables map some forms of an operator onto special layers (Clip to ReLU6, a
     spatial ReduceMean to a global pool); a family's general layer takes the other forms.
@@ -76,7 +91,7 @@ def fallback(first: Mapper, then: Mapper) -> Mapper:
                 raise
             try:
                 then(ctx, node)
-            except Unmappable:
+            except Declined:
                 raise refused from None
 
     return mapper

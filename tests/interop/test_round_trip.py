@@ -58,8 +58,8 @@ CHANGES_FORM = {
     "LogSigmoid": {"Neg", "Softplus"},  # -softplus(-x)
     "Softmin": {"Neg", "Softmax"},  # softmax(-x)
     "Tanhshrink": {"Tanh", "Subtract"},  # x - tanh(x)
-    "GLU": {"Slice", "Sigmoid", "Multiply"},  # a Split into halves, a sigmoid gate
-    "SwiGLU": {"Slice", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
+    "GLU": {"Split", "Sigmoid", "Multiply"},  # a Split into halves, a sigmoid gate
+    "SwiGLU": {"Split", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
 }
 VARIANTS = [  # forms the default parameters do not reach: padding modes, approximations, stacks
     (

@@ -394,8 +394,8 @@ def _expand_import(values: OnnxValues) -> Params:
     return {"sizes": tuple(-1 if want in (1, have) else want for want, have in zip(shape[1:], x[1:]))}
 
 
-def _flip_import(values: OnnxValues) -> Params:
-    """A Slice that steps back by 1 over the whole of each axis it slices."""
+def _flip_import(values: OnnxValues) -> Params | None:
+    """A Slice that steps back by 1 over the whole of each axis it slices (any other Slice is not a Flip)."""
     x = values.shape
     starts, ends = values["starts"], values["ends"]
     axes = values.get("axes", tuple(range(len(starts))))
@@ -403,7 +403,7 @@ def _flip_import(values: OnnxValues) -> Params:
     for start, end, axis, step in zip(starts, ends, axes, steps):
         have = int(x[int(axis)] or 0)
         if step != -1 or not (start >= have - 1 or start == -1) or end > -have - 1:
-            raise Inexpressible(f"step {step} from {start} to {end}: only a whole axis reversed becomes a Flip")
+            return None
     return {"dims": tuple(int(a) for a in axes)}
 
 
