@@ -149,6 +149,57 @@ def conv_autoencoder(b: Builder) -> None:
     b("Output", "image_out", "reconstruction")
 
 
+def _inverted_residual(b: Builder, name: str, source: str, channels: int, expand: int) -> str:
+    """MobileNetV3's block: expand, depthwise, squeeze-and-excitation gate, project, residual."""
+    wide = channels * expand
+    b("Conv2d", f"{name}_expand", source, out_channels=wide, kernel_size=1, bias=False)
+    b("BatchNorm2d", f"{name}_expand_bn", f"{name}_expand")
+    b("Hardswish", f"{name}_expand_act", f"{name}_expand_bn")
+    b("DepthwiseConv2d", f"{name}_depthwise", f"{name}_expand_act", kernel_size=3, padding=1, bias=False)
+    b("BatchNorm2d", f"{name}_depthwise_bn", f"{name}_depthwise")
+    features = b("Hardswish", f"{name}_depthwise_act", f"{name}_depthwise_bn")
+    b("GlobalAvgPool2d", f"{name}_squeeze", features)
+    b("Linear", f"{name}_reduce", f"{name}_squeeze", out_features=wide // 4)
+    b("ReLU", f"{name}_reduce_act", f"{name}_reduce")
+    b("Linear", f"{name}_excite", f"{name}_reduce_act", out_features=wide)
+    b("Hardsigmoid", f"{name}_gate", f"{name}_excite")
+    b("Reshape", f"{name}_gate_map", f"{name}_gate", shape=[wide, 1, 1])
+    b("Multiply", f"{name}_gated", features, f"{name}_gate_map")  # (N, C, H, W) times (N, C, 1, 1)
+    b("Conv2d", f"{name}_project", f"{name}_gated", out_channels=channels, kernel_size=1, bias=False)
+    b("BatchNorm2d", f"{name}_project_bn", f"{name}_project")
+    return b("Add", f"{name}_out", source, f"{name}_project_bn")
+
+
+def se_mobilenet(b: Builder) -> None:
+    b("Input", "image", shape=[3, 32, 32])
+    b("Conv2d", "stem", "image", out_channels=16, kernel_size=3, stride=2, padding=1, bias=False)
+    b("BatchNorm2d", "stem_bn", "stem")
+    x = b("Hardswish", "stem_act", "stem_bn")
+    x = _inverted_residual(b, "block1", x, 16, expand=4)
+    x = _inverted_residual(b, "block2", x, 16, expand=4)
+    b("GlobalAvgPool2d", "pool", x)
+    b("Linear", "logits", "pool", out_features=10)
+    b("Output", "label", "logits")
+
+
+def vit_tiny(b: Builder) -> None:
+    b("Input", "image", shape=[1, 16, 16])
+    b("Conv2d", "patches", "image", out_channels=32, kernel_size=4, stride=4)  # 16 patches of 4x4 pixels
+    b("Reshape", "patch_grid", "patches", shape=[32, 16])
+    b("Permute", "patch_tokens", "patch_grid", dims=[2, 1])  # (N, 16 tokens, 32 features)
+    b("Parameter", "class_token", shape=[1, 32])
+    b("Concat", "tokens", "class_token", "patch_tokens", dim=1)  # the class token, broadcast over the batch
+    b("Parameter", "positions", shape=[17, 32])
+    b("Add", "embedded", "tokens", "positions")
+    block = dict(nhead=4, dim_feedforward=64, dropout=0.0, activation="gelu", norm_first=True)
+    b("TransformerEncoderLayer", "encoder1", "embedded", **block)
+    b("TransformerEncoderLayer", "encoder2", "encoder1", **block)
+    b("LayerNorm", "final_norm", "encoder2")
+    b("SequencePool", "class_output", "final_norm", mode="first")
+    b("Linear", "logits", "class_output", out_features=10)
+    b("Output", "label", "logits")
+
+
 EXAMPLES = {
     "digits_cnn": (digits_cnn, "A small CNN for the built-in 8x8 handwritten digits.", dict(dataset="digits", epochs=20)),
     "lenet5": (lenet5, "LeCun et al.'s LeNet-5 for 28x28 digits (MNIST; trains on the built-in digits, resized).", dict(dataset="digits", epochs=10)),
@@ -157,6 +208,8 @@ EXAMPLES = {
     "inception_block": (inception_block, "An inception-style block: four parallel branches joined by Concat.", dict(dataset="digits")),
     "lstm_classifier": (lstm_classifier, "A bidirectional LSTM that classifies token sequences.", dict(dataset="sequence")),
     "transformer_classifier": (transformer_classifier, "A two-layer transformer encoder that classifies token sequences.", dict(dataset="sequence", learning_rate=0.0005)),
+    "se_mobilenet": (se_mobilenet, "MobileNetV3-style blocks whose squeeze-and-excitation gates broadcast over each feature map.", dict(dataset="digits", epochs=15, learning_rate=0.003)),
+    "vit_tiny": (vit_tiny, "A tiny vision transformer: patch embedding, a learned class token and position table, two encoder blocks.", dict(dataset="digits", epochs=30, learning_rate=0.002)),
     "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="digits", target="input", loss="mse")),
 }
 

@@ -84,7 +84,7 @@ def onnx_model(
         if node.params["mean"]:
             records = _standardize(node.params, name, names.fresh(f"{node.name}/standardized"), names.fresh)
             value[(node_id, "out")] = records[-1].outputs[0]  # type: ignore[union-attr]
-            _add(records, labels.fresh(f"{node.name}/standardize"), {}, {}, nodes, initializers, labels)
+            _add(records, labels.fresh(f"{node.name}/standardize"), {}, {}, nodes, initializers, labels, opset)
     returned: dict[tuple[str, str], str] = {}  # a layer's output returned as it is: its value takes the output's name
     for node_id, name in zip(output_ids, outputs):
         edge = graph.source_of(node_id, "in")
@@ -122,7 +122,7 @@ def onnx_model(
             records = node.spec.onnx(site)
         except Inexpressible as err:
             raise Inexpressible(f"{node.name}: {node.type}: {err}") from err
-        _add(records, node.name, weights, arrays, nodes, initializers, labels)
+        _add(records, node.name, weights, arrays, nodes, initializers, labels, opset)
     for node_id, name in zip(output_ids, outputs):
         node = graph.nodes[node_id]
         edge = graph.source_of(node_id, "in")
@@ -165,6 +165,7 @@ def _add(
     nodes: list[onnx.NodeProto],
     initializers: list[onnx.TensorProto],
     labels: _Names,
+    opset: int,
 ) -> None:
     """Turn one layer's records into protobuf: the last operator is named after the layer."""
     import numpy as np
@@ -177,16 +178,35 @@ def _add(
             if record.shape is not None:
                 array = array.reshape(record.shape)
             initializers.append(numpy_helper.from_array(array, record.name))
+        elif isinstance(record, OnnxWeight) and record.fixed:
+            value = numpy_helper.from_array(_weight(record, weights, arrays), record.name)
+            nodes.append(helper.make_node("Constant", [], [record.name], name=layer, value=value))
         elif isinstance(record, OnnxWeight):
             initializers.append(numpy_helper.from_array(_weight(record, weights, arrays), record.name))
         else:
             label = layer if record is operators[-1] else labels.fresh(f"{layer}/{record.op}")
             attrs = {k: v for k, v in record.attrs.items() if v is not None}
-            nodes.append(helper.make_node(record.op, list(record.inputs), list(record.outputs), name=label, **attrs))
+            node = helper.make_node(record.op, list(record.inputs), list(record.outputs), name=label, **attrs)
+            nodes.append(_plain(node, opset))
     used = {name for r in operators for name in r.inputs}
     for name in weights.values():
         if name in used:  # a weight an operator reads as it is stored
             initializers.append(numpy_helper.from_array(np.ascontiguousarray(arrays[name], dtype=_dtype(arrays[name])), name))
+
+
+def _plain(node: onnx.NodeProto, opset: int) -> onnx.NodeProto:
+    """The node without attributes written at the value its operator's schema gives them anyway."""
+    from onnx import defs, helper
+
+    schema = defs.get_schema(node.op_type, opset, "")
+    kept = []
+    for attribute in node.attribute:
+        default = schema.attributes[attribute.name].default_value if attribute.name in schema.attributes else None
+        if default is None or not default.name or helper.get_attribute_value(attribute) != helper.get_attribute_value(default):
+            kept.append(attribute)
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    return node
 
 
 def _weight(record: OnnxWeight, weights: dict[str, str], arrays: dict[str, np.ndarray]) -> np.ndarray:

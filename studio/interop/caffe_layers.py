@@ -52,12 +52,12 @@ def convolution(b: Builder, layer: Layer) -> list[Blob]:
 
 
 def deconvolution(b: Builder, layer: Layer) -> list[Blob]:
-    """Deconvolution -> ConvTranspose1d/2d (Caffe's output size has no output_padding, as here)."""
+    """Deconvolution -> ConvTranspose1d/2d/3d (Caffe's output size has no output_padding, as here)."""
     x = b.plain(single(layer), layer.name)
     p = layer.param("convolution_param")
     check_axis_one(p, layer.type)
     rank = rank_of(x) - 2
-    if rank not in (1, 2):
+    if rank not in (1, 2, 3):
         raise Unmappable(f"Deconvolution over {rank} spatial axes")
     blob = b.add(
         f"ConvTranspose{rank}d", layer.name, _conv_params(p, rank), [x], layer.type

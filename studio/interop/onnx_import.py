@@ -52,11 +52,13 @@ from studio.interop.onnx_patterns import (
     matmul_add,
     normalize,
     pad_into,
+    shuffle,
     silu,
     softplus,
 )
 from studio.interop.onnx_pooling import POOL_MAPPERS
 from studio.interop.onnx_sequence import attention, recurrent
+from studio.interop.onnx_spatial import SPATIAL_MAPPERS
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific 
     "adaptive_pool_1d": (frozenset({"Unsqueeze"}), adaptive_pool_1d),
     "matmul_add": (frozenset({"MatMul"}), matmul_add),
     "pad_into": (frozenset({"Pad"}), pad_into),
+    "shuffle": (frozenset({"Reshape"}), shuffle),
     "normalize": (frozenset({"ReduceL1", "ReduceL2"}), normalize),
 }
 
@@ -95,6 +98,7 @@ def supported_operators() -> list[str]:
             *MAPPERS,
             *POOL_MAPPERS,
             *TENSOR_MAPPERS,
+            *SPATIAL_MAPPERS,
             *(rule.op for spec in CATALOGUE.values() for rule in spec.onnx_import),
             *("LSTM", "GRU", "RNN", "Erf", "Constant", "Shape"),
         }
@@ -418,8 +422,8 @@ def _map_node(
 
 
 def _mapper(op_type: str) -> Mapper | None:
-    """The importer's own mapping of `op_type`, falling back on the families' rules; or theirs alone."""
-    table = MAPPERS.get(op_type) or POOL_MAPPERS.get(op_type) or TENSOR_MAPPERS.get(op_type)
+    """The importer's own mapper of `op_type` with the families' rules as its fallback, or either alone."""
+    table = MAPPERS.get(op_type) or POOL_MAPPERS.get(op_type) or TENSOR_MAPPERS.get(op_type) or SPATIAL_MAPPERS.get(op_type)
     family = family_mapper(op_type)
     if table is not None and family is not None:
         return fallback(table, family)

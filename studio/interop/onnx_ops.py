@@ -252,7 +252,7 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)
     rank = len(shape) - 2
-    if rank not in (1, 2):
+    if rank not in (1, 2, 3):
         raise Unmappable(f"ConvTranspose ({rank}-D)")
     weight = constant(ctx, node, 1, "weight")
     bias = constant(ctx, node, 2, "bias", optional=True)
@@ -337,6 +337,9 @@ def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 
 def _matmul(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    if not any(ctx.is_constant(n) for n in node.input):  # a product of two activations (attention's scores)
+        ctx.emit(node, "MatMul", {}, [ctx.resolve(n) for n in node.input], node.output[0])
+        return
     x = data_input(ctx, node)
     weight = constant(ctx, node, 1, "weight")
     if weight.ndim != 2:
@@ -427,6 +430,24 @@ def _layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if bias is not None:
             weights["bias"] = floats(np.broadcast_to(bias, normalized))
     ctx.emit(node, "LayerNorm", params, [x], node.output[0], weights)
+
+
+def _rms_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """RMSNormalization (opset 23) over the trailing axes -> RMSNorm with its scale."""
+    import numpy as np
+
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    attrs = ctx.attrs(node)
+    axis = int(attrs.get("axis", -1)) % len(shape)
+    if axis == 0:
+        raise Unmappable("RMSNormalization (over the batch dimension)")
+    if int(attrs.get("stash_type", 1)) != 1:
+        raise Unmappable("RMSNormalization (computed in another precision than float32)")
+    scale = constant(ctx, node, 1, "scale")  # a weight, even where it is all ones (a fresh layer's)
+    params = {"num_dims": len(shape) - axis, "eps": clean(attrs.get("epsilon", 1e-5))}
+    weights = {"weight": floats(np.broadcast_to(scale, tuple(shape[axis:])))}
+    ctx.emit(node, "RMSNorm", params, [x], node.output[0], weights)
 
 
 def _group_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
@@ -558,6 +579,7 @@ MAPPERS: dict[str, Mapper] = {
     "BatchNormalization": _batch_norm,
     "InstanceNormalization": _instance_norm,
     "LayerNormalization": _layer_norm,
+    "RMSNormalization": _rms_norm,
     "GroupNormalization": _group_norm,
     "Selu": _selu,
     "PRelu": _prelu,

@@ -1,4 +1,4 @@
-"""Exporter patterns: groups of ONNX nodes that together are one catalogue layer (GELU, SiLU, Linear, ...).
+"""Exporter patterns: groups of ONNX nodes that together are one catalogue layer (GELU, SiLU, Linear, shuffles, ...).
 
 Each matcher looks at one anchor node before any node is mapped and returns a `Match`: the
 nodes it takes and how to emit the layer once the mapping pass reaches the last of them (by
@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING
 from studio.interop.onnx_graph import ImportContext
 from studio.interop.onnx_ops import clean, conv_layer, linear_layer
 from studio.interop.onnx_pooling import pool_layer
-from studio.interop.onnx_tensors import pad_spec
+from studio.interop.onnx_spatial import PAD_MODES, pad_spec
 
 if TYPE_CHECKING:
     import onnx
-
-PAD_MODES = {"reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
 
 @dataclass
@@ -513,4 +511,68 @@ def pad_into(ctx: ImportContext, pad: onnx.NodeProto) -> Match | None:
         return Match(
             [pad, reader], lambda c: pool_layer(c, reader, c.resolve(x), (begin, end))
         )
+    return None
+
+
+# ----- shuffles -----
+def shuffle(ctx: ImportContext, reshape: onnx.NodeProto) -> Match | None:
+    """Reshape, Transpose, Reshape as exporters write a channel shuffle, a pixel shuffle or its inverse."""
+    x = reshape.input[0]
+    transpose = follower(ctx, reshape.output[0], "Transpose")
+    back = (
+        follower(ctx, transpose.output[0], "Reshape") if transpose is not None else None
+    )
+    if back is None or ctx.is_constant(x):
+        return None
+    shapes = [ctx.inferred.get(t) for t in (x, reshape.output[0], back.output[0])]
+    if any(s is None or None in s[1:] for s in shapes):
+        return None
+    perm = tuple(int(p) for p in ctx.attrs(transpose).get("perm", ()))
+    source, split, out = (tuple(s[1:]) for s in shapes)  # type: ignore[index]
+    found = _shuffled(source, split, perm, out)
+    if found is None:
+        return None
+    layer_type, params = found
+    return Match(
+        [reshape, transpose, back],
+        lambda c: c.emit(back, layer_type, params, [c.resolve(x)], back.output[0]),
+    )
+
+
+def _shuffled(
+    source: tuple[int, ...],
+    split: tuple[int, ...],
+    perm: tuple[int, ...],
+    out: tuple[int, ...],
+) -> tuple[str, dict[str, int]] | None:
+    """The shuffle layer that splits (C, *spatial) as `split`, moves the axes by `perm` and gives `out`."""
+    channels, *spatial = source
+    rest = tuple(range(3, len(source) + 2))
+    if (
+        len(split) == len(source) + 1
+        and split[0] * split[1] == channels
+        and split[2:] == tuple(spatial)
+        and perm == (0, 2, 1, *rest)
+        and out == source
+    ):
+        return "ChannelShuffle", {"groups": split[0]}
+    if len(source) != 3 or len(split) != 5:
+        return None
+    h, w = spatial
+    r = split[2]
+    if (
+        split == (channels, h // r, r, w // r, r)
+        and h % r == w % r == 0
+        and perm == (0, 1, 3, 5, 2, 4)
+        and out == (channels * r * r, h // r, w // r)
+    ):
+        return "PixelUnshuffle", {"downscale_factor": r}
+    r = split[1]
+    if (
+        split == (channels // (r * r), r, r, h, w)
+        and channels % (r * r) == 0
+        and perm == (0, 1, 4, 2, 5, 3)
+        and out == (channels // (r * r), h * r, w * r)
+    ):
+        return "PixelShuffle", {"upscale_factor": r}
     return None

@@ -1,4 +1,4 @@
-"""ONNX pooling: MaxPool and AveragePool (uneven padding included, mapped exactly) and the global pools."""
+"""ONNX pooling: MaxPool and AveragePool (uneven padding included, mapped exactly), LpPool and the global pools."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def pool_layer(
     shape = known_shape(ctx, node, x)
     rank = len(shape) - 2
     kind = "MaxPool" if node.op_type == "MaxPool" else "AvgPool"
-    if rank not in (1, 2):
+    if rank not in (1, 2, 3):
         raise Unmappable(f"{node.op_type} ({rank}-D)")
     if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
         raise Unmappable("MaxPool (its indices output is used)")
@@ -145,24 +145,32 @@ def _pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
 def _global_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     rank = len(known_shape(ctx, node, x)) - 2
-    average = node.op_type == "GlobalAveragePool"
-    if rank == 2:
-        layer = "AdaptiveAvgPool2d" if average else "AdaptiveMaxPool2d"
-        ctx.emit(node, layer, {"output_size": (1, 1)}, [x], node.output[0])
-    elif rank == 1 and average:
-        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
-    elif rank == 1:
-        pooled = f"{node.output[0]}::pooled"
-        ctx.emit(node, "GlobalMaxPool1d", {}, [x], pooled)
-        ctx.emit(
-            renamed(node, f"{node.name or 'pool'}_keepdims"),
-            "Reshape",
-            {"shape": (ctx.shapes[pooled][1], 1)},
-            [pooled],
-            node.output[0],
-        )
-    else:
+    if rank not in (1, 2, 3):
         raise Unmappable(f"{node.op_type} ({rank}-D)")
+    kind = "Avg" if node.op_type == "GlobalAveragePool" else "Max"
+    ctx.emit(node, f"Adaptive{kind}Pool{rank}d", {"output_size": (1,) * rank}, [x], node.output[0])
+
+
+def _lp_pool(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """LpPool sums |x| ** p, PyTorch's LPPool x ** p: the same for an even p, over windows without padding."""
+    x = data_input(ctx, node)
+    shape = known_shape(ctx, node, x)
+    rank = len(shape) - 2
+    attrs = ctx.attrs(node)
+    p = int(attrs.get("p", 2))
+    if rank not in (1, 2) or p <= 0 or p % 2:
+        raise Unmappable(f"LpPool ({rank}-D, p {p}: PyTorch's LPPool agrees for an even p over 1 or 2 spatial axes)")
+    kernel = per_axis(attrs.get("kernel_shape"), rank, 1)
+    strides = per_axis(attrs.get("strides"), rank, 1)
+    dilations = per_axis(attrs.get("dilations"), rank, 1)
+    begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
+    if any(begin + end) or any(d != 1 for d in dilations):
+        raise Unmappable("LpPool (padding or dilations, which PyTorch's LPPool lacks)")
+    rows = list(zip(shape[2:], kernel, strides))
+    if attrs.get("ceil_mode", 0) and any(onnx_pool_out(n, k, s, 0, 0, 1, True) != onnx_pool_out(n, k, s, 0, 0, 1, False) for n, k, s in rows):
+        raise Unmappable("LpPool (a partial ceil_mode window, which PyTorch's LPPool scales up)")
+    params = {"norm_type": float(p), "kernel_size": kernel, "stride": "kernel" if strides == kernel else strides, "ceil_mode": False}
+    ctx.emit(node, f"LPPool{rank}d", params, [x], node.output[0])
 
 
 POOL_MAPPERS: dict[str, Mapper] = {
@@ -170,4 +178,5 @@ POOL_MAPPERS: dict[str, Mapper] = {
     "AveragePool": _pool,
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,
+    "LpPool": _lp_pool,
 }

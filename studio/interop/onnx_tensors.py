@@ -1,10 +1,11 @@
-"""ONNX tensor plumbing as catalogue layers: reshapes, transposes, merges, padding, resizing, reductions, lookups."""
+"""ONNX tensor plumbing as catalogue layers: reshapes, transposes, merges, reductions, lookups (padding and resizing: `onnx_spatial`)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
+from studio.graph.catalogue import CATALOGUE
 from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext
 from studio.interop.onnx_ops import (
@@ -202,19 +203,22 @@ def merge(
             partial,
         )
         inputs = [partial, *inputs[MAX_MERGE:]]
-    if layer_type != "Subtract":
+    if CATALOGUE[layer_type].variadic:
         params["num_inputs"] = len(inputs)
     ctx.emit(node, layer_type, params, inputs, output)
 
 
 def _concat(ctx: ImportContext, node: onnx.NodeProto) -> None:
     names = [n for n in node.input if n]
-    if any(ctx.is_constant(n) for n in names):
-        raise Unmappable("Concat (with a constant tensor)")
+    live = [n for n in names if not ctx.is_constant(n)]
+    if not live:
+        raise Unmappable("Concat (of constants only)")
     if len(names) == 1:
         ctx.alias(node.output[0], names[0])
         return
-    merge(ctx, node, "Concat", [ctx.resolve(n) for n in names], node.output[0])
+    rank = len(known_shape(ctx, node, ctx.resolve(live[0])))
+    inputs = [ctx.resolve(n) if not ctx.is_constant(n) else held_tensor(ctx, n, rank) for n in names]  # a class token
+    merge(ctx, node, "Concat", inputs, node.output[0])
 
 
 def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
@@ -223,14 +227,12 @@ def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
         if node.op_type in AFFINE_OPS and len(names) == 2:
             affine(ctx, node)
             return
-        raise Unmappable(f"{node.op_type} (several inputs, one of them a constant)")
-    layer = {
-        "Add": "Add",
-        "Sum": "Add",
-        "Mul": "Multiply",
-        "Sub": "Subtract",
-        "Max": "Maximum",
-    }.get(node.op_type)
+        live = next((n for n in names if not ctx.is_constant(n)), None)
+        if live is None or len(names) != 2:
+            raise Unmappable(f"{node.op_type} (several inputs, one of them a constant)")
+        with_held_tensor(ctx, node, ctx.resolve(live), known_shape(ctx, node, ctx.resolve(live)))
+        return
+    layer = {"Sum": "Add", **HELD_MERGES}.get(node.op_type)
     if layer is None:
         raise Unmappable(f"{node.op_type} (of two computed tensors)")
     if len(names) == 1:
@@ -363,14 +365,18 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     )
     if len(shape) == 3 and _sequence_standardization(ctx, node, x, shape):
         return
+    other = next(n for n in node.input if ctx.is_constant(n))
+    value = ctx.const(other)
+    if value is not None and value.size > 1 and _shared_value(ctx, other)[1] not in ctx.initializers:
+        with_held_tensor(ctx, node, x, shape)  # a fixed value (a Constant node), not a weight to learn
+        return
     singles: list[bool] = []
     if len(shape) < 2 or not _step(ctx, node, x, shape, scale, shift, singles):
-        if node.op_type == "Add" and len(shape) == 3:
+        if node.op_type == "Add" and len(shape) == 3 and _position_table(ctx, node, x, shape):
             positional(ctx, node, x, shape)
             return
-        raise Unmappable(
-            f"{node.op_type} (by a constant that is not one value per channel)"
-        )
+        with_held_tensor(ctx, node, x, shape)
+        return
     last = node
     while True:
         following = ctx.only_consumer(last.output[0])
@@ -406,6 +412,70 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
         len(shape)
     ]
     ctx.emit(last, layer, {"eps": eps}, [x], last.output[0], weights)
+
+
+def _position_table(ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]) -> bool:
+    """Whether an Add's constant is a position table: a learned (T, D) initializer, or the sinusoidal table."""
+    import numpy as np
+
+    name = node.input[1] if ctx.resolve(node.input[0]) == x else node.input[0]
+    table = ctx.const(name)
+    steps, width = shape[1], shape[2]
+    if table is None or table.size != steps * width or table.shape[-2:] != (steps, width):
+        return False
+    sinusoidal = np.allclose(table.reshape(steps, width), sinusoidal_table(steps, width), atol=1e-5)
+    return sinusoidal or name in ctx.initializers or ctx.producer.get(name) is not None and ctx.producer[name].op_type == "Slice"
+
+
+HELD_MERGES = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Div": "Divide", "Max": "Maximum", "Min": "Minimum"}
+
+
+def held_tensor(ctx: ImportContext, name: str, rank: int) -> str:
+    """The live tensor standing for the constant `name` beside a tensor of `rank`: a Parameter (an initializer:
+    a weight) or a Constant (a fixed value), with a batch dimension of 1; emitted once per constant."""
+    import numpy as np
+    from onnx import helper
+
+    held = f"{name}::held"
+    if held in ctx.live:
+        return held
+    value, origin = _shared_value(ctx, name)
+    if value.ndim > rank or (value.ndim == rank and value.shape[0] != 1):
+        raise Unmappable("a constant that does not broadcast over the batch (its first dimension is not 1)")
+    aligned = value.reshape((1,) * (rank - value.ndim) + value.shape)
+    learned = origin in ctx.initializers and value.dtype.kind == "f" and bool(np.isfinite(value).all())
+    layer_type, state = ("Parameter", "weight") if learned else ("Constant", "value")
+    params = {"shape": tuple(int(d) for d in aligned.shape[1:])} if rank > 1 else {}
+    source = helper.make_node("Constant", [], [held], name=name)
+    ctx.emit(source, layer_type, {**params, **({"std": 0.0} if learned else {})}, [], held, {state: floats(aligned)})
+    return held
+
+
+def _shared_value(ctx: ImportContext, name: str) -> tuple[np.ndarray, str]:
+    """A constant's value with batch 1, and the tensor it comes from: a batch constant that only repeats
+    one row over the batch (a class token expanded to N rows) counts as that row."""
+    import numpy as np
+
+    if name in ctx.batch_consts:
+        first, second = (np.asarray(v) for v in ctx.batch_consts[name])
+        if first.ndim == 0 or first.shape[0] != BATCHES[0] or second.shape[0] != BATCHES[1] or not (first == first[:1]).all():
+            raise Unmappable("a constant computed from the batch size that is not one row repeated")
+        value = first[:1]
+    else:
+        value = np.asarray(ctx.const(name))
+    origin = name
+    while (producer := ctx.producer.get(origin)) is not None and producer.op_type in ("Expand", "Identity", "Tile"):
+        origin = producer.input[0]
+    return value, origin
+
+
+def with_held_tensor(ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]) -> None:
+    """A merge of a live tensor with a constant that broadcasts: the constant becomes a Parameter or a Constant layer."""
+    layer = HELD_MERGES.get(node.op_type)
+    if layer is None or len(node.input) != 2 or len(shape) < 2:
+        raise Unmappable(f"{node.op_type} (by a constant that is not one value per channel)")
+    inputs = [x if not ctx.is_constant(n) else held_tensor(ctx, n, len(shape)) for n in node.input]
+    merge(ctx, node, layer, inputs, node.output[0])
 
 
 def sinusoidal_table(length: int, width: int) -> np.ndarray:
@@ -480,142 +550,7 @@ def _sliced_from(ctx: ImportContext, name: str, steps: int, width: int) -> np.nd
     return whole if fits and (whole[:steps] == value).all() else value
 
 
-# ----- padding, resizing, reductions, lookups -----
-def pad_spec(
-    ctx: ImportContext, node: onnx.NodeProto, rank: int
-) -> tuple[str, list[int], float]:
-    """A Pad's mode, its pads (begins then ends, one per dimension) and its fill value."""
-    import numpy as np
-
-    attrs = ctx.attrs(node)
-    mode = attrs.get("mode", "constant")
-    if ctx.opset < 11:
-        pads, value = (
-            [int(p) for p in attrs.get("pads", [])],
-            float(attrs.get("value", 0.0)),
-        )
-    else:
-        pads = [int(p) for p in constant(ctx, node, 1, "pads").ravel()]
-        fill = constant(ctx, node, 2, "value", optional=True)
-        value = (
-            float(np.asarray(fill).ravel()[0])
-            if fill is not None and np.asarray(fill).size
-            else 0.0
-        )
-        axes = (
-            constant(ctx, node, 3, "axes", optional=True)
-            if len(node.input) > 3
-            else None
-        )
-        if axes is not None:
-            full = [0] * (2 * rank)
-            for i, axis in enumerate(int(a) % rank for a in axes.ravel()):
-                full[axis], full[axis + rank] = pads[i], pads[i + len(axes.ravel())]
-            pads = full
-    if len(pads) != 2 * rank:
-        raise Unmappable(f"Pad (pads {pads})")
-    return mode, pads, value
-
-
-def _pad(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    x = data_input(ctx, node)
-    shape = known_shape(ctx, node, x)
-    mode, pads, value = pad_spec(ctx, node, len(shape))
-    if (
-        mode != "constant"
-        or value != 0
-        or len(shape) != 4
-        or any(pads[i] for i in (0, 1, 4, 5))
-        or min(pads) < 0
-    ):
-        raise Unmappable(
-            f"Pad ({mode} padding of a {len(shape)}-D tensor; only zeros around (N, C, H, W) maps on its own)"
-        )
-    ctx.emit(
-        node,
-        "ZeroPad2d",
-        {"padding": (pads[3], pads[7], pads[2], pads[6])},
-        [x],
-        node.output[0],
-    )
-
-
-def _resize(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    import numpy as np
-
-    x = data_input(ctx, node)
-    shape = known_shape(ctx, node, x)
-    attrs = ctx.attrs(node)
-    names = list(node.input)
-    if node.op_type == "Upsample" or ctx.opset < 11:
-        scales = (
-            attrs.get("scales") if len(names) < 2 else constant(ctx, node, 1, "scales")
-        )
-        transform = "asymmetric"
-    else:
-        scales = constant(ctx, node, 2, "scales", optional=True)
-        sizes = _sizes(ctx, node) if len(names) > 3 and names[3] else None
-        axes = [int(a) % len(shape) for a in attrs.get("axes", range(len(shape)))]
-        if (scales is None or not np.asarray(scales).size) and sizes is not None:
-            full = [1.0] * len(shape)
-            for axis, size in zip(axes, sizes):
-                full[axis] = 1.0 if axis == 0 else size / shape[axis]
-            scales = np.array(full)
-        elif scales is not None and len(axes) != len(shape):
-            full = [1.0] * len(shape)
-            for axis, factor in zip(axes, np.asarray(scales).ravel()):
-                full[axis] = float(factor)
-            scales = np.array(full)
-        transform = attrs.get("coordinate_transformation_mode", "half_pixel")
-    factors = [
-        float(s)
-        for s in np.asarray(
-            scales if scales is not None else [], dtype=np.float64
-        ).ravel()
-    ]
-    if (
-        len(factors) != len(shape)
-        or factors[:2] != [1.0, 1.0]
-        or any(f != round(f) or f < 1 for f in factors[2:])
-    ):
-        raise Unmappable(
-            f"{node.op_type} (scales {factors}: only whole-number spatial factors)"
-        )
-    mode = attrs.get("mode", "nearest")
-    if (
-        mode == "nearest"
-        and transform == "asymmetric"
-        and attrs.get("nearest_mode", "floor") == "floor"
-    ):
-        chosen = "nearest"
-    elif (
-        mode in ("linear", "bilinear")
-        and transform in ("half_pixel", "pytorch_half_pixel")
-        and len(shape) == 4
-    ):
-        chosen = "bilinear"
-    else:
-        raise Unmappable(f"{node.op_type} ({mode} with {transform} coordinates)")
-    if attrs.get("antialias", 0):
-        raise Unmappable(f"{node.op_type} (antialias)")
-    ctx.emit(
-        node,
-        "Upsample",
-        {"scale_factor": tuple(int(f) for f in factors[2:]), "mode": chosen},
-        [x],
-        node.output[0],
-    )
-
-
-def _sizes(ctx: ImportContext, node: onnx.NodeProto) -> list[int]:
-    """A Resize's target sizes (a batch constant's first value when they are read from the input's shape)."""
-    name = node.input[3]
-    value = ctx.batch_consts[name][0] if name in ctx.batch_consts else ctx.const(name)
-    if value is None:
-        raise Unmappable("Resize (sizes computed from the data)")
-    return [int(v) for v in value.ravel()]
-
-
+# ----- reductions, lookups -----
 def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
     axis = int(ctx.attrs(node).get("axis", 0))
     table = ctx.const(node.input[0])
@@ -662,24 +597,11 @@ def _reduce(ctx: ImportContext, node: onnx.NodeProto) -> None:
     keep = bool(attrs.get("keepdims", 1))
     mean = node.op_type == "ReduceMean"
     spatial = list(range(2, rank))
-    if axes == spatial and rank in (3, 4) and not keep:
-        ctx.emit(
-            node,
-            f"Global{'Avg' if mean else 'Max'}Pool{rank - 2}d",
-            {},
-            [x],
-            node.output[0],
-        )
-    elif axes == spatial and rank == 4:
-        ctx.emit(
-            node,
-            "AdaptiveAvgPool2d" if mean else "AdaptiveMaxPool2d",
-            {"output_size": (1, 1)},
-            [x],
-            node.output[0],
-        )
-    elif axes == spatial and rank == 3 and mean:
-        ctx.emit(node, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], node.output[0])
+    kind = "Avg" if mean else "Max"
+    if axes == spatial and rank in (3, 4, 5) and not keep:
+        ctx.emit(node, f"Global{kind}Pool{rank - 2}d", {}, [x], node.output[0])
+    elif axes == spatial and rank in (3, 4, 5):
+        ctx.emit(node, f"Adaptive{kind}Pool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, [x], node.output[0])
     elif axes == [1] and rank == 3 and not keep:
         ctx.emit(
             node,
@@ -707,9 +629,7 @@ TENSOR_MAPPERS: dict[str, Mapper] = {
     "Sub": _elementwise,
     "Div": _elementwise,
     "Max": _elementwise,
-    "Pad": _pad,
-    "Resize": _resize,
-    "Upsample": _resize,
+    "Min": _elementwise,
     "Gather": _gather,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,

@@ -80,6 +80,8 @@ def test_there_are_enough_examples() -> None:
         "lstm_classifier",
         "transformer_classifier",
         "conv_autoencoder",
+        "se_mobilenet",
+        "vit_tiny",
     } <= names
 
 

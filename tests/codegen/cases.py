@@ -71,14 +71,14 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
     """A per-sample input shape the layer accepts with its default parameters."""
     if layer_type == "Embedding":
         return TOKENS
-    if layer_type == "GroupNorm":
+    if layer_type in ("GroupNorm", "PixelShuffle", "ChannelShuffle"):  # channels in groups of 2 to 4
         return (8, 4, 4)
     if layer_type.endswith("3d"):
         return (3, 4, 4, 4)
     if layer_type.endswith("1d") and layer_type != "BatchNorm1d":
         return (6, 8)
     if layer_type in ("LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "PositionalEncoding",
-                      "SequencePool", "LayerNorm", "Permute"):  # fmt: skip
+                      "SequencePool", "LayerNorm", "RMSNorm", "Permute"):  # fmt: skip
         return SEQUENCE
     if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
         return VECTOR
@@ -92,6 +92,7 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
 TYPICAL_PORTS = {
     "MatMul": [(2, 6, 8), (2, 8, 5)],
     "ScaledDotProductAttention": [(2, 6, 8), (2, 5, 8), (2, 5, 4)],
+    "TransformerDecoderLayer": [(6, 8), (5, 8)],
 }  # layers whose inputs differ in shape
 
 
@@ -150,12 +151,16 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
         {"nhead": 2, "dim_feedforward": 16, "activation": "gelu", "norm_first": True, "bias": False},
         None,
     ),
+    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True}, None),
+    ("TransformerDecoderLayer", {"nhead": 2, "dim_feedforward": 16, "causal": True, "activation": "gelu"}, None),
+    ("TransformerDecoderLayer", {"nhead": 4, "dim_feedforward": 8, "norm_first": True, "bias": False}, [(6, 8), (3, 8)]),
     ("PositionalEncoding", {"kind": "learned", "max_len": 10}, None),
     ("PositionalEncoding", {"max_len": 6}, [(6, 7)]),
     ("SequencePool", {"mode": "max"}, None),
     ("SequencePool", {"mode": "first"}, None),
     ("SequencePool", {"mode": "last"}, None),
     ("LayerNorm", {"num_dims": 2, "bias": False}, None),
+    ("RMSNorm", {"num_dims": 2, "elementwise_affine": False, "eps": 1e-5}, None),
     ("GroupNorm", {"num_groups": 2, "affine": False, "eps": 1e-3}, None),
     ("BatchNorm2d", {"track_running_stats": False, "momentum": 0.2}, None),
     ("BatchNorm1d", {}, [(6, 8)]),
@@ -196,6 +201,30 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("GLU", {"dim": 1}, [(4, 8, 8)]),
     ("SwiGLU", {}, [SEQUENCE]),
     ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
+    # spatial layers (issue 13)
+    ("ConvTranspose3d", {"out_channels": 4, "stride": 2, "padding": 1, "output_padding": 1}, None),
+    ("MaxPool3d", {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": (1, 2, 1)}, None),
+    ("AvgPool3d", {"kernel_size": (2, 3, 2), "stride": 1, "padding": (1, 1, 0)}, None),
+    ("LPPool2d", {"norm_type": 4.0, "kernel_size": 3, "stride": 2, "ceil_mode": True}, None),
+    ("LPPool1d", {"kernel_size": 3, "stride": 1}, None),
+    ("AdaptiveMaxPool1d", {"output_size": (3,)}, [(6, 7)]),
+    ("AdaptiveAvgPool3d", {"output_size": (2, 1, 4)}, None),
+    ("Resize", {"size": (5, 11), "mode": "bilinear"}, None),
+    ("Resize", {"scale_factor": (1.5, 0.75)}, None),
+    ("Resize", {"scale_factor": (2.5,), "mode": "nearest-exact"}, [(3, 5)]),
+    ("Resize", {"scale_factor": (1.5,), "mode": "bicubic", "align_corners": True}, None),
+    ("Resize", {"size": (3, 4, 5), "mode": "trilinear"}, [(2, 4, 4, 4)]),
+    ("Resize", {"scale_factor": (0.5,), "mode": "linear"}, [(3, 9)]),
+    ("Pad", {"padding": (1, 2, 0, 3), "mode": "reflect"}, None),
+    ("Pad", {"padding": (2, 1, 1, 0), "mode": "replicate"}, None),
+    ("Pad", {"padding": (1, 2), "mode": "circular"}, [(6, 8)]),
+    ("Pad", {"padding": (1, 0, 2, 2, 1, 1), "value": -0.5}, None),
+    ("PixelShuffle", {"upscale_factor": 3}, [(18, 2, 3)]),
+    ("PixelUnshuffle", {"downscale_factor": 4}, [(2, 8, 4)]),
+    ("ChannelShuffle", {"groups": 3}, [(6, 5)]),
+    ("ChannelShuffle", {"groups": 2}, [(4, 2, 3, 2)]),
+    ("Dropout2d", {"p": 0.3}, None),
+    ("Pad", {"padding": (1, 0, 0, 2, 1, 1, 2, 0), "value": 0.25}, [(2, 3, 4, 4)]),
     # reductions
     ("ReduceMean", {"dims": (2, 3), "keepdim": True}, None),
     ("ReduceSum", {"dims": (1, -1)}, None),

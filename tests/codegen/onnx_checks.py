@@ -1,15 +1,22 @@
-"""Checks the direct ONNX tests share: random weights, an untraced export, and ONNX Runtime against PyTorch."""
+"""Checks the direct ONNX tests share: random weights, an untraced export, ONNX Runtime against PyTorch, and the import back."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import onnx
 import onnxruntime as ort
 import torch
 
-from studio.codegen.onnx_export import onnx_bytes
-from studio.codegen.onnx_writer import writable
+from studio.codegen.onnx_export import io_names, onnx_bytes
+from studio.codegen.onnx_writer import onnx_model, writable
+from studio.graph.catalogue.base import Inexpressible
 from studio.graph.project import Project
+from studio.graph.shapes import snapshot_analysis
+from studio.interop.onnx_import import import_onnx
 from tests.codegen.cases import random_inputs, seeded_model
+from tests.interop.onnx_models import assert_matches_onnxruntime
 
 
 def randomized(project: Project, seed: int = 3) -> torch.nn.Module:
@@ -49,3 +56,39 @@ def direct_export(project: Project, model: torch.nn.Module, opset: int = 18) -> 
     assert proto.graph.node[-1].name == "layer"
     assert_matches_torch(data, project, model)
     return data
+
+
+def check_direct(project: Project, opset: int = 18) -> bytes:
+    """Export with random weights straight from the graph; ONNX Runtime gives PyTorch's outputs."""
+    return direct_export(project, randomized(project), opset)
+
+
+def imported_layers(data: bytes, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Import the file; it gives ONNX Runtime's outputs; return its layers' types and parameters."""
+    path = tmp_path / "layer.onnx"
+    path.write_bytes(data)
+    imported = import_onnx(path)
+    assert_matches_onnxruntime(path, imported)
+    return [(n.type, dict(n.params)) for n in imported.project.graph.nodes.values() if n.type not in ("Input", "Output")]
+
+
+def nodes(data: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """Each operator with its attributes (strings decoded)."""
+    def value(a: onnx.AttributeProto) -> Any:
+        v = onnx.helper.get_attribute_value(a)
+        return v.decode() if isinstance(v, bytes) else v
+
+    return [(n.op_type, {a.name: value(a) for a in n.attribute}) for n in onnx.load_from_string(data).graph.node]
+
+
+def direct(project: Project, opset: int = 18) -> bool:
+    """Whether the project's layers write it without torch.onnx (no emitter refuses its parameters)."""
+    analysis = snapshot_analysis(project.graph)
+    state = {key: value.numpy() for key, value in seeded_model(project).state_dict().items()}
+    try:
+        onnx_model(project, analysis, state, io_names(project, analysis), opset, "g")
+    except Inexpressible as err:
+        (layer,) = [n for n in project.graph.nodes.values() if n.name == "layer"]
+        assert str(err).startswith(f"layer: {layer.type}: "), err  # the layer is named
+        return False
+    return True

@@ -111,6 +111,11 @@ REFUSED = {
     "AvgPool2d-8": "count_include_pad",
     "BatchNorm2d-26": "track_running_stats",
     "InstanceNorm2d-28": "track_running_stats",
+    "MaxPool3d-41": "dilation",
+    "LPPool2d-43": "ceil_mode",
+    "Resize-50": "mode 'bicubic'",
+    "Resize-51": "mode 'trilinear'",
+    "Resize-52": "mode 'linear'",
 }
 
 

@@ -16,61 +16,40 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from studio.codegen import onnx_export
-from studio.codegen.onnx_export import MAX_OPSET, MIN_OPSET, io_names, onnx_bytes
-from studio.codegen.onnx_writer import onnx_model, writable
-from studio.graph.catalogue import CATALOGUE, conv, depthwise_conv, pooling
-from studio.graph.catalogue.base import Inexpressible
+from studio.codegen.onnx_export import MAX_OPSET, MIN_OPSET, onnx_bytes
+from studio.codegen.onnx_writer import writable
+from studio.graph.catalogue import (
+    CATALOGUE,
+    conv,
+    depthwise_conv,
+    pooling,
+    resize,
+    spatial,
+)
 from studio.graph.project import Project
-from studio.graph.shapes import analyse, snapshot_analysis
+from studio.graph.shapes import analyse
 from studio.interop.onnx_import import import_onnx
 from tests.codegen.cases import chain_project, layer_project, seeded_model
-from tests.codegen.onnx_checks import direct_export, randomized
+from tests.codegen.onnx_checks import (
+    check_direct,
+    direct,
+    imported_layers,
+    nodes,
+)
 from tests.interop.onnx_models import assert_matches_onnxruntime
 
-FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *depthwise_conv.SPECS, *pooling.SPECS))
+FAMILY_TYPES = sorted(spec.type for spec in (*conv.SPECS, *depthwise_conv.SPECS, *pooling.SPECS, *resize.SPECS, *spatial.SPECS))
+COMES_BACK_AS = {  # default layers that import back as other, equivalent layers
+    "DepthwiseConv2d": "Conv2d",  # a grouped convolution
+    "SeparableConv2d": "Conv2d",  # a depthwise then a pointwise convolution
+    "Resize": "Upsample",  # whole-number factors: the older layer, as files written before Resize import
+    "Pad": "ZeroPad2d",  # zeros around an image, likewise
+}
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture
-def traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The projects that went through torch.onnx (none, where every layer has a direct form)."""
-    names: list[str] = []
-    real = onnx_export._traced
-
-    def tracing(project, *args):  # type: ignore[no-untyped-def]
-        names.append(project.name)
-        return real(project, *args)
-
-    monkeypatch.setattr(onnx_export, "_traced", tracing)
-    return names
-
-
-def check_direct(project: Project, opset: int = 18) -> bytes:
-    """Export with random weights straight from the graph; ONNX Runtime gives PyTorch's outputs."""
-    return direct_export(project, randomized(project), opset)
-
-
-def imported_layers(data: bytes, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Import the file; it gives ONNX Runtime's outputs; return its layers' types and parameters."""
-    path = tmp_path / "layer.onnx"
-    path.write_bytes(data)
-    imported = import_onnx(path)
-    assert_matches_onnxruntime(path, imported)
-    return [(n.type, dict(n.params)) for n in imported.project.graph.nodes.values() if n.type not in ("Input", "Output")]
-
-
-def nodes(data: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """Each operator with its attributes (strings decoded)."""
-    def value(a: onnx.AttributeProto) -> Any:
-        v = onnx.helper.get_attribute_value(a)
-        return v.decode() if isinstance(v, bytes) else v
-
-    return [(n.op_type, {a.name: value(a) for a in n.attribute}) for n in onnx.load_from_string(data).graph.node]
-
-
 def test_every_layer_of_the_families_has_an_emitter() -> None:
-    assert len(FAMILY_TYPES) == 20
+    assert len(FAMILY_TYPES) == 35
     assert all(CATALOGUE[t].onnx is not None for t in FAMILY_TYPES)
 
 
@@ -79,7 +58,7 @@ def test_default_layer_needs_no_trace_and_comes_back(layer_type: str, traced: li
     data = check_direct(layer_project(layer_type))
     assert traced == []
     back = {t for t, _ in imported_layers(data, tmp_path)}
-    assert back == ({"Conv2d"} if layer_type in ("DepthwiseConv2d", "SeparableConv2d") else {layer_type})
+    assert back == {COMES_BACK_AS.get(layer_type, layer_type)}
 
 
 CASES = [  # (type, params, per-sample shapes or None, opset, operators with their attributes)
@@ -197,19 +176,6 @@ def test_separable_conv_comes_back_as_its_two_convolutions(tmp_path: Path) -> No
     params = {"out_channels": 5, "depth_multiplier": 2, "padding": "same", "dilation": (1, 2)}
     layers = imported_layers(check_direct(layer_project("SeparableConv2d", params)), tmp_path)
     assert [(t, p["groups"], p["kernel_size"], p["bias"]) for t, p in layers] == [("Conv2d", 3, (3, 3), False), ("Conv2d", 1, (1, 1), True)]
-
-
-def direct(project: Project, opset: int = 18) -> bool:
-    """Whether the project's layers write it without torch.onnx (no emitter refuses its parameters)."""
-    analysis = snapshot_analysis(project.graph)
-    state = {key: value.numpy() for key, value in seeded_model(project).state_dict().items()}
-    try:
-        onnx_model(project, analysis, state, io_names(project, analysis), opset, "g")
-    except Inexpressible as err:
-        (layer,) = [n for n in project.graph.nodes.values() if n.name == "layer"]
-        assert str(err).startswith(f"layer: {layer.type}: "), err  # the layer is named
-        return False
-    return True
 
 
 @pytest.mark.parametrize(

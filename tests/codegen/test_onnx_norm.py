@@ -57,7 +57,7 @@ def check_round_trip(project: Project, data: bytes, tmp_path: Path) -> dict[str,
 
 
 def test_every_normalization_layer_has_an_emitter() -> None:
-    assert len(NORM_TYPES) == 9
+    assert len(NORM_TYPES) == 10
     assert all(CATALOGUE[t].onnx is not None for t in NORM_TYPES)
 
 

@@ -61,7 +61,8 @@ def test_onnx_broadcasts_the_token_over_the_batch() -> None:
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto, full_check=True)
     assert "Expand" in {n.op_type for n in proto.graph.node}
-    assert {"cls_token", "positions", "mask"} <= {t.name for t in proto.graph.initializer}
+    assert {"cls_token", "positions"} <= {t.name for t in proto.graph.initializer}  # weights
+    assert [n.output[0] for n in proto.graph.node if n.op_type == "Constant"] == ["mask"]  # a fixed value
     assert_matches_torch(data, project, model)
 
 
@@ -81,3 +82,18 @@ def test_a_shared_tensor_cannot_be_the_networks_output() -> None:
     (diagnostic,) = [d for d in analyse(graph).diagnostics() if d.node_id == graph.node_by_name("y").id]
     assert "gets 1 rows where it needs the batch N" in diagnostic.text
     assert diagnostic.hint == "combine it with the network's input first"
+
+
+def test_the_onnx_file_imports_back_with_its_token_table_and_mask(tmp_path) -> None:
+    from studio.interop.onnx_import import import_onnx
+    from tests.interop.onnx_models import assert_matches_onnxruntime
+
+    project = token_and_positions()
+    path = tmp_path / "stem.onnx"
+    path.write_bytes(onnx_bytes(project, randomized(project)))
+    imported = import_onnx(path)
+    kinds = sorted(n.type for n in imported.project.graph.nodes.values())
+    assert {"Parameter", "Constant", "Concat", "Multiply"} <= set(kinds)  # the table may come back as a PositionalEncoding
+    summary = analyse(imported.project.graph).summary()
+    assert (summary.trainable_params, summary.total_params) == (48, 53)
+    assert_matches_onnxruntime(path, imported)

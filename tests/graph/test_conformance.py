@@ -29,6 +29,7 @@ BOUNDARIES = {"Input", "Output"}  # graph ends, not layers: covered by tests/gra
 FLOP_COUNTED = {
     "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "DepthwiseConv2d",
     "SeparableConv2d", "LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoderLayer", "MatMul",
+    "TransformerDecoderLayer",
 }
 BATCH = 2
 

@@ -650,8 +650,8 @@ OPERATOR_CASES = {  # builder: layer types the import must contain
         {"AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten"},
     ),
     "caffe_style_pooling": (caffe_style_pooling, {"MaxPool2d", "AvgPool2d", "ZeroPad2d", "Slice"}),
-    "shape_chain_reshape": (shape_chain_reshape, {"BatchNorm2d", "Flatten", "Linear"}),
-    "channel_shuffle": (channel_shuffle_graph, {"Reshape", "Permute"}),
+    "shape_chain_reshape": (shape_chain_reshape, {"Constant", "Multiply", "Flatten", "Linear"}),  # a computed gain stays a fixed value
+    "channel_shuffle": (channel_shuffle_graph, {"ChannelShuffle"}),
     "activations": (
         activations,
         {

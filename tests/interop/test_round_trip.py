@@ -38,7 +38,12 @@ from tests.interop.onnx_models import assert_matches_onnxruntime, generated_mode
 # one by one, with no pattern that joins them back.
 # Layers that come back as other, equivalent layers (same outputs, same parameter count).
 CHANGES_FORM = {
-    "Dropout": {"Identity"},  # exported in its inference form, a copy
+    **{
+        kind: {"Identity"}
+        for kind in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+    },  # exported in their inference form, a copy
+    "Resize": {"Upsample"},  # whole-number factors come back as the older layer
+    "Pad": {"ZeroPad2d"},  # zeros around an image, likewise
     "DepthwiseConv2d": {"Conv2d"},  # a grouped convolution
     "SeparableConv2d": {"Conv2d"},  # a depthwise then a pointwise convolution
     "Squeeze": {"Reshape", "Flatten"},  # a Reshape to the sizes left
@@ -60,6 +65,9 @@ CHANGES_FORM = {
     "Tanhshrink": {"Tanh", "Subtract"},  # x - tanh(x)
     "GLU": {"Split", "Sigmoid", "Multiply"},  # a Split into halves, a sigmoid gate
     "SwiGLU": {"Split", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
+    "Parameter": {"PositionalEncoding"},  # the test adds it to a sequence: a learned position table
+    "Constant": {"Constant", "Add"},  # a fixed value is no position table: the test's Add stays
+    "ScaledDotProductAttention": {"Permute", "MatMul", "Scale", "Softmax"},  # its arithmetic
 }
 VARIANTS = [  # forms the default parameters do not reach: padding modes, approximations, stacks
     (
@@ -105,6 +113,21 @@ VARIANTS = [  # forms the default parameters do not reach: padding modes, approx
     ),
     ("GRU", {"hidden_size": 5, "bidirectional": True}, None),
     ("MultiheadAttention", {"num_heads": 2}, [(6, 8), (5, 4)]),
+    ("ConvTranspose3d", {"out_channels": 4, "stride": 2, "padding": 1}, None),
+    ("MaxPool3d", {"kernel_size": 2, "stride": 1, "padding": 1}, None),
+    ("LPPool2d", {"norm_type": 4.0, "kernel_size": 3, "stride": 2}, None),
+    ("Resize", {"scale_factor": (1.5, 0.75)}, None),
+    ("Resize", {"scale_factor": (2.5,), "mode": "nearest-exact"}, [(3, 5)]),
+    ("Resize", {"size": (5, 11), "mode": "bilinear"}, None),
+    ("Resize", {"scale_factor": (1.5,), "mode": "bicubic", "align_corners": True}, None),
+    ("Resize", {"size": (3, 4, 5), "mode": "trilinear"}, [(2, 4, 4, 4)]),
+    ("Resize", {"scale_factor": (0.5,), "mode": "linear"}, [(3, 9)]),
+    ("Pad", {"padding": (1, 2, 0, 3), "mode": "reflect"}, None),
+    ("Pad", {"padding": (2, 1, 1, 0, 0, 1), "mode": "replicate"}, [(3, 4, 4, 4)]),
+    ("Pad", {"padding": (1, 0, 2, 2, 1, 1), "value": -0.5}, None),
+    ("PixelShuffle", {"upscale_factor": 3}, [(18, 2, 3)]),
+    ("PixelUnshuffle", {"downscale_factor": 4}, [(2, 8, 4)]),
+    ("ChannelShuffle", {"groups": 3}, [(6, 5)]),
 ]
 VARIANT_EXCEPTIONS = {  # parameter values whose torch.onnx form has no faithful mapping back
     "AdaptiveAvgPool2d with an output_size that does not divide the input": "exported as GatherND/Where arithmetic",
@@ -113,6 +136,7 @@ VARIANT_EXCEPTIONS = {  # parameter values whose torch.onnx form has no faithful
     "statistics), so it imports back as a BatchNorm",
 }
 LAYERS = supported("onnx")
+SAME_SETTINGS = {"Resize", "Pad", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "LPPool2d"}  # come back as set
 
 
 def export(project: Project, model: torch.nn.Module, folder: Path, name: str) -> Path:
@@ -212,6 +236,10 @@ def test_layer_variant_round_trip_gives_the_same_outputs(
     project = layer_project(layer_type, values, shapes)
     path, imported = round_trip(project, tmp_path)
     assert_matches_onnxruntime(path, imported)
+    if layer_type in SAME_SETTINGS:
+        (before,) = [n for n in project.graph.nodes.values() if n.type == layer_type]
+        (after,) = [n for n in imported.project.graph.nodes.values() if n.type == layer_type]
+        assert {k: after.params[k] for k in values} == {k: before.params[k] for k in values}
 
 
 def test_the_exceptions_stay_few() -> None:

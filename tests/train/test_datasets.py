@@ -671,6 +671,8 @@ EXAMPLE_DATASETS = {  # example: (built-in, target)
     "conv_autoencoder": ("digits", "input"),
     "lstm_classifier": ("sequence", ""),
     "transformer_classifier": ("sequence", ""),
+    "se_mobilenet": ("digits", ""),
+    "vit_tiny": ("digits", ""),
 }
 
 

@@ -10,6 +10,7 @@ from studio.graph.catalogue import (
     core,
     depthwise_conv,
     dot_attention,
+    dropout,
     elementwise,
     held,
     merge,
@@ -19,15 +20,18 @@ from studio.graph.catalogue import (
     products,
     recurrent,
     reduce,
+    resize,
+    rms_norm,
     sequence,
     shrink,
+    spatial,
     tensor_ops,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (
-    core, conv, depthwise_conv, pooling, norm, activation, shrink, activation_dim, elementwise, merge, held, products,
-    recurrent, attention, dot_attention, sequence, reduce, tensor_ops, pieces,
+    core, dropout, conv, depthwise_conv, pooling, resize, spatial, norm, rms_norm, activation, shrink, activation_dim,
+    elementwise, merge, held, products, recurrent, attention, dot_attention, sequence, reduce, tensor_ops, pieces,
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -37,7 +38,7 @@ from studio.graph.catalogue.onnx_records import (
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, options
 from studio.graph.catalogue.recurrent import need_sequence
-from studio.graph.params import Bool, Choice, Float, Int
+from studio.graph.params import Bool, Choice, Float, Int, Param
 
 
 def _divisors(n: int) -> list[int]:
@@ -135,6 +136,33 @@ def _encoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return 4 * t * e * e + 2 * t * t * e + 2 * t * e * p["dim_feedforward"]
 
 
+def _decoder(p: Params, ins: list[Shape | None]) -> list[Shape]:
+    x, memory = ins
+    assert x is not None and memory is not None
+    need_sequence(x, "a sequence (N, T, d_model)", wide=True)
+    need_sequence(memory, "a memory sequence (N, S, d_model)", "before its memory", wide=True)
+    if memory[2] != x[2]:
+        raise ShapeError(
+            f"needs a memory as wide as its input (d_model {x[2]}) but gets memory {show(memory)}",
+            f"project the memory to {x[2]} features with a Linear",
+        )
+    _need_heads(x[2] or 0, p["nhead"], "d_model", "nhead", f"input {show(x)}")
+    return [x]
+
+
+def _decoder_state(p: Params, ins: list[Shape]) -> State:
+    state = _encoder_state(p, ins[:1])
+    e, bias = ins[0][-1] or 0, p["bias"]
+    parts = {"multihead_attn": _attention_state({"bias": bias}, [ins[0], None, None]), "norm3": weight_and_bias((e,), bias)}
+    state.update({f"{part}.{name}": tensor for part, more in parts.items() for name, tensor in more.items()})
+    return state
+
+
+def _decoder_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
+    t, e, s = ins[0][1] or 0, ins[0][2] or 0, ins[1][1] or 0
+    return _encoder_macs(p, ins, outs) + 2 * t * e * e + 2 * s * e * e + 2 * t * s * e
+
+
 # ----- ONNX -----
 def _attention_onnx(site: OnnxSite) -> list[OnnxRecord]:
     query, key, value = site.names
@@ -144,7 +172,7 @@ def _attention_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 
 def _attention_records(
-    site: OnnxSite, prefix: str, sources: tuple[str, str, str], embed: int, heads: int, out: str
+    site: OnnxSite, prefix: str, sources: tuple[str, str, str], embed: int, heads: int, out: str, mask: str | None = None
 ) -> list[OnnxRecord]:
     """Multi-head attention as torch.onnx writes it: projections, heads split, softmax(Q K^T / sqrt(d)) V, output projection."""
     size = embed // heads
@@ -162,14 +190,15 @@ def _attention_records(
         records.append(OnnxNode("Transpose", (shaped,), (moved,), {"perm": list(perm)}))  # K moves to (N, heads, d, S)
         held.append(moved)
     scale = OnnxConstant(site.fresh("scale"), (1.0 / math.sqrt(size),), "float32", ())
-    scores, scaled, weights, mixed = (site.fresh(n) for n in ("scores", "scaled", "weights", "mixed"))
+    scores, scaled, masked, weights, mixed = (site.fresh(n) for n in ("scores", "scaled", "masked", "weights", "mixed"))
     merged, joined = site.fresh("merged"), site.fresh("joined")
     width = OnnxConstant(site.fresh("embed_shape"), (0, 0, embed))
     records += [
         scale, width,
         OnnxNode("MatMul", (held[0], held[1]), (scores,)),
         OnnxNode("Mul", (scores, scale.name), (scaled,)),
-        OnnxNode("Softmax", (scaled,), (weights,)),
+        *([OnnxNode("Add", (scaled, mask), (masked,))] if mask else []),
+        OnnxNode("Softmax", (masked if mask else scaled,), (weights,)),
         OnnxNode("MatMul", (weights, held[2]), (mixed,)),
         OnnxNode("Transpose", (mixed,), (merged,), {"perm": [0, 2, 1, 3]}),
         OnnxNode("Reshape", (merged, width.name), (joined,)),
@@ -204,13 +233,24 @@ def _linear(
 _GELU = next(spec.onnx for spec in ACTIVATIONS if spec.type == "GELU")
 
 
+def _causal(site: OnnxSite) -> tuple[list[OnnxRecord], str | None]:
+    """The additive causal mask (T, T) of a layer whose `causal` is set: -inf above the diagonal, as PyTorch builds it."""
+    if not site.params["causal"]:
+        return [], None
+    steps = site.shape[1] or 0
+    hidden = tuple(0.0 if j <= i else float("-inf") for i in range(steps) for j in range(steps))
+    mask = OnnxConstant(site.fresh("causal_mask"), hidden, "float32", (steps, steps))
+    return [mask], mask.name
+
+
 def _encoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
     """nn.TransformerEncoderLayer in inference: attention and feed-forward blocks, each with its residual Add and LayerNormalization."""
     p, x = site.params, site.x
     attended, first, fed = site.fresh("attended"), site.fresh("residual1"), site.fresh("fed")
+    masking, mask = _causal(site)
 
     def attend(source: str) -> list[OnnxRecord]:
-        return _attention_records(site, "self_attn.", (source, source, source), site.shape[2] or 0, p["nhead"], attended)
+        return masking + _attention_records(site, "self_attn.", (source, source, source), site.shape[2] or 0, p["nhead"], attended, mask)
 
     if p["norm_first"]:  # x + sa(norm1(x)), then + ff(norm2(.))
         normed, normed2 = site.fresh("norm1"), site.fresh("norm2")
@@ -224,6 +264,35 @@ def _encoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
         *attend(x), OnnxNode("Add", (x, attended), (first,)), *_layer_norm(site, "norm1", first, normed),
         *_feed_forward(site, normed, fed), OnnxNode("Add", (normed, fed), (second,)),
         *_layer_norm(site, "norm2", second, site.output),
+    ]  # fmt: skip
+
+
+def _decoder_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """nn.TransformerDecoderLayer in inference: self-attention, attention over the memory, feed-forward; each with its residual and LayerNorm."""
+    p, x, memory = site.params, site.x, site.names[1]
+    assert memory is not None
+    embed, heads = site.shape[2] or 0, p["nhead"]
+    masking, mask = _causal(site)
+    a1, a2, fed, r1, r2 = (site.fresh(n) for n in ("self_attended", "cross_attended", "fed", "residual1", "residual2"))
+
+    def self_attend(source: str) -> list[OnnxRecord]:
+        return masking + _attention_records(site, "self_attn.", (source, source, source), embed, heads, a1, mask)
+
+    def cross_attend(source: str) -> list[OnnxRecord]:
+        return _attention_records(site, "multihead_attn.", (source, memory, memory), embed, heads, a2)
+
+    n1, n2, n3 = site.fresh("norm1"), site.fresh("norm2"), site.fresh("norm3")
+    if p["norm_first"]:  # x + sa(norm1(x)), + mha(norm2(.), memory), + ff(norm3(.))
+        return [
+            *_layer_norm(site, "norm1", x, n1), *self_attend(n1), OnnxNode("Add", (x, a1), (r1,)),
+            *_layer_norm(site, "norm2", r1, n2), *cross_attend(n2), OnnxNode("Add", (r1, a2), (r2,)),
+            *_layer_norm(site, "norm3", r2, n3), *_feed_forward(site, n3, fed), OnnxNode("Add", (r2, fed), (site.output,)),
+        ]  # fmt: skip
+    r3 = site.fresh("residual3")  # norm1(x + sa(x)), norm2(. + mha(., memory)), norm3(. + ff(.))
+    return [
+        *self_attend(x), OnnxNode("Add", (x, a1), (r1,)), *_layer_norm(site, "norm1", r1, n1),
+        *cross_attend(n1), OnnxNode("Add", (n1, a2), (r2,)), *_layer_norm(site, "norm2", r2, n2),
+        *_feed_forward(site, n2, fed), OnnxNode("Add", (n2, fed), (r3,)), *_layer_norm(site, "norm3", r3, site.output),
     ]  # fmt: skip
 
 
@@ -270,12 +339,21 @@ def _attention_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
     return pytorch_records.Emitted(Call("nn.MultiheadAttention", tuple(args)), call, unpack=True)
 
 
-def _encoder_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    p = s.params
-    defaults = {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5}
-    args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
-    args += options(p, {"norm_first": False, "bias": True})
-    return pytorch_records.module(s, "nn.TransformerEncoderLayer", *args)
+def _transformer_pytorch(cls: str, mask: str, causal: str) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    """nn.<cls>, called on its inputs, with the causal mask and its hint (`mask`=..., `causal`=True) when set."""
+
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        defaults = {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5}
+        args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
+        args += options(p, {"norm_first": False, "bias": True})
+        inputs = [a for a in s.args if a is not None]
+        if p["causal"]:
+            x = s.x
+            inputs += [f"{mask}=nn.Transformer.generate_square_subsequent_mask({x}.size(1), device={x}.device)", f"{causal}=True"]
+        return pytorch_records.Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, tuple(inputs)))
+
+    return emit
 
 
 def _mha_weights(prefix: str, embed: int, heads: int, separate: bool, bias: bool) -> Convert:
@@ -321,10 +399,14 @@ def _attention_keras(s: keras_records.Site) -> keras_records.Emitted:
     return keras_records.Emitted([Step(s.var, Apply(mha, call_args))], {s.var: convert})  # type: ignore[arg-type]
 
 
-def _encoder_keras(s: keras_records.Site) -> keras_records.Emitted:
+def _transformer_keras(s: keras_records.Site) -> keras_records.Emitted:
+    """A transformer encoder layer, or a decoder layer (its second input the memory), from Keras layers."""
     p = s.params
     embed, heads, bias, drop = int(s.shape[-1] or 0), p["nhead"], p["bias"], p["dropout"]
-    names = {k: s.claim(f"{s.var}_{k}") for k in ("attn", "norm1", "norm2", "linear1", "linear2", "add1", "add2")}
+    memory = s.args[1] if len(s.args) > 1 else None
+    parts = ["self_attn", "norm1", "norm2", "linear1", "linear2", "add1", "add2"]
+    parts += ["multihead_attn", "norm3", "add3"] if memory else []
+    names = {k: s.claim(f"{s.var}_{k}") for k in parts}
     steps: list[Step] = []
     weights: dict[str, Convert] = {}
     ff = s.claim(f"{s.var}_ff")
@@ -341,11 +423,14 @@ def _encoder_keras(s: keras_records.Site) -> keras_records.Emitted:
         apply(target, "LayerNormalization", args, names[key], x)
         weights[names[key]] = lambda t, k=key: [t(f"{k}.weight"), *([t(f"{k}.bias")] if bias else [])]
 
-    def block_attention(x: str) -> None:  # attention output into `attn`
-        steps.append(Step(names["attn"], Apply(_mha_layer(heads, embed, drop, bias, names["attn"]), (x, x))))
-        dropout(names["attn"])
+    def attention(key: str, x: str, source: str, causal: bool) -> str:  # the block's output, dropped out
+        extra = ("use_causal_mask=True",) if causal else ()
+        steps.append(Step(names[key], Apply(_mha_layer(heads, embed, drop, bias, names[key]), (x, source, *extra))))
+        weights[names[key]] = _mha_weights(f"{key}.", embed, heads, False, bias)
+        dropout(names[key])
+        return names[key]
 
-    def block_ff(x: str) -> None:
+    def feed_forward(x: str) -> str:
         hidden = [str(p["dim_feedforward"]), kw("activation", p["activation"]), *([] if bias else ["use_bias=False"])]
         apply(ff, "Dense", hidden, names["linear1"], x)
         dropout(ff)
@@ -353,23 +438,36 @@ def _encoder_keras(s: keras_records.Site) -> keras_records.Emitted:
         dropout(ff)
         for k in ("linear1", "linear2"):  # as the Linear layer's Dense: the kernel transposed
             weights[names[k]] = lambda t, k=k: [t(f"{k}.weight").T, *([t(f"{k}.bias")] if bias else [])]
+        return ff
 
-    weights[names["attn"]] = _mha_weights("self_attn.", embed, heads, False, bias)
-    if p["norm_first"]:
-        norm(s.var, "norm1", s.x)
-        block_attention(s.var)
-        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
-        norm(ff, "norm2", s.var)
-        block_ff(ff)
-        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
-    else:
-        block_attention(s.x)
-        apply(s.var, "Add", [], names["add1"], f"[{s.x}, {names['attn']}]")
-        norm(s.var, "norm1", s.var)
-        block_ff(s.var)
-        apply(s.var, "Add", [], names["add2"], f"[{s.var}, {ff}]")
-        norm(s.var, "norm2", s.var)
+    blocks = [("self_attn", lambda x: attention("self_attn", x, x, p["causal"]))]
+    if memory:
+        blocks.append(("multihead_attn", lambda x: attention("multihead_attn", x, memory, False)))
+    blocks.append(("ff", feed_forward))
+    x = s.x
+    for index, (_, block) in enumerate(blocks, start=1):
+        if p["norm_first"]:  # x + block(norm(x))
+            normed = s.claim(f"{s.var}_normed{index}")
+            norm(normed, f"norm{index}", x)
+            apply(s.var, "Add", [], names[f"add{index}"], f"[{x}, {block(normed)}]")
+        else:  # norm(x + block(x))
+            apply(s.var, "Add", [], names[f"add{index}"], f"[{x}, {block(x)}]")
+            norm(s.var, f"norm{index}", s.var)
+        x = s.var
     return keras_records.Emitted(steps, weights)
+
+
+def _transformer_params() -> tuple[Param, ...]:
+    return (
+        Int("nhead", 8, "Number of attention heads; must divide d_model (the input's last dimension).", min=1, max=1024),
+        Int("dim_feedforward", 2048, "Width of the feed-forward network's hidden layer.", min=1, max=1_000_000),
+        Float("dropout", 0.1, "Dropout in the attention and feed-forward paths while training.", min=0.0, max=0.99),
+        Choice("activation", "relu", ("relu", "gelu"), "Activation of the feed-forward network."),
+        Bool("norm_first", False, "Apply LayerNorm before each sub-block (pre-norm) instead of after."),
+        Float("layer_norm_eps", 1e-5, "Small value added to the variance in LayerNorm.", min=1e-12, max=0.1),
+        Bool("bias", True, "Learn biases in the linear layers and LayerNorms."),
+        Bool("causal", False, "Let each position attend only to itself and earlier ones (a causal mask), as a decoder's self-attention does."),
+    )
 
 
 _NO_CAFFE_ATTENTION = "BVLC Caffe has no attention layer, nor a batched matrix product to build one from"
@@ -403,15 +501,7 @@ SPECS = (
         type="TransformerEncoderLayer",
         category="Attention",
         doc="One transformer encoder block: self-attention and a feed-forward network, each with a residual and LayerNorm.",
-        params=(
-            Int("nhead", 8, "Number of attention heads; must divide d_model (the input's last dimension).", min=1, max=1024),
-            Int("dim_feedforward", 2048, "Width of the feed-forward network's hidden layer.", min=1, max=1_000_000),
-            Float("dropout", 0.1, "Dropout in the attention and feed-forward paths while training.", min=0.0, max=0.99),
-            Choice("activation", "relu", ("relu", "gelu"), "Activation of the feed-forward network."),
-            Bool("norm_first", False, "Apply LayerNorm before each sub-block (pre-norm) instead of after."),
-            Float("layer_norm_eps", 1e-5, "Small value added to the variance in LayerNorm.", min=1e-12, max=0.1),
-            Bool("bias", True, "Learn biases in the linear layers and LayerNorms."),
-        ),
+        params=_transformer_params(),
         infer=_encoder,
         state=_encoder_state,
         count_macs=_encoder_macs,
@@ -422,7 +512,26 @@ SPECS = (
             Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
         ),
         onnx=_encoder_onnx,
-        pytorch=_encoder_pytorch,
-        keras=_encoder_keras,
+        pytorch=_transformer_pytorch("TransformerEncoderLayer", "src_mask", "is_causal"),
+        keras=_transformer_keras,
+    ),
+    LayerSpec(
+        type="TransformerDecoderLayer",
+        category="Attention",
+        doc="One transformer decoder block: self-attention, attention over the encoder's memory, and a feed-forward network.",
+        params=_transformer_params(),
+        infer=_decoder,
+        inputs=(Port("in"), Port("memory")),
+        state=_decoder_state,
+        count_macs=_decoder_macs,
+        targets=targets(
+            "nn.TransformerDecoderLayer",
+            "composed: layers.MultiHeadAttention + layers.LayerNormalization + layers.Dense",
+            "MatMul + Softmax + LayerNormalization subgraph",
+            Unsupported("BVLC Caffe has no attention or LayerNorm layer"),
+        ),
+        onnx=_decoder_onnx,
+        pytorch=_transformer_pytorch("TransformerDecoderLayer", "tgt_mask", "tgt_is_causal"),
+        keras=_transformer_keras,
     ),
 )

@@ -257,7 +257,7 @@ def _transpose_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
 
 
 # ----- ONNX -----
-_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # PyTorch's padding_mode -> Pad's mode
+ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # PyTorch's padding_mode -> Pad's mode
 
 
 def onnx_window(
@@ -281,7 +281,7 @@ def conv_records(site: OnnxSite, x: str, weight: str, bias: str | None, out: str
     mode = p.get("padding_mode", "zeros")
     if mode != "zeros" and any(lo or hi for lo, hi in pads):
         padded = site.fresh("padded")
-        records += pad_records(site, x, [(0, 0), (0, 0), *pads], padded, _ONNX_PAD_MODES[mode])
+        records += pad_records(site, x, [(0, 0), (0, 0), *pads], padded, ONNX_PAD_MODES[mode])
         x, pads = padded, [(0, 0)] * rank
     attrs = {**onnx_window(p["kernel_size"], p["stride"], p["dilation"], pads), "group": group if group != 1 else None}
     return [*records, OnnxNode("Conv", (x, weight, *([bias] if bias else [])), (out,), attrs)]
@@ -574,6 +574,7 @@ SPECS = (
     _conv_spec(1, {2: "Conv2d", 3: "Conv3d"}),
     _conv_spec(2, {1: "Conv1d", 3: "Conv3d"}),
     _conv_spec(3, {1: "Conv1d", 2: "Conv2d"}),
-    _transpose_spec(1, {2: "ConvTranspose2d"}),
-    _transpose_spec(2, {1: "ConvTranspose1d"}),
+    _transpose_spec(1, {2: "ConvTranspose2d", 3: "ConvTranspose3d"}),
+    _transpose_spec(2, {1: "ConvTranspose1d", 3: "ConvTranspose3d"}),
+    _transpose_spec(3, {1: "ConvTranspose1d", 2: "ConvTranspose2d"}),
 )

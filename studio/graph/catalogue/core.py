@@ -31,8 +31,8 @@ from studio.graph.catalogue.onnx_records import (
     single,
     slice_records,
 )
-from studio.graph.catalogue.pytorch_records import kw, module, options
-from studio.graph.params import Bool, Choice, Float, Floats, Int, Ints
+from studio.graph.catalogue.pytorch_records import module, options
+from studio.graph.params import Bool, Choice, Floats, Int, Ints
 
 
 def standardized_axis(sample: tuple[int, ...]) -> int:
@@ -454,19 +454,5 @@ SPECS = (
         pytorch=_slice_pytorch,
         keras=_slice_keras,
         caffe=_slice_caffe,
-    ),
-    LayerSpec(
-        type="Dropout",
-        category="Regularization",
-        doc="Zeroes random elements with probability p while training; identity at inference.",
-        params=(Float("p", 0.5, "Probability of zeroing an element.", min=0.0, max=0.99),),
-        infer=_same,
-        output_dtype="same",
-        targets=targets("nn.Dropout", "layers.Dropout", "Dropout", "Dropout"),
-        onnx=single("Identity"),  # an exported model infers: dropout does nothing
-        pytorch=lambda s: module(s, "nn.Dropout", kw("p", s.params["p"])),
-        keras=lambda s: keras_records.layer(s, "Dropout", str(s.params["p"])),
-        caffe=caffe_records.simple("Dropout", "dropout_param", lambda s: [("dropout_ratio", float(s.params["p"]))]),
-        caffe_import=(caffe_records.CaffeImport("Dropout", "dropout_param", lambda f: {"p": f.number("dropout_ratio", 0.5)}),),
     ),
 )

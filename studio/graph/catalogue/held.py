@@ -65,9 +65,9 @@ def _keras(helper: str, option: str, default: float, name: str):
     return emit
 
 
-def _onnx(name: str):
+def _onnx(name: str, fixed: bool):
     def emit(site: OnnxSite) -> list[OnnxRecord]:
-        return [OnnxWeight(site.output, name)]
+        return [OnnxWeight(site.output, name, fixed=fixed)]
 
     return emit
 
@@ -85,7 +85,7 @@ SPECS = (
         targets=targets("nn.Parameter", "Layer.add_weight", "initializer", _NO_CAFFE),
         pytorch=_pytorch("LearnedTensor", "std", 0.02),
         keras=_keras("LearnedTensor", "std", 0.02, "weight"),
-        onnx=_onnx("weight"),
+        onnx=_onnx("weight", fixed=False),  # an initializer: a weight
     ),
     LayerSpec(
         type="Constant",
@@ -99,6 +99,6 @@ SPECS = (
         targets=targets("register_buffer", "Layer.add_weight(trainable=False)", "initializer", _NO_CAFFE),
         pytorch=_pytorch("FixedTensor", "fill", 0.0),
         keras=_keras("FixedTensor", "fill", 0.0, "value"),
-        onnx=_onnx("value"),
+        onnx=_onnx("value", fixed=True),  # a Constant node: a value, which an import keeps fixed
     ),
 )

@@ -16,6 +16,7 @@ from studio.graph.catalogue.base import Shape
 from studio.graph.catalogue.pytorch_records import Call, Raw, kw, size
 
 CF = 'data_format="channels_first"'
+LAMBDA_BODY = 69  # the longest `lambda t:` body that stays on its own line in black's layout of build_model
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,49 @@ def function(s: Site, body: str, x: str | None = None, name: str | None = None, 
     Keras cannot work it out (a reshape across the batch)."""
     args = [f"lambda t: {body}", *([kw("output_shape", shape)] if shape is not None else []), named(name or s.var)]
     return Step(s.var, Apply(Call("layers.Lambda", tuple(args)), (x or s.x,)))
+
+
+def chain(s: Site, bodies: list[str | Apply], x: str | None = None) -> list[Step]:
+    """Steps applying each body in turn (a `layers.Lambda` over `t`, or a layer), the last one named after the node.
+
+    Generated code stays black-clean where one expression each keeps every line short.
+    """
+    steps = []
+    for i, body in enumerate(bodies):
+        name = s.var if i == len(bodies) - 1 else s.claim(f"{s.var}_{i + 1}")
+        source = (x or s.x) if i == 0 else s.var
+        if isinstance(body, Apply):
+            call = Call(body.layer.func, (*body.layer.args, named(name)))
+            steps.append(Step(s.var, Apply(call, (source,))))
+        else:
+            steps.append(function(s, body, source, name))
+    return steps
+
+
+def along(dim: int, piece: str) -> str:
+    """A subscript taking `piece` along `dim`: `[:, :, ::2]`."""
+    return "[" + ":, " * dim + piece + "]"
+
+
+def gathers(s: Site, picks: list[tuple[int, int, list[int]]]) -> list[Step]:
+    """Steps taking `indices` along each `dim` of length `size` in turn (a resize's source positions), the last one named after the node.
+
+    Regular ones are a repeat or a strided slice; others go into a local tuple first, which the
+    driver wraps as black does.
+    """
+    steps, bodies = [], []
+    for dim, length, indices in picks:
+        stride = indices[1] - indices[0] if len(indices) > 1 else 1
+        if indices == [i for i in range(length) for _ in range(len(indices) // length)]:
+            bodies.append(f"ops.repeat(t, {len(indices) // length}, axis={dim})")
+        elif stride > 0 and indices == list(range(length))[indices[0] :: stride]:
+            bodies.append(f"t{along(dim, f'{indices[0]}::{stride}')}")
+        else:
+            rows = s.claim(f"{s.var}_dim{dim}")
+            items = tuple(str(i) for i in indices)
+            steps.append(Step(rows, Raw(f"({items[0]},)") if len(items) == 1 else Call("", items)))
+            bodies.append(f"ops.take(t, {rows}, axis={dim})")
+    return steps + chain(s, bodies)
 
 
 def per_axis(value: tuple[int, ...]) -> Any:

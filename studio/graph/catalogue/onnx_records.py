@@ -49,6 +49,7 @@ class OnnxWeight:
     gates: tuple[int, ...] = ()  # block i along axis 0 is the state's block gates[i] (in each of `also` too)
     also: tuple[str, ...] = ()  # more states appended along axis 0, before the transpose and reshape
     rows: tuple[int, int] | None = None  # only rows start:stop along axis 0 (of each state), taken first
+    fixed: bool = False  # a value, not a weight: written as a Constant node instead of an initializer
 
 
 OnnxRecord = OnnxNode | OnnxConstant | OnnxWeight

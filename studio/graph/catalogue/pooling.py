@@ -1,4 +1,4 @@
-"""Pooling and resizing layers: max, average, adaptive and global pools, upsampling, padding."""
+"""Pooling layers: max, average, power-average (LP), adaptive and global pools over 1 to 3 spatial axes."""
 
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ from studio.graph.catalogue.base import (
     Shape,
     ShapeError,
     Unsupported,
-    need_rank,
     numel,
-    show,
     targets,
 )
 from studio.graph.catalogue.caffe_records import Fields, Layer, Word
 from studio.graph.catalogue.conv import (
-    AXES,
     LAYOUTS,
     PER_AXIS,
     at_most,
@@ -29,11 +26,10 @@ from studio.graph.catalogue.conv import (
     keras_pad_step,
     need_spatial,
     onnx_window,
-    reshape_hint,
     tup,
     window_too_big,
 )
-from studio.graph.catalogue.keras_records import CF, function, layer, per_axis
+from studio.graph.catalogue.keras_records import CF, Apply, chain, layer, per_axis
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -41,11 +37,10 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
-    pad_records,
     reduce_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, module, options
-from studio.graph.params import Bool, Choice, Ints, Param
+from studio.graph.params import Bool, Float, Ints, Param
 
 CAFFE_4D = Unsupported("Caffe's Pooling layer takes only 4-D (N, C, H, W) blobs")
 # ONNX has no adaptive pooling op, but the input sizes are static: a pool to 1 is a global pool,
@@ -77,12 +72,14 @@ def _stride(p: Params) -> tuple[int, ...]:
     return p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
 
 
-def _pool(rank: int, siblings: dict[int, str]):
+def _pool(rank: int, siblings: dict[int, str], can_pad: bool = True, fits_unpadded: bool = False):
+    """The shape rule of a pooling window; `fits_unpadded`: the window must fit the input without its padding (AvgPool3d)."""
+
     def infer(p: Params, ins: list[Shape | None]) -> list[Shape]:
         x = ins[0]
         assert x is not None
         need_spatial(x, rank, siblings)
-        kernel, pad, stride = p["kernel_size"], p["padding"], _stride(p)
+        kernel, pad, stride = p["kernel_size"], p.get("padding", (0,) * rank), _stride(p)
         dilation = p.get("dilation", (1,) * rank)
         wide = [i for i in range(rank) if pad[i] > kernel[i] // 2]
         if wide:
@@ -92,6 +89,13 @@ def _pool(rank: int, siblings: dict[int, str]):
                 at_most("padding", {i: kernel[i] // 2 for i in wide}, rank) + ", or use a larger kernel_size",
             )
         sizes = _sizes(x)
+        short = [i for i in range(rank) if sizes[i] < kernel[i]]
+        if fits_unpadded and short:
+            raise ShapeError(
+                window_too_big(kernel, (1,) * rank, x, sizes, short, rank) + ", which PyTorch's 3-D average pooling refuses "
+                "whatever the padding",
+                at_most("kernel_size", {i: sizes[i] for i in short}, rank) + ", or use a larger input",
+            )
         out = [pool_out(n, k, s, q, d, p["ceil_mode"]) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
         small = [i for i in range(rank) if out[i] < 1]
         if small:
@@ -100,7 +104,7 @@ def _pool(rank: int, siblings: dict[int, str]):
             if any(dilation[i] > 1 for i in small):
                 fixes.append("lower the dilation")
             spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-            if all(sizes[i] + 2 * (kernel[i] // 2) >= spans[i] for i in small):
+            if can_pad and all(sizes[i] + 2 * (kernel[i] // 2) >= spans[i] for i in small):
                 fixes.append("add padding (up to half the kernel_size)")
             ceiled = [pool_out(n, k, s, q, d, True) for n, k, s, q, d in zip(sizes, kernel, stride, pad, dilation)]
             if not p["ceil_mode"] and min(ceiled) >= 1:
@@ -152,57 +156,24 @@ def _global_avg_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return numel(ins[0])
 
 
-def _upsample(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    layouts = "a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) input"
-    need_rank(x, (3, 4, 5), layouts, reshape_hint(x, 2 if len(x) == 2 else 3))
-    rank = len(x) - 2
-    if p["mode"] == "bilinear" and rank != 2:
-        raise ShapeError(f"uses mode 'bilinear', which needs a 4-D input (N, C, H, W), but gets {show(x)}", "use mode 'nearest'")
-    scale = p["scale_factor"]
-    if len(scale) not in (1, rank):
-        axes = ", ".join(AXES[rank])
-        raise ShapeError(
-            f"has scale_factor {tup(scale)} with {len(scale)} values but its input {show(x)} has {rank} spatial "
-            f"{'axis' if rank == 1 else 'axes'} ({axes})",
-            "give a single value" if rank == 1 else f"give a single value for every axis, or {rank} values (one for each of {axes})",
-        )
-    scales = scale * rank if len(scale) == 1 else scale
-    return [(None, x[1], *(n * s for n, s in zip(_sizes(x), scales)))]
-
-
-def _upsample_macs(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
-    # Bilinear: each output value blends 4 inputs; nearest only copies.
-    return 4 * numel(outs[0]) if p["mode"] == "bilinear" else 0
-
-
-def _zero_pad(p: Params, ins: list[Shape | None]) -> list[Shape]:
-    x = ins[0]
-    assert x is not None
-    need_spatial(x, 2)
-    left, right, top, bottom = p["padding"]
-    h, w = _sizes(x)
-    return [(None, x[1], h + top + bottom, w + left + right)]
-
-
 def _compares_only(p: Params, ins: list[Shape], outs: list[Shape]) -> int:
     return 0  # max pooling compares; it does not multiply-accumulate
 
 
 # ----- ONNX -----
-def _ceil_window(site: OnnxSite, stride: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[bool, list[tuple[int, int]]]:
+def _ceil_window(
+    p: Params, shape: Shape, padding: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...]
+) -> tuple[bool, list[tuple[int, int]]]:
     """ONNX's ceil_mode and pads giving PyTorch's windows.
 
     ONNX's ceil_mode also keeps a last window that would start in the end padding, which
     PyTorch drops; where it would, less end padding (the part no window reaches) drops it.
     """
-    p = site.params
-    pads = [(q, q) for q in p["padding"]]
+    pads = [(q, q) for q in padding]
     if not p["ceil_mode"]:
         return False, pads
-    sizes = [int(n or 0) for n in site.shape[2:]]
-    rows = list(zip(sizes, p["kernel_size"], stride, p["padding"], dilation))
+    sizes = [int(n or 0) for n in shape[2:]]
+    rows = list(zip(sizes, p["kernel_size"], stride, padding, dilation))
     if all(pool_out(n, k, s, q, d, True) == pool_out(n, k, s, q, d, False) for n, k, s, q, d in rows):
         return False, pads  # no partial window
     for i, (n, k, s, q, d) in enumerate(rows):
@@ -219,7 +190,7 @@ def _pool_onnx(op: str) -> OnnxEmitter:
         p = site.params
         pad, stride = p["padding"], _stride(p)
         dilation = p.get("dilation", (1,) * len(pad))
-        ceil, pads = _ceil_window(site, stride, dilation)
+        ceil, pads = _ceil_window(p, site.shape, pad, stride, dilation)
         attrs = {**onnx_window(p["kernel_size"], stride, dilation, pads), "ceil_mode": 1 if ceil else None}
         if op == "AveragePool":  # PyTorch counts the padding by default, ONNX does not
             attrs["count_include_pad"] = 1 if p["count_include_pad"] and any(pad) else None
@@ -277,21 +248,6 @@ def _global_onnx(kind: str, rank: int) -> OnnxEmitter:
     return emit
 
 
-def _upsample_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    rank, scale = len(site.shape) - 2, site.params["scale_factor"]
-    scales = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *(scale * rank if len(scale) == 1 else scale)), "float32")
-    if site.params["mode"] == "nearest":
-        attrs = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
-    else:  # PyTorch's align_corners=False is ONNX's default half_pixel
-        attrs = {"mode": "linear"}
-    return [scales, OnnxNode("Resize", (site.x, "", scales.name), (site.output,), attrs)]
-
-
-def _zero_pad_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    left, right, top, bottom = site.params["padding"]
-    return pad_records(site, site.x, [(0, 0), (0, 0), (top, bottom), (left, right)], site.output)
-
-
 # ----- PyTorch, Keras, Caffe -----
 def _stride_args(p: Params) -> list[str]:
     return [] if p["stride"] == "kernel" else [kw("stride", pytorch_records.size(p["stride"]))]
@@ -320,17 +276,8 @@ def _adaptive_pytorch(cls: str) -> Callable[[pytorch_records.Site], pytorch_reco
 
 
 def _global_pytorch(method: str, rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
-    dims = "2" if rank == 1 else "(2, 3)"
+    dims = "2" if rank == 1 else literal(tuple(range(2, rank + 2)))
     return lambda s: pytorch_records.Emitted(None, Call(f"{s.x}.{method}", (f"dim={dims}",)))
-
-
-def _upsample_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    scale = tuple(float(f) for f in s.params["scale_factor"])
-    return module(s, "nn.Upsample", kw("scale_factor", pytorch_records.size(scale)), kw("mode", s.params["mode"]))
-
-
-def _zero_pad_pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
-    return module(s, "nn.ZeroPad2d", literal(pytorch_records.size(s.params["padding"])))
 
 
 def _ceil_matters(s: keras_records.Site, rank: int) -> bool:
@@ -338,7 +285,8 @@ def _ceil_matters(s: keras_records.Site, rank: int) -> bool:
     p = s.params
     stride = p["kernel_size"] if p["stride"] == "kernel" else p["stride"]
     dilation = p.get("dilation", (1,) * rank)
-    for n, k, st, pad, d, out in zip(s.shape[2:], p["kernel_size"], stride, p["padding"], dilation, s.output[2:]):
+    padding = p.get("padding", (0,) * rank)
+    for n, k, st, pad, d, out in zip(s.shape[2:], p["kernel_size"], stride, padding, dilation, s.output[2:]):
         if (int(n or 0) + 2 * pad - d * (k - 1) - 1) // st + 1 != out:
             return True
     return False
@@ -398,20 +346,6 @@ def _adaptive_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Em
 
 def _global_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
     return lambda s: layer(s, cls, CF)
-
-
-def _upsample_keras(s: keras_records.Site) -> keras_records.Emitted:
-    rank = len(s.shape) - 2
-    factors = tuple(s.params["scale_factor"]) * (rank if len(s.params["scale_factor"]) == 1 else 1)
-    if rank == 1:  # layers.UpSampling1D is channels-last only; nearest is a repeat along L
-        return keras_records.Emitted([function(s, f"ops.repeat(t, {factors[0]}, axis=2)")])
-    mode = [kw("interpolation", s.params["mode"])] if s.params["mode"] != "nearest" else []
-    return layer(s, f"UpSampling{rank}D", literal(per_axis(factors)), CF, *mode)
-
-
-def _zero_pad_keras(s: keras_records.Site) -> keras_records.Emitted:
-    left, right, top, bottom = s.params["padding"]
-    return layer(s, "ZeroPadding2D", literal(((top, bottom), (left, right))), CF)
 
 
 def caffe_pool_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
@@ -513,7 +447,7 @@ def _avg_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
             _CEIL,
             Bool("count_include_pad", True, "Count the zero padding in the divisor of the mean."),
         ),
-        infer=_pool(rank, siblings),
+        infer=_pool(rank, siblings, fits_unpadded=rank == 3),
         count_macs=_avg_macs,
         onnx=_pool_onnx("AveragePool"),
         pytorch=_avg_pool_pytorch(rank),
@@ -565,52 +499,103 @@ def _global_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
     )
 
 
-SPECS = (
-    _max_pool(1, {2: "MaxPool2d"}),
-    _max_pool(2, {1: "MaxPool1d"}),
-    _avg_pool(1, {2: "AvgPool2d"}),
-    _avg_pool(2, {1: "AvgPool1d"}),
-    _adaptive_pool("avg", 1, {2: "AdaptiveAvgPool2d"}),
-    _adaptive_pool("avg", 2, {1: "AdaptiveAvgPool1d"}),
-    _adaptive_pool("max", 2, {}),
-    _global_pool("avg", 1, {2: "GlobalAvgPool2d"}),
-    _global_pool("avg", 2, {1: "GlobalAvgPool1d"}),
-    _global_pool("max", 1, {2: "GlobalMaxPool2d"}),
-    _global_pool("max", 2, {1: "GlobalMaxPool1d"}),
-    LayerSpec(
-        type="Upsample",
-        category="Resize",
-        doc="Enlarges the spatial axes by whole-number factors: nearest neighbour, or bilinear for (N, C, H, W).",
+# ----- LP pooling -----
+# PyTorch's LPPool is (avg_pool(x ** p) * window size) ** (1 / p): x ** p, not |x| ** p, and a
+# partial ceil_mode window is scaled up as if it were whole. ONNX's LpPool sums |x| ** p, the
+# same for an even p over whole windows; other cases are written as PyTorch computes them.
+def _lp_partial(p: Params, shape: Shape) -> bool:
+    """Whether ceil_mode keeps a partial window here (PyTorch scales it up; ONNX's LpPool does not)."""
+    rows = zip(_sizes(shape), p["kernel_size"], _stride(p))
+    return p["ceil_mode"] and any(pool_out(n, k, s, 0, 1, True) != pool_out(n, k, s, 0, 1, False) for n, k, s in rows)
+
+
+def _lp_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    p = site.params
+    rank, norm = len(p["kernel_size"]), float(p["norm_type"])
+    stride = _stride(p)
+    window = onnx_window(p["kernel_size"], stride, (1,) * rank, [(0, 0)] * rank)
+    if norm.is_integer() and int(norm) % 2 == 0 and not _lp_partial(p, site.shape):
+        return [OnnxNode("LpPool", (site.x,), (site.output,), {**window, "p": int(norm) if norm != 2 else None})]
+    ceil, pads = _ceil_window(p, site.shape, (0,) * rank, stride, (1,) * rank)
+    window = onnx_window(p["kernel_size"], stride, (1,) * rank, pads)
+    power, size, root = (
+        OnnxConstant(site.fresh(name), (value,), "float32", ())
+        for name, value in (("norm", norm), ("window", float(prod(p["kernel_size"]))), ("root", 1.0 / norm))
+    )
+    raised, mean, summed = site.fresh("raised"), site.fresh("mean"), site.fresh("summed")
+    return [
+        power, size, root,
+        OnnxNode("Pow", (site.x, power.name), (raised,)),
+        OnnxNode("AveragePool", (raised,), (mean,), {**window, "ceil_mode": 1 if ceil else None}),
+        OnnxNode("Mul", (mean, size.name), (summed,)),
+        OnnxNode("Pow", (summed, root.name), (site.output,)),
+    ]  # fmt: skip
+
+
+def _lp_pytorch(rank: int) -> Callable[[pytorch_records.Site], pytorch_records.Emitted]:
+    def emit(s: pytorch_records.Site) -> pytorch_records.Emitted:
+        p = s.params
+        args = [literal(float(p["norm_type"])), kw("kernel_size", pytorch_records.size(p["kernel_size"])), *_stride_args(p)]
+        return module(s, f"nn.LPPool{rank}d", *args, *options(p, {"ceil_mode": False}))
+
+    return emit
+
+
+def _lp_keras(s: keras_records.Site) -> keras_records.Emitted:
+    p = s.params
+    if p["ceil_mode"] and _ceil_matters(s, len(p["kernel_size"])):
+        raise Inexpressible("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
+    norm, rank = float(p["norm_type"]), len(p["kernel_size"])
+    mean = Apply(Call(f"layers.AveragePooling{rank}D", tuple(_pool_args(s)) + (CF,)), ())
+    return keras_records.Emitted(chain(s, [f"ops.power(t, {literal(norm)})", mean, f"ops.power(t * {prod(p['kernel_size'])}, {literal(1.0 / norm)})"]))
+
+
+def _lp_pool(rank: int, siblings: dict[int, str]) -> LayerSpec:
+    kernel, stride, _ = _window(rank)
+    return LayerSpec(
+        type=f"LPPool{rank}d",
+        category="Pooling",
+        doc=f"{rank}-D power-average pooling over {LAYOUTS[rank]} input: (sum of x ** p over each window) ** (1 / p).",
         params=(
-            Ints("scale_factor", (2,), "Enlargement per spatial axis; one value applies to every axis.", min=1, max=64),
-            Choice("mode", "nearest", ("nearest", "bilinear"), "Interpolation: copy the nearest value, or blend the 4 nearest (4-D input only)."),
+            Float("norm_type", 2.0, "The power p: 2 gives each window's Euclidean norm; a large p nears max pooling.", min=0.1, max=64.0),
+            kernel,
+            stride,
+            _CEIL,
         ),
-        infer=_upsample,
-        count_macs=_upsample_macs,
-        onnx=_upsample_onnx,
-        pytorch=_upsample_pytorch,
-        keras=_upsample_keras,
+        infer=_pool(rank, siblings, can_pad=False),
+        count_macs=_avg_macs,
+        onnx=_lp_onnx,
+        pytorch=_lp_pytorch(rank),
+        keras=_lp_keras,
         targets=targets(
-            "nn.Upsample",
-            "layers.UpSampling1D / UpSampling2D / UpSampling3D",
-            "Resize",
-            Unsupported("BVLC Caffe has no upsampling layer (only a fixed-weight Deconvolution can imitate one)"),
+            f"nn.LPPool{rank}d",
+            "ops.average_pool of powers (Lambda)",
+            "LpPool (an even norm_type), else Pow and AveragePool",
+            Unsupported("BVLC Caffe has no power-average (LP) pooling"),
         ),
-    ),
-    LayerSpec(
-        type="ZeroPad2d",
-        category="Resize",
-        doc="Adds rows and columns of zeros around each (N, C, H, W) feature map.",
-        params=(Ints("padding", (1, 1, 1, 1), "Zeros added on the left, right, top and bottom.", length=4, min=0, max=1024),),
-        infer=_zero_pad,
-        onnx=_zero_pad_onnx,
-        pytorch=_zero_pad_pytorch,
-        keras=_zero_pad_keras,
-        targets=targets(
-            "nn.ZeroPad2d",
-            "layers.ZeroPadding2D",
-            "Pad",
-            Unsupported("BVLC Caffe has no padding layer; only Convolution and Pooling pad their own input"),
-        ),
-    ),
+    )
+
+
+
+SPECS = (
+    _max_pool(1, {2: "MaxPool2d", 3: "MaxPool3d"}),
+    _max_pool(2, {1: "MaxPool1d", 3: "MaxPool3d"}),
+    _max_pool(3, {1: "MaxPool1d", 2: "MaxPool2d"}),
+    _avg_pool(1, {2: "AvgPool2d", 3: "AvgPool3d"}),
+    _avg_pool(2, {1: "AvgPool1d", 3: "AvgPool3d"}),
+    _avg_pool(3, {1: "AvgPool1d", 2: "AvgPool2d"}),
+    _lp_pool(1, {2: "LPPool2d"}),
+    _lp_pool(2, {1: "LPPool1d"}),
+    _adaptive_pool("avg", 1, {2: "AdaptiveAvgPool2d", 3: "AdaptiveAvgPool3d"}),
+    _adaptive_pool("avg", 2, {1: "AdaptiveAvgPool1d", 3: "AdaptiveAvgPool3d"}),
+    _adaptive_pool("avg", 3, {1: "AdaptiveAvgPool1d", 2: "AdaptiveAvgPool2d"}),
+    _adaptive_pool("max", 1, {2: "AdaptiveMaxPool2d", 3: "AdaptiveMaxPool3d"}),
+    _adaptive_pool("max", 2, {1: "AdaptiveMaxPool1d", 3: "AdaptiveMaxPool3d"}),
+    _adaptive_pool("max", 3, {1: "AdaptiveMaxPool1d", 2: "AdaptiveMaxPool2d"}),
+    _global_pool("avg", 1, {2: "GlobalAvgPool2d", 3: "GlobalAvgPool3d"}),
+    _global_pool("avg", 2, {1: "GlobalAvgPool1d", 3: "GlobalAvgPool3d"}),
+    _global_pool("avg", 3, {1: "GlobalAvgPool1d", 2: "GlobalAvgPool2d"}),
+    _global_pool("max", 1, {2: "GlobalMaxPool2d", 3: "GlobalMaxPool3d"}),
+    _global_pool("max", 2, {1: "GlobalMaxPool1d", 3: "GlobalMaxPool3d"}),
+    _global_pool("max", 3, {1: "GlobalMaxPool1d", 2: "GlobalMaxPool2d"}),
 )

@@ -67,6 +67,38 @@ def _encoder(p, s):
     )
 
 
+def _decoder(p, s):
+    return nn.TransformerDecoderLayer(
+        s[0][-1],
+        p["nhead"],
+        dim_feedforward=p["dim_feedforward"],
+        dropout=p["dropout"],
+        activation=p["activation"],
+        layer_norm_eps=p["layer_norm_eps"],
+        batch_first=True,
+        norm_first=p["norm_first"],
+        bias=p["bias"],
+    )
+
+
+def _maybe_causal(build, mask: str, hint: str):
+    """The layer, called with PyTorch's causal mask over its input's positions when `causal` is set."""
+
+    def call(m, x, *memory):
+        causal = nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+        return m.layer(x, *memory, **{mask: causal, hint: True})
+
+    return lambda p, s: Lambda(call, layer=build(p, s)) if p["causal"] else build(p, s)
+
+
+@st.composite
+def _target_and_memory(draw) -> list[tuple[int, ...]]:
+    """A target sequence (T, E) and a memory (S, E'), E' mostly E."""
+    target = draw(_sequence())
+    width = target[-1] if len(target) == 2 and draw(st.integers(0, 4)) else draw(small(1, 8))
+    return [target, (draw(small(1, 6)), width)]
+
+
 class SinusoidalEncoding(nn.Module):
     """Adds a fixed sin/cos table, held as a non-persistent buffer (not saved with the weights)."""
 
@@ -122,7 +154,13 @@ CASES = {
         inputs=lambda p: _sequence().map(lambda x: [x]),
         params={"nhead": HEADS, "dim_feedforward": small(1, 16), "dropout": st.sampled_from([0.0, 0.1])},
         stricter=_NOT_A_SEQUENCE,
-        build=_encoder,
+        build=_maybe_causal(_encoder, "src_mask", "is_causal"),
+    ),
+    "TransformerDecoderLayer": Case(
+        inputs=lambda p: _target_and_memory(),
+        params={"nhead": HEADS, "dim_feedforward": small(1, 16), "dropout": st.sampled_from([0.0, 0.1])},
+        stricter=_NOT_A_SEQUENCE,
+        build=_maybe_causal(_decoder, "tgt_mask", "tgt_is_causal"),
     ),
     "PositionalEncoding": Case(
         inputs=lambda p: _sequence(small(1, 8)).map(lambda x: [x]),

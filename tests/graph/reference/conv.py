@@ -135,6 +135,7 @@ CASES = {
     "Conv3d": _conv(3),
     "ConvTranspose1d": _transpose(1),
     "ConvTranspose2d": _transpose(2),
+    "ConvTranspose3d": _transpose(3),
     "DepthwiseConv2d": Case(
         inputs=lambda p: channels_first(2, small(1, 8)),
         params={**window(2), "depth_multiplier": small(1, 3)},

@@ -53,7 +53,6 @@ def _batch_mode_refused(p, s) -> bool:
 
 CASES = {
     "Identity": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Identity()),
-    "Dropout": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Dropout(p["p"])),
     "Flatten": Case(
         inputs=lambda p: _rank(1, 4),
         params={"start_dim": st.integers(-5, 5), "end_dim": st.integers(-5, 5)},

@@ -1,4 +1,4 @@
-"""PyTorch references for the pooling and resizing layers."""
+"""PyTorch references for the pooling layers."""
 
 from hypothesis import strategies as st
 from torch import nn
@@ -53,8 +53,8 @@ def _avg_pool(rank: int) -> Case:
 
 
 def _averages_any_rank(rank: int):
-    # adaptive_avg_pool2d to (1, 1) takes a shortcut, input.mean((-1, -2)), that runs on a tensor of
-    # any rank; the catalogue's layer is for (N, C, H, W) only and refuses other ranks on purpose.
+    # adaptive_avg_pool2d and 3d to size 1 take a shortcut, input.mean((-1, -2, ...)), that runs on a tensor of
+    # any rank; the catalogue's layer is for (N, C, *spatial) only and refuses other ranks on purpose.
     return lambda p, s: len(s[0]) != rank + 1
 
 
@@ -63,7 +63,7 @@ def _adaptive(name: str, rank: int) -> Case:
     return Case(
         inputs=_inputs(rank),
         params={"output_size": ints(rank, st.integers(1, 8))},
-        stricter=_averages_any_rank(rank) if name == "AdaptiveAvgPool2d" else wrong_rank(rank),
+        stricter=_averages_any_rank(rank) if name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") else wrong_rank(rank),
         build=lambda p, s: pool(p["output_size"]),
     )
 
@@ -71,50 +71,30 @@ def _adaptive(name: str, rank: int) -> Case:
 def _global(name: str, rank: int) -> Case:
     # PyTorch has no global pooling module; adaptive pooling to size 1 and a Flatten is the same.
     pool = getattr(nn, name)
-    stricter = _averages_any_rank(rank) if name == "AdaptiveAvgPool2d" else wrong_rank(rank)
+    stricter = _averages_any_rank(rank) if name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") else wrong_rank(rank)
     return Case(inputs=_inputs(rank), stricter=stricter, build=lambda p, s: nn.Sequential(pool(1), nn.Flatten()))
 
 
-def _upsample(p, s) -> nn.Module:
-    scale = p["scale_factor"]
-    factor = float(scale[0]) if len(scale) == 1 else tuple(float(f) for f in scale)
-    return nn.Upsample(scale_factor=factor, mode=p["mode"])
+def _lp_pool(rank: int) -> Case:
+    pool = getattr(nn, f"LPPool{rank}d")
+    window = _window(rank)
+    return Case(
+        inputs=_inputs(rank),
+        params={"kernel_size": window["kernel_size"], "stride": window["stride"], "norm_type": st.sampled_from([1.0, 2.0, 3.0, 0.5])},
+        stricter=wrong_rank(rank),
+        # lp_pool1d multiplies by its kernel_size, which must then be a number
+        build=lambda p, s: pool(p["norm_type"], _one(p["kernel_size"]), stride=_one(_stride(p)), ceil_mode=p["ceil_mode"]),
+    )
 
 
-def _upsample_inputs(p):
-    # Usually as many spatial axes as the scales (two for bilinear), now and then any of 0 to 3.
-    fits = 2 if p["mode"] == "bilinear" or len(p["scale_factor"]) == 2 else len(p["scale_factor"])
-    usual = st.sampled_from([1, 2, 3]) if len(p["scale_factor"]) == 1 and p["mode"] == "nearest" else st.just(fits)
-    rank = st.sampled_from([0, 0, 0, 1]).flatmap(lambda odd: st.integers(0, 3) if odd else usual)
-    return rank.flatmap(lambda r: st.tuples(small(1, 4), *[st.integers(1, 12)] * r).map(lambda t: [t]))
+def _one(values):
+    return values[0] if values is not None and len(values) == 1 else values
 
 
 CASES = {
-    "MaxPool1d": _max_pool(1),
-    "MaxPool2d": _max_pool(2),
-    "AvgPool1d": _avg_pool(1),
-    "AvgPool2d": _avg_pool(2),
-    "AdaptiveAvgPool1d": _adaptive("AdaptiveAvgPool1d", 1),
-    "AdaptiveAvgPool2d": _adaptive("AdaptiveAvgPool2d", 2),
-    "AdaptiveMaxPool2d": _adaptive("AdaptiveMaxPool2d", 2),
-    "GlobalAvgPool1d": _global("AdaptiveAvgPool1d", 1),
-    "GlobalAvgPool2d": _global("AdaptiveAvgPool2d", 2),
-    "GlobalMaxPool1d": _global("AdaptiveMaxPool1d", 1),
-    "GlobalMaxPool2d": _global("AdaptiveMaxPool2d", 2),
-    "Upsample": Case(
-        inputs=_upsample_inputs,
-        params={
-            "scale_factor": st.sampled_from([1, 1, 2, 3]).flatmap(lambda n: st.tuples(*[st.integers(1, 3)] * n)),
-            "mode": st.sampled_from(["nearest", "nearest", "bilinear"]),
-        },
-        build=_upsample,
-    ),
-    "ZeroPad2d": Case(
-        inputs=_inputs(2),
-        params={"padding": st.tuples(*[st.integers(0, 3)] * 4)},
-        # nn.ZeroPad2d pads the last two axes of a tensor of any rank; the catalogue's layer is for
-        # (N, C, H, W) feature maps only, as Keras ZeroPadding2D, and refuses other ranks on purpose.
-        stricter=lambda p, s: len(s[0]) != 3,
-        build=lambda p, s: nn.ZeroPad2d(p["padding"]),
-    ),
+    **{f"MaxPool{rank}d": _max_pool(rank) for rank in (1, 2, 3)},
+    **{f"AvgPool{rank}d": _avg_pool(rank) for rank in (1, 2, 3)},
+    **{f"LPPool{rank}d": _lp_pool(rank) for rank in (1, 2)},
+    **{f"Adaptive{kind}Pool{rank}d": _adaptive(f"Adaptive{kind}Pool{rank}d", rank) for kind in ("Avg", "Max") for rank in (1, 2, 3)},
+    **{f"Global{kind}Pool{rank}d": _global(f"Adaptive{kind}Pool{rank}d", rank) for kind in ("Avg", "Max") for rank in (1, 2, 3)},
 }
