@@ -22,7 +22,7 @@ from studio.codegen.checks import (
 )
 from studio.codegen.keras_backend import load_keras
 from studio.codegen.names import RESERVED, CodegenError, Namespace
-from studio.codegen.pytorch import LINE, TAB, assign, fit, float_list
+from studio.codegen.pytorch import HELPER_NAMES, LINE, TAB, assign, fit, float_list
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.keras_records import (
@@ -80,7 +80,9 @@ class LearnedTensor(layers.Layer):
     def __init__(self, shape: tuple[int, ...], std: float = 0.02, **kwargs) -> None:
         super().__init__(**kwargs)
         init = keras.initializers.RandomNormal(stddev=std) if std else "zeros"
-        self.weight = self.add_weight(shape=(1, *shape), initializer=init, name="weight")
+        self.weight = self.add_weight(
+            shape=(1, *shape), initializer=init, name="weight"
+        )
 
     def call(self, anchor):
         return ops.convert_to_tensor(self.weight)
@@ -98,6 +100,22 @@ class FixedTensor(layers.Layer):
 
     def call(self, anchor):
         return ops.convert_to_tensor(self.value)
+''',
+    "rms_norm": '''
+def rms_norm(t, axes: tuple[int, ...], eps: float):
+    """t / sqrt(mean(t^2) + eps) over `axes`, with no learned scale."""
+    return t * ops.rsqrt(ops.mean(ops.square(t), axis=axes, keepdims=True) + eps)
+''',
+    "dot_product_attention": '''
+def dot_product_attention(q, k, v, mask=None, scale: float = 1.0, causal: bool = False):
+    """softmax(q k^T * scale + mask) v, as torch's scaled_dot_product_attention."""
+    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) * scale
+    if mask is not None:
+        scores = scores + mask
+    if causal:
+        keep = ops.tril(ops.ones((q.shape[-2], k.shape[-2]))) > 0
+        scores = ops.where(keep, scores, float("-inf"))
+    return ops.matmul(ops.softmax(scores, axis=-1), v)
 ''',
     "LocalResponseNorm": '''
 class LocalResponseNorm(layers.Layer):
@@ -177,10 +195,10 @@ class _Emitter:
         self.analysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Keras code")
         self.order = self.analysis.ordered_ids()
-        torch_names = Namespace()  # the same claims in the same order as the PyTorch emitter
+        torch_names = Namespace(RESERVED | HELPER_NAMES)  # the same claims in the same order as the PyTorch emitter
         torch_names.class_name(project.name)
         self.torch_names = {n: torch_names.identifier(self.graph.nodes[n].name) for n in self.order}
-        self.names = Namespace(RESERVED | KERAS_NAMES)
+        self.names = Namespace(RESERVED | KERAS_NAMES | frozenset(HELPERS))
         self.model_name = self.names.class_name(project.name)
         self.ident = {n: self.names.identifier(self.graph.nodes[n].name) for n in self.order}
         self.inputs = [n for n, node in self.graph.nodes.items() if node.type == "Input"]

@@ -8,7 +8,7 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 from __future__ import annotations
 
 from studio.codegen.checks import feeding_outputs, node_comment, piece, refuse_errors
-from studio.codegen.names import CodegenError, Namespace
+from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
 from studio.graph.model import Edge
@@ -117,6 +117,11 @@ class FixedTensor(nn.Module):
     def forward(self) -> torch.Tensor:
         return self.value
 ''',
+    "causal_mask": '''
+def causal_mask(x: torch.Tensor) -> torch.Tensor:
+    """-inf above the diagonal: each position attends to itself and the ones before it."""
+    return nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+''',
     "LastStateLSTM": '''
 class LastStateLSTM(nn.LSTM):
     """An LSTM that returns its top layer's final hidden state (forward, then backward)."""
@@ -145,6 +150,7 @@ class LastStateRNN(nn.RNN):
         return torch.cat(tuple(h_n[-directions:]), dim=-1)
 ''',
 }
+HELPER_NAMES = frozenset(HELPERS)  # a layer named like a helper must not shadow it
 
 
 def fit(indent: str, head: str, items: list[str], tail: str, trailing_comma: bool = True) -> list[str]:
@@ -185,7 +191,7 @@ class _Emitter:
         self.graph = project.graph
         self.analysis: ShapeAnalysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "PyTorch code")
-        self.names = Namespace()
+        self.names = Namespace(RESERVED | HELPER_NAMES)
         self.class_name = self.names.class_name(project.name)
         self.order = self.analysis.ordered_ids()
         self.ident = {node_id: self.names.identifier(self.graph.nodes[node_id].name) for node_id in self.order}

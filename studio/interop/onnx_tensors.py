@@ -464,7 +464,8 @@ def _shared_value(ctx: ImportContext, name: str) -> tuple[np.ndarray, str]:
     else:
         value = np.asarray(ctx.const(name))
     origin = name
-    while (producer := ctx.producer.get(origin)) is not None and producer.op_type in ("Expand", "Identity", "Tile"):
+    moves = ("Expand", "Identity", "Tile", "Slice", "Reshape", "Squeeze", "Unsqueeze", "Transpose")  # data moved, not made
+    while (producer := ctx.producer.get(origin)) is not None and producer.op_type in moves:
         origin = producer.input[0]
     return value, origin
 

@@ -100,9 +100,11 @@ def test_settings_come_back(layer_type: str, params: dict, shapes: list | None, 
     assert {key: values[key] for key in params} == {key: layer.params[key] for key in params}
 
 
-def test_circular_padding_waits_for_opset_19() -> None:
+def test_circular_padding_is_written_directly_at_every_opset() -> None:
     project = layer_project("Pad", {"padding": (1, 2), "mode": "circular"}, [(6, 8)])
-    assert not direct(project, 18) and direct(project, 19)
+    assert all(direct(project, opset) for opset in (13, 18, 19))  # slices before 19, wrap from it
+    ops = {op for op, _ in nodes(check_direct(project, 13))}
+    assert "Pad" not in ops and "Concat" in ops
 
 
 @SETTINGS

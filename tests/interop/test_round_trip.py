@@ -59,6 +59,7 @@ CHANGES_FORM = {
         "ReLU",
         "Add",
     },  # its parts
+    "TransformerDecoderLayer": {"MultiheadAttention", "LayerNorm", "Linear", "ReLU", "Add"},  # its parts
     "Hardtanh": {"Clip"},  # the same function: ONNX's Clip
     "LogSigmoid": {"Neg", "Softplus"},  # -softplus(-x)
     "Softmin": {"Neg", "Softmax"},  # softmax(-x)

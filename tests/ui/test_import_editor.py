@@ -12,6 +12,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from studio.codegen.weights import by_attribute
 from studio.graph.project import load_project
 from studio.interop import import_model
 from studio.ui import open_main_window, theme
@@ -105,7 +106,8 @@ def test_an_unsaved_import_exports_with_its_weights(window, qtbot, tmp_path: Pat
     qtbot.waitUntil(lambda: bool(done), timeout=60_000)
     assert done[0][0], done
     again = onnx.load(tmp_path / "again.onnx")
-    imported = import_model(source).state
+    model = import_model(source)
+    imported = by_attribute(model.state, model.project)  # named as the export names its weights
     exported = {t.name: numpy_helper.to_array(t) for t in again.graph.initializer}
     assert exported.keys() == imported.keys()
     assert all(np.allclose(exported[k], imported[k]) for k in imported)  # not freshly initialized ones

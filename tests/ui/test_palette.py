@@ -62,7 +62,7 @@ def test_math_layers_have_their_own_category_after_the_activations(palette):
     assert set(palette.visible_layer_types()) == {s.type for s in CATALOGUE.values() if s.category == "Math"}
     assert {"Exp", "Sqrt", "Clip", "Scale"} <= set(palette.visible_layer_types())
     palette.set_filter("square root")
-    assert palette.visible_layer_types() == ["Sqrt", "Rsqrt"]
+    assert {"Sqrt", "Rsqrt"} <= set(palette.visible_layer_types()) and "Exp" not in palette.visible_layer_types()
     assert category_pixmap("Math", 24).toImage().pixelColor(18, 14).rgb() == current_theme().category_color("Math").rgb()
     assert current_theme().category_color("Math") != current_theme().category_color("Activation")
 

@@ -348,10 +348,10 @@ def _transformer_pytorch(cls: str, mask: str, causal: str) -> Callable[[pytorch_
         args = [str(s.shape[-1]), str(p["nhead"]), *options(p, defaults), "batch_first=True"]
         args += options(p, {"norm_first": False, "bias": True})
         inputs = [a for a in s.args if a is not None]
-        if p["causal"]:
-            x = s.x
-            inputs += [f"{mask}=nn.Transformer.generate_square_subsequent_mask({x}.size(1), device={x}.device)", f"{causal}=True"]
-        return pytorch_records.Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, tuple(inputs)))
+        if not p["causal"]:
+            return pytorch_records.Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, tuple(inputs)))
+        inputs += [f"{mask}=causal_mask({s.x})", f"{causal}=True"]
+        return pytorch_records.Emitted(Call(f"nn.{cls}", tuple(args)), Call(s.attr, tuple(inputs)), helpers=("causal_mask",))
 
     return emit
 

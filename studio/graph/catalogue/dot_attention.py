@@ -23,7 +23,6 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
-from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
     OnnxNode,
@@ -111,17 +110,10 @@ def _pytorch(s: pytorch_records.Site) -> pytorch_records.Emitted:
 
 
 def _keras(s: keras_records.Site) -> keras_records.Emitted:
-    q, k, v, mask = s.args
-    shape = s.inputs[0]
-    length, keys = s.inputs[0][-2], s.inputs[1][-2]  # type: ignore[index]
-    scores = f"ops.matmul(t[0], ops.swapaxes(t[1], -1, -2)) * {literal(_scale(s.params, shape))}"
-    if mask is not None:
-        scores += " + t[3]"
-    if s.params["causal"]:
-        scores = f'ops.where(ops.tril(ops.ones(({length}, {keys}))) > 0, {scores}, float("-inf"))'
-    body = f"ops.matmul(ops.softmax({scores}, axis=-1), t[2])"
-    inputs = ", ".join(str(a) for a in (q, k, v, mask) if a is not None)
-    return keras_records.Emitted([keras_records.function(s, body, x=f"[{inputs}]")])
+    inputs = ", ".join(str(a) for a in s.args if a is not None)
+    options = [kw("scale", _scale(s.params, s.inputs[0])), *([kw("causal", True)] if s.params["causal"] else [])]  # type: ignore[arg-type]
+    body = f"dot_product_attention(*t, {', '.join(options)})"
+    return keras_records.Emitted([keras_records.function(s, body, x=f"[{inputs}]")], helpers=("dot_product_attention",))
 
 
 def _onnx(site: OnnxSite) -> list[OnnxRecord]:

@@ -207,14 +207,38 @@ def _adaptive_onnx(kind: str) -> OnnxEmitter:
         if any(n is None for n in sizes):
             raise Inexpressible("an input size is unknown")
         if any(int(n or 0) % o for n, o in zip(sizes, out)):
-            if kind == "max":
-                raise Inexpressible("adaptive max windows of different sizes")
-            return _window_averages(site, tuple(int(n or 0) for n in sizes), tuple(out))
+            known = tuple(int(n or 0) for n in sizes)
+            return (_window_averages if kind == "avg" else _window_maxima)(site, known, tuple(out))
         kernel = tuple(int(n or 0) // o for n, o in zip(sizes, out))
         attrs = onnx_window(kernel, kernel, (1,) * len(kernel), [(0, 0)] * len(kernel))
         return [OnnxNode("AveragePool" if kind == "avg" else "MaxPool", (site.x,), (site.output,), attrs)]
 
     return emit
+
+
+def _window_maxima(site: OnnxSite, sizes: tuple[int, ...], out: tuple[int, ...]) -> list[OnnxRecord]:
+    """Adaptive max pooling with windows of different sizes: per axis, each window sliced, its maximum kept, joined.
+
+    A maximum over a box is the maximum over one axis after another, so the axes go in turn.
+    """
+    records: list[OnnxRecord] = []
+    x = site.x
+    axes = [(d + 2, n, o) for d, (n, o) in enumerate(zip(sizes, out)) if n != o]
+    for index, (axis, n, o) in enumerate(axes):
+        where = OnnxConstant(site.fresh(f"axis{axis}"), (axis,))
+        records.append(where)
+        pieces = []
+        for i in range(o):
+            start, stop = (i * n) // o, -(-((i + 1) * n) // o)
+            bounds = [OnnxConstant(site.fresh(f"start{axis}_{i}"), (start,)), OnnxConstant(site.fresh(f"stop{axis}_{i}"), (stop,))]
+            window, top = site.fresh(f"window{axis}_{i}"), site.fresh(f"max{axis}_{i}")
+            records += [*bounds, OnnxNode("Slice", (x, bounds[0].name, bounds[1].name, where.name), (window,))]
+            records += reduce_records(site, "ReduceMax", window, (axis,), top)
+            pieces.append(top)
+        y = site.output if index == len(axes) - 1 else site.fresh(f"maxima{axis}")
+        records.append(OnnxNode("Concat", tuple(pieces), (y,), {"axis": axis}))
+        x = y
+    return records
 
 
 def _window_averages(site: OnnxSite, sizes: tuple[int, ...], out: tuple[int, ...]) -> list[OnnxRecord]:

@@ -209,9 +209,21 @@ def _resize_onnx(site: OnnxSite) -> list[OnnxRecord]:
         attrs = {"mode": "cubic" if p["mode"] == "bicubic" else "linear"}
         if p["align_corners"]:
             attrs["coordinate_transformation_mode"] = "align_corners"
-    if scales is None:
-        given = OnnxConstant(site.fresh("sizes"), tuple(out))
-        attrs["axes"] = list(range(2, len(sizes) + 2))
+    if scales is None:  # the spatial sizes with `axes` (opset 18), else every axis's size
+        if site.opset >= 18:
+            given = OnnxConstant(site.fresh("sizes"), tuple(out))
+            attrs["axes"] = list(range(2, len(sizes) + 2))
+        else:  # N and C from the input's shape, then the spatial sizes
+            shape, lead, full = site.fresh("shape"), site.fresh("batch_channels"), site.fresh("sizes")
+            starts, ends = OnnxConstant(site.fresh("start"), (0,)), OnnxConstant(site.fresh("end"), (2,))
+            tail = OnnxConstant(site.fresh("spatial_sizes"), tuple(out))
+            return [
+                starts, ends, tail,
+                OnnxNode("Shape", (site.x,), (shape,)),
+                OnnxNode("Slice", (shape, starts.name, ends.name), (lead,)),
+                OnnxNode("Concat", (lead, tail.name), (full,), {"axis": 0}),
+                OnnxNode("Resize", (site.x, "", "", full), (site.output,), attrs),
+            ]  # fmt: skip
         return [given, OnnxNode("Resize", (site.x, "", "", given.name), (site.output,), attrs)]
     factors = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *(written or ())), "float32")
     return [factors, OnnxNode("Resize", (site.x, "", factors.name), (site.output,), attrs)]

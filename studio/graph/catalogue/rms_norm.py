@@ -71,8 +71,8 @@ def _keras(s: keras_records.Site) -> keras_records.Emitted:
         return keras_records.layer(s, "RMSNormalization", "axis=-1", kw("epsilon", p["eps"]), convert=lambda t: [t("weight")])
     if p["elementwise_affine"]:
         raise Inexpressible(f"num_dims {k} with a learned scale: Keras's RMSNormalization scales the last dimension only")
-    body = f"t * ops.rsqrt(ops.mean(ops.square(t), axis={literal(axes)}, keepdims=True) + {p['eps']!r})"
-    return keras_records.Emitted([keras_records.function(s, body)])
+    body = f"rms_norm(t, {literal(axes)}, {p['eps']!r})"
+    return keras_records.Emitted([keras_records.function(s, body)], helpers=("rms_norm",))
 
 
 def _onnx(site: OnnxSite) -> list[OnnxRecord]:
