@@ -141,7 +141,9 @@ def catalogue_as_json() -> list[dict[str, Any]]:
             "inputs": [port.name for port in spec.inputs]
             if not spec.variadic
             else "in1..inN (num_inputs)",
-            "outputs": [port.name for port in spec.outputs],
+            "outputs": [port.name for port in spec.outputs]
+            if spec.pieces is None
+            else "out1..outN (one per piece)",
             "targets": spec.target_info(),
             "mapping": {
                 t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()

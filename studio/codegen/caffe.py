@@ -68,6 +68,7 @@ class _Net:
         self.analysis: ShapeAnalysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Caffe")
         self._used = {node.name for node in self.graph.nodes.values()}
+        self._pieces: dict[tuple[str, str], str] = {}  # (node id, port) -> blob, for layers of several pieces
         self.layers: list[Layer] = []
         problems = [
             problem_line(node, node.spec.targets["caffe"].reason)  # type: ignore[union-attr]
@@ -93,11 +94,15 @@ class _Net:
     def _claim(self, base: str) -> str:
         return unique_name(base, self._used)
 
+    def _blob(self, node_id: str, port: str) -> str:
+        """The blob an output port writes: the node's name, or its own blob for one piece of several."""
+        return self._pieces.get((node_id, port), self.graph.nodes[node_id].name)
+
     def _emit(self, node_id: str) -> list[Layer]:
         node = self.graph.nodes[node_id]
         result = self.analysis.result(node_id)
         assert result.outputs is not None
-        output = result.outputs["out"]
+        output = next(iter(result.outputs.values()))
         if node.type == "Input":
             dims: Fields = [("dim", 1), *(("dim", int(d)) for d in node.params["shape"])]
             return [Layer(node.name, "Input", [], [node.name], [("input_param", [("shape", dims)])]), *self._standardize(node)]
@@ -105,9 +110,13 @@ class _Net:
         for port in node.spec.input_ports(node.params):
             edge = self.graph.source_of(node_id, port.name)
             if edge is not None:
-                bottoms.append(self.graph.nodes[edge.src].name)
+                bottoms.append(self._blob(edge.src, edge.src_port))
         inputs = tuple(s for s in result.inputs if s is not None)
-        site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"))
+        if node.spec.pieces is not None:
+            for port in node.spec.output_ports(node.params):
+                self._pieces[(node_id, port.name)] = self._claim(f"{node.name}/{port.name}")
+        tops = [self._blob(node_id, port.name) for port in node.spec.output_ports(node.params)]
+        site = Site(node.name, dict(node.params), inputs, output, bottoms, lambda suffix: self._claim(f"{node.name}/{suffix}"), tops)
         if node.spec.caffe is None:
             raise Inexpressible("its layer type has no Caffe form")
         return node.spec.caffe(site)

@@ -6,7 +6,7 @@ import networkx as nx
 
 from studio.codegen.names import CodegenError, comment_text
 from studio.graph.catalogue.base import show
-from studio.graph.model import Graph, Node
+from studio.graph.model import Edge, Graph, Node
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis
 
@@ -39,6 +39,14 @@ def node_comment(graph: Graph, analysis: ShapeAnalysis, node_id: str) -> str:
     """The comment above a node's line of generated code: '# name: Type -> (N, 16, 8, 8)'."""
     node = graph.nodes[node_id]
     result = analysis.result(node_id)
-    shape = f" -> {show(result.outputs['out'])}" if result.outputs and "out" in result.outputs else ""
+    shape = f" -> {', '.join(show(s) for s in result.outputs.values())}" if result.outputs else ""
     dtype = ", int64" if node.type == "Input" and result.dtype == "int64" else ""
     return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
+
+
+def piece(graph: Graph, edge: Edge) -> int | None:
+    """Which output an edge leaves from, for a layer whose outputs are pieces (a Split); None for any other."""
+    node = graph.nodes[edge.src]
+    if node.spec.pieces is None:
+        return None
+    return [p.name for p in node.spec.output_ports(node.params)].index(edge.src_port)

@@ -16,6 +16,7 @@ from typing import Any
 from studio.codegen.checks import (
     feeding_outputs,
     node_comment,
+    piece,
     problem_line,
     refuse_errors,
 )
@@ -34,6 +35,7 @@ from studio.graph.catalogue.keras_records import (
 )
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.pytorch_records import Call
+from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -232,10 +234,16 @@ class _Emitter:
         args = []
         for port in node.spec.input_ports(node.params):
             edge = self.graph.source_of(node_id, port.name)
-            args.append(None if edge is None else self.ident[edge.src])
-        output = result.outputs["out"]
+            args.append(None if edge is None else self._value(edge))
+        assert result.outputs
+        output = next(iter(result.outputs.values()))  # the first piece of a layer with several
         anchor = self.ident[self.inputs[0]] if self.inputs else ""
         return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier, anchor)
+
+    def _value(self, edge: Edge) -> str:
+        """The variable that holds what an edge carries: its layer's, or one piece of a layer's list of pieces."""
+        index = piece(self.graph, edge)
+        return self.ident[edge.src] if index is None else f"{self.ident[edge.src]}[{index}]"
 
     def _comment(self, node_id: str) -> str:
         return node_comment(self.graph, self.analysis, node_id)
@@ -282,7 +290,7 @@ class _Emitter:
         for out in self.outputs:
             edge = self.graph.source_of(out, "in")
             assert edge is not None
-            results.append(self.ident[edge.src])
+            results.append(self._value(edge))
             lines.append(f"{TAB}{self._comment(out)}")
         ins = [self.raw.get(n, (self.ident[n], ""))[0] for n in self.inputs]
         inputs = ins[0] if len(ins) == 1 else f"[{', '.join(ins)}]"

@@ -1,12 +1,13 @@
 """ONNX written straight from the graph: each layer's family emits its operators, named after the project.
 
-Node names are the layers' names, every layer's output value is named after its layer, weights
-are initializers named `<layer>.<weight>`, and the graph inputs and outputs carry the names
-the generated PyTorch code gives them (`io_names`). Axis 0 of every input and output is the
-dynamic `batch`; the other sizes are those the shape analysis knows. The emitters write every
-opset from 13 to the newest (`catalogue.onnx_records` holds the forms that changed). A layer
-whose family has no ONNX emitter, or whose parameters its emitter cannot write, raises
-`Inexpressible` naming it; the export then goes through torch.onnx instead (`onnx_export`).
+Node names are the layers' names, every layer's output value is named after its layer (a layer
+of several pieces names them `<layer>/out1`, ...), weights are initializers named
+`<layer>.<weight>`, and the graph inputs and outputs carry the names the generated PyTorch code
+gives them (`io_names`). Axis 0 of every input and output is the dynamic `batch`; the other
+sizes are those the shape analysis knows. The emitters write every opset from 13 to the newest
+(`catalogue.onnx_records` holds the forms that changed). A layer whose family has no ONNX
+emitter, or whose parameters its emitter cannot write, raises `Inexpressible` naming it; the
+export then goes through torch.onnx instead (`onnx_export`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def onnx_model(
     names = _Names({*inputs, *outputs, *(node.name for node in graph.nodes.values())})  # values
     labels = _Names({node.name for node in graph.nodes.values()})  # nodes: a layer's own name is its node's
     attributes = module_names(project)
-    value: dict[str, str] = {}
+    value: dict[tuple[str, str], str] = {}  # (node id, output port) -> the ONNX value it is
     nodes: list[onnx.NodeProto] = []
     initializers: list[onnx.TensorProto] = []
     graph_inputs, graph_outputs = [], []
@@ -79,17 +80,17 @@ def onnx_model(
         node = graph.nodes[node_id]
         shape = [BATCH, *node.params["shape"]]
         graph_inputs.append(helper.make_tensor_value_info(name, _ELEMENT[node.params["dtype"]], shape))
-        value[node_id] = name
+        value[(node_id, "out")] = name
         if node.params["mean"]:
             records = _standardize(node.params, name, names.fresh(f"{node.name}/standardized"), names.fresh)
-            value[node_id] = records[-1].outputs[0]  # type: ignore[union-attr]
+            value[(node_id, "out")] = records[-1].outputs[0]  # type: ignore[union-attr]
             _add(records, labels.fresh(f"{node.name}/standardize"), {}, {}, nodes, initializers, labels, opset)
-    returned: dict[str, str] = {}  # a layer returned as it is: its value takes the output's name
+    returned: dict[tuple[str, str], str] = {}  # a layer's output returned as it is: its value takes the output's name
     for node_id, name in zip(output_ids, outputs):
         edge = graph.source_of(node_id, "in")
         assert edge is not None
-        if graph.nodes[edge.src].type != "Input" and edge.src not in returned:
-            returned[edge.src] = name
+        if graph.nodes[edge.src].type != "Input" and (edge.src, edge.src_port) not in returned:
+            returned[(edge.src, edge.src_port)] = name
     for node_id in analysis.ordered_ids():
         node = graph.nodes[node_id]
         if node.type in ("Input", "Output"):
@@ -101,15 +102,19 @@ def onnx_model(
         declared = node.spec.state(node.params, list(result.inputs))
         weights = {key: names.fresh(f"{node.name}.{key}") for key in declared}
         arrays = {weights[key]: state[f"{attribute}.{key}"] for key in declared}
-        value[node_id] = returned.get(node_id, node.name)
+        ports = [port.name for port in node.spec.output_ports(node.params)]
+        for port in ports:
+            own = node.name if node.spec.pieces is None else names.fresh(f"{node.name}/{port}")
+            value[(node_id, port)] = returned.get((node_id, port), own)
         site = OnnxSite(
             dict(node.params),
             tuple(result.inputs),
-            tuple(value[e.src] if e is not None else None for e in sources),
-            value[node_id],
+            tuple(value[(e.src, e.src_port)] if e is not None else None for e in sources),
+            value[(node_id, ports[0])],
             weights,
             opset,
             lambda suffix, layer=node.name: names.fresh(f"{layer}/{suffix}"),
+            tuple(value[(node_id, port)] for port in ports),
         )
         if node.spec.onnx is None:
             raise Inexpressible(f"{node.name}: {node.type}: its family has no ONNX emitter")
@@ -122,11 +127,12 @@ def onnx_model(
         node = graph.nodes[node_id]
         edge = graph.source_of(node_id, "in")
         assert edge is not None
-        if value[edge.src] != name:  # an Input returned, or a layer returned twice
-            nodes.append(helper.make_node("Identity", [value[edge.src]], [name], name=node.name))
+        if value[(edge.src, edge.src_port)] != name:  # an Input returned, or a layer returned twice
+            nodes.append(helper.make_node("Identity", [value[(edge.src, edge.src_port)]], [name], name=node.name))
         result = analysis.result(node_id)
         shape = [BATCH, *result.inputs[0][1:]]  # type: ignore[index]
-        graph_outputs.append(helper.make_tensor_value_info(name, _ELEMENT[result.dtype or "float32"], shape))
+        dtype = analysis.result(edge.src).dtype or "float32"  # what feeds it: int64 indices stay int64
+        graph_outputs.append(helper.make_tensor_value_info(name, _ELEMENT[dtype], shape))
     body = helper.make_graph(nodes, graph_name, graph_inputs, graph_outputs, initializers)
     model = helper.make_model(body, opset_imports=[helper.make_opsetid("", opset)], producer_name="Layer Studio")
     model.ir_version = min(model.ir_version, _ir_version(opset))

@@ -7,10 +7,11 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 
 from __future__ import annotations
 
-from studio.codegen.checks import feeding_outputs, node_comment, refuse_errors
+from studio.codegen.checks import feeding_outputs, node_comment, piece, refuse_errors
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
+from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
@@ -216,8 +217,13 @@ class _Emitter:
         args = []
         for port in node.spec.input_ports(node.params):
             edge = self.graph.source_of(node_id, port.name)
-            args.append(None if edge is None else self.ident[edge.src])
+            args.append(None if edge is None else self._value(edge))
         return Site(dict(node.params), result.inputs, f"self.{self.ident[node_id]}", tuple(args))
+
+    def _value(self, edge: Edge) -> str:
+        """The local that holds what an edge carries: its layer's, or one piece of a layer's tuple of pieces."""
+        index = piece(self.graph, edge)
+        return self.ident[edge.src] if index is None else f"{self.ident[edge.src]}[{index}]"
 
     def _comment(self, node_id: str) -> str:
         return node_comment(self.graph, self.analysis, node_id)
@@ -269,7 +275,7 @@ class _Emitter:
         for out in self.outputs:
             edge = self.graph.source_of(out, "in")
             assert edge is not None
-            results.append(self.ident[edge.src])
+            results.append(self._value(edge))
             body.append(f"{TAB * 2}{self._comment(out)}")
         plain = f"{TAB * 2}return {', '.join(results)}"
         body += [plain] if len(plain) <= LINE else fit(TAB * 2, "return (", results, ")")

@@ -291,7 +291,7 @@ class Graph:
     def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
         """Connect an output port to a free input port; return the new edge."""
         src_node, dst_node = self.node(src), self.node(dst)
-        if src_port not in {p.name for p in src_node.spec.outputs}:
+        if src_port not in {p.name for p in src_node.spec.output_ports(src_node.params)}:
             raise PortError(f"{src_node.type} '{src_node.name}' has no output port {src_port!r}")
         if dst_port not in {p.name for p in dst_node.spec.input_ports(dst_node.params)}:
             raise PortError(f"{dst_node.type} '{dst_node.name}' has no input port {dst_port!r}")
@@ -321,11 +321,14 @@ class Graph:
         old = node.params[name]
         if new == old:
             return
-        if node.spec.variadic and name == "num_inputs":
-            dropped = [e for e in self.in_edges(node_id) if int(e.dst_port[2:]) > new]
-            if dropped:
-                ports = ", ".join(e.dst_port for e in dropped)
-                raise InvalidParameterError(f"'{node.name}' still has inputs on {ports}: disconnect them first")
+        changed = {**node.params, name: new}
+        inputs = {p.name for p in node.spec.input_ports(changed)}
+        outputs = {p.name for p in node.spec.output_ports(changed)}
+        dropped = [e.dst_port for e in self.in_edges(node_id) if e.dst_port not in inputs]
+        dropped += [e.src_port for e in self.out_edges(node_id) if e.src_port not in outputs]
+        if dropped:
+            ports = ", ".join(dict.fromkeys(dropped))
+            raise InvalidParameterError(f"'{node.name}' still has connections on {ports}: disconnect them first")
         node.params[name] = new
         self._emit(ParamChanged(node_id, name, old, new))
 

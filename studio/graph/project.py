@@ -517,7 +517,8 @@ def _endpoint(
         known = ", ".join(sorted(nodes, key=_natural)[:10]) or "none"
         raise _Invalid((*path, end), f"no node has the id {_show(node_id)} (the nodes are: {known})")
     spec = get_spec(node.type)
-    ports = spec.outputs if end == "from" else spec.input_ports({**spec.defaults(), **node.params})
+    params = {**spec.defaults(), **node.params}
+    ports = spec.output_ports(params) if end == "from" else spec.input_ports(params)
     names = [p.name for p in ports]
     if port not in names:
         kind = "output" if end == "from" else "input"

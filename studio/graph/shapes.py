@@ -319,9 +319,10 @@ class ShapeAnalysis:
             diag = Diagnostic(node.id, "error", f"{label} could not be analysed ({type(err).__name__}: {err})", "please report this")
             return NodeResult(inputs, None, None, diagnostics=(diag,))
         dtype = _output_dtype(spec.output_dtype, node.params, dtypes)
-        outputs = {port.name: shape for port, shape in zip(spec.outputs, outs)}
+        ports = spec.output_ports(node.params)
+        outputs = {port.name: shape for port, shape in zip(ports, outs)}
         diags: tuple[Diagnostic, ...] = ()
-        if spec.outputs and not self.graph.out_edges(node.id):
+        if ports and not self.graph.out_edges(node.id):
             diags = (Diagnostic(node.id, "warning", f"{label} output is not used", "connect it to another layer or an Output"),)
         return NodeResult(inputs, outputs, dtype, params, buffers, macs, diags)
 

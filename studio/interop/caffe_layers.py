@@ -15,7 +15,7 @@ from math import prod
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.catalogue.pooling import caffe_pool_out, pool_out
-from studio.interop import caffe_math
+from studio.interop import caffe_math, caffe_tensors
 from studio.interop.caffe_builder import (
     Blob,
     BrokenLayer,
@@ -524,6 +524,7 @@ MAPPINGS: dict[str, Callable[[Builder, Layer], list[Blob]]] = {  # the rest: the
     "AbsVal": caffe_math.absval,
     "Exp": caffe_math.exp,
     "Log": caffe_math.log,
+    **caffe_tensors.MAPPINGS,
 }
 
 Mapping = Callable[[Builder, Layer], list[Blob]]

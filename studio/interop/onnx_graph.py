@@ -63,8 +63,13 @@ class Layer:
     inputs: list[
         str
     ]  # live tensor per input port, in port order ("" leaves an optional port free)
-    output: str
+    outputs: list[str]  # the tensor of each output port ("": a piece nothing reads)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def output(self) -> str:
+        """The tensor of the first output port."""
+        return self.outputs[0]
 
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:
@@ -191,10 +196,10 @@ class ImportContext:
         layer_type: str,
         params: dict[str, Any],
         inputs: list[str],
-        output: str,
+        output: str | list[str],
         weights: dict[str, np.ndarray] | None = None,
     ) -> Layer:
-        """Add a layer fed by live tensors `inputs`, producing `output`; its shape is checked by the catalogue.
+        """Add a layer fed by live tensors `inputs`, producing `output` (one per piece for a layer of several); its shape is checked by the catalogue.
 
         Raises:
             Unmappable: the parameters are out of the catalogue's range or the shapes do not fit.
@@ -211,22 +216,27 @@ class ImportContext:
         if any(t and s is None for t, s in zip(sources, shapes)):
             raise Unmappable(f"{node.op_type} (an input of unknown shape)")
         try:
-            out = spec.infer(values, shapes)[0]
+            outs = spec.infer(values, shapes)
         except ShapeError as err:
             raise Unmappable(
                 f"{node.op_type} as {layer_type}: {err.message}"
             ) from None
+        outputs = [output] if isinstance(output, str) else list(output)
+        if len(outputs) != len(spec.output_ports(values)):
+            raise Unmappable(f"{node.op_type} as {layer_type}: {len(outputs)} outputs for {len(outs)} pieces")
         layer = Layer(
             layer_type,
             node.name or node.op_type.lower(),
             values,
             sources,
-            output,
+            outputs,
             dict(weights or {}),
         )
         self.layers.append(layer)
-        self.shapes[output] = out
-        self.live.add(output)
+        for name, out in zip(outputs, outs):
+            if name:
+                self.shapes[name] = out
+                self.live.add(name)
         return layer
 
     def alias(self, output: str, source: str) -> None:

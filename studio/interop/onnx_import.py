@@ -32,6 +32,7 @@ from studio.interop.common import (
     unsupported_error,
 )
 from studio.interop.onnx_dot_attention import dot_attention
+from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
 from studio.interop.onnx_graph import (
     BATCHES,
@@ -40,7 +41,7 @@ from studio.interop.onnx_graph import (
     ImportContext,
     Layer,
 )
-from studio.interop.onnx_ops import MAPPERS, Mapper, constant, data_input
+from studio.interop.onnx_ops import MAPPERS, Mapper
 from studio.interop.onnx_patterns import (
     Match,
     Matcher,
@@ -50,6 +51,7 @@ from studio.interop.onnx_patterns import (
     group_norm,
     lrn,
     matmul_add,
+    normalize,
     pad_into,
     shuffle,
     silu,
@@ -81,6 +83,7 @@ PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific 
     "matmul_add": (frozenset({"MatMul"}), matmul_add),
     "pad_into": (frozenset({"Pad"}), pad_into),
     "shuffle": (frozenset({"Reshape"}), shuffle),
+    "normalize": (frozenset({"ReduceL1", "ReduceL2"}), normalize),
 }
 
 
@@ -88,58 +91,6 @@ def registered_patterns() -> list[tuple[frozenset[str], Matcher]]:
     """The patterns some layer family registers (`LayerSpec.onnx_patterns`), in the library's order."""
     wanted = {name for spec in CATALOGUE.values() for name in spec.onnx_patterns}
     return [pattern for name, pattern in PATTERN_LIBRARY.items() if name in wanted]
-
-
-def family_mapper(op_type: str) -> Mapper | None:
-    """The mapper of the layer families' one-to-one rules for `op_type` (`LayerSpec.onnx_import`), if any has one.
-
-    The rules are tried in catalogue order; the first whose `params` takes the node's attributes
-    and constants maps it.
-    """
-    rules = [(spec, rule) for spec in CATALOGUE.values() for rule in spec.onnx_import if rule.op == op_type]
-    if not rules:
-        return None
-
-    def mapper(ctx: ImportContext, node: onnx.NodeProto) -> None:
-        x = data_input(ctx, node)
-        for spec, rule in rules:
-            params = rule.params({**ctx.attrs(node), **_rule_constants(ctx, node, rule.constants)})
-            if params is not None:
-                ctx.emit(node, spec.type, params, [x], node.output[0])
-                return
-        needs = next((rule.needs for _, rule in reversed(rules) if rule.needs), "other values")
-        raise Unmappable(f"{op_type} ({needs})")
-
-    return mapper
-
-
-def _rule_constants(ctx: ImportContext, node: onnx.NodeProto, names: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
-    """The constant inputs a rule names (inputs 2, 3, ...), each present one as a flat tuple of floats."""
-    found = {}
-    for index, name in enumerate(names, start=1):
-        value = constant(ctx, node, index, name, optional=True)
-        if value is not None:
-            found[name] = tuple(float(v) for v in value.reshape(-1))
-    return found
-
-
-def _falling_back(table: Mapper, family: Mapper) -> Mapper:
-    """The importer's own mapper for an operator, then, where it finds no mapping and emitted nothing, the family's rules.
-
-    The importer's tables map some forms of an operator onto special layers (Clip to ReLU6);
-    a family's general layer (Clip) takes every other form.
-    """
-
-    def mapper(ctx: ImportContext, node: onnx.NodeProto) -> None:
-        emitted = len(ctx.layers)
-        try:
-            table(ctx, node)
-        except Unmappable:
-            if len(ctx.layers) != emitted:
-                raise
-            family(ctx, node)
-
-    return mapper
 
 
 def supported_operators() -> list[str]:
@@ -477,7 +428,7 @@ def _mapper(op_type: str) -> Mapper | None:
     table = MAPPERS.get(op_type) or POOL_MAPPERS.get(op_type) or TENSOR_MAPPERS.get(op_type) or SPATIAL_MAPPERS.get(op_type)
     family = family_mapper(op_type)
     if table is not None and family is not None:
-        return _falling_back(table, family)
+        return fallback(table, family)
     return table or family
 
 
@@ -511,13 +462,13 @@ def _build(
     ]
     input_names = {n: names.take(n, "input") for n in real}
     output_names = [names.take(o.name, "output") for o in ctx.graph.output]
-    made: dict[str, str] = {}
+    made: dict[str, tuple[str, str]] = {}  # tensor -> (node id, output port)
     for tensor, name in input_names.items():
         dtype = "int64" if tensor in ctx.int_tensors else "float32"
         mean, std = ctx.standardized.get(tensor, ((), ()))
-        made[tensor] = graph.add_node(
+        made[tensor] = (graph.add_node(
             "Input", name, {"shape": ctx.shapes[tensor][1:], "dtype": dtype, "mean": mean, "std": std}
-        ).id
+        ).id, "out")
     owners: dict[str, Layer] = {}
     for layer in ctx.layers:
         node = graph.add_node(
@@ -526,12 +477,14 @@ def _build(
         ports = node.spec.input_ports(node.params)
         for port, tensor in zip(ports, layer.inputs):
             if tensor:
-                graph.connect(made[tensor], "out", node.id, port.name)
-        made[layer.output] = node.id
+                graph.connect(*made[tensor], node.id, port.name)
+        for port, tensor in zip(node.spec.output_ports(node.params), layer.outputs):
+            if tensor:
+                made[tensor] = (node.id, port.name)
         owners[node.id] = layer
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
-        graph.connect(made[ctx.resolve(value.name)], "out", sink.id, "in")
+        graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
     lay_out(graph)
     project = Project(project_name(path), graph, description=_description(path, model))
     analysis = analyse(graph)

@@ -299,6 +299,36 @@ def _channel_const(
     return np.ascontiguousarray(value.reshape(-1), dtype=np.float32)
 
 
+def normalize(ctx: ImportContext, norm: onnx.NodeProto) -> Match | None:
+    """x / max(||x||_p, eps) along one axis, p 1 or 2 (Max or Clip, an Expand between allowed) -> Normalize."""
+    x = norm.input[0]
+    attrs = ctx.attrs(norm)
+    given = attrs.get("axes") if "axes" in attrs else (ctx.const(norm.input[1]) if len(norm.input) > 1 and norm.input[1] else None)
+    axes = [] if given is None else [int(a) for a in (given.ravel().tolist() if hasattr(given, "ravel") else given)]
+    if ctx.is_constant(x) or len(axes) != 1 or not attrs.get("keepdims", 1):
+        return None
+    floor = follower(ctx, norm.output[0], "Max", "Clip")
+    if floor is None:
+        return None
+    if floor.op_type == "Max":
+        eps = scalar(ctx, floor.input[1]) if floor.input[0] == norm.output[0] else None
+    else:
+        eps = scalar(ctx, floor.input[1]) if len(floor.input) > 1 and floor.input[1] else None
+        if len(floor.input) > 2 and floor.input[2]:
+            return None  # a ceiling too: not a normalization
+    nodes = [norm, floor]
+    divisor = floor.output[0]
+    grown = follower(ctx, divisor, "Expand")
+    if grown is not None:
+        nodes.append(grown)
+        divisor = grown.output[0]
+    div = follower(ctx, divisor, "Div")
+    if eps is None or eps < 0 or div is None or list(div.input) != [x, divisor]:
+        return None
+    params = {"dim": axes[0], "p": 1.0 if norm.op_type == "ReduceL1" else 2.0, "eps": clean(eps)}
+    return Match([*nodes, div], lambda c: c.emit(div, "Normalize", params, [c.resolve(x)], div.output[0]))
+
+
 def lrn(ctx: ImportContext, square: onnx.NodeProto) -> Match | None:
     """PyTorch's LocalResponseNorm as exporters write it: x / (k + alpha * avg_pool(pad(x^2)))^beta.
 

@@ -1,6 +1,8 @@
-"""ONNX Slice and Split as catalogue Slice layers, each a window along one non-batch dimension.
+"""ONNX Slice and Split as catalogue layers: Slice windows along one non-batch dimension, or a Split.
 
-A Slice whose end is "to the end" (INT64_MAX) keeps that meaning as the layer's length 0.
+A Slice whose end is "to the end" (INT64_MAX) keeps that meaning as the layer's length 0. A
+Split whose every part is read becomes one Split (or Chunk) layer by the family's rule; one with
+parts nothing reads becomes a Slice per part that is, the others left out like any dead branch.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from studio.interop.common import Unmappable
+from studio.interop.onnx_family import family_mapper
 from studio.interop.onnx_graph import ImportContext
 from studio.interop.onnx_ops import Mapper, constant, data_input, known_shape, renamed
 
@@ -126,6 +129,11 @@ def _split(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if axis == 0:
         raise Unmappable("Split (over the batch dimension)")
     sizes = _split_sizes(ctx, node, shape[axis])
+    read = [bool(output) and _reaches_an_output(ctx, output) for output in node.output]
+    whole = family_mapper("Split")
+    if len(sizes) > 1 and min(sizes) > 0 and all(read) and whole is not None:
+        whole(ctx, node)
+        return
     name = node.name or "split"
     start = 0
     for i, (output, length) in enumerate(zip(node.output, sizes)):

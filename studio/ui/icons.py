@@ -198,6 +198,10 @@ def _attention(p: QPainter) -> None:
     _dot(p, 12, 12, 2.4)
 
 
+def _reduce(p: QPainter) -> None:
+    p.drawPath(_path((17, 6.5), (7.5, 6.5), (12.5, 12), (7.5, 17.5), (17, 17.5)))
+
+
 def _initial(p: QPainter, category: str) -> None:
     font = QFont()
     font.setBold(True)
@@ -227,4 +231,5 @@ _GLYPHS: dict[str, Glyph] = {
     "Recurrent": _recurrent,
     "Embedding": _embedding,
     "Attention": _attention,
+    "Reduce": _reduce,
 }

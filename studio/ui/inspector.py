@@ -252,8 +252,10 @@ class _NodePage(QWidget):
             "Input in10" if spec.variadic else "Input",
         ]
         label_texts += [f"Input {p.name}" for p in spec.inputs] + [
-            f"Output {p.name}" for p in spec.outputs
+            f"Output {p.name}" for p in spec.output_ports(node.params)
         ]
+        if spec.pieces is not None:
+            label_texts.append("Output out16")
         self.label_width = max(metrics.horizontalAdvance(t) for t in label_texts) + 2
 
         layout = QVBoxLayout(self)
@@ -403,18 +405,19 @@ class _NodePage(QWidget):
                 f"shape_in_{port.name}", shape, feeder, missing, self.palette()
             )
             self.tensors_form.addRow(self._label(title), label)
-        for port in spec.outputs:
+        outputs = spec.output_ports(node.params)
+        for port in outputs:
             shape = (
                 result.outputs.get(port.name) if result.outputs is not None else None
             )
-            title = "Output" if len(spec.outputs) == 1 else f"Output {port.name}"
+            title = "Output" if len(outputs) == 1 else f"Output {port.name}"
             label = _tensor_label(
                 f"shape_out_{port.name}", shape, None, "unknown", self.palette()
             )
             if shape is not None and result.dtype and result.dtype != "float32":
                 label.setText(f"{label.text()} {result.dtype}")
             self.tensors_form.addRow(self._label(title), label)
-        if not ports and not spec.outputs:
+        if not ports and not outputs:
             self.tensors_form.addRow(_muted("No tensors."))
 
         known = result.outputs is not None

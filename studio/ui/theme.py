@@ -24,6 +24,7 @@ CATEGORY_HUES = {
     "Recurrent": 190,
     "Embedding": 95,
     "Attention": 250,
+    "Reduce": 12,
 }
 
 

@@ -82,6 +82,10 @@ def typical_input(layer_type: str) -> tuple[int, ...]:
         return SEQUENCE
     if layer_type in ("Linear", "Reshape", "BatchNorm1d"):
         return VECTOR
+    if layer_type == "Squeeze":
+        return (3, 8, 1)
+    if layer_type == "Expand":
+        return (1, 8)
     return IMAGE
 
 
@@ -93,7 +97,10 @@ TYPICAL_PORTS = {
 
 
 def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
-    """A project Input(s) -> layer -> Output; one Input per given shape, wired to the ports in order."""
+    """A project Input(s) -> layer -> Output(s); one Input per given shape, wired to the ports in order.
+
+    A layer of several pieces gets an Output per piece: y, y2, y3, ...
+    """
     graph = Graph()
     layer = graph.add_node(layer_type, name="layer", params=params)
     ports = layer.spec.input_ports(layer.params)
@@ -104,14 +111,15 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
     for i, (port, shape) in enumerate(zip(ports, shapes)):
         source = graph.add_node("Input", name=f"x{i + 1}", params={"shape": shape, "dtype": dtype})
         graph.connect(source.id, "out", layer.id, port.name)
-    sink = graph.add_node("Output", name="y")
     if not ports:  # a tensor every sample shares: added to an input of its shape, so the output has the batch N
         source = graph.add_node("Input", name="x", params={"shape": tuple(layer.params["shape"])})
         add = graph.add_node("Add", name="with_input")
         graph.connect(source.id, "out", add.id, "in1")
         graph.connect(layer.id, "out", add.id, "in2")
         layer = add
-    graph.connect(layer.id, "out", sink.id, "in")
+    for i, port in enumerate(layer.spec.output_ports(layer.params)):
+        sink = graph.add_node("Output", name="y" if i == 0 else f"y{i + 1}")
+        graph.connect(layer.id, port.name, sink.id, "in")
     return Project(name=f"{layer_type} test", graph=graph)
 
 
@@ -217,6 +225,39 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("ChannelShuffle", {"groups": 2}, [(4, 2, 3, 2)]),
     ("Dropout2d", {"p": 0.3}, None),
     ("Pad", {"padding": (1, 0, 0, 2, 1, 1, 2, 0), "value": 0.25}, [(2, 3, 4, 4)]),
+    # reductions
+    ("ReduceMean", {"dims": (2, 3), "keepdim": True}, None),
+    ("ReduceSum", {"dims": (1, -1)}, None),
+    ("ReduceMax", {"dims": (1,), "keepdim": True}, [SEQUENCE]),
+    ("ReduceMin", {"dims": (-2, -1)}, None),
+    ("ReduceProd", {"dims": (2, 3)}, [(3, 2, 3)]),
+    ("LogSumExp", {"dims": (1, 2, 3), "keepdim": True}, None),
+    ("ArgMax", {"dim": 1, "keepdim": True}, None),
+    ("ArgMin", {"dim": -2}, [SEQUENCE]),
+    ("Norm", {"dims": (2, 3), "p": 1.0, "keepdim": True}, None),
+    ("Norm", {"dims": (1,), "p": 3.0}, [SEQUENCE]),
+    ("Normalize", {"dim": -1, "p": 1.0}, [SEQUENCE]),
+    ("Normalize", {"dim": 1, "p": 2.5, "eps": 1e-3}, None),
+    # tensor rearrangements
+    ("Flatten", {"start_dim": 2}, None),
+    ("Flatten", {"start_dim": 1, "end_dim": 2}, None),
+    ("Squeeze", {"dims": (2, 3)}, [(6, 1, 1)]),
+    ("Unsqueeze", {"dim": 2}, [SEQUENCE]),
+    ("Transpose", {"dim0": -1, "dim1": 1}, None),
+    ("Unflatten", {"dim": -1, "sizes": (2, 2, 2)}, [SEQUENCE]),
+    ("Expand", {"sizes": (-1, 4, 8)}, [(3, 1, 8)]),
+    ("Repeat", {"repeats": (3, 1)}, [SEQUENCE]),
+    ("Flip", {"dims": (1, 3)}, None),
+    ("Roll", {"shifts": (2, -3), "dims": (2, 3)}, None),
+    ("Roll", {"shifts": (8,), "dims": (2,)}, None),
+    ("IndexSelect", {"dim": -1, "indices": (5, 0, 5)}, [SEQUENCE]),
+    ("IndexSelect", {"dim": 1, "indices": (2,), "keepdim": False}, None),
+    ("Cumsum", {"dim": 1, "reverse": True}, None),
+    ("Cumsum", {"dim": -1, "exclusive": True}, [SEQUENCE]),
+    ("Cumsum", {"dim": 2, "exclusive": True, "reverse": True}, None),
+    ("Split", {"dim": -1, "sizes": (3, 1, 4)}, [SEQUENCE]),
+    ("Chunk", {"dim": 2, "chunks": 3}, None),
+    ("Stack", {"num_inputs": 3, "dim": -1}, [SEQUENCE] * 3),
 ]
 
 
@@ -246,6 +287,18 @@ CAFFE_VARIANTS = [  # configurations where Caffe's form differs (rounding, bias,
     ("CELU", {"alpha": 0.5}, None),
     ("GLU", {"dim": 1}, [(4, 8, 8)]),
     ("Hardsigmoid", {"alpha": 0.2, "beta": 0.4}, None),
+    ("ReduceSum", {"dims": (2, 3), "keepdim": True}, None),
+    ("ReduceMean", {"dims": (1, 2, 3)}, None),
+    ("Norm", {"dims": (2, 3)}, None),
+    ("Norm", {"dims": (3,), "p": 1.0, "keepdim": True}, None),
+    ("ArgMax", {"dim": 1, "keepdim": True}, None),
+    ("ArgMin", {"dim": 1}, None),
+    ("Flatten", {"start_dim": 2}, None),
+    ("Flatten", {"start_dim": 1, "end_dim": 2}, None),
+    ("Expand", {"sizes": (-1, 4, 8)}, [(3, 1, 8)]),
+    ("Roll", {"shifts": (2, -3), "dims": (2, 3)}, None),
+    ("Split", {"dim": -1, "sizes": (3, 1, 4)}, [SEQUENCE]),
+    ("Stack", {"num_inputs": 3, "dim": -1}, [SEQUENCE] * 3),
 ]
 
 

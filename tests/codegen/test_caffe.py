@@ -191,7 +191,20 @@ def caffe_shape(layer: Message, bottoms: list[list[int]]) -> list[list[int]]:
         axis = get(p, "axis", 1)
         return [[*x[:axis], get(p, "num_output")]]
     if kind == "Flatten":
-        return [[x[0], math.prod(x[1:])]]
+        p = get(layer, "flatten_param", [])
+        start, end = get(p, "axis", 1) % len(x), get(p, "end_axis", -1) % len(x)
+        return [[*x[:start], math.prod(x[start : end + 1]), *x[end + 1 :]]]
+    if kind == "Reduction":
+        return [x[: get(get(layer, "reduction_param"), "axis", 0) % len(x)]]
+    if kind == "ArgMax":
+        p = get(layer, "argmax_param")
+        assert get(p, "axis") is not None and not get(p, "out_max_val")
+        axis = get(p, "axis") % len(x)
+        return [[*x[:axis], get(p, "top_k", 1), *x[axis + 1 :]]]
+    if kind == "Tile":
+        p = get(layer, "tile_param")
+        axis = get(p, "axis", 1) % len(x)
+        return [[*x[:axis], x[axis] * get(p, "tiles"), *x[axis + 1 :]]]
     if kind == "Reshape":
         dims = every(get(get(layer, "reshape_param"), "shape"), "dim")
         out = [x[i] if d == 0 else d for i, d in enumerate(dims)]
@@ -250,26 +263,32 @@ def check_prototxt(project: Project) -> Message:
             blobs[top] = shape
             producer[top] = bottoms
     graph, analysis = project.graph, analyse(project.graph)
-    by_name = {node.name: node_id for node_id, node in graph.nodes.items()}
 
-    def sources(blob: str) -> list[str]:  # the node blobs a node's layers read, through its own blobs, each once
+    def blob_of(node: Any, port: str) -> str:  # a node's output blob: its name, or its own blob per piece
+        return node.name if node.spec.pieces is None else f"{node.name}/{port}"
+
+    written = {blob_of(n, p.name): n.name for n in graph.nodes.values() for p in n.spec.output_ports(n.params)}
+
+    def sources(blob: str) -> list[str]:  # the nodes a node's layers read, through its own blobs, each once
         found = []
         for b in producer[blob]:
-            found += [b] if b in by_name else sources(b)
+            found += [written[b]] if b in written else sources(b)
         return list(dict.fromkeys(found))
 
     for node_id, node in graph.nodes.items():
         if node.type == "Output":
             edge = graph.source_of(node_id, "in")
-            assert edge is not None and graph.nodes[edge.src].name in blobs
+            assert edge is not None and blob_of(graph.nodes[edge.src], edge.src_port) in blobs
             continue
-        if node.name not in blobs:
+        ports = [p.name for p in node.spec.output_ports(node.params)]
+        if blob_of(node, ports[0]) not in blobs:
             continue  # a branch that feeds no Output
         result = analysis.result(node_id)
         assert result.outputs is not None
-        assert blobs[node.name] == [1, *result.outputs["out"][1:]], f"{node.name}: Caffe's shape differs"
+        for port in ports:
+            assert blobs[blob_of(node, port)] == [1, *result.outputs[port][1:]], f"{node.name}: Caffe's shape differs"
         wired = [graph.source_of(node_id, p.name) for p in node.spec.input_ports(node.params)]
-        assert sources(node.name) == list(dict.fromkeys(graph.nodes[e.src].name for e in wired if e is not None))
+        assert sources(blob_of(node, ports[0])) == list(dict.fromkeys(graph.nodes[e.src].name for e in wired if e is not None))
     return net
 
 

@@ -78,7 +78,7 @@ def analyse_layer(layer_type: str, params: dict, sample_shapes: list, dtype: str
     for port, shape in zip(ports, sample_shapes):
         source = graph.add_node("Input", name=f"x_{port.name}", params={"shape": shape, "dtype": dtype})
         graph.connect(source.id, "out", layer.id, port.name)
-    for port in layer.spec.outputs:
+    for port in layer.spec.output_ports(layer.params):
         sink = graph.add_node("Output", name=f"y_{port.name}")
         graph.connect(layer.id, port.name, sink.id, "in")
     return analyse(graph).result(layer.id), layer.params

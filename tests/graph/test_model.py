@@ -394,6 +394,20 @@ def test_variadic_inputs_cannot_shrink_under_a_connection(graph: Graph, rec: Rec
     assert graph.node(node.id).params["num_inputs"] == 2
 
 
+def test_a_layer_of_several_pieces_has_a_port_per_piece_and_keeps_the_wired_ones(graph: Graph, rec: Recorder) -> None:
+    split = graph.add_node("Split", params={"sizes": (1, 2, 3)})
+    assert [p.name for p in split.spec.output_ports(split.params)] == ["out1", "out2", "out3"]
+    sink = graph.add_node("Output")
+    fails(graph, rec, PortError, lambda: graph.connect(split.id, "out", sink.id, "in"), "no output port 'out'")
+    graph.connect(split.id, "out3", sink.id, "in")
+    fails(graph, rec, InvalidParameterError, lambda: graph.set_param(split.id, "sizes", (3, 3)), "out3")
+    graph.set_param(split.id, "sizes", (1, 1, 1, 3))
+    chunk = graph.add_node("Chunk", params={"chunks": 3})
+    graph.connect(chunk.id, "out2", graph.add_node("Output").id, "in")
+    graph.set_param(chunk.id, "chunks", 2)
+    assert [p.name for p in chunk.spec.output_ports(chunk.params)] == ["out1", "out2"]
+
+
 # ----- rename -----
 def test_rename_and_its_inverse(graph: Graph, rec: Recorder) -> None:
     _, fc, _, _ = chain(graph)
@@ -478,6 +492,8 @@ VALUES: dict[str, list[Any]] = {
     "p": [0.0, 0.25, 0.75, 0.99, 1.0, -0.1],
     "dims": [(1,), (1, 2), (2, 1), (3, 1, 2), (0, 1)],
     "num_inputs": [2, 3, 1],
+    "sizes": [(1, 2), (1, 1, 1), (2,)],
+    "chunks": [2, 3, 1],
     "nonexistent": [1],
 }
 
@@ -560,9 +576,10 @@ class GraphEdits(RuleBasedStateMachine):
     @precondition(lambda self: len(self.graph) > 0)
     @rule(data=st.data())
     def connect(self, data: st.DataObject) -> None:
-        src = self.some_node(data, lambda node: bool(node.spec.outputs))
+        src = self.some_node(data, lambda node: bool(node.spec.output_ports(node.params)))
         dst = self.some_node(data, lambda node: bool(node.spec.input_ports(node.params)))
-        src_ports = [p.name for p in self.graph.node(src).spec.outputs] if src in self.graph else []
+        src_node = self.graph.nodes.get(src)
+        src_ports = [p.name for p in src_node.spec.output_ports(src_node.params)] if src_node else []
         dst_node = self.graph.nodes.get(dst)
         dst_ports = [p.name for p in dst_node.spec.input_ports(dst_node.params)] if dst_node else []
         src_port = self.mostly(data, src_ports, "bogus")
@@ -614,7 +631,7 @@ class GraphEdits(RuleBasedStateMachine):
         for edge in self.graph.edges:
             assert edge.src in self.graph and edge.dst in self.graph
             src, dst = self.graph.node(edge.src), self.graph.node(edge.dst)
-            assert edge.src_port in {p.name for p in src.spec.outputs}
+            assert edge.src_port in {p.name for p in src.spec.output_ports(src.params)}
             assert edge.dst_port in {p.name for p in dst.spec.input_ports(dst.params)}
             assert (edge.dst, edge.dst_port) not in fed, f"input {edge.dst_port} of {edge.dst} fed twice"
             fed.add((edge.dst, edge.dst_port))

@@ -93,7 +93,7 @@ def graphs(draw: st.DrawFn, max_nodes: int = 7) -> Graph:
         node_id = draw(node_ids)
         position = (draw(coordinates), draw(coordinates))
         graph.add_node(spec.type, name, params, position, None if node_id in graph else node_id)
-    outputs = [(n.id, p.name) for n in graph.nodes.values() for p in n.spec.outputs]
+    outputs = [(n.id, p.name) for n in graph.nodes.values() for p in n.spec.output_ports(n.params)]
     inputs = [(n.id, p.name) for n in graph.nodes.values() for p in n.spec.input_ports(n.params)]
     if outputs and inputs:
         for dst, dst_port in draw(st.lists(st.sampled_from(inputs), unique=True, max_size=10)):

@@ -480,6 +480,24 @@ def test_an_edit_that_changes_shapes_stops_where_they_stop_changing(graph: Graph
     assert analysis.results() == fresh(graph).results()
 
 
+def test_each_piece_of_a_split_flows_along_its_own_edge() -> None:
+    graph = Graph()
+    x = graph.add_node("Input", "x", {"shape": (6, 4)})
+    split = graph.add_node("Split", "split", {"sizes": (1, 2, 3)})
+    flat = graph.add_node("Flatten", "flat")
+    out = graph.add_node("Output", "y")
+    graph.connect(x.id, "out", split.id, "in")
+    graph.connect(split.id, "out3", flat.id, "in")
+    graph.connect(flat.id, "out", out.id, "in")
+    analysis = analyse(graph)
+    assert analysis.result(split.id).outputs == {"out1": (None, 1, 4), "out2": (None, 2, 4), "out3": (None, 3, 4)}
+    assert analysis.result(flat.id).inputs == ((None, 3, 4),)
+    assert not analysis.result(split.id).diagnostics  # pieces nothing reads are no mistake while one is read
+    graph.set_param(split.id, "sizes", (2, 1, 4))
+    assert analysis.result(split.id).diagnostics[0].text.endswith("choose sizes that add up to 6")
+    assert analysis.result(flat.id).outputs is None
+
+
 def test_moving_recomputes_nothing(graph: Graph, mlp: tuple[ShapeAnalysis, list[Node]]) -> None:
     analysis, (_, a, *_) = mlp
     graph.move(a.id, (100, 50))
@@ -552,7 +570,7 @@ class LiveAnalysis(RuleBasedStateMachine):
     @rule(data=st.data())
     def connect(self, data: st.DataObject) -> None:
         src, dst = self.graph.node(self.pick(data)), self.graph.node(self.pick(data))
-        outs = [p.name for p in src.spec.outputs]
+        outs = [p.name for p in src.spec.output_ports(src.params)]
         ins = [p.name for p in dst.spec.input_ports(dst.params)]
         if not outs or not ins:
             return

@@ -335,8 +335,9 @@ def model(
     initializers: list[onnx.TensorProto] = (),  # type: ignore[assignment]
     opset: int = 13,
     int_inputs: tuple[str, ...] = (),
+    int_outputs: tuple[str, ...] = (),
 ) -> onnx.ModelProto:
-    """A checked model; inputs are float32 (int64 for `int_inputs`) with "N" as the batch; outputs may give their shapes."""
+    """A checked model; inputs and outputs are float32 (int64 for `int_inputs`, `int_outputs`) with "N" as the batch; outputs may give their shapes."""
     values = [
         helper.make_tensor_value_info(
             name,
@@ -345,9 +346,12 @@ def model(
         )
         for name, dims in inputs
     ]
+    def kind(name: str) -> int:
+        return TensorProto.INT64 if name in int_outputs else TensorProto.FLOAT
+
     outs = [
-        helper.make_tensor_value_info(out, TensorProto.FLOAT, None) if isinstance(out, str)
-        else helper.make_tensor_value_info(out[0], TensorProto.FLOAT, ["N", *out[1]])
+        helper.make_tensor_value_info(out, kind(out), None) if isinstance(out, str)
+        else helper.make_tensor_value_info(out[0], kind(out[0]), ["N", *out[1]])
         for out in outputs
     ]  # fmt: skip
     graph = helper.make_graph(

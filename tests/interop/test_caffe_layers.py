@@ -300,7 +300,9 @@ def test_one_to_one_layers(
             "scale_param { bias_term: true }",
             "Scale (not right after a BatchNorm)",
         ),
-        ("Tile", "tile_param { axis: 1 tiles: 2 }", "Tile"),
+        ("Tile", "tile_param { axis: 0 tiles: 2 }", "Tile along the batch axis"),
+        ("Reduction", "reduction_param { operation: SUMSQ axis: 1 }", "Reduction SUMSQ"),
+        ("ArgMax", "argmax_param { top_k: 2 axis: 1 }", "ArgMax with out_max_val or a top_k above 1"),
         ("Slice", "slice_param { axis: 0 slice_point: 1 }", "Slice along the batch axis"),
         ("Threshold", "", "Threshold"),
         ("Log", "log_param { base: -2 }", "Log (base -2"),
@@ -317,14 +319,14 @@ def test_every_unmapped_layer_is_reported_at_once_with_count_and_first_name(
     tmp_path: Path,
 ) -> None:
     text = HEADER + layer("step1", "Threshold", "data") + layer("step2", "Threshold", "step1")
-    text += layer("s", "Tile", "data", body="tile_param { tiles: 2 }") + layer(
+    text += layer("s", "Crop", "data", body="crop_param { axis: 2 }") + layer(
         "relu", "ReLU", "step2"
     )
     text += layer(
         "py", "Python", "relu", body='python_param { module: "m" layer: "L" }'
     )
     err = unsupported(tmp_path, text)
-    assert err.found == {"Threshold": (2, "step1"), "Tile": (1, "s"), "Python": (1, "py")}
+    assert err.found == {"Threshold": (2, "step1"), "Crop": (1, "s"), "Python": (1, "py")}
     assert (
         "Threshold: 2" in str(err) and "'step1'" in str(err) and "net.prototxt" in str(err)
     )

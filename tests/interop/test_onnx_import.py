@@ -346,16 +346,22 @@ SLICE_CASES = {  # builder: (dim, start, length) of each Slice layer, in order; 
 
 
 def windows(imported: object) -> list[tuple[int, int, int]]:
-    nodes = imported.project.graph.nodes.values()  # type: ignore[attr-defined]
-    return [
-        (n.params["dim"], n.params["start"], n.params["length"])
-        for n in nodes
-        if n.type == "Slice"
-    ]
+    """(dim, start, length) of each Slice layer and of each piece of a Split or Chunk layer, in graph order."""
+    graph = imported.project.graph  # type: ignore[attr-defined]
+    found = []
+    for node in graph.nodes.values():
+        if node.type == "Slice":
+            found.append((node.params["dim"], node.params["start"], node.params["length"]))
+        elif node.type in ("Split", "Chunk"):
+            dim, start = node.params["dim"], 0
+            for shape in analyse(graph).result(node.id).outputs.values():
+                found.append((dim, start, shape[dim]))
+                start += shape[dim]
+    return found
 
 
 @pytest.mark.parametrize("case", SLICE_CASES)
-def test_slice_and_split_become_slice_layers(case: str, tmp_path: Path) -> None:
+def test_slice_and_split_take_their_windows(case: str, tmp_path: Path) -> None:
     build, expected = SLICE_CASES[case]
     path = om.save(build(), tmp_path / f"{case}.onnx")
     imported = import_onnx(path)

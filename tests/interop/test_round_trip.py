@@ -46,6 +46,12 @@ CHANGES_FORM = {
     "Pad": {"ZeroPad2d"},  # zeros around an image, likewise
     "DepthwiseConv2d": {"Conv2d"},  # a grouped convolution
     "SeparableConv2d": {"Conv2d"},  # a depthwise then a pointwise convolution
+    "Squeeze": {"Reshape", "Flatten"},  # a Reshape to the sizes left
+    "Unsqueeze": {"Reshape"},
+    "Unflatten": {"Reshape"},
+    "Transpose": {"Permute"},
+    "Roll": {"Slice", "Concat"},  # ONNX has no roll: the last entries, then the rest
+    "Stack": {"Reshape", "Concat"},  # each input unsqueezed, then joined
     "TransformerEncoderLayer": {
         "MultiheadAttention",
         "LayerNorm",
@@ -58,8 +64,8 @@ CHANGES_FORM = {
     "LogSigmoid": {"Neg", "Softplus"},  # -softplus(-x)
     "Softmin": {"Neg", "Softmax"},  # softmax(-x)
     "Tanhshrink": {"Tanh", "Subtract"},  # x - tanh(x)
-    "GLU": {"Slice", "Sigmoid", "Multiply"},  # a Split into halves, a sigmoid gate
-    "SwiGLU": {"Slice", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
+    "GLU": {"Split", "Sigmoid", "Multiply"},  # a Split into halves, a sigmoid gate
+    "SwiGLU": {"Split", "SiLU", "Multiply"},  # a Split into halves, a SiLU gate
     "Parameter": {"PositionalEncoding"},  # the test adds it to a sequence: a learned position table
     "Constant": {"Constant", "Add"},  # a fixed value is no position table: the test's Add stays
 }

@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDropEvent, QImage, QPainter, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.graph.model import Edge
+from studio.graph.model import Edge, GraphError
 from studio.ui.canvas import CanvasView, EdgeItem, NodeItem
 from studio.ui.canvas.style import format_count, format_shape, summarize_params
 from studio.ui.canvas.view import MAX_ZOOM, MIN_ZOOM
@@ -455,6 +455,23 @@ def test_ports_follow_the_number_of_inputs(view, document):
     assert item.height > height
     document.undo_stack.undo()
     assert list(item.inputs) == ["in1", "in2"]
+
+
+def test_a_split_has_an_output_port_per_piece_each_wired_with_its_shape(view, document, qtbot):
+    split_id = document.add_node("Split", (480.0, 300.0))
+    document.connect("n3", "out", split_id, "in")  # (N, 16, 8, 8)
+    document.set_param(split_id, "sizes", (4, 4, 8))
+    item = view.graph_scene.nodes[split_id]
+    assert list(item.outputs) == ["out1", "out2", "out3"]
+    relu_id = document.add_node("ReLU", (640.0, 300.0))
+    start = port_point(view, split_id, "out3", True)
+    drag(qtbot, view, start, view.mapFromScene(view.graph_scene.nodes[relu_id].port_scene_pos("in", False)))
+    edge = Edge(split_id, "out3", relu_id, "in")
+    assert edge in document.graph.edges
+    assert view.graph_scene.edges[edge].label == "N×8×8×8"
+    with pytest.raises(GraphError, match="out3"):
+        document.set_param(split_id, "sizes", (8, 8))  # would drop the wired out3
+    assert list(item.outputs) == ["out1", "out2", "out3"]
 
 
 def test_rename_and_long_names_are_elided(view, document):

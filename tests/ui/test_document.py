@@ -168,12 +168,13 @@ class EditHistory(RuleBasedStateMachine):
             return
         src, dst = (self.document.graph.node(n) for n in picked)
         ports = [p.name for p in dst.spec.input_ports(dst.params)]
-        if not src.spec.outputs or not ports:
+        outs = src.spec.output_ports(src.params)
+        if not outs or not ports:
             return
         try:
             self.document.connect(
                 src.id,
-                src.spec.outputs[0].name,
+                outs[0].name,
                 dst.id,
                 data.draw(st.sampled_from(ports)),
                 replace=True,

@@ -15,20 +15,23 @@ from studio.graph.catalogue import (
     held,
     merge,
     norm,
+    pieces,
     pooling,
     products,
     recurrent,
+    reduce,
     resize,
     rms_norm,
     sequence,
     shrink,
     spatial,
+    tensor_ops,
 )
 from studio.graph.catalogue.base import LayerSpec, Port, Shape, ShapeError, Unsupported
 
 _FAMILIES = (
     core, dropout, conv, depthwise_conv, pooling, resize, spatial, norm, rms_norm, activation, shrink, activation_dim,
-    elementwise, merge, held, products, recurrent, attention, dot_attention, sequence,
+    elementwise, merge, held, products, recurrent, attention, dot_attention, sequence, reduce, tensor_ops, pieces,
 )  # fmt: skip
 
 

@@ -132,7 +132,9 @@ class LayerSpec:
     inputs' batch), "sample" (the same, but only the plain batch N is accepted: Output), or
     "own" (`infer` gets and returns the batch itself: layers that fold it or make shared
     tensors). `shares`: inputs shared by every sample (batch 1) may meet inputs with the
-    batch N, and are broadcast over it (elementwise merges, Concat, MatMul).
+    batch N, and are broadcast over it (elementwise merges, Concat, MatMul). A layer whose
+    `pieces` counts its outputs from its parameters (a Split) has output ports out1, out2, ...
+    and `infer` returns one shape per piece.
     """
 
     type: str
@@ -144,6 +146,7 @@ class LayerSpec:
     inputs: tuple[Port, ...] = (Port("in"),)
     outputs: tuple[Port, ...] = (Port("out"),)
     variadic: bool = False
+    pieces: Callable[[Params], int] | None = None  # the number of output ports, when parameters decide it
     state: Callable[[Params, list[Shape | None]], State] = _no_state
     count_macs: Callable[[Params, list[Shape | None], list[Shape]], int] = _no_macs
     input_dtype: str = "float"
@@ -183,6 +186,12 @@ class LayerSpec:
         if self.variadic:
             return tuple(Port(f"in{i + 1}") for i in range(int(params.get("num_inputs", 2))))
         return self.inputs
+
+    def output_ports(self, params: Params) -> tuple[Port, ...]:
+        """Return the output ports; a layer with `pieces` has out1, out2, ... one per piece."""
+        if self.pieces is None:
+            return self.outputs
+        return tuple(Port(f"out{i + 1}") for i in range(self.pieces({**self.defaults(), **params})))
 
     def target_info(self) -> dict[str, bool | str]:
         """Return {target: True or the reason it cannot express this layer}."""
@@ -248,3 +257,20 @@ def resolve_dim(dim: int, x: Shape, action: str) -> int:
     if index == 0:
         raise ShapeError(f"would {action} along the batch dimension (dim {dim} of {show(x)})", valid)
     return index
+
+
+def resolve_dims(dims: tuple[int, ...], x: Shape, action: str) -> list[int]:
+    """Each of `dims` as a non-negative index into `x`, in the order given; ShapeError for the batch, or a dimension named twice."""
+    try:
+        found = [resolve_dim(d, x, action) for d in dims]
+    except ShapeError as err:  # the same advice, for a parameter that lists dimensions
+        raise ShapeError(err.message, err.hint.replace("set dim ", "set dims ").replace("choose dim ", "choose dims ")) from None
+    for i, index in enumerate(found):
+        if index in found[:i]:
+            twice = [d for d, f in zip(dims, found) if f == index]
+            same = f"{twice[0]} and {twice[1]} name" if twice[0] != twice[1] else f"{twice[0]} appears twice, naming"
+            raise ShapeError(
+                f"has dims {tuple(dims)} for its input {show(x)}, but {same} the same dimension {index}",
+                "list each dimension once",
+            )
+    return found

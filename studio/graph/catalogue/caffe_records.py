@@ -1,8 +1,10 @@
 """What a layer family's Caffe emitter returns: `layer { ... }` records of a deploy prototxt.
 
 An emitter gets a `Site` (the node's name, parameters, input and output shapes, the blobs it
-reads, a maker of unique blob names) and returns the `Layer`s that compute it; a parameter value
-Caffe cannot express raises `Inexpressible`. The driver (`studio.codegen.caffe`) writes the text.
+reads, a maker of unique blob names, the blobs it writes) and returns the `Layer`s that compute
+it: its output is the blob named after the node, or for a layer of several pieces one blob per
+piece, `tops`. A parameter value Caffe cannot express raises `Inexpressible`. The driver
+(`studio.codegen.caffe`) writes the text.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Site:
     output: Shape
     bottoms: list[str]
     blob: Callable[[str], str]
+    tops: list[str] = field(default_factory=list)  # the blob of each output port (the node's name for one)
 
     def rank(self) -> int:
         return len(self.inputs[0])
@@ -61,6 +64,12 @@ def simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], F
         return [Layer(site.name, caffe_type, site.bottoms, [site.name], params)]
 
     return emit
+
+
+def reshape(name: str, bottom: str, top: str, shape: Shape) -> Layer:
+    """A Reshape of `bottom` to `shape`, its batch axis copied (dim 0) and every other size written out."""
+    dims: Fields = [("dim", 0), *(("dim", int(d or 0)) for d in shape[1:])]
+    return Layer(name, "Reshape", [bottom], [top], [("reshape_param", [("shape", dims)])])
 
 
 class CaffeFields(Protocol):

@@ -84,7 +84,18 @@ def _flatten(p: Params, ins: list[Shape | None]) -> list[Shape]:
     x = ins[0]
     assert x is not None
     need_rank(x, tuple(range(2, 17)), "an input with at least one dimension besides the batch")
-    return [(None, numel(x))]
+    start, end = resolve_dim(p["start_dim"], x, "flatten"), resolve_dim(p["end_dim"], x, "flatten")
+    if end < start:
+        raise ShapeError(
+            f"flattens from dim {p['start_dim']} to dim {p['end_dim']} of its input {show(x)}, but the second comes first",
+            "choose end_dim at or after start_dim (-1: the last)",
+        )
+    return [(*x[:start], numel((None, *x[start : end + 1])), *x[end + 1 :])]
+
+
+def _flattens_all(p: Params, x: Shape) -> bool:
+    """True for the default Flatten: every dimension but the batch into one."""
+    return p["start_dim"] % len(x) == 1 and p["end_dim"] % len(x) == len(x) - 1
 
 
 def _sizes(values: list[int] | tuple[int, ...]) -> str:
@@ -196,6 +207,14 @@ def _linear_onnx(site: OnnxSite) -> list[OnnxRecord]:
     return [matrix, OnnxNode("MatMul", (site.x, matrix.name), (product,)), OnnxNode("Add", (product, bias), (site.output,))]
 
 
+def _flatten_onnx(site: OnnxSite) -> list[OnnxRecord]:
+    """ONNX's Flatten makes a 2-D tensor: the default form only; a Reshape to the sizes otherwise."""
+    if _flattens_all(site.params, site.shape):
+        return [OnnxNode("Flatten", (site.x,), (site.output,))]  # axis 1 is the default
+    shape = OnnxConstant(site.fresh("shape"), (0, *(int(d or 0) for d in _flatten(site.params, [site.shape])[0][1:])))
+    return [shape, OnnxNode("Reshape", (site.x, shape.name), (site.output,))]
+
+
 def _reshape_target(params: Params, x: Shape) -> tuple[int, ...]:
     """The full target a Reshape writes: 0 keeps the batch, -1 lets a folded or unfolded batch follow."""
     if params.get("batch", "keep") == "keep":
@@ -252,7 +271,19 @@ def _linear_keras(s: keras_records.Site) -> keras_records.Emitted:
 def _flatten_keras(s: keras_records.Site) -> keras_records.Emitted:
     # NOTE: layers.Flatten reorders channels-first input when the user's Keras config says
     # channels_first; a reshape keeps PyTorch's (C, H, W) order whatever the config.
-    return keras_records.layer(s, "Reshape", "(-1,)")
+    if _flattens_all(s.params, s.shape):
+        return keras_records.layer(s, "Reshape", "(-1,)")
+    return keras_records.layer(s, "Reshape", literal(tuple(s.output[1:])))
+
+
+def _flatten_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    rank = site.rank()
+    fields: caffe_records.Fields = []
+    if site.params["start_dim"] % rank != 1:
+        fields.append(("axis", site.params["start_dim"] % rank))
+    if site.params["end_dim"] % rank != rank - 1:
+        fields.append(("end_axis", site.params["end_dim"] % rank))
+    return [caffe_records.Layer(site.name, "Flatten", site.bottoms, [site.name], [("flatten_param", fields)] if fields else [])]
 
 
 def _slice_keras(s: keras_records.Site) -> keras_records.Emitted:
@@ -355,16 +386,19 @@ SPECS = (
     LayerSpec(
         type="Flatten",
         category="Reshape",
-        doc="Flattens every dimension but the batch into one feature vector.",
-        params=(),
+        doc="Flattens dimensions into one: by default every dimension but the batch, into one feature vector.",
+        params=(
+            Int("start_dim", 1, "First dimension flattened, counted with the batch as 0 (never the batch).", min=-16, max=16),
+            Int("end_dim", -1, "Last dimension flattened (-1: the last).", min=-16, max=16),
+        ),
         infer=_flatten,
         input_dtype="any",
         output_dtype="same",
-        targets=targets("nn.Flatten", "layers.Flatten", "Flatten", "Flatten"),
-        onnx=single("Flatten"),  # axis 1 is the default
-        pytorch=lambda s: module(s, "nn.Flatten"),
+        targets=targets("nn.Flatten", "layers.Reshape", "Flatten", "Flatten"),
+        onnx=_flatten_onnx,
+        pytorch=lambda s: module(s, "nn.Flatten", *options(s.params, {"start_dim": 1, "end_dim": -1})),
         keras=_flatten_keras,
-        caffe=caffe_records.simple("Flatten"),
+        caffe=_flatten_caffe,
     ),
     LayerSpec(
         type="Reshape",

@@ -148,3 +148,13 @@ def transposed(*axes: int) -> Callable[[Any], Any]:
 def dense_weights(bias: bool) -> Convert:
     """A Dense layer's weights from PyTorch's Linear: the kernel transposed, then the bias."""
     return lambda t: [t("weight").T, *([t("bias")] if bias else [])]
+
+
+def functions(s: Site, *bodies: str, last: str | None = None) -> Emitted:
+    """A chain of named Lambdas over `t`, each applied to the result of the one before, the last one named `last` (the node's variable)."""
+    steps, x, last = [], s.x, last or s.var
+    for index, body in enumerate(bodies):
+        target = last if index == len(bodies) - 1 else s.claim(f"{last} step{index + 1}")
+        steps.append(Step(target, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(target))), (x,))))
+        x = target
+    return Emitted(steps)

@@ -66,6 +66,7 @@ class OnnxSite:
     weights: dict[str, str]  # state name -> initializer name
     opset: int
     fresh: Callable[[str], str]  # a new value name for an intermediate result
+    outputs: tuple[str, ...] = ()  # the value of each output port, for a layer of several pieces (`output` is the first)
 
     @property
     def x(self) -> str:
@@ -83,17 +84,44 @@ class OnnxSite:
 OnnxEmitter = Callable[[OnnxSite], list[OnnxRecord]]
 
 
+class OnnxValues(dict):  # type: ignore[type-arg]
+    """An ONNX node as an import rule reads it: its attributes and named constant inputs, as plain Python values.
+
+    Attributes keep ONNX's names (defaults left out). A constant input is a flat tuple of floats
+    under the name the rule gives it, so an operand that moved from attribute to input between
+    opsets (`axes`, `split`) reads alike either way; `ranks` holds its number of dimensions (0:
+    a scalar). A constant that depends on the batch size (built from `Shape`) holds -1 where it
+    does. `shapes` are the shapes of the node's data inputs (batch None), `outputs` the number
+    of outputs the node has.
+    """
+
+    def __init__(
+        self, values: dict[str, Any], shapes: tuple[Shape | None, ...], outputs: int, ranks: dict[str, int] | None = None
+    ) -> None:
+        super().__init__(values)
+        self.shapes = shapes
+        self.outputs = outputs
+        self.ranks = ranks or {}
+
+    @property
+    def shape(self) -> Shape:
+        """The shape of the first data input."""
+        assert self.shapes and self.shapes[0] is not None
+        return self.shapes[0]
+
+
 @dataclass(frozen=True)
 class OnnxImport:
     """A one-to-one import rule: an `op` node reading one tensor (and perhaps constants) becomes this layer.
 
-    `params` turns the node's attributes (a dict, defaults left out) into the layer's parameters,
-    or returns None when these values are not this layer's: the importer then tries the next rule
-    for `op`, in catalogue order. `constants` names the node's inputs after the first, which must
-    be constants (the initializer or folded value, never a computed tensor); each one present
-    reaches `params` in the same dict under its name, as a flat tuple of floats. `needs` says
-    what values the rule takes, for the importer's message when no rule takes a node.
-    Patterns that span several nodes stay in the importer (`studio.interop.onnx_patterns`).
+    `params` turns the node's `OnnxValues` into the layer's parameters. It returns None, or raises
+    `Inexpressible` saying why, when these values are not this layer's: the importer then tries
+    the next rule for `op`, in catalogue order, and when no rule takes the node reports the first
+    reason (else `needs`, what values the rules take). `constants` names the node's inputs after
+    the first, in order ("" skips one), which must be constants (the initializer or folded
+    value, never a computed tensor); each one present reaches `params` under its name. A layer
+    of several pieces produces every output of the node. Patterns that span several nodes stay
+    in the importer (`studio.interop.onnx_patterns`).
     """
 
     op: str

@@ -117,7 +117,7 @@ class NodeItem(QGraphicsItem):
             count = format_count(params, unit=False)  # "33.5k": room for the type name
         summary = summarize_params(node.params, spec.params)
         inputs = [p.name for p in spec.input_ports(node.params)]
-        outputs = [p.name for p in spec.outputs]
+        outputs = [p.name for p in spec.output_ports(node.params)]
         self._category = spec.category
         diagnostics = result.diagnostics if result is not None else ()
         severities = {d.severity for d in diagnostics}

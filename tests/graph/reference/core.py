@@ -29,6 +29,12 @@ def _along_batch(p, s) -> bool:
     return p["dim"] % rank == 0 or (not p["length"] and p["start"] == (1, *s[0])[p["dim"]])
 
 
+def _flattens_the_batch(p, s) -> bool:
+    # Flattening the batch into the features mixes samples; the catalogue refuses it though PyTorch runs it.
+    rank = len(s[0]) + 1
+    return any(-rank <= d < rank and d % rank == 0 for d in (p["start_dim"], p["end_dim"]))
+
+
 def _narrow(p, x):
     return x.narrow(p["dim"], p["start"], p["length"] or x.shape[p["dim"]] - p["start"])
 
@@ -47,7 +53,12 @@ def _batch_mode_refused(p, s) -> bool:
 
 CASES = {
     "Identity": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Identity()),
-    "Flatten": Case(inputs=lambda p: _rank(1, 4), build=lambda p, s: nn.Flatten()),
+    "Flatten": Case(
+        inputs=lambda p: _rank(1, 4),
+        params={"start_dim": st.integers(-5, 5), "end_dim": st.integers(-5, 5)},
+        stricter=_flattens_the_batch,
+        build=lambda p, s: nn.Flatten(p["start_dim"], p["end_dim"]),
+    ),
     "Linear": Case(
         inputs=lambda p: _rank(1, 3),
         # PyTorch applies Linear to the last axis of any input; the catalogue refuses images
