@@ -53,22 +53,9 @@ def _attention(p, s):
     return Lambda(forward, mha=mha)
 
 
-def _encoder(p, s):
-    return nn.TransformerEncoderLayer(
-        s[0][-1],
-        p["nhead"],
-        dim_feedforward=p["dim_feedforward"],
-        dropout=p["dropout"],
-        activation=p["activation"],
-        layer_norm_eps=p["layer_norm_eps"],
-        batch_first=True,
-        norm_first=p["norm_first"],
-        bias=p["bias"],
-    )
-
-
-def _decoder(p, s):
-    return nn.TransformerDecoderLayer(
+def _transformer(cls):
+    """A builder of nn.TransformerEncoderLayer or nn.TransformerDecoderLayer with the case's parameters."""
+    return lambda p, s: cls(
         s[0][-1],
         p["nhead"],
         dim_feedforward=p["dim_feedforward"],
@@ -154,13 +141,13 @@ CASES = {
         inputs=lambda p: _sequence().map(lambda x: [x]),
         params={"nhead": HEADS, "dim_feedforward": small(1, 16), "dropout": st.sampled_from([0.0, 0.1])},
         stricter=_NOT_A_SEQUENCE,
-        build=_maybe_causal(_encoder, "src_mask", "is_causal"),
+        build=_maybe_causal(_transformer(nn.TransformerEncoderLayer), "src_mask", "is_causal"),
     ),
     "TransformerDecoderLayer": Case(
         inputs=lambda p: _target_and_memory(),
         params={"nhead": HEADS, "dim_feedforward": small(1, 16), "dropout": st.sampled_from([0.0, 0.1])},
         stricter=_NOT_A_SEQUENCE,
-        build=_maybe_causal(_decoder, "tgt_mask", "tgt_is_causal"),
+        build=_maybe_causal(_transformer(nn.TransformerDecoderLayer), "tgt_mask", "tgt_is_causal"),
     ),
     "PositionalEncoding": Case(
         inputs=lambda p: _sequence(small(1, 8)).map(lambda x: [x]),
