@@ -16,14 +16,10 @@ import networkx as nx
 
 from studio.graph.catalogue import ShapeError
 from studio.graph.catalogue.base import (
-    SHARED,
-    Folded,
-    LayerSpec,
     Shape,
-    join_batches,
     numel,
+    plain_batch,
     show,
-    show_batch,
 )
 from studio.graph.model import (
     EdgeAdded,
@@ -301,7 +297,7 @@ class ShapeAnalysis:
             message, hint = dtype_problem
             return NodeResult(inputs, None, None, diagnostics=(Diagnostic(node.id, "error", f"{label} {message}", hint),))
         try:
-            shapes, batch, rows = _plain_batch(spec, [p.name for p in spec.input_ports(node.params)], shapes)
+            shapes, batch, rows = plain_batch(spec, [p.name for p in spec.input_ports(node.params)], shapes)
             outs = spec.infer(node.params, shapes)
             if spec.batch != "own":
                 outs = [(batch, *o[1:]) for o in outs]
@@ -334,25 +330,6 @@ class ShapeAnalysis:
     def invalidate(self, node_ids: Iterable[str]) -> None:
         """Mark nodes for recomputation (used after bulk changes made outside the events)."""
         self._dirty.update(node_ids)
-
-
-def _plain_batch(spec: LayerSpec, ports: list[str], shapes: list[Shape | None]) -> tuple[list[Shape | None], int | None, int]:
-    """The inputs as a "same"-batch layer's rule sees them (batch None), the output's batch, and rows per sample.
-
-    Raises:
-        ShapeError: the inputs' batches disagree, or a "sample" layer gets other than the plain batch N.
-    """
-    if spec.batch == "own":
-        return shapes, None, 1
-    batch = join_batches([(port, s[0]) for port, s in zip(ports, shapes) if s is not None], spec.shares)
-    if spec.batch == "sample" and batch is not None:
-        raise ShapeError(
-            f"gets {show_batch(batch)} rows where it needs the batch N"
-            + (" (a tensor every sample shares does not depend on the input)" if batch == SHARED else ""),
-            "unfold the batch with a Reshape first" if isinstance(batch, Folded) else "combine it with the network's input first",
-        )
-    plain = [None if s is None else (None, *s[1:]) for s in shapes]
-    return plain, batch, int(batch) if isinstance(batch, Folded) else 1
 
 
 def _find_cycle(graph: Graph, node_id: str) -> list[str]:

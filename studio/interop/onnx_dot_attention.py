@@ -25,9 +25,8 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
     mix = follower(ctx, softmax.output[0], "MatMul")
     if mix is None or mix.input[0] != softmax.output[0] or ctx.is_constant(mix.input[1]):
         return None
-    shape = ctx.shape(ctx.resolve(mix.input[1]))
-    if shape is None or int(ctx.attrs(softmax).get("axis", -1)) % len(shape) != len(shape) - 1:
-        return None
+    shape = ctx.shape(ctx.resolve(mix.input[1])) or ctx.inferred.get(mix.input[1])
+    axis = int(ctx.attrs(softmax).get("axis", -1))
     nodes, scores, mask = [softmax, mix], softmax.input[0], None
     add = feeder(ctx, scores, "Add", reader=softmax)
     if add is not None:
@@ -57,9 +56,9 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
             else:
                 keys, key_reader = operand, pre
     transpose = feeder(ctx, keys, "Transpose", reader=key_reader)
-    rank = len(shape)
     perm = list(ctx.attrs(transpose).get("perm", [])) if transpose is not None else []
-    if transpose is None or len(perm) != rank or perm[0] != 0:
+    rank = len(perm)
+    if transpose is None or rank < 3 or perm[0] != 0 or (shape is not None and len(shape) != rank) or axis % rank != rank - 1:
         return None
     nodes.append(transpose)
     # the keys as attention takes them: the transpose without its swap of the last two axes
@@ -68,10 +67,10 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
     if any(ctx.is_constant(t) for t in (q, k, v)):
         return None
     causal = mask is not None and _causal(ctx, mask)
-    width = (ctx.shape(ctx.resolve(q)) or shape)[-1]
-    params = {"causal": causal, "scale": 0.0 if math.isclose(scale, 1 / math.sqrt(width or 1), rel_tol=1e-5) else scale}
 
     def emit(c: ImportContext) -> None:
+        width = (c.shape(c.resolve(q)) or (None, 1))[-1] or 1  # known once q is mapped
+        params = {"causal": causal, "scale": 0.0 if math.isclose(scale, 1 / math.sqrt(width), rel_tol=1e-5) else scale}
         masked = None if mask is None or causal else mask
         if masked is not None and c.is_constant(masked):
             masked = held_tensor(c, masked, rank)

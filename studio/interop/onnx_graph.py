@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from studio.graph.catalogue import CATALOGUE, ShapeError
-from studio.graph.catalogue.base import Shape
+from studio.graph.catalogue.base import Shape, plain_batch
 from studio.graph.params import ParamValueError
 from studio.interop.common import Unmappable
 
@@ -216,7 +216,10 @@ class ImportContext:
         if any(t and s is None for t, s in zip(sources, shapes)):
             raise Unmappable(f"{node.op_type} (an input of unknown shape)")
         try:
-            outs = spec.infer(values, shapes)
+            plain, batch, _ = plain_batch(spec, [p.name for p in spec.input_ports(values)], shapes)
+            outs = spec.infer(values, plain)
+            if spec.batch != "own":  # a folded or shared batch carries through, as the analysis has it
+                outs = [(batch, *o[1:]) for o in outs]
         except ShapeError as err:
             raise Unmappable(
                 f"{node.op_type} as {layer_type}: {err.message}"

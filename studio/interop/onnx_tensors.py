@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from studio.graph.catalogue import CATALOGUE
+from studio.graph.catalogue.base import Folded
 from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext
 from studio.interop.onnx_ops import (
@@ -122,14 +123,43 @@ def reshape_target(
 def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     source = known_shape(ctx, node, x)
+    name = node.input[1] if len(node.input) > 1 else f"{node.output[0]}::shape"
     if len(node.input) < 2:
         target = [int(v) for v in ctx.attrs(node).get("shape", [])]  # opset 1-4 form
-        ctx.consts[f"{node.output[0]}::shape"] = _int_array(target)
-        _reshaped(
-            ctx, node, x, reshape_target(ctx, node, source, f"{node.output[0]}::shape")
-        )
+        ctx.consts[name] = _int_array(target)
+    moved = _batch_move(ctx, source, name)
+    if moved is not None:
+        mode, rest = moved
+        ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], node.output[0])
         return
-    _reshaped(ctx, node, x, reshape_target(ctx, node, source, node.input[1]))
+    _reshaped(ctx, node, x, reshape_target(ctx, node, source, name))
+
+
+def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple[str, tuple[int, ...]] | None:
+    """("fold", shape) for a target (-1, ...) that merges the batch with the first dimension after it
+    (N, H, ...) -> (N*H, ...), ("unfold", shape) for one that splits a folded batch again, else None."""
+    if name in ctx.batch_consts:  # a target built from Shape(x): its first entry is N*k at both batch sizes
+        first, second = (list(map(int, v.ravel())) for v in ctx.batch_consts[name])
+        if [i for i, (a, b) in enumerate(zip(first, second)) if a != b] != [0] or first[0] % BATCHES[0]:
+            return None
+        factor = first[0] // BATCHES[0]
+        if second[0] != BATCHES[1] * factor:
+            return None
+        target = [-1, *first[1:]]
+    else:
+        value = ctx.const(name)
+        if value is None or value.size < 2 or int(value.ravel()[0]) != -1:
+            return None
+        target = [int(v) for v in value.ravel()]
+    rest = target[1:]
+    if any(d <= 0 for d in rest):
+        return None
+    per_row = math.prod(int(d) for d in source[1:])
+    if isinstance(source[0], Folded) and rest[0] == int(source[0]) and math.prod(rest[1:]) == per_row:
+        return "unfold", tuple(rest[1:])
+    if not isinstance(source[0], Folded) and len(source) > 2 and math.prod(rest) * int(source[1]) == per_row and int(source[1]) > 1:
+        return "fold", tuple(rest)
+    return None
 
 
 def _int_array(values: list[int]) -> np.ndarray:

@@ -11,6 +11,7 @@ from torch import nn
 
 from studio.codegen.onnx_export import onnx_bytes
 from studio.interop.onnx_import import import_onnx
+from tests.codegen.batch_graphs import heads_project
 from tests.codegen.cases import layer_project, seeded_model
 from tests.interop import onnx_models as om
 
@@ -56,4 +57,16 @@ def test_the_exports_own_attention_comes_back_with_its_settings(tmp_path: Path, 
     imported = import_onnx(path)
     (layer,) = attention_layers(imported)
     assert {k: layer.params[k] for k in params} == params
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_heads_folded_into_the_batch_import_back_as_folds_around_attention(tmp_path: Path) -> None:
+    project = heads_project()
+    path = tmp_path / "heads.onnx"
+    path.write_bytes(onnx_bytes(project, seeded_model(project)))
+    imported = import_onnx(path)
+    (layer,) = attention_layers(imported)
+    assert layer.params["scale"] == 1.0  # the plain product is unscaled
+    modes = sorted(n.params["batch"] for n in imported.project.graph.nodes.values() if n.type == "Reshape")
+    assert modes.count("fold") == 3 and modes.count("unfold") == 1
     om.assert_matches_onnxruntime(path, imported)

@@ -274,3 +274,23 @@ def resolve_dims(dims: tuple[int, ...], x: Shape, action: str) -> list[int]:
                 "list each dimension once",
             )
     return found
+
+
+def plain_batch(spec: LayerSpec, ports: list[str], shapes: list[Shape | None]) -> tuple[list[Shape | None], int | None, int]:
+    """The inputs as a layer's shape rule sees them (batch None unless it sets the batch itself), the output's batch,
+    and the rows per sample (a folded batch's factor).
+
+    Raises:
+        ShapeError: the inputs' batches disagree, or a "sample" layer gets other than the plain batch N.
+    """
+    if spec.batch == "own":
+        return shapes, None, 1
+    batch = join_batches([(port, s[0]) for port, s in zip(ports, shapes) if s is not None], spec.shares)
+    if spec.batch == "sample" and batch is not None:
+        raise ShapeError(
+            f"gets {show_batch(batch)} rows where it needs the batch N"
+            + (" (a tensor every sample shares does not depend on the input)" if batch == SHARED else ""),
+            "unfold the batch with a Reshape first" if isinstance(batch, Folded) else "combine it with the network's input first",
+        )
+    plain = [None if s is None else (None, *s[1:]) for s in shapes]
+    return plain, batch, int(batch) if isinstance(batch, Folded) else 1
