@@ -20,14 +20,41 @@ if TYPE_CHECKING:
     import onnx
 
 
+def nan_guard(ctx: ImportContext, where: onnx.NodeProto) -> Match | None:
+    """Where(IsNaN(x), 0, x), which dynamo exports put after an attention softmax: x itself (NaN only
+    comes from a row whose every key is masked, which no mapped mask produces)."""
+    guarded = _guarded(ctx, where)
+    if guarded is None:
+        return None
+    return Match([ctx.producer[where.input[0]], where], lambda c: c.alias(where.output[0], guarded))
+
+
+def _guarded(ctx: ImportContext, where: onnx.NodeProto) -> str | None:
+    """The tensor a NaN guard `where` passes through, or None when it is no such guard."""
+    if len(where.input) != 3:
+        return None
+    test = feeder(ctx, where.input[0], "IsNaN", reader=where)
+    zero = ctx.const(where.input[1])
+    if test is None or zero is None or zero.size != 1 or float(zero.ravel()[0]) != 0.0 or test.input[0] != where.input[2]:
+        return None
+    return where.input[2]
+
+
 def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
-    """softmax(q kᵀ · scale + mask) v -> ScaledDotProductAttention."""
-    mix = follower(ctx, softmax.output[0], "MatMul")
-    if mix is None or mix.input[0] != softmax.output[0] or ctx.is_constant(mix.input[1]):
+    """softmax(q kᵀ · scale + mask) v -> ScaledDotProductAttention (a NaN guard after the softmax included)."""
+    weights, guard = softmax.output[0], []
+    readers = ctx.consumers.get(weights, [])
+    if len(readers) == 2 and {r.op_type for r in readers} == {"IsNaN", "Where"}:
+        where = next(r for r in readers if r.op_type == "Where")
+        if _guarded(ctx, where) == weights and not ctx.is_claimed(where):
+            guard = [ctx.producer[where.input[0]], where]
+            weights = where.output[0]
+    mix = follower(ctx, weights, "MatMul")
+    if mix is None or mix.input[0] != weights or ctx.is_constant(mix.input[1]):
         return None
     shape = ctx.shape(ctx.resolve(mix.input[1])) or ctx.inferred.get(mix.input[1])
     axis = int(ctx.attrs(softmax).get("axis", -1))
-    nodes, scores, mask = [softmax, mix], softmax.input[0], None
+    nodes, scores, mask = [softmax, *guard, mix], softmax.input[0], None
     add = feeder(ctx, scores, "Add", reader=softmax)
     if add is not None:
         scores, mask = (add.input[0], add.input[1]) if not _from_product(ctx, add.input[1]) else (add.input[1], add.input[0])

@@ -31,7 +31,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
-from studio.interop.onnx_dot_attention import dot_attention
+from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
 from studio.interop.onnx_graph import (
@@ -72,6 +72,7 @@ MAX_ROUNDS = 8
 PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
     "attention": (frozenset({"Softmax"}), attention),
     "dot_attention": (frozenset({"Softmax"}), dot_attention),
+    "nan_guard": (frozenset({"Where"}), nan_guard),
     "recurrent": (frozenset({"LSTM", "GRU", "RNN"}), recurrent),
     "group_norm": (frozenset({"InstanceNormalization"}), group_norm),
     "lrn": (frozenset({"Mul"}), lrn),

@@ -70,3 +70,34 @@ def test_heads_folded_into_the_batch_import_back_as_folds_around_attention(tmp_p
     modes = sorted(n.params["batch"] for n in imported.project.graph.nodes.values() if n.type == "Reshape")
     assert modes.count("fold") == 3 and modes.count("unfold") == 1
     om.assert_matches_onnxruntime(path, imported)
+
+
+def guarded_attention() -> object:
+    """q, k, v inputs -> softmax(q kᵀ / 2) guarded by Where(IsNaN(w), 0, w), as dynamo writes it -> @ v."""
+    nodes = [
+        om.node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]), om.node("MatMul", ["q", "kt"], ["scores"]),
+        om.node("Mul", ["scores", "half"], ["scaled"]), om.node("Softmax", ["scaled"], ["w"], axis=-1),
+        om.node("IsNaN", ["w"], ["nan"]), om.node("Where", ["nan", "zero", "w"], ["safe"]),
+        om.node("MatMul", ["safe", "v"], ["y"], "mix"),
+    ]  # fmt: skip
+    inits = [om.tensor("half", 0.5), om.tensor("zero", 0.0)]
+    return om.model(nodes, [("q", [4, 8]), ("k", [5, 8]), ("v", [5, 3])], ["y"], inits, opset=18)
+
+
+def test_the_nan_guard_dynamo_writes_after_the_softmax_is_part_of_the_attention(tmp_path: Path) -> None:
+    path = om.save(guarded_attention(), tmp_path / "guarded.onnx")
+    imported = import_onnx(path)
+    (layer,) = attention_layers(imported)
+    assert layer.params["scale"] == 0.5
+    assert {n.type for n in imported.project.graph.nodes.values()} == {"Input", "ScaledDotProductAttention", "Output"}
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_a_nan_guard_elsewhere_passes_its_input_through(tmp_path: Path) -> None:
+    nodes = [
+        om.node("Relu", ["x"], ["r"]), om.node("IsNaN", ["r"], ["nan"]), om.node("Where", ["nan", "zero", "r"], ["y"]),
+    ]  # fmt: skip
+    path = om.save(om.model(nodes, [("x", [3, 4])], ["y"], [om.tensor("zero", 0.0)], opset=18), tmp_path / "guard.onnx")
+    imported = import_onnx(path)
+    assert sorted(n.type for n in imported.project.graph.nodes.values()) == ["Input", "Output", "ReLU"]
+    om.assert_matches_onnxruntime(path, imported)

@@ -170,6 +170,6 @@ SPECS = (
         pytorch=_pytorch,
         keras=_keras,
         onnx=_onnx,
-        onnx_patterns=("dot_attention",),
+        onnx_patterns=("dot_attention", "nan_guard"),  # the guard dynamo exports put after attention's softmax
     ),
 )
