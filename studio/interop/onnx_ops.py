@@ -558,6 +558,10 @@ def _dropout(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
     if len(node.output) > 1 and node.output[1] and ctx.consumers.get(node.output[1]):
         raise Unmappable("Dropout (its mask output is used)")
+    if len(node.input) > 2 and node.input[2]:
+        training = ctx.const(node.input[2])
+        if training is None or bool(np.asarray(training).ravel()[0]):
+            raise Unmappable("Dropout (in training mode: it drops values when the model infers)")
     ratio = ctx.attrs(node).get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
         value = ctx.const(node.input[1])

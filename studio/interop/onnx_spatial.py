@@ -313,13 +313,14 @@ def _depth_to_space(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 
 def _space_to_depth(ctx: ImportContext, node: onnx.NodeProto) -> None:
-    """SpaceToDepth puts the blocks before the channels: a PixelUnshuffle, then a ChannelShuffle that moves them in front."""
+    """SpaceToDepth: PixelUnshuffle in CRD mode; in DCR (the default) the blocks go before the channels, so a ChannelShuffle follows."""
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)
     if len(shape) != 4:
         raise Unmappable("SpaceToDepth (of a tensor that is not 4-D)")
     r = int(ctx.attrs(node).get("blocksize", 1))
-    if shape[1] == 1 or r == 1:
+    crd = ctx.attrs(node).get("mode", "DCR") == "CRD"  # the mode attribute (opset 25): CRD is PyTorch's order
+    if shape[1] == 1 or r == 1 or crd:
         ctx.emit(node, "PixelUnshuffle", {"downscale_factor": r}, [x], node.output[0])
         return
     blocks = f"{node.output[0]}::blocks"
