@@ -1,10 +1,11 @@
-"""The ONNX test suite's node cases for every operator the importer claims: imported, they compute the suite's outputs.
+"""The ONNX test suite's node cases for every operator the importer claims: imported and re-exported, they compute the suite's outputs.
 
 Each case of `onnx.backend.test` is one operator with its inputs and expected outputs. The suite
 feeds weights, axes and scales as graph inputs; a model stores them as initializers, so every
 input after the first is frozen into one holding the suite's value. Cases the importer refuses
 (a rank-1 tensor has no room for the batch, an operator form the catalogue lacks) are counted;
-every case it imports must give the suite's outputs through the generated PyTorch code.
+every case it imports must give the suite's outputs through the generated PyTorch code, and
+through the project's ONNX export in ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from onnx import numpy_helper
 
 from studio.codegen.export import build_torch_model
+from studio.codegen.onnx_export import onnx_bytes
 from studio.codegen.pytorch import generate_pytorch
 from studio.codegen.weights import by_attribute
 from studio.interop.common import ModelImportError
@@ -61,20 +63,26 @@ def frozen(case: object) -> onnx.ModelProto:
 
 
 def outputs_match(case: object, imported: object) -> bool:
-    """The generated PyTorch model with the imported weights gives the suite's outputs."""
-    model = build_torch_model(generate_pytorch(imported.project), 0)  # type: ignore[attr-defined]
-    state = by_attribute(imported.state, imported.project)  # type: ignore[attr-defined]
+    """The generated PyTorch model with the imported weights, and its ONNX re-export in ONNX Runtime, give the suite's outputs."""
+    import onnxruntime as ort
+
+    project = imported.project  # type: ignore[attr-defined]
+    model = build_torch_model(generate_pytorch(project), 0)
+    state = by_attribute(imported.state, project)  # type: ignore[attr-defined]
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
     first = np.asarray(case.data_sets[0][0][0])  # type: ignore[attr-defined]
-    half = first.dtype == np.float16
+    x = first.astype(np.float32) if first.dtype.kind == "f" else first
     with torch.no_grad():
-        got = model(torch.from_numpy(first.astype(np.float32) if first.dtype.kind == "f" else first))
-    got = got if isinstance(got, (tuple, list)) else [got]
+        got = model(torch.from_numpy(x))
+    got = [t.numpy() for t in (got if isinstance(got, (tuple, list)) else [got])]
+    session = ort.InferenceSession(onnx_bytes(project, model), providers=["CPUExecutionProvider"])
+    again = session.run(None, {session.get_inputs()[0].name: x})
     expected = case.data_sets[0][1]  # type: ignore[attr-defined]
-    tolerance = 2e-3 if half or any(np.asarray(e).dtype == np.float16 for e in expected) else 1e-4
+    tolerance = 2e-3 if first.dtype == np.float16 or any(np.asarray(e).dtype == np.float16 for e in expected) else 1e-4
     return all(
-        np.allclose(g.numpy().astype(np.float64), np.asarray(e, dtype=np.float64), rtol=tolerance, atol=tolerance / 10, equal_nan=True)
-        for g, e in zip(got, expected)
+        np.allclose(np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64), rtol=tolerance, atol=tolerance / 10, equal_nan=True)
+        for outputs in (got, again)
+        for g, e in zip(outputs, expected)
     )
 
 
