@@ -273,9 +273,6 @@ def _resize_layer(
     chosen, corners = _resize_mode(
         node, ctx.attrs(node), rank, transform, mode, nearest, out
     )
-    if corners and sizes is None and any(n * f != o for n, f, o in zip(shape[2:], scales, out)):
-        # ONNX spaces the corners by the unrounded size (input times scale); PyTorch by the output's whole size
-        raise Unmappable(f"{node.op_type} (align_corners with a scale that does not give a whole size)")
     params = {"mode": chosen, "align_corners": corners}
     if sizes is not None:
         params["size"] = _one_or_each(tuple(sizes[2:]))

@@ -25,7 +25,14 @@ from studio.codegen.weights import by_attribute
 from studio.interop.common import ModelImportError
 from studio.interop.onnx_import import import_onnx, supported_operators
 
-MIN_IMPORTED = 227  # of the claimed operators' 584 cases, as many as import today
+# Cases whose import computes something else, each with the reason (the test fails once one is fixed).
+KNOWN_WRONG = {
+    # ONNX's reference spaces align_corners by the unrounded size (input times scale), as ONNX
+    # Runtime and PyTorch do not (they use the whole output size); Layer Studio follows the runtime.
+    "test_resize_downsample_scales_cubic_align_corners": "align_corners with a scale whose size is not whole",
+    "test_resize_downsample_scales_linear_align_corners": "align_corners with a scale whose size is not whole",
+}
+MIN_IMPORTED = 229  # of the claimed operators' 584 cases, as many as import today
 
 
 def node_cases() -> list:
@@ -92,5 +99,5 @@ def test_every_imported_node_case_gives_the_suites_outputs(tmp_path: Path) -> No
         imported += 1
         if not outputs_match(case, result):
             wrong.append(case.name)
-    assert wrong == [], "cases whose import computes something else"
+    assert sorted(wrong) == sorted(KNOWN_WRONG), "cases whose import computes something else"
     assert imported >= MIN_IMPORTED, f"only {imported} node cases import"
