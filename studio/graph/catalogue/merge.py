@@ -21,12 +21,12 @@ from studio.graph.catalogue.base import (
     targets,
 )
 from studio.graph.catalogue.onnx_records import (
-    OnnxConstant,
     OnnxEmitter,
     OnnxNode,
     OnnxRecord,
     OnnxSite,
     axis,
+    shape_records,
 )
 from studio.graph.catalogue.pytorch_records import kw
 from studio.graph.params import Int
@@ -188,15 +188,8 @@ def _concat_onnx(site: OnnxSite) -> list[OnnxRecord]:
     records: list[OnnxRecord] = []
     names = []
     if reference is not None:  # Expand a shared input to (N, 1, ..., 1): ONNX's Concat does not broadcast
-        rank = len(site.shape)
-        shape, batch, ones, target = (site.fresh(n) for n in ("shape", "batch", "ones", "target"))
-        starts, ends = OnnxConstant(site.fresh("start"), (0,)), OnnxConstant(site.fresh("end"), (1,))
-        records += [
-            starts, ends, OnnxConstant(ones, (1,) * (rank - 1)),
-            OnnxNode("Shape", (reference,), (shape,)),
-            OnnxNode("Slice", (shape, starts.name, ends.name), (batch,)),
-            OnnxNode("Concat", (batch, ones), (target,), {"axis": 0}),
-        ]  # fmt: skip
+        target = site.fresh("target")
+        records += shape_records(site, reference, 1, (1,) * (len(site.shape) - 1), target)
     for shape_of, name in zip(site.inputs, site.names):
         if reference is not None and shape_of is not None and shape_of[0] == SHARED:
             expanded = site.fresh("expanded")

@@ -202,6 +202,18 @@ def slice_records(site: OnnxSite, x: str, start: int, end: int, dim: int, out: s
     return [*bounds, OnnxNode("Slice", (x, *(b.name for b in bounds)), (out,))]
 
 
+def shape_records(site: OnnxSite, x: str, leading: int, tail: tuple[int, ...], out: str) -> list[OnnxRecord]:
+    """A shape tensor `out`: the first `leading` sizes of `x` as it runs (the batch among them), then `tail`."""
+    shape, lead = site.fresh("shape"), site.fresh("leading")
+    rest = OnnxConstant(site.fresh("tail"), tail)
+    return [
+        rest,
+        OnnxNode("Shape", (x,), (shape,)),
+        *slice_records(site, shape, 0, leading, 0, lead),
+        OnnxNode("Concat", (lead, rest.name), (out,), {"axis": 0}),
+    ]
+
+
 def layer_norm_records(
     site: OnnxSite, x: str, out: str, count: int, eps: float, scale: str | None, bias: str | None, sizes: tuple[int, ...]
 ) -> list[OnnxRecord]:

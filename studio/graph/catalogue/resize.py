@@ -26,6 +26,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    shape_records,
 )
 from studio.graph.catalogue.pytorch_records import kw, module
 from studio.graph.params import Bool, Choice, Floats, Ints
@@ -214,16 +215,9 @@ def _resize_onnx(site: OnnxSite) -> list[OnnxRecord]:
             given = OnnxConstant(site.fresh("sizes"), tuple(out))
             attrs["axes"] = list(range(2, len(sizes) + 2))
         else:  # N and C from the input's shape, then the spatial sizes
-            shape, lead, full = site.fresh("shape"), site.fresh("batch_channels"), site.fresh("sizes")
-            starts, ends = OnnxConstant(site.fresh("start"), (0,)), OnnxConstant(site.fresh("end"), (2,))
-            tail = OnnxConstant(site.fresh("spatial_sizes"), tuple(out))
-            return [
-                starts, ends, tail,
-                OnnxNode("Shape", (site.x,), (shape,)),
-                OnnxNode("Slice", (shape, starts.name, ends.name), (lead,)),
-                OnnxNode("Concat", (lead, tail.name), (full,), {"axis": 0}),
-                OnnxNode("Resize", (site.x, "", "", full), (site.output,), attrs),
-            ]  # fmt: skip
+            full = site.fresh("sizes")
+            resize = OnnxNode("Resize", (site.x, "", "", full), (site.output,), attrs)
+            return [*shape_records(site, site.x, 2, tuple(out), full), resize]
         return [given, OnnxNode("Resize", (site.x, "", "", given.name), (site.output,), attrs)]
     factors = OnnxConstant(site.fresh("scales"), (1.0, 1.0, *(written or ())), "float32")
     return [factors, OnnxNode("Resize", (site.x, "", factors.name), (site.output,), attrs)]
