@@ -34,6 +34,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxRecord,
     OnnxSite,
     OnnxWeight,
+    causal_mask,
     layer_norm_records,
 )
 from studio.graph.catalogue.pytorch_records import Call, kw, options
@@ -238,8 +239,7 @@ def _causal(site: OnnxSite) -> tuple[list[OnnxRecord], str | None]:
     if not site.params["causal"]:
         return [], None
     steps = site.shape[1] or 0
-    hidden = tuple(0.0 if j <= i else float("-inf") for i in range(steps) for j in range(steps))
-    mask = OnnxConstant(site.fresh("causal_mask"), hidden, "float32", (steps, steps))
+    mask = causal_mask(site, steps, steps)
     return [mask], mask.name
 
 

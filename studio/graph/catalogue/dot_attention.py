@@ -28,6 +28,7 @@ from studio.graph.catalogue.onnx_records import (
     OnnxNode,
     OnnxRecord,
     OnnxSite,
+    causal_mask,
 )
 from studio.graph.catalogue.pytorch_records import kw
 from studio.graph.params import Bool, Float
@@ -132,8 +133,7 @@ def _onnx(site: OnnxSite) -> list[OnnxRecord]:
     ]
     bias = mask
     if site.params["causal"]:
-        hidden = [0.0 if j <= i else float("-inf") for i in range(length or 0) for j in range(keys or 0)]
-        causal = OnnxConstant(site.fresh("causal"), tuple(hidden), "float32", (length or 0, keys or 0))
+        causal = causal_mask(site, length or 0, keys or 0)
         records.append(causal)
         bias = causal.name
     if bias is not None:

@@ -202,6 +202,12 @@ def slice_records(site: OnnxSite, x: str, start: int, end: int, dim: int, out: s
     return [*bounds, OnnxNode("Slice", (x, *(b.name for b in bounds)), (out,))]
 
 
+def causal_mask(site: OnnxSite, queries: int, keys: int) -> OnnxConstant:
+    """The additive causal mask (queries, keys): 0 where a query may look, -inf at keys after it, as PyTorch's is_causal."""
+    hidden = tuple(0.0 if j <= i else float("-inf") for i in range(queries) for j in range(keys))
+    return OnnxConstant(site.fresh("causal_mask"), hidden, "float32", (queries, keys))
+
+
 def shape_records(site: OnnxSite, x: str, leading: int, tail: tuple[int, ...], out: str) -> list[OnnxRecord]:
     """A shape tensor `out`: the first `leading` sizes of `x` as it runs (the batch among them), then `tail`."""
     shape, lead = site.fresh("shape"), site.fresh("leading")
