@@ -16,8 +16,10 @@ from studio.codegen.names import CodegenError
 from studio.codegen.onnx_export import onnx_bytes
 from studio.graph import Graph, analyse
 from studio.graph.project import Project
+from studio.interop.onnx_import import import_onnx
 from tests.codegen.helpers import assert_keras_parity
 from tests.codegen.onnx_checks import assert_matches_torch, randomized
+from tests.interop.onnx_models import assert_matches_onnxruntime
 
 # Keras's torch backend reads outputs with np.array, which torch 2.x answers with this warning.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -84,10 +86,7 @@ def test_a_shared_tensor_cannot_be_the_networks_output() -> None:
     assert diagnostic.hint == "combine it with the network's input first"
 
 
-def test_the_onnx_file_imports_back_with_its_token_table_and_mask(tmp_path) -> None:
-    from studio.interop.onnx_import import import_onnx
-    from tests.interop.onnx_models import assert_matches_onnxruntime
-
+def test_the_onnx_file_imports_back_with_its_token_table_and_mask(tmp_path: Path) -> None:
     project = token_and_positions()
     path = tmp_path / "stem.onnx"
     path.write_bytes(onnx_bytes(project, randomized(project)))
