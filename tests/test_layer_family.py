@@ -2,8 +2,9 @@
 
 The family below (an elementwise inverse hyperbolic sine, which no catalogue family has) is
 written the way `studio/graph/catalogue/*.py` writes theirs: a `LayerSpec` with its shape rule,
-its PyTorch, Keras and ONNX emitters, the reason Caffe cannot express it, and its ONNX import
-rule. Registering it is the only step; no other file of the project knows about it.
+its PyTorch, Keras, ONNX and Caffe emitters (Caffe has no asinh: it is written as
+log(x + sqrt(x^2 + 1)) in Caffe's own layers), and its ONNX import rule. Registering it is the
+only step; no other file of the project knows about it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import pytest
 import torch
 
 from studio.cli import catalogue_as_json
-from studio.codegen.caffe import generate_caffe
 from studio.codegen.export import export_project
-from studio.codegen.names import CodegenError
 from studio.graph.catalogue import (
     CATALOGUE,
+    caffe_records,
     keras_records,
     pytorch_records,
 )
@@ -28,7 +28,6 @@ from studio.graph.catalogue.base import (
     LayerSpec,
     Params,
     Shape,
-    Unsupported,
     numel,
     targets,
 )
@@ -55,6 +54,18 @@ def _keras(site: keras_records.Site) -> keras_records.Emitted:
     return keras_records.Emitted([keras_records.function(site, "ops.arcsinh(t)")])
 
 
+def _caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    """asinh(x) = log(x + sqrt(x^2 + 1)), from Caffe's Power, Eltwise and Log layers."""
+    x, square, root, total = site.bottoms[0], site.blob("square"), site.blob("root"), site.blob("total")
+    power = lambda name, bottom, fields: caffe_records.Layer(name, "Power", [bottom], [name], [("power_param", fields)])
+    return [
+        power(square, x, [("power", 2.0)]),
+        power(root, square, [("power", 0.5), ("shift", 1.0)]),
+        caffe_records.Layer(total, "Eltwise", [x, root], [total], [("eltwise_param", [("operation", caffe_records.Word("SUM"))])]),
+        caffe_records.Layer(site.name, "Log", [total], [site.name]),
+    ]
+
+
 ASINH = LayerSpec(
     type="Asinh",
     category="Math",
@@ -62,9 +73,10 @@ ASINH = LayerSpec(
     params=(),
     infer=_same,
     count_macs=lambda p, ins, outs: numel(outs[0]),
-    targets=targets("torch.asinh", "ops.arcsinh", "Asinh", Unsupported("BVLC Caffe has no inverse hyperbolic sine")),
+    targets=targets("torch.asinh", "ops.arcsinh", "Asinh", "Power, Eltwise, Log"),
     pytorch=_pytorch,
     keras=_keras,
+    caffe=_caffe,
     onnx=single("Asinh"),
     onnx_import=(OnnxImport("Asinh"),),
 )
@@ -101,8 +113,10 @@ def test_every_export_computes_it_and_the_onnx_file_imports_back(registered: str
     export_project(project, "onnx", tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
     np.testing.assert_allclose(session.run(None, {"x1": x.numpy()})[0], torch.asinh(x).numpy(), rtol=1e-6)
-    with pytest.raises(CodegenError, match="- layer: Asinh: BVLC Caffe has no inverse hyperbolic sine"):
-        generate_caffe(project)
+    export_project(project, "caffe", tmp_path / "m.prototxt")  # read back by the Caffe importer, layer by layer
+    from_caffe = import_model(tmp_path / "m.prototxt").project
+    with torch.no_grad():
+        torch.testing.assert_close(seeded_model(from_caffe)(x), torch.asinh(x), rtol=1e-5, atol=1e-6)
     back = import_model(tmp_path / "m.onnx").project
     assert [n.type for n in back.graph.nodes.values()] == ["Input", "Asinh", "Output"]
     assert [n.name for n in back.graph.nodes.values()][1] == "layer"
