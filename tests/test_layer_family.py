@@ -57,7 +57,10 @@ def _keras(site: keras_records.Site) -> keras_records.Emitted:
 def _caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     """asinh(x) = log(x + sqrt(x^2 + 1)), from Caffe's Power, Eltwise and Log layers."""
     x, square, root, total = site.bottoms[0], site.blob("square"), site.blob("root"), site.blob("total")
-    power = lambda name, bottom, fields: caffe_records.Layer(name, "Power", [bottom], [name], [("power_param", fields)])
+
+    def power(name: str, bottom: str, fields: caffe_records.Fields) -> caffe_records.Layer:
+        return caffe_records.Layer(name, "Power", [bottom], [name], [("power_param", fields)])
+
     return [
         power(square, x, [("power", 2.0)]),
         power(root, square, [("power", 0.5), ("shift", 1.0)]),
