@@ -55,15 +55,16 @@ class Node:
     name: str
     params: dict[str, Any]
     position: Position = (0.0, 0.0)
+    block: Any = field(default=None, repr=False, compare=False)  # the `blocks.Block` an instance uses
 
     @property
     def spec(self) -> LayerSpec:
-        """The catalogue entry of this node's layer type."""
-        return get_spec(self.type)
+        """The catalogue entry of this node's layer type (a block's own entry for an instance)."""
+        return self.block.spec() if self.block is not None else get_spec(self.type)
 
     def copy(self) -> Node:
-        """Return an independent copy (parameters included)."""
-        return Node(self.id, self.type, self.name, dict(self.params), self.position)
+        """Return an independent copy (parameters included; an instance keeps its block)."""
+        return Node(self.id, self.type, self.name, dict(self.params), self.position, self.block)
 
 
 @dataclass(frozen=True, order=True)
@@ -139,6 +140,8 @@ class Graph:
     _names: dict[str, str] = field(default_factory=dict, repr=False)
     _listeners: list[Callable[[Event], None]] = field(default_factory=list, repr=False)
     _next_id: int = 1
+    library: Any = field(default=None, repr=False)  # the project's `blocks.BlockLibrary`: its names are layer types here
+    owner: str | None = None  # the block whose inner network this is
 
     # ----- queries -----
     def __contains__(self, node_id: object) -> bool:
@@ -238,11 +241,17 @@ class Graph:
         position: Position = (0.0, 0.0),
         node_id: str | None = None,
     ) -> Node:
-        """Add a layer with default parameters overridden by `params`; return the new node."""
-        try:
-            spec = get_spec(layer_type)
-        except KeyError:
-            raise UnknownLayerTypeError(f"unknown layer type {layer_type!r}") from None
+        """Add a layer (or an instance of one of the library's blocks) with default parameters overridden by `params`."""
+        block = self.library.get(layer_type) if self.library is not None else None
+        if block is not None:
+            if self.owner is not None and (layer_type == self.owner or self.library.uses(layer_type, self.owner)):
+                raise GraphError(f"block {self.owner} cannot hold an instance of {layer_type}: a block cannot contain itself")
+            spec = block.spec()
+        else:
+            try:
+                spec = get_spec(layer_type)
+            except KeyError:
+                raise UnknownLayerTypeError(f"unknown layer type {layer_type!r}") from None
         values = spec.defaults()
         for key, value in (params or {}).items():
             values[key] = _validated(spec, key, value)
@@ -256,7 +265,7 @@ class Graph:
         if name is None:
             name = self.unique_name(_default_name(spec.type))
         self._check_name(name, None)
-        node = Node(node_id, spec.type, name, values, _position(position))
+        node = Node(node_id, spec.type, name, values, _position(position), block)
         self._nodes[node_id] = node
         self._names[name] = node_id
         self._g.add_node(node_id)

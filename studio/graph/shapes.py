@@ -11,11 +11,13 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
 from studio.graph.catalogue import ShapeError
 from studio.graph.catalogue.base import (
+    Folded,
     Shape,
     numel,
     plain_batch,
@@ -61,6 +63,8 @@ class NodeResult:
     buffers: int = 0
     macs: int = 0
     diagnostics: tuple[Diagnostic, ...] = ()
+    inner: tuple[dict[str, NodeResult], ...] = ()  # a block instance: its inner layers' results, one dict per repeat
+    inner_activations: int = 0  # a block instance: elements of its inner layers' outputs per sample
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,17 @@ class ShapeAnalysis:
     def __post_init__(self) -> None:
         self._dirty = set(self.graph.nodes)
         self.graph.subscribe(self._on_event)
+        if self.graph.library is not None:
+            self.graph.library.subscribe(self._on_blocks_changed)
 
     def close(self) -> None:
-        """Stop following the graph."""
+        """Stop following the graph (and its blocks)."""
         self.graph.unsubscribe(self._on_event)
+        if self.graph.library is not None:
+            self.graph.library.unsubscribe(self._on_blocks_changed)
+
+    def _on_blocks_changed(self, event: Any) -> None:
+        self._dirty.update(n.id for n in self.graph.nodes.values() if n.type in event.names)
 
     # ----- results -----
     def result(self, node_id: str) -> NodeResult:
@@ -131,7 +142,8 @@ class ShapeAnalysis:
             total_params=params + sum(r.buffers for r in results.values()),
             trainable_params=params,
             total_macs=sum(r.macs for r in results.values()),
-            activation_elements=sum(numel(s) for r in results.values() if r.outputs for s in r.outputs.values()),
+            activation_elements=sum(numel(s) for r in results.values() if r.outputs for s in r.outputs.values())
+            + sum(r.inner_activations for r in results.values()),
             errors=sum(1 for d in diags if d.severity == "error"),
             warnings=sum(1 for d in diags if d.severity == "warning"),
         )
@@ -298,6 +310,8 @@ class ShapeAnalysis:
             return NodeResult(inputs, None, None, diagnostics=(Diagnostic(node.id, "error", f"{label} {message}", hint),))
         try:
             shapes, batch, rows = plain_batch(spec, [p.name for p in spec.input_ports(node.params)], shapes)
+            if node.block is not None:
+                return self._apply_block(node, label, inputs, shapes, dtypes, batch)
             outs = spec.infer(node.params, shapes)
             if spec.batch != "own":
                 outs = [(batch, *o[1:]) for o in outs]
@@ -317,10 +331,23 @@ class ShapeAnalysis:
         dtype = _output_dtype(spec.output_dtype, node.params, dtypes)
         ports = spec.output_ports(node.params)
         outputs = {port.name: shape for port, shape in zip(ports, outs)}
-        diags: tuple[Diagnostic, ...] = ()
-        if ports and not self.graph.out_edges(node.id):
-            diags = (Diagnostic(node.id, "warning", f"{label} output is not used", "connect it to another layer or an Output"),)
-        return NodeResult(inputs, outputs, dtype, params, buffers, macs, diags)
+        return NodeResult(inputs, outputs, dtype, params, buffers, macs, self._unused(node, label, bool(ports)))
+
+    def _apply_block(
+        self, node: Node, label: str, inputs: tuple[Shape | None, ...], shapes: list[Shape | None], dtypes: list[str], batch: int | None
+    ) -> NodeResult:
+        """An instance of a block: the block's inner analysis on these inputs (ShapeError for a problem inside)."""
+        found = node.block.analyse_instance(node.params, shapes, dtypes)
+        ports = node.spec.output_ports(node.params)
+        outputs = {port.name: (batch, *shape[1:]) for port, shape in zip(ports, found.outputs)}
+        rows = int(batch) if isinstance(batch, Folded) else 1
+        diags = self._unused(node, label, bool(ports))
+        return NodeResult(inputs, outputs, found.dtype, found.params, found.buffers, found.macs * rows, diags, found.inner, found.activations)
+
+    def _unused(self, node: Node, label: str, has_outputs: bool) -> tuple[Diagnostic, ...]:
+        if has_outputs and not self.graph.out_edges(node.id):
+            return (Diagnostic(node.id, "warning", f"{label} output is not used", "connect it to another layer or an Output"),)
+        return ()
 
     def _cycle_diagnostic(self, node: Node, label: str) -> Diagnostic:
         cycle = _find_cycle(self.graph, node.id)
