@@ -28,7 +28,7 @@ from studio.graph.catalogue.base import (
     targets,
 )
 from studio.graph.model import Event, Graph, GraphError, NodeMoved
-from studio.graph.params import Bool, Int, Param
+from studio.graph.params import Bool, Int, Param, ParamValueError
 from studio.graph.shapes import NodeResult, snapshot_analysis
 
 CATEGORY = "Blocks"
@@ -112,28 +112,7 @@ class Block:
 
     def params(self) -> tuple[Param, ...]:
         """The instance's parameters: `repeat`, then each exposed one typed like the first inner parameter it sets."""
-        found = [REPEAT]
-        for exposed in self.exposed:
-            if exposed.binds:
-                node_id, name = exposed.binds[0]
-                inner = self.graph.node(node_id).spec.param(name)
-                found.append(
-                    replace(
-                        inner,
-                        name=exposed.name,
-                        default=exposed.default,
-                        help=exposed.help or inner.help,
-                    )
-                )
-            else:
-                found.append(
-                    Bool(
-                        exposed.name,
-                        bool(exposed.default),
-                        exposed.help or "Switches inner layers on.",
-                    )
-                )
-        return tuple(found)
+        return _params(self, self.exposed)
 
     def spec(self) -> LayerSpec:
         """The catalogue-like entry of this block, rebuilt when the definition changes."""
@@ -413,7 +392,25 @@ def _checked_exposed(block: Block, exposed: tuple[Exposed, ...]) -> tuple[Expose
                 raise BlockError(
                     f"block {block.name}: parameter {item.name!r} switches {node_id}, which is not a layer with an input"
                 )
-    return tuple(exposed)
+    checked = []
+    for item, param in zip(exposed, _params(block, exposed)[1:]):
+        try:
+            checked.append(replace(item, default=param.validate(item.default)))
+        except (ParamValueError, TypeError, ValueError, OverflowError) as err:
+            raise BlockError(f"block {block.name}: parameter {item.name!r}: {err}") from None
+    return tuple(checked)
+
+
+def _params(block: Block, exposed: tuple[Exposed, ...]) -> tuple[Param, ...]:
+    found = [REPEAT]
+    for item in exposed:
+        if item.binds:
+            node_id, name = item.binds[0]
+            inner = block.graph.node(node_id).spec.param(name)
+            found.append(replace(inner, name=item.name, default=item.default, help=item.help or inner.help))
+        else:
+            found.append(Bool(item.name, item.default, item.help or "Switches inner layers on."))
+    return tuple(found)
 
 
 def _ports(stem: str, count: int) -> tuple[Port, ...]:

@@ -10,25 +10,38 @@ Saving writes a temporary file next to the target and renames it over the old on
 
 from __future__ import annotations
 
-import difflib
 import json
-import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from studio.graph.atomic import describe_os_error, write_atomically
-from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
-from studio.graph.model import MAX_NAME_LENGTH, Graph, GraphError, NodeNameError
+from studio.graph.block_files import blocks_to_dict, read_blocks
+from studio.graph.blocks import BlockLibrary
+from studio.graph.graph_records import (
+    EdgeRecord,
+    NodeRecord,
+    build_graph,
+    graph_to_dict,
+    read_graph,
+)
+from studio.graph.graph_records import RecordError as _Invalid
+from studio.graph.graph_records import kind as _kind
+from studio.graph.graph_records import known_keys as _known_keys
+from studio.graph.graph_records import mapping as _mapping
+from studio.graph.graph_records import show as _show
+from studio.graph.graph_records import validate as _validate
+from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
 
 # Format history. 1: the first. 2: `training.weights` names a file keyed by node id (see
 # `studio.codegen.weights`); a format 1 project's weights file is keyed by the generated
 # attribute names of its layers as they were named then (still read: the editor re-keys it).
-FORMAT_VERSION = 2
+# 3: the project's blocks (`blocks`); a project without blocks is still written as format 2,
+# so that older versions of Layer Studio open it.
+FORMAT_VERSION = 3
 SUFFIX = ".lstudio"
 MAX_FILE_BYTES = 64 * 2**20
 MAX_DEPTH = 32
@@ -68,11 +81,7 @@ TEXT_SETTINGS = {  # name: what it holds (free text, checked for length only)
     "weights": "the latest trained weights, relative to the project file (empty: none)",
 }
 _TRAINING_BY_NAME = {p.name: p for p in TRAINING_PARAMS}
-_TOP_KEYS = ("description", "format_version", "graph", "name", "training")
-_GRAPH_KEYS = ("edges", "nodes")
-_NODE_KEYS = ("name", "params", "position", "type")
-_EDGE_KEYS = ("from", "to")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TOP_KEYS = ("blocks", "description", "format_version", "graph", "name", "training")
 _T = TypeVar("_T")
 
 
@@ -137,6 +146,13 @@ class Project:
     def __post_init__(self) -> None:
         _check_name(self.name)
         _check_description(self.description)
+        if self.graph.library is None:
+            self.graph.library = BlockLibrary()
+
+    @property
+    def blocks(self) -> BlockLibrary:
+        """The project's blocks: their names are layer types in its graph."""
+        return self.graph.library
 
 
 def trained_weights(project: Project, project_path: str | os.PathLike[str] | None) -> Path | None:
@@ -150,28 +166,6 @@ def trained_weights(project: Project, project_path: str | os.PathLike[str] | Non
 
 
 @dataclass(frozen=True)
-class NodeRecord:
-    """One node as a file states it, checked but not yet part of a graph."""
-
-    id: str
-    type: str
-    name: str
-    params: dict[str, Any]
-    position: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class EdgeRecord:
-    """One edge as a file states it; `index` is its place in the file's edge list."""
-
-    src: str
-    src_port: str
-    dst: str
-    dst_port: str
-    index: int
-
-
-@dataclass(frozen=True)
 class ProjectRecord:
     """A whole project file, checked: building a Graph from it cannot fail on the file's account."""
 
@@ -181,15 +175,7 @@ class ProjectRecord:
     nodes: tuple[NodeRecord, ...]
     edges: tuple[EdgeRecord, ...]
     training: TrainingSettings
-
-
-class _Invalid(Exception):
-    """A problem at one place of the file's structure (raised inside, reported as ProjectFileError)."""
-
-    def __init__(self, path: tuple[str | int, ...] | str, reason: str) -> None:
-        super().__init__(reason)
-        self.place = path if isinstance(path, str) else _place(path)
-        self.reason = reason
+    blocks: BlockLibrary | None = None  # built while checking: the graph's records refer to its blocks
 
 
 class _Newer(Exception):
@@ -201,24 +187,16 @@ def project_to_dict(project: Project) -> dict[str, Any]:
     """Return the project as the JSON-ready dict a file holds (every parameter written out)."""
     _check_name(project.name)
     _check_description(project.description)
-    graph = project.graph
-    nodes = {
-        node.id: {
-            "type": node.type,
-            "name": node.name,
-            "params": {key: _json_value(value) for key, value in node.params.items()},
-            "position": list(node.position),
-        }
-        for node in graph.nodes.values()
-    }
-    edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in sorted(graph.edges)]
-    return {
-        "format_version": FORMAT_VERSION,
+    found = {
+        "format_version": FORMAT_VERSION if project.blocks else 2,
         "name": project.name,
         "description": project.description,
-        "graph": {"nodes": nodes, "edges": edges},
+        "graph": graph_to_dict(project.graph),
         "training": project.training.to_dict(),
     }
+    if project.blocks:
+        found["blocks"] = blocks_to_dict(project.blocks)
+    return found
 
 
 def dumps_project(project: Project) -> str:
@@ -242,10 +220,6 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
         write_atomically(source, payload)
     except OSError as err:
         raise _error(source, "", f"cannot be saved: {describe_os_error(err)}") from err
-
-
-def _json_value(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 # ----- reading -----
@@ -360,12 +334,10 @@ def _record(data: Any, default_name: str) -> ProjectRecord:
             raise _Invalid((key,), str(err)) from None
     if "graph" not in data:
         raise _Invalid(("graph",), "missing (an object with the project's nodes and edges)")
-    graph = _mapping(data["graph"], ("graph",), "an object with \"nodes\" and \"edges\"")
-    _known_keys(graph, ("graph",), _GRAPH_KEYS)
-    nodes = _nodes(_mapping(graph.get("nodes", {}), ("graph", "nodes"), "an object from node id to node"))
-    edges = _edges(graph.get("edges", []), {node.id: node for node in nodes})
+    blocks = read_blocks(data["blocks"]) if "blocks" in data else BlockLibrary()
+    nodes, edges = read_graph(data["graph"], ("graph",), blocks)
     training = _training(data.get("training", {}))
-    return ProjectRecord(version, name, description, nodes, edges, training)
+    return ProjectRecord(version, name, description, nodes, edges, training, blocks)
 
 
 def _format_version(data: dict[str, Any]) -> int:
@@ -413,120 +385,6 @@ def _check_unicode(text: str, path: tuple[str | int, ...]) -> None:
             raise _Invalid(path, "contains a character that is not valid Unicode (a lone surrogate)") from None
 
 
-def _nodes(nodes: dict[str, Any]) -> tuple[NodeRecord, ...]:
-    records: list[NodeRecord] = []
-    names: dict[str, str] = {}
-    for node_id in sorted(nodes, key=_natural):
-        record = _node(node_id, nodes[node_id])
-        if record.name in names:
-            raise _Invalid(
-                ("graph", "nodes", node_id, "name"),
-                f"node {_show(names[record.name])} is already called {_show(record.name)} (node names must be unique)",
-            )
-        names[record.name] = node_id
-        records.append(record)
-    return tuple(records)
-
-
-def _node(node_id: str, value: Any) -> NodeRecord:
-    path: tuple[str | int, ...] = ("graph", "nodes", node_id)
-    node = _mapping(value, path, "an object with \"type\", \"name\", \"params\" and \"position\"")
-    _known_keys(node, path, _NODE_KEYS)
-    spec = _layer_spec(node, path)
-    name = node.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
-        what = "missing" if "name" not in node else f"not {_show(name)}"
-        raise _Invalid((*path, "name"), f"must be a non-empty text of at most {MAX_NAME_LENGTH} characters; {what}")
-    params = _mapping(node.get("params", {}), (*path, "params"), "an object from parameter name to value")
-    values: dict[str, Any] = {}
-    for key in params:
-        try:
-            param = spec.param(key)
-        except KeyError:
-            known = ", ".join(p.name for p in spec.params) or "none"
-            raise _Invalid((*path, "params", key), f"{spec.type} has no parameter {_show(key)} (it has: {known})") from None
-        try:
-            values[key] = _validate(param, params[key])
-        except ParamValueError as err:
-            raise _Invalid((*path, "params", key), str(err)) from None
-    position = _position(node.get("position", [0.0, 0.0]), (*path, "position"))
-    return NodeRecord(node_id, spec.type, name, values, position)
-
-
-def _layer_spec(node: dict[str, Any], path: tuple[str | int, ...]) -> LayerSpec:
-    layer_type = node.get("type")
-    if not isinstance(layer_type, str):
-        what = "missing" if "type" not in node else f"not {_show(layer_type)}"
-        raise _Invalid((*path, "type"), f"must be a layer type such as \"Linear\"; {what}")
-    try:
-        return get_spec(layer_type)
-    except KeyError:
-        close = difflib.get_close_matches(layer_type, list(CATALOGUE), n=3)
-        hint = "did you mean " + " or ".join(_show(c) for c in close) + "?" if close else "`layer-studio layers` lists them"
-        raise _Invalid((*path, "type"), f"unknown layer type {_show(layer_type)} ({hint})") from None
-
-
-def _position(value: Any, path: tuple[str | int, ...]) -> tuple[float, float]:
-    pair = isinstance(value, (list, tuple)) and len(value) == 2
-    if pair and all(_is_number(v) and abs(v) < POSITION_LIMIT for v in value):
-        return (float(value[0]), float(value[1]))
-    raise _Invalid(path, f"must be two numbers [x, y] between -1e9 and 1e9, not {_show(value)}")
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return isinstance(value, int) or math.isfinite(value)
-
-
-def _edges(value: Any, nodes: dict[str, NodeRecord]) -> tuple[EdgeRecord, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise _Invalid(("graph", "edges"), f"must be a list of edges, not {_show(value)}")
-    records: list[EdgeRecord] = []
-    fed: dict[tuple[str, str], int] = {}
-    for index, item in enumerate(value):
-        path: tuple[str | int, ...] = ("graph", "edges", index)
-        edge = _mapping(item, path, "an object with \"from\": [node id, port] and \"to\": [node id, port]")
-        _known_keys(edge, path, _EDGE_KEYS)
-        src, src_port = _endpoint(edge, "from", path, nodes)
-        dst, dst_port = _endpoint(edge, "to", path, nodes)
-        earlier = fed.get((dst, dst_port))
-        if earlier is not None:
-            node, first = nodes[dst], records[earlier]
-            what = "the same connection as" if (first.src, first.src_port) == (src, src_port) else "fed already by"
-            raise _Invalid(
-                (*path, "to"),
-                f"input {_show(dst_port)} of {node.type} {_show(node.name)} is {what} graph.edges[{first.index}] "
-                "(an input takes exactly one connection)",
-            )
-        fed[(dst, dst_port)] = len(records)
-        records.append(EdgeRecord(src, src_port, dst, dst_port, index))
-    return tuple(records)
-
-
-def _endpoint(
-    edge: dict[str, Any], end: str, path: tuple[str | int, ...], nodes: dict[str, NodeRecord]
-) -> tuple[str, str]:
-    value = edge.get(end)
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        what = "missing" if end not in edge else f"not {_show(value)}"
-        raise _Invalid((*path, end), f"must be [node id, port name]; {what}")
-    node_id, port = value
-    node = nodes.get(node_id)
-    if node is None:
-        known = ", ".join(sorted(nodes, key=_natural)[:10]) or "none"
-        raise _Invalid((*path, end), f"no node has the id {_show(node_id)} (the nodes are: {known})")
-    spec = get_spec(node.type)
-    params = {**spec.defaults(), **node.params}
-    ports = spec.output_ports(params) if end == "from" else spec.input_ports(params)
-    names = [p.name for p in ports]
-    if port not in names:
-        kind = "output" if end == "from" else "input"
-        valid = f"its {kind}s: {', '.join(names)}" if names else f"it has no {kind}s"
-        raise _Invalid((*path, end), f"{node.type} {_show(node.name)} has no {kind} port {_show(port)} ({valid})")
-    return node_id, port
-
-
 def _training(value: Any) -> TrainingSettings:
     settings = _mapping(value, ("training",), "an object of training settings")
     valid = (*TEXT_SETTINGS, *_TRAINING_BY_NAME)
@@ -542,34 +400,11 @@ def _training(value: Any) -> TrainingSettings:
 
 # ----- step 2: records into a graph -----
 def _build(record: ProjectRecord) -> Project:
-    graph = Graph()
-    for node in record.nodes:
-        path: tuple[str | int, ...] = ("graph", "nodes", node.id)
-        try:
-            graph.add_node(node.type, node.name, node.params, node.position, node_id=node.id)
-        except NodeNameError as err:
-            raise _Invalid((*path, "name"), str(err)) from None
-        except GraphError as err:
-            raise _Invalid(path, str(err)) from None
-    for edge in record.edges:
-        try:
-            graph.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
-        except GraphError as err:
-            raise _Invalid(("graph", "edges", edge.index), str(err)) from None
+    graph = build_graph(Graph(library=record.blocks or BlockLibrary()), record.nodes, record.edges, ("graph",))
     return Project(record.name, graph, record.training, record.description)
 
 
 # ----- small checks shared by reading and writing -----
-def _validate(param: Param, value: Any) -> Any:
-    """Param.validate, with every refusal (even an overflowing number) as ParamValueError."""
-    try:
-        return param.validate(value)
-    except ParamValueError:
-        raise
-    except (OverflowError, ValueError, TypeError):
-        raise ParamValueError(f"'{param.name}' must be {param.describe()}, not {_show(value)}") from None
-
-
 def _check_text(name: str, value: Any) -> str:
     empty_ok = name != "dataset"
     if not isinstance(value, str) or (not value.strip() and not empty_ok) or len(value) > MAX_DATASET_LENGTH:
@@ -593,58 +428,4 @@ def _check_description(description: Any) -> None:
         raise ValueError(f"the description must be {limit}, not {_show(description)}")
 
 
-def _mapping(value: Any, path: tuple[str | int, ...], what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Invalid(path, f"must be {what}, not {_show(value)}")
-    return value
 
-
-def _known_keys(obj: dict[str, Any], path: tuple[str | int, ...], valid: tuple[str, ...]) -> None:
-    for key in obj:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"did you mean {_show(close[0])}? " if close else ""
-            raise _Invalid((*path, key), f"unknown key ({hint}valid here: {', '.join(sorted(valid))})")
-
-
-def _place(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
-            text += ("." if text else "") + part
-        else:
-            text += f"[{_show(part)}]"
-    return text
-
-
-def _natural(text: str) -> list[tuple[int, int | str]]:
-    """Sort key that puts n2 before n10."""
-    return [(0, int(t)) if t.isascii() and t.isdigit() else (1, t) for t in re.split(r"([0-9]+)", text) if t]
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a text"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "an object" if isinstance(value, dict) else type(value).__name__
-
-
-def _show(value: Any) -> str:
-    """A short, one-line JSON rendering of a value for messages."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
-        try:
-            text = repr(value)
-        except (ValueError, RecursionError):
-            text = _kind(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -391,7 +391,7 @@ def test_newer_format_version_is_refused_with_the_reason(tmp_path: Path) -> None
     with pytest.raises(ProjectFileError) as info:
         load_project(path)
     assert str(info.value) == (
-        f"{path} was written by a newer Layer Studio (format_version 7; this version reads up to 2): update Layer Studio"
+        f"{path} was written by a newer Layer Studio (format_version 7; this version reads up to 3): update Layer Studio"
     )
 
 
@@ -614,8 +614,8 @@ def test_the_file_format_is_stable_and_readable() -> None:
     a = graph.add_node("Identity", "ünïcode", position=(0, -1.5))
     b = graph.add_node("Output", "out", position=(200, 0))
     graph.connect(a.id, "out", b.id, "in")
-    assert dumps_project(Project("tiny", graph)) == GOLDEN
-    assert FORMAT_VERSION == 2
+    assert dumps_project(Project("tiny", graph)) == GOLDEN  # format 2: a project without blocks opens in older versions
+    assert FORMAT_VERSION == 3
 
 
 @given(graph=graphs(max_nodes=5))
@@ -647,4 +647,4 @@ def test_a_format_1_file_still_opens() -> None:
     assert json.loads(path.read_text(encoding="utf-8"))["format_version"] == 1
     project = load_project(path)
     assert project.training.weights == "mlp.weights.npz" and len(project.graph.nodes) == 7
-    assert json.loads(dumps_project(project))["format_version"] == FORMAT_VERSION
+    assert json.loads(dumps_project(project))["format_version"] == 2
