@@ -16,6 +16,7 @@ from studio.codegen.checks import feeding_outputs, problem_line, refuse_errors
 from studio.codegen.names import CodegenError, comment_text, unique_name
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.caffe_records import Fields, Layer, Site, Value, Word
+from studio.graph.flatten import flat_project
 from studio.graph.model import Node
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
@@ -158,4 +159,5 @@ def _single_valued(params: dict[str, Any]) -> bool:
 
 def generate_caffe(project: Project) -> str:
     """Return the deploy prototxt of `project`; CodegenError naming every node Caffe cannot express."""
+    project = flat_project(project)
     return _Net(project).text()

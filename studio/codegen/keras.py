@@ -35,6 +35,7 @@ from studio.graph.catalogue.keras_records import (
 )
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.pytorch_records import Call
+from studio.graph.flatten import flat_project
 from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
@@ -336,6 +337,7 @@ def _call(func: str, args: list[str]) -> Call:
 
 def plan_keras(project: Project) -> KerasPlan:
     """Generate the Keras source of `project` with the weight mapping `write_keras_weights` uses."""
+    project = flat_project(project)
     return _Emitter(project).plan()
 
 
@@ -345,6 +347,7 @@ def generate_keras(project: Project) -> str:
     Raises:
         CodegenError: the graph has errors, or layers Keras cannot express (all of them listed).
     """
+    project = flat_project(project)
     return _Emitter(project).source()
 
 

@@ -31,6 +31,7 @@ from studio.codegen.names import CodegenError, Namespace
 from studio.codegen.onnx_writer import onnx_model
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Inexpressible, Unsupported
+from studio.graph.flatten import flat_project
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
@@ -49,6 +50,7 @@ TRACE_BATCH = 2  # torch.export specializes sizes 0 and 1, so the trace uses 2
 
 def unsupported_onnx_nodes(project: Project) -> list[str]:
     """One line per node whose layer type ONNX cannot express: '- <name>: <Type>: <reason>'."""
+    project = flat_project(project)
     lines = []
     for node in project.graph.nodes.values():
         target = CATALOGUE[node.type].targets["onnx"]
@@ -91,6 +93,7 @@ def onnx_bytes(
             opset outside MIN_OPSET to MAX_OPSET, or a model torch.onnx cannot export (at that opset) or
             that fails onnx.checker.
     """
+    project = flat_project(project)
     analysis = snapshot_analysis(project.graph)
     refuse_errors(project, analysis, "ONNX")
     unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(

@@ -11,6 +11,7 @@ from studio.codegen.checks import feeding_outputs, node_comment, piece, refuse_e
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
+from studio.graph.flatten import flat_project
 from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
@@ -311,6 +312,7 @@ def float_list(values: tuple[float, ...], indent: str = TAB * 3) -> str:
 
 def generate_pytorch(project: Project) -> str:
     """Return the PyTorch source of `project`; CodegenError if its graph has errors."""
+    project = flat_project(project)
     return _Emitter(project).source()
 
 
@@ -321,5 +323,6 @@ def module_names(project: Project) -> dict[str, str]:
     importers use this to store a model's weights under the keys the generated code loads.
     Layers without a module (Input, Output, and functional ones) are left out.
     """
+    project = flat_project(project)
     emitter = _Emitter(project)
     return {n: emitter.ident[n] for n, emitted in emitter.emitted.items() if emitted.module is not None}

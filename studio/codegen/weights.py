@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import StateTensor
+from studio.graph.flatten import flat_project
 from studio.graph.project import Project, trained_weights
 from studio.graph.weights_file import (
     SEPARATOR,
@@ -42,6 +43,7 @@ def by_node(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
     Raises:
         WeightsError: a key belongs to no layer of the project's generated model.
     """
+    project = flat_project(project)
     owner = {attribute: node_id for node_id, attribute in module_names(project).items()}
     keyed: dict[str, _Value] = {}
     strays: list[str] = []
@@ -62,6 +64,7 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
     Keys of nodes the project no longer has (or that hold no weights now) keep their node-id
     form, so a fit check reports them as unexpected.
     """
+    project = flat_project(project)
     attributes = module_names(project)
     keyed: dict[str, _Value] = {}
     for key, value in state.items():
@@ -73,6 +76,7 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
 
 def declared_state(project: Project) -> dict[str, StateTensor]:
     """The generated model's state dict as its layers declare them (`state`): `conv1.weight` -> shape, learned."""
+    project = flat_project(project)
     declared = declared_node_state(project.graph)
     return {
         f"{attribute}.{name}": tensor

@@ -11,6 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from studio.graph.model import Graph, Node
+from studio.graph.project import Project
 
 Source = tuple[str, str] | None  # (node id, output port) feeding a tensor, or None where nothing does
 
@@ -86,3 +87,10 @@ def _order(graph: Graph) -> list[str]:
         return list(nx.topological_sort(graph.structure()))
     except nx.NetworkXUnfeasible:  # a cycle: the exporters refuse it; keep going in node order
         return list(graph.nodes)
+
+
+def flat_project(project: Project) -> Project:
+    """`project` itself when its graph has no instances, else a copy whose graph is flattened (for the exporters)."""
+    if not has_instances(project.graph):
+        return project
+    return Project(project.name, flatten(project.graph), project.training, project.description)
