@@ -18,27 +18,17 @@ def check_report(project: Any) -> dict[str, Any]:
     analysis = analyse(graph)
     results = analysis.results()
     summary = analysis.summary()
-    nodes = []
+    nodes: list[dict[str, Any]] = []
+    blocks: dict[str, dict[str, Any]] = {b.name: {"name": b.name, "instances": 0, "params": 0} for b in graph.library or ()}
     for node_id in analysis.ordered_ids():
-        node, result = graph.nodes[node_id], results[node_id]
-        shape = _first(result.outputs) if node.type != "Output" else result.inputs[0]
-        nodes.append(
-            {
-                "id": node_id,
-                "name": node.name,
-                "type": node.type,
-                "output_shape": _json_shape(shape),
-                "params": result.params,
-                "buffers": result.buffers,
-                "macs": result.macs,
-            }
-        )
+        _add_records(nodes, blocks, graph.nodes[node_id], results[node_id], node_id, [])
     by_type = lambda t: [
         graph.nodes[n] for n in analysis.ordered_ids() if graph.nodes[n].type == t
     ]
     return {
         "name": project.name,
         "nodes": nodes,
+        "blocks": list(blocks.values()),
         "inputs": [
             {
                 "name": n.name,
@@ -68,6 +58,34 @@ def check_report(project: Any) -> dict[str, Any]:
     }
 
 
+def _add_records(records: list[dict[str, Any]], blocks: dict[str, dict[str, Any]], node: Any, result: Any, node_id: str, path: list[str]) -> None:
+    """One node's record, then (for an instance) its inner layers' records, each repeat's under its own path."""
+    shape = _first(result.outputs) if node.type != "Output" else result.inputs[0]
+    records.append(
+        {
+            "id": node_id,
+            "name": node.name,
+            "type": node.type,
+            "block": node.block.name if node.block is not None else None,
+            "path": path,
+            "output_shape": _json_shape(shape),
+            "params": result.params,
+            "buffers": result.buffers,
+            "macs": result.macs,
+        }
+    )
+    if node.block is None:
+        return
+    blocks[node.block.name]["instances"] += 1
+    blocks[node.block.name]["params"] += result.params
+    for k, inner in enumerate(result.inner):
+        where = [*path, f"{node.name}.{k}" if len(result.inner) > 1 else node.name]
+        for inner_id, inner_result in inner.items():
+            inner_node = node.block.graph.node(inner_id)
+            if inner_node.type not in ("Input", "Output"):
+                _add_records(records, blocks, inner_node, inner_result, f"{node_id}.{k}.{inner_id}", where)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from studio.graph.project import ProjectFileError, load_project
 
@@ -91,7 +109,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _print_table(report: dict[str, Any], path: str, out: TextIO) -> None:
     rows = [
         (
-            f"{n['name']} ({n['type']})",
+            f"{'  ' * len(n['path'])}{n['name']} ({n['type']})",  # a block's layers indented under its instance
             _text_shape(n["output_shape"]),
             f"{n['params'] + n['buffers']:,}",
             f"{n['macs']:,}",
