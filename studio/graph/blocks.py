@@ -309,6 +309,22 @@ class BlockLibrary:
         graph.subscribe(lambda event: self._on_inner_event(name, event))
         return block
 
+    def add(self, block: Block) -> None:
+        """Put back a block that `remove` took out (the undo of a removal)."""
+        self.check_name(block.name)
+        self._blocks[block.name] = block
+        self.changed(block.name)
+
+    def remove(self, name: str) -> Block:
+        """Take a block out of the library; refused while another block uses it."""
+        block = self._need(name)
+        users = sorted(self.users(name))
+        if users:
+            raise BlockError(f"block {name} is used by {', '.join(users)}: remove those instances first")
+        self.changed(name)
+        del self._blocks[name]
+        return block
+
     def set_exposed(self, name: str, exposed: tuple[Exposed, ...]) -> None:
         """Replace the parameters a block exposes."""
         block = self._need(name)

@@ -12,7 +12,21 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from studio.graph.model import Edge, Graph, Node, Position
+from studio.graph.blocks import Block
+from studio.graph.model import (
+    Edge,
+    EdgeAdded,
+    EdgeRemoved,
+    Event,
+    Graph,
+    Node,
+    NodeAdded,
+    NodeMoved,
+    NodeRemoved,
+    NodeRenamed,
+    ParamChanged,
+    Position,
+)
 
 PARAM_EDIT_ID = 1
 TRAINING_EDIT_ID = 2
@@ -221,3 +235,74 @@ def _move_text(graph: Graph, new: dict[str, Position]) -> str:
     if len(new) == 1:
         return f"Move {_end(graph, next(iter(new)))}"
     return f"Move {len(new)} layers"
+
+
+class RecordedCommand(GraphCommand):
+    """A compound edit replayed from the graph events it sent (Group into Block, Ungroup).
+
+    `defined` is a block the edit added to the library (taken out again on undo), `removed`
+    one it took out (put back on undo).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        text: str,
+        events: list[Event],
+        defined: Block | None = None,
+        removed: Block | None = None,
+        done: bool = True,
+    ) -> None:
+        super().__init__(graph, text, done)
+        self.events = list(events)
+        self.defined, self.removed = defined, removed
+
+    def apply(self) -> None:
+        if self.defined is not None:
+            self.graph.library.add(self.defined)
+        for event in self.events:
+            _replay(self.graph, event)
+        if self.removed is not None:
+            self.graph.library.remove(self.removed.name)
+
+    def undo(self) -> None:
+        if self.removed is not None:
+            self.graph.library.add(self.removed)
+        for event in reversed(self.events):
+            _revert(self.graph, event)
+        if self.defined is not None:
+            self.graph.library.remove(self.defined.name)
+
+
+def _replay(graph: Graph, event: Event) -> None:
+    if isinstance(event, NodeAdded):
+        graph.restore_node(event.node)
+    elif isinstance(event, NodeRemoved):
+        graph.remove_node(event.node.id)
+    elif isinstance(event, EdgeAdded):
+        graph.connect(event.edge.src, event.edge.src_port, event.edge.dst, event.edge.dst_port)
+    elif isinstance(event, EdgeRemoved):
+        graph.disconnect(event.edge)
+    elif isinstance(event, ParamChanged):
+        graph.set_param(event.node_id, event.name, event.new)
+    elif isinstance(event, NodeRenamed):
+        graph.rename(event.node_id, event.new)
+    elif isinstance(event, NodeMoved):
+        graph.move(event.node_id, event.new)
+
+
+def _revert(graph: Graph, event: Event) -> None:
+    if isinstance(event, NodeAdded):
+        graph.remove_node(event.node.id)
+    elif isinstance(event, NodeRemoved):
+        graph.restore_node(event.node, event.edges, event.index)
+    elif isinstance(event, EdgeAdded):
+        graph.disconnect(event.edge)
+    elif isinstance(event, EdgeRemoved):
+        graph.connect(event.edge.src, event.edge.src_port, event.edge.dst, event.edge.dst_port)
+    elif isinstance(event, ParamChanged):
+        graph.set_param(event.node_id, event.name, event.old)
+    elif isinstance(event, NodeRenamed):
+        graph.rename(event.node_id, event.old)
+    elif isinstance(event, NodeMoved):
+        graph.move(event.node_id, event.old)

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from studio.graph import grouping
 from studio.graph.layout import layered_positions
 from studio.graph.model import Edge, Event, Graph, GraphError, Position
 from studio.graph.project import Project, TrainingSettings
@@ -25,6 +26,7 @@ from studio.ui.commands import (
     ConnectCommand,
     DisconnectCommand,
     MoveNodesCommand,
+    RecordedCommand,
     RemoveNodeCommand,
     RenameCommand,
     SetParamCommand,
@@ -229,6 +231,39 @@ class Document(QObject):
     def arrange(self, max_width: float | None = None) -> None:
         """Lay the whole graph out in layers, left to right (wrapping past `max_width`), as one step."""
         self.move_nodes(layered_positions(self.graph, max_width), "Arrange")
+
+    def group(self, node_ids: Iterable[str], name: str) -> str:
+        """Move layers into a new block called `name`, replaced by one instance, as one step; return its id."""
+        events: list[Event] = []
+        self.graph.subscribe(events.append)
+        try:
+            made = grouping.group(self.graph, list(node_ids), name)
+        finally:
+            self.graph.unsubscribe(events.append)
+        self.undo_stack.push(RecordedCommand(self.graph, f"Group into block {name}", events, defined=made.block))
+        self.select([made.instance.id])
+        return made.instance.id
+
+    def ungroup(self, node_id: str) -> list[str]:
+        """Replace an instance by its block's layers, as one step; return their ids."""
+        events: list[Event] = []
+        name = self.graph.node(node_id).name
+        self.graph.subscribe(events.append)
+        try:
+            added = grouping.ungroup(self.graph, node_id)
+        finally:
+            self.graph.unsubscribe(events.append)
+        self.undo_stack.push(RecordedCommand(self.graph, f"Ungroup '{name}'", events))
+        self.select(added)
+        return added
+
+    def suggest_block_name(self) -> str:
+        """A free block name: Block, Block2, ..."""
+        k, name = 1, "Block"
+        while name in self.project.blocks:
+            k += 1
+            name = f"Block{k}"
+        return name
 
     # ----- selection -----
     @property

@@ -211,6 +211,18 @@ class MainWindow(QMainWindow):
             "delete": self._action(
                 "&Delete", canvas.delete_selection, key.Delete, "Delete the selection"
             ),
+            "group": self._action(
+                "&Group into Block…",
+                canvas.group_selection,
+                "Ctrl+G",
+                "Make the selected layers a block, used here by one instance",
+            ),
+            "ungroup": self._action(
+                "U&ngroup",
+                self.ungroup_selection,
+                "Ctrl+Shift+G",
+                "Put the layers of the selected block instances in their place",
+            ),
             "select_all": self._action(
                 "Select &All", canvas.select_all, key.SelectAll, "Select every layer"
             ),
@@ -307,6 +319,8 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
         edit.addSeparator()
+        edit.addActions([a["group"], a["ungroup"]])
+        edit.addSeparator()
         edit.addAction(a["select_all"])
 
         view = bar.addMenu("&View")
@@ -374,6 +388,15 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(recent))
 
     # ----- commands -----
+    def ungroup_selection(self) -> None:
+        """Ungroup every selected block instance."""
+        graph = self.document.graph
+        instances = [n for n in self.document.selected_ids if graph.node(n).block is not None]
+        if not instances:
+            self.canvas.show_message("Select a block instance to ungroup")
+        for node_id in instances:
+            self.canvas.ungroup(node_id)
+
     def cut(self) -> None:
         """Copy the selected layers, then delete them."""
         if self.document.selected_ids:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QGraphicsView,
+    QInputDialog,
     QLabel,
     QMenu,
     QWidget,
@@ -427,6 +428,33 @@ class CanvasView(QGraphicsView):
         )
         self.fit_to_view()
 
+    # ----- blocks -----
+    def group_selection(self) -> None:
+        """Ask for a name and group the selected layers into a new block (one undoable step)."""
+        ids = self.document.selected_ids
+        if not ids:
+            self.show_message("Select the layers to group first")
+            return
+        name = self.ask_block_name(self.document.suggest_block_name())
+        if not name:
+            return
+        try:
+            self.document.group(ids, name)
+        except GraphError as err:
+            self.show_message(f"Cannot group: {err}")
+
+    def ungroup(self, node_id: str) -> None:
+        """Put an instance's layers in its place (one undoable step)."""
+        try:
+            self.document.ungroup(node_id)
+        except GraphError as err:
+            self.show_message(f"Cannot ungroup: {err}")
+
+    def ask_block_name(self, suggestion: str) -> str:
+        """The new block's name from a small dialog ('' when cancelled); tests replace this."""
+        name, ok = QInputDialog.getText(self, "Group into Block", "Block name (a letter, then letters, digits or _):", text=suggestion)
+        return name.strip() if ok else ""
+
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:
         """The menu for a right-click at a scene point: node, connection or empty canvas."""
@@ -447,6 +475,10 @@ class CanvasView(QGraphicsView):
                 self.graph_scene.select_items([item.node_id])
             _action(menu, "Duplicate", self.duplicate_selection, QKeySequence("Ctrl+D"))
             _action(menu, "Copy", self.copy_selection, QKeySequence.StandardKey.Copy)
+            menu.addSeparator()
+            _action(menu, "Group into Block…", self.group_selection, QKeySequence("Ctrl+G"))
+            if self.document.graph.node(item.node_id).block is not None:
+                _action(menu, "Ungroup", lambda: self.ungroup(item.node_id), QKeySequence("Ctrl+Shift+G"))
             menu.addSeparator()
             _action(
                 menu, "Delete", self.delete_selection, QKeySequence.StandardKey.Delete
