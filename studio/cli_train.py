@@ -29,13 +29,17 @@ from RUN_FOLDER/project.lstudio, whose Input standardizes the data as training d
 
 With --json, stdout carries one JSON object per line: one per epoch with the keys
 epoch, train_loss, val_loss, val_accuracy, samples_per_s, seconds, train_samples,
-val_samples, batch_size; then {"done": true, "run_dir", "best_val_accuracy"}
-(with "stopped_by_user": true after Ctrl-C), or {"done": false, "message"} on failure.
-Progress goes to stderr: a live line on a terminal, otherwise one line per epoch (--json).
+val_samples, batch_size (a language model's add val_perplexity and sample, the text it
+wrote after its prompt); then {"done": true, "run_dir", "best_val_accuracy"} (and
+"best_val_perplexity" for a language model; "stopped_by_user": true after Ctrl-C), or
+{"done": false, "message"} on failure. Progress goes to stderr: a live line on a terminal,
+otherwise one line per epoch (--json). Without --json, a language model's sample follows
+each epoch's line.
 
 Exit status: 0 trained; 1 the run failed once training had started (non-finite loss, out
 of memory, the training process died); 2 bad arguments, project, data or device (anything
 refused before the first step); 130 stopped with Ctrl-C."""
+TEXT_EPOCH_KEYS = ("val_perplexity", "sample")  # a language model's epochs add these
 JSON_EPOCH_KEYS = (
     "epoch",
     "train_loss",
@@ -64,8 +68,9 @@ def add_train_parser(sub: Any) -> None:
     train.add_argument(
         "--dataset",
         metavar="NAME|PATH",
-        help="a built-in dataset (digits, spirals, moons, blobs, sine, sequence) or a "
-        "data file or folder (CSV, .npz, IDX, CIFAR-10 batches, image folders)",
+        help="a built-in dataset (digits, spirals, moons, blobs, sine, sequence, alice) or a "
+        "data file or folder (CSV, .npz, IDX, CIFAR-10 batches, image folders; a .txt text "
+        "for a language model, whose Input takes int64 token ids)",
     )
     for param in TRAINING_PARAMS:
         flags = _train_flags(param.name)
@@ -248,6 +253,7 @@ class TrainReport:
         )
         self.started_at = time.monotonic()
         self.line_shown = False
+        self.prompt = ""
 
     def show(self, event: dict[str, Any]) -> None:
         """Show one event from the worker."""
@@ -267,6 +273,7 @@ class TrainReport:
             int(event.get("first_epoch") or 1) - 1
         ) * self.steps_per_epoch
         self.started_at = time.monotonic()
+        self.prompt = str(event.get("prompt") or "")
         samples = event.get("train_samples"), event.get("val_samples")
         self.note(
             f"training {self.project_name} on {event.get('device', '?')}: "
@@ -307,6 +314,7 @@ class TrainReport:
         accuracy, speed = event.get("val_accuracy"), event.get("samples_per_s")
         if self.as_json:
             line = {key: _finite(event.get(key)) for key in JSON_EPOCH_KEYS}
+            line.update({key: _finite(event[key]) for key in TEXT_EPOCH_KEYS if key in event})
             print(json.dumps(line), file=self.out, flush=True)
             if not self.live:
                 eta = event.get("eta_seconds")
@@ -324,10 +332,14 @@ class TrainReport:
         ]
         if accuracy is not None:
             parts.append(f"val accuracy {_percent(accuracy)}")
+        if isinstance(event.get("val_perplexity"), (int, float)):
+            parts.append(f"val perplexity {event['val_perplexity']:.2f}")
         if isinstance(speed, (int, float)):
             parts.append(f"{speed:,.0f} samples/s")
         parts.append(f"{float(event.get('seconds') or 0.0):.1f} s")
         print("  ".join(parts), file=self.out, flush=True)
+        if isinstance(event.get("sample"), str):
+            print(_sample_block(self.prompt + event["sample"]), file=self.out, flush=True)
 
     def _on_done(self, event: dict[str, Any]) -> None:
         self._clear()
@@ -338,6 +350,8 @@ class TrainReport:
                 "run_dir": run_dir,
                 "best_val_accuracy": _finite(best),
             }
+            if "best_val_perplexity" in event:
+                line["best_val_perplexity"] = _finite(event["best_val_perplexity"])
             if event.get("stopped_by_user"):
                 line["stopped_by_user"] = True
             print(json.dumps(line), file=self.out, flush=True)
@@ -355,6 +369,8 @@ class TrainReport:
             summary += f"; best validation accuracy {_percent(best)}"
         elif event.get("best_val_loss") is not None:
             summary += f"; best validation loss {_number(event['best_val_loss'])}"
+        if isinstance(event.get("best_val_perplexity"), (int, float)):
+            summary += f", perplexity {event['best_val_perplexity']:.2f}"
         trained = os.path.join(str(run_dir), "project.lstudio")
         print(summary, file=self.out)
         print(f"run folder: {run_dir}", file=self.out)
@@ -382,6 +398,11 @@ class TrainReport:
             self.err.write("\r\x1b[K")
             self.err.flush()
             self.line_shown = False
+
+
+def _sample_block(text: str) -> str:
+    """A language model's sample under its epoch's line: each of its lines indented behind a bar."""
+    return "\n".join(["  sample:", *(f"  | {line}" for line in text.split("\n"))])
 
 
 def _finite(value: Any) -> Any:

@@ -200,6 +200,22 @@ def vit_tiny(b: Builder) -> None:
     b("Output", "label", "logits")
 
 
+def gpt_tiny(b: Builder) -> None:
+    b("Input", "tokens", shape=[64], dtype="int64")  # 64 characters of text
+    b("Embedding", "embed", "tokens", num_embeddings=64, embedding_dim=64)  # the text's 64 distinct characters
+    b("Parameter", "positions", shape=[64, 64])
+    b("Add", "embedded", "embed", "positions")  # a learned position table, broadcast over the batch
+    block = dict(nhead=4, dim_feedforward=256, dropout=0.1, activation="gelu", norm_first=True, causal=True)
+    b("TransformerEncoderLayer", "block1", "embedded", **block)  # causal: each position sees only those before it
+    b("TransformerEncoderLayer", "block2", "block1", **block)
+    b("TransformerEncoderLayer", "block3", "block2", **block)
+    b("LayerNorm", "final_norm", "block3")
+    b("Linear", "next_char", "final_norm", out_features=64)  # scores of the next character at every position
+    b("Output", "scores", "next_char")
+
+
+GPT_TINY = "A tiny GPT: a causal transformer decoder that learns to write like Alice's Adventures in Wonderland, one character at a time."
+
 EXAMPLES = {
     "digits_cnn": (digits_cnn, "A small CNN for the built-in 8x8 handwritten digits.", dict(dataset="digits", epochs=20)),
     "lenet5": (lenet5, "LeCun et al.'s LeNet-5 for 28x28 digits (MNIST; trains on the built-in digits, resized).", dict(dataset="digits", epochs=10)),
@@ -210,6 +226,7 @@ EXAMPLES = {
     "transformer_classifier": (transformer_classifier, "A two-layer transformer encoder that classifies token sequences.", dict(dataset="sequence", learning_rate=0.0005)),
     "se_mobilenet": (se_mobilenet, "MobileNetV3-style blocks whose squeeze-and-excitation gates broadcast over each feature map.", dict(dataset="digits", epochs=15, learning_rate=0.003)),
     "vit_tiny": (vit_tiny, "A tiny vision transformer: patch embedding, a learned class token and position table, two encoder blocks.", dict(dataset="digits", epochs=30, learning_rate=0.002)),
+    "gpt_tiny": (gpt_tiny, GPT_TINY, dict(dataset="alice", epochs=30, batch_size=32, learning_rate=0.002, schedule="cosine", grad_clip=1.0, validation_split=0.1)),
     "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="digits", target="input", loss="mse")),
 }
 

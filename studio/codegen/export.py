@@ -115,6 +115,8 @@ def _script(project: Project, out: Path, weights: Weights) -> Files:
 def _script_data(project: Project, out: Path, project_path: str | Path | None) -> tuple[Files, tuple[str, ...], Project]:
     """The project's training data beside its script (x and y as the trainer loads them), or why not.
 
+    A text's data also holds its vocabulary and prompt, so the script writes samples as the trainer does.
+
     Also the project the script trains: from a fresh start (init 'seed') its Input standardizes
     with statistics of the same training split the trainer would fit them on, so the script
     computes what the trainer does.
@@ -148,7 +150,8 @@ def _script_data(project: Project, out: Path, project_path: str | Path | None) -
             size = data.x.nbytes + data.y.nbytes
             if size <= MAX_SCRIPT_DATA_BYTES:
                 buffer = io.BytesIO()
-                np.savez(buffer, x=data.x, y=data.y)
+                text = {"vocabulary": np.array(data.classes), "prompt": np.array(data.prompt)} if data.prompt else {}
+                np.savez(buffer, x=data.x, y=data.y, **text)
                 return [(path, buffer.getvalue())], (), project
             limit = MAX_SCRIPT_DATA_BYTES / 2**20
             reason = f"the data takes {size / 2**20:.3g} MiB, more than the limit of {limit:.3g} MiB"

@@ -3,7 +3,9 @@
 The script imports only torch and numpy (never `studio`) and trains with the project's settings
 (epochs, batch size, learning rate and seed overridable on the command line) through the same
 code as the trainer: the recipe modules studio/train/samples.py and studio/train/recipe.py are
-copied into it verbatim. It reads the project's data from `train_data.npz` beside itself (the
+copied into it verbatim. A language model (an Input of T token ids, an output of T×V scores)
+trains on windows of text held out by their place, with the loss at every position, and writes
+a sample after each epoch when its data holds the vocabulary. It reads the project's data from `train_data.npz` beside itself (the
 export writes it) unless `--data` names another file, writes `last.pt` and `best.pt`
 checkpoints, resumes with `--resume`, and runs unchanged under `torchrun --nproc_per_node=N`.
 Values from the project are emitted as literals and its name only inside comments, so nothing in
@@ -52,6 +54,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+Text = tuple[list[str], str] | None  # a text's vocabulary (the character of each token id) and its prompt
+
 # ----- the model -----
 
 __MODEL__
@@ -71,6 +75,7 @@ DATA_FILE = __DATAFILE__  # the project's data, written beside this script by th
 INPUTS = __INPUTS__  # (per-sample shape, dtype) of each model input, in order
 OUTPUT_SHAPE = __OUTPUT__  # per-sample shape of the (first) model output
 VOCABULARY = __VOCABULARY__  # token ids of int64 inputs lie below this
+TASK = __TASK__  # "language_modelling": windows of text, the next token scored at every position
 HAS_UNUSED_PARAMETERS = __UNUSED__  # layers that feed no output (DDP must be told)
 INIT_WEIGHTS = __INIT__  # the weights training starts from, beside this script (None: fresh from the seed)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,8 +85,11 @@ An .npz file (numpy.savez) holding the training data: an array "x" with the mode
 shaped (samples, *input shape), float32 (or int64 token ids), and an array "y" with the
 targets: class indices (int64, shape (samples,)) for the cross_entropy and bce_with_logits
 losses, or values shaped like the model output (float32) for mse, l1 and bce_with_logits.
-A model with several inputs reads "x0", "x1", ... in the order of its Input nodes. Without
---data the script reads """ + DATA_FILE + """ beside itself: the project's own data, as
+A model with several inputs reads "x0", "x1", ... in the order of its Input nodes. A
+language model reads windows of token ids in "x" (samples, T), in the order of the text, and
+the same windows one token later in "y"; the last windows validate. An array "vocabulary"
+(the character of each token id) and "prompt" make it write a sample after every epoch.
+Without --data the script reads """ + DATA_FILE + """ beside itself: the project's own data, as
 exported by Layer Studio."""
 
 
@@ -125,7 +133,9 @@ def synthetic_data(samples: int, seed: int) -> tuple[list[np.ndarray], np.ndarra
             xs.append(rng.integers(0, VOCABULARY, (samples, *shape)))
         else:
             xs.append(rng.standard_normal((samples, *shape)).astype(np.float32))
-    if SETTINGS["loss"] == "cross_entropy":
+    if TASK == LANGUAGE_MODELLING:
+        y = rng.integers(0, OUTPUT_SHAPE[-1], (samples, *OUTPUT_SHAPE[:-1]))
+    elif SETTINGS["loss"] == "cross_entropy":
         y = rng.integers(0, OUTPUT_SHAPE[0], (samples, *OUTPUT_SHAPE[1:]))
     elif SETTINGS["loss"] == "bce_with_logits":
         y = rng.integers(0, 2, (samples, *OUTPUT_SHAPE)).astype(np.float32)
@@ -134,8 +144,8 @@ def synthetic_data(samples: int, seed: int) -> tuple[list[np.ndarray], np.ndarra
     return xs, y
 
 
-def load_npz(path: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """Read x (or x0, x1, ...) and y from an .npz file, checked against the model's shapes."""
+def load_npz(path: str) -> tuple[list[np.ndarray], np.ndarray, Text]:
+    """Read x (or x0, x1, ...) and y (and a text's vocabulary and prompt) from an .npz file, checked against the model."""
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -152,20 +162,23 @@ def load_npz(path: str) -> tuple[list[np.ndarray], np.ndarray]:
                 raise SystemExit(f"{path}: {key} has samples shaped {tuple(array.shape[1:])}, the model takes {tuple(shape)}")
             xs.append(array.astype(np.int64 if dtype == "int64" else np.float32))
         y = data["y"]
+        text = None
+        if "vocabulary" in data.files and "prompt" in data.files:
+            text = ([str(c) for c in data["vocabulary"]], str(data["prompt"]))
     y = y.astype(np.int64 if y.dtype.kind in "iub" or SETTINGS["loss"] == "cross_entropy" else np.float32)
     if len(y) != len(xs[0]):
         raise SystemExit(f"{path}: x has {len(xs[0])} samples but y has {len(y)}")
-    return xs, y
+    return xs, y, text
 
 
-def read_data(args: argparse.Namespace, log) -> tuple[list[np.ndarray], np.ndarray]:
+def read_data(args: argparse.Namespace, log) -> tuple[list[np.ndarray], np.ndarray, Text]:
     """The training data: --data, else --synthetic, else the project's data beside this script."""
     beside = os.path.join(HERE, DATA_FILE)
     if args.data:
         return load_npz(args.data)
     if args.synthetic:
         log("training on random synthetic data (a smoke test: nothing is learned)")
-        return synthetic_data(args.synthetic, args.seed)
+        return (*synthetic_data(args.synthetic, args.seed), None)
     if os.path.exists(beside):
         return load_npz(beside)
     raise SystemExit(
@@ -191,15 +204,27 @@ class Part:
 def split_data(xs: list[np.ndarray], y: np.ndarray, seed: int) -> tuple[Part, Part | None]:
     """Targets shaped for the loss, and the validation samples held out the way Layer Studio's trainer does."""
     loss = SETTINGS["loss"]
-    classes = y.dtype.kind == "i" and y.ndim == 1 and loss in CLASSIFICATION_LOSSES
+    text = TASK == LANGUAGE_MODELLING
+    classes = y.dtype.kind == "i" and (y.ndim == 1 or text) and loss in CLASSIFICATION_LOSSES
     target = loss_targets(y, loss, OUTPUT_SHAPE) if y.dtype.kind == "i" else y
     held = held_out_count(len(y), SETTINGS["validation_split"])
     if len(y) - held < 1:
         raise SystemExit(f"the data has {len(y)} samples: too few to hold {SETTINGS['validation_split']:.0%} out for validation")
-    train, validation = split_indices(len(y), held, seed, y if classes else None)
+    if text:
+        train, validation = ordered_indices(len(y), held)
+    else:
+        train, validation = split_indices(len(y), held, seed, y if classes else None)
     whole = Part([torch.from_numpy(x) for x in xs], torch.from_numpy(target), torch.from_numpy(y) if classes else None)
     held_part = whole.take(torch.from_numpy(validation)) if held else None
     return whole.take(torch.from_numpy(train)), held_part
+
+
+def write_sample(model, text: Text) -> str:
+    """What the model writes after the data's prompt (the trainer's sample, drawn alike)."""
+    vocabulary, prompt = text
+    ids = [vocabulary.index(c) for c in prompt if c in vocabulary]
+    drawn = generate_tokens(model, ids, SAMPLE_TOKENS, INPUTS[0][0][0], len(vocabulary), SETTINGS["seed"])
+    return prompt + "".join(vocabulary[i] if i < len(vocabulary) else "?" for i in drawn)
 
 
 def shard(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
@@ -233,9 +258,9 @@ def train_epoch(net, model, data: Part, order: torch.Tensor, batch_size: int, lo
 
 @torch.no_grad()
 def evaluate(model, data: Part, batch_size: int, loss_fn, precision, predict, device) -> torch.Tensor:
-    """(loss sum, correct predictions, samples) of this process on `data`."""
+    """(loss sum, correct predictions, samples, labels) of this process on `data` (a text has a label per token)."""
     model.eval()
-    total = torch.zeros(3, dtype=torch.float64, device=device)
+    total = torch.zeros(4, dtype=torch.float64, device=device)
     for lo in range(0, len(data), batch_size):
         inputs = [x[lo : lo + batch_size].to(device) for x in data.xs]
         target = data.target[lo : lo + batch_size].to(device)
@@ -243,7 +268,9 @@ def evaluate(model, data: Part, batch_size: int, loss_fn, precision, predict, de
             out = first_output(model(*inputs))
         total[0] += loss_fn(out.float(), target).double() * len(target)
         if data.labels is not None:
-            total[1] += (predict(out) == data.labels[lo : lo + batch_size].to(device)).sum()
+            labels = data.labels[lo : lo + batch_size].to(device)
+            total[1] += (predict(out) == labels).sum()
+            total[3] += labels.numel()
         total[2] += len(target)
     return total
 
@@ -279,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     if precision_name == "bf16" and not torch.cuda.is_bf16_supported():
         raise SystemExit("this GPU does not support bf16: set the precision to fp16 or fp32 in the project and export again")
 
-    xs, y = read_data(args, log)
+    xs, y, text = read_data(args, log)
     train_set, val_set = split_data(xs, y, args.seed)
     log(f"{len(train_set)} training samples, {len(val_set) if val_set else 0} held out for validation")
 
@@ -310,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     net = maybe_compile(net, SETTINGS["compile"], device)
     evaluator = model if distributed else net  # each process validates its own share, with no collectives
     augment = augmenter(SETTINGS["augment"], INPUTS[0][0], train_set.xs[0].dtype) if len(INPUTS) == 1 else None
-    loss_fn, predict = make_loss(SETTINGS["loss"]), class_predictor(SETTINGS["loss"])
+    loss_fn, predict = make_loss(SETTINGS["loss"], TASK), class_predictor(SETTINGS["loss"], TASK)
     val_share = val_set.take(torch.arange(rank, len(val_set), world)) if val_set is not None else None
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
@@ -328,11 +355,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"the loss became {score} in epoch {epoch + 1}: the training diverged; lower the learning rate (--lr)")
         line = f"epoch {epoch + 1}/{args.epochs}  loss {score:.6f}"
         if val_share is not None:
-            v_loss, v_correct, v_count = summed(evaluate(evaluator, val_share, args.batch_size, loss_fn, precision, predict, device))
+            v_loss, v_correct, v_count, v_labels = summed(evaluate(evaluator, val_share, args.batch_size, loss_fn, precision, predict, device))
             score = v_loss / max(v_count, 1)
             line += f"  val_loss {score:.6f}"
             if val_share.labels is not None:
-                line += f"  val_acc {v_correct / max(v_count, 1):.4f}"
+                line += f"  val_acc {v_correct / max(v_labels, 1):.4f}"
         improved = stopping.update(score, epoch + 1)
         if rank == 0:
             if improved:
@@ -348,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
             }
             save(checkpoint, os.path.join(args.out, "last.pt"))
         log(f"{line}  lr {lr:.3g}  ({time.perf_counter() - began:.1f} s)")
+        if rank == 0 and text is not None and TASK == LANGUAGE_MODELLING:
+            log(f"sample: {write_sample(model, text)!r}")
         if distributed:
             dist.barrier()
         if stopping.should_stop:
@@ -368,6 +397,20 @@ def recipe_source(module: str) -> str:
     """The source of a recipe module of studio.train as the trainer imports it, less its `from __future__` line."""
     source = resources.files("studio.train").joinpath(f"{module}.py").read_text(encoding="utf-8")
     return source.replace("from __future__ import annotations\n", "", 1).strip()
+
+
+def script_task(project: Project) -> str:
+    """"language_modelling" for a network that scores the next of T tokens at each position, else ""."""
+    graph = project.graph
+    inputs = [n for n in graph.nodes.values() if n.type == "Input"]
+    outputs = [node_id for node_id, n in graph.nodes.items() if n.type == "Output"]
+    if len(inputs) != 1 or not outputs or project.training.loss != "cross_entropy":
+        return ""
+    shape, dtype = tuple(inputs[0].params["shape"]), inputs[0].params["dtype"]
+    fed = snapshot_analysis(graph).result(outputs[0]).inputs[0]
+    if dtype != "int64" or len(shape) != 1 or fed is None or len(fed) != 3 or fed[1] != shape[0]:
+        return ""
+    return "language_modelling"
 
 
 def _vocabulary(project: Project) -> int:
@@ -404,6 +447,7 @@ def generate_script(project: Project, init_weights: str | None = None) -> str:
         "__INPUTS__": literal(inputs),
         "__OUTPUT__": literal(tuple(int(d) for d in first[1:])),
         "__VOCABULARY__": literal(_vocabulary(project)),
+        "__TASK__": literal(script_task(project)),
         "__UNUSED__": literal(unused),
         "__INIT__": literal(init_weights),
         "__MODEL__": model,

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-TASKS = ("classification", "regression")
+LANGUAGE_MODELLING = "language_modelling"
+TASKS = ("classification", "regression", LANGUAGE_MODELLING)
 RECONSTRUCT = "input"  # the target that makes the samples their own targets (autoencoders)
 
 
@@ -21,6 +22,9 @@ class Dataset:
 
     `x` is float32 (N, *sample_shape), or int64 when the samples are token ids (for an Embedding).
     `y` is int64 (N,) class ids for classification, float32 (N, *target_shape) for regression.
+    For language modelling `x` holds windows of a text as int64 token ids (N, T), `y` the same
+    windows one token later, `classes` the vocabulary (the character of each token id) and
+    `prompt` the opening that samples of the trained model continue.
     `reconstruction` marks a dataset whose targets are its own samples (normalized with them);
     `note` says how the samples were adapted to the network's Input ("" when they were not).
     """
@@ -33,6 +37,7 @@ class Dataset:
     source: str = ""
     reconstruction: bool = False
     note: str = ""
+    prompt: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -42,6 +47,11 @@ class Dataset:
         if self.x.ndim < 2 or len(self.x) != len(self.y):
             raise DatasetError(
                 f"The dataset '{self.name}' needs one target per sample and samples of at least one value; "
+                f"it has x of shape {self.x.shape} and y of shape {self.y.shape}"
+            )
+        if self.task == LANGUAGE_MODELLING and (self.x.ndim != 2 or self.y.shape != self.x.shape):
+            raise DatasetError(
+                f"The text '{self.name}' needs windows of token ids and the same windows one token later; "
                 f"it has x of shape {self.x.shape} and y of shape {self.y.shape}"
             )
 
@@ -67,7 +77,12 @@ class Dataset:
 
     @property
     def vocabulary(self) -> int:
-        """One more than the largest token id (what an Embedding's num_embeddings must reach); 0 for other data."""
+        """One more than the largest token id (what an Embedding's num_embeddings must reach); 0 for other data.
+
+        A text's vocabulary is every character it holds, whichever of them the windows use.
+        """
+        if self.task == LANGUAGE_MODELLING:
+            return len(self.classes)
         return int(self.x.max()) + 1 if self.token_ids and self.x.size else 0
 
     def __len__(self) -> int:
@@ -86,6 +101,9 @@ class Dataset:
         )
         if self.reconstruction:
             what = "reconstructing its samples"
+        if self.task == LANGUAGE_MODELLING:
+            length = self.sample_shape[0] if self.sample_shape else 0
+            return f"{len(self):,} windows of {length} characters, a vocabulary of {len(self.classes)} characters"
         return f"{len(self):,} samples of {format_shape(self.sample_shape)}, {what}"
 
 

@@ -12,7 +12,8 @@ image samples (C×H×W) are resized to H×W and converted to C channels (1 grey,
 images are transposed, and samples with the same number of values are reshaped (8×8 → 64). Data
 that still differs is left alone for `check_fits` to explain. The target "input" makes a dataset
 reconstruct its own samples (an autoencoder's regression target); any other non-empty target names
-a CSV column.
+a CSV column. Texts (the built-in 'alice', a .txt file for an Input of token ids) become windows
+for language modelling (`studio.train.text_data`), cut to the Input's length.
 """
 
 from __future__ import annotations
@@ -32,9 +33,20 @@ from typing import Any
 import numpy as np
 
 from studio.graph.project import LOSSES, Project, project_from_dict, project_to_dict
-from studio.train import data_files
-from studio.train.dataset_record import RECONSTRUCT, Dataset, DatasetError, format_shape
-from studio.train.samples import held_out_count, loss_targets, split_indices
+from studio.train import data_files, text_data
+from studio.train.dataset_record import (
+    LANGUAGE_MODELLING,
+    RECONSTRUCT,
+    Dataset,
+    DatasetError,
+    format_shape,
+)
+from studio.train.samples import (
+    held_out_count,
+    loss_targets,
+    ordered_indices,
+    split_indices,
+)
 
 DIGITS_FILE = Path(__file__).resolve().parents[2] / "assets" / "datasets" / "digits.csv.gz"
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
@@ -107,7 +119,17 @@ def load_dataset(
             path = Path(base_dir) / path
         if not path.exists():
             raise _unknown(text, path)
-        dataset = data_files.read_path(path, name=text, input_shape=wanted, target=target, input_dtype=input_dtype)
+        if text_data.is_text_file(path) and text_data.wants_text(wanted, input_dtype):
+            dataset = text_data.read_text_file(path, text, wanted)
+        else:
+            dataset = data_files.read_path(path, name=text, input_shape=wanted, target=target, input_dtype=input_dtype)
+    if dataset.task == LANGUAGE_MODELLING:
+        if target:
+            raise DatasetError(
+                f"The text '{dataset.name}' trains a language model: its targets are the next characters, so leave "
+                f"the target empty (not '{target}')"
+            )
+        return dataset
     dataset = fit_to_input(dataset, wanted)
     dataset = _cast(dataset, input_dtype)
     if dataset.reconstruction:
@@ -316,6 +338,10 @@ _BUILTINS: dict[str, tuple[Callable[[int, tuple[int, ...] | None], Dataset], str
     "blobs": (_blobs, "1,000 2-D points in four Gaussian blobs, 4 classes"),
     "sine": (_sine, "1,000 values x in [-2π, 2π] with targets sin(x) + noise, regression"),
     "sequence": (_sequence, "2,000 sequences of 32 token ids (0-15), 2 classes: do low or high tokens dominate"),
+    "alice": (
+        lambda seed, shape: text_data.alice(shape),
+        "Alice's Adventures in Wonderland, chapters I-VI (71,000 characters): language modelling, next character",
+    ),
 }
 
 
@@ -323,7 +349,10 @@ _BUILTINS: dict[str, tuple[Callable[[int, tuple[int, ...] | None], Dataset], str
 
 
 def split(dataset: Dataset, validation_split: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Seeded train/validation split, stratified by class for classification; 0 gives an empty validation set."""
+    """Seeded train/validation split, stratified by class for classification; 0 gives an empty validation set.
+
+    A text's windows are split by their place in it: the last ones validate.
+    """
     if not 0.0 <= validation_split < 1.0:
         raise DatasetError(f"The validation split must be at least 0 and below 1, not {validation_split}")
     total = len(dataset)
@@ -332,6 +361,9 @@ def split(dataset: Dataset, validation_split: float, seed: int) -> tuple[Dataset
         raise DatasetError(
             f"The dataset '{dataset.name}' has {total} samples: too few to hold {validation_split:.0%} out for validation"
         )
+    if dataset.task == LANGUAGE_MODELLING:
+        train, validation = ordered_indices(total, held)
+        return dataset.subset(train), dataset.subset(validation)
     labels = dataset.y if dataset.task == "classification" and dataset.num_classes else None
     train, validation = split_indices(total, held, seed, labels)
     return dataset.subset(train), dataset.subset(validation)
@@ -349,8 +381,12 @@ def check_fits(
     input_name: str = "",
     output_name: str = "",
     input_dtype: str | None = None,
+    tables: Sequence[tuple[str, int]] = (),
 ) -> None:
-    """Raise DatasetError, naming both sides, unless the dataset's samples and targets fit the network and loss."""
+    """Raise DatasetError, naming both sides, unless the dataset's samples and targets fit the network and loss.
+
+    `tables` are the (name, num_embeddings) of the Embeddings the Input feeds: token ids must stay below.
+    """
     data = f"The dataset '{dataset.name}'"
     inp = f"the network's Input '{input_name}'" if input_name else "the network's Input"
     out = f"the network's Output '{output_name}'" if output_name else "the network's Output"
@@ -361,6 +397,9 @@ def check_fits(
         )
     if len(dataset) == 0:
         raise DatasetError(f"{data} has no samples")
+    if dataset.task == LANGUAGE_MODELLING:
+        text_data.check_text_fits(dataset, have_in, have_out, loss, input_dtype, tables, inp, out)
+        return
     if dataset.sample_shape != have_in:
         if math.prod(dataset.sample_shape) == math.prod(have_in):
             hint = f"the same number of values in another arrangement: set the Input's shape to {format_shape(dataset.sample_shape)}"
@@ -374,6 +413,8 @@ def check_fits(
             f"{data} has float samples but {inp} takes int64 token ids: set the Input's dtype to float32, "
             "or choose token data (such as the built-in 'sequence')"
         )
+    if dataset.token_ids:
+        text_data.check_tables(dataset, tables, data)
     if loss not in LOSSES:
         raise DatasetError(f"The loss '{loss}' is unknown (valid: {', '.join(LOSSES)})")
     if loss == "cross_entropy":
@@ -438,7 +479,10 @@ def _check_regression(dataset: Dataset, out_shape: tuple[int, ...], loss: str, d
 
 
 def targets_for_loss(dataset: Dataset, loss: str, output_shape: Sequence[int | None]) -> np.ndarray:
-    """The targets as the loss takes them: class ids for cross_entropy, float (one-hot or 0/1) for bce_with_logits."""
+    """The targets as the loss takes them: class ids for cross_entropy, float (one-hot or 0/1) for bce_with_logits.
+
+    A text's targets are the next token ids at every position, as they are.
+    """
     if dataset.task != "classification":
         return dataset.y
     return loss_targets(dataset.y, loss, _plain_shape(output_shape, unknown_ok=True) or ())

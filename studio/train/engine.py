@@ -8,7 +8,9 @@ folder (studio.train.runs, studio.train.checkpoints). Everything a user can get 
 
 Events (JSON-able dicts given to `emit`): start; step (at most every STEP_INTERVAL s, the mean
 loss of the steps since the last one); epoch; evaluation (classification, after training, for
-the best weights); then done or failed, which is also returned.
+the best weights); then done or failed, which is also returned. A language model's epoch event
+also carries its validation perplexity and `sample`, text it wrote after the dataset's prompt
+(kept in the run folder's sample.txt).
 
 NOTE: best.pt holds the weights of the epoch with the lowest validation loss (training loss
 without a validation split); it is what a project's `training.weights` should point to.
@@ -29,7 +31,8 @@ import torch
 from studio.codegen.weights import project_weights_bytes
 from studio.graph.atomic import write_atomically
 from studio.graph.project import Project, dumps_project
-from studio.train import checkpoints, recipe, runs
+from studio.train import checkpoints, recipe, runs, text_data
+from studio.train.dataset_record import LANGUAGE_MODELLING
 from studio.train.loop import (
     NonFiniteLoss,
     Progress,
@@ -110,6 +113,7 @@ class _Run:
         self.paused = self.tick_time = 0.0
         self.tick_samples = 0
         self.val_seconds: float | None = None
+        self.last_sample: str | None = None  # a language model's newest sample
 
     def execute(self) -> TrainingEvent:
         try:
@@ -150,17 +154,18 @@ class _Run:
         augment = recipe.augmenter(
             settings.augment, plan.dataset.sample_shape, plan.train.x.dtype
         )
+        task = plan.dataset.task
         trainer = Trainer(
             model,
             net,
-            recipe.make_loss(settings.loss),
+            recipe.make_loss(settings.loss, task),
             optimizer,
             device,
             plan.precision,
             settings.grad_clip,
             augment,
         )
-        self.trainer, self.predict = trainer, recipe.class_predictor(settings.loss)
+        self.trainer, self.predict = trainer, recipe.class_predictor(settings.loss, task)
         resumed = None
         if plan.resume is not None:
             resumed = checkpoints.resume_from(
@@ -250,6 +255,7 @@ class _Run:
                 "task": data.task,
                 "classes": list(data.classes),
                 "sample_shape": list(data.sample_shape),
+                "prompt": data.prompt,
                 "train_samples": len(plan.train),
                 "val_samples": len(plan.val) if plan.val else 0,
             },
@@ -276,6 +282,7 @@ class _Run:
                 "steps_per_epoch": len(self.bounds),
                 "classes": list(plan.dataset.classes),
                 "task": plan.dataset.task,
+                "prompt": plan.dataset.prompt,
                 "precision": plan.precision,
             }
         )
@@ -352,12 +359,11 @@ class _Run:
         )
 
     def _model_error(
-        self, err: BaseException, validating: bool = False
+        self, err: BaseException, validating: bool = False, stage: str = ""
     ) -> TrainingFailed:
-        step = None if validating else self.trainer.step
-        where = f"epoch {self.epoch}, " + (
-            "validation" if validating else f"step {step}"
-        )
+        stage = stage or ("validation" if validating else "")
+        step = None if stage else self.trainer.step
+        where = f"epoch {self.epoch}, " + (stage or f"step {step}")
         compiled = self.trainer.net is not self.trainer.model
         hint = " (torch.compile is on: try training without it)" if compiled else ""
         return TrainingFailed(
@@ -404,9 +410,11 @@ class _Run:
         val_loss, val_accuracy = self._validate()
         self.epochs_done = self.epoch
         self._remember_best(val_loss if val_loss is not None else train_loss)
+        text = self._language_model_epoch(val_loss)
         epoch_seconds.append(time.perf_counter() - began - self.paused)
         mean_seconds = sum(epoch_seconds) / len(epoch_seconds)
         return {
+            **text,
             "kind": "epoch",
             "epoch": self.epoch,
             "train_loss": train_loss,
@@ -446,6 +454,31 @@ class _Run:
             )
         self.val_seconds = time.perf_counter() - began
         return loss, accuracy
+
+    def _language_model_epoch(self, val_loss: float | None) -> TrainingEvent:
+        """A language model's validation perplexity and a sample of its writing (written to sample.txt); {} otherwise."""
+        data = self.plan.dataset
+        if data.task != LANGUAGE_MODELLING:
+            return {}
+        prompt = text_data.encode(data.prompt, data.classes).tolist()
+        try:
+            drawn = recipe.generate_tokens(
+                self.trainer.model,
+                prompt,
+                recipe.SAMPLE_TOKENS,
+                data.sample_shape[0],
+                len(data.classes),
+                self.plan.settings.seed,
+            )
+        except torch.cuda.OutOfMemoryError:
+            raise self._out_of_memory() from None
+        except (RuntimeError, ValueError, IndexError) as err:
+            raise self._model_error(err, stage="writing a sample") from None
+        sample = text_data.decode(drawn, data.classes)
+        self._queue(runs.SAMPLE, runs.sample_text(self.epoch, data.prompt, sample))
+        self.last_sample = sample
+        perplexity = math.exp(min(val_loss, 700.0)) if val_loss is not None else None
+        return {"val_perplexity": perplexity, "sample": sample}
 
     def _remember_best(self, score: float) -> None:
         if not self.stopping.update(score, self.epoch):
@@ -561,6 +594,7 @@ class _Run:
             "best_val_accuracy": max(accuracies) if accuracies else None,
             "best_val_loss": min(losses) if losses else None,
             "best_epoch": self.stopping.best_epoch,
+            **self._language_model_done(losses),
             "epochs_run": self.epochs_done,
             "stopped_early": stopped_early,
             "stopped_by_user": stopped_by_user,
@@ -570,6 +604,13 @@ class _Run:
         self._write_outcome("early_stopped" if stopped_early else status, done)
         self.emit(done)
         return done
+
+    def _language_model_done(self, losses: list[float]) -> TrainingEvent:
+        """A language model's best validation perplexity and newest sample, for the final event."""
+        if self.plan.dataset.task != LANGUAGE_MODELLING:
+            return {}
+        best = math.exp(min(min(losses), 700.0)) if losses else None
+        return {"best_val_perplexity": best, "sample": self.last_sample}
 
     def _evaluation(self) -> TrainingEvent:
         """The confusion matrix of the best weights on the validation split (else the training split)."""

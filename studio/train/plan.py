@@ -151,6 +151,7 @@ def prepare(
             input_name=input_name,
             output_name=output_name,
             input_dtype=input_dtype,
+            tables=token_tables(project),
         )
         train_raw, val_raw = datasets.split(
             dataset, settings.validation_split, settings.seed
@@ -265,6 +266,17 @@ def _model_io(
     )
 
 
+def token_tables(project: Project) -> list[tuple[str, int]]:
+    """(name, num_embeddings) of every Embedding the Input feeds directly: the token ids it can look up."""
+    graph = project.graph
+    inputs = {node_id for node_id, node in graph.nodes.items() if node.type == "Input"}
+    return [
+        (graph.nodes[edge.dst].name, int(graph.nodes[edge.dst].params["num_embeddings"]))
+        for edge in graph.edges
+        if edge.src in inputs and graph.nodes[edge.dst].type == "Embedding"
+    ]
+
+
 def _standardization(project: Project, settings: TrainingSettings, train: datasets.Dataset) -> datasets.Normalizer:
     """How the model standardizes its input: fitted to the training split, or the project's own when fine-tuning.
 
@@ -296,7 +308,7 @@ def _tensors(
     y = torch.from_numpy(
         np.ascontiguousarray(datasets.targets_for_loss(part, loss, output_shape))
     )
-    classification = part.task == "classification"
+    classification = part.task in ("classification", datasets.LANGUAGE_MODELLING)
     labels = (
         torch.from_numpy(np.ascontiguousarray(part.y)).long()
         if classification

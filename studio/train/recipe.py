@@ -1,5 +1,9 @@
 """The training recipe: loss, optimizer, schedule, precision, clipping, augmentation, shuffling, early stopping.
 
+Language modelling (the task "language_modelling") scores the next token at every position of
+a window: cross-entropy over all positions, accuracy per token, and samples drawn one token at
+a time from a prompt (`generate_tokens`).
+
 Plain torch, importing nothing from studio: the trainer imports it and the exported training
 script embeds this file verbatim, so both train with the same code.
 
@@ -35,10 +39,22 @@ PER_STEP_SCHEDULES = ("cosine", "onecycle")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EPOCH_SEED_STRIDE = 1_000_003
 SHUFFLE_SALT = 0x5DEECE66D
+LANGUAGE_MODELLING = "language_modelling"
+SAMPLE_TEMPERATURE = 0.8
+SAMPLE_TOKENS = 300  # tokens a language model writes after its prompt at the end of each epoch
 
 
-def make_loss(name: str) -> nn.Module:
-    """The loss module named by the settings (mean over the batch)."""
+class TokenCrossEntropy(nn.Module):
+    """Cross-entropy of (N, T, V) scores against (N, T) token ids, averaged over every position."""
+
+    def forward(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(scores.flatten(0, -2), target.flatten())
+
+
+def make_loss(name: str, task: str = "") -> nn.Module:
+    """The loss module named by the settings (mean over the batch; over every token for language modelling)."""
+    if task == LANGUAGE_MODELLING:
+        return TokenCrossEntropy()
     return LOSSES[name]()
 
 
@@ -218,8 +234,13 @@ def batch_bounds(samples: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def class_predictor(loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """How a classifier's output becomes class ids: argmax over classes, or a threshold on one output."""
+def class_predictor(loss: str, task: str = "") -> Callable[[torch.Tensor], torch.Tensor]:
+    """How a classifier's output becomes class ids: argmax over classes, or a threshold on one output.
+
+    A language model's output becomes the likeliest token at every position.
+    """
+    if task == LANGUAGE_MODELLING:
+        return lambda out: out.argmax(-1)
     threshold = 0.0 if loss in CLASSIFICATION_LOSSES else 0.5
 
     def predict(out: torch.Tensor) -> torch.Tensor:
@@ -253,3 +274,44 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         """Whether `patience` epochs in a row brought no better score."""
         return bool(self.patience) and self.bad_epochs >= self.patience
+
+
+@torch.inference_mode()
+def generate_tokens(
+    model: nn.Module,
+    prompt: Sequence[int],
+    count: int,
+    window: int,
+    vocabulary: int,
+    seed: int,
+    temperature: float = SAMPLE_TEMPERATURE,
+) -> list[int]:
+    """`count` token ids drawn one at a time after `prompt` (temperature 0: always the likeliest).
+
+    The model reads windows of `window` tokens: the newest ones, from the window's first
+    position on, so a causal model's score at the last of them predicts the next; the positions
+    after them hold token 0 and cannot matter to it. Only the first `vocabulary` scores are drawn
+    from. The seed makes the draws repeat; the global random state is left alone.
+    """
+    if not prompt:
+        raise ValueError("the prompt needs at least one token")
+    was_training = model.training
+    model.eval()
+    device = next(iter(model.parameters())).device
+    generator = torch.Generator().manual_seed(seed)
+    tokens = [int(t) for t in prompt]
+    batch = torch.zeros(1, window, dtype=torch.long, device=device)
+    try:
+        for _ in range(count):
+            context = tokens[-window:]
+            batch.zero_()
+            batch[0, : len(context)] = torch.tensor(context, dtype=torch.long)
+            scores = first_output(model(batch))[0, len(context) - 1, :vocabulary].float().cpu()
+            if temperature <= 0:
+                tokens.append(int(scores.argmax()))
+            else:
+                weights = torch.softmax(scores / temperature, dim=-1)
+                tokens.append(int(torch.multinomial(weights, 1, generator=generator)))
+    finally:
+        model.train(was_training)
+    return tokens[len(prompt) :]

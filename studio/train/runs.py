@@ -4,7 +4,8 @@ A run lives in ``<runs_root>/<project>/<timestamp>/`` and holds ``config.json`` 
 dataset, normalization, device and versions, and how the run ended), ``metrics.csv`` (one row
 per epoch), ``best.pt`` and ``last.pt`` and ``model.py`` (the generated PyTorch source), and the
 trained network as a project: ``project.lstudio`` (its Input standardizes as the run did) with
-its best weights keyed by layer, ``weights.npz``, ready to export or to open. Every
+its best weights keyed by layer, ``weights.npz``, ready to export or to open; a language
+model's run also keeps ``sample.txt``, the text it wrote after its newest epoch. Every
 file is replaced atomically; checkpoints and metrics are written on a background thread so a
 slow disk never holds up training. Only the standard library here: the editor lists runs
 without importing torch.
@@ -32,11 +33,13 @@ LAST = "last.pt"
 MODEL = "model.py"
 PROJECT = "project.lstudio"
 WEIGHTS = "weights.npz"
+SAMPLE = "sample.txt"
 METRIC_FIELDS = (
     "epoch",
     "train_loss",
     "val_loss",
     "val_accuracy",
+    "val_perplexity",
     "samples_per_s",
     "seconds",
     "train_samples",
@@ -46,6 +49,7 @@ METRIC_FIELDS = (
     "eta_seconds",
 )
 _INT_FIELDS = frozenset({"epoch", "train_samples", "val_samples", "batch_size"})
+_LATER_FIELDS = frozenset({"val_perplexity"})  # absent from the metrics.csv of older runs
 _UNSAFE = re.compile(r"[^\w.-]+")
 MAX_FOLDER_NAME = 80
 
@@ -178,6 +182,11 @@ class RunWriter:
                     self._error = err
 
 
+def sample_text(epoch: int, prompt: str, sample: str) -> bytes:
+    """sample.txt: which epoch wrote it, then the prompt and the text the model went on with."""
+    return f"After epoch {epoch}, from the prompt {prompt!r}:\n\n{prompt}{sample}\n".encode()
+
+
 # ----- reading runs back -----
 def read_config(run_dir: str | Path) -> dict[str, Any]:
     """The run's config.json, or {} when it is missing or unreadable."""
@@ -186,6 +195,14 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def read_sample(run_dir: str | Path) -> str:
+    """The run's sample.txt ('' when it has none)."""
+    try:
+        return (Path(run_dir) / SAMPLE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -209,6 +226,8 @@ def _parse_row(raw: dict[str | None, Any]) -> dict[str, Any] | None:
     row: dict[str, Any] = {}
     for key in METRIC_FIELDS:
         text = raw.get(key)
+        if text is None and key in _LATER_FIELDS and key not in raw:
+            text = ""
         if text is None:
             return None
         if text == "":

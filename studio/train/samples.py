@@ -37,6 +37,15 @@ def split_indices(
     return order[~in_validation], order[in_validation]
 
 
+def ordered_indices(samples: int, held: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of samples in their order: the last `held` validate.
+
+    For the windows of a text, which follow each other through it: no validation target is trained on.
+    """
+    order = np.arange(samples)
+    return order[: samples - held], order[samples - held :]
+
+
 def loss_targets(labels: np.ndarray, loss: str, output_shape: tuple[int, ...]) -> np.ndarray:
     """Class ids as the loss takes them: ids for cross_entropy, 0/1 or one-hot floats for bce_with_logits."""
     if loss == "cross_entropy":

@@ -262,8 +262,10 @@ class TrainingPanel(QWidget):
         from studio.ui.train_plots import TrainingCurves
         from studio.ui.train_preview import DatasetPreview
         from studio.ui.train_results import ResultsView
+        from studio.ui.train_sample import SampleText
 
         self.curves = TrainingCurves()
+        self.sample = SampleText()
         self.history = RunHistory()
         self.history.runs_selected.connect(self._overlay_runs)
         self.results = ResultsView()
@@ -271,7 +273,14 @@ class TrainingPanel(QWidget):
         curves_page = QSplitter(Qt.Orientation.Horizontal)
         curves_page.setObjectName("curvesPage")
         curves_page.setChildrenCollapsible(False)
-        curves_page.addWidget(self.curves)
+        curves_column = QSplitter(Qt.Orientation.Vertical)
+        curves_column.setObjectName("curvesColumn")
+        curves_column.setChildrenCollapsible(False)
+        curves_column.addWidget(self.curves)
+        curves_column.addWidget(self.sample)  # a language model's writing, under its curves
+        curves_column.setStretchFactor(0, 3)
+        curves_column.setStretchFactor(1, 2)
+        curves_page.addWidget(curves_column)
         curves_page.addWidget(self.history)
         curves_page.setStretchFactor(0, 1)
         curves_page.setStretchFactor(1, 0)
@@ -375,9 +384,12 @@ class TrainingPanel(QWidget):
         self.worker = self._reaping = None
 
     def refresh_history(self) -> None:
-        """List the project's runs again."""
+        """List the project's runs again (and, between runs, show the newest run's sample when none is shown)."""
         if self._views_built:
             self.history.show_runs(self.runs_root, self.document.project.name)
+            if not self.running and not self.sample.text:
+                for run in self.history.runs[:1]:
+                    self.sample.show_run(run.run_dir, self.history.label_of(run.run_dir))
 
     # ----- events from the worker -----
     def _poll(self) -> None:
@@ -431,6 +443,7 @@ class TrainingPanel(QWidget):
         self._run["about"] = (
             f"{event.get('device', '?')} · {train:,} training / {val:,} validation"
         )
+        self.sample.follow(event)
         self.refresh_history()  # the new run is listed as running
 
     def _on_step(self, event: dict[str, Any]) -> None:
@@ -459,6 +472,7 @@ class TrainingPanel(QWidget):
         self.curves.add_epoch(
             float(epoch), event.get("val_loss"), event.get("val_accuracy")
         )
+        self.sample.follow(event)
         self._run["step"] = epoch * spe
         if isinstance(event.get("eta_seconds"), (int, float)):
             self._run["eta"] = (time.monotonic(), float(event["eta_seconds"]))
@@ -478,8 +492,12 @@ class TrainingPanel(QWidget):
             if event.get("stopped_early")
             else "Done"
         )
+        perplexity = event.get("best_val_perplexity")
         score = (
-            f"best validation accuracy {best:.1%}"
+            f"best validation perplexity {perplexity:.2f}"
+            + (f" ({best:.1%} of characters right)" if isinstance(best, (int, float)) else "")
+            if isinstance(perplexity, (int, float))
+            else f"best validation accuracy {best:.1%}"
             if isinstance(best, (int, float))
             else (
                 f"best validation loss {loss:.4g}"
@@ -515,7 +533,10 @@ class TrainingPanel(QWidget):
         self._reap_timer.start()
         if event.get("kind") == "done" and self._run.get("task") != "classification":
             self.results.clear(
-                "The confusion matrix and predictions are shown for classification runs."
+                "A language model's sample text is under its curves; the confusion matrix and "
+                "predictions are shown for classification runs."
+                if self._run.get("task") == "language_modelling"
+                else "The confusion matrix and predictions are shown for classification runs."
             )
         self.progress.setFormat("%p%" if self.progress.maximum() > 1 else "")
         if self.progress.maximum() == 0:
@@ -657,7 +678,9 @@ class TrainingPanel(QWidget):
 
     # ----- following the document and the tabs -----
     def _on_reset(self) -> None:
-        """Another project: its runs, its data; the last run's curves go unless it still runs."""
+        """Another project: its runs, its data; the last run's curves (and sample) go unless it still runs."""
+        if self._views_built and not self.running:
+            self.sample.forget()
         self.refresh_history()
         if not self._views_built:
             return
@@ -685,7 +708,13 @@ class TrainingPanel(QWidget):
         if self._views_built and self.tabs.widget(index) is self.preview:
             training = self.document.project.training
             base = self.document.path.parent if self.document.path is not None else None
-            self.preview.load(training.dataset, base, training.target)
+            inputs = [n for n in self.document.graph.nodes.values() if n.type == "Input"]
+            shape, dtype = (
+                (tuple(inputs[0].params["shape"]), str(inputs[0].params["dtype"]))
+                if len(inputs) == 1
+                else (None, None)
+            )
+            self.preview.load(training.dataset, base, training.target, shape, dtype)
 
     def _overlay_runs(self, run_dirs: list[Path]) -> None:
         from studio.train.runs import read_metrics
@@ -693,6 +722,8 @@ class TrainingPanel(QWidget):
         self.curves.set_overlays(
             [(self.history.label_of(d), read_metrics(d)) for d in run_dirs]
         )
+        if run_dirs and not self.running:
+            self.sample.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
 
 
 _KINDS = ("start", "step", "epoch", "evaluation", "done", "failed")

@@ -1,4 +1,4 @@
-"""A look at the training data: image samples with their labels, a scatter of two features, or a table.
+"""A look at the training data: image samples with their labels, a scatter of two features, a table, or a text.
 
 Loading a user's file may be slow, so `DatasetPreview.load` reads it on a background thread and
 shows the result (or the DatasetError message) when it arrives; a newer request wins.
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QLabel,
+    QPlainTextEdit,
     QScrollArea,
     QStackedWidget,
     QTableWidget,
@@ -38,6 +39,7 @@ from studio.ui.train_results import (
 GRID_SAMPLES = 60
 SCATTER_SAMPLES = 2000
 TABLE_ROWS = 40
+TEXT_WINDOWS = 40  # a text's first windows are shown as the text they cut
 
 
 class _Loaded(QObject):
@@ -78,8 +80,11 @@ class DatasetPreview(QWidget):
         self.table.setObjectName("datasetTable")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.text = QPlainTextEdit()
+        self.text.setObjectName("datasetText")
+        self.text.setReadOnly(True)
         self.pages = QStackedWidget()
-        for page in (grid_scroll, self.scatter, self.table):
+        for page in (grid_scroll, self.scatter, self.table, self.text):
             self.pages.addWidget(page)
         self._grid_page = grid_scroll
         self.pages.hide()
@@ -91,20 +96,33 @@ class DatasetPreview(QWidget):
         self._signals.finished.connect(self._on_finished)
         self._token = 0
         self._busy = False
-        self.spec: tuple[str, str, str] | None = (
-            None  # shown or loading: (dataset, base folder, target)
-        )
+        self.spec: tuple[Any, ...] | None = None  # shown or loading: (dataset, base folder, target, shape, dtype)
         self.error = ""
-        self.mode = ""  # "grid", "scatter" or "table" once a dataset is shown
+        self.mode = ""  # "grid", "scatter", "table" or "text" once a dataset is shown
 
     @property
     def busy(self) -> bool:
         """True while a load is under way."""
         return self._busy
 
-    def load(self, spec: str, base_dir: Path | None, target: str = "") -> None:
-        """Read the dataset `spec` on a background thread (nothing happens if it is already shown)."""
-        key = (spec, str(base_dir or ""), target)
+    def load(
+        self,
+        spec: str,
+        base_dir: Path | None,
+        target: str = "",
+        input_shape: tuple[int, ...] | None = None,
+        input_dtype: str | None = None,
+    ) -> None:
+        """Read the dataset `spec` on a background thread (nothing happens if it is already shown).
+
+        The Input's shape and dtype matter only where they make a .txt file a text (token ids in one
+        dimension): its windows then take the Input's length.
+        """
+        from studio.train.text_data import wants_text
+
+        if not wants_text(input_shape, input_dtype):
+            input_shape = input_dtype = None
+        key = (spec, str(base_dir or ""), target, input_shape, input_dtype)
         if key == self.spec:
             return
         self.spec = key
@@ -118,7 +136,9 @@ class DatasetPreview(QWidget):
             from studio.train.datasets import DatasetError, load_dataset
 
             try:
-                result: Any = load_dataset(spec, base_dir=base_dir, target=target)
+                result: Any = load_dataset(
+                    spec, base_dir=base_dir, target=target, input_shape=input_shape, input_dtype=input_dtype
+                )
             except DatasetError as err:
                 result = err
             except Exception as err:  # noqa: BLE001 - a reader bug must not kill the thread silently
@@ -158,7 +178,9 @@ class DatasetPreview(QWidget):
         self.summary.setText(" · ".join(lines))
         x = dataset.x
         first = sample_image(x[0]) if len(x) else None
-        if first is not None:
+        if dataset.task == "language_modelling":
+            self._show_text(dataset)
+        elif first is not None:
             self._show_grid(dataset)
         elif (
             x.ndim == 2
@@ -242,6 +264,18 @@ class DatasetPreview(QWidget):
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_legend"):
             self._paint_scatter_frame()
         super().changeEvent(event)
+
+    def _show_text(self, dataset: Any) -> None:
+        from studio.train.text_data import decode
+
+        self.mode = "text"
+        shown = {"\n": "⏎", " ": "␣", "\t": "⇥"}
+        vocabulary = "".join(shown.get(c, c) for c in dataset.classes)
+        self.summary.setText(
+            f"{self.summary.text()} · vocabulary: <tt>{_escape(vocabulary)}</tt>"
+        )
+        self.text.setPlainText(decode(dataset.x[:TEXT_WINDOWS].ravel().tolist(), dataset.classes))
+        self.pages.setCurrentWidget(self.text)
 
     def _show_table(self, dataset: Any) -> None:
         self.mode = "table"

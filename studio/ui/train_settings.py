@@ -77,7 +77,10 @@ LABELS = {
 }
 BROWSE_FILE = "Browse for a file…"
 BROWSE_FOLDER = "Browse for a folder…"
-DATA_FILTER = "Data files (*.csv *.npz *.gz *.idx *ubyte *.tsv);;All files (*)"
+DATA_FILTER = (
+    "Data files (*.csv *.npz *.gz *.idx *ubyte *.tsv *.txt);;"
+    "Text for a language model (*.txt);;All files (*)"
+)
 _PROBE = (
     "import json, torch\n"
     "cuda = torch.cuda.is_available()\n"
