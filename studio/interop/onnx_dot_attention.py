@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import ImportContext
+from studio.interop.onnx_held import held_tensor, shared_value
 from studio.interop.onnx_patterns import Match, feeder, follower, split
-from studio.interop.onnx_tensors import held_tensor
+from studio.interop.onnx_views import permutation
 
 if TYPE_CHECKING:
     import onnx
@@ -82,30 +84,31 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
                 q = operand
             else:
                 keys, key_reader = operand, pre
-    transpose = feeder(ctx, keys, "Transpose", reader=key_reader)
-    perm = list(ctx.attrs(transpose).get("perm", [])) if transpose is not None else []
-    rank = len(perm)
-    if transpose is None or rank < 3 or perm[0] != 0 or (shape is not None and len(shape) != rank) or axis % rank != rank - 1:
+    found = permutation(ctx, keys, key_reader)
+    if found is None:
         return None
-    nodes.append(transpose)
-    # the keys as attention takes them: the transpose without its swap of the last two axes
+    k, perm, moves = found
+    rank = len(perm)
+    if rank < 3 or (shape is not None and len(shape) != rank) or axis % rank != rank - 1:
+        return None
+    nodes += moves
+    # the keys as attention takes them: the permutation without its swap of the last two axes
     key_order = [*perm[:-2], perm[-1], perm[-2]]
-    k, v = transpose.input[0], mix.input[1]
+    v = mix.input[1]
     if any(ctx.is_constant(t) for t in (q, k, v)):
         return None
-    causal = mask is not None and _causal(ctx, mask)
+    kind = _mask_kind(ctx, mask) if mask is not None else "none"
+    causal, masked = kind == "causal", mask if kind == "tensor" else None
 
     def emit(c: ImportContext) -> None:
         width = (c.shape(c.resolve(q)) or (None, 1))[-1] or 1  # known once q is mapped
         params = {"causal": causal, "scale": 0.0 if math.isclose(scale, 1 / math.sqrt(width), rel_tol=1e-5) else scale}
-        masked = None if mask is None or causal else mask
-        if masked is not None and c.is_constant(masked):
-            masked = held_tensor(c, masked, rank)
+        held = held_tensor(c, masked, rank) if masked is not None and c.is_constant(masked) else masked
         keys = c.resolve(k)
         if key_order != list(range(rank)):
-            keys = f"{transpose.output[0]}::keys"
-            c.emit(transpose, "Permute", {"dims": tuple(key_order[1:])}, [c.resolve(k)], keys)
-        inputs = [c.resolve(q), keys, c.resolve(v), c.resolve(masked) if masked else ""]
+            keys = f"{moves[0].output[0]}::keys"
+            c.emit(moves[0], "Permute", {"dims": tuple(key_order[1:])}, [c.resolve(k)], keys)
+        inputs = [c.resolve(q), keys, c.resolve(v), c.resolve(held) if held else ""]
         c.emit(mix, "ScaledDotProductAttention", params, inputs, mix.output[0])
 
     return Match(nodes, emit)
@@ -116,16 +119,28 @@ def _from_product(ctx: ImportContext, tensor: str) -> bool:
     return producer is not None and producer.op_type in ("Mul", "Div", "MatMul")
 
 
-def _causal(ctx: ImportContext, mask: str) -> bool:
-    """Whether a constant mask hides exactly the keys after each query's position (PyTorch's is_causal)."""
+def _mask_kind(ctx: ImportContext, mask: str) -> str:
+    """What an additive mask does: "none" (a constant of zeros), "causal" (a constant that hides exactly the keys
+    after each query's position, PyTorch's is_causal) or "tensor" (anything else, kept as the layer's input)."""
     import numpy as np
 
-    value = ctx.const(mask)
-    if value is None or value.ndim < 2:
-        return False
+    if not ctx.is_constant(mask):
+        return "tensor"
+    try:
+        value = shared_value(ctx, mask)
+    except Unmappable:
+        return "tensor"
+    if value.dtype.kind != "f":
+        return "tensor"
+    if not value.any():
+        return "none"
+    if value.ndim < 2:
+        return "tensor"
     rows, cols = value.shape[-2:]
-    table = value.reshape(-1, rows, cols)[0]
-    if any(not np.array_equal(table, plane) for plane in value.reshape(-1, rows, cols)):
-        return False
+    planes = value.reshape(-1, rows, cols)
+    table = planes[0]
+    if any(not np.array_equal(table, plane) for plane in planes):
+        return "tensor"
     hidden = np.triu(np.ones((rows, cols), dtype=bool), 1)
-    return bool(np.all(table[~hidden] == 0) and np.all(np.isneginf(table[hidden]) | (table[hidden] < -1e9)))
+    causal = np.all(table[~hidden] == 0) and np.all(np.isneginf(table[hidden]) | (table[hidden] < -1e9))
+    return "causal" if causal else "tensor"

@@ -139,6 +139,7 @@ class ImportContext:
             str, str
         ] = {}  # a time-major (T, N, F) tensor -> its batch-first layer output
         self._attrs: dict[int, dict[str, Any]] = {}
+        self.memo: dict[str, Any] = {}  # what the patterns and mappers work out once per tensor
 
     # ----- reading the graph -----
     def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
