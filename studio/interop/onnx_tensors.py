@@ -133,7 +133,11 @@ def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
         mode, rest = moved
         ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], node.output[0])
         return
-    _reshaped(ctx, node, x, reshape_target(ctx, node, source, name))
+    target = reshape_target(ctx, node, source, name)
+    if target == tuple(source[1:]):  # a view that changes nothing (x.view(-1, T) of a (N, T) tensor)
+        ctx.alias(node.output[0], x)
+        return
+    _reshaped(ctx, node, x, target)
 
 
 def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple[str, tuple[int, ...]] | None:

@@ -53,6 +53,64 @@ def permutation(ctx: ImportContext, tensor: str, reader: onnx.NodeProto | None =
     return None
 
 
+def heads_split(ctx: ImportContext, tensor: str, reader: onnx.NodeProto, keys: bool = False) -> tuple[str, int, list[onnx.NodeProto]] | None:
+    """`tensor` as a sequence (N, T, E) cut into heads through a chain of views: (that sequence, the number of heads,
+    the chain's nodes). The heads are (N, H, T, E / H), or (N, H, E / H, T) for `keys` (transposed for the product)."""
+    import numpy as np
+
+    chain = view_chain(ctx, tensor, reader)
+    for depth in range(len(chain), 0, -1):
+        nodes = chain[:depth]
+        source = nodes[-1].input[0]
+        sample = _sample_shape(ctx, source)
+        if sample is None or len(sample) != 2:
+            continue
+        steps, width = sample
+        heads = None
+        for which, batch in enumerate(BATCHES):
+            numbers = np.arange(batch * steps * width, dtype=np.int64).reshape(batch, steps, width)
+            result = run_views(ctx, nodes[::-1], numbers, which)
+            if result is None or result.ndim != 4 or width % max(result.shape[1], 1) or heads not in (None, result.shape[1]):
+                break
+            heads = result.shape[1]
+            split = numbers.reshape(batch, steps, heads, width // heads).transpose((0, 2, 3, 1) if keys else (0, 2, 1, 3))
+            if result.shape != split.shape or not np.array_equal(result, split):
+                break
+        else:
+            return source, int(heads), nodes  # type: ignore[arg-type]
+    return None
+
+
+def heads_merged(ctx: ImportContext, tensor: str) -> tuple[str, list[onnx.NodeProto]] | None:
+    """The sequence (N, T, H * d) that a chain of views after `tensor` (N, H, T, d) makes by joining its heads, and the
+    chain's nodes; None when no chain does."""
+    import numpy as np
+
+    sample = _sample_shape(ctx, tensor)
+    chain: list[onnx.NodeProto] = []
+    current = tensor
+    while len(chain) < MAX_VIEWS:
+        node = ctx.only_consumer(current)
+        if node is None or node.op_type not in VIEWS or ctx.is_claimed(node) or node.input[0] != current:
+            break
+        chain.append(node)
+        current = node.output[0]
+    if sample is None or len(sample) != 3:
+        return None
+    heads, steps, width = sample
+    for depth in range(len(chain), 0, -1):
+        nodes = chain[:depth]
+        for which, batch in enumerate(BATCHES):
+            numbers = np.arange(batch * heads * steps * width, dtype=np.int64).reshape(batch, heads, steps, width)
+            result = run_views(ctx, nodes, numbers, which)
+            joined = numbers.transpose(0, 2, 1, 3).reshape(batch, steps, heads * width)
+            if result is None or result.shape != joined.shape or not np.array_equal(result, joined):
+                break
+        else:
+            return nodes[-1].output[0], nodes
+    return None
+
+
 def _transposes(ctx: ImportContext, nodes: list[onnx.NodeProto]) -> tuple[int, ...] | None:
     """The permutation a chain of Transposes with explicit perms applies (no sizes needed); None for any other chain."""
     perm: tuple[int, ...] | None = None
