@@ -10,13 +10,19 @@ stays an input (a Constant layer where the file holds it as a value).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import ImportContext
+from studio.interop.onnx_held import held_tensor, shared_value
+from studio.interop.onnx_ops import floats, renamed
 from studio.interop.onnx_patterns import Match, feeder, follower, split
-from studio.interop.onnx_tensors import held_tensor
+from studio.interop.onnx_views import heads_merged, heads_split, permutation
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 
@@ -70,7 +76,7 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
         return None
     nodes.append(product)
     q, keys = product.input
-    key_reader = product
+    q_reader, key_reader = product, product
     for side in ("q", "k"):  # torch.onnx scales each operand by the root of the scale
         operand = q if side == "q" else keys
         pre = feeder(ctx, operand, "Mul", reader=product)
@@ -79,36 +85,150 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
             scale *= factor
             nodes.append(pre)
             if side == "q":
-                q = operand
+                q, q_reader = operand, pre
             else:
                 keys, key_reader = operand, pre
-    transpose = feeder(ctx, keys, "Transpose", reader=key_reader)
-    perm = list(ctx.attrs(transpose).get("perm", [])) if transpose is not None else []
-    rank = len(perm)
-    if transpose is None or rank < 3 or perm[0] != 0 or (shape is not None and len(shape) != rank) or axis % rank != rank - 1:
+    found = permutation(ctx, keys, key_reader)
+    if found is None:
         return None
-    nodes.append(transpose)
-    # the keys as attention takes them: the transpose without its swap of the last two axes
+    k, perm, moves = found
+    rank = len(perm)
+    if rank < 3 or (shape is not None and len(shape) != rank) or axis % rank != rank - 1:
+        return None
+    nodes += moves
+    # the keys as attention takes them: the permutation without its swap of the last two axes
     key_order = [*perm[:-2], perm[-1], perm[-2]]
-    k, v = transpose.input[0], mix.input[1]
+    v = mix.input[1]
     if any(ctx.is_constant(t) for t in (q, k, v)):
         return None
-    causal = mask is not None and _causal(ctx, mask)
+    kind = _mask_kind(ctx, mask) if mask is not None else "none"
+    causal, masked = kind == "causal", mask if kind == "tensor" else None
+    head = (ctx.inferred.get(q) or (None,))[-1]
+    if kind == "none" and rank == 4 and head and math.isclose(scale, 1 / math.sqrt(head), rel_tol=1e-5):
+        block = multihead(ctx, [(q, q_reader), (keys, key_reader), (v, mix)], mix.output[0])
+        if block is not None:
+            return Match(_unique([*nodes, *block.nodes]), block.emit)
 
     def emit(c: ImportContext) -> None:
         width = (c.shape(c.resolve(q)) or (None, 1))[-1] or 1  # known once q is mapped
         params = {"causal": causal, "scale": 0.0 if math.isclose(scale, 1 / math.sqrt(width), rel_tol=1e-5) else scale}
-        masked = None if mask is None or causal else mask
-        if masked is not None and c.is_constant(masked):
-            masked = held_tensor(c, masked, rank)
+        held = held_tensor(c, masked, rank) if masked is not None and c.is_constant(masked) else masked
         keys = c.resolve(k)
         if key_order != list(range(rank)):
-            keys = f"{transpose.output[0]}::keys"
-            c.emit(transpose, "Permute", {"dims": tuple(key_order[1:])}, [c.resolve(k)], keys)
-        inputs = [c.resolve(q), keys, c.resolve(v), c.resolve(masked) if masked else ""]
+            keys = f"{moves[0].output[0]}::keys"
+            c.emit(moves[0], "Permute", {"dims": tuple(key_order[1:])}, [c.resolve(k)], keys)
+        inputs = [c.resolve(q), keys, c.resolve(v), c.resolve(held) if held else ""]
         c.emit(mix, "ScaledDotProductAttention", params, inputs, mix.output[0])
 
     return Match(nodes, emit)
+
+
+@dataclass
+class Heads:
+    """Multi-head attention around a product of heads: its projections, the nodes it takes, and how to emit it."""
+
+    nodes: list[onnx.NodeProto]
+    emit: Callable[[ImportContext], None]
+
+
+def multihead(ctx: ImportContext, operands: list[tuple[str, onnx.NodeProto]], mixed: str) -> Heads | None:
+    """The query, key and value heads (each tensor with its reader) cut from projections of sequences, and the heads
+    of the result joined into an output projection -> one MultiheadAttention, when the weights fit its form: the
+    same number of heads and width everywhere, and biases on every projection or on none."""
+    import numpy as np
+
+    nodes: list[onnx.NodeProto] = []
+    found = []
+    for index, (tensor, reader) in enumerate(operands):
+        split = heads_split(ctx, tensor, reader, keys=index == 1)
+        projection = _projection(ctx, split[0], split[2][-1]) if split is not None else None
+        if split is None or projection is None:
+            return None
+        found.append((split[1], projection))
+        nodes += [*split[2], *projection[3]]
+    joined = heads_merged(ctx, mixed)
+    out = _out_projection(ctx, joined[0]) if joined is not None else None
+    if joined is None or out is None:
+        return None
+    heads = found[0][0]
+    weights = [p[1] for _, p in found]
+    biases = [p[2] for _, p in found] + [out[1]]
+    embed = out[0].shape[0]
+    if any(h != heads for h, _ in found) or any(w.shape[0] != embed for w in weights) or weights[0].shape[1] != embed or out[0].shape[1] != embed:
+        return None
+    if any(b is None for b in biases) and any(b is not None for b in biases):
+        return None
+    sources = [p[0] for _, p in found]
+    end = out[2][-1].output[0]
+
+    def emit(c: ImportContext) -> None:
+        live = [c.resolve(t) for t in sources]
+        ports = [live[0], "", ""]
+        if live[1] != live[0] or live[2] != live[0]:
+            ports[1] = live[1]
+            if live[2] != live[1]:
+                ports[2] = live[2]
+        state = {"out_proj.weight": floats(out[0])}
+        if all(w.shape[1] == embed for w in weights):
+            state["in_proj_weight"] = floats(np.concatenate(weights))
+        else:
+            state.update(q_proj_weight=floats(weights[0]), k_proj_weight=floats(weights[1]), v_proj_weight=floats(weights[2]))
+        if biases[0] is not None:
+            state["in_proj_bias"] = floats(np.concatenate(biases[:3]))
+            state["out_proj.bias"] = floats(biases[3])
+        anchor = renamed(out[2][0], out[2][0].name or "attention")
+        c.emit(anchor, "MultiheadAttention", {"num_heads": heads, "bias": biases[0] is not None}, ports, end, state)
+
+    return Heads([*nodes, *joined[1], *out[2]], emit)
+
+
+def _projection(ctx: ImportContext, tensor: str, reader: onnx.NodeProto) -> tuple[str, np.ndarray, np.ndarray | None, list[onnx.NodeProto]] | None:
+    """`tensor` as MatMul(x, W) (+ b) of a sequence x (N, T, F) by constants: x, the weight as (out, F), the bias, the nodes."""
+    nodes, bias = [], None
+    add = feeder(ctx, tensor, "Add", reader=reader)
+    if add is not None:
+        bias = _bias(ctx, add)
+        if bias is None:
+            return None
+        tensor, reader = bias[0], add
+        bias = bias[1]
+        nodes.append(add)
+    matmul = feeder(ctx, tensor, "MatMul", reader=reader)
+    weight = ctx.const(matmul.input[1]) if matmul is not None else None
+    if matmul is None or weight is None or weight.ndim != 2 or ctx.is_constant(matmul.input[0]):
+        return None
+    x = matmul.input[0]
+    shape = ctx.inferred.get(x)
+    if shape is None or len(shape) != 3 or shape[2] != weight.shape[0] or (bias is not None and bias.size != weight.shape[1]):
+        return None
+    return x, weight.T, bias, [matmul, *nodes]
+
+
+def _bias(ctx: ImportContext, add: onnx.NodeProto) -> tuple[str, np.ndarray] | None:
+    """An Add's live operand and its constant vector."""
+    live = [n for n in add.input if not ctx.is_constant(n)]
+    held = [ctx.const(n) for n in add.input if ctx.is_constant(n)]
+    if len(live) != 1 or len(held) != 1 or held[0] is None or held[0].ndim < 1 or held[0].size != held[0].shape[-1]:
+        return None
+    return live[0], held[0].reshape(-1)
+
+
+def _out_projection(ctx: ImportContext, tensor: str) -> tuple[np.ndarray, np.ndarray | None, list[onnx.NodeProto]] | None:
+    """The MatMul by a constant (and Add of a constant vector) that reads joined heads: weight (out, E), bias, nodes."""
+    matmul = follower(ctx, tensor, "MatMul")
+    weight = ctx.const(matmul.input[1]) if matmul is not None else None
+    if matmul is None or matmul.input[0] != tensor or weight is None or weight.ndim != 2:
+        return None
+    add = follower(ctx, matmul.output[0], "Add")
+    found = _bias(ctx, add) if add is not None else None
+    if found is not None and found[1].size == weight.shape[1]:
+        return weight.T, found[1], [matmul, add]  # type: ignore[list-item]
+    return weight.T, None, [matmul]
+
+
+def _unique(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    seen: set[int] = set()
+    return [n for n in nodes if not (id(n) in seen or seen.add(id(n)))]  # type: ignore[func-returns-value]
 
 
 def _from_product(ctx: ImportContext, tensor: str) -> bool:
@@ -116,16 +236,28 @@ def _from_product(ctx: ImportContext, tensor: str) -> bool:
     return producer is not None and producer.op_type in ("Mul", "Div", "MatMul")
 
 
-def _causal(ctx: ImportContext, mask: str) -> bool:
-    """Whether a constant mask hides exactly the keys after each query's position (PyTorch's is_causal)."""
+def _mask_kind(ctx: ImportContext, mask: str) -> str:
+    """What an additive mask does: "none" (a constant of zeros), "causal" (a constant that hides exactly the keys
+    after each query's position, PyTorch's is_causal) or "tensor" (anything else, kept as the layer's input)."""
     import numpy as np
 
-    value = ctx.const(mask)
-    if value is None or value.ndim < 2:
-        return False
+    if not ctx.is_constant(mask):
+        return "tensor"
+    try:
+        value = shared_value(ctx, mask)
+    except Unmappable:
+        return "tensor"
+    if value.dtype.kind != "f":
+        return "tensor"
+    if not value.any():
+        return "none"
+    if value.ndim < 2:
+        return "tensor"
     rows, cols = value.shape[-2:]
-    table = value.reshape(-1, rows, cols)[0]
-    if any(not np.array_equal(table, plane) for plane in value.reshape(-1, rows, cols)):
-        return False
+    planes = value.reshape(-1, rows, cols)
+    table = planes[0]
+    if any(not np.array_equal(table, plane) for plane in planes):
+        return "tensor"
     hidden = np.triu(np.ones((rows, cols), dtype=bool), 1)
-    return bool(np.all(table[~hidden] == 0) and np.all(np.isneginf(table[hidden]) | (table[hidden] < -1e9)))
+    causal = np.all(table[~hidden] == 0) and np.all(np.isneginf(table[hidden]) | (table[hidden] < -1e9))
+    return "causal" if causal else "tensor"

@@ -139,6 +139,7 @@ class ImportContext:
             str, str
         ] = {}  # a time-major (T, N, F) tensor -> its batch-first layer output
         self._attrs: dict[int, dict[str, Any]] = {}
+        self.memo: dict[str, Any] = {}  # what the patterns and mappers work out once per tensor
 
     # ----- reading the graph -----
     def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
@@ -387,6 +388,8 @@ class ImportContext:
 
         try:
             _check_growth(node, feeds, self.attrs(node))
+            if node.op_type == "GatherElements":
+                return [_gather_elements(node, feeds, self.attrs(node))]
             results = ReferenceEvaluator(
                 _single_node_model(node, feeds, self.opset)
             ).run(None, feeds)
@@ -524,6 +527,16 @@ def _check_growth(
         raise Unmappable(
             f"{node.op_type} (would build a constant of {size:,} elements)"
         )
+
+
+def _gather_elements(node: onnx.NodeProto, feeds: dict[str, np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
+    """GatherElements in numpy (ONNX's reference runs it with np.choose, which takes at most 32 choices along the axis)."""
+    import numpy as np
+
+    data, index = (np.asarray(feeds[name]) for name in node.input[:2])
+    axis = int(attrs.get("axis", 0)) % max(data.ndim, 1)
+    index = np.where(index < 0, index + data.shape[axis], index).astype(np.int64)
+    return np.take_along_axis(data, index, axis=axis)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -31,6 +31,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
+from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
@@ -50,7 +51,6 @@ from studio.interop.onnx_patterns import (
     gelu_tanh,
     group_norm,
     lrn,
-    matmul_add,
     normalize,
     pad_into,
     shuffle,
@@ -81,6 +81,7 @@ PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific 
     "softplus": (frozenset({"Softplus"}), softplus),
     "silu": (frozenset({"Sigmoid"}), silu),
     "adaptive_pool_1d": (frozenset({"Unsqueeze"}), adaptive_pool_1d),
+    "folded_linear": (frozenset({"MatMul", "Gemm"}), folded_linear),
     "matmul_add": (frozenset({"MatMul"}), matmul_add),
     "pad_into": (frozenset({"Pad"}), pad_into),
     "shuffle": (frozenset({"Reshape"}), shuffle),

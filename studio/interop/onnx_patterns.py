@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from studio.interop.onnx_graph import ImportContext
-from studio.interop.onnx_ops import clean, conv_layer, linear_layer
+from studio.interop.onnx_ops import clean, conv_layer
 from studio.interop.onnx_pooling import pool_layer
 from studio.interop.onnx_spatial import PAD_MODES, pad_spec
 
@@ -414,7 +414,7 @@ def _channel_pads(ctx: ImportContext, pad: onnx.NodeProto, total: list[int]) -> 
     return True
 
 
-# ----- pooling, dense, padding -----
+# ----- pooling, padding -----
 def adaptive_pool_1d(ctx: ImportContext, unsqueeze: onnx.NodeProto) -> Match | None:
     """Unsqueeze(-2), ReduceMean over the last two axes, Squeeze(-2): AdaptiveAvgPool1d to length 1."""
     x = unsqueeze.input[0]
@@ -436,29 +436,6 @@ def adaptive_pool_1d(ctx: ImportContext, unsqueeze: onnx.NodeProto) -> Match | N
         lambda c: c.emit(
             squeeze, "AdaptiveAvgPool1d", {"output_size": (1,)}, [x], squeeze.output[0]
         ),
-    )
-
-
-def matmul_add(ctx: ImportContext, matmul: onnx.NodeProto) -> Match | None:
-    """MatMul by a constant matrix, then Add of a constant vector -> Linear with bias."""
-    weight = ctx.const(matmul.input[1])
-    if weight is None or weight.ndim != 2 or ctx.is_constant(matmul.input[0]):
-        return None
-    add = follower(ctx, matmul.output[0], "Add")
-    if add is None:
-        return None
-    other = add.input[1] if add.input[0] == matmul.output[0] else add.input[0]
-    bias = ctx.const(other)
-    if (
-        bias is None
-        or bias.size != weight.shape[1]
-        or (bias.ndim and bias.shape[-1] != weight.shape[1])
-    ):
-        return None
-    x = matmul.input[0]
-    return Match(
-        [matmul, add],
-        lambda c: linear_layer(c, add, c.resolve(x), weight.T, bias, add.output[0]),
     )
 
 

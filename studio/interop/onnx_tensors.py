@@ -9,6 +9,7 @@ from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Folded
 from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext
+from studio.interop.onnx_held import held_tensor, is_learned, picked, shared_value
 from studio.interop.onnx_ops import (
     Mapper,
     clean,
@@ -132,7 +133,11 @@ def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
         mode, rest = moved
         ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], node.output[0])
         return
-    _reshaped(ctx, node, x, reshape_target(ctx, node, source, name))
+    target = reshape_target(ctx, node, source, name)
+    if target == tuple(source[1:]):  # a view that changes nothing (x.view(-1, T) of a (N, T) tensor)
+        ctx.alias(node.output[0], x)
+        return
+    _reshaped(ctx, node, x, target)
 
 
 def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple[str, tuple[int, ...]] | None:
@@ -397,7 +402,7 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
         return
     other = next(n for n in node.input if ctx.is_constant(n))
     value = ctx.const(other)
-    if value is not None and value.size > 1 and _shared_value(ctx, other)[1] not in ctx.initializers:
+    if value is not None and value.size > 1 and not is_learned(ctx, other):
         with_held_tensor(ctx, node, x, shape)  # a fixed value (a Constant node), not a weight to learn
         return
     singles: list[bool] = []
@@ -445,59 +450,40 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
 
 
 def _position_table(ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]) -> bool:
-    """Whether an Add's constant is a position table: a learned (T, D) initializer, or the sinusoidal table."""
+    """Whether an Add's constant is a position table: the sinusoidal table, or the first T rows of a learned table."""
+    name = node.input[1] if ctx.resolve(node.input[0]) == x else node.input[0]
+    return _sinusoidal(ctx, name, shape[1], shape[2]) or _learned_positions(ctx, name, shape[1], shape[2]) is not None
+
+
+def _sinusoidal(ctx: ImportContext, name: str, steps: int, width: int) -> bool:
     import numpy as np
 
-    name = node.input[1] if ctx.resolve(node.input[0]) == x else node.input[0]
     table = ctx.const(name)
-    steps, width = shape[1], shape[2]
     if table is None or table.size != steps * width or table.shape[-2:] != (steps, width):
         return False
-    sinusoidal = np.allclose(table.reshape(steps, width), sinusoidal_table(steps, width), atol=1e-5)
-    return sinusoidal or name in ctx.initializers or ctx.producer.get(name) is not None and ctx.producer[name].op_type == "Slice"
+    return bool(np.allclose(table.reshape(steps, width), sinusoidal_table(steps, width), atol=1e-5))
+
+
+def _learned_positions(ctx: ImportContext, name: str, steps: int, width: int) -> np.ndarray | None:
+    """The whole (R, D) learned table whose first `steps` rows, in order, the constant `name` is; None for any other constant."""
+    if not is_learned(ctx, name):
+        return None
+    try:
+        value = shared_value(ctx, name)
+    except Unmappable:
+        return None
+    if value.size != steps * width or value.shape[-2:] != (steps, width):
+        return None
+    pick = picked(ctx, name, (1, steps, width))
+    if pick is None:  # the table itself, every row in order
+        return value.reshape(steps, width)
+    table = ctx.const(pick.table)
+    if pick.axis is None and pick.rows == tuple(range(steps)) and table is not None and table.ndim == 2:
+        return table
+    return None
 
 
 HELD_MERGES = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Div": "Divide", "Max": "Maximum", "Min": "Minimum"}
-
-
-def held_tensor(ctx: ImportContext, name: str, rank: int) -> str:
-    """The live tensor standing for the constant `name` beside a tensor of `rank`: a Parameter (an initializer:
-    a weight) or a Constant (a fixed value), with a batch dimension of 1; emitted once per constant."""
-    import numpy as np
-    from onnx import helper
-
-    held = f"{name}::held"
-    if held in ctx.live:
-        return held
-    value, origin = _shared_value(ctx, name)
-    if value.ndim > rank or (value.ndim == rank and value.shape[0] != 1):
-        raise Unmappable("a constant that does not broadcast over the batch (its first dimension is not 1)")
-    aligned = value.reshape((1,) * (rank - value.ndim) + value.shape)
-    learned = origin in ctx.initializers and value.dtype.kind == "f" and bool(np.isfinite(value).all())
-    layer_type, state = ("Parameter", "weight") if learned else ("Constant", "value")
-    params = {"shape": tuple(int(d) for d in aligned.shape[1:])} if rank > 1 else {}
-    source = helper.make_node("Constant", [], [held], name=name)
-    ctx.emit(source, layer_type, {**params, **({"std": 0.0} if learned else {})}, [], held, {state: floats(aligned)})
-    return held
-
-
-def _shared_value(ctx: ImportContext, name: str) -> tuple[np.ndarray, str]:
-    """A constant's value with batch 1, and the tensor it comes from: a batch constant that only repeats
-    one row over the batch (a class token expanded to N rows) counts as that row."""
-    import numpy as np
-
-    if name in ctx.batch_consts:
-        first, second = (np.asarray(v) for v in ctx.batch_consts[name])
-        if first.ndim == 0 or first.shape[0] != BATCHES[0] or second.shape[0] != BATCHES[1] or not (first == first[:1]).all():
-            raise Unmappable("a constant computed from the batch size that is not one row repeated")
-        value = first[:1]
-    else:
-        value = np.asarray(ctx.const(name))
-    origin = name
-    moves = ("Expand", "Identity", "Tile", "Slice", "Reshape", "Squeeze", "Unsqueeze", "Transpose")  # data moved, not made
-    while (producer := ctx.producer.get(origin)) is not None and producer.op_type in moves:
-        origin = producer.input[0]
-    return value, origin
 
 
 def with_held_tensor(ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]) -> None:
@@ -526,59 +512,16 @@ def sinusoidal_table(length: int, width: int) -> np.ndarray:
 def positional(
     ctx: ImportContext, node: onnx.NodeProto, x: str, shape: tuple[Any, ...]
 ) -> None:
-    """An Add of a (T, D) table to a sequence: a sinusoidal PositionalEncoding when it is that table, else a learned one."""
-    import numpy as np
-
+    """An Add of a (T, D) table to a sequence: a sinusoidal PositionalEncoding when it is that table, else a learned
+    one holding the whole table the rows come from."""
     name = node.input[1] if ctx.resolve(node.input[0]) == x else node.input[0]
-    table = ctx.const(name)
     steps, width = shape[1], shape[2]
-    if (
-        table is None
-        or table.size != steps * width
-        or table.shape[-2:] != (steps, width)
-    ):
-        raise Unmappable(
-            "Add (of a constant that is neither per channel nor a position table)"
-        )
-    table = table.reshape(steps, width)
-    if np.allclose(table, sinusoidal_table(steps, width), atol=1e-5):
-        ctx.emit(
-            node,
-            "PositionalEncoding",
-            {"kind": "sinusoidal", "max_len": max(steps, 512)},
-            [x],
-            node.output[0],
-        )
+    table = None if _sinusoidal(ctx, name, steps, width) else _learned_positions(ctx, name, steps, width)
+    if table is None:
+        ctx.emit(node, "PositionalEncoding", {"kind": "sinusoidal", "max_len": max(steps, 512)}, [x], node.output[0])
         return
-    full = _sliced_from(ctx, name, steps, width)
-    ctx.emit(
-        node,
-        "PositionalEncoding",
-        {"kind": "learned", "max_len": full.shape[0]},
-        [x],
-        node.output[0],
-        {"table": floats(full)},
-    )
-
-
-def _sliced_from(ctx: ImportContext, name: str, steps: int, width: int) -> np.ndarray:
-    """The whole learned table when `name` is its first `steps` rows sliced from an initializer, else `name`'s value."""
-    value = ctx.const(name).reshape(steps, width)
-    producer = ctx.producer.get(name)
-    if (
-        producer is None
-        or producer.op_type != "Slice"
-        or producer.input[0] not in ctx.initializers
-    ):
-        return value
-    whole = ctx.const(producer.input[0])
-    fits = (
-        whole is not None
-        and whole.ndim == 2
-        and whole.shape[1] == width
-        and whole.shape[0] >= steps
-    )
-    return whole if fits and (whole[:steps] == value).all() else value
+    params = {"kind": "learned", "max_len": table.shape[0]}
+    ctx.emit(node, "PositionalEncoding", params, [x], node.output[0], {"table": floats(table)})
 
 
 # ----- reductions, lookups -----

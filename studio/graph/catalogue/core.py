@@ -381,7 +381,7 @@ SPECS = (
         pytorch=_linear_pytorch,
         keras=_linear_keras,
         caffe=_inner_product,
-        onnx_patterns=("matmul_add",),
+        onnx_patterns=("folded_linear", "matmul_add"),
     ),
     LayerSpec(
         type="Flatten",
