@@ -158,6 +158,7 @@ class NodeRecord:
     name: str
     params: dict[str, Any]
     position: tuple[float, float]
+    renamed: dict[str, str] = field(default_factory=dict)  # output ports renamed since the file was written: {old: new}
 
 
 @dataclass(frozen=True)
@@ -438,6 +439,12 @@ def _node(node_id: str, value: Any) -> NodeRecord:
         what = "missing" if "name" not in node else f"not {_show(name)}"
         raise _Invalid((*path, "name"), f"must be a non-empty text of at most {MAX_NAME_LENGTH} characters; {what}")
     params = _mapping(node.get("params", {}), (*path, "params"), "an object from parameter name to value")
+    renamed: dict[str, str] = {}
+    if spec.upgrade is not None:  # parameters as an older Layer Studio stored them
+        try:
+            params, renamed = spec.upgrade(params)
+        except ParamValueError as err:
+            raise _Invalid((*path, "params"), str(err)) from None
     values: dict[str, Any] = {}
     for key in params:
         try:
@@ -450,7 +457,7 @@ def _node(node_id: str, value: Any) -> NodeRecord:
         except ParamValueError as err:
             raise _Invalid((*path, "params", key), str(err)) from None
     position = _position(node.get("position", [0.0, 0.0]), (*path, "position"))
-    return NodeRecord(node_id, spec.type, name, values, position)
+    return NodeRecord(node_id, spec.type, name, values, position, renamed)
 
 
 def _layer_spec(node: dict[str, Any], path: tuple[str | int, ...]) -> LayerSpec:
@@ -516,6 +523,8 @@ def _endpoint(
     if node is None:
         known = ", ".join(sorted(nodes, key=_natural)[:10]) or "none"
         raise _Invalid((*path, end), f"no node has the id {_show(node_id)} (the nodes are: {known})")
+    if end == "from":
+        port = node.renamed.get(port, port)
     spec = get_spec(node.type)
     params = {**spec.defaults(), **node.params}
     ports = spec.output_ports(params) if end == "from" else spec.input_ports(params)
