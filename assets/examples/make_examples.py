@@ -16,7 +16,7 @@ EXAMPLE_WIDTH = 1200.0  # long chains wrap into bands of at most 5 layers: reada
 
 
 class Builder:
-    """Adds layers by name, wiring each to the layers named as its inputs."""
+    """Adds layers by name, wiring each to the layers named as its inputs (`name:port` for another output than `out`)."""
 
     def __init__(self) -> None:
         self.graph = Graph()
@@ -25,7 +25,8 @@ class Builder:
         node = self.graph.add_node(layer_type, name, params)
         ports = node.spec.input_ports(node.params)
         for port, source in zip(ports, inputs, strict=True):
-            self.graph.connect(self.graph.node_by_name(source).id, "out", node.id, port.name)
+            layer, _, output = source.partition(":")
+            self.graph.connect(self.graph.node_by_name(layer).id, output or "out", node.id, port.name)
         return name
 
 
@@ -119,8 +120,8 @@ def inception_block(b: Builder) -> None:
 def lstm_classifier(b: Builder) -> None:
     b("Input", "tokens", shape=[32], dtype="int64")
     b("Embedding", "embed", "tokens", num_embeddings=64, embedding_dim=32)
-    b("LSTM", "lstm", "embed", hidden_size=64, bidirectional=True, return_sequences=False)
-    b("Dropout", "dropout", "lstm", p=0.2)
+    b("LSTM", "lstm", "embed", hidden_size=64, bidirectional=True)
+    b("Dropout", "dropout", "lstm:hidden", p=0.2)
     b("Linear", "logits", "dropout", out_features=2)
     b("Output", "label", "logits")
 
@@ -222,7 +223,7 @@ EXAMPLES = {
     "mlp": (mlp, "A multilayer perceptron for two-dimensional points (the two-spirals set).", dict(dataset="spirals", epochs=200, batch_size=32)),
     "resnet_small": (resnet_small, "A small residual network (ResNet-style blocks with Add) for 32x32 colour images.", dict(dataset="digits", optimizer="sgd", learning_rate=0.05, schedule="cosine")),
     "inception_block": (inception_block, "An inception-style block: four parallel branches joined by Concat.", dict(dataset="digits")),
-    "lstm_classifier": (lstm_classifier, "A bidirectional LSTM that classifies token sequences.", dict(dataset="sequence")),
+    "lstm_classifier": (lstm_classifier, "A bidirectional LSTM that classifies token sequences by its final hidden state.", dict(dataset="sequence")),
     "transformer_classifier": (transformer_classifier, "A two-layer transformer encoder that classifies token sequences.", dict(dataset="sequence", learning_rate=0.0005)),
     "se_mobilenet": (se_mobilenet, "MobileNetV3-style blocks whose squeeze-and-excitation gates broadcast over each feature map.", dict(dataset="digits", epochs=15, learning_rate=0.003)),
     "vit_tiny": (vit_tiny, "A tiny vision transformer: patch embedding, a learned class token and position table, two encoder blocks.", dict(dataset="digits", epochs=30, learning_rate=0.002)),

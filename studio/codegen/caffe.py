@@ -69,7 +69,7 @@ class _Net:
         self.analysis: ShapeAnalysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Caffe")
         self._used = {node.name for node in self.graph.nodes.values()}
-        self._pieces: dict[tuple[str, str], str] = {}  # (node id, port) -> blob, for layers of several pieces
+        self._pieces: dict[tuple[str, str], str] = {}  # (node id, port) -> blob, for layers of several outputs
         self.layers: list[Layer] = []
         problems = [
             problem_line(node, node.spec.targets["caffe"].reason)  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ class _Net:
             if edge is not None:
                 bottoms.append(self._blob(edge.src, edge.src_port))
         inputs = tuple(s for s in result.inputs if s is not None)
-        if node.spec.pieces is not None:
+        if len(node.spec.output_ports(node.params)) > 1:
             for port in node.spec.output_ports(node.params):
                 self._pieces[(node_id, port.name)] = self._claim(f"{node.name}/{port.name}")
         tops = [self._blob(node_id, port.name) for port in node.spec.output_ports(node.params)]

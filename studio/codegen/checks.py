@@ -44,9 +44,21 @@ def node_comment(graph: Graph, analysis: ShapeAnalysis, node_id: str) -> str:
     return f"# {comment_text(node.name)}: {node.type}{shape}{dtype}"
 
 
+def read_ports(graph: Graph, node_id: str) -> tuple[str, ...]:
+    """The output ports of a node that some edge reads, in port order."""
+    node = graph.nodes[node_id]
+    read = {edge.src_port for edge in graph.out_edges(node_id)}
+    return tuple(port.name for port in node.spec.output_ports(node.params) if port.name in read)
+
+
 def piece(graph: Graph, edge: Edge) -> int | None:
-    """Which output an edge leaves from, for a layer whose outputs are pieces (a Split); None for any other."""
+    """Which output an edge leaves from, where the layer's code gives a tuple of its outputs; None where it gives one tensor.
+
+    A layer whose outputs are pieces (a Split) always gives the tuple; a layer of several outputs
+    (a recurrent layer's steps and final states) gives it when more than one of them is read.
+    """
     node = graph.nodes[edge.src]
-    if node.spec.pieces is None:
+    ports = [p.name for p in node.spec.output_ports(node.params)]
+    if node.spec.pieces is None and len(read_ports(graph, edge.src)) < 2:
         return None
-    return [p.name for p in node.spec.output_ports(node.params)].index(edge.src_port)
+    return ports.index(edge.src_port)

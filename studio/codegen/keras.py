@@ -18,6 +18,7 @@ from studio.codegen.checks import (
     node_comment,
     piece,
     problem_line,
+    read_ports,
     refuse_errors,
 )
 from studio.codegen.keras_backend import load_keras
@@ -239,7 +240,8 @@ class _Emitter:
         assert result.outputs
         output = next(iter(result.outputs.values()))  # the first piece of a layer with several
         anchor = self.ident[self.inputs[0]] if self.inputs else ""
-        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier, anchor)
+        reads = read_ports(self.graph, node_id)
+        return Site(dict(node.params), result.inputs, output, self.ident[node_id], tuple(args), self.names.identifier, anchor, reads)
 
     def _value(self, edge: Edge) -> str:
         """The variable that holds what an edge carries: its layer's, or one piece of a layer's list of pieces."""

@@ -23,8 +23,8 @@ MAX_IDENTIFIER = 40
 FILE_NAMES = frozenset(
     {
         "self", "torch", "nn", "F", "math", "forward", "build_model", "weights", "model", "state", "Standardize",
-        "SinusoidalEncoding", "LearnedEncoding", "SeparableConv2d", "LastStateLSTM", "LastStateGRU",
-        "LastStateRNN", "LocalResponseNorm",
+        "SinusoidalEncoding", "LearnedEncoding", "SeparableConv2d", "recurrent_outputs",
+        "LocalResponseNorm",
     }
 )  # fmt: skip
 

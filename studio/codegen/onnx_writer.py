@@ -1,7 +1,7 @@
 """ONNX written straight from the graph: each layer's family emits its operators, named after the project.
 
 Node names are the layers' names, every layer's output value is named after its layer (a layer
-of several pieces names them `<layer>/out1`, ...), weights are initializers named
+of several outputs names them after its ports: `<layer>/out1`, `<layer>/hidden`), weights are initializers named
 `<layer>.<weight>`, and the graph inputs and outputs carry the names the generated PyTorch code
 gives them (`io_names`). Axis 0 of every input and output is the dynamic `batch`; the other
 sizes are those the shape analysis knows. The emitters write every opset from 13 to the newest
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from studio.codegen.checks import read_ports
 from studio.codegen.names import unique_name
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import Inexpressible
@@ -104,7 +105,7 @@ def onnx_model(
         arrays = {weights[key]: state[f"{attribute}.{key}"] for key in declared}
         ports = [port.name for port in node.spec.output_ports(node.params)]
         for port in ports:
-            own = node.name if node.spec.pieces is None else names.fresh(f"{node.name}/{port}")
+            own = node.name if len(ports) == 1 else names.fresh(f"{node.name}/{port}")
             value[(node_id, port)] = returned.get((node_id, port), own)
         site = OnnxSite(
             dict(node.params),
@@ -115,6 +116,7 @@ def onnx_model(
             opset,
             lambda suffix, layer=node.name: names.fresh(f"{layer}/{suffix}"),
             tuple(value[(node_id, port)] for port in ports),
+            read_ports(graph, node_id),
         )
         if node.spec.onnx is None:
             raise Inexpressible(f"{node.name}: {node.type}: its family has no ONNX emitter")

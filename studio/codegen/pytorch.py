@@ -7,7 +7,13 @@ project go through one `Namespace`; values are emitted as literals. Torch is not
 
 from __future__ import annotations
 
-from studio.codegen.checks import feeding_outputs, node_comment, piece, refuse_errors
+from studio.codegen.checks import (
+    feeding_outputs,
+    node_comment,
+    piece,
+    read_ports,
+    refuse_errors,
+)
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
@@ -123,32 +129,16 @@ def causal_mask(x: torch.Tensor) -> torch.Tensor:
     """-inf above the diagonal: each position attends to itself and the ones before it."""
     return nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
 ''',
-    "LastStateLSTM": '''
-class LastStateLSTM(nn.LSTM):
-    """An LSTM that returns its top layer's final hidden state (forward, then backward)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = super().forward(x)
-        directions = 2 if self.bidirectional else 1
-        return torch.cat(tuple(h_n[-directions:]), dim=-1)
-''',
-    "LastStateGRU": '''
-class LastStateGRU(nn.GRU):
-    """A GRU that returns its top layer's final hidden state (forward, then backward)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, h_n = super().forward(x)
-        directions = 2 if self.bidirectional else 1
-        return torch.cat(tuple(h_n[-directions:]), dim=-1)
-''',
-    "LastStateRNN": '''
-class LastStateRNN(nn.RNN):
-    """An RNN that returns its top layer's final hidden state (forward, then backward)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, h_n = super().forward(x)
-        directions = 2 if self.bidirectional else 1
-        return torch.cat(tuple(h_n[-directions:]), dim=-1)
+    "recurrent_outputs": '''
+def recurrent_outputs(
+    layer: nn.RNNBase, x: torch.Tensor, reverse: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Every step, then the top layer's final state(s), forward then backward."""
+    sequence, states = layer(x.flip(1) if reverse else x)
+    directions = 2 if layer.bidirectional else 1
+    finals = states if isinstance(states, tuple) else (states,)
+    tops = tuple(torch.cat(tuple(state[-directions:]), dim=-1) for state in finals)
+    return (sequence.flip(1) if reverse else sequence, *tops)
 ''',
 }
 HELPER_NAMES = frozenset(HELPERS)  # a layer named like a helper must not shadow it
@@ -219,7 +209,7 @@ class _Emitter:
         for port in node.spec.input_ports(node.params):
             edge = self.graph.source_of(node_id, port.name)
             args.append(None if edge is None else self._value(edge))
-        return Site(dict(node.params), result.inputs, f"self.{self.ident[node_id]}", tuple(args))
+        return Site(dict(node.params), result.inputs, f"self.{self.ident[node_id]}", tuple(args), read_ports(self.graph, node_id))
 
     def _value(self, edge: Edge) -> str:
         """The local that holds what an edge carries: its layer's, or one piece of a layer's tuple of pieces."""

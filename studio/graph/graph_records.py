@@ -10,7 +10,7 @@ import difflib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from studio.graph.catalogue import CATALOGUE, LayerSpec, get_spec
@@ -43,6 +43,7 @@ class NodeRecord:
     name: str
     params: dict[str, Any]
     position: tuple[float, float]
+    renamed: dict[str, str] = field(default_factory=dict)  # output ports renamed since the file was written: {old: new}
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,12 @@ def _node(node_id: str, value: Any, path: Path, library: Any) -> NodeRecord:
         what = "missing" if "name" not in node else f"not {show(name)}"
         raise RecordError((*path, "name"), f"must be a non-empty text of at most {MAX_NAME_LENGTH} characters; {what}")
     params = mapping(node.get("params", {}), (*path, "params"), "an object from parameter name to value")
+    renamed: dict[str, str] = {}
+    if spec.upgrade is not None:  # parameters as an older Layer Studio stored them
+        try:
+            params, renamed = spec.upgrade(params)
+        except ParamValueError as err:
+            raise RecordError((*path, "params"), str(err)) from None
     values: dict[str, Any] = {}
     for key in params:
         try:
@@ -141,7 +148,7 @@ def _node(node_id: str, value: Any, path: Path, library: Any) -> NodeRecord:
         except ParamValueError as err:
             raise RecordError((*path, "params", key), str(err)) from None
     position = _position(node.get("position", [0.0, 0.0]), (*path, "position"))
-    return NodeRecord(node_id, spec.type, name, values, position)
+    return NodeRecord(node_id, spec.type, name, values, position, renamed)
 
 
 def _spec(layer_type: str, library: Any) -> LayerSpec:
@@ -211,6 +218,8 @@ def _endpoint(edge: dict[str, Any], end: str, path: Path, nodes: dict[str, NodeR
     if node is None:
         known = ", ".join(sorted(nodes, key=natural)[:10]) or "none"
         raise RecordError((*path, end), f"no node has the id {show(node_id)} (the nodes are: {known})")
+    if end == "from":
+        port = node.renamed.get(port, port)
     spec = _spec(node.type, library)
     params = {**spec.defaults(), **node.params}
     ports = spec.output_ports(params) if end == "from" else spec.input_ports(params)

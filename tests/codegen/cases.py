@@ -96,10 +96,12 @@ TYPICAL_PORTS = {
 }  # layers whose inputs differ in shape
 
 
-def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None) -> Project:
+def single_layer(
+    layer_type: str, params: dict[str, Any], shapes: list[tuple[int, ...]] | None = None, outputs: tuple[str, ...] | None = None
+) -> Project:
     """A project Input(s) -> layer -> Output(s); one Input per given shape, wired to the ports in order.
 
-    A layer of several pieces gets an Output per piece: y, y2, y3, ...
+    A layer of several outputs gets an Output per output port (or per port in `outputs`): y, y2, y3, ...
     """
     graph = Graph()
     layer = graph.add_node(layer_type, name="layer", params=params)
@@ -117,7 +119,8 @@ def single_layer(layer_type: str, params: dict[str, Any], shapes: list[tuple[int
         graph.connect(source.id, "out", add.id, "in1")
         graph.connect(layer.id, "out", add.id, "in2")
         layer = add
-    for i, port in enumerate(layer.spec.output_ports(layer.params)):
+    wired = [p for p in layer.spec.output_ports(layer.params) if outputs is None or p.name in outputs]
+    for i, port in enumerate(wired):
         sink = graph.add_node("Output", name="y" if i == 0 else f"y{i + 1}")
         graph.connect(layer.id, port.name, sink.id, "in")
     return Project(name=f"{layer_type} test", graph=graph)
@@ -140,10 +143,11 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("AdaptiveAvgPool2d", {"output_size": (2, 3)}, None),
     ("Upsample", {"scale_factor": (2, 3), "mode": "bilinear"}, None),
     ("ZeroPad2d", {"padding": (1, 2, 0, 3)}, None),
-    ("LSTM", {"hidden_size": 5, "bidirectional": True, "return_sequences": True, "num_layers": 2}, None),
-    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2, "dropout": 0.2}, None),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2}, None),
+    ("LSTM", {"hidden_size": 4, "num_layers": 2, "reverse": True, "dropout": 0.2}, None),
     ("GRU", {"hidden_size": 5, "bidirectional": True}, None),
-    ("RNN", {"hidden_size": 5, "nonlinearity": "relu", "bias": False, "return_sequences": True}, None),
+    ("GRU", {"hidden_size": 3, "num_layers": 3, "reverse": True, "bias": False}, None),
+    ("RNN", {"hidden_size": 5, "nonlinearity": "relu", "bias": False, "reverse": True}, None),
     ("MultiheadAttention", {"num_heads": 2}, [(6, 8), (5, 4)]),
     ("MultiheadAttention", {"num_heads": 4, "bias": False}, [(6, 8), (5, 4), (5, 3)]),
     (
@@ -258,6 +262,21 @@ VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
     ("Split", {"dim": -1, "sizes": (3, 1, 4)}, [SEQUENCE]),
     ("Chunk", {"dim": 2, "chunks": 3}, None),
     ("Stack", {"num_inputs": 3, "dim": -1}, [SEQUENCE] * 3),
+]
+
+
+# Layers of several outputs with only some of them read: each export then writes another form
+# (a recurrent layer's steps alone, its final hidden or cell state alone, or two of them).
+OUTPUT_VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None, tuple[str, ...]]] = [
+    ("LSTM", {"hidden_size": 5}, None, ("sequence",)),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2}, None, ("hidden",)),
+    ("LSTM", {"hidden_size": 4, "bidirectional": True}, None, ("cell",)),
+    ("LSTM", {"hidden_size": 4, "reverse": True, "num_layers": 2}, None, ("hidden", "cell")),
+    ("LSTM", {"hidden_size": 4, "reverse": True}, None, ("sequence",)),
+    ("GRU", {"hidden_size": 4, "reverse": True}, [(5, 3)], ("hidden",)),
+    ("GRU", {"hidden_size": 4, "bidirectional": True, "num_layers": 3}, None, ("sequence", "hidden")),
+    ("RNN", {"hidden_size": 4, "nonlinearity": "relu", "reverse": True, "num_layers": 2}, None, ("sequence", "hidden")),
+    ("RNN", {"hidden_size": 3, "bidirectional": True, "bias": False}, None, ("hidden",)),
 ]
 
 

@@ -21,7 +21,7 @@ from studio.codegen.pytorch import HELPERS
 from studio.graph.catalogue import CATALOGUE, attention, recurrent, sequence
 from studio.graph.project import Project
 from studio.interop.onnx_import import import_onnx
-from tests.codegen.cases import layer_project
+from tests.codegen.cases import layer_project, single_layer
 from tests.codegen.helpers import run_source
 from tests.codegen.onnx_checks import direct_export, randomized
 from tests.interop.onnx_models import assert_matches_onnxruntime
@@ -58,8 +58,8 @@ def test_every_layer_of_the_families_has_an_emitter() -> None:
     layer_type=st.sampled_from(["LSTM", "GRU", "RNN"]),
     hidden=st.integers(1, 5),
     layers=st.integers(1, 3),
-    bidirectional=st.booleans(),
-    sequences=st.booleans(),
+    direction=st.sampled_from(["forward", "reverse", "bidirectional"]),
+    outputs=st.sets(st.sampled_from(["sequence", "hidden", "cell"]), min_size=1),
     bias=st.booleans(),
     relu=st.booleans(),
     shape=st.tuples(st.integers(1, 5), st.integers(1, 4)),
@@ -70,8 +70,8 @@ def test_recurrent_layers(
     layer_type: str,
     hidden: int,
     layers: int,
-    bidirectional: bool,
-    sequences: bool,
+    direction: str,
+    outputs: set[str],
     bias: bool,
     relu: bool,
     shape: tuple[int, int],
@@ -79,13 +79,14 @@ def test_recurrent_layers(
     params: dict[str, Any] = {
         "hidden_size": hidden,
         "num_layers": layers,
-        "bidirectional": bidirectional,
-        "return_sequences": sequences,
+        "bidirectional": direction == "bidirectional",
+        "reverse": direction == "reverse",
         "bias": bias,
     }
     if layer_type == "RNN":
         params["nonlinearity"] = "relu" if relu else "tanh"
-    assert check_direct(layer_project(layer_type, params, [shape]), tmp_path) == {layer_type}
+    wired = tuple(outputs if layer_type == "LSTM" else outputs - {"cell"} or {"hidden"})
+    assert check_direct(single_layer(layer_type, params, [shape], wired), tmp_path) == {layer_type}
 
 
 @given(

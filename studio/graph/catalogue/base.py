@@ -134,7 +134,8 @@ class LayerSpec:
     tensors). `shares`: inputs shared by every sample (batch 1) may meet inputs with the
     batch N, and are broadcast over it (elementwise merges, Concat, MatMul). A layer whose
     `pieces` counts its outputs from its parameters (a Split) has output ports out1, out2, ...
-    and `infer` returns one shape per piece.
+    and `infer` returns one shape per piece. `upgrade` reads the parameters of a node as an older
+    project file stored them and returns today's, with the output ports renamed since ({old: new}).
     """
 
     type: str
@@ -161,6 +162,7 @@ class LayerSpec:
     onnx_import: tuple[Any, ...] = ()  # OnnxImport rules: ONNX operators that become this layer
     caffe_import: tuple[Any, ...] = ()  # CaffeImport rules: Caffe layer types that become this layer
     onnx_patterns: tuple[str, ...] = ()  # the ONNX importer's patterns of several nodes that become this layer, by name
+    upgrade: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None  # older files' parameters
 
     def param(self, name: str) -> Param:
         """Return the parameter spec called `name` (KeyError if the layer has none)."""

@@ -55,6 +55,7 @@ class Site:
     args: tuple[str | None, ...]
     claim: Callable[[str], str]  # a new unique identifier for a helper layer or local
     anchor: str = ""  # the model's first input: what a layer that takes no input is called on
+    reads: tuple[str, ...] = ()  # the output ports something reads, in port order (a layer of several outputs)
 
     @property
     def x(self) -> str:

@@ -66,7 +66,8 @@ class OnnxSite:
     weights: dict[str, str]  # state name -> initializer name
     opset: int
     fresh: Callable[[str], str]  # a new value name for an intermediate result
-    outputs: tuple[str, ...] = ()  # the value of each output port, for a layer of several pieces (`output` is the first)
+    outputs: tuple[str, ...] = ()  # the value of each output port, for a layer of several (`output` is the first)
+    reads: tuple[str, ...] = ()  # the output ports something reads, in port order (a layer of several outputs)
 
     @property
     def x(self) -> str:

@@ -57,6 +57,7 @@ class Site:
     inputs: tuple[Shape | None, ...]
     attr: str
     args: tuple[str | None, ...]
+    reads: tuple[str, ...] = ()  # the output ports something reads, in port order (a layer of several outputs)
 
     @property
     def x(self) -> str:

@@ -10,7 +10,7 @@ def build_model(weights: str | None = None) -> keras.Model:
     tokens = keras.Input(shape=(32,), dtype="int64", name="tokens")
     # embed: Embedding -> (N, 32, 32)
     embed = layers.Embedding(64, 32, name="embed")(tokens)
-    # lstm: LSTM -> (N, 128)
+    # lstm: LSTM -> (N, 32, 128), (N, 128), (N, 128)
     lstm = layers.Bidirectional(layers.LSTM(64), name="lstm")(embed)
     # dropout: Dropout -> (N, 128)
     dropout = layers.Dropout(0.2, name="dropout")(lstm)

@@ -30,13 +30,14 @@ def _recurrent(cls):
         dirs = 2 if p["bidirectional"] else 1
 
         def forward(m, x):
-            output, state = m.rnn(x)
-            if p["return_sequences"]:
-                return output
-            # The final state of the top layer, forward then backward (Keras Bidirectional),
+            # A reversed layer reads the sequence from its last step (ONNX's direction "reverse"):
+            # PyTorch has no flag, so the steps are flipped before and after.
+            output, state = m.rnn(x.flip(1) if p["reverse"] else x)
+            output = output.flip(1) if p["reverse"] else output
+            # The final states of the top layer, forward then backward (Keras Bidirectional),
             # not output[:, -1], whose backward half has seen only the last step.
-            h_n = state[0] if isinstance(state, tuple) else state
-            return torch.cat(tuple(h_n[-dirs:]), dim=-1)
+            finals = state if isinstance(state, tuple) else (state,)
+            return (output, *(torch.cat(tuple(h[-dirs:]), dim=-1) for h in finals))
 
         return Lambda(forward, rnn=rnn)
 
@@ -48,8 +49,9 @@ def _recurrent_case(cls) -> Case:
         inputs=_sequences,
         params={"hidden_size": small(1, 8), "num_layers": small(1, 3), "dropout": st.sampled_from([0.0, 0.3])},
         # PyTorch reads a 2-D tensor as one unbatched sequence (T, F); the catalogue always has a
-        # batch dimension, so (N, F) is refused and the user is asked to add a time axis.
-        stricter=lambda p, s: len(s[0]) == 1,
+        # batch dimension, so (N, F) is refused and the user is asked to add a time axis. A
+        # bidirectional layer that is also reversed only swaps its halves: refused as a mistake.
+        stricter=lambda p, s: len(s[0]) == 1 or (p["reverse"] and p["bidirectional"]),
         build=_recurrent(cls),
     )
 
