@@ -14,14 +14,21 @@ from studio.ui.document import Document, FragmentError
 from tests.ui.helpers import EXAMPLES
 
 
-def snapshot(document: Document) -> tuple:
-    """Everything an undo must restore: node order, ids, names, types, parameters, places, edges."""
-    graph = document.graph
+def graph_state(graph) -> tuple:
+    """Node order, ids, names, types, parameters, places, edges."""
     nodes = tuple(
         (n.id, n.type, n.name, tuple(sorted(n.params.items())), n.position)
         for n in graph.nodes.values()
     )
     return nodes, tuple(sorted(graph.edges))
+
+
+def snapshot(document: Document) -> tuple:
+    """Everything an undo must restore: the graph, and each block's name, graph and exposed parameters."""
+    blocks = tuple(
+        (b.name, graph_state(b.graph), b.exposed) for b in document.project.blocks
+    )
+    return graph_state(document.graph), blocks
 
 
 def test_delete_and_undo_restores_nodes_edges_and_parameters(document):
@@ -229,6 +236,25 @@ class EditHistory(RuleBasedStateMachine):
         picked = self.pick(data, 3)
         if picked:
             self.document.paste_fragment(self.document.copy_fragment(picked))
+            self.record()
+
+    @rule(data=st.data(), name=st.sampled_from(["Stage", "Head", "conv1"]))
+    def group(self, data, name):
+        picked = self.pick(data, 4)
+        if not picked:
+            return
+        try:
+            self.document.group(picked, name)
+        except GraphError:
+            return
+        self.record()
+
+    @rule(data=st.data())
+    def ungroup(self, data):
+        graph = self.document.graph
+        instances = [n for n in graph.nodes if graph.node(n).block is not None]
+        if instances:
+            self.document.ungroup(data.draw(st.sampled_from(instances)))
             self.record()
 
     @rule(steps=st.integers(1, 4))
