@@ -332,6 +332,7 @@ def test_context_menus(view, document):
     assert [a.text() for a in node_menu.actions() if a.text()] == [
         "Duplicate",
         "Copy",
+        "Group into Block…",
         "Delete",
     ]
     assert document.selected_ids == ["n4"]
