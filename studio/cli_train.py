@@ -314,7 +314,8 @@ class TrainReport:
         accuracy, speed = event.get("val_accuracy"), event.get("samples_per_s")
         if self.as_json:
             line = {key: _finite(event.get(key)) for key in JSON_EPOCH_KEYS}
-            line.update({key: _finite(event[key]) for key in TEXT_EPOCH_KEYS if key in event})
+            if "sample" in event:
+                line.update({key: _finite(event.get(key)) for key in TEXT_EPOCH_KEYS})
             print(json.dumps(line), file=self.out, flush=True)
             if not self.live:
                 eta = event.get("eta_seconds")

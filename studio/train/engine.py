@@ -456,10 +456,10 @@ class _Run:
         return loss, accuracy
 
     def _language_model_epoch(self, val_loss: float | None) -> TrainingEvent:
-        """A language model's validation perplexity and a sample of its writing (written to sample.txt); {} otherwise."""
+        """A language model's validation perplexity and a sample of its writing (written to sample.txt)."""
         data = self.plan.dataset
         if data.task != LANGUAGE_MODELLING:
-            return {}
+            return {"val_perplexity": None}
         prompt = text_data.encode(data.prompt, data.classes).tolist()
         try:
             drawn = recipe.generate_tokens(

@@ -156,7 +156,8 @@ def opening(text: str) -> str:
     """A user's text's first words (at most PROMPT_CHARACTERS characters): the prompt its samples continue."""
     start = text.lstrip()
     head = start[:PROMPT_CHARACTERS]
-    if len(start) > PROMPT_CHARACTERS and " " in head.strip():
+    mid_word = len(start) > PROMPT_CHARACTERS and not (head[-1].isspace() or start[PROMPT_CHARACTERS].isspace())
+    if mid_word and " " in head.strip():
         head = head[: head.rstrip().rindex(" ") + 1]
     return head or text[:1]
 
@@ -196,21 +197,23 @@ def check_text_fits(
             f"{format_shape(output_shape)} per sample: end the network with a Linear of out_features {vocabulary} "
             f"applied at every position (output {length}×{vocabulary})"
         )
-    if output_shape[1] < vocabulary:
+    short = output_shape[1] < vocabulary
+    also = f", and the last layer's out_features too ({out} scores {output_shape[1]} per position)" if short else ""
+    check_tables(dataset, tables, data, also)
+    if short:
         raise DatasetError(
             f"{data} has {vocabulary} distinct characters but {out} scores {output_shape[1]} per position: "
             f"make the last layer give at least {vocabulary} (a Linear with out_features {vocabulary})"
         )
-    check_tables(dataset, tables, data)
 
 
-def check_tables(dataset: Dataset, tables: Sequence[tuple[str, int]], data: str) -> None:
-    """Raise DatasetError when the data's token ids reach past an Embedding's table."""
+def check_tables(dataset: Dataset, tables: Sequence[tuple[str, int]], data: str, also: str = "") -> None:
+    """Raise DatasetError when the data's token ids reach past an Embedding's table (`also`: more to change)."""
     needed = dataset.vocabulary
     for name, size in tables:
         if size < needed:
             what = f"{needed} distinct characters" if dataset.task == LANGUAGE_MODELLING else f"token ids up to {needed - 1}"
             raise DatasetError(
                 f"{data} has {what} but the Embedding '{name}' holds {size} (num_embeddings): "
-                f"set its num_embeddings to at least {needed}"
+                f"set its num_embeddings to at least {needed}{also}"
             )

@@ -278,8 +278,8 @@ class TrainingPanel(QWidget):
         curves_column.setChildrenCollapsible(False)
         curves_column.addWidget(self.curves)
         curves_column.addWidget(self.sample)  # a language model's writing, under its curves
-        curves_column.setStretchFactor(0, 3)
-        curves_column.setStretchFactor(1, 2)
+        curves_column.setStretchFactor(0, 1)
+        curves_column.setStretchFactor(1, 0)
         curves_page.addWidget(curves_column)
         curves_page.addWidget(self.history)
         curves_page.setStretchFactor(0, 1)

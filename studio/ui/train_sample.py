@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QFont, QFontDatabase, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 LANGUAGE_MODELLING = "language_modelling"
+LINES = 4  # lines of text the box shows whole at its smallest (a 300-character sample on a wide panel)
 WAITING = "The model writes a sample after each epoch: its prompt, then what it makes of it."
 
 
@@ -33,7 +35,8 @@ class SampleText(QWidget):
         self.box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.box.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.box.setPlaceholderText(WAITING)
-        self.box.setMinimumHeight(4 * self.box.fontMetrics().lineSpacing())
+        margins = 2 * (self.box.document().documentMargin() + self.box.frameWidth()) + 2
+        self.box.setMinimumHeight(round(LINES * self.box.fontMetrics().lineSpacing() + margins))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(3)
@@ -42,6 +45,10 @@ class SampleText(QWidget):
         self.prompt = ""
         self.run_dir = ""  # the run whose sample is shown ('' for none)
         self.hide()
+
+    def sizeHint(self) -> QSize:
+        """As tall as the smallest whole box: the curves above take the rest."""
+        return QSize(super().sizeHint().width(), self.minimumSizeHint().height())
 
     @property
     def text(self) -> str:

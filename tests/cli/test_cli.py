@@ -82,6 +82,7 @@ def test_there_are_enough_examples() -> None:
         "conv_autoencoder",
         "se_mobilenet",
         "vit_tiny",
+        "gpt_tiny",
     } <= names
 
 

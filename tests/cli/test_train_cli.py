@@ -16,8 +16,14 @@ from typing import Any
 import pytest
 
 from studio.cli import main
-from studio.cli_train import JSON_EPOCH_KEYS, TrainReport, run_training_worker
+from studio.cli_train import (
+    JSON_EPOCH_KEYS,
+    TEXT_EPOCH_KEYS,
+    TrainReport,
+    run_training_worker,
+)
 from studio.train.worker import TrainingWorker
+from tests.train.language_models import project_with_story
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
@@ -79,6 +85,16 @@ def two_epochs(request: Any, emit: Emit, control: Any) -> Event:
         "stopped_early": False,
         "stopped_by_user": False,
     }
+
+
+def one_epoch_of_text(request: Any, emit: Emit, control: Any) -> Event:
+    emit({"kind": "start", "run_dir": "runs/lm/1", "device": "cpu", "epochs": 1, "steps_per_epoch": 2,
+          "task": "language_modelling", "prompt": "Once upon "})  # fmt: skip
+    sample = "a time\nthe end."
+    emit({"kind": "epoch", "epoch": 1, "train_loss": 2.0, "val_loss": 1.6094, "val_accuracy": 0.5,
+          "val_perplexity": 5.0, "sample": sample, "seconds": 0.1})  # fmt: skip
+    return {"kind": "done", "run_dir": "runs/lm/1", "best_val_accuracy": 0.5, "best_val_loss": 1.6094,
+            "best_val_perplexity": 5.0, "sample": sample, "epochs_run": 1}  # fmt: skip
 
 
 def bad_data(request: Any, emit: Emit, control: Any) -> Event:
@@ -173,6 +189,19 @@ def test_human_mode_summarizes_epochs_and_says_how_to_export() -> None:
     assert "training demo on cpu: 90 training and 10 validation samples" in err
 
 
+def test_a_language_models_epochs_show_its_perplexity_and_sample() -> None:
+    code, out, _ = run_fake(one_epoch_of_text, as_json=False)
+    assert code == 0
+    assert "val accuracy 50.00%  val perplexity 5.00" in out
+    assert "\n  sample:\n  | Once upon a time\n  | the end.\n" in out
+    assert "best validation accuracy 50.00%, perplexity 5.00" in out
+    code, out, _ = run_fake(one_epoch_of_text, as_json=True)
+    epoch, done = (json.loads(line) for line in out.splitlines())
+    assert list(epoch) == [*JSON_EPOCH_KEYS, *TEXT_EPOCH_KEYS]
+    assert epoch["val_perplexity"] == 5.0 and epoch["sample"] == "a time\nthe end."
+    assert done["best_val_perplexity"] == 5.0
+
+
 def test_a_terminal_gets_a_live_progress_line() -> None:
     code, _, err = run_fake(two_epochs, as_json=True, tty=True)
     assert code == 0
@@ -219,6 +248,18 @@ def test_one_epoch_on_digits_prints_the_documented_json(
     run_dir = Path(done["run_dir"])
     assert run_dir.parent.parent == tmp_path
     assert (run_dir / "best.pt").is_file() and (run_dir / "metrics.csv").is_file()
+
+
+def test_a_language_model_trains_on_a_text_file_and_prints_its_samples(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path, _, text = project_with_story(tmp_path)
+    code = main(["train", str(path), "--epochs", "1", "--out", str(tmp_path / "runs")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    block = out.split("  sample:\n", 1)[1].split("\ndone:", 1)[0]
+    assert block.startswith("  | " + text[:10]) and "val perplexity" in out
+    assert all(line.startswith("  | ") for line in block.splitlines())
 
 
 def test_a_diverging_run_exits_1_naming_the_epoch_and_step(

@@ -44,7 +44,7 @@ GENERATED = [name for name in BUILTIN_SHAPES if name != "digits"]
 
 
 def test_builtin_names_are_the_documented_ones():
-    assert builtin_names() == list(BUILTIN_SHAPES)
+    assert builtin_names() == [*BUILTIN_SHAPES, "alice"]  # the text: tests/train/test_text_data.py
     assert all(datasets.builtin_description(name) for name in builtin_names())
 
 
@@ -673,6 +673,7 @@ EXAMPLE_DATASETS = {  # example: (built-in, target)
     "transformer_classifier": ("sequence", ""),
     "se_mobilenet": ("digits", ""),
     "vit_tiny": ("digits", ""),
+    "gpt_tiny": ("alice", ""),
 }
 
 

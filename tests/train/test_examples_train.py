@@ -1,7 +1,8 @@
 """Every example project trains one epoch on the built-in dataset its settings name, without error.
 
 The built-in is loaded and checked against the network exactly as a run does; the epoch itself
-runs on the first 96 samples (saved as an .npz) so the whole check stays quick on two cores.
+runs on the first 96 samples (saved as an .npz, or as a .txt for a text) so the whole check stays
+quick on two cores.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import pytest
 
 from studio.graph.project import load_project, project_to_dict
 from studio.graph.shapes import analyse
+from studio.train.dataset_record import LANGUAGE_MODELLING
 from studio.train.datasets import builtin_names, check_fits, load_dataset
 from studio.train.engine import NoControl, TrainRequest, run_training
+from studio.train.plan import token_tables
+from studio.train.text_data import decode
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "assets" / "examples").glob("*.lstudio"))
 SAMPLES = 96
@@ -38,9 +42,13 @@ def test_example_trains_one_epoch_on_its_builtin_dataset(path: Path, tmp_path: P
     source, input_shape, output_shape = network_io(project)
     dtype = source.params.get("dtype", "float32")
     data = load_dataset(settings.dataset, input_shape=input_shape, target=settings.target, seed=0, input_dtype=dtype)
-    check_fits(data, input_shape, output_shape, settings.loss, input_dtype=dtype)
-    subset = tmp_path / "subset.npz"
-    np.savez(subset, x=data.x[:SAMPLES], y=data.x[:SAMPLES] if settings.target == "input" else data.y[:SAMPLES])
+    check_fits(data, input_shape, output_shape, settings.loss, input_dtype=dtype, tables=token_tables(project))
+    if data.task == LANGUAGE_MODELLING:  # the text the first windows cut, and the character after them
+        subset = tmp_path / "subset.txt"
+        subset.write_text(decode([*data.x[:SAMPLES].ravel(), data.y[SAMPLES - 1, -1]], data.classes), encoding="utf-8")
+    else:
+        subset = tmp_path / "subset.npz"
+        np.savez(subset, x=data.x[:SAMPLES], y=data.x[:SAMPLES] if settings.target == "input" else data.y[:SAMPLES])
     events: list[dict] = []
     overrides = {"dataset": str(subset), "epochs": 1, "batch_size": 32, "device": "cpu"}
     request = TrainRequest(project_to_dict(project), None, overrides, str(tmp_path / "runs"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from studio.graph.project import load_project, project_to_dict
 from studio.train import recipe
 from studio.train.datasets import load_dataset
 from studio.train.engine import NoControl, TrainRequest, run_training
+from studio.train.text_data import opening
+from tests.train.language_models import project_with_story
 
 DIGITS = Path(__file__).resolve().parents[2] / "assets" / "examples" / "digits_cnn.lstudio"
 SAMPLES = 320
@@ -65,8 +68,11 @@ def trainer_run(project: Any, path: Path, folder: Path) -> tuple[dict, list[dict
 
 def script_run(
     project: Any, path: Path, folder: Path, capsys: pytest.CaptureFixture[str], patch: dict[str, Any] | None = None
-) -> tuple[list[tuple], dict]:
-    """Export the script with its data and run its main() in this process (same threads, same numbers)."""
+) -> tuple[list[tuple], dict, str]:
+    """Export the script with its data and run its main() in this process (same threads, same numbers).
+
+    Returns the (epoch, loss, val_loss) of each epoch line, the final weights and all it printed.
+    """
     result = export_project(project, "script", folder / "train.py", project_path=path)
     assert (folder / "train_data.npz") in result.files and not result.warnings
     namespace: dict[str, Any] = {"__name__": "exported_train", "__file__": str(folder / "train.py")}
@@ -78,7 +84,7 @@ def script_run(
     out = capsys.readouterr().out
     rows = re.findall(r"epoch (\d+)/\d+  loss ([0-9.]+)  val_loss ([0-9.]+)", out)
     last = torch.load(folder / "ck" / "last.pt", weights_only=True)
-    return [(int(e), float(a), float(b)) for e, a, b in rows], last["model"]
+    return [(int(e), float(a), float(b)) for e, a, b in rows], last["model"], out
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +114,7 @@ def test_the_script_trains_exactly_as_the_trainer(
 ) -> None:
     path, project = project_on_file_data(tmp_path, settings)
     done, epochs, trained = trainer_run(project, path, tmp_path)
-    rows, scripted = script_run(project, path, tmp_path, capsys)
+    rows, scripted, _ = script_run(project, path, tmp_path, capsys)
 
     assert_same_training(epochs, rows, trained, scripted)
     if settings:
@@ -131,9 +137,26 @@ def test_the_script_trains_in_mixed_precision_as_the_trainer(
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
     path, project = project_on_file_data(tmp_path, {"precision": precision})
     _, epochs, trained = trainer_run(project, path, tmp_path)
-    rows, scripted = script_run(project, path, tmp_path, capsys, anywhere)
+    rows, scripted, _ = script_run(project, path, tmp_path, capsys, anywhere)
 
     assert_same_training(epochs, rows, trained, scripted)
     assert_differs(trained, default_weights)
     last = torch.load(tmp_path / "ck" / "last.pt", weights_only=True)
     assert (last["scaler"] is not None) == (precision == "fp16")  # fp16 steps through the gradient scaler
+
+
+def test_the_script_trains_a_language_model_as_the_trainer_and_writes_the_same_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Windows of a text held out by their place, the loss at every position, per-token accuracy, samples."""
+    path, project, _ = project_with_story(tmp_path, epochs=2, seed=3, schedule="cosine")
+    _, epochs, trained = trainer_run(project, path, tmp_path)
+    rows, scripted, out = script_run(project, path, tmp_path, capsys)
+
+    assert_same_training(epochs, rows, trained, scripted)
+    accuracies = [float(a) for a in re.findall(r"val_acc ([0-9.]+)", out)]
+    assert accuracies == pytest.approx([e["val_accuracy"] for e in epochs], abs=1e-4)
+    assert all(0.0 < a < 1.0 for a in accuracies)  # per token, not per window
+    samples = [ast.literal_eval(line) for line in re.findall(r"^sample: (.*)$", out, flags=re.MULTILINE)]
+    prompt = opening((tmp_path / "story.txt").read_text())
+    assert samples == [prompt + e["sample"] for e in epochs]

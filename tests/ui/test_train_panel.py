@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import shutil
@@ -530,6 +531,55 @@ def test_the_run_history_lists_runs_and_overlays_the_chosen_ones(panel, tmp_path
     assert panel.curves.overlay_count == 4  # loss and accuracy of each
     tree.clearSelection()
     assert panel.curves.overlay_count == 0
+
+
+# ----- a language model's sample text -----
+def _text_epoch(epoch: int, sample: str) -> dict:
+    return {**_epoch(epoch, 1.8 / epoch, 0.3 * epoch), "val_perplexity": math.exp(1.8 / epoch), "sample": sample}
+
+
+def test_a_language_models_sample_follows_its_epochs_and_stays_when_it_ends(qtbot, panel, workers):
+    assert panel.sample.isHidden()  # classification projects have no sample
+    panel.train()
+    start = {**_start(classes=("a", "b"), task="language_modelling"), "prompt": "Alice "}
+    _deliver(qtbot, panel, workers[0], start, _text_epoch(1, "was here\nand there"))
+    assert not panel.sample.isHidden() and panel.sample.text == "Alice was here\nand there"
+    assert panel.sample.title.text() == "Sample text after epoch 1"
+    done = {"kind": "done", "run_dir": "", "epochs_run": 2, "best_val_accuracy": 0.6, "best_val_perplexity": 2.46}
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        workers[0].feed(_text_epoch(2, "said the Cat"), done)
+    assert panel.sample.text == "Alice said the Cat" and not panel.sample.isHidden()
+    assert "best validation perplexity 2.46 (60.0% of characters right)" in panel.status.text()
+    assert "sample text is under its curves" in panel.results.headline.text()
+    panel.train()
+    _deliver(qtbot, panel, workers[1], _start())
+    assert panel.sample.isHidden()  # a classifier's run
+
+
+def test_a_finished_runs_sample_is_read_from_its_folder(qtbot, panel, tmp_path):
+    older = _fake_run(tmp_path / "runs", "20260101-1", 0.5)
+    newer = _fake_run(tmp_path / "runs", "20260102-2", 0.6)
+    (older / runs.SAMPLE).write_bytes(runs.sample_text(4, "Alice ", "went on."))
+    (newer / runs.SAMPLE).write_bytes(runs.sample_text(7, "Alice ", "said 'nonsense!'"))
+    panel.refresh_history()  # between runs: the newest run's sample
+    assert panel.sample.text == "Alice said 'nonsense!'" and not panel.sample.isHidden()
+    assert panel.sample.title.text() == "Sample text of the run 01-02 10:00:00 (after epoch 7)"
+    panel.history.tree.topLevelItem(1).setSelected(True)  # choosing a run shows its own
+    assert panel.sample.text == "Alice went on." and "(after epoch 4)" in panel.sample.title.text()
+
+
+def test_the_dataset_preview_shows_a_text_as_text(qtbot, panel, document, tmp_path):
+    document.load(load_project(EXAMPLES / "gpt_tiny.lstudio"), EXAMPLES / "gpt_tiny.lstudio")
+    with qtbot.waitSignal(panel.preview.loaded, timeout=10000):
+        panel.tabs.setCurrentWidget(panel.preview)
+    assert panel.preview.mode == "text" and not panel.preview.error
+    assert panel.preview.text.toPlainText().startswith("CHAPTER I.\nDown the Rabbit-Hole\n\nAlice was beginning")
+    assert "a vocabulary of 64 characters" in panel.preview.summary.text()
+    story = tmp_path / "story.txt"
+    story.write_text("Once upon a time. " * 10, encoding="utf-8")
+    with qtbot.waitSignal(panel.preview.loaded, timeout=10000):
+        document.set_training("dataset", str(story))
+    assert panel.preview.mode == "text" and panel.preview.text.toPlainText().startswith("Once upon a time.")
 
 
 def test_main_window_has_the_training_dock_and_a_train_action(qtbot):
