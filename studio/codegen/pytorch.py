@@ -16,7 +16,14 @@ from studio.codegen.checks import (
 )
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.graph.catalogue.core import standardized_axis
-from studio.graph.catalogue.pytorch_records import Call, Chain, Emitted, Expr, Site
+from studio.graph.catalogue.pytorch_records import (
+    Call,
+    Chain,
+    Emitted,
+    Expr,
+    Picking,
+    Site,
+)
 from studio.graph.flatten import flat_project
 from studio.graph.model import Edge
 from studio.graph.project import Project
@@ -164,6 +171,8 @@ def assign(indent: str, target: str, expr: Expr) -> list[str]:
         if len(indent + head) <= LINE or len(f"{indent}{target} = {expr.text()}") <= LINE:
             return fit(indent, head, list(expr.args), ")")
         return [f"{indent}{target} = (", *fit(indent + TAB, f"{expr.func}(", list(expr.args), ")"), f"{indent})"]
+    if isinstance(expr, Picking):
+        return _picking(indent, target, expr)
     one = f"{indent}{target} = {expr.text()}"
     if len(one) <= LINE or not isinstance(expr, Chain):
         return [one]
@@ -172,6 +181,21 @@ def assign(indent: str, target: str, expr: Expr) -> list[str]:
         return [f"{indent}{target} = (", body, f"{indent})"]
     operands = [expr.operands[0], *(f"{expr.op} {x}" for x in expr.operands[1:])]
     return [f"{indent}{target} = (", *(f"{indent}{TAB}{x}" for x in operands), f"{indent})"]
+
+
+def _picking(indent: str, target: str, expr: Picking) -> list[str]:
+    """Lines for `target = x[:, [i, j, ...]]`, wrapped as black wraps a subscript (a long index list one per line)."""
+    picked = "[" + ", ".join(expr.items) + "]"
+    lines = fit(indent, f"{target} = {expr.source}[", [*expr.prefix, picked], "]")
+    if all(len(line) <= LINE for line in lines):
+        return lines
+    inner = indent + TAB
+    return [
+        f"{indent}{target} = {expr.source}[",
+        *(f"{inner}{p}," for p in expr.prefix),
+        *fit(inner, "[", list(expr.items), "],"),
+        f"{indent}]",
+    ]
 
 
 class _Emitter:

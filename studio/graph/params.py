@@ -35,6 +35,7 @@ class Param:
     min_length: int = 1
     words: tuple[str, ...] = ()
     allow_minus_one: bool = False
+    max_length: int = 16  # the most integers a tuple holds (indices picked may be many more than a shape's)
     special: str = ""  # what the minimum value of an int means, shown in its place ("to the end")
 
     def describe(self) -> str:
@@ -163,7 +164,7 @@ def _check_tuple(spec: Param, value: Any) -> tuple[int, ...] | str | None:
         return None
     if spec.length is not None and len(items) != spec.length:
         return None
-    if len(items) < spec.min_length or len(items) > 16:
+    if len(items) < spec.min_length or len(items) > spec.max_length:
         return None
     minus_ones = sum(1 for v in items if v == -1) if spec.allow_minus_one else 0
     if minus_ones > 1:
@@ -224,6 +225,7 @@ def Ints(
     words: tuple[str, ...] = (),
     min_length: int = 1,
     allow_minus_one: bool = False,
+    max_length: int = 16,
 ) -> Param:
     """A tuple-of-integers parameter (a kernel size, a shape), optionally also accepting words."""
     return Param(
@@ -237,6 +239,7 @@ def Ints(
         words=words,
         min_length=min_length,
         allow_minus_one=allow_minus_one,
+        max_length=max_length,
     )
 
 

@@ -98,7 +98,11 @@ def _source_table(ctx: ImportContext, name: str) -> tuple[str, np.ndarray] | Non
     index = np.rint(index).astype(np.int64)
     if index.size and (index.min() < 0 or index.max() >= table.size):
         return None
-    if not np.array_equal(table.ravel()[index], shared_value(ctx, name).astype(table.dtype)):
+    try:
+        value = shared_value(ctx, name)
+    except Unmappable:
+        return None
+    if value.dtype.kind != "f" or not np.array_equal(table.ravel()[index], value.astype(table.dtype)):
         return None
     return tensor, index
 

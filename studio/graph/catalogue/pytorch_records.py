@@ -46,7 +46,19 @@ class Raw:
         return self.source
 
 
-Expr = Call | Chain | Raw
+@dataclass(frozen=True)
+class Picking:
+    """`source[prefix..., [item, ...]]`: entries picked by a list of indices, which may be long."""
+
+    source: str
+    prefix: tuple[str, ...]
+    items: tuple[str, ...]
+
+    def text(self) -> str:
+        return f"{self.source}[{', '.join((*self.prefix, '[' + ', '.join(self.items) + ']'))}]"
+
+
+Expr = Call | Chain | Raw | Picking
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,11 @@ from studio.graph.catalogue.onnx_records import (
     OnnxSite,
     OnnxValues,
 )
-from studio.graph.catalogue.pytorch_records import Call, Emitted, Raw, size
+from studio.graph.catalogue.pytorch_records import Call, Emitted, Picking, Raw, size
 from studio.graph.params import Bool, Int, Ints, Param
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
+MAX_PICKED = 1 << 20  # indices one IndexSelect holds: a relative position bias picks (window size)^4 table rows
 
 
 def _dims(default: tuple[int, ...], doc: str) -> Param:
@@ -225,9 +226,10 @@ def _method(name: str, *keys: str, batch: bool = False) -> Callable[[pytorch_rec
 
 
 def _index_select_pytorch(s: pytorch_records.Site) -> Emitted:
-    indices = s.params["indices"]
-    picked = str(indices[0]) if not s.params["keepdim"] else "[" + ", ".join(map(str, indices)) + "]"
-    return Emitted(None, Raw(f"{s.x}[{':, ' * _axis_of(s.params, s.shape)}{picked}]"))
+    indices, axis = s.params["indices"], _axis_of(s.params, s.shape)
+    if not s.params["keepdim"]:
+        return Emitted(None, Raw(f"{s.x}[{':, ' * axis}{indices[0]}]"))
+    return Emitted(None, Picking(s.x, (":",) * axis, tuple(map(str, indices))))
 
 
 def _cumsum_pytorch(s: pytorch_records.Site) -> Emitted:
@@ -557,7 +559,7 @@ SPECS = (
         doc="Picks entries by index along a dimension (ONNX Gather): channels (0, 2), or one time step.",
         params=(
             Int("dim", 1, "Dimension to pick along, counted with the batch as 0 (-1: the last).", min=-16, max=16),
-            Ints("indices", (0,), "Indices of the entries picked, in order (one may repeat).", min=0, max=1_000_000),
+            Ints("indices", (0,), "Indices of the entries picked, in order (one may repeat).", min=0, max=1_000_000, max_length=MAX_PICKED),
             Bool("keepdim", True, "Keep the dimension; off, one index removes it, as x[:, i] does."),
         ),
         infer=_index_select,
