@@ -65,11 +65,11 @@ def recurrent(ctx: ImportContext, node: onnx.NodeProto) -> Match | None:
     """An LSTM, GRU or RNN operator, the ones stacked on it, and the plumbing around them: one catalogue layer."""
     if ctx.is_constant(node.input[0]):
         return None
+    taken, source, time_major = _entry(ctx, node)
     try:
         form = operator_form(ctx, node)
     except Unmappable as err:
-        return _refused([node], err.kind)
-    taken, source, time_major = _entry(ctx, node)
+        return _refused([*taken, node], err.kind)
     steps = _steps(ctx, source, time_major)
     if steps is None:
         return _refused([*taken, node], f"{node.op_type} (reads a time-major (T, N, F) input: sequences are batch first in Layer Studio)")
