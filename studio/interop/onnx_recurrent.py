@@ -22,7 +22,7 @@ from studio.graph.catalogue.recurrent_forms import PORTS
 from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import BATCHES, ImportContext, run_nodes
 from studio.interop.onnx_ops import floats, renamed
-from studio.interop.onnx_patterns import Match, feeder
+from studio.interop.onnx_patterns import Match
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,7 +75,10 @@ def recurrent(ctx: ImportContext, node: onnx.NodeProto) -> Match | None:
         return _refused([*taken, node], f"{node.op_type} (reads a time-major (T, N, F) input: sequences are batch first in Layer Studio)")
     stack = _stack(ctx, node, form, steps)
     for depth in range(len(stack), 0, -1):
-        plan = _plan(ctx, stack[:depth], form, steps)
+        try:
+            plan = _plan(ctx, stack[:depth], form, steps)
+        except Unmappable as err:
+            return _refused([*taken, node], err.kind)
         if plan is not None:
             nodes = [n for n, _ in stack[:depth]]
             links = [n for _, link in stack[:depth] for n in link]
@@ -145,10 +148,13 @@ def _entry(ctx: ImportContext, node: onnx.NodeProto) -> tuple[list[onnx.NodeProt
     x = node.input[0]
     if _layout(ctx, node) == 1:
         return [], x, False
-    flip = feeder(ctx, x, "Transpose", reader=node)
-    if flip is not None and list(ctx.attrs(flip).get("perm", [])) == [1, 0, 2]:
-        return [flip], flip.input[0], False
-    return [], x, True
+    flip = ctx.producer.get(x)
+    if flip is None or flip.op_type != "Transpose" or list(ctx.attrs(flip).get("perm", [])) != [1, 0, 2] or x in ctx.outputs:
+        return [], x, True
+    readers = ctx.consumers.get(x, [])
+    if not all(r.op_type in RECURRENT and r.input[0] == x and _layout(ctx, r) == 0 for r in readers):
+        return [], x, True
+    return ([] if ctx.is_claimed(flip) else [flip]), flip.input[0], False  # recurrent operators beside it may share it
 
 
 def _steps(ctx: ImportContext, tensor: str, time_major: bool) -> int | None:
@@ -280,14 +286,17 @@ class Numbered:
         return values.transpose(2, 0, 1, 3) if values.ndim == 4 else values.transpose(1, 0, 2)
 
     def batch_first(self, y: np.ndarray) -> np.ndarray:
+        """Every step as the `sequence` port holds it: (N, T, D·H)."""
         steps, dirs, batch, hidden = self.sizes
         return y.transpose(2, 0, 1, 3).reshape(batch, steps, dirs * hidden)
 
     def time_major(self, y: np.ndarray) -> np.ndarray:
+        """Every step as a time-major operator reads it: (T, N, D·H)."""
         steps, dirs, batch, hidden = self.sizes
         return y.transpose(0, 2, 1, 3).reshape(steps, batch, dirs * hidden)
 
     def joined(self, final: np.ndarray) -> np.ndarray:
+        """A final state as the `hidden` and `cell` ports hold it: (N, D·H), forward then backward."""
         _, dirs, batch, hidden = self.sizes
         return final.transpose(1, 0, 2).reshape(batch, dirs * hidden)
 

@@ -193,3 +193,18 @@ def initial_state() -> onnx.ModelProto:
         om.tensor("width", np.array([HIDDEN], np.int64)),
     ]  # fmt: skip
     return om.model(nodes, [("x", [STEPS, FEATURES])], ["final"], inits, opset=13)
+
+
+def two_readings() -> onnx.ModelProto:
+    """A forward and a reversed GRU reading one time-major copy of the input; their final states added."""
+    nodes = [
+        om.node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+        om.node("GRU", ["xt", "f_w", "f_r", "f_b"], ["", "fh"], "forward", hidden_size=HIDDEN, linear_before_reset=1),
+        om.node("GRU", ["xt", "b_w", "b_r", "b_b"], ["", "bh"], "backward", hidden_size=HIDDEN, linear_before_reset=1,
+                direction="reverse"),
+        om.node("Squeeze", ["fh", "zero"], ["forward_final"]),
+        om.node("Squeeze", ["bh", "zero"], ["backward_final"]),
+        om.node("Add", ["forward_final", "backward_final"], ["final"]),
+    ]  # fmt: skip
+    inits = [*_weights("f", 3, FEATURES, 1, 24), *_weights("b", 3, FEATURES, 1, 27), om.tensor("zero", np.array([0], np.int64))]
+    return om.model(nodes, [("x", [STEPS, FEATURES])], ["final"], inits, opset=13)

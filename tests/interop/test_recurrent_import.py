@@ -56,6 +56,13 @@ def test_reversed_operators_stack_into_one_reversed_layer(tmp_path: Path) -> Non
     om.assert_matches_onnxruntime(path, imported)
 
 
+def test_operators_beside_each_other_share_the_input_they_read(tmp_path: Path) -> None:
+    path = om.save(rm.two_readings(), tmp_path / "two_readings.onnx")
+    imported = import_onnx(path)
+    assert sorted((t, p.get("reverse")) for t, p in layers(imported)) == [("Add", None), ("GRU", False), ("GRU", True)]
+    om.assert_matches_onnxruntime(path, imported)
+
+
 def test_batch_major_operators_import_and_match_onnx_itself(tmp_path: Path) -> None:
     proto = rm.batch_major()
     imported = import_onnx(om.save(proto, tmp_path / "batch_major.onnx"))
