@@ -149,12 +149,11 @@ def _entry(ctx: ImportContext, node: onnx.NodeProto) -> tuple[list[onnx.NodeProt
     if _layout(ctx, node) == 1:
         return [], x, False
     flip = ctx.producer.get(x)
-    if flip is None or flip.op_type != "Transpose" or list(ctx.attrs(flip).get("perm", [])) != [1, 0, 2] or x in ctx.outputs:
+    if flip is None or flip.op_type != "Transpose" or list(ctx.attrs(flip).get("perm", [])) != [1, 0, 2]:
         return [], x, True
     readers = ctx.consumers.get(x, [])
-    if not all(r.op_type in RECURRENT and r.input[0] == x and _layout(ctx, r) == 0 for r in readers):
-        return [], x, True
-    return ([] if ctx.is_claimed(flip) else [flip]), flip.input[0], False  # recurrent operators beside it may share it
+    alone = x not in ctx.outputs and all(r.op_type in RECURRENT and r.input[0] == x and _layout(ctx, r) == 0 for r in readers)
+    return ([flip] if alone and not ctx.is_claimed(flip) else []), flip.input[0], False  # operators beside it share it
 
 
 def _steps(ctx: ImportContext, tensor: str, time_major: bool) -> int | None:
