@@ -2,8 +2,8 @@
 
 The import runs in steps, so a bad file never half-builds a project: the file is read and
 vetted (`onnx_files`), shapes are inferred with a symbolic batch, constant sub-graphs are
-folded (`onnx_graph`), exporter patterns are recognised (`onnx_patterns`, `onnx_sequence`),
-the remaining operators are mapped one by one (`onnx_ops`, `onnx_tensors`), and only when
+folded (`onnx_graph`), exporter patterns are recognised (`onnx_patterns`, `onnx_sequence`,
+`onnx_recurrent`), the remaining operators are mapped one by one (`onnx_ops`, `onnx_tensors`), and only when
 every node has a mapping is the graph built, laid out and its weights keyed by the generated
 PyTorch model's state-dict names. Every operator without a mapping is reported at once.
 """
@@ -58,7 +58,8 @@ from studio.interop.onnx_patterns import (
     softplus,
 )
 from studio.interop.onnx_pooling import POOL_MAPPERS
-from studio.interop.onnx_sequence import attention, recurrent
+from studio.interop.onnx_recurrent import recurrent
+from studio.interop.onnx_sequence import attention
 from studio.interop.onnx_spatial import SPATIAL_MAPPERS
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
@@ -377,7 +378,7 @@ def _match_patterns(
             if match is None:
                 continue
             ctx.claim(*match.nodes)
-            last = max(match.nodes, key=lambda n: ctx.index[id(n)])
+            last = match.anchor if match.anchor is not None else max(match.nodes, key=lambda n: ctx.index[id(n)])
             deferred[id(last)] = match
     return deferred
 

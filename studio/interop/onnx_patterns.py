@@ -2,7 +2,8 @@
 
 Each matcher looks at one anchor node before any node is mapped and returns a `Match`: the
 nodes it takes and how to emit the layer once the mapping pass reaches the last of them (by
-then every input's shape is known). A matcher only takes nodes whose intermediate results
+then every input's shape is known), or the node it names as `anchor` (a layer whose outputs
+are read between the nodes it takes). A matcher only takes nodes whose intermediate results
 nobody else reads.
 """
 
@@ -28,6 +29,7 @@ class Match:
 
     nodes: list[onnx.NodeProto]
     emit: Callable[[ImportContext], None]
+    anchor: onnx.NodeProto | None = None  # where the layer is emitted (None: at the last of `nodes`)
 
 
 Matcher = Callable[[ImportContext, "onnx.NodeProto"], "Match | None"]
