@@ -367,7 +367,7 @@ def test_all_inexpressible_nodes_are_listed_at_once() -> None:
     mp = graph.add_node("MaxPool2d", "pool", {"dilation": 2, "kernel_size": 1, "stride": 1})
     out = graph.add_node("Output", "y")
     for a, b in ((x, gelu), (gelu, lstm), (lstm, fc), (fc, pool), (pool, mp), (mp, out)):
-        graph.connect(a.id, "out", b.id, "in")
+        graph.connect(a.id, "hidden" if a is lstm else "out", b.id, "in")
     with pytest.raises(CodegenError) as err:
         generate_caffe(Project(name="mixed", graph=graph))
     text = str(err.value)
