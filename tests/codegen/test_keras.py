@@ -71,6 +71,8 @@ KERAS_VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] =
     ("MaxPool2d", {"kernel_size": (3, 2), "stride": (1, 2)}, None),
     ("MaxPool2d", {"kernel_size": 3, "stride": 1, "padding": 1}, None),
     ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(3, 7, 7)]),
+    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(3, 8, 8)]),  # ResNet's stem: padded with -inf first
+    ("MaxPool1d", {"kernel_size": 4, "stride": 3, "padding": 2}, None),
     ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, None),
     ("AvgPool1d", {"kernel_size": 3, "stride": 1}, None),
     ("AdaptiveAvgPool1d", {"output_size": (3,)}, None),

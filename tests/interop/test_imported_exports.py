@@ -89,8 +89,6 @@ VALUE_REFUSALS = {  # (case, target): words of the refusal, for values a target 
     ("onnx_padded_pooling", "keras"): "ceil_mode",
     ("onnx_caffe_style_pooling", "keras"): "ceil_mode",
     ("classic_inception_module", "keras"): "ceil_mode",
-    ("densenet121_torchscript", "keras"): "max pooling pads only as 'same'",
-    ("densenet121_dynamo", "keras"): "max pooling pads only as 'same'",
 }
 
 

@@ -29,7 +29,14 @@ from studio.graph.catalogue.conv import (
     tup,
     window_too_big,
 )
-from studio.graph.catalogue.keras_records import CF, Apply, chain, layer, per_axis
+from studio.graph.catalogue.keras_records import (
+    CF,
+    Apply,
+    chain,
+    layer,
+    named,
+    per_axis,
+)
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -50,7 +57,7 @@ ADAPTIVE_ONNX = {
     "avg": "GlobalAveragePool / AveragePool, or MatMul by the windows' averages (static sizes)",
     "max": "GlobalMaxPool / MaxPool (output_size must divide the input size)",
 }
-NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer")
+NO_ADAPTIVE_CAFFE = Unsupported("Caffe has no adaptive pooling layer (to pool to 1x1, use GlobalAvgPool2d or GlobalMaxPool2d)")
 
 
 def _sizes(x: Shape) -> list[int]:
@@ -341,11 +348,17 @@ def _max_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.E
         if any(d != 1 for d in p["dilation"]):
             raise Inexpressible("dilation: Keras pooling has no dilation")
         same = any(p["padding"]) and _same_is_exact(s)
-        if any(p["padding"]) and not same:
-            raise Inexpressible("padding: Keras max pooling pads only as 'same', which differs here; use padding 0")
         if p["ceil_mode"] and not same and _ceil_matters(s, rank):
             raise Inexpressible("ceil_mode: Keras pooling has no ceil mode, and here it changes the output size")
-        return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
+        if not any(p["padding"]) or same:
+            return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
+        # Keras pools pad only as 'same': pad with -inf first (a padded entry never wins a max), then pool
+        widths = ((0, 0), (0, 0), *((int(q), int(q)) for q in p["padding"]))
+        padded = s.claim(f"{s.var}_pad")
+        body = f'ops.pad(t, {literal(widths)}, constant_values=float("-inf"))'
+        step = keras_records.Step(padded, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(padded))), (s.x,)))
+        emitted = layer(s, f"MaxPooling{rank}D", *_pool_args(s), CF, x=padded)
+        return keras_records.Emitted([step, *emitted.steps])
 
     return emit
 
