@@ -1,10 +1,14 @@
-"""The pattern of scaled dot-product attention between given tensors: one ScaledDotProductAttention layer.
+"""The pattern of scaled dot-product attention between given tensors: one ScaledDotProductAttention layer,
+or one MultiheadAttention with the projections around it.
 
 Exporters write `F.scaled_dot_product_attention` (and Layer Studio writes its own layer) as
-MatMul(q, Transpose(k)), a scale (a Mul or Div by a constant after the product, or a Mul of
-each operand before it), an optional Add of a mask, Softmax over the last axis, and MatMul by v.
-A constant mask that hides every key after the query's position is `causal`; any other mask
-stays an input (a Constant layer where the file holds it as a value).
+MatMul(q, kᵀ), a scale (a Mul or Div by a constant after the product, or a Mul of each operand
+before it), an optional Add of a mask, Softmax over the last axis, and MatMul by v. kᵀ is any
+chain of views that permutes k's axes (dynamo's is Reshape to (N*H, T, d), Transpose, Reshape
+back). A constant mask of zeros is no mask; one that hides every key after the query's position
+is `causal`; any other mask stays an input (a Parameter or Constant layer where the file holds
+it as a value). With no mask and the default scale, heads cut from query, key and value
+projections and joined into an output projection are one MultiheadAttention.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def _guarded(ctx: ImportContext, where: onnx.NodeProto) -> str | None:
 
 
 def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
-    """softmax(q kᵀ · scale + mask) v -> ScaledDotProductAttention (a NaN guard after the softmax included)."""
+    """softmax(q kᵀ · scale + mask) v -> ScaledDotProductAttention, or MultiheadAttention with its projections
+    (a NaN guard after the softmax included)."""
     weights, guard = softmax.output[0], []
     readers = ctx.consumers.get(weights, [])
     if len(readers) == 2 and {r.op_type for r in readers} == {"IsNaN", "Where"}:
