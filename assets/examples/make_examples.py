@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from studio.graph import Graph
+from studio.graph.blocks import BlockLibrary, Exposed
 from studio.graph.layout import arrange
 from studio.graph.project import Project, TrainingSettings, save_project
 
@@ -18,8 +20,23 @@ EXAMPLE_WIDTH = 1200.0  # long chains wrap into bands of at most 5 layers: reada
 class Builder:
     """Adds layers by name, wiring each to the layers named as its inputs (`name:port` for another output than `out`)."""
 
-    def __init__(self) -> None:
-        self.graph = Graph()
+    def __init__(self, library: BlockLibrary | None = None) -> None:
+        self.library = library if library is not None else BlockLibrary()
+        self.graph = Graph(library=self.library)
+
+    def block(self, name: str, make: Callable[[Builder], None], description: str, **exposed: Any) -> None:
+        """Define a block built by `make`; each keyword exposes a parameter: (default, "layer.param", ...) or (default, "switch", "layer", ...)."""
+        inner = Builder(self.library)
+        make(inner)
+        arrange(inner.graph, max_width=EXAMPLE_WIDTH)
+        found = []
+        for param, (default, *targets) in exposed.items():
+            if targets[0] == "switch":
+                found.append(Exposed(param, default, switches=tuple(inner.graph.node_by_name(t).id for t in targets[1:])))
+            else:
+                binds = tuple((inner.graph.node_by_name(t.split(".")[0]).id, t.split(".")[1]) for t in targets)
+                found.append(Exposed(param, default, binds=binds))
+        self.library.define(name, inner.graph, tuple(found), description)
 
     def __call__(self, layer_type: str, name: str, *inputs: str, **params: Any) -> str:
         node = self.graph.add_node(layer_type, name, params)
@@ -215,6 +232,82 @@ def gpt_tiny(b: Builder) -> None:
     b("Output", "scores", "next_char")
 
 
+def _basic_block(b: Builder) -> None:
+    """torchvision's BasicBlock: two 3x3 convolutions with batch norm; a 1x1 shortcut where the block downsamples."""
+    b("Input", "x", shape=[64, 56, 56])
+    b("Conv2d", "conv1", "x", out_channels=64, kernel_size=3, padding=1, bias=False)
+    b("BatchNorm2d", "bn1", "conv1")
+    b("ReLU", "relu", "bn1")
+    b("Conv2d", "conv2", "relu", out_channels=64, kernel_size=3, padding=1, bias=False)
+    b("BatchNorm2d", "bn2", "conv2")
+    b("Conv2d", "downsample_conv", "x", out_channels=64, kernel_size=1, bias=False)
+    b("BatchNorm2d", "downsample_bn", "downsample_conv")
+    b("Add", "residual", "bn2", "downsample_bn")
+    b("ReLU", "relu_out", "residual")
+    b("Output", "y", "relu_out")
+
+
+def resnet18_blocks(b: Builder) -> None:
+    b.block(
+        "BasicBlock", _basic_block, "Two 3x3 convolutions and a shortcut; downsample switches on a 1x1 convolution for the shortcut.",
+        channels=(64, "conv1.out_channels", "conv2.out_channels", "downsample_conv.out_channels"),
+        stride=((1, 1), "conv1.stride", "downsample_conv.stride"),
+        downsample=(False, "switch", "downsample_conv", "downsample_bn"),
+    )  # fmt: skip
+    b("Input", "image", shape=[3, 224, 224])
+    b("Conv2d", "conv1", "image", out_channels=64, kernel_size=7, stride=2, padding=3, bias=False)
+    b("BatchNorm2d", "bn1", "conv1")
+    b("ReLU", "relu", "bn1")
+    x = b("MaxPool2d", "maxpool", "relu", kernel_size=3, stride=2, padding=1)
+    for stage, channels in enumerate((64, 128, 256, 512), 1):
+        first = {"channels": channels} if stage == 1 else {"channels": channels, "stride": 2, "downsample": True}
+        x = b("BasicBlock", f"layer{stage}_0", x, **first)
+        x = b("BasicBlock", f"layer{stage}_1", x, channels=channels)
+    b("GlobalAvgPool2d", "avgpool", x)
+    b("Linear", "fc", "avgpool", out_features=1000)
+    b("Output", "logits", "fc")
+
+
+def _encoder_block(b: Builder) -> None:
+    """BERT's encoder layer (post-norm): self-attention, add and norm, a GELU feed-forward, add and norm."""
+    b("Input", "x", shape=[128, 256])
+    b("MultiheadAttention", "attention", "x", "x", "x", num_heads=4)
+    b("Add", "attention_residual", "attention", "x")
+    b("LayerNorm", "attention_norm", "attention_residual", eps=1e-12)
+    b("Linear", "intermediate", "attention_norm", out_features=1024)
+    b("GELU", "gelu", "intermediate")
+    b("Linear", "output", "gelu", out_features=256)
+    b("Add", "output_residual", "output", "attention_norm")
+    b("LayerNorm", "output_norm", "output_residual", eps=1e-12)
+    b("Output", "y", "output_norm")
+
+
+def bert_mini_blocks(b: Builder) -> None:
+    b.block(
+        "EncoderLayer", _encoder_block, "One BERT encoder layer; the network repeats it.",
+        heads=(4, "attention.num_heads"), intermediate=(1024, "intermediate.out_features"),
+    )  # fmt: skip
+    b("Input", "tokens", shape=[128], dtype="int64")
+    b("Embedding", "word_embeddings", "tokens", num_embeddings=30522, embedding_dim=256)
+    b("Parameter", "position_embeddings", shape=[512, 256])  # BERT's whole table; the first 128 rows are read
+    b("IndexSelect", "positions", "position_embeddings", dim=1, indices=list(range(128)))
+    b("Parameter", "token_type_embeddings", shape=[2, 256])
+    b("IndexSelect", "token_type", "token_type_embeddings", dim=1, indices=[0])  # one segment: type 0
+    b("Add", "embedded", "word_embeddings", "positions", "token_type", num_inputs=3)
+    b("LayerNorm", "embedding_norm", "embedded", eps=1e-12)
+    b("EncoderLayer", "encoder", "embedding_norm", repeat=4)
+    b("SequencePool", "first_token", "encoder", mode="first")
+    b("Linear", "pooler", "first_token", out_features=256)
+    b("Tanh", "pooler_activation", "pooler")
+    b("Linear", "classifier", "pooler_activation", out_features=2)
+    b("Output", "label", "classifier")
+
+
+RESNET18_BLOCKS = (
+    "torchvision's ResNet-18 (11,689,512 parameters) from one BasicBlock block used by 8 instances; "
+    "its head has ImageNet's 1000 classes: set fc's out_features to 10 to train it on the built-in digits."
+)
+BERT_MINI_BLOCKS = "BERT-mini (4 layers, width 256, 4 heads) as one encoder-layer block repeated 4 times, classifying token sequences."
 GPT_TINY = "A tiny GPT: a causal transformer decoder that learns to write like Alice's Adventures in Wonderland, one character at a time."
 
 EXAMPLES = {
@@ -228,6 +321,8 @@ EXAMPLES = {
     "se_mobilenet": (se_mobilenet, "MobileNetV3-style blocks whose squeeze-and-excitation gates broadcast over each feature map.", dict(dataset="digits", epochs=15, learning_rate=0.003)),
     "vit_tiny": (vit_tiny, "A tiny vision transformer: patch embedding, a learned class token and position table, two encoder blocks.", dict(dataset="digits", epochs=30, learning_rate=0.002)),
     "gpt_tiny": (gpt_tiny, GPT_TINY, dict(dataset="alice", epochs=30, batch_size=32, learning_rate=0.002, schedule="cosine", grad_clip=1.0, validation_split=0.1)),
+    "resnet18_blocks": (resnet18_blocks, RESNET18_BLOCKS, dict(dataset="digits", epochs=5, optimizer="sgd", learning_rate=0.05)),
+    "bert_mini_blocks": (bert_mini_blocks, BERT_MINI_BLOCKS, dict(dataset="sequence", epochs=5, learning_rate=0.0001)),
     "conv_autoencoder": (conv_autoencoder, "A convolutional autoencoder that reconstructs 28x28 images (ConvTranspose2d decoder).", dict(dataset="digits", target="input", loss="mse")),
 }
 

@@ -114,8 +114,7 @@ def picked(ctx: ImportContext, name: str, shape: tuple[int, ...]) -> Picked | No
     if found is None:
         return None
     table, index = found
-    value = ctx.const(table)
-    assert value is not None
+    value = table_value(ctx, table)
     if index.size == value.size and (index.ravel() == range(value.size)).all():
         return None
     width = value.size // value.shape[0]
@@ -143,6 +142,15 @@ def _rows(index: np.ndarray, width: int) -> tuple[int, ...] | None:
     if (blocks % width != np.arange(width)).any() or (blocks // width != blocks[:, :1] // width).any():
         return None
     return tuple(int(r) for r in blocks[:, 0] // width)
+
+
+def table_value(ctx: ImportContext, table: str) -> np.ndarray:
+    """An initializer as a table of rows: without the leading 1s a Parameter's batch puts in front, (1, R, D) as (R, D)."""
+    value = ctx.const(table)
+    assert value is not None
+    while value.ndim > 2 and value.shape[0] == 1:
+        value = value[0]
+    return value
 
 
 def is_learned(ctx: ImportContext, name: str) -> bool:
@@ -181,8 +189,7 @@ def learned_table(ctx: ImportContext, table: str) -> str:
 
     held = f"{table}::table"
     if held not in ctx.live:
-        value = ctx.const(table)
-        assert value is not None
+        value = table_value(ctx, table)
         source = helper.make_node("Constant", [], [held], name=table)
         params = {"shape": tuple(int(d) for d in value.shape), "std": 0.0}
         ctx.emit(source, "Parameter", params, [], held, {"weight": floats(value[None])})
@@ -193,8 +200,7 @@ def emit_picked(ctx: ImportContext, pick: Picked, output: str) -> str:
     """Emit the table's Parameter and the layers that pick and lay out its rows as `pick.shape`; `output` is the result."""
     from onnx import helper
 
-    value = ctx.const(pick.table)
-    assert value is not None
+    value = table_value(ctx, pick.table)
     shape = pick.shape
     laid = shape if pick.axis is None else (*shape[: pick.axis], *shape[pick.axis + 1 :], shape[pick.axis])
     steps: list[tuple[str, dict]] = []

@@ -9,7 +9,13 @@ from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Folded
 from studio.interop.common import Unmappable
 from studio.interop.onnx_graph import BATCHES, INT_TYPES, ImportContext
-from studio.interop.onnx_held import held_tensor, is_learned, picked, shared_value
+from studio.interop.onnx_held import (
+    held_tensor,
+    is_learned,
+    picked,
+    shared_value,
+    table_value,
+)
 from studio.interop.onnx_ops import (
     Mapper,
     clean,
@@ -477,8 +483,8 @@ def _learned_positions(ctx: ImportContext, name: str, steps: int, width: int) ->
     pick = picked(ctx, name, (1, steps, width))
     if pick is None:  # the table itself, every row in order
         return value.reshape(steps, width)
-    table = ctx.const(pick.table)
-    if pick.axis is None and pick.rows == tuple(range(steps)) and table is not None and table.ndim == 2:
+    table = table_value(ctx, pick.table)
+    if pick.axis is None and pick.rows == tuple(range(steps)) and table.ndim == 2:
         return table
     return None
 

@@ -20,6 +20,7 @@ from studio.codegen.caffe import generate_caffe, prototxt_string
 from studio.codegen.names import CodegenError
 from studio.graph import CATALOGUE, Graph, analyse
 from studio.graph.catalogue.base import Unsupported
+from studio.graph.flatten import flat_project
 from studio.graph.project import Project, load_project
 from tests.codegen.cases import CAFFE_VARIANTS, EXAMPLES, VARIANTS, single_layer
 
@@ -299,7 +300,7 @@ def caffe_ok(project: Project) -> bool:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example(path: Path) -> None:
-    project = load_project(path)
+    project = flat_project(load_project(path))  # Caffe writes a network of blocks as its flattened layers
     if not caffe_ok(project):
         with pytest.raises(CodegenError) as err:
             generate_caffe(project)

@@ -89,8 +89,10 @@ def assert_every_opset_matches(project: Project, opsets: tuple[int, ...]) -> Non
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), xs)})
         for g, e in zip(got, expected, strict=True):
-            # random weights in [-1, 1) through RNN's 128 units gather some 4e-5 of float32 rounding
-            torch.testing.assert_close(torch.from_numpy(g), e, rtol=1e-4, atol=1e-4, msg=lambda m, o=opset: f"opset {o}: {m}")
+            # random weights in [-1, 1) through RNN's 128 units gather some 4e-5 of float32 rounding, and through
+            # ResNet-18's 20 layers grow the outputs to ~1e12: the rounding is relative to the largest output
+            scale = max(1.0, float(e.abs().max()))
+            torch.testing.assert_close(torch.from_numpy(g), e, rtol=1e-4, atol=1e-4 * scale, msg=lambda m, o=opset: f"opset {o}: {m}")
 
 
 @pytest.mark.parametrize(("layer_type", "params", "shapes"), LAYERS, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(LAYERS)])

@@ -22,6 +22,7 @@ from studio.train.text_data import decode
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "assets" / "examples").glob("*.lstudio"))
 SAMPLES = 96
+HEADS = {"resnet18_blocks": ("fc", 10)}  # ImageNet's 1000-class head, cut to the digits' 10 as the example's description says
 
 
 def network_io(project):
@@ -37,6 +38,10 @@ def network_io(project):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_trains_one_epoch_on_its_builtin_dataset(path: Path, tmp_path: Path) -> None:
     project = load_project(path)
+    if path.stem in HEADS:
+        layer, classes = HEADS[path.stem]
+        assert "out_features to 10" in project.description
+        project.graph.set_param(project.graph.node_by_name(layer).id, "out_features", classes)
     settings = project.training
     assert settings.dataset in builtin_names(), f"{path.name} should train on a built-in dataset"
     source, input_shape, output_shape = network_io(project)
