@@ -388,6 +388,7 @@ def write_keras_weights(project: Project, source: str, torch_state_dict: dict[st
     model = namespace["build_model"]()
     arrays = {k: v.detach().cpu().numpy() for k, v in torch_state_dict.items()}
     covered = {name for converters in plan.weights.values() for name in converters}
+    present = {layer.name for layer in model.layers}
     missed = [layer.name for layer in model.layers if layer.weights and layer.name not in covered]
     if missed:  # a Keras layer left with its random initial weights would silently compute otherwise
         raise CodegenError(f"no PyTorch weights are mapped to the Keras layers {', '.join(missed)}")
@@ -398,6 +399,8 @@ def write_keras_weights(project: Project, source: str, torch_state_dict: dict[st
             return arrays[prefix + key]
 
         for layer_name, convert in converters.items():
+            if layer_name not in present:
+                continue  # inside a block, on a path to an output the network does not read: Keras leaves it out
             target = model.get_layer(layer_name)
             values = convert(torch_array)
             expected = [tuple(v.shape) for v in target.weights]

@@ -52,9 +52,10 @@ class Applied:
         return f"{self.target}/{self.inputs}/{len(self.calls)}/{bool(self.loop)}"
 
 
-def snake(name: str) -> str:
-    """`BasicBlock` -> `basic_block`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+def function_name(name: str) -> str:
+    """`BasicBlock` -> `basic_block`, `MLP` -> `mlp_block`: snake case, and a block said so (instances are named otherwise)."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return snake if snake.endswith("block") else f"{snake}_block"
 
 
 class BlockFunctions:
@@ -103,7 +104,7 @@ class BlockFunctions:
 
         plans = plan_block(block, self.uses.contexts[block.name], emit, members, params, fallback, self.uses)
         for index, plan in enumerate(plans):
-            plan.name = self.names.identifier(snake(block.name) + ("" if index == 0 else str(index + 1)))
+            plan.name = self.names.identifier(function_name(block.name) + ("" if index == 0 else str(index + 1)))
             self.plans.append(plan)
             self.by_name[plan.name] = plan
             for context in plan.contexts:

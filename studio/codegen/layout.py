@@ -16,16 +16,23 @@ TAB = "    "
 
 @dataclass(frozen=True)
 class Nested:
-    """`func(arg, ...)` whose arguments may be calls; with `repeat`, the generator `*(arg for _ in range(repeat))`."""
+    """`func(arg, ...)` whose arguments may be calls; with `repeat`, the comprehension `func(arg for _ in range(repeat))`.
+
+    `func` is what comes before the bracket (`nn.Sequential`, `*` for an unpacked generator, "" for a list).
+    """
 
     func: str
     args: tuple[str | Nested, ...]
     repeat: str = ""
+    brackets: str = "()"
 
     def text(self) -> str:
+        return f"{self.func}{self.brackets[0]}{self.body()}{self.brackets[1]}"
+
+    def body(self) -> str:
         if self.repeat:
-            return f"*({_text(self.args[0])} for _ in range({self.repeat}))"
-        return f"{self.func}({', '.join(_text(a) for a in self.args)})"
+            return f"{_text(self.args[0])} for _ in range({self.repeat})"
+        return ", ".join(_text(a) for a in self.args)
 
 
 def _text(item: str | Nested) -> str:
@@ -67,16 +74,19 @@ def nested_lines(indent: str, lead: str, item: str | Nested, tail: str = "") -> 
     one = f"{indent}{lead}{_text(item)}{tail}"
     if len(one) <= LINE or isinstance(item, str):
         return [one]
+    head, close = f"{indent}{lead}{item.func}{item.brackets[0]}", f"{indent}{item.brackets[1]}{tail}"
+    body = f"{indent}{TAB}{item.body()}"
+    if len(body) <= LINE:
+        return [head, body, close]
     if item.repeat:
         inner = nested_lines(indent + TAB, "", item.args[0])
-        return [f"{indent}{lead}*(", *inner, f"{indent}{TAB}for _ in range({item.repeat})", f"{indent}){tail}"]
-    body = f"{indent}{TAB}{', '.join(_text(a) for a in item.args)}"
-    if len(body) <= LINE:
-        return [f"{indent}{lead}{item.func}(", body, f"{indent}){tail}"]
-    lines = [f"{indent}{lead}{item.func}("]
+        return [head, *inner, f"{indent}{TAB}for _ in range({item.repeat})", close]
+    if len(item.args) == 1:
+        return [head, *nested_lines(indent + TAB, "", item.args[0]), close]
+    lines = [head]
     for arg in item.args:
         lines += nested_lines(indent + TAB, "", arg, ",")
-    return [*lines, f"{indent}){tail}"]
+    return [*lines, close]
 
 
 def float_list(values: tuple[float, ...], indent: str = TAB * 3) -> str:

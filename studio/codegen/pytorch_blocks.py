@@ -59,10 +59,12 @@ def instance_template(calls: list[Template], several: bool) -> Template:
     """What builds an instance: its one run, else an nn.Sequential (nn.ModuleList for several inputs) of its runs."""
     if len(calls) == 1:
         return calls[0]
-    container = "nn.ModuleList" if several else "nn.Sequential"
+    if several:  # nn.ModuleList takes a list
+        runs = Template("[for]", ((None, calls[0]), (None, str(len(calls)))), ("", "repeat")) if all(c == calls[0] for c in calls) else Template("[]", tuple((None, c) for c in calls))
+        return Template("nn.ModuleList", ((None, runs),))
     if all(c == calls[0] for c in calls):
-        return Template(container, ((None, Template("*", ((None, calls[0]), (None, str(len(calls)))), ("", "repeat"))),))
-    return Template(container, tuple((None, c) for c in calls))
+        return Template("nn.Sequential", ((None, Template("*for", ((None, calls[0]), (None, str(len(calls)))), ("", "repeat"))),))
+    return Template("nn.Sequential", tuple((None, c) for c in calls))
 
 
 def instance_forward(attr: str, args: tuple[str, ...], runs: int, several: bool, loop: str) -> Call | Looped:
@@ -164,9 +166,12 @@ class BlockClasses:
         """A filled-in template as a call to lay out; a block's arguments at their defaults are left out."""
         if isinstance(item, str):
             return item
-        if item.func == "*":
+        if item.func in ("*for", "[for]"):
             inner, count = (value for _, value in item.args)
-            return Nested("*", (self.nested(inner),), str(count))  # type: ignore[arg-type]
+            starred = item.func == "*for"
+            return Nested("*" if starred else "", (self.nested(inner),), str(count), "()" if starred else "[]")  # type: ignore[arg-type]
+        if item.func == "[]":
+            return Nested("", tuple(self.nested(value) for _, value in item.args), brackets="[]")  # type: ignore[arg-type]
         plan = self.by_name.get(item.func)
         defaults = {p.name: p.default for p in plan.unified.params} if plan is not None else {}
         args: list[str | Nested] = []
@@ -201,7 +206,8 @@ class BlockClasses:
             return lines + nested_lines(TAB * 2, "", Nested("super().__init__", tuple(i for i in items if i is not None)))
         lines.append(f"{TAB * 2}super().__init__()")
         flags, params = self.flags[block.name], self.params[block.name]
-        for name in plan.view.varying:
+        tests = self._tests(plan)
+        for name in dict.fromkeys(c for condition, test in tests.items() if test is None for c in condition):
             lines.append(f"{TAB * 2}self.{flags[name]} = {params[name]}")
         order = code_order(block.graph, {n for n, node in block.graph.nodes.items() if node.type in ("Input", "Output")} | set(plan.view.off), plan.view.flags)
         members = self.members[block.name]
@@ -220,6 +226,16 @@ class BlockClasses:
             lines.append(f"{TAB * 2}else:")
             lines += [f"{TAB * 3}self.{members[node_id]} = None" for node_id, _ in built]
         return lines + ["", *self._forward(plan, order)]
+
+    def _tests(self, plan: Plan) -> dict[tuple[str, ...], str | None]:
+        """How forward tests each flag condition: a module built only under it is not None; else (None) stored flags."""
+        members = self.members[plan.block.name]
+        found: dict[tuple[str, ...], str | None] = {}
+        for node_id, condition in plan.view.flags.items():
+            if plan.unified.calls.get(node_id) and found.get(condition) is None:
+                found[condition] = f"self.{members[node_id]} is not None"
+            found.setdefault(condition, None)
+        return found
 
     def _module(self, plan: Plan, node_id: str) -> Nested | str | None:
         calls = plan.unified.calls.get(node_id, ())
@@ -241,7 +257,8 @@ class BlockClasses:
                 continue
             indent = TAB * 3 if condition else TAB * 2
             if condition:
-                lines.append(f"{TAB * 2}if {' and '.join(f'self.{flags[c]}' for c in condition)}:")
+                test = self._tests(plan)[condition] or " and ".join(f"self.{flags[c]}" for c in condition)
+                lines.append(f"{TAB * 2}if {test}:")
             for node_id in running:
                 lines += self._step(plan, node_id, indent)
             if condition:
@@ -334,7 +351,7 @@ def _emitted(node: Node, result: NodeResult, site: Site) -> Emitted:
 def _docstring(block: Block) -> str:
     text = comment_text(block.description.splitlines()[0] if block.description.strip() else "", 80)
     text = text.replace("\\", "/").replace('"', "'")
-    return text or f"The block {block.name} of a Layer Studio project: one attribute per layer."
+    return text or f"The block {block.name} of a Layer Studio project."
 
 
 __all__ = ["BlockClasses", "Looped", "instance_forward", "instance_template", "local"]

@@ -1,0 +1,206 @@
+"""Networks of blocks for the export tests, and ResNet-18 as torchvision lays out its modules (torchvision is no dependency)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from studio.graph.blocks import Block, BlockLibrary, Exposed
+from studio.graph.model import Graph
+from studio.graph.project import Project, TrainingSettings
+from tests.graph import block_graphs as bg
+
+
+def small_resnet() -> Project:
+    """A stem and BasicBlocks: identity shortcuts, a projected one (the switch on), a repeated block."""
+    library = BlockLibrary()
+    bg.basic_block(library)
+    g = Graph(library=library)
+    x = g.add_node("Input", "image", {"shape": (3, 16, 16)}).id
+    bg.chain(
+        g, x,
+        ("Conv2d", "stem", {"out_channels": 8, "kernel_size": 3, "padding": 1}),
+        ("BasicBlock", "a", {"channels": 8}),
+        ("BasicBlock", "b", {"channels": 16, "stride": 2, "downsample": True}),
+        ("BasicBlock", "c", {"channels": 16, "repeat": 2}),
+        ("Flatten", "flatten", {}), ("Linear", "fc", {"out_features": 3}), ("Output", "logits", {}),
+    )  # fmt: skip
+    return Project("small resnet", g)
+
+
+def stacked() -> Project:
+    """An MLP block repeated three times, then once more at its default width."""
+    library = BlockLibrary()
+    bg.mlp_block(library)
+    return Project("stacked", bg.network(library, ("MLP", "stack", {"repeat": 3, "hidden": 12}), ("MLP", "last", {})))
+
+
+def nested() -> Project:
+    """A Pair block of two MLP instances, its `hidden` passed on to the first; used twice, once repeated."""
+    library = BlockLibrary()
+    bg.mlp_block(library)
+    pair = Graph(library=library)
+    x = pair.add_node("Input", "x", {"shape": (8,)}).id
+    bg.chain(pair, x, ("MLP", "first", {}), ("MLP", "second", {"hidden": 4}), ("Output", "y", {}))
+    library.define("Pair", pair, (Exposed("hidden", 16, binds=((bg.ids(pair)["first"], "hidden"),)),))
+    return Project("nested", bg.network(library, ("Pair", "pairs", {"repeat": 2, "hidden": 6}), ("Pair", "pair", {})))
+
+
+def mix_block(library: BlockLibrary, width: int = 8) -> Block:
+    """Two inputs in, two outputs out: their sum through a Linear, and their product."""
+    g = Graph()
+    a = g.add_node("Input", "a", {"shape": (width,)}).id
+    b = g.add_node("Input", "b", {"shape": (width,)}).id
+    total = g.add_node("Add", "total").id
+    product = g.add_node("Multiply", "product").id
+    for merge in (total, product):
+        g.connect(a, "out", merge, "in1")
+        g.connect(b, "out", merge, "in2")
+    mixed = bg.chain(g, total, ("Linear", "mixed", {"out_features": width}), ("Tanh", "squash", {}))
+    bg.chain(g, mixed, ("Output", "first", {}))
+    bg.chain(g, product, ("Output", "second", {}))
+    return library.define("Mix", g)
+
+
+def two_way() -> Project:
+    """A block of two inputs and two outputs, repeated (a loop over a ModuleList), then once with one output read."""
+    library = BlockLibrary()
+    mix_block(library)
+    g = Graph(library=library)
+    x = g.add_node("Input", "x", {"shape": (8,)}).id
+    left = bg.chain(g, x, ("Linear", "left", {"out_features": 8}))
+    right = bg.chain(g, x, ("Linear", "right", {"out_features": 8}))
+    mixes = g.add_node("Mix", "mixes", {"repeat": 3}).id
+    g.connect(left, "out", mixes, "in1")
+    g.connect(right, "out", mixes, "in2")
+    once = g.add_node("Mix", "once").id
+    g.connect(mixes, "out1", once, "in1")
+    g.connect(mixes, "out2", once, "in2")
+    joined = g.add_node("Concat", "joined", {"dim": 1}).id
+    g.connect(mixes, "out1", joined, "in1")
+    g.connect(once, "out2", joined, "in2")
+    bg.chain(g, joined, ("Output", "y", {}))
+    return Project("two way", g)
+
+
+def residual_block(library: BlockLibrary, width: int = 16) -> Block:
+    """x + Linear(ReLU(Linear(x))): a block to train."""
+    g = Graph()
+    x = g.add_node("Input", "x", {"shape": (width,)}).id
+    inner = bg.chain(g, x, ("Linear", "up", {"out_features": 2 * width}), ("ReLU", "act", {}), ("Linear", "down", {"out_features": width}))
+    add = g.add_node("Add", "add").id
+    g.connect(x, "out", add, "in1")
+    g.connect(inner, "out", add, "in2")
+    bg.chain(g, add, ("Output", "y", {}))
+    return library.define("Residual", g)
+
+
+def block_classifier() -> Project:
+    """The blobs classifier with two residual blocks between its Linear layers."""
+    library = BlockLibrary()
+    residual_block(library)
+    g = bg.network(
+        library,
+        ("Linear", "embed", {"out_features": 16}), ("Residual", "body", {"repeat": 2}), ("Linear", "head", {"out_features": 4}),
+        shape=(2,),
+    )  # fmt: skip
+    return Project("block classifier", g, TrainingSettings(dataset="blobs", loss="cross_entropy", batch_size=256, epochs=1))
+
+
+# ----- ResNet-18 with torchvision's module names -----
+def stages_resnet18(size: int = 32, classes: int = 1000) -> Project:
+    """ResNet-18 whose blocks are named as torchvision's modules: stages `layer1`.. of BasicBlocks `0` and `1`,
+    each with a shortcut `downsample` of layers `0` and `1`, so the state-dict keys are torchvision's."""
+    library = BlockLibrary()
+    down = Graph()
+    x = down.add_node("Input", "x", {"shape": (64, 56, 56)}).id
+    bg.chain(down, x, ("Conv2d", "0", {"out_channels": 64, "kernel_size": 1, "bias": False}), ("BatchNorm2d", "1", {}), ("Output", "y", {}))
+    n = bg.ids(down)
+    library.define("Downsample", down, (
+        Exposed("channels", 64, binds=((n["0"], "out_channels"),)), Exposed("stride", (1, 1), binds=((n["0"], "stride"),)),
+    ))  # fmt: skip
+    block = Graph(library=library)
+    x = block.add_node("Input", "x", {"shape": (64, 56, 56)}).id
+    body = bg.chain(
+        block, x,
+        ("Conv2d", "conv1", {"out_channels": 64, "kernel_size": 3, "padding": 1, "bias": False}), ("BatchNorm2d", "bn1", {}), ("ReLU", "relu1", {}),
+        ("Conv2d", "conv2", {"out_channels": 64, "kernel_size": 3, "padding": 1, "bias": False}), ("BatchNorm2d", "bn2", {}),
+    )  # fmt: skip
+    shortcut = bg.chain(block, x, ("Downsample", "downsample", {}))
+    add = block.add_node("Add", "add").id
+    block.connect(body, "out", add, "in1")
+    block.connect(shortcut, "out", add, "in2")
+    bg.chain(block, add, ("ReLU", "relu2", {}), ("Output", "y", {}))
+    n = bg.ids(block)
+    library.define("BasicBlock", block, (
+        Exposed("channels", 64, binds=((n["conv1"], "out_channels"), (n["conv2"], "out_channels"), (n["downsample"], "channels"))),
+        Exposed("stride", (1, 1), binds=((n["conv1"], "stride"), (n["downsample"], "stride"))),
+        Exposed("downsample", False, switches=(n["downsample"],)),
+    ))  # fmt: skip
+    stage = Graph(library=library)
+    x = stage.add_node("Input", "x", {"shape": (64, 56, 56)}).id
+    bg.chain(stage, x, ("BasicBlock", "0", {}), ("BasicBlock", "1", {}), ("Output", "y", {}))
+    n = bg.ids(stage)
+    library.define("Stage", stage, (
+        Exposed("channels", 64, binds=((n["0"], "channels"), (n["1"], "channels"))),
+        Exposed("stride", (1, 1), binds=((n["0"], "stride"),)),
+        Exposed("downsample", False, binds=((n["0"], "downsample"),)),
+    ))  # fmt: skip
+    g = Graph(library=library)
+    x = g.add_node("Input", "image", {"shape": (3, size, size)}).id
+    s = bg.chain(
+        g, x,
+        ("Conv2d", "conv1", {"out_channels": 64, "kernel_size": 7, "stride": 2, "padding": 3, "bias": False}),
+        ("BatchNorm2d", "bn1", {}), ("ReLU", "relu", {}),
+        ("MaxPool2d", "maxpool", {"kernel_size": 3, "stride": 2, "padding": 1}),
+    )  # fmt: skip
+    for index, channels in enumerate((64, 128, 256, 512), 1):
+        params: dict[str, Any] = {"channels": channels} if index == 1 else {"channels": channels, "stride": 2, "downsample": True}
+        s = bg.chain(g, s, ("Stage", f"layer{index}", params))
+    bg.chain(g, s, ("AdaptiveAvgPool2d", "avgpool", {}), ("Flatten", "flatten", {}), ("Linear", "fc", {"out_features": classes}), ("Output", "logits", {}))
+    return Project("resnet18", g)
+
+
+class TorchvisionBasicBlock(nn.Module):
+    """torchvision's BasicBlock, module for module."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class TorchvisionResNet18(nn.Module):
+    """torchvision's resnet18, module for module (its state-dict keys and shapes)."""
+
+    def __init__(self, classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, inplanes = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages.append(nn.Sequential(TorchvisionBasicBlock(inplanes, planes, stride), TorchvisionBasicBlock(planes, planes)))
+            inplanes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
