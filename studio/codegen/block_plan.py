@@ -16,7 +16,7 @@ from typing import Any
 
 from studio.codegen.contexts import Context, Uses
 from studio.codegen.names import CodegenError, Namespace
-from studio.codegen.unify import Candidate, Piece, Template, Unified, unify
+from studio.codegen.unify import Candidate, Piece, Template, Unified, is_value, unify
 from studio.graph.blocks import Block
 from studio.graph.model import Graph
 
@@ -92,10 +92,8 @@ def plan_block(
     a namespace for parameters named after a layer.
     """
     whole = _attempt(block, contexts, emit, idents, params, fallback)
-    if whole is not None:
-        return [_probed(whole, emit, idents, params, fallback, uses) if uses is not None else whole]
-    plans = []
-    for part in _split(contexts, lambda c: tuple(bool(c.values[e.name]) for e in block.exposed if e.switches)):
+    plans = [whole] if whole is not None else []
+    for part in [] if whole is not None else _split(contexts, lambda c: tuple(bool(c.values[e.name]) for e in block.exposed if e.switches)):
         found = _attempt(block, part, emit, idents, params, fallback)
         if found is not None:
             plans.append(found)
@@ -106,7 +104,7 @@ def plan_block(
             if found is None:  # one signature always lines up; this would be a bug
                 raise CodegenError(f"cannot write one class for the uses of block {block.name} that read alike")
             plans.append(found)
-    return plans
+    return [_probed(plan, emit, idents, params, fallback, uses) for plan in plans] if uses is not None else plans
 
 
 def _attempt(
@@ -229,7 +227,7 @@ def _signature(found: tuple[dict[str, Piece | None], dict[str, Any]] | None) -> 
 def _shape(item: Any) -> Any:
     if isinstance(item, Template):
         return (item.func, tuple((key, _shape(value)) for key, value in item.args))
-    return None if isinstance(item, str) else item
+    return None if isinstance(item, str) and is_value(item) else item  # values may differ, code may not
 
 
 def code_order(graph: Graph, skip: set[str], together: Mapping[str, Any]) -> list[str]:

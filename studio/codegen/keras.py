@@ -23,7 +23,7 @@ from studio.codegen.checks import (
 )
 from studio.codegen.contexts import Uses
 from studio.codegen.keras_backend import load_keras
-from studio.codegen.keras_blocks import Applied, BlockFunctions
+from studio.codegen.keras_blocks import Applied, BlockFunctions, layer_names
 from studio.codegen.layout import LINE, TAB, assign, fit, float_list
 from studio.codegen.names import RESERVED, CodegenError, Namespace
 from studio.codegen.pytorch import module_names
@@ -223,8 +223,7 @@ class _Emitter:
             if node.type in ("Input", "Output") or node_id not in live:
                 continue
             if node.block is not None:
-                args = tuple(a or "None" for a in self._site(node_id).args)
-                self.instances[node_id] = self.functions.applied(self.ident[node_id], args, self.runs[node_id], self.loop, self.ident[node_id])
+                self.instances[node_id] = self.functions.applied(self.ident[node_id], (), self.runs[node_id], self.loop, "")
                 continue
             target = node.spec.targets["keras"]
             if isinstance(target, Unsupported) or node.spec.keras is None:
@@ -238,6 +237,26 @@ class _Emitter:
         if problems:
             head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"
             raise CodegenError(head + "\n" + "\n".join(problems))
+        self.labels = self._labels()
+
+    def _labels(self) -> dict[str, str]:
+        """Each instance's prefix: its name, unless a Keras layer it makes would take a name the network has already."""
+        taken = {self.ident[n] for n in self.inputs} | {layer for _, layer in self.raw.values()}
+        taken |= {name for e in self.emitted.values() for step in e.steps for name in layer_names(step)}
+        labels = {}
+        for node_id in self.instances:
+            label, k = self.ident[node_id], 1
+            while True:
+                made = self.functions.layer_names(self.runs[node_id], label)
+                if not (set(made) & taken) and len(set(made)) == len(made):
+                    break
+                k += 1
+                label = f"{self.ident[node_id]}_{k}"
+            taken |= set(made)
+            labels[node_id] = label
+            args = tuple(a or "None" for a in self._site(node_id).args)
+            self.instances[node_id] = self.functions.applied(self.ident[node_id], args, self.runs[node_id], self.loop, label)
+        return labels
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]
@@ -266,7 +285,7 @@ class _Emitter:
         for node_id, runs in self.runs.items():
             if node_id in self.instances:
                 for k, run in enumerate(runs):
-                    prefix = self.ident[node_id] + (f"_{k}" if len(runs) > 1 else "")
+                    prefix = self.labels[node_id] + (f"_{k}" if len(runs) > 1 else "")
                     self.functions.weights(run, prefix, f"{node_id}.{k}.", weights)
         return KerasPlan(self.source(), module_names(self.project), weights)
 

@@ -279,6 +279,23 @@ class BlockFunctions:
             lines += step_lines(indent, step.target, expr)
         return lines
 
+    def layer_names(self, runs: tuple[Context, ...], prefix: str) -> list[str]:
+        """The names of the Keras layers an instance's runs make under `prefix`."""
+        found: list[str] = []
+        for k, run in enumerate(runs):
+            self._names(run, prefix + (f"_{k}" if len(runs) > 1 else ""), found)
+        return found
+
+    def _names(self, context: Context, prefix: str, found: list[str]) -> None:
+        plan = self.of[id(context)]
+        members = self.members[plan.block.name]
+        for node_id, emitted in plan.raws[plan.column(context)].items():
+            if isinstance(emitted, Applied):
+                runs = self.uses.runs(context.graph.nodes[node_id], context.results[node_id])
+                found += self.layer_names(runs, f"{prefix}_{members[node_id]}")
+            else:
+                found += [f"{prefix}_{name}" for step in emitted.steps for name in layer_names(step)]
+
     # ----- where each layer's weights go -----
     def weights(self, context: Context, prefix: str, flat: str, found: dict[str, dict[str, Any]]) -> None:
         """For each flattened layer of one run (`flat`: `n5.0.`), its Keras layers by name (`prefix`: `layer1_0`) and converters."""
@@ -293,6 +310,13 @@ class BlockFunctions:
                     self.weights(run, inner, f"{flat}{node_id}.{k}.", found)
             elif emitted.weights:
                 found[f"{flat}{node_id}"] = {f"{prefix}_{name}": convert for name, convert in emitted.weights.items()}
+
+
+def layer_names(step: Step) -> list[str]:
+    """The name a Keras statement gives its layer (`name="conv1"`), if it makes one."""
+    call = _call(step)
+    found = template(call, labels=True).args if call is not None else ()
+    return [value.local for key, value in found if key == "name" and isinstance(value, Label)]
 
 
 def _call(step: Step) -> Call | None:

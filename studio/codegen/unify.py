@@ -192,6 +192,8 @@ class _Unifier:
         args: list[tuple[str | None, Value]] = []
         for index in range(len(positional[0])):
             hint = head.hints[index] if index < len(head.hints) else ""
+            if any(p.count(p[index]) > 1 for p in positional):
+                hint = hint or "?"  # two arguments read alike: which parameter each one writes cannot be told
             value = self._value(layer, (None, index, hint), [p[index] for p in positional], params, present, top)
             if value is None:
                 return None
@@ -258,7 +260,7 @@ class _Unifier:
     ) -> str:
         """A value the same wherever the layer runs: the exposed parameter that sets it, or (for a layer that runs in
         some contexts only) a parameter the class has already whose value it is there; else the value itself."""
-        name = where[0] or _param_named(texts, params)
+        name = where[0] or ("" if where[2] == "?" else _param_named(texts, params))
         found = self._bound(layer, name, texts, present) if name else None
         if found is None and len(present) < self.count:
             ranked = {c.name: i for i, c in enumerate(self.candidates)}
@@ -288,12 +290,14 @@ class _Unifier:
 
     def _parameter(
         self, layer: str, where: tuple[str | None, int, str], texts: list[str], params: list[Mapping[str, Any]], present: list[int]
-    ) -> str:
+    ) -> str | None:
         for candidate in self.candidates:
             if self._matches(candidate, texts, present):
                 return candidate.name
+        if not all(is_value(text) for text in texts):
+            return None  # code, not a value (a Keras Lambda's body): contexts that differ in it need classes of their own
         key, index, hint = where
-        name = key or hint or _param_named(texts, params) or f"arg{index + 1}"
+        name = key or hint.strip("?") or _param_named(texts, params) or f"arg{index + 1}"
         found = self.names.identifier(f"{self.idents[layer]}_{name}")
         spread = dict(zip(present, texts))
         self.chosen[found] = ClassParam(found, [spread.get(i, texts[0]) for i in range(self.count)], None, -1)
@@ -336,6 +340,11 @@ def _merged_keys(orders: list[list[str]]) -> list[str]:
             before = next((k for k in reversed(keys[:index]) if k in merged), None)
             merged.insert(merged.index(before) + 1 if before is not None else 0, key)
     return merged
+
+
+def is_value(text: str) -> bool:
+    """Whether an argument is a value (a literal) rather than code."""
+    return _kind(text) is not None
 
 
 def _kind(text: str) -> str | None:

@@ -85,6 +85,56 @@ def two_way() -> Project:
     return Project("two way", g)
 
 
+def cuts() -> Project:
+    """A block whose forward depends on its input's rank (a slice of the last dimension): one class per rank."""
+    library = BlockLibrary()
+    g = Graph()
+    x = g.add_node("Input", "x", {"shape": (8,)}).id
+    bg.chain(g, x, ("Slice", "head", {"dim": -1, "start": 0, "length": 4}), ("Linear", "fc", {"out_features": 4}), ("Output", "y", {}))
+    library.define("Cut", g, (Exposed("width", 4, binds=((bg.ids(g)["fc"], "out_features"),)),))
+    top = bg.network(library, ("Cut", "first", {}), ("Flatten", "flat", {}), ("Cut", "second", {"width": 3}), shape=(5, 8))
+    return Project("cuts", top)
+
+
+def assorted() -> Project:
+    """Token ids into a recurrent block of two outputs (one a piece of a Split), a switch on a layer with no
+    module, and a repeat set by an exposed parameter of the block around it."""
+    library = BlockLibrary()
+    g = Graph(library=library)
+    x = g.add_node("Input", "tokens", {"shape": (6,), "dtype": "int64"}).id
+    lstm = g.add_node("LSTM", "rnn", {"hidden_size": 8}).id
+    g.connect(bg.chain(g, x, ("Embedding", "embed", {"num_embeddings": 20, "embedding_dim": 8})), "out", lstm, "in")
+    split = g.add_node("Split", "halves", {"dim": 1, "sizes": (4, 4)}).id
+    g.connect(lstm, "hidden", split, "in")
+    g.connect(lstm, "sequence", g.add_node("Output", "steps").id, "in")
+    g.connect(split, "out1", g.add_node("Output", "half").id, "in")
+    library.define("Reader", g, (Exposed("width", 8, binds=((bg.ids(g)["rnn"], "hidden_size"),)),))
+    maybe = Graph(library=library)
+    x = maybe.add_node("Input", "x", {"shape": (8,)}).id
+    skip = maybe.add_node("Add", "skip").id
+    maybe.connect(bg.chain(maybe, x, ("Linear", "lin", {"out_features": 8})), "out", skip, "in1")
+    maybe.connect(x, "out", skip, "in2")
+    bg.chain(maybe, skip, ("Output", "y", {}))
+    library.define("Maybe", maybe, (Exposed("residual", True, switches=(bg.ids(maybe)["skip"],)),))
+    deep = Graph(library=library)
+    x = deep.add_node("Input", "x", {"shape": (8,)}).id
+    bg.chain(deep, x, ("Maybe", "inner", {"repeat": 2}), ("Output", "y", {}))
+    library.define("Deep", deep, (Exposed("depth", 2, binds=((bg.ids(deep)["inner"], "repeat"),)),))
+    top = Graph(library=library)
+    reader = top.add_node("Reader", "reader").id
+    top.connect(top.add_node("Input", "tokens", {"shape": (6,), "dtype": "int64"}).id, "out", reader, "in")
+    top.connect(reader, "out1", top.add_node("Output", "steps").id, "in")
+    widen = top.add_node("Linear", "widen", {"out_features": 8}).id
+    top.connect(reader, "out2", widen, "in")
+    bg.chain(top, widen, ("Linear", "m1_lin", {"out_features": 3}), ("Output", "side", {}))  # m1's layers must not take its name
+    bg.chain(
+        top, widen,
+        ("Maybe", "m1", {}), ("Maybe", "m2", {"residual": False}), ("Deep", "deep", {"depth": 3}), ("Deep", "deeper", {}),
+        ("Output", "final", {}),
+    )  # fmt: skip
+    return Project("assorted", top)
+
+
 def residual_block(library: BlockLibrary, width: int = 16) -> Block:
     """x + Linear(ReLU(Linear(x))): a block to train."""
     g = Graph()

@@ -41,7 +41,10 @@ CASES: dict[str, Callable[[], Project]] = {
     "nested": bc.nested,
     "two_way": bc.two_way,
     "stages_resnet18": lambda: bc.stages_resnet18(size=32, classes=10),
+    "cuts": bc.cuts,
+    "assorted": bc.assorted,
 }
+KERAS_CASES = ["small_resnet", "stacked", "nested", "two_way", "cuts", "assorted"]
 
 
 def resnet(classes: int = 10) -> Project:
@@ -130,6 +133,27 @@ def test_a_block_of_two_inputs_and_outputs_loops_over_its_repeats() -> None:
     assert "torch.cat((mixes[0], once[1]), dim=1)" in source  # an instance's outputs are a tuple, by index
 
 
+def test_uses_whose_code_differs_get_a_class_each_and_one_use_names_its_exposed_parameters() -> None:
+    source = generate_pytorch(bc.cuts())
+    assert "head = x[:, :, 0:4]" in source and "head = x[:, 0:4]" in source
+    assert "self.first = Cut()" in source and "self.second = Cut2(width=3)" in source
+    assert source.count("def __init__(self, width: int = 4) -> None:") == 2  # each used once: width found by trying another
+    assert "self.fc = nn.Linear(4, width)" in source
+    keras = generate_keras(bc.cuts())
+    assert "def cut_block(x, name: str, width: int = 4):" in keras and "def cut_block2(" in keras
+
+
+def test_switches_of_layers_without_modules_and_repeats_set_by_a_parameter() -> None:
+    source = generate_pytorch(bc.assorted())
+    assert "        self.residual = residual\n" in source and "        if self.residual:\n            skip = lin + x\n" in source
+    assert "self.inner = nn.Sequential(*(Maybe() for _ in range(depth)))" in source
+    assert "self.deep = Deep(depth=3)" in source
+    assert "halves = rnn[1].split([4, 4], dim=1)" in source and "return rnn[0], halves[0]" in source
+    keras = generate_keras(bc.assorted())
+    assert 'm1 = maybe_block(widen, "m1_2")' in keras  # `m1_lin` is a layer of the network already
+    assert "    for index in range(depth):\n" in keras
+
+
 def test_stage_blocks_give_torchvisions_state_dict_keys_and_load_its_weights() -> None:
     project = bc.stages_resnet18(size=32, classes=10)
     source = generate_pytorch(project)
@@ -160,7 +184,7 @@ def test_resnet18_of_blocks_exports_to_onnx_with_pytorchs_numbers() -> None:
     assert_matches_torch(data, project, model)
 
 
-@pytest.mark.parametrize("name", ["two_way", "nested", "stages_resnet18"])
+@pytest.mark.parametrize("name", ["two_way", "nested", "stages_resnet18", "cuts", "assorted"])
 def test_other_networks_of_blocks_match_onnx_runtime(name: str) -> None:
     project = CASES[name]()
     model = randomized(project)
@@ -168,7 +192,7 @@ def test_other_networks_of_blocks_match_onnx_runtime(name: str) -> None:
 
 
 # ----- Keras -----
-@pytest.mark.parametrize("name", ["small_resnet", "stacked", "nested", "two_way"])
+@pytest.mark.parametrize("name", KERAS_CASES)
 def test_keras_functions_compute_what_pytorch_does(name: str, tmp_path: Path) -> None:
     assert_keras_parity(CASES[name](), tmp_path)
 
@@ -190,7 +214,7 @@ def test_generated_code_of_blocks_is_ruff_and_black_clean(tmp_path: Path) -> Non
         pytest.skip("ruff is not installed (add it to the dev extras) so formatting cannot be checked")
     sources = {f"{name}_torch": generate_pytorch(make()) for name, make in CASES.items()}
     sources["resnet18_torch"] = generate_pytorch(resnet())
-    sources |= {f"{name}_keras": generate_keras(CASES[name]()) for name in ("small_resnet", "stacked", "nested", "two_way")}
+    sources |= {f"{name}_keras": generate_keras(CASES[name]()) for name in KERAS_CASES}
     assert_ruff_clean(ruff, sources, tmp_path)
 
 
