@@ -114,6 +114,7 @@ def _attempt(
     idents: Mapping[str, str],
     params: Mapping[str, str],
     fallback: Callable[[], Namespace],
+    refused: frozenset[str] = frozenset(),
 ) -> Plan | None:
     view = view_of(block, contexts)
     pieces: dict[str, list[Piece | None]] = {}
@@ -129,7 +130,8 @@ def _attempt(
             pieces.setdefault(layer, []).append(item)
         for layer, item in raw.items():
             emitted.setdefault(layer, item)
-    unified = unify(len(contexts), pieces, _candidates(block, contexts, params), _flags(block, contexts, view, params), idents, fallback())
+    candidates = _candidates(block, contexts, params, refused)
+    unified = unify(len(contexts), pieces, candidates, _flags(block, contexts, view, params), idents, fallback())
     if unified is None:
         return None
     return Plan(block, list(contexts), view, unified, emitted, raws)
@@ -138,8 +140,12 @@ def _attempt(
 def _probed(
     plan: Plan, emit: Emit, idents: Mapping[str, str], params: Mapping[str, str], fallback: Callable[[], Namespace], uses: Uses
 ) -> Plan:
-    """The plan with probe contexts added where they name more of its values after exposed parameters and add no others."""
-    first = plan.contexts[0]
+    """The plan with probe contexts added where they name more of its values after exposed parameters and add no others.
+
+    An exposed parameter whose probe would need such others is not named after where its
+    value is the same everywhere: the class would take it but not follow it.
+    """
+    first, refused = plan.contexts[0], set()
     for exposed in plan.block.exposed:
         if not exposed.binds:
             continue
@@ -150,7 +156,12 @@ def _probed(
             found = _attempt(plan.block, [*plan.contexts, probe], emit, idents, params, fallback)
             if found is not None and found.unified.fallbacks <= plan.unified.fallbacks and found.view == plan.view:
                 plan = found
+            else:
+                refused.add(exposed.name)
             break
+    if refused:
+        again = _attempt(plan.block, plan.contexts, emit, idents, params, fallback, frozenset(refused))
+        plan = again if again is not None else plan
     return plan
 
 
@@ -167,13 +178,14 @@ def _probe_values(value: Any) -> list[Any]:
     return []
 
 
-def _candidates(block: Block, contexts: list[Context], params: Mapping[str, str]) -> list[Candidate]:
+def _candidates(block: Block, contexts: list[Context], params: Mapping[str, str], refused: frozenset[str]) -> list[Candidate]:
     """The exposed parameters in the block's order, then each input's channels and features."""
     found = []
     for rank, exposed in enumerate(block.exposed):
         if exposed.binds:
             values = tuple(c.values[exposed.name] for c in contexts)
-            found.append(Candidate(params[exposed.name], values, rank, exposed.default, exposed=True, binds=exposed.binds))
+            binds = () if exposed.name in refused else exposed.binds
+            found.append(Candidate(params[exposed.name], values, rank, exposed.default, exposed=True, binds=binds))
     inputs = block.input_ids()
     for index, node_id in enumerate(inputs):
         shapes = [c.shapes[index] for c in contexts]

@@ -135,6 +135,33 @@ def assorted() -> Project:
     return Project("assorted", top)
 
 
+def encoder_stack() -> Project:
+    """A pre-norm transformer encoder block repeated four times over embedded tokens (BERT-mini's shape)."""
+    library = BlockLibrary()
+    g = Graph()
+    x = g.add_node("Input", "x", {"shape": (6, 16)}).id
+    attention = g.add_node("MultiheadAttention", "attention", {"num_heads": 4}).id
+    g.connect(bg.chain(g, x, ("LayerNorm", "ln1", {})), "out", attention, "query")
+    first = g.add_node("Add", "residual1").id
+    g.connect(x, "out", first, "in1")
+    g.connect(attention, "out", first, "in2")
+    ffn = bg.chain(g, first, ("LayerNorm", "ln2", {}), ("Linear", "up", {"out_features": 64}), ("GELU", "act", {}), ("Linear", "down", {"out_features": 16}))
+    second = g.add_node("Add", "residual2").id
+    g.connect(first, "out", second, "in1")
+    g.connect(ffn, "out", second, "in2")
+    bg.chain(g, second, ("Output", "y", {}))
+    n = bg.ids(g)
+    library.define("EncoderBlock", g, (Exposed("heads", 4, binds=((n["attention"], "num_heads"),)), Exposed("ffn", 64, binds=((n["up"], "out_features"),))))
+    top = Graph(library=library)
+    tokens = top.add_node("Input", "tokens", {"shape": (6,), "dtype": "int64"}).id
+    bg.chain(
+        top, tokens,
+        ("Embedding", "embed", {"num_embeddings": 50, "embedding_dim": 16}), ("EncoderBlock", "encoder", {"repeat": 4}),
+        ("Linear", "head", {"out_features": 50}), ("Output", "logits", {}),
+    )  # fmt: skip
+    return Project("bert mini", top)
+
+
 def residual_block(library: BlockLibrary, width: int = 16) -> Block:
     """x + Linear(ReLU(Linear(x))): a block to train."""
     g = Graph()

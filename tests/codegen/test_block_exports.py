@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from studio.codegen.export import build_torch_model, export_project, load_weight
 from studio.codegen.keras import generate_keras
 from studio.codegen.onnx_export import onnx_bytes
 from studio.codegen.pytorch import generate_pytorch, module_names
+from studio.codegen.script import generate_script
 from studio.codegen.weights import (
     by_attribute,
     by_node,
@@ -43,8 +46,9 @@ CASES: dict[str, Callable[[], Project]] = {
     "stages_resnet18": lambda: bc.stages_resnet18(size=32, classes=10),
     "cuts": bc.cuts,
     "assorted": bc.assorted,
+    "encoder_stack": bc.encoder_stack,
 }
-KERAS_CASES = ["small_resnet", "stacked", "nested", "two_way", "cuts", "assorted"]
+KERAS_CASES = ["small_resnet", "stacked", "nested", "two_way", "cuts", "assorted", "encoder_stack"]
 
 
 def resnet(classes: int = 10) -> Project:
@@ -154,6 +158,16 @@ def test_switches_of_layers_without_modules_and_repeats_set_by_a_parameter() -> 
     assert "    for index in range(depth):\n" in keras
 
 
+def test_an_exposed_parameter_a_target_cannot_follow_is_left_out_of_its_signature() -> None:
+    project = bc.encoder_stack()
+    source = generate_pytorch(project)
+    assert "def __init__(self, heads: int = 4, ffn: int = 64) -> None:" in source
+    assert "nn.MultiheadAttention(16, heads, batch_first=True)" in source
+    assert "self.encoder = nn.Sequential(*(EncoderBlock() for _ in range(4)))" in source
+    keras = generate_keras(project)  # Keras' key_dim is 16 / heads: no `heads` argument that would not change it
+    assert "def encoder_block(x, name: str, ffn: int = 64):" in keras and "MultiHeadAttention(4, key_dim=4," in keras
+
+
 def test_stage_blocks_give_torchvisions_state_dict_keys_and_load_its_weights() -> None:
     project = bc.stages_resnet18(size=32, classes=10)
     source = generate_pytorch(project)
@@ -184,7 +198,7 @@ def test_resnet18_of_blocks_exports_to_onnx_with_pytorchs_numbers() -> None:
     assert_matches_torch(data, project, model)
 
 
-@pytest.mark.parametrize("name", ["two_way", "nested", "stages_resnet18", "cuts", "assorted"])
+@pytest.mark.parametrize("name", ["two_way", "nested", "stages_resnet18", "cuts", "assorted", "encoder_stack"])
 def test_other_networks_of_blocks_match_onnx_runtime(name: str) -> None:
     project = CASES[name]()
     model = randomized(project)
@@ -232,6 +246,21 @@ def test_exports_of_a_saved_network_of_blocks_load_its_weights(tmp_path: Path) -
     load_weights(model, result.files[1], project)
     for key, value in state.items():
         torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def test_the_training_script_carries_the_block_classes(tmp_path: Path) -> None:
+    project = bc.block_classifier()
+    script = generate_script(project)
+    assert "class Residual(nn.Module):" in script and "nn.Sequential(*(Residual() for _ in range(2)))" in script
+    path = tmp_path / "train.py"
+    path.write_text(script, encoding="utf-8")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.standard_normal((24, 2)).astype(np.float32), y=rng.integers(0, 4, 24))
+    args = [sys.executable, str(path), "--data", "data.npz", "--epochs", "1", "--batch-size", "8", "--out", "ck"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    best = torch.load(tmp_path / "ck" / "best.pt", weights_only=True)
+    assert set(best) == set(declared_state(project))  # the trainer's keys: body.1.up.weight, ...
 
 
 def test_a_network_of_blocks_trains_for_an_epoch_and_its_weights_load_back(tmp_path: Path) -> None:
