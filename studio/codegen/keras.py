@@ -234,6 +234,7 @@ class _Emitter:
                 self.emitted[node_id] = node.spec.keras(self._site(node_id))
             except Inexpressible as err:
                 problems.append(problem_line(node, str(err)))
+        problems += list(dict.fromkeys(self.functions.problems))
         if problems:
             head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"
             raise CodegenError(head + "\n" + "\n".join(problems))

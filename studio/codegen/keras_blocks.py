@@ -27,7 +27,7 @@ from studio.codegen.block_plan import (
 from studio.codegen.checks import feeding_outputs, piece_of, problem_line, read_ports
 from studio.codegen.contexts import Context, Uses
 from studio.codegen.layout import TAB, Nested, fit, nested_lines
-from studio.codegen.names import CodegenError, Namespace
+from studio.codegen.names import Namespace
 from studio.codegen.unify import Fixed, Label, Piece, Template, template
 from studio.graph.blocks import Block
 from studio.graph.catalogue.base import Inexpressible, Unsupported
@@ -72,11 +72,9 @@ class BlockFunctions:
         self.label: dict[str, str] = {}  # block -> the function's `name` parameter
         self.loops: dict[str, str] = {}
         self.params: dict[str, dict[str, str]] = {}
-        self.problems: list[str] = []
+        self.problems: list[str] = []  # layers inside blocks Keras cannot express, for the driver to list
         for block in uses.order():
             self._plan(block)
-        if self.problems:
-            raise CodegenError("cannot generate Keras code: Keras 3 cannot express these layers inside blocks\n" + "\n".join(dict.fromkeys(self.problems)))
 
     # ----- planning -----
     def _plan(self, block: Block) -> None:
@@ -135,7 +133,8 @@ class BlockFunctions:
                 continue
             target = here.spec.targets["keras"]
             if isinstance(target, Unsupported) or here.spec.keras is None:
-                self.problems.append(problem_line(here, target.reason if isinstance(target, Unsupported) else "its layer type has no Keras form"))
+                reason = target.reason if isinstance(target, Unsupported) else "its layer type has no Keras form"
+                self.problems.append(problem_line(here, f"{reason} (inside block {block.name})"))
                 row[node_id] = None
                 continue
             assert result.outputs
@@ -143,7 +142,7 @@ class BlockFunctions:
             try:
                 emitted = here.spec.keras(site)
             except Inexpressible as err:
-                self.problems.append(problem_line(here, str(err)))
+                self.problems.append(problem_line(here, f"{err} (inside block {block.name})"))
                 row[node_id] = None
                 continue
             fixed = tuple(_fixed(step) for step in emitted.steps) + (emitted.helpers,)

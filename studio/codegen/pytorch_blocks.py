@@ -59,12 +59,13 @@ def instance_template(calls: list[Template], several: bool) -> Template:
     """What builds an instance: its one run, else an nn.Sequential (nn.ModuleList for several inputs) of its runs."""
     if len(calls) == 1:
         return calls[0]
+    same = all(c == calls[0] for c in calls)
+    repeated = ((None, calls[0]), (None, str(len(calls))))
+    listed = tuple((None, c) for c in calls)
     if several:  # nn.ModuleList takes a list
-        runs = Template("[for]", ((None, calls[0]), (None, str(len(calls)))), ("", "repeat")) if all(c == calls[0] for c in calls) else Template("[]", tuple((None, c) for c in calls))
+        runs = Template("[for]", repeated, ("", "repeat")) if same else Template("[]", listed)
         return Template("nn.ModuleList", ((None, runs),))
-    if all(c == calls[0] for c in calls):
-        return Template("nn.Sequential", ((None, Template("*for", ((None, calls[0]), (None, str(len(calls)))), ("", "repeat"))),))
-    return Template("nn.Sequential", tuple((None, c) for c in calls))
+    return Template("nn.Sequential", ((None, Template("*for", repeated, ("", "repeat"))),) if same else listed)
 
 
 def instance_forward(attr: str, args: tuple[str, ...], runs: int, several: bool, loop: str) -> Call | Looped:

@@ -14,6 +14,7 @@ import torch
 
 from studio.codegen.export import build_torch_model, export_project, load_weights
 from studio.codegen.keras import generate_keras
+from studio.codegen.names import CodegenError
 from studio.codegen.onnx_export import onnx_bytes
 from studio.codegen.pytorch import generate_pytorch, module_names
 from studio.codegen.script import generate_script
@@ -23,7 +24,9 @@ from studio.codegen.weights import (
     declared_state,
     project_weights_bytes,
 )
+from studio.graph.blocks import BlockLibrary
 from studio.graph.flatten import flat_project
+from studio.graph.model import Graph
 from studio.graph.project import Project, load_project, project_to_dict, save_project
 from studio.train.engine import NoControl, TrainRequest, run_training
 from tests.codegen import block_cases as bc
@@ -219,6 +222,19 @@ def test_keras_writes_a_function_per_block_with_prefixed_layer_names(tmp_path: P
     assert '    for index in range(2):\n        c = basic_block(c, f"c_{index}", channels=16)\n' in source
     stacked = generate_keras(bc.stacked())
     assert "def mlp_block(x, name: str, hidden: int = 16):" in stacked
+
+
+def test_keras_lists_every_layer_it_cannot_express_inside_blocks_and_out() -> None:
+    library = BlockLibrary()
+    g = Graph()
+    x = g.add_node("Input", "x", {"shape": (4, 8, 8)}).id
+    bg.chain(g, x, ("MaxPool2d", "pool", {"kernel_size": 3, "stride": 2, "padding": 1}), ("Output", "y", {}))
+    library.define("Pooling", g)
+    top = bg.network(library, ("Pooling", "inside", {}), ("MaxPool2d", "outside", {"kernel_size": 3, "stride": 2, "padding": 1}), shape=(4, 8, 8))
+    with pytest.raises(CodegenError) as caught:
+        generate_keras(Project("pools", top))
+    message = str(caught.value)
+    assert "- outside: MaxPool2d:" in message and "- pool: MaxPool2d:" in message and "(inside block Pooling)" in message
 
 
 # ----- the files -----
