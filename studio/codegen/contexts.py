@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.graph.blocks import REPEAT, Block
-from studio.graph.catalogue.base import Shape
+from studio.graph.catalogue.base import Shape, ShapeError
 from studio.graph.model import Graph, Node
+from studio.graph.params import ParamValueError
 from studio.graph.shapes import NodeResult
 
 
@@ -94,9 +95,6 @@ class Uses:
 
     def probe(self, context: Context, name: str, value: Any) -> Context | None:
         """`context` with the exposed parameter `name` set to `value`, or None where the block refuses it."""
-        from studio.graph.catalogue.base import ShapeError
-        from studio.graph.params import ParamValueError
-
         block = context.block
         param = next(p for p in block.params() if p.name == name)
         try:

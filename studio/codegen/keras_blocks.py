@@ -49,6 +49,7 @@ class Applied:
     loop: str = ""  # the loop variable, where the repeats are one call in a loop
 
     def text(self) -> str:
+        """What must read alike wherever the instance is used: its form, not its arguments."""
         return f"{self.target}/{self.inputs}/{len(self.calls)}/{bool(self.loop)}"
 
 

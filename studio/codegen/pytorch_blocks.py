@@ -33,7 +33,6 @@ from studio.codegen.unify import Piece, Template, template
 from studio.graph.blocks import Block
 from studio.graph.catalogue.pytorch_records import Call, Emitted, Site
 from studio.graph.model import Graph, Node
-from studio.graph.shapes import NodeResult
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class Looped:
         ]
 
     def text(self) -> str:
+        """The loop as one string: what must read alike wherever the instance is used."""
         return "\n".join(self.lines("", "_"))
 
 
@@ -142,7 +142,7 @@ class BlockClasses:
                 row[node_id] = Piece(("instance", forward.text()), (call,), dict(here.params))
                 raw[node_id] = forward
                 continue
-            emitted = _emitted(here, result, Site(dict(here.params), result.inputs, f"self.{members[node_id]}", args, read_ports(graph, node_id)))
+            emitted = _emitted(here, Site(dict(here.params), result.inputs, f"self.{members[node_id]}", args, read_ports(graph, node_id)))
             fixed = (emitted.expr.text(), emitted.unpack, emitted.helpers, emitted.module is None)
             row[node_id] = Piece(fixed, (template(emitted.module),) if emitted.module is not None else (), dict(here.params))
             raw[node_id] = emitted
@@ -343,7 +343,7 @@ def local(graph: Graph, members: dict[str, str], src: str, port: str) -> str:
     return members[src] if index is None else f"{members[src]}[{index}]"
 
 
-def _emitted(node: Node, result: NodeResult, site: Site) -> Emitted:
+def _emitted(node: Node, site: Site) -> Emitted:
     if node.spec.pytorch is None:
         raise CodegenError(f"cannot generate PyTorch code: layer type {node.type} has no PyTorch form")
     return node.spec.pytorch(site)
