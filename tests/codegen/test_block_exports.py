@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -51,6 +52,7 @@ CASES: dict[str, Callable[[], Project]] = {
     "assorted": bc.assorted,
     "encoder_stack": bc.encoder_stack,
 }
+HERE = Path(__file__).resolve().parent
 KERAS_CASES = ["small_resnet", "stacked", "nested", "two_way", "cuts", "assorted", "encoder_stack"]
 
 
@@ -238,6 +240,19 @@ def test_keras_lists_every_layer_it_cannot_express_inside_blocks_and_out() -> No
 
 
 # ----- the files -----
+@pytest.mark.parametrize(("folder", "name"), [("golden", "resnet18_blocks"), ("golden", "stages_resnet18"), ("golden_keras", "small_resnet")])
+def test_golden_source_of_blocks(folder: str, name: str) -> None:
+    """What the code of a network of blocks looks like; UPDATE_GOLDEN=1 rewrites it."""
+    project = resnet(classes=1000) if name == "resnet18_blocks" else CASES[name]()
+    source = generate_keras(project) if folder == "golden_keras" else generate_pytorch(project)
+    path = HERE / folder / f"{name}.py"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(source, encoding="utf-8")
+    assert path.exists(), f"no golden file {path.name}: run with UPDATE_GOLDEN=1"
+    assert source == path.read_text(encoding="utf-8")
+
+
+
 def test_generated_code_of_blocks_is_ruff_and_black_clean(tmp_path: Path) -> None:
     ruff = ruff_executable()
     if ruff is None:
