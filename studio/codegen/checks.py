@@ -52,13 +52,21 @@ def read_ports(graph: Graph, node_id: str) -> tuple[str, ...]:
 
 
 def piece(graph: Graph, edge: Edge) -> int | None:
-    """Which output an edge leaves from, where the layer's code gives a tuple of its outputs; None where it gives one tensor.
+    """Which output an edge leaves from, where the layer's code gives a tuple of its outputs; None where it gives one tensor."""
+    return piece_of(graph, edge.src, edge.src_port)
+
+
+def piece_of(graph: Graph, src: str, port: str) -> int | None:
+    """Which output `port` is, where the code of node `src` gives a tuple of its outputs; None where it gives one tensor.
 
     A layer whose outputs are pieces (a Split) always gives the tuple; a layer of several outputs
-    (a recurrent layer's steps and final states) gives it when more than one of them is read.
+    (a recurrent layer's steps and final states) gives it when more than one of them is read; an
+    instance of a block of several outputs always gives it.
     """
-    node = graph.nodes[edge.src]
+    node = graph.nodes[src]
     ports = [p.name for p in node.spec.output_ports(node.params)]
-    if node.spec.pieces is None and len(read_ports(graph, edge.src)) < 2:
+    if node.block is not None:
+        return ports.index(port) if len(ports) > 1 else None
+    if node.spec.pieces is None and len(read_ports(graph, src)) < 2:
         return None
-    return ports.index(edge.src_port)
+    return ports.index(port)

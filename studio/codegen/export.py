@@ -19,7 +19,6 @@ from studio.codegen.weights import (
     read_weights,
 )
 from studio.graph.atomic import describe_os_error, write_atomically
-from studio.graph.flatten import flat_project
 from studio.graph.project import Project
 from studio.graph.weights_file import keyed_by_node, npz_bytes
 
@@ -191,7 +190,6 @@ def export_project(
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
-    project = flat_project(project)
     data: Files = []
     warnings: tuple[str, ...] = ()
     if target == "script":

@@ -21,9 +21,12 @@ from studio.codegen.checks import (
     read_ports,
     refuse_errors,
 )
+from studio.codegen.contexts import Uses
 from studio.codegen.keras_backend import load_keras
+from studio.codegen.keras_blocks import Applied, BlockFunctions, layer_names
+from studio.codegen.layout import LINE, TAB, assign, fit, float_list
 from studio.codegen.names import RESERVED, CodegenError, Namespace
-from studio.codegen.pytorch import HELPER_NAMES, LINE, TAB, assign, fit, float_list
+from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.core import standardized_axis
 from studio.graph.catalogue.keras_records import (
@@ -36,7 +39,6 @@ from studio.graph.catalogue.keras_records import (
 )
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.pytorch_records import Call
-from studio.graph.flatten import flat_project
 from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
@@ -184,8 +186,8 @@ class KerasPlan:
     """What generation decided: the source, and for each node the Keras layers that take its weights."""
 
     source: str
-    torch_names: dict[str, str]  # node id -> PyTorch attribute (the state-dict prefix)
-    weights: dict[str, dict[str, Convert]]  # node id -> {Keras layer name: converter}
+    torch_names: dict[str, str]  # flattened node id -> PyTorch module path (the state-dict prefix)
+    weights: dict[str, dict[str, Convert]]  # flattened node id -> {Keras layer name: converter}
 
 
 class _Emitter:
@@ -197,9 +199,6 @@ class _Emitter:
         self.analysis = snapshot_analysis(self.graph)
         refuse_errors(self.project, self.analysis, "Keras code")
         self.order = self.analysis.ordered_ids()
-        torch_names = Namespace(RESERVED | HELPER_NAMES)  # the same claims in the same order as the PyTorch emitter
-        torch_names.class_name(project.name)
-        self.torch_names = {n: torch_names.identifier(self.graph.nodes[n].name) for n in self.order}
         self.names = Namespace(RESERVED | KERAS_NAMES | frozenset(HELPERS))
         self.model_name = self.names.class_name(project.name)
         self.ident = {n: self.names.identifier(self.graph.nodes[n].name) for n in self.order}
@@ -211,11 +210,20 @@ class _Emitter:
             for n, node in self.graph.nodes.items()
             if n in self.inputs and node.params["mean"]
         }
+        self.uses = Uses()
+        self.runs = {n: self.uses.runs(node, self.analysis.result(n)) for n, node in self.graph.nodes.items() if node.block is not None}
+        self.functions = BlockFunctions(self.uses, self.names, RESERVED | KERAS_NAMES | frozenset(HELPERS))
+        several = any(len(r) > 1 for r in self.runs.values())
+        self.loop = self.names.identifier("index") if several else ""
         self.emitted: dict[str, Emitted] = {}
+        self.instances: dict[str, Applied] = {}
         problems = []
         for node_id in self.order:
             node = self.graph.nodes[node_id]
             if node.type in ("Input", "Output") or node_id not in live:
+                continue
+            if node.block is not None:
+                self.instances[node_id] = self.functions.applied(self.ident[node_id], (), self.runs[node_id], self.loop, "")
                 continue
             target = node.spec.targets["keras"]
             if isinstance(target, Unsupported) or node.spec.keras is None:
@@ -226,9 +234,30 @@ class _Emitter:
                 self.emitted[node_id] = node.spec.keras(self._site(node_id))
             except Inexpressible as err:
                 problems.append(problem_line(node, str(err)))
+        problems += list(dict.fromkeys(self.functions.problems))
         if problems:
             head = f"cannot generate Keras code for {self.project.name!r}: Keras 3 cannot express these layers"
             raise CodegenError(head + "\n" + "\n".join(problems))
+        self.labels = self._labels()
+
+    def _labels(self) -> dict[str, str]:
+        """Each instance's prefix: its name, unless a Keras layer it makes would take a name the network has already."""
+        taken = {self.ident[n] for n in self.inputs} | {layer for _, layer in self.raw.values()}
+        taken |= {name for e in self.emitted.values() for step in e.steps for name in layer_names(step)}
+        labels = {}
+        for node_id in self.instances:
+            label, k = self.ident[node_id], 1
+            while True:
+                made = self.functions.layer_names(self.runs[node_id], label)
+                if not (set(made) & taken) and len(set(made)) == len(made):
+                    break
+                k += 1
+                label = f"{self.ident[node_id]}_{k}"
+            taken |= set(made)
+            labels[node_id] = label
+            args = tuple(a or "None" for a in self._site(node_id).args)
+            self.instances[node_id] = self.functions.applied(self.ident[node_id], args, self.runs[node_id], self.loop, label)
+        return labels
 
     def _site(self, node_id: str) -> Site:
         node = self.graph.nodes[node_id]
@@ -254,11 +283,18 @@ class _Emitter:
     # ----- the file -----
     def plan(self) -> KerasPlan:
         weights = {n: e.weights for n, e in self.emitted.items() if e.weights}
-        return KerasPlan(self.source(), self.torch_names, weights)
+        for node_id, runs in self.runs.items():
+            if node_id in self.instances:
+                for k, run in enumerate(runs):
+                    prefix = self.labels[node_id] + (f"_{k}" if len(runs) > 1 else "")
+                    self.functions.weights(run, prefix, f"{node_id}.{k}.", weights)
+        return KerasPlan(self.source(), module_names(self.project), weights)
 
     def source(self) -> str:
-        helpers = sorted({h for e in self.emitted.values() for h in e.helpers}, key=list(HELPERS).index)
-        body = "\n".join(self._build_model())
+        used_helpers = {h for e in self.emitted.values() for h in e.helpers} | self.functions.helpers()
+        helpers = sorted(used_helpers, key=list(HELPERS).index)
+        functions = self.functions.source(apply_lines)
+        body = "\n\n\n".join([*functions, "\n".join(self._build_model())])
         used = body + "".join(HELPERS[h] for h in helpers)
         names = ", ".join(n for n in ("layers", "ops") if f"{n}." in used)
         imports = ["import keras", *([f"from keras import {names}"] if names else [])]
@@ -285,10 +321,15 @@ class _Emitter:
             lines += assign(TAB, raw, _call("keras.Input", args))
             if layer:
                 lines += apply_lines(TAB, name, Apply(_normalization(node.params, layer), (raw,)))
-        for node_id, emitted in self.emitted.items():
-            lines.append(f"{TAB}{self._comment(node_id)}")
-            for step in emitted.steps:
-                lines += apply_lines(TAB, step.target, step.expr)
+        for node_id in self.order:
+            if node_id in self.instances:
+                lines.append(f"{TAB}{self._comment(node_id)}")
+                applied = self.instances[node_id]
+                lines += self.functions.applied_lines(TAB, applied, applied.calls, "")
+            elif node_id in self.emitted:
+                lines.append(f"{TAB}{self._comment(node_id)}")
+                for step in self.emitted[node_id].steps:
+                    lines += apply_lines(TAB, step.target, step.expr)
         results = []
         for out in self.outputs:
             edge = self.graph.source_of(out, "in")
@@ -339,7 +380,6 @@ def _call(func: str, args: list[str]) -> Call:
 
 def plan_keras(project: Project) -> KerasPlan:
     """Generate the Keras source of `project` with the weight mapping `write_keras_weights` uses."""
-    project = flat_project(project)
     return _Emitter(project).plan()
 
 
@@ -349,7 +389,6 @@ def generate_keras(project: Project) -> str:
     Raises:
         CodegenError: the graph has errors, or layers Keras cannot express (all of them listed).
     """
-    project = flat_project(project)
     return _Emitter(project).source()
 
 
@@ -369,6 +408,7 @@ def write_keras_weights(project: Project, source: str, torch_state_dict: dict[st
     model = namespace["build_model"]()
     arrays = {k: v.detach().cpu().numpy() for k, v in torch_state_dict.items()}
     covered = {name for converters in plan.weights.values() for name in converters}
+    present = {layer.name for layer in model.layers}
     missed = [layer.name for layer in model.layers if layer.weights and layer.name not in covered]
     if missed:  # a Keras layer left with its random initial weights would silently compute otherwise
         raise CodegenError(f"no PyTorch weights are mapped to the Keras layers {', '.join(missed)}")
@@ -379,12 +419,14 @@ def write_keras_weights(project: Project, source: str, torch_state_dict: dict[st
             return arrays[prefix + key]
 
         for layer_name, convert in converters.items():
+            if layer_name not in present:
+                continue  # inside a block, on a path to an output the network does not read: Keras leaves it out
             target = model.get_layer(layer_name)
             values = convert(torch_array)
             expected = [tuple(v.shape) for v in target.weights]
             got = [tuple(v.shape) for v in values]
             if expected != got:
-                name = project.graph.nodes[node_id].name
+                name = plan.torch_names.get(node_id, node_id)
                 raise CodegenError(f"{name}: Keras layer {layer_name!r} holds weights {expected} but PyTorch gives {got}")
             for variable, value in zip(target.weights, values):
                 variable.assign(value.astype(variable.dtype))

@@ -77,6 +77,16 @@ class Namespace:
             base = f"{fallback}{base}"
         return self._claim(base)
 
+    def copy(self) -> Namespace:
+        """An independent namespace holding the same names."""
+        other = Namespace(self._reserved)
+        other._used = set(self._used)
+        return other
+
+    def taken(self) -> frozenset[str]:
+        """The names claimed so far."""
+        return frozenset(self._used)
+
     def _claim(self, base: str) -> str:
         if base in self._reserved:
             base = f"{base}_"

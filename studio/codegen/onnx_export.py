@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError, Namespace
 from studio.codegen.onnx_writer import onnx_model
+from studio.codegen.pytorch import module_names
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.flatten import flat_project
@@ -93,9 +94,13 @@ def onnx_bytes(
             opset outside MIN_OPSET to MAX_OPSET, or a model torch.onnx cannot export (at that opset) or
             that fails onnx.checker.
     """
-    project = flat_project(project)
     analysis = snapshot_analysis(project.graph)
     refuse_errors(project, analysis, "ONNX")
+    io = io_names(project, analysis)  # as the generated PyTorch code names them, blocks and all
+    attributes = module_names(project)  # where the model holds each flattened layer's weights
+    flat = flat_project(project)  # NOTE: ONNX gets the flattened layers, not ONNX functions (docs/architecture.md)
+    if flat is not project:
+        project, analysis = flat, snapshot_analysis(flat.graph)
     unsupported = unsupported_onnx_nodes(project) + _inexpressible_values(
         project, analysis
     )
@@ -114,11 +119,11 @@ def onnx_bytes(
 
     import onnx
 
-    input_names, output_names = io_names(project, analysis)
+    input_names, output_names = io
     graph_name = Namespace().class_name(project.name)
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
     try:
-        proto = onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name)
+        proto = onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name, attributes)
     except Inexpressible as err:  # a layer with no direct ONNX form: torch.onnx writes the model
         proto = _traced(project, analysis, model, opset, (input_names, output_names), str(err))
         proto.graph.name = graph_name

@@ -58,8 +58,12 @@ def onnx_model(
     io: tuple[list[str], list[str]],
     opset: int,
     graph_name: str,
+    attributes: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
-    """The ONNX model of `project` with the generated model's `state` dict (keyed by attribute) as weights.
+    """The ONNX model of `project` with the generated model's `state` dict (keyed by module path) as weights.
+
+    `attributes` maps each layer to its module path (`module_names`), given where `project` is
+    the flattened form of the network the model was generated from.
 
     Raises:
         Inexpressible: '<layer>: <Type>: <why>' for the first layer with no direct ONNX form at this opset.
@@ -70,7 +74,7 @@ def onnx_model(
     inputs, outputs = io
     names = _Names({*inputs, *outputs, *(node.name for node in graph.nodes.values())})  # values
     labels = _Names({node.name for node in graph.nodes.values()})  # nodes: a layer's own name is its node's
-    attributes = module_names(project)
+    attributes = attributes if attributes is not None else module_names(project)
     value: dict[tuple[str, str], str] = {}  # (node id, output port) -> the ONNX value it is
     nodes: list[onnx.NodeProto] = []
     initializers: list[onnx.TensorProto] = []

@@ -3,6 +3,7 @@
 The output reads like code a careful person wrote and is black-clean as emitted (lines are
 wrapped the way black wraps them), so it needs no formatter at run time. Names from the
 project go through one `Namespace`; values are emitted as literals. Torch is not imported here.
+A block becomes a class of its own (`pytorch_blocks`), which its instances are built from.
 """
 
 from __future__ import annotations
@@ -14,188 +15,31 @@ from studio.codegen.checks import (
     read_ports,
     refuse_errors,
 )
-from studio.codegen.names import RESERVED, CodegenError, Namespace
-from studio.graph.catalogue.core import standardized_axis
-from studio.graph.catalogue.pytorch_records import (
-    Call,
-    Chain,
-    Emitted,
-    Expr,
-    Picking,
-    Site,
+from studio.codegen.contexts import Uses
+from studio.codegen.layout import (
+    LINE,
+    TAB,
+    Nested,
+    assign,
+    fit,
+    float_list,
+    nested_lines,
 )
-from studio.graph.flatten import flat_project
+from studio.codegen.names import RESERVED, CodegenError, Namespace
+from studio.codegen.pytorch_blocks import (
+    BlockClasses,
+    Looped,
+    instance_forward,
+    instance_template,
+)
+from studio.codegen.pytorch_helpers import HELPER_NAMES, HELPERS
+from studio.graph.catalogue.core import standardized_axis
+from studio.graph.catalogue.pytorch_records import Call, Emitted, Site
 from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 
-LINE = 88
-TAB = "    "
-
-HELPERS: dict[str, str] = {
-    "Standardize": '''
-class Standardize(nn.Module):
-    """Subtracts the training data's mean and divides by its std (constants, not weights)."""
-
-    def __init__(self, mean: list[float], std: list[float], trailing: int) -> None:
-        super().__init__()
-        shape = (-1,) + (1,) * trailing  # one value per channel (images) or per feature
-        self.register_buffer("mean", torch.tensor(mean).view(shape), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(shape), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-''',
-    "SeparableConv2d": '''
-class SeparableConv2d(nn.Module):
-    """A depthwise convolution (no bias), then a 1x1 pointwise convolution."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] | str = 0,
-        dilation: int | tuple[int, int] = 1,
-        depth_multiplier: int = 1,
-        bias: bool = True,
-    ) -> None:
-        super().__init__()
-        middle = in_channels * depth_multiplier
-        self.depthwise = nn.Conv2d(
-            in_channels,
-            middle,
-            kernel_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=in_channels,
-            bias=False,
-        )
-        self.pointwise = nn.Conv2d(middle, out_channels, 1, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))
-''',
-    "SinusoidalEncoding": '''
-class SinusoidalEncoding(nn.Module):
-    """Adds a fixed sin/cos position table (a constant, not saved with the weights)."""
-
-    def __init__(self, max_len: int, d_model: int) -> None:
-        super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-        step = torch.arange(0, d_model, 2, dtype=torch.float32)
-        rate = torch.exp(step * (-math.log(10000.0) / d_model))
-        table = torch.zeros(max_len, d_model)
-        table[:, 0::2] = torch.sin(position * rate)
-        table[:, 1::2] = torch.cos(position * rate[: d_model // 2])
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table[: x.size(1)]
-''',
-    "LearnedEncoding": '''
-class LearnedEncoding(nn.Module):
-    """Adds a learned table of position vectors."""
-
-    def __init__(self, max_len: int, d_model: int) -> None:
-        super().__init__()
-        self.table = nn.Parameter(torch.empty(max_len, d_model))
-        nn.init.normal_(self.table, std=0.02)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.table[: x.size(1)]
-''',
-    "LearnedTensor": '''
-class LearnedTensor(nn.Module):
-    """A learned tensor every sample shares (batch dimension 1): a class token, a position table."""
-
-    def __init__(self, shape: tuple[int, ...], std: float = 0.02) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, *shape))
-        if std:
-            nn.init.normal_(self.weight, std=std)
-
-    def forward(self) -> torch.Tensor:
-        return self.weight
-''',
-    "FixedTensor": '''
-class FixedTensor(nn.Module):
-    """A fixed tensor every sample shares (batch dimension 1), saved with the weights: a mask, a table."""
-
-    def __init__(self, shape: tuple[int, ...], fill: float = 0.0) -> None:
-        super().__init__()
-        self.register_buffer("value", torch.full((1, *shape), fill))
-
-    def forward(self) -> torch.Tensor:
-        return self.value
-''',
-    "causal_mask": '''
-def causal_mask(x: torch.Tensor) -> torch.Tensor:
-    """-inf above the diagonal: each position attends to itself and the ones before it."""
-    return nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
-''',
-    "recurrent_outputs": '''
-def recurrent_outputs(
-    layer: nn.RNNBase, x: torch.Tensor, reverse: bool = False
-) -> tuple[torch.Tensor, ...]:
-    """Every step, then the top layer's final state(s), forward then backward."""
-    sequence, states = layer(x.flip(1) if reverse else x)
-    directions = 2 if layer.bidirectional else 1
-    finals = states if isinstance(states, tuple) else (states,)
-    tops = tuple(torch.cat(tuple(state[-directions:]), dim=-1) for state in finals)
-    return (sequence.flip(1) if reverse else sequence, *tops)
-''',
-}
-HELPER_NAMES = frozenset(HELPERS)  # a layer named like a helper must not shadow it
-
-
-def fit(indent: str, head: str, items: list[str], tail: str, trailing_comma: bool = True) -> list[str]:
-    """Lines for `head item, item tail` wrapped as black wraps a bracketed list."""
-    one = f"{indent}{head}{', '.join(items)}{tail}"
-    if len(one) <= LINE or not items:
-        return [one]
-    body = f"{indent}{TAB}{', '.join(items)}"
-    if len(body) <= LINE:
-        return [f"{indent}{head}", body, f"{indent}{tail}"]
-    comma = "," if trailing_comma else ""
-    last = len(items) - 1
-    return [f"{indent}{head}", *(f"{indent}{TAB}{item}{',' if i < last else comma}" for i, item in enumerate(items)), f"{indent}{tail}"]
-
-
-def assign(indent: str, target: str, expr: Expr) -> list[str]:
-    """Lines for `target = expr`, black-wrapped."""
-    if isinstance(expr, Call):
-        head = f"{target} = {expr.func}("
-        if len(indent + head) <= LINE or len(f"{indent}{target} = {expr.text()}") <= LINE:
-            return fit(indent, head, list(expr.args), ")")
-        return [f"{indent}{target} = (", *fit(indent + TAB, f"{expr.func}(", list(expr.args), ")"), f"{indent})"]
-    if isinstance(expr, Picking):
-        return _picking(indent, target, expr)
-    one = f"{indent}{target} = {expr.text()}"
-    if len(one) <= LINE or not isinstance(expr, Chain):
-        return [one]
-    body = f"{indent}{TAB}{expr.text()}"
-    if len(body) <= LINE:
-        return [f"{indent}{target} = (", body, f"{indent})"]
-    operands = [expr.operands[0], *(f"{expr.op} {x}" for x in expr.operands[1:])]
-    return [f"{indent}{target} = (", *(f"{indent}{TAB}{x}" for x in operands), f"{indent})"]
-
-
-def _picking(indent: str, target: str, expr: Picking) -> list[str]:
-    """Lines for `target = x[:, [i, j, ...]]`, wrapped as black wraps a subscript (a long index list one per line)."""
-    picked = "[" + ", ".join(expr.items) + "]"
-    lines = fit(indent, f"{target} = {expr.source}[", [*expr.prefix, picked], "]")
-    if all(len(line) <= LINE for line in lines):
-        return lines
-    inner = indent + TAB
-    return [
-        f"{indent}{target} = {expr.source}[",
-        *(f"{inner}{p}," for p in expr.prefix),
-        *fit(inner, "[", list(expr.items), "],"),
-        f"{indent}]",
-    ]
+__all__ = ["HELPERS", "HELPER_NAMES", "LINE", "TAB", "generate_pytorch", "module_names"]
 
 
 class _Emitter:
@@ -218,10 +62,25 @@ class _Emitter:
             for n in self.inputs
             if self.graph.nodes[n].params["mean"]
         }
+        self.uses = Uses()
+        self.runs = {
+            node_id: self.uses.runs(node, self.analysis.result(node_id))
+            for node_id, node in self.graph.nodes.items()
+            if node.block is not None
+        }
+        self.classes = BlockClasses(self.uses, frozenset({self.class_name}))
+        loop = self.names.identifier("run") if any(len(r) > 1 and len(self.graph.nodes[n].block.input_ids()) > 1 for n, r in self.runs.items()) else ""
         self.emitted: dict[str, Emitted] = {}
+        self.instances: dict[str, tuple[Nested | str, Call | Looped]] = {}
         for node_id in self.order:
             node = self.graph.nodes[node_id]
-            if node.type not in ("Input", "Output"):
+            if node.block is not None:
+                runs = self.runs[node_id]
+                several = len(node.block.input_ids()) > 1
+                built = self.classes.nested(instance_template([self.classes.call(run) for run in runs], several))
+                args = tuple(a or "None" for a in self._site(node_id).args)
+                self.instances[node_id] = (built, instance_forward(f"self.{self.ident[node_id]}", args, len(runs), several, loop))
+            elif node.type not in ("Input", "Output"):
                 if node.spec.pytorch is None:
                     raise CodegenError(f"cannot generate PyTorch code: layer type {node.type} has no PyTorch form")
                 self.emitted[node_id] = node.spec.pytorch(self._site(node_id))
@@ -240,18 +99,29 @@ class _Emitter:
         index = piece(self.graph, edge)
         return self.ident[edge.src] if index is None else f"{self.ident[edge.src]}[{index}]"
 
+    def module_names(self) -> dict[str, str]:
+        """Each layer's module path by its flattened node id (`n5.0.n2` -> `layer1_0.conv1`)."""
+        found = {n: self.ident[n] for n, emitted in self.emitted.items() if emitted.module is not None}
+        for node_id, runs in self.runs.items():
+            for k, run in enumerate(runs):
+                path = f"{self.ident[node_id]}." + (f"{k}." if len(runs) > 1 else "")
+                self.classes.paths(run, f"{node_id}.{k}.", path, found)
+        return found
+
     def _comment(self, node_id: str) -> str:
         return node_comment(self.graph, self.analysis, node_id)
 
     # ----- the file -----
     def source(self) -> str:
-        used = {h for e in self.emitted.values() for h in e.helpers} | ({"Standardize"} if self.standardize else set())
+        used = {h for e in self.emitted.values() for h in e.helpers} | self.classes.helpers()
+        used |= {"Standardize"} if self.standardize else set()
         helpers = sorted(used, key=list(HELPERS).index)
         imports = "import torch\nfrom torch import nn"
         if "SinusoidalEncoding" in helpers:
             imports = "import math\n\n" + imports
         head = f'"""{self.class_name}: PyTorch code generated by Layer Studio."""\n\n{imports}'
-        sections = [head, *(HELPERS[h].strip() for h in helpers), "\n".join(self._class()), "\n".join(self._build_model())]
+        classes = self.classes.source()
+        sections = [head, *(HELPERS[h].strip() for h in helpers), *classes, "\n".join(self._class()), "\n".join(self._build_model())]
         return "\n\n\n".join(sections) + "\n"
 
     def _class(self) -> list[str]:
@@ -264,9 +134,11 @@ class _Emitter:
         ]
         for node_id, name in self.standardize.items():
             lines += assign(TAB * 2, f"self.{name}", standardize_call(self.graph.nodes[node_id].params))
-        for node_id, emitted in self.emitted.items():
-            if emitted.module is not None:
-                lines += assign(TAB * 2, f"self.{self.ident[node_id]}", emitted.module)
+        for node_id in self.order:
+            if node_id in self.instances:
+                lines += nested_lines(TAB * 2, f"self.{self.ident[node_id]} = ", self.instances[node_id][0])
+            elif node_id in self.emitted and self.emitted[node_id].module is not None:
+                lines += assign(TAB * 2, f"self.{self.ident[node_id]}", self.emitted[node_id].module)
         lines += ["", *self._forward()]
         return lines
 
@@ -280,11 +152,16 @@ class _Emitter:
             if node_id in self.standardize:
                 name = self.ident[node_id]
                 body.append(f"{TAB * 2}{name} = self.{self.standardize[node_id]}({name})")
-        for node_id, emitted in self.emitted.items():
-            if node_id not in self.live:
+        for node_id in self.order:
+            if node_id not in self.live or (node_id not in self.emitted and node_id not in self.instances):
                 continue
             name = self.ident[node_id]
             body.append(f"{TAB * 2}{self._comment(node_id)}")
+            if node_id in self.instances:
+                forward = self.instances[node_id][1]
+                body += forward.lines(TAB * 2, name) if isinstance(forward, Looped) else assign(TAB * 2, name, forward)
+                continue
+            emitted = self.emitted[node_id]
             body += assign(TAB * 2, f"{name}, _" if emitted.unpack else name, emitted.expr)
         results = []
         for out in self.outputs:
@@ -316,27 +193,17 @@ def standardize_call(params: dict) -> Call:
     return Call("Standardize", (*lists, str(len(sample) - 1 - axis)))
 
 
-def float_list(values: tuple[float, ...], indent: str = TAB * 3) -> str:
-    """A list literal as black writes it as a call's argument: on one line, or one value per line."""
-    one = f"[{', '.join(map(repr, values))}]"
-    if len(indent) + len(one) + 1 <= LINE:
-        return one
-    return "[\n" + "".join(f"{indent}{TAB}{v!r},\n" for v in values) + f"{indent}]"
-
-
 def generate_pytorch(project: Project) -> str:
-    """Return the PyTorch source of `project`; CodegenError if its graph has errors."""
-    project = flat_project(project)
+    """Return the PyTorch source of `project`: a class per block, then the network's; CodegenError if its graph has errors."""
     return _Emitter(project).source()
 
 
 def module_names(project: Project) -> dict[str, str]:
-    """The attribute of the generated module that holds each layer: node id -> name.
+    """The module of the generated model that holds each layer: flattened node id -> dotted path.
 
-    State-dict keys of the generated model are `<name>.<parameter>` (e.g. `conv1.weight`);
-    importers use this to store a model's weights under the keys the generated code loads.
-    Layers without a module (Input, Output, and functional ones) are left out.
+    State-dict keys of the generated model are `<path>.<parameter>` (`conv1.weight`, and
+    `layer1_0.conv1.weight` for layer `n2` of instance `n5`, whose flattened id is `n5.0.n2`,
+    as `graph.flatten` names it and the project's weights files key it). Layers without a
+    module (Input, Output, and functional ones) are left out.
     """
-    project = flat_project(project)
-    emitter = _Emitter(project)
-    return {n: emitter.ident[n] for n, emitted in emitter.emitted.items() if emitted.module is not None}
+    return _Emitter(project).module_names()

@@ -21,7 +21,7 @@ from studio.codegen.checks import feeding_outputs
 from studio.codegen.names import comment_text
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.catalogue.literals import literal
-from studio.graph.flatten import flat_project
+from studio.graph.flatten import flatten
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -414,7 +414,7 @@ def script_task(project: Project) -> str:
 
 
 def _vocabulary(project: Project) -> int:
-    sizes = [n.params["num_embeddings"] for n in project.graph.nodes.values() if n.type == "Embedding"]
+    sizes = [n.params["num_embeddings"] for n in flatten(project.graph).nodes.values() if n.type == "Embedding"]
     return min(sizes, default=2)
 
 
@@ -423,7 +423,6 @@ def generate_script(project: Project, init_weights: str | None = None) -> str:
 
     `init_weights` names a state dict file beside the script that training starts from by default.
     """
-    project = flat_project(project)
     model = generate_pytorch(project).split("\n\n", 1)[1].strip()  # without the module docstring
     model = model.replace("import torch\nfrom torch import nn\n", "").strip()
     model = model.replace("import math\n\n", "").strip()

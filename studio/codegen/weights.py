@@ -1,7 +1,7 @@
 """A project's weights files keyed by node id, so renaming a layer never orphans its weights.
 
 A state dict in memory is keyed as the generated PyTorch model has it (`conv1.weight`: the
-layer's attribute, then the parameter). The project's own weights files (an import's
+layer's module path, then the parameter; `layer1_0.conv1.weight` inside a block instance). The project's own weights files (an import's
 `<stem>.weights.npz`, a run's `weights.npz`) key the same arrays by the layer's stable node id
 (`n3/weight`), and are mapped to the attribute names of the network as it is now only when they
 are loaded. A file keyed by attribute (a run's `best.pt`, a user's own state dict, or a project
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import StateTensor
-from studio.graph.flatten import flat_project
+from studio.graph.flatten import flatten
 from studio.graph.project import Project, trained_weights
 from studio.graph.weights_file import (
     SEPARATOR,
@@ -43,16 +43,16 @@ def by_node(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
     Raises:
         WeightsError: a key belongs to no layer of the project's generated model.
     """
-    project = flat_project(project)
-    owner = {attribute: node_id for node_id, attribute in module_names(project).items()}
+    owner = {path: node_id for node_id, path in module_names(project).items()}
     keyed: dict[str, _Value] = {}
     strays: list[str] = []
     for key, value in state.items():
-        attribute, _, rest = key.partition(".")
-        if attribute not in owner:
+        parts = key.split(".")
+        cut = next((i for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in owner), None)  # the longest module path
+        if cut is None:
             strays.append(key)
             continue
-        keyed[f"{owner[attribute]}{SEPARATOR}{rest}"] = value
+        keyed[f"{owner['.'.join(parts[:cut])]}{SEPARATOR}{'.'.join(parts[cut:])}"] = value
     if strays:
         raise WeightsError(f"{', '.join(strays[:5])}: belong to no layer of {project.name!r}")
     return keyed
@@ -64,7 +64,6 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
     Keys of nodes the project no longer has (or that hold no weights now) keep their node-id
     form, so a fit check reports them as unexpected.
     """
-    project = flat_project(project)
     attributes = module_names(project)
     keyed: dict[str, _Value] = {}
     for key, value in state.items():
@@ -76,8 +75,7 @@ def by_attribute(state: Mapping[str, _Value], project: Project) -> dict[str, _Va
 
 def declared_state(project: Project) -> dict[str, StateTensor]:
     """The generated model's state dict as its layers declare them (`state`): `conv1.weight` -> shape, learned."""
-    project = flat_project(project)
-    declared = declared_node_state(project.graph)
+    declared = declared_node_state(flatten(project.graph))
     return {
         f"{attribute}.{name}": tensor
         for node_id, attribute in module_names(project).items()
@@ -95,7 +93,10 @@ def describe_key(key: str, project: Project | None) -> str:
     node_id, separator, rest = key.partition(SEPARATOR)
     if not separator:
         return key
-    node = project.graph.nodes.get(node_id) if project is not None else None
+    graph = project.graph if project is not None else None
+    node = graph.nodes.get(node_id) if graph is not None else None
+    if node is None and graph is not None and "." in node_id:  # a layer inside a block instance: n5.0.n2
+        node = flatten(graph).nodes.get(node_id)
     return f"{node.name}.{rest}" if node is not None else f"{rest} of a removed layer (id {node_id})"
 
 
