@@ -414,12 +414,12 @@ class _Run:
         epoch_seconds.append(time.perf_counter() - began - self.paused)
         mean_seconds = sum(epoch_seconds) / len(epoch_seconds)
         return {
-            **text,
             "kind": "epoch",
             "epoch": self.epoch,
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
+            "val_perplexity": text.pop("val_perplexity"),
             "samples_per_s": sum(sizes) / max(train_seconds, 1e-9),
             "seconds": epoch_seconds[-1],
             "train_samples": len(plan.train),
@@ -427,6 +427,7 @@ class _Run:
             "batch_size": settings.batch_size,
             "lr": lr,
             "eta_seconds": mean_seconds * (settings.epochs - self.epoch),
+            **text,
         }
 
     def _validate(self) -> tuple[float | None, float | None]:
