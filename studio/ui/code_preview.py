@@ -62,7 +62,7 @@ def errors_text(document: Document) -> str:
     """The commented list of the errors that keep the network from becoming code."""
     lines = [
         f"  - {p.layer}: {p.message}. {p.hint}."
-        for p in problem_rows(document)
+        for p in problem_rows(document, network=True)
         if p.severity == "error"
     ]
     return commented(ERRORS_HEADER, lines, ERRORS_FOOTER)
@@ -175,7 +175,7 @@ class CodePreview(QWidget):
         """Generate the code now, whether or not the preview is visible."""
         self._timer.stop()
         self._stale = False
-        if not self.document.analysis.is_valid:
+        if not self.document.network_analysis.is_valid:
             text, status = errors_text(self.document), "errors"
         else:
             text, status = generate_code(self.document.project, self.target())
@@ -259,7 +259,7 @@ class CodePreview(QWidget):
         if self._status == "ok":
             text, color = f"{len(self._text.splitlines())} lines", None
         elif self._status == "errors":
-            errors = self.document.analysis.summary().errors
+            errors = self.document.network_analysis.summary().errors
             plural = "s" if errors != 1 else ""
             text, color = f"{errors} error{plural} to fix first", theme.error
         elif self._status == "refused":

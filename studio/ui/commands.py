@@ -3,6 +3,8 @@
 NOTE: the `Document` performs an edit on the graph first (so a bad edit raises a `GraphError`
 before anything is pushed) and then pushes the command with `done=True`, whose first `redo`
 is skipped. Every later redo replays an edit that was valid on the very same graph state.
+Before a later redo or an undo, a command calls its `reveal` hook with its graph, so the editor
+can show the level (the network, or a block) the step changes.
 """
 
 from __future__ import annotations
@@ -39,14 +41,25 @@ class GraphCommand(QUndoCommand):
         super().__init__(text)
         self.graph = graph
         self._skip = done
+        self.reveal: Callable[[Graph], None] | None = None
 
     def redo(self) -> None:
         if self._skip:
             self._skip = False
             return
+        if self.reveal is not None:
+            self.reveal(self.graph)
         self.apply()
 
+    def undo(self) -> None:
+        if self.reveal is not None:
+            self.reveal(self.graph)
+        self.revert()
+
     def apply(self) -> None:
+        raise NotImplementedError
+
+    def revert(self) -> None:
         raise NotImplementedError
 
 
@@ -60,7 +73,7 @@ class AddNodeCommand(GraphCommand):
     def apply(self) -> None:
         self.graph.restore_node(self.node)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.remove_node(self.node.id)
 
 
@@ -81,7 +94,7 @@ class RemoveNodeCommand(GraphCommand):
     def apply(self) -> None:
         self.graph.remove_node(self.node.id)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.restore_node(self.node, self.edges, self.index)
 
 
@@ -99,7 +112,7 @@ class ConnectCommand(GraphCommand):
             self.edge.src, self.edge.src_port, self.edge.dst, self.edge.dst_port
         )
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.disconnect(self.edge)
 
 
@@ -117,7 +130,7 @@ class DisconnectCommand(GraphCommand):
     def apply(self) -> None:
         self.graph.disconnect(self.edge)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.connect(
             self.edge.src, self.edge.src_port, self.edge.dst, self.edge.dst_port
         )
@@ -141,7 +154,7 @@ class SetParamCommand(GraphCommand):
     def apply(self) -> None:
         self.graph.set_param(self.node_id, self.name, self.new)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.set_param(self.node_id, self.name, self.old)
 
     def id(self) -> int:
@@ -170,7 +183,7 @@ class RenameCommand(GraphCommand):
     def apply(self) -> None:
         self.graph.rename(self.node_id, self.new)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         self.graph.rename(self.node_id, self.old)
 
 
@@ -192,7 +205,7 @@ class MoveNodesCommand(GraphCommand):
         for node_id, position in self.new.items():
             self.graph.move(node_id, position)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         for node_id, position in self.old.items():
             self.graph.move(node_id, position)
 
@@ -265,7 +278,7 @@ class RecordedCommand(GraphCommand):
         if self.removed is not None:
             self.graph.library.remove(self.removed.name)
 
-    def undo(self) -> None:
+    def revert(self) -> None:
         if self.removed is not None:
             self.graph.library.add(self.removed)
         for event in reversed(self.events):

@@ -68,6 +68,7 @@ class Inspector(QWidget):
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
+        document.level_changed.connect(self._on_reset)
         self._follow_selection()
         self._refresh_analysis()
 

@@ -51,6 +51,7 @@ class GraphScene(QGraphicsScene):
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
+        document.level_changed.connect(self._on_reset)
         document.selection_changed.connect(self._on_document_selection)
         self.selectionChanged.connect(self._on_scene_selection)
         self.rebuild()
@@ -155,7 +156,7 @@ class GraphScene(QGraphicsScene):
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
 
     def _on_reset(self) -> None:
-        """A new project: drop the old items now, build the new ones when its analysis is in."""
+        """A new project or level: drop the old items now, build the new ones when its analysis is in."""
         self._cancel_drag()
         self._syncing_selection = True
         try:
