@@ -14,6 +14,7 @@ the history is one stack and a step is never undone out of sight.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from pathlib import Path
@@ -160,8 +161,32 @@ class Document(QObject):
         return [b.name for b in self.project.blocks]
 
     def _push(self, command: GraphCommand) -> None:
-        command.reveal = self._reveal
+        """Push an edit made at the level shown; wires to instance ports the edit took away go in the same step."""
+        command.reveal = weakref.WeakMethod(self._reveal)
+        stale = self._unplugged()
+        if not stale:
+            self.undo_stack.push(command)
+            return
+        self.undo_stack.beginMacro(command.text())
+        for graph, edge in stale:  # pushed first, so an undo puts the ports back before it reconnects them
+            graph.disconnect(edge)
+            self.undo_stack.push(DisconnectCommand(graph, edge))
         self.undo_stack.push(command)
+        self.undo_stack.endMacro()
+
+    def _unplugged(self) -> list[tuple[Graph, Edge]]:
+        """Edges to ports the shown block's instances no longer have (an Input or Output was added or removed inside)."""
+        block = self.project.blocks.get(self.graph.owner) if self.graph.owner else None
+        if block is None:
+            return []
+        ins, outs = {p.name for p in block.input_ports()}, {p.name for p in block.output_ports()}
+        found = []
+        for graph in (self.network, *(b.graph for b in self.project.blocks)):
+            for node in graph.nodes.values():
+                if node.type == block.name:
+                    found += [(graph, e) for e in graph.in_edges(node.id) if e.dst_port not in ins]
+                    found += [(graph, e) for e in graph.out_edges(node.id) if e.src_port not in outs]
+        return found
 
     # ----- levels -----
     def open_instance(self, node_id: str) -> None:

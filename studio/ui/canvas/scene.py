@@ -63,10 +63,10 @@ class GraphScene(QGraphicsScene):
         self._cancel_drag()
         self._syncing_selection = True
         try:
+            self._raised.clear()  # before clear(): its selection change would touch them
             self.clear()
             self.nodes.clear()
             self.edges.clear()
-            self._raised.clear()
             graph, results = self.document.graph, self.document.analysis.results()
             for node_id, node in graph.nodes.items():
                 item = NodeItem(node, results.get(node_id))
@@ -159,13 +159,13 @@ class GraphScene(QGraphicsScene):
         """A new project or level: drop the old items now, build the new ones when its analysis is in."""
         self._cancel_drag()
         self._syncing_selection = True
+        self._raised.clear()
         try:
             self.clear()
         finally:
             self._syncing_selection = False
         self.nodes.clear()
         self.edges.clear()
-        self._raised.clear()
         self._pending_rebuild = True
 
     # ----- selection, both ways -----
