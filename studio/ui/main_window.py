@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from studio import APP_NAME
 from studio.graph.project import Project
 from studio.ui import theme
-from studio.ui.canvas.block_actions import OPEN_KEYS
+from studio.ui.canvas.block_actions import EXPAND_KEY, OPEN_KEYS
 from studio.ui.canvas.breadcrumb import Breadcrumb
 from studio.ui.canvas.view import CanvasView
 from studio.ui.code_preview import CodePreview
@@ -241,6 +241,12 @@ class MainWindow(QMainWindow):
                 OPEN_KEYS[0],
                 "Show the inner layers of the selected block instance (Esc goes back up)",
             ),
+            "expand": self._action(
+                "E&xpand or Collapse Block",
+                canvas.toggle_expanded,
+                EXPAND_KEY,
+                "Draw the selected instance with its layers inside its card, or collapse it back",
+            ),
             "make_unique": self._action(
                 "&Make Unique",
                 canvas.make_unique,
@@ -344,7 +350,7 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
         edit.addSeparator()
-        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["make_unique"]])
+        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["expand"], a["make_unique"]])
         edit.addSeparator()
         edit.addAction(a["select_all"])
 

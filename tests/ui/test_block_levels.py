@@ -194,3 +194,26 @@ def test_the_inspector_edits_exposed_parameters_and_makes_an_instance_unique(res
     resnet.undo_stack.undo()
     assert state(resnet) == before and resnet.levels == []
     assert "BasicBlock2" not in resnet.project.blocks
+
+
+def test_an_instance_expands_in_place_to_show_its_layers_and_collapses_back(window):
+    document, view = window.document, window.canvas
+    scene = view.graph_scene
+    plain, shortcut = by_name(document, "layer1_1"), by_name(document, "layer3_0")
+    small = scene.nodes[shortcut].boundingRect()
+    menu = view.context_menu(scene.nodes[shortcut].sceneBoundingRect().center())
+    next(a for a in menu.actions() if a.text() == "Expand in Place").trigger()
+    item = scene.nodes[shortcut]
+    inner = {n.name for n in document.project.blocks.get("BasicBlock").graph.nodes.values() if n.type not in ("Input", "Output")}
+    assert {card.name for card in item.picture.cards.values()} == inner  # downsample on: every layer runs
+    assert {card.shape for card in item.picture.cards.values()} == {"N×256×14×14"}
+    assert item.boundingRect().width() > 3 * small.width() and item.boundingRect().height() > 2 * small.height()
+    scene.set_expanded(plain, True)
+    assert "2 layers switched off" in scene.nodes[plain].picture.note()
+    assert document.undo_stack.count() == 0  # a way of looking, not an edit
+    document.open_instance(plain)
+    document.go_up()
+    assert scene.nodes[shortcut].picture is not None  # still expanded after a visit inside
+    document.select([shortcut])
+    view.toggle_expanded()
+    assert scene.nodes[shortcut].picture is None and scene.nodes[shortcut].boundingRect() == small

@@ -8,9 +8,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from studio.graph.model import GraphError
+from studio.ui.canvas.scene import GraphScene
 from studio.ui.document import Document
 
 OPEN_KEYS = ("Ctrl+Return", "Ctrl+Enter")
+EXPAND_KEY = "Ctrl+E"
 
 
 def menu_action(
@@ -32,6 +34,7 @@ class BlockActions:
     """The block commands of the canvas view (mixed into `CanvasView`, which provides `document` and `show_message`)."""
 
     document: Document
+    graph_scene: GraphScene
 
     def show_message(self, text: str) -> None:
         raise NotImplementedError
@@ -88,6 +91,13 @@ class BlockActions:
             return
         self.show_message(f"'{self.document.graph.node(node_id).name}' now uses block {name}, a copy of its own")
 
+    def toggle_expanded(self, node_id: str | None = None) -> None:
+        """Draw an instance with its inner layers inside its card, or collapse it back (a view setting, not an edit)."""
+        node_id = node_id or self.selected_instance()
+        if node_id is not None:
+            scene = self.graph_scene
+            scene.set_expanded(node_id, not scene.is_expanded(node_id))
+
     def go_up(self) -> bool:
         """Leave the open block for the level above (Escape); False at the network."""
         return self.document.go_up()
@@ -95,5 +105,7 @@ class BlockActions:
     def add_block_entries(self, menu: QMenu, node_id: str) -> None:
         """The menu entries of one block instance."""
         menu_action(menu, "Open Block", lambda: self.document.open_instance(node_id), OPEN_KEYS[0])
+        expanded = self.graph_scene.is_expanded(node_id)
+        menu_action(menu, "Collapse" if expanded else "Expand in Place", lambda: self.toggle_expanded(node_id), EXPAND_KEY)
         menu_action(menu, "Make Unique", lambda: self.make_unique(node_id))
         menu_action(menu, "Ungroup", lambda: self.ungroup(node_id), "Ctrl+Shift+G")

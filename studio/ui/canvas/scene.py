@@ -47,10 +47,12 @@ class GraphScene(QGraphicsScene):
         self._syncing_selection = False
         self._pending_rebuild = False
         self._raised: set[NodeItem] = set()
+        self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
+        document.reset.connect(self._expanded.clear)
         document.level_changed.connect(self._on_reset)
         document.selection_changed.connect(self._on_document_selection)
         self.selectionChanged.connect(self._on_scene_selection)
@@ -68,8 +70,9 @@ class GraphScene(QGraphicsScene):
             self.nodes.clear()
             self.edges.clear()
             graph, results = self.document.graph, self.document.analysis.results()
+            level = tuple(self.document.levels)
             for node_id, node in graph.nodes.items():
-                item = NodeItem(node, results.get(node_id))
+                item = NodeItem(node, results.get(node_id), (level, node_id) in self._expanded)
                 self.nodes[node_id] = item
                 self.addItem(item)
             for edge in graph.edges:
@@ -154,6 +157,25 @@ class GraphScene(QGraphicsScene):
             for edge, edge_item in item.edges.items():
                 if edge.src == node_id and with_results:
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+
+    # ----- expanded instances -----
+    def is_expanded(self, node_id: str) -> bool:
+        """True when an instance at this level is drawn with its inner layers."""
+        return (tuple(self.document.levels), node_id) in self._expanded
+
+    def set_expanded(self, node_id: str, expanded: bool) -> None:
+        """Draw an instance with its inner layers inside its card (read-only), or collapse it back."""
+        item = self.nodes.get(node_id)
+        node = self.document.graph.nodes.get(node_id)
+        if item is None or node is None or node.block is None:
+            return
+        key = (tuple(self.document.levels), node_id)
+        if expanded:
+            self._expanded.add(key)
+        else:
+            self._expanded.discard(key)
+        item.expanded = expanded
+        item.refresh(node, self.document.analysis.result(node_id))
 
     def _on_reset(self) -> None:
         """A new project or level: drop the old items now, build the new ones when its analysis is in."""
