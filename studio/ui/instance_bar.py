@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from studio.graph.model import GraphError
 from studio.ui.document import Document
+from studio.ui.levels import LevelAnalysis
+from studio.ui.param_editors import ParamEditor
 
 
 def instance_count(document: Document, block: str) -> int:
@@ -68,3 +70,24 @@ class InstanceBar(QWidget):
         except GraphError as err:
             self.problem.setText(str(err))
             self.problem.show()
+
+
+def mark_bound(document: Document, node_id: str, editors: dict[str, ParamEditor]) -> list[str]:
+    """In an open block, show the fields a block parameter sets as that parameter sets them, read-only; return their names."""
+    block = document.project.blocks.get(document.graph.owner) if document.graph.owner else None
+    if block is None:
+        return []
+    analysis = document.analysis
+    ran = analysis.resolved.nodes.get(node_id) if isinstance(analysis, LevelAnalysis) else None
+    marked = []
+    for exposed in block.exposed:
+        for inner_id, name in exposed.binds:
+            editor = editors.get(name)
+            if inner_id != node_id or editor is None:
+                continue
+            if ran is not None:
+                editor.set_value(ran.params[name])
+            editor.widget.setEnabled(False)
+            editor.widget.setToolTip(f"Set by the block's parameter '{exposed.name}': change it on the instance")
+            marked.append(name)
+    return marked

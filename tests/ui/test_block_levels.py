@@ -217,3 +217,27 @@ def test_an_instance_expands_in_place_to_show_its_layers_and_collapses_back(wind
     document.select([shortcut])
     view.toggle_expanded()
     assert scene.nodes[shortcut].picture is None and scene.nodes[shortcut].boundingRect() == small
+
+
+def test_the_code_preview_shows_the_open_blocks_class(window):
+    preview, document = window.code_preview, window.document
+    preview.refresh_now()
+    document.open_instance(by_name(document, "layer2_0"))
+    line = preview.show_level()
+    assert line is not None and preview.text().splitlines()[line].startswith("class BasicBlock")
+    assert preview.editor.verticalScrollBar().value() == line or preview.editor.verticalScrollBar().maximum() < line
+    preview.set_target("keras")
+    preview.refresh_now()
+    line = preview.show_level()
+    assert line is not None and preview.text().splitlines()[line].startswith("def basic_block(")
+
+
+def test_inside_a_block_the_fields_a_block_parameter_sets_show_its_value_read_only(resnet, qtbot):
+    inspector = Inspector(resnet)
+    qtbot.addWidget(inspector)
+    resnet.open_instance(by_name(resnet, "layer3_0"))
+    resnet.select([by_name(resnet, "conv1")])
+    channels = inspector.editor("out_channels")
+    assert channels.value == 256 and not channels.widget.isEnabled()
+    assert "channels" in channels.widget.toolTip()
+    assert inspector.editor("kernel_size").widget.isEnabled()
