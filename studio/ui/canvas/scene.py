@@ -17,6 +17,7 @@ from studio.graph.model import (
     Edge,
     EdgeAdded,
     EdgeRemoved,
+    Node,
     NodeAdded,
     NodeMoved,
     NodeRemoved,
@@ -72,7 +73,7 @@ class GraphScene(QGraphicsScene):
             graph, results = self.document.graph, self.document.analysis.results()
             level = tuple(self.document.levels)
             for node_id, node in graph.nodes.items():
-                item = NodeItem(node, results.get(node_id), (level, node_id) in self._expanded)
+                item = NodeItem(self._shown(node), results.get(node_id), (level, node_id) in self._expanded)
                 self.nodes[node_id] = item
                 self.addItem(item)
             for edge in graph.edges:
@@ -152,11 +153,21 @@ class GraphScene(QGraphicsScene):
                 continue
             # mid-edit, reading the analysis would refresh it before the document does
             result = analysis.result(node_id) if with_results else item.result
-            item.refresh(graph.node(node_id), result)
+            item.refresh(self._shown(graph.node(node_id)), result)
             outputs = result.outputs if result is not None else None
             for edge, edge_item in item.edges.items():
                 if edge.src == node_id and with_results:
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+
+    def _shown(self, node: Node) -> Node:
+        """A node as its card shows it: inside an open block, with the values the instance's parameters set."""
+        ran = getattr(self.document.analysis, "resolved", None)
+        found = ran.nodes.get(node.id) if ran is not None else None
+        if found is None or found.params == node.params:
+            return node
+        shown = node.copy()
+        shown.params = dict(found.params)
+        return shown
 
     # ----- expanded instances -----
     def is_expanded(self, node_id: str) -> bool:
@@ -175,7 +186,7 @@ class GraphScene(QGraphicsScene):
         else:
             self._expanded.discard(key)
         item.expanded = expanded
-        item.refresh(node, self.document.analysis.result(node_id))
+        item.refresh(self._shown(node), self.document.analysis.result(node_id))
 
     def _on_reset(self) -> None:
         """A new project or level: drop the old items now, build the new ones when its analysis is in."""
