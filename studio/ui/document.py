@@ -263,6 +263,7 @@ class Document(QObject):
         ids = [n for n in dict.fromkeys(node_ids) if n in self.graph]
         if not ids:
             return
+        self._check_unexposed(ids, "deleted")
         self.undo_stack.beginMacro(
             f"Delete {len(ids)} layers"
             if len(ids) > 1
@@ -361,6 +362,7 @@ class Document(QObject):
 
     def group(self, node_ids: Iterable[str], name: str) -> str:
         """Move layers into a new block called `name`, replaced by one instance, as one step; return its id."""
+        self._check_unexposed(node_ids := list(node_ids), "grouped")
         made = self._recorded(f"Group into block {name}", lambda: grouping.group(self.graph, list(node_ids), name), lambda m: m.block)
         self.select([made.instance.id])
         return made.instance.id
@@ -368,6 +370,7 @@ class Document(QObject):
     def ungroup(self, node_id: str) -> list[str]:
         """Replace an instance by its block's layers, as one step; return their ids."""
         name = self.graph.node(node_id).name
+        self._check_unexposed([node_id], "ungrouped")
         added = self._recorded(f"Ungroup '{name}'", lambda: grouping.ungroup(self.graph, node_id))
         self.select(added)
         return added
@@ -379,6 +382,23 @@ class Document(QObject):
         self._recorded(f"Make '{node.name}' unique ({name})", lambda: grouping.make_unique(self.graph, node_id, name), lambda b: b)
         self.select([node_id])
         return name
+
+    def check_removable(self, node_ids: Iterable[str]) -> None:
+        """Raise BlockError if deleting these layers would take away ones a block parameter sets."""
+        self._check_unexposed([n for n in node_ids if n in self.graph], "deleted")
+
+    def _check_unexposed(self, node_ids: list[str], verb: str) -> None:
+        """Refuse to take away layers the shown block's exposed parameters set or switch (the file would not load)."""
+        block = self.project.blocks.get(self.graph.owner) if self.graph.owner else None
+        for exposed in block.exposed if block is not None else ():
+            used = {n for n, _ in exposed.binds} | set(exposed.switches)
+            for node_id in node_ids:
+                if node_id in used:
+                    how = "sets" if exposed.switches == () else "switches"
+                    raise BlockError(
+                        f"'{self.graph.node(node_id).name}' cannot be {verb}: block {block.name}'s parameter "
+                        f"'{exposed.name}' {how} it (keep it, or ungroup the block's instances and group again)"
+                    )
 
     def _recorded(self, text: str, edit: Callable[[], Any], defined: Callable[[Any], Any] | None = None) -> Any:
         """Run a compound edit and push it as one step replayed from the events it sent."""

@@ -241,3 +241,17 @@ def test_inside_a_block_the_fields_a_block_parameter_sets_show_its_value_read_on
     assert channels.value == 256 and not channels.widget.isEnabled()
     assert "channels" in channels.widget.toolTip()
     assert inspector.editor("kernel_size").widget.isEnabled()
+
+
+def test_layers_a_block_parameter_sets_cannot_be_deleted_from_inside(window):
+    document, view = window.document, window.canvas
+    document.open_instance(by_name(document, "layer2_0"))
+    messages: list[str] = []
+    view.edit_refused.connect(messages.append)
+    document.select([by_name(document, "downsample_bn"), by_name(document, "relu")])
+    view.delete_selection()
+    assert messages and "parameter 'downsample' switches it" in messages[0]
+    assert document.graph.node_by_name("downsample_bn") is not None and document.undo_stack.count() == 0
+    document.select([by_name(document, "relu")])
+    view.delete_selection()  # a layer no parameter names goes
+    assert document.graph.node_by_name("relu") is None

@@ -379,6 +379,11 @@ class CanvasView(BlockActions, QGraphicsView):
         ]
         if not nodes and not edges:
             return
+        try:
+            self.document.check_removable(nodes)
+        except GraphError as err:
+            self.show_message(str(err))
+            return
         stack = self.document.undo_stack
         stack.beginMacro(_delete_text(len(nodes), len(edges)))
         try:
