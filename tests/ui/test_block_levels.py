@@ -7,7 +7,7 @@ import json
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QUndoStack
-from PySide6.QtWidgets import QToolButton
+from PySide6.QtWidgets import QLabel, QToolButton
 
 from studio.graph.project import load_project, project_to_dict
 from studio.ui.document import Document
@@ -255,3 +255,33 @@ def test_layers_a_block_parameter_sets_cannot_be_deleted_from_inside(window):
     document.select([by_name(document, "relu")])
     view.delete_selection()  # a layer no parameter names goes
     assert document.graph.node_by_name("relu") is None
+
+
+def test_blocks_open_inside_blocks_and_undo_from_deep_inside_goes_back_to_the_network(window, qtbot):
+    document = window.document
+    before = state(document)
+    stage = document.group([by_name(document, "layer3_0"), by_name(document, "layer3_1")], "Stage3")
+    document.open_instance(stage)
+    document.open_instance(by_name(document, "layer3_0"))
+    assert window.breadcrumb.crumbs() == ["Network", "Stage3", "BasicBlock"]
+    assert document.analysis.result(by_name(document, "conv2")).outputs["out"] == (None, 256, 14, 14)
+    window.breadcrumb.findChild(QToolButton, "crumb1").click()
+    assert [level.block for level in document.levels] == ["Stage3"]
+    document.open_instance(by_name(document, "layer3_1"))
+    document.undo_stack.undo()  # the group was made at the network: it is shown, and Stage3 is gone
+    assert document.levels == [] and state(document) == before
+    assert window.breadcrumb.isHidden() and "Stage3" not in window.layer_palette.visible_layer_types()
+
+
+def test_a_repeated_instance_opens_at_its_first_repeat(qtbot):
+    win = MainWindow(load_project(EXAMPLES / "bert_mini_blocks.lstudio"))
+    qtbot.addWidget(win)
+    win.files.ask_unsaved = lambda: Unsaved.DISCARD
+    document = win.document
+    instance = next(n for n in document.graph.nodes.values() if n.block is not None and n.params["repeat"] > 1)
+    document.open_instance(instance.id)
+    assert f"the first of its {instance.params['repeat']} repeats" in " ".join(
+        label.text() for label in win.breadcrumb.findChildren(QLabel)
+    )
+    assert document.analysis.is_valid and document.analysis.summary().trainable_params * instance.params["repeat"] == document.network_analysis.result(instance.id).params
+    win.files.close()

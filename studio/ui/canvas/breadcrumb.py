@@ -73,7 +73,10 @@ class Breadcrumb(QWidget):
             return "  (on its own: the shapes its Inputs hold)"
         above = self.document.stack.analyses[-2].graph if len(self.document.stack.analyses) > 1 else self.document.network
         node = above.nodes.get(level.instance)
-        return f"  as '{node.name}' runs it" if node is not None else ""
+        if node is None:
+            return ""
+        repeat = int(node.params.get("repeat", 1))
+        return f"  as '{node.name}' runs it" + (f" (the first of its {repeat} repeats)" if repeat > 1 else "")
 
 
 def _muted(text: str) -> QLabel:
