@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_toolbar()
         self.layer_palette.add_requested.connect(self._add_from_palette)
+        self.layer_palette.open_requested.connect(self.document.open_block)
         self.canvas.edit_refused.connect(self._show_refusal)
         self.canvas.node_activated.connect(self._show_inspector)
         self.document.analysed.connect(self._schedule_summary)

@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -20,6 +21,7 @@ from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
+    QMenu,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -171,6 +173,7 @@ class PaletteWidget(QWidget):
     """A search box over a tree of layers; drag one onto the canvas, or double-click it to add it."""
 
     add_requested = Signal(str)  # a layer type name
+    open_requested = Signal(str)  # a block's name: show its layers
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -211,6 +214,8 @@ class PaletteWidget(QWidget):
         self.search.returnPressed.connect(self._add_first_match)
         self.search.installEventFilter(self)
         self.tree.doubleClicked.connect(self._request_add)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._show_menu)
         self.tree.installEventFilter(self)
 
     def set_blocks(self, blocks: Iterable[Any]) -> None:
@@ -269,6 +274,22 @@ class PaletteWidget(QWidget):
         layer_type = index.data(TYPE_ROLE)
         if layer_type:
             self.add_requested.emit(layer_type)
+
+    def block_menu(self, index: QModelIndex) -> QMenu | None:
+        """The right-click menu of a block in the list (None for a layer or a category)."""
+        name = index.data(TYPE_ROLE)
+        if not name or index.data(CATEGORY_ROLE) != BLOCKS:
+            return None
+        menu = QMenu(self)
+        menu.addAction("Add to the Network", lambda: self.add_requested.emit(name))
+        menu.addAction("Open Block", lambda: self.open_requested.emit(name))
+        return menu
+
+    def _show_menu(self, point: QPoint) -> None:
+        menu = self.block_menu(self.tree.indexAt(point))
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(point))
+            menu.deleteLater()
 
     def _add_first_match(self) -> None:
         types = self.visible_layer_types()

@@ -285,3 +285,13 @@ def test_a_repeated_instance_opens_at_its_first_repeat(qtbot):
     )
     assert document.analysis.is_valid and document.analysis.summary().trainable_params * instance.params["repeat"] == document.network_analysis.result(instance.id).params
     win.files.close()
+
+
+def test_the_palettes_menu_opens_a_block(window):
+    palette, document = window.layer_palette, window.document
+    group = palette.proxy.index(0, 0)
+    menu = palette.block_menu(palette.proxy.index(0, 0, group))
+    assert palette.block_menu(palette.proxy.index(0, 0, palette.proxy.index(1, 0))) is None  # a layer: no menu
+    next(a for a in menu.actions() if a.text() == "Open Block").trigger()
+    assert [level.block for level in document.levels] == ["BasicBlock"]
+    assert document.levels[0].instance == document.network.node_by_name("layer1_0").id  # through its first instance
