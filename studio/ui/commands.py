@@ -228,10 +228,10 @@ class SetTrainingCommand(QUndoCommand):
         if self._skip:
             self._skip = False
             return
-        self._apply(self.name, self.new)
+        _reported(lambda: self._apply(self.name, self.new))
 
     def undo(self) -> None:
-        self._apply(self.name, self.old)
+        _reported(lambda: self._apply(self.name, self.old))
 
     def id(self) -> int:
         return TRAINING_EDIT_ID
