@@ -105,13 +105,16 @@ def test_the_canvas_and_breadcrumb_follow_the_level(window, qtbot):
     assert set(view.graph_scene.nodes) == set(document.project.blocks.get("BasicBlock").graph.nodes)
     conv1 = view.graph_scene.nodes[by_name(document, "conv1")]
     assert conv1.result.outputs["out"] == (None, 256, 14, 14)
+    assert view.graph_scene.nodes[by_name(document, "downsample_conv")].opacity() == 1.0
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_Escape)
     assert document.levels == [] and window.breadcrumb.isHidden()
     assert set(view.graph_scene.nodes) == set(document.network.nodes)
-    document.select([instance])
+    document.select([by_name(document, "layer3_1")])  # no shortcut here: those layers are dimmed
     window.act["open_block"].trigger()
     assert document.levels
+    assert view.graph_scene.nodes[by_name(document, "downsample_conv")].opacity() < 1.0
+    assert view.graph_scene.nodes[by_name(document, "conv1")].opacity() == 1.0
     crumb = window.breadcrumb.findChild(QToolButton, "crumb0")
     qtbot.mouseClick(crumb, Qt.MouseButton.LeftButton)
     assert document.levels == []

@@ -29,6 +29,7 @@ from studio.ui.canvas.items import NODE_Z, SELECTED_NODE_Z, EdgeItem, NodeItem
 from studio.ui.document import Document
 
 SNAP = 10.0  # nodes dragged by hand land on this grid
+SWITCHED_OFF_OPACITY = 0.4
 
 
 class GraphScene(QGraphicsScene):
@@ -75,6 +76,7 @@ class GraphScene(QGraphicsScene):
             for node_id, node in graph.nodes.items():
                 item = NodeItem(self._shown(node), results.get(node_id), (level, node_id) in self._expanded)
                 self.nodes[node_id] = item
+                self._dim(item)
                 self.addItem(item)
             for edge in graph.edges:
                 result = results.get(edge.src)
@@ -154,10 +156,19 @@ class GraphScene(QGraphicsScene):
             # mid-edit, reading the analysis would refresh it before the document does
             result = analysis.result(node_id) if with_results else item.result
             item.refresh(self._shown(graph.node(node_id)), result)
+            if with_results:
+                self._dim(item)
             outputs = result.outputs if result is not None else None
             for edge, edge_item in item.edges.items():
                 if edge.src == node_id and with_results:
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+
+    def switched_off(self, node_id: str) -> bool:
+        """True for a layer of the open block that the instance it was opened through switches off."""
+        return node_id in getattr(self.document.analysis, "switched_off", ())
+
+    def _dim(self, item: NodeItem) -> None:
+        item.setOpacity(SWITCHED_OFF_OPACITY if self.switched_off(item.node_id) else 1.0)
 
     def _shown(self, node: Node) -> Node:
         """A node as its card shows it: inside an open block, with the values the instance's parameters set."""
@@ -289,7 +300,10 @@ class GraphScene(QGraphicsScene):
         """Tooltips are written when asked for, not kept on thousands of items."""
         for item in self.items(event.scenePos()):
             if isinstance(item, (NodeItem, EdgeItem)):
-                QToolTip.showText(event.screenPos(), item.tooltip(), event.widget())
+                text = item.tooltip()
+                if isinstance(item, NodeItem) and self.switched_off(item.node_id):
+                    text += "\nSwitched off: the instance this block was opened through passes its input by"
+                QToolTip.showText(event.screenPos(), text, event.widget())
                 event.accept()
                 return
         QToolTip.hideText()
