@@ -165,7 +165,8 @@ class SetParamCommand(GraphCommand):
         return PARAM_EDIT_ID
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, SetParamCommand) or (other.node_id, other.name) != (
+        if not isinstance(other, SetParamCommand) or (other.graph, other.node_id, other.name) != (
+            self.graph,
             self.node_id,
             self.name,
         ):

@@ -298,3 +298,18 @@ def test_the_palettes_menu_opens_a_block(window):
     next(a for a in menu.actions() if a.text() == "Open Block").trigger()
     assert [level.block for level in document.levels] == ["BasicBlock"]
     assert document.levels[0].instance == document.network.node_by_name("layer1_0").id  # through its first instance
+
+
+def test_edits_of_the_same_parameter_at_two_levels_stay_two_steps(resnet):
+    before = state(resnet)
+    conv1 = by_name(resnet, "conv1")  # n2 names a layer in the network and one in the block
+    resnet.set_param(conv1, "kernel_size", (5, 5))
+    resnet.open_instance(by_name(resnet, "layer1_0"))
+    assert by_name(resnet, "conv1") == conv1
+    resnet.set_param(conv1, "kernel_size", (5, 5))
+    resnet.set_param(conv1, "kernel_size", (7, 7))  # the same parameter again: one step
+    assert resnet.undo_stack.count() == 2
+    resnet.undo_stack.undo()
+    assert resnet.graph.node(conv1).params["kernel_size"] == (3, 3)
+    resnet.undo_stack.undo()
+    assert state(resnet) == before and resnet.levels == []
