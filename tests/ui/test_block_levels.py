@@ -313,3 +313,16 @@ def test_edits_of_the_same_parameter_at_two_levels_stay_two_steps(resnet):
     assert resnet.graph.node(conv1).params["kernel_size"] == (3, 3)
     resnet.undo_stack.undo()
     assert state(resnet) == before and resnet.levels == []
+
+
+def test_the_arrow_on_an_instances_title_expands_and_collapses_it(window, qtbot):
+    view = window.canvas
+    scene = view.graph_scene
+    instance = by_name(window.document, "layer4_0")
+    item = scene.nodes[instance]
+    arrow = view.mapFromScene(item.mapToScene(item.toggle_rect().center()))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=arrow)
+    assert scene.is_expanded(instance) and scene.nodes[instance].picture is not None
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=arrow)
+    assert not scene.is_expanded(instance) and scene.nodes[instance].picture is None
+    assert window.document.undo_stack.count() == 0

@@ -42,6 +42,7 @@ MARGIN = 8.0
 SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
+TOGGLE_WIDTH = 13.0  # a block instance's expand arrow, left of its type
 
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -71,6 +72,7 @@ class NodeItem(QGraphicsItem):
         super().__init__()
         self.node_id = node.id
         self.expanded = expanded  # a block instance drawn with its inner layers inside
+        self.is_instance = False
         self.picture: InnerPicture | None = None
         self._picture_top = 0.0
         self.edges: dict[Edge, EdgeItem] = {}
@@ -117,7 +119,9 @@ class NodeItem(QGraphicsItem):
         spec = node.spec
         params = result.params if result is not None else 0
         count = format_count(params) if params else ""
-        if count and s.width(TITLE, node.type) + s.width(DETAIL, count) > MAX_TEXT:
+        self.is_instance = node.block is not None
+        toggle = TOGGLE_WIDTH if self.is_instance else 0.0
+        if count and s.width(TITLE, node.type) + s.width(DETAIL, count) + toggle > MAX_TEXT:
             count = format_count(params, unit=False)  # "33.5k": room for the type name
         summary = summarize_params(node.params, spec.params)
         inputs = [p.name for p in spec.input_ports(node.params)]
@@ -138,7 +142,7 @@ class NodeItem(QGraphicsItem):
         if several_out:
             ports_width += max(s.width(PORT, p) for p in outputs)
         wanted = max(
-            s.width(TITLE, node.type) + count_width,
+            s.width(TITLE, node.type) + count_width + toggle,
             s.width(NAME, node.name),
             s.width(DETAIL, summary),
             ports_width,
@@ -149,7 +153,7 @@ class NodeItem(QGraphicsItem):
             width = max(width, float(round(self.picture.wanted_width(s) + 2 * PAD_X + 0.5)))
         room = width - 2 * PAD_X
         self.texts = (
-            s.elided(TITLE, node.type, room - count_width),
+            s.elided(TITLE, node.type, room - count_width - toggle),
             count,
             s.elided(NAME, node.name, room),
             s.elided(DETAIL, summary, room),
@@ -368,6 +372,9 @@ class NodeItem(QGraphicsItem):
         inner = QRectF(PAD_X, 0, self.width - 2 * PAD_X, TITLE_HEIGHT)
         painter.setFont(s.title_font)
         painter.setPen(s.title_text)
+        if self.is_instance:
+            self._paint_toggle(painter, s)
+            inner.setLeft(inner.left() + TOGGLE_WIDTH)
         painter.drawText(inner, _LEFT, title)
         if count:
             painter.setFont(s.detail_font)
@@ -407,6 +414,28 @@ class NodeItem(QGraphicsItem):
                         PORT_ROW_HEIGHT,
                     )
                     painter.drawText(rect, _RIGHT, port)
+
+    def toggle_rect(self) -> QRectF:
+        """Where an instance's expand/collapse arrow sits (in item coordinates)."""
+        return QRectF(PAD_X - 4, 0, TOGGLE_WIDTH + 2, TITLE_HEIGHT)
+
+    def _paint_toggle(self, painter: QPainter, s: CanvasStyle) -> None:
+        x, y = PAD_X + 1, TITLE_HEIGHT / 2
+        arrow = QPainterPath()
+        if self.expanded:  # pointing down
+            arrow.moveTo(x, y - 2.5)
+            arrow.lineTo(x + 8, y - 2.5)
+            arrow.lineTo(x + 4, y + 3)
+        else:  # pointing right
+            arrow.moveTo(x + 1.5, y - 4)
+            arrow.lineTo(x + 7, y)
+            arrow.lineTo(x + 1.5, y + 4)
+        arrow.closeSubpath()
+        painter.save()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(s.title_text.color())
+        painter.drawPath(arrow)
+        painter.restore()
 
     def _paint_ports(self, painter: QPainter, s: CanvasStyle) -> None:
         marks = self.port_marks

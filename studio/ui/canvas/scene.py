@@ -311,8 +311,8 @@ class GraphScene(QGraphicsScene):
 
     # ----- mouse: wiring and moving -----
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton and self._start_wiring(
-            event.scenePos()
+        if event.button() == Qt.MouseButton.LeftButton and (
+            self._start_wiring(event.scenePos()) or self._toggle_at(event.scenePos())
         ):
             event.accept()
             return
@@ -326,6 +326,14 @@ class GraphScene(QGraphicsScene):
                 *(i for i in self.selectedItems() if isinstance(i, NodeItem)),
             ]
             self._move_start = {i.node_id: i.pos() for i in moving}
+
+    def _toggle_at(self, scene_pos: QPointF) -> bool:
+        """A click on an instance's arrow expands or collapses it."""
+        item = self.node_at(scene_pos)
+        if item is None or not item.is_instance or not item.toggle_rect().contains(item.mapFromScene(scene_pos)):
+            return False
+        self.set_expanded(item.node_id, not item.expanded)
+        return True
 
     def _start_wiring(self, scene_pos: QPointF) -> bool:
         item = self.node_at(scene_pos)
