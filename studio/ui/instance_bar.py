@@ -80,6 +80,15 @@ def mark_bound(document: Document, node_id: str, editors: dict[str, ParamEditor]
     analysis = document.analysis
     ran = analysis.resolved.nodes.get(node_id) if isinstance(analysis, LevelAnalysis) else None
     marked = []
+    context = analysis.context() if isinstance(analysis, LevelAnalysis) else None
+    if ran is not None and ran.type == "Input" and context is not None and context.shapes is not None:
+        for name in ("shape", "dtype"):
+            editor = editors.get(name)
+            if editor is not None:
+                editor.set_value(ran.params[name])
+                editor.widget.setEnabled(False)
+                editor.widget.setToolTip("Set by what feeds the instance this block was opened through")
+                marked.append(name)
     for exposed in block.exposed:
         for inner_id, name in exposed.binds:
             editor = editors.get(name)

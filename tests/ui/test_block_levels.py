@@ -244,6 +244,8 @@ def test_inside_a_block_the_fields_a_block_parameter_sets_show_its_value_read_on
     assert channels.value == 256 and not channels.widget.isEnabled()
     assert "channels" in channels.widget.toolTip()
     assert inspector.editor("kernel_size").widget.isEnabled()
+    resnet.select([by_name(resnet, "x")])  # the Input: shaped by what feeds the instance
+    assert inspector.editor("shape").value == (128, 28, 28) and not inspector.editor("shape").widget.isEnabled()
 
 
 def test_layers_a_block_parameter_sets_cannot_be_deleted_from_inside(window):
