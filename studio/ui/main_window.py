@@ -242,6 +242,12 @@ class MainWindow(QMainWindow):
                 OPEN_KEYS[0],
                 "Show the inner layers of the selected block instance (Esc goes back up)",
             ),
+            "go_up": self._action(
+                "Up One &Level",
+                self.document.go_up,
+                "Alt+Up",
+                "Leave the open block for the level above (Esc on the canvas too)",
+            ),
             "expand": self._action(
                 "E&xpand or Collapse Block",
                 canvas.toggle_expanded,
@@ -351,7 +357,7 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
         edit.addSeparator()
-        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["expand"], a["make_unique"]])
+        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["go_up"], a["expand"], a["make_unique"]])
         edit.addSeparator()
         edit.addAction(a["select_all"])
 

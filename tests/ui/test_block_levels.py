@@ -115,6 +115,9 @@ def test_the_canvas_and_breadcrumb_follow_the_level(window, qtbot):
     assert document.levels
     assert view.graph_scene.nodes[by_name(document, "downsample_conv")].opacity() < 1.0
     assert view.graph_scene.nodes[by_name(document, "conv1")].opacity() == 1.0
+    window.act["go_up"].trigger()
+    assert document.levels == []
+    window.act["open_block"].trigger()
     crumb = window.breadcrumb.findChild(QToolButton, "crumb0")
     qtbot.mouseClick(crumb, Qt.MouseButton.LeftButton)
     assert document.levels == []
