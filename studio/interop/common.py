@@ -137,8 +137,10 @@ def project_name(path: Path) -> str:
 
 
 def lay_out(graph: Graph) -> None:
-    """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole."""
+    """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole; each block's graph too."""
     arrange(graph, aspect=LAYOUT_ASPECT)
+    for block in graph.library or ():
+        arrange(block.graph, aspect=LAYOUT_ASPECT)
 
 
 def weights_path(project_path: Path) -> Path:
