@@ -143,6 +143,14 @@ def _choose(flat: Graph, scope: _Scope, scopes: dict[str, Scope]) -> None:
     scope.units = sorted(units, key=lambda u: index[first[id(u)]])
     if scope.key:
         scope.block = len(scope.units) > 1 and _contiguous(flat, set(scope.layers))
+        return
+    while True:  # a module that wraps the whole network (a Hugging Face model's `transformer`) is the network itself
+        inner = [u for u in scope.units if isinstance(u, _Scope) or flat.node(u).type not in ("Input", "Output")]
+        if len(inner) != 1 or not isinstance(inner[0], _Scope):
+            return
+        inner[0].block = False
+        at = scope.units.index(inner[0])
+        scope.units[at : at + 1] = inner[0].units
 
 
 def _first_layer(unit: Any) -> str:

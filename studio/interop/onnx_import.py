@@ -31,6 +31,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
+from studio.interop.module_blocks import regrouped
 from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
@@ -42,7 +43,6 @@ from studio.interop.onnx_graph import (
     ImportContext,
     Layer,
 )
-from studio.interop.module_blocks import regrouped
 from studio.interop.onnx_ops import MAPPERS, Mapper
 from studio.interop.onnx_patterns import (
     Match,
