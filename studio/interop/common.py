@@ -207,8 +207,8 @@ IMPORTERS = {
 }
 
 
-def import_model(path: Path) -> ImportedModel:
-    """Import the model at `path`, choosing the importer by its suffix (.onnx, .prototxt).
+def import_model(path: Path, blocks: bool = True) -> ImportedModel:
+    """Import the model at `path`, choosing the importer by its suffix (.onnx, .prototxt); `blocks=False` keeps an ONNX model flat.
 
     Raises:
         UnsupportedLayersError: the file is readable but uses types with no mapping (all listed).
@@ -227,7 +227,7 @@ def import_model(path: Path) -> ImportedModel:
     module_name, function = IMPORTERS[suffix].split(":")
     importer = getattr(importlib.import_module(module_name), function)
     try:
-        return importer(path)
+        return importer(path, blocks=blocks) if suffix == ".onnx" else importer(path)
     except ModelImportError:
         raise
     except Exception as err:  # an exception no importer expected is its bug, never the file's fault

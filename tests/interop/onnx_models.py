@@ -296,14 +296,14 @@ def quiet() -> Iterator[None]:
 
 
 def export_torch(
-    model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool = False
+    model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool = False, optimize: bool = True
 ) -> Path:
-    """Export `model` with a dynamic batch: TorchScript exporter by default, keeping BatchNorm as it is."""
+    """Export `model` with a dynamic batch: TorchScript exporter by default, keeping BatchNorm as it is (dynamo folds it into the convolutions unless not `optimize`)."""
     with quiet():
         if dynamo:
             program = torch.onnx.export(
                 model, (sample,), dynamo=True, opset_version=opset, input_names=["image"], output_names=["scores"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), external_data=False,
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), external_data=False, optimize=optimize,
             )  # fmt: skip
             program.save(str(path))
         else:
