@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.atomic import describe_os_error, write_atomically
-from studio.graph.layout import arrange
+from studio.graph.layout import arrange_levels
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.project import SUFFIX, Project, dumps_project
 from studio.graph.weights_file import npz_bytes
@@ -138,9 +138,7 @@ def project_name(path: Path) -> str:
 
 def lay_out(graph: Graph) -> None:
     """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole; each block's graph too."""
-    arrange(graph, aspect=LAYOUT_ASPECT)
-    for block in graph.library or ():
-        arrange(block.graph, aspect=LAYOUT_ASPECT)
+    arrange_levels(graph, aspect=LAYOUT_ASPECT)
 
 
 def weights_path(project_path: Path) -> Path:

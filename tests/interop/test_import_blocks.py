@@ -21,9 +21,10 @@ from studio.cli import main
 from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.flatten import flatten
+from studio.graph.layout import SCREEN, bounds, layered_positions
 from studio.graph.project import load_project
 from studio.graph.shapes import analyse
-from studio.interop.common import ImportedModel, write_imported
+from studio.interop.common import LAYOUT_ASPECT, ImportedModel, write_imported
 from studio.interop.onnx_import import import_onnx
 from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
 from tests.interop import onnx_models as om
@@ -71,6 +72,10 @@ def test_resnet50_opens_as_a_stem_four_stages_and_a_head(exporter: str, imported
     kinds = Counter(n.type for n in flat.nodes.values())
     assert (kinds["Conv2d"], kinds["BatchNorm2d"], kinds["Add"]) == (53, 53, 16)
     assert imported[exporter].warnings == []
+    right, bottom = bounds(graph, {n.id: n.position for n in graph.nodes.values()})[2:]
+    assert right <= SCREEN[0] and bottom <= SCREEN[1]  # the import lays the top level out on one screen
+    for block in imported[exporter].project.blocks:  # and each block's graph on its own
+        assert {n.id: n.position for n in block.graph.nodes.values()} == layered_positions(block.graph, aspect=LAYOUT_ASPECT)
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
