@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
+
 from studio.graph.blocks import BlockError, BlockLibrary, Exposed
 from studio.graph.catalogue.base import ShapeError
 from studio.graph.model import Graph, GraphError
@@ -71,7 +73,7 @@ def regrouped(
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """The network regrouped into blocks and its re-keyed weights, or `flat` as it is (with a warning where grouping failed)."""
     try:
-        blocked = group_by_modules(flat, scopes, state)
+        blocked = group_by_modules(flat, scopes, state, analysis)
     except (GraphError, ShapeError) as err:
         warnings.append(f"the network is kept flat: its modules could not be made blocks ({err})")
         return flat, state
@@ -85,14 +87,14 @@ def regrouped(
     return blocked.graph, blocked.state
 
 
-def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray]) -> Blocked | None:
-    """Regroup `flat` by the module scopes of its layers; None when no scope makes a block."""
+def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray], analysis: ShapeAnalysis | None = None) -> Blocked | None:
+    """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers; None when no scope makes a block."""
     order = {node_id: i for i, node_id in enumerate(flat.nodes)}
     root = _tree(flat, scopes)
-    _choose(flat, root, scopes)
+    _choose(flat, root, {node_id: i for i, node_id in enumerate(nx.topological_sort(flat.structure()))})
     if not any(c.block for c in _walk(root)):
         return None
-    shapes = snapshot_analysis(flat)
+    shapes = analysis or snapshot_analysis(flat)
     library = BlockLibrary()
     builder = _Builder(flat, scopes, order, library, shapes)
     blocks = [s for s in _walk(root) if s.block]
@@ -131,10 +133,10 @@ def _walk(scope: _Scope) -> Iterable[_Scope]:
     yield scope
 
 
-def _choose(flat: Graph, scope: _Scope, scopes: dict[str, Scope]) -> None:
-    """Mark the scopes that become blocks and work out each one's units, children first."""
+def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
+    """Mark the scopes that become blocks and work out each one's units, children first (`rank`: each node's place in a topological order)."""
     for child in scope.children:
-        _choose(flat, child, scopes)
+        _choose(flat, child, rank)
     units: list[Any] = [*scope.direct]
     for child in scope.children:
         units.extend([child] if child.block else child.units)
@@ -142,7 +144,7 @@ def _choose(flat: Graph, scope: _Scope, scopes: dict[str, Scope]) -> None:
     index = {node_id: i for i, node_id in enumerate(scope.layers)}
     scope.units = sorted(units, key=lambda u: index[first[id(u)]])
     if scope.key:
-        scope.block = len(scope.units) > 1 and _contiguous(flat, set(scope.layers))
+        scope.block = len(scope.units) > 1 and _contiguous(flat, set(scope.layers), rank)
         return
     while True:  # a module that wraps the whole network (a Hugging Face model's `transformer`) is the network itself
         inner = [u for u in scope.units if isinstance(u, _Scope) or flat.node(u).type not in ("Input", "Output")]
@@ -157,10 +159,20 @@ def _first_layer(unit: Any) -> str:
     return unit.layers[0] if isinstance(unit, _Scope) else unit
 
 
-def _contiguous(flat: Graph, inside: set[str]) -> bool:
-    """True when no path leaves `inside` and comes back into it."""
-    outside = flat.descendants(inside) - inside
-    return not (flat.descendants(outside) & inside)
+def _contiguous(flat: Graph, inside: set[str], rank: dict[str, int]) -> bool:
+    """True when no path leaves `inside` and comes back into it (only layers before its last one can lead back)."""
+    structure = flat.structure()
+    last = max(rank[n] for n in inside)
+    todo = [m for n in inside for m in structure.successors(n) if m not in inside and rank[m] < last]
+    seen = set(todo)
+    while todo:
+        for m in structure.successors(todo.pop()):
+            if m in inside:
+                return False
+            if m not in seen and rank[m] < last:
+                seen.add(m)
+                todo.append(m)
+    return True
 
 
 def _height(scope: _Scope) -> int:
