@@ -54,6 +54,7 @@ class _Scope:
     units: list[Any] = field(default_factory=list)  # flat layer ids and block scopes: the nodes of its graph
     inputs: list[Source] = field(default_factory=list)
     outputs: list[Source] = field(default_factory=list)
+    base: tuple[str, ...] = ()  # the module its units are named from: the root names them below a wrapper it unwrapped
     group: int = 0  # scopes of one structure share a group, before their blocks are defined
     name: str = ""  # the block it is an instance of
     values: dict[str, Any] = field(default_factory=dict)  # its exposed values
@@ -90,8 +91,10 @@ def regrouped(
 def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray], analysis: ShapeAnalysis | None = None) -> Blocked | None:
     """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers; None when no scope makes a block."""
     order = {node_id: i for i, node_id in enumerate(flat.nodes)}
+    ranked = list(nx.topological_sort(flat.structure()))
+    scopes = _settled(flat, scopes, ranked)
     root = _tree(flat, scopes)
-    _choose(flat, root, {node_id: i for i, node_id in enumerate(nx.topological_sort(flat.structure()))})
+    _choose(flat, root, {node_id: i for i, node_id in enumerate(ranked)})
     if not any(c.block for c in _walk(root)):
         return None
     shapes = analysis or snapshot_analysis(flat)
@@ -107,6 +110,40 @@ def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.
 
 
 # ----- the module tree -----
+def _settled(flat: Graph, scopes: dict[str, Scope], ranked: list[str]) -> dict[str, Scope]:
+    """The scopes with two repairs: a layer the exporter left without one (made by its own rewrites) takes the scope its neighbours share, and a layer of no inputs (a held tensor) moves into the scope its readers share."""
+    settled = dict(scopes)
+    if not any(scope.path for scope in scopes.values()):
+        return settled
+    structure = flat.structure()
+    for node_id in [*ranked, *reversed(ranked)]:  # forwards, then backwards for what only later layers tell
+        scope = settled.get(node_id)
+        if scope is None:
+            continue
+        readers = [settled[m] for m in structure.successors(node_id) if m in settled]
+        if not scope.path and not scope.op:
+            near = [settled[m] for m in structure.predecessors(node_id) if m in settled] + readers
+            shared = _shared([s for s in near if s.path or s.op])
+            if shared is not None:
+                settled[node_id] = Scope(shared.path, shared.classes, scope.op)
+        elif not structure.in_degree(node_id) and readers:
+            shared = _shared(readers)
+            if shared is not None and shared.path[: len(scope.path)] == scope.path and len(shared.path) > len(scope.path):
+                settled[node_id] = Scope(shared.path, shared.classes, scope.op)
+    return settled
+
+
+def _shared(found: list[Scope]) -> Scope | None:
+    """The deepest scope holding all of `found`, or None when `found` is empty."""
+    if not found:
+        return None
+    path = found[0].path
+    for scope in found[1:]:
+        depth = next((i for i, (a, b) in enumerate(zip(path, scope.path)) if a != b), min(len(path), len(scope.path)))
+        path = path[:depth]
+    return Scope(path, found[0].classes[: len(path)], "")
+
+
 def _tree(flat: Graph, scopes: dict[str, Scope]) -> _Scope:
     root = _Scope((), "")
     found: dict[tuple[str, ...], _Scope] = {(): root}
@@ -151,6 +188,7 @@ def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
         if len(inner) != 1 or not isinstance(inner[0], _Scope):
             return
         inner[0].block = False
+        scope.base = inner[0].key  # its modules are named from there
         at = scope.units.index(inner[0])
         scope.units[at : at + 1] = inner[0].units
 
@@ -318,13 +356,14 @@ class _Builder:
 
     def _unit_name(self, scope: _Scope, unit: Any) -> str:
         """`conv1` for the layer of sub-module conv1, `0` for instance layer1.0 inside layer1, `add` for an operator of the module's own forward."""
+        start = len(scope.base or scope.key)
         if isinstance(unit, _Scope):
-            return ".".join(unit.key[len(scope.key) :])
+            return ".".join(unit.key[start:])
         found = self.scopes.get(unit)
         if found is None or (not found.path and not found.op):
             return self.flat.node(unit).name
-        below = found.path[len(scope.key) :]
-        return ".".join(below) if below else _op_name(found.op)
+        below = found.path[start:]
+        return ".".join(below) if below else _op_name(found.op) if found.op else self.flat.node(unit).name
 
     def top(self, root: _Scope) -> Graph:
         """The network's own graph: the top-level layers (ids kept) and one instance per top-level block."""
@@ -394,10 +433,11 @@ def _block_name(scope: _Scope) -> str:
     """The module's class where the file names a specific one (`Bottleneck`), else the scope in CamelCase (`Layer1`, `Layer1Block`)."""
     if scope.kind not in GENERIC_CLASSES and re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", scope.kind):
         return scope.kind
-    words = [k for k in scope.key if not k.isdigit()]
-    stem = "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", words[-1] if words else "") if p)
+    parts = [p for k in scope.key for p in k.split(".")]
+    words = [p for p in parts if not p.isdigit()]
+    stem = "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", words[-1] if words else "") if w)
     stem = stem if stem and stem[0].isalpha() else f"Block{stem}"
-    return (stem + "Block" if scope.key[-1].isdigit() and words else stem)[:60]
+    return (stem + "Block" if parts[-1].isdigit() and words else stem)[:60]
 
 
 def _description(scope: _Scope, instances: int) -> str:

@@ -22,9 +22,11 @@ from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.flatten import flatten
 from studio.graph.layout import SCREEN, bounds, layered_positions
+from studio.graph.model import Graph
 from studio.graph.project import load_project
 from studio.graph.shapes import analyse
 from studio.interop.common import LAYOUT_ASPECT, ImportedModel, write_imported
+from studio.interop.module_blocks import group_by_modules
 from studio.interop.onnx_import import import_onnx
 from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
 from tests.interop import onnx_models as om
@@ -200,3 +202,30 @@ def test_blocks_survive_writing_and_the_cli_can_keep_the_import_flat(tmp_path: P
     assert {b.name: len(b.graph) for b in again.blocks} == {b.name: len(b.graph) for b in model.project.blocks}
     stored = np.load(written[1])
     assert set(stored.files) == set(model.state)
+
+
+def test_layers_the_exporter_left_unscoped_join_their_neighbours_module() -> None:
+    flat = Graph()
+    x = flat.add_node("Input", "x", {"shape": (4, 5)}).id
+    a = flat.add_node("ReLU", "a").id
+    rewritten = flat.add_node("Sigmoid", "node_Sigmoid_7").id  # made by an optimizer pass: no metadata
+    b = flat.add_node("ReLU", "b").id
+    table = flat.add_node("Parameter", "expand", {"shape": (4, 5)}).id  # read inside enc, recorded at the top
+    add = flat.add_node("Add", "add_3").id
+    head = flat.add_node("Tanh", "head").id
+    out = flat.add_node("Output", "y").id
+    for src, dst, port in ((x, a, "in"), (a, rewritten, "in"), (rewritten, b, "in"), (b, add, "in1"), (table, add, "in2"), (add, head, "in"), (head, out, "in")):
+        flat.connect(src, "out", dst, port)
+    scopes = {
+        a: Scope(("enc", "a"), ("Encoder", "ReLU"), "relu"), rewritten: NO_SCOPE, b: Scope(("enc", "b"), ("Encoder", "ReLU"), "relu_1"),
+        table: Scope((), (), "expand"), add: Scope(("enc",), ("Encoder",), "add_3"), head: Scope(("head",), ("Tanh",), "tanh"),
+    }  # fmt: skip
+    state = {f"{table}/value": np.ones((1, 4, 5), np.float32)}
+    blocked = group_by_modules(flat, scopes, state)
+    assert blocked is not None
+    assert [(n.name, n.type) for n in blocked.graph.nodes.values()] == [("x", "Input"), ("enc", "Encoder"), ("head", "Tanh"), ("y", "Output")]
+    inner = blocked.graph.library.get("Encoder").graph
+    assert [n.name for n in inner.nodes.values()] == ["in", "a", "node_Sigmoid_7", "b", "expand", "add", "out"]
+    instance = blocked.graph.node_by_name("enc").id
+    assert list(blocked.state) == [f"{instance}.0.{inner.node_by_name('expand').id}/value"]
+    assert analyse(blocked.graph).is_valid
