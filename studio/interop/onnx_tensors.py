@@ -391,8 +391,9 @@ def _sequence_standardization(ctx: ImportContext, node: onnx.NodeProto, x: str, 
 def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     """Mul/Add/Sub/Div by constants (a chain of them): a Scale when each is one value, else one BatchNorm of identity statistics.
 
-    Per-channel constants have no bare layer in the catalogue; a BatchNorm whose running mean is
-    0 and running variance 1 - eps computes exactly x * weight + bias. An Add of a (T, D) table
+    A BatchNorm whose running mean is 0 and running variance 1 - eps computes exactly
+    x * weight + bias; a learned per-channel factor alone becomes a Parameter and a Multiply,
+    which hold exactly its values. An Add of a (T, D) table
     to a sequence becomes a PositionalEncoding; Sub then Div on an input, that Input's
     standardization.
     """
@@ -438,6 +439,9 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if all(singles):
         params = {"factor": clean(scale[0]), "offset": clean(shift[0])}
         ctx.emit(last, "Scale", params, [x], last.output[0])
+        return
+    if last is node and node.op_type == "Mul" and is_learned(ctx, other):
+        with_held_tensor(ctx, node, x, shape)  # a learned per-channel scale alone (ConvNeXt's layer scale): exactly its weights
         return
     if len(shape) > 5:
         raise Unmappable(f"{node.op_type} (by a per-channel constant on a {len(shape)}-D tensor)")

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from tests.interop.real_models import compact, convnext, densenet, efficientnet, mobilenet, resnet, segmentation, transformers
+from tests.interop.real_models import (
+    compact,
+    convnext,
+    densenet,
+    efficientnet,
+    mobilenet,
+    resnet,
+    segmentation,
+    transformers,
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ MODELS: dict[str, RealModel] = {
     "densenet121": RealModel(densenet.densenet121, IMAGE, 7_978_856, {"growth": 8, "blocks": (2, 2), "stem": 16, "classes": 10}),
     "fcn_resnet50": RealModel(segmentation.fcn_resnet50, SEGMENTATION, 35_322_218, {"depths": (1, 1, 1, 1), "width": 8, "classes": 5}),
     "deeplabv3_mobilenet_v3_large": RealModel(
-        segmentation.deeplabv3_mobilenet_v3_large, SEGMENTATION, 11_029_328, {"width": 0.5, "classes": 5}
+        segmentation.deeplabv3_mobilenet_v3_large, SEGMENTATION, 11_029_328, {"width": 0.25, "classes": 5, "head": 16}
     ),
-    "lraspp_mobilenet_v3_large": RealModel(segmentation.lraspp_mobilenet_v3_large, SEGMENTATION, 3_221_538, {"width": 0.5, "classes": 5}),
+    "lraspp_mobilenet_v3_large": RealModel(segmentation.lraspp_mobilenet_v3_large, SEGMENTATION, 3_221_538, {"width": 0.25, "classes": 5, "head": 16}),
 }

@@ -44,9 +44,24 @@ def sample(shape: tuple[int, ...], batch: int = 2, seed: int = 0) -> torch.Tenso
 
 
 def torch_counts(model: nn.Module) -> tuple[int, int]:
-    """Learnable parameters, and those plus the float buffers (BatchNorm statistics; integer index buffers are not weights)."""
+    """Learnable parameters, and those plus the buffers the imported project holds: float buffers (BatchNorm's statistics)
+    and BatchNorm's step count, which the project's BatchNorm keeps as PyTorch's does; integer index buffers are not weights."""
     learned = sum(p.numel() for p in model.parameters())
-    return learned, learned + sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    held = sum(b.numel() for name, b in model.named_buffers() if b.is_floating_point() or name.endswith("num_batches_tracked"))
+    return learned, learned + held
+
+
+def file_floats(path: Path) -> int:
+    """The float values the ONNX file holds as initializers of more than one value: its weights, as the exporter wrote (or
+    folded) them; single values are the exporters' scalar constants (a scale, an epsilon), which layers hold as parameters."""
+    import onnx
+
+    sizes = (int(np.prod(t.dims)) for t in onnx.load(str(path)).graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+    return sum(size for size in sizes if size > 1)
+
+
+def imported_floats(imported: object) -> int:
+    return sum(v.size for v in imported.state.values() if v.dtype == np.float32 and v.size > 1)  # type: ignore[attr-defined]
 
 
 def export(model: nn.Module, x: torch.Tensor, path: Path, exporter: str) -> Path:

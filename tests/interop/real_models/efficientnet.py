@@ -7,7 +7,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from tests.interop.real_models.layers import ConvNormActivation, SqueezeExcitation, divisible
+from tests.interop.real_models.layers import (
+    ConvNormActivation,
+    SqueezeExcitation,
+    divisible,
+)
 
 # EfficientNet-B0's stages: expansion, kernel, stride, input and output widths, blocks.
 B0 = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),

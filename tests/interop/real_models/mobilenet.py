@@ -8,7 +8,11 @@ from functools import partial
 import torch
 from torch import nn
 
-from tests.interop.real_models.layers import ConvNormActivation, SqueezeExcitation, divisible
+from tests.interop.real_models.layers import (
+    ConvNormActivation,
+    SqueezeExcitation,
+    divisible,
+)
 
 Norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 

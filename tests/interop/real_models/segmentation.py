@@ -98,13 +98,13 @@ def mobilenet_taps(width: float, blocks: int | None) -> tuple[nn.Module, int, in
     return features, features[deep].out_channels, features[shallow].out_channels, str(deep), str(shallow)
 
 
-def deeplabv3_mobilenet_v3_large(width: float = 1.0, blocks: int | None = None, classes: int = 21, aux: bool = True) -> nn.Module:
+def deeplabv3_mobilenet_v3_large(width: float = 1.0, blocks: int | None = None, classes: int = 21, aux: bool = True, head: int = 256) -> nn.Module:
     """DeepLabV3: ASPP on a dilated MobileNetV3-large (output stride 16), an FCN head on the shallow tap."""
     features, deep_width, shallow_width, deep, shallow = mobilenet_taps(width, blocks)
     taps = {deep: "out", **({shallow: "aux"} if aux else {})}
-    return Head(Taps(features, taps), DeepLabHead(deep_width, classes), FCNHead(shallow_width, classes) if aux else None)
+    return Head(Taps(features, taps), DeepLabHead(deep_width, classes, head), FCNHead(shallow_width, classes) if aux else None)
 
 
-def lraspp_mobilenet_v3_large(width: float = 1.0, blocks: int | None = None, classes: int = 21) -> nn.Module:
+def lraspp_mobilenet_v3_large(width: float = 1.0, blocks: int | None = None, classes: int = 21, head: int = 128) -> nn.Module:
     features, deep_width, shallow_width, deep, shallow = mobilenet_taps(width, blocks)
-    return LRASPP(Taps(features, {deep: "high", shallow: "low"}), LRASPPHead(shallow_width, deep_width, classes))
+    return LRASPP(Taps(features, {deep: "high", shallow: "low"}), LRASPPHead(shallow_width, deep_width, classes, head))
