@@ -21,6 +21,7 @@ import torch
 from studio.graph.shapes import analyse
 from studio.interop.common import UnsupportedLayersError
 from studio.interop.onnx_import import import_onnx
+from tests.interop import onnx_models as om
 from tests.interop import recurrent_models as rm
 from tests.interop.real_models import MODELS, checks
 
@@ -86,3 +87,27 @@ def test_stacked_and_bidirectional_recurrent_models_import_exactly(tmp_path: Pat
     assert (summary.trainable_params, summary.total_params) == checks.torch_counts(model)
     generated, again = checks.parity(path, imported)
     assert generated <= TOLERANCE and again <= TOLERANCE, (generated, again)
+
+
+# ----- the importer's gaps these models showed, each on its own -----
+def test_a_dense_layer_on_a_channels_last_map_imports_around_one_linear(tmp_path: Path) -> None:
+    """ConvNeXt's MLP: MatMul and Add over the last dimension of (N, H, W, C), which a Linear takes as one sequence."""
+    weight, bias = om.rand(6, 5), om.rand(5, seed=1)
+    nodes = [om.node("MatMul", ["x", "w"], ["h"], "fc"), om.node("Add", ["h", "b"], ["y"], "fc_bias")]
+    path = om.save(om.model(nodes, [("x", [3, 4, 6])], ["y"], [om.tensor("w", weight), om.tensor("b", bias)]), tmp_path / "dense.onnx")
+    imported = import_onnx(path)
+    assert [n.type for n in imported.project.graph.nodes.values()] == ["Input", "Flatten", "Linear", "Reshape", "Output"]
+    assert analyse(imported.project.graph).summary().total_params == 6 * 5 + 5
+    om.assert_matches_onnxruntime(path, imported)
+
+
+def test_a_learned_per_channel_scale_alone_holds_exactly_its_values(tmp_path: Path) -> None:
+    """ConvNeXt's layer scale, a (C, 1, 1) weight multiplied in: a Parameter and a Multiply, not a BatchNorm of 4C + 1 values."""
+    nodes = [om.node("Conv", ["x", "w0", "b0"], ["c"], "conv"), om.node("Mul", ["gamma", "c"], ["y"], "layer_scale")]
+    inits = [*om.conv_weights(4, 3, 3), om.tensor("gamma", om.rand(4, 1, 1, seed=2))]
+    path = om.save(om.model(nodes, [("x", [3, 6, 6])], ["y"], inits), tmp_path / "scale.onnx")
+    imported = import_onnx(path)
+    assert {"Parameter", "Multiply"} <= {n.type for n in imported.project.graph.nodes.values()}
+    summary = analyse(imported.project.graph).summary()
+    assert (summary.trainable_params, summary.total_params) == (4 * 3 * 9 + 4 + 4, 4 * 3 * 9 + 4 + 4)
+    om.assert_matches_onnxruntime(path, imported)
