@@ -64,6 +64,15 @@ def imported_floats(imported: object) -> int:
     return sum(v.size for v in imported.state.values() if v.dtype == np.float32 and v.size > 1)  # type: ignore[attr-defined]
 
 
+def fixed_values(imported: object) -> int:
+    """Values the imported project holds in Constant layers: what the file computes from constants (Swin's window masks)."""
+    from studio.graph.shapes import analyse
+
+    graph = imported.project.graph  # type: ignore[attr-defined]
+    analysis = analyse(graph)
+    return sum(analysis.result(n.id).buffers for n in graph.nodes.values() if n.type == "Constant")
+
+
 def export(model: nn.Module, x: torch.Tensor, path: Path, exporter: str) -> Path:
     """`model` written by one of torch.onnx's exporters, batch dynamic, BatchNorm kept as it is (not folded into convolutions)."""
     dynamo, opset = EXPORTERS[exporter]

@@ -66,7 +66,7 @@ class BottleneckTransform(nn.Sequential):
     def __init__(self, cin: int, cout: int, stride: int, group_width: int, se_ratio: float) -> None:
         layers = OrderedDict(
             a=ConvNormActivation(cin, cout, 1), b=ConvNormActivation(cout, cout, 3, stride, cout // group_width),
-            se=SqueezeExcitation(cout, int(round(se_ratio * cin))), c=ConvNormActivation(cout, cout, 1, activation=None),
+            se=SqueezeExcitation(cout, round(se_ratio * cin)), c=ConvNormActivation(cout, cout, 1, activation=None),
         )  # fmt: skip
         super().__init__(layers)
 
