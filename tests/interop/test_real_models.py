@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,3 +130,14 @@ def test_windows_folded_into_the_batch_and_picked_projections_import(tmp_path: P
     assert {n.params["batch"] for n in graph.nodes.values() if n.type == "Reshape"} >= {"fold", "unfold"}
     generated, again = checks.parity(path, imported)
     assert generated <= TOLERANCE and again <= TOLERANCE, (generated, again)
+
+
+def test_stepped_slices_pick_their_entries(tmp_path: Path) -> None:
+    """Every other row (step 2) and the columns backwards in steps of 2 (step -2): one IndexSelect per axis."""
+    ints = {name: np.array(v, np.int64) for name, v in {"s": [0, -1], "e": [5, -6], "a": [2, 3], "st": [2, -2]}.items()}
+    nodes = [om.node("Slice", ["x", "s", "e", "a", "st"], ["y"], "stepped")]
+    path = om.save(om.model(nodes, [("x", [3, 5, 5])], ["y"], [om.tensor(k, v) for k, v in ints.items()]), tmp_path / "stepped.onnx")
+    imported = import_onnx(path)
+    picks = [n.params["indices"] for n in imported.project.graph.nodes.values() if n.type == "IndexSelect"]
+    assert picks == [(0, 2, 4), (4, 2, 0)]
+    om.assert_matches_onnxruntime(path, imported)
