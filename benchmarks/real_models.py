@@ -127,8 +127,12 @@ def measure(name: str, case: Case, exporter: str, folder: Path) -> list[str]:
     seconds = time.perf_counter() - start
     summary = analyse(imported.project.graph).summary()
     ours = (summary.trainable_params, summary.total_params)
-    held, kept = checks.file_floats(path), checks.imported_floats(imported)
+    fixed = checks.fixed_values(imported)
+    held, kept = checks.file_floats(path), checks.imported_floats(imported) - fixed
     notes = []
+    if fixed:
+        notes.append(f"{fixed:,} fixed values the file computes (masks) held by Constant layers, counted as buffers")
+        ours = (ours[0], ours[1] - fixed)
     if ours != (learned, total):
         folded = " (BatchNorm folded by the exporter)" if ours[0] < learned and exporter == "dynamo" else ""
         notes.append(f"learnable {ours[0]:,} vs {learned:,}{folded}")
@@ -157,7 +161,7 @@ def main() -> int:
             for exporter in args.exporters.split(","):
                 try:
                     row = measure(name, found[name], exporter, Path(folder))
-                except Exception as err:  # a model that cannot be built, exported or compared still gets its row
+                except Exception as err:  # noqa: BLE001 -- a model that cannot be built, exported or compared still gets its row
                     row = ["error", "", "", "", "", "", f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"]
                 print(f"| {name} | {exporter} | " + " | ".join(cell.replace("|", "/") for cell in row) + " |", flush=True)
                 for leftover in Path(folder).iterdir():
