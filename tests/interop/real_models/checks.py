@@ -66,9 +66,10 @@ def imported_floats(imported: object) -> int:
 
 def fixed_values(imported: object) -> int:
     """Values the imported project holds in Constant layers: what the file computes from constants (Swin's window masks)."""
+    from studio.graph.flatten import flatten
     from studio.graph.shapes import analyse
 
-    graph = imported.project.graph  # type: ignore[attr-defined]
+    graph = flatten(imported.project.graph)  # type: ignore[attr-defined]  # Constants inside blocks count too
     analysis = analyse(graph)
     return sum(analysis.result(n.id).buffers for n in graph.nodes.values() if n.type == "Constant")
 
