@@ -237,6 +237,11 @@ def _add_import_parser(sub: Any) -> None:
         required=True,
         help="the project file to write (.lstudio); the weights go beside it",
     )
+    imported.add_argument(
+        "--flat",
+        action="store_true",
+        help="keep every layer at the top level (by default an ONNX file's PyTorch modules become blocks)",
+    )
     imported.set_defaults(run=_cmd_import)
 
 
@@ -252,7 +257,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     )
 
     try:
-        model = import_model(Path(args.model))
+        model = import_model(Path(args.model), blocks=not args.flat)
         written = write_imported(model, Path(args.output))
     except UnsupportedLayersError as err:
         print(f"layer-studio: {err}", file=sys.stderr)

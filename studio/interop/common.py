@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.atomic import describe_os_error, write_atomically
-from studio.graph.layout import arrange
+from studio.graph.layout import arrange_levels
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.project import SUFFIX, Project, dumps_project
 from studio.graph.weights_file import npz_bytes
@@ -137,8 +137,8 @@ def project_name(path: Path) -> str:
 
 
 def lay_out(graph: Graph) -> None:
-    """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole."""
-    arrange(graph, aspect=LAYOUT_ASPECT)
+    """Place an imported graph's nodes with the automatic layered layout, in bands of a 16:10 whole; each block's graph too."""
+    arrange_levels(graph, aspect=LAYOUT_ASPECT)
 
 
 def weights_path(project_path: Path) -> Path:
@@ -205,8 +205,8 @@ IMPORTERS = {
 }
 
 
-def import_model(path: Path) -> ImportedModel:
-    """Import the model at `path`, choosing the importer by its suffix (.onnx, .prototxt).
+def import_model(path: Path, blocks: bool = True) -> ImportedModel:
+    """Import the model at `path`, choosing the importer by its suffix (.onnx, .prototxt); `blocks=False` keeps an ONNX model flat.
 
     Raises:
         UnsupportedLayersError: the file is readable but uses types with no mapping (all listed).
@@ -225,7 +225,7 @@ def import_model(path: Path) -> ImportedModel:
     module_name, function = IMPORTERS[suffix].split(":")
     importer = getattr(importlib.import_module(module_name), function)
     try:
-        return importer(path)
+        return importer(path, blocks=blocks) if suffix == ".onnx" else importer(path)
     except ModelImportError:
         raise
     except Exception as err:  # an exception no importer expected is its bug, never the file's fault

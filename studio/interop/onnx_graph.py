@@ -15,6 +15,7 @@ from studio.graph.catalogue import CATALOGUE, ShapeError
 from studio.graph.catalogue.base import Shape, plain_batch
 from studio.graph.params import ParamValueError
 from studio.interop.common import Unmappable
+from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +66,7 @@ class Layer:
     ]  # live tensor per input port, in port order ("" leaves an optional port free)
     outputs: list[str]  # the tensor of each output port ("": a piece nothing reads)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    scope: Scope = NO_SCOPE  # the source model's module it came from, as the exporter recorded it
 
     @property
     def output(self) -> str:
@@ -235,6 +237,7 @@ class ImportContext:
             sources,
             outputs,
             dict(weights or {}),
+            node_scope(node),
         )
         self.layers.append(layer)
         for name, out in zip(outputs, outs):

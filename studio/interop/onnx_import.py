@@ -31,6 +31,7 @@ from studio.interop.common import (
     project_name,
     unsupported_error,
 )
+from studio.interop.module_blocks import regrouped
 from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
@@ -110,8 +111,8 @@ def supported_operators() -> list[str]:
     )
 
 
-def import_onnx(path: str | Path) -> ImportedModel:
-    """Import the ONNX model at `path` as a project with its weights.
+def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
+    """Import the ONNX model at `path` as a project with its weights; with `blocks`, its modules become blocks (`module_blocks`).
 
     Raises:
         UnsupportedLayersError: operators with no mapping (every one listed: type, count, first node).
@@ -127,14 +128,14 @@ def import_onnx(path: str | Path) -> ImportedModel:
         ) from None
     model = read_model(path)
     try:
-        return _import(model, path)
+        return _import(model, path, blocks)
     except ModelImportError:
         raise
     except Exception as err:  # the file was read and vetted: what fails now is the importer's bug
         raise internal_error(str(path), err) from err
 
 
-def _import(model: onnx.ModelProto, path: Path) -> ImportedModel:
+def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> ImportedModel:
     graph = model.graph
     inputs, problems, fixed_batch = _inputs(graph)
     ctx, live = _fold_with_shapes(model, path, inputs)
@@ -152,7 +153,7 @@ def _import(model: onnx.ModelProto, path: Path) -> ImportedModel:
         warnings.append(
             f"the model was exported for a batch of {fixed_batch}; the imported network takes any batch size"
         )
-    project, state = _build(ctx, path, model)
+    project, state = _build(ctx, path, model, warnings if blocks else None)
     return ImportedModel(project, state, warnings)
 
 
@@ -450,9 +451,9 @@ def _check_outputs(ctx: ImportContext) -> None:
 
 # ----- the project -----
 def _build(
-    ctx: ImportContext, path: Path, model: onnx.ModelProto
+    ctx: ImportContext, path: Path, model: onnx.ModelProto, warnings: list[str] | None = None
 ) -> tuple[Project, dict[str, np.ndarray]]:
-    """Build the laid-out project and its weights (keyed by node id) from the mapped layers."""
+    """Build the laid-out project and its weights (keyed by node id) from the mapped layers; regrouped by module unless `warnings` is None."""
     from studio.graph.shapes import analyse
 
     graph = Graph()
@@ -488,8 +489,6 @@ def _build(
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
         graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
-    lay_out(graph)
-    project = Project(project_name(path), graph, description=_description(path, model))
     analysis = analyse(graph)
     if not analysis.is_valid:
         errors = [d for d in analysis.diagnostics() if d.severity == "error"]
@@ -503,7 +502,10 @@ def _build(
     state = {
         node_key(node_id, key): value for node_id, layer in owners.items() for key, value in layer.weights.items()
     }
-    return project, state
+    if warnings is not None:
+        graph, state = regrouped(graph, {n: layer.scope for n, layer in owners.items()}, state, analysis, warnings)
+    lay_out(graph)
+    return Project(project_name(path), graph, description=_description(path, model)), state
 
 
 def _description(path: Path, model: onnx.ModelProto) -> str:

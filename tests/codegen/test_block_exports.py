@@ -230,7 +230,7 @@ def test_keras_lists_every_layer_it_cannot_express_inside_blocks_and_out() -> No
     library = BlockLibrary()
     g = Graph()
     x = g.add_node("Input", "x", {"shape": (4, 8, 8)}).id
-    bg.chain(g, x, ("MaxPool2d", "pool", {"kernel_size": 3, "dilation": 2}), ("Output", "y", {}))  # Keras pools undilated
+    bg.chain(g, x, ("MaxPool2d", "pool", {"kernel_size": 2, "dilation": 2}), ("Output", "y", {}))  # Keras pools undilated
     library.define("Pooling", g)
     top = bg.network(library, ("Pooling", "inside", {}), ("MaxPool2d", "outside", {"kernel_size": 2, "dilation": 2}), shape=(4, 8, 8))
     with pytest.raises(CodegenError) as caught:

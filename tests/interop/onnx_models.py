@@ -81,53 +81,49 @@ class _ViewFlatten(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """ResNet's bottleneck block: 1x1, 3x3, 1x1 with BatchNorm, and a projected shortcut where the shape changes."""
+    """torchvision's ResNet bottleneck, module for module: 1x1, 3x3 (strided), 1x1 with BatchNorm, one shared ReLU, and a projected shortcut `downsample` where the shape changes."""
 
-    def __init__(self, cin: int, mid: int, stride: int) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
-        out = mid * 4
-        self.conv1, self.bn1 = nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid)
-        self.conv2, self.bn2 = (
-            nn.Conv2d(mid, mid, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(mid),
-        )
-        self.conv3, self.bn3 = nn.Conv2d(mid, out, 1, bias=False), nn.BatchNorm2d(out)
+        out = planes * 4
+        self.conv1, self.bn1 = nn.Conv2d(inplanes, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out)
         self.relu = nn.ReLU(inplace=True)
-        self.down = None
-        if stride != 1 or cin != out:
-            self.down = nn.Sequential(
-                nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out)
-            )
+        self.downsample = None
+        if stride != 1 or inplanes != out:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.down is None else self.down(x)
+        identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
-        return self.relu(self.bn3(self.conv3(y)) + shortcut)
+        return self.relu(self.bn3(self.conv3(y)) + identity)
 
 
 class ResNet50(nn.Module):
-    """ResNet-50: 3, 4, 6 and 3 bottleneck blocks."""
+    """ResNet-50 with torchvision's module names: conv1, bn1, relu, maxpool, layer1..layer4 of 3, 4, 6 and 3 bottlenecks, avgpool, fc."""
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, 64, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1),
-        )
-        blocks, cin = [], 64
-        for mid, count, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        inplanes = 64
+        for index, (planes, count, stride) in enumerate(((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)), 1):
+            blocks = []
             for i in range(count):
-                blocks.append(Bottleneck(cin, mid, stride if i == 0 else 1))
-                cin = mid * 4
-        self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+                blocks.append(Bottleneck(inplanes, planes, stride if i == 0 else 1))
+                inplanes = planes * 4
+            setattr(self, f"layer{index}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 class Inception(nn.Module):
@@ -300,14 +296,14 @@ def quiet() -> Iterator[None]:
 
 
 def export_torch(
-    model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool = False
+    model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamo: bool = False, optimize: bool = True
 ) -> Path:
-    """Export `model` with a dynamic batch: TorchScript exporter by default, keeping BatchNorm as it is."""
+    """Export `model` with a dynamic batch: TorchScript exporter by default, keeping BatchNorm as it is (dynamo folds it into the convolutions unless not `optimize`)."""
     with quiet():
         if dynamo:
             program = torch.onnx.export(
                 model, (sample,), dynamo=True, opset_version=opset, input_names=["image"], output_names=["scores"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), external_data=False,
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), external_data=False, optimize=optimize,
             )  # fmt: skip
             program.save(str(path))
         else:

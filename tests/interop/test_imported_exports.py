@@ -19,6 +19,7 @@ from studio.codegen.export import export_project, keras_weights_path
 from studio.codegen.names import CodegenError
 from studio.codegen.weights import by_attribute
 from studio.graph.catalogue import CATALOGUE
+from studio.graph.flatten import flatten
 from studio.graph.shapes import analyse
 from studio.interop.caffe_import import import_caffe
 from studio.interop.common import ImportedModel, write_imported
@@ -94,7 +95,7 @@ VALUE_REFUSALS = {  # (case, target): words of the refusal, for values a target 
 
 def expressible_targets(imported: ImportedModel) -> list[str]:
     """The targets whose catalogue entries express every layer of the imported graph."""
-    types = {node.type for node in imported.project.graph.nodes.values()}
+    types = {node.type for node in flatten(imported.project.graph).nodes.values()}
     return [t for t in TARGETS if all(CATALOGUE[kind].target_info()[t] is True for kind in types)]
 
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
+from studio.graph.flatten import flatten
 from studio.interop.common import UnsupportedLayersError
 from studio.interop.onnx_import import import_onnx
 from tests.interop import onnx_models as om
@@ -22,7 +23,7 @@ from tests.interop import recurrent_models as rm
 
 
 def layers(imported: object) -> list[tuple[str, dict]]:
-    graph = imported.project.graph  # type: ignore[attr-defined]
+    graph = flatten(imported.project.graph)  # type: ignore[attr-defined]
     return [(n.type, dict(n.params)) for n in graph.nodes.values() if n.type not in ("Input", "Output")]
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from studio.codegen.onnx_export import onnx_bytes
+from studio.graph.flatten import flatten
 from studio.graph.shapes import analyse
 from studio.interop.common import ImportedModel
 from studio.interop.onnx_import import import_onnx
@@ -123,7 +124,7 @@ def test_a_hugging_face_transformer_imports_with_its_weights_and_outputs(tmp_pat
     learned, buffers = used_state(model, x)
     path = export(model, x, tmp_path / f"{name}.onnx", dynamo)
     imported = import_onnx(path)
-    types = Counter(n.type for n in imported.project.graph.nodes.values())
+    types = Counter(n.type for n in flatten(imported.project.graph).nodes.values())
     assert types["MultiheadAttention"] + types["ScaledDotProductAttention"] == LAYERS, types
     assert types["Reshape"] + types["Permute"] <= VIEWS[name], types
     summary = analyse(imported.project.graph).summary()

@@ -354,11 +354,12 @@ def _max_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.E
             return layer(s, f"MaxPooling{rank}D", *_pool_args(s), *(['padding="same"'] if same else []), CF)
         # Keras pools pad only as 'same': pad with -inf first (a padded entry never wins a max), then pool
         widths = ((0, 0), (0, 0), *((int(q), int(q)) for q in p["padding"]))
-        padded = s.claim(f"{s.var}_pad")
-        body = f'ops.pad(t, {literal(widths)}, constant_values=float("-inf"))'
+        padded, local = s.claim(f"{s.var}_pad"), s.claim("widths")  # a short local keeps the Lambda on one line
+        body = f'ops.pad(t, {local}, constant_values=float("-inf"))'
+        listed = keras_records.Step(local, Call("", tuple(literal(w) for w in widths)))
         step = keras_records.Step(padded, Apply(Call("layers.Lambda", (f"lambda t: {body}", named(padded))), (s.x,)))
         emitted = layer(s, f"MaxPooling{rank}D", *_pool_args(s), CF, x=padded)
-        return keras_records.Emitted([step, *emitted.steps])
+        return keras_records.Emitted([listed, step, *emitted.steps])
 
     return emit
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 from studio.graph.catalogue import caffe_records, keras_records, pytorch_records
 from studio.graph.catalogue.base import (
@@ -258,10 +259,24 @@ def _cumsum_keras(s: keras_records.Site) -> str:
     return f"{summed} - t" if s.params["exclusive"] else summed
 
 
-def _index_select_keras(s: keras_records.Site) -> str:
-    indices = s.params["indices"]
-    picked = str(indices[0]) if not s.params["keepdim"] else "[" + ", ".join(map(str, indices)) + "]"
-    return f"ops.take(t, {picked}, axis={s.params['dim']})"
+def _index_tuple(indices: tuple[int, ...]) -> keras_records.Expr:
+    """A tuple expression of the indices: `tuple(range(...))` for an evenly spaced run, else the literal."""
+    step = indices[1] - indices[0] if len(indices) > 2 else 0
+    if step and all(b - a == step for a, b in pairwise(indices)):
+        stop, stepping = indices[-1] + step, f", {step}" if step != 1 else ""
+        start = f"{indices[0]}, " if indices[0] or stepping else ""
+        return Raw(f"tuple(range({start}{stop}{stepping}))")
+    items = tuple(str(i) for i in indices)
+    return Raw(f"({items[0]},)") if len(items) == 1 else Call("", items)
+
+
+def _index_select_keras(s: keras_records.Site) -> keras_records.Emitted:
+    indices, dim = s.params["indices"], s.params["dim"]
+    if not s.params["keepdim"]:
+        return keras_records.Emitted([keras_records.function(s, f"ops.take(t, {indices[0]}, axis={dim})")])
+    rows = s.claim("rows")  # a local tuple, which the driver wraps as black does however long it is
+    listed = keras_records.Step(rows, _index_tuple(tuple(indices)))
+    return keras_records.Emitted([listed, keras_records.function(s, f"ops.take(t, list({rows}), axis={dim})")])
 
 
 # ----- ONNX -----
@@ -567,7 +582,7 @@ SPECS = (
         output_dtype="same",
         targets=targets("tensor indexing", "ops.take", "Gather", _no_caffe("gather")),
         pytorch=_index_select_pytorch,
-        keras=_keras(_index_select_keras),
+        keras=_index_select_keras,
         onnx=_index_select_onnx,
         onnx_import=(OnnxImport("Gather", _gather_import, ("indices",)),),
     ),
