@@ -78,6 +78,7 @@ def blocks() -> None:
     canvas.fit_to_view()
     save(window, "blocks_network.png")
     document.open_instance(layer)
+    canvas.arrange()  # each level is laid out on its own
     settle(window)
     document.select([document.graph.node_by_name("conv1").id])
     window.docks["codePreview"].raise_()
