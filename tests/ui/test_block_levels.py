@@ -14,6 +14,7 @@ from studio.ui.document import Document
 from studio.ui.files import Unsaved
 from studio.ui.inspector import Inspector
 from studio.ui.instance_bar import InstanceBar
+from studio.ui.levels import Level
 from studio.ui.main_window import MainWindow
 from studio.ui.mime import LAYER_MIME
 from studio.ui.problems import problem_rows
@@ -331,3 +332,12 @@ def test_the_arrow_on_an_instances_title_expands_and_collapses_it(window, qtbot)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=arrow)
     assert not scene.is_expanded(instance) and scene.nodes[instance].picture is None
     assert window.document.undo_stack.count() == 0
+
+
+def test_a_block_no_instance_uses_opens_on_its_own_inputs_shapes(resnet):
+    head = resnet.group([by_name(resnet, "avgpool"), by_name(resnet, "fc")], "Head")
+    resnet.ungroup(head)  # the block stays in the project, used by nothing
+    resnet.open_block("Head")
+    assert resnet.levels == [Level("Head", None)]
+    fc = by_name(resnet, "fc")
+    assert resnet.analysis.result(fc).outputs["out"] == (None, 1000) and resnet.analysis.is_valid
