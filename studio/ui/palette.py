@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
 
 from studio.graph.catalogue import CATALOGUE, LayerSpec, categories
 from studio.ui.icons import category_icon
-from studio.ui.mime import LAYER_MIME
+from studio.ui.mime import LAYER_MIME, LIBRARY_MIME
 from studio.ui.param_editors import format_value
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 1  # the layer type name; None on a category row
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2  # lower-case text a search matches against
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 3
+OFFER_ROLE = Qt.ItemDataRole.UserRole + 4  # a library block's key (studio.ui.palette_library); None elsewhere
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 BLOCKS = "Blocks"
@@ -93,6 +94,16 @@ class LayerModel(QStandardItemModel):
         )
         return item
 
+    def set_group(self, category: str, items: list[QStandardItem], row: int) -> None:
+        """Put a group of these rows at `row`, in place of any group called `category` (none without rows)."""
+        for found in self.findItems(category):
+            self.removeRow(found.row())
+        if items:
+            group = self._category_item(category)
+            for item in items:
+                group.appendRow(item)
+            self.insertRow(min(row, self.rowCount()), group)
+
     def set_blocks(self, specs: list[LayerSpec]) -> bool:
         """List these blocks under "Blocks", first (no such category without blocks); False when they are the ones listed."""
         found = self.findItems(BLOCKS)
@@ -132,9 +143,14 @@ class LayerModel(QStandardItemModel):
                 child.setIcon(category_icon(child.data(CATEGORY_ROLE)))
 
     def mimeTypes(self) -> list[str]:
-        return [LAYER_MIME]
+        return [LAYER_MIME, LIBRARY_MIME]
 
     def mimeData(self, indexes: Any) -> QMimeData:
+        offers = [i.data(OFFER_ROLE) for i in indexes if i.data(OFFER_ROLE)]
+        if offers:
+            data = QMimeData()
+            data.setData(LIBRARY_MIME, offers[0].encode("utf-8"))
+            return data
         names = [i.data(TYPE_ROLE) for i in indexes if i.data(TYPE_ROLE)]
         return layer_mime_data(names[0]) if names else QMimeData()
 
@@ -171,6 +187,7 @@ class PaletteWidget(QWidget):
     """A search box over a tree of layers; drag one onto the canvas, or double-click it to add it."""
 
     add_requested = Signal(str)  # a layer type name
+    offer_requested = Signal(str)  # a library block's key: copy it into the project and add an instance
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -242,7 +259,9 @@ class PaletteWidget(QWidget):
         for row in range(self.proxy.rowCount()):
             group = self.proxy.index(row, 0)
             for child in range(self.proxy.rowCount(group)):
-                found.append(self.proxy.index(child, 0, group).data(TYPE_ROLE))
+                layer_type = self.proxy.index(child, 0, group).data(TYPE_ROLE)
+                if layer_type:
+                    found.append(layer_type)
         return found
 
     def visible_categories(self) -> list[str]:
@@ -266,6 +285,9 @@ class PaletteWidget(QWidget):
 
     # ----- adding -----
     def _request_add(self, index: QModelIndex) -> None:
+        if index.data(OFFER_ROLE):
+            self.offer_requested.emit(index.data(OFFER_ROLE))
+            return
         layer_type = index.data(TYPE_ROLE)
         if layer_type:
             self.add_requested.emit(layer_type)
