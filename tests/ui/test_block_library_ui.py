@@ -149,3 +149,5 @@ def test_an_instances_menu_offers_save_block_to_library(window, qtbot):
     with qtbot.waitSignal(window.canvas.save_to_library_requested) as signal:
         entry.trigger()
     assert signal.args == ["BasicBlock"]
+    file_menu, edit_menu = (m.menu() for m in window.menuBar().actions()[:2])
+    assert window.act["import_blocks"] in file_menu.actions() and window.act["save_to_library"] in edit_menu.actions()
