@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QFileSystemWatcher, QObject, QPointF, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -68,6 +68,9 @@ class LibraryController(QObject):
         self.document, self.palette, self.canvas = document, palette, canvas
         self.offers: dict[str, BlockOffer] = {}
         self.skipped: list[str] = []
+        self._watcher = QFileSystemWatcher(self)  # files put into the library folder by hand show up too
+        self._reread = QTimer(self, singleShot=True, interval=300, timeout=self.refresh)
+        self._watcher.directoryChanged.connect(lambda _path: self._reread.start())
         palette.offer_requested.connect(lambda key: self.add_offer(key))
         install_menu(palette, self.save_block, lambda key: self.add_offer(key))
         self.refresh()
@@ -85,7 +88,10 @@ class LibraryController(QObject):
 
     def refresh(self) -> None:
         """Read the library folder and the remembered projects again and list their blocks."""
-        found = folder_offers(library_dir())
+        folder = library_dir()
+        if folder.is_dir() and str(folder) not in self._watcher.directories():
+            self._watcher.addPath(str(folder))
+        found = folder_offers(folder)
         listed: list[tuple[BlockOffer, bool]] = [(offer, True) for offer in found.offers]
         self.skipped = [f"{s.path.name}: {s.reason}" for s in found.skipped]
         for path in self.projects():

@@ -151,3 +151,12 @@ def test_an_instances_menu_offers_save_block_to_library(window, qtbot):
     assert signal.args == ["BasicBlock"]
     file_menu, edit_menu = (m.menu() for m in window.menuBar().actions()[:2])
     assert window.act["import_blocks"] in file_menu.actions() and window.act["save_to_library"] in edit_menu.actions()
+
+
+def test_a_file_put_into_the_library_folder_by_hand_is_listed(window, private_home, qtbot):
+    folder = private_home / "blocks"
+    folder.mkdir(parents=True)
+    window.block_library.refresh()  # the folder exists now: it is watched
+    assert library_rows(window) == []
+    save_to_library(load_project(RESNET).blocks, "BasicBlock", folder)
+    qtbot.waitUntil(lambda: [label for label, _ in library_rows(window)] == ["BasicBlock"], timeout=5000)
