@@ -102,7 +102,7 @@ class LibraryController(QObject):
             except ProjectFileError as err:
                 self.skipped.append(str(err))
         self.offers = {offer_key(offer): offer for offer, _ in listed}
-        set_library(self.palette, listed)
+        set_library(self.palette, listed, self.skipped)
 
     # ----- copying in -----
     def add_offer(self, key: str, scene_pos: QPointF | None = None) -> str | None:

@@ -48,8 +48,11 @@ def offer_tooltip(offer: BlockOffer, from_library: bool) -> str:
     return "<qt>" + "".join(parts) + "</qt>"
 
 
-def set_library(palette: PaletteWidget, offers: Iterable[tuple[BlockOffer, bool]]) -> None:
-    """List offered blocks (each with True when it comes from the library folder) under "Library", after the project's Blocks."""
+def set_library(palette: PaletteWidget, offers: Iterable[tuple[BlockOffer, bool]], skipped: Iterable[str] = ()) -> None:
+    """List offered blocks (each with True when it comes from the library folder) under "Library", after the project's Blocks.
+
+    The group's tooltip names the files that were skipped, and why.
+    """
     offers = list(offers)
     names = Counter(offer.name for offer, _ in offers)
     items = []
@@ -62,12 +65,18 @@ def set_library(palette: PaletteWidget, offers: Iterable[tuple[BlockOffer, bool]
         item.setToolTip(offer_tooltip(offer, from_library))
         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
         items.append(item)
-    listed = _listed(palette)
-    if [(i.data(OFFER_ROLE), i.toolTip()) for i in items] == listed:
-        return
-    palette.model.set_group(LIBRARY, items, 1 if palette.model.findItems(BLOCKS) else 0)
+    changed = [(i.data(OFFER_ROLE), i.toolTip()) for i in items] != _listed(palette)
+    if changed:
+        palette.model.set_group(LIBRARY, items, 1 if palette.model.findItems(BLOCKS) else 0)
     group = palette.model.findItems(LIBRARY)
-    if group and not palette.search.text().split():
+    if not group:
+        return
+    skipped = list(skipped)
+    tip = "Blocks from your block library and from the projects you imported blocks from"
+    if skipped:
+        tip += "<p><b>Skipped:</b><br>" + "<br>".join(html.escape(s) for s in skipped[:20]) + "</p>"
+    group[0].setToolTip(f"<qt>{tip}</qt>")
+    if changed and not palette.search.text().split():
         palette.tree.setExpanded(palette.proxy.mapFromSource(group[0].index()), True)
 
 

@@ -82,6 +82,7 @@ def test_dropping_a_library_block_copies_its_definition_with_the_instance(window
     window.block_library.refresh()
     assert [label for label, _ in library_rows(window)] == ["BasicBlock"]
     assert any("broken.lstudio" in s for s in window.block_library.skipped)
+    assert "broken.lstudio" in window.layer_palette.model.findItems(LIBRARY)[0].toolTip()
     index = library_index(window, "BasicBlock")
     mime = window.layer_palette.model.mimeData([window.layer_palette.proxy.mapToSource(index)])
     assert mime.hasFormat(LIBRARY_MIME)
