@@ -183,6 +183,9 @@ class LibraryController(QObject):
     def save_block(self, name: str) -> Path | None:
         """Write a project block (with the blocks it uses) to the library folder; return the file (None if not written)."""
         library = self.document.project.blocks
+        if name not in library:
+            self.message.emit(f"Cannot save to the library: the project has no block called {name!r}")
+            return None
         folder = library_dir()
         path = library_file(folder, name)
         if path.exists() and not same_definition(library, name, path) and not self.confirm_replace(path):

@@ -119,7 +119,10 @@ def test_broken_and_hostile_files_are_skipped_with_a_reason(tmp_path):
     (tmp_path / "garbage.lstudio").write_text("not json")
     (tmp_path / "binary.lstudio").write_bytes(b"\xff\xfe\x00")
     (tmp_path / "folder.lstudio").mkdir()
-    os.mkfifo(tmp_path / "pipe.lstudio")  # reading it would wait for ever
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.lstudio")  # reading it would wait for ever
+    else:
+        (tmp_path / "pipe.lstudio").mkdir()
     os.symlink(tmp_path / "loop.lstudio", tmp_path / "loop.lstudio")
     with open(tmp_path / "huge.lstudio", "wb") as file:
         file.truncate(65 * 2**20)  # sparse: costs no disk
@@ -146,3 +149,11 @@ def test_a_missing_folder_offers_nothing_and_a_project_lists_its_blocks(tmp_path
     save_project(Project("three", graph=Graph(library=source)), tmp_path / "three.lstudio")
     offers = project_offers(tmp_path / "three.lstudio")
     assert [(o.name, o.uses) for o in offers] == [("BasicBlock", ()), ("MLP", ()), ("Tower", ("MLP",))]
+
+
+def test_saving_where_the_library_folder_cannot_be_made_says_why(tmp_path):
+    (tmp_path / "blocks").write_text("a file where the folder should be")
+    with pytest.raises(LibraryError, match="block MLP cannot be saved to .*blocks"):
+        save_to_library(source_library(), "MLP", tmp_path / "blocks")
+    with pytest.raises(LibraryError, match="no block called 'Nope'"):
+        save_to_library(source_library(), "Nope", tmp_path)
