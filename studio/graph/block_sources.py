@@ -285,6 +285,8 @@ def save_to_library(library: BlockLibrary, name: str, folder: str | os.PathLike[
     """
     project = saved_block(library, name)
     path = library_file(folder, name)
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise LibraryError(f"block {name} cannot be saved to {path}: {folder} is a file, not a folder")
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
         write_atomically(path, dumps_project(project).encode("utf-8"))

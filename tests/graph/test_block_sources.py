@@ -153,7 +153,7 @@ def test_a_missing_folder_offers_nothing_and_a_project_lists_its_blocks(tmp_path
 
 def test_saving_where_the_library_folder_cannot_be_made_says_why(tmp_path):
     (tmp_path / "blocks").write_text("a file where the folder should be")
-    with pytest.raises(LibraryError, match="block MLP cannot be saved to .*blocks"):
+    with pytest.raises(LibraryError, match="block MLP cannot be saved to .*blocks is a file, not a folder"):
         save_to_library(source_library(), "MLP", tmp_path / "blocks")
     with pytest.raises(LibraryError, match="no block called 'Nope'"):
         save_to_library(source_library(), "Nope", tmp_path)
