@@ -94,9 +94,10 @@ class LibraryController(QObject):
         found = folder_offers(folder)
         listed: list[tuple[BlockOffer, bool]] = [(offer, True) for offer in found.offers]
         self.skipped = [f"{s.path.name}: {s.reason}" for s in found.skipped]
+        own = self.document.path.resolve() if self.document.path else None
         for path in self.projects():
-            if path == self.document.path:
-                continue  # its blocks are the project's own
+            if path == own or not path.exists():
+                continue  # its blocks are the project's own, or it has gone
             try:
                 listed += [(offer, False) for offer in project_offers(path)]
             except ProjectFileError as err:

@@ -64,6 +64,8 @@ def test_importing_a_projects_blocks_is_one_undoable_step(window):
     assert blocks.get("BasicBlock") is defined
     assert window.block_library.import_from_project(RESNET) == ["BasicBlock"]  # the same definition: nothing to copy
     assert stack.count() == before + 1 and "1 the project already had" in window.messages[-1]
+    window.document.load(load_project(RESNET), RESNET)
+    assert library_rows(window) == []  # the project open is not listed as a source of its own blocks
 
 
 def test_an_unreadable_project_is_reported_not_raised(window, tmp_path):
