@@ -20,7 +20,7 @@ EXPORT_TARGETS = (
 )  # studio.codegen.export.TARGETS, without importing it
 
 
-COMMANDS = ("layers", "check", "export", "train", "import")
+COMMANDS = ("layers", "check", "export", "train", "import", "blocks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     _add_import_parser(sub)
+    from studio.cli_blocks import add_blocks_parser
+
+    add_blocks_parser(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from studio import APP_NAME
 from studio.graph.project import Project
 from studio.ui import theme
+from studio.ui.block_library import LibraryController
 from studio.ui.canvas.block_actions import EXPAND_KEY, OPEN_KEYS
 from studio.ui.canvas.breadcrumb import Breadcrumb
 from studio.ui.canvas.view import CanvasView
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(middle)
         self.layer_palette = PaletteWidget(self)
         self.layer_palette.set_blocks(self.document.project.blocks)
+        self.block_library = LibraryController(self.document, self.layer_palette, self, self.canvas)
         self.inspector = Inspector(self.document, self)
         self.problems = ProblemsView(self.document, self)
         self.code_preview = CodePreview(self.document, self)
@@ -80,6 +82,10 @@ class MainWindow(QMainWindow):
         self.layer_palette.add_requested.connect(self._add_from_palette)
         self.layer_palette.open_requested.connect(self.document.open_block)
         self.canvas.edit_refused.connect(self._show_refusal)
+        self.canvas.library_dropped.connect(self.block_library.add_offer)
+        self.canvas.save_to_library_requested.connect(self.block_library.save_block)
+        self.block_library.message.connect(self._show_refusal)
+        self.document.reset.connect(self.block_library.refresh)
         self.canvas.node_activated.connect(self._show_inspector)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
@@ -195,6 +201,12 @@ class MainWindow(QMainWindow):
                 "Ctrl+I",
                 "Open an ONNX model or a Caffe prototxt as a new project, with its weights",
             ),
+            "import_blocks": self._action(
+                "Import &Blocks from Project…",
+                lambda: self.block_library.import_from_project(),
+                None,
+                "Copy the blocks of another project into this one (and list them under Library)",
+            ),
             "save": self._action(
                 "&Save", files.save, key.Save, "Save the project", "SP_DialogSaveButton"
             ),
@@ -259,6 +271,12 @@ class MainWindow(QMainWindow):
                 canvas.make_unique,
                 None,
                 "Give the selected instance its own copy of its block, to change without changing the others",
+            ),
+            "save_to_library": self._action(
+                "Save Block to &Library",
+                self.block_library.save_selected_or_open,
+                None,
+                "Save the selected instance's block (or the open block) to your block library, for every project",
             ),
             "select_all": self._action(
                 "Select &All", canvas.select_all, key.SelectAll, "Select every layer"
@@ -339,7 +357,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([a["new"], a["example"], a["open"]])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._fill_recent_menu()
-        file_menu.addAction(a["import"])
+        file_menu.addActions([a["import"], a["import_blocks"]])
         file_menu.addSeparator()
         file_menu.addActions([a["save"], a["save_as"]])
         self.export_menu = file_menu.addMenu("&Export")
@@ -357,7 +375,7 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
         edit.addSeparator()
-        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["go_up"], a["expand"], a["make_unique"]])
+        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["go_up"], a["expand"], a["make_unique"], a["save_to_library"]])
         edit.addSeparator()
         edit.addAction(a["select_all"])
 

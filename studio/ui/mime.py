@@ -4,3 +4,4 @@ LAYER_MIME = "application/x-layer-studio-layer"  # payload: a layer type name, U
 FRAGMENT_MIME = (
     "application/x-layer-studio-fragment"  # payload: Document.copy_fragment JSON
 )
+LIBRARY_MIME = "application/x-layer-studio-library-block"  # payload: a library block's key (palette → canvas)

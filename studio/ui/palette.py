@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -29,12 +29,13 @@ from PySide6.QtWidgets import (
 
 from studio.graph.catalogue import CATALOGUE, LayerSpec, categories
 from studio.ui.icons import category_icon
-from studio.ui.mime import LAYER_MIME
+from studio.ui.mime import LAYER_MIME, LIBRARY_MIME
 from studio.ui.param_editors import format_value
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 1  # the layer type name; None on a category row
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2  # lower-case text a search matches against
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 3
+OFFER_ROLE = Qt.ItemDataRole.UserRole + 4  # a library block's key (studio.ui.palette_library); None elsewhere
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 BLOCKS = "Blocks"
@@ -95,6 +96,16 @@ class LayerModel(QStandardItemModel):
         )
         return item
 
+    def set_group(self, category: str, items: list[QStandardItem], row: int) -> None:
+        """Put a group of these rows at `row`, in place of any group called `category` (none without rows)."""
+        for found in self.findItems(category):
+            self.removeRow(found.row())
+        if items:
+            group = self._category_item(category)
+            for item in items:
+                group.appendRow(item)
+            self.insertRow(min(row, self.rowCount()), group)
+
     def set_blocks(self, specs: list[LayerSpec]) -> bool:
         """List these blocks under "Blocks", first (no such category without blocks); False when they are the ones listed."""
         found = self.findItems(BLOCKS)
@@ -134,9 +145,14 @@ class LayerModel(QStandardItemModel):
                 child.setIcon(category_icon(child.data(CATEGORY_ROLE)))
 
     def mimeTypes(self) -> list[str]:
-        return [LAYER_MIME]
+        return [LAYER_MIME, LIBRARY_MIME]
 
     def mimeData(self, indexes: Any) -> QMimeData:
+        offers = [i.data(OFFER_ROLE) for i in indexes if i.data(OFFER_ROLE)]
+        if offers:
+            data = QMimeData()
+            data.setData(LIBRARY_MIME, offers[0].encode("utf-8"))
+            return data
         names = [i.data(TYPE_ROLE) for i in indexes if i.data(TYPE_ROLE)]
         return layer_mime_data(names[0]) if names else QMimeData()
 
@@ -174,6 +190,7 @@ class PaletteWidget(QWidget):
 
     add_requested = Signal(str)  # a layer type name
     open_requested = Signal(str)  # a block's name: show its layers
+    offer_requested = Signal(str)  # a library block's key: copy it into the project and add an instance
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -215,6 +232,7 @@ class PaletteWidget(QWidget):
         self.search.installEventFilter(self)
         self.tree.doubleClicked.connect(self._request_add)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self._menu_extras: list[Callable[[QModelIndex, QMenu], None]] = []
         self.tree.customContextMenuRequested.connect(self._show_menu)
         self.tree.installEventFilter(self)
 
@@ -247,7 +265,9 @@ class PaletteWidget(QWidget):
         for row in range(self.proxy.rowCount()):
             group = self.proxy.index(row, 0)
             for child in range(self.proxy.rowCount(group)):
-                found.append(self.proxy.index(child, 0, group).data(TYPE_ROLE))
+                layer_type = self.proxy.index(child, 0, group).data(TYPE_ROLE)
+                if layer_type:
+                    found.append(layer_type)
         return found
 
     def visible_categories(self) -> list[str]:
@@ -271,6 +291,9 @@ class PaletteWidget(QWidget):
 
     # ----- adding -----
     def _request_add(self, index: QModelIndex) -> None:
+        if index.data(OFFER_ROLE):
+            self.offer_requested.emit(index.data(OFFER_ROLE))
+            return
         layer_type = index.data(TYPE_ROLE)
         if layer_type:
             self.add_requested.emit(layer_type)
@@ -285,8 +308,22 @@ class PaletteWidget(QWidget):
         menu.addAction("Open Block", lambda: self.open_requested.emit(name))
         return menu
 
+    def extend_menu(self, extra: Callable[[QModelIndex, QMenu], None]) -> None:
+        """Let `extra` add actions to the right-click menu of any entry."""
+        self._menu_extras.append(extra)
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        """The right-click menu of an entry: the block actions, then what `extend_menu` added (None when empty)."""
+        menu = self.block_menu(index) or QMenu(self)
+        for extra in self._menu_extras:
+            extra(index, menu)
+        if menu.isEmpty():
+            menu.deleteLater()
+            return None
+        return menu
+
     def _show_menu(self, point: QPoint) -> None:
-        menu = self.block_menu(self.tree.indexAt(point))
+        menu = self.context_menu(self.tree.indexAt(point))
         if menu is not None:
             menu.exec(self.tree.viewport().mapToGlobal(point))
             menu.deleteLater()

@@ -109,3 +109,4 @@ class BlockActions:
         menu_action(menu, "Collapse" if expanded else "Expand in Place", lambda: self.toggle_expanded(node_id), EXPAND_KEY)
         menu_action(menu, "Make Unique", lambda: self.make_unique(node_id))
         menu_action(menu, "Ungroup", lambda: self.ungroup(node_id), "Ctrl+Shift+G")
+        menu_action(menu, "Save Block to Library", lambda: self.save_to_library_requested.emit(self.document.graph.node(node_id).type))  # type: ignore[attr-defined]

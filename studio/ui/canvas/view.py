@@ -37,7 +37,7 @@ from studio.ui.canvas.items import MIN_WIDTH, TITLE_HEIGHT, EdgeItem, NodeItem
 from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
 from studio.ui.document import Document, FragmentError, read_fragment
-from studio.ui.mime import FRAGMENT_MIME, LAYER_MIME
+from studio.ui.mime import FRAGMENT_MIME, LAYER_MIME, LIBRARY_MIME
 from studio.ui.theme import current_theme
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
@@ -56,6 +56,8 @@ class CanvasView(BlockActions, QGraphicsView):
 
     edit_refused = Signal(str)  # why an edit was not made, for the status bar
     node_activated = Signal(str)  # a node was double-clicked: show it in the inspector
+    library_dropped = Signal(str, QPointF)  # a library block's key, dropped at this scene point
+    save_to_library_requested = Signal(str)  # a block's name, from an instance's menu
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -340,19 +342,25 @@ class CanvasView(BlockActions, QGraphicsView):
         return node_id or ""
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
+        if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(LIBRARY_MIME):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
+        if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(LIBRARY_MIME):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         mime = event.mimeData()
+        if mime.hasFormat(LIBRARY_MIME):
+            key = bytes(mime.data(LIBRARY_MIME).data()).decode("utf-8", "replace")
+            self.library_dropped.emit(key, self.mapToScene(event.position().toPoint()))
+            self.setFocus()
+            event.acceptProposedAction()
+            return
         if not mime.hasFormat(LAYER_MIME):
             super().dropEvent(event)
             return
