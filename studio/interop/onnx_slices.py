@@ -61,7 +61,10 @@ def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
     shape = known_shape(ctx, node, x)
     windows: dict[int, tuple[int, int] | tuple[int, ...]] = {}
     picks: dict[int, tuple[int, ...]] = {}
-    for axis, start, end, step in _slice_spec(ctx, node, len(shape)):
+    spec = _slice_spec(ctx, node, len(shape))
+    if spec and all(step == -1 and (start >= int(shape[axis] or 0) - 1 or start == -1) and end <= -int(shape[axis] or 0) - 1 for axis, start, end, step in spec):
+        raise Unmappable("Slice (reversing whole axes)")  # the Flip layer's rule takes it
+    for axis, start, end, step in spec:
         if step == 0:
             raise Unmappable("Slice (with step 0)")
         if axis == 0:
