@@ -62,8 +62,8 @@ def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
     windows: dict[int, tuple[int, int] | tuple[int, ...]] = {}
     picks: dict[int, tuple[int, ...]] = {}
     for axis, start, end, step in _slice_spec(ctx, node, len(shape)):
-        if step == 0:
-            raise Unmappable("Slice (with step 0)")
+        if step in (0, -1):  # a whole axis read backwards is the Flip layer's own import rule
+            raise Unmappable(f"Slice (with step {step})")
         if axis == 0:
             if start != 0 or end < TO_THE_END or step != 1:
                 raise Unmappable("Slice (over the batch dimension)")
