@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
@@ -167,6 +167,7 @@ def _fold_with_shapes(
     of inference starts from the folded values.
     """
     known: list[dict[str, np.ndarray]] = [{}, {}]
+    evaluated: dict[tuple[Any, ...], list[np.ndarray]] = {}  # each round refolds the same nodes, mostly on the same values
     for _ in range(MAX_ROUNDS):
         runs = tuple(
             _infer_shapes(model, path, batch, values)
@@ -177,7 +178,7 @@ def _fold_with_shapes(
             for name in runs[0]
             if (shape := _batch_first(runs[0][name], runs[1].get(name))) is not None
         }
-        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs)
+        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated)
         try:
             live = _needed(ctx, ctx.fold(runs))
         except DamagedTensor as err:
