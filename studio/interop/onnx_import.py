@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 FLOAT_INPUTS = frozenset({1, 10, 11, 16})
 SMALL = 4096  # elements: tensors up to this size go to shape inference by value, larger ones by shape only
-MAX_ROUNDS = 8
+MAX_ROUNDS = 40  # each round can settle one more computed reshape target: ShuffleNetV2 chains 16 of them, one per unit
 PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
     "attention": (frozenset({"Softmax"}), attention),
     "dot_attention": (frozenset({"Softmax"}), dot_attention),
