@@ -101,9 +101,12 @@ class ImportContext:
         opset: int,
         inferred: dict[str, Shape | None],
         inputs: dict[str, Shape],
+        evaluated: dict[tuple[Any, ...], list[np.ndarray]] | None = None,
     ) -> None:
         self.graph = graph
         self.opset = opset
+        # Folded results by node and input values, kept across the rounds of shape inference and folding.
+        self.evaluated = {} if evaluated is None else evaluated
         self.nodes: list[onnx.NodeProto] = list(graph.node)
         self.index = {id(n): i for i, n in enumerate(self.nodes)}
         self.producer: dict[str, onnx.NodeProto] = {}
@@ -389,13 +392,15 @@ class ImportContext:
         import numpy as np
         from onnx.reference import ReferenceEvaluator
 
+        key = (id(node), *((v.dtype.str, v.shape, hash(v.tobytes())) for v in feeds.values()))
+        if key in self.evaluated:
+            return self.evaluated[key]
         try:
             _check_growth(node, feeds, self.attrs(node))
             if node.op_type == "GatherElements":
                 return [_gather_elements(node, feeds, self.attrs(node))]
-            results = ReferenceEvaluator(
-                _single_node_model(node, feeds, self.opset)
-            ).run(None, feeds)
+            quick = _quick(node, [feeds[n] for n in node.input if n], self.attrs(node), self.opset)
+            results = [quick] if quick is not None else ReferenceEvaluator(_single_node_model(node, feeds, self.opset)).run(None, feeds)
         except Unmappable as err:
             self.fail(node, err.kind)
             return None
@@ -405,7 +410,40 @@ class ImportContext:
                 f"{node.op_type} (its constant inputs cannot be evaluated: {_first_line(err)})",
             )
             return None
-        return [np.asarray(r) for r in results]
+        self.evaluated[key] = [np.asarray(r) for r in results]
+        return self.evaluated[key]
+
+
+def _quick(node: onnx.NodeProto, inputs: list[np.ndarray], attrs: dict[str, Any], opset: int) -> np.ndarray | None:
+    """The operators TorchScript's shape arithmetic is made of, in NumPy: a constant folding of thousands of nodes (Swin's
+    masks and indices) spends its time building an evaluator per node otherwise. None: the reference evaluator runs it."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    op = node.op_type
+    if op == "Constant" and len(node.attribute) == 1:
+        attribute = node.attribute[0]
+        if attribute.name == "value":
+            return numpy_helper.to_array(attribute.t)
+        kinds = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32, "value_floats": np.float32}
+        return np.array(attrs[attribute.name], dtype=kinds[attribute.name]) if attribute.name in kinds else None
+    if op == "Identity" and len(inputs) == 1:
+        return inputs[0]
+    if op == "Concat" and inputs and all(x.ndim for x in inputs):
+        return np.concatenate(inputs, axis=int(attrs["axis"]))
+    if op == "Gather" and len(inputs) == 2 and inputs[0].ndim and inputs[1].dtype.kind == "i":
+        axis = int(attrs.get("axis", 0))
+        size = inputs[0].shape[axis]
+        if ((inputs[1] < -size) | (inputs[1] >= size)).any():
+            return None  # the reference evaluator's message names the bad index
+        return np.take(inputs[0], inputs[1], axis=axis)
+    if op == "Unsqueeze":
+        axes = [int(a) for a in (inputs[1].ravel() if opset >= 13 and len(inputs) == 2 else attrs.get("axes", []))]
+        rank = inputs[0].ndim + len(axes)
+        if not axes or len({a % rank for a in axes}) != len(axes) or any(not -rank <= a < rank for a in axes):
+            return None
+        return np.expand_dims(inputs[0], tuple(sorted(a % rank for a in axes)))
+    return None
 
 
 def run_nodes(

@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 
 FLOAT_INPUTS = frozenset({1, 10, 11, 16})
 SMALL = 4096  # elements: tensors up to this size go to shape inference by value, larger ones by shape only
-MAX_ROUNDS = 8
+MAX_ROUNDS = 40  # each round can settle one more computed reshape target: ShuffleNetV2 chains 16 of them, one per unit
 PATTERN_LIBRARY: dict[str, tuple[frozenset[str], Matcher]] = {  # most specific first: a node is taken by the first match
     "attention": (frozenset({"Softmax"}), attention),
     "dot_attention": (frozenset({"Softmax"}), dot_attention),
@@ -168,6 +168,7 @@ def _fold_with_shapes(
     of inference starts from the folded values.
     """
     known: list[dict[str, np.ndarray]] = [{}, {}]
+    evaluated: dict[tuple[Any, ...], list[np.ndarray]] = {}  # each round refolds the same nodes, mostly on the same values
     for _ in range(MAX_ROUNDS):
         runs = tuple(
             _infer_shapes(model, path, batch, values)
@@ -178,7 +179,7 @@ def _fold_with_shapes(
             for name in runs[0]
             if (shape := _batch_first(runs[0][name], runs[1].get(name))) is not None
         }
-        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs)
+        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated)
         try:
             live = _needed(ctx, ctx.fold(runs))
         except DamagedTensor as err:

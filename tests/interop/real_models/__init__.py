@@ -56,7 +56,7 @@ MODELS: dict[str, RealModel] = {
     "convnext_tiny": RealModel(convnext.convnext_tiny, IMAGE, 28_589_128, {"widths": (8, 16), "depths": (1, 1), "classes": 10}),
     "swin_t": RealModel(transformers.swin_t, IMAGE, 28_288_354, {"dim": 16, "depths": (2, 2), "heads": (1, 2), "window": 4, "classes": 10}),
     "vit_b_16": RealModel(transformers.vit_b_16, IMAGE, 86_567_656, {"image": 32, "layers": 2, "heads": 2, "dim": 32, "hidden": 64, "classes": 10}),
-    "shufflenet_v2_x1_0": RealModel(compact.shufflenet_v2_x1_0, IMAGE, 2_278_604, {"repeats": (2, 1, 1), "widths": (8, 16, 32, 64, 128), "classes": 10}),
+    "shufflenet_v2_x1_0": RealModel(compact.shufflenet_v2_x1_0, IMAGE, 2_278_604, {"repeats": (1, 7, 1), "widths": (8, 16, 32, 64, 128), "classes": 10}),
     "squeezenet1_1": RealModel(compact.squeezenet1_1, IMAGE, 1_235_496, {"width": 0.25, "classes": 10}, (3, 64, 64)),
     "densenet121": RealModel(densenet.densenet121, IMAGE, 7_978_856, {"growth": 8, "blocks": (2, 2), "stem": 16, "classes": 10}),
     "fcn_resnet50": RealModel(segmentation.fcn_resnet50, SEGMENTATION, 35_322_218, {"depths": (1, 1, 1, 1), "width": 8, "classes": 5}),
