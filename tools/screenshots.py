@@ -2,7 +2,10 @@
 
 Writes docs/images/editor.png (the digits example), palette_search.png (the palette filtered
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
-training.png (a finished run with its curves) and dark_theme.png (the dark theme).
+training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
+blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
+block_open.png (a block opened through an instance, with the breadcrumb). `screenshots.py blocks`
+makes only the last two.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from studio.ui.main_window import MainWindow
 
 OUT = ROOT / "docs" / "images"
 DIGITS = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
+RESNET_BLOCKS = ROOT / "assets" / "examples" / "resnet18_blocks.lstudio"
 SIZE = QSize(1440, 880)
 
 
@@ -58,12 +62,39 @@ def save(window: MainWindow, name: str) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
+def blocks() -> None:
+    """ResNet-18 of blocks: the network of collapsed instances, then one of them opened."""
+    window = open_main_window(RESNET_BLOCKS)
+    window.resize(SIZE)
+    for name in ("problems", "history", "train"):
+        window.docks[name].hide()
+    window.show()
+    settle(window)
+    document, canvas = window.document, window.canvas
+    canvas.arrange()
+    layer = document.graph.node_by_name("layer2_0").id
+    document.select([layer])
+    settle(window)
+    canvas.fit_to_view()
+    save(window, "blocks_network.png")
+    document.open_instance(layer)
+    settle(window)
+    document.select([document.graph.node_by_name("conv1").id])
+    window.docks["codePreview"].raise_()
+    save(window, "block_open.png")
+    window.files.close()
+    window.hide()
+
+
 def main() -> None:
     from studio.ui.app import application
 
     application()
     theme.use_theme(theme.LIGHT)
     OUT.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1:] == ["blocks"]:
+        blocks()
+        return
 
     window = editor()
     save(window, "editor.png")
@@ -106,6 +137,8 @@ def main() -> None:
     dark.docks["codePreview"].raise_()
     save(dark, "dark_theme.png")
     dark.files.close()
+    theme.use_theme(theme.LIGHT)
+    blocks()
 
 
 if __name__ == "__main__":

@@ -119,6 +119,27 @@ def ungroup(graph: Graph, instance_id: str) -> list[str]:
     return added
 
 
+def make_unique(graph: Graph, instance_id: str, name: str) -> Block:
+    """Copy an instance's block into a new block called `name` and make the instance use it; return the copy."""
+    instance = graph.node(instance_id)
+    block = instance.block
+    if block is None:
+        raise BlockError(f"'{instance.name}' is a {instance.type} layer, not an instance of a block")
+    graph.library.check_name(name)
+    inner = Graph(library=graph.library, owner=name)
+    for node in block.graph.nodes.values():
+        inner.add_node(node.type, node.name, node.params, node.position, node_id=node.id)
+    for edge in block.graph.edges:
+        inner.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
+    copy = graph.library.define(name, inner, block.exposed, block.description)
+    edges = graph.in_edges(instance_id) + graph.out_edges(instance_id)
+    graph.remove_node(instance_id)
+    graph.add_node(name, instance.name, instance.params, instance.position, node_id=instance.id)
+    for edge in dict.fromkeys(edges):
+        graph.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
+    return copy
+
+
 def _port_node(inner: Graph, layer_type: str, name: str, shape: tuple[int, ...] | None, position: tuple[float, float]) -> str:
     params = {"shape": shape} if shape else {}
     return inner.add_node(layer_type, inner.unique_name(name), params, position).id

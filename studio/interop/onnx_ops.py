@@ -316,7 +316,16 @@ def linear_layer(
             raise Unmappable(f"{node.op_type} (a bias that is not one per output)")
         weights["bias"] = bias
     params = {"out_features": int(weight.shape[0]), "bias": bias is not None}
-    ctx.emit(node, "Linear", params, [x], output, weights)
+    if len(shape) <= 3:
+        ctx.emit(node, "Linear", params, [x], output, weights)
+        return
+    # A dense layer on the last dimension of a map, as ConvNeXt's channels-last MLP: the leading dimensions are joined
+    # into one sequence around the Linear and split again (a Linear takes (N, T, F), so that a 4-D map fed to it by
+    # mistake keeps its message: insert a Flatten).
+    lead = tuple(int(d) for d in shape[1:-1])
+    ctx.emit(node, "Flatten", {"start_dim": 1, "end_dim": -2}, [x], f"{output}::rows")
+    ctx.emit(node, "Linear", params, [f"{output}::rows"], f"{output}::dense", weights)
+    ctx.emit(node, "Reshape", {"shape": (*lead, int(weight.shape[0]))}, [f"{output}::dense"], output)
 
 
 def _gemm(ctx: ImportContext, node: onnx.NodeProto) -> None:

@@ -59,13 +59,20 @@ def _slice_spec(
 def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)
-    windows = {}
+    windows: dict[int, tuple[int, int] | tuple[int, ...]] = {}
+    picks: dict[int, tuple[int, ...]] = {}
     for axis, start, end, step in _slice_spec(ctx, node, len(shape)):
-        if step != 1:
-            raise Unmappable(f"Slice (with step {step})")
+        if step == 0:
+            raise Unmappable("Slice (with step 0)")
         if axis == 0:
-            if start != 0 or end < TO_THE_END:
+            if start != 0 or end < TO_THE_END or step != 1:
                 raise Unmappable("Slice (over the batch dimension)")
+            continue
+        if step != 1:  # every k-th entry (Swin's patch merging x[..., 0::2, 1::2, :]): the entries picked by index
+            picks[axis] = tuple(range(*slice(start, end, step).indices(int(shape[axis]))))
+            if not picks[axis]:
+                raise Unmappable("Slice (an empty window)")
+            windows[axis] = picks[axis]
             continue
         low, high = _window(start, end, shape[axis])
         if high <= low:
@@ -77,10 +84,15 @@ def _slice(ctx: ImportContext, node: onnx.NodeProto) -> None:
         return
     # A window on several axes (a U-Net crop) becomes one Slice layer per axis, in a chain.
     last = max(windows)
-    for axis, (start, length) in sorted(windows.items()):
+    for axis, window in sorted(windows.items()):
         output = node.output[0] if axis == last else f"{node.output[0]}/dim{axis}"
         part = node if len(windows) == 1 else renamed(node, f"{node.name or 'slice'}_dim{axis}")
-        _emit_window(ctx, part, x, axis, start, length, output)
+        if axis in picks:
+            ctx.emit(part, "IndexSelect", {"dim": axis, "indices": picks[axis], "keepdim": True}, [x], output)
+            if x in ctx.int_tensors:
+                ctx.int_tensors.add(output)
+        else:
+            _emit_window(ctx, part, x, axis, *window, output)  # type: ignore[misc]
         x = output
 
 

@@ -25,6 +25,7 @@ from studio.interop.onnx_ops import (
     known_shape,
 )
 from studio.interop.onnx_slices import SLICE_MAPPERS
+from studio.interop.onnx_strided import picked_apart, read_strided, strided_pick
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,7 +91,8 @@ def reshape_target(
     if name in ctx.batch_consts:
         first, second = (list(map(int, v.ravel())) for v in ctx.batch_consts[name])
         varying = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
-        if varying != [0] or (first[0], second[0]) != BATCHES:
+        rows = folded_factor(source)  # a target over a folded batch reads it as N*k
+        if varying != [0] or (first[0], second[0]) != (BATCHES[0] * rows, BATCHES[1] * rows):
             raise Unmappable(
                 "Reshape (a target that mixes the batch with other dimensions)"
             )
@@ -134,10 +136,19 @@ def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if len(node.input) < 2:
         target = [int(v) for v in ctx.attrs(node).get("shape", [])]  # opset 1-4 form
         ctx.consts[name] = _int_array(target)
+    if read_strided(ctx, node, name):
+        return  # each reader picks from the whole flattened data itself (_strided_pick)
     moved = _batch_move(ctx, source, name)
     if moved is not None:
-        mode, rest = moved
-        ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], node.output[0])
+        mode, rest, around = moved
+        if around is None:
+            ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], node.output[0])
+        elif mode == "fold":  # several dimensions into the batch (Swin's windows): joined into one first, then folded
+            ctx.emit(node, "Reshape", {"shape": around}, [x], f"{node.output[0]}::joined")
+            ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [f"{node.output[0]}::joined"], node.output[0])
+        else:  # the batch split into several dimensions: unfolded into one, then split
+            ctx.emit(node, "Reshape", {"shape": rest, "batch": mode}, [x], f"{node.output[0]}::unfolded")
+            ctx.emit(node, "Reshape", {"shape": around}, [f"{node.output[0]}::unfolded"], node.output[0])
         return
     target = reshape_target(ctx, node, source, name)
     if target == tuple(source[1:]):  # a view that changes nothing (x.view(-1, T) of a (N, T) tensor)
@@ -146,15 +157,17 @@ def _reshape(ctx: ImportContext, node: onnx.NodeProto) -> None:
     _reshaped(ctx, node, x, target)
 
 
-def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple[str, tuple[int, ...]] | None:
-    """("fold", shape) for a target (-1, ...) that merges the batch with the first dimension after it
-    (N, H, ...) -> (N*H, ...), ("unfold", shape) for one that splits a folded batch again, else None."""
+def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple[str, tuple[int, ...], tuple[int, ...] | None] | None:
+    """How a target (-1, ...) moves dimensions into or out of the batch, else None: ("fold", shape, None) for one that merges
+    the batch with the first dimension after it, (N, H, ...) -> (N*H, ...); ("fold", shape, joined) for one that merges it
+    with the first several, joined first to `joined`; ("unfold", shape, None) for one that splits a folded batch again,
+    and ("unfold", shape, split) for one that splits it into several dimensions, reshaped to `split` after."""
     if name in ctx.batch_consts:  # a target built from Shape(x): its first entry is N*k at both batch sizes
         first, second = (list(map(int, v.ravel())) for v in ctx.batch_consts[name])
         if [i for i, (a, b) in enumerate(zip(first, second)) if a != b] != [0] or first[0] % BATCHES[0]:
             return None
         factor = first[0] // BATCHES[0]
-        if second[0] != BATCHES[1] * factor:
+        if second[0] != BATCHES[1] * factor or factor == folded_factor(source):
             return None
         target = [-1, *first[1:]]
     else:
@@ -166,11 +179,22 @@ def _batch_move(ctx: ImportContext, source: tuple[Any, ...], name: str) -> tuple
     if any(d <= 0 for d in rest):
         return None
     per_row = math.prod(int(d) for d in source[1:])
-    if isinstance(source[0], Folded) and rest[0] == int(source[0]) and math.prod(rest[1:]) == per_row:
-        return "unfold", tuple(rest[1:])
-    if not isinstance(source[0], Folded) and len(source) > 2 and math.prod(rest) * int(source[1]) == per_row and int(source[1]) > 1:
-        return "fold", tuple(rest)
+    if isinstance(source[0], Folded):
+        split = next((k for k in range(1, len(rest)) if math.prod(rest[:k]) == int(source[0])), None)
+        if split is None or math.prod(rest[split:]) != per_row:
+            return None
+        return "unfold", tuple(rest[split:]), None if split == 1 else tuple(rest)
+    joined = next((k for k in range(1, len(source) - 1) if math.prod(int(d) for d in source[1 : k + 1]) > 1), None)
+    for k in range(joined or len(source), len(source) - 1):
+        factor = math.prod(int(d) for d in source[1 : k + 1])
+        if math.prod(rest) * factor == per_row:
+            return "fold", tuple(rest), None if k == 1 else (factor, *(int(d) for d in source[k + 1 :]))
     return None
+
+
+def folded_factor(shape: tuple[Any, ...]) -> int:
+    """How many rows each sample has in the batch dimension: k for a batch folded N*k, else 1."""
+    return int(shape[0]) if isinstance(shape[0], Folded) else 1
 
 
 def _int_array(values: list[int]) -> np.ndarray:
@@ -215,7 +239,9 @@ def _transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     rank = len(known_shape(ctx, node, x))
     perm = [int(p) for p in ctx.attrs(node).get("perm", list(range(rank))[::-1])]
     if perm[0] != 0:
-        raise Unmappable("Transpose (moving the batch dimension)")
+        if not picked_apart(ctx, node, x, perm):
+            raise Unmappable("Transpose (moving the batch dimension)")
+        return
     if perm == list(range(rank)):
         ctx.alias(node.output[0], x)
         return
@@ -391,8 +417,9 @@ def _sequence_standardization(ctx: ImportContext, node: onnx.NodeProto, x: str, 
 def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     """Mul/Add/Sub/Div by constants (a chain of them): a Scale when each is one value, else one BatchNorm of identity statistics.
 
-    Per-channel constants have no bare layer in the catalogue; a BatchNorm whose running mean is
-    0 and running variance 1 - eps computes exactly x * weight + bias. An Add of a (T, D) table
+    A BatchNorm whose running mean is 0 and running variance 1 - eps computes exactly
+    x * weight + bias; a learned per-channel factor alone becomes a Parameter and a Multiply,
+    which hold exactly its values. An Add of a (T, D) table
     to a sequence becomes a PositionalEncoding; Sub then Div on an input, that Input's
     standardization.
     """
@@ -438,6 +465,9 @@ def affine(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if all(singles):
         params = {"factor": clean(scale[0]), "offset": clean(shift[0])}
         ctx.emit(last, "Scale", params, [x], last.output[0])
+        return
+    if last is node and node.op_type == "Mul" and is_learned(ctx, other):
+        with_held_tensor(ctx, node, x, shape)  # a learned per-channel scale alone (ConvNeXt's layer scale): exactly its weights
         return
     if len(shape) > 5:
         raise Unmappable(f"{node.op_type} (by a per-channel constant on a {len(shape)}-D tensor)")
@@ -547,6 +577,8 @@ def _gather(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.emit(
             node, "Embedding", params, [ids], node.output[0], {"weight": floats(table)}
         )
+        return
+    if axis == 0 and node.input[1] in ctx.batch_consts and strided_pick(ctx, node):
         return
     x = data_input(ctx, node)
     shape = known_shape(ctx, node, x)

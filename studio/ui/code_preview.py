@@ -6,6 +6,8 @@ edits and regenerates only while it can be seen; when shown again it catches up.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QPalette, QShowEvent
 from PySide6.QtWidgets import (
@@ -62,7 +64,7 @@ def errors_text(document: Document) -> str:
     """The commented list of the errors that keep the network from becoming code."""
     lines = [
         f"  - {p.layer}: {p.message}. {p.hint}."
-        for p in problem_rows(document)
+        for p in problem_rows(document, network=True)
         if p.severity == "error"
     ]
     return commented(ERRORS_HEADER, lines, ERRORS_FOOTER)
@@ -96,6 +98,7 @@ class CodePreview(QWidget):
         self._stale = True
         self._edited = False
         self._scroll_to_top = True
+        self._level_pending = False  # a block was opened or left: show its code at the next refresh
 
         self.target_box = QComboBox(self)
         self.target_box.setObjectName("codeTarget")
@@ -148,6 +151,7 @@ class CodePreview(QWidget):
         document.analysed.connect(self._analysed)
         document.reset.connect(self._mark_stale)
         document.renamed.connect(lambda _name: self._mark_stale())  # the class is named after the project
+        document.level_changed.connect(self._level_changed)
 
     # ----- public -----
     def text(self) -> str:
@@ -175,7 +179,7 @@ class CodePreview(QWidget):
         """Generate the code now, whether or not the preview is visible."""
         self._timer.stop()
         self._stale = False
-        if not self.document.analysis.is_valid:
+        if not self.document.network_analysis.is_valid:
             text, status = errors_text(self.document), "errors"
         else:
             text, status = generate_code(self.document.project, self.target())
@@ -185,6 +189,23 @@ class CodePreview(QWidget):
             self.highlighter.setDocument(coloured)
         self._show_text(text)
         self._show_status()
+        if self._level_pending:
+            self._level_pending = False
+            self.show_level()
+
+    def show_level(self) -> int | None:
+        """Scroll to the code of the block open in the editor (its class, or its Keras function); return its line."""
+        levels = self.document.levels
+        if not levels or not self.is_code():
+            return None
+        name = levels[-1].block
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        pattern = re.compile(rf"^(class {re.escape(name)}\d*\(|def {re.escape(snake)}(_block)?\d*\()")
+        for number, line in enumerate(self._text.splitlines()):
+            if pattern.match(line):
+                self.editor.verticalScrollBar().setValue(number)
+                return number
+        return None
 
     def copy_to_clipboard(self) -> None:
         """Put the code on the clipboard."""
@@ -215,6 +236,12 @@ class CodePreview(QWidget):
                 self._show_status()
 
     # ----- internals -----
+    def _level_changed(self) -> None:
+        self._level_pending = True
+        if not self._stale and self.is_code():
+            self._level_pending = False
+            self.show_level()
+
     def _graph_changed(self, event: Event) -> None:
         if not isinstance(event, NodeMoved):  # positions never reach the code
             self._edited = True
@@ -259,7 +286,7 @@ class CodePreview(QWidget):
         if self._status == "ok":
             text, color = f"{len(self._text.splitlines())} lines", None
         elif self._status == "errors":
-            errors = self.document.analysis.summary().errors
+            errors = self.document.network_analysis.summary().errors
             plural = "s" if errors != 1 else ""
             text, color = f"{errors} error{plural} to fix first", theme.error
         elif self._status == "refused":

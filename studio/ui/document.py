@@ -3,12 +3,19 @@
 Views never change the graph themselves: they call the edit methods here, which apply the edit
 (raising a `GraphError` with the reason when it is not allowed) and push it as an undoable command.
 Views follow `graph_changed` for structure and `analysed` for shapes, counts and diagnostics.
+
+NOTE: the editor shows one level at a time: the network, or a block opened inside it
+(`open_instance`, `go_up`). `graph` and `analysis` are that level's; `network` and
+`network_analysis` are always the project's top level. Every edit is made at the level shown,
+and undo and redo first show the level a step edits (each `GraphCommand` asks `_reveal`), so
+the history is one stack and a step is never undone out of sight.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from studio.graph import grouping
+from studio.graph.blocks import BlockError
 from studio.graph.layout import layered_positions
 from studio.graph.model import Edge, Event, Graph, GraphError, Position
 from studio.graph.project import Project, TrainingSettings
@@ -25,6 +33,7 @@ from studio.ui.commands import (
     AddNodeCommand,
     ConnectCommand,
     DisconnectCommand,
+    GraphCommand,
     MoveNodesCommand,
     RecordedCommand,
     RemoveNodeCommand,
@@ -32,6 +41,7 @@ from studio.ui.commands import (
     SetParamCommand,
     SetTrainingCommand,
 )
+from studio.ui.levels import Level, LevelAnalysis, LevelStack
 
 FRAGMENT_FORMAT = "layer-studio-fragment"
 
@@ -53,6 +63,8 @@ class Document(QObject):
     modified_changed = Signal(bool)
     training_changed = Signal(str)  # the name of the training setting that changed
     renamed = Signal(str)  # the project's new name (Save As names it after the file)
+    level_changed = Signal()  # another level is shown (a block opened or left): rebuild the views of it
+    blocks_changed = Signal(list)  # the names of the project's blocks, after one was added, removed or renamed
 
     def __init__(
         self,
@@ -64,8 +76,10 @@ class Document(QObject):
         self.undo_stack = undo_stack
         self.project = project or Project("untitled")
         self.path: Path | None = None
-        self.analysis = ShapeAnalysis(self.project.graph)
+        self.network_analysis = ShapeAnalysis(self.project.graph)
+        self.stack = LevelStack(self.network_analysis)
         self._selected: list[str] = []
+        self._block_names = self._current_block_names()
         self.project.graph.subscribe(self._forward)
         undo_stack.indexChanged.connect(self._refresh)
         undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -73,8 +87,23 @@ class Document(QObject):
     # ----- the project -----
     @property
     def graph(self) -> Graph:
-        """The network being edited."""
+        """The graph shown and edited: the network, or the open block's inner graph."""
+        return self.stack.graph
+
+    @property
+    def analysis(self) -> ShapeAnalysis | LevelAnalysis:
+        """The analysis of the level shown."""
+        return self.stack.analysis
+
+    @property
+    def network(self) -> Graph:
+        """The project's top-level network, whatever level is shown."""
         return self.project.graph
+
+    @property
+    def levels(self) -> list[Level]:
+        """The blocks open, outermost first (empty: the network is shown)."""
+        return list(self.stack.levels)
 
     @property
     def is_modified(self) -> bool:
@@ -83,13 +112,17 @@ class Document(QObject):
 
     def load(self, project: Project, path: Path | None = None) -> None:
         """Replace the open project (the history is cleared: it belonged to the old one)."""
-        self.project.graph.unsubscribe(self._forward)
-        self.analysis.close()
+        self.graph.unsubscribe(self._forward)
+        self.stack.close()
+        self.network_analysis.close()
         self.undo_stack.clear()
         self.project, self.path = project, path
-        self.analysis = ShapeAnalysis(project.graph)
+        self.network_analysis = ShapeAnalysis(project.graph)
+        self.stack = LevelStack(self.network_analysis)
         project.graph.subscribe(self._forward)
         self._selected = []
+        self._block_names = self._current_block_names()
+        self.blocks_changed.emit(self._block_names)
         self.undo_stack.setClean()
         self.reset.emit()
         self.selection_changed.emit([])
@@ -115,8 +148,102 @@ class Document(QObject):
         self.graph_changed.emit(event)
 
     def _refresh(self, *_: Any) -> None:
-        self.analysis.refresh()
+        self.stack.refresh()
+        if self.stack.analyses:
+            self.network_analysis.take_recomputed()  # not shown: the cards are made anew on the way back
         self.analysed.emit(self.analysis.take_recomputed())
+        names = self._current_block_names()
+        if names != self._block_names:
+            self._block_names = names
+            self.blocks_changed.emit(names)
+
+    def _current_block_names(self) -> list[str]:
+        return [b.name for b in self.project.blocks]
+
+    def _push(self, command: GraphCommand) -> None:
+        """Push an edit made at the level shown; wires to instance ports the edit took away go in the same step."""
+        command.reveal = weakref.WeakMethod(self._reveal)
+        stale = self._unplugged()
+        if not stale:
+            self.undo_stack.push(command)
+            return
+        self.undo_stack.beginMacro(command.text())
+        for graph, edge in stale:  # pushed first, so an undo puts the ports back before it reconnects them
+            graph.disconnect(edge)
+            self.undo_stack.push(DisconnectCommand(graph, edge))
+        self.undo_stack.push(command)
+        self.undo_stack.endMacro()
+
+    def _unplugged(self) -> list[tuple[Graph, Edge]]:
+        """Edges to ports the shown block's instances no longer have (an Input or Output was added or removed inside)."""
+        block = self.project.blocks.get(self.graph.owner) if self.graph.owner else None
+        if block is None:
+            return []
+        ins, outs = {p.name for p in block.input_ports()}, {p.name for p in block.output_ports()}
+        found = []
+        for graph in (self.network, *(b.graph for b in self.project.blocks)):
+            for node in graph.nodes.values():
+                if node.type == block.name:
+                    found += [(graph, e) for e in graph.in_edges(node.id) if e.dst_port not in ins]
+                    found += [(graph, e) for e in graph.out_edges(node.id) if e.src_port not in outs]
+        return found
+
+    # ----- levels -----
+    def open_instance(self, node_id: str) -> None:
+        """Show the inner graph of the block an instance at this level uses, as that instance runs it."""
+        node = self.graph.node(node_id)
+        if node.block is None:
+            raise BlockError(f"'{node.name}' is a {node.type} layer, not an instance of a block")
+        self._show_levels([*self.stack.levels, Level(node.type, node_id)])
+
+    def open_inner(self, node_id: str, inner: tuple[str, ...]) -> None:
+        """Open an instance (and the instances inside it on the way) and show the inner layer `inner[-1]`."""
+        levels = [*self.stack.levels, Level(self.graph.node(node_id).type, node_id)]
+        for step in inner[:-1]:
+            block = self.project.blocks.get(levels[-1].block)
+            node = block.graph.nodes.get(step) if block is not None else None
+            if node is None or node.block is None:
+                break
+            levels.append(Level(node.type, step))
+        self._show_levels(levels)
+        if inner and inner[-1] in self.graph:
+            self.focus(inner[-1])
+
+    def open_block(self, name: str) -> None:
+        """Show a block's inner graph, through the first instance of it found from the network, if any."""
+        block = self.project.blocks.get(name)
+        if block is None:
+            raise BlockError(f"the project has no block called {name!r}")
+        self._show_levels(self.stack.path_to(block.graph) or [Level(name)])
+
+    def go_up(self, depth: int | None = None) -> bool:
+        """Show the level at `depth` (0: the network; None: one up), selecting the instance left; False if at the top."""
+        levels = self.stack.levels
+        if not levels:
+            return False
+        depth = len(levels) - 1 if depth is None else max(0, min(depth, len(levels)))
+        if depth == len(levels):
+            return False
+        left = levels[depth].instance
+        self._show_levels(levels[:depth], [left] if left else [])
+        return True
+
+    def _show_levels(self, levels: list[Level], selected: list[str] | None = None) -> None:
+        self.graph.unsubscribe(self._forward)
+        self.stack.set(levels)
+        self.graph.subscribe(self._forward)
+        self._selected = [n for n in selected or [] if n in self.graph]
+        self.level_changed.emit()
+        self.selection_changed.emit(list(self._selected))
+        self._refresh()
+
+    def _reveal(self, graph: Graph) -> None:
+        """Show the level of `graph` before an undo or redo changes it."""
+        if graph is self.graph:
+            return
+        levels = self.stack.path_to(graph)
+        if levels is not None:
+            self._show_levels(levels)
 
     # ----- edits (each raises GraphError with the reason, or pushes one undoable step) -----
     def add_node(
@@ -128,7 +255,7 @@ class Document(QObject):
     ) -> str:
         """Add a layer; return its id."""
         node = self.graph.add_node(layer_type, name, params, position)
-        self.undo_stack.push(AddNodeCommand(self.graph, node))
+        self._push(AddNodeCommand(self.graph, node))
         return node.id
 
     def remove_nodes(self, node_ids: Iterable[str]) -> None:
@@ -149,7 +276,7 @@ class Document(QObject):
             )
             index = list(self.graph.nodes).index(node_id)
             node = self.graph.remove_node(node_id)
-            self.undo_stack.push(RemoveNodeCommand(self.graph, node, edges, index))
+            self._push(RemoveNodeCommand(self.graph, node, edges, index))
         self.undo_stack.endMacro()
         self.select([n for n in self._selected if n in self.graph])
 
@@ -164,13 +291,13 @@ class Document(QObject):
         )
         if existing is None:
             edge = self.graph.connect(src, src_port, dst, dst_port)
-            self.undo_stack.push(ConnectCommand(self.graph, edge))
+            self._push(ConnectCommand(self.graph, edge))
             return edge
         self.undo_stack.beginMacro("Reconnect")
         try:
             self.disconnect(existing)
             edge = self.graph.connect(src, src_port, dst, dst_port)
-            self.undo_stack.push(ConnectCommand(self.graph, edge))
+            self._push(ConnectCommand(self.graph, edge))
         finally:
             self.undo_stack.endMacro()
         return edge
@@ -178,7 +305,7 @@ class Document(QObject):
     def disconnect(self, edge: Edge) -> None:
         """Remove a connection."""
         self.graph.disconnect(edge)
-        self.undo_stack.push(DisconnectCommand(self.graph, edge))
+        self._push(DisconnectCommand(self.graph, edge))
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Set one parameter (validated by the layer's spec)."""
@@ -186,14 +313,14 @@ class Document(QObject):
         self.graph.set_param(node_id, name, value)
         new = self.graph.node(node_id).params[name]
         if new != old:
-            self.undo_stack.push(SetParamCommand(self.graph, node_id, name, old, new))
+            self._push(SetParamCommand(self.graph, node_id, name, old, new))
 
     def rename(self, node_id: str, name: str) -> None:
         """Rename a layer (names are unique)."""
         old = self.graph.node(node_id).name
         self.graph.rename(node_id, name)
         if name != old:
-            self.undo_stack.push(RenameCommand(self.graph, node_id, old, name))
+            self._push(RenameCommand(self.graph, node_id, old, name))
 
     def move_nodes(self, positions: dict[str, Position], text: str = "") -> None:
         """Move layers to new positions as one step."""
@@ -204,7 +331,7 @@ class Document(QObject):
         for node_id, position in changed.items():
             self.graph.move(node_id, position)
         new = {n: self.graph.node(n).position for n in changed}
-        self.undo_stack.push(
+        self._push(
             MoveNodesCommand(self.graph, {n: old[n] for n in changed}, new, text)
         )
 
@@ -234,35 +361,43 @@ class Document(QObject):
 
     def group(self, node_ids: Iterable[str], name: str) -> str:
         """Move layers into a new block called `name`, replaced by one instance, as one step; return its id."""
-        events: list[Event] = []
-        self.graph.subscribe(events.append)
-        try:
-            made = grouping.group(self.graph, list(node_ids), name)
-        finally:
-            self.graph.unsubscribe(events.append)
-        self.undo_stack.push(RecordedCommand(self.graph, f"Group into block {name}", events, defined=made.block))
+        made = self._recorded(f"Group into block {name}", lambda: grouping.group(self.graph, list(node_ids), name), lambda m: m.block)
         self.select([made.instance.id])
         return made.instance.id
 
     def ungroup(self, node_id: str) -> list[str]:
         """Replace an instance by its block's layers, as one step; return their ids."""
-        events: list[Event] = []
         name = self.graph.node(node_id).name
-        self.graph.subscribe(events.append)
-        try:
-            added = grouping.ungroup(self.graph, node_id)
-        finally:
-            self.graph.unsubscribe(events.append)
-        self.undo_stack.push(RecordedCommand(self.graph, f"Ungroup '{name}'", events))
+        added = self._recorded(f"Ungroup '{name}'", lambda: grouping.ungroup(self.graph, node_id))
         self.select(added)
         return added
 
-    def suggest_block_name(self) -> str:
-        """A free block name: Block, Block2, ..."""
-        k, name = 1, "Block"
+    def make_unique(self, node_id: str, name: str | None = None) -> str:
+        """Give an instance a copy of its block, used by it alone, as one step; return the new block's name."""
+        node = self.graph.node(node_id)
+        name = name or self.suggest_block_name(node.type)
+        self._recorded(f"Make '{node.name}' unique ({name})", lambda: grouping.make_unique(self.graph, node_id, name), lambda b: b)
+        self.select([node_id])
+        return name
+
+    def _recorded(self, text: str, edit: Callable[[], Any], defined: Callable[[Any], Any] | None = None) -> Any:
+        """Run a compound edit and push it as one step replayed from the events it sent."""
+        events: list[Event] = []
+        graph = self.graph
+        graph.subscribe(events.append)
+        try:
+            made = edit()
+        finally:
+            graph.unsubscribe(events.append)
+        self._push(RecordedCommand(graph, text, events, defined=defined(made) if defined else None))
+        return made
+
+    def suggest_block_name(self, base: str = "Block") -> str:
+        """A free block name: Block, Block2, ... (or BasicBlock2, ... from another base)."""
+        k, name = 1, base
         while name in self.project.blocks:
             k += 1
-            name = f"Block{k}"
+            name = f"{base}{k}"
         return name
 
     # ----- selection -----

@@ -214,7 +214,14 @@ def _initial(p: QPainter, category: str) -> None:
     )
 
 
+def _blocks(p: QPainter) -> None:
+    p.drawRoundedRect(QRectF(5, 6, 14, 12), 2, 2)
+    p.drawRect(QRectF(8, 9.5, 3, 5))
+    p.drawRect(QRectF(13, 9.5, 3, 5))
+
+
 _GLYPHS: dict[str, Glyph] = {
+    "Blocks": _blocks,
     "Input/Output": _input_output,
     "Utility": _utility,
     "Dense": _dense,

@@ -31,6 +31,7 @@ from studio.graph.model import (
 from studio.graph.shapes import NodeResult
 from studio.ui.document import Document
 from studio.ui.icons import category_pixmap
+from studio.ui.instance_bar import InstanceBar, mark_bound
 from studio.ui.param_editors import EscapableLineEdit, ParamEditor, make_editor
 from studio.ui.theme import current_theme
 
@@ -68,6 +69,7 @@ class Inspector(QWidget):
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
+        document.level_changed.connect(self._on_reset)
         self._follow_selection()
         self._refresh_analysis()
 
@@ -164,6 +166,9 @@ class Inspector(QWidget):
             self._stack.setCurrentWidget(self._placeholder)
         else:
             self._page = _NodePage(self.document.graph, node_id)
+            if self.document.graph.node(node_id).block is not None:
+                self._page.layout().insertWidget(3, InstanceBar(self.document, node_id, self._page))
+            mark_bound(self.document, node_id, self._page.editors)
         if old is not None:
             self._scroll.takeWidget()
             old.deleteLater()  # not at once: a signal of one of its fields may be on the stack

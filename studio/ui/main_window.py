@@ -13,12 +13,15 @@ from PySide6.QtWidgets import (
     QMenu,
     QToolBar,
     QUndoView,
+    QVBoxLayout,
     QWidget,
 )
 
 from studio import APP_NAME
 from studio.graph.project import Project
 from studio.ui import theme
+from studio.ui.canvas.block_actions import EXPAND_KEY, OPEN_KEYS
+from studio.ui.canvas.breadcrumb import Breadcrumb
 from studio.ui.canvas.view import CanvasView
 from studio.ui.code_preview import CodePreview
 from studio.ui.document import Document
@@ -47,8 +50,16 @@ class MainWindow(QMainWindow):
         self.document = Document(self.undo_stack, project, self)
         self.files = FileController(self, self.document)
         self.canvas = CanvasView(self.document, self)
-        self.setCentralWidget(self.canvas)
+        self.breadcrumb = Breadcrumb(self.document, self)
+        middle = QWidget(self)
+        column = QVBoxLayout(middle)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.breadcrumb)
+        column.addWidget(self.canvas, 1)
+        self.setCentralWidget(middle)
         self.layer_palette = PaletteWidget(self)
+        self.layer_palette.set_blocks(self.document.project.blocks)
         self.inspector = Inspector(self.document, self)
         self.problems = ProblemsView(self.document, self)
         self.code_preview = CodePreview(self.document, self)
@@ -73,6 +84,7 @@ class MainWindow(QMainWindow):
         self.document.modified_changed.connect(self.update_title)
         self.document.renamed.connect(self.update_title)
         self.document.reset.connect(self._on_reset)
+        self.document.blocks_changed.connect(lambda _names: self.layer_palette.set_blocks(self.document.project.blocks))
         self.files.recent_changed.connect(self._fill_recent_menu)
         self._restore_layout()
         self._on_reset()
@@ -223,6 +235,24 @@ class MainWindow(QMainWindow):
                 "Ctrl+Shift+G",
                 "Put the layers of the selected block instances in their place",
             ),
+            "open_block": self._action(
+                "&Open Block",
+                canvas.open_selected,
+                OPEN_KEYS[0],
+                "Show the inner layers of the selected block instance (Esc goes back up)",
+            ),
+            "expand": self._action(
+                "E&xpand or Collapse Block",
+                canvas.toggle_expanded,
+                EXPAND_KEY,
+                "Draw the selected instance with its layers inside its card, or collapse it back",
+            ),
+            "make_unique": self._action(
+                "&Make Unique",
+                canvas.make_unique,
+                None,
+                "Give the selected instance its own copy of its block, to change without changing the others",
+            ),
             "select_all": self._action(
                 "Select &All", canvas.select_all, key.SelectAll, "Select every layer"
             ),
@@ -256,6 +286,7 @@ class MainWindow(QMainWindow):
                 "SP_MediaStop",
             ),
         }
+        self.act["open_block"].setShortcuts([QKeySequence(k) for k in OPEN_KEYS])
         self.act["stop_training"].setEnabled(False)
         self.training.running_changed.connect(self.act["stop_training"].setEnabled)
         self.training.running_changed.connect(
@@ -319,7 +350,7 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         edit.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
         edit.addSeparator()
-        edit.addActions([a["group"], a["ungroup"]])
+        edit.addActions([a["group"], a["ungroup"], a["open_block"], a["expand"], a["make_unique"]])
         edit.addSeparator()
         edit.addAction(a["select_all"])
 
@@ -467,7 +498,7 @@ class MainWindow(QMainWindow):
 
     def update_summary(self) -> None:
         """The totals in the status bar: parameters, MACs, activation memory, problems."""
-        self.summary_label.setText(summary_text(self.document.analysis.summary()))
+        self.summary_label.setText(summary_text(self.document.network_analysis.summary()))
 
     def _on_reset(self) -> None:
         self.update_title()

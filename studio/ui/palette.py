@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -34,6 +35,7 @@ SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2  # lower-case text a search matches a
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 3
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+BLOCKS = "Blocks"
 
 
 def layer_mime_data(layer_type: str) -> QMimeData:
@@ -71,13 +73,7 @@ class LayerModel(QStandardItemModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         for category in categories():
-            group = QStandardItem(category_icon(category), category)
-            group.setData(category, CATEGORY_ROLE)
-            group.setData("", SEARCH_ROLE)
-            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            font = group.font()
-            font.setBold(True)
-            group.setFont(font)
+            group = self._category_item(category)
             for spec in CATALOGUE.values():
                 if spec.category == category:
                     group.appendRow(self._layer_item(spec))
@@ -96,6 +92,35 @@ class LayerModel(QStandardItemModel):
             | Qt.ItemFlag.ItemIsDragEnabled
         )
         return item
+
+    def set_blocks(self, specs: list[LayerSpec]) -> bool:
+        """List these blocks under "Blocks", first (no such category without blocks); False when they are the ones listed."""
+        found = self.findItems(BLOCKS)
+        group = found[0] if found else None
+        listed = [group.child(r).data(TYPE_ROLE) for r in range(group.rowCount())] if group else []
+        tips = [group.child(r).toolTip() for r in range(group.rowCount())] if group else []
+        wanted = [spec.type for spec in specs]
+        if wanted == listed and [layer_tooltip(spec) for spec in specs] == tips:
+            return False
+        if group is not None:
+            self.removeRow(group.row())
+        if specs:
+            group = self._category_item(BLOCKS)
+            for spec in specs:
+                group.appendRow(self._layer_item(spec))
+            self.insertRow(0, group)
+        return True
+
+    @staticmethod
+    def _category_item(category: str) -> QStandardItem:
+        group = QStandardItem(category_icon(category), category)
+        group.setData(category, CATEGORY_ROLE)
+        group.setData("", SEARCH_ROLE)
+        group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = group.font()
+        font.setBold(True)
+        group.setFont(font)
+        return group
 
     def refresh_icons(self) -> None:
         """Repaint the icons in the current theme's colours."""
@@ -187,6 +212,13 @@ class PaletteWidget(QWidget):
         self.search.installEventFilter(self)
         self.tree.doubleClicked.connect(self._request_add)
         self.tree.installEventFilter(self)
+
+    def set_blocks(self, blocks: Iterable[Any]) -> None:
+        """List the project's blocks (each a `Block`) under "Blocks", draggable like layers."""
+        if self.model.set_blocks([block.spec() for block in blocks]):
+            group = self.model.findItems(BLOCKS)
+            if group and not self.search.text().split():
+                self.tree.setExpanded(self.proxy.mapFromSource(group[0].index()), True)
 
     # ----- searching -----
     def set_filter(self, text: str) -> None:

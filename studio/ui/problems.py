@@ -30,8 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.graph.model import Node
 from studio.graph.shapes import Diagnostic
 from studio.ui.document import Document
+from studio.ui.levels import InnerProblem, inner_problems
 
 SEVERITY_RANK = {"error": 0, "warning": 1}
 NETWORK = "network"
@@ -50,11 +52,17 @@ class Problem:
     message: str
     hint: str
     text: str
+    inner: tuple[str, ...] = ()  # a problem inside a block instance: the inner layers' ids, from the instance down
 
 
-def problem_rows(document: Document) -> list[Problem]:
-    """The document's diagnostics as rows: errors first, then by graph level and data flow."""
-    analysis, nodes = document.analysis, document.graph.nodes
+def problem_rows(document: Document, network: bool = False) -> list[Problem]:
+    """The diagnostics of the level shown (or of the `network`) as rows: errors first, then by data flow.
+
+    An instance that fails inside its block is listed by the inner layers that fail, named from
+    the instance down (`layer2_0 › conv1`).
+    """
+    analysis = document.network_analysis if network else document.analysis
+    nodes = analysis.graph.nodes
     flow = {node_id: i for i, node_id in enumerate(analysis.ordered_ids())}
     ranked = sorted(
         enumerate(analysis.diagnostics()),
@@ -64,7 +72,12 @@ def problem_rows(document: Document) -> list[Problem]:
             item[0],
         ),
     )
-    return [_problem(d, nodes) for _, d in ranked]
+    rows: list[Problem] = []
+    for _, d in ranked:
+        node = nodes.get(d.node_id) if d.node_id is not None else None
+        inside = inner_problems(analysis, d.node_id) if node is not None and node.block is not None and d.severity == "error" else []
+        rows += [_inner_problem(node, p) for p in inside] or [_problem(d, nodes)]
+    return rows
 
 
 def _problem(d: Diagnostic, nodes: dict) -> Problem:
@@ -81,6 +94,22 @@ def _problem(d: Diagnostic, nodes: dict) -> Problem:
         message=_sentence(message),
         hint=_sentence(d.hint),
         text=d.text,
+    )
+
+
+def _inner_problem(instance: Node, found: InnerProblem) -> Problem:
+    d = found.diagnostic
+    inner_type = d.message.split(" '", 1)[0]
+    message = d.message.removeprefix(f"{inner_type} '{found.names[-1]}' ")
+    return Problem(
+        node_id=instance.id,
+        severity=d.severity,
+        layer=" › ".join((instance.name, *found.names)),
+        layer_type=f"{inner_type} in block {instance.type}",
+        message=_sentence(message),
+        hint=_sentence(d.hint),
+        text=f"{instance.name} › {' › '.join(found.names)}: {d.text}",
+        inner=found.ids,
     )
 
 
@@ -233,6 +262,7 @@ class ProblemsView(QWidget):
         self._timer.timeout.connect(self.flush)
         document.analysed.connect(self._schedule)
         document.reset.connect(self._schedule)
+        document.level_changed.connect(self._schedule)
         self._counts = (-1, -1)
         self.flush()
 
@@ -283,4 +313,7 @@ class ProblemsView(QWidget):
             and problem.node_id is not None
             and problem.node_id in self.document.graph
         ):
-            self.document.focus(problem.node_id)
+            if problem.inner:
+                self.document.open_inner(problem.node_id, problem.inner)
+            else:
+                self.document.focus(problem.node_id)

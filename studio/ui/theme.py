@@ -25,6 +25,7 @@ CATEGORY_HUES = {
     "Embedding": 95,
     "Attention": 250,
     "Reduce": 12,
+    "Blocks": 145,
 }
 
 

@@ -301,7 +301,7 @@ class TrainingPanel(QWidget):
         if self.running:
             return False
         self.ensure_views()
-        errors = self.document.analysis.summary().errors
+        errors = self.document.network_analysis.summary().errors
         if errors:
             what = "the problem" if errors == 1 else f"the {errors} problems"
             self.banner.show_message(
@@ -584,9 +584,10 @@ class TrainingPanel(QWidget):
         except ProjectFileError:
             return  # a run folder without its project: the weights alone still fit
         for node_id, node in project.graph.nodes.items():
-            if node.type == "Input" and node_id in self.document.graph:
+            if node.type == "Input" and node_id in self.document.network:
                 for name in ("mean", "std"):
-                    if self.document.graph.node(node_id).params[name] != node.params[name]:
+                    if self.document.network.node(node_id).params[name] != node.params[name]:
+                        self.document.go_up(0)  # an edit of the network is made where it can be seen
                         self.document.set_param(node_id, name, node.params[name])
 
     def weights_text(self, weights: Path) -> str:
@@ -708,7 +709,7 @@ class TrainingPanel(QWidget):
         if self._views_built and self.tabs.widget(index) is self.preview:
             training = self.document.project.training
             base = self.document.path.parent if self.document.path is not None else None
-            inputs = [n for n in self.document.graph.nodes.values() if n.type == "Input"]
+            inputs = [n for n in self.document.network.nodes.values() if n.type == "Input"]
             shape, dtype = (
                 (tuple(inputs[0].params["shape"]), str(inputs[0].params["dtype"]))
                 if len(inputs) == 1

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
+from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
     LABEL,
@@ -66,9 +67,12 @@ class NodeItem(QGraphicsItem):
     would cost a Python call for every change of every item).
     """
 
-    def __init__(self, node: Node, result: NodeResult | None = None) -> None:
+    def __init__(self, node: Node, result: NodeResult | None = None, expanded: bool = False) -> None:
         super().__init__()
         self.node_id = node.id
+        self.expanded = expanded  # a block instance drawn with its inner layers inside
+        self.picture: InnerPicture | None = None
+        self._picture_top = 0.0
         self.edges: dict[Edge, EdgeItem] = {}
         self.inputs: dict[str, QPointF] = {}
         self.outputs: dict[str, QPointF] = {}
@@ -140,6 +144,9 @@ class NodeItem(QGraphicsItem):
             ports_width,
         )
         width = min(MAX_WIDTH, max(MIN_WIDTH, float(round(wanted + 2 * PAD_X + 0.5))))
+        self.picture = InnerPicture(node.block, node.params, result) if self.expanded and node.block is not None else None
+        if self.picture is not None:
+            width = max(width, float(round(self.picture.wanted_width(s) + 2 * PAD_X + 0.5)))
         room = width - 2 * PAD_X
         self.texts = (
             s.elided(TITLE, node.type, room - count_width),
@@ -156,6 +163,9 @@ class NodeItem(QGraphicsItem):
             + rows * PORT_ROW_HEIGHT
             + PAD_BOTTOM
         )
+        if self.picture is not None:
+            self._picture_top = TITLE_HEIGHT + PAD_TOP + lines * LINE_HEIGHT + PAD_TOP + (LINE_HEIGHT if self.picture.note() else 0.0)
+            height += self._picture_top - (TITLE_HEIGHT + PAD_TOP + lines * LINE_HEIGHT) + self.picture.height + PAD_BOTTOM
         if (width, height, tuple(inputs), tuple(outputs)) != (
             self.width,
             self.height,
@@ -314,7 +324,18 @@ class NodeItem(QGraphicsItem):
         painter.setPen(self._border_pen(s, selected))
         painter.drawPath(self._body)
         self._paint_texts(painter, s)
+        if self.picture is not None:
+            self._paint_picture(painter, s, self.picture)
         self._paint_ports(painter, s)
+
+    def _paint_picture(self, painter: QPainter, s: CanvasStyle, picture: InnerPicture) -> None:
+        note = picture.note()
+        if note:
+            painter.setFont(s.detail_font)
+            painter.setPen(s.subtext)
+            line = QRectF(PAD_X, self._picture_top - LINE_HEIGHT - 2, self.width - 2 * PAD_X, LINE_HEIGHT)
+            painter.drawText(line, _LEFT, note)
+        picture.paint(painter, QPointF((self.width - picture.width) / 2, self._picture_top), s)
 
     def _border_pen(self, s: CanvasStyle, selected: bool) -> QPen:
         if selected:

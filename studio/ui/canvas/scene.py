@@ -17,6 +17,7 @@ from studio.graph.model import (
     Edge,
     EdgeAdded,
     EdgeRemoved,
+    Node,
     NodeAdded,
     NodeMoved,
     NodeRemoved,
@@ -47,10 +48,13 @@ class GraphScene(QGraphicsScene):
         self._syncing_selection = False
         self._pending_rebuild = False
         self._raised: set[NodeItem] = set()
+        self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
+        document.reset.connect(self._expanded.clear)
+        document.level_changed.connect(self._on_reset)
         document.selection_changed.connect(self._on_document_selection)
         self.selectionChanged.connect(self._on_scene_selection)
         self.rebuild()
@@ -62,13 +66,14 @@ class GraphScene(QGraphicsScene):
         self._cancel_drag()
         self._syncing_selection = True
         try:
+            self._raised.clear()  # before clear(): its selection change would touch them
             self.clear()
             self.nodes.clear()
             self.edges.clear()
-            self._raised.clear()
             graph, results = self.document.graph, self.document.analysis.results()
+            level = tuple(self.document.levels)
             for node_id, node in graph.nodes.items():
-                item = NodeItem(node, results.get(node_id))
+                item = NodeItem(self._shown(node), results.get(node_id), (level, node_id) in self._expanded)
                 self.nodes[node_id] = item
                 self.addItem(item)
             for edge in graph.edges:
@@ -148,23 +153,52 @@ class GraphScene(QGraphicsScene):
                 continue
             # mid-edit, reading the analysis would refresh it before the document does
             result = analysis.result(node_id) if with_results else item.result
-            item.refresh(graph.node(node_id), result)
+            item.refresh(self._shown(graph.node(node_id)), result)
             outputs = result.outputs if result is not None else None
             for edge, edge_item in item.edges.items():
                 if edge.src == node_id and with_results:
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
 
+    def _shown(self, node: Node) -> Node:
+        """A node as its card shows it: inside an open block, with the values the instance's parameters set."""
+        ran = getattr(self.document.analysis, "resolved", None)
+        found = ran.nodes.get(node.id) if ran is not None else None
+        if found is None or found.params == node.params:
+            return node
+        shown = node.copy()
+        shown.params = dict(found.params)
+        return shown
+
+    # ----- expanded instances -----
+    def is_expanded(self, node_id: str) -> bool:
+        """True when an instance at this level is drawn with its inner layers."""
+        return (tuple(self.document.levels), node_id) in self._expanded
+
+    def set_expanded(self, node_id: str, expanded: bool) -> None:
+        """Draw an instance with its inner layers inside its card (read-only), or collapse it back."""
+        item = self.nodes.get(node_id)
+        node = self.document.graph.nodes.get(node_id)
+        if item is None or node is None or node.block is None:
+            return
+        key = (tuple(self.document.levels), node_id)
+        if expanded:
+            self._expanded.add(key)
+        else:
+            self._expanded.discard(key)
+        item.expanded = expanded
+        item.refresh(self._shown(node), self.document.analysis.result(node_id))
+
     def _on_reset(self) -> None:
-        """A new project: drop the old items now, build the new ones when its analysis is in."""
+        """A new project or level: drop the old items now, build the new ones when its analysis is in."""
         self._cancel_drag()
         self._syncing_selection = True
+        self._raised.clear()
         try:
             self.clear()
         finally:
             self._syncing_selection = False
         self.nodes.clear()
         self.edges.clear()
-        self._raised.clear()
         self._pending_rebuild = True
 
     # ----- selection, both ways -----

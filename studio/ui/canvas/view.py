@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAction,
     QColor,
     QContextMenuEvent,
     QDragEnterEvent,
@@ -27,13 +25,14 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QGraphicsView,
-    QInputDialog,
     QLabel,
     QMenu,
     QWidget,
 )
 
 from studio.graph.model import GraphError, Position
+from studio.ui.canvas.block_actions import BlockActions
+from studio.ui.canvas.block_actions import menu_action as _action
 from studio.ui.canvas.items import MIN_WIDTH, TITLE_HEIGHT, EdgeItem, NodeItem
 from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
@@ -52,7 +51,7 @@ TOAST_MS = 4000
 READABLE_ZOOM = 0.8
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(BlockActions, QGraphicsView):
     """Shows the document's graph as nodes and wires and turns mouse gestures into edits."""
 
     edit_refused = Signal(str)  # why an edit was not made, for the status bar
@@ -95,9 +94,35 @@ class CanvasView(QGraphicsView):
         self._canvas_color = QColor()
         self.apply_theme()
         self.graph_scene.edit_refused.connect(self.show_message)
-        self.graph_scene.node_activated.connect(self.node_activated)
-        self.graph_scene.rebuilt.connect(self.fit_to_view)
+        self.graph_scene.node_activated.connect(self._on_activated)
+        self.graph_scene.rebuilt.connect(self._on_rebuilt)
+        self._places: dict[tuple, tuple[float, QPointF]] = {}  # each level's zoom and centre, to come back to
+        self._level_key: tuple = ()
+        document.level_changed.connect(self._remember_place)
+        document.reset.connect(self._places.clear)
         document.focus_requested.connect(self.center_on_node)
+
+    # ----- levels -----
+    def _on_activated(self, node_id: str) -> None:
+        """A double-click opens a block instance; any node is shown in the inspector."""
+        if node_id in self.document.graph and self.document.graph.node(node_id).block is not None:
+            self.document.open_instance(node_id)
+        else:
+            self.node_activated.emit(node_id)
+
+    def _remember_place(self) -> None:
+        if self._fitted and not self._fit_pending:
+            self._places[self._level_key] = (self.zoom(), self.visible_center())
+        self._level_key = tuple(self.document.levels)
+
+    def _on_rebuilt(self) -> None:
+        """Show a level where it was left, or the whole of it the first time."""
+        place = self._places.get(tuple(self.document.levels))
+        if place is None:
+            self.fit_to_view()
+            return
+        self.set_zoom(place[0])
+        self.centerOn(place[1])
 
     # ----- zoom and pan -----
     def zoom(self) -> float:
@@ -213,7 +238,7 @@ class CanvasView(QGraphicsView):
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_selection()
         elif key == Qt.Key.Key_Escape:
-            if not self.graph_scene.cancel_gesture():
+            if not self.graph_scene.cancel_gesture() and not self.go_up():
                 self.graph_scene.select_items([])
         elif event.matches(QKeySequence.StandardKey.SelectAll):
             self.select_all()
@@ -428,33 +453,6 @@ class CanvasView(QGraphicsView):
         )
         self.fit_to_view()
 
-    # ----- blocks -----
-    def group_selection(self) -> None:
-        """Ask for a name and group the selected layers into a new block (one undoable step)."""
-        ids = self.document.selected_ids
-        if not ids:
-            self.show_message("Select the layers to group first")
-            return
-        name = self.ask_block_name(self.document.suggest_block_name())
-        if not name:
-            return
-        try:
-            self.document.group(ids, name)
-        except GraphError as err:
-            self.show_message(f"Cannot group: {err}")
-
-    def ungroup(self, node_id: str) -> None:
-        """Put an instance's layers in its place (one undoable step)."""
-        try:
-            self.document.ungroup(node_id)
-        except GraphError as err:
-            self.show_message(f"Cannot ungroup: {err}")
-
-    def ask_block_name(self, suggestion: str) -> str:
-        """The new block's name from a small dialog ('' when cancelled); tests replace this."""
-        name, ok = QInputDialog.getText(self, "Group into Block", "Block name (a letter, then letters, digits or _):", text=suggestion)
-        return name.strip() if ok else ""
-
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:
         """The menu for a right-click at a scene point: node, connection or empty canvas."""
@@ -478,7 +476,7 @@ class CanvasView(QGraphicsView):
             menu.addSeparator()
             _action(menu, "Group into Block…", self.group_selection, QKeySequence("Ctrl+G"))
             if self.document.graph.node(item.node_id).block is not None:
-                _action(menu, "Ungroup", lambda: self.ungroup(item.node_id), QKeySequence("Ctrl+Shift+G"))
+                self.add_block_entries(menu, item.node_id)
             menu.addSeparator()
             _action(
                 menu, "Delete", self.delete_selection, QKeySequence.StandardKey.Delete
@@ -505,6 +503,9 @@ class CanvasView(QGraphicsView):
             menu.addSeparator()
             _action(menu, "Arrange", self.arrange)
             _action(menu, "Fit to view", self.fit_to_view)
+            if self.document.levels:
+                menu.addSeparator()
+                _action(menu, "Go Up", self.go_up, QKeySequence(Qt.Key.Key_Escape))
         return menu
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
@@ -554,20 +555,6 @@ class _Toast(QLabel):
 
 def _snapped(x: float, y: float) -> Position:
     return (round(x / SNAP) * SNAP, round(y / SNAP) * SNAP)
-
-
-def _action(
-    menu: QMenu,
-    text: str,
-    slot: Callable[[], object],
-    shortcut: QKeySequence | QKeySequence.StandardKey | None = None,
-) -> QAction:
-    action = menu.addAction(text)
-    action.triggered.connect(lambda _checked=False: slot())
-    if shortcut is not None:
-        action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutVisibleInContextMenu(True)
-    return action
 
 
 def _clipboard_has_fragment() -> bool:
