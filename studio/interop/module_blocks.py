@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 GENERIC_CLASSES = frozenset({"", "Sequential", "ModuleList", "ModuleDict", "Module"})
 Source = tuple[str, str]  # a flat tensor: (node id, output port)
+_TOP = Scope((), (), "top")  # where the network's own Inputs and Outputs sit
 
 
 @dataclass(eq=False)
@@ -120,9 +121,9 @@ def _settled(flat: Graph, scopes: dict[str, Scope], ranked: list[str]) -> dict[s
         scope = settled.get(node_id)
         if scope is None:
             continue
-        readers = [settled[m] for m in structure.successors(node_id) if m in settled]
+        readers = [settled.get(m, _TOP) for m in structure.successors(node_id)]  # an Input or Output is at the top
         if not scope.path and not scope.op:
-            near = [settled[m] for m in structure.predecessors(node_id) if m in settled] + readers
+            near = [settled.get(m, _TOP) for m in structure.predecessors(node_id)] + readers
             shared = _shared([s for s in near if s.path or s.op])
             if shared is not None:
                 settled[node_id] = Scope(shared.path, shared.classes, scope.op)

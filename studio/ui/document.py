@@ -357,7 +357,7 @@ class Document(QObject):
         self.training_changed.emit(name)
 
     def arrange(self, max_width: float | None = None) -> None:
-        """Lay the whole graph out in layers, left to right (wrapping past `max_width`), as one step."""
+        """Lay the level shown (the network, or the block opened) out in layers, left to right (wrapping past `max_width`), as one step; other levels stay as they are."""
         self.move_nodes(layered_positions(self.graph, max_width), "Arrange")
 
     def group(self, node_ids: Iterable[str], name: str) -> str:
