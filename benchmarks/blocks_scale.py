@@ -6,8 +6,9 @@ Linear, Add), saved without a layout. It prints:
   for the flattened network (every instance replaced by its four layers), in the same run;
 - analyse: the full shape analysis of the network of blocks (nothing cached: identical instances
   share one inner analysis), against that of the flattened one;
-- edit: one edit of the block's definition (its hidden width, which changes no instance's output
-  shape) until every instance is analysed again and its card redrawn, against the analysis of
+- edit: one edit of the block's definition in the editor, the block open (its hidden width, which
+  changes no instance's output shape), until every instance is analysed again and the canvas
+  redrawn, against the analysis of
   that edit alone; and against making the same change in the flattened network, one Linear per
   instance, in one analysis.
 Goal (issue 14): a block edit reflects on the canvas in interactive time (well under 100 ms at
@@ -97,12 +98,14 @@ def measure(instances: int, repeats: int, folder: Path) -> dict[str, float]:
     up = next(n.id for n in block.graph.nodes.values() if n.name == "up")
     widths = iter(range(200, 100_000))
 
+    document.open_block("Residual")  # as a user edits a block: opened, the edit undoable, every instance re-analysed
+
     def analysis_only() -> None:
         block.graph.set_param(up, "out_features", next(widths))
-        document.analysis.refresh()
+        document.network_analysis.refresh()
 
     def edit() -> None:
-        block.graph.set_param(up, "out_features", next(widths))
+        document.set_param(up, "out_features", next(widths))
         QApplication.processEvents()
 
     found["edit_analysis"] = best(repeats, analysis_only)
