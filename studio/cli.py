@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from studio.cli_check import cmd_check, print_json
-from studio.cli_status import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
+from studio.cli_status import (
+    EXIT_INTERNAL,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    read_project,
+)
 
 EXPORT_TARGETS = (
     "pytorch",
@@ -181,12 +187,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from studio.codegen.export import ExportWriteError, WeightsError, export_project
     from studio.codegen.keras_backend import KerasBackendError
     from studio.codegen.names import CodegenError
-    from studio.graph.project import ProjectFileError, load_project, trained_weights
+    from studio.graph.project import trained_weights
 
-    try:
-        project = load_project(args.file)
-    except ProjectFileError as err:
-        print(f"layer-studio: {err}", file=sys.stderr)
+    project = read_project(args.file)
+    if project is None:
         return EXIT_UNREADABLE
     if args.opset is not None and args.to != "onnx":
         print(f"layer-studio: --opset applies to --to onnx, not --to {args.to}", file=sys.stderr)

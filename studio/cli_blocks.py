@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from studio.cli_check import print_json
-from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
+from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
 
 BLOCKS_EPILOG = """\
 A project's blocks are listed with their instances (in the network and inside other blocks) and
@@ -44,12 +44,8 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 def _project(args: argparse.Namespace) -> int:
     from studio.cli_check import check_report
-    from studio.graph.project import ProjectFileError, load_project
-
-    try:
-        project = load_project(args.file)
-    except ProjectFileError as err:
-        print(f"layer-studio: {err}", file=sys.stderr)
+    project = read_project(args.file)
+    if project is None:
         return EXIT_UNREADABLE
     report = check_report(project)
     rows = [{**entry, "description": project.blocks.get(entry["name"]).description} for entry in report["blocks"]]  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
+from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
 
 
 def check_report(project: Any) -> dict[str, Any]:
@@ -87,12 +87,8 @@ def _add_records(records: list[dict[str, Any]], blocks: dict[str, dict[str, Any]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from studio.graph.project import ProjectFileError, load_project
-
-    try:
-        project = load_project(args.file)
-    except ProjectFileError as err:
-        print(f"layer-studio: {err}", file=sys.stderr)
+    project = read_project(args.file)
+    if project is None:
         return EXIT_UNREADABLE
     report = check_report(project)
     errors = [d for d in report["diagnostics"] if d["severity"] == "error"]

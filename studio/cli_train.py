@@ -12,7 +12,7 @@ import time
 from typing import Any, TextIO
 
 from studio.cli_check import check_report
-from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE
+from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
 
 EXIT_STOPPED = 130
 TRAIN_FLAGS = {"learning_rate": ("--lr", "--learning-rate")}  # others: --the-name
@@ -114,12 +114,10 @@ def add_train_parser(sub: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from studio.graph.params import ParamValueError
-    from studio.graph.project import ProjectFileError, load_project, project_to_dict
+    from studio.graph.project import project_to_dict
 
-    try:
-        project = load_project(args.file)
-    except ProjectFileError as err:
-        print(f"layer-studio: {err}", file=sys.stderr)
+    project = read_project(args.file)
+    if project is None:
         return EXIT_UNREADABLE
     try:
         overrides = train_overrides(args)
