@@ -134,9 +134,12 @@ def measure(name: str, case: Case, exporter: str, folder: Path) -> list[str]:
         notes.append(f"{fixed:,} fixed values the file computes (masks) held by Constant layers, counted as buffers")
         ours = (ours[0], ours[1] - fixed)
     if ours != (learned, total):
-        folded = " (BatchNorm folded by the exporter)" if ours[0] < learned and exporter == "dynamo" else ""
-        notes.append(f"learnable {ours[0]:,} vs {learned:,}{folded}")
-    notes.append("every weight the file holds" if kept == held else f"holds {kept:,} of the file's {held:,} weights")
+        why = ""
+        if exporter == "dynamo":
+            why = " (BatchNorm folded by the exporter)" if ours[0] < learned else " (small tables folded into the rows they read by the exporter)"
+        notes.append(f"learnable {ours[0]:,} vs {learned:,}{why}")
+    whole = held in (kept, kept + fixed)  # the masks are computed in the file, or written into it by dynamo's folding
+    notes.append("every weight the file holds" if whole else f"holds {kept:,} of the file's {held:,} weights")
     generated, again = checks.parity(path, imported)
     floor = torch_floor(model, path)
     layers = len(imported.project.graph.nodes)
