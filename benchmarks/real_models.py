@@ -10,7 +10,8 @@ are the largest difference relative to the output's largest magnitude; "PyTorch 
 original model against ONNX Runtime, the floor a faithful import can reach. A model that fails
 reports why in its row. Prints a markdown table.
 
-Run: nice .venv/bin/python benchmarks/real_models.py [--models resnet18,bert] [--exporters dynamo] [--image 224]
+Run: nice .venv/bin/python benchmarks/real_models.py [--models resnet18,bert_base] [--exporters dynamo] [--image 224]
+(on a shared machine with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1: threaded matrix products spin under load)
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The torchvision models are written in torch.nn from their published definitions
 (`tests/interop/real_models/`, torchvision's own wheel does not load beside the CPU build of
 torch); at full size each has torchvision's documented parameter count. Here each runs at a
 small configuration: exported by torch.onnx's TorchScript exporter (opset 17, BatchNorm kept)
-and its dynamo exporter (opset 18, which folds BatchNorm into the convolutions), imported, and
+and, for one model of each form it writes differently, its dynamo exporter (opset 18, which
+folds BatchNorm into the convolutions), imported, and
 checked for exact parameters (against PyTorch where the file keeps every tensor, else against
 what the file holds) and for parity within 1e-4 of the output's scale with ONNX Runtime on the
 original file, of both the generated PyTorch code and the imported project's own ONNX export.
