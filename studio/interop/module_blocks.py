@@ -276,6 +276,8 @@ class _Builder:
     def _left_out(self, larger: _Scope, smaller: _Scope) -> tuple[int, ...] | None:
         if (len(larger.inputs), len(larger.outputs)) != (len(smaller.inputs), len(smaller.outputs)):
             return None
+        if _holds(larger, smaller.group) or _holds(smaller, larger.group):
+            return None  # one inside the other (a residual wrapper and its body): one block would contain itself
         firsts: list[str | None] = []
         for unit in larger.units:
             if isinstance(unit, _Scope):
@@ -511,6 +513,11 @@ def _value(exposed: Exposed, ids: list[str], row: list[dict[str, Any] | None]) -
         if found is not None:
             return found[param]
     return exposed.default
+
+
+def _holds(scope: _Scope, group: int) -> bool:
+    """True when an instance of `group` lies anywhere inside `scope`."""
+    return any(isinstance(u, _Scope) and (u.group == group or _holds(u, group)) for u in scope.units)
 
 
 def _mapping(size: int, removed: tuple[int, ...]) -> list[int | None]:

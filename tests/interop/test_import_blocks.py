@@ -30,6 +30,7 @@ from studio.interop.common import LAYOUT_ASPECT, ImportedModel, write_imported
 from studio.interop.module_blocks import group_by_modules
 from studio.interop.onnx_import import import_onnx
 from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
+from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
 
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50 at 1000 classes
@@ -245,3 +246,13 @@ def test_a_variant_is_the_larger_structure_with_units_passing_their_input_throug
     crossed = [(("in", 0), "out", ("unit", 0), "in"), (("unit", 0), "out", ("unit", 1), "in2"), (("in", 0), "out", ("unit", 1), "in1"), (("unit", 1), "out", ("out", 0), "in")]
     assert left_out(larger, wiring, smaller, crossed, ["in", "in", "in1"]) is None  # the ports differ: another network
     assert left_out(larger, wiring, smaller, variant, [None, "in", "in1"]) is None  # a unit of no inputs cannot pass one through
+
+
+@pytest.mark.parametrize("name", sorted(mm.IMAGE_MODELS))
+def test_nested_and_wrapping_modules_import_as_blocks_that_compute_the_same(name: str, tmp_path: Path) -> None:
+    make, size = mm.IMAGE_MODELS[name]
+    torch.manual_seed(0)
+    path = om.export_torch(mm.randomized(make()), torch.randn(2, *size), tmp_path / f"{name}.onnx", 13)
+    model = import_onnx(path)
+    assert model.warnings == [] and len(model.project.blocks) > 0  # not kept flat (ConvMixer's residual wraps a body like the block around it)
+    om.assert_matches_onnxruntime(path, model)
