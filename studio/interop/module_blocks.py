@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from studio.graph.blocks import BlockError, BlockLibrary, Exposed
+from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import ShapeError
 from studio.graph.model import Graph, GraphError
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
@@ -396,6 +397,7 @@ class _Builder:
         return [None if own is None else self._unit_params(scope.units[own]) for own in places]
 
     def _free_name(self, base: str) -> str:
+        base = f"{base}Block" if base in CATALOGUE else base  # a module called Output or Linear is not that layer
         candidate, k = base, 2
         while True:
             try:
