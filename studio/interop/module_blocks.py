@@ -11,10 +11,13 @@ and the top level reads as the source model's own `forward`: a stem, four stages
 Scopes whose sub-graphs are alike (the same layer types and block instances, wired the same
 way) share one definition: the parameters that differ between them become the block's exposed
 parameters (`Exposed.binds`), one per distinct run of values (`out_channels`, `stride`), so
-`layer2.1` and `layer3.4` are instances of one block of different widths. Scopes that differ in
-structure get separate blocks, named after the module's class where the file records it
-(dynamo: `Bottleneck`, then `Bottleneck_2`) and after the scope otherwise (`Layer1`,
-`Layer1Block` for `layer1.0`). A block is a definition, not shared weights: each layer's
+`layer2.1` and `layer3.4` are instances of one block of different widths. A structure that is
+another's with some units left out (a bottleneck without its projected shortcut,
+`block_variants`) joins it, those units behind a switch (`downsample`), unless what is left out
+is one more of a repeated module (a stage of four bottlenecks is not one of three with a
+switch). Scopes that differ otherwise get separate blocks, named after the module's class
+where the file records it (dynamo: `Bottleneck`, then `Bottleneck_2`) and after the scope
+otherwise (`Layer1`, `Layer1Block` for `layer1.0`). A block is a definition, not shared weights: each layer's
 weights move to its flattened id (`n40.0.n3.0.n5/weight`, as `graph.flatten` names it).
 """
 
@@ -28,10 +31,12 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from studio.graph.blocks import BlockError, BlockLibrary, Exposed
+from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import ShapeError
 from studio.graph.model import Graph, GraphError
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 from studio.graph.weights_file import SEPARATOR
+from studio.interop.block_variants import left_out
 from studio.interop.onnx_scopes import Scope
 
 if TYPE_CHECKING:
@@ -60,6 +65,7 @@ class _Scope:
     name: str = ""  # the block it is an instance of
     values: dict[str, Any] = field(default_factory=dict)  # its exposed values
     ids: list[str] = field(default_factory=list)  # the node id of each unit in the block's graph
+    mapping: list[int | None] | None = None  # each unit of its block's template: its own unit's place, None where switched off
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.
     builder = _Builder(flat, scopes, order, library, shapes)
     blocks = [s for s in _walk(root) if s.block]
     groups = [alike for height in sorted({_height(s) for s in blocks}) for alike in builder.alike([s for s in blocks if _height(s) == height])]
+    groups = _dependency_order(builder.merge_variants(groups))
     builder.names(groups)
     for alike in groups:
         builder.define(alike)
@@ -233,7 +240,7 @@ class _Builder:
         groups: dict[Any, list[_Scope]] = {}
         for scope in members:
             scope.inputs, scope.outputs = self._ports(scope)
-            groups.setdefault(self._signature(scope, named=False), []).append(scope)
+            groups.setdefault(self._signature(scope), []).append(scope)
         for alike in groups.values():
             self.groups += 1
             for scope in alike:
@@ -247,18 +254,53 @@ class _Builder:
             for scope in alike:
                 scope.name = name
 
+    def merge_variants(self, groups: list[list[_Scope]]) -> list[list[_Scope]]:
+        """Let a group whose structure is another's with some units left out join it (those units switched off); children first."""
+        absorbed: set[int] = set()
+        grew: set[int] = set()
+        for index, smaller in enumerate(groups):
+            for other, larger in enumerate(groups):
+                if other == index or other in absorbed or index in grew or len(larger[0].units) <= len(smaller[0].units):
+                    continue
+                removed = self._left_out(larger[0], smaller[0])
+                if removed is None:
+                    continue
+                for scope in smaller:
+                    scope.mapping = _mapping(len(larger[0].units), removed)
+                    scope.group = larger[0].group
+                larger.extend(smaller)
+                absorbed.add(index)
+                grew.add(other)
+                break
+        return [g for i, g in enumerate(groups) if i not in absorbed]
+
+    def _left_out(self, larger: _Scope, smaller: _Scope) -> tuple[int, ...] | None:
+        if (len(larger.inputs), len(larger.outputs)) != (len(smaller.inputs), len(smaller.outputs)):
+            return None
+        if _holds(larger, smaller.group) or _holds(smaller, larger.group):
+            return None  # one inside the other (a residual wrapper and its body): one block would contain itself
+        firsts: list[str | None] = []
+        for unit in larger.units:
+            if isinstance(unit, _Scope):
+                firsts.append(_port_name("in", 0, len(unit.inputs)) if unit.inputs else None)
+            else:
+                ports = self.flat.node(unit).spec.input_ports(self.flat.node(unit).params)
+                firsts.append(ports[0].name if ports else None)
+        kinds = self._kinds(larger)
+        removed = left_out(kinds, self._wiring(larger), self._kinds(smaller), self._wiring(smaller), firsts)
+        kept = {k for i, k in enumerate(kinds) if removed is not None and i not in removed}
+        if removed is None or any(isinstance(larger.units[r], _Scope) and kinds[r] in kept for r in removed):
+            return None  # one more of a repeated module is another count, not a switch (a stage of 4 blocks against one of 3)
+        return removed
+
     def define(self, alike: list[_Scope]) -> None:
         """Define the block of these look-alike scopes (their children defined): one definition, the values that differ exposed."""
-        parts: dict[Any, list[_Scope]] = {}
-        for scope in alike:  # children that had to become separate blocks split the group
-            parts.setdefault(self._signature(scope, named=True), []).append(scope)
-        for k, part in enumerate(parts.values()):
-            name = alike[0].name if k == 0 else self._free_name(alike[0].name)
-            try:
-                self._define(part, name)
-            except GraphError:  # values no exposed parameter can hold: each scope its own block
-                for index, scope in enumerate(part):
-                    self._define([scope], name if index == 0 else self._free_name(name))
+        try:
+            self._define(alike, alike[0].name)
+        except GraphError:  # values no exposed parameter can hold: each scope its own block
+            for index, scope in enumerate(alike):
+                scope.mapping = None
+                self._define([scope], alike[0].name if index == 0 else self._free_name(alike[0].name))
 
     def _ports(self, scope: _Scope) -> tuple[list[Source], list[Source]]:
         inside = set(scope.layers)
@@ -308,9 +350,11 @@ class _Builder:
             edges.add((found, found_port, ("out", j), "in"))
         return sorted(edges, key=repr)
 
-    def _signature(self, scope: _Scope, named: bool) -> Any:
-        kinds = tuple((u.name if named else u.group) if isinstance(u, _Scope) else self.flat.node(u).type for u in scope.units)
-        return (len(scope.inputs), len(scope.outputs), kinds, tuple(self._wiring(scope)))
+    def _kinds(self, scope: _Scope) -> tuple[Any, ...]:
+        return tuple(u.group if isinstance(u, _Scope) else self.flat.node(u).type for u in scope.units)
+
+    def _signature(self, scope: _Scope) -> Any:
+        return (len(scope.inputs), len(scope.outputs), self._kinds(scope), tuple(self._wiring(scope)))
 
     def _unit_params(self, unit: Any) -> dict[str, Any]:
         return dict(unit.values) if isinstance(unit, _Scope) else dict(self.flat.node(unit).params)
@@ -335,14 +379,25 @@ class _Builder:
             src_id = ins[src[1]] if src[0] == "in" else ids[src[1]]
             dst_id = outs[dst[1]] if dst[0] == "out" else ids[dst[1]]
             inner.connect(src_id, src_port, dst_id, dst_port)
-        exposed = _exposed(inner, ids, [[self._unit_params(u) for u in s.units] for s in alike])
+        rows = [self._mapped(scope) for scope in alike]
+        exposed = _exposed(inner, ids, rows)
+        exposed += _switches(inner, ids, rows, {e.name for e in exposed})
         self.library.define(name, inner, exposed, _description(first, len(alike)))
-        for scope in alike:
-            scope.name, scope.ids = name, ids
-            values = [self._unit_params(u) for u in scope.units]
-            scope.values = {e.name: values[ids.index(e.binds[0][0])][e.binds[0][1]] for e in exposed}
+        for scope, row in zip(alike, rows):
+            scope.name = name
+            scope.ids = [""] * len(scope.units)
+            for i, own in enumerate(scope.mapping or range(len(scope.units))):
+                if own is not None:
+                    scope.ids[own] = ids[i]
+            scope.values = {e.name: _value(e, ids, row) for e in exposed}
+
+    def _mapped(self, scope: _Scope) -> list[dict[str, Any] | None]:
+        """The parameters of each unit of the block's template as this scope has it (None: switched off)."""
+        places = scope.mapping or list(range(len(scope.units)))
+        return [None if own is None else self._unit_params(scope.units[own]) for own in places]
 
     def _free_name(self, base: str) -> str:
+        base = f"{base}Block" if base in CATALOGUE else base  # a module called Output or Linear is not that layer
         candidate, k = base, 2
         while True:
             try:
@@ -394,26 +449,106 @@ def _port_name(stem: str, index: int, count: int) -> str:
     return stem if count == 1 else f"{stem}{index + 1}"
 
 
-def _exposed(inner: Graph, ids: list[str], values: list[list[dict[str, Any]]]) -> tuple[Exposed, ...]:
-    """One exposed parameter per parameter name and run of values that differs between the scopes (binding every inner parameter that follows it)."""
+def _exposed(inner: Graph, ids: list[str], rows: list[list[dict[str, Any] | None]]) -> tuple[Exposed, ...]:
+    """One exposed parameter per parameter name and run of values that differs between the scopes (binding every inner parameter that follows it).
+
+    A unit switched off in some scopes has no value there: its run joins a run of the same
+    parameter that agrees wherever it has one, else is its own (the gaps filled), unless it never differs.
+    """
     runs: dict[tuple[str, tuple[Any, ...]], list[tuple[str, str]]] = {}
+    partial: list[tuple[str, tuple[Any, ...], tuple[str, str]]] = []
     for i, node_id in enumerate(ids):
-        for param in values[0][i]:
-            run = tuple(_hashable(v[i][param]) for v in values)
-            if param != "repeat" and len(set(run)) > 1:
+        for param in rows[0][i] or {}:
+            run = tuple(None if row[i] is None else _hashable(row[i][param]) for row in rows)
+            if param == "repeat":
+                continue
+            if None in run:
+                partial.append((param, run, (node_id, param)))
+            elif len(set(run)) > 1:
                 runs.setdefault((param, run), []).append((node_id, param))
+    for param, run, bind in partial:
+        joined = next((key for key in runs if key[0] == param and all(v is None or v == w for v, w in zip(run, key[1]))), None)
+        if joined is not None:
+            runs[joined].append(bind)
+        elif len({v for v in run if v is not None}) > 1:
+            fill = next(v for v in run if v is not None)
+            runs.setdefault((param, tuple(fill if v is None else v for v in run)), []).append(bind)
     counts: dict[str, int] = {}
     for param, _ in runs:
         counts[param] = counts.get(param, 0) + 1
     found, names = [], {"repeat"}
     for (param, _), binds in runs.items():
         base = param if counts[param] == 1 else f"{_identifier(inner.node(binds[0][0]).name, inner.node(binds[0][0]).type)}_{param}"
-        name, k = base, 2
-        while name in names:
-            name, k = f"{base}_{k}", k + 1
-        names.add(name)
-        found.append(Exposed(name, inner.node(binds[0][0]).params[param], binds=tuple(binds)))
+        found.append(Exposed(_fresh(base, names), inner.node(binds[0][0]).params[param], binds=tuple(binds)))
     return tuple(found)
+
+
+def _switches(inner: Graph, ids: list[str], rows: list[list[dict[str, Any] | None]], taken: set[str]) -> tuple[Exposed, ...]:
+    """One switch per set of units that some scopes leave out together, named after the first (`downsample`)."""
+    together: dict[tuple[bool, ...], list[str]] = {}
+    for i, node_id in enumerate(ids):
+        present = tuple(row[i] is not None for row in rows)
+        if not all(present):
+            together.setdefault(present, []).append(node_id)
+    names = {"repeat", *taken}
+    found = []
+    for present, switched in together.items():
+        first = inner.node(switched[0])
+        found.append(Exposed(_fresh(_identifier(first.name, first.type), names), present[0], switches=tuple(switched)))
+    return tuple(found)
+
+
+def _fresh(base: str, names: set[str]) -> str:
+    name, k = base, 2
+    while name in names:
+        name, k = f"{base}_{k}", k + 1
+    names.add(name)
+    return name
+
+
+def _value(exposed: Exposed, ids: list[str], row: list[dict[str, Any] | None]) -> Any:
+    """What one scope sets an exposed parameter to: whether its switched units are there, or the first bound value it has."""
+    if exposed.switches:
+        return row[ids.index(exposed.switches[0])] is not None
+    for node_id, param in exposed.binds:
+        found = row[ids.index(node_id)]
+        if found is not None:
+            return found[param]
+    return exposed.default
+
+
+def _holds(scope: _Scope, group: int) -> bool:
+    """True when an instance of `group` lies anywhere inside `scope`."""
+    return any(isinstance(u, _Scope) and (u.group == group or _holds(u, group)) for u in scope.units)
+
+
+def _mapping(size: int, removed: tuple[int, ...]) -> list[int | None]:
+    """Each unit of a template of `size` units: its place in the variant that leaves out `removed`."""
+    places: list[int | None] = []
+    for i in range(size):
+        places.append(None if i in removed else i - sum(1 for r in removed if r < i))
+    return places
+
+
+def _dependency_order(groups: list[list[_Scope]]) -> list[list[_Scope]]:
+    """The groups with each one after the groups of the blocks its scopes hold."""
+    owner = {id(scope): index for index, alike in enumerate(groups) for scope in alike}
+    done: set[int] = set()
+    ordered: list[list[_Scope]] = []
+
+    def visit(index: int) -> None:
+        if index in done:
+            return
+        done.add(index)
+        for scope in groups[index]:
+            for unit in scope.units:
+                if isinstance(unit, _Scope) and id(unit) in owner:
+                    visit(owner[id(unit)])
+        ordered.append(groups[index])
+
+    for index in range(len(groups)):
+        visit(index)
+    return ordered
 
 
 def _hashable(value: Any) -> Any:
