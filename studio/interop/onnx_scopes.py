@@ -10,6 +10,7 @@ each level's class; older versions write one `namespace` string of `path: class`
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
 NAMESPACE = "namespace"
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.(\d+|[A-Za-z_]\w*))+")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,15 @@ def node_scope(node: onnx.NodeProto) -> Scope:
 
 
 def _from_name(name: str) -> Scope:
-    """TorchScript's `/layer1/layer1.0/conv1/Conv`: the levels between the slashes, the operator last."""
+    """TorchScript's `/layer1/layer1.0/conv1/Conv`: the levels between the slashes, the operator last.
+
+    A dotted path of identifiers (`layer1_0.conv1`, as Layer Studio's own ONNX export names the layers
+    inside block instances) reads the same way: the modules, then the layer.
+    """
+    if _DOTTED.fullmatch(name):
+        parts = name.split(".")
+        levels = [".".join(parts[: k + 1]) for k in range(len(parts) - 1)]
+        return Scope(_local_names(levels), ("",) * len(levels), parts[-1])
     if not name.startswith("/"):
         return NO_SCOPE
     parts = name.split("/")[1:]

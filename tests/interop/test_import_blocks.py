@@ -154,6 +154,9 @@ def test_scopes_are_read_from_names_and_from_metadata() -> None:
     older = _meta(helper.make_node("Add", ["x", "x"], ["y"], name="node_add"), namespace=": m.Net/layer1: torch.nn.Sequential/layer1.0: m.Bottleneck/add_85: aten.add.Tensor")
     assert node_scope(older) == Scope(("layer1", "0"), ("Sequential", "Bottleneck"), "add_85")
     assert node_scope(helper.make_node("Relu", ["x"], ["y"], name="relu_7")) == NO_SCOPE
+    assert node_scope(helper.make_node("Conv", ["x"], ["y"], name="layer1_0.conv1")) == Scope(("layer1_0",), ("",), "conv1")
+    assert node_scope(helper.make_node("Conv", ["x"], ["y"], name="stack.1.conv")) == Scope(("stack", "1"), ("", ""), "conv")
+    assert node_scope(helper.make_node("Conv", ["x"], ["y"], name="conv.1x1")) == NO_SCOPE  # not a path of identifiers
     hook = _meta(helper.make_node("Shape", ["x"], ["y"]), pkg__torch__onnx__name_scopes="['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_1']")
     assert node_scope(hook) == NO_SCOPE
 
@@ -256,3 +259,15 @@ def test_nested_and_wrapping_modules_import_as_blocks_that_compute_the_same(name
     model = import_onnx(path)
     assert model.warnings == [] and len(model.project.blocks) > 0  # not kept flat (ConvMixer's residual wraps a body like the block around it)
     om.assert_matches_onnxruntime(path, model)
+
+
+def test_layer_studios_own_export_of_a_network_of_blocks_opens_with_blocks(tmp_path: Path) -> None:
+    from studio.codegen.onnx_export import onnx_bytes
+
+    project = load_project(Path(__file__).parents[2] / "assets" / "examples" / "resnet18_blocks.lstudio")
+    path = tmp_path / "resnet18.onnx"
+    path.write_bytes(onnx_bytes(project, build_torch_model(generate_pytorch(project), 0)))
+    imported = import_onnx(path)
+    graph = imported.project.graph
+    assert len(graph) <= TOP_LEVEL_MOST and len(imported.project.blocks) >= 1
+    assert analyse(graph).summary().trainable_params == analyse(project.graph).summary().trainable_params == 11_689_512
