@@ -237,7 +237,9 @@ def _add_import_parser(sub: Any) -> None:
         epilog=IMPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    imported.add_argument("model", help="an .onnx file or a Caffe .prototxt")
+    imported.add_argument("model", help="an .onnx file, a Caffe .prototxt, or PyTorch code as FILE.py:NAME (a module class or a function returning one)")
+    imported.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]", help="for FILE.py:NAME, each input's per-sample shape: 3x224x224, 16:int64")
+    imported.add_argument("--weights", metavar="STATE.pt", help="for FILE.py:NAME, a state dict to load into the module first")
     imported.add_argument(
         "-o",
         "--output",
@@ -262,9 +264,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
         import_model,
         write_imported,
     )
+    from studio.interop.python_code import import_python, is_code_spec
 
     try:
-        model = import_model(Path(args.model), blocks=not args.flat)
+        if is_code_spec(args.model):
+            print(f"layer-studio: running {args.model.rsplit(':', 1)[0]} in a child process to build its module (importing code runs it)", file=sys.stderr)
+            model = import_python(args.model, args.input, Path(args.weights) if args.weights else None, blocks=not args.flat)
+        else:
+            model = import_model(Path(args.model), blocks=not args.flat)
         written = write_imported(model, Path(args.output))
     except UnsupportedLayersError as err:
         print(f"layer-studio: {err}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""PyTorch code as a project: the module built and captured in a child process, then imported from ONNX.
+
+`FILE.py:NAME` names a module class (built with no arguments) or a function returning a module.
+Importing it runs FILE.py, so it runs in a child process (`studio.torch_capture`): a crash or an
+endless loop there never takes the caller down (a time limit ends it with a message), and only
+an ONNX file comes back, never a pickle. The capture is torch.onnx's dynamo exporter, a
+`torch.export` graph with the batch dynamic and each module's scope in the node metadata, so the
+ONNX importer makes blocks of the module hierarchy and recognises attention as it does for any
+exported file. Decision: capturing through ONNX reuses the importer's mapping, pattern matching
+and blocks whole, rather than keeping a second mapping of the ATen graph.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from studio.interop.common import ImportedModel, ModelImportError
+from studio.interop.onnx_import import import_onnx
+
+TIMEOUT_S = 600
+CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
+
+
+def is_code_spec(text: str) -> bool:
+    """True for `FILE.py:NAME`, PyTorch code to import."""
+    return CODE_SPEC.match(str(text)) is not None
+
+
+def import_python(spec: str, inputs: list[str], weights: Path | None = None, blocks: bool = True, timeout: float = TIMEOUT_S) -> ImportedModel:
+    """Import the module `spec` (`FILE.py:NAME`) built from its code, with inputs of these per-sample shapes (`3x32x32`, `16:int64`).
+
+    Raises ModelImportError when the code cannot be run or captured (the child's one-line reason), or
+    the importers' errors for what the captured graph holds.
+    """
+    match = CODE_SPEC.match(spec)
+    if match is None:
+        raise ModelImportError(f"{spec}: name the module as FILE.py:NAME (a class or a function in that file)")
+    path, name = Path(match["file"]).resolve(), match["name"]
+    if not path.is_file():
+        raise ModelImportError(f"{path}: no such file")
+    with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as folder:
+        out = Path(folder) / f"{name}.onnx"
+        command = [sys.executable, "-m", "studio.torch_capture", str(path), name, str(out)]
+        for text in inputs:
+            command += ["--input", text]
+        if weights is not None:
+            command += ["--weights", str(Path(weights).resolve())]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=path.parent, env=env, check=False)
+        except subprocess.TimeoutExpired as err:
+            raise ModelImportError(f"{spec}: building and capturing the module took longer than {timeout:g} s; it was stopped") from err
+        if done.returncode != 0 or not out.is_file():
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"the child process ended with status {done.returncode}"
+            raise ModelImportError(f"{spec}: {reason}")
+        model = import_onnx(out, blocks=blocks)
+    model.project.name = name
+    return model

@@ -1,0 +1,117 @@
+"""PyTorch code imports as a project: a module class in a file, built and captured in a child process, opened with its blocks.
+
+The modules are written into each test's folder as a user's `model.py` would be; the import runs
+that file in a child process (studio.torch_capture) and reads back only the ONNX file it writes.
+"""
+
+from __future__ import annotations
+
+import runpy
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio.cli import main
+from studio.codegen.export import build_torch_model
+from studio.codegen.pytorch import generate_pytorch
+from studio.graph.shapes import analyse
+from studio.interop.common import ModelImportError
+from studio.interop.python_code import import_python, is_code_spec
+from tests.interop import onnx_models as om
+
+RESIDUAL = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Block(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+            self.bn = nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)) + x)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.layer = nn.Sequential(Block(8), Block(8))
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            x = self.layer(torch.relu(self.stem(x)))
+            return self.fc(x.mean((2, 3)))
+
+
+    def wide():
+        return nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 3))
+''')
+
+
+def loaded(path: Path, name: str) -> torch.nn.Module:
+    """The module the test's own file builds, made in this process as the child makes it."""
+    return runpy.run_path(str(path))[name]().eval()
+
+
+@pytest.fixture(scope="module")
+def code(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("code") / "model.py"
+    path.write_text(RESIDUAL)
+    return path
+
+
+def test_a_module_class_imports_with_its_blocks_counts_and_outputs(code: Path, tmp_path: Path) -> None:
+    original = loaded(code, "Net")
+    torch.manual_seed(0)
+    om.randomized(original)
+    weights = tmp_path / "net.pt"
+    torch.save(original.state_dict(), weights)
+    imported = import_python(f"{code}:Net", ["3x16x16"], weights)
+    project = imported.project
+    assert project.name == "Net" and "Block" in {b.name for b in project.blocks}
+    summary = analyse(project.graph).summary()
+    assert summary.trainable_params == sum(p.numel() for p in original.parameters())
+    generated = om.generated_model(imported).eval()
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(generated(x), original(x), rtol=1e-5, atol=1e-5)
+    keys = {k for k in original.state_dict() if not k.endswith("num_batches_tracked")}
+    assert keys <= set(build_torch_model(generate_pytorch(project), 0).state_dict())  # the way back: the original's keys
+
+
+def test_a_function_returning_a_module_imports_and_the_cli_writes_it(code: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "wide.lstudio"
+    assert main(["import", f"{code}:wide", "--input", "4", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "child process" in err and out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "says"),
+    [
+        ("Missing", ["3x16x16"], "defines no 'Missing' (modules it defines: Block, Net)"),
+        ("Block", ["3x16x16"], "cannot be built without arguments"),
+        ("Net", ["3by16"], "give a per-sample shape such as 3x224x224"),
+        ("Net", [], "give each input's per-sample shape with --input"),
+    ],
+)
+def test_a_mistake_is_one_clear_message(code: Path, name: str, inputs: list[str], says: str) -> None:
+    with pytest.raises(ModelImportError) as err:
+        import_python(f"{code}:{name}", inputs)
+    assert says in str(err.value) and "Traceback" not in str(err.value)
+
+
+def test_code_that_never_finishes_is_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "endless.py"
+    path.write_text("while True:\n    pass\n")
+    with pytest.raises(ModelImportError, match="longer than 5 s"):
+        import_python(f"{path}:Net", ["4"], timeout=5)
+
+
+def test_code_specs_are_told_from_files() -> None:
+    assert is_code_spec("models/net.py:ResNet") and not is_code_spec("net.onnx") and not is_code_spec("net.py")
