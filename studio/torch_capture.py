@@ -1,7 +1,7 @@
 """The child process that runs a user's PyTorch code and writes its module as an ONNX file.
 
 `python -m studio.torch_capture FILE.py NAME OUT.onnx --input 3x32x32 [--input 16:int64] [--weights W.pt]`
-runs FILE.py (that is the user's code running: the parent says so before it starts this), builds
+(or `PROGRAM.pt2 - OUT.onnx` for a program saved with `torch.export.save`) runs FILE.py (that is the user's code running: the parent says so before it starts this), builds
 NAME (an `nn.Module` subclass built with no arguments, or a function returning a module), loads
 the weights (a state dict, read with `weights_only=True`), and exports it with torch.onnx's dynamo
 exporter (a `torch.export` capture, the batch dynamic) with every module's scope in the node
@@ -92,6 +92,21 @@ def capture(path: Path, name: str, out: Path, specs: list[tuple[tuple[int, ...],
     program.save(str(out))
 
 
+def capture_program(path: Path, out: Path) -> None:
+    """A program saved with `torch.export.save`, read with `torch.export.load`, written to `out` as ONNX (opset 18)."""
+    import torch
+
+    if not path.is_file():
+        raise CaptureError(f"{path}: no such file")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as err:
+        raise CaptureError(f"{path}: not a program saved with torch.export.save ({type(err).__name__})") from err
+    with contextlib.redirect_stdout(io.StringIO()):
+        onnx_program = torch.onnx.export(program, dynamo=True, opset_version=18, external_data=False, optimize=False)
+    onnx_program.save(str(out))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m studio.torch_capture")
     parser.add_argument("file", type=Path)
@@ -101,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path)
     args = parser.parse_args(argv)
     try:
+        if args.file.suffix.lower() == ".pt2":
+            capture_program(args.file, args.out)
+            return 0
         specs = [parse_input(text) for text in args.input]
         if not specs:
             raise CaptureError("give each input's per-sample shape with --input (3x224x224, 16:int64)")

@@ -202,6 +202,7 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
 IMPORTERS = {
     ".onnx": "studio.interop.onnx_import:import_onnx",
     ".prototxt": "studio.interop.caffe_import:import_caffe",
+    ".pt2": "studio.interop.python_code:import_program",
 }
 
 
@@ -225,7 +226,7 @@ def import_model(path: Path, blocks: bool = True) -> ImportedModel:
     module_name, function = IMPORTERS[suffix].split(":")
     importer = getattr(importlib.import_module(module_name), function)
     try:
-        return importer(path, blocks=blocks) if suffix == ".onnx" else importer(path)
+        return importer(path, blocks=blocks) if suffix in (".onnx", ".pt2") else importer(path)
     except ModelImportError:
         raise
     except Exception as err:  # an exception no importer expected is its bug, never the file's fault

@@ -43,22 +43,36 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
     path, name = Path(match["file"]).resolve(), match["name"]
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
-    with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as folder:
-        out = Path(folder) / f"{name}.onnx"
-        command = [sys.executable, "-m", "studio.torch_capture", str(path), name, str(out)]
-        for text in inputs:
-            command += ["--input", text]
-        if weights is not None:
-            command += ["--weights", str(Path(weights).resolve())]
+    extra = [arg for text in inputs for arg in ("--input", text)]
+    if weights is not None:
+        extra += ["--weights", str(Path(weights).resolve())]
+    model = _captured(spec, [str(path), name], extra, path.parent, blocks, timeout)
+    model.project.name = name
+    return model
+
+
+def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S) -> ImportedModel:
+    """Import a program saved with `torch.export.save` (`.pt2`), read in a child process by `torch.export.load`."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ModelImportError(f"{path}: no such file")
+    model = _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout)
+    model.project.name = path.stem
+    return model
+
+
+def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks: bool, timeout: float) -> ImportedModel:
+    """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote."""
+    with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
+        out = Path(temporary) / "captured.onnx"
+        command = [sys.executable, "-m", "studio.torch_capture", *args, str(out), *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=path.parent, env=env, check=False)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder, env=env, check=False)
         except subprocess.TimeoutExpired as err:
             raise ModelImportError(f"{spec}: building and capturing the module took longer than {timeout:g} s; it was stopped") from err
         if done.returncode != 0 or not out.is_file():
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             reason = lines[-1] if lines else f"the child process ended with status {done.returncode}"
             raise ModelImportError(f"{spec}: {reason}")
-        model = import_onnx(out, blocks=blocks)
-    model.project.name = name
-    return model
+        return import_onnx(out, blocks=blocks)

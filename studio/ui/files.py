@@ -38,7 +38,7 @@ from studio.ui.recovery import (
 
 PROJECT_FILTER = "Layer Studio projects (*.lstudio)"
 IMPORT_FILTER = (
-    "Models (*.onnx *.prototxt);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt)"
+    "Models (*.onnx *.prototxt *.pt2);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt);;PyTorch programs (*.pt2)"
 )
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000

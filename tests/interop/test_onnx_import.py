@@ -622,7 +622,7 @@ def test_unknown_suffix_and_missing_file_are_refused_by_the_dispatcher(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "model.tflite").write_bytes(b"x")
-    with pytest.raises(ModelImportError, match="choose one of: .onnx, .prototxt"):
+    with pytest.raises(ModelImportError, match="choose one of: .onnx, .prototxt, .pt2"):
         import_model(tmp_path / "model.tflite")
     imported = import_model(om.save(om.sum_of_three(), tmp_path / "three.onnx"))
     assert layer_types(imported) >= {"Add"}

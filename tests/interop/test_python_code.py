@@ -17,7 +17,7 @@ from studio.cli import main
 from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.shapes import analyse
-from studio.interop.common import ModelImportError
+from studio.interop.common import ModelImportError, import_model
 from studio.interop.python_code import import_python, is_code_spec
 from tests.interop import onnx_models as om
 
@@ -115,3 +115,24 @@ def test_code_that_never_finishes_is_stopped(tmp_path: Path) -> None:
 
 def test_code_specs_are_told_from_files() -> None:
     assert is_code_spec("models/net.py:ResNet") and not is_code_spec("net.onnx") and not is_code_spec("net.py")
+
+
+def test_a_saved_exported_program_imports_through_the_cli(code: Path, tmp_path: Path) -> None:
+    original = loaded(code, "Net")
+    x = torch.randn(2, 3, 16, 16)
+    program = torch.export.export(original, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    saved = tmp_path / "net.pt2"
+    torch.export.save(program, saved)
+    out = tmp_path / "net.lstudio"
+    assert main(["import", str(saved), "-o", str(out)]) == 0
+    imported = import_model(saved)
+    assert analyse(imported.project.graph).summary().trainable_params == sum(p.numel() for p in original.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(om.generated_model(imported).eval()(x), original(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_file_that_is_not_a_program_is_refused_by_name(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pt2"
+    bad.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelImportError, match="not a program saved with torch.export.save"):
+        import_model(bad)
