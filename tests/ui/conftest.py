@@ -36,6 +36,14 @@ def document(undo_stack):
 
 
 @pytest.fixture
+def resnet(undo_stack):
+    """A document with the ResNet-18 of blocks example open."""
+    doc = Document(undo_stack)
+    doc.load(load_project(EXAMPLES / "resnet18_blocks.lstudio"))
+    return doc
+
+
+@pytest.fixture
 def empty_document(qapp):
     """A document with an empty, untitled project and a history of its own."""
     stack = QUndoStack()

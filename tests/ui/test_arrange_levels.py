@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtGui import QUndoStack
-
 from studio.graph.layout import layered_positions
-from studio.graph.project import load_project
-from studio.ui.document import Document
-from tests.ui.helpers import EXAMPLES
-
-
-@pytest.fixture
-def resnet(qapp):
-    stack = QUndoStack()
-    doc = Document(stack)
-    doc.load(load_project(EXAMPLES / "resnet18_blocks.lstudio"))
-    yield doc
-    stack.clear()
 
 
 def _positions(graph):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt
-from PySide6.QtGui import QDropEvent, QUndoStack
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QToolButton
 
 from studio.graph.project import load_project, project_to_dict
@@ -21,15 +21,6 @@ from studio.ui.problems import problem_rows
 from tests.ui.helpers import EXAMPLES
 
 RESNET18_PARAMS = 11_689_512  # torchvision's resnet18
-
-
-@pytest.fixture
-def resnet(qapp):
-    stack = QUndoStack()
-    doc = Document(stack)
-    doc.load(load_project(EXAMPLES / "resnet18_blocks.lstudio"))
-    yield doc
-    stack.clear()
 
 
 @pytest.fixture
