@@ -27,6 +27,16 @@ from studio.interop.onnx_import import import_onnx
 
 TIMEOUT_S = 600
 POLL_S = 0.05  # how often a cancellable capture looks at its cancel event
+# On Linux the child starts through this: the kernel kills it when the thread that started it (and waits for it)
+# dies (PR_SET_PDEATHSIG), so an editor killed mid-import leaves no endless loop behind; a parent already gone
+# before that is set ends it too.
+_DIES_WITH_PARENT = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "parent = int(sys.argv.pop(1))\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != parent:\n    sys.exit(1)\n"
+    "runpy.run_module('studio.torch_capture', run_name='__main__', alter_sys=True)\n"
+)
 CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 
 
@@ -69,7 +79,8 @@ def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks
     """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote; `cancel` kills the child."""
     with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
         out = Path(temporary) / "captured.onnx"
-        command = [sys.executable, "-m", "studio.torch_capture", *args, str(out), *extra]
+        start = [sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid())] if sys.platform.startswith("linux") else [sys.executable, "-m", "studio.torch_capture"]
+        command = [*start, *args, str(out), *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder, env=env)
         deadline = time.monotonic() + timeout

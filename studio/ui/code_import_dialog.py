@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QVBoxLayout,
     QWidget,
@@ -36,6 +37,7 @@ from studio.ui.theme import current_theme
 
 LAST_KEY = "codeImport/last"
 FILES_KEY = "codeImport/files"
+WIDTH = 620
 MAX_FILES = 50  # remembered source files; the oldest is forgotten first
 WEIGHTS_FILTER = "PyTorch state dicts (*.pt *.pth *.bin *.ckpt);;All files (*)"
 _IDENTIFIER = "A module class built with no arguments, or a function that returns a module"
@@ -159,7 +161,7 @@ class CodeImportDialog(QDialog):
         self.name.addItems(scan.names)
         self.name.setCurrentText(name)
         self.name.setToolTip(_IDENTIFIER)
-        self.name.setMinimumContentsLength(24)
+        self.name.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
         self.inputs = QLineEdit(inputs, self)
         self.inputs.setObjectName("codeImportInputs")
@@ -182,11 +184,15 @@ class CodeImportDialog(QDialog):
         form.addRow("", _hint(_IDENTIFIER + ".", self))
         form.addRow("&Inputs:", self.inputs)
         form.addRow("", _hint(self._inputs_hint(), self))
-        form.addRow("&Weights:", weights_row)
+        weights_label = QLabel("&Weights:", self)
+        weights_label.setBuddy(self.weights)
+        form.addRow(weights_label, weights_row)
 
         self.problem = QLabel(self)
         self.problem.setObjectName("codeImportProblem")
         self.problem.setWordWrap(True)
+        self.problem.setMinimumHeight(2 * self.fontMetrics().lineSpacing())  # room for the longest message, so nothing jumps
+        self.problem.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.problem.setStyleSheet(f"color: {current_theme().error.name()}")
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
@@ -197,17 +203,19 @@ class CodeImportDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._warning())
-        layout.addSpacing(6)
+        layout.addSpacing(10)
         layout.addLayout(form)
+        layout.addSpacing(4)
         layout.addWidget(self.problem)
-        layout.addStretch(1)
+        layout.addSpacing(6)
         layout.addWidget(self.buttons)
 
         self.name.currentTextChanged.connect(self.validate)
         self.inputs.textChanged.connect(self.validate)
         self.weights.textChanged.connect(self.validate)
         self.validate()
-        self.resize(max(self.sizeHint().width(), 600), self.sizeHint().height())
+        self.setMinimumWidth(WIDTH)
+        self.resize(WIDTH, layout.totalHeightForWidth(WIDTH))  # wrapped lines measured at the dialog's width, not a guess
 
     def _warning(self) -> QWidget:
         """The plain warning that importing runs the file's code."""
@@ -231,8 +239,8 @@ class CodeImportDialog(QDialog):
 
     def _inputs_hint(self) -> str:
         if self.scan.has_example_inputs:
-            return f"Leave empty to use example_inputs() from {self.scan.path.name}, or give each input's shape for one sample."
-        return "Each input's shape for one sample (no batch dimension), separated by commas; :int64 for token ids."
+            return "Leave empty to use the file's example_inputs(), or give the shapes."
+        return "One sample's shape per input (no batch), commas between; :int64 for token ids."
 
     def _browse_weights(self) -> None:
         start = self.weights.text().strip() or str(self.scan.path.parent)
@@ -273,8 +281,7 @@ class CodeImportDialog(QDialog):
 
 
 def _hint(text: str, parent: QWidget) -> QLabel:
-    """A small grey line under a field."""
+    """A small grey line under a field (one line: a wrapped label in a form is measured at a guessed width)."""
     label = QLabel(text, parent)
-    label.setWordWrap(True)
     label.setEnabled(False)
     return label

@@ -180,6 +180,19 @@ def answer_with(win, name: str, inputs: tuple[str, ...], weights: Path | None = 
     win.files.ask_code_import = ask
 
 
+def running(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # it ended between the two looks
+        return False
+
+
 # ----- reading the file -----
 def test_the_scan_offers_module_classes_built_without_arguments_and_functions_returning_modules(tmp_path: Path) -> None:
     scan = scan_code(written(tmp_path, "models.py", MODELS))
@@ -357,14 +370,28 @@ def test_cancel_stops_the_child_at_once(window, qtbot, tmp_path: Path) -> None:
     assert not window.errors and window.document.project is before
     assert "stopped" in window.statusBar().currentMessage()
 
-    def gone() -> bool:
-        try:
-            os.kill(cancelled[0], 0)
-        except ProcessLookupError:
-            return True
-        return False
+    qtbot.waitUntil(lambda: not running(cancelled[0]), timeout=10_000)  # the loop never ends by itself: only the kill ends it
 
-    qtbot.waitUntil(gone, timeout=10_000)  # the loop never ends by itself: only the kill ends it
+
+KILLED_PARENT = """
+import sys
+from studio.interop.python_code import import_python
+import_python(sys.argv[1] + ":Net", ["4"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_child_dies_with_a_killed_editor(qtbot, tmp_path: Path) -> None:
+    path = written(tmp_path, "endless.py", ENDLESS)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, str(path)], env=env)
+    started = tmp_path / "started"
+    try:
+        qtbot.waitUntil(lambda: started.exists() and started.read_text() != "", timeout=60_000)
+    finally:
+        parent.kill()
+        parent.wait()
+    qtbot.waitUntil(lambda: not running(int(started.read_text())), timeout=10_000)
 
 
 def test_a_child_that_crashes_is_an_error_box(window, tmp_path: Path) -> None:
