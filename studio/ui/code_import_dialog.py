@@ -112,7 +112,8 @@ def remembered(path: Path, scan: CodeScan) -> tuple[str, str, str]:
     """The name, inputs line and weights to start from: this file's last import, else the last overall (name only where the file defines it)."""
     own = _stored_files().get(str(Path(path).resolve()))
     if own:
-        return str(own.get("name", "")), str(own.get("inputs", "")), str(own.get("weights", ""))
+        name = str(own.get("name", ""))
+        return (name if scan.defines(name) else scan.suggested), str(own.get("inputs", "")), str(own.get("weights", ""))
     last = _stored(LAST_KEY)
     name = str(last.get("name", "")) if isinstance(last, dict) else ""
     inputs = str(last.get("inputs", "")) if isinstance(last, dict) else ""

@@ -60,6 +60,8 @@ def scan_code(path: Path) -> CodeScan:
         raise CodeScanError(f"{path.name} is not valid Python ({where}{err.msg}); fix the file, then import it again") from err
     except ValueError as err:  # null bytes: a binary file with a .py name
         raise CodeScanError(f"{path.name} is not Python source ({err})") from err
+    except (RecursionError, MemoryError) as err:
+        raise CodeScanError(f"{path.name} is nested too deeply to be read as a model's source") from err
     top = [node for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))]
     module_classes = _module_classes([n for n in top if isinstance(n, ast.ClassDef)])
     classes = [n for n in top if isinstance(n, ast.ClassDef) and n.name in module_classes and _buildable(n, module_classes)]

@@ -108,7 +108,10 @@ class FileController(QObject):
         from studio.ui.code_import_dialog import CodeImportDialog
 
         dialog = CodeImportDialog(scan, self.window)
-        return dialog.request() if dialog.exec() else None
+        try:
+            return dialog.request() if dialog.exec() else None
+        finally:
+            dialog.deleteLater()
 
     def ask_save_path(
         self, title: str, suggested: str, file_filter: str

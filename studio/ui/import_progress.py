@@ -44,7 +44,7 @@ def run_cancellable(parent: QWidget, title: str, text: str, work: Callable[[thre
     def body() -> None:
         try:
             ended.append(Outcome(result=work(cancel)))
-        except Exception as err:  # noqa: BLE001 - every failure reaches the caller, who reports it; never a dead thread
+        except BaseException as err:  # noqa: BLE001 - every failure reaches the caller, who reports it; the loop must end
             ended.append(Outcome(error=err))
 
     dialog = QProgressDialog(text, "Cancel", 0, 0, parent)

@@ -312,6 +312,10 @@ def test_the_last_values_are_remembered_per_file_and_as_defaults(qtbot, tmp_path
     damaged = CodeImportDialog(first)  # damaged per-file values are dropped: the last overall remain
     qtbot.addWidget(damaged)
     assert (damaged.name.currentText(), damaged.inputs.text(), damaged.weights.text()) == ("tiny", "4", "")
+    remember(CodeImportRequest(first.path, "Renamed", ("4",)))
+    renamed = CodeImportDialog(first)  # a remembered name the file no longer defines gives way to the suggestion
+    qtbot.addWidget(renamed)
+    assert (renamed.name.currentText(), renamed.inputs.text()) == ("Wider", "4")
 
 
 # ----- the import -----
