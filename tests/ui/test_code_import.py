@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QProgressDialog, QPushButton
 
 from studio.ui import open_main_window, theme
@@ -28,6 +28,7 @@ from studio.ui.code_import_dialog import (
 )
 from studio.ui.code_scan import CodeScanError, scan_code
 from studio.ui.files import IMPORT_FILTER, Unsaved
+from studio.ui.import_progress import run_cancellable
 from studio.ui.recovery import settings
 from tests.ui.helpers import EXAMPLES
 
@@ -316,6 +317,48 @@ def test_the_last_values_are_remembered_per_file_and_as_defaults(qtbot, tmp_path
     renamed = CodeImportDialog(first)  # a remembered name the file no longer defines gives way to the suggestion
     qtbot.addWidget(renamed)
     assert (renamed.name.currentText(), renamed.inputs.text()) == ("Wider", "4")
+
+
+# ----- the progress dialog -----
+def progress_dialog(parent) -> QProgressDialog | None:
+    dialog = parent.findChild(QProgressDialog, "importProgress")
+    return dialog if dialog is not None and dialog.isVisible() else None
+
+
+@pytest.mark.parametrize("how", ["button", "close", "escape"])
+def test_cancelling_or_closing_the_progress_returns_at_once_and_sets_the_event(window, qtbot, how: str) -> None:
+    events = []
+
+    def work(cancel):
+        events.append(cancel)
+        cancel.wait(60)  # a child that only the event ends
+        return "too late"
+
+    def stop() -> None:
+        dialog = progress_dialog(window)
+        if dialog is None or not events:
+            return
+        timer.stop()
+        if how == "button":
+            dialog.findChild(QPushButton).click()
+        elif how == "close":
+            dialog.close()
+        else:
+            qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+
+    timer = QTimer()
+    timer.timeout.connect(stop)
+    timer.start(20)
+    outcome = run_cancellable(window, "Importing", "Working…", work)
+    timer.stop()
+    assert outcome.cancelled and outcome.result is None and events[0].is_set()
+    assert progress_dialog(window) is None
+
+
+def test_the_progress_gives_back_the_result_or_the_error(window) -> None:
+    assert run_cancellable(window, "Importing", "Working…", lambda cancel: 42).result == 42
+    failed = run_cancellable(window, "Importing", "Working…", lambda cancel: 1 / 0)
+    assert isinstance(failed.error, ZeroDivisionError) and not failed.cancelled
 
 
 # ----- the import -----
