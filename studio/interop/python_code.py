@@ -17,12 +17,15 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.interop.common import ImportedModel, ModelImportError
 from studio.interop.onnx_import import import_onnx
 
 TIMEOUT_S = 600
+CAPTURED = "captured.onnx"
+NOTE = "note: "  # the child's stderr lines that the import passes on as warnings
 CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 
 
@@ -46,7 +49,7 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
     extra = [arg for text in inputs for arg in ("--input", text)]
     if weights is not None:
         extra += ["--weights", str(Path(weights).resolve())]
-    model = _captured(spec, [str(path), name], extra, path.parent, blocks, timeout)
+    model = _as_source(spec, lambda: _captured(spec, [str(path), name], extra, path.parent, blocks, timeout))
     model.project.name = name
     return model
 
@@ -56,15 +59,28 @@ def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S) 
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
-    model = _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout)
+    model = _as_source(path.name, lambda: _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout))
     model.project.name = path.stem
+    return model
+
+
+def _as_source(source: str, run: Callable[[], ImportedModel]) -> ImportedModel:
+    """The import `run` makes, its messages and description naming `source` (the code or program) rather than the captured file."""
+    try:
+        model = run()
+    except ModelImportError as err:
+        text = str(err)
+        if text.startswith(CAPTURED):
+            err.args = (source + text[len(CAPTURED):], *err.args[1:])
+        raise
+    model.project.description = model.project.description.replace(CAPTURED, source, 1)
     return model
 
 
 def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks: bool, timeout: float) -> ImportedModel:
     """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote."""
     with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
-        out = Path(temporary) / "captured.onnx"
+        out = Path(temporary) / CAPTURED
         command = [sys.executable, "-m", "studio.torch_capture", *args, str(out), *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
         try:
@@ -75,4 +91,6 @@ def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             reason = lines[-1] if lines else f"the child process ended with status {done.returncode}"
             raise ModelImportError(f"{spec}: {reason}")
-        return import_onnx(out, blocks=blocks)
+        model = import_onnx(out, blocks=blocks)
+        model.warnings[:0] = [line.removeprefix(NOTE) for line in done.stderr.splitlines() if line.startswith(NOTE)]
+        return model
