@@ -238,7 +238,7 @@ def _add_import_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     imported.add_argument("model", help="an .onnx file, a Caffe .prototxt, or PyTorch code as FILE.py:NAME (a module class or a function returning one)")
-    imported.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]", help="for FILE.py:NAME, each input's per-sample shape: 3x224x224, 16:int64")
+    imported.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]", help="for FILE.py:NAME, each input's per-sample shape: 3x224x224, 16:int64 (not needed where the file defines example_inputs())")
     imported.add_argument("--weights", metavar="STATE.pt", help="for FILE.py:NAME, a state dict to load into the module first")
     imported.add_argument(
         "-o",

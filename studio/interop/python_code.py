@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.interop.common import ImportedModel, ModelImportError
@@ -37,6 +38,8 @@ _DIES_WITH_PARENT = (
     "if os.getppid() != parent:\n    sys.exit(1)\n"
     "runpy.run_module('studio.torch_capture', run_name='__main__', alter_sys=True)\n"
 )
+CAPTURED = "captured.onnx"
+NOTE = "note: "  # the child's stderr lines that the import passes on as warnings
 CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 
 
@@ -60,7 +63,7 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
     extra = [arg for text in inputs for arg in ("--input", text)]
     if weights is not None:
         extra += ["--weights", str(Path(weights).resolve())]
-    model = _captured(spec, [str(path), name], extra, path.parent, blocks, timeout, cancel)
+    model = _as_source(spec, lambda: _captured(spec, [str(path), name], extra, path.parent, blocks, timeout, cancel))
     model.project.name = name
     return model
 
@@ -70,15 +73,28 @@ def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S, 
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
-    model = _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout, cancel)
+    model = _as_source(path.name, lambda: _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout, cancel))
     model.project.name = path.stem
+    return model
+
+
+def _as_source(source: str, run: Callable[[], ImportedModel]) -> ImportedModel:
+    """The import `run` makes, its messages and description naming `source` (the code or program) rather than the captured file."""
+    try:
+        model = run()
+    except ModelImportError as err:
+        text = str(err)
+        if text.startswith(CAPTURED):
+            err.args = (source + text[len(CAPTURED):], *err.args[1:])
+        raise
+    model.project.description = model.project.description.replace(CAPTURED, source, 1)
     return model
 
 
 def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks: bool, timeout: float, cancel: threading.Event | None = None) -> ImportedModel:
     """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote; `cancel` kills the child."""
     with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
-        out = Path(temporary) / "captured.onnx"
+        out = Path(temporary) / CAPTURED
         start = [sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid())] if sys.platform.startswith("linux") else [sys.executable, "-m", "studio.torch_capture"]
         command = [*start, *args, str(out), *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
@@ -103,7 +119,9 @@ def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks
             raise ModelImportError(f"{spec}: {_reason(child.returncode, stderr)}")
         if cancel is not None and cancel.is_set():
             raise ModelImportError(f"{spec}: the import was stopped")
-        return import_onnx(out, blocks=blocks)
+        model = import_onnx(out, blocks=blocks)
+        model.warnings[:0] = [line.removeprefix(NOTE) for line in stderr.splitlines() if line.startswith(NOTE)]
+        return model
 
 
 def _reason(returncode: int, stderr: str) -> str:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from studio import torch_capture
 from studio.cli import main
 from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.shapes import analyse
-from studio.interop.common import ModelImportError, import_model
+from studio.interop.common import ImportedModel, ModelImportError, import_model
 from studio.interop.python_code import import_python, is_code_spec
 from tests.interop import onnx_models as om
 
@@ -97,13 +98,22 @@ def test_a_function_returning_a_module_imports_and_the_cli_writes_it(code: Path,
         ("Missing", ["3x16x16"], "defines no 'Missing' (modules it defines: Block, Net)"),
         ("Block", ["3x16x16"], "cannot be built without arguments"),
         ("Net", ["3by16"], "give a per-sample shape such as 3x224x224"),
-        ("Net", [], "give each input's per-sample shape with --input"),
+        ("Net", [], "give each input's per-sample shape with --input (3x224x224, 16:int64), or define example_inputs()"),
+        ("Net", ["4x16x16"], "Net fails on inputs of per-sample shape 4x16x16: RuntimeError:"),
+        ("wide", ["5"], "wide fails on inputs of per-sample shape 5: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
     ],
 )
-def test_a_mistake_is_one_clear_message(code: Path, name: str, inputs: list[str], says: str) -> None:
+def test_a_mistake_is_one_clear_line_of_the_child(code: Path, tmp_path: Path, name: str, inputs: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [str(code), name, str(tmp_path / "out.onnx"), *(arg for shape in inputs for arg in ("--input", shape))]
+    assert torch_capture.main(argv) == 2  # the child's own logic, run here to spare a process per case
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "out.onnx").exists()
+
+
+def test_the_childs_reason_is_the_import_error(code: Path) -> None:
     with pytest.raises(ModelImportError) as err:
-        import_python(f"{code}:{name}", inputs)
-    assert says in str(err.value) and "Traceback" not in str(err.value)
+        import_python(f"{code}:Block", ["3x16x16"])
+    assert str(err.value).startswith(f"{code}:Block: ") and "cannot be built without arguments" in str(err.value) and "Traceback" not in str(err.value)
 
 
 def test_code_that_never_finishes_is_stopped(tmp_path: Path) -> None:
@@ -117,15 +127,13 @@ def test_code_specs_are_told_from_files() -> None:
     assert is_code_spec("models/net.py:ResNet") and not is_code_spec("net.onnx") and not is_code_spec("net.py")
 
 
-def test_a_saved_exported_program_imports_through_the_cli(code: Path, tmp_path: Path) -> None:
+def test_a_saved_exported_program_imports(code: Path, tmp_path: Path) -> None:
     original = loaded(code, "Net")
     x = torch.randn(2, 3, 16, 16)
     program = torch.export.export(original, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
     saved = tmp_path / "net.pt2"
     torch.export.save(program, saved)
-    out = tmp_path / "net.lstudio"
-    assert main(["import", str(saved), "-o", str(out)]) == 0
-    imported = import_model(saved)
+    imported = import_model(saved)  # as `layer-studio import net.pt2` and File > Import Model do
     assert analyse(imported.project.graph).summary().trainable_params == sum(p.numel() for p in original.parameters())
     with torch.no_grad():
         torch.testing.assert_close(om.generated_model(imported).eval()(x), original(x), rtol=1e-5, atol=1e-5)
@@ -136,3 +144,83 @@ def test_a_file_that_is_not_a_program_is_refused_by_name(tmp_path: Path) -> None
     bad.write_bytes(b"not a zip archive")
     with pytest.raises(ModelImportError, match="not a program saved with torch.export.save"):
         import_model(bad)
+
+
+EXTRAS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, ids, scale):
+            return self.fc(self.emb(ids).mean(1)) * scale
+
+
+    def example_inputs():
+        return torch.randint(0, 10, (1, 7)), torch.rand(1, 1)
+
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(6, 4)
+            self.b = nn.Linear(6, 4)
+
+        def forward(self, x):
+            if x.sum() > -1e9:
+                return self.a(x)
+            return self.b(x)
+
+
+    class Sorted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y + torch.sort(y, 1)[0]
+''')
+
+
+@pytest.fixture(scope="module")
+def extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("extras") / "extras.py"
+    path.write_text(EXTRAS)
+    return path
+
+
+def with_weights(path: Path, name: str, inputs: list[str], folder: Path) -> tuple[torch.nn.Module, ImportedModel]:
+    """The module built here and its import holding the same weights."""
+    original = loaded(path, name)
+    torch.save(original.state_dict(), folder / f"{name}.pt")
+    return original, import_python(f"{path}:{name}", inputs, folder / f"{name}.pt")
+
+
+def test_the_files_example_inputs_stand_for_input_shapes(extras: Path, tmp_path: Path) -> None:
+    original, imported = with_weights(extras, "Tagger", [], tmp_path)
+    ids, scale = torch.randint(0, 10, (4, 7)), torch.rand(4, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(om.generated_model(imported).eval()(ids, scale), original(ids, scale), rtol=1e-5, atol=1e-6)
+
+
+def test_code_that_torch_export_refuses_is_traced_and_says_so(extras: Path, tmp_path: Path) -> None:
+    original, imported = with_weights(extras, "Branchy", ["6"], tmp_path)
+    assert any("torch.export could not capture Branchy" in w and "traced with TorchScript" in w for w in imported.warnings)
+    x = torch.randn(3, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(om.generated_model(imported).eval()(x), original(x), rtol=1e-5, atol=1e-6)
+
+
+def test_an_operation_with_no_layer_is_named_with_its_line_of_code(extras: Path) -> None:
+    with pytest.raises(ModelImportError) as err:
+        import_python(f"{extras}:Sorted", ["8"])
+    message = str(err.value)
+    assert message.startswith(f"{extras}:Sorted: 1 operator with no Layer Studio mapping")
+    line = EXTRAS.splitlines().index("        return y + torch.sort(y, 1)[0]") + 1
+    assert f"aten.sort at extras.py line {line}: return y + torch.sort(y, 1)[0]" in message
