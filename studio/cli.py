@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--weights",
         help="a state dict (.pt, or .npz of NumPy arrays) to export instead of the "
-        "project's own weights (training.weights) or, without those, seeded weights",
+        "project's own weights (training.weights; layers edited since they were made start from --seed, "
+        "with a warning) or, without those, seeded weights",
     )
     from studio.codegen.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
@@ -205,6 +206,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             weights=weights,
             project_path=args.file,
             opset=args.opset,
+            partial=not args.weights,  # the project's own weights may have been outgrown by an edit
         )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)

@@ -488,7 +488,7 @@ class FileController(QObject):
         from studio.codegen.names import CodegenError
 
         try:
-            result = export_project(project, target, path, weights=weights, project_path=project_path)
+            result = export_project(project, target, path, weights=weights, project_path=project_path, partial=True)
         except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
             self.export_finished.emit(False, str(err))
             return

@@ -17,6 +17,7 @@ from studio import torch_capture
 from studio.cli import main
 from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
+from studio.graph.project import load_project, save_project
 from studio.graph.shapes import analyse
 from studio.interop.common import ImportedModel, ModelImportError, import_model
 from studio.interop.python_code import import_python, is_code_spec
@@ -224,3 +225,61 @@ def test_an_operation_with_no_layer_is_named_with_its_line_of_code(extras: Path)
     assert message.startswith(f"{extras}:Sorted: 1 operator with no Layer Studio mapping")
     line = EXTRAS.splitlines().index("        return y + torch.sort(y, 1)[0]") + 1
     assert f"aten.sort at extras.py line {line}: return y + torch.sort(y, 1)[0]" in message
+
+
+DIGITS = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Block(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+            self.bn = nn.BatchNorm2d(channels)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)) + x)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(1, 8, 3, padding=1)
+            self.layer = nn.Sequential(Block(8), Block(8))
+            self.head = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x):
+            x = self.layer(torch.relu(self.stem(x)))
+            return self.head(x.mean((2, 3)))
+''')
+
+
+def test_the_way_back_and_an_edited_import_exports_and_trains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = tmp_path / "digits_net.py"
+    code.write_text(DIGITS)
+    original = loaded(code, "Net")
+    om.randomized(original)
+    torch.save(original.state_dict(), tmp_path / "trained.pt")
+    project_file = tmp_path / "net.lstudio"
+    assert main(["import", f"{code}:Net", "--input", "1x8x8", "--weights", str(tmp_path / "trained.pt"), "-o", str(project_file)]) == 0
+    assert main(["export", str(project_file), "--to", "pytorch", "-o", str(tmp_path / "back.py")]) == 0
+    fresh = loaded(code, "Net")
+    fresh.load_state_dict(torch.load(tmp_path / "back.pt", weights_only=True))  # strict: the original's keys, every one
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), original(x), rtol=1e-5, atol=1e-6)
+
+    project = load_project(project_file)
+    head, stage = (next(b for b in project.blocks if b.name == name) for name in ("Head", "Layer"))
+    head.graph.set_param(head.graph.node_by_name("0").id, "out_features", 48)  # a layer's width
+    stage.graph.set_param(stage.graph.node_by_name("1").id, "repeat", 2)  # a block's repeat count
+    save_project(project, project_file)
+    capsys.readouterr()
+    assert main(["export", str(project_file), "--to", "pytorch", "-o", str(tmp_path / "edited.py")]) == 0
+    assert "no longer fit head.0, head.2, layer.1.1.bn, layer.1.1.conv" in capsys.readouterr().err
+    edited = torch.load(tmp_path / "edited.pt", weights_only=True)
+    assert edited["head.0.weight"].shape == (48, 8) and len([k for k in edited if k.endswith("conv.weight")]) == 3
+    torch.testing.assert_close(edited["stem.weight"], original.stem.weight.detach())  # what still fits keeps its numbers
+    assert main(["train", str(project_file), "--epochs", "1", "--out", str(tmp_path / "runs")]) == 0
+    assert "best validation accuracy" in capsys.readouterr().out
