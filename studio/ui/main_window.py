@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoStack
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QKeySequence,
+    QShowEvent,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
     QMenu,
+    QScrollArea,
     QToolBar,
     QUndoView,
     QVBoxLayout,
@@ -25,6 +33,7 @@ from studio.ui.canvas.block_actions import EXPAND_KEY, OPEN_KEYS
 from studio.ui.canvas.breadcrumb import Breadcrumb
 from studio.ui.canvas.view import CanvasView
 from studio.ui.code_preview import CodePreview
+from studio.ui.dock_layout import DockLayout
 from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
@@ -34,8 +43,7 @@ from studio.ui.recovery import settings
 from studio.ui.summary import summary_text
 from studio.ui.train_panel import TrainingPanel
 
-LAYOUT_VERSION = 2  # bump when the docks change, so an old saved layout is not restored onto new docks
-TRAINING_HEIGHT = 360  # the training panel's height when it comes into view
+LAYOUT_VERSION = 3  # bump when the docks change, so an old saved layout is not restored onto new docks
 THEMES = {"system": "Follow System", "light": "Light", "dark": "Dark"}
 
 
@@ -68,6 +76,7 @@ class MainWindow(QMainWindow):
         self.history = QUndoView(self.undo_stack, self)
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
+        self.history.setMinimumHeight(self.history.fontMetrics().lineSpacing())  # scrolls; the Problems strip may be one line
         self.training = TrainingPanel(self.document, self)
         self.docks = self._make_docks()
         self.summary_label = QLabel(self)
@@ -98,46 +107,43 @@ class MainWindow(QMainWindow):
 
     # ----- layout -----
     def _make_docks(self) -> dict[str, QDockWidget]:
-        areas = Qt.DockWidgetArea
         specs = [
-            ("palette", "Layers", self.layer_palette, areas.LeftDockWidgetArea),
-            ("inspector", "Inspector", self.inspector, areas.RightDockWidgetArea),
-            ("codePreview", "Code", self.code_preview, areas.RightDockWidgetArea),
-            ("problems", "Problems", self.problems, areas.BottomDockWidgetArea),
-            ("history", "History", self.history, areas.BottomDockWidgetArea),
-            ("train", "Training", self.training, areas.BottomDockWidgetArea),
+            ("palette", "Layers", self.layer_palette),
+            ("inspector", "Inspector", self.inspector),
+            ("codePreview", "Code", self.code_preview),
+            ("problems", "Problems", self.problems),
+            ("history", "History", self.history),
+            ("train", "Training", _scrolled(self.training, "trainScroll")),
         ]
         docks = {}
-        for name, title, widget, area in specs:
+        for name, title, widget in specs:
             dock = QDockWidget(title, self)
             dock.setObjectName(f"{name}Dock")
             dock.setWidget(widget)
-            self.addDockWidget(area, dock)
             docks[name] = dock
-        self.tabifyDockWidget(docks["inspector"], docks["codePreview"])
-        self.tabifyDockWidget(docks["problems"], docks["history"])
-        self.tabifyDockWidget(docks["history"], docks["train"])
-        docks["train"].visibilityChanged.connect(self._on_training_shown)
-        docks["inspector"].raise_()
-        docks["problems"].raise_()
-        self.resizeDocks(
-            [docks["palette"], docks["inspector"]],
-            [230, 390],
-            Qt.Orientation.Horizontal,
-        )
-        self.resizeDocks([docks["problems"]], [120], Qt.Orientation.Vertical)
+        docks["train"].visibilityChanged.connect(self.training.on_dock_visibility)
+        self.dock_layout = DockLayout(self, docks, self.problems)
+        self.dock_layout.place()
         return docks
 
     def _restore_layout(self) -> None:
         store = settings()
         geometry = store.value("window/geometry")
-        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
-            pass
-        else:
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             self.resize(1440, 900)
         state = store.value("window/state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state, LAYOUT_VERSION)
+        self._default_sizes_pending = not (isinstance(state, QByteArray) and self.restoreState(state, LAYOUT_VERSION))
+
+    def reset_layout(self) -> None:
+        """View > Reset Layout: the docks back in their default places and sizes."""
+        self.dock_layout.reset()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._default_sizes_pending:
+            self._default_sizes_pending = False
+            self.dock_layout.apply_sizes()
+        QTimer.singleShot(0, self.dock_layout.activate)
 
     def save_layout(self) -> None:
         """Remember the window's size and the docks' places for the next start."""
@@ -296,6 +302,12 @@ class MainWindow(QMainWindow):
                 "Ctrl+L",
                 "Lay the network out in layers, left to right",
             ),
+            "reset_layout": self._action(
+                "&Reset Layout",
+                self.reset_layout,
+                None,
+                "Put every panel back in its place and size",
+            ),
             "train": self._action(
                 "&Train",
                 self.train,
@@ -398,6 +410,7 @@ class MainWindow(QMainWindow):
         panels = view.addMenu("&Panels")
         for dock in self.docks.values():
             panels.addAction(dock.toggleViewAction())
+        view.addAction(self.act["reset_layout"])
 
         run = bar.addMenu("&Run")
         run.addActions([a["train"], a["stop_training"]])
@@ -477,15 +490,8 @@ class MainWindow(QMainWindow):
         if dock.visibleRegion().isEmpty():
             dock.show()
             dock.raise_()
-        self._on_training_shown(True)
+        self.training.on_dock_visibility(True)
         self.training.train()
-
-    def _on_training_shown(self, shown: bool) -> None:
-        """Give the training panel room for its curves when it comes into view."""
-        dock = self.docks["train"]
-        if shown and not dock.isFloating() and dock.height() < TRAINING_HEIGHT - 60:
-            self.resizeDocks([dock], [TRAINING_HEIGHT], Qt.Orientation.Vertical)
-        self.training.on_dock_visibility(shown)
 
     def _show_refusal(self, message: str) -> None:
         self.statusBar().showMessage(message, 6000)
@@ -557,3 +563,14 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.files.close()
         event.accept()
+
+
+def _scrolled(widget: QWidget, name: str) -> QScrollArea:
+    """`widget` in a frameless scroll area, so its dock can be dragged smaller than the widget's minimum."""
+    scroll = QScrollArea()
+    scroll.setObjectName(name)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(widget)
+    scroll.setMinimumHeight(scroll.fontMetrics().lineSpacing())
+    return scroll

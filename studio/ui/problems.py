@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QHeaderView,
     QLabel,
-    QStackedLayout,
     QStyle,
     QTreeView,
     QVBoxLayout,
@@ -38,6 +37,7 @@ from studio.ui.levels import InnerProblem, inner_problems
 SEVERITY_RANK = {"error": 0, "warning": 1}
 NETWORK = "network"
 UPDATE_DELAY_MS = 30  # lets a burst of edits (a paste, a macro) become one rebuild
+MOST_ROWS_SHOWN = 6  # the Problems dock grows to show this many rows at most; more scroll
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -240,21 +240,18 @@ class ProblemsView(QWidget):
 
         self.empty = QLabel(self)
         self.empty.setObjectName("noProblems")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.setContentsMargins(8, 2, 8, 2)
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.empty.setText(
-            "<p style='font-size:large'>No problems</p>"
-            "<p>Every layer is connected and every shape fits.</p>"
-        )
+        self.empty.setText("No problems: every layer is connected and every shape fits.")
+        self.empty.setToolTip("Errors and warnings of the network are listed here as you edit")
 
-        self._pages = QStackedLayout()
-        self._pages.addWidget(self.view)
-        self._pages.addWidget(self.empty)
+        # NOTE: the list is hidden, not stacked, when empty: a hidden widget adds nothing to the
+        # minimum height, so the Problems dock can shrink to the one line of `empty`.
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self._pages)
+        layout.setSpacing(0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.empty, 0)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -281,7 +278,8 @@ class ProblemsView(QWidget):
         current = self.model.problem(self.view.currentIndex())
         if self.model.set_rows(problem_rows(self.document)):
             self._restore_current(current)
-        self._pages.setCurrentWidget(self.view if self.model.rowCount() else self.empty)
+        self.view.setVisible(self.model.rowCount() > 0)
+        self.empty.setVisible(self.model.rowCount() == 0)
         rows = self.model.rows
         counts = (
             sum(r.severity == "error" for r in rows),
@@ -290,6 +288,15 @@ class ProblemsView(QWidget):
         if counts != self._counts:
             self._counts = counts
             self.counts_changed.emit(*counts)
+
+    def preferred_height(self, most_rows: int = MOST_ROWS_SHOWN) -> int:
+        """The height that shows every problem, up to `most_rows` rows; one line when there are none."""
+        rows = self.model.rowCount()
+        if rows == 0:
+            return self.empty.sizeHint().height()
+        row = max(self.view.sizeHintForRow(0), self.view.fontMetrics().lineSpacing() + 4)
+        frame = 2 * self.view.frameWidth()
+        return self.view.header().sizeHint().height() + row * min(rows, most_rows) + frame
 
     # ----- internals -----
     def _schedule(self, *_: object) -> None:

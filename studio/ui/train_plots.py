@@ -104,7 +104,7 @@ class TrainingCurves(QWidget):
         self.loss_plot.getPlotItem().getViewBox().enableAutoRange(y=False)
         self.lr_plot.getPlotItem().getViewBox().enableAutoRange(y=False)
         # room for the title that names the three curves
-        self.loss_plot.setMinimumWidth(250)
+        self.loss_plot.setMinimumWidth(180)
         layout.addWidget(self.loss_plot, 5)
         layout.addWidget(self.accuracy_plot, 4)
         layout.addWidget(self.lr_plot, 3)
@@ -335,7 +335,7 @@ class TrainingCurves(QWidget):
 def _plot(name: str) -> pg.PlotWidget:
     plot = pg.PlotWidget()
     plot.setObjectName(name)
-    plot.setMinimumSize(180, 150)
+    plot.setMinimumSize(130, 110)
     item = plot.getPlotItem()
     item.setLabel("bottom", "epoch")
     item.showGrid(x=True, y=True, alpha=0.25)
