@@ -1,7 +1,8 @@
 """The code preview: the network as PyTorch or Keras source, kept current while the graph is edited.
 
 Generating a large network takes tens of milliseconds, so the preview waits for a pause in the
-edits and regenerates only while it can be seen; when shown again it catches up.
+edits and regenerates only while it can be seen; when shown again it catches up. The selected
+layers' lines are highlighted, and selecting a layer scrolls its code into view.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QPalette, QShowEvent
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QPalette,
+    QShowEvent,
+    QTextCursor,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -17,12 +25,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.graph.model import Event, NodeMoved
 from studio.graph.project import Project
+from studio.ui.code_lines import layer_lines
 from studio.ui.document import Document
 from studio.ui.highlighter import PythonHighlighter
 from studio.ui.problems import problem_rows
@@ -99,6 +109,8 @@ class CodePreview(QWidget):
         self._edited = False
         self._scroll_to_top = True
         self._level_pending = False  # a block was opened or left: show its code at the next refresh
+        self._highlighted: list[int] = []
+        self._reveal_pending = False  # the selection changed: scroll to its code at the next refresh
 
         self.target_box = QComboBox(self)
         self.target_box.setObjectName("codeTarget")
@@ -152,6 +164,7 @@ class CodePreview(QWidget):
         document.reset.connect(self._mark_stale)
         document.renamed.connect(lambda _name: self._mark_stale())  # the class is named after the project
         document.level_changed.connect(self._level_changed)
+        document.selection_changed.connect(self._selection_changed)
 
     # ----- public -----
     def text(self) -> str:
@@ -192,6 +205,7 @@ class CodePreview(QWidget):
         if self._level_pending:
             self._level_pending = False
             self.show_level()
+        self.show_selection(scroll=self._reveal_pending)
 
     def show_level(self) -> int | None:
         """Scroll to the code of the block open in the editor (its class, or its Keras function); return its line."""
@@ -206,6 +220,27 @@ class CodePreview(QWidget):
                 self.editor.verticalScrollBar().setValue(number)
                 return number
         return None
+
+    def highlighted_lines(self) -> list[int]:
+        """The 0-based lines highlighted as the selected layers' code."""
+        return list(self._highlighted)
+
+    def show_selection(self, scroll: bool = True) -> list[int]:
+        """Highlight the selected layers' lines (their attributes and forward statements); with `scroll`, bring them into view."""
+        self._reveal_pending = False
+        lines: list[int] = []
+        if self.is_code():
+            graph, levels = self.document.graph, self.document.levels
+            block = levels[-1].block if levels else None
+            for node_id in self.document.selected_ids:
+                if node_id in graph:
+                    node = graph.node(node_id)
+                    lines += layer_lines(self._text, node.name, node.type, block)
+        self._highlighted = sorted(set(lines))
+        self._paint_highlight()
+        if scroll and self._highlighted:
+            self._scroll_to(self._highlighted)
+        return self.highlighted_lines()
 
     def copy_to_clipboard(self) -> None:
         """Put the code on the clipboard."""
@@ -222,6 +257,8 @@ class CodePreview(QWidget):
         super().showEvent(event)
         if self._stale:
             self._timer.start(0)
+        elif self._reveal_pending:
+            self.show_selection()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -234,8 +271,44 @@ class CodePreview(QWidget):
                 self._dark = dark
                 self.highlighter.set_dark(dark)
                 self._show_status()
+            self._paint_highlight()
 
     # ----- internals -----
+    def _selection_changed(self, _ids: object) -> None:
+        if self._stale or not self.isVisible():
+            self._reveal_pending = True
+        else:
+            self.show_selection()
+
+    def _paint_highlight(self) -> None:
+        color = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+        color.setAlpha(70 if current_theme().dark else 50)
+        selections = []
+        document = self.editor.document()
+        for number in self._highlighted:
+            block = document.findBlockByNumber(number)
+            if not block.isValid():
+                continue
+            selection = QTextEdit.ExtraSelection()
+            selection.format.setBackground(color)
+            selection.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+            selection.cursor = QTextCursor(block)
+            selections.append(selection)
+        self.editor.setExtraSelections(selections)
+
+    def _scroll_to(self, lines: list[int]) -> None:
+        """Show `lines` whole when they fit in the view, else their first line a quarter of the way down."""
+        bar = self.editor.verticalScrollBar()
+        shown = max(1, self.editor.viewport().height() // max(1, self.editor.fontMetrics().lineSpacing()))
+        first, last = lines[0], lines[-1]
+        if last - first + 1 <= shown:
+            top = first - (shown - (last - first + 1)) // 2
+        else:
+            top = first - shown // 4
+        if not (bar.value() <= first and last < bar.value() + shown):
+            bar.setValue(max(0, top))
+        self.editor.horizontalScrollBar().setValue(0)
+
     def _level_changed(self) -> None:
         self._level_pending = True
         if not self._stale and self.is_code():

@@ -1,4 +1,4 @@
-"""The inspector: the selected layer's name, parameters, tensor shapes, size and problems."""
+"""The inspector: the selected layer's name, problems, parameters, tensor shapes and size."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ from studio.ui.icons import category_pixmap
 from studio.ui.instance_bar import InstanceBar, mark_bound
 from studio.ui.param_editors import EscapableLineEdit, ParamEditor, make_editor
 from studio.ui.theme import current_theme
+
+
+FIRST_SECTION = 4  # the page's rows above its sections: header, name problem, diagnostics, description
 
 
 class Inspector(QWidget):
@@ -167,7 +170,7 @@ class Inspector(QWidget):
         else:
             self._page = _NodePage(self.document.graph, node_id)
             if self.document.graph.node(node_id).block is not None:
-                self._page.layout().insertWidget(3, InstanceBar(self.document, node_id, self._page))
+                self._page.layout().insertWidget(FIRST_SECTION, InstanceBar(self.document, node_id, self._page))
             mark_bound(self.document, node_id, self._page.editors)
         if old is not None:
             self._scroll.takeWidget()
@@ -294,6 +297,15 @@ class _NodePage(QWidget):
 
         self.name_problem = _problem_label("name_problem")
         layout.addWidget(self.name_problem)
+        # the layer's problems come first, where they are seen without scrolling
+        self.diagnostics = QLabel()
+        self.diagnostics.setObjectName("diagnostics")
+        self.diagnostics.setWordWrap(True)
+        self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
+        self.diagnostics.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        layout.addWidget(self.diagnostics)
         doc = QLabel(spec.doc)
         doc.setObjectName("doc_label")
         doc.setWordWrap(True)
@@ -343,15 +355,6 @@ class _NodePage(QWidget):
         self.size_form = size_form
         layout.addLayout(size_form)
 
-        layout.addWidget(_section("Problems"))
-        self.diagnostics = QLabel()
-        self.diagnostics.setObjectName("diagnostics")
-        self.diagnostics.setWordWrap(True)
-        self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
-        self.diagnostics.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-        )
-        layout.addWidget(self.diagnostics)
         layout.addStretch(1)
 
         self.apply_theme()

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.block_library.message.connect(self._show_refusal)
         self.document.reset.connect(self.block_library.refresh)
         self.canvas.node_activated.connect(self._show_inspector)
+        self.document.selection_changed.connect(self._raise_inspector)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
         self.document.renamed.connect(self.update_title)
@@ -499,6 +500,12 @@ class MainWindow(QMainWindow):
     def _show_inspector(self, *_: object) -> None:
         self.docks["inspector"].show()
         self.docks["inspector"].raise_()
+
+    def _raise_inspector(self, ids: list[str]) -> None:
+        """A selected layer brings the inspector in front of a dock tabbed over it (a closed inspector stays closed)."""
+        dock = self.docks["inspector"]
+        if ids and not dock.isHidden() and dock.visibleRegion().isEmpty():
+            dock.raise_()
 
     def _add_from_palette(self, layer_type: str) -> None:
         self.canvas.add_layer_at_center(layer_type)
