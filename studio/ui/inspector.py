@@ -35,7 +35,6 @@ from studio.ui.instance_bar import InstanceBar, mark_bound
 from studio.ui.param_editors import EscapableLineEdit, ParamEditor, make_editor
 from studio.ui.theme import current_theme
 
-
 FIRST_SECTION = 4  # the page's rows above its sections: header, name problem, diagnostics, description
 
 
