@@ -1,8 +1,8 @@
 """The editor's dock layout: where each dock goes by default, how tall the bottom tabs are, Reset Layout.
 
-The canvas keeps most of the window. The inspector over the code preview runs the full height on
-the right; the palette sits left of the canvas; Problems, History and Training share one tabbed
-dock under both. Problems is a one-line strip while there are none and grows when some appear;
+The canvas keeps most of the window. The palette sits left of it, the inspector over the code
+preview right of it; Problems, History and Training share one tabbed dock under all three, the
+whole width of the window, which the training panel's curves need. Problems is a one-line strip while there are none and grows when some appear;
 Training gets a share of the window when it comes into view; each bottom tab otherwise gets back
 the height it had when the user last left it.
 """
@@ -47,7 +47,7 @@ class DockLayout(QObject):
         """Put every dock in its default place, docked and shown, Inspector and Problems in front."""
         window, docks = self.window, self.docks
         window.setCorner(Qt.Corner.TopRightCorner, Area.RightDockWidgetArea)
-        window.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
+        window.setCorner(Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
         window.setCorner(Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea)
         window.setCorner(Qt.Corner.BottomLeftCorner, Area.BottomDockWidgetArea)
         for name in LEFT:
