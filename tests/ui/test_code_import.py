@@ -341,8 +341,8 @@ def test_cancelling_or_closing_the_progress_returns_at_once_and_sets_the_event(w
 
     def stop() -> None:
         dialog = progress_dialog(window)
-        if dialog is None or not events:
-            return
+        if dialog is None or not events or (how == "escape" and not dialog.isActiveWindow()):
+            return  # Escape reaches the dialog's Cancel shortcut once it is the active window, as for a user
         timer.stop()
         if how == "button":
             dialog.findChild(QPushButton).click()
