@@ -343,3 +343,29 @@ def test_follows_a_switch_to_the_dark_theme(qtbot, preview):
         )
     finally:
         theme.use_theme(None)
+
+
+def test_a_layer_selected_inside_a_block_is_highlighted_in_its_class_and_follows_edits(qtbot, resnet):
+    preview = CodePreview(resnet)
+    qtbot.addWidget(preview)
+    preview.resize(700, 300)
+    preview.show()
+    qtbot.waitExposed(preview)
+    resnet.open_instance(resnet.graph.node_by_name("layer2_0").id)
+    resnet.select([resnet.graph.node_by_name("conv2").id])
+    qtbot.waitUntil(lambda: bool(preview.highlighted_lines()))
+    lines = preview.text().splitlines()
+    picked = [lines[i].strip() for i in preview.highlighted_lines()]
+    assert picked[0].startswith("self.conv2 = nn.Conv2d(") and "conv2 = self.conv2(relu)" in picked
+    start = next(i for i, line in enumerate(lines) if line.startswith("class BasicBlock("))
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith("class "))
+    assert all(start < i < end for i in preview.highlighted_lines())
+    bar = preview.editor.verticalScrollBar()
+    assert bar.value() <= preview.highlighted_lines()[0] < bar.value() + 12  # scrolled to it
+    before = preview.text()
+    resnet.set_param(resnet.graph.node_by_name("conv2").id, "bias", True)  # the code changes; the highlight follows
+    qtbot.waitUntil(lambda: preview.text() != before)
+    lines = preview.text().splitlines()
+    picked = [lines[i].strip() for i in preview.highlighted_lines()]
+    assert picked[0].startswith("self.conv2 = nn.Conv2d(") and "conv2 = self.conv2(relu)" in picked
+    assert len(preview.editor.extraSelections()) == len(picked)
