@@ -115,6 +115,7 @@ class TrainingPanel(QWidget):
 
     running_changed = Signal(bool)
     run_finished = Signal(dict)  # the run's final event ("done" or "failed")
+    layer_event = Signal(dict)  # start, layers, layer_epoch, done, failed: for the canvas's live figures
 
     def __init__(
         self,
@@ -259,6 +260,7 @@ class TrainingPanel(QWidget):
             return
         self._views_built = True
         from studio.ui.train_history import RunHistory
+        from studio.ui.train_layers import LayerStatsView
         from studio.ui.train_plots import TrainingCurves
         from studio.ui.train_preview import DatasetPreview
         from studio.ui.train_results import ResultsView
@@ -270,6 +272,7 @@ class TrainingPanel(QWidget):
         self.history.runs_selected.connect(self._overlay_runs)
         self.results = ResultsView()
         self.preview = DatasetPreview()
+        self.layer_stats = LayerStatsView()
         curves_page = QSplitter(Qt.Orientation.Horizontal)
         curves_page.setObjectName("curvesPage")
         curves_page.setChildrenCollapsible(False)
@@ -288,6 +291,7 @@ class TrainingPanel(QWidget):
         curves_page.setSizes([900, 300])
         self.tabs.addTab(curves_page, "Curves")
         self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.layer_stats, "Layers")
         self.tabs.addTab(self.preview, "Dataset")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._views_stack.addWidget(self.tabs)
@@ -390,6 +394,9 @@ class TrainingPanel(QWidget):
             if not self.running and not self.sample.text:
                 for run in self.history.runs[:1]:
                     self.sample.show_run(run.run_dir, self.history.label_of(run.run_dir))
+            if not self.running and not self.history.selected_dirs():
+                latest = self.history.runs[0].run_dir if self.history.runs else None
+                self.layer_stats.show_run(latest, self.history.label_of(latest) if latest else "")
 
     # ----- events from the worker -----
     def _poll(self) -> None:
@@ -417,6 +424,8 @@ class TrainingPanel(QWidget):
         if self._final is not None:
             return
         kind = event.get("kind")
+        if kind in _LAYER_KINDS:
+            self.layer_event.emit(event)
         handler = getattr(self, f"_on_{kind}", None) if kind in _KINDS else None
         if handler is not None:
             handler(event)
@@ -725,9 +734,12 @@ class TrainingPanel(QWidget):
         )
         if run_dirs and not self.running:
             self.sample.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
+        if run_dirs:
+            self.layer_stats.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
 
 
 _KINDS = ("start", "step", "epoch", "evaluation", "done", "failed")
+_LAYER_KINDS = ("start", "layers", "layer_epoch", "done", "failed")
 
 
 def _duration(seconds: float) -> str:
