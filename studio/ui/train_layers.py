@@ -92,11 +92,13 @@ class LayerStatsView(QWidget):
         layout.addWidget(self.note)
         self.stats: dict[str, Any] | None = None
         self.run_dir: Path | None = None
+        self.order: list[str] = []
         self.show_run(None)
 
-    def show_run(self, run_dir: str | Path | None, label: str = "") -> None:
-        """Show a run's statistics (None: no run chosen)."""
+    def show_run(self, run_dir: str | Path | None, label: str = "", order: list[str] | None = None) -> None:
+        """Show a run's statistics (None: no run chosen), rows in the network's flow `order` of top-level node ids where given."""
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.order = list(order or [])
         self.stats = None
         self.title.setText(f"Per-layer statistics · run {label}" if label and run_dir is not None else "Per-layer statistics")
         if run_dir is None:
@@ -130,7 +132,8 @@ class LayerStatsView(QWidget):
             return
         column = fields.index(key)
         epochs = stats["epochs"]
-        layers = list(stats["layers"].items())
+        rank = {node_id: i for i, node_id in enumerate(self.order)}
+        layers = sorted(stats["layers"].items(), key=lambda item: rank.get(item[0].split(".", 1)[0], len(rank)))
         flags: dict[str, list[tuple[int, str]]] = {}
         for flag in stats["flags"]:
             if isinstance(flag, dict) and flag.get("layer") in stats["layers"]:

@@ -396,7 +396,7 @@ class TrainingPanel(QWidget):
                     self.sample.show_run(run.run_dir, self.history.label_of(run.run_dir))
             if not self.running and not self.history.selected_dirs():
                 latest = self.history.runs[0].run_dir if self.history.runs else None
-                self.layer_stats.show_run(latest, self.history.label_of(latest) if latest else "")
+                self.layer_stats.show_run(latest, self.history.label_of(latest) if latest else "", self._flow())
 
     # ----- events from the worker -----
     def _poll(self) -> None:
@@ -735,7 +735,11 @@ class TrainingPanel(QWidget):
         if run_dirs and not self.running:
             self.sample.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
         if run_dirs:
-            self.layer_stats.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
+            self.layer_stats.show_run(run_dirs[0], self.history.label_of(run_dirs[0]), self._flow())
+
+    def _flow(self) -> list[str]:
+        """The network's node ids in the order data flows (the per-layer table's row order)."""
+        return self.document.network_analysis.ordered_ids()
 
 
 _KINDS = ("start", "step", "epoch", "evaluation", "done", "failed")
