@@ -16,13 +16,15 @@ from studio.graph.project import load_project, project_to_dict
 from studio.train import layer_stats
 from studio.train.engine import NoControl, run_training
 from studio.train.request import TrainRequest
-from studio.ui import layer_live
+from studio.ui import layer_live, open_main_window
 from studio.ui.canvas.scene import GraphScene
+from studio.ui.files import Unsaved
 from studio.ui.layer_live import LiveLayerStats
 from studio.ui.problems import ProblemsView
 from studio.ui.theme import DARK, LIGHT, use_theme
 from studio.ui.train_layers import LayerStatsView
 from tests.ui.helpers import EXAMPLES
+from tests.ui.test_train_panel import FakeWorker
 
 
 def live(qtbot, document) -> tuple[LiveLayerStats, GraphScene, ProblemsView]:
@@ -162,26 +164,38 @@ class _Option:
     """paint() reads nothing from its option but the level of detail, which comes from the painter."""
 
 
-def test_the_run_view_reads_the_statistics_of_a_real_run(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_run_reaches_the_cards_through_the_window_and_its_table_afterwards(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(layer_stats, "PROBE_INTERVAL", 0.0)
     project = load_project(EXAMPLES / "digits_cnn.lstudio")
-    done = run_training(TrainRequest(project_to_dict(project), None, {"epochs": 1}, str(tmp_path)), lambda _e: None, NoControl())
+    events: list[dict[str, Any]] = []
+    done = run_training(TrainRequest(project_to_dict(project), None, {"epochs": 1}, str(tmp_path)), events.append, NoControl())
     assert done["kind"] == "done"
-    view = LayerStatsView()
-    qtbot.addWidget(view)
-    view.show_run(done["run_dir"], "the run")
+    window = open_main_window(EXAMPLES / "digits_cnn.lstudio")
+    qtbot.addWidget(window)
+    panel = window.training
+    panel._runs_root = tmp_path
+    panel._worker_factory = lambda request: FakeWorker(request)
+    assert panel.train()
+    panel.worker.feed(*events)
+    panel._poll()  # the events as the worker hands them over, the final one included
+    cards = window.canvas.graph_scene.nodes
+    conv = cards["n2"].figures
+    assert conv is not None and conv.stale and conv.grad == [e for e in events if e["kind"] == "layers"][-1]["layers"]["n2"][3]
+    assert cards["n1"].figures is None  # the Input: no module, no figures
     kept: dict[str, Any] = json.loads((Path(done["run_dir"]) / "layer_stats.json").read_text())
+    view = panel.layer_stats
     table = view.table
+    assert view.run_dir == Path(done["run_dir"])  # the finished run, listed first
     assert table.rowCount() == len(kept["layers"]) and table.columnCount() == len(kept["epochs"]) + 2
-    conv = list(kept["layers"]).index("n2")
-    assert table.item(conv, 0).text() == "conv1"
-    assert table.item(conv, 1).text() == f"{kept['epochs'][0]['n2'][3]:.3g}"  # gradient norm first
+    assert [table.item(r, 0).text() for r in range(3)] == ["conv1", "relu1", "conv2"]  # in the order data flows
+    assert table.item(0, 1).text() == f"{kept['epochs'][0]['n2'][3]:.3g}"  # gradient norm first
     view.figure.setCurrentIndex(3)  # zeros
-    relu = list(kept["layers"]).index("n3")
-    assert table.item(relu, 1).text() == f"{kept['epochs'][0]['n3'][2]:.1%}"
+    assert table.item(1, 1).text() == f"{kept['epochs'][0]['n3'][2]:.1%}"
     (Path(done["run_dir"]) / "layer_stats.json").unlink()
     view.show_run(done["run_dir"], "an older run")
     assert table.isHidden() and "no per-layer statistics" in view.note.text()
+    window.files.ask_unsaved = lambda: Unsaved.DISCARD
+    window.files.close()
 
 
 def test_a_flagged_layer_is_tinted_from_its_epoch_and_a_broken_file_is_named(qtbot, tmp_path: Path) -> None:
