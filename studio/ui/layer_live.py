@@ -103,8 +103,8 @@ class LiveLayerStats(QObject):
 
     def _on_graph_changed(self, event: object) -> None:
         structural = isinstance(event, (NodeAdded, NodeRemoved, EdgeAdded, EdgeRemoved))
-        if isinstance(event, ParamChanged) and not self.document.levels:
-            structural = event.node_id in self.run.cards
+        if isinstance(event, ParamChanged):  # at the top, a layer without figures (the Input's statistics) changes none
+            structural = bool(self.document.levels) or event.node_id in self.run.cards
         if structural and (self.run.cards or self.run.flags):
             self.clear()
 
