@@ -24,7 +24,6 @@ from studio.ui.problems import ProblemsView
 from studio.ui.theme import DARK, LIGHT, use_theme
 from studio.ui.train_layers import LayerStatsView
 from tests.ui.helpers import EXAMPLES
-from tests.ui.test_train_panel import FakeWorker
 
 
 def live(qtbot, document) -> tuple[LiveLayerStats, GraphScene, ProblemsView]:
@@ -174,9 +173,8 @@ def test_a_real_run_reaches_the_cards_through_the_window_and_its_table_afterward
     qtbot.addWidget(window)
     panel = window.training
     panel._runs_root = tmp_path
-    panel._worker_factory = lambda request: FakeWorker(request)
+    panel._worker_factory = lambda _request: Replay(events)
     assert panel.train()
-    panel.worker.feed(*events)
     panel._poll()  # the events as the worker hands them over, the final one included
     cards = window.canvas.graph_scene.nodes
     conv = cards["n2"].figures
@@ -196,6 +194,28 @@ def test_a_real_run_reaches_the_cards_through_the_window_and_its_table_afterward
     assert table.isHidden() and "no per-layer statistics" in view.note.text()
     window.files.ask_unsaved = lambda: Unsaved.DISCARD
     window.files.close()
+
+
+class Replay:
+    """A worker that hands over a finished run's events at the first poll."""
+
+    pid = None
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events, self.running = list(events), True
+
+    def start(self) -> None:
+        pass
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        out, self.events, self.running = self.events, [], False
+        return out
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def test_a_flagged_layer_is_tinted_from_its_epoch_and_a_broken_file_is_named(qtbot, tmp_path: Path) -> None:
