@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from studio.graph.catalogue import CATALOGUE, LayerSpec
@@ -43,37 +44,78 @@ def _compact(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text.lower())
 
 
-def _word_starts(name: str) -> set[int]:
-    return {m.start() for m in _WORDS.finditer(name)}
+@dataclass(frozen=True)
+class _Text:
+    """An entry's texts as a search compares them: lower case, the name's word starts found once."""
+
+    name: str
+    compact: str
+    starts: frozenset[int]
+    aliases: tuple[str, ...]
+    others: tuple[str, ...]
+    category: str
+    description: str
 
 
-def _starts_a_word(word: str, text: str) -> bool:
-    return re.search(rf"(?<![0-9a-z]){re.escape(word)}", text) is not None
-
-
-def _name_tier(query: str, entry: SearchEntry) -> int | None:
-    """How well a query (compacted) matches the entry's names; None if it does not."""
+@lru_cache(maxsize=4096)
+def _text(entry: SearchEntry) -> _Text:
     name = entry.name.lower()
+    starts = frozenset(m.start() for m in _WORDS.finditer(entry.name))
+    return _Text(name, _compact(name), starts, tuple(a.lower() for a in entry.aliases),
+                 tuple(o.lower() for o in entry.other_names), entry.category.lower(), entry.description.lower())
+
+
+@dataclass(frozen=True)
+class _Word:
+    """One word of a query (or the query written together): compacted, and as the start of a word in running text."""
+
+    compact: str
+    at_word_start: re.Pattern[str]
+
+    @staticmethod
+    def of(text: str) -> _Word:
+        return _Word(_compact(text), re.compile(rf"(?<![0-9a-z]){re.escape(text.lower())}"))
+
+
+def _name_tier(word: _Word, text: _Text) -> int | None:
+    """How well a query word matches the entry's names; None if it does not."""
+    query = word.compact
     if not query:
         return None
-    if query == _compact(name):
+    if query == text.compact:
         return EXACT
-    aliases = [a.lower() for a in entry.aliases]
-    if query in aliases:
+    if query in text.aliases:
         return ALIAS
-    if name.startswith(query) or any(a.startswith(query) for a in aliases):
+    if text.name.startswith(query) or any(a.startswith(query) for a in text.aliases):
         return PREFIX
-    at = name.find(query)
+    at = text.name.find(query)
     if at >= 0:
-        starts = _word_starts(entry.name)
         while at >= 0:
-            if at in starts:
+            if at in text.starts:
                 return WORD
-            at = name.find(query, at + 1)
+            at = text.name.find(query, at + 1)
         return INSIDE
-    if any(_starts_a_word(query, other.lower()) for other in entry.other_names):
+    if any(word.at_word_start.search(other) for other in text.others):
         return OTHER_NAME
     return None
+
+
+def _tier(joined: _Word, words: list[_Word], entry: SearchEntry) -> int | None:
+    text = _text(entry)
+    best = _name_tier(joined, text)
+    if best is not None and best <= EXACT:
+        return best
+    worst = -1
+    for word in words:
+        tier = _name_tier(word, text)
+        if tier is None and word.at_word_start.search(text.category):
+            tier = CATEGORY
+        if tier is None and word.at_word_start.search(text.description):
+            tier = DESCRIPTION
+        if tier is None:
+            return best
+        worst = max(worst, tier)
+    return worst if best is None else min(best, worst)
 
 
 def match_tier(query: str, entry: SearchEntry) -> int | None:
@@ -82,30 +124,18 @@ def match_tier(query: str, entry: SearchEntry) -> int | None:
     A query of several words needs each of them somewhere (the entry takes its worst word's
     tier), unless the words written together match the name ("max pool" is MaxPool's name).
     """
-    words = query.lower().split()
-    if not words:
-        return None
-    joined = _name_tier(_compact(query), entry)
-    worst: int | None = -1
-    for word in words:
-        tier = _name_tier(_compact(word), entry)
-        if tier is None and _starts_a_word(word, entry.category.lower()):
-            tier = CATEGORY
-        if tier is None and _starts_a_word(word, entry.description.lower()):
-            tier = DESCRIPTION
-        if tier is None:
-            worst = None
-            break
-        worst = max(worst, tier)
-    found = [t for t in (joined, worst) if t is not None]
-    return min(found) if found else None
+    words = query.split()
+    return _tier(_Word.of(query.strip()), [_Word.of(w) for w in words], entry) if words else None
 
 
 def rank(query: str, entries: Iterable[SearchEntry]) -> list[SearchEntry]:
     """The entries `query` finds, best first: by tier, then by each entry's `order`, then as given."""
+    if not query.split():
+        return []
+    joined, words = _Word.of(query.strip()), [_Word.of(w) for w in query.split()]
     scored = []
     for position, entry in enumerate(entries):
-        tier = match_tier(query, entry)
+        tier = _tier(joined, words, entry)
         if tier is not None:
             scored.append((tier, entry.order, position, entry))
     scored.sort(key=lambda s: s[:3])
