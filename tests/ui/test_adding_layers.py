@@ -118,7 +118,9 @@ def test_the_canvas_menu_opens_a_search_popup_that_adds_at_the_cursor(window, qt
     assert popup is not None and popup.isVisible() and popup.listed()[0] == "Input"
     qtbot.keyClicks(popup.search, "max pool")
     assert popup.listed()[:3] == ["MaxPool2d", "MaxPool1d", "MaxPool3d"]
+    assert popup.about.text().startswith("2-D max pooling")  # what the marked layer does
     qtbot.keyClick(popup.search, Qt.Key.Key_Down)  # the mark moves while typing goes on
+    assert popup.about.text().startswith("1-D max pooling")
     qtbot.keyClick(popup.search, Qt.Key.Key_Return)
     (node,) = document.graph.nodes.values()
     assert node.type == "MaxPool1d" and node.name == "maxpool1" and not popup.isVisible()

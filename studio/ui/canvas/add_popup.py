@@ -5,18 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QLabel,
     QLineEdit,
     QListView,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.ui.palette import TYPE_ROLE, LayerModel, SearchResults, ranked_items
+from studio.ui.palette import (
+    SEARCH_ROLE,
+    TYPE_ROLE,
+    LayerModel,
+    SearchResults,
+    ranked_items,
+)
 
 POPUP_SIZE = (280, 340)
 
@@ -40,16 +47,23 @@ class AddLayerPopup(QFrame):
         self.list.setModel(self.results)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setUniformItemSizes(True)
+        self.list.setIconSize(QSize(16, 16))
+        self.about = QLabel(self)
+        self.about.setObjectName("add_layer_about")
+        self.about.setWordWrap(True)
+        self.about.setEnabled(False)  # the quieter colour of disabled text
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.about)
         self.resize(*POPUP_SIZE)
         self.search.textChanged.connect(self.set_query)
         self.search.installEventFilter(self)
         self.list.doubleClicked.connect(self._pick)
         self.list.activated.connect(self._pick)
+        self.list.selectionModel().currentChanged.connect(self._describe)
         self.set_query("")
 
     def set_blocks(self, blocks: Iterable[Any]) -> None:
@@ -63,6 +77,12 @@ class AddLayerPopup(QFrame):
         self.results.show(ranked_items(items, text) if text.split() else items)
         if self.results.rowCount():
             self.list.setCurrentIndex(self.results.index(0, 0))
+
+    def _describe(self, index: QModelIndex) -> None:
+        """Say what the marked layer does, in its description's first sentence."""
+        entry = index.data(SEARCH_ROLE) if index.isValid() else None
+        text = entry.description if entry is not None else ""
+        self.about.setText(text.split(". ")[0].rstrip(".") + "." if text else "")
 
     def listed(self) -> list[str]:
         """The layer types listed, in order."""

@@ -101,6 +101,13 @@ class LayerPlacing:
         self._add_popup.open_at(global_pos)
         return self._add_popup
 
+    def _show_added(self, node_id: str) -> None:
+        """Select a layer just added and scroll its card into view."""
+        self.document.select([node_id])
+        item = self.graph_scene.nodes.get(node_id)
+        if item is not None:
+            cast(QGraphicsView, self).ensureVisible(item.sceneBoundingRect(), 40, 40)
+
     def _cards(self) -> list[QRectF]:
         return [item.sceneBoundingRect() for item in self.graph_scene.nodes.values()]
 
@@ -126,7 +133,7 @@ class LayerPlacing:
         except GraphError as err:
             self.show_message(str(err))
             return None
-        self.document.select([node_id])
+        self._show_added(node_id)
         return node_id
 
     def add_layer_beside(self, layer_type: str) -> str | None:
@@ -143,5 +150,5 @@ class LayerPlacing:
         except GraphError as err:
             self.show_message(str(err))
             return None
-        self.document.select([node_id])
+        self._show_added(node_id)
         return node_id
