@@ -217,3 +217,22 @@ def test_history_says_what_was_reconnected(qtbot, document):
     drag.finish(scene.nodes[ids["dropout"]].port_scene_pos("in", False))
     assert document.undo_stack.text(document.undo_stack.index() - 1) == "Reconnect 'relu2' to 'dropout' (was 'pool')"
     assert feeder(document, ids["dropout"]) == "relu2" and feeder(document, ids["pool"]) is None
+
+
+def test_enter_inside_a_block_wires_by_the_shapes_the_instance_gives(qtbot, resnet):
+    from studio.ui.canvas import CanvasView
+
+    view = CanvasView(resnet)
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    instance = next(n for n in resnet.graph.nodes.values() if n.block is not None)
+    resnet.open_instance(instance.id)
+    resnet.select([resnet.graph.node_by_name("bn2").id])
+    norm = view.add_layer_beside("GroupNorm")  # 64 channels split into its default groups: fits
+    flat = view.add_layer_beside("LSTM")  # takes (N, T, F), the block gives (N, C, H, W): left unwired
+    assert [resnet.graph.node(n).name for n in (norm, flat)] == ["groupnorm1", "lstm1"]
+    assert feeder(resnet, norm) == "bn2" and feeder(resnet, flat) is None
+    assert resnet.undo_stack.text(resnet.undo_stack.index() - 2) == "Add GroupNorm 'groupnorm1' after 'bn2'"
+    cards = [item.sceneBoundingRect() for item in view.graph_scene.nodes.values()]
+    assert not any(a.intersects(b) for a, b in itertools.combinations(cards, 2))
