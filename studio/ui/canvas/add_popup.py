@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -51,7 +51,6 @@ class AddLayerPopup(QFrame):
         self.about = QLabel(self)
         self.about.setObjectName("add_layer_about")
         self.about.setWordWrap(True)
-        self.about.setEnabled(False)  # the quieter colour of disabled text
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
@@ -91,7 +90,11 @@ class AddLayerPopup(QFrame):
     def open_at(self, global_pos: QPoint) -> None:
         """Show the popup with its corner at a screen point, kept on the screen, the search box empty and ready for typing."""
         self.search.clear()
+        self.layers.refresh_icons()
         self.set_query("")
+        quiet = self.palette()  # the theme's, which may have changed since the last time
+        quiet.setColor(QPalette.ColorRole.WindowText, quiet.color(QPalette.ColorRole.PlaceholderText))
+        self.about.setPalette(quiet)
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         x, y = global_pos.x(), global_pos.y()
         if screen is not None:
