@@ -29,6 +29,7 @@ from studio.ui.theme import current_theme
 
 STATS_FILE = "layer_stats.json"
 FIGURES = (("grad", "Gradient norm"), ("mean", "Activation mean"), ("std", "Activation spread"), ("zeros", "Zeros (share of outputs)"))
+LIVE_FIELDS = ("mean", "std", "zeros", "grad")  # the order of a `layers` event's figures (studio.train.layer_stats.FIELDS)
 _FLAG_FIGURE = {"dead": "zeros", "vanishing": "grad", "exploding": "grad"}
 
 
@@ -113,6 +114,19 @@ class LayerStatsView(QWidget):
             self._empty("This run has no per-layer statistics: it was trained before Layer Studio kept them. Train again to see them.")
             return
         self._fill()
+
+    def follow(self, event: dict[str, Any], order: list[str] | None = None) -> None:
+        """The run in progress: its `start` shows an empty table of its layers, each `layer_epoch` adds a column."""
+        if event.get("kind") == "start" and isinstance(event.get("layers"), dict):
+            self.run_dir = None
+            self.order = list(order or [])
+            self.stats = {"layers": dict(event["layers"]), "fields": list(LIVE_FIELDS), "epochs": [], "flags": []}
+            self.title.setText("Per-layer statistics · this run, epoch by epoch")
+            self._fill()
+        elif event.get("kind") == "layer_epoch" and self.run_dir is None and self.stats is not None:
+            self.stats["epochs"].append(dict(event.get("layers") or {}))
+            self.stats["flags"] += [f for f in event.get("flags") or [] if isinstance(f, dict)]
+            self._fill()
 
     def _empty(self, text: str) -> None:
         self.table.clear()

@@ -426,6 +426,8 @@ class TrainingPanel(QWidget):
         kind = event.get("kind")
         if kind in _LAYER_KINDS:
             self.layer_event.emit(event)
+            if self._views_built:
+                self.layer_stats.follow(event, self._flow())
         handler = getattr(self, f"_on_{kind}", None) if kind in _KINDS else None
         if handler is not None:
             handler(event)

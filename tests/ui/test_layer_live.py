@@ -232,3 +232,14 @@ def test_a_flagged_layer_is_tinted_from_its_epoch_and_a_broken_file_is_named(qtb
     (tmp_path / "layer_stats.json").write_text("{not json")
     view.show_run(tmp_path)
     assert view.table.isHidden() and "layer_stats.json could not be read" in view.note.text()
+
+
+def test_during_a_run_the_table_grows_an_epoch_at_a_time(qtbot) -> None:
+    view = LayerStatsView()
+    qtbot.addWidget(view)
+    view.follow({"kind": "start", "layers": {"n3": "relu1", "n2": "conv1"}}, ["n1", "n2", "n3"])
+    assert view.table.rowCount() == 2 and view.table.columnCount() == 2 and view.table.item(0, 0).text() == "conv1"
+    summary = {"n2": [0.0, 1.0, 0.0, 0.25], "n3": [0.0, 0.0, 1.0, None]}
+    view.follow({"kind": "layer_epoch", "epoch": 1, "layers": summary, "flags": [{"layer": "n3", "kind": "dead", "epoch": 1}]})
+    assert view.table.columnCount() == 3 and view.table.item(0, 1).text() == "0.25"
+    assert view.table.item(1, 2).text() == "dead since epoch 1"
