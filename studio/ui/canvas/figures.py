@@ -50,6 +50,22 @@ def paint_figures(painter: QPainter, s: CanvasStyle, figures: CardFigures, width
     painter.restore()
 
 
+def paint_figures_far(painter: QPainter, s: CanvasStyle, figures: CardFigures, width: float, height: float) -> None:
+    """Zoomed far out: the zeros band thick enough to see, and a flagged card's outline in its flag's colour."""
+    theme = s.theme
+    painter.save()
+    painter.setOpacity(painter.opacity() * (STALE_OPACITY if figures.stale else 1.0))
+    if figures.zeros is not None and figures.zeros > 0:
+        fill = QColor(theme.error if "dead" in figures.flags else theme.node_subtext)
+        painter.fillRect(QRectF(0, height - 8, width * min(1.0, figures.zeros), 8), fill)
+    if figures.flags:
+        colour = theme.error if {"dead", "exploding"} & set(figures.flags) else theme.warning
+        painter.setPen(QPen(colour, 0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(0, 0, width, height))
+    painter.restore()
+
+
 def _sparkline(painter: QPainter, rect: QRectF, values: tuple[float, ...], logarithmic: bool, colour: QColor) -> None:
     points = [_scaled(v, logarithmic) for v in values]
     low, high = min(points), max(points)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
-from studio.ui.canvas.figures import figures_tooltip, paint_figures
+from studio.ui.canvas.figures import figures_tooltip, paint_figures, paint_figures_far
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
@@ -310,6 +310,8 @@ class NodeItem(QGraphicsItem):
         selected = self.isSelected()
         if lod < SIMPLE_LOD:
             self._paint_simple(painter, s, selected)
+            if self.figures is not None:
+                paint_figures_far(painter, s, self.figures, self.width, self.height)
             return
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(s.shadow)
