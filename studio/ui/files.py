@@ -2,8 +2,10 @@
 
 Every dialog goes through one small method (`ask_open_path`, `ask_import_path`, `ask_code_import`,
 `ask_save_path`, `ask_unsaved`, `ask_recover`, `show_error`, `show_notes`) so tests can answer it
-without a modal window. Importing PyTorch code or a `.pt2` program runs a child process off the GUI
-thread behind a progress dialog that can stop it (`progress`).
+without a modal window. Exports, imports and opening a project run off the GUI thread behind a
+progress dialog whose Cancel stops them (`progress`): a PyTorch import's child process is killed,
+an export stops at its next step and writes nothing, and an ONNX import's or a file's late result
+is dropped.
 """
 
 from __future__ import annotations
