@@ -128,8 +128,8 @@ def run_cancellable(
     started = time.monotonic()
 
     def label() -> None:
-        step = f"{cancel.text[:1].upper()}{cancel.text[1:]}…\n" if cancel.text else ""
-        dialog.setLabelText(f"{text}\n{step}{time.monotonic() - started:.0f} s")
+        step = f"{cancel.text[:1].upper()}{cancel.text[1:]}…" if cancel.text else "Working…"
+        dialog.setLabelText(f"{text}\n{step} ({time.monotonic() - started:.0f} s)")
 
     clock = QTimer(dialog)
     clock.setInterval(250)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,21 +60,23 @@ def test_an_import_on_a_terminal_shows_its_steps(monkeypatch, tmp_path: Path) ->
     assert shown.endswith(cli_progress.ERASE)
 
 
-def test_the_line_reaches_a_real_terminal(tmp_path: Path) -> None:
-    """The command in a child process whose stderr is a pseudo-terminal: the line is drawn, and erased."""
+def on_a_terminal(*args: str) -> tuple[subprocess.Popen, int]:
+    """`layer-studio ARGS` in a child process whose stderr is a pseudo-terminal; the process and the terminal's end to read."""
     leader, follower = pty.openpty()
-    out = tmp_path / "digits.prototxt"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "studio", "export", str(DIGITS), "--to", "caffe", "-o", str(out)],
+        [sys.executable, "-m", "studio", *args],
         stdout=subprocess.PIPE,
         stderr=follower,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     os.close(follower)
-    stdout, _ = process.communicate(timeout=120)
+    return process, leader
+
+
+def read_until(leader: int, wanted: bytes = b"") -> bytes:
+    """What the terminal shows, until `wanted` appears (or, without it, until the child closes its end)."""
     shown = b""
-    while True:
+    while not wanted or wanted not in shown:
         try:
             chunk = os.read(leader, 4096)
         except OSError:  # the child closed its end
@@ -81,10 +84,33 @@ def test_the_line_reaches_a_real_terminal(tmp_path: Path) -> None:
         if not chunk:
             break
         shown += chunk
+    return shown
+
+
+def test_the_line_reaches_a_real_terminal(tmp_path: Path) -> None:
+    """The line is drawn on a real (pseudo-)terminal, and erased before the command ends."""
+    out = tmp_path / "digits.prototxt"
+    process, leader = on_a_terminal("export", str(DIGITS), "--to", "caffe", "-o", str(out))
+    stdout, _ = process.communicate(timeout=120)
+    shown = read_until(leader)
     os.close(leader)
     assert process.returncode == 0, shown
     assert b"layer-studio: generating the caffe code\xe2\x80\xa6" in shown and shown.endswith(cli_progress.ERASE.encode())
     assert f"wrote {out}".encode() in stdout
+
+
+def test_a_real_ctrl_c_stops_an_export_with_130_and_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    process, leader = on_a_terminal("export", str(DIGITS), "--to", "onnx", "-o", str(out / "digits.onnx"))
+    read_until(leader, b"building the model")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    shown = read_until(leader)
+    os.close(leader)
+    assert process.returncode == 130, shown
+    assert shown.endswith(cli_progress.ERASE.encode() + b"layer-studio: interrupted\r\n")
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("where", ["building", "writing"])
