@@ -143,6 +143,7 @@ def run_cancellable(
         dialog.show()
 
     dialog.canceled.connect(stop)
+    dialog.rejected.connect(stop)  # Escape reaching the dialog itself, when its Cancel shortcut did not take it
     watch = QTimer(dialog)
     watch.setInterval(POLL_MS)
     watch.timeout.connect(lambda: ended and finish(ended[0]))
@@ -169,6 +170,7 @@ def run_cancellable(
     watch.stop()
     clock.stop()
     dialog.canceled.disconnect(stop)
+    dialog.rejected.disconnect(stop)
     dialog.close()
     dialog.deleteLater()
     return outcomes[0]
