@@ -100,6 +100,14 @@ def test_a_slow_export_shows_the_dialog_and_cancel_writes_nothing(window, qtbot,
     assert "stopped: nothing was written" in window.statusBar().currentMessage()
 
 
+def test_a_cancel_while_the_files_are_written_waits_for_them(window, tmp_path: Path, monkeypatch, shown) -> None:
+    release = slowed(monkeypatch, export_module, "write_atomically")
+    timer = cancel_when_shown(window, release)
+    assert window.files.export("pytorch", tmp_path / "model.py")  # written whole, as the dialog then said
+    timer.stop()
+    assert shown and (tmp_path / "model.py").is_file() and (tmp_path / "model.pt").is_file()
+
+
 def test_a_fast_export_shows_no_dialog(window, tmp_path: Path, monkeypatch, shown) -> None:
     monkeypatch.setattr(files_module, "QUICK_MS", 5000)  # a loaded test machine is slower than a user's
     reports = []
