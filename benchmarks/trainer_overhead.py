@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import statistics
 import sys
@@ -43,7 +44,7 @@ from studio.codegen.export import build_torch_model
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.model import Graph
 from studio.graph.project import Project, load_project, project_to_dict
-from studio.train import datasets
+from studio.train import datasets, layer_stats
 from studio.train.engine import NoControl, TrainRequest, run_training
 
 EXAMPLE = (
@@ -306,6 +307,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-keras", action="store_true", help="leave out Keras fit")
     parser.add_argument(
+        "--layer-stats",
+        default="on",
+        choices=("on", "off"),
+        help="the trainer's per-layer statistics (one probed step every 0.25 s), as users get them, or off",
+    )
+    parser.add_argument(
         "--clock",
         default="wall",
         choices=tuple(CLOCKS),
@@ -327,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.layer_stats == "off":
+        layer_stats.PROBE_INTERVAL = math.inf  # one probed step in the whole run
     keras_info = None if args.no_keras else keras_version(args.device)
     precision = args.precision if args.device == "cuda" else "fp32"
     compiled = "on" if args.compile and args.device == "cuda" else "off"
@@ -334,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Data: digits, 1,797 samples of 1x8x8, batch {BATCH}, Adam lr {LEARNING_RATE}; {args.epochs} epochs "
         f"per run, {args.repeats} runs; device {args.device}, precision {precision}, compile {compiled}, "
-        f"{args.clock} clock; " + (keras_info or "Keras left out")
+        f"{args.clock} clock; per-layer statistics {args.layer_stats}; " + (keras_info or "Keras left out")
     )
     print(
         "samples/s: of the fastest epoch (epoch 1 is warm-up). a/b: the median over epochs of the\n"
