@@ -119,7 +119,7 @@ class FileController(QObject):
         self, title: str, suggested: str, file_filter: str
     ) -> Path | None:
         path, _ = QFileDialog.getSaveFileName(
-            self.window, title, str(Path(self._folder()) / suggested), file_filter
+            self.window, title, str(Path(self._folder(saving=True)) / suggested), file_filter
         )
         return Path(path) if path else None
 
@@ -486,13 +486,14 @@ class FileController(QObject):
             self.window.statusBar().clearMessage()
             self.show_error("Export failed", message)
 
-    def _folder(self) -> str:
-        """Where the file dialogs start: the project's folder, else the latest recent one, else the user's documents; never the shipped examples."""
-        places = [self.document.path, *self.recent_files()]
+    def _folder(self, saving: bool = False) -> str:
+        """Where a file dialog starts: the project's folder; for opening, else the latest recent one; else the user's documents. Never the shipped examples."""
+        places = [self.document.path] + ([] if saving else self.recent_files())
         for place in places:
             if place is not None and not is_example(place):
                 return str(place.parent)
         return documents_folder()
+
 
 def _export(project: Project, target: str, path: Path, weights: Path | None, project_path: Path | None, progress: Progress) -> tuple[bool, str]:
     """Run one export (in the worker thread): whether it was written, and the message that says so or why not."""

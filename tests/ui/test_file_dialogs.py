@@ -33,7 +33,7 @@ def window(qtbot, documents):
     win.asked = []
 
     def ask_save_path(title: str, suggested: str, file_filter: str) -> None:
-        win.asked.append((title, win.files._folder(), suggested, file_filter))
+        win.asked.append((title, win.files._folder(saving=True), suggested, file_filter))
 
     win.files.ask_save_path = ask_save_path
     yield win
@@ -62,11 +62,13 @@ def test_a_new_project_is_saved_and_exported_from_the_documents_folder(window, d
     ]
 
 
-def test_a_saved_project_keeps_its_own_folder(window, tmp_path: Path) -> None:
+def test_a_saved_project_keeps_its_own_folder_and_open_starts_in_the_latest(window, tmp_path: Path, documents: Path) -> None:
+    assert window.files._folder() == str(documents)  # opening: the recent files hold only the example
     saved = tmp_path / "work" / "mine.lstudio"
     saved.parent.mkdir()
     window.files._replace(Project("mine"), None)
     assert window.files.save_as(saved)
-    assert window.files._folder() == str(saved.parent)
+    assert window.files._folder(saving=True) == window.files._folder() == str(saved.parent)
     window.files.new_project()
-    assert window.files._folder() == str(saved.parent)  # the latest recent project's folder
+    assert window.files._folder(saving=True) == str(documents)  # a new file starts in the documents
+    assert window.files._folder() == str(saved.parent)  # opening starts where the user worked last
