@@ -218,8 +218,8 @@ def export_project(
     to the project), unless it is larger than MAX_SCRIPT_DATA_BYTES: the result's warnings say so.
     With `partial` (the project's own weights, which an edit may have outgrown), the layers the
     weights no longer fit keep the seeded start and a warning names them; otherwise they must fit.
-    `progress` hears each step; an exception it raises (a cancel, Ctrl-C) stops the export and
-    nothing is written (files it had created already are removed again).
+    `progress` hears each step; an exception it raises (a cancel) stops the export with nothing
+    written, and Ctrl-C while the files are written removes those it had created.
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
