@@ -108,6 +108,7 @@ def live_stats() -> None:
     window.document.select([])
     QTest.qWait(600)  # a flush of the cards' figures
     save(window, "live_stats.png")
+    window.training.ask_replace_weights = lambda _epochs, _weights: True  # no question box in the picture
     window.training.stop()
     while window.training.running and time.monotonic() < deadline:
         QTest.qWait(100)
