@@ -37,6 +37,7 @@ from studio.ui.dock_layout import DockLayout
 from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
+from studio.ui.layer_live import LiveLayerStats
 from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
 from studio.ui.recovery import settings
@@ -78,6 +79,8 @@ class MainWindow(QMainWindow):
         self.history.setEmptyLabel("<opened>")
         self.history.setMinimumHeight(self.history.fontMetrics().lineSpacing())  # scrolls; the Problems strip may be one line
         self.training = TrainingPanel(self.document, self)
+        self.live_stats = LiveLayerStats(self.document, self.canvas.graph_scene, self.problems, self)
+        self.training.layer_event.connect(self.live_stats.handle_event)
         self.docks = self._make_docks()
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summary")
@@ -97,6 +100,7 @@ class MainWindow(QMainWindow):
         self.document.reset.connect(self.block_library.refresh)
         self.canvas.node_activated.connect(self._show_inspector)
         self.document.selection_changed.connect(self._raise_inspector)
+        self.canvas.examples_requested.connect(self.act["example"].trigger)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
         self.document.renamed.connect(self.update_title)
@@ -508,7 +512,7 @@ class MainWindow(QMainWindow):
             dock.raise_()
 
     def _add_from_palette(self, layer_type: str) -> None:
-        self.canvas.add_layer_at_center(layer_type)
+        self.canvas.add_layer_beside(layer_type)
 
     def _about(self) -> None:
         from PySide6.QtWidgets import QMessageBox
