@@ -42,6 +42,9 @@ class EmptyHint(QObject):
         self.button.clicked.connect(self.examples_requested)
         self.apply_theme()
         viewport.installEventFilter(self)
+        view = viewport.parentWidget()
+        for bar in (view.horizontalScrollBar(), view.verticalScrollBar()) if view is not None else ():
+            bar.valueChanged.connect(self._on_scrolled)  # scrolling moves the viewport's children: centre them again
         document.graph_changed.connect(self._on_graph_changed)
         document.reset.connect(self.refresh)
         document.level_changed.connect(self.refresh)
@@ -78,6 +81,10 @@ class EmptyHint(QObject):
     def apply_theme(self) -> None:
         """Write the hint in the theme's quieter text colour."""
         self.label.setStyleSheet(f"QLabel#canvasHint {{ color: {current_theme().node_subtext.name()}; background: transparent; }}")
+
+    def _on_scrolled(self, _value: int) -> None:
+        if self.shown:
+            self._place()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.viewport and event.type() == QEvent.Type.Resize and self.shown:
