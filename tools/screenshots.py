@@ -4,8 +4,9 @@ Writes docs/images/editor.png (the digits example), palette_search.png (the pale
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
 training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
 blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
-block_open.png (a block opened through an instance, with the breadcrumb). `screenshots.py blocks`
-makes only the last two.
+block_open.png (a block opened through an instance, with the breadcrumb), and layer_output.png (the
+feature maps of digits_cnn's conv1 for one sample). `screenshots.py blocks` makes only the blocks'
+two, `screenshots.py layer_output` only the last (`--hold` keeps its window open, for a real screen).
 """
 
 from __future__ import annotations
@@ -87,6 +88,31 @@ def blocks() -> None:
     window.hide()
 
 
+def layer_output(hold: bool = False) -> None:
+    """The Layer Output panel showing conv1's feature maps for one digit."""
+    window = open_main_window(DIGITS)
+    window.resize(SIZE)
+    for name in ("history", "train"):
+        window.docks[name].hide()
+    window.show()
+    settle(window)
+    window.canvas.fit_to_view()
+    dock = window.docks["layerOutput"]
+    dock.raise_()
+    window.resizeDocks([dock], [520], Qt.Orientation.Horizontal)
+    panel = window.layer_output
+    panel.set_sample(5)
+    window.document.select([window.document.graph.node_by_name("conv1").id])
+    deadline = time.monotonic() + 120
+    while panel.view != "maps" and not panel.message and time.monotonic() < deadline:
+        QTest.qWait(100)
+    save(window, "layer_output.png")
+    if hold:
+        QApplication.exec()
+    window.files.close()
+    window.hide()
+
+
 def main() -> None:
     from studio.ui.app import application
 
@@ -95,6 +121,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["blocks"]:
         blocks()
+        return
+    if sys.argv[1:2] == ["layer_output"]:
+        layer_output(hold="--hold" in sys.argv)
         return
 
     window = editor()
@@ -140,6 +169,7 @@ def main() -> None:
     dark.files.close()
     theme.use_theme(theme.LIGHT)
     blocks()
+    layer_output()
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class NodeOutput:
     classes: tuple[str, ...] = ()  # the dataset's class names (for the network's output)
     label: str = ""  # the sample's target, as people read it
     sample: int | None = None  # the dataset index shown
+    samples: int = 0  # how many samples the dataset holds
 
 
 @dataclass
@@ -147,6 +148,7 @@ def node_output(project: Project, project_path: str | os.PathLike[str] | None, n
         revision.dataset.classes if revision.dataset is not None else (),
         label,
         index,
+        len(revision.dataset) if revision.dataset is not None else 0,
     )
 
 
@@ -327,7 +329,6 @@ def _probe(revision: _Revision, network: Project, base: nn.Module, source_id: st
         return revision.probes[key]
     copy = project_from_dict(project_to_dict(network))
     graph = copy.graph
-    node = graph.node(source_id)
     try:
         probe = graph.add_node("Output", name=graph.unique_name(PROBE_NAME))
         graph.connect(source_id, port, probe.id, "in")
