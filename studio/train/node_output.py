@@ -158,8 +158,12 @@ def _module_outputs(model: nn.Module, x: torch.Tensor, paths: dict[str, str], ne
 
     def hook(node_id: str, attention: bool) -> Any:
         def keep(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-            weights = attention_weights(module, args, kwargs)[0].float().numpy() if attention else None
-            seen.setdefault(node_id, (_first(output) if isinstance(output, torch.Tensor) else None, weights))
+            if node_id in seen:  # computing the weights calls the attention module again
+                return
+            value = output[0] if attention and isinstance(output, tuple) else output  # MultiheadAttention: (output, weights)
+            seen[node_id] = (_first(value) if isinstance(value, torch.Tensor) else None, None)
+            if attention:
+                seen[node_id] = (seen[node_id][0], attention_weights(module, args, kwargs)[0].float().numpy())
 
         return keep
 
@@ -265,14 +269,16 @@ def _adapted(dataset: datasets.Dataset, indices: list[int], shape: tuple[int, ..
 def _standardized(project: Project, dataset: datasets.Dataset) -> Project:
     """The project whose Input standardizes as a first training run would: with statistics of its training split.
 
-    NOTE: at most FIT_SAMPLES of the training split are measured (adapted to the Input one by one);
-    a trained network never gets here, its Input holds the statistics its run used.
+    NOTE: samples the Input takes as they are give the trainer's own statistics; samples it resizes
+    or converts are measured on the split's first FIT_SAMPLES only (adapting them all can take
+    minutes). A trained network never gets here: its Input holds the statistics its run used.
     """
     train, _ = datasets.split(dataset, project.training.validation_split, project.training.seed)
     shape = tuple(int(d) for d in _input_node(project).params["shape"])
-    chosen = train.subset(np.arange(min(len(train), FIT_SAMPLES)))
-    fitted = replace(chosen, x=_adapted(chosen, list(range(len(chosen))), shape))
-    return datasets.with_standardization(project, datasets.Normalizer.fit(fitted))
+    if train.sample_shape != shape:
+        chosen = train.subset(np.arange(min(len(train), FIT_SAMPLES)))
+        train = replace(chosen, x=_adapted(chosen, list(range(len(chosen))), shape))
+    return datasets.with_standardization(project, datasets.Normalizer.fit(train))
 
 
 def _sample(revision: _Revision, sample: int | np.ndarray) -> tuple[torch.Tensor, str, int | None]:
