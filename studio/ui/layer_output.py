@@ -11,16 +11,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPalette
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -28,64 +23,11 @@ from PySide6.QtWidgets import (
 from studio.graph.project import project_from_dict, project_to_dict
 from studio.ui.document import Document
 
-MAX_MAPS = 64  # feature maps drawn at most; the note says how many there are
-MAP_SIZE = 72  # a map's side in pixels
-TOP_CLASSES = 3  # classes named above their bars
-_LUT = pg.colormap.get("viridis").getLookupTable(nPts=256, alpha=False)
-
 
 class _Done(QObject):
     """Carries a worker thread's result to the UI thread (queued)."""
 
     finished = Signal(int, object)
-
-
-class MapGrid(QWidget):
-    """Maps drawn on one shared colour scale, each with its caption, in rows that wrap to the width."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.images: list[QImage] = []
-        self.captions: list[str] = []
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_maps(self, maps: np.ndarray, captions: list[str]) -> tuple[float, float]:
-        """Show these 2-D maps on one colour scale; returns the scale's (low, high)."""
-        low, high = float(np.nanmin(maps)), float(np.nanmax(maps))
-        span = high - low or 1.0
-        levels = np.clip((maps - low) / span * 255, 0, 255).astype(np.uint8)
-        self.images = [_image(_LUT[level]) for level in levels]
-        self.captions = captions
-        self.update()
-        return low, high
-
-    def _cell(self) -> QSize:
-        return QSize(MAP_SIZE + 8, MAP_SIZE + QFontMetrics(self.font()).height() + 8)
-
-    def paintEvent(self, _event: Any) -> None:
-        painter = QPainter(self)
-        cell = self._cell()
-        columns = max(1, self.width() // cell.width())
-        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        for index, (image, caption) in enumerate(zip(self.images, self.captions, strict=True)):
-            row, column = divmod(index, columns)
-            left, top = column * cell.width() + 4, row * cell.height() + 4
-            scale = MAP_SIZE / max(image.width(), image.height())
-            box = QRectF(left, top, image.width() * scale, image.height() * scale)
-            painter.drawImage(box, image)
-            painter.drawText(QRectF(left, top + MAP_SIZE + 2, MAP_SIZE, cell.height() - MAP_SIZE - 4), Qt.AlignmentFlag.AlignHCenter, caption)
-        painter.end()
-
-    def sizeHint(self) -> QSize:
-        cell = self._cell()
-        return QSize(cell.width() * 6, cell.height() * 2)
-
-
-def _image(rgb: np.ndarray) -> QImage:
-    """An (H, W, 3) uint8 array as an RGB image (copied, so the array may go)."""
-    data = np.ascontiguousarray(rgb)
-    height, width = data.shape[:2]
-    return QImage(data.data, width, height, width * 3, QImage.Format.Format_RGB888).copy()
 
 
 class LayerOutputPanel(QWidget):
@@ -109,15 +51,7 @@ class LayerOutputPanel(QWidget):
         self.note.setObjectName("layerOutputNote")
         self.note.setWordWrap(True)
         self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.maps = MapGrid()
-        self.plot = pg.PlotWidget()
-        self.plot.getPlotItem().setMenuEnabled(False)
-        self.plot.getPlotItem().hideButtons()
-        self.heat = pg.ImageItem(axisOrder="row-major")
-        self.heat.setLookupTable(_LUT)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.maps)
-        self.pages.addWidget(self.plot)
+        self.views: Any = None  # layer_output_views.OutputViews, built with the first result (it imports pyqtgraph)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.sample)
@@ -125,8 +59,8 @@ class LayerOutputPanel(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
         layout.addWidget(self.note)
-        layout.addWidget(self.pages, 1)
-        self.view = ""  # "maps", "heatmap", "bars", "attention", "value" or "" (nothing shown)
+        self._column = layout
+        self.view = ""  # what is shown: "maps", "heatmap", "bars", "attention", "value", or "" (nothing)
         self.message = ""  # the problem shown instead of a picture
         self.result: Any = None
         self.node_id: str | None = None
@@ -194,7 +128,8 @@ class LayerOutputPanel(QWidget):
     def _clear(self) -> None:
         self.view, self.result, self.message = "", None, ""
         self.note.setText("")
-        self.pages.hide()
+        if self.views is not None:
+            self.views.hide()
 
     def _on_finished(self, token: int, result: Any) -> None:
         if token != self._token:
@@ -214,8 +149,7 @@ class LayerOutputPanel(QWidget):
             self.sample.blockSignals(True)
             self.sample.setMaximum(result.samples - 1)
             self.sample.blockSignals(False)
-        values = np.asarray(result.values, dtype=np.float32)
-        shape = "×".join(str(d) for d in values.shape) or "one value"
+        shape = "×".join(str(d) for d in result.values.shape) or "one value"
         label = f" · target {result.label}" if result.label else ""
         self.title.setText(f"<b>{result.name}</b> · {shape}{label}")
         notes = []
@@ -223,18 +157,14 @@ class LayerOutputPanel(QWidget):
             notes.append("The project has no weights yet: this is the untrained (seeded) network.")
         elif result.fresh:
             notes.append(f"The weights do not fit {', '.join(result.fresh[:4])}: {'those layers keep' if len(result.fresh) > 1 else 'it keeps'} the seeded start.")
-        if result.attention is not None:
-            notes.append(self._show_attention(result.attention))
-        elif values.ndim >= 3:
-            notes.append(self._show_maps(values.reshape(-1, *values.shape[-2:])))
-        elif values.ndim == 2:
-            self._show_heatmap(values)
-        elif values.ndim == 1:
-            self._show_bars(values, result.classes if result.node in self.document.network.nodes and self._feeds_output(result.node) else ())
-        else:
-            self.view = "value"
-            notes.append(f"Value: {float(values):.6g}")
-            self.pages.hide()
+        if self.views is None:
+            from studio.ui.layer_output_views import OutputViews
+
+            self.views = OutputViews()
+            self._column.addWidget(self.views, 1)
+        named = result.node in self.document.network.nodes and self._feeds_output(result.node)
+        notes.append(self.views.show_output(result.values, result.attention, result.classes if named else ()))
+        self.view = self.views.view
         self.note.setText(" ".join(n for n in notes if n))
 
     def _feeds_output(self, node_id: str) -> bool:
@@ -243,50 +173,3 @@ class LayerOutputPanel(QWidget):
         if graph.node(node_id).type == "Output":
             return True
         return any(graph.node(e.dst).type == "Output" for e in graph.out_edges(node_id))
-
-    def _show_maps(self, maps: np.ndarray) -> str:
-        self.view = "maps"
-        shown = maps[:MAX_MAPS]
-        low, high = self.maps.set_maps(shown, [f"{i}" for i in range(len(shown))])
-        self.pages.setCurrentWidget(self.maps)
-        self.pages.show()
-        more = f" The first {MAX_MAPS} of {len(maps)} maps are shown." if len(maps) > MAX_MAPS else ""
-        return f"Channels on one colour scale, {low:.3g} (dark) to {high:.3g} (bright).{more}"
-
-    def _show_attention(self, weights: np.ndarray) -> str:
-        self.view = "attention"
-        self.maps.set_maps(weights, [f"head {i}" for i in range(len(weights))])
-        self.pages.setCurrentWidget(self.maps)
-        self.pages.show()
-        return "Attention weights per head: a row is a query position, a column the key positions it attends to."
-
-    def _show_heatmap(self, values: np.ndarray) -> None:
-        self.view = "heatmap"
-        item = self.plot.getPlotItem()
-        item.clear()
-        self.heat.setImage(values, levels=(float(values.min()), float(values.max()) or 1.0))
-        item.addItem(self.heat)
-        item.invertY(True)
-        item.setLabel("left", "position")
-        item.setLabel("bottom", "feature")
-        item.autoRange()
-        self.pages.setCurrentWidget(self.plot)
-        self.pages.show()
-
-    def _show_bars(self, values: np.ndarray, classes: tuple[str, ...]) -> None:
-        self.view = "bars"
-        item = self.plot.getPlotItem()
-        item.clear()
-        item.invertY(False)
-        color = self.palette().color(QPalette.ColorRole.Highlight)
-        item.addItem(pg.BarGraphItem(x=np.arange(len(values)), height=values, width=0.8, brush=color))
-        item.setLabel("left", "value")
-        item.setLabel("bottom", "class" if classes else "index")
-        if classes and len(classes) == len(values):
-            for index in np.argsort(values)[::-1][:TOP_CLASSES]:
-                text = pg.TextItem(str(classes[index]), anchor=(0.5, 1.0), color=self.palette().color(QPalette.ColorRole.WindowText))
-                text.setPos(float(index), float(max(values[index], 0)))
-                item.addItem(text)
-        item.autoRange()
-        self.pages.setCurrentWidget(self.plot)
-        self.pages.show()

@@ -53,16 +53,16 @@ def test_the_view_suits_the_rank(qtbot, undo_stack, example, layer, view):
     assert panel.view == view
     shape = panel.result.values.shape
     if view == "maps":
-        assert len(panel.maps.images) == shape[0] and panel.maps.captions[0] == "0"
+        assert len(panel.views.maps.images) == shape[0] and panel.views.maps.captions[0] == "0"
     if view == "attention":
-        assert len(panel.maps.images) == panel.result.attention.shape[0] and panel.maps.captions[0] == "head 0"
+        assert len(panel.views.maps.images) == panel.result.attention.shape[0] and panel.views.maps.captions[0] == "head 0"
 
 
 def test_the_output_names_its_top_classes(qtbot, undo_stack):
     panel = _panel(qtbot, undo_stack, "digits_cnn")
     _show(qtbot, panel, "digit")
     assert panel.view == "bars"
-    texts = [item.textItem.toPlainText() for item in panel.plot.getPlotItem().items if hasattr(item, "textItem")]
+    texts = [item.textItem.toPlainText() for item in panel.views.plot.getPlotItem().items if hasattr(item, "textItem")]
     best = np.argsort(panel.result.values)[::-1][:3]
     assert texts == [panel.result.classes[i] for i in best]
 
@@ -71,13 +71,13 @@ def test_the_sample_picker_changes_the_picture(qtbot, undo_stack):
     panel = _panel(qtbot, undo_stack, "digits_cnn")
     _show(qtbot, panel, "conv1")
     first = panel.result.values.copy()
-    before = panel.maps.images[0]
+    before = panel.views.maps.images[0]
     assert panel.sample.maximum() == panel.result.samples - 1 > 0
     with qtbot.waitSignal(panel.shown, timeout=60_000):
         panel.set_sample(9)
     assert panel.result.sample == 9
     assert not np.array_equal(first, panel.result.values)
-    assert panel.maps.images[0] != before
+    assert panel.views.maps.images[0] != before
     assert "target" in panel.title.text()
 
 
