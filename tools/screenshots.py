@@ -23,7 +23,7 @@ os.environ.setdefault("LAYER_STUDIO_HOME", HOME)  # no saved layout, no recent f
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDockWidget
 
@@ -102,10 +102,11 @@ def layer_output(hold: bool = False) -> None:
     window.resizeDocks([dock], [520], Qt.Orientation.Horizontal)
     panel = window.layer_output
     panel.set_sample(5)
+    waiting = QEventLoop()  # an event loop lets the panel's thread run; a qWait loop keeps the GIL and starves it
+    panel.shown.connect(waiting.quit)
+    QTimer.singleShot(120_000, waiting.quit)
     window.document.select([window.document.graph.node_by_name("conv1").id])
-    deadline = time.monotonic() + 120
-    while panel.view != "maps" and not panel.message and time.monotonic() < deadline:
-        QTest.qWait(100)
+    waiting.exec()
     save(window, "layer_output.png")
     if hold:
         QApplication.exec()
