@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.block_library.message.connect(self._show_refusal)
         self.document.reset.connect(self.block_library.refresh)
         self.canvas.node_activated.connect(self._show_inspector)
+        self.canvas.examples_requested.connect(self.act["example"].trigger)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
         self.document.renamed.connect(self.update_title)
@@ -500,7 +501,7 @@ class MainWindow(QMainWindow):
         self.docks["inspector"].raise_()
 
     def _add_from_palette(self, layer_type: str) -> None:
-        self.canvas.add_layer_at_center(layer_type)
+        self.canvas.add_layer_beside(layer_type)
 
     def _about(self) -> None:
         from PySide6.QtWidgets import QMessageBox

@@ -8,7 +8,6 @@ first shown, so the editor starts without importing them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.project import ProjectFileError, load_project, project_to_dict
+from studio.graph.project import project_to_dict
 from studio.train.request import TrainRequest
+from studio.ui import train_weights
 from studio.ui.document import Document
 from studio.ui.theme import current_theme
 from studio.ui.train_run import default_runs_root
@@ -150,7 +150,7 @@ class TrainingPanel(QWidget):
         )
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("End the run now; the best weights so far are kept")
+        self.stop_button.setToolTip("End the run now; its best weights so far stay in its folder, and replace the project's own only if you say so")
         self.train_button.clicked.connect(self.train)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
@@ -549,59 +549,41 @@ class TrainingPanel(QWidget):
         self.run_finished.emit(event)
 
     def _store_weights(self, event: dict[str, Any], epochs: int) -> None:
-        run_dir = event.get("run_dir")
-        weights = Path(
-            event.get("weights") or (Path(run_dir) / "best.pt" if run_dir else "")
-        )
-        if not run_dir or epochs < 1 or not weights.is_file():
+        """Give the project the run's best weights: a finished run's always, a stopped one's when asked (`train_weights`)."""
+        weights = train_weights.best_weights(event, epochs)
+        if weights is None:
             return
         if self.document.project is not self._run_project:
             return  # another project was opened meanwhile: these weights are not its
-        text = self.weights_text(weights)
+        if train_weights.needs_asking(event, self.document) and not self.ask_replace_weights(epochs, weights):
+            self.banner.show_message(
+                "The run was stopped: the project keeps its previous weights (this run's best stay in its folder).",
+                "info",
+                tooltip=str(weights),
+            )
+            return
         try:
-            self.document.undo_stack.beginMacro("Keep the trained weights")
-            try:
-                self._adopt_standardization(event.get("project"))
-                self.document.set_training("weights", text)
-            finally:
-                self.document.undo_stack.endMacro()
+            text = train_weights.store(self.document, weights, event.get("project"))
         except ValueError as err:
             self.banner.show_message(
                 f"The weights could not be stored with the project: {err}", "warning"
             )
             return
         note = " (save the project to keep them)" if self.document.is_modified else ""
+        stopped = " of the stopped run" if event.get("stopped_by_user") else ""
         self.banner.show_message(
-            f"Weights saved with the project: exports will use them{note}.",
+            f"Weights{stopped} saved with the project: exports will use them{note}.",
             "info",
             tooltip=f"The project's weights: {text}",
         )
 
-    def _adopt_standardization(self, trained: str | None) -> None:
-        """Give the project's Input the mean and std the run's model standardized with (the trained project's)."""
-        if not trained:
-            return
-        try:
-            project = load_project(trained)
-        except ProjectFileError:
-            return  # a run folder without its project: the weights alone still fit
-        for node_id, node in project.graph.nodes.items():
-            if node.type == "Input" and node_id in self.document.network:
-                for name in ("mean", "std"):
-                    if self.document.network.node(node_id).params[name] != node.params[name]:
-                        self.document.go_up(0)  # an edit of the network is made where it can be seen
-                        self.document.set_param(node_id, name, node.params[name])
+    def ask_replace_weights(self, epochs: int, weights: Path) -> bool:
+        """Whether a stopped run's weights replace the project's own (a question whose default keeps them; tests answer it)."""
+        return train_weights.ask_replace(self, epochs, weights)
 
     def weights_text(self, weights: Path) -> str:
         """A weights file as the project stores it: relative to the project's folder when it is saved."""
-        if self.document.path is None:
-            return os.fspath(weights.resolve())
-        try:
-            return Path(
-                os.path.relpath(weights.resolve(), self.document.path.parent.resolve())
-            ).as_posix()
-        except ValueError:  # another drive (Windows)
-            return os.fspath(weights.resolve())
+        return train_weights.weights_text(self.document, weights)
 
     def _reap(self) -> None:
         """Poll a finished worker until its process has exited, then let it go."""
