@@ -1,15 +1,16 @@
 """What one layer computes for one sample: the tensor on its first output port, and an attention layer's weights.
 
-NOTE: how a layer's output is reached. A copy of the project gets one more Output, fed by the
-layer's first output port, and its generated PyTorch code is built: the last value the model
-returns is that tensor. This works for every layer, functional ones (Add, a mean) included,
-where a forward hook would only see modules. The weights are the project's (loaded once per
-project revision, then copied into each probe model, whose module names are the same); layers
-they do not fit keep their seeded start and are named in the result. A layer inside a block
-instance is reached by its flattened id (`n6.0.n2`) on the flattened network.
+NOTE: how a layer's output is reached. The generated PyTorch model of the project (built once per
+project revision, with the project's weights; layers they do not fit keep their seeded start and
+are named in the result) runs the sample once with a forward hook on every layer module, so
+clicking through the layers of one sample runs the network once. A layer that is no module
+(Add, Concat, a mean), or whose module returns more than its port's tensor, is reached through a
+copy of the project with one more Output fed by that port: the last value its model returns is
+the tensor (the probe gets the base model's weights; its module names are the same). A layer
+inside a block instance is reached by its flattened id (`n6.0.n2`) on the flattened network.
 
 Attention weights are computed again from the layer's own `nn.MultiheadAttention` on the
-inputs it received (captured by a forward pre-hook), called with `need_weights=True` and
+inputs it received (seen by the forward hook), called with `need_weights=True` and
 `average_attn_weights=False`: the generated code asks for no weights, and a transformer layer in
 eval mode may take PyTorch's fused path, which never calls its attention module at all.
 """
@@ -47,9 +48,9 @@ from studio.train import datasets, text_data
 ATTENTION_TYPES = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer")
 PROBE_NAME = "layer_output_probe"
 CACHED_REVISIONS = 2  # projects whose model and data stay built (the one shown and the one before an edit)
-CACHED_PROBES = 8
-CACHED_SAMPLES = 4  # samples whose every module output is kept: clicking through the layers of one sample runs the network once
-FIT_SAMPLES = 512  # training samples an untrained network's standardization is measured on  # probe models kept per revision: clicking back and forth through nodes rebuilds none
+CACHED_PROBES = 8  # probe models kept per revision: clicking back and forth through functional layers rebuilds none
+CACHED_SAMPLES = 4  # samples whose every module output is kept
+FIT_SAMPLES = 512  # training samples a never-trained network's standardization is measured on, when they must be resized
 
 
 class NodeOutputError(Exception):
