@@ -121,7 +121,10 @@ class LayerOutputPanel(QWidget):
                 result = err
             except Exception as err:  # noqa: BLE001 - a bug must reach the panel as a line, not kill the thread
                 result = RuntimeError(f"the output could not be computed: {type(err).__name__}: {err}")
-            done.finished.emit(token, result)
+            try:
+                done.finished.emit(token, result)
+            except RuntimeError:  # the panel was closed meanwhile: nobody to show it to
+                pass
 
         threading.Thread(target=work, name="layer-output", daemon=True).start()
 
