@@ -4,9 +4,12 @@ Writes docs/images/editor.png (the digits example), palette_search.png (the pale
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
 training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
 blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
-block_open.png (a block opened through an instance, with the breadcrumb), and layer_output.png (the
-feature maps of digits_cnn's conv1 for one sample). `screenshots.py blocks` makes only the blocks'
-two, `screenshots.py layer_output` only the last (`--hold` keeps its window open, for a real screen).
+block_open.png (a block opened through an instance, with the breadcrumb), live_stats.png (each
+card's gradient-norm sparkline and zeros band during a run), layer_table.png (the run's per-layer
+table afterwards) and layer_output.png (the feature maps of digits_cnn's conv1 for one sample).
+`screenshots.py blocks` makes only blocks_network.png and block_open.png, `screenshots.py live`
+live_stats.png and layer_table.png, `screenshots.py layer_output` layer_output.png (`--hold` keeps
+its window open, for a real screen).
 """
 
 from __future__ import annotations
@@ -88,6 +91,35 @@ def blocks() -> None:
     window.hide()
 
 
+def live_stats() -> None:
+    """Mid-run: the cards' live figures beside the curves (live_stats.png); then the run's Layers table (layer_table.png)."""
+    window = editor("conv2")
+    window.docks["history"].hide()
+    dock = window.findChild(QDockWidget, "trainDock")
+    dock.show()
+    dock.raise_()
+    window.resizeDocks([dock], [300], Qt.Orientation.Vertical)
+    window.document.set_training("epochs", 40)
+    window.training.train()
+    deadline = time.monotonic() + 300
+    progress = window.training.progress
+    while window.training.running and time.monotonic() < deadline:
+        if progress.value() >= 0.15 * progress.maximum() > 1:
+            break
+        QTest.qWait(100)
+    window.document.select([])
+    QTest.qWait(600)  # a flush of the cards' figures
+    save(window, "live_stats.png")
+    window.training.ask_replace_weights = lambda _epochs, _weights: True  # no question box in the picture
+    window.training.stop()
+    while window.training.running and time.monotonic() < deadline:
+        QTest.qWait(100)
+    window.training.tabs.setCurrentWidget(window.training.layer_stats)
+    window.resizeDocks([dock], [420], Qt.Orientation.Vertical)
+    save(window, "layer_table.png")
+    window.training.shutdown()
+
+
 def layer_output(hold: bool = False) -> None:
     """The Layer Output panel showing conv1's feature maps for one digit."""
     window = open_main_window(DIGITS)
@@ -122,6 +154,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["blocks"]:
         blocks()
+        return
+    if sys.argv[1:] == ["live"]:
+        live_stats()
         return
     if sys.argv[1:2] == ["layer_output"]:
         layer_output(hold="--hold" in sys.argv)
@@ -170,6 +205,7 @@ def main() -> None:
     dark.files.close()
     theme.use_theme(theme.LIGHT)
     blocks()
+    live_stats()
     layer_output()
 
 

@@ -28,6 +28,7 @@ from studio.ui.code_preview import CodePreview
 from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
+from studio.ui.layer_live import LiveLayerStats
 from studio.ui.layer_output import LayerOutputPanel
 from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
@@ -71,6 +72,8 @@ class MainWindow(QMainWindow):
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
         self.training = TrainingPanel(self.document, self)
+        self.live_stats = LiveLayerStats(self.document, self.canvas.graph_scene, self.problems, self)
+        self.training.layer_event.connect(self.live_stats.handle_event)
         self.docks = self._make_docks()
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summary")

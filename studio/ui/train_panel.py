@@ -116,6 +116,7 @@ class TrainingPanel(QWidget):
     running_changed = Signal(bool)
     run_finished = Signal(dict)  # the run's final event ("done" or "failed")
     sample_chosen = Signal(int)  # a sample clicked in the dataset preview: its index in the dataset
+    layer_event = Signal(dict)  # start, layers, layer_epoch, done, failed: for the canvas's live figures
 
     def __init__(
         self,
@@ -260,6 +261,7 @@ class TrainingPanel(QWidget):
             return
         self._views_built = True
         from studio.ui.train_history import RunHistory
+        from studio.ui.train_layers import LayerStatsView
         from studio.ui.train_plots import TrainingCurves
         from studio.ui.train_preview import DatasetPreview
         from studio.ui.train_results import ResultsView
@@ -272,6 +274,7 @@ class TrainingPanel(QWidget):
         self.results = ResultsView()
         self.preview = DatasetPreview()
         self.preview.sample_chosen.connect(self.sample_chosen)
+        self.layer_stats = LayerStatsView()
         curves_page = QSplitter(Qt.Orientation.Horizontal)
         curves_page.setObjectName("curvesPage")
         curves_page.setChildrenCollapsible(False)
@@ -290,6 +293,7 @@ class TrainingPanel(QWidget):
         curves_page.setSizes([900, 300])
         self.tabs.addTab(curves_page, "Curves")
         self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.layer_stats, "Layers")
         self.tabs.addTab(self.preview, "Dataset")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._views_stack.addWidget(self.tabs)
@@ -392,6 +396,9 @@ class TrainingPanel(QWidget):
             if not self.running and not self.sample.text:
                 for run in self.history.runs[:1]:
                     self.sample.show_run(run.run_dir, self.history.label_of(run.run_dir))
+            if not self.running and not self.history.selected_dirs():
+                latest = self.history.runs[0].run_dir if self.history.runs else None
+                self.layer_stats.show_run(latest, self.history.label_of(latest) if latest else "", self._flow())
 
     # ----- events from the worker -----
     def _poll(self) -> None:
@@ -419,6 +426,10 @@ class TrainingPanel(QWidget):
         if self._final is not None:
             return
         kind = event.get("kind")
+        if kind in _LAYER_KINDS:
+            self.layer_event.emit(event)
+            if self._views_built:
+                self.layer_stats.follow(event, self._flow())
         handler = getattr(self, f"_on_{kind}", None) if kind in _KINDS else None
         if handler is not None:
             handler(event)
@@ -709,9 +720,16 @@ class TrainingPanel(QWidget):
         )
         if run_dirs and not self.running:
             self.sample.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
+        if run_dirs:
+            self.layer_stats.show_run(run_dirs[0], self.history.label_of(run_dirs[0]), self._flow())
+
+    def _flow(self) -> list[str]:
+        """The network's node ids in the order data flows (the per-layer table's row order)."""
+        return self.document.network_analysis.ordered_ids()
 
 
 _KINDS = ("start", "step", "epoch", "evaluation", "done", "failed")
+_LAYER_KINDS = ("start", "layers", "layer_epoch", "done", "failed")
 
 
 def _duration(seconds: float) -> str:
