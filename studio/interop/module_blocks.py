@@ -96,14 +96,14 @@ def regrouped(
 
 
 def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray], analysis: ShapeAnalysis | None = None) -> Blocked | None:
-    """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers; None when no scope makes a block."""
+    """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers, each top-level layer named after its module (`fc1`); None when no layer has a scope."""
     order = {node_id: i for i, node_id in enumerate(flat.nodes)}
     ranked = list(nx.topological_sort(flat.structure()))
     scopes = _settled(flat, scopes, ranked)
     root = _tree(flat, scopes)
     _choose(flat, root, {node_id: i for i, node_id in enumerate(ranked)})
-    if not any(c.block for c in _walk(root)):
-        return None
+    if not any(c.block for c in _walk(root)) and not any(scope.path for scope in scopes.values()):
+        return None  # no module to make a block of and none to name a layer after
     shapes = analysis or snapshot_analysis(flat)
     library = BlockLibrary()
     builder = _Builder(flat, scopes, order, library, shapes)
@@ -279,6 +279,8 @@ class _Builder:
             return None
         if _holds(larger, smaller.group) or _holds(smaller, larger.group):
             return None  # one inside the other (a residual wrapper and its body): one block would contain itself
+        if self._numbered(larger) or self._numbered(smaller):
+            return None  # an nn.Sequential's layers are numbered in order: with one left out, the rest would no longer be
         firsts: list[str | None] = []
         for unit in larger.units:
             if isinstance(unit, _Scope):
@@ -292,6 +294,10 @@ class _Builder:
         if removed is None or any(isinstance(larger.units[r], _Scope) and kinds[r] in kept for r in removed):
             return None  # one more of a repeated module is another count, not a switch (a stage of 4 blocks against one of 3)
         return removed
+
+    def _numbered(self, scope: _Scope) -> bool:
+        """True for a module whose units are named 0, 1, ... in order (an nn.Sequential), whose code is a chain only while all of them are there."""
+        return [self._unit_name(scope, u) for u in scope.units] == [str(i) for i in range(len(scope.units))]
 
     def define(self, alike: list[_Scope]) -> None:
         """Define the block of these look-alike scopes (their children defined): one definition, the values that differ exposed."""
