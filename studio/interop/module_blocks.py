@@ -1,8 +1,9 @@
 """An imported flat network regrouped into blocks along the source model's module hierarchy.
 
 Every module scope that holds more than one layer and is a contiguous sub-graph (no path leaves
-it and comes back) becomes an instance of a block; a scope holding a single layer names that
-layer instead (`conv1`), and a scope whose only content is one block is that block. Nested
+it and comes back) becomes an instance of a block; a scope holding a single layer of its own names that
+layer instead (`conv1`), and one whose only content is a sub-module's (`heads` holding `heads.head`, a
+stage of one block) is a block of that one unit, so the module paths keep their levels. Nested
 scopes become nested blocks, at every level: a ResNet's `layer1` is a block of bottleneck
 instances `0`, `1`, `2`, each holding its `downsample` block, so the generated PyTorch code
 has the source model's module paths and state-dict keys (`layer1.0.downsample.0.weight`),
@@ -189,7 +190,9 @@ def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
     index = {node_id: i for i, node_id in enumerate(scope.layers)}
     scope.units = sorted(units, key=lambda u: index[first[id(u)]])
     if scope.key:
-        scope.block = len(scope.units) > 1 and _contiguous(flat, set(scope.layers), rank)
+        inside = set(scope.layers)
+        entered = any(e.src not in inside for n in scope.layers for e in flat.in_edges(n))  # a block needs an Input: a held table and its rows are not one
+        scope.block = (len(scope.units) > 1 or _wraps(scope)) and entered and _contiguous(flat, inside, rank)
         return
     while True:  # a module that wraps the whole network (a Hugging Face model's `transformer`) is the network itself
         inner = [u for u in scope.units if isinstance(u, _Scope) or flat.node(u).type not in ("Input", "Output")]
@@ -199,6 +202,11 @@ def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
         scope.base = inner[0].key  # its modules are named from there
         at = scope.units.index(inner[0])
         scope.units[at : at + 1] = inner[0].units
+
+
+def _wraps(scope: _Scope) -> bool:
+    """True for a module whose one unit is a sub-module's (`heads` holding `heads.head`, a stage of one block): a level of module paths to keep."""
+    return len(scope.units) == 1 and (isinstance(scope.units[0], _Scope) or scope.units[0] not in scope.direct)
 
 
 def _first_layer(unit: Any) -> str:

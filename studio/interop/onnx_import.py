@@ -61,6 +61,7 @@ from studio.interop.onnx_patterns import (
 from studio.interop.onnx_pooling import POOL_MAPPERS
 from studio.interop.onnx_recurrent import recurrent
 from studio.interop.onnx_sequence import attention
+from studio.interop.onnx_slices import sequences_as_slices
 from studio.interop.onnx_spatial import SPATIAL_MAPPERS
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
@@ -137,6 +138,7 @@ def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
 
 def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> ImportedModel:
     graph = model.graph
+    sequences_as_slices(graph)
     inputs, problems, fixed_batch = _inputs(graph)
     ctx, live = _fold_with_shapes(model, path, inputs)
     ctx.fixed_batch = fixed_batch
