@@ -24,3 +24,8 @@ def small_convnext():
 def small_vit():
     from tests.interop.real_models.transformers import vit_b_16
     return vit_b_16(image=32, layers=2, heads=2, dim=32, hidden=64, classes=10)
+
+
+def small_efficientnet():
+    from tests.interop.real_models.efficientnet import efficientnet_b0
+    return efficientnet_b0(width=0.5, stages=3, classes=10)
