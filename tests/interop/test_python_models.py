@@ -33,7 +33,8 @@ from __future__ import annotations
 import re
 import runpy
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,25 +173,40 @@ def inputs(case: Case, batch: int, seed: int) -> list[torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def proofs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Proof]:
-    """Each model imported and exported once (on first use), shared by the tests of this module."""
+def proofs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Proof]]:
+    """Each model imported and exported once, on first use, and shared by this module's tests.
+
+    The capture child of the next model runs while this one is checked (two at a time): the
+    child processes are most of the time, and one model's import never waits for another's.
+    """
+    order = list(CASES)
+    started: dict[str, Future[tuple[torch.nn.Module, ImportedModel]]] = {}
     made: dict[str, Proof] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
 
-    def proof(key: str) -> Proof:
-        if key not in made:
-            made[key] = _prove(CASES[key], tmp_path_factory.mktemp(key))
-        return made[key]
+        def proof(key: str) -> Proof:
+            for ahead in order[order.index(key) : order.index(key) + 2]:
+                if ahead not in started:
+                    started[ahead] = pool.submit(_imported, CASES[ahead], tmp_path_factory.mktemp(ahead))
+            if key not in made:
+                original, imported = started[key].result()
+                made[key] = _exported(original, imported, tmp_path_factory.mktemp(f"{key}_export"))
+            return made[key]
 
-    return proof
+        yield proof
 
 
-def _prove(case: Case, folder: Path) -> Proof:
+def _imported(case: Case, folder: Path) -> tuple[torch.nn.Module, ImportedModel]:
+    """The case's module with random weights (BatchNorm statistics from a batch), and its import through the capture child."""
     path = MODELS / case.file
-    torch.manual_seed(0)
     original = checks.randomized(runpy.run_path(str(path))[case.name](), *inputs(case, 4, 0))
     state = folder / "trained.pt"
     torch.save(original.state_dict(), state)
-    imported = import_python(f"{path}:{case.name}", list(case.inputs), state)
+    return original, import_python(f"{path}:{case.name}", list(case.inputs), state)
+
+
+def _exported(original: torch.nn.Module, imported: ImportedModel, folder: Path) -> Proof:
+    """The imported project written as `layer-studio import` writes it, then exported to PyTorch and ONNX from those files."""
     project = folder / "imported.lstudio"
     write_imported(imported, project)
     code = folder / "model.py"
