@@ -182,7 +182,6 @@ def proofs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
     order = list(CASES)
     started: dict[str, Future[tuple[torch.nn.Module, ImportedModel]]] = {}
     made: dict[str, Proof] = {}
-    patched = set(vars(torch.nn.Module))
     with ThreadPoolExecutor(max_workers=2) as pool:
 
         def proof(key: str) -> Proof:
@@ -195,8 +194,6 @@ def proofs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
             return made[key]
 
         yield proof
-    for name in set(vars(torch.nn.Module)) - patched:  # transformers sets nn.Module.smart_apply when it builds a model
-        delattr(torch.nn.Module, name)
 
 
 def _imported(case: Case, folder: Path) -> tuple[torch.nn.Module, ImportedModel]:
