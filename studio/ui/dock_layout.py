@@ -1,7 +1,7 @@
 """The editor's dock layout: where each dock goes by default, how tall the bottom tabs are, Reset Layout.
 
 The canvas keeps most of the window. The palette sits left of it, the inspector over the code
-preview right of it; Problems, History and Training share one tabbed dock under all three, the
+preview (tabbed with the layer output) right of it; Problems, History and Training share one tabbed dock under all three, the
 whole width of the window, which the training panel's curves need. Problems is a one-line strip while there are none and grows when some appear;
 Training gets a share of the window when it comes into view; each bottom tab otherwise gets back
 the height it had when the user last left it.
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabBar
 from studio.ui.problems import ProblemsView
 
 Area = Qt.DockWidgetArea
-LEFT, RIGHT, BOTTOM = ("palette",), ("inspector", "codePreview"), ("problems", "history", "train")
+LEFT, RIGHT, BOTTOM = ("palette",), ("inspector", "codePreview", "layerOutput"), ("problems", "history", "train")
 PALETTE_WIDTH = 230
 RIGHT_WIDTH = 380
 INSPECTOR_SHARE = 0.58  # of the right column; the code preview below it has the rest
@@ -54,11 +54,14 @@ class DockLayout(QObject):
             window.addDockWidget(Area.LeftDockWidgetArea, docks[name])
         window.addDockWidget(Area.RightDockWidgetArea, docks["inspector"])
         window.splitDockWidget(docks["inspector"], docks["codePreview"], Qt.Orientation.Vertical)
+        for before, after in pairwise(RIGHT[1:]):  # the views of the network's code and outputs share the lower dock
+            window.tabifyDockWidget(docks[before], docks[after])
         window.addDockWidget(Area.BottomDockWidgetArea, docks[BOTTOM[0]])
         for before, after in pairwise(BOTTOM):
             window.tabifyDockWidget(docks[before], docks[after])
         for dock in docks.values():
             dock.show()
+        docks["codePreview"].raise_()
         docks["problems"].raise_()
         self._current = "problems"
 

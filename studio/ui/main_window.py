@@ -38,6 +38,7 @@ from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
 from studio.ui.layer_live import LiveLayerStats
+from studio.ui.layer_output import LayerOutputPanel
 from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
 from studio.ui.recovery import settings
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self.document, self)
         self.problems = ProblemsView(self.document, self)
         self.code_preview = CodePreview(self.document, self)
+        self.layer_output = LayerOutputPanel(self.document, self)
         self.history = QUndoView(self.undo_stack, self)
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
@@ -116,6 +118,7 @@ class MainWindow(QMainWindow):
             ("palette", "Layers", self.layer_palette),
             ("inspector", "Inspector", self.inspector),
             ("codePreview", "Code", self.code_preview),
+            ("layerOutput", "Layer Output", self.layer_output),
             ("problems", "Problems", self.problems),
             ("history", "History", self.history),
             ("train", "Training", _scrolled(self.training, "trainScroll")),
@@ -127,6 +130,7 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             docks[name] = dock
         docks["train"].visibilityChanged.connect(self.training.on_dock_visibility)
+        self.training.sample_chosen.connect(self.layer_output.set_sample)
         self.dock_layout = DockLayout(self, docks, self.problems)
         self.dock_layout.place()
         return docks
