@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
+from studio.graph.wires import TURN, Box, curve, lane, lane_points
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
@@ -39,6 +40,7 @@ BACKWARD_TURN = 36.0  # how far a backward edge runs past its ends before turnin
 PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
+LANE_REACH = 1200.0  # how far above and below its ends a wire looks for a lane past the cards between them
 SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
@@ -516,7 +518,7 @@ class EdgeItem(QGraphicsItem):
         start = self.source.port_scene_pos(self.edge.src_port, True)
         end = self.target.port_scene_pos(self.edge.dst_port, False)
         self.prepareGeometryChange()
-        self._path, middle = bezier(start, end)
+        self._path, middle = bezier(start, end, self._cards_between(start, end))
         self._shape = None
         bounds = self._path.controlPointRect()
         self._label_rect = QRectF()
@@ -532,6 +534,19 @@ class EdgeItem(QGraphicsItem):
                 )
                 bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
+
+    def _cards_between(self, start: QPointF, end: QPointF) -> list[Box]:
+        """The cards (not its own two) a wire running right from `start` to `end` could pass over."""
+        scene = self.scene()
+        if scene is None or end.x() - start.x() < 2 * TURN:
+            return []
+        low, high = sorted((start.y(), end.y()))
+        area = QRectF(QPointF(start.x(), low - LANE_REACH), QPointF(end.x(), high + LANE_REACH))
+        return [
+            (item.x(), item.y(), item.x() + item.width, item.y() + item.height)
+            for item in scene.items(area)
+            if isinstance(item, NodeItem) and item is not self.source and item is not self.target
+        ]
 
     def tooltip(self) -> str:
         """What hovering the edge tells: the tensor shape, or that it is not known."""
@@ -580,8 +595,8 @@ class EdgeItem(QGraphicsItem):
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
-def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
-    """A horizontal-tangent cubic from an output port to an input port, and its midpoint.
+def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None) -> tuple[QPainterPath, QPointF]:
+    """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them.
 
     A backward edge (the target lies to the left, as when Arrange wraps a long network into
     bands) runs out to the right, back along the middle between the two ends, and into the
@@ -600,7 +615,14 @@ def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
         path.lineTo(QPointF(x3 - turn, mid))
         path.cubicTo(QPointF(x3 - 2 * turn, mid), QPointF(x3 - 2 * turn, y3), end)
         return path, QPointF((x0 + x3) / 2, mid)
-    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
-    path.cubicTo(QPointF(x0 + reach, y0), QPointF(x3 - reach, y3), end)
+    y = lane((x0, y0), (x3, y3), cards) if cards else None
+    if y is not None:  # turn into the lane, run along it, turn out: studio.graph.wires
+        (xa, _), (xb, _) = lane_points((x0, y0), (x3, y3), y)
+        path.cubicTo(QPointF(x0 + TURN / 2, y0), QPointF(x0 + TURN / 2, y), QPointF(xa, y))
+        path.lineTo(QPointF(xb, y))
+        path.cubicTo(QPointF(x3 - TURN / 2, y), QPointF(x3 - TURN / 2, y3), end)
+        return path, QPointF((xa + xb) / 2, y)
+    _, one, two, _ = curve((x0, y0), (x3, y3))
+    path.cubicTo(QPointF(*one), QPointF(*two), end)
     # B(1/2) = (P0 + 3 P1 + 3 P2 + P3) / 8, and here P1, P2 are P0, P3 shifted by ±reach
     return path, QPointF((x0 + x3) / 2, (y0 + y3) / 2)

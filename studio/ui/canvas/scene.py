@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSceneHelpEvent,
@@ -48,6 +48,7 @@ class GraphScene(QGraphicsScene):
         self._move_start: dict[str, QPointF] = {}
         self._syncing_selection = False
         self._pending_rebuild = False
+        self._reroute_pending = False
         self._raised: set[NodeItem] = set()
         self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -102,6 +103,7 @@ class GraphScene(QGraphicsScene):
         source.attach(item)
         target.attach(item)
         self.addItem(item)
+        item.update_path()  # now that it can see the cards it passes
         return item
 
     def _remove_edge(self, edge: Edge) -> None:
@@ -137,6 +139,9 @@ class GraphScene(QGraphicsScene):
             if item is not None and item.pos().toTuple() != event.new:
                 item.setPos(*event.new)
                 item.follow()
+            if not self._reroute_pending:  # a moved card may now lie on, or have left, other wires' way
+                self._reroute_pending = True
+                QTimer.singleShot(0, self, self.reroute)
         elif isinstance(event, (ParamChanged, NodeRenamed)):
             self._refresh_nodes([event.node_id], with_results=False)
 
@@ -414,6 +419,12 @@ class GraphScene(QGraphicsScene):
         if self.connect_drag is not None:
             drag, self.connect_drag = self.connect_drag, None
             drag.end()
+
+    def reroute(self) -> None:
+        """Re-draw every wire around the cards where they now lie (after nodes moved)."""
+        self._reroute_pending = False
+        for edge in self.edges.values():
+            edge.update_path()
 
     # ----- look -----
     def redraw_all(self) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.graph.layout import bounds, layered_layout
 from studio.graph.model import GraphError, Position
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
@@ -47,8 +48,12 @@ MIN_GRID_PIXELS = 9.0
 PASTE_STEP = 40.0
 WORLD = 1_000_000.0
 TOAST_MS = 4000
-# Arrange wraps a network that would need a smaller zoom than this to fit the width
+# Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
+# network into bands only where it would be wider than WRAP_SCREENS views at this zoom
 READABLE_ZOOM = 0.8
+WRAP_SCREENS = 4
+WRAP_TRY_NODES = 60  # a larger network never fits one view at a readable zoom
+FIT_MARGIN = 60.0
 
 
 class CanvasView(BlockActions, QGraphicsView):
@@ -159,7 +164,7 @@ class CanvasView(BlockActions, QGraphicsView):
             self.setTransform(QTransform())
             self.centerOn(0.0, 0.0)
             return
-        rect.adjust(-60, -60, 60, 60)
+        rect.adjust(-FIT_MARGIN, -FIT_MARGIN, FIT_MARGIN, FIT_MARGIN)
         view = self.viewport().rect()
         zoom = min(view.width() / rect.width(), view.height() / rect.height(), 1.0)
         self.setTransform(
@@ -460,11 +465,30 @@ class CanvasView(BlockActions, QGraphicsView):
             return []
 
     def arrange(self) -> None:
-        """Lay the graph out (one undoable step), wrapping rows that would be unreadable; show it."""
-        self.document.arrange(
-            max_width=max(self.viewport().width(), 400) / READABLE_ZOOM
-        )
+        """Lay the graph out (one undoable step), wrapping only a very long one; show it whole, or its start at a readable zoom."""
+        self.document.arrange(max_width=self._arrange_width())
         self.fit_to_view()
+        if self.transform().m11() < READABLE_ZOOM:
+            self.setTransform(QTransform.fromScale(READABLE_ZOOM, READABLE_ZOOM))
+            left = min(item.sceneBoundingRect().left() for item in self.graph_scene.nodes.values())
+            top = min(item.sceneBoundingRect().top() for item in self.graph_scene.nodes.values())
+            view = self.viewport().rect()
+            self.centerOn(left - 40 + view.width() / (2 * READABLE_ZOOM), top - 40 + view.height() / (2 * READABLE_ZOOM))
+
+    def _arrange_width(self) -> float | None:
+        """Where Arrange wraps a network into bands: at the view's width where it then fits the view at a readable zoom, else at
+        WRAP_SCREENS views; only where every cut falls between blocks (one wire crosses it), else nowhere (the view scrolls)."""
+        width = max(self.viewport().width(), 400) / READABLE_ZOOM
+        height = max(self.viewport().height(), 300) / READABLE_ZOOM
+        graph = self.document.graph
+        for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
+            positions, band = layered_layout(graph, limit)
+            if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) > max(band.values(), default=0):
+                continue
+            _, top, _, bottom = bounds(graph, positions)
+            if limit > width or bottom - top + 2 * FIT_MARGIN <= height:
+                return limit
+        return None
 
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:

@@ -1,0 +1,70 @@
+"""The path of a wire on the canvas: a curve between two ports, or, where that would cross cards, a lane beside them.
+
+Geometry only (no Qt), so the layout's tests and benchmarks measure the wires the canvas draws.
+A wire is a cubic with level ends from an output port to an input port. Where that curve would
+pass over a card (a skip connection along a straight main chain), it turns within `TURN` of each
+end into a level lane clear of every card it passes (`CLEARANCE` away), the lane nearest to its
+two ends; the layout keeps such lanes free.
+"""
+
+from __future__ import annotations
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+TURN = 56.0  # the room a wire takes to turn into or out of its lane, within the gap between two columns
+CLEARANCE = 14.0  # between a lane and the cards it passes
+SAMPLES = 24  # points a curve is checked at
+
+
+def curve(start: Point, end: Point) -> tuple[Point, Point, Point, Point]:
+    """The control points of the plain wire: level tangents, reaching further the longer the wire."""
+    (x0, y0), (x3, y3) = start, end
+    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
+    return start, (x0 + reach, y0), (x3 - reach, y3), end
+
+
+def curve_points(start: Point, end: Point, samples: int = SAMPLES) -> list[Point]:
+    """The plain wire as a polyline of `samples` + 1 points."""
+    p0, p1, p2, p3 = curve(start, end)
+    points = []
+    for i in range(samples + 1):
+        t = i / samples
+        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+        points.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
+    return points
+
+
+def _inside(point: Point, box: Box) -> bool:
+    return box[0] < point[0] < box[2] and box[1] < point[1] < box[3]
+
+
+def _meets(left: float, right: float, low: float, high: float, box: Box) -> bool:
+    """Whether the rectangle [left, right] x [low, high] and a card, kept `CLEARANCE` off, touch."""
+    return box[0] < right and left < box[2] and box[1] - CLEARANCE < high and low < box[3] + CLEARANCE
+
+
+def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
+    """The height of the lane a wire from `start` to `end` takes past `boxes` (cards other than its own ends); None: the plain curve is clear.
+
+    Also None for a wire too short to turn twice, one running right to left, and one no lane clears.
+    """
+    (x0, y0), (x3, y3) = start, end
+    if x3 - x0 < 2 * TURN or not any(_inside(p, box) for p in curve_points(start, end) for box in boxes):
+        return None
+    ahead = [box for box in boxes if box[0] < x3 and box[2] > x0]
+    candidates = {y0, y3, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
+
+    def clear(y: float) -> bool:
+        spans = ((x0, x0 + TURN, min(y0, y), max(y0, y)), (x0 + TURN, x3 - TURN, y, y), (x3 - TURN, x3, min(y3, y), max(y3, y)))
+        return not any(_meets(*span, box) for span in spans for box in ahead)
+
+    free = [y for y in candidates if clear(y)]
+    if not free:
+        return None
+    return min(free, key=lambda y: (abs(y - y0) + abs(y - y3), y))
+
+
+def lane_points(start: Point, end: Point, y: float) -> tuple[Point, Point]:
+    """Where a wire along the lane at `y` enters and leaves it."""
+    return (start[0] + TURN, y), (end[0] - TURN, y)
