@@ -60,7 +60,7 @@ def polylines(view: CanvasView) -> dict[object, np.ndarray]:
     """Each wire as the canvas draws it, flattened to an (n, 2) array of points."""
     lines = {}
     for edge, item in view.graph_scene.edges.items():
-        path = item.path() if hasattr(item, "path") else item._path
+        path = item.path()
         points = [p for polygon in path.toSubpathPolygons() for p in polygon]
         lines[edge] = np.array([(p.x(), p.y()) for p in points], dtype=float)
     return lines

@@ -535,6 +535,10 @@ class EdgeItem(QGraphicsItem):
                 bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
+    def path(self) -> QPainterPath:
+        """The wire as drawn."""
+        return self._path
+
     def _cards_between(self, start: QPointF, end: QPointF) -> list[Box]:
         """The cards (not its own two) a wire running right from `start` to `end` could pass over."""
         scene = self.scene()

@@ -1,0 +1,67 @@
+"""Arrange in a canvas view: the wires as drawn cross nothing and pass beside the cards, and the zoom keeps names readable."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QApplication
+
+from studio.graph.project import load_project
+from studio.ui.canvas.view import READABLE_ZOOM, CanvasView
+from studio.ui.document import Document
+from tests.graph.drawn_wires import crossings, over_cards
+from tests.ui.helpers import EXAMPLES
+
+
+@pytest.fixture
+def arranged(undo_stack, qtbot):
+    """A function: a view of 1100 x 700 pixels showing an example, after Arrange."""
+
+    def make(name: str) -> CanvasView:
+        document = Document(undo_stack)
+        document.load(load_project(EXAMPLES / f"{name}.lstudio"))
+        view = CanvasView(document)
+        qtbot.addWidget(view)
+        view.resize(1100, 700)
+        view.show()
+        view.arrange()
+        QApplication.processEvents()  # the wires re-drawn around the cards where they now lie
+        return view
+
+    return make
+
+
+def _wires(view: CanvasView) -> dict:
+    return {
+        edge: [(p.x(), p.y()) for polygon in item.path().toSubpathPolygons() for p in polygon]
+        for edge, item in view.graph_scene.edges.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["resnet_small", "inception_block"])
+def test_branching_examples_are_drawn_with_no_crossing_and_no_wire_over_a_card(arranged, name: str) -> None:
+    view = arranged(name)
+    wires = _wires(view)
+    assert crossings(list(wires.values())) == 0
+    nodes = view.graph_scene.nodes
+    for edge, line in wires.items():
+        boxes = [(i.x(), i.y(), i.x() + i.width, i.y() + i.height) for n, i in nodes.items() if n not in (edge.src, edge.dst)]
+        assert not over_cards(line, boxes), edge
+
+
+def test_arrange_never_zooms_out_past_readable_and_shows_the_start(arranged) -> None:
+    view = arranged("resnet_small")
+    assert view.transform().m11() == pytest.approx(READABLE_ZOOM)
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    first = view.graph_scene.nodes[view.document.graph.node_by_name("image").id]
+    assert shown.contains(first.sceneBoundingRect())
+
+
+def test_a_short_chain_wraps_to_fit_the_view_at_a_readable_zoom(arranged) -> None:
+    view = arranged("lenet5")
+    assert view.transform().m11() >= READABLE_ZOOM
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    whole = QRectF()
+    for item in view.graph_scene.nodes.values():
+        whole = whole.united(item.sceneBoundingRect())
+    assert shown.contains(whole)
