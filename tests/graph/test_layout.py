@@ -7,9 +7,16 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studio.graph import Graph
-from studio.graph import wires
-from studio.graph.layout import CARD_WIDTH, COLUMN_WIDTH, PORT_LINE, arrange, card_height, input_port_y, layered_positions
+from studio.graph import Graph, wires
+from studio.graph.layout import (
+    CARD_WIDTH,
+    COLUMN_WIDTH,
+    PORT_LINE,
+    arrange,
+    card_height,
+    input_port_y,
+    layered_positions,
+)
 
 
 def _chain(graph: Graph, n: int) -> list[str]:
