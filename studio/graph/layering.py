@@ -108,7 +108,7 @@ def order(layers: Layers) -> None:
     g, columns = layers.g, layers.columns
     ordered = sorted(columns)
     best = {c: list(m) for c, m in columns.items()}
-    best_count = crossings(g, columns)
+    best_count = crossings(g, columns, layers.port_offset)
     for sweep in range(SWEEPS):
         if best_count == 0:
             break
@@ -125,18 +125,19 @@ def order(layers: Layers) -> None:
             columns[col].sort(key=lambda n: keys[n])
             for i, n in enumerate(columns[col]):
                 place[n] = float(i)
-        count = crossings(g, columns)
+        count = crossings(g, columns, layers.port_offset)
         if count < best_count:
             best, best_count = {c: list(m) for c, m in columns.items()}, count
     columns.update(best)
 
 
-def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]]) -> int:
-    """How many pairs of edges between neighbouring columns cross."""
+def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: dict[tuple[Hashable, Hashable], float] | None = None) -> int:
+    """How many pairs of edges between neighbouring columns cross (two into one card cross where their sources and ports disagree)."""
     place = {n: i for col in columns.values() for i, n in enumerate(col)}
+    offset = port_offset or {}
     total = 0
     for members in columns.values():
-        pairs = sorted((place[a], place[b]) for a in members for b in g.successors(a) if b in place)
+        pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in g.successors(a) if b in place)
         for (a1, b1), (a2, b2) in itertools.combinations(pairs, 2):
             if a1 != a2 and b1 != b2 and (a1 < a2) != (b1 < b2):
                 total += 1

@@ -38,6 +38,7 @@ PORT_ROW = 18.0  # each row of named ports on a card of several inputs or output
 ROW_GAP = 40.0  # the least room between the cards of one column
 PORT_LINE = 38.5  # how far below a card's top its one input or output sits (the name line)
 PORT_FOOT = 8.0  # below the last row of named ports
+CUT_WIRE, BAND = 1000.0, 100.0  # what a wire cut by a wrap, and a band, cost (`band_starts`)
 SCREEN = (1600.0, 900.0)  # one screen of the canvas at 100% zoom, in scene units
 
 
@@ -150,20 +151,34 @@ def _placed(
 
 
 def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[int]:
-    """The first column of each band: as few bands as `limit` columns each allow, each cut where the fewest edges cross it, then nearest an even cut.
+    """The first column of each band, bands at most `limit` columns wide: cuts where only the main chain crosses, then few bands, then even ones.
 
-    So a wrap falls between two blocks of a network (where only the main chain crosses) rather
-    than through one, whose wires would all have to run from band to band.
+    So a wrap falls between two blocks of a network rather than through one, whose wires would
+    all have to run from band to band, even where that takes a band more. Each cut costs
+    `CUT_WIRE` per wire crossing it besides one, and `BAND` for the band it starts; a band
+    costs the square of the columns it leaves empty; the cheapest cuts win (dynamic programming).
     """
     limit = max(limit, 1)
-    bands = -(-columns // limit)
-    starts = [0]
-    while len(starts) < bands:
-        left = bands - len(starts)  # the bands from this cut on
-        cuts = range(max(columns - left * limit, starts[-1] + 1), min(starts[-1] + limit, columns - left) + 1)
-        even = starts[-1] + (columns - starts[-1]) / (left + 1)
-        starts.append(min(cuts, key=lambda cut: (sum(1 for a, b in edges if a < cut <= b), abs(cut - even), cut)))
-    return starts
+    if columns <= limit:
+        return [0]
+    starting = [0] * (columns + 1)  # edges that cross the cut before column c: a < c <= b
+    for a, b in edges:
+        if b > a:
+            starting[a + 1] += 1
+            starting[b + 1] -= 1
+    crossing = list(itertools.accumulate(starting))
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * columns  # cost of bands ending before column i, and the last cut
+    for end in range(1, columns + 1):
+        for start in range(max(0, end - limit), end):
+            cut = 0.0 if start == 0 else CUT_WIRE * max(crossing[start] - 1, 0) + BAND
+            cost = best[start][0] + cut + (limit - (end - start)) ** 2
+            if cost < best[end][0]:
+                best[end] = (cost, start)
+    starts, end = [], columns
+    while end > 0:
+        end = best[end][1]
+        starts.append(end)
+    return starts[::-1]
 
 
 def _band_rows(heights: list[int], per_band: int) -> list[int]:

@@ -4,7 +4,8 @@ Geometry only (no Qt), so the layout's tests and benchmarks measure the wires th
 A wire is a cubic with level ends from an output port to an input port. Where that curve would
 pass over a card (a skip connection along a straight main chain), it turns within `TURN` of each
 end into a level lane clear of every card it passes (`CLEARANCE` away), the lane nearest to its
-two ends; the layout keeps such lanes free.
+two ends; the layout keeps such lanes free. A wire running back to the left (a network wrapped
+into bands) returns along the level nearest the middle of its ends that clears the cards.
 """
 
 from __future__ import annotations
@@ -63,6 +64,26 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
     if not free:
         return None
     return min(free, key=lambda y: (abs(y - y0) + abs(y - y3), y))
+
+
+def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others: list[tuple[Point, Point]] = ()) -> float:  # type: ignore[assignment]
+    """The height of the way back of a wire running right to left (a wrap from one band to the next).
+
+    Level and clear of `boxes` from `reach` left of its end to `reach` right of its start; of
+    those heights, the one the fewest `others` (the ends of the wires nearby) run across, then
+    the one nearest the middle between its ends; the middle itself where nothing is clear.
+    """
+    (x0, y0), (x3, y3) = start, end
+    low, high = sorted((y0, y3))
+    middle = (y0 + y3) / 2
+    ahead = [box for box in boxes if box[0] < x0 + reach and box[2] > x3 - reach]
+    candidates = [middle, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)]
+    free = [y for y in candidates if low < y < high and not any(_meets(x3 - reach, x0 + reach, y, y, box) for box in ahead)]
+
+    def crossed(y: float) -> int:
+        return sum(1 for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach and (a[1] - y) * (b[1] - y) < 0)
+
+    return min(free, key=lambda y: (crossed(y), abs(y - middle), y)) if free else middle
 
 
 def lane_points(start: Point, end: Point, y: float) -> tuple[Point, Point]:

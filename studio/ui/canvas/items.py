@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
-from studio.graph.wires import TURN, Box, curve, lane, lane_points
+from studio.graph.wires import TURN, Box, Point, curve, lane, lane_points, return_lane
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
@@ -518,7 +518,7 @@ class EdgeItem(QGraphicsItem):
         start = self.source.port_scene_pos(self.edge.src_port, True)
         end = self.target.port_scene_pos(self.edge.dst_port, False)
         self.prepareGeometryChange()
-        self._path, middle = bezier(start, end, self._cards_between(start, end))
+        self._path, middle = bezier(start, end, *self._around(start, end))
         self._shape = None
         bounds = self._path.controlPointRect()
         self._label_rect = QRectF()
@@ -539,18 +539,25 @@ class EdgeItem(QGraphicsItem):
         """The wire as drawn."""
         return self._path
 
-    def _cards_between(self, start: QPointF, end: QPointF) -> list[Box]:
-        """The cards (not its own two) a wire running right from `start` to `end` could pass over."""
+    def _around(self, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
+        """The cards (not its own two) a wire from `start` to `end` could pass over, and, for a wire wrapping back, the other wires' ends near it."""
         scene = self.scene()
-        if scene is None or end.x() - start.x() < 2 * TURN:
-            return []
+        if scene is None or abs(end.x() - start.x()) < 2 * TURN:
+            return [], []
         low, high = sorted((start.y(), end.y()))
-        area = QRectF(QPointF(start.x(), low - LANE_REACH), QPointF(end.x(), high + LANE_REACH))
-        return [
-            (item.x(), item.y(), item.x() + item.width, item.y() + item.height)
-            for item in scene.items(area)
-            if isinstance(item, NodeItem) and item is not self.source and item is not self.target
-        ]
+        back = end.x() < start.x()
+        if back:  # the cards between its two ends' heights, a turn's room beyond
+            area = QRectF(QPointF(end.x() - 2 * BACKWARD_TURN, low), QPointF(start.x() + 2 * BACKWARD_TURN, high))
+        else:
+            area = QRectF(QPointF(start.x(), low - LANE_REACH), QPointF(end.x(), high + LANE_REACH))
+        cards, others = [], []
+        for item in scene.items(area):
+            if isinstance(item, NodeItem) and item is not self.source and item is not self.target:
+                cards.append((item.x(), item.y(), item.x() + item.width, item.y() + item.height))
+            elif back and isinstance(item, EdgeItem) and item is not self:
+                ends = (item.source.port_scene_pos(item.edge.src_port, True), item.target.port_scene_pos(item.edge.dst_port, False))
+                others.append(((ends[0].x(), ends[0].y()), (ends[1].x(), ends[1].y())))
+        return cards, others
 
     def tooltip(self) -> str:
         """What hovering the edge tells: the tensor shape, or that it is not known."""
@@ -599,18 +606,19 @@ class EdgeItem(QGraphicsItem):
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
-def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None) -> tuple[QPainterPath, QPointF]:
+def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None, others: list[tuple[Point, Point]] | None = None) -> tuple[QPainterPath, QPointF]:
     """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them.
 
     A backward edge (the target lies to the left, as when Arrange wraps a long network into
-    bands) runs out to the right, back along the middle between the two ends, and into the
-    target from the left, like a line of text wrapping; its label sits on the way back.
+    bands) runs out to the right, back along the level nearest the middle between the two ends
+    that clears the `cards` and crosses the fewest `others`, and into the target from the left, like a line of text wrapping;
+    its label sits on the way back.
     """
     x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
     path = QPainterPath(start)
     if x3 < x0 - BACKWARD_TURN:
-        mid = (y0 + y3) / 2
         turn = BACKWARD_TURN
+        mid = return_lane((x0, y0), (x3, y3), cards or [], 2 * turn, others or [])
         path.cubicTo(
             QPointF(x0 + 2 * turn, y0),
             QPointF(x0 + 2 * turn, mid),

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.layout import bounds, layered_layout
+from studio.graph.layout import layered_layout
 from studio.graph.model import GraphError, Position
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
@@ -51,8 +51,8 @@ TOAST_MS = 4000
 # Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
 # network into bands only where it would be wider than WRAP_SCREENS views at this zoom
 READABLE_ZOOM = 0.8
-WRAP_SCREENS = 4
-WRAP_TRY_NODES = 60  # a larger network never fits one view at a readable zoom
+WRAP_SCREENS = 6
+WRAP_TRY_NODES = 200  # past this, bands one view wide would be too many to read
 FIT_MARGIN = 60.0
 
 
@@ -476,17 +476,13 @@ class CanvasView(BlockActions, QGraphicsView):
             self.centerOn(left - 40 + view.width() / (2 * READABLE_ZOOM), top - 40 + view.height() / (2 * READABLE_ZOOM))
 
     def _arrange_width(self) -> float | None:
-        """Where Arrange wraps a network into bands: at the view's width where it then fits the view at a readable zoom, else at
-        WRAP_SCREENS views; only where every cut falls between blocks (one wire crosses it), else nowhere (the view scrolls)."""
+        """Where Arrange wraps a network into bands, read like text: at the view's width at a readable zoom, else at WRAP_SCREENS
+        views, whichever first cuts only between blocks (one wire crossing each cut); else nowhere (the view scrolls along it)."""
         width = max(self.viewport().width(), 400) / READABLE_ZOOM
-        height = max(self.viewport().height(), 300) / READABLE_ZOOM
         graph = self.document.graph
         for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
-            positions, band = layered_layout(graph, limit)
-            if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) > max(band.values(), default=0):
-                continue
-            _, top, _, bottom = bounds(graph, positions)
-            if limit > width or bottom - top + 2 * FIT_MARGIN <= height:
+            _, band = layered_layout(graph, limit)
+            if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) <= max(band.values(), default=0):
                 return limit
         return None
 
