@@ -153,34 +153,39 @@ def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]]) -> dict
     """
     g, columns = layers.g, layers.columns
     chain = set(layers.chain)
+    size = {n: extent(n) for members in columns.values() for n in members}
+    before = {n: list(g.predecessors(n)) for n in size}
+    after = {n: list(g.successors(n)) for n in size}
     slot: dict[Hashable, int] = {}
     for members in columns.values():
         total = 0
         for n in members:
-            slot[n] = total + extent(n)[0]
-            total += sum(extent(n))
+            slot[n] = total + size[n][0]
+            total += sum(size[n])
         pinned = next((slot[n] for n in members if n in chain), 0)
         for n in members:
             slot[n] -= pinned
     weight = {n: CHAIN_WEIGHT if n in chain else STAND_IN_WEIGHT if isinstance(n, tuple) else 1.0 for n in slot}
+    gaps = {col: [size[a][1] + size[b][0] for a, b in itertools.pairwise(members)] for col, members in columns.items()}
     ordered = sorted(columns)
-    for step in range(PLACEMENT_PASSES + 1):
+    step = 0
+    while step <= PLACEMENT_PASSES:
         forward = step % 2 == 0
+        moved = False
         for col in ordered if forward else ordered[::-1]:
+            members = columns[col]
             wanted = []
-            for n in columns[col]:
+            for n in members:
                 if n in chain:
                     wanted.append(0)
                     continue
-                if step == PLACEMENT_PASSES:
-                    near = [slot[m] for m in (*g.predecessors(n), *g.successors(n))]
-                else:
-                    near = [slot[m] for m in (g.predecessors(n) if forward else g.successors(n))]
+                near = [slot[m] for m in (before[n] + after[n] if step == PLACEMENT_PASSES else before[n] if forward else after[n])]
                 wanted.append(_median(near) if near else slot[n])
-            gaps = [extent(a)[1] + extent(b)[0] for a, b in itertools.pairwise(columns[col])]
-            placed = fit_in_order(wanted, gaps, [weight[n] for n in columns[col]])
-            for n, s in zip(columns[col], placed, strict=True):
+            placed = fit_in_order(wanted, gaps[col], [weight[n] for n in members]) if len(members) > 1 else wanted
+            for n, s in zip(members, placed, strict=True):
+                moved = moved or slot[n] != s
                 slot[n] = s
+        step = PLACEMENT_PASSES if not moved and step < PLACEMENT_PASSES else step + 1  # settled: on to the two-sided pass
     return slot
 
 

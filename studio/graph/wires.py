@@ -10,11 +10,14 @@ into bands) returns along the level nearest the middle of its ends that clears t
 
 from __future__ import annotations
 
+import itertools
+
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 TURN = 56.0  # the room a wire takes to turn into or out of its lane, within the gap between two columns
 CLEARANCE = 14.0  # between a lane and the cards it passes
+GRAZE = 6.0  # a plain curve passing closer than this above or below a card takes a lane instead
 SAMPLES = 24  # points a curve is checked at
 
 
@@ -36,8 +39,19 @@ def curve_points(start: Point, end: Point, samples: int = SAMPLES) -> list[Point
     return points
 
 
-def _inside(point: Point, box: Box) -> bool:
-    return box[0] < point[0] < box[2] and box[1] < point[1] < box[3]
+def _crosses(a: Point, b: Point, box: Box) -> bool:
+    """Whether the segment from `a` to `b` passes through the inside of a box (Liang-Barsky clipping)."""
+    low, high = 0.0, 1.0
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    for p, q in ((-dx, a[0] - box[0]), (dx, box[2] - a[0]), (-dy, a[1] - box[1]), (dy, box[3] - a[1])):
+        if p == 0:
+            if q <= 0:
+                return False
+        elif p < 0:
+            low = max(low, q / p)
+        else:
+            high = min(high, q / p)
+    return low < high
 
 
 def _meets(left: float, right: float, low: float, high: float, box: Box) -> bool:
@@ -51,7 +65,9 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
     Also None for a wire too short to turn twice, one running right to left, and one no lane clears.
     """
     (x0, y0), (x3, y3) = start, end
-    if x3 - x0 < 2 * TURN or not any(_inside(p, box) for p in curve_points(start, end) for box in boxes):
+    points = curve_points(start, end)
+    near = [(left, top - GRAZE, right, bottom + GRAZE) for left, top, right, bottom in boxes]
+    if x3 - x0 < 2 * TURN or not any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in near):
         return None
     ahead = [box for box in boxes if box[0] < x3 and box[2] > x0]
     candidates = {y0, y3, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
