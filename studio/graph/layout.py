@@ -167,16 +167,17 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
             starting[a + 1] += 1
             starting[b + 1] -= 1
     crossing = list(itertools.accumulate(starting))
-    best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * columns  # cost of bands ending before column i, and the last cut
+    cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
+    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
+    last = [0] * (columns + 1)  # and where the last of them starts
     for end in range(1, columns + 1):
         for start in range(max(0, end - limit), end):
-            cut = 0.0 if start == 0 else CUT_WIRE * max(crossing[start] - 1, 0) + BAND
-            cost = best[start][0] + cut + (limit - (end - start)) ** 2
-            if cost < best[end][0]:
-                best[end] = (cost, start)
+            total = cost[start] + cut[start] + (limit - end + start) ** 2
+            if total < cost[end]:
+                cost[end], last[end] = total, start
     starts, end = [], columns
     while end > 0:
-        end = best[end][1]
+        end = last[end]
         starts.append(end)
     return starts[::-1]
 
