@@ -65,3 +65,24 @@ def test_a_short_chain_wraps_to_fit_the_view_at_a_readable_zoom(arranged) -> Non
     for item in view.graph_scene.nodes.values():
         whole = whole.united(item.sceneBoundingRect())
     assert shown.contains(whole)
+
+
+def test_a_card_moved_onto_a_wire_sends_it_round_the_card(empty_document, qtbot) -> None:
+    view = CanvasView(empty_document)
+    qtbot.addWidget(view)
+    first = empty_document.add_node("Identity", (0.0, 0.0))
+    last = empty_document.add_node("Identity", (1000.0, 0.0))
+    middle = empty_document.add_node("Identity", (500.0, 300.0))
+    empty_document.connect(first, "out", last, "in")
+    wire = next(iter(view.graph_scene.edges.values()))
+    card = view.graph_scene.nodes[middle]
+
+    def over_the_card() -> bool:
+        points = [(p.x(), p.y()) for polygon in wire.path().toSubpathPolygons() for p in polygon]
+        return over_cards(points, [(card.x(), card.y(), card.x() + card.width, card.y() + card.height)])
+
+    assert not over_the_card()
+    empty_document.move_nodes({middle: (500.0, 0.0)})  # onto the wire's way
+    qtbot.waitUntil(lambda: not over_the_card())
+    empty_document.undo_stack.undo()
+    qtbot.waitUntil(lambda: len({round(p.y()) for polygon in wire.path().toSubpathPolygons() for p in polygon}) == 1)  # straight again
