@@ -610,9 +610,9 @@ def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None, others:
     """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them.
 
     A backward edge (the target lies to the left, as when Arrange wraps a long network into
-    bands) runs out to the right, back along the level nearest the middle between the two ends
-    that clears the `cards` and crosses the fewest `others`, and into the target from the left, like a line of text wrapping;
-    its label sits on the way back.
+    bands) runs out to the right, back along the level that clears the `cards` and crosses the
+    fewest `others` (nearest the middle between its ends), and into the target from the left,
+    like a line of text wrapping; its label sits on the way back.
     """
     x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
     path = QPainterPath(start)

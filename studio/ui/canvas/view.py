@@ -49,11 +49,10 @@ PASTE_STEP = 40.0
 WORLD = 1_000_000.0
 TOAST_MS = 4000
 # Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
-# network into bands only where it would be wider than WRAP_SCREENS views at this zoom
+# network into bands one view wide at this zoom, else WRAP_SCREENS views, where its cuts fall between blocks
 READABLE_ZOOM = 0.8
 WRAP_SCREENS = 6
 WRAP_TRY_NODES = 200  # past this, bands one view wide would be too many to read
-FIT_MARGIN = 60.0
 
 
 class CanvasView(BlockActions, QGraphicsView):
@@ -164,7 +163,7 @@ class CanvasView(BlockActions, QGraphicsView):
             self.setTransform(QTransform())
             self.centerOn(0.0, 0.0)
             return
-        rect.adjust(-FIT_MARGIN, -FIT_MARGIN, FIT_MARGIN, FIT_MARGIN)
+        rect.adjust(-60, -60, 60, 60)
         view = self.viewport().rect()
         zoom = min(view.width() / rect.width(), view.height() / rect.height(), 1.0)
         self.setTransform(
