@@ -76,10 +76,7 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
         spans = ((x0, x0 + TURN, min(y0, y), max(y0, y)), (x0 + TURN, x3 - TURN, y, y), (x3 - TURN, x3, min(y3, y), max(y3, y)))
         return not any(_meets(*span, box) for span in spans for box in ahead)
 
-    free = [y for y in candidates if clear(y)]
-    if not free:
-        return None
-    return min(free, key=lambda y: (abs(y - y0) + abs(y - y3), y))
+    return next((y for y in sorted(candidates, key=lambda y: (abs(y - y0) + abs(y - y3), y)) if clear(y)), None)
 
 
 def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others: list[tuple[Point, Point]] = ()) -> float:  # type: ignore[assignment]
@@ -93,11 +90,12 @@ def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others
     low, high = sorted((y0, y3))
     middle = (y0 + y3) / 2
     ahead = [box for box in boxes if box[0] < x0 + reach and box[2] > x3 - reach]
-    candidates = [middle, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)]
+    candidates = {middle, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
     free = [y for y in candidates if low < y < high and not any(_meets(x3 - reach, x0 + reach, y, y, box) for box in ahead)]
+    beside = [(a[1], b[1]) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach]
 
     def crossed(y: float) -> int:
-        return sum(1 for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach and (a[1] - y) * (b[1] - y) < 0)
+        return sum(1 for ya, yb in beside if (ya - y) * (yb - y) < 0)
 
     return min(free, key=lambda y: (crossed(y), abs(y - middle), y)) if free else middle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -11,7 +12,16 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
-from studio.graph.wires import TURN, Box, Point, curve, lane, lane_points, return_lane
+from studio.graph.wires import (
+    GRAZE,
+    TURN,
+    Box,
+    Point,
+    curve,
+    lane,
+    lane_points,
+    return_lane,
+)
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
@@ -41,6 +51,7 @@ PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
 LANE_REACH = 1200.0  # how far above and below its ends a wire looks for a lane past the cards between them
+Near = Callable[["EdgeItem", QPointF, QPointF], tuple[list[Box], list[tuple[Point, Point]]]]
 SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
@@ -215,12 +226,12 @@ class NodeItem(QGraphicsItem):
         self._bounds = QRectF(
             -PORT_HIT_RADIUS, -MARGIN, width + 2 * PORT_HIT_RADIUS, height + 2 * MARGIN
         )
-        self.follow()
+        self.follow(route=False)  # a card's size changed: the scene re-routes every wire
 
-    def follow(self) -> None:
-        """Re-draw the edges attached here (after a move or a new layout)."""
+    def follow(self, route: bool = True) -> None:
+        """Re-draw the edges attached here (after a move or a new layout); `route=False`: plain curves, the scene re-routes them soon."""
         for edge in self.edges.values():
-            edge.update_path()
+            edge.update_path(route)
 
     # ----- ports -----
     def port_scene_pos(self, port: str, output: bool) -> QPointF:
@@ -511,14 +522,19 @@ class EdgeItem(QGraphicsItem):
         label = format_shape(shape)
         if label != self.label:
             self.label = label
-            self.update_path()
+            self.update_path(route=False)  # the scene re-routes it with the others
 
-    def update_path(self) -> None:
-        """Re-draw the curve between the current positions of the two ports."""
+    def update_path(self, route: bool = True, near: Near | None = None) -> None:
+        """Re-draw the curve between the current positions of the two ports, round the cards in its way where `route`.
+
+        `near` gives the cards and other wires' ends near a wire (the scene's index when it
+        re-routes every wire); by default the scene is asked.
+        """
         start = self.source.port_scene_pos(self.edge.src_port, True)
         end = self.target.port_scene_pos(self.edge.dst_port, False)
         self.prepareGeometryChange()
-        self._path, middle = bezier(start, end, *self._around(start, end))
+        around = (near or EdgeItem._around)(self, start, end) if route else ([], [])
+        self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
         self._label_rect = QRectF()
@@ -546,6 +562,10 @@ class EdgeItem(QGraphicsItem):
             return [], []
         low, high = sorted((start.y(), end.y()))
         back = end.x() < start.x()
+        if not back:  # the plain curve stays inside its ends' box: nothing there, nothing to go round
+            box = QRectF(QPointF(start.x(), low - GRAZE), QPointF(end.x(), high + GRAZE))
+            if not any(isinstance(i, NodeItem) and i is not self.source and i is not self.target for i in scene.items(box)):
+                return [], []
         if back:  # the cards between its two ends' heights, a turn's room beyond
             area = QRectF(QPointF(end.x() - 2 * BACKWARD_TURN, low), QPointF(start.x() + 2 * BACKWARD_TURN, high))
         else:

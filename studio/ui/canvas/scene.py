@@ -26,6 +26,7 @@ from studio.graph.model import (
 )
 from studio.ui.canvas.interactions import ConnectDrag, reach_rect
 from studio.ui.canvas.items import NODE_Z, SELECTED_NODE_Z, EdgeItem, NodeItem
+from studio.ui.canvas.wire_index import WireIndex
 from studio.ui.document import Document
 
 SNAP = 10.0  # nodes dragged by hand land on this grid
@@ -49,6 +50,7 @@ class GraphScene(QGraphicsScene):
         self._syncing_selection = False
         self._pending_rebuild = False
         self._reroute_pending = False
+        self._building = False
         self._raised: set[NodeItem] = set()
         self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -79,6 +81,7 @@ class GraphScene(QGraphicsScene):
                 self.nodes[node_id] = item
                 self._dim(item)
                 self.addItem(item)
+            self._building = True
             for edge in graph.edges:
                 result = results.get(edge.src)
                 self._add_edge(
@@ -92,6 +95,8 @@ class GraphScene(QGraphicsScene):
                     self.nodes[node_id].setSelected(True)
         finally:
             self._syncing_selection = False
+            self._building = False
+        self.reroute()
         self.rebuilt.emit()
 
     def _add_edge(self, edge: Edge, shape: Shape | None = None) -> EdgeItem | None:
@@ -103,7 +108,8 @@ class GraphScene(QGraphicsScene):
         source.attach(item)
         target.attach(item)
         self.addItem(item)
-        item.update_path()  # now that it can see the cards it passes
+        if not self._building:
+            item.update_path()  # now that it can see the cards it passes
         return item
 
     def _remove_edge(self, edge: Edge) -> None:
@@ -138,10 +144,8 @@ class GraphScene(QGraphicsScene):
             item = self.nodes.get(event.node_id)
             if item is not None and item.pos().toTuple() != event.new:
                 item.setPos(*event.new)
-                item.follow()
-            if not self._reroute_pending:  # a moved card may now lie on, or have left, other wires' way
-                self._reroute_pending = True
-                QTimer.singleShot(0, self, self.reroute)
+                item.follow(route=False)
+            self.schedule_reroute()  # a moved card may now lie on, or have left, other wires' way
         elif isinstance(event, (ParamChanged, NodeRenamed)):
             self._refresh_nodes([event.node_id], with_results=False)
 
@@ -167,6 +171,7 @@ class GraphScene(QGraphicsScene):
             for edge, edge_item in item.edges.items():
                 if edge.src == node_id and with_results:
                     edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+        self.schedule_reroute()  # cards may have changed size, and wires their labels
 
     def switched_off(self, node_id: str) -> bool:
         """True for a layer of the open block that the instance it was opened through switches off."""
@@ -420,11 +425,18 @@ class GraphScene(QGraphicsScene):
             drag, self.connect_drag = self.connect_drag, None
             drag.end()
 
+    def schedule_reroute(self) -> None:
+        """Re-route every wire once the events being handled are done (many moves, one re-routing)."""
+        if not self._reroute_pending:
+            self._reroute_pending = True
+            QTimer.singleShot(0, self, self.reroute)
+
     def reroute(self) -> None:
-        """Re-draw every wire around the cards where they now lie (after nodes moved)."""
+        """Re-draw every wire around the cards where they now lie (after nodes moved or changed size)."""
         self._reroute_pending = False
+        near = WireIndex(self.nodes.values(), self.edges.values())
         for edge in self.edges.values():
-            edge.update_path()
+            edge.update_path(near=near)
 
     # ----- look -----
     def redraw_all(self) -> None:
