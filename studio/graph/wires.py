@@ -10,6 +10,7 @@ into bands) returns along the level nearest the middle of its ends that clears t
 
 from __future__ import annotations
 
+import bisect
 import itertools
 
 Point = tuple[float, float]
@@ -90,14 +91,32 @@ def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others
     low, high = sorted((y0, y3))
     middle = (y0 + y3) / 2
     ahead = [box for box in boxes if box[0] < x0 + reach and box[2] > x3 - reach]
-    candidates = {middle, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
-    free = [y for y in candidates if low < y < high and not any(_meets(x3 - reach, x0 + reach, y, y, box) for box in ahead)]
+    blocked = _merged(sorted((box[1] - CLEARANCE, box[3] + CLEARANCE) for box in ahead))
+    tops = [top for top, _ in blocked]
+    candidates = {middle, *(top for top, _ in blocked), *(bottom for _, bottom in blocked)}
+
+    def clear(y: float) -> bool:
+        i = bisect.bisect_right(tops, y) - 1
+        return i < 0 or not (blocked[i][0] < y < blocked[i][1])
+
+    free = [y for y in candidates if low < y < high and clear(y)]
     beside = [(a[1], b[1]) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach]
 
     def crossed(y: float) -> int:
         return sum(1 for ya, yb in beside if (ya - y) * (yb - y) < 0)
 
     return min(free, key=lambda y: (crossed(y), abs(y - middle), y)) if free else middle
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted, overlapping spans joined into one."""
+    joined: list[tuple[float, float]] = []
+    for top, bottom in spans:
+        if joined and top <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], bottom))
+        else:
+            joined.append((top, bottom))
+    return joined
 
 
 def lane_points(start: Point, end: Point, y: float) -> tuple[Point, Point]:

@@ -522,7 +522,7 @@ class EdgeItem(QGraphicsItem):
         label = format_shape(shape)
         if label != self.label:
             self.label = label
-            self.update_path(route=False)  # the scene re-routes it with the others
+            self.update_path()
 
     def update_path(self, route: bool = True, near: Near | None = None) -> None:
         """Re-draw the curve between the current positions of the two ports, round the cards in its way where `route`.

@@ -465,7 +465,7 @@ class CanvasView(BlockActions, QGraphicsView):
 
     def arrange(self) -> None:
         """Lay the graph out (one undoable step), wrapping only a very long one; show it whole, or its start at a readable zoom."""
-        self.document.arrange(max_width=self._arrange_width())
+        self.document.move_nodes(self._arranged(), "Arrange")
         self.fit_to_view()
         if self.transform().m11() < READABLE_ZOOM:
             self.setTransform(QTransform.fromScale(READABLE_ZOOM, READABLE_ZOOM))
@@ -474,16 +474,16 @@ class CanvasView(BlockActions, QGraphicsView):
             view = self.viewport().rect()
             self.centerOn(left - 40 + view.width() / (2 * READABLE_ZOOM), top - 40 + view.height() / (2 * READABLE_ZOOM))
 
-    def _arrange_width(self) -> float | None:
-        """Where Arrange wraps a network into bands, read like text: at the view's width at a readable zoom, else at WRAP_SCREENS
-        views, whichever first cuts only between blocks (one wire crossing each cut); else nowhere (the view scrolls along it)."""
+    def _arranged(self) -> dict[str, Position]:
+        """Arrange's positions: wrapped into bands read like text one view wide at a readable zoom, else WRAP_SCREENS views
+        wide, whichever first cuts only between blocks (one wire crossing each cut); else not wrapped (the view scrolls along)."""
         width = max(self.viewport().width(), 400) / READABLE_ZOOM
         graph = self.document.graph
         for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
-            _, band = layered_layout(graph, limit)
+            positions, band = layered_layout(graph, limit)
             if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) <= max(band.values(), default=0):
-                return limit
-        return None
+                return positions
+        return layered_layout(graph)[0]
 
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:

@@ -20,7 +20,8 @@ class WireIndex:
         self._lefts = [box[0] for box, _ in cards]
         self._widest = max((box[2] - box[0] for box, _ in cards), default=0.0)
         self._edges = list(edges)
-        self._ends: list[tuple[EdgeItem, Point, Point]] | None = None
+        self._ends: list[tuple[float, float, float, EdgeItem, Point, Point]] | None = None
+        self._end_lefts: list[float] = []
 
     def __call__(self, wire: EdgeItem, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
         x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
@@ -36,13 +37,24 @@ class WireIndex:
                 cards.append(box)
         if not back:
             return cards, []
-        return cards, [(a, b) for other, a, b in self._wire_ends() if other is not wire]
+        ends = self._wire_ends()
+        others = []
+        for i in range(bisect.bisect_left(self._end_lefts, left), len(ends)):  # wires wholly between its turns, beside its ends
+            end_right, top, bottom, other, a, b = ends[i]
+            if end_right < right and bottom > low and top < high and other is not wire:
+                others.append((a, b))
+        return cards, others
 
-    def _wire_ends(self) -> list[tuple[EdgeItem, Point, Point]]:
+    def _wire_ends(self) -> list[tuple[float, float, float, EdgeItem, Point, Point]]:
+        """Every wire's right end, top, bottom, item and two ends, in the order of their left ends."""
         if self._ends is None:
-            self._ends = []
+            ends = []
             for e in self._edges:
                 a = e.source.port_scene_pos(e.edge.src_port, True)
                 b = e.target.port_scene_pos(e.edge.dst_port, False)
-                self._ends.append((e, (a.x(), a.y()), (b.x(), b.y())))
+                (ax, ay), (bx, by) = (a.x(), a.y()), (b.x(), b.y())
+                ends.append((min(ax, bx), max(ax, bx), min(ay, by), max(ay, by), e, (ax, ay), (bx, by)))
+            ends.sort(key=lambda end: end[0])
+            self._end_lefts = [end[0] for end in ends]
+            self._ends = [end[1:] for end in ends]
         return self._ends
