@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--weights",
         help="a state dict (.pt, or .npz of NumPy arrays) to export instead of the "
-        "project's own weights (training.weights) or, without those, seeded weights",
+        "project's own weights (training.weights; layers edited since they were made start from --seed, "
+        "with a warning) or, without those, seeded weights",
     )
     from studio.codegen.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
@@ -205,6 +206,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             weights=weights,
             project_path=args.file,
             opset=args.opset,
+            partial=not args.weights,  # the project's own weights may have been outgrown by an edit
         )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
@@ -238,7 +240,7 @@ def _add_import_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     imported.add_argument("model", help="an .onnx file, a Caffe .prototxt, or PyTorch code as FILE.py:NAME (a module class or a function returning one)")
-    imported.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]", help="for FILE.py:NAME, each input's per-sample shape: 3x224x224, 16:int64")
+    imported.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]", help="for FILE.py:NAME, each input's per-sample shape: 3x224x224, 16:int64 (not needed where the file defines example_inputs())")
     imported.add_argument("--weights", metavar="STATE.pt", help="for FILE.py:NAME, a state dict to load into the module first")
     imported.add_argument(
         "-o",

@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "studio.codegen": {"studio.graph"},
     "studio.interop": {"studio.graph"},
     "studio.train": {"studio.graph", "studio.codegen"},
-    "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train"},
+    "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train", "studio.torch_capture"},
 }
 ALLOWED_CROSSINGS = {
     # The training-script export writes the project's data beside the script, loaded as the

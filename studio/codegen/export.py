@@ -6,7 +6,7 @@ import functools
 import io
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,17 +44,24 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class Weights:
-    """Where an export's numbers come from: a state dict file of `project`, or else a seeded initialization."""
+    """Where an export's numbers come from: a state dict file of `project`, or else a seeded initialization.
+
+    With `partial`, the file may fit only in part (the project was edited since its weights were
+    made): what fits is loaded, the rest keeps its seeded start, and `fresh` names those layers.
+    """
 
     seed: int = 0
     path: Path | None = None
     project: Project | None = None
+    partial: bool = False
+    fresh: list[str] = field(default_factory=list)
 
     def model(self, source: str, filename: str) -> torch.nn.Module:
         """Build the generated model and give it these weights."""
         model = build_torch_model(source, self.seed, filename)
         if self.path is not None:
-            load_weights(model, self.path, self.project)
+            left = load_weights(model, self.path, self.project, self.partial)
+            self.fresh[:] = left
         return model
 
 
@@ -175,6 +182,7 @@ def export_project(
     weights: str | Path | None = None,
     project_path: str | Path | None = None,
     opset: int | None = None,
+    partial: bool = False,
 ) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
@@ -182,6 +190,8 @@ def export_project(
     else a deterministic initialization from `seed`; every target gets the same ones. A training
     script gets the project's data beside it (`project_path` locates a data file named relative
     to the project), unless it is larger than MAX_SCRIPT_DATA_BYTES: the result's warnings say so.
+    With `partial` (the project's own weights, which an edit may have outgrown), the layers the
+    weights no longer fit keep the seeded start and a warning names them; otherwise they must fit.
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
@@ -195,7 +205,11 @@ def export_project(
     if target == "script":
         data, warnings, project = _script_data(project, Path(out), project_path)
     exporter = functools.partial(_onnx, opset=opset) if target == "onnx" else EXPORTERS[target]
-    files = [*data, *exporter(project, Path(out), Weights(seed, Path(weights) if weights else None, project))]
+    numbers = Weights(seed, Path(weights) if weights else None, project, partial)
+    files = [*data, *exporter(project, Path(out), numbers)]
+    if numbers.fresh:
+        named = ", ".join(numbers.fresh[:6]) + (f" and {len(numbers.fresh) - 6} more" if len(numbers.fresh) > 6 else "")
+        warnings += (f"the project's weights no longer fit {named} (edited since they were made): initialized from seed {seed}",)
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
@@ -225,8 +239,8 @@ def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> 
     return model.eval()
 
 
-def load_weights(model: torch.nn.Module, path: Path, project: Project | None = None) -> None:
-    """Load a weights file of `project` into its generated `model`.
+def load_weights(model: torch.nn.Module, path: Path, project: Project | None = None, partial: bool = False) -> list[str]:
+    """Load a weights file of `project` into its generated `model`; with `partial`, only what fits, returning the modules left as they were.
 
     The file is a state dict keyed by node id (the project's own weights: see
     `studio.codegen.weights`) or by the model's attributes (a run's best.pt, a training
@@ -234,7 +248,7 @@ def load_weights(model: torch.nn.Module, path: Path, project: Project | None = N
     have now, so renamed layers keep their weights.
 
     Raises:
-        WeightsError: the file cannot be read as tensors, or its keys or shapes do not fit.
+        WeightsError: the file cannot be read as tensors, or (unless `partial`) its keys or shapes do not fit.
     """
     state = read_weights(path)
     if keyed_by_node(state):
@@ -256,9 +270,13 @@ def load_weights(model: torch.nn.Module, path: Path, project: Project | None = N
         else "",
     ]
     found = "; ".join(p for p in problems if p)
-    if found:
+    if found and not partial:
         raise WeightsError(f"{path}: does not fit this network: {found}")
-    model.load_state_dict(state)
+    fitting = {k: v for k, v in state.items() if k in expected and k not in wrong}
+    if found and not fitting:
+        raise WeightsError(f"{path}: fits no layer of this network: {found}")
+    model.load_state_dict(fitting, strict=not found)
+    return sorted({key.rpartition(".")[0] or key for key in [*missing, *wrong]})
 
 
 def save_npz_weights(state: dict[str, torch.Tensor], path: Path) -> None:

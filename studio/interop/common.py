@@ -83,20 +83,21 @@ class ImportedModel:
 
 
 def unsupported_error(
-    source: str, what: str, found: Iterable[tuple[str, str]]
+    source: str, what: str, found: Iterable[tuple[str, ...]]
 ) -> UnsupportedLayersError:
     """Build the error listing every unsupported `what` ("operator", "layer") type: count and first node.
 
-    `found` holds (type, node name) pairs in file order.
+    `found` holds (type, node name) or (type, node name, origin) in file order; the origin says
+    where the first node came from in the source code, where the file records it.
     """
     counts: Counter[str] = Counter()
-    first: dict[str, str] = {}
-    for kind, name in found:
+    first: dict[str, tuple[str, ...]] = {}
+    for kind, *node in found:
         counts[kind] += 1
-        first.setdefault(kind, name)
-    table = {kind: (counts[kind], first[kind]) for kind in counts}
+        first.setdefault(kind, tuple(node))
+    table = {kind: (counts[kind], first[kind][0]) for kind in counts}
     lines = [
-        f"  {kind}: {n} node{'s' if n != 1 else ''}, first {first[kind]!r}"
+        f"  {kind}: {n} node{'s' if n != 1 else ''}, first {first[kind][0]!r}" + "".join(f" ({origin})" for origin in first[kind][1:] if origin)
         for kind, n in counts.most_common()
     ]
     noun = what if len(counts) == 1 else f"{what}s"

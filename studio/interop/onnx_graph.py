@@ -15,7 +15,7 @@ from studio.graph.catalogue import CATALOGUE, ShapeError
 from studio.graph.catalogue.base import Shape, plain_batch
 from studio.graph.params import ParamValueError
 from studio.interop.common import Unmappable
-from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
+from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_origin, node_scope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,7 +130,7 @@ class ImportContext:
         self.layers: list[Layer] = []
         self.claimed: set[int] = set()
         self.broken: set[str] = set()
-        self.problems: list[tuple[str, str]] = []
+        self.problems: list[tuple[str, ...]] = []  # (type, node name[, origin in the source code])
         self.warnings: list[str] = []
         self.int_tensors = {  # live tensors of integer type (token ids)
             i.name
@@ -256,7 +256,7 @@ class ImportContext:
 
     def fail(self, node: onnx.NodeProto, kind: str) -> None:
         """Record a node that has no mapping; what it feeds is skipped unless its outputs get a `stand_in`."""
-        self.problems.append((kind, node.name or f"<unnamed {node.op_type}>"))
+        self.problems.append((kind, node.name or f"<unnamed {node.op_type}>", node_origin(node)))
         self.broken.update(o for o in node.output if o)
 
     def stand_in(self, tensors: list[str]) -> None:

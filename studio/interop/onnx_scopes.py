@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
 NAMESPACE = "namespace"
+STACK_TRACE = "pkg.torch.onnx.stack_trace"
+FX_NODE = "pkg.torch.onnx.fx_node"
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in \S+\n\s*(?P<code>[^\n]*)')
+_ATEN = re.compile(r"target=torch\.ops\.(?P<op>[\w.]+?)(\.default)?\]")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.(\d+|[A-Za-z_]\w*))+")
 
 
@@ -46,6 +50,26 @@ def node_scope(node: onnx.NodeProto) -> Scope:
     if NAMESPACE in meta:
         return _from_namespace(meta[NAMESPACE])
     return _from_name(node.name)
+
+
+def node_origin(node: onnx.NodeProto) -> str:
+    """Where a dynamo-exported node came from in the user's code: `aten.sort at model.py line 12: <code>`, or "" when the file does not say.
+
+    The line is the innermost frame outside torch itself, so a functional call points at the caller.
+    """
+    meta = {p.key: p.value for p in node.metadata_props}
+    op = _ATEN.search(meta.get(FX_NODE, ""))
+    frames = [f for f in _FRAME.finditer(meta.get(STACK_TRACE, "")) if not _inside_torch(f["file"])]
+    parts = [op["op"]] if op else []
+    if frames:
+        frame = frames[-1]
+        parts.append(f"at {frame['file'].replace(chr(92), '/').rsplit('/', 1)[-1]} line {frame['line']}: {frame['code'].strip()[:80]}")
+    return " ".join(parts)
+
+
+def _inside_torch(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    return "torch" in parts[:-1] and ("site-packages" in parts or "dist-packages" in parts)
 
 
 def _from_name(name: str) -> Scope:

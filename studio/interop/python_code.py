@@ -14,15 +14,32 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.interop.common import ImportedModel, ModelImportError
 from studio.interop.onnx_import import import_onnx
 
 TIMEOUT_S = 600
+POLL_S = 0.05  # how often a cancellable capture looks at its cancel event
+# On Linux the child starts through this: the kernel kills it when the thread that started it (and waits for it)
+# dies (PR_SET_PDEATHSIG), so an editor killed mid-import leaves no endless loop behind; a parent already gone
+# before that is set ends it too.
+_DIES_WITH_PARENT = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "parent = int(sys.argv.pop(1))\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != parent:\n    sys.exit(1)\n"
+    "runpy.run_module('studio.torch_capture', run_name='__main__', alter_sys=True)\n"
+)
+CAPTURED = "captured.onnx"
+NOTE = "note: "  # the child's stderr lines that the import passes on as warnings
 CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 
 
@@ -31,11 +48,11 @@ def is_code_spec(text: str) -> bool:
     return CODE_SPEC.match(str(text)) is not None
 
 
-def import_python(spec: str, inputs: list[str], weights: Path | None = None, blocks: bool = True, timeout: float = TIMEOUT_S) -> ImportedModel:
+def import_python(spec: str, inputs: list[str], weights: Path | None = None, blocks: bool = True, timeout: float = TIMEOUT_S, cancel: threading.Event | None = None) -> ImportedModel:
     """Import the module `spec` (`FILE.py:NAME`) built from its code, with inputs of these per-sample shapes (`3x32x32`, `16:int64`).
 
-    Raises ModelImportError when the code cannot be run or captured (the child's one-line reason), or
-    the importers' errors for what the captured graph holds.
+    Raises ModelImportError when the code cannot be run or captured (the child's one-line reason) or
+    `cancel` was set (the child is stopped at once), or the importers' errors for what the captured graph holds.
     """
     match = CODE_SPEC.match(spec)
     if match is None:
@@ -46,33 +63,74 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
     extra = [arg for text in inputs for arg in ("--input", text)]
     if weights is not None:
         extra += ["--weights", str(Path(weights).resolve())]
-    model = _captured(spec, [str(path), name], extra, path.parent, blocks, timeout)
+    model = _as_source(spec, lambda: _captured(spec, [str(path), name], extra, path.parent, blocks, timeout, cancel))
     model.project.name = name
     return model
 
 
-def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S) -> ImportedModel:
-    """Import a program saved with `torch.export.save` (`.pt2`), read in a child process by `torch.export.load`."""
+def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S, cancel: threading.Event | None = None) -> ImportedModel:
+    """Import a program saved with `torch.export.save` (`.pt2`), read in a child process by `torch.export.load`; `cancel` stops it."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ModelImportError(f"{path}: no such file")
-    model = _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout)
+    model = _as_source(path.name, lambda: _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout, cancel))
     model.project.name = path.stem
     return model
 
 
-def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks: bool, timeout: float) -> ImportedModel:
-    """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote."""
+def _as_source(source: str, run: Callable[[], ImportedModel]) -> ImportedModel:
+    """The import `run` makes, its messages and description naming `source` (the code or program) rather than the captured file."""
+    try:
+        model = run()
+    except ModelImportError as err:
+        text = str(err)
+        if text.startswith(CAPTURED):
+            err.args = (source + text[len(CAPTURED):], *err.args[1:])
+        raise
+    model.project.description = model.project.description.replace(CAPTURED, source, 1)
+    return model
+
+
+def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks: bool, timeout: float, cancel: threading.Event | None = None) -> ImportedModel:
+    """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote; `cancel` kills the child."""
     with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
-        out = Path(temporary) / "captured.onnx"
-        command = [sys.executable, "-m", "studio.torch_capture", *args, str(out), *extra]
+        out = Path(temporary) / CAPTURED
+        start = [sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid())] if sys.platform.startswith("linux") else [sys.executable, "-m", "studio.torch_capture"]
+        command = [*start, *args, str(out), *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder, env=env)
+        deadline = time.monotonic() + timeout
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder, env=env, check=False)
-        except subprocess.TimeoutExpired as err:
-            raise ModelImportError(f"{spec}: building and capturing the module took longer than {timeout:g} s; it was stopped") from err
-        if done.returncode != 0 or not out.is_file():
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"the child process ended with status {done.returncode}"
-            raise ModelImportError(f"{spec}: {reason}")
-        return import_onnx(out, blocks=blocks)
+            while True:
+                left = max(deadline - time.monotonic(), 0.0)
+                try:
+                    _, stderr = child.communicate(timeout=left if cancel is None else min(left, POLL_S))
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel is not None and cancel.is_set():
+                        raise ModelImportError(f"{spec}: the import was stopped") from None
+                    if time.monotonic() >= deadline:
+                        raise ModelImportError(f"{spec}: building and capturing the module took longer than {timeout:g} s; it was stopped") from None
+        finally:
+            if child.poll() is None:  # stopped, timed out or interrupted: the user's code ends with us
+                child.kill()
+                child.communicate()
+        if child.returncode != 0 or not out.is_file():
+            raise ModelImportError(f"{spec}: {_reason(child.returncode, stderr)}")
+        if cancel is not None and cancel.is_set():
+            raise ModelImportError(f"{spec}: the import was stopped")
+        model = import_onnx(out, blocks=blocks)
+        model.warnings[:0] = [line.removeprefix(NOTE) for line in stderr.splitlines() if line.startswith(NOTE)]
+        return model
+
+
+def _reason(returncode: int, stderr: str) -> str:
+    """The child's one-line reason: its last line on stderr, or the signal that ended it."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the capture process crashed ({name}) while running the code"
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"the capture process ended with status {returncode} and gave no reason"

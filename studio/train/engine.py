@@ -6,9 +6,12 @@ folder (studio.train.runs, studio.train.checkpoints). Everything a user can get 
 (settings, data, a diverging loss, a device that is not there, GPU out of memory) ends as a
 "failed" event saying what to do, never as an exception.
 
-Events (JSON-able dicts given to `emit`): start; step (at most every STEP_INTERVAL s, the mean
-loss of the steps since the last one); epoch; evaluation (classification, after training, for
-the best weights); then done or failed, which is also returned. A language model's epoch event
+Events (JSON-able dicts given to `emit`): start (with `layers`, each layer id's module path);
+step (at most every STEP_INTERVAL s, the mean loss of the steps since the last one); layers
+(the newest per-layer figures, a few times a second: studio.train.layer_stats); epoch;
+layer_epoch (the epoch's per-layer summary and the problems that began in it, also kept in
+layer_stats.json); evaluation (classification, after training, for the best weights); then
+done or failed, which is also returned. A language model's epoch event
 also carries its validation perplexity and `sample`, text it wrote after the dataset's prompt
 (kept in the run folder's sample.txt).
 
@@ -28,11 +31,13 @@ from typing import Any, Protocol
 
 import torch
 
+from studio.codegen.pytorch import module_names
 from studio.codegen.weights import project_weights_bytes
 from studio.graph.atomic import write_atomically
 from studio.graph.project import Project, dumps_project
 from studio.train import checkpoints, recipe, runs, text_data
 from studio.train.dataset_record import LANGUAGE_MODELLING
+from studio.train.layer_stats import LayerHistory, LayerProbe
 from studio.train.loop import (
     NonFiniteLoss,
     Progress,
@@ -166,6 +171,9 @@ class _Run:
             augment,
         )
         self.trainer, self.predict = trainer, recipe.class_predictor(settings.loss, task)
+        self.layer_paths = module_names(plan.project)
+        trainer.probe = LayerProbe(model, self.layer_paths, activations=net is model)
+        self.layer_history = LayerHistory()
         resumed = None
         if plan.resume is not None:
             resumed = checkpoints.resume_from(
@@ -284,6 +292,7 @@ class _Run:
                 "task": plan.dataset.task,
                 "prompt": plan.dataset.prompt,
                 "precision": plan.precision,
+                "layers": self.layer_paths,
             }
         )
         progress = Progress(self._tick, STEP_INTERVAL)
@@ -301,6 +310,7 @@ class _Run:
             self.emit(row)
             self.rows.append(row)
             self._save_metrics()
+            self._end_layer_epoch(epoch)
             if self.control.stop_requested():
                 stopped_by_user = True
                 break
@@ -387,6 +397,7 @@ class _Run:
                     / max(now - self.tick_time, 1e-9),
                 }
             )
+        self._report_layers()
         if self.control.stop_requested():
             return True
         self.control.wait_while_paused()
@@ -394,6 +405,20 @@ class _Run:
         self.paused += after - now
         self.tick_time, self.tick_samples = after, done
         return self.control.stop_requested()
+
+    def _report_layers(self) -> None:
+        """Send the newest per-layer figures, keeping every probe for the epoch's summary."""
+        probes = self.trainer.probe.read() if self.trainer.probe is not None else []
+        if probes:
+            self.layer_history.add(probes)
+            self.emit({"kind": "layers", "epoch": self.epoch, "layers": probes[-1]})
+
+    def _end_layer_epoch(self, epoch: int) -> None:
+        """Send the epoch's per-layer summary and the problems that began in it; keep them in the run folder."""
+        self._report_layers()
+        started = self.layer_history.end_epoch(epoch)
+        self.emit({"kind": "layer_epoch", "epoch": epoch, "layers": self.layer_history.epochs[-1], "flags": started})
+        self._queue(runs.LAYER_STATS, runs.json_bytes({"layers": self.layer_paths, **self.layer_history.record()}))
 
     def _end_epoch(
         self, progress: Progress, began: float, epoch_seconds: list[float]

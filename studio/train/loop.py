@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from studio.train import recipe
+from studio.train.layer_stats import LayerProbe
 
 Batch = Callable[[torch.Tensor], torch.Tensor]
 EVALUATION_SAMPLES = 32  # predictions sent with their inputs after training
@@ -119,6 +120,7 @@ class Trainer:
         self.step = 0  # the step in progress (1-based), for messages
         self.precision = recipe.Precision(precision, device)
         self.scaler = self.precision.scaler
+        self.probe: LayerProbe | None = None  # per-layer statistics, gathered on a step now and then
 
     def set_schedule(self, schedule: recipe.Schedule) -> None:
         """Use a learning-rate schedule (the recipe's: stepped after every step or every epoch)."""
@@ -152,6 +154,7 @@ class Trainer:
         augment, precision, clip, device = self.augment, self.precision, self.grad_clip, self.device
         after_step = self.schedule.after_step if self.schedule is not None else None
         step_once = recipe.train_step
+        probe, scaler = self.probe, self.scaler
         losses: list[torch.Tensor] = []
         progress.start_epoch()
         clock = time.perf_counter
@@ -163,7 +166,12 @@ class Trainer:
                 yb = yb.to(device, non_blocking=True)
             if augment is not None:
                 xb = augment(xb)
-            losses.append(step_once(net, model, (xb,), yb, loss_fn, optimizer, precision, clip))
+            if probe is not None and clock() >= probe.due:
+                probe.arm()
+                losses.append(step_once(net, model, (xb,), yb, loss_fn, optimizer, precision, clip))
+                probe.finish(scaler)
+            else:
+                losses.append(step_once(net, model, (xb,), yb, loss_fn, optimizer, precision, clip))
             if after_step is not None:
                 after_step()
             if clock() >= progress.due:

@@ -34,6 +34,7 @@ MODEL = "model.py"
 PROJECT = "project.lstudio"
 WEIGHTS = "weights.npz"
 SAMPLE = "sample.txt"
+LAYER_STATS = "layer_stats.json"  # each epoch's per-layer figures and the problems found (studio.train.layer_stats)
 METRIC_FIELDS = (
     "epoch",
     "train_loss",

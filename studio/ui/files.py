@@ -1,16 +1,19 @@
 """File commands of the editor: new, open, import, save, recent files, export, autosave and recovery.
 
-Every dialog goes through one small method (`ask_open_path`, `ask_import_path`, `ask_save_path`,
-`ask_unsaved`, `ask_recover`, `show_error`, `show_notes`) so tests can answer it without a
-modal window.
+Every dialog goes through one small method (`ask_open_path`, `ask_import_path`, `ask_code_import`,
+`ask_save_path`, `ask_unsaved`, `ask_recover`, `show_error`, `show_notes`) so tests can answer it
+without a modal window. Importing PyTorch code or a `.pt2` program runs a child process off the GUI
+thread behind a progress dialog that can stop it (`import_progress`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
@@ -36,9 +39,15 @@ from studio.ui.recovery import (
     waiting_weights,
 )
 
+if TYPE_CHECKING:
+    from studio.interop.common import ImportedModel
+    from studio.ui.code_import_dialog import CodeImportRequest
+    from studio.ui.code_scan import CodeScan
+
 PROJECT_FILTER = "Layer Studio projects (*.lstudio)"
 IMPORT_FILTER = (
-    "Models (*.onnx *.prototxt *.pt2);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt);;PyTorch programs (*.pt2)"
+    "Models (*.onnx *.prototxt *.pt2 *.py);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt);;"
+    "PyTorch code (*.py);;PyTorch programs (*.pt2)"
 )
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
@@ -93,6 +102,16 @@ class FileController(QObject):
             self.window, "Import Model", self._folder(), IMPORT_FILTER
         )
         return Path(path) if path else None
+
+    def ask_code_import(self, scan: CodeScan) -> CodeImportRequest | None:
+        """What to import from a scanned `.py` file (NAME, input shapes, weights); None when the user cancels."""
+        from studio.ui.code_import_dialog import CodeImportDialog
+
+        dialog = CodeImportDialog(scan, self.window)
+        try:
+            return dialog.request() if dialog.exec() else None
+        finally:
+            dialog.deleteLater()
 
     def ask_save_path(
         self, title: str, suggested: str, file_filter: str
@@ -209,7 +228,7 @@ class FileController(QObject):
             QApplication.restoreOverrideCursor()
 
     def import_model(self, path: Path | str | None = None) -> bool:
-        """Open an ONNX model or Caffe prototxt as a new, unsaved project (asking for one when `path` is None)."""
+        """Open an ONNX model, a Caffe prototxt, PyTorch code or a `.pt2` program as a new, unsaved project (asking for one when `path` is None)."""
         if not self.confirm_discard():
             return False
         path = Path(path) if path is not None else self.ask_import_path()
@@ -217,6 +236,13 @@ class FileController(QObject):
             return False
         from studio.interop.common import ModelImportError, import_model
 
+        suffix = path.suffix.lower()
+        if suffix == ".py":
+            return self._import_code(path)
+        if suffix == ".pt2":
+            from studio.interop.python_code import import_program
+
+            return self._import_in_background(path, f"Reading the program {path.name}…", lambda cancel: import_program(path, cancel=cancel))
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             model = import_model(path)
@@ -224,8 +250,51 @@ class FileController(QObject):
             QApplication.restoreOverrideCursor()
             self.show_error("Cannot import model", str(err))
             return False
-        self._replace(model.project, None, model.state or None)
+        self._open_imported(model, path)
         QApplication.restoreOverrideCursor()
+        return True
+
+    def _import_code(self, path: Path) -> bool:
+        """Ask what to import from a `.py` file (read, not run), then build and capture it in a child process."""
+        from studio.interop.python_code import import_python
+        from studio.ui.code_import_dialog import remember
+        from studio.ui.code_scan import CodeScanError, scan_code
+
+        try:
+            scan = scan_code(path)
+        except CodeScanError as err:
+            self.show_error("Cannot import model", str(err))
+            return False
+        request = self.ask_code_import(scan)
+        if request is None:
+            return False
+        remember(request)  # kept even when the import fails, to try again with one change
+        return self._import_in_background(
+            path,
+            f"Running {path.name} and capturing {request.name}…",
+            lambda cancel: import_python(request.spec, list(request.inputs), request.weights, cancel=cancel),
+        )
+
+    def _import_in_background(self, path: Path, text: str, work: Callable[[threading.Event], object]) -> bool:
+        """Run an import that starts a child process behind a progress dialog; Cancel stops it at once."""
+        from studio.interop.common import ModelImportError, internal_error
+        from studio.ui.import_progress import run_cancellable
+
+        outcome = run_cancellable(self.window, f"Importing {path.name}", text, work)
+        if outcome.cancelled:
+            self.window.statusBar().showMessage(f"Import of {path.name} stopped", 8000)
+            return False
+        if outcome.error is not None:
+            err = outcome.error
+            message = str(err) if isinstance(err, ModelImportError) else str(internal_error(str(path), err))
+            self.show_error("Cannot import model", message)
+            return False
+        self._open_imported(outcome.result, path)
+        return True
+
+    def _open_imported(self, model: ImportedModel, path: Path) -> None:
+        """Show an imported model as a new, unsaved project, with its notes."""
+        self._replace(model.project, None, model.state or None)
         self.document.undo_stack.resetClean()  # nothing is written until the user saves
         self.document.modified_changed.emit(True)
         layers = sum(
@@ -240,7 +309,6 @@ class FileController(QObject):
             self.show_notes(
                 "Imported with notes", "\n".join(f"• {w}" for w in model.warnings)
             )
-        return True
 
     def save(self) -> bool:
         """Save to the project's file (Save As when it has none); False when nothing was saved."""
@@ -420,7 +488,7 @@ class FileController(QObject):
         from studio.codegen.names import CodegenError
 
         try:
-            result = export_project(project, target, path, weights=weights, project_path=project_path)
+            result = export_project(project, target, path, weights=weights, project_path=project_path, partial=True)
         except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
             self.export_finished.emit(False, str(err))
             return

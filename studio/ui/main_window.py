@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
                 "&Import Model…",
                 lambda: files.import_model(),
                 "Ctrl+I",
-                "Open an ONNX model or a Caffe prototxt as a new project, with its weights",
+                "Open an ONNX model, a Caffe prototxt, PyTorch code (.py) or a PyTorch program (.pt2) as a new project, with its weights",
             ),
             "import_blocks": self._action(
                 "Import &Blocks from Project…",

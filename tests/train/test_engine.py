@@ -161,8 +161,8 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Event], P
 
 def test_digits_cnn_learns_in_two_epochs(digits_run: tuple[list[Event], Path]) -> None:
     events, _ = digits_run
-    kinds = [e["kind"] for e in events if e["kind"] != "step"]
-    assert kinds == ["start", "epoch", "epoch", "evaluation", "done"]
+    kinds = [e["kind"] for e in events if e["kind"] not in ("step", "layers")]
+    assert kinds == ["start", "epoch", "layer_epoch", "epoch", "layer_epoch", "evaluation", "done"]
     start = events[0]
     assert start["device"] == "cpu" and start["task"] == "classification"
     assert start["train_samples"] + start["val_samples"] == 1797
@@ -211,6 +211,7 @@ def test_the_run_folder_holds_config_metrics_weights_and_code(
     assert {p.name for p in run_dir.iterdir()} == {
         "config.json",
         "metrics.csv",
+        "layer_stats.json",
         "best.pt",
         "last.pt",
         "model.py",
