@@ -86,3 +86,14 @@ def test_a_card_moved_onto_a_wire_sends_it_round_the_card(empty_document, qtbot)
     qtbot.waitUntil(lambda: not over_the_card())
     empty_document.undo_stack.undo()
     qtbot.waitUntil(lambda: len({round(p.y()) for polygon in wire.path().toSubpathPolygons() for p in polygon}) == 1)  # straight again
+
+
+def test_cards_on_top_of_each_other_do_not_stop_the_wires_being_routed(empty_document, qtbot) -> None:
+    view = CanvasView(empty_document)
+    qtbot.addWidget(view)
+    ids = [empty_document.add_node("Identity", (0.0, 0.0)) for _ in range(3)]  # pasted onto one spot
+    empty_document.connect(ids[0], "out", ids[1], "in")
+    view.graph_scene.reroute()
+    empty_document.move_nodes({ids[1]: (400.0, 0.0)})
+    qtbot.waitUntil(lambda: not view.graph_scene._reroute_pending)
+    assert len(view.graph_scene.edges) == 1

@@ -15,7 +15,7 @@ class WireIndex:
     """What lies near a wire: the cards (not its own two) in its way and, for a wire wrapping back, the other wires' ends."""
 
     def __init__(self, nodes: Iterable[NodeItem], edges: Iterable[EdgeItem]) -> None:
-        cards = sorted(((n.x(), n.y(), n.x() + n.width, n.y() + n.height), n) for n in nodes)  # type: ignore[misc]
+        cards = sorted((((n.x(), n.y(), n.x() + n.width, n.y() + n.height), n) for n in nodes), key=lambda card: card[0])
         self._cards = cards
         self._lefts = [box[0] for box, _ in cards]
         self._widest = max((box[2] - box[0] for box, _ in cards), default=0.0)
