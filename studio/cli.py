@@ -185,6 +185,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from studio.cli_progress import ProgressLine
     from studio.codegen.export import ExportWriteError, WeightsError, export_project
     from studio.codegen.keras_backend import KerasBackendError
     from studio.codegen.names import CodegenError
@@ -198,16 +199,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     weights = args.weights or trained_weights(project, args.file)
     try:
-        result = export_project(
-            project,
-            args.to,
-            args.output,
-            seed=args.seed,
-            weights=weights,
-            project_path=args.file,
-            opset=args.opset,
-            partial=not args.weights,  # the project's own weights may have been outgrown by an edit
-        )
+        with ProgressLine() as progress:  # Ctrl-C stops it anywhere and nothing is left written (exit 130)
+            result = export_project(
+                project,
+                args.to,
+                args.output,
+                seed=args.seed,
+                weights=weights,
+                project_path=args.file,
+                opset=args.opset,
+                partial=not args.weights,  # the project's own weights may have been outgrown by an edit
+                progress=progress,
+            )
     except CodegenError as err:
         print(f"layer-studio: {args.file}: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -259,22 +262,28 @@ def _add_import_parser(sub: Any) -> None:
 def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from studio.cli_progress import ProgressLine
     from studio.interop.common import (
         InternalImportError,
         ModelImportError,
         UnsupportedLayersError,
         import_model,
-        write_imported,
     )
     from studio.interop.python_code import import_python, is_code_spec
 
     try:
-        if is_code_spec(args.model):
+        code = is_code_spec(args.model)
+        if code:
             print(f"layer-studio: running {args.model.rsplit(':', 1)[0]} in a child process to build its module (importing code runs it)", file=sys.stderr)
-            model = import_python(args.model, args.input, Path(args.weights) if args.weights else None, blocks=not args.flat)
-        else:
-            model = import_model(Path(args.model), blocks=not args.flat)
-        written = write_imported(model, Path(args.output))
+        with ProgressLine() as progress:
+            if code:
+                progress.step(f"capturing {args.model}")
+                model = import_python(args.model, args.input, Path(args.weights) if args.weights else None, blocks=not args.flat)
+            else:
+                progress.step(f"reading {Path(args.model).name}")
+                model = import_model(Path(args.model), blocks=not args.flat)
+            progress.writing(f"writing {Path(args.output).name}")
+            written = _write_whole(model, Path(args.output))
     except UnsupportedLayersError as err:
         print(f"layer-studio: {err}", file=sys.stderr)
         return EXIT_INVALID
@@ -289,6 +298,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _write_whole(model: Any, out: Any) -> list[Any]:
+    """`write_imported`, and on Ctrl-C the files it had begun to create removed again: no project without its weights."""
+    from studio.interop.common import weights_path, write_imported
+
+    fresh = [path for path in (out, weights_path(out)) if not path.exists()]
+    try:
+        return write_imported(model, out)
+    except KeyboardInterrupt:
+        for path in fresh:
+            path.unlink(missing_ok=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Writes docs/images/editor.png (the digits example), palette_search.png (the pale
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
 training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
 blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
-block_open.png (a block opened through an instance, with the breadcrumb). `screenshots.py blocks`
-makes only the last two.
+block_open.png (a block opened through an instance, with the breadcrumb), and live_stats.png
+(each card's gradient-norm sparkline and zeros band during a run) and layer_table.png (the run's
+per-layer table afterwards). `screenshots.py blocks` makes only blocks_network.png and
+block_open.png, `screenshots.py live` only the last two.
 """
 
 from __future__ import annotations
@@ -87,6 +89,37 @@ def blocks() -> None:
     window.hide()
 
 
+def live_stats() -> None:
+    """Mid-run: the cards' live figures beside the curves (live_stats.png); then the run's Layers table (layer_table.png)."""
+    window = editor("conv2")
+    window.docks["history"].hide()
+    dock = window.findChild(QDockWidget, "trainDock")
+    dock.show()
+    dock.raise_()
+    window.resizeDocks([dock], [300], Qt.Orientation.Vertical)
+    window.document.set_training("epochs", 40)
+    window.training.train()
+    deadline = time.monotonic() + 300
+    progress = window.training.progress
+    while window.training.running and time.monotonic() < deadline:
+        if progress.value() >= 0.15 * progress.maximum() > 1:
+            break
+        QTest.qWait(100)
+    window.document.select([])
+    QTest.qWait(600)  # a flush of the cards' figures
+    save(window, "live_stats.png")
+    window.training.ask_replace_weights = lambda _epochs, _weights: True  # no question box in the picture
+    window.training.stop()
+    while window.training.running and time.monotonic() < deadline:
+        QTest.qWait(100)
+    window.training.tabs.setCurrentWidget(window.training.layer_stats)
+    window.resizeDocks([dock], [420], Qt.Orientation.Vertical)
+    save(window, "layer_table.png")
+    window.training.shutdown()
+    window.files.close()
+    window.hide()
+
+
 def main() -> None:
     from studio.ui.app import application
 
@@ -95,6 +128,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["blocks"]:
         blocks()
+        return
+    if sys.argv[1:] == ["live"]:
+        live_stats()
         return
 
     window = editor()
@@ -140,6 +176,7 @@ def main() -> None:
     dark.files.close()
     theme.use_theme(theme.LIGHT)
     blocks()
+    live_stats()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
@@ -28,6 +28,26 @@ if TYPE_CHECKING:
 Files = list[tuple[Path, bytes]]
 """What an export writes: (path, content) pairs, companions (weights) before the main file."""
 MAX_SCRIPT_DATA_BYTES = 256 * 2**20  # the largest training data an export writes beside a training script
+
+
+class Progress(Protocol):
+    """What an export tells as it works (the editor's progress dialog, the command line's progress line)."""
+
+    def step(self, text: str) -> None:
+        """The export starts `text` ("building the model"); raising here stops it, with nothing written."""
+
+    def writing(self, text: str) -> None:
+        """Everything is made and the files are written next; raising here is the last chance to stop it."""
+
+
+class _Silent:
+    """No one to tell."""
+
+    def step(self, text: str) -> None:
+        pass
+
+    def writing(self, text: str) -> None:
+        pass
 
 
 class ExportWriteError(Exception):
@@ -55,11 +75,14 @@ class Weights:
     project: Project | None = None
     partial: bool = False
     fresh: list[str] = field(default_factory=list)
+    progress: Progress = field(default_factory=_Silent)
 
     def model(self, source: str, filename: str) -> torch.nn.Module:
         """Build the generated model and give it these weights."""
+        self.progress.step("building the model")
         model = build_torch_model(source, self.seed, filename)
         if self.path is not None:
+            self.progress.step(f"loading the weights {self.path.name}")
             left = load_weights(model, self.path, self.project, self.partial)
             self.fresh[:] = left
         return model
@@ -79,6 +102,7 @@ def _keras(project: Project, out: Path, weights: Weights) -> Files:
 
     source = generate_keras(project)
     model = weights.model(generate_pytorch(project), str(out))
+    weights.progress.step("converting the weights for Keras")
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / "staged.weights.h5"  # Keras insists on this suffix
         write_keras_weights(project, source, model.state_dict(), staged)
@@ -95,6 +119,7 @@ def _onnx(project: Project, out: Path, weights: Weights, opset: int | None = Non
     from studio.codegen.onnx_export import DEFAULT_OPSET, onnx_bytes
 
     model = weights.model(generate_pytorch(project), str(out))
+    weights.progress.step("converting to ONNX and checking it")
     return [(out, onnx_bytes(project, model, opset=opset or DEFAULT_OPSET))]
 
 
@@ -183,6 +208,7 @@ def export_project(
     project_path: str | Path | None = None,
     opset: int | None = None,
     partial: bool = False,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
@@ -192,6 +218,8 @@ def export_project(
     to the project), unless it is larger than MAX_SCRIPT_DATA_BYTES: the result's warnings say so.
     With `partial` (the project's own weights, which an edit may have outgrown), the layers the
     weights no longer fit keep the seeded start and a warning names them; otherwise they must fit.
+    `progress` hears each step; an exception it raises (a cancel) stops the export with nothing
+    written, and Ctrl-C while the files are written removes those it had created.
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
@@ -200,25 +228,31 @@ def export_project(
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
+    progress = progress or _Silent()
     data: Files = []
     warnings: tuple[str, ...] = ()
     if target == "script":
+        progress.step("loading the training data")
         data, warnings, project = _script_data(project, Path(out), project_path)
     exporter = functools.partial(_onnx, opset=opset) if target == "onnx" else EXPORTERS[target]
-    numbers = Weights(seed, Path(weights) if weights else None, project, partial)
+    numbers = Weights(seed, Path(weights) if weights else None, project, partial, progress=progress)
+    progress.step(f"generating the {target} code")
     files = [*data, *exporter(project, Path(out), numbers)]
     if numbers.fresh:
         named = ", ".join(numbers.fresh[:6]) + (f" and {len(numbers.fresh) - 6} more" if len(numbers.fresh) > 6 else "")
         warnings += (f"the project's weights no longer fit {named} (edited since they were made): initialized from seed {seed}",)
+    progress.writing("writing " + ", ".join(path.name for path, _ in reversed(files)))
     created: list[Path] = []
     for path, data in files:
         existed = path.exists()
         try:
             write_atomically(path, data)
-        except OSError as err:
-            for orphan in created:  # weights without their code would mislead
+        except BaseException as err:  # Ctrl-C too: weights without their code would mislead
+            for orphan in created:
                 orphan.unlink(missing_ok=True)
-            raise ExportWriteError(f"{path}: cannot be written: {describe_os_error(err)}") from err
+            if isinstance(err, OSError):
+                raise ExportWriteError(f"{path}: cannot be written: {describe_os_error(err)}") from err
+            raise
         if not existed:
             created.append(path)
     return ExportResult(tuple(path for path, _ in reversed(files)), warnings)

@@ -10,6 +10,7 @@ from typing import Any
 import networkx as nx
 
 from studio.graph.catalogue import LayerSpec, get_spec
+from studio.graph.naming import NameCounters
 from studio.graph.params import ParamValueError
 
 Position = tuple[float, float]
@@ -138,6 +139,7 @@ class Graph:
     _g: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph, repr=False)
     _nodes: dict[str, Node] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict, repr=False)
+    _counters: NameCounters = field(default_factory=NameCounters, repr=False)
     _listeners: list[Callable[[Event], None]] = field(default_factory=list, repr=False)
     _next_id: int = 1
     library: Any = field(default=None, repr=False)  # the project's `blocks.BlockLibrary`: its names are layer types here
@@ -233,6 +235,10 @@ class Graph:
             k += 1
         return f"{base}_{k}"
 
+    def auto_name(self, layer_type: str) -> str:
+        """The name a new layer of this type gets: its type in lower case and a counter (relu1, maxpool2, conv3)."""
+        return self._counters.next_name(layer_type)
+
     def add_node(
         self,
         layer_type: str,
@@ -263,11 +269,12 @@ class Graph:
         elif node_id in self._nodes:
             raise GraphError(f"a node with id {node_id!r} already exists")
         if name is None:
-            name = self.unique_name(_default_name(spec.type))
+            name = self.auto_name(spec.type)
         self._check_name(name, None)
         node = Node(node_id, spec.type, name, values, _position(position), block)
         self._nodes[node_id] = node
         self._names[name] = node_id
+        self._counters.add(name)
         self._g.add_node(node_id)
         self._emit(NodeAdded(node.copy()))
         return node
@@ -280,6 +287,7 @@ class Graph:
         self._g.remove_node(node_id)
         del self._nodes[node_id]
         del self._names[node.name]
+        self._counters.remove(node.name)
         self._emit(NodeRemoved(node.copy(), edges, index))
         return node
 
@@ -349,8 +357,10 @@ class Graph:
         self._check_name(name, node_id)
         old = node.name
         del self._names[old]
+        self._counters.remove(old)
         node.name = name
         self._names[name] = node_id
+        self._counters.add(name)
         self._emit(NodeRenamed(node_id, old, name))
 
     def move(self, node_id: str, position: Position) -> None:
@@ -393,7 +403,3 @@ def _position(position: Position) -> Position:
     if not all(abs(v) < 1e9 for v in (x, y)):
         raise GraphError(f"position {position!r} is out of range (each coordinate within ±1e9)")
     return (x, y)
-
-
-def _default_name(layer_type: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer_type).lower()

@@ -125,6 +125,30 @@ class ShapeAnalysis:
         position = {node_id: i for i, node_id in enumerate(self.graph.nodes)}
         return sorted(self.graph.nodes, key=lambda n: (self._order[n], position[n]))
 
+    def wiring_problem(self, node_id: str, feeds: dict[str, tuple[str, str]]) -> str | None:
+        """The error node `node_id` would show if these outputs (node id, port) fed its inputs, the graph left as it is.
+
+        None when the shapes fit, or when it cannot be told yet (a feeding shape unknown,
+        another input of the node still unconnected).
+        """
+        node = self.graph.node(node_id)
+        shapes: list[Shape | None] = []
+        dtypes: list[str] = []
+        for port in node.spec.input_ports(node.params):
+            feed = feeds.get(port.name)
+            if feed is None:
+                if not port.optional:
+                    return None
+                shapes.append(None)
+                continue
+            src = self._results.get(feed[0])
+            if src is None or src.outputs is None or src.dtype is None or feed[1] not in src.outputs:
+                return None
+            shapes.append(src.outputs[feed[1]])
+            dtypes.append(src.dtype)
+        result = self._apply_rule(node, f"{node.type} '{node.name}'", shapes, dtypes)
+        return next((d.message for d in result.diagnostics if d.severity == "error"), None)
+
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic: graph-level ones first, then per node in graph order."""
         self.refresh()

@@ -263,6 +263,24 @@ def _end(graph: Graph, node_id: str) -> str:
     return f"'{graph.node(node_id).name}'" if node_id in graph else node_id
 
 
+def reconnect_text(graph: Graph, old: Edge, new: Edge) -> str:
+    """The history line of a wire moved: the end that stayed, where the other end goes now, and where it was."""
+    if (old.dst, old.dst_port) == (new.dst, new.dst_port):
+        stayed, now, was = _port(graph, new.dst, new.dst_port, False), _port(graph, new.src, new.src_port, True), _port(graph, old.src, old.src_port, True)
+    else:
+        stayed, now, was = _port(graph, old.src, old.src_port, True), _port(graph, new.dst, new.dst_port, False), _port(graph, old.dst, old.dst_port, False)
+    return f"Reconnect {stayed} to {now} (was {was})"
+
+
+def _port(graph: Graph, node_id: str, port: str, output: bool) -> str:
+    """A node's name, with the port where the node has several on that side ('add'.in2)."""
+    if node_id not in graph:
+        return node_id
+    node = graph.node(node_id)
+    ports = node.spec.output_ports(node.params) if output else node.spec.input_ports(node.params)
+    return f"'{node.name}'.{port}" if len(ports) > 1 else f"'{node.name}'"
+
+
 def _move_text(graph: Graph, new: dict[str, Position]) -> str:
     if len(new) == 1:
         return f"Move {_end(graph, next(iter(new)))}"

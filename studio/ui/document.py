@@ -40,6 +40,7 @@ from studio.ui.commands import (
     RenameCommand,
     SetParamCommand,
     SetTrainingCommand,
+    reconnect_text,
 )
 from studio.ui.levels import Level, LevelAnalysis, LevelStack
 
@@ -258,6 +259,39 @@ class Document(QObject):
         self._push(AddNodeCommand(self.graph, node))
         return node.id
 
+    def add_after(self, layer_type: str, anchor: str, position: Position = (0.0, 0.0)) -> str:
+        """Add a layer as one step, its first input wired to `anchor`'s first output when the shapes fit; return its id."""
+        node = self.graph.add_node(layer_type, None, None, position)
+        try:
+            wire = self._fitting_wire(anchor, node.id)
+        except Exception:
+            self._push(AddNodeCommand(self.graph, node))  # the graph has it: the history must too
+            raise
+        if wire is None:
+            self._push(AddNodeCommand(self.graph, node))
+            return node.id
+        self.undo_stack.beginMacro(f"Add {node.type} '{node.name}' after '{self.graph.node(anchor).name}'")
+        try:
+            self._push(AddNodeCommand(self.graph, node))
+            self._push(ConnectCommand(self.graph, self.graph.connect(*wire)))
+        finally:
+            self.undo_stack.endMacro()
+        return node.id
+
+    def _fitting_wire(self, src: str, dst: str) -> tuple[str, str, str, str] | None:
+        """The edge from `src`'s first output to `dst`'s first input, if both exist and the shapes fit (or are not known yet)."""
+        if src not in self.graph or src == dst:
+            return None
+        source, target = self.graph.node(src), self.graph.node(dst)
+        outputs = source.spec.output_ports(source.params)
+        inputs = target.spec.input_ports(target.params)
+        if not outputs or not inputs:
+            return None
+        wire = (src, outputs[0].name, dst, inputs[0].name)
+        if self.analysis.wiring_problem(dst, {inputs[0].name: (src, outputs[0].name)}) is not None:
+            return None
+        return wire
+
     def remove_nodes(self, node_ids: Iterable[str]) -> None:
         """Delete layers and their connections as one step."""
         ids = [n for n in dict.fromkeys(node_ids) if n in self.graph]
@@ -294,7 +328,7 @@ class Document(QObject):
             edge = self.graph.connect(src, src_port, dst, dst_port)
             self._push(ConnectCommand(self.graph, edge))
             return edge
-        self.undo_stack.beginMacro("Reconnect")
+        self.undo_stack.beginMacro(reconnect_text(self.graph, existing, Edge(src, src_port, dst, dst_port)))
         try:
             self.disconnect(existing)
             edge = self.graph.connect(src, src_port, dst, dst_port)

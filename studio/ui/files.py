@@ -2,21 +2,22 @@
 
 Every dialog goes through one small method (`ask_open_path`, `ask_import_path`, `ask_code_import`,
 `ask_save_path`, `ask_unsaved`, `ask_recover`, `show_error`, `show_notes`) so tests can answer it
-without a modal window. Importing PyTorch code or a `.pt2` program runs a child process off the GUI
-thread behind a progress dialog that can stop it (`import_progress`).
+without a modal window. Exports, imports and opening a project run off the GUI thread behind a
+progress dialog whose Cancel stops them (`progress`): a PyTorch import's child process is killed,
+an export stops at its next step and writes nothing, and an ONNX import's or a file's late result
+is dropped.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from studio.graph.project import (
     Project,
@@ -28,7 +29,8 @@ from studio.graph.project import (
     trained_weights,
 )
 from studio.ui.document import Document
-from studio.ui.gallery import ExampleGallery
+from studio.ui.gallery import EXAMPLES_DIR, ExampleGallery
+from studio.ui.progress import QUICK_MS, Cancellation, run_cancellable
 from studio.ui.recovery import (
     Autosaver,
     Recoverable,
@@ -40,6 +42,7 @@ from studio.ui.recovery import (
 )
 
 if TYPE_CHECKING:
+    from studio.codegen.export import Progress
     from studio.interop.common import ImportedModel
     from studio.ui.code_import_dialog import CodeImportRequest
     from studio.ui.code_scan import CodeScan
@@ -88,7 +91,6 @@ class FileController(QObject):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self.export_finished.connect(self._report_export)
-        self._exports: list[threading.Thread] = []
 
     # ----- dialogs (replaced in tests) -----
     def ask_open_path(self) -> Path | None:
@@ -117,7 +119,7 @@ class FileController(QObject):
         self, title: str, suggested: str, file_filter: str
     ) -> Path | None:
         path, _ = QFileDialog.getSaveFileName(
-            self.window, title, str(Path(self._folder()) / suggested), file_filter
+            self.window, title, str(Path(self._folder(saving=True)) / suggested), file_filter
         )
         return Path(path) if path else None
 
@@ -197,13 +199,20 @@ class FileController(QObject):
         path = Path(path) if path is not None else self.ask_open_path()
         if path is None:
             return False
-        try:
-            project = load_project(path)
-        except ProjectFileError as err:
-            self.show_error("Cannot open project", str(err))
+        outcome = run_cancellable(self.window, f"Opening {path.name}", f"Reading {path}…", lambda cancel: _read_project(path), QUICK_MS)
+        if outcome.cancelled:
+            self.window.statusBar().showMessage(f"Opening {path.name} stopped", 8000)
+            return False
+        if isinstance(outcome.error, ProjectFileError):
+            self.show_error("Cannot open project", str(outcome.error))
             self.forget_recent(path)
             return False
-        rekeyed = self._weights_to_rekey(project, path)
+        if outcome.error is not None:
+            raise outcome.error
+        project, rekeyed = outcome.result
+        if isinstance(rekeyed, str):
+            self.window.statusBar().showMessage(f"The project's weights cannot be used: {rekeyed}", 10000)
+            rekeyed = None
         self._replace(project, path.resolve(), rekeyed)
         if rekeyed is not None:  # they wait beside the recovery copy until the project is saved
             self.document.undo_stack.resetClean()
@@ -214,19 +223,6 @@ class FileController(QObject):
         self.add_recent(path.resolve())
         return True
 
-    def _weights_to_rekey(self, project: Project, path: Path) -> dict | None:
-        """An older project's weights, keyed by layer names, to store by layer id instead (None: nothing to do)."""
-        from studio.codegen.weights import WeightsError, weights_to_rekey
-
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            return weights_to_rekey(project, path)
-        except WeightsError as err:
-            self.window.statusBar().showMessage(f"The project's weights cannot be used: {err}", 10000)
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-
     def import_model(self, path: Path | str | None = None) -> bool:
         """Open an ONNX model, a Caffe prototxt, PyTorch code or a `.pt2` program as a new, unsaved project (asking for one when `path` is None)."""
         if not self.confirm_discard():
@@ -234,7 +230,7 @@ class FileController(QObject):
         path = Path(path) if path is not None else self.ask_import_path()
         if path is None:
             return False
-        from studio.interop.common import ModelImportError, import_model
+        from studio.interop.common import import_model
 
         suffix = path.suffix.lower()
         if suffix == ".py":
@@ -243,16 +239,7 @@ class FileController(QObject):
             from studio.interop.python_code import import_program
 
             return self._import_in_background(path, f"Reading the program {path.name}…", lambda cancel: import_program(path, cancel=cancel))
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            model = import_model(path)
-        except ModelImportError as err:
-            QApplication.restoreOverrideCursor()
-            self.show_error("Cannot import model", str(err))
-            return False
-        self._open_imported(model, path)
-        QApplication.restoreOverrideCursor()
-        return True
+        return self._import_in_background(path, f"Reading {path.name}…", lambda cancel: import_model(path), show_after_ms=QUICK_MS)
 
     def _import_code(self, path: Path) -> bool:
         """Ask what to import from a `.py` file (read, not run), then build and capture it in a child process."""
@@ -275,12 +262,11 @@ class FileController(QObject):
             lambda cancel: import_python(request.spec, list(request.inputs), request.weights, cancel=cancel),
         )
 
-    def _import_in_background(self, path: Path, text: str, work: Callable[[threading.Event], object]) -> bool:
-        """Run an import that starts a child process behind a progress dialog; Cancel stops it at once."""
+    def _import_in_background(self, path: Path, text: str, work: Callable[[Cancellation], object], show_after_ms: int = 0) -> bool:
+        """Run an import off the GUI thread behind a progress dialog; Cancel stops a child process at once, or drops the result."""
         from studio.interop.common import ModelImportError, internal_error
-        from studio.ui.import_progress import run_cancellable
 
-        outcome = run_cancellable(self.window, f"Importing {path.name}", text, work)
+        outcome = run_cancellable(self.window, f"Importing {path.name}", text, work, show_after_ms)
         if outcome.cancelled:
             self.window.statusBar().showMessage(f"Import of {path.name} stopped", 8000)
             return False
@@ -311,8 +297,8 @@ class FileController(QObject):
             )
 
     def save(self) -> bool:
-        """Save to the project's file (Save As when it has none); False when nothing was saved."""
-        if self.document.path is None:
+        """Save to the project's file (Save As when it has none, or is a shipped example); False when nothing was saved."""
+        if self.document.path is None or is_example(self.document.path):
             return self.save_as()
         return self._write(self.document.path)
 
@@ -452,7 +438,10 @@ class FileController(QObject):
 
     # ----- export -----
     def export(self, target: str, path: Path | str | None = None) -> bool:
-        """Export the project in the background; `export_finished` reports the outcome."""
+        """Export the project off the GUI thread behind a progress dialog (shown when it takes a while); True when written.
+
+        `export_finished` reports the outcome; a cancelled export writes nothing and reports nothing.
+        """
         text, suffix, file_filter = EXPORT_FORMATS[target]
         if path is None:
             title = "Export " + text.rstrip("…")
@@ -461,6 +450,7 @@ class FileController(QObject):
             )
             if path is None:
                 return False
+        path = Path(path)
         weights = trained_weights(self.document.project, self.document.path)
         if weights is not None and not weights.is_file():
             self.show_error(
@@ -470,36 +460,23 @@ class FileController(QObject):
             )
             return False
         snapshot = project_from_dict(project_to_dict(self.document.project))
-        worker = threading.Thread(
-            target=self._export_in_background,
-            args=(snapshot, target, Path(path), weights, self.document.path),
-            daemon=True,
-        )
-        self._exports.append(worker)
+        project_path = self.document.path
         self.window.statusBar().showMessage(f"Exporting to {path}…")
-        worker.start()
-        return True
-
-    def _export_in_background(
-        self, project: Project, target: str, path: Path, weights: Path | None, project_path: Path | None
-    ) -> None:
-        from studio.codegen.export import ExportWriteError, WeightsError, export_project
-        from studio.codegen.keras_backend import KerasBackendError
-        from studio.codegen.names import CodegenError
-
-        try:
-            result = export_project(project, target, path, weights=weights, project_path=project_path, partial=True)
-        except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
-            self.export_finished.emit(False, str(err))
-            return
-        except Exception as err:  # noqa: BLE001 - an unexpected failure must reach the user, not end the thread silently
-            self.export_finished.emit(False, f"{type(err).__name__}: {err}")
-            return
-        warnings = "".join(f"\n{w}" for w in result.warnings)  # after the first line, for show_notes
-        self.export_finished.emit(True, "Exported " + ", ".join(str(p) for p in result.files) + warnings)
+        outcome = run_cancellable(
+            self.window,
+            f"Exporting {path.name}",
+            f"Exporting {snapshot.name} to {path}",
+            lambda cancel: _export(snapshot, target, path, weights, project_path, cancel),
+            show_after_ms=QUICK_MS,
+        )
+        if outcome.cancelled:
+            self.window.statusBar().showMessage(f"Export to {path} stopped: nothing was written", 8000)
+            return False
+        ok, message = outcome.result if outcome.error is None else (False, f"{type(outcome.error).__name__}: {outcome.error}")
+        self.export_finished.emit(ok, message)
+        return ok
 
     def _report_export(self, ok: bool, message: str) -> None:
-        self._exports = [t for t in self._exports if t.is_alive()]
         if ok:
             done, _, warnings = message.partition("\n")
             self.window.statusBar().showMessage(done, 8000)
@@ -509,8 +486,46 @@ class FileController(QObject):
             self.window.statusBar().clearMessage()
             self.show_error("Export failed", message)
 
-    def _folder(self) -> str:
-        if self.document.path is not None:
-            return str(self.document.path.parent)
-        recent = self.recent_files()
-        return str(recent[0].parent) if recent else str(Path.home())
+    def _folder(self, saving: bool = False) -> str:
+        """Where a file dialog starts: the project's folder; for opening, else the latest recent one; else the user's documents. Never the shipped examples."""
+        places = [self.document.path] + ([] if saving else self.recent_files())
+        for place in places:
+            if place is not None and not is_example(place):
+                return str(place.parent)
+        return documents_folder()
+
+
+def _export(project: Project, target: str, path: Path, weights: Path | None, project_path: Path | None, progress: Progress) -> tuple[bool, str]:
+    """Run one export (in the worker thread): whether it was written, and the message that says so or why not."""
+    from studio.codegen.export import ExportWriteError, WeightsError, export_project
+    from studio.codegen.keras_backend import KerasBackendError
+    from studio.codegen.names import CodegenError
+
+    try:
+        result = export_project(project, target, path, weights=weights, project_path=project_path, partial=True, progress=progress)
+    except (CodegenError, ExportWriteError, WeightsError, KerasBackendError) as err:
+        return False, str(err)
+    warnings = "".join(f"\n{w}" for w in result.warnings)  # after the first line, for show_notes
+    return True, "Exported " + ", ".join(str(p) for p in result.files) + warnings
+
+
+def _read_project(path: Path) -> tuple[Project, dict | Path | str | None]:
+    """Read a project file (in the worker thread), with an older project's weights to store by layer id instead (or why they cannot be used)."""
+    from studio.codegen.weights import WeightsError, weights_to_rekey
+
+    project = load_project(path)
+    try:
+        return project, weights_to_rekey(project, path)
+    except WeightsError as err:
+        return project, str(err)
+
+
+def documents_folder() -> str:
+    """The user's documents folder (home when the platform has none): where a new project is saved first."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return folder if folder and Path(folder).is_dir() else str(Path.home())
+
+
+def is_example(path: Path) -> bool:
+    """True for a file among the shipped examples (`make run` opens one), which Save never overwrites."""
+    return Path(path).resolve().is_relative_to(EXAMPLES_DIR)

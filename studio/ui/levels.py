@@ -148,6 +148,11 @@ class LevelAnalysis:
             found[node_id] = NodeResult(tuple(None for _ in node.spec.input_ports(node.params)), None, None)
         return {n: found[n] for n in self.graph.nodes if n in found}
 
+    def wiring_problem(self, node_id: str, feeds: dict[str, tuple[str, str]]) -> str | None:
+        """As `ShapeAnalysis.wiring_problem`, inside the block as the instance runs it (None for a layer switched off)."""
+        current = self._current()
+        return current.wiring_problem(node_id, feeds) if node_id in current.graph else None
+
     def ordered_ids(self) -> list[str]:
         """Inner layer ids in the order data flows, switched-off ones last."""
         return [*self._current().ordered_ids(), *sorted(self.switched_off)]

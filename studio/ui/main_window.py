@@ -28,6 +28,7 @@ from studio.ui.code_preview import CodePreview
 from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
+from studio.ui.layer_live import LiveLayerStats
 from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
 from studio.ui.recovery import settings
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
         self.training = TrainingPanel(self.document, self)
+        self.live_stats = LiveLayerStats(self.document, self.canvas.graph_scene, self.problems, self)
+        self.training.layer_event.connect(self.live_stats.handle_event)
         self.docks = self._make_docks()
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summary")
@@ -87,6 +90,7 @@ class MainWindow(QMainWindow):
         self.block_library.message.connect(self._show_refusal)
         self.document.reset.connect(self.block_library.refresh)
         self.canvas.node_activated.connect(self._show_inspector)
+        self.canvas.examples_requested.connect(self.act["example"].trigger)
         self.document.analysed.connect(self._schedule_summary)
         self.document.modified_changed.connect(self.update_title)
         self.document.renamed.connect(self.update_title)
@@ -495,7 +499,7 @@ class MainWindow(QMainWindow):
         self.docks["inspector"].raise_()
 
     def _add_from_palette(self, layer_type: str) -> None:
-        self.canvas.add_layer_at_center(layer_type)
+        self.canvas.add_layer_beside(layer_type)
 
     def _about(self) -> None:
         from PySide6.QtWidgets import QMessageBox

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
+    QIdentityProxyModel,
     QMimeData,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QPoint,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -27,17 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.catalogue import CATALOGUE, LayerSpec, categories
+from studio.graph.catalogue import LayerSpec, categories, get_spec
+from studio.graph.layer_search import SearchEntry, catalogue_entries, layer_entry, rank
 from studio.ui.icons import category_icon
 from studio.ui.mime import LAYER_MIME, LIBRARY_MIME
 from studio.ui.param_editors import format_value
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 1  # the layer type name; None on a category row
-SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2  # lower-case text a search matches against
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's `SearchEntry` (studio.graph.layer_search); None on a category row
 CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 3
 OFFER_ROLE = Qt.ItemDataRole.UserRole + 4  # a library block's key (studio.ui.palette_library); None elsewhere
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 BLOCKS = "Blocks"
 
 
@@ -70,25 +70,45 @@ def layer_tooltip(spec: LayerSpec) -> str:
     return "<qt>" + "".join(parts) + "</qt>"
 
 
-class LayerModel(QStandardItemModel):
-    """Categories with their layers; a layer row drags out as LAYER_MIME."""
+class LayerRows(QStandardItemModel):
+    """Rows of layers and blocks that drag out as LAYER_MIME (a library block as LIBRARY_MIME)."""
+
+    def mimeTypes(self) -> list[str]:
+        return [LAYER_MIME, LIBRARY_MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        offers = [i.data(OFFER_ROLE) for i in indexes if i.data(OFFER_ROLE)]
+        if offers:
+            data = QMimeData()
+            data.setData(LIBRARY_MIME, offers[0].encode("utf-8"))
+            return data
+        names = [i.data(TYPE_ROLE) for i in indexes if i.data(TYPE_ROLE)]
+        return layer_mime_data(names[0]) if names else QMimeData()
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction
+
+
+class LayerModel(LayerRows):
+    """Categories with their layers; the project's blocks (and the library's, `palette_library`) first."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        entries = catalogue_entries()
         for category in categories():
             group = self._category_item(category)
-            for spec in CATALOGUE.values():
-                if spec.category == category:
-                    group.appendRow(self._layer_item(spec))
+            for entry in entries:
+                if entry.category == category:
+                    group.appendRow(self._layer_item(entry, entry.key))
             self.appendRow(group)
 
     @staticmethod
-    def _layer_item(spec: LayerSpec) -> QStandardItem:
-        item = QStandardItem(category_icon(spec.category), spec.type)
-        item.setData(spec.type, TYPE_ROLE)
-        item.setData(spec.category, CATEGORY_ROLE)
-        item.setData(f"{spec.type} {spec.category} {spec.doc}".lower(), SEARCH_ROLE)
-        item.setToolTip(layer_tooltip(spec))
+    def _layer_item(entry: SearchEntry, tooltip_of: LayerSpec | str) -> QStandardItem:
+        item = QStandardItem(category_icon(entry.category), entry.name)
+        item.setData(entry.key, TYPE_ROLE)
+        item.setData(entry.category, CATEGORY_ROLE)
+        item.setData(entry, SEARCH_ROLE)
+        item.setToolTip(layer_tooltip(get_spec(tooltip_of) if isinstance(tooltip_of, str) else tooltip_of))
         item.setFlags(
             Qt.ItemFlag.ItemIsEnabled
             | Qt.ItemFlag.ItemIsSelectable
@@ -119,8 +139,8 @@ class LayerModel(QStandardItemModel):
             self.removeRow(group.row())
         if specs:
             group = self._category_item(BLOCKS)
-            for spec in specs:
-                group.appendRow(self._layer_item(spec))
+            for k, spec in enumerate(specs):
+                group.appendRow(self._layer_item(block_entry(spec, k), spec))
             self.insertRow(0, group)
         return True
 
@@ -128,12 +148,19 @@ class LayerModel(QStandardItemModel):
     def _category_item(category: str) -> QStandardItem:
         group = QStandardItem(category_icon(category), category)
         group.setData(category, CATEGORY_ROLE)
-        group.setData("", SEARCH_ROLE)
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         font = group.font()
         font.setBold(True)
         group.setFont(font)
         return group
+
+    def layer_items(self) -> list[QStandardItem]:
+        """Every layer and block row, in the order listed."""
+        return [
+            self.item(row).child(child)
+            for row in range(self.rowCount())
+            for child in range(self.item(row).rowCount())
+        ]
 
     def refresh_icons(self) -> None:
         """Repaint the icons in the current theme's colours."""
@@ -144,49 +171,39 @@ class LayerModel(QStandardItemModel):
                 child = group.child(child_row)
                 child.setIcon(category_icon(child.data(CATEGORY_ROLE)))
 
-    def mimeTypes(self) -> list[str]:
-        return [LAYER_MIME, LIBRARY_MIME]
 
-    def mimeData(self, indexes: Any) -> QMimeData:
-        offers = [i.data(OFFER_ROLE) for i in indexes if i.data(OFFER_ROLE)]
-        if offers:
-            data = QMimeData()
-            data.setData(LIBRARY_MIME, offers[0].encode("utf-8"))
-            return data
-        names = [i.data(TYPE_ROLE) for i in indexes if i.data(TYPE_ROLE)]
-        return layer_mime_data(names[0]) if names else QMimeData()
-
-    def supportedDragActions(self) -> Qt.DropAction:
-        return Qt.DropAction.CopyAction
+def block_entry(spec: LayerSpec, index: int, order: int = -2) -> SearchEntry:
+    """A block as a search entry; blocks come before catalogue layers that match as well (`order` -2: the project's, -1: a library's)."""
+    return replace(layer_entry(spec), category=BLOCKS, order=(order, index))
 
 
-class LayerFilter(QSortFilterProxyModel):
-    """Keeps the layers whose name, category or description contain every word searched for."""
+def ranked_items(items: list[QStandardItem], query: str) -> list[QStandardItem]:
+    """The rows `query` finds (each row's `SearchEntry` in SEARCH_ROLE), best first."""
+    by_entry = {id(item.data(SEARCH_ROLE)): item for item in items if item.data(SEARCH_ROLE) is not None}
+    entries = [item.data(SEARCH_ROLE) for item in items if item.data(SEARCH_ROLE) is not None]
+    return [by_entry[id(entry)] for entry in rank(query, entries)]
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._words: list[str] = []
-        self.setRecursiveFilteringEnabled(True)
 
-    def set_text(self, text: str) -> None:
-        """Filter by the words of `text` (case-insensitive substrings); '' shows everything."""
-        words = text.lower().split()
-        if words == self._words:
-            return
-        self.beginFilterChange()
-        self._words = words
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+class SearchResults(LayerRows):
+    """The layers a search finds, best first, in one flat list (clones of the palette's rows)."""
 
-    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
-        index = self.sourceModel().index(source_row, 0, source_parent)
-        if not self._words:
-            return True
-        haystack = index.data(SEARCH_ROLE) or ""
-        return bool(haystack) and all(word in haystack for word in self._words)
+    def show(self, items: list[QStandardItem]) -> None:
+        """List these rows (copies: the palette keeps its own)."""
+        self.clear()
+        for item in items:
+            self.appendRow(item.clone())
+
+    def layer_types(self) -> list[str]:
+        """The layer types (and block names) listed, in order."""
+        return [self.item(row).data(TYPE_ROLE) or self.item(row).text() for row in range(self.rowCount())]
 
 
 class PaletteWidget(QWidget):
-    """A search box over a tree of layers; drag one onto the canvas, or double-click it to add it."""
+    """A search box over a tree of layers; drag one onto the canvas, or double-click it to add it.
+
+    While the box holds a search, the tree shows the matches as one ranked list (best first,
+    the first one current), so Enter adds what the list shows on top.
+    """
 
     add_requested = Signal(str)  # a layer type name
     open_requested = Signal(str)  # a block's name: show its layers
@@ -200,12 +217,14 @@ class PaletteWidget(QWidget):
         self.search.setPlaceholderText("Search layers…")
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip(
-            "Filter by name, category or description; Enter adds the first match"
+            "Find a layer by name (exact names first), other frameworks' names, category or description;"
+            " Enter adds the top match beside the selected layer"
         )
 
         self.model = LayerModel(self)
-        self.proxy = LayerFilter(self)
+        self.proxy = QIdentityProxyModel(self)  # the tree's view of the model while nothing is searched
         self.proxy.setSourceModel(self.model)
+        self.results = SearchResults(self)
         self.tree = QTreeView()
         self.tree.setObjectName("palette_tree")
         self.tree.setModel(self.proxy)
@@ -227,6 +246,7 @@ class PaletteWidget(QWidget):
         layout.addWidget(self.tree, 1)
 
         self._expanded_before_search: set[str] | None = None
+        self._query = ""
         self.search.textChanged.connect(self.set_filter)
         self.search.returnPressed.connect(self._add_first_match)
         self.search.installEventFilter(self)
@@ -235,32 +255,58 @@ class PaletteWidget(QWidget):
         self._menu_extras: list[Callable[[QModelIndex, QMenu], None]] = []
         self.tree.customContextMenuRequested.connect(self._show_menu)
         self.tree.installEventFilter(self)
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved):
+            signal.connect(lambda *_: self._rank_again())
 
     def set_blocks(self, blocks: Iterable[Any]) -> None:
         """List the project's blocks (each a `Block`) under "Blocks", draggable like layers."""
         if self.model.set_blocks([block.spec() for block in blocks]):
             group = self.model.findItems(BLOCKS)
-            if group and not self.search.text().split():
+            if group and not self.searching:
                 self.tree.setExpanded(self.proxy.mapFromSource(group[0].index()), True)
 
     # ----- searching -----
+    @property
+    def searching(self) -> bool:
+        """True while the search box holds a search (the tree shows the ranked matches)."""
+        return bool(self._query)
+
     def set_filter(self, text: str) -> None:
-        """Show only the layers matching `text` (the search box shows it too)."""
+        """Show the layers matching `text`, best first ('' shows the categories again); the search box shows it too."""
         if self.search.text() != text:
             self.search.setText(text)  # comes back here through textChanged
             return
-        searching = bool(text.split())
-        if searching and self._expanded_before_search is None:
+        query = " ".join(text.split())
+        if query == self._query:
+            return
+        if query and not self._query:
             self._expanded_before_search = self._expanded_categories()
-        self.proxy.set_text(text)
-        if searching:
-            self.tree.expandAll()
-        elif self._expanded_before_search is not None:
+        self._query = query
+        if query:
+            self._rank_again()
+            return
+        self.results.clear()
+        self.tree.setModel(self.proxy)
+        self.tree.setRootIsDecorated(True)
+        if self._expanded_before_search is not None:
             self._restore_expanded(self._expanded_before_search)
             self._expanded_before_search = None
 
+    def _rank_again(self) -> None:
+        if not self._query:
+            return
+        self.results.show(ranked_items(self.model.layer_items(), self._query))
+        if self.tree.model() is not self.results:
+            self.tree.setModel(self.results)
+            self.tree.setRootIsDecorated(False)
+        if self.results.rowCount():
+            self.tree.setCurrentIndex(self.results.index(0, 0))
+            self.tree.scrollToTop()
+
     def visible_layer_types(self) -> list[str]:
-        """The layer types the filter lets through, in display order."""
+        """The layer types listed, in display order (best first while searching)."""
+        if self.searching:
+            return self.results.layer_types()
         found = []
         for row in range(self.proxy.rowCount()):
             group = self.proxy.index(row, 0)
@@ -271,7 +317,10 @@ class PaletteWidget(QWidget):
         return found
 
     def visible_categories(self) -> list[str]:
-        """The categories that still hold a matching layer."""
+        """The categories listed (while searching: those of the matches, in the order they first come)."""
+        if self.searching:
+            found = (self.results.item(row).data(CATEGORY_ROLE) for row in range(self.results.rowCount()))
+            return list(dict.fromkeys(found))
         return [
             self.proxy.index(row, 0).data(CATEGORY_ROLE)
             for row in range(self.proxy.rowCount())
@@ -329,9 +378,8 @@ class PaletteWidget(QWidget):
             menu.deleteLater()
 
     def _add_first_match(self) -> None:
-        types = self.visible_layer_types()
-        if self.search.text().strip() and types:
-            self.add_requested.emit(types[0])
+        if self.searching and self.results.rowCount():
+            self._request_add(self.results.index(0, 0))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
@@ -354,8 +402,11 @@ class PaletteWidget(QWidget):
         return super().eventFilter(watched, event)
 
     def _focus_first_layer(self) -> None:
-        group = self.proxy.index(0, 0)
-        first = self.proxy.index(0, 0, group) if group.isValid() else QModelIndex()
+        if self.searching:
+            first = self.results.index(0, 0)
+        else:
+            group = self.proxy.index(0, 0)
+            first = self.proxy.index(0, 0, group) if group.isValid() else QModelIndex()
         if first.isValid():
             self.tree.setCurrentIndex(first)
             self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -364,3 +415,6 @@ class PaletteWidget(QWidget):
     def apply_theme(self) -> None:
         """Repaint the category icons in the current theme's colours."""
         self.model.refresh_icons()
+        for row in range(self.results.rowCount()):
+            item = self.results.item(row)
+            item.setIcon(category_icon(item.data(CATEGORY_ROLE)))

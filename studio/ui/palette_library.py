@@ -12,6 +12,7 @@ from PySide6.QtGui import QStandardItem
 from PySide6.QtWidgets import QMenu
 
 from studio.graph.block_sources import BlockOffer
+from studio.graph.layer_search import SearchEntry
 from studio.ui.icons import category_icon
 from studio.ui.palette import (
     BLOCKS,
@@ -56,12 +57,12 @@ def set_library(palette: PaletteWidget, offers: Iterable[tuple[BlockOffer, bool]
     offers = list(offers)
     names = Counter(offer.name for offer, _ in offers)
     items = []
-    for offer, from_library in offers:
+    for k, (offer, from_library) in enumerate(offers):
         label = offer.name if names[offer.name] == 1 else f"{offer.name} ({offer.source.stem})"
         item = QStandardItem(category_icon(BLOCKS), label)
         item.setData(offer_key(offer), OFFER_ROLE)
         item.setData(BLOCKS, CATEGORY_ROLE)
-        item.setData(f"{offer.name} {LIBRARY} {offer.source.stem} {offer.description}".lower(), SEARCH_ROLE)
+        item.setData(SearchEntry(offer_key(offer), offer.name, LIBRARY, f"{offer.source.stem}: {offer.description}", order=(-1, k)), SEARCH_ROLE)
         item.setToolTip(offer_tooltip(offer, from_library))
         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
         items.append(item)
@@ -76,7 +77,7 @@ def set_library(palette: PaletteWidget, offers: Iterable[tuple[BlockOffer, bool]
     if skipped:
         tip += "<p><b>Skipped:</b><br>" + "<br>".join(html.escape(s) for s in skipped[:20]) + "</p>"
     group[0].setToolTip(f"<qt>{tip}</qt>")
-    if changed and not palette.search.text().split():
+    if changed and not palette.searching:
         palette.tree.setExpanded(palette.proxy.mapFromSource(group[0].index()), True)
 
 

@@ -53,6 +53,7 @@ class Problem:
     hint: str
     text: str
     inner: tuple[str, ...] = ()  # a problem inside a block instance: the inner layers' ids, from the instance down
+    of_network: bool = False  # pinned to a node of the network (a training run's finding), whatever level is shown
 
 
 def problem_rows(document: Document, network: bool = False) -> list[Problem]:
@@ -264,6 +265,7 @@ class ProblemsView(QWidget):
         document.reset.connect(self._schedule)
         document.level_changed.connect(self._schedule)
         self._counts = (-1, -1)
+        self._found: list[Problem] = []  # what the last training run found, after the analysis' problems
         self.flush()
 
     # ----- public -----
@@ -279,7 +281,7 @@ class ProblemsView(QWidget):
         """Bring the list up to date now (it normally follows edits a moment later)."""
         self._timer.stop()
         current = self.model.problem(self.view.currentIndex())
-        if self.model.set_rows(problem_rows(self.document)):
+        if self.model.set_rows(problem_rows(self.document) + self._found):
             self._restore_current(current)
         self._pages.setCurrentWidget(self.view if self.model.rowCount() else self.empty)
         rows = self.model.rows
@@ -290,6 +292,11 @@ class ProblemsView(QWidget):
         if counts != self._counts:
             self._counts = counts
             self.counts_changed.emit(*counts)
+
+    def set_found(self, rows: list[Problem]) -> None:
+        """List these problems a training run found (pinned to network nodes) after the analysis' own; [] clears them."""
+        self._found = list(rows)
+        self.flush()
 
     # ----- internals -----
     def _schedule(self, *_: object) -> None:
@@ -308,6 +315,13 @@ class ProblemsView(QWidget):
 
     def _show_problem(self, index: QModelIndex) -> None:
         problem = self.model.problem(index)
+        if (
+            problem is not None
+            and problem.node_id is not None
+            and problem.of_network
+            and problem.node_id in self.document.network
+        ):
+            self.document.go_up(0)
         if (
             problem is not None
             and problem.node_id is not None

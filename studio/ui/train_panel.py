@@ -8,7 +8,6 @@ first shown, so the editor starts without importing them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.project import ProjectFileError, load_project, project_to_dict
+from studio.graph.project import project_to_dict
 from studio.train.request import TrainRequest
+from studio.ui import train_weights
 from studio.ui.document import Document
 from studio.ui.theme import current_theme
 from studio.ui.train_run import default_runs_root
@@ -115,6 +115,7 @@ class TrainingPanel(QWidget):
 
     running_changed = Signal(bool)
     run_finished = Signal(dict)  # the run's final event ("done" or "failed")
+    layer_event = Signal(dict)  # start, layers, layer_epoch, done, failed: for the canvas's live figures
 
     def __init__(
         self,
@@ -149,7 +150,7 @@ class TrainingPanel(QWidget):
         )
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopButton")
-        self.stop_button.setToolTip("End the run now; the best weights so far are kept")
+        self.stop_button.setToolTip("End the run now; its best weights so far stay in its folder, and replace the project's own only if you say so")
         self.train_button.clicked.connect(self.train)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
@@ -259,6 +260,7 @@ class TrainingPanel(QWidget):
             return
         self._views_built = True
         from studio.ui.train_history import RunHistory
+        from studio.ui.train_layers import LayerStatsView
         from studio.ui.train_plots import TrainingCurves
         from studio.ui.train_preview import DatasetPreview
         from studio.ui.train_results import ResultsView
@@ -270,6 +272,7 @@ class TrainingPanel(QWidget):
         self.history.runs_selected.connect(self._overlay_runs)
         self.results = ResultsView()
         self.preview = DatasetPreview()
+        self.layer_stats = LayerStatsView()
         curves_page = QSplitter(Qt.Orientation.Horizontal)
         curves_page.setObjectName("curvesPage")
         curves_page.setChildrenCollapsible(False)
@@ -288,6 +291,7 @@ class TrainingPanel(QWidget):
         curves_page.setSizes([900, 300])
         self.tabs.addTab(curves_page, "Curves")
         self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.layer_stats, "Layers")
         self.tabs.addTab(self.preview, "Dataset")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._views_stack.addWidget(self.tabs)
@@ -390,6 +394,9 @@ class TrainingPanel(QWidget):
             if not self.running and not self.sample.text:
                 for run in self.history.runs[:1]:
                     self.sample.show_run(run.run_dir, self.history.label_of(run.run_dir))
+            if not self.running and not self.history.selected_dirs():
+                latest = self.history.runs[0].run_dir if self.history.runs else None
+                self.layer_stats.show_run(latest, self.history.label_of(latest) if latest else "", self._flow())
 
     # ----- events from the worker -----
     def _poll(self) -> None:
@@ -417,6 +424,10 @@ class TrainingPanel(QWidget):
         if self._final is not None:
             return
         kind = event.get("kind")
+        if kind in _LAYER_KINDS:
+            self.layer_event.emit(event)
+            if self._views_built:
+                self.layer_stats.follow(event, self._flow())
         handler = getattr(self, f"_on_{kind}", None) if kind in _KINDS else None
         if handler is not None:
             handler(event)
@@ -547,59 +558,41 @@ class TrainingPanel(QWidget):
         self.run_finished.emit(event)
 
     def _store_weights(self, event: dict[str, Any], epochs: int) -> None:
-        run_dir = event.get("run_dir")
-        weights = Path(
-            event.get("weights") or (Path(run_dir) / "best.pt" if run_dir else "")
-        )
-        if not run_dir or epochs < 1 or not weights.is_file():
+        """Give the project the run's best weights: a finished run's always, a stopped one's when asked (`train_weights`)."""
+        weights = train_weights.best_weights(event, epochs)
+        if weights is None:
             return
         if self.document.project is not self._run_project:
             return  # another project was opened meanwhile: these weights are not its
-        text = self.weights_text(weights)
+        if train_weights.needs_asking(event, self.document) and not self.ask_replace_weights(epochs, weights):
+            self.banner.show_message(
+                "The run was stopped: the project keeps its previous weights (this run's best stay in its folder).",
+                "info",
+                tooltip=str(weights),
+            )
+            return
         try:
-            self.document.undo_stack.beginMacro("Keep the trained weights")
-            try:
-                self._adopt_standardization(event.get("project"))
-                self.document.set_training("weights", text)
-            finally:
-                self.document.undo_stack.endMacro()
+            text = train_weights.store(self.document, weights, event.get("project"))
         except ValueError as err:
             self.banner.show_message(
                 f"The weights could not be stored with the project: {err}", "warning"
             )
             return
         note = " (save the project to keep them)" if self.document.is_modified else ""
+        stopped = " of the stopped run" if event.get("stopped_by_user") else ""
         self.banner.show_message(
-            f"Weights saved with the project: exports will use them{note}.",
+            f"Weights{stopped} saved with the project: exports will use them{note}.",
             "info",
             tooltip=f"The project's weights: {text}",
         )
 
-    def _adopt_standardization(self, trained: str | None) -> None:
-        """Give the project's Input the mean and std the run's model standardized with (the trained project's)."""
-        if not trained:
-            return
-        try:
-            project = load_project(trained)
-        except ProjectFileError:
-            return  # a run folder without its project: the weights alone still fit
-        for node_id, node in project.graph.nodes.items():
-            if node.type == "Input" and node_id in self.document.network:
-                for name in ("mean", "std"):
-                    if self.document.network.node(node_id).params[name] != node.params[name]:
-                        self.document.go_up(0)  # an edit of the network is made where it can be seen
-                        self.document.set_param(node_id, name, node.params[name])
+    def ask_replace_weights(self, epochs: int, weights: Path) -> bool:
+        """Whether a stopped run's weights replace the project's own (a question whose default keeps them; tests answer it)."""
+        return train_weights.ask_replace(self, epochs, weights)
 
     def weights_text(self, weights: Path) -> str:
         """A weights file as the project stores it: relative to the project's folder when it is saved."""
-        if self.document.path is None:
-            return os.fspath(weights.resolve())
-        try:
-            return Path(
-                os.path.relpath(weights.resolve(), self.document.path.parent.resolve())
-            ).as_posix()
-        except ValueError:  # another drive (Windows)
-            return os.fspath(weights.resolve())
+        return train_weights.weights_text(self.document, weights)
 
     def _reap(self) -> None:
         """Poll a finished worker until its process has exited, then let it go."""
@@ -725,9 +718,16 @@ class TrainingPanel(QWidget):
         )
         if run_dirs and not self.running:
             self.sample.show_run(run_dirs[0], self.history.label_of(run_dirs[0]))
+        if run_dirs:
+            self.layer_stats.show_run(run_dirs[0], self.history.label_of(run_dirs[0]), self._flow())
+
+    def _flow(self) -> list[str]:
+        """The network's node ids in the order data flows (the per-layer table's row order)."""
+        return self.document.network_analysis.ordered_ids()
 
 
 _KINDS = ("start", "step", "epoch", "evaluation", "done", "failed")
+_LAYER_KINDS = ("start", "layers", "layer_epoch", "done", "failed")
 
 
 def _duration(seconds: float) -> str:

@@ -135,10 +135,10 @@ def test_add_node_stores_parameters_in_canonical_form(graph: Graph) -> None:
 
 def test_add_node_gives_unique_default_names_and_ids(graph: Graph) -> None:
     nodes = [graph.add_node("Linear") for _ in range(3)]
-    assert [n.name for n in nodes] == ["linear", "linear_2", "linear_3"]
+    assert [n.name for n in nodes] == ["linear1", "linear2", "linear3"]
     assert [n.id for n in nodes] == ["n1", "n2", "n3"]
     assert graph.add_node("Dropout", node_id="custom.id-1:x").id == "custom.id-1:x"
-    assert graph.add_node("Dropout").name == "dropout_2"
+    assert graph.add_node("Dropout").name == "dropout2"
 
 
 def test_event_arrives_after_the_change(graph: Graph, rec: Recorder) -> None:

@@ -338,6 +338,7 @@ def test_context_menus(view, document):
     assert document.selected_ids == ["n4"]
     empty_menu = view.context_menu(QPointF(0.0, 900.0))
     assert [a.text() for a in empty_menu.actions() if a.text()] == [
+        "Add layer…",
         "Paste",
         "Select all",
         "Arrange",

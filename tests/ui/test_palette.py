@@ -38,21 +38,43 @@ def test_every_layer_is_listed_under_its_category(palette):
     assert palette.visible_categories() == categories()
 
 
-def test_search_matches_type_and_category_names(palette):
+def test_search_lists_the_matches_best_first_in_one_list(palette):
     palette.set_filter("conv")
     shown = palette.visible_layer_types()
-    assert "Conv2d" in shown and "ConvTranspose2d" in shown
-    assert "Convolution" in palette.visible_categories()
+    assert shown[:6] == ["Conv2d", "Conv1d", "Conv3d", "ConvTranspose2d", "ConvTranspose1d", "ConvTranspose3d"]
+    assert palette.tree.model() is palette.results and not palette.tree.rootIsDecorated()
+    assert palette.tree.currentIndex().data(TYPE_ROLE) == "Conv2d"  # what Enter adds is marked
+    assert palette.visible_categories()[0] == "Convolution"
     assert "ReLU" not in shown and "Activation" not in palette.visible_categories()
     assert palette.search.text() == "conv"
-    assert all(
-        palette.tree.isExpanded(palette.proxy.index(r, 0))
-        for r in range(palette.proxy.rowCount())
-    )
 
     palette.set_filter("POOLING")  # a category name, any case: all its layers
     pooling = {s.type for s in CATALOGUE.values() if s.category == "Pooling"}
     assert pooling <= set(palette.visible_layer_types())
+
+    palette.set_filter("")
+    assert palette.tree.model() is palette.proxy and palette.tree.rootIsDecorated()
+    assert palette.visible_categories() == categories()
+
+
+def test_enter_in_the_search_box_adds_the_top_match_not_a_description_match(palette, qtbot):
+    for query, top in (("output", "Output"), ("input", "Input"), ("relu", "ReLU"), ("max pool", "MaxPool2d"), ("dense", "Linear")):
+        palette.set_filter(query)
+        with qtbot.waitSignal(palette.add_requested) as blocker:
+            qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+        assert blocker.args == [top], query
+    assert palette.visible_layer_types()[0] == "Linear"
+    palette.set_filter("zzzqqq")
+    with qtbot.assertNotEmitted(palette.add_requested):
+        qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+
+
+def test_a_search_result_drags_out_as_its_layer(palette):
+    palette.set_filter("gelu")
+    index = palette.results.index(0, 0)
+    assert bytes(palette.results.mimeData([index]).data(LAYER_MIME)).decode() == "GELU"
+    assert palette.results.flags(index) & Qt.ItemFlag.ItemIsDragEnabled
+    assert "Gaussian" in index.data(Qt.ItemDataRole.ToolTipRole)
 
 
 def test_math_layers_have_their_own_category_after_the_activations(palette):
@@ -90,6 +112,7 @@ def test_search_for_nonsense_shows_nothing_and_clearing_restores_collapsed_group
 
     palette.search.clear()
     assert sorted(palette.visible_layer_types()) == sorted(CATALOGUE)
+    assert palette.visible_categories() == categories()
     assert not palette.tree.isExpanded(palette.proxy.index(convolution, 0))
     assert palette.tree.isExpanded(palette.proxy.index(0, 0))
 

@@ -352,6 +352,60 @@ def test_a_finished_run_stores_its_weights_with_the_project(
     assert document.project.training.weights == ""
 
 
+def _stopped_run(qtbot, panel, workers, tmp_path, previous: str, answer: bool) -> list[int]:
+    """Train, stop after 2 epochs with `previous` as the project's weights and `answer` to the question; the epochs asked about."""
+    panel.document.set_training("weights", previous)
+    run_dir = tmp_path / "runs" / "digits_cnn" / "stopped"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best.pt").write_bytes(b"weights")
+    asked: list[int] = []
+    panel.ask_replace_weights = lambda epochs, weights: asked.append(epochs) or answer
+    panel.train()
+    done = {"kind": "done", "run_dir": str(run_dir), "epochs_run": 2, "stopped_by_user": True}
+    with qtbot.waitSignal(panel.run_finished, timeout=5000):
+        workers[0].feed(_start(run_dir=str(run_dir)), done)
+    return asked
+
+
+def test_a_stopped_run_keeps_the_projects_weights_unless_the_user_says_otherwise(qtbot, panel, workers, document, tmp_path):
+    document.path = tmp_path / "digits.lstudio"
+    asked = _stopped_run(qtbot, panel, workers, tmp_path, "finished.pt", answer=False)
+    assert asked == [2] and document.project.training.weights == "finished.pt"
+    assert "keeps its previous weights" in panel.banner.text
+
+
+def test_a_stopped_run_replaces_the_weights_when_the_user_chooses_it(qtbot, panel, workers, document, tmp_path):
+    document.path = tmp_path / "digits.lstudio"
+    asked = _stopped_run(qtbot, panel, workers, tmp_path, "finished.pt", answer=True)
+    assert asked == [2] and document.project.training.weights == "runs/digits_cnn/stopped/best.pt"
+    assert "Weights of the stopped run saved with the project" in panel.banner.text
+
+
+def test_a_stopped_run_gives_a_project_without_weights_its_own_unasked(qtbot, panel, workers, document, tmp_path):
+    document.path = tmp_path / "digits.lstudio"
+    asked = _stopped_run(qtbot, panel, workers, tmp_path, "", answer=False)
+    assert asked == [] and document.project.training.weights == "runs/digits_cnn/stopped/best.pt"
+
+
+def test_the_question_keeps_the_previous_weights_by_default(qtbot, panel, tmp_path):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen = []
+
+    def press_enter() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, press_enter)
+            return
+        seen.append((box.windowTitle(), box.defaultButton().text()))
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+
+    QTimer.singleShot(20, press_enter)
+    assert panel.ask_replace_weights(2, tmp_path / "best.pt") is False
+    assert seen == [("Use the stopped run's weights?", "Keep previous weights")]
+
+
 def test_weights_of_an_unsaved_project_are_stored_as_an_absolute_path(
     panel, document, tmp_path
 ):

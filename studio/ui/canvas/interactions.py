@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 from studio.graph.model import Edge, GraphError
 from studio.ui.canvas.items import PORT_HIT_RADIUS, NodeItem, bezier
 from studio.ui.canvas.style import style
+from studio.ui.commands import reconnect_text
 from studio.ui.document import Document
 
 WIRE_Z = 10.0
@@ -99,7 +100,7 @@ class ConnectDrag:
                     self.detached.dst_port,
                 ):
                     stack = document.undo_stack
-                    stack.beginMacro("Reconnect")
+                    stack.beginMacro(reconnect_text(document.graph, self.detached, Edge(src, src_port, item.node_id, port)))
                     try:
                         document.disconnect(self.detached)
                         document.connect(

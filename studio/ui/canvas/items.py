@@ -22,6 +22,7 @@ from studio.graph.wires import (
     lane_points,
     return_lane,
 )
+from studio.ui.canvas.figures import figures_tooltip, paint_figures, paint_figures_far
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
     DETAIL,
@@ -35,6 +36,7 @@ from studio.ui.canvas.style import (
     style,
     summarize_params,
 )
+from studio.ui.layer_figures import CardFigures
 
 TITLE_HEIGHT = 24.0
 LINE_HEIGHT = 17.0
@@ -99,6 +101,7 @@ class NodeItem(QGraphicsItem):
         )
         self.severity = ""
         self.result: NodeResult | None = None
+        self.figures: CardFigures | None = None  # a training run's figures for this card
         self.width = MIN_WIDTH
         self.height = TITLE_HEIGHT
         self.texts: tuple[str, str, str, str] = (
@@ -320,6 +323,8 @@ class NodeItem(QGraphicsItem):
         selected = self.isSelected()
         if lod < SIMPLE_LOD:
             self._paint_simple(painter, s, selected)
+            if self.figures is not None:
+                paint_figures_far(painter, s, self.figures, self.width, self.height)
             return
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(s.shadow)
@@ -343,7 +348,15 @@ class NodeItem(QGraphicsItem):
         self._paint_texts(painter, s)
         if self.picture is not None:
             self._paint_picture(painter, s, self.picture)
+        if self.figures is not None:
+            paint_figures(painter, s, self.figures, self.width, self.height, self.texts[2], TITLE_HEIGHT + PAD_TOP, PAD_X)
         self._paint_ports(painter, s)
+
+    def set_figures(self, figures: CardFigures | None) -> None:
+        """Show a training run's figures on the card (None: none); repaints only when they changed."""
+        if figures != self.figures:
+            self.figures = figures
+            self.update()
 
     def _paint_picture(self, painter: QPainter, s: CanvasStyle, picture: InnerPicture) -> None:
         note = picture.note()
@@ -474,7 +487,8 @@ class NodeItem(QGraphicsItem):
 
     def tooltip(self) -> str:
         """What hovering the card tells: name and type, output shapes, parameters, diagnostics."""
-        return tooltip_text(self._title, self.result)
+        text = tooltip_text(self._title, self.result)
+        return text if self.figures is None else f"{text}\n{figures_tooltip(self.figures)}"
 
 
 def tooltip_text(title: str, result: NodeResult | None) -> str:

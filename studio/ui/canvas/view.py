@@ -34,7 +34,9 @@ from studio.graph.layout import layered_layout
 from studio.graph.model import GraphError, Position
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
-from studio.ui.canvas.items import MIN_WIDTH, TITLE_HEIGHT, EdgeItem, NodeItem
+from studio.ui.canvas.hint import EmptyHint
+from studio.ui.canvas.items import EdgeItem, NodeItem
+from studio.ui.canvas.placement import LayerPlacing
 from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
 from studio.ui.document import Document, FragmentError, read_fragment
@@ -55,13 +57,14 @@ WRAP_SCREENS = 6
 WRAP_TRY_NODES = 200  # past this, bands one view wide would be too many to read
 
 
-class CanvasView(BlockActions, QGraphicsView):
+class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
     """Shows the document's graph as nodes and wires and turns mouse gestures into edits."""
 
     edit_refused = Signal(str)  # why an edit was not made, for the status bar
     node_activated = Signal(str)  # a node was double-clicked: show it in the inspector
     library_dropped = Signal(str, QPointF)  # a library block's key, dropped at this scene point
     save_to_library_requested = Signal(str)  # a block's name, from an instance's menu
+    examples_requested = Signal()  # the empty canvas's Open an Example button
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +99,8 @@ class CanvasView(BlockActions, QGraphicsView):
         self._paste_text = ""
         self._paste_count = 0
         self._toast = _Toast(self)
+        self.hint = EmptyHint(document, self.viewport())
+        self.hint.examples_requested.connect(self.examples_requested)
         self._grid_pens = (QPen(), QPen())
         self._canvas_color = QColor()
         self.apply_theme()
@@ -315,36 +320,12 @@ class CanvasView(BlockActions, QGraphicsView):
         self._grid_pens = (minor, major)
         self._canvas_color = theme.canvas
         self._toast.apply_theme()
+        self.hint.apply_theme()
         self.graph_scene.redraw_all()
         self.resetCachedContent()
         self.viewport().update()
 
-    # ----- adding layers -----
-    def add_layer(self, layer_type: str, scene_pos: QPointF) -> str | None:
-        """Add a layer whose title sits under `scene_pos`, select it; None if refused."""
-        position = _snapped(
-            scene_pos.x() - MIN_WIDTH / 2, scene_pos.y() - TITLE_HEIGHT / 2
-        )
-        try:
-            node_id = self.document.add_node(layer_type, position)
-        except GraphError as err:
-            self.show_message(str(err))
-            return None
-        self.document.select([node_id])
-        return node_id
-
-    def add_layer_at_center(self, layer_type: str) -> str:
-        """Add a layer in the middle of the view, beside any layer already there; return its id."""
-        center = self.visible_center()
-        taken = {item.pos().toTuple() for item in self.graph_scene.nodes.values()}
-        x, y = _snapped(center.x() - MIN_WIDTH / 2, center.y() - 30.0)
-        while (x, y) in taken:
-            x, y = x + 30.0, y + 30.0
-        node_id = self.add_layer(
-            layer_type, QPointF(x + MIN_WIDTH / 2, y + TITLE_HEIGHT / 2)
-        )
-        return node_id or ""
-
+    # ----- drops -----
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(LIBRARY_MIME):
             event.acceptProposedAction()
@@ -522,6 +503,8 @@ class CanvasView(BlockActions, QGraphicsView):
                 QKeySequence.StandardKey.Delete,
             )
         else:
+            _action(menu, "Add layer…", lambda: self.open_add_popup(scene_pos))
+            menu.addSeparator()
             paste = _action(
                 menu,
                 "Paste",
