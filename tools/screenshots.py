@@ -4,10 +4,12 @@ Writes docs/images/editor.png (the digits example), palette_search.png (the pale
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
 training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
 blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
-block_open.png (a block opened through an instance, with the breadcrumb), and live_stats.png
-(each card's gradient-norm sparkline and zeros band during a run) and layer_table.png (the run's
-per-layer table afterwards). `screenshots.py blocks` makes only blocks_network.png and
-block_open.png, `screenshots.py live` only the last two.
+block_open.png (a block opened through an instance, with the breadcrumb), live_stats.png (each
+card's gradient-norm sparkline and zeros band during a run), layer_table.png (the run's per-layer
+table afterwards) and layer_output.png (the feature maps of digits_cnn's conv1 for one sample).
+`screenshots.py blocks` makes only blocks_network.png and block_open.png, `screenshots.py live`
+live_stats.png and layer_table.png, `screenshots.py layer_output` layer_output.png (`--hold` keeps
+its window open, for a real screen).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ os.environ.setdefault("LAYER_STUDIO_HOME", HOME)  # no saved layout, no recent f
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDockWidget
 
@@ -116,6 +118,30 @@ def live_stats() -> None:
     window.resizeDocks([dock], [420], Qt.Orientation.Vertical)
     save(window, "layer_table.png")
     window.training.shutdown()
+
+
+def layer_output(hold: bool = False) -> None:
+    """The Layer Output panel showing conv1's feature maps for one digit."""
+    window = open_main_window(DIGITS)
+    window.resize(SIZE)
+    for name in ("history", "train"):
+        window.docks[name].hide()
+    window.show()
+    settle(window)
+    window.canvas.fit_to_view()
+    dock = window.docks["layerOutput"]
+    dock.raise_()
+    window.resizeDocks([dock], [520], Qt.Orientation.Horizontal)
+    panel = window.layer_output
+    panel.set_sample(5)
+    waiting = QEventLoop()  # an event loop lets the panel's thread run; a qWait loop keeps the GIL and starves it
+    panel.shown.connect(waiting.quit)
+    QTimer.singleShot(120_000, waiting.quit)
+    window.document.select([window.document.graph.node_by_name("conv1").id])
+    waiting.exec()
+    save(window, "layer_output.png")
+    if hold:
+        QApplication.exec()
     window.files.close()
     window.hide()
 
@@ -131,6 +157,9 @@ def main() -> None:
         return
     if sys.argv[1:] == ["live"]:
         live_stats()
+        return
+    if sys.argv[1:2] == ["layer_output"]:
+        layer_output(hold="--hold" in sys.argv)
         return
 
     window = editor()
@@ -177,6 +206,7 @@ def main() -> None:
     theme.use_theme(theme.LIGHT)
     blocks()
     live_stats()
+    layer_output()
 
 
 if __name__ == "__main__":

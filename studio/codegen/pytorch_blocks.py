@@ -8,11 +8,13 @@ switch that differs between instances is a flag: `if downsample:` builds its lay
 of its runs (an `nn.ModuleList` and a loop for several inputs), so state-dict keys follow the
 module hierarchy (`layer2_0.down_conv.weight`, `stack.2.up.weight`). A block that is a chain of
 layers named 0, 1, ... is an `nn.Sequential` itself, as torchvision's stages are
-(`layer1.0.conv1.weight`).
+(`layer1.0.conv1.weight`); a number left out (a dropout the capture dropped: `classifier.0`,
+`classifier.3`) holds an `nn.Identity`, so the layers after it keep their keys.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from studio.codegen.block_plan import (
@@ -203,8 +205,13 @@ class BlockClasses:
             signature.append(f"{text} = {p.default}" if p.default is not None else text)
         lines += fit(TAB, "def __init__(", signature, ") -> None:")
         if base == "nn.Sequential":
-            items = [self._module(plan, n) for n in self._chain(block)]
-            return lines + nested_lines(TAB * 2, "", Nested("super().__init__", tuple(i for i in items if i is not None)))
+            items: list[Nested | str] = []
+            for node_id in self._chain(block):  # a number left out (a dropout the capture dropped) holds an nn.Identity, so the rest keep theirs
+                items += ["nn.Identity()"] * (int(block.graph.nodes[node_id].name) - len(items))
+                module = self._module(plan, node_id)
+                if module is not None:
+                    items.append(module)
+            return lines + nested_lines(TAB * 2, "", Nested("super().__init__", tuple(items)))
         lines.append(f"{TAB * 2}super().__init__()")
         flags, params = self.flags[block.name], self.params[block.name]
         tests = self._tests(plan)
@@ -287,7 +294,7 @@ class BlockClasses:
 
     # ----- the chain of numbered layers -----
     def _chain(self, block: Block) -> list[str]:
-        """The layers of a block that is one chain Input -> 0 -> 1 -> ... -> Output, in order; else []."""
+        """The layers of a block that is one chain Input -> 0 -> 1 -> ... -> Output (numbers may be left out), in order; else []."""
         graph = block.graph
         inputs, outputs = block.input_ids(), block.output_ids()
         if len(inputs) != 1 or len(outputs) != 1 or len(graph.edges) != len(graph.nodes) - 1:
@@ -301,7 +308,8 @@ class BlockClasses:
             if node_id == outputs[0]:
                 break
             found.append(node_id)
-        if [graph.nodes[n].name for n in found] != [str(i) for i in range(len(found))]:
+        numbers = [graph.nodes[n].name for n in found]
+        if not all(re.fullmatch(r"0|[1-9]\d{0,3}", n) for n in numbers) or [int(n) for n in numbers] != sorted({int(n) for n in numbers}):
             return []
         return found
 

@@ -1,8 +1,10 @@
 """An imported flat network regrouped into blocks along the source model's module hierarchy.
 
-Every module scope that holds more than one layer and is a contiguous sub-graph (no path leaves
-it and comes back) becomes an instance of a block; a scope holding a single layer names that
-layer instead (`conv1`), and a scope whose only content is one block is that block. Nested
+Every module scope that holds more than one layer, is a contiguous sub-graph (no path leaves
+it and comes back) and is fed from outside (a held table and the rows read from it are not a
+block: a block needs an Input) becomes an instance of a block; a scope holding a single layer of its own names that
+layer instead (`conv1`), and one whose only content is a sub-module's (`heads` holding `heads.head`, a
+stage of one block) is a block of that one unit, so the module paths keep their levels. Nested
 scopes become nested blocks, at every level: a ResNet's `layer1` is a block of bottleneck
 instances `0`, `1`, `2`, each holding its `downsample` block, so the generated PyTorch code
 has the source model's module paths and state-dict keys (`layer1.0.downsample.0.weight`),
@@ -15,7 +17,7 @@ parameters (`Exposed.binds`), one per distinct run of values (`out_channels`, `s
 another's with some units left out (a bottleneck without its projected shortcut,
 `block_variants`) joins it, those units behind a switch (`downsample`), unless what is left out
 is one more of a repeated module (a stage of four bottlenecks is not one of three with a
-switch). Scopes that differ otherwise get separate blocks, named after the module's class
+switch) or either is an nn.Sequential (its layers are numbered in order, which a switch would break). Scopes that differ otherwise get separate blocks, named after the module's class
 where the file records it (dynamo: `Bottleneck`, then `Bottleneck_2`) and after the scope
 otherwise (`Layer1`, `Layer1Block` for `layer1.0`). A block is a definition, not shared weights: each layer's
 weights move to its flattened id (`n40.0.n3.0.n5/weight`, as `graph.flatten` names it).
@@ -30,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from studio.graph.blocks import BlockError, BlockLibrary, Exposed
+from studio.graph.blocks import BlockError, BlockLibrary
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import ShapeError
 from studio.graph.model import Graph, GraphError
 from studio.graph.shapes import ShapeAnalysis, snapshot_analysis
 from studio.graph.weights_file import SEPARATOR
+from studio.interop.block_exposed import exposed, switches, value_of
 from studio.interop.block_variants import left_out
 from studio.interop.onnx_scopes import Scope
 
@@ -96,14 +99,14 @@ def regrouped(
 
 
 def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray], analysis: ShapeAnalysis | None = None) -> Blocked | None:
-    """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers; None when no scope makes a block."""
+    """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers, each top-level layer named after its module (`fc1`); None when no layer has a scope."""
     order = {node_id: i for i, node_id in enumerate(flat.nodes)}
     ranked = list(nx.topological_sort(flat.structure()))
     scopes = _settled(flat, scopes, ranked)
     root = _tree(flat, scopes)
     _choose(flat, root, {node_id: i for i, node_id in enumerate(ranked)})
-    if not any(c.block for c in _walk(root)):
-        return None
+    if not any(c.block for c in _walk(root)) and not any(scope.path for scope in scopes.values()):
+        return None  # no module to make a block of and none to name a layer after
     shapes = analysis or snapshot_analysis(flat)
     library = BlockLibrary()
     builder = _Builder(flat, scopes, order, library, shapes)
@@ -189,7 +192,9 @@ def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
     index = {node_id: i for i, node_id in enumerate(scope.layers)}
     scope.units = sorted(units, key=lambda u: index[first[id(u)]])
     if scope.key:
-        scope.block = len(scope.units) > 1 and _contiguous(flat, set(scope.layers), rank)
+        inside = set(scope.layers)
+        entered = any(e.src not in inside for n in scope.layers for e in flat.in_edges(n))  # a block needs an Input: a held table and its rows are not one
+        scope.block = (len(scope.units) > 1 or _wraps(scope)) and entered and _contiguous(flat, inside, rank)
         return
     while True:  # a module that wraps the whole network (a Hugging Face model's `transformer`) is the network itself
         inner = [u for u in scope.units if isinstance(u, _Scope) or flat.node(u).type not in ("Input", "Output")]
@@ -199,6 +204,11 @@ def _choose(flat: Graph, scope: _Scope, rank: dict[str, int]) -> None:
         scope.base = inner[0].key  # its modules are named from there
         at = scope.units.index(inner[0])
         scope.units[at : at + 1] = inner[0].units
+
+
+def _wraps(scope: _Scope) -> bool:
+    """True for a module whose one unit is a sub-module's (`heads` holding `heads.head`, a stage of one block): a level of module paths to keep."""
+    return len(scope.units) == 1 and (isinstance(scope.units[0], _Scope) or scope.units[0] not in scope.direct)
 
 
 def _first_layer(unit: Any) -> str:
@@ -279,6 +289,8 @@ class _Builder:
             return None
         if _holds(larger, smaller.group) or _holds(smaller, larger.group):
             return None  # one inside the other (a residual wrapper and its body): one block would contain itself
+        if self._numbered(larger) or self._numbered(smaller):
+            return None  # an nn.Sequential's layers are numbered in order: with one left out, the rest would no longer be
         firsts: list[str | None] = []
         for unit in larger.units:
             if isinstance(unit, _Scope):
@@ -292,6 +304,10 @@ class _Builder:
         if removed is None or any(isinstance(larger.units[r], _Scope) and kinds[r] in kept for r in removed):
             return None  # one more of a repeated module is another count, not a switch (a stage of 4 blocks against one of 3)
         return removed
+
+    def _numbered(self, scope: _Scope) -> bool:
+        """True for a module whose units are named 0, 1, ... in order (an nn.Sequential), whose code is a chain only while all of them are there."""
+        return [self._unit_name(scope, u) for u in scope.units] == [str(i) for i in range(len(scope.units))]
 
     def define(self, alike: list[_Scope]) -> None:
         """Define the block of these look-alike scopes (their children defined): one definition, the values that differ exposed."""
@@ -380,16 +396,16 @@ class _Builder:
             dst_id = outs[dst[1]] if dst[0] == "out" else ids[dst[1]]
             inner.connect(src_id, src_port, dst_id, dst_port)
         rows = [self._mapped(scope) for scope in alike]
-        exposed = _exposed(inner, ids, rows)
-        exposed += _switches(inner, ids, rows, {e.name for e in exposed})
-        self.library.define(name, inner, exposed, _description(first, len(alike)))
+        found = exposed(inner, ids, rows)
+        found += switches(inner, ids, rows, {e.name for e in found})
+        self.library.define(name, inner, found, _description(first, len(alike)))
         for scope, row in zip(alike, rows):
             scope.name = name
             scope.ids = [""] * len(scope.units)
             for i, own in enumerate(scope.mapping or range(len(scope.units))):
                 if own is not None:
                     scope.ids[own] = ids[i]
-            scope.values = {e.name: _value(e, ids, row) for e in exposed}
+            scope.values = {e.name: value_of(e, ids, row) for e in found}
 
     def _mapped(self, scope: _Scope) -> list[dict[str, Any] | None]:
         """The parameters of each unit of the block's template as this scope has it (None: switched off)."""
@@ -449,72 +465,12 @@ def _port_name(stem: str, index: int, count: int) -> str:
     return stem if count == 1 else f"{stem}{index + 1}"
 
 
-def _exposed(inner: Graph, ids: list[str], rows: list[list[dict[str, Any] | None]]) -> tuple[Exposed, ...]:
-    """One exposed parameter per parameter name and run of values that differs between the scopes (binding every inner parameter that follows it).
-
-    A unit switched off in some scopes has no value there: its run joins a run of the same
-    parameter that agrees wherever it has one, else is its own (the gaps filled), unless it never differs.
-    """
-    runs: dict[tuple[str, tuple[Any, ...]], list[tuple[str, str]]] = {}
-    partial: list[tuple[str, tuple[Any, ...], tuple[str, str]]] = []
-    for i, node_id in enumerate(ids):
-        for param in rows[0][i] or {}:
-            run = tuple(None if row[i] is None else _hashable(row[i][param]) for row in rows)
-            if param == "repeat":
-                continue
-            if None in run:
-                partial.append((param, run, (node_id, param)))
-            elif len(set(run)) > 1:
-                runs.setdefault((param, run), []).append((node_id, param))
-    for param, run, bind in partial:
-        joined = next((key for key in runs if key[0] == param and all(v is None or v == w for v, w in zip(run, key[1]))), None)
-        if joined is not None:
-            runs[joined].append(bind)
-        elif len({v for v in run if v is not None}) > 1:
-            fill = next(v for v in run if v is not None)
-            runs.setdefault((param, tuple(fill if v is None else v for v in run)), []).append(bind)
-    counts: dict[str, int] = {}
-    for param, _ in runs:
-        counts[param] = counts.get(param, 0) + 1
-    found, names = [], {"repeat"}
-    for (param, _), binds in runs.items():
-        base = param if counts[param] == 1 else f"{_identifier(inner.node(binds[0][0]).name, inner.node(binds[0][0]).type)}_{param}"
-        found.append(Exposed(_fresh(base, names), inner.node(binds[0][0]).params[param], binds=tuple(binds)))
-    return tuple(found)
 
 
-def _switches(inner: Graph, ids: list[str], rows: list[list[dict[str, Any] | None]], taken: set[str]) -> tuple[Exposed, ...]:
-    """One switch per set of units that some scopes leave out together, named after the first (`downsample`)."""
-    together: dict[tuple[bool, ...], list[str]] = {}
-    for i, node_id in enumerate(ids):
-        present = tuple(row[i] is not None for row in rows)
-        if not all(present):
-            together.setdefault(present, []).append(node_id)
-    names = {"repeat", *taken}
-    found = []
-    for present, switched in together.items():
-        first = inner.node(switched[0])
-        found.append(Exposed(_fresh(_identifier(first.name, first.type), names), present[0], switches=tuple(switched)))
-    return tuple(found)
 
 
-def _fresh(base: str, names: set[str]) -> str:
-    name, k = base, 2
-    while name in names:
-        name, k = f"{base}_{k}", k + 1
-    names.add(name)
-    return name
 
 
-def _value(exposed: Exposed, ids: list[str], row: list[dict[str, Any] | None]) -> Any:
-    """What one scope sets an exposed parameter to: whether its switched units are there, or the first bound value it has."""
-    if exposed.switches:
-        return row[ids.index(exposed.switches[0])] is not None
-    for node_id, param in exposed.binds:
-        found = row[ids.index(node_id)]
-        if found is not None:
-            return found[param]
-    return exposed.default
 
 
 def _holds(scope: _Scope, group: int) -> bool:
@@ -551,13 +507,8 @@ def _dependency_order(groups: list[list[_Scope]]) -> list[list[_Scope]]:
     return ordered
 
 
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
-def _identifier(name: str, layer_type: str) -> str:
-    cleaned = re.sub(r"\W+", "_", name).strip("_")
-    return cleaned if cleaned and not cleaned[0].isdigit() else re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer_type).lower() + (f"_{cleaned}" if cleaned else "")
 
 
 def _op_name(op: str) -> str:

@@ -70,6 +70,14 @@ def dot_attention(ctx: ImportContext, softmax: onnx.NodeProto) -> Match | None:
     if add is not None:
         scores, mask = (add.input[0], add.input[1]) if not _from_product(ctx, add.input[1]) else (add.input[1], add.input[0])
         nodes.append(add)
+    else:
+        add = feeder(ctx, scores, "Where", reader=softmax)  # masked_fill(hidden, -inf): the mask as the additive one it is
+        mask = _filled_mask(ctx, add) if add is not None else None
+        if mask is None:
+            add = None
+        else:
+            scores = add.input[2]
+            nodes.append(add)
     scale = 1.0
     scaling = feeder(ctx, scores, "Mul", "Div", reader=add or softmax)
     if scaling is not None and split(ctx, scaling) is not None:
@@ -239,6 +247,20 @@ def _unique(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
 def _from_product(ctx: ImportContext, tensor: str) -> bool:
     producer = ctx.producer.get(tensor)
     return producer is not None and producer.op_type in ("Mul", "Div", "MatMul")
+
+
+def _filled_mask(ctx: ImportContext, where: onnx.NodeProto) -> str | None:
+    """Where(hidden, fill, scores) of a constant `hidden` and `fill`: a constant additive mask (fill where hidden, else 0), by name."""
+    import numpy as np
+
+    if len(where.input) != 3 or ctx.is_constant(where.input[2]) or any(n not in ctx.consts for n in where.input[:2]):
+        return None
+    hidden, fill = ctx.consts[where.input[0]], ctx.consts[where.input[1]]
+    if hidden.dtype != np.bool_ or fill.dtype.kind != "f":
+        return None
+    name = f"{where.output[0]}::mask"
+    ctx.consts[name] = np.where(hidden, fill, 0).astype(np.float32)
+    return name
 
 
 def _mask_kind(ctx: ImportContext, mask: str) -> str:

@@ -327,10 +327,14 @@ class ImportContext:
         return live_nodes
 
     def _cast_like(self, node: onnx.NodeProto) -> None:
-        """CastLike(constant, tensor) reads only the tensor's type: a float, or an integer for token ids."""
+        """CastLike(constant, tensor) reads only the tensor's type: a constant's own, else a float, or an integer for token ids."""
         import numpy as np
 
-        dtype = np.int64 if node.input[1] in self.int_tensors else np.float32
+        like = node.input[1]
+        if like in self.consts or like in self.batch_consts:  # dynamo's arange(n) casts its start and step like a constant n
+            dtype = (self.consts[like] if like in self.consts else self.batch_consts[like][0]).dtype
+        else:
+            dtype = np.int64 if like in self.int_tensors else np.float32
         source = node.input[0]
         if source in self.batch_consts:
             first, second = self.batch_consts[source]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,9 @@ from studio.interop.onnx_patterns import (
 )
 from studio.interop.onnx_pooling import POOL_MAPPERS
 from studio.interop.onnx_recurrent import recurrent
+from studio.interop.onnx_scopes import Scope, node_scope
 from studio.interop.onnx_sequence import attention
+from studio.interop.onnx_slices import sequences_as_slices
 from studio.interop.onnx_spatial import SPATIAL_MAPPERS
 from studio.interop.onnx_tensors import TENSOR_MAPPERS
 
@@ -137,6 +140,7 @@ def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
 
 def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> ImportedModel:
     graph = model.graph
+    sequences_as_slices(graph)
     inputs, problems, fixed_batch = _inputs(graph)
     ctx, live = _fold_with_shapes(model, path, inputs)
     ctx.fixed_batch = fixed_batch
@@ -410,7 +414,9 @@ def _map_node(
         return
     try:
         if match is not None:
+            made = len(ctx.layers)
             match.emit(ctx)
+            _scoped_across(ctx.layers[made:], match.nodes)
         elif node.domain not in ("", "ai.onnx"):
             raise Unmappable(f"{node.domain}.{node.op_type}")
         elif mapper is None:
@@ -426,6 +432,19 @@ def _map_node(
         ctx.fail(node, err.kind)
         ctx.broken.update(produced)
         ctx.stand_in(list(node.output))
+
+
+def _scoped_across(layers: list[Layer], nodes: list[onnx.NodeProto]) -> None:
+    """Layers made from nodes of several modules (attention from its q, k, v and output projections) sit in the module that holds them all."""
+    scopes = [found for found in map(node_scope, nodes) if found]
+    if len({found.path for found in scopes}) < 2:
+        return
+    depth = 0
+    while all(len(found.path) > depth and found.path[depth] == scopes[0].path[depth] for found in scopes):
+        depth += 1
+    for layer in layers:
+        op = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", layer.type).lower()
+        layer.scope = Scope(scopes[0].path[:depth], scopes[0].classes[:depth], op)
 
 
 def _mapper(op_type: str) -> Mapper | None:

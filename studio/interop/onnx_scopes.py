@@ -81,14 +81,14 @@ def _from_name(name: str) -> Scope:
     if _DOTTED.fullmatch(name):
         parts = name.split(".")
         levels = [".".join(parts[: k + 1]) for k in range(len(parts) - 1)]
-        return Scope(_local_names(levels), ("",) * len(levels), parts[-1])
+        return _scope(levels, [""] * len(levels), parts[-1])
     if not name.startswith("/"):
         return NO_SCOPE
     parts = name.split("/")[1:]
     if not all(parts):
         return NO_SCOPE
     levels = parts[:-1]
-    return Scope(_local_names(levels), ("",) * len(levels), parts[-1])
+    return _scope(levels, [""] * len(levels), parts[-1])
 
 
 def _from_metadata(meta: dict[str, str]) -> Scope:
@@ -98,7 +98,7 @@ def _from_metadata(meta: dict[str, str]) -> Scope:
         return NO_SCOPE
     levels = scopes[1:-1]
     kinds = classes[1:-1] if len(classes) == len(scopes) else [""] * len(levels)
-    return Scope(_local_names(levels), tuple(_short(c) for c in kinds), scopes[-1])
+    return _scope(levels, [_short(c) for c in kinds], scopes[-1])
 
 
 def _from_namespace(text: str) -> Scope:
@@ -107,7 +107,7 @@ def _from_namespace(text: str) -> Scope:
     if len(pairs) < 2 or any(len(p) != 2 for p in pairs) or pairs[0][0].strip():
         return NO_SCOPE
     levels = [p[0] for p in pairs[1:-1]]
-    return Scope(_local_names(levels), tuple(_short(p[1]) for p in pairs[1:-1]), pairs[-1][0])
+    return _scope(levels, [_short(p[1]) for p in pairs[1:-1]], pairs[-1][0])
 
 
 def _local_names(levels: list[str]) -> tuple[str, ...]:
@@ -118,6 +118,17 @@ def _local_names(levels: list[str]) -> tuple[str, ...]:
         names.append(level[len(previous) + 1 :] if previous and level.startswith(previous + ".") else level)
         previous = level
     return tuple(names)
+
+
+def _scope(levels: list[str], classes: list[str], op: str) -> Scope:
+    """The scope of these levels; a level of a container that has no forward of its own (`h.0` below a model: the
+    nn.ModuleList `h`, then its `0`) becomes the two levels its state-dict keys have."""
+    names, kinds = [], []
+    for name, kind in zip(_local_names(levels), classes):
+        parts = name.split(".")
+        names += parts
+        kinds += ["ModuleList"] * (len(parts) - 1) + [kind]
+    return Scope(tuple(names), tuple(kinds), op)
 
 
 def _literal_list(text: str) -> list[str]:

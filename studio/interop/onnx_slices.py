@@ -178,3 +178,48 @@ def _reaches_an_output(ctx: ImportContext, tensor: str) -> bool:
 
 
 SLICE_MAPPERS: dict[str, Mapper] = {"Slice": _slice, "Split": _split}
+
+
+def sequences_as_slices(graph: onnx.GraphProto) -> None:
+    """Rewrite dynamo's unoptimized `torch.split` in place: SplitToSequence by a constant size, read by SequenceAt at constant indices, as one Slice per piece read.
+
+    The piece count needs the split dimension's size, which is not known before shapes are
+    inferred; a piece's window is not: piece i of size s is entries [i*s, (i+1)*s).
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    values = {t.name: t for t in graph.initializer}
+    values.update({n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value"})
+
+    def scalar(name: str) -> int | None:
+        found = values.get(name)
+        array = numpy_helper.to_array(found) if found is not None else None
+        return int(array) if array is not None and array.size == 1 and array.ndim <= 1 and np.issubdtype(array.dtype, np.integer) else None
+
+    splits = {}
+    for node in graph.node:
+        if node.op_type == "SplitToSequence" and len(node.input) == 2 and (size := scalar(node.input[1])) is not None and size > 0:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if attrs.get("keepdims", 1) == 1:
+                splits[node.output[0]] = (node.input[0], size, int(attrs.get("axis", 0)))
+    readers = [n for n in graph.node if any(i in splits for i in n.input)]
+    if not splits or any(n.op_type != "SequenceAt" or scalar(n.input[1]) is None or scalar(n.input[1]) < 0 for n in readers):
+        return
+    rewritten = []
+    for node in graph.node:
+        if node.input and node.input[0] in splits and node.op_type == "SequenceAt":
+            source, size, axis = splits[node.input[0]]
+            index = scalar(node.input[1])
+            bounds = []
+            for role, value in (("starts", index * size), ("ends", (index + 1) * size), ("axes", axis)):
+                name = f"{node.output[0]}_{role}"
+                graph.initializer.append(numpy_helper.from_array(np.array([value], dtype=np.int64), name))
+                bounds.append(name)
+            sliced = helper.make_node("Slice", [source, *bounds], list(node.output), name=node.name)
+            sliced.metadata_props.extend(node.metadata_props)
+            rewritten.append(sliced)
+        elif not (node.op_type == "SplitToSequence" and node.output[0] in splits):
+            rewritten.append(node)
+    del graph.node[:]
+    graph.node.extend(rewritten)

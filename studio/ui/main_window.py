@@ -29,6 +29,7 @@ from studio.ui.document import Document
 from studio.ui.files import EXPORT_FORMATS, FileController
 from studio.ui.inspector import Inspector
 from studio.ui.layer_live import LiveLayerStats
+from studio.ui.layer_output import LayerOutputPanel
 from studio.ui.palette import PaletteWidget
 from studio.ui.problems import ProblemsView
 from studio.ui.recovery import settings
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self.document, self)
         self.problems = ProblemsView(self.document, self)
         self.code_preview = CodePreview(self.document, self)
+        self.layer_output = LayerOutputPanel(self.document, self)
         self.history = QUndoView(self.undo_stack, self)
         self.history.setObjectName("history")
         self.history.setEmptyLabel("<opened>")
@@ -107,6 +109,7 @@ class MainWindow(QMainWindow):
             ("palette", "Layers", self.layer_palette, areas.LeftDockWidgetArea),
             ("inspector", "Inspector", self.inspector, areas.RightDockWidgetArea),
             ("codePreview", "Code", self.code_preview, areas.RightDockWidgetArea),
+            ("layerOutput", "Layer Output", self.layer_output, areas.RightDockWidgetArea),
             ("problems", "Problems", self.problems, areas.BottomDockWidgetArea),
             ("history", "History", self.history, areas.BottomDockWidgetArea),
             ("train", "Training", self.training, areas.BottomDockWidgetArea),
@@ -119,6 +122,8 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             docks[name] = dock
         self.tabifyDockWidget(docks["inspector"], docks["codePreview"])
+        self.tabifyDockWidget(docks["codePreview"], docks["layerOutput"])
+        self.training.sample_chosen.connect(self.layer_output.set_sample)
         self.tabifyDockWidget(docks["problems"], docks["history"])
         self.tabifyDockWidget(docks["history"], docks["train"])
         docks["train"].visibilityChanged.connect(self._on_training_shown)

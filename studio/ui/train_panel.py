@@ -115,6 +115,7 @@ class TrainingPanel(QWidget):
 
     running_changed = Signal(bool)
     run_finished = Signal(dict)  # the run's final event ("done" or "failed")
+    sample_chosen = Signal(int)  # a sample clicked in the dataset preview: its index in the dataset
     layer_event = Signal(dict)  # start, layers, layer_epoch, done, failed: for the canvas's live figures
 
     def __init__(
@@ -272,6 +273,7 @@ class TrainingPanel(QWidget):
         self.history.runs_selected.connect(self._overlay_runs)
         self.results = ResultsView()
         self.preview = DatasetPreview()
+        self.preview.sample_chosen.connect(self.sample_chosen)
         self.layer_stats = LayerStatsView()
         curves_page = QSplitter(Qt.Orientation.Horizontal)
         curves_page.setObjectName("curvesPage")

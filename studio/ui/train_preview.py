@@ -52,6 +52,7 @@ class DatasetPreview(QWidget):
     """Shows a dataset the way that suits it; `load(spec, base_dir)` fills it off the UI thread."""
 
     loaded = Signal()  # a load finished (shown, or its error shown)
+    sample_chosen = Signal(int)  # a sample clicked in the grid or table: its index in the dataset
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +65,7 @@ class DatasetPreview(QWidget):
         )
         self.grid = SampleGrid()
         self.grid.setObjectName("datasetGrid")
+        self.grid.clicked.connect(self.sample_chosen)
         grid_scroll = QScrollArea()
         grid_scroll.setWidgetResizable(True)
         grid_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -80,6 +82,7 @@ class DatasetPreview(QWidget):
         self.table.setObjectName("datasetTable")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.currentCellChanged.connect(lambda row, *_: row >= 0 and self.sample_chosen.emit(row))
         self.text = QPlainTextEdit()
         self.text.setObjectName("datasetText")
         self.text.setReadOnly(True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFontMetrics,
@@ -101,11 +101,20 @@ class GridItem:
 class SampleGrid(QWidget):
     """Thumbnails with captions in rows that wrap to the width; wrong predictions framed in red."""
 
+    clicked = Signal(int)  # the index of the cell clicked
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.items: list[GridItem] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMouseTracking(True)
+
+    def mousePressEvent(self, event: Any) -> None:
+        for index in range(len(self.items)):
+            if self._cell_at(index).contains(event.position()):
+                self.clicked.emit(index)
+                return
+        super().mousePressEvent(event)
 
     def set_items(self, items: Sequence[GridItem]) -> None:
         """Show these cells (replacing the old ones)."""
