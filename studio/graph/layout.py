@@ -1,30 +1,44 @@
-"""Automatic layout of one level (a network, or a block's inner graph): layers left to right in columns, ordered to keep crossings few.
+"""Automatic layout of one level (a network, or a block's inner graph): layers left to right in columns, the main chain on one row.
 
 NOTE: the layout knows the canvas cards' sizes as numbers (`CARD_WIDTH`, `CARD_HEIGHT`,
 `PORT_ROW`, which `tests/ui/test_layout_cards.py` holds equal to `ui/canvas/items.py`), since
 studio.graph never imports Qt. A column is `COLUMN_WIDTH` = 260 wide (a card at most 184, then
 76 for the wires) and a row `ROW_HEIGHT` = 140 high (a card of one input and one output is 72),
 so one screen of 1600 x 900 scene units at 100% zoom holds 6 columns of 6 rows: `SCREEN`.
-Every level is laid out on its own (`arrange_levels` does a network and each of its blocks).
+Rows are counted in half rows (`SLOT`): a card takes the slots its height and `ROW_GAP` need,
+a skip connection's lane one. Every level is laid out on its own (`arrange_levels` does a
+network and each of its blocks). The canvas draws a wire that would cross cards along the
+free lane beside them (`studio.graph.wires`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any
+from collections.abc import Hashable
 
-import networkx as nx
-
-from studio.graph.model import Graph, Position
+from studio.graph.layering import (
+    Layers,
+    acyclic,
+    add_stand_ins,
+    depths,
+    main_chain,
+    order,
+    slots,
+)
+from studio.graph.model import Edge, Graph, Position
 
 COLUMN_WIDTH = 260.0
 ROW_HEIGHT = 140.0
+SLOT = ROW_HEIGHT / 2
 BAND_GAP = 100.0
-SWEEPS = 4
 CARD_WIDTH = 184.0  # the widest card
 CARD_HEIGHT = 72.0  # a card's title, name and summary lines
 PORT_ROW = 18.0  # each row of named ports on a card of several inputs or outputs
 ROW_GAP = 40.0  # the least room between the cards of one column
+PORT_LINE = 38.5  # how far below a card's top its one input or output sits (the name line)
+PORT_FOOT = 8.0  # below the last row of named ports
+CUT_WIRE, BAND = 1000.0, 100.0  # what a wire cut by a wrap, and a band, cost (`band_starts`)
 SCREEN = (1600.0, 900.0)  # one screen of the canvas at 100% zoom, in scene units
 
 
@@ -43,91 +57,129 @@ def layered_positions(graph: Graph, max_width: float | None = None, aspect: floa
 
 
 def layered_layout(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> tuple[dict[str, Position], dict[str, int]]:
-    """Return a position (a card's top-left corner) and a band for every node: a column per longest-path depth, rows by barycentre.
+    """Return a position (a card's top-left corner) and a band for every node: a column per depth, the longest chain on one row.
 
-    Sugiyama-style: cycles are broken by ignoring back edges, each node goes one column right
-    of its deepest predecessor, then a few up/down sweeps order each column by the mean row of
-    its neighbours, which removes most crossings in the usual feed-forward network.
+    Sugiyama-style: cycles are broken by ignoring back edges; each node goes one column right
+    of its deepest predecessor (a source, such as a learned Parameter, just left of its first
+    consumer); the longest path is the main chain, held on one row; an edge that skips columns
+    gets a stand-in in each, so it keeps a lane past the layers it skips; barycentre sweeps
+    order each column to keep crossings few, a node's input ports pulling its sources into
+    their order; then each node takes the row nearest the median of its neighbours' that its
+    column's order leaves it.
 
     With `max_width`, a network wider than that wraps like text: its columns are cut into
-    equal bands stacked top to bottom, each as high as its own rows, so a long sequential
-    model can be seen whole at a readable size. With `aspect` (width / height) instead, the
-    bands are cut so the whole layout comes closest to that shape (for imported networks, which
-    have no view yet). Edges point right inside a band and down to a later band across bands;
-    a skip connection inside a band gets a row of its own past the layers it skips, while one
-    that crosses bands does not (the canvas draws it straight from band to band).
+    equal bands stacked top to bottom, each as high as its own rows, so a very long model can
+    be seen whole. With `aspect` (width / height) instead, the bands are cut so the whole
+    layout comes closest to that shape (for imported networks, which have no view yet). Edges
+    point right inside a band and down to a later band across bands; a skip connection inside
+    a band gets a lane, one that crosses bands does not (the canvas draws it from band to band).
     """
-    g = nx.DiGraph(graph.structure())
-    g.remove_edges_from(list(nx.selfloop_edges(g)))
-    while not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
-        g.remove_edge(*cycle[-1][:2])
-    depth: dict[Any, int] = {}
-    for node_id in nx.topological_sort(g):
-        depth[node_id] = max((depth[p] + 1 for p in g.predecessors(node_id)), default=0)
+    nodes = list(graph.nodes)
+    g, offsets = acyclic([(e.src, e.dst, _port_offset(graph, e)) for e in graph.edges], nodes)
+    depth = depths(g)
     count = max(depth.values(), default=-1) + 1
     sizes = [0] * count
-    for node_id in graph.nodes:
+    for node_id in nodes:
         sizes[depth[node_id]] += 1
     spans = [(depth[a], depth[b]) for a, b in g.edges if depth[b] - depth[a] > 1]
-    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in graph.nodes)])
-    if aspect:
-        per_band = aspect_columns(sizes, spans, aspect, pitch)
-    else:
-        per_band = band_columns(count, max_width)
-    _route_long_edges(g, depth, per_band)
-    columns: dict[int, list[Any]] = {}
-    for node_id in [*graph.nodes, *(n for n in g if n not in graph)]:
-        columns.setdefault(depth[node_id], []).append(node_id)
-    _order(g, columns)
-    rows = _band_rows([len(columns[c]) for c in range(count)], per_band)
-    tops = [sum(r * pitch + BAND_GAP for r in rows[:band]) for band in range(len(rows))]
-    positions: dict[str, Position] = {}
-    bands: dict[str, int] = {}
-    for col, members in columns.items():
-        band, x = divmod(col, per_band)
-        offset = (rows[band] - len(members)) / 2
-        for i, n in enumerate(members):
-            if isinstance(n, str):
-                positions[n] = (x * COLUMN_WIDTH, tops[band] + (i + offset) * pitch)
-                bands[n] = band
-    return positions, bands
+    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in nodes)])
+    per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
+    layers = Layers(g, depth, main_chain(g, depth), offsets)
+    starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
+    band_of = [sum(1 for start in starts[1:] if start <= col) for col in range(count)]
+    add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
+    for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
+        layers.columns.setdefault(depth[node_id], []).append(node_id)
+    order(layers)
+    lift = _chain_lift(graph, layers.chain)
+    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card_height(graph, n) + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
+    slot = slots(layers, lambda n: extent.get(n, (0, 1)))  # type: ignore[arg-type]
+    return _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
 
 
-def _order(g: nx.DiGraph, columns: dict[int, list[Any]]) -> None:
-    """Sort each column by the mean row of its neighbours, sweeping right then left."""
-    row = {n: float(i) for col in columns.values() for i, n in enumerate(col)}
-    ordered = sorted(columns)
-    for sweep in range(SWEEPS):
-        sequence = ordered[1:] if sweep % 2 == 0 else ordered[-2::-1]
-        neighbours = g.predecessors if sweep % 2 == 0 else g.successors
-        for col in sequence:
-            for n in columns[col]:
-                near = [row[m] for m in neighbours(n)]
-                if near:
-                    row[n] = sum(near) / len(near)
-            columns[col].sort(key=lambda n: row[n])
-            for i, n in enumerate(columns[col]):
-                row[n] = float(i)
+def input_port_y(graph: Graph, node_id: str, port: str) -> float:
+    """How far below its card's top a node's input port sits."""
+    node = graph.node(node_id)
+    ports = [p.name for p in node.spec.input_ports(node.params)]
+    if len(ports) < 2 or port not in ports:
+        return PORT_LINE
+    outputs = len(node.spec.output_ports(node.params))
+    rows_top = card_height(graph, node_id) - PORT_FOOT - max(len(ports), outputs) * PORT_ROW
+    return rows_top + (ports.index(port) + 0.5) * PORT_ROW
 
 
-def _route_long_edges(g: nx.DiGraph, depth: dict[Any, int], per_band: int) -> None:
-    """Give an edge that skips columns of one band a stand-in node in each column it crosses.
+def _chain_lift(graph: Graph, chain: list[Hashable]) -> dict[str, float]:
+    """How far each card of the main chain is raised so that the wire coming in along the chain is level."""
+    lift = {}
+    for before, node_id in itertools.pairwise(chain):
+        edge = next((e for e in graph.in_edges(node_id) if e.src == before), None)
+        if edge is not None and (y := input_port_y(graph, node_id, edge.dst_port)) != PORT_LINE:
+            lift[node_id] = y - PORT_LINE
+    return lift
 
-    The stand-ins take part in the ordering and keep a row free, so a skip connection (ResNet,
-    an Inception branch) runs past the layers of those columns instead of through them.
+
+def _port_offset(graph: Graph, edge: Edge) -> float:
+    """Where an edge's input port sits on its card, from -0.5 (top) to 0.5 (bottom); 0 for a card of one input."""
+    node = graph.node(edge.dst)
+    ports = [p.name for p in node.spec.input_ports(node.params)]
+    if len(ports) < 2 or edge.dst_port not in ports:
+        return 0.0
+    return (ports.index(edge.dst_port) + 0.5) / len(ports) - 0.5
+
+
+def _placed(
+    nodes: list[str], place: dict[Hashable, tuple[int, int]], slot: dict[Hashable, int], extent: dict[str, tuple[int, int]], lift: dict[str, float]
+) -> tuple[dict[str, Position], dict[str, int]]:
+    """Positions from (band, column in band) and slots: each band as high as its own slots (its lanes included), stacked with a gap."""
+    bands = {n: place[n][0] for n in slot}
+    low: dict[int, int] = {}
+    high: dict[int, int] = {}
+    for n, s in slot.items():
+        b = bands[n]
+        above, below = extent.get(n, (0, 1))  # type: ignore[call-overload]
+        low[b] = min(low.get(b, s - above), s - above)
+        high[b] = max(high.get(b, s + below), s + below)
+    tops: dict[int, float] = {}
+    top = 0.0
+    for b in sorted(low):
+        tops[b] = top
+        top += (high[b] - low[b]) * SLOT - ROW_GAP + BAND_GAP
+    ys = {n: tops[bands[n]] + (slot[n] - low[bands[n]]) * SLOT - lift.get(n, 0.0) for n in nodes}
+    first = min(ys.values(), default=0.0)  # a lane above the first band's cards may take negative rows
+    positions = {n: (place[n][1] * COLUMN_WIDTH, ys[n] - first) for n in nodes}
+    return positions, {n: bands[n] for n in nodes}
+
+
+def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[int]:
+    """The first column of each band, bands at most `limit` columns wide: cuts where only the main chain crosses, then few bands, then even ones.
+
+    So a wrap falls between two blocks of a network rather than through one, whose wires would
+    all have to run from band to band, even where that takes a band more. Each cut costs
+    `CUT_WIRE` per wire crossing it besides one, and `BAND` for the band it starts; a band
+    costs the square of the columns it leaves empty; the cheapest cuts win (dynamic programming).
     """
-    for src, dst in list(g.edges):
-        if depth[dst] - depth[src] < 2 or depth[src] // per_band != depth[dst] // per_band:
-            continue
-        g.remove_edge(src, dst)
-        previous = src
-        for col in range(depth[src] + 1, depth[dst]):
-            stand_in = ("edge", src, dst, col)
-            depth[stand_in] = col
-            g.add_edge(previous, stand_in)
-            previous = stand_in
-        g.add_edge(previous, dst)
+    limit = max(limit, 1)
+    if columns <= limit:
+        return [0]
+    starting = [0] * (columns + 1)  # edges that cross the cut before column c: a < c <= b
+    for a, b in edges:
+        if b > a:
+            starting[a + 1] += 1
+            starting[b + 1] -= 1
+    crossing = list(itertools.accumulate(starting))
+    cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
+    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
+    last = [0] * (columns + 1)  # and where the last of them starts
+    for end in range(1, columns + 1):
+        for start in range(max(0, end - limit), end):
+            total = cost[start] + cut[start] + (limit - end + start) ** 2
+            if total < cost[end]:
+                cost[end], last[end] = total, start
+    starts, end = [], columns
+    while end > 0:
+        end = last[end]
+        starts.append(end)
+    return starts[::-1]
 
 
 def _band_rows(heights: list[int], per_band: int) -> list[int]:
@@ -146,12 +198,9 @@ def _estimated_rows(sizes: list[int], spans: list[tuple[int, int]], per_band: in
 
 
 def band_columns(columns: int, max_width: float | None) -> int:
-    """Columns per band: all of them when they fit in `max_width`, else as many bands as needed, evened out."""
+    """The most columns a band may hold: all of them when they fit in `max_width`, else as many as fit."""
     fitting = max(int((max_width - CARD_WIDTH) // COLUMN_WIDTH) + 1, 1) if max_width else columns
-    if columns <= fitting:
-        return max(columns, 1)
-    bands = -(-columns // fitting)
-    return -(-columns // bands)
+    return max(min(columns, fitting), 1)
 
 
 def aspect_columns(sizes: list[int], spans: list[tuple[int, int]], aspect: float, pitch: float = ROW_HEIGHT) -> int:

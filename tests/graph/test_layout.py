@@ -7,8 +7,16 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studio.graph import Graph
-from studio.graph.layout import COLUMN_WIDTH, ROW_HEIGHT, arrange, layered_positions
+from studio.graph import Graph, wires
+from studio.graph.layout import (
+    CARD_WIDTH,
+    COLUMN_WIDTH,
+    PORT_LINE,
+    arrange,
+    card_height,
+    input_port_y,
+    layered_positions,
+)
 
 
 def _chain(graph: Graph, n: int) -> list[str]:
@@ -92,15 +100,17 @@ def test_bands_can_be_cut_to_a_given_shape() -> None:
     assert positions[ids[0]] == (0.0, 0.0)
 
 
-def test_a_skip_connection_runs_beside_the_layers_it_skips() -> None:
+def test_a_skip_connection_keeps_the_chain_straight_and_gets_a_lane_beside_it() -> None:
     graph = Graph()
     ids = _chain(graph, 5)
     add = graph.add_node("Add")
     graph.connect(ids[-1], "out", add.id, "in1")
     graph.connect(ids[0], "out", add.id, "in2")  # skips four columns
     positions = layered_positions(graph)
-    (x0, y0), (x1, y1) = positions[ids[0]], positions[add.id]
-    for node_id in ids[1:]:
-        x, y = positions[node_id]
-        on_the_line = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-        assert abs(y - on_the_line) >= ROW_HEIGHT / 2, "a skipped layer sits on the skip connection"
+    assert len({positions[n][1] for n in ids}) == 1  # the main chain on one row
+    assert positions[add.id][1] + input_port_y(graph, add.id, "in1") == positions[ids[-1]][1] + PORT_LINE  # its wire level
+    start = (positions[ids[0]][0] + CARD_WIDTH, positions[ids[0]][1] + PORT_LINE)
+    end = (positions[add.id][0], positions[add.id][1] + input_port_y(graph, add.id, "in2"))
+    cards = [(x, y, x + CARD_WIDTH, y + card_height(graph, n)) for n, (x, y) in positions.items() if n not in (ids[0], add.id)]
+    lane = wires.lane(start, end, cards)
+    assert lane is not None and lane > max(box[3] for box in cards)  # below the chain, towards the port it enters

@@ -13,6 +13,7 @@ from studio.graph.layout import (
     BAND_GAP,
     CARD_WIDTH,
     SCREEN,
+    SLOT,
     arrange,
     arrange_levels,
     bounds,
@@ -77,8 +78,10 @@ def test_a_chain_of_blocks_reads_like_text() -> None:
 def test_skip_connections_that_cross_bands_take_no_rows() -> None:
     graph = pn.unet()
     positions, band = layered_layout(graph, max_width=SCREEN[0])
-    assert len(set(band.values())) == 2
-    assert len({y for _, y in positions.values()}) == 2  # one row per band: the four skips cross from band to band
+    assert len(set(band.values())) > 1
+    for b in set(band.values()):  # each band one row (cards raised to level their chain's wire): the four skips cross from band to band
+        ys = [y for n, (_, y) in positions.items() if band[n] == b]
+        assert max(ys) - min(ys) < SLOT
 
 
 def test_each_level_is_laid_out_on_its_own() -> None:

@@ -15,6 +15,8 @@ def test_the_layout_uses_the_canvas_card_measures() -> None:
     assert layout.CARD_WIDTH == items.MAX_WIDTH
     assert layout.CARD_HEIGHT == items.TITLE_HEIGHT + items.PAD_TOP + 2 * items.LINE_HEIGHT + items.PAD_BOTTOM
     assert layout.PORT_ROW == items.PORT_ROW_HEIGHT
+    assert layout.PORT_LINE == items.TITLE_HEIGHT + items.PAD_TOP + items.LINE_HEIGHT / 2
+    assert layout.PORT_FOOT == items.PAD_BOTTOM
 
 
 @pytest.mark.parametrize("make", [pn.resnet50, pn.bert_base, pn.unet], ids=["resnet50", "bert_base", "unet"])

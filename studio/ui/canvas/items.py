@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -11,6 +12,16 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from studio.graph.catalogue.base import Shape, show
 from studio.graph.model import Edge, Node
 from studio.graph.shapes import NodeResult
+from studio.graph.wires import (
+    GRAZE,
+    TURN,
+    Box,
+    Point,
+    curve,
+    lane,
+    lane_points,
+    return_lane,
+)
 from studio.ui.canvas.figures import figures_tooltip, paint_figures, paint_figures_far
 from studio.ui.canvas.inner_picture import InnerPicture
 from studio.ui.canvas.style import (
@@ -41,6 +52,8 @@ BACKWARD_TURN = 36.0  # how far a backward edge runs past its ends before turnin
 PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
+LANE_REACH = 1200.0  # how far above and below its ends a wire looks for a lane past the cards between them
+Near = Callable[["EdgeItem", QPointF, QPointF], tuple[list[Box], list[tuple[Point, Point]]]]
 SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
@@ -216,12 +229,12 @@ class NodeItem(QGraphicsItem):
         self._bounds = QRectF(
             -PORT_HIT_RADIUS, -MARGIN, width + 2 * PORT_HIT_RADIUS, height + 2 * MARGIN
         )
-        self.follow()
+        self.follow(route=False)  # a card's size changed: the scene re-routes every wire
 
-    def follow(self) -> None:
-        """Re-draw the edges attached here (after a move or a new layout)."""
+    def follow(self, route: bool = True) -> None:
+        """Re-draw the edges attached here (after a move or a new layout); `route=False`: plain curves, the scene re-routes them soon."""
         for edge in self.edges.values():
-            edge.update_path()
+            edge.update_path(route)
 
     # ----- ports -----
     def port_scene_pos(self, port: str, output: bool) -> QPointF:
@@ -525,12 +538,17 @@ class EdgeItem(QGraphicsItem):
             self.label = label
             self.update_path()
 
-    def update_path(self) -> None:
-        """Re-draw the curve between the current positions of the two ports."""
+    def update_path(self, route: bool = True, near: Near | None = None) -> None:
+        """Re-draw the curve between the current positions of the two ports, round the cards in its way where `route`.
+
+        `near` gives the cards and other wires' ends near a wire (the scene's index when it
+        re-routes every wire); by default the scene is asked.
+        """
         start = self.source.port_scene_pos(self.edge.src_port, True)
         end = self.target.port_scene_pos(self.edge.dst_port, False)
         self.prepareGeometryChange()
-        self._path, middle = bezier(start, end)
+        around = (near or EdgeItem._around)(self, start, end) if route else ([], [])
+        self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
         self._label_rect = QRectF()
@@ -546,6 +564,34 @@ class EdgeItem(QGraphicsItem):
                 )
                 bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
+
+    def path(self) -> QPainterPath:
+        """The wire as drawn."""
+        return self._path
+
+    def _around(self, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
+        """The cards (not its own two) a wire from `start` to `end` could pass over, and, for a wire wrapping back, the other wires' ends near it."""
+        scene = self.scene()
+        if scene is None or abs(end.x() - start.x()) < 2 * TURN:
+            return [], []
+        low, high = sorted((start.y(), end.y()))
+        back = end.x() < start.x()
+        if not back:  # the plain curve stays inside its ends' box: nothing there, nothing to go round
+            box = QRectF(QPointF(start.x(), low - GRAZE), QPointF(end.x(), high + GRAZE))
+            if not any(isinstance(i, NodeItem) and i is not self.source and i is not self.target for i in scene.items(box)):
+                return [], []
+        if back:  # the cards between its two ends' heights, a turn's room beyond
+            area = QRectF(QPointF(end.x() - 2 * BACKWARD_TURN, low), QPointF(start.x() + 2 * BACKWARD_TURN, high))
+        else:
+            area = QRectF(QPointF(start.x(), low - LANE_REACH), QPointF(end.x(), high + LANE_REACH))
+        cards, others = [], []
+        for item in scene.items(area):
+            if isinstance(item, NodeItem) and item is not self.source and item is not self.target:
+                cards.append((item.x(), item.y(), item.x() + item.width, item.y() + item.height))
+            elif back and isinstance(item, EdgeItem) and item is not self:
+                ends = (item.source.port_scene_pos(item.edge.src_port, True), item.target.port_scene_pos(item.edge.dst_port, False))
+                others.append(((ends[0].x(), ends[0].y()), (ends[1].x(), ends[1].y())))
+        return cards, others
 
     def tooltip(self) -> str:
         """What hovering the edge tells: the tensor shape, or that it is not known."""
@@ -594,18 +640,19 @@ class EdgeItem(QGraphicsItem):
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
-def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
-    """A horizontal-tangent cubic from an output port to an input port, and its midpoint.
+def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None, others: list[tuple[Point, Point]] | None = None) -> tuple[QPainterPath, QPointF]:
+    """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them.
 
     A backward edge (the target lies to the left, as when Arrange wraps a long network into
-    bands) runs out to the right, back along the middle between the two ends, and into the
-    target from the left, like a line of text wrapping; its label sits on the way back.
+    bands) runs out to the right, back along the level that clears the `cards` and crosses the
+    fewest `others` (nearest the middle between its ends), and into the target from the left,
+    like a line of text wrapping; its label sits on the way back.
     """
     x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
     path = QPainterPath(start)
     if x3 < x0 - BACKWARD_TURN:
-        mid = (y0 + y3) / 2
         turn = BACKWARD_TURN
+        mid = return_lane((x0, y0), (x3, y3), cards or [], 2 * turn, others or [])
         path.cubicTo(
             QPointF(x0 + 2 * turn, y0),
             QPointF(x0 + 2 * turn, mid),
@@ -614,7 +661,14 @@ def bezier(start: QPointF, end: QPointF) -> tuple[QPainterPath, QPointF]:
         path.lineTo(QPointF(x3 - turn, mid))
         path.cubicTo(QPointF(x3 - 2 * turn, mid), QPointF(x3 - 2 * turn, y3), end)
         return path, QPointF((x0 + x3) / 2, mid)
-    reach = max(40.0, abs(x3 - x0) * 0.5, min(abs(y3 - y0), 160.0) * 0.6)
-    path.cubicTo(QPointF(x0 + reach, y0), QPointF(x3 - reach, y3), end)
+    y = lane((x0, y0), (x3, y3), cards) if cards else None
+    if y is not None:  # turn into the lane, run along it, turn out: studio.graph.wires
+        (xa, _), (xb, _) = lane_points((x0, y0), (x3, y3), y)
+        path.cubicTo(QPointF(x0 + TURN / 2, y0), QPointF(x0 + TURN / 2, y), QPointF(xa, y))
+        path.lineTo(QPointF(xb, y))
+        path.cubicTo(QPointF(x3 - TURN / 2, y), QPointF(x3 - TURN / 2, y3), end)
+        return path, QPointF((xa + xb) / 2, y)
+    _, one, two, _ = curve((x0, y0), (x3, y3))
+    path.cubicTo(QPointF(*one), QPointF(*two), end)
     # B(1/2) = (P0 + 3 P1 + 3 P2 + P3) / 8, and here P1, P2 are P0, P3 shifted by ±reach
     return path, QPointF((x0 + x3) / 2, (y0 + y3) / 2)

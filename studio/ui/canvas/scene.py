@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSceneHelpEvent,
@@ -26,7 +26,10 @@ from studio.graph.model import (
 )
 from studio.ui.canvas.interactions import ConnectDrag, reach_rect
 from studio.ui.canvas.items import NODE_Z, SELECTED_NODE_Z, EdgeItem, NodeItem
+from studio.ui.canvas.wire_index import WireIndex
 from studio.ui.document import Document
+
+REROUTE_ALL = 100  # past this many moved cards' extents, every wire is re-routed
 
 SNAP = 10.0  # nodes dragged by hand land on this grid
 SWITCHED_OFF_OPACITY = 0.4
@@ -48,6 +51,9 @@ class GraphScene(QGraphicsScene):
         self._move_start: dict[str, QPointF] = {}
         self._syncing_selection = False
         self._pending_rebuild = False
+        self._reroute_pending = False
+        self._moved: list[tuple[float, float]] | None = []  # the x-extents cards left and took since the last re-routing; None: all
+        self._building = False
         self._raised: set[NodeItem] = set()
         self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
@@ -78,6 +84,7 @@ class GraphScene(QGraphicsScene):
                 self.nodes[node_id] = item
                 self._dim(item)
                 self.addItem(item)
+            self._building = True
             for edge in graph.edges:
                 result = results.get(edge.src)
                 self._add_edge(
@@ -91,6 +98,8 @@ class GraphScene(QGraphicsScene):
                     self.nodes[node_id].setSelected(True)
         finally:
             self._syncing_selection = False
+            self._building = False
+        self.reroute()
         self.rebuilt.emit()
 
     def _add_edge(self, edge: Edge, shape: Shape | None = None) -> EdgeItem | None:
@@ -102,6 +111,8 @@ class GraphScene(QGraphicsScene):
         source.attach(item)
         target.attach(item)
         self.addItem(item)
+        if not self._building:
+            item.update_path()  # now that it can see the cards it passes
         return item
 
     def _remove_edge(self, edge: Edge) -> None:
@@ -135,8 +146,11 @@ class GraphScene(QGraphicsScene):
         elif isinstance(event, NodeMoved):
             item = self.nodes.get(event.node_id)
             if item is not None and item.pos().toTuple() != event.new:
+                if self._moved is not None:
+                    self._moved += [(item.x(), item.x() + item.width), (event.new[0], event.new[0] + item.width)]
                 item.setPos(*event.new)
-                item.follow()
+                item.follow(route=False)
+                self.schedule_reroute(everything=False)  # a moved card may now lie on, or have left, other wires' way
         elif isinstance(event, (ParamChanged, NodeRenamed)):
             self._refresh_nodes([event.node_id], with_results=False)
 
@@ -155,7 +169,10 @@ class GraphScene(QGraphicsScene):
                 continue
             # mid-edit, reading the analysis would refresh it before the document does
             result = analysis.result(node_id) if with_results else item.result
+            size = (item.width, item.height)
             item.refresh(self._shown(graph.node(node_id)), result)
+            if (item.width, item.height) != size:
+                self.schedule_reroute()  # a card grew or shrank: other wires may now pass over it, or need not go round
             if with_results:
                 self._dim(item)
             outputs = result.outputs if result is not None else None
@@ -415,6 +432,23 @@ class GraphScene(QGraphicsScene):
             drag, self.connect_drag = self.connect_drag, None
             drag.end()
 
+    def schedule_reroute(self, everything: bool = True) -> None:
+        """Re-route the wires once the events being handled are done (many moves, one re-routing): all, or those near moved cards."""
+        if everything:
+            self._moved = None
+        if not self._reroute_pending:
+            self._reroute_pending = True
+            QTimer.singleShot(0, self, self.reroute)
+
+    def reroute(self) -> None:
+        """Re-draw the wires around the cards where they now lie: every wire, or after a few moves those whose span a moved card touched."""
+        self._reroute_pending = False
+        moved, self._moved = self._moved, []
+        near = WireIndex(self.nodes.values(), self.edges.values())
+        for edge in self.edges.values():
+            if moved is None or len(moved) > REROUTE_ALL or _touches(edge, moved):
+                edge.update_path(near=near)
+
     # ----- look -----
     def redraw_all(self) -> None:
         """Repaint every item (after a theme change)."""
@@ -423,6 +457,12 @@ class GraphScene(QGraphicsScene):
         for edge in self.edges.values():
             edge.update()
         self.update()
+
+
+def _touches(edge: EdgeItem, spans: list[tuple[float, float]]) -> bool:
+    """Whether a wire's drawn extent, left to right, meets any of these spans."""
+    rect = edge.sceneBoundingRect()
+    return any(left < rect.right() and rect.left() < right for left, right in spans)
 
 
 def _id_key(node_id: str) -> tuple[int, str]:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.graph.layout import layered_layout
 from studio.graph.model import GraphError, Position
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
@@ -49,8 +50,11 @@ MIN_GRID_PIXELS = 9.0
 PASTE_STEP = 40.0
 WORLD = 1_000_000.0
 TOAST_MS = 4000
-# Arrange wraps a network that would need a smaller zoom than this to fit the width
+# Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
+# network into bands one view wide at this zoom, else WRAP_SCREENS views, where its cuts fall between blocks
 READABLE_ZOOM = 0.8
+WRAP_SCREENS = 6
+WRAP_TRY_NODES = 200  # past this, bands one view wide would be too many to read
 
 
 class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
@@ -441,11 +445,26 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
             return []
 
     def arrange(self) -> None:
-        """Lay the graph out (one undoable step), wrapping rows that would be unreadable; show it."""
-        self.document.arrange(
-            max_width=max(self.viewport().width(), 400) / READABLE_ZOOM
-        )
+        """Lay the graph out (one undoable step), wrapping only a very long one; show it whole, or its start at a readable zoom."""
+        self.document.move_nodes(self._arranged(), "Arrange")
         self.fit_to_view()
+        if self.transform().m11() < READABLE_ZOOM:
+            self.setTransform(QTransform.fromScale(READABLE_ZOOM, READABLE_ZOOM))
+            left = min(item.sceneBoundingRect().left() for item in self.graph_scene.nodes.values())
+            top = min(item.sceneBoundingRect().top() for item in self.graph_scene.nodes.values())
+            view = self.viewport().rect()
+            self.centerOn(left - 40 + view.width() / (2 * READABLE_ZOOM), top - 40 + view.height() / (2 * READABLE_ZOOM))
+
+    def _arranged(self) -> dict[str, Position]:
+        """Arrange's positions: wrapped into bands read like text one view wide at a readable zoom, else WRAP_SCREENS views
+        wide, whichever first cuts only between blocks (one wire crossing each cut); else not wrapped (the view scrolls along)."""
+        width = max(self.viewport().width(), 400) / READABLE_ZOOM
+        graph = self.document.graph
+        for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
+            positions, band = layered_layout(graph, limit)
+            if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) <= max(band.values(), default=0):
+                return positions
+        return layered_layout(graph)[0]
 
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:
