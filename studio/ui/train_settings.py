@@ -124,8 +124,9 @@ class DeviceProbe(QObject):
         if _devices is not None:
             self.found.emit(dict(_devices))
             return
-        if "torch" in sys.modules:  # paid for already (tests): ask directly
-            torch = sys.modules["torch"]
+        torch = sys.modules.get("torch")
+        # paid for already (tests, or the Layer Output panel): ask directly, unless another thread is still importing it
+        if torch is not None and not getattr(getattr(torch, "__spec__", None), "_initializing", False):
             mps = getattr(torch.backends, "mps", None)
             cuda = torch.cuda.is_available()
             self._finish(

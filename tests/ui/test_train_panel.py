@@ -736,3 +736,19 @@ def test_the_editor_starts_without_the_plots_or_numpy():
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout, result.stdout
     assert "shown: True" in result.stdout, result.stdout  # built once the panel is seen
+
+
+def test_the_device_probe_waits_for_a_torch_another_thread_is_still_importing(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from studio.ui import train_settings
+
+    half = types.ModuleType("torch")  # what sys.modules holds while the Layer Output panel's thread imports torch
+    half.__spec__ = types.SimpleNamespace(_initializing=True)
+    monkeypatch.setitem(sys.modules, "torch", half)
+    monkeypatch.setattr(train_settings, "_devices", None)
+    asked: list[bool] = []
+    probe = train_settings.DeviceProbe()
+    monkeypatch.setattr(probe, "_ask", lambda: asked.append(True))
+    probe.start()  # reading torch.backends of the half-made module raised AttributeError here
+    qtbot.waitUntil(lambda: asked == [True], timeout=5000)
