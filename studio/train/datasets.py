@@ -175,22 +175,61 @@ def fit_to_input(dataset: Dataset, input_shape: Sequence[int | None] | None) -> 
     """Resize/convert images, transpose channels-last images or reshape samples to `input_shape` where sensible."""
     wanted = _plain_shape(input_shape)
     have = dataset.sample_shape
-    if wanted is None or have == wanted or any(d < 1 for d in wanted):
+    how = _adaptation(have, wanted)
+    if how is None or wanted is None:
         return dataset
     x = dataset.x
-    if _is_image(have) and _is_image(wanted):
+    if how in ("resized", "converted"):
         channels = convert_channels(x, wanted[0])
-        if channels is None:
-            return dataset
-        x = resize_images(channels, wanted[1], wanted[2]) if have[1:] != wanted[1:] else channels
-        done = "resized" if have[1:] != wanted[1:] else "converted"
-    elif len(have) == 3 and have[2] == wanted[0] and have[:2] == wanted[1:] and wanted[0] in IMAGE_CHANNELS:
-        x, done = (np.ascontiguousarray(x.transpose(0, 3, 1, 2)), "transposed (channels last to first)")
-    elif math.prod(have) == math.prod(wanted):
-        x, done = x.reshape((len(x), *wanted)), "reshaped"
+        x = resize_images(channels, wanted[1], wanted[2]) if how == "resized" else channels  # type: ignore[arg-type]
+    elif how == "transposed":
+        x, how = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), "transposed (channels last to first)"
     else:
-        return dataset
-    return replace(dataset, x=x, note=f"{done} from {format_shape(have)} to {format_shape(wanted)}")
+        x = x.reshape((len(x), *wanted))
+    return replace(dataset, x=x, note=f"{how} from {format_shape(have)} to {format_shape(wanted)}")
+
+
+def _adaptation(have: tuple[int, ...], wanted: tuple[int, ...] | None) -> str | None:
+    """How samples of shape `have` become `wanted`: resized, converted, transposed, reshaped; None if left as they are."""
+    if wanted is None or have == wanted or any(d < 1 for d in wanted):
+        return None
+    if _is_image(have) and _is_image(wanted):
+        if not _convertible(have[0], wanted[0]):
+            return None
+        return "resized" if have[1:] != wanted[1:] else "converted"
+    if len(have) == 3 and have[2] == wanted[0] and have[:2] == wanted[1:] and wanted[0] in IMAGE_CHANNELS:
+        return "transposed"
+    if math.prod(have) == math.prod(wanted):
+        return "reshaped"
+    return None
+
+
+def describe_feeding(have: tuple[int, ...], input_shape: Sequence[int | None] | None) -> str:
+    """What the network is fed for samples of shape `have`: 'fed as 3×32×32 (resized, channels repeated)'; "" when unchanged."""
+    wanted = _plain_shape(input_shape, unknown_ok=True)
+    how = _adaptation(have, wanted)
+    if wanted is None or have == wanted:
+        return ""
+    if how is None:
+        return f"the Input takes {format_shape(wanted)}: these samples do not fit it"
+    details = [how] if how != "converted" else []
+    if how in ("resized", "converted") and have[0] != wanted[0]:
+        details.append(_CHANNEL_CHANGES[(have[0], wanted[0])])
+    if how == "transposed":
+        details = ["channels last to first"]
+    return f"fed as {format_shape(wanted)} ({', '.join(details)})"
+
+
+_CHANNEL_CHANGES = {
+    (1, 3): "channels repeated",
+    (3, 1): "converted to grey",
+    (4, 3): "alpha dropped",
+    (4, 1): "alpha dropped, converted to grey",
+}
+
+
+def _convertible(have: int, wanted: int) -> bool:
+    return have == wanted or (have, wanted) in _CHANNEL_CHANGES
 
 
 def _is_image(shape: tuple[int, ...]) -> bool:

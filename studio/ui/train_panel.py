@@ -221,6 +221,7 @@ class TrainingPanel(QWidget):
         self.settings.dataset_changed.connect(self._on_dataset_changed)
         self.document.training_changed.connect(self._on_training_changed)
         self.document.reset.connect(self._on_reset)
+        self.document.graph_changed.connect(self._on_graph_changed)
         self._update_buttons()
 
     # ----- state tests and the main window may ask -----
@@ -699,6 +700,10 @@ class TrainingPanel(QWidget):
     def _on_dataset_changed(self, _text: str) -> None:
         if self._views_built:
             self._on_tab_changed(self.tabs.currentIndex())
+
+    def _on_graph_changed(self, _event: object) -> None:
+        """The Input's shape may have changed: the Dataset tab says what the samples are now fed as."""
+        self._on_tab_changed(self.tabs.currentIndex())
 
     def _on_tab_changed(self, index: int) -> None:
         if self._views_built and self.tabs.widget(index) is self.preview:

@@ -100,6 +100,8 @@ class DatasetPreview(QWidget):
         self._token = 0
         self._busy = False
         self.spec: tuple[Any, ...] | None = None  # shown or loading: (dataset, base folder, target, shape, dtype)
+        self.fed: tuple[Any, ...] = (None, None)  # the Input's shape and dtype: what the samples are fed as
+        self.dataset: Any = None  # the dataset shown
         self.error = ""
         self.mode = ""  # "grid", "scatter", "table" or "text" once a dataset is shown
 
@@ -123,12 +125,17 @@ class DatasetPreview(QWidget):
         """
         from studio.train.text_data import wants_text
 
+        fed = (input_shape, input_dtype)
         if not wants_text(input_shape, input_dtype):
             input_shape = input_dtype = None
         key = (spec, str(base_dir or ""), target, input_shape, input_dtype)
         if key == self.spec:
+            if fed != self.fed and self.dataset is not None and not self._busy:
+                self.fed = fed
+                self._show_summary(self.dataset)
+            self.fed = fed
             return
-        self.spec = key
+        self.spec, self.fed, self.dataset = key, fed, None
         self._token += 1
         token, signals = self._token, self._signals
         self._busy = True
@@ -175,10 +182,8 @@ class DatasetPreview(QWidget):
         self.loaded.emit()
 
     def _show(self, dataset: Any) -> None:
-        lines = [f"<b>{_escape(dataset.name)}</b>: {_escape(dataset.describe())}"]
-        if dataset.source:
-            lines.append(f"<span>{_escape(dataset.source)}</span>")
-        self.summary.setText(" · ".join(lines))
+        self.dataset = dataset
+        self._show_summary(dataset)
         x = dataset.x
         first = sample_image(x[0]) if len(x) else None
         if dataset.task == "language_modelling":
@@ -194,6 +199,22 @@ class DatasetPreview(QWidget):
         else:
             self._show_table(dataset)
         self.pages.show()
+
+    def _show_summary(self, dataset: Any) -> None:
+        """The dataset's own description, then what the network is fed when the Input's shape differs."""
+        from studio.train.datasets import describe_feeding
+
+        lines = [f"<b>{_escape(dataset.name)}</b>: {_escape(dataset.describe())}"]
+        fed = describe_feeding(dataset.sample_shape, self.fed[0]) if dataset.task != "language_modelling" else ""
+        if fed:
+            lines[0] += f", {_escape(fed)}"
+        if dataset.source:
+            lines.append(f"<span>{_escape(dataset.source)}</span>")
+        if dataset.task == "language_modelling":
+            shown = {"\n": "⏎", " ": "␣", "\t": "⇥"}
+            vocabulary = "".join(shown.get(c, c) for c in dataset.classes)
+            lines.append(f"vocabulary: <tt>{_escape(vocabulary)}</tt>")
+        self.summary.setText(" · ".join(lines))
 
     def _show_grid(self, dataset: Any) -> None:
         self.mode = "grid"
@@ -272,11 +293,6 @@ class DatasetPreview(QWidget):
         from studio.train.text_data import decode
 
         self.mode = "text"
-        shown = {"\n": "⏎", " ": "␣", "\t": "⇥"}
-        vocabulary = "".join(shown.get(c, c) for c in dataset.classes)
-        self.summary.setText(
-            f"{self.summary.text()} · vocabulary: <tt>{_escape(vocabulary)}</tt>"
-        )
         self.text.setPlainText(decode(dataset.x[:TEXT_WINDOWS].ravel().tolist(), dataset.classes))
         self.pages.setCurrentWidget(self.text)
 

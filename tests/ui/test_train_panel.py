@@ -551,6 +551,37 @@ def test_the_dataset_preview_shows_why_data_cannot_be_read(qtbot, panel, documen
     assert panel.preview.summary.text() == panel.preview.error
 
 
+def test_the_dataset_tab_says_what_the_network_is_fed(qtbot, panel, document):
+    document.set_training("dataset", "digits")
+    with qtbot.waitSignal(panel.preview.loaded, timeout=10000):
+        panel.tabs.setCurrentWidget(panel.preview)
+    assert "1,797 samples of 1×8×8" in panel.preview.summary.text()
+    assert "fed as" not in panel.preview.summary.text()  # the digits CNN takes the samples as they are
+    source = panel.preview.summary.text()
+    network_input = document.network.node_by_name("image")
+    document.set_param(network_input.id, "shape", [3, 32, 32])
+    assert "1,797 samples of 1×8×8, 10 classes, fed as 3×32×32 (resized, channels repeated)" in panel.preview.summary.text()
+    document.set_param(network_input.id, "shape", [1, 8, 8])
+    assert panel.preview.summary.text() == source
+
+
+def test_describe_feeding_matches_what_fit_to_input_makes():
+    from studio.train.dataset_record import Dataset
+    from studio.train.datasets import describe_feeding, fit_to_input
+
+    cases = [((1, 8, 8), [3, 32, 32]), ((3, 16, 16), [1, 16, 16]), ((4, 8, 8), [3, 4, 4]), ((8, 8, 3), [3, 8, 8]), ((64,), [1, 8, 8]), ((64,), [3, 32, 32])]
+    for have, wanted in cases:
+        dataset = Dataset(name="d", x=np.zeros((2, *have), np.float32), y=np.zeros(2, np.int64), task="classification", classes=("a", "b"))
+        fed = fit_to_input(dataset, [None, *wanted])
+        text = describe_feeding(have, [None, *wanted])
+        assert text.startswith(f"fed as {'×'.join(map(str, wanted))}") == (fed.sample_shape == tuple(wanted)), (have, text)
+    assert describe_feeding((1, 8, 8), [None, 3, 32, 32]) == "fed as 3×32×32 (resized, channels repeated)"
+    assert describe_feeding((3, 16, 16), [1, 16, 16]) == "fed as 1×16×16 (converted to grey)"
+    assert describe_feeding((8, 8, 3), [3, 8, 8]) == "fed as 3×8×8 (channels last to first)"
+    assert describe_feeding((64,), [3, 32, 32]) == "the Input takes 3×32×32: these samples do not fit it"
+    assert describe_feeding((1, 8, 8), [1, 8, 8]) == ""
+
+
 def _fake_run(root: Path, name: str, accuracy: float) -> Path:
     run_dir = root / "digits_cnn" / name
     run_dir.mkdir(parents=True)
