@@ -3,11 +3,11 @@
 Writes docs/images/editor.png (the digits example), palette_search.png (the palette filtered
 while typing), node_error.png (a mistake pinned to its node, with the problems list) and
 training.png (a finished run with its curves) and dark_theme.png (the dark theme), then
-blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
+arranged.png (inception_block after Arrange), blocks_network.png (ResNet-18 as a network of BasicBlock instances) and
 block_open.png (a block opened through an instance, with the breadcrumb), live_stats.png (each
 card's gradient-norm sparkline and zeros band during a run), layer_table.png (the run's per-layer
-table afterwards) and layer_output.png (the feature maps of digits_cnn's conv1 for one sample).
-`screenshots.py blocks` makes only blocks_network.png and block_open.png, `screenshots.py live`
+table afterwards) and layer_output.png (the feature maps of digits_cnn's conv1 for one sample, after a short run).
+`screenshots.py blocks` makes only blocks_network.png and block_open.png, `screenshots.py arranged` arranged.png, `screenshots.py live`
 live_stats.png and layer_table.png, `screenshots.py layer_output` layer_output.png (`--hold` keeps
 its window open, for a real screen).
 """
@@ -35,8 +35,11 @@ from studio.ui.main_window import MainWindow
 
 OUT = ROOT / "docs" / "images"
 DIGITS = ROOT / "assets" / "examples" / "digits_cnn.lstudio"
+INCEPTION = ROOT / "assets" / "examples" / "inception_block.lstudio"
 RESNET_BLOCKS = ROOT / "assets" / "examples" / "resnet18_blocks.lstudio"
+ARRANGED_SELECTED = "mixed"  # the join of the four branches: the inspector lists its inputs
 SIZE = QSize(1440, 880)
+LAYER_OUTPUT_EPOCHS = 6
 
 
 def settle(window: MainWindow) -> None:
@@ -91,6 +94,21 @@ def blocks() -> None:
     window.hide()
 
 
+def arranged() -> None:
+    """inception_block after Arrange: layered left to right, its four branches stacked between the fork and the join."""
+    window = open_main_window(INCEPTION)
+    window.resize(SIZE)
+    for name in ("problems", "history", "train"):
+        window.docks[name].hide()
+    window.show()
+    settle(window)
+    window.document.select([window.document.graph.node_by_name(ARRANGED_SELECTED).id])
+    window.canvas.arrange()  # the whole network, or its start at a readable zoom
+    save(window, "arranged.png")
+    window.files.close()
+    window.hide()
+
+
 def live_stats() -> None:
     """Mid-run: the cards' live figures beside the curves (live_stats.png); then the run's Layers table (layer_table.png)."""
     window = editor("conv2")
@@ -120,8 +138,19 @@ def live_stats() -> None:
     window.training.shutdown()
 
 
+def train(window: MainWindow, epochs: int) -> None:
+    """Train the open project for `epochs` and keep its weights (the run's end replaces them without a question)."""
+    window.document.set_training("epochs", epochs)
+    window.training.ask_replace_weights = lambda _epochs, _weights: True
+    window.training.train()
+    deadline = time.monotonic() + 300
+    while window.training.running and time.monotonic() < deadline:
+        QTest.qWait(100)
+    window.training.shutdown()
+
+
 def layer_output(hold: bool = False) -> None:
-    """The Layer Output panel showing conv1's feature maps for one digit."""
+    """The Layer Output panel showing conv1's feature maps for one digit, after a short run."""
     window = open_main_window(DIGITS)
     window.resize(SIZE)
     for name in ("history", "train"):
@@ -132,6 +161,8 @@ def layer_output(hold: bool = False) -> None:
     dock = window.docks["layerOutput"]
     dock.raise_()
     window.resizeDocks([dock], [520], Qt.Orientation.Horizontal)
+    window.resizeDocks([dock], [620], Qt.Orientation.Vertical)  # all sixteen maps, the inspector above
+    train(window, LAYER_OUTPUT_EPOCHS)  # learned filters, not the seeded start
     panel = window.layer_output
     panel.set_sample(5)
     waiting = QEventLoop()  # an event loop lets the panel's thread run; a qWait loop keeps the GIL and starves it
@@ -154,6 +185,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["blocks"]:
         blocks()
+        return
+    if sys.argv[1:] == ["arranged"]:
+        arranged()
         return
     if sys.argv[1:] == ["live"]:
         live_stats()
@@ -204,6 +238,7 @@ def main() -> None:
     save(dark, "dark_theme.png")
     dark.files.close()
     theme.use_theme(theme.LIGHT)
+    arranged()
     blocks()
     live_stats()
     layer_output()
