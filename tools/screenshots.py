@@ -30,7 +30,7 @@ from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDockWidget
 
-from studio.ui import open_main_window, theme
+from studio.ui import open_main_window, theme, train_panel
 from studio.ui.main_window import MainWindow
 
 OUT = ROOT / "docs" / "images"
@@ -181,6 +181,7 @@ def main() -> None:
     from studio.ui.app import application
 
     application()
+    train_panel.default_runs_root = lambda _project: Path(HOME) / "runs"  # no runs left beside the examples, none shown from before
     theme.use_theme(theme.LIGHT)
     OUT.mkdir(parents=True, exist_ok=True)
     if sys.argv[1:] == ["blocks"]:
