@@ -58,6 +58,8 @@ SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
 TOGGLE_WIDTH = 13.0  # a block instance's expand arrow, left of its type
+LABEL_PLACES = (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8)  # where along a wire its label may sit, best first
+LABEL_CLEARANCE = 2.0  # the least room between a wire's label and a card
 
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -551,19 +553,28 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = QRectF()
-        if self.label:
-            s = style()
-            width = s.width(LABEL, self.label) + 10
-            height = s.label_metrics.height() + 4
-            room = end.x() - start.x() - 6
-            # between two cards of one row the label must fit the gap, or nodes would cover it
-            if width <= room or abs(end.y() - start.y()) > 2 * height:
-                self._label_rect = QRectF(
-                    middle.x() - width / 2, middle.y() - height / 2, width, height
-                )
-                bounds = bounds.united(self._label_rect)
+        self._label_rect = self._place_label(middle, around[0]) if self.label else QRectF()
+        if not self._label_rect.isNull():
+            bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
+
+    def _place_label(self, middle: QPointF, cards: list[Box]) -> QRectF:
+        """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape)."""
+        s = style()
+        width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
+        boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
+        boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
+        scene = self.scene()
+        for percent in LABEL_PLACES:
+            at = middle if percent == 0.5 else self._path.pointAtPercent(percent)
+            rect = QRectF(at.x() - width / 2, at.y() - height / 2, width, height)
+            clear = rect.adjusted(-LABEL_CLEARANCE, -LABEL_CLEARANCE, LABEL_CLEARANCE, LABEL_CLEARANCE)
+            if any(box.intersects(clear) for box in boxes):
+                continue
+            if scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+                continue
+            return rect
+        return QRectF()
 
     def path(self) -> QPainterPath:
         """The wire as drawn."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontInfo,
+    QFontMetricsF,
+    QGuiApplication,
+    QPen,
+)
 
 from studio.graph.catalogue.base import Shape
 from studio.graph.params import Param
@@ -45,11 +53,12 @@ class CanvasStyle:
 
     def __init__(self, theme: Theme) -> None:
         self.theme = theme
-        self.title_font = _font(11, QFont.Weight.DemiBold)
-        self.name_font = _font(12, QFont.Weight.DemiBold)
-        self.detail_font = _font(11, QFont.Weight.Normal)
-        self.port_font = _font(10, QFont.Weight.Normal)
-        self.label_font = _font(10, QFont.Weight.Medium)
+        base = ui_pixel_size()  # the platform's text size is the floor at 100% zoom
+        self.title_font = _font(base, QFont.Weight.DemiBold)
+        self.name_font = _font(base + 1, QFont.Weight.DemiBold)
+        self.detail_font = _font(base, QFont.Weight.Normal)
+        self.port_font = _font(base, QFont.Weight.Normal)
+        self.label_font = _font(base, QFont.Weight.Medium)
         self.title_metrics = QFontMetricsF(self.title_font)
         self.name_metrics = QFontMetricsF(self.name_font)
         self.detail_metrics = QFontMetricsF(self.detail_font)
@@ -142,6 +151,11 @@ def refresh_style() -> CanvasStyle:
     global _style
     _style = CanvasStyle(current_theme())
     return _style
+
+
+def ui_pixel_size() -> int:
+    """The pixel size of the application's UI font (at least 12, the canvas's own design size)."""
+    return max(QFontInfo(QGuiApplication.font()).pixelSize(), 12)
 
 
 def _font(pixels: int, weight: QFont.Weight) -> QFont:
