@@ -113,6 +113,21 @@ def test_a_real_ctrl_c_stops_an_export_with_130_and_no_file(tmp_path: Path) -> N
     assert list(out.iterdir()) == []
 
 
+def interrupt_second_write(monkeypatch, module) -> list:
+    """Let `module`'s first atomic write happen and Ctrl-C the second; returns the paths it was asked to write."""
+    real = module.write_atomically
+    calls = []
+
+    def second_interrupted(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(module, "write_atomically", second_interrupted)
+    return calls
+
+
 @pytest.mark.parametrize("where", ["building", "writing"])
 def test_ctrl_c_stops_an_export_with_130_and_no_file(monkeypatch, capsys, tmp_path: Path, where: str) -> None:
     def interrupt(*args, **kwargs):
@@ -121,16 +136,7 @@ def test_ctrl_c_stops_an_export_with_130_and_no_file(monkeypatch, capsys, tmp_pa
     if where == "building":
         monkeypatch.setattr(export_module, "build_torch_model", interrupt)
     else:  # the weights are written, then Ctrl-C comes before the code
-        real = export_module.write_atomically
-        calls = []
-
-        def second_interrupted(path, data):
-            calls.append(path)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            real(path, data)
-
-        monkeypatch.setattr(export_module, "write_atomically", second_interrupted)
+        interrupt_second_write(monkeypatch, export_module)
     out = tmp_path / "out"
     out.mkdir()
     assert main(["export", str(DIGITS), "--to", "pytorch", "-o", str(out / "model.py")]) == 130
@@ -140,16 +146,7 @@ def test_ctrl_c_stops_an_export_with_130_and_no_file(monkeypatch, capsys, tmp_pa
 
 def test_ctrl_c_while_an_import_writes_leaves_no_project_without_weights(monkeypatch, capsys, tmp_path: Path) -> None:
     source = om.save(om.padded_convolutions(), tmp_path / "convs.onnx")
-    real = interop_common.write_atomically
-    calls = []
-
-    def second_interrupted(path, data):
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(path, data)
-
-    monkeypatch.setattr(interop_common, "write_atomically", second_interrupted)
+    calls = interrupt_second_write(monkeypatch, interop_common)
     out = tmp_path / "out"
     out.mkdir()
     assert main(["import", str(source), "-o", str(out / "p.lstudio")]) == 130

@@ -23,7 +23,7 @@ from studio.interop.common import ImportedModel, ModelImportError, import_model
 from studio.interop.python_code import import_python, is_code_spec
 from tests.interop import onnx_models as om
 
-RESIDUAL = textwrap.dedent('''
+BLOCK = textwrap.dedent('''
     import torch
     from torch import nn
 
@@ -38,6 +38,9 @@ RESIDUAL = textwrap.dedent('''
             return torch.relu(self.bn(self.conv(x)) + x)
 
 
+''')
+
+RESIDUAL = BLOCK + textwrap.dedent('''
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -227,21 +230,7 @@ def test_an_operation_with_no_layer_is_named_with_its_line_of_code(extras: Path)
     assert f"aten.sort at extras.py line {line}: return y + torch.sort(y, 1)[0]" in message
 
 
-DIGITS = textwrap.dedent('''
-    import torch
-    from torch import nn
-
-
-    class Block(nn.Module):
-        def __init__(self, channels):
-            super().__init__()
-            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-            self.bn = nn.BatchNorm2d(channels)
-
-        def forward(self, x):
-            return torch.relu(self.bn(self.conv(x)) + x)
-
-
+DIGITS = BLOCK + textwrap.dedent('''
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
