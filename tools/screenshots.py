@@ -42,6 +42,17 @@ SIZE = QSize(1440, 880)
 LAYER_OUTPUT_EPOCHS = 6
 
 
+def canvas_window(path: Path) -> MainWindow:
+    """The editor on `path`, shown at the pictures' size with the bottom docks hidden, settled."""
+    window = open_main_window(path)
+    window.resize(SIZE)
+    for name in ("problems", "history", "train"):
+        window.docks[name].hide()
+    window.show()
+    settle(window)
+    return window
+
+
 def settle(window: MainWindow) -> None:
     """Let layouts, debounced refreshes and paints finish."""
     QTest.qWait(250)
@@ -71,12 +82,7 @@ def save(window: MainWindow, name: str) -> None:
 
 def blocks() -> None:
     """ResNet-18 of blocks: the network of collapsed instances, then one of them opened."""
-    window = open_main_window(RESNET_BLOCKS)
-    window.resize(SIZE)
-    for name in ("problems", "history", "train"):
-        window.docks[name].hide()
-    window.show()
-    settle(window)
+    window = canvas_window(RESNET_BLOCKS)
     document, canvas = window.document, window.canvas
     canvas.arrange()
     layer = document.graph.node_by_name("layer2_0").id
@@ -96,12 +102,7 @@ def blocks() -> None:
 
 def arranged() -> None:
     """inception_block after Arrange: layered left to right, its four branches stacked between the fork and the join."""
-    window = open_main_window(INCEPTION)
-    window.resize(SIZE)
-    for name in ("problems", "history", "train"):
-        window.docks[name].hide()
-    window.show()
-    settle(window)
+    window = canvas_window(INCEPTION)
     window.document.select([window.document.graph.node_by_name(ARRANGED_SELECTED).id])
     window.canvas.arrange()  # the whole network, or its start at a readable zoom
     save(window, "arranged.png")
