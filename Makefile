@@ -13,7 +13,8 @@ $(VENV)/.base: pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,deploy]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt onnx2torch
 	touch $@
 
 run: $(VENV)/.base
