@@ -1,0 +1,243 @@
+"""The LiteRT (TensorFlow Lite) export: a `.tflite` of built-in operators only, at a static batch, and a runner for it.
+
+NOTE: the converter path is litert-torch (Google's PyTorch -> LiteRT converter, the successor of
+ai-edge-torch), fed the seeded or loaded PyTorch model every export starts from
+(`export.Weights.model`), not the Keras export through TensorFlow's TFLiteConverter:
+- litert-torch is where LiteRT's PyTorch support is developed (released with LiteRT itself), while
+  TF's converter takes TensorFlow graphs only and needs the Keras code run on TF's backend, which
+  computes wrong numbers for some channels-first convolutions (issue 17), adds a transpose around
+  every channels-first layer, and emits Flex ops (TensorList for the recurrent layers,
+  DataFormatVecPermute for transposed convolutions at a dynamic batch) the built-in interpreter lacks;
+- the PyTorch model is the one every other export is checked against, so the .tflite holds
+  exactly its weights, with no second translation layer by layer;
+- torch.export at a static batch unrolls LSTM, GRU and RNN into plain operators (FULLY_CONNECTED,
+  LOGISTIC, TANH, ...), and litert-torch's layout pass turns channels-first into NHWC kernels.
+Before converting, transposed convolutions with padding are rewritten (same weights) as an
+unpadded one whose result is cropped, plus the bias: litert-torch 0.10 cannot legalize a padded
+one. The file is refused unless every operator is built in (no Flex or custom op) and the plain
+interpreter loads and runs it once. int64 inputs and outputs (token ids, indices) become int32.
+Torch, litert-torch and ai-edge-litert are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from studio.codegen.checks import problem_line, refuse_errors
+from studio.codegen.names import CodegenError
+from studio.codegen.onnx_export import io_names
+from studio.graph.flatten import flat_project
+from studio.graph.project import Project
+from studio.graph.shapes import snapshot_analysis
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+DEFAULT_BATCH = 1
+MAX_BATCH = 4096
+SIGNATURE = "serving_default"
+
+REFUSED: dict[str, str] = {}  # layer type -> why LiteRT's built-in operators cannot express it, and what would
+
+
+def unsupported_litert_nodes(project: Project) -> list[str]:
+    """One line per layer LiteRT's built-in operators cannot express: '- <name>: <Type>: <reason>'."""
+    return [problem_line(node, REFUSED[node.type]) for node in flat_project(project).graph.nodes.values() if node.type in REFUSED]
+
+
+def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_BATCH, step: Any = None) -> bytes:
+    """Convert `model` (built from `project`'s generated PyTorch code) to a checked `.tflite` at a static `batch`.
+
+    `step(text)` hears the stages (the export's `Progress.step`).
+
+    Raises:
+        CodegenError: the graph has errors, a layer LiteRT cannot express (all are listed), a batch
+            outside 1 to MAX_BATCH, or a model the converter refuses or that needs operators outside
+            LiteRT's built-in set.
+    """
+    tell = step or (lambda text: None)
+    refuse_errors(project, snapshot_analysis(project.graph), "LiteRT")
+    unsupported = unsupported_litert_nodes(project)
+    if unsupported:
+        head = f"cannot export {project.name!r} to LiteRT: these layers have no form in its built-in operators"
+        raise CodegenError(head + "\n" + "\n".join(unsupported))
+    if not 1 <= batch <= MAX_BATCH:
+        raise CodegenError(f"a LiteRT batch of {batch} is not possible: choose 1 to {MAX_BATCH} (default {DEFAULT_BATCH})")
+    names = io_names(project)[0]
+    samples = example_inputs(project, batch)
+    tell("converting to LiteRT (litert-torch)")
+    data = _converted(project, prepared(model), dict(zip(names, samples, strict=True)))
+    tell("checking the LiteRT model: built-in operators only, one run")
+    custom = custom_operators(data)
+    if custom:
+        raise CodegenError(
+            f"the LiteRT conversion of {project.name!r} needs operators outside LiteRT's built-in set "
+            f"({', '.join(custom)}), which the plain interpreter cannot run"
+        )
+    try:
+        run_litert(data, [sample.numpy() for sample in samples])
+    except (RuntimeError, ValueError) as err:
+        raise CodegenError(f"the LiteRT interpreter cannot run the conversion of {project.name!r}: {_first_line(err)}") from err
+    return data
+
+
+def example_inputs(project: Project, batch: int) -> list[torch.Tensor]:
+    """Zeros shaped as each Input at the static `batch`, in the order of the model's `forward`."""
+    import torch
+
+    dtypes = {"float32": torch.float32, "int64": torch.int64}
+    return [
+        torch.zeros((batch, *(int(d) for d in node.params["shape"])), dtype=dtypes.get(str(node.params["dtype"]), torch.float32))
+        for node in project.graph.nodes.values()
+        if node.type == "Input"
+    ]
+
+
+def prepared(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` in forms litert-torch converts: every padded or dilated transposed convolution undilated and cropped."""
+    from torch import nn
+
+    ready = copy.deepcopy(model).eval()
+    for name, module in list(ready.named_modules()):
+        if isinstance(module, nn.modules.conv._ConvTransposeNd) and (any(module.padding) or any(d > 1 for d in module.dilation)):
+            parent, _, attribute = name.rpartition(".")
+            setattr(ready.get_submodule(parent) if parent else ready, attribute, _cropped_transpose(module))
+    return ready
+
+
+def _cropped_transpose(conv: torch.nn.Module) -> torch.nn.Module:
+    """`conv` (padded) as an unpadded transposed convolution, cropped by the padding, then its bias added."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    rank = len(conv.padding)
+    transpose = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
+
+    class CroppedTransposedConv(nn.Module):
+        """The same weights and result as the padded (or dilated) transposed convolution it replaces."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(_dilated_kernel(conv.weight.detach(), conv.dilation), requires_grad=False)
+            self.bias = conv.bias
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            full = transpose(x, self.weight, None, conv.stride, 0, 0, conv.groups, 1)
+            extra = [out - lo for out, lo in zip(conv.output_padding, conv.padding)]
+            if any(e > 0 for e in extra):  # output_padding beyond the padding: zeros at the far end
+                full = F.pad(full, [v for e in reversed(extra) for v in (0, max(e, 0))])
+            cut = full[(slice(None), slice(None), *(slice(p, full.shape[2 + i] - max(-e, 0)) for i, (p, e) in enumerate(zip(conv.padding, extra))))]
+            if self.bias is None:
+                return cut
+            return cut + self.bias.reshape(-1, *([1] * rank))
+
+    return CroppedTransposedConv()
+
+
+def _dilated_kernel(weight: torch.Tensor, dilation: tuple[int, ...]) -> torch.Tensor:
+    """`weight` with dilation - 1 zeros between its taps in each spatial axis: the same convolution undilated."""
+    import torch
+
+    if all(d == 1 for d in dilation):
+        return weight
+    size = [(k - 1) * d + 1 for k, d in zip(weight.shape[2:], dilation)]
+    spread = torch.zeros((*weight.shape[:2], *size), dtype=weight.dtype)
+    spread[(slice(None), slice(None), *(slice(None, None, d) for d in dilation))] = weight
+    return spread
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """litert-torch without its progress lines on the console (the export's own Progress tells the steps)."""
+    key = "LITERT_TORCH_SHOW_PROGRESS"
+    before = os.environ.get(key)
+    os.environ[key] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _converted(project: Project, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> bytes:
+    """litert-torch's flatbuffer of `model` traced on `inputs` (keyword arguments, so the file's inputs carry their names)."""
+    with _quiet_converter():
+        import litert_torch
+
+        try:
+            return litert_torch.convert(model, sample_kwargs=inputs).model_content()
+        except Exception as err:  # anything from torch.export to MLIR: the converter has no error type of its own
+            raise CodegenError(f"litert-torch cannot convert {project.name!r}: {_first_line(err)}") from err
+
+
+def custom_operators(data: bytes) -> list[str]:
+    """The operators of a `.tflite` that are not LiteRT built-ins (Flex and custom ones), by name."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    found = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
+            found.append((code.CustomCode() or b"?").decode("utf-8", "replace"))
+    return sorted(set(found))
+
+
+def run_litert(model: str | Path | bytes, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Run a `.tflite` (a path or its bytes) once in the LiteRT interpreter; the outputs in the model's order.
+
+    `inputs` are the model's inputs in order, or by name; each is cast to the dtype the file
+    expects (int64 token ids to int32) and must have its static shape.
+
+    Raises:
+        ValueError: an input is missing or has the wrong shape, or the interpreter cannot load the file.
+        RuntimeError: the interpreter cannot run it.
+    """
+    return load_litert(model)(inputs)
+
+
+def load_litert(model: str | Path | bytes) -> Callable[[Sequence[np.ndarray] | Mapping[str, np.ndarray]], list[np.ndarray]]:
+    """Load a `.tflite` into the LiteRT interpreter once; the function runs it on inputs as `run_litert` does."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = model if isinstance(model, bytes) else Path(model).read_bytes()
+    interpreter = Interpreter(model_content=content)
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    wanted = runner.get_input_details()
+    order = [detail["index"] for detail in interpreter.get_input_details()]
+    names = sorted(wanted, key=lambda name: order.index(wanted[name]["index"]))  # as `forward` takes them
+
+    def run(inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        given = dict(inputs) if isinstance(inputs, Mapping) else dict(zip(names, inputs, strict=False))
+        if len(inputs) != len(names) or set(given) != set(names):
+            raise ValueError(f"the model takes {len(names)} inputs ({', '.join(names)}); {len(inputs)} given")
+        feed = {}
+        for name in names:
+            shape, dtype = tuple(int(d) for d in wanted[name]["shape"]), wanted[name]["dtype"]
+            value = np.asarray(given[name])
+            if value.shape != shape:
+                raise ValueError(f"input {name!r} has shape {value.shape}; the model takes {shape} (its batch is static)")
+            feed[name] = value.astype(dtype, copy=False)
+        outputs = runner(**feed)
+        return [np.asarray(outputs[key]) for key in sorted(outputs, key=_output_number)]
+
+    return run
+
+
+def _output_number(name: str) -> tuple[int, str]:
+    """litert-torch names outputs output_0, output_1, ...: their order in the model."""
+    number = name.rpartition("_")[2]
+    return (int(number), name) if number.isdigit() else (0, name)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
