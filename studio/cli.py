@@ -208,6 +208,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.batch is not None and args.to != "litert":
         print(f"layer-studio: --batch applies to --to litert, not --to {args.to}", file=sys.stderr)
         return EXIT_UNREADABLE
+    from studio.codegen.litert import MAX_BATCH
+
+    if args.batch is not None and not 1 <= args.batch <= MAX_BATCH:
+        print(f"layer-studio: --batch {args.batch} is not possible: choose 1 to {MAX_BATCH}", file=sys.stderr)
+        return EXIT_UNREADABLE
     weights = args.weights or trained_weights(project, args.file)
     try:
         with ProgressLine() as progress:  # Ctrl-C stops it anywhere and nothing is left written (exit 130)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError
 from studio.codegen.onnx_export import io_names
 from studio.graph.flatten import flat_project
+from studio.graph.model import Node
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
 
@@ -43,12 +45,22 @@ DEFAULT_BATCH = 1
 MAX_BATCH = 4096
 SIGNATURE = "serving_default"
 
-REFUSED: dict[str, str] = {}  # layer type -> why LiteRT's built-in operators cannot express it, and what would
+
+
+def refusal(node: Node) -> str | None:
+    """Why LiteRT's built-in operators cannot express this layer as set, and what would; None where they can."""
+    if node.type == "ConvTranspose3d" and any(int(s) > 1 for s in node.params["stride"]):
+        return (
+            f"LiteRT has no built-in 3-D transposed convolution with a stride (here {tuple(node.params['stride'])}): "
+            "use stride 1, or an Upsample (nearest) followed by a Conv3d"
+        )
+    return None
 
 
 def unsupported_litert_nodes(project: Project) -> list[str]:
     """One line per layer LiteRT's built-in operators cannot express: '- <name>: <Type>: <reason>'."""
-    return [problem_line(node, REFUSED[node.type]) for node in flat_project(project).graph.nodes.values() if node.type in REFUSED]
+    nodes = flat_project(project).graph.nodes.values()
+    return [problem_line(node, reason) for node in nodes if (reason := refusal(node)) is not None]
 
 
 def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_BATCH, step: Any = None) -> bytes:
@@ -100,15 +112,78 @@ def example_inputs(project: Project, batch: int) -> list[torch.Tensor]:
 
 
 def prepared(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `model` in forms litert-torch converts: every padded or dilated transposed convolution undilated and cropped."""
-    from torch import nn
-
+    """A copy of `model` in forms litert-torch converts, with the same weights and results (`_litert_form`)."""
     ready = copy.deepcopy(model).eval()
     for name, module in list(ready.named_modules()):
-        if isinstance(module, nn.modules.conv._ConvTransposeNd) and (any(module.padding) or any(d > 1 for d in module.dilation)):
+        replacement = _litert_form(module)
+        if replacement is not None:
             parent, _, attribute = name.rpartition(".")
-            setattr(ready.get_submodule(parent) if parent else ready, attribute, _cropped_transpose(module))
+            setattr(ready.get_submodule(parent) if parent else ready, attribute, replacement)
     return ready
+
+
+def _litert_form(module: torch.nn.Module) -> torch.nn.Module | None:
+    """What replaces `module` before converting, or None where litert-torch converts it as it is.
+
+    Grouped 3-D convolutions become ungrouped ones (the converter fails or crashes on them); padded
+    or dilated transposed convolutions an unpadded, undilated one cropped (it cannot legalize them);
+    adaptive max pools the maximum of each window (it has no lowering for them).
+    """
+    from torch import nn
+
+    if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)) and module.groups > 1:
+        return _ungrouped(module)
+    if isinstance(module, nn.modules.conv._ConvTransposeNd) and (any(module.padding) or any(d > 1 for d in module.dilation)):
+        return _cropped_transpose(module)
+    if isinstance(module, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
+        return _windowed_max(module)
+    return None
+
+
+def _ungrouped(conv: torch.nn.Module) -> torch.nn.Module:
+    """A grouped 3-D convolution as an ungrouped one whose kernel is zero between groups (block diagonal): the same result."""
+    import torch
+    from torch import nn
+
+    groups, transposed = conv.groups, isinstance(conv, nn.ConvTranspose3d)
+    if transposed:
+        dense = nn.ConvTranspose3d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                   conv.output_padding, bias=conv.bias is not None, dilation=conv.dilation)  # fmt: skip
+    else:
+        dense = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                          bias=conv.bias is not None, padding_mode=conv.padding_mode)  # fmt: skip
+    rows, columns = conv.weight.shape[0] // groups, conv.weight.shape[1]  # a group's block of the kernel
+    with torch.no_grad():
+        dense.weight.zero_()
+        for g in range(groups):
+            dense.weight[g * rows : (g + 1) * rows, g * columns : (g + 1) * columns] = conv.weight[g * rows : (g + 1) * rows]
+        if conv.bias is not None:
+            dense.bias.copy_(conv.bias)
+    return _litert_form(dense) or dense
+
+
+def _windowed_max(pool: torch.nn.Module) -> torch.nn.Module:
+    """An adaptive max pool as the maximum of each of its windows, axis by axis (a maximum over a box is one per axis in turn)."""
+    import torch
+    from torch import nn
+
+    rank = {nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3}[type(pool)]
+    sizes = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size,) * rank
+
+    class WindowedMax(nn.Module):
+        """PyTorch's adaptive windows: cell i of n over a length L spans floor(i L / n) to ceil((i + 1) L / n)."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for axis, size in zip(range(x.dim() - rank, x.dim()), sizes):
+                length = x.shape[axis]
+                size = length if size is None else size
+                if size == length:
+                    continue
+                cells = [(i * length // size, -(-(i + 1) * length // size)) for i in range(size)]
+                x = torch.cat([x.narrow(axis, lo, hi - lo).amax(axis, keepdim=True) for lo, hi in cells], axis)
+            return x
+
+    return WindowedMax()
 
 
 def _cropped_transpose(conv: torch.nn.Module) -> torch.nn.Module:
@@ -154,12 +229,14 @@ def _dilated_kernel(weight: torch.Tensor, dilation: tuple[int, ...]) -> torch.Te
 
 @contextlib.contextmanager
 def _quiet_converter() -> Iterator[None]:
-    """litert-torch without its progress lines on the console (the export's own Progress tells the steps)."""
+    """litert-torch without its progress lines and its dependencies' deprecation warnings (the export's Progress tells the steps)."""
     key = "LITERT_TORCH_SHOW_PROGRESS"
     before = os.environ.get(key)
     os.environ[key] = "0"
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         if before is None:
             os.environ.pop(key, None)
@@ -168,14 +245,73 @@ def _quiet_converter() -> Iterator[None]:
 
 
 def _converted(project: Project, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> bytes:
-    """litert-torch's flatbuffer of `model` traced on `inputs` (keyword arguments, so the file's inputs carry their names)."""
-    with _quiet_converter():
-        import litert_torch
+    """litert-torch's flatbuffer of `model` traced on `inputs` (keyword arguments, so the file's inputs carry their names).
 
+    NOTE: the converter's native passes crash the process on some 3-D convolutions (a segfault, no
+    exception), so where the platform forks the conversion runs in a forked child: a crash ends
+    the child and becomes a CodegenError, and the editor and its unsaved work live on.
+    """
+    import multiprocessing
+
+    with _quiet_converter():
+        import litert_torch  # noqa: F401 - imported before the fork, so each child starts with it loaded
+    if "fork" not in multiprocessing.get_all_start_methods():
+        outcome = _convert_here(model, inputs)
+    else:
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_convert_in_child, args=(sender, model, inputs), daemon=True)
+        child.start()
+        sender.close()
         try:
-            return litert_torch.convert(model, sample_kwargs=inputs).model_content()
-        except Exception as err:  # anything from torch.export to MLIR: the converter has no error type of its own
-            raise CodegenError(f"litert-torch cannot convert {project.name!r}: {_first_line(err)}") from err
+            outcome = receiver.recv()
+        except EOFError:  # the child died without an answer
+            child.join()
+            outcome = ("crash", _ended_by(child.exitcode))
+        finally:
+            receiver.close()
+            child.join()
+    kind, value = outcome
+    if kind == "crash":
+        raise CodegenError(
+            f"litert-torch crashed converting {project.name!r} ({value}): one of its layers takes a form the converter "
+            "cannot handle; 3-D convolutions on a single channel are the ones known to do this"
+        )
+    if kind == "error":
+        raise CodegenError(f"litert-torch cannot convert {project.name!r}: {value}")
+    return value
+
+
+def _convert_here(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[str, Any]:
+    """("done", the flatbuffer) or ("error", the converter's first line)."""
+    import litert_torch
+
+    with _quiet_converter():
+        try:
+            return "done", litert_torch.convert(model, sample_kwargs=inputs).model_content()
+        except Exception as err:  # noqa: BLE001 - anything from torch.export to MLIR: the converter has no error type of its own
+            return "error", _first_line(err)
+
+
+def _convert_in_child(sender: Any, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> None:
+    """The forked child's work: convert and send the outcome back."""
+    import torch
+
+    torch.set_num_threads(1)  # OpenMP's thread pool does not survive a fork
+    sender.send(_convert_here(model, inputs))
+    sender.close()
+
+
+def _ended_by(exitcode: int | None) -> str:
+    """How a child process ended, in words: 'signal SIGSEGV', 'exit status 3'."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit status {exitcode}"
 
 
 def custom_operators(data: bytes) -> list[str]:
