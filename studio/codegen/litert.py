@@ -12,10 +12,13 @@ ai-edge-torch), fed the seeded or loaded PyTorch model every export starts from
   exactly its weights, with no second translation layer by layer;
 - torch.export at a static batch unrolls LSTM, GRU and RNN into plain operators (FULLY_CONNECTED,
   LOGISTIC, TANH, ...), and litert-torch's layout pass turns channels-first into NHWC kernels.
-Before converting, transposed convolutions with padding are rewritten (same weights) as an
-unpadded one whose result is cropped, plus the bias: litert-torch 0.10 cannot legalize a padded
-one. The file is refused unless every operator is built in (no Flex or custom op) and the plain
-interpreter loads and runs it once. int64 inputs and outputs (token ids, indices) become int32.
+Measured with litert-torch 0.10 / ai-edge-litert 2.3 (benchmarks/litert_sweep.py): every example
+and every catalogue layer runs in the interpreter within 1.2e-6 of PyTorch, once `prepared` has
+rewritten, with the same weights, the forms the converter cannot take (padded or dilated transposed
+convolutions, grouped 3-D convolutions, adaptive max pools); a strided 3-D transposed convolution
+has no built-in form and is refused by name (`refusal`). The file is refused unless every operator
+is built in (no Flex or custom op) and the plain interpreter loads and runs it once. int64 inputs
+and outputs (token ids, indices) become int32.
 Torch, litert-torch and ai-edge-litert are imported inside the functions.
 """
 
@@ -35,7 +38,7 @@ from studio.codegen.onnx_export import io_names
 from studio.graph.flatten import flat_project
 from studio.graph.model import Node
 from studio.graph.project import Project
-from studio.graph.shapes import snapshot_analysis
+from studio.graph.shapes import NodeResult, snapshot_analysis
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,23 +50,45 @@ SIGNATURE = "serving_default"
 
 
 
-def refusal(node: Node) -> str | None:
+def refusal(node: Node, result: NodeResult) -> str | None:
     """Why LiteRT's built-in operators cannot express this layer as set, and what would; None where they can."""
+    x = result.inputs[0] if result.inputs else None
     if node.type == "ConvTranspose3d" and any(int(s) > 1 for s in node.params["stride"]):
         return (
             f"LiteRT has no built-in 3-D transposed convolution with a stride (here {tuple(node.params['stride'])}): "
             "use stride 1, or an Upsample (nearest) followed by a Conv3d"
         )
+    if node.type in ("Resize", "Upsample") and node.params.get("mode") in ("nearest", "nearest-exact") and x and result.outputs:
+        y = next(iter(result.outputs.values()))
+        if any(o % i for i, o in zip(x[2:], y[2:])):
+            return (
+                f"LiteRT's nearest resize picks other entries than PyTorch's unless each size grows by a whole factor "
+                f"(here {show_sizes(x[2:])} to {show_sizes(y[2:])}): use whole scale factors, or mode 'bilinear'"
+            )
+    if node.type == "Flip" and x:
+        dims = sorted(int(d) % len(x) for d in node.params["dims"])
+        if dims != list(range(dims[0], dims[0] + len(dims))):
+            return (
+                f"LiteRT's reverse flips adjacent dimensions only (here {tuple(node.params['dims'])}): "
+                "use one Flip per run of adjacent dimensions"
+            )
     return None
+
+
+def show_sizes(sizes: Sequence[int | None]) -> str:
+    """Spatial sizes as '8x8'."""
+    return "x".join(str(s) for s in sizes)
 
 
 def unsupported_litert_nodes(project: Project) -> list[str]:
     """One line per layer LiteRT's built-in operators cannot express: '- <name>: <Type>: <reason>'."""
-    nodes = flat_project(project).graph.nodes.values()
-    return [problem_line(node, reason) for node in nodes if (reason := refusal(node)) is not None]
+    flat = flat_project(project)
+    results = snapshot_analysis(flat.graph).results()
+    nodes = flat.graph.nodes.values()
+    return [problem_line(node, reason) for node in nodes if node.id in results and (reason := refusal(node, results[node.id])) is not None]
 
 
-def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_BATCH, step: Any = None) -> bytes:
+def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_BATCH, step: Callable[[str], None] | None = None) -> bytes:
     """Convert `model` (built from `project`'s generated PyTorch code) to a checked `.tflite` at a static `batch`.
 
     `step(text)` hears the stages (the export's `Progress.step`).
@@ -83,8 +108,7 @@ def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_
         raise CodegenError(f"a LiteRT batch of {batch} is not possible: choose 1 to {MAX_BATCH} (default {DEFAULT_BATCH})")
     names = io_names(project)[0]
     samples = example_inputs(project, batch)
-    tell("converting to LiteRT (litert-torch)")
-    data = _converted(project, prepared(model), dict(zip(names, samples, strict=True)))
+    data = _converted(project, prepared(model), dict(zip(names, samples, strict=True)), tell)
     tell("checking the LiteRT model: built-in operators only, one run")
     custom = custom_operators(data)
     if custom:
@@ -244,15 +268,20 @@ def _quiet_converter() -> Iterator[None]:
             os.environ[key] = before
 
 
-def _converted(project: Project, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> bytes:
+def _converted(project: Project, model: torch.nn.Module, inputs: dict[str, torch.Tensor], tell: Callable[[str], None]) -> bytes:
     """litert-torch's flatbuffer of `model` traced on `inputs` (keyword arguments, so the file's inputs carry their names).
 
     NOTE: the converter's native passes crash the process on some 3-D convolutions (a segfault, no
     exception), so where the platform forks the conversion runs in a forked child: a crash ends
-    the child and becomes a CodegenError, and the editor and its unsaved work live on.
+    the child and becomes a CodegenError, and the editor and its unsaved work live on. While it
+    runs, `tell` hears the step again each second, so a cancel (which raises there) ends the child.
+    The parent never converts itself: a fork of a process whose converter has started its
+    thread pool would hang.
     """
     import multiprocessing
 
+    step = "converting to LiteRT (litert-torch)"
+    tell(step)
     with _quiet_converter():
         import litert_torch  # noqa: F401 - imported before the fork, so each child starts with it loaded
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -263,14 +292,23 @@ def _converted(project: Project, model: torch.nn.Module, inputs: dict[str, torch
         child = context.Process(target=_convert_in_child, args=(sender, model, inputs), daemon=True)
         child.start()
         sender.close()
+        outcome = None
         try:
-            outcome = receiver.recv()
+            while not receiver.poll(1.0):
+                if not child.is_alive():
+                    break
+                tell(step)
+            if receiver.poll():
+                outcome = receiver.recv()
         except EOFError:  # the child died without an answer
-            child.join()
-            outcome = ("crash", _ended_by(child.exitcode))
+            pass
         finally:
+            if outcome is None and child.is_alive():  # cancelled (`tell` raised): stop the child
+                child.kill()
             receiver.close()
             child.join()
+        if outcome is None:
+            outcome = ("crash", _ended_by(child.exitcode))
     kind, value = outcome
     if kind == "crash":
         raise CodegenError(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 import torch
 
 from studio.cli import main
+from studio.codegen import litert
 from studio.codegen.export import export_project
 from studio.codegen.litert import (
     custom_operators,
@@ -46,10 +51,19 @@ LAYER_VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] =
     ("Conv3d", {"out_channels": 6, "stride": 2, "groups": 3, "padding": "valid"}, None),
     ("AdaptiveMaxPool2d", {"output_size": (3, 5)}, [(2, 7, 11)]),
     ("AdaptiveMaxPool1d", {"output_size": (4,)}, [(3, 10)]),
-    ("LSTM", {"hidden_size": 5, "bidirectional": True, "num_layers": 2}, None),
-    ("GRU", {"hidden_size": 3, "num_layers": 2, "reverse": True}, None),
+    ("LSTM", {"hidden_size": 5, "bidirectional": True}, None),
+    ("GRU", {"hidden_size": 3, "reverse": True}, None),
+    ("Resize", {"scale_factor": (2.0, 3.0), "mode": "nearest-exact"}, None),
+    ("Resize", {"scale_factor": (1.5, 0.75), "mode": "bilinear"}, None),
+    ("Flip", {"dims": (2, 3)}, None),
     ("Subtract", {}, [(4,), (4,)]),  # two inputs of one shape: fed in the wrong order, the difference flips
 ]
+SWEEP = [  # layers of each family whose LiteRT forms differ most; benchmarks/litert_sweep.py converts the whole catalogue
+    "Erf", "Log", "MaxPool2d", "LPPool2d", "AdaptiveAvgPool2d", "Concat", "ArgMax", "LogSumExp", "GroupNorm", "LayerNorm",
+    "RMSNorm", "LocalResponseNorm", "GELU", "Softmax", "PReLU", "PixelShuffle", "Upsample", "Cumsum", "IndexSelect",
+    "Parameter", "DepthwiseConv2d", "SeparableConv2d", "Embedding", "SequencePool", "RNN", "MultiheadAttention",
+    "TransformerEncoderLayer", "ScaledDotProductAttention",
+]  # fmt: skip
 
 
 def relative_difference(got: list[np.ndarray], expected: list[torch.Tensor]) -> float:
@@ -84,29 +98,27 @@ def side_by_side(projects: list[Project]) -> Project:
 
 # ----- every example -----
 @pytest.fixture(scope="module")
-def converted() -> dict[str, tuple[Project, torch.nn.Module, bytes]]:
-    """Conversions made once and shared by the tests below (each costs seconds)."""
-    return {}
+def converted() -> dict[str, tuple[Project, torch.nn.Module, bytes | CodegenError]]:
+    """Every example with its seeded model and its `.tflite` (or refusal), converted once for the tests below."""
 
-
-def convert(cache: dict[str, tuple[Project, torch.nn.Module, bytes]], path: Path, batch: int = 1) -> tuple[Project, torch.nn.Module, bytes]:
-    """The example at `path` with its seeded model and its `.tflite` bytes, converted at most once per batch."""
-    key = f"{path.stem}@{batch}"
-    if key not in cache:
+    def one(path: Path) -> tuple[Project, torch.nn.Module, bytes | CodegenError]:
         project = example(path)
         model = seeded_model(project)
-        cache[key] = (project, model, litert_bytes(project, model, batch))
-    return cache[key]
+        try:
+            return project, model, litert_bytes(project, model)
+        except CodegenError as err:
+            return project, model, err
+
+    return {path.stem: one(path) for path in EXAMPLES}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_example_runs_in_litert_as_in_pytorch_or_is_refused_by_layer(path: Path, converted: dict) -> None:
+    project, model, data = converted[path.stem]
     if path.stem in REFUSED_EXAMPLES:
-        project = example(path)
-        with pytest.raises(CodegenError, match=REFUSED_EXAMPLES[path.stem]):
-            litert_bytes(project, seeded_model(project))
+        assert isinstance(data, CodegenError) and REFUSED_EXAMPLES[path.stem] in str(data)
         return
-    project, model, data = convert(converted, path)
+    assert isinstance(data, bytes), data
     assert custom_operators(data) == []  # built-in operators only: no Flex, no custom op
     xs = random_inputs(project.graph, 1)
     difference = relative_difference(run_litert(data, [x.numpy() for x in xs]), pytorch_outputs(model, xs))
@@ -114,9 +126,10 @@ def test_every_example_runs_in_litert_as_in_pytorch_or_is_refused_by_layer(path:
     assert difference <= TOLERANCE
 
 
-# ----- every catalogue layer, in one conversion -----
-def test_every_catalogue_layer_and_rewritten_form_runs_in_litert_as_in_pytorch() -> None:
-    cases = [layer_project(t) for t in LAYER_TYPES] + [layer_project(t, p, s) for t, p, s in LAYER_VARIANTS]
+# ----- layers, in one conversion -----
+def test_layers_of_every_family_and_the_rewritten_forms_run_in_litert_as_in_pytorch() -> None:
+    assert set(SWEEP) <= set(LAYER_TYPES)
+    cases = [layer_project(t) for t in SWEEP] + [layer_project(t, p, s) for t, p, s in LAYER_VARIANTS]
     project = side_by_side(cases)
     model = seeded_model(project)
     data = litert_bytes(project, model, batch=2)
@@ -136,14 +149,22 @@ def test_the_rewritten_forms_compute_what_the_layers_do() -> None:
         assert relative_difference([t.numpy() for t in pytorch_outputs(prepared(model), xs)], pytorch_outputs(model, xs)) < 1e-6
 
 
-def test_a_layer_litert_cannot_express_is_refused_by_name_and_nothing_is_written(tmp_path: Path) -> None:
-    project = layer_project("ConvTranspose3d", {"stride": 2})
+REFUSED_LAYERS = [  # (type, parameters, what the refusal says): layers whose LiteRT form would fail or compute otherwise
+    ("ConvTranspose3d", {"stride": 2}, "3-D transposed convolution with a stride (here (2, 2, 2)): use stride 1"),
+    ("Resize", {"scale_factor": (1.5, 0.75)}, "unless each size grows by a whole factor (here 8x8 to 12x6): use whole scale factors"),
+    ("Flip", {"dims": (1, 3)}, "adjacent dimensions only (here (1, 3)): use one Flip per run"),
+]
+
+
+@pytest.mark.parametrize(("layer_type", "params", "said"), REFUSED_LAYERS, ids=[t for t, _, _ in REFUSED_LAYERS])
+def test_a_layer_litert_cannot_express_is_refused_by_name_and_nothing_is_written(layer_type: str, params: dict, said: str, tmp_path: Path) -> None:
+    project = layer_project(layer_type, params)
     with pytest.raises(CodegenError) as refused:
         litert_bytes(project, seeded_model(project))
     message = str(refused.value)
-    assert "layer: ConvTranspose3d:" in message and "stride (here (2, 2, 2))" in message and "use stride 1" in message
+    assert message.startswith(f"cannot export '{layer_type} test' to LiteRT") and f"  - layer: {layer_type}: " in message and said in message
     out = tmp_path / "model.tflite"
-    with pytest.raises(CodegenError, match="layer: ConvTranspose3d"):
+    with pytest.raises(CodegenError, match=f"layer: {layer_type}"):
         export_project(project, "litert", out)
     assert list(tmp_path.iterdir()) == []
 
@@ -157,7 +178,7 @@ def test_a_batch_outside_the_range_is_refused() -> None:
 
 # ----- the runner -----
 def test_the_runner_takes_inputs_in_order_or_by_name_and_names_a_wrong_shape(converted: dict) -> None:
-    _, model, data = convert(converted, ROOT / "assets" / "examples" / "mlp.lstudio")
+    _, model, data = converted["mlp"]
     x = np.random.default_rng(0).standard_normal((1, 2)).astype(np.float32)
     run = load_litert(data)
     assert np.array_equal(run([x])[0], run({"point": x})[0])
@@ -210,3 +231,33 @@ def test_the_module_imports_no_torch_and_no_litert() -> None:
     code = "import sys, studio.codegen.litert; print(sorted(m for m in ('torch', 'litert_torch', 'ai_edge_litert', 'tensorflow') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+# ----- the converter in a child process -----
+def _crash(sender: Any, model: Any, inputs: Any) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _hang(sender: Any, model: Any, inputs: Any) -> None:
+    time.sleep(60)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the conversion runs in a forked child only where the platform forks")
+def test_a_converter_crash_is_a_refusal_and_a_cancel_stops_the_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    project = layer_project("ReLU")
+    model = seeded_model(project)
+    monkeypatch.setattr(litert, "_convert_in_child", _crash)
+    with pytest.raises(CodegenError, match=r"litert-torch crashed converting 'ReLU test' \(signal SIGSEGV\)"):
+        litert_bytes(project, model)
+    monkeypatch.setattr(litert, "_convert_in_child", _hang)
+    heard: list[str] = []
+
+    def cancel_on_the_third_step(text: str) -> None:
+        heard.append(text)
+        if len(heard) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        litert_bytes(project, model, step=cancel_on_the_third_step)
+    assert heard == ["converting to LiteRT (litert-torch)"] * 3
+    assert multiprocessing.active_children() == []
