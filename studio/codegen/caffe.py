@@ -5,7 +5,8 @@ Every node's output is the blob named after the node; a node that takes several 
 Every string goes through `prototxt_string`, which quotes and escapes it, so no name can break
 out of its field. Caffe's own rules are honoured: pooling rounds up unless told to round down,
 padding must be the same on both sides, Eltwise needs equal shapes. What Caffe cannot express
-is one CodegenError listing every such node. Only the net is written, not a .caffemodel.
+is one CodegenError listing every such node. The net's weights, as a .caffemodel, are
+`studio.codegen.caffe_weights`: each layer here remembers the node it computes (`owners`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def _render(fields: Fields, depth: int) -> list[str]:
     return lines
 
 
-class _Net:
-    """Builds the prototxt of one project; one instance per generation."""
+class CaffeNet:
+    """The Caffe layers of one project, and the node each computes; one instance per generation."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -71,6 +72,7 @@ class _Net:
         self._used = {node.name for node in self.graph.nodes.values()}
         self._pieces: dict[tuple[str, str], str] = {}  # (node id, port) -> blob, for layers of several outputs
         self.layers: list[Layer] = []
+        self.owners: list[str] = []  # the id of the node each layer computes, in step with `layers`
         problems = [
             problem_line(node, node.spec.targets["caffe"].reason)  # type: ignore[union-attr]
             for node in self.graph.nodes.values()
@@ -84,9 +86,12 @@ class _Net:
             if node.type != "Input" and node_id not in live:
                 continue
             try:
-                self.layers += self._emit(node_id)
+                emitted = self._emit(node_id)
             except Inexpressible as err:
                 problems.append(problem_line(node, str(err)))
+                continue
+            self.layers += emitted
+            self.owners += [node_id] * len(emitted)
         if problems:
             raise CodegenError(
                 f"cannot export {self.project.name!r} to Caffe: these layers cannot be expressed there\n" + "\n".join(problems)
@@ -157,7 +162,11 @@ def _single_valued(params: dict[str, Any]) -> bool:
     return len(set(params["mean"])) <= 1 and len(set(params["std"])) <= 1
 
 
+def plan_caffe(project: Project) -> CaffeNet:
+    """The Caffe layers of `project`, its blocks flattened; CodegenError naming every node Caffe cannot express."""
+    return CaffeNet(flat_project(project))
+
+
 def generate_caffe(project: Project) -> str:
     """Return the deploy prototxt of `project`; CodegenError naming every node Caffe cannot express."""
-    project = flat_project(project)
-    return _Net(project).text()
+    return plan_caffe(project).text()
