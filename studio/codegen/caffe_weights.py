@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 NET_NAME, NET_LAYER = 1, 100
 LAYER_NAME, LAYER_TYPE, LAYER_BOTTOM, LAYER_TOP, LAYER_BLOBS = 1, 2, 3, 4, 7
 BLOB_DATA, BLOB_SHAPE, SHAPE_DIM = 5, 7, 1
+BLOB_LEGACY = (1, 2, 3, 4)  # num, channels, height, width
 WEIGHTED = frozenset({"Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale", "Bias", "PReLU", "Embed"})
 """Caffe layer types that hold blobs; every such layer an emitter writes must say where its blobs come from."""
 _VARINT, _LENGTH = 0, 2
@@ -49,13 +50,18 @@ def length_field(number: int, payload: bytes) -> bytes:
 
 
 def blob_proto(array: np.ndarray) -> bytes:
-    """A BlobProto: its shape (packed int64 dims; none for a single value of no axes), then its values as packed float32."""
+    """A BlobProto: its shape (packed int64 dims), then its values as packed float32.
+
+    A blob of no axes (a shared PReLU slope) is written with the legacy 1 x 1 x 1 x 1 shape
+    instead: Caffe matches that to a blob of no axes, and OpenCV cannot make an array of none.
+    """
     import numpy as np
 
-    dims = b"".join(varint(int(d)) for d in array.shape)
-    shape = length_field(SHAPE_DIM, dims) if dims else b""
-    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-    return length_field(BLOB_SHAPE, shape) + length_field(BLOB_DATA, data)
+    if array.ndim == 0:
+        shape = b"".join(varint(number << 3 | _VARINT) + varint(1) for number in BLOB_LEGACY)
+    else:
+        shape = length_field(BLOB_SHAPE, length_field(SHAPE_DIM, b"".join(varint(int(d)) for d in array.shape)))
+    return shape + length_field(BLOB_DATA, np.ascontiguousarray(array, dtype="<f4").tobytes())
 
 
 def layer_proto(layer: Layer, blobs: list[np.ndarray]) -> bytes:
