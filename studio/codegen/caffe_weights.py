@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from studio.codegen.caffe import CaffeNet, plan_caffe
 from studio.codegen.names import CodegenError
-from studio.codegen.weights import by_node
+from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.caffe_records import Layer
 from studio.graph.project import Project
-from studio.graph.weights_file import SEPARATOR
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,12 +73,15 @@ def layer_proto(layer: Layer, blobs: list[np.ndarray]) -> bytes:
 
 
 def node_tensors(project: Project, model: torch.nn.Module) -> dict[str, dict[str, np.ndarray]]:
-    """The generated `model`'s parameters and buffers (constant tables too) as float32 arrays, by node id and then name."""
-    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    """Each layer's parameters and buffers (constant tables too) in the generated `model`, as float32 arrays, by node id and name.
+
+    Modules of no layer (an Input's Standardize, which Caffe leaves to the caller or to a Power layer) are not read.
+    """
     tensors: dict[str, dict[str, np.ndarray]] = {}
-    for key, value in by_node(named, project).items():
-        node_id, _, name = key.partition(SEPARATOR)
-        tensors.setdefault(node_id, {})[name] = value.detach().cpu().float().numpy()
+    for node_id, path in module_names(project).items():
+        module = model.get_submodule(path)
+        named = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+        tensors[node_id] = {name: value.detach().cpu().float().numpy() for name, value in named.items()}
     return tensors
 
 

@@ -199,3 +199,38 @@ def test_opencv_names_the_file_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "broken.prototxt").write_text("layer { name: \n")
     with pytest.raises(OpenCVRunError, match="broken.prototxt"):
         run_opencv_caffe(tmp_path / "broken.prototxt", tmp_path / "absent.caffemodel", {})
+
+
+HOSTILE = ['a"b', "back\\slash", "new\nline", 'layer { name: "x" }', "}\nlayer {", "名前", "\u202eevil", "# not a comment", "tab\there"]
+
+
+def test_hostile_names_name_the_same_layers_in_both_files_and_in_opencv(tmp_path: Path) -> None:
+    graph = Graph()
+    previous = graph.add_node("Input", HOSTILE[0], {"shape": (4,)})
+    for name in HOSTILE[1:]:
+        node = graph.add_node("Linear", name, {"out_features": 4})
+        graph.connect(previous.id, "out", node.id, "in")
+        previous = node
+    graph.connect(previous.id, "out", graph.add_node("Output", "out").id, "in")
+    project = Project(name='net"\n}\nlayer {', graph=graph)
+    _, caffemodel = export_caffe(project, tmp_path)
+    assert sorted(read_caffemodel(caffemodel)) == sorted(HOSTILE[1:])
+    assert opencv_difference(project, tmp_path) < TOLERANCE
+
+
+@pytest.mark.parametrize(("mean", "std"), [((0.5,) * 3, (0.25,) * 3), ((0.1, 0.2, 0.3), (0.5, 1.0, 2.0))], ids=["one-value", "per-channel"])
+def test_a_standardizing_input_runs_as_the_file_says(mean: tuple, std: tuple, tmp_path: Path) -> None:
+    """One value for every channel: a Power layer in the net does it; per channel: the caller does, as the header says."""
+    project = single_layer("Conv2d", {"out_channels": 4}, [(3, 6, 6)])
+    source = next(n for n in project.graph.nodes.values() if n.type == "Input")
+    source.params.update(mean=mean, std=std)
+    prototxt, caffemodel = export_caffe(project, tmp_path)
+    (x,) = random_inputs(project.graph, 2)
+    fed = x.numpy()
+    if len(set(mean)) > 1:
+        assert "Standardize x1 before feeding it" in prototxt.read_text()
+        fed = (fed - np.reshape(mean, (1, 3, 1, 1))) / np.reshape(std, (1, 3, 1, 1))
+    (got,) = run_opencv_caffe(prototxt, caffemodel, {"x1": fed.astype(np.float32)}, plan_caffe(project).output_layers())
+    with torch.no_grad():
+        expected = seeded_model(project)(x).numpy()
+    assert np.abs(got - expected).max() / np.abs(expected).max() < TOLERANCE
