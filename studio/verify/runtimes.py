@@ -63,12 +63,12 @@ def file_kind(path: Path) -> str:
         return "caffe"
     if suffix == ".py":
         text = path.read_text(encoding="utf-8", errors="replace")
+        if "torchrun" in text and "def main(" in text:
+            raise RuntimeUnavailable(f"{path}: a training script; verify the model it trains from a --to pytorch export")
         if "def build_model(" in text and "import keras" in text:
             return "keras"
         if "def build_model(" in text and "import torch" in text:
             return "pytorch"
-        if "torchrun" in text:
-            raise RuntimeUnavailable(f"{path}: a training script; verify the model it trains from a --to pytorch export")
         raise RuntimeUnavailable(f"{path}: not a PyTorch or Keras export of Layer Studio's (it defines no build_model)")
     raise RuntimeUnavailable(f"{path}: cannot tell what it is; verify a .py (PyTorch or Keras), .onnx, .tflite or .prototxt export")
 
