@@ -65,15 +65,19 @@ class Verification:
         label = RUNTIMES[self.runtime].label
         return f"{label} on {self.backend}" if self.backend else label
 
-    def lines(self) -> list[str]:
-        """The result in a few lines, for the command line and the editor."""
-        verdict = "matches PyTorch" if self.ok else f"DIFFERS from PyTorch (more than {TOLERANCE:g} relative)"
+    def rows(self) -> list[tuple[str, str]]:
+        """What was measured, as (name, value) rows."""
         return [
-            f"{self.file.name} in {self.runtime_label}: {verdict}",
-            f"largest difference {self.max_abs:.3g} ({self.max_rel:.3g} relative) on {self.samples} samples of {self.inputs_from}",
-            f"latency {_ms(self.seconds_per_sample)} per sample (PyTorch {_ms(self.reference_seconds_per_sample)}) on this machine",
-            f"file size {_size(self.size_bytes)}",
+            ("Largest difference", f"{self.max_abs:.3g} ({self.max_rel:.3g} relative)"),
+            ("Inputs", f"{self.samples} samples of {self.inputs_from}"),
+            ("Latency per sample", f"{_ms(self.seconds_per_sample)} (PyTorch {_ms(self.reference_seconds_per_sample)}) on this machine"),
+            ("File size", size_text(self.size_bytes)),
         ]
+
+    def lines(self) -> list[str]:
+        """The result in a few lines, for the command line."""
+        verdict = "matches PyTorch" if self.ok else f"DIFFERS from PyTorch (more than {TOLERANCE:g} relative)"
+        return [f"{self.file.name} in {self.runtime_label}: {verdict}", *(f"{name.lower()}: {value}" for name, value in self.rows())]
 
     def as_dict(self) -> dict[str, object]:
         """The result as JSON-ready values."""
@@ -254,10 +258,11 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-4 else f"{seconds * 1e6:.3g} µs"
 
 
-def _size(size: int) -> str:
+def size_text(size: int) -> str:
+    """A file size as people read it: 812 bytes, 150 KiB, 2.3 MiB."""
     if size < 1024:
         return f"{size} bytes"
     return f"{size / 1024:.3g} KiB" if size < 1024**2 else f"{size / 1024**2:.3g} MiB"
 
 
-__all__ = ["TOLERANCE", "Verification", "VerifyError", "verify_export"]
+__all__ = ["TOLERANCE", "Verification", "VerifyError", "size_text", "verify_export"]
