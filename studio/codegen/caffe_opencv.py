@@ -22,13 +22,13 @@ def run_opencv_caffe(
     prototxt: str | Path,
     caffemodel: str | Path,
     inputs: Mapping[str, np.ndarray],
-    outputs: Sequence[tuple[str, int]] | None = None,
+    outputs: Sequence[tuple[str, int]],
 ) -> list[np.ndarray]:
     """The outputs of the Caffe net on `inputs` (a batch per Input layer, by its name), run by OpenCV's dnn on the CPU.
 
     `outputs` says what to read, as (layer name, index of its top): `CaffeNet.output_layers()`
-    gives an export's, in the order of its Output nodes. By default: every top of every layer
-    whose outputs nothing reads, Silence layers aside.
+    gives an export's, in the order of its Output nodes. (OpenCV's own list of unconnected
+    layers misses a Slice whose unused pieces a Silence layer reads.)
 
     Raises:
         OpenCVRunError: OpenCV is not installed, or cannot read the files or run them on these inputs.
@@ -48,15 +48,10 @@ def run_opencv_caffe(
     for name, batch in inputs.items():
         net.setInput(np.ascontiguousarray(batch, dtype=np.float32), name)
     try:
-        if outputs is None:
-            layers = [n for n in net.getUnconnectedOutLayersNames() if net.getLayer(n).type != "Silence"]
-        else:
-            layers = list(dict.fromkeys(name for name, _ in outputs))
+        layers = list(dict.fromkeys(name for name, _ in outputs))
         found = dict(zip(layers, net.forwardAndRetrieve(layers)))
     except cv2.error as err:
         raise OpenCVRunError(f"{prototxt}: OpenCV cannot run it: {_reason(err)}") from None
-    if outputs is None:
-        return [np.array(value) for name in layers for value in found[name]]
     return [np.array(found[name][index]) for name, index in outputs]
 
 

@@ -198,7 +198,7 @@ def test_a_weights_file_of_the_project_is_what_the_caffemodel_holds(tmp_path: Pa
 def test_opencv_names_the_file_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "broken.prototxt").write_text("layer { name: \n")
     with pytest.raises(OpenCVRunError, match="broken.prototxt"):
-        run_opencv_caffe(tmp_path / "broken.prototxt", tmp_path / "absent.caffemodel", {})
+        run_opencv_caffe(tmp_path / "broken.prototxt", tmp_path / "absent.caffemodel", {}, [("y", 0)])
 
 
 HOSTILE = ['a"b', "back\\slash", "new\nline", 'layer { name: "x" }', "}\nlayer {", "名前", "\u202eevil", "# not a comment", "tab\there"]
@@ -234,3 +234,14 @@ def test_a_standardizing_input_runs_as_the_file_says(mean: tuple, std: tuple, tm
     with torch.no_grad():
         expected = seeded_model(project)(x).numpy()
     assert np.abs(got - expected).max() / np.abs(expected).max() < TOLERANCE
+
+
+def test_layer_studio_verify_runs_a_caffe_export_whose_pool_rounds_down(tmp_path: Path) -> None:
+    """The lead's `verify` reads the pair in OpenCV; the sliced-off windows' Silence layer is no output of the net."""
+    from studio.verify.check import verify_export
+
+    project = single_layer("MaxPool2d", {"kernel_size": 3, "stride": 2}, [(3, 8, 8)])
+    prototxt, _ = export_caffe(project, tmp_path)
+    assert "Silence" in prototxt.read_text()
+    result = verify_export(prototxt, project, samples=2)
+    assert result.ok and result.runtime == "opencv", result.lines()
