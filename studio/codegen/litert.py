@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -257,11 +258,17 @@ def _quiet_converter() -> Iterator[None]:
     key = "LITERT_TORCH_SHOW_PROGRESS"
     before = os.environ.get(key)
     os.environ[key] = "0"
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]  # notes on optional kernels, deprecations
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         if before is None:
             os.environ.pop(key, None)
         else:
