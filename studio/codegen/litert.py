@@ -15,8 +15,9 @@ ai-edge-torch), fed the seeded or loaded PyTorch model every export starts from
 Measured with litert-torch 0.10 / ai-edge-litert 2.3 (benchmarks/litert_sweep.py): every example
 and every catalogue layer runs in the interpreter within 1.2e-6 of PyTorch, once `prepared` has
 rewritten, with the same weights, the forms the converter cannot take (padded or dilated transposed
-convolutions, grouped 3-D convolutions, adaptive max pools); a strided 3-D transposed convolution
-has no built-in form and is refused by name (`refusal`). The file is refused unless every operator
+convolutions, grouped 3-D convolutions, adaptive max pools). Refused by name (`refusal`): a strided
+3-D transposed convolution (no built-in form), a nearest resize by a fractional factor (LiteRT picks
+other pixels: a difference of 1.1 relative) and a flip of non-adjacent dimensions (REVERSE_V2 fails). The file is refused unless every operator
 is built in (no Flex or custom op) and the plain interpreter loads and runs it once. int64 inputs
 and outputs (token ids, indices) become int32.
 Torch, litert-torch and ai-edge-litert are imported inside the functions.
@@ -50,7 +51,6 @@ MAX_BATCH = 4096
 SIGNATURE = "serving_default"
 
 
-
 def refusal(node: Node, result: NodeResult) -> str | None:
     """Why LiteRT's built-in operators cannot express this layer as set, and what would; None where they can."""
     x = result.inputs[0] if result.inputs else None
@@ -64,7 +64,7 @@ def refusal(node: Node, result: NodeResult) -> str | None:
         if any(o % i for i, o in zip(x[2:], y[2:])):
             return (
                 f"LiteRT's nearest resize picks other entries than PyTorch's unless each size grows by a whole factor "
-                f"(here {show_sizes(x[2:])} to {show_sizes(y[2:])}): use whole scale factors, or mode 'bilinear'"
+                f"(here {_sizes(x[2:])} to {_sizes(y[2:])}): use whole scale factors, or mode 'bilinear'"
             )
     if node.type == "Flip" and x:
         dims = sorted(int(d) % len(x) for d in node.params["dims"])
@@ -76,7 +76,7 @@ def refusal(node: Node, result: NodeResult) -> str | None:
     return None
 
 
-def show_sizes(sizes: Sequence[int | None]) -> str:
+def _sizes(sizes: Sequence[int | None]) -> str:
     """Spatial sizes as '8x8'."""
     return "x".join(str(s) for s in sizes)
 
@@ -103,7 +103,7 @@ def litert_bytes(project: Project, model: torch.nn.Module, batch: int = DEFAULT_
     refuse_errors(project, snapshot_analysis(project.graph), "LiteRT")
     unsupported = unsupported_litert_nodes(project)
     if unsupported:
-        head = f"cannot export {project.name!r} to LiteRT: these layers have no form in its built-in operators"
+        head = f"cannot export {project.name!r} to LiteRT: these layers have no faithful form in its built-in operators"
         raise CodegenError(head + "\n" + "\n".join(unsupported))
     if not 1 <= batch <= MAX_BATCH:
         raise CodegenError(f"a LiteRT batch of {batch} is not possible: choose 1 to {MAX_BATCH} (default {DEFAULT_BATCH})")
