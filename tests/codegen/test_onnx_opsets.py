@@ -1,4 +1,4 @@
-"""The ONNX export at the opsets it offers: the oldest (13), 17 (the last with Reduce* axes attributes), the newest.
+"""The ONNX export at the opsets it offers: the oldest (13), 17 (the default, the last with Reduce* axes attributes), the newest.
 
 Every catalogue layer ONNX supports (defaults and `cases.VARIANTS`) is written straight from the
 graph (never through torch.onnx) at each of OPSETS: checked with `full_check`, stamped with that
@@ -61,14 +61,21 @@ def no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_export, "_traced", refuse)
 
 
+SPOKEN_DEFAULTS = {"dilations": 1, "strides": 1, "pads": 0, "output_padding": 0}  # per axis, in the schema's words only
+WINDOWED = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
+
+
 def default_valued(proto: onnx.ModelProto, opset: int) -> list[str]:
-    """'Op.attribute' for every attribute written at the value its operator's schema defaults to."""
+    """'Op.attribute' for every attribute written at its default: the schema's, or all-ones dilations and the like."""
     found = []
     for node in proto.graph.node:
         schema = defs.get_schema(node.op_type, opset, "")
         for attribute in node.attribute:
             default = schema.attributes[attribute.name].default_value
-            if default.name and helper.get_attribute_value(attribute) == helper.get_attribute_value(default):
+            value = helper.get_attribute_value(attribute)
+            at_default = bool(default.name) and value == helper.get_attribute_value(default)
+            spoken = node.op_type in WINDOWED and attribute.name in SPOKEN_DEFAULTS and all(v == SPOKEN_DEFAULTS[attribute.name] for v in value)
+            if at_default or spoken:
                 found.append(f"{node.op_type}.{attribute.name}")
     return found
 
@@ -105,8 +112,9 @@ def test_example_matches_torch_at_the_oldest_opset(path: Path, no_trace: None) -
     assert_every_opset_matches(example(path), (MIN_OPSET,))
 
 
-def test_the_default_is_the_newest_opset_and_onnx_runtime_runs_it() -> None:
-    assert DEFAULT_OPSET == MAX_OPSET == defs.onnx_opset_version()  # what test_layer_matches_torch_... proves ONNX Runtime runs
+def test_the_newest_opset_is_onnx_s_and_the_default_is_among_those_tested() -> None:
+    assert MAX_OPSET == defs.onnx_opset_version()  # what test_layer_matches_torch_... proves ONNX Runtime runs
+    assert DEFAULT_OPSET in OPSETS and DEFAULT_OPSET == 17  # the newest onnx2torch reads (test_onnx_tools.py)
 
 
 def test_a_layer_left_to_torch_onnx_below_its_reach_is_refused_naming_it(
