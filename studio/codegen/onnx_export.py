@@ -137,11 +137,12 @@ def onnx_bytes(
     input_names, output_names = io
     graph_name = Namespace().class_name(project.name)
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
+    traced = ""  # the layer torch.onnx writes the model for, if any
     try:
         proto = onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name, attributes)
     except Inexpressible as err:  # a layer with no direct ONNX form: torch.onnx writes the model
-        traced_opset = MAX_OPSET if asked is None else opset
-        proto = _traced(project, analysis, model, traced_opset, (input_names, output_names), str(err))
+        traced, opset = str(err), MAX_OPSET if asked is None else opset
+        proto = _traced(project, analysis, model, opset, (input_names, output_names), traced)
         proto.graph.name = graph_name
         plain_model(proto)
     try:
@@ -153,8 +154,14 @@ def onnx_bytes(
     try:
         onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        because = (
+            f"\n  a layer has no direct ONNX form and torch.onnx wrote the file, wrongly at opset {opset} "
+            f"(choose a newer opset, up to {MAX_OPSET}, or change the layer's parameters):\n  - {traced}"
+            if traced
+            else ""
+        )
         raise CodegenError(
-            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}"
+            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}{because}"
         ) from err
     return data
 

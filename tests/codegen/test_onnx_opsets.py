@@ -46,7 +46,7 @@ from tests.codegen.cases import (
     supported,
 )
 from tests.codegen.helpers import _torchlib_registry_built_once  # noqa: F401 - the module fixture
-from tests.codegen.onnx_checks import randomized
+from tests.codegen.onnx_checks import default_valued, randomized
 
 OPSETS = (MIN_OPSET, 17, MAX_OPSET)
 LAYERS = [(t, {}, None) for t in supported("onnx")] + VARIANTS
@@ -59,25 +59,6 @@ def no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("torch.onnx was used")
 
     monkeypatch.setattr(onnx_export, "_traced", refuse)
-
-
-SPOKEN_DEFAULTS = {"dilations": 1, "strides": 1, "pads": 0, "output_padding": 0}  # per axis, in the schema's words only
-WINDOWED = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
-
-
-def default_valued(proto: onnx.ModelProto, opset: int) -> list[str]:
-    """'Op.attribute' for every attribute written at its default: the schema's, or all-ones dilations and the like."""
-    found = []
-    for node in proto.graph.node:
-        schema = defs.get_schema(node.op_type, opset, "")
-        for attribute in node.attribute:
-            default = schema.attributes[attribute.name].default_value
-            value = helper.get_attribute_value(attribute)
-            at_default = bool(default.name) and value == helper.get_attribute_value(default)
-            spoken = node.op_type in WINDOWED and attribute.name in SPOKEN_DEFAULTS and all(v == SPOKEN_DEFAULTS[attribute.name] for v in value)
-            if at_default or spoken:
-                found.append(f"{node.op_type}.{attribute.name}")
-    return found
 
 
 def assert_every_opset_matches(project: Project, opsets: tuple[int, ...]) -> None:
