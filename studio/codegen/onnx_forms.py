@@ -5,7 +5,7 @@ Both writers end here: the graph's own writer (`onnx_writer`) node by node, and 
 - an attribute written at the value the operator's schema (`onnx.defs`) gives it anyway is left
   out (`group` 1, `alpha` 1 on Gemm, `auto_pad` NOTSET, ...), and so are the per-axis ones whose
   default the schema gives in words only: all-ones `dilations` and `strides`, zero `pads` and
-  `output_padding` on convolutions and pools;
+  `output_padding` on convolutions and pools (except KEPT_AT_DEFAULT, which a reader misreads);
 - Reshape's `allowzero` 1 is left out where its target shape is a constant with no zero in it,
   as a 0 is then the only entry the two readings tell apart. A computed target (built from
   `Shape` at run time) keeps it.
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 _WINDOWED = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"})
 _SPOKEN_DEFAULTS = {"dilations": 1, "strides": 1, "pads": 0, "output_padding": 0}  # per axis; the schema says so in words only
+# Written even at their default, for a reader that gets the default wrong: onnx2torch 1.5 reads a
+# CumSum without `reverse` as reverse 1 (tests/codegen/test_onnx_tools.py holds it to that).
+KEPT_AT_DEFAULT = frozenset({("CumSum", "reverse")})
 
 
 def plain_node(node: onnx.NodeProto, opset: int) -> onnx.NodeProto:
@@ -36,7 +39,9 @@ def plain_node(node: onnx.NodeProto, opset: int) -> onnx.NodeProto:
     for attribute in node.attribute:
         default = schema.attributes[attribute.name].default_value if attribute.name in schema.attributes else None
         value = helper.get_attribute_value(attribute)
-        if default is not None and default.name and value == helper.get_attribute_value(default):
+        if (node.op_type, attribute.name) in KEPT_AT_DEFAULT:
+            pass
+        elif default is not None and default.name and value == helper.get_attribute_value(default):
             continue
         if node.op_type in _WINDOWED and attribute.name in _SPOKEN_DEFAULTS and all(v == _SPOKEN_DEFAULTS[attribute.name] for v in value):
             continue

@@ -92,5 +92,7 @@ def run_onnxruntime(path: str | Path, inputs: Inputs) -> list[np.ndarray]:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
+    """The first line that says something: OpenVINO opens its messages with lines of source locations."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    told = [line for line in lines if not (line.startswith("Exception from ") and line.endswith(":"))]
+    return (told or lines or [type(err).__name__])[0]

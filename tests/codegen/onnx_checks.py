@@ -11,6 +11,7 @@ import torch
 from onnx import defs, helper
 
 from studio.codegen.onnx_export import io_names, onnx_bytes
+from studio.codegen.onnx_forms import KEPT_AT_DEFAULT
 from studio.codegen.onnx_writer import onnx_model, writable
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.project import Project
@@ -109,6 +110,6 @@ def default_valued(proto: onnx.ModelProto, opset: int) -> list[str]:
             value = helper.get_attribute_value(attribute)
             at_default = bool(default.name) and value == helper.get_attribute_value(default)
             spoken = node.op_type in WINDOWED and attribute.name in SPOKEN_DEFAULTS and all(v == SPOKEN_DEFAULTS[attribute.name] for v in value)
-            if at_default or spoken:
+            if (at_default or spoken) and (node.op_type, attribute.name) not in KEPT_AT_DEFAULT:
                 found.append(f"{node.op_type}.{attribute.name}")
     return found

@@ -51,6 +51,7 @@ CHANGES_FORM = {
     "Unflatten": {"Reshape"},
     "Transpose": {"Permute"},
     "Roll": {"Slice", "Concat"},  # ONNX has no roll: the last entries, then the rest
+    "Chunk": {"Split"},  # below opset 18 (the default is 17) a Split has no num_outputs, only sizes
     "Stack": {"Reshape", "Concat"},  # each input unsqueezed, then joined
     "TransformerEncoderLayer": {
         "MultiheadAttention",
