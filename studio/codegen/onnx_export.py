@@ -15,7 +15,9 @@ Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 / OpenVINO 2026
   arithmetic too (Mish before 18, GELU before 20, GroupNorm before 21, RMSNorm before 23), with
   the same numbers in ONNX Runtime; `--opset 28` writes them as one operator each.
 - Every node is written in its plainest form (`onnx_forms`): no attribute at its default value,
-  no Reshape `allowzero` where the target has no zero, Reduce* axes an attribute below 18.
+  no Reshape `allowzero` where the target has no zero, Reduce* axes an attribute below 18. Where
+  a tool misreads a plain form another is written: ReduceL1 and ReduceLogSumExp as arithmetic
+  below 18 (OpenVINO drops their axes attribute), CumSum's `reverse` 0 (onnx2torch reads none as 1).
 - The file is written straight from the graph (`onnx_writer`). Only parameter values an emitter
   cannot write (`Inexpressible`) go through the dynamo exporter (`torch.onnx.export(...,
   dynamo=True)`; the TorchScript one is deprecated and refuses more), which writes opset

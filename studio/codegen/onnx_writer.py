@@ -4,7 +4,7 @@ Node names are the layers' names, every layer's output value is named after its 
 of several outputs names them after its ports: `<layer>/out1`, `<layer>/hidden`), weights are initializers named
 `<layer>.<weight>`, and the graph inputs and outputs carry the names the generated PyTorch code
 gives them (`io_names`). Axis 0 of every input and output is the dynamic `batch`; the other
-sizes are those the shape analysis knows. The emitters write every opset from 13 to the newest
+sizes are those the shape analysis knows, and every node is in its plainest form (`onnx_forms`). The emitters write every opset from 13 to the newest
 (`catalogue.onnx_records` holds the forms that changed). A layer whose family has no ONNX
 emitter, or whose parameters its emitter cannot write, raises `Inexpressible` naming it; the
 export then goes through torch.onnx instead (`onnx_export`).

@@ -5,7 +5,9 @@ of its weights, the opset) and returns the nodes, constants and reshaped weights
 the layer, ending in a node whose output is `site.output`. No onnx, numpy or torch here: the
 writer (`studio.codegen.onnx_writer`) makes the protobuf. The operators whose form depends on
 the opset (13 to the newest) are written by the helpers at the end, `reduce_records`,
-`split_records`, `pad_records` and `layer_norm_records`, so every family writes them alike.
+`split_records`, `pad_records` and `layer_norm_records`, so every family writes them alike
+(and where a runtime misreads an operator at some opsets, as OpenVINO does ReduceL1's axes
+before 18, the helper writes its arithmetic there).
 """
 
 from __future__ import annotations
