@@ -92,7 +92,7 @@ def run_onnxruntime(path: str | Path, inputs: Inputs) -> list[np.ndarray]:
 
 
 def _first_line(err: BaseException) -> str:
-    """The first line that says something: OpenVINO opens its messages with lines of source locations."""
+    """The first line that says something: OpenVINO nests its message under headers (source locations, ending in ':')."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    told = [line for line in lines if not (line.startswith("Exception from ") and line.endswith(":"))]
+    told = [line for line in lines if not line.endswith(":")]
     return (told or lines or [type(err).__name__])[0]

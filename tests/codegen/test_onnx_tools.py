@@ -157,3 +157,7 @@ def test_run_openvino_takes_inputs_by_order_or_name_and_matches_onnx_runtime(tmp
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(OnnxRunError, match='^OpenVINO cannot read broken.onnx: Unable to read the model: "'):
         run_openvino(tmp_path / "broken.onnx", [x])
+    circular = layer_project("Pad", {"padding": (1, 2), "mode": "circular"}, [(6, 8)])
+    (tmp_path / "wrap.onnx").write_bytes(onnx_bytes(circular, randomized(circular), opset=19))  # Pad's wrap; Slice and Concat before 19
+    with pytest.raises(OnnxRunError, match=r"^OpenVINO cannot read wrap.onnx: Unsupported padding mode: \[wrap\]$"):
+        run_openvino(tmp_path / "wrap.onnx", [np.zeros((1, 6, 8), np.float32)])
