@@ -17,7 +17,8 @@ Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 / OpenVINO 2026
 - Every node is written in its plainest form (`onnx_forms`): no attribute at its default value,
   no Reshape `allowzero` where the target has no zero, Reduce* axes an attribute below 18. Where
   a tool misreads a plain form another is written: ReduceL1 and ReduceLogSumExp as arithmetic
-  below 18 (OpenVINO drops their axes attribute), CumSum's `reverse` 0 (onnx2torch reads none as 1).
+  below 18 (OpenVINO drops their axes attribute), CumSum's `reverse` 0 (onnx2torch reads none as 1),
+  Clip's open side as an infinite bound (onnx2torch refuses an empty input name).
 - The file is written straight from the graph (`onnx_writer`). Only parameter values an emitter
   cannot write (`Inexpressible`) go through the dynamo exporter (`torch.onnx.export(...,
   dynamo=True)`; the TorchScript one is deprecated and refuses more), which writes opset

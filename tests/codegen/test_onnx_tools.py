@@ -42,6 +42,7 @@ LAYERS = {
     "l1_norm": ("Norm", {"dims": (2, 3), "p": 1.0}, None),  # likewise ReduceL1's
     "l1_normalize": ("Normalize", {"dim": -1, "p": 1.0}, [(6, 8)]),
     "cumsum": ("Cumsum", {}, None),  # `reverse` 0 written out: onnx2torch reads none as 1
+    "clip_below": ("Clip", {"min": (), "max": (0.5,)}, None),  # the open min -inf: onnx2torch refuses an empty input name
     "resize_nearest_exact": ("Resize", {"scale_factor": (2.5,), "mode": "nearest-exact"}, [(3, 5)]),
 }
 NAMES = [f"example-{path.stem}" for path in EXAMPLES] + [f"layer-{name}" for name in LAYERS]
