@@ -61,7 +61,7 @@ EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
     "keras": ("Keras 3 model (.py)…", ".py", "Python files (*.py)"),
     "onnx": ("ONNX model (.onnx)…", ".onnx", "ONNX models (*.onnx)"),
     "caffe": (
-        "Caffe prototxt (.prototxt)…",
+        "Caffe net and weights (.prototxt + .caffemodel)…",
         ".prototxt",
         "Caffe prototxt (*.prototxt)",
     ),

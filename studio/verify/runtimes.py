@@ -168,6 +168,7 @@ def _opencv(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], li
         if path.suffix.lower() == ".prototxt":
             net = cv2.dnn.readNetFromCaffe(str(path), str(weights) if weights else None)
             names = _caffe_inputs(path)
+            pins = _caffe_outputs(path)
         else:
             import onnx
 
@@ -175,14 +176,16 @@ def _opencv(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], li
             graph = onnx.load(str(path), load_external_data=False).graph
             initialized = {t.name for t in graph.initializer}
             names = [i.name for i in graph.input if i.name not in initialized]
+            pins = [(name, 0) for name in net.getUnconnectedOutLayersNames()]
     except cv2.error as err:
         raise RuntimeUnavailable(f"OpenCV cannot read {path.name}: {_first_line(err)}") from err
-    outputs = list(net.getUnconnectedOutLayersNames())
+    layers = list(dict.fromkeys(name for name, _ in pins))
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
         for name, x in zip(names, inputs, strict=True):
             net.setInput(x, name)
-        return [np.asarray(y) for y in net.forward(outputs)]
+        found = dict(zip(layers, net.forwardAndRetrieve(layers)))
+        return [np.asarray(found[name][index]) for name, index in pins]
 
     return run
 
@@ -243,6 +246,19 @@ def _caffe_inputs(path: Path) -> list[str]:
         if layer.text("type") == "Input":
             names += layer.texts("top")
     return names
+
+
+def _caffe_outputs(path: Path) -> list[tuple[str, int]]:
+    """Each blob of a prototxt that no other layer reads, as (the layer writing it last, its top's index), in file order.
+
+    By blob, not by layer: a Slice whose unused pieces go to a Silence layer still writes an output.
+    """
+    from studio.interop.prototxt import parse
+
+    layers = [(layer.text("name") or "", layer.texts("bottom"), layer.texts("top")) for layer in parse(path.read_bytes()).children("layer")]
+    read = {blob for _, bottoms, tops in layers for blob in bottoms if blob not in tops}
+    writer = {top: (name, index) for name, _, tops in layers for index, top in enumerate(tops)}
+    return [writer[blob] for blob in dict.fromkeys(top for _, _, tops in layers for top in tops) if blob not in read]
 
 
 def _as_list(outputs: Any) -> list[np.ndarray]:
