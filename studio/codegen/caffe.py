@@ -157,7 +157,7 @@ class CaffeNet:
                 f"# Standardize {comment_text(node.name)} before feeding it: subtract mean {list(node.params['mean'])}"
                 f" and divide by std {list(node.params['std'])}, per channel."
                 for node in self.graph.nodes.values()
-                if node.type == "Input" and node.params["mean"] and not _single_valued(node.params)
+                if standardized_by_caller(node)
             ),
             f"name: {prototxt_string(self.project.name)}",
         ]
@@ -171,6 +171,11 @@ class CaffeNet:
 def _single_valued(params: dict[str, Any]) -> bool:
     """True when an Input's mean and std are one value each for every channel (a Power layer can apply them)."""
     return len(set(params["mean"])) <= 1 and len(set(params["std"])) <= 1
+
+
+def standardized_by_caller(node: Node) -> bool:
+    """True for an Input whose per-channel mean and std the Caffe export leaves to the caller (its header says so)."""
+    return node.type == "Input" and bool(node.params["mean"]) and not _single_valued(node.params)
 
 
 def plan_caffe(project: Project) -> CaffeNet:

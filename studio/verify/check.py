@@ -135,7 +135,8 @@ def verify_export(
     if any(not np.isfinite(y).all() for y in reference) and inputs_from == "random input":
         inputs = [np.abs(x) + 0.25 if x.dtype.kind == "f" else x for x in inputs]  # into the domain of log, sqrt, ...
         reference, reference_seconds = _reference(project, weights, seed, inputs)
-    outputs, seconds = _run_child(chosen.name, path, extra, inputs, keras_backend, cancel)
+    fed = _caffe_fed(project, inputs) if kind == "caffe" else inputs
+    outputs, seconds = _run_child(chosen.name, path, extra, fed, keras_backend, cancel)
     max_abs, max_rel = _compare(path, reference, outputs)
     count = len(inputs[0])
     return Verification(path, chosen.name, keras_backend, _file_size(path, extra), count, inputs_from, max_abs, max_rel, seconds / count, reference_seconds / count)
@@ -191,6 +192,20 @@ def _project_data(project: Project, project_path: str | Path | None, node, seed:
     x = held.x if len(held.x) else train.x
     want = np.int64 if node.params["dtype"] == "int64" else np.float32
     return np.ascontiguousarray(x, dtype=want) if len(x) else None
+
+
+def _caffe_fed(project: Project, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The inputs as a Caffe export takes them: standardized per channel where its header leaves that to the caller."""
+    from studio.codegen.caffe import standardized_by_caller
+
+    nodes = [node for node in project.graph.nodes.values() if node.type == "Input"]
+    fed = []
+    for node, x in zip(nodes, inputs, strict=True):
+        if standardized_by_caller(node):
+            axes = (1, -1, *(1,) * (x.ndim - 2))
+            x = ((x - np.reshape(node.params["mean"], axes)) / np.reshape(node.params["std"], axes)).astype(np.float32)
+        fed.append(x)
+    return fed
 
 
 def _reference(project: Project, weights: str | Path | None, seed: int, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], float]:

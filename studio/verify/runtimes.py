@@ -205,22 +205,19 @@ def _opencv(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], li
 def _litert(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    ins = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
-    outs = sorted(interpreter.get_output_details(), key=lambda d: d["index"])
-    batch = int(ins[0]["shape"][0]) if len(ins[0]["shape"]) else 1
+    from studio.codegen.litert import load_litert
+
+    try:
+        run_once = load_litert(path)
+        detail = Interpreter(model_path=str(path)).get_input_details()[0]
+    except ValueError as err:
+        raise RuntimeUnavailable(f"LiteRT cannot read {path.name}: {_first_line(err)}") from None
+    batch = int(detail["shape"][0]) if len(detail["shape"]) else 1
 
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
         total = len(inputs[0])
-        pieces: list[list[np.ndarray]] = []
-        for start in range(0, total, batch):  # a static batch: the last chunk padded, its padding dropped
-            chunk = [_padded(x[start : start + batch], batch) for x in inputs]
-            for detail, x in zip(ins, chunk, strict=True):
-                interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-            interpreter.invoke()
-            pieces.append([interpreter.get_tensor(detail["index"]).copy() for detail in outs])
-        return [np.concatenate([piece[i] for piece in pieces])[:total] for i in range(len(outs))]
+        pieces = [run_once([_padded(x[start : start + batch], batch) for x in inputs]) for start in range(0, total, batch)]
+        return [np.concatenate([piece[i] for piece in pieces])[:total] for i in range(len(pieces[0]))]  # the static batch's padding dropped
 
     return run
 

@@ -13,6 +13,7 @@ from studio.cli import main
 from studio.codegen.export import export_project
 from studio.graph.project import load_project
 from studio.verify.check import TOLERANCE, VerifyError, _compare, verify_export
+from tests.codegen.cases import single_layer
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "assets" / "examples" / "lenet5.lstudio"
@@ -101,3 +102,14 @@ def test_compare_counts_a_nan_where_pytorch_has_a_number_as_a_mismatch() -> None
     assert rel == float("inf")
     with pytest.raises(VerifyError, match="shape"):
         _compare(Path("m.onnx"), want, [np.zeros((2, 2), dtype=np.float32)])
+
+
+def test_a_caffe_export_is_fed_as_its_header_says_and_a_litert_export_in_chunks_of_its_batch(tmp_path: Path) -> None:
+    project = single_layer("Conv2d", {"out_channels": 4}, [(3, 6, 6)])
+    source = next(n for n in project.graph.nodes.values() if n.type == "Input")
+    source.params.update(mean=(0.1, 0.2, 0.3), std=(0.5, 1.0, 2.0))  # per channel: the caller standardizes for Caffe
+    export_project(project, "caffe", tmp_path / "net.prototxt")
+    assert verify_export(tmp_path / "net.prototxt", project, samples=3).ok
+    export_project(project, "litert", tmp_path / "net.tflite", batch=2)
+    result = verify_export(tmp_path / "net.tflite", project, samples=3)  # two runs, the second padded
+    assert result.ok and result.samples == 3 and result.runtime_label == "LiteRT"
