@@ -98,12 +98,14 @@ class KerasRunner:
     of .npz files of `in0`, `in1`, ... (one model input each), "compiled": whether to run `predict`
     rather than an eager call (`call_model`)}; its result is {"outputs": a list of
     .npz files of `out0`, `out1`, ..., one per inputs file} or {"error": text}. The child's
-    environment differs from this one in KERAS_BACKEND only. A job that kills the child (a crash
-    inside a backend) is reported as such, and a new child runs the jobs after it.
+    environment differs from this one in KERAS_BACKEND only, and in the variables of `env` where
+    given. A job that kills the child (a crash inside a backend) is reported as such, and a new
+    child runs the jobs after it.
     """
 
-    def __init__(self, backend: str, folder: str | Path) -> None:
+    def __init__(self, backend: str, folder: str | Path, env: dict[str, str] | None = None) -> None:
         self.backend, self.folder = backend, Path(folder)
+        self.env = {**os.environ, **(env or {}), "KERAS_BACKEND": backend}
         self.pending: dict[str, dict[str, Any]] = {}  # by name, in the order submitted
         self.results: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -152,11 +154,10 @@ class KerasRunner:
 
     def _start(self) -> None:
         self.starts += 1
-        env = {**os.environ, "KERAS_BACKEND": self.backend}
         command = [sys.executable, "-m", "studio.codegen.keras_run", self.backend, str(self.folder)]
         self.log = self.folder / f"keras_{self.backend}_{self.starts}.log"
         with open(self.log, "w", encoding="utf-8") as errors:  # the backends' own chatter, read on failure
-            self.child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+            self.child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True, env=self.env)
         self.queue: queue.Queue[str | None] = queue.Queue()
         self.reader = threading.Thread(target=self._read, args=(self.child,), daemon=True)
         self.reader.start()

@@ -7,6 +7,7 @@ The weights are copied on the backend this process has (torch, as the exporter p
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,16 @@ LIMIT = 1e-4  # the largest relative difference from PyTorch a backend may show
 # when eager, through `predict` (one compiled function) on the batch only.
 BATCH_ONE = {"torch": True, "jax": False, "tensorflow": True}
 COMPILED = {"torch": False, "jax": True, "tensorflow": False}
+
+
+def child_env(backend: str) -> dict[str, str]:
+    """What a backend's child sets beside KERAS_BACKEND: for JAX, XLA's compiler without its costly
+    optimization passes, which changes how fast the compiled code runs (each case runs once), not
+    what it computes."""
+    if backend != "jax":
+        return {}
+    flags = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    return {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()}
 
 
 def installed(backend: str) -> bool:

@@ -4,7 +4,9 @@ Keras picks its backend once per process: the backend this process has (torch, a
 picks) runs here, each other installed backend in one child (`studio.codegen.keras_run`, with
 KERAS_BACKEND set in the child's environment only) that takes the cases as they are exported and
 runs them while this process exports the next. Each output must lie within 1e-4 of PyTorch's,
-relative to its largest value; TensorFlow and torch also run a batch of one sample.
+relative to its largest value. torch and TensorFlow run eagerly (`model(x)`), on a batch of two
+and on one sample; JAX through `predict`, compiled with XLA's quick settings
+(`keras_matrix.child_env`), as it would otherwise compile every operation for every shape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.codegen.keras_cases import layer_cases
 from tests.codegen.keras_matrix import (
     BACKENDS,
     LIMIT,
+    child_env,
     installed,
     prepare,
     read_outputs,
@@ -52,7 +55,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
     """Per backend, per case: a list of relative differences (the batch, then one sample), or the error text."""
     folder = tmp_path_factory.mktemp("keras_backends")
     found: dict[str, dict[str, Any]] = {b: {} for b in (HERE, *CHILDREN)}
-    runners = {b: KerasRunner(b, folder) for b in CHILDREN}
+    runners = {b: KerasRunner(b, folder, child_env(b)) for b in CHILDREN}
     try:
         prepared = {}
         for name, spec in CASES.items():
