@@ -66,7 +66,7 @@ KERAS_VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] =
     ("Conv2d", {"out_channels": 8, "padding": 1}, [(3, 8, 8)]),
     ("Conv3d", {"out_channels": 4, "padding": 1}, [(2, 4, 4, 4)]),
     ("ConvTranspose1d", {"out_channels": 8}, [(3, 6)]),
-    ("ConvTranspose2d", {"out_channels": 8, "padding": 1, "stride": 2, "output_padding": 1}, [(3, 4, 4)]),
+    ("ConvTranspose2d", {"out_channels": 8, "stride": 2, "output_padding": 1}, [(3, 3, 3)]),
     ("ConvTranspose3d", {"out_channels": 4}, [(2, 2, 2, 2)]),
     ("DepthwiseConv2d", {"depth_multiplier": 2, "padding": 1}, [(4, 8, 8)]),
     ("SeparableConv2d", {"out_channels": 8, "padding": 1}, [(3, 8, 8)]),
