@@ -26,7 +26,7 @@ EXPORT_TARGETS = (
 )  # studio.codegen.export.TARGETS, without importing it
 
 
-COMMANDS = ("layers", "check", "export", "train", "import", "blocks")
+COMMANDS = ("layers", "check", "export", "verify", "train", "import", "blocks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         f"an older one, down to {MIN_OPSET}); --to onnx only",
     )
     export.set_defaults(run=_cmd_export)
+    from studio.cli_verify import add_verify_parser
+
+    add_verify_parser(sub)
     from studio.cli_train import add_train_parser  # its own module: the largest command
 
     add_train_parser(sub)

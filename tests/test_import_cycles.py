@@ -23,9 +23,10 @@ TESTS = ROOT / "tests"
 MAY_IMPORT = {
     "studio.graph": set(),
     "studio.codegen": {"studio.graph"},
-    "studio.interop": {"studio.graph"},
+    "studio.interop": {"studio.graph", "studio.child"},
     "studio.train": {"studio.graph", "studio.codegen"},
-    "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train", "studio.torch_capture"},
+    "studio.verify": {"studio.graph", "studio.codegen", "studio.train", "studio.child", "studio.interop"},
+    "studio.ui": {"studio.graph", "studio.codegen", "studio.interop", "studio.train", "studio.verify", "studio.torch_capture"},
 }
 ALLOWED_CROSSINGS = {
     # The training-script export writes the project's data beside the script, loaded as the

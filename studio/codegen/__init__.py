@@ -1,1 +1,1 @@
-"""Emitters: graph to PyTorch, Keras 3, ONNX, Caffe prototxt and a training script (see docs/architecture.md)."""
+"""Emitters: graph to PyTorch, Keras 3, ONNX, Caffe (prototxt and .caffemodel) and a training script (see docs/architecture.md)."""

@@ -124,9 +124,22 @@ def _onnx(project: Project, out: Path, weights: Weights, opset: int | None = Non
 
 
 def _caffe(project: Project, out: Path, weights: Weights) -> Files:
-    from studio.codegen.caffe import generate_caffe
+    """The deploy prototxt, and its weights beside it as NAME.caffemodel."""
+    from studio.codegen.caffe import plan_caffe
+    from studio.codegen.caffe_weights import caffemodel_bytes
 
-    return [(out, generate_caffe(project).encode("utf-8"))]
+    blobs = caffemodel_path(out)
+    if blobs == out:
+        raise CodegenError(f"{out.name}: the weights go to {blobs.name}: name the prototxt otherwise (NAME.prototxt)")
+    net = plan_caffe(project)
+    model = weights.model(generate_pytorch(project), str(out))
+    weights.progress.step("converting the weights for Caffe")
+    return [(blobs, caffemodel_bytes(project, model, net)), (out, net.text().encode("utf-8"))]
+
+
+def caffemodel_path(out: Path) -> Path:
+    """Where the Caffe weights of `out` go: model.prototxt -> model.caffemodel."""
+    return out.with_suffix(".caffemodel")
 
 
 def _script(project: Project, out: Path, weights: Weights) -> Files:

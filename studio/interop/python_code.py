@@ -12,32 +12,17 @@ and blocks whole, rather than keeping a second mapping of the ATen graph.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.child import ChildFailed, ChildStopped, run_module
 from studio.interop.common import ImportedModel, ModelImportError
 from studio.interop.onnx_import import import_onnx
 
 TIMEOUT_S = 600
-POLL_S = 0.05  # how often a cancellable capture looks at its cancel event
-# On Linux the child starts through this: the kernel kills it when the thread that started it (and waits for it)
-# dies (PR_SET_PDEATHSIG), so an editor killed mid-import leaves no endless loop behind; a parent already gone
-# before that is set ends it too.
-_DIES_WITH_PARENT = (
-    "import ctypes, os, runpy, signal, sys\n"
-    "parent = int(sys.argv.pop(1))\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
-    "if os.getppid() != parent:\n    sys.exit(1)\n"
-    "runpy.run_module('studio.torch_capture', run_name='__main__', alter_sys=True)\n"
-)
 CAPTURED = "captured.onnx"
 NOTE = "note: "  # the child's stderr lines that the import passes on as warnings
 CODE_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
@@ -95,42 +80,14 @@ def _captured(spec: str, args: list[str], extra: list[str], folder: Path, blocks
     """Run the capture child with `args` (source, name) and `extra` flags, then import the ONNX file it wrote; `cancel` kills the child."""
     with tempfile.TemporaryDirectory(prefix="layer-studio-capture-") as temporary:
         out = Path(temporary) / CAPTURED
-        start = [sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid())] if sys.platform.startswith("linux") else [sys.executable, "-m", "studio.torch_capture"]
-        command = [*start, *args, str(out), *extra]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder, env=env)
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                left = max(deadline - time.monotonic(), 0.0)
-                try:
-                    _, stderr = child.communicate(timeout=left if cancel is None else min(left, POLL_S))
-                    break
-                except subprocess.TimeoutExpired:
-                    if cancel is not None and cancel.is_set():
-                        raise ModelImportError(f"{spec}: the import was stopped") from None
-                    if time.monotonic() >= deadline:
-                        raise ModelImportError(f"{spec}: building and capturing the module took longer than {timeout:g} s; it was stopped") from None
-        finally:
-            if child.poll() is None:  # stopped, timed out or interrupted: the user's code ends with us
-                child.kill()
-                child.communicate()
-        if child.returncode != 0 or not out.is_file():
-            raise ModelImportError(f"{spec}: {_reason(child.returncode, stderr)}")
-        if cancel is not None and cancel.is_set():
-            raise ModelImportError(f"{spec}: the import was stopped")
+            stderr = run_module("studio.torch_capture", [*args, str(out), *extra], folder, timeout, cancel, doing="building and capturing the module")
+        except ChildStopped:
+            raise ModelImportError(f"{spec}: the import was stopped") from None
+        except ChildFailed as err:
+            raise ModelImportError(f"{spec}: {err}") from None
+        if not out.is_file():
+            raise ModelImportError(f"{spec}: the capture process wrote no model")
         model = import_onnx(out, blocks=blocks)
         model.warnings[:0] = [line.removeprefix(NOTE) for line in stderr.splitlines() if line.startswith(NOTE)]
         return model
-
-
-def _reason(returncode: int, stderr: str) -> str:
-    """The child's one-line reason: its last line on stderr, or the signal that ended it."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"the capture process crashed ({name}) while running the code"
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else f"the capture process ended with status {returncode} and gave no reason"

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from studio.graph.project import (
@@ -52,6 +52,8 @@ IMPORT_FILTER = (
     "Models (*.onnx *.prototxt *.pt2 *.py);;ONNX models (*.onnx);;Caffe prototxt (*.prototxt);;"
     "PyTorch code (*.py);;PyTorch programs (*.pt2)"
 )
+VERIFY_FILTER = "Exported models (*.onnx *.tflite *.prototxt *.py);;All files (*)"
+VERIFIABLE = ("pytorch", "keras", "onnx", "caffe", "litert")  # the targets a runtime can run (a training script trains instead)
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
 EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
@@ -59,7 +61,7 @@ EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
     "keras": ("Keras 3 model (.py)…", ".py", "Python files (*.py)"),
     "onnx": ("ONNX model (.onnx)…", ".onnx", "ONNX models (*.onnx)"),
     "caffe": (
-        "Caffe prototxt (.prototxt)…",
+        "Caffe net and weights (.prototxt + .caffemodel)…",
         ".prototxt",
         "Caffe prototxt (*.prototxt)",
     ),
@@ -474,7 +476,27 @@ class FileController(QObject):
             return False
         ok, message = outcome.result if outcome.error is None else (False, f"{type(outcome.error).__name__}: {outcome.error}")
         self.export_finished.emit(ok, message)
+        if ok and target in VERIFIABLE:
+            self.show_export_report(path, snapshot, project_path, weights)
         return ok
+
+    def show_export_report(self, path: Path, project: Project, project_path: Path | None, weights: Path | None) -> None:
+        """Show what an export wrote, with Verify (a window beside the editor, not blocking it)."""
+        from studio.ui.export_report import ExportReport
+
+        report = ExportReport(path, project, project_path, weights, self.window)
+        report.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        report.show()
+
+    def verify_export_file(self, path: Path | str | None = None) -> None:
+        """Ask for an exported file (unless given) and open its report, to verify it against the open project."""
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self.window, "Verify an Export", self._folder(), VERIFY_FILTER)
+            if not chosen:
+                return
+            path = chosen
+        snapshot = project_from_dict(project_to_dict(self.document.project))
+        self.show_export_report(Path(path), snapshot, self.document.path, trained_weights(self.document.project, self.document.path))
 
     def _report_export(self, ok: bool, message: str) -> None:
         if ok:

@@ -388,6 +388,11 @@ class MainWindow(QMainWindow):
             action.triggered.connect(
                 lambda _checked=False, t=target: self.files.export(t)
             )
+        self.export_menu.addSeparator()
+        verify = self.export_menu.addAction("Verify an Export…")
+        verify.setObjectName("verify_export")
+        verify.setStatusTip("Run an exported file in its runtime and compare it with this project in PyTorch")
+        verify.triggered.connect(lambda _checked=False: self.files.verify_export_file())
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
 

@@ -84,13 +84,13 @@ def test_the_cli_offers_every_export_target() -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "names"), [("caffe", ["lenet.prototxt"]), ("script", ["train.py", "train_data.npz"])]
+    ("target", "names"), [("caffe", ["lenet.prototxt", "lenet.caffemodel"]), ("script", ["train.py", "train_data.npz"])]
 )
 def test_text_targets_write_their_files(tmp_path: Path, capsys, target: str, names: list[str]) -> None:
     out = tmp_path / names[0]
     code = main(["export", str(LENET), "--to", target, "-o", str(out)])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == names  # a script gets its data beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # a script gets its data beside it, a prototxt its weights
     assert "c1" in out.read_text()
 
 

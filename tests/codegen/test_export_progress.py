@@ -36,7 +36,7 @@ class Recorder:
     ("target", "name", "expected"),
     [
         ("pytorch", "model.py", ["generating the pytorch code", "building the model", "writing model.py, model.pt"]),
-        ("caffe", "model.prototxt", ["generating the caffe code", "writing model.prototxt"]),
+        ("caffe", "model.prototxt", ["generating the caffe code", "building the model", "converting the weights for Caffe", "writing model.prototxt, model.caffemodel"]),
         ("script", "train.py", ["loading the training data", "generating the script code", "writing train.py, train_data.npz"]),
     ],
 )

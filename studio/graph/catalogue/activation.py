@@ -274,9 +274,12 @@ def _softplus_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
 
 def _prelu_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     fields: caffe_records.Fields = [("filler", [("type", "constant"), ("value", float(site.params["init"]))])]
-    if not site.params["per_channel"]:
+    shared = not site.params["per_channel"]
+    if shared:
         fields.append(("channel_shared", True))
-    return [caffe_records.Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)])]
+    # Caffe keeps a shared slope as a blob of no axes, one slope per channel as (C,).
+    weights: caffe_records.Blobs = lambda t: [t("weight").reshape(() if shared else -1)]
+    return [caffe_records.Layer(site.name, "PReLU", site.bottoms, [site.name], [("prelu_param", fields)], weights)]
 
 
 def _hardsigmoid_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:

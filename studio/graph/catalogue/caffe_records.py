@@ -22,6 +22,10 @@ class Word(str):
 
 Value = Union[int, float, bool, str, Word, "Fields"]
 Fields = list[tuple[str, Value]]
+Tensors = Callable[[str], Any]
+"""One of the node's PyTorch tensors by its name in the module (`weight`, `running_mean`), as a float32 NumPy array."""
+Blobs = Callable[[Tensors], list[Any]]
+"""A layer's blobs, in Caffe's order and shapes, from the node's tensors."""
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Layer:
     bottoms: list[str]
     tops: list[str]
     params: Fields = field(default_factory=list)
+    weights: Blobs | None = None
 
 
 @dataclass
@@ -64,6 +69,11 @@ def simple(caffe_type: str, param: str | None = None, fields: Callable[[Site], F
         return [Layer(site.name, caffe_type, site.bottoms, [site.name], params)]
 
     return emit
+
+
+def with_bias(bias: bool, weight: str = "weight", bias_name: str = "bias") -> Blobs:
+    """The blobs of a layer whose PyTorch tensors are Caffe's as they are: the weight, then the bias if it has one."""
+    return lambda t: [t(weight), *([t(bias_name)] if bias else [])]
 
 
 def reshape(name: str, bottom: str, top: str, shape: Shape) -> Layer:

@@ -469,7 +469,7 @@ def _conv_caffe(site: caffe_records.Site) -> list[Layer]:
     fields = caffe_convolution(
         p["out_channels"], p["kernel_size"], p["stride"], caffe_pads(site, rank), p["dilation"], p["groups"], p["bias"]
     )
-    return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+    return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", fields)], caffe_records.with_bias(p["bias"]))]
 
 
 def _deconv_caffe(site: caffe_records.Site) -> list[Layer]:
@@ -479,7 +479,8 @@ def _deconv_caffe(site: caffe_records.Site) -> list[Layer]:
     fields = caffe_convolution(
         p["out_channels"], p["kernel_size"], p["stride"], tuple(p["padding"]), p["dilation"], p["groups"], p["bias"]
     )
-    return [Layer(site.name, "Deconvolution", site.bottoms, [site.name], [("convolution_param", fields)])]
+    # NOTE: Caffe's Deconvolution keeps its weights as PyTorch does: (in_channels, out_channels / groups, *kernel).
+    return [Layer(site.name, "Deconvolution", site.bottoms, [site.name], [("convolution_param", fields)], caffe_records.with_bias(p["bias"]))]
 
 
 def out_channels_param() -> Param:

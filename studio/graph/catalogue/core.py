@@ -298,7 +298,8 @@ def _inner_product(site: caffe_records.Site) -> list[caffe_records.Layer]:
         fields.append(("bias_term", False))
     if site.rank() != 2:
         fields.append(("axis", site.rank() - 1))  # Linear acts on the last axis only
-    return [caffe_records.Layer(site.name, "InnerProduct", site.bottoms, [site.name], [("inner_product_param", fields)])]
+    weights = caffe_records.with_bias(site.params["bias"])  # (out, in): Caffe's layout unless transpose is set
+    return [caffe_records.Layer(site.name, "InnerProduct", site.bottoms, [site.name], [("inner_product_param", fields)], weights)]
 
 
 def _reshape_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:

@@ -137,12 +137,13 @@ def _depthwise_caffe(site: caffe_records.Site) -> list[Layer]:
     depthwise = caffe_convolution(middle, p["kernel_size"], p["stride"], pads, p["dilation"], channels, False)
     if site.params.get("out_channels") is None:  # DepthwiseConv2d
         depthwise = caffe_convolution(middle, p["kernel_size"], p["stride"], pads, p["dilation"], channels, p["bias"])
-        return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", depthwise)])]
+        return [Layer(site.name, "Convolution", site.bottoms, [site.name], [("convolution_param", depthwise)], caffe_records.with_bias(p["bias"]))]
     blob = site.blob("depthwise")
     pointwise = caffe_convolution(p["out_channels"], (1, 1), (1, 1), (0, 0), (1, 1), 1, p["bias"])
     return [
-        Layer(blob, "Convolution", site.bottoms, [blob], [("convolution_param", depthwise)]),
-        Layer(site.name, "Convolution", [blob], [site.name], [("convolution_param", pointwise)]),
+        Layer(blob, "Convolution", site.bottoms, [blob], [("convolution_param", depthwise)], caffe_records.with_bias(False, "depthwise.weight")),
+        Layer(site.name, "Convolution", [blob], [site.name], [("convolution_param", pointwise)],
+              caffe_records.with_bias(p["bias"], "pointwise.weight", "pointwise.bias")),
     ]
 
 

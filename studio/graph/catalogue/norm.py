@@ -433,7 +433,9 @@ def _with_scale(site: caffe_records.Site, first: caffe_records.Layer, affine: bo
         return [first]
     blob = site.blob("normalized")
     first.tops = [blob]
-    scale = caffe_records.Layer(site.blob("scale"), "Scale", [blob], [site.name], [("scale_param", [("bias_term", True)])])
+    scale = caffe_records.Layer(
+        site.blob("scale"), "Scale", [blob], [site.name], [("scale_param", [("bias_term", True)])], caffe_records.with_bias(True)
+    )
     return [first, scale]
 
 
@@ -442,8 +444,26 @@ def _batch_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
     fields: caffe_records.Fields = [("moving_average_fraction", round(1.0 - p["momentum"], 12)), ("eps", p["eps"])]
     if not p["track_running_stats"]:
         fields.insert(0, ("use_global_stats", False))  # PyTorch then normalizes with the batch's statistics
-    first = caffe_records.Layer(site.name, "BatchNorm", site.bottoms, [site.name], [("batch_norm_param", fields)])
+    first = caffe_records.Layer(site.name, "BatchNorm", site.bottoms, [site.name], [("batch_norm_param", fields)], _statistics(site))
     return _with_scale(site, first, p["affine"])
+
+
+def _statistics(site: caffe_records.Site) -> caffe_records.Blobs:
+    """BatchNorm's blobs: mean, variance and the factor they are divided by (1: they are stored as they are).
+
+    Without running statistics PyTorch keeps none and normalizes with the batch's; Caffe still
+    holds the three blobs, so they are written as zeros and ones.
+    """
+    channels, tracked = int(site.inputs[0][1] or 0), site.params["track_running_stats"]
+
+    def blobs(t: caffe_records.Tensors) -> list[Any]:
+        import numpy as np
+
+        if tracked:
+            return [t("running_mean"), t("running_var"), np.ones(1, np.float32)]
+        return [np.zeros(channels, np.float32), np.ones(channels, np.float32), np.ones(1, np.float32)]
+
+    return blobs
 
 
 def _instance_norm_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:

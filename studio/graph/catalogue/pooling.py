@@ -423,13 +423,25 @@ def _pool_caffe(method: str) -> Callable[[caffe_records.Site], list[Layer]]:
         caffe_spatial(fields, "kernel", tuple(kernel), 0, True)
         caffe_spatial(fields, "stride", tuple(stride), 1, True)
         caffe_spatial(fields, "pad", pads, 0, True)
-        for ceil, mode in ((True, None), (False, "FLOOR")):
-            got = tuple(caffe_pool_out(int(n or 0), k, s, q, ceil) for n, k, s, q in zip(sizes, kernel, stride, pads))
-            if got == tuple(wanted):
-                if mode is not None:  # Caffe rounds up by default; this window needs rounding down
-                    fields.append(("round_mode", Word(mode)))
-                return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
-        raise Inexpressible(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+        ceiled = tuple(caffe_pool_out(int(n or 0), k, s, q, True) for n, k, s, q in zip(sizes, kernel, stride, pads))
+        floored = tuple(caffe_pool_out(int(n or 0), k, s, q, False) for n, k, s, q in zip(sizes, kernel, stride, pads))
+        if ceiled == tuple(wanted):
+            return [Layer(site.name, "Pooling", site.bottoms, [site.name], [("pooling_param", fields)])]
+        if floored != tuple(wanted):
+            raise Inexpressible(f"gives {tuple(wanted)} here, which Caffe's Pooling cannot produce with either rounding")
+        # NOTE: rounding down is Caffe's rounding up with the trailing windows cut off (Slice, then
+        # Silence), not `round_mode: FLOOR`: that field is in BVLC's master only, and OpenCV's Caffe
+        # reader knows its own `ceil_mode` instead (it skips the rest of a message at an unknown field).
+        pooled = site.blob("rounded_up")
+        layers = [Layer(pooled, "Pooling", site.bottoms, [pooled], [("pooling_param", fields)])]
+        cut = [(axis, size) for axis, (size, up) in enumerate(zip(wanted, ceiled), start=2) if size != up]
+        extra = []
+        for i, (axis, size) in enumerate(cut):
+            top = site.name if i == len(cut) - 1 else site.blob(f"rows_{axis}")
+            extra.append(site.blob(f"cut_{axis}"))
+            layers.append(Layer(top, "Slice", [pooled], [top, extra[-1]], [("slice_param", [("axis", axis), ("slice_point", int(size or 0))])]))
+            pooled = top
+        return [*layers, Layer(site.blob("silence"), "Silence", extra, [])]
 
     return emit
 

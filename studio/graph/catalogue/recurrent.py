@@ -208,8 +208,11 @@ def _embedding_keras(s: keras_records.Site) -> keras_records.Emitted:
     return keras_records.layer(s, "Embedding", str(p["num_embeddings"]), str(p["embedding_dim"]), convert=lambda t: [t("weight")])
 
 
-def _embed(p: Params) -> caffe_records.Fields:
-    return [("num_output", p["embedding_dim"]), ("input_dim", p["num_embeddings"]), ("bias_term", False)]
+def _embed_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:
+    """Embed without a bias: its blob is PyTorch's (num_embeddings, embedding_dim) table."""
+    p = site.params
+    fields: caffe_records.Fields = [("num_output", p["embedding_dim"]), ("input_dim", p["num_embeddings"]), ("bias_term", False)]
+    return [caffe_records.Layer(site.name, "Embed", site.bottoms, [site.name], [("embed_param", fields)], caffe_records.with_bias(False))]
 
 
 _CAFFE_TIME_MAJOR = (
@@ -272,6 +275,6 @@ SPECS = (
         onnx=_embedding_onnx,
         pytorch=_embedding_pytorch,
         keras=_embedding_keras,
-        caffe=caffe_records.simple("Embed", "embed_param", lambda s: _embed(s.params)),
+        caffe=_embed_caffe,
     ),
 )

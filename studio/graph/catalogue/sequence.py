@@ -26,7 +26,7 @@ from studio.graph.catalogue.base import (
     show,
     targets,
 )
-from studio.graph.catalogue.caffe_records import Fields, Layer, Word
+from studio.graph.catalogue.caffe_records import Blobs, Fields, Layer, Word
 from studio.graph.catalogue.caffe_records import Site as CaffeSite
 from studio.graph.catalogue.onnx_records import (
     OnnxConstant,
@@ -144,8 +144,10 @@ def _sequence_pool_keras(s: keras_records.Site) -> keras_records.Emitted:
 
 
 def _positional_caffe(site: CaffeSite) -> list[Layer]:
-    """A Bias over the (T, D) axes, its blob the table."""
-    return [Layer(site.name, "Bias", site.bottoms, [site.name], [("bias_param", [("axis", 1), ("num_axes", 2)])])]
+    """A Bias over the (T, D) axes, its blob the table's first T rows (the sinusoidal one too: a constant)."""
+    steps = int(site.inputs[0][1] or 0)
+    weights: Blobs = lambda t: [t("table")[:steps]]
+    return [Layer(site.name, "Bias", site.bottoms, [site.name], [("bias_param", [("axis", 1), ("num_axes", 2)])], weights)]
 
 
 def _sequence_pool_caffe(site: CaffeSite) -> list[Layer]:
