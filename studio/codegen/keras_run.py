@@ -10,6 +10,7 @@ the error that stopped the job, so one broken export never hides the others.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -144,7 +145,7 @@ class KerasRunner:
                 return self.results
             if status > 0 and not self.results:  # Keras or the backend does not load: no job can run
                 raise KerasBackendError(f"Keras on {self.backend!r} failed (exit status {status}): {self._log_tail()}")
-            how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+            how = f"signal {_signal_name(-status)}" if status < 0 else f"exit status {status}"
             with self.lock:
                 self.results[left[0]["name"]] = {"error": f"the Keras process on {self.backend!r} died running it ({how})"}
                 self.pending.clear()
@@ -187,6 +188,13 @@ class KerasRunner:
         return " / ".join(self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def _close(child: subprocess.Popen[str]) -> None:
     for pipe in (child.stdin, child.stdout):
         if pipe is not None:
@@ -204,11 +212,12 @@ def _main(backend: str, folder: str) -> int:
         result: dict[str, Any] = {"name": job["name"]}
         try:
             outputs, model = [], load_model(job["source"], job.get("weights"), backend)
-            for inputs_file in job["inputs"]:
+            key = hashlib.sha1(job["name"].encode()).hexdigest()[:12]  # jobs may share inputs files, never outputs
+            for index, inputs_file in enumerate(job["inputs"]):
                 with np.load(inputs_file) as stored:
                     inputs = [stored[f"in{i}"] for i in range(len(stored.files))]
                 got = call_model(model, inputs, bool(job.get("compiled")))
-                target = Path(folder) / f"{Path(inputs_file).stem}_{backend}_out.npz"
+                target = Path(folder) / f"outputs_{backend}_{key}_{index}.npz"
                 np.savez(target, **{f"out{i}": o for i, o in enumerate(got)})
                 outputs.append(str(target))
             result["outputs"] = outputs
