@@ -5,7 +5,7 @@ picks) runs here, each other installed backend in one child (`studio.codegen.ker
 KERAS_BACKEND set in the child's environment only) that takes the cases as they are exported and
 runs them while this process exports the next. Each output must lie within 1e-4 of PyTorch's,
 relative to its largest value. torch and TensorFlow run eagerly (`model(x)`), on a batch of two
-and on one sample; JAX through `predict`, compiled with XLA's quick settings
+and on one sample (TensorFlow runs the examples through `predict` too); JAX through `predict`, compiled with XLA's quick settings
 (`keras_matrix.child_env`), as it would otherwise compile every operation for every shape.
 """
 
@@ -37,6 +37,9 @@ keras = load_keras()
 HERE = keras.backend.backend()  # the backend this process runs; the others run in children
 CHILDREN = [b for b in BACKENDS if b != HERE and installed(b)]
 
+PREDICT = "tensorflow predict"  # the examples once more on TensorFlow, through predict (a tf.function graph)
+GRAPH = " (predict)"
+
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 CASES: dict[str, Any] = {f"example-{p.stem}": p for p in EXAMPLES}
@@ -64,6 +67,8 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
                 continue
             for backend, runner in runners.items():
                 runner.submit(case.job(backend))
+            if name.startswith("example-") and "tensorflow" in runners:  # also in graph mode, as tf.function runs it
+                runners["tensorflow"].submit({**case.job("tensorflow"), "name": f"{name}{GRAPH}", "inputs": case.inputs[:1], "compiled": True})
             try:
                 model = load_model(case.source, case.weights, HERE)
                 found[HERE][name] = [_compare(call_model(model, _inputs(path)), case.expected, i) for i, path in enumerate(case.job(HERE)["inputs"])]
@@ -71,13 +76,14 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
                 found[HERE][name] = f"{type(err).__name__}: {err}"
         for backend, runner in runners.items():
             for name, result in runner.finish().items():
+                key, name = (PREDICT, name.removesuffix(GRAPH)) if name.endswith(GRAPH) else (backend, name)
                 if "error" in result:
-                    found[backend][name] = result["error"]
+                    found.setdefault(key, {})[name] = result["error"]
                     continue
                 outputs = [read_outputs(path) for path in result["outputs"]]
-                found[backend][name] = [_compare(got, prepared[name].expected, i) for i, got in enumerate(outputs)]
-        for results in found.values():
-            results.update({name: case.error for name, case in prepared.items() if case.error})
+                found.setdefault(key, {})[name] = [_compare(got, prepared[name].expected, i) for i, got in enumerate(outputs)]
+        for backend in (HERE, *CHILDREN):
+            found[backend].update({name: case.error for name, case in prepared.items() if case.error})
         yield found
     finally:
         for runner in runners.values():
@@ -112,10 +118,20 @@ def test_keras_matches_pytorch(matrix: dict[str, dict[str, Any]], name: str, bac
         assert difference <= LIMIT, f"{run}: Keras on {backend} differs from PyTorch by {difference:.2e} relative"
 
 
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("example-")])
+def test_examples_match_pytorch_through_predict_on_tensorflow(matrix: dict[str, dict[str, Any]], name: str) -> None:
+    if PREDICT not in matrix:
+        pytest.skip("tensorflow is not installed (pip install '.[deploy]')")
+    result = matrix[PREDICT][name]
+    assert not isinstance(result, str), result
+    assert not isinstance(result[0], str), result[0]
+    assert result[0] <= LIMIT, f"Keras on tensorflow through predict differs from PyTorch by {result[0]:.2e} relative"
+
+
 def test_every_backend_ran_every_case(matrix: dict[str, dict[str, Any]]) -> None:
     """The worst difference per backend (printed with -s), over every case: none left out."""
     for backend, results in matrix.items():
-        assert set(results) == set(CASES), backend
+        assert set(results) == ({n for n in CASES if n.startswith("example-")} if backend == PREDICT else set(CASES)), backend
         numbers = [d for r in results.values() if not isinstance(r, str) for d in r if not isinstance(d, str)]
         worst = max(numbers, default=float("nan"))
         print(f"Keras on {backend}: {len(results)} cases, largest relative difference from PyTorch {worst:.1e}")
