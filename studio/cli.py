@@ -122,9 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         choices=range(MIN_OPSET, MAX_OPSET + 1),
         metavar="N",
-        help=f"the ONNX opset to write, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET}, the newest ONNX "
-        "Runtime runs; older runtimes and converters such as OpenCV's reader, onnx2torch or x2paddle may need "
-        f"an older one, down to {MIN_OPSET}); --to onnx only",
+        help=f"the ONNX opset to write, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET}, which ONNX Runtime, "
+        f"OpenVINO and onnx2torch read; x2paddle reads up to 15; {MAX_OPSET} writes GELU, Mish, GroupNorm and RMSNorm "
+        "as one operator each); --to onnx only",
     )
     export.set_defaults(run=_cmd_export)
     from studio.cli_verify import add_verify_parser

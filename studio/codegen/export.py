@@ -116,11 +116,11 @@ def keras_weights_path(out: Path) -> Path:
 
 
 def _onnx(project: Project, out: Path, weights: Weights, opset: int | None = None) -> Files:
-    from studio.codegen.onnx_export import DEFAULT_OPSET, onnx_bytes
+    from studio.codegen.onnx_export import onnx_bytes
 
     model = weights.model(generate_pytorch(project), str(out))
     weights.progress.step("converting to ONNX and checking it")
-    return [(out, onnx_bytes(project, model, opset=opset or DEFAULT_OPSET))]
+    return [(out, onnx_bytes(project, model, opset=opset))]  # None: the default opset
 
 
 def _caffe(project: Project, out: Path, weights: Weights) -> Files:

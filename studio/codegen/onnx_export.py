@@ -1,17 +1,31 @@
 """The ONNX export: a checked, self-contained file of the project, at the opset the user chose.
 
-Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 over every example and every
-catalogue layer at every opset offered:
-- Opsets 13 to 28 (`MIN_OPSET`, `MAX_OPSET`): 13 is the oldest that converters (x2paddle,
-  onnx2torch, OpenCV's reader) and older runtimes are still asked to read; 28 is the newest
-  that onnx knows and ONNX Runtime runs. The default (`DEFAULT_OPSET`) is the newest at which
-  ONNX Runtime runs every layer the writer writes, 28. Where an operator changed between them
-  the emitters write the form of the chosen opset (`catalogue.onnx_records`).
+Choices, measured with torch 2.13 / onnx 1.23 / onnxruntime 1.32 / OpenVINO 2026.4 / onnx2torch
+1.5.15 over every example and every catalogue layer at every opset offered
+(`tests/codegen/test_onnx_tools.py`, `benchmarks/onnx_tools.py`):
+- Opsets 13 to 28 (`MIN_OPSET`, `MAX_OPSET`): 13 is the oldest that converters (x2paddle, which
+  reads 7 to 15, onnx2torch, OpenCV's reader) and older runtimes are still asked to read; 28 is
+  the newest that onnx knows and ONNX Runtime runs. Where an operator changed between them the
+  emitters write the form of the chosen opset (`catalogue.onnx_records`).
+- The default (`DEFAULT_OPSET`) is 17, the newest a file can be for the tools that read old
+  opsets only: onnx2torch knows no Reduce* or Split of opset 18, no Reshape of 19, no Conv of 22,
+  and refuses the whole file; ONNX Runtime and OpenVINO run every opset alike. 17 still has
+  LayerNormalization, which runtimes fuse and run as one kernel; below it LayerNorm is written
+  as its arithmetic (`--opset 15` and older for x2paddle). What 17 lacks is written as its
+  arithmetic too (Mish before 18, GELU before 20, GroupNorm before 21, RMSNorm before 23), with
+  the same numbers in ONNX Runtime; `--opset 28` writes them as one operator each.
+- Every node is written in its plainest form (`onnx_forms`): no attribute at its default value,
+  no Reshape `allowzero` where the target has no zero, Reduce* axes an attribute below 18. Where
+  a tool misreads a plain form another is written: ReduceL1 and ReduceLogSumExp as arithmetic
+  below 18 (OpenVINO drops their axes attribute), CumSum's `reverse` 0 (onnx2torch reads none as 1),
+  Clip's open side as an infinite bound (onnx2torch refuses an empty input name).
 - The file is written straight from the graph (`onnx_writer`). Only parameter values an emitter
   cannot write (`Inexpressible`) go through the dynamo exporter (`torch.onnx.export(...,
   dynamo=True)`; the TorchScript one is deprecated and refuses more), which writes opset
-  `TORCH_OPSET` and converts to the opset asked for; where it cannot convert (below 15 as a
-  rule) the export is refused with the layer named.
+  `TORCH_OPSET` and converts to the opset asked for (`MAX_OPSET` where none was asked for: a
+  ceil-mode MaxPool's output size is PyTorch's only from MaxPool-22); its file is then made plain
+  like the writer's. Where it cannot convert (below 15 as a rule) the export is refused with the
+  layer named.
 - One dynamic dimension, `batch`, shared by every input and output; all other sizes are the
   static ones the shape analysis knows. Weights are embedded (no external data), so the
   file alone is the model; protobuf caps such a file at 2 GB.
@@ -28,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError, Namespace
+from studio.codegen.onnx_forms import plain_model
 from studio.codegen.onnx_writer import onnx_model
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue import CATALOGUE
@@ -43,7 +58,7 @@ if TYPE_CHECKING:
 
 MIN_OPSET = 13
 MAX_OPSET = 28  # the newest onnx 1.23 knows and ONNX Runtime 1.32 runs (constraints.txt)
-DEFAULT_OPSET = 28  # the newest at which ONNX Runtime runs every layer (tests/codegen/test_onnx_opsets.py)
+DEFAULT_OPSET = 17  # the newest onnx2torch reads whole (module docstring; tests/codegen/test_onnx_tools.py)
 TORCH_OPSET = 18  # the opset torch.onnx writes before converting
 BATCH = "batch"
 TRACE_BATCH = 2  # torch.export specializes sizes 0 and 1, so the trace uses 2
@@ -82,12 +97,13 @@ def io_names(
 
 
 def onnx_bytes(
-    project: Project, model: torch.nn.Module, opset: int = DEFAULT_OPSET
+    project: Project, model: torch.nn.Module, opset: int | None = None
 ) -> bytes:
     """Export `model` (built from `project`'s generated PyTorch code) as a checked ONNX file.
 
     Inputs and outputs carry the Input/Output node names in project order, axis 0 of each is
-    the dynamic `batch` dimension, and the weights are embedded.
+    the dynamic `batch` dimension, and the weights are embedded. `opset` None is DEFAULT_OPSET
+    (MAX_OPSET where torch.onnx writes the file: module docstring).
 
     Raises:
         CodegenError: the graph has errors, a layer ONNX cannot express (all are listed), an
@@ -107,6 +123,8 @@ def onnx_bytes(
     if unsupported:
         head = f"cannot export {project.name!r} to ONNX: these layers cannot be expressed in it"
         raise CodegenError(head + "\n" + "\n".join(unsupported))
+    asked = opset
+    opset = DEFAULT_OPSET if opset is None else opset
     if opset < MIN_OPSET:
         raise CodegenError(
             f"ONNX opset {opset} is too old: choose {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})"
@@ -122,11 +140,14 @@ def onnx_bytes(
     input_names, output_names = io
     graph_name = Namespace().class_name(project.name)
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
+    traced = ""  # the layer torch.onnx writes the model for, if any
     try:
         proto = onnx_model(project, analysis, state, (input_names, output_names), opset, graph_name, attributes)
     except Inexpressible as err:  # a layer with no direct ONNX form: torch.onnx writes the model
-        proto = _traced(project, analysis, model, opset, (input_names, output_names), str(err))
+        traced, opset = str(err), MAX_OPSET if asked is None else opset
+        proto = _traced(project, analysis, model, opset, (input_names, output_names), traced)
         proto.graph.name = graph_name
+        plain_model(proto)
     try:
         data = proto.SerializeToString()
     except ValueError as err:  # protobuf refuses messages over 2 GB
@@ -136,8 +157,14 @@ def onnx_bytes(
     try:
         onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        because = (
+            f"\n  a layer has no direct ONNX form and torch.onnx wrote the file, wrongly at opset {opset} "
+            f"(choose a newer opset, up to {MAX_OPSET}, or change the layer's parameters):\n  - {traced}"
+            if traced
+            else ""
+        )
         raise CodegenError(
-            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}"
+            f"the ONNX export of {project.name!r} fails onnx.checker: {_first_line(err)}{because}"
         ) from err
     return data
 

@@ -4,7 +4,7 @@ Node names are the layers' names, every layer's output value is named after its 
 of several outputs names them after its ports: `<layer>/out1`, `<layer>/hidden`), weights are initializers named
 `<layer>.<weight>`, and the graph inputs and outputs carry the names the generated PyTorch code
 gives them (`io_names`). Axis 0 of every input and output is the dynamic `batch`; the other
-sizes are those the shape analysis knows. The emitters write every opset from 13 to the newest
+sizes are those the shape analysis knows, and every node is in its plainest form (`onnx_forms`). The emitters write every opset from 13 to the newest
 (`catalogue.onnx_records` holds the forms that changed). A layer whose family has no ONNX
 emitter, or whose parameters its emitter cannot write, raises `Inexpressible` naming it; the
 export then goes through torch.onnx instead (`onnx_export`).
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from studio.codegen.checks import read_ports
 from studio.codegen.names import unique_name
+from studio.codegen.onnx_forms import plain_node
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.catalogue.onnx_records import (
@@ -193,26 +194,11 @@ def _add(
             label = layer if record is operators[-1] else labels.fresh(f"{layer}/{record.op}")
             attrs = {k: v for k, v in record.attrs.items() if v is not None}
             node = helper.make_node(record.op, list(record.inputs), list(record.outputs), name=label, **attrs)
-            nodes.append(_plain(node, opset))
+            nodes.append(plain_node(node, opset))
     used = {name for r in operators for name in r.inputs}
     for name in weights.values():
         if name in used:  # a weight an operator reads as it is stored
             initializers.append(numpy_helper.from_array(np.ascontiguousarray(arrays[name], dtype=_dtype(arrays[name])), name))
-
-
-def _plain(node: onnx.NodeProto, opset: int) -> onnx.NodeProto:
-    """The node without attributes written at the value its operator's schema gives them anyway."""
-    from onnx import defs, helper
-
-    schema = defs.get_schema(node.op_type, opset, "")
-    kept = []
-    for attribute in node.attribute:
-        default = schema.attributes[attribute.name].default_value if attribute.name in schema.attributes else None
-        if default is None or not default.name or helper.get_attribute_value(attribute) != helper.get_attribute_value(default):
-            kept.append(attribute)
-    del node.attribute[:]
-    node.attribute.extend(kept)
-    return node
 
 
 def _weight(record: OnnxWeight, weights: dict[str, str], arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -146,19 +146,31 @@ def _keras(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], lis
 
 
 def _onnxruntime(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    import onnxruntime
+    from studio.codegen.onnx_runtimes import OnnxRunError, load_onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    return lambda inputs: list(session.run(None, dict(zip(names, inputs, strict=True))))
+    return _onnx_runner(load_onnxruntime, path, OnnxRunError)
 
 
 def _openvino(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    import openvino
+    from studio.codegen.onnx_runtimes import OnnxRunError, load_openvino
 
-    # f32, not the bf16 OpenVINO picks by default on CPUs that have it (up to 4e-3 off)
-    compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    return lambda inputs: [np.asarray(compiled(inputs)[out]) for out in compiled.outputs]
+    return _onnx_runner(load_openvino, path, OnnxRunError)  # at the f32 hint: OpenVINO's bf16 default is up to 4e-3 off
+
+
+def _onnx_runner(load: Callable[[Path], Callable], path: Path, failure: type[Exception]) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """The runner `load` makes for `path`, its one-line failures (reading or running) as RuntimeUnavailable."""
+    try:
+        run = load(path)
+    except failure as err:
+        raise RuntimeUnavailable(str(err)) from None
+
+    def checked(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run(inputs)
+        except failure as err:
+            raise RuntimeUnavailable(str(err)) from None
+
+    return checked
 
 
 def _opencv(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:

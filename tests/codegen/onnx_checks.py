@@ -8,8 +8,10 @@ from typing import Any
 import onnx
 import onnxruntime as ort
 import torch
+from onnx import defs, helper
 
 from studio.codegen.onnx_export import io_names, onnx_bytes
+from studio.codegen.onnx_forms import KEPT_AT_DEFAULT
 from studio.codegen.onnx_writer import onnx_model, writable
 from studio.graph.catalogue.base import Inexpressible
 from studio.graph.project import Project
@@ -92,3 +94,22 @@ def direct(project: Project, opset: int = 18) -> bool:
         assert str(err).startswith(f"layer: {layer.type}: "), err  # the layer is named
         return False
     return True
+
+
+SPOKEN_DEFAULTS = {"dilations": 1, "strides": 1, "pads": 0, "output_padding": 0}  # per axis, in the schema's words only
+WINDOWED = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")
+
+
+def default_valued(proto: onnx.ModelProto, opset: int) -> list[str]:
+    """'Op.attribute' for every attribute written at its default: the schema's, or all-ones dilations and the like."""
+    found = []
+    for node in proto.graph.node:
+        schema = defs.get_schema(node.op_type, opset, "")
+        for attribute in node.attribute:
+            default = schema.attributes[attribute.name].default_value
+            value = helper.get_attribute_value(attribute)
+            at_default = bool(default.name) and value == helper.get_attribute_value(default)
+            spoken = node.op_type in WINDOWED and attribute.name in SPOKEN_DEFAULTS and all(v == SPOKEN_DEFAULTS[attribute.name] for v in value)
+            if (at_default or spoken) and (node.op_type, attribute.name) not in KEPT_AT_DEFAULT:
+                found.append(f"{node.op_type}.{attribute.name}")
+    return found

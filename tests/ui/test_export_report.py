@@ -46,7 +46,7 @@ def test_a_file_the_runtime_cannot_run_is_a_message_in_the_report(qtbot, tmp_pat
     qtbot.addWidget(report)
     report.verify()
     assert report.result is None and "Could not verify" in report.outcome.text()
-    assert "ONNX Runtime cannot run broken.onnx" in report.error
+    assert "ONNX Runtime cannot read broken.onnx" in report.error
 
 
 def test_a_keras_export_offers_the_backends(qtbot, tmp_path) -> None:

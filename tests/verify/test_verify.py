@@ -80,14 +80,14 @@ def test_mistakes_are_named(capsys, lenet_exports, tmp_path: Path) -> None:
         ([str(tmp_path / "missing.onnx"), str(LENET)], "no such file"),
         ([str(lenet_exports["script"]), str(LENET)], "a training script"),
         ([str(lenet_exports["onnx"]), str(LENET), "--runtime", "litert"], "LiteRT does not read onnx files"),
-        ([str(lenet_exports["onnx"]), str(LSTM)], "ONNX Runtime cannot run lenet.onnx: [ONNXRuntimeError]"),
+        ([str(lenet_exports["onnx"]), str(LSTM)], "ONNX Runtime failed running lenet.onnx: [ONNXRuntimeError]"),
     ]
     lonely = tmp_path / "lonely.py"
     lonely.write_text(lenet_exports["pytorch"].read_text())
     cases.append(([str(lonely), str(LENET)], "lonely.pt are not beside it"))
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
-    cases.append(([str(broken), str(LENET)], "ONNX Runtime cannot run broken.onnx"))
+    cases.append(([str(broken), str(LENET)], "ONNX Runtime cannot read broken.onnx"))
     for args, message in cases:
         code, _, err = run(capsys, "verify", *args)
         assert code == 2 and message in err, (args, err)

@@ -182,17 +182,15 @@ def _clip_keras(s: keras_records.Site) -> keras_records.Emitted:
 
 
 def clip_onnx(site: OnnxSite, low: float | None, high: float | None) -> list[OnnxRecord]:
-    """ONNX Clip with constant bounds, an open side left out (an empty input name)."""
-    records: list[OnnxRecord] = []
-    names = []
-    for suffix, value in (("min", low), ("max", high)):
-        if value is None:
-            names.append("")
-        else:
-            constant = scalar(site, suffix, value)
-            records.append(constant)
-            names.append(constant.name)
-    return [*records, OnnxNode("Clip", (site.x, *names), (site.output,))]
+    """ONNX Clip with constant bounds, an open side at -inf or inf.
+
+    Left out, an open side would be the float32 limits (ONNX's defaults, which turn an infinite
+    entry finite where PyTorch keeps it), and onnx2torch (1.5) refuses the empty input name that
+    leaves out the min ("Dynamic value of min/max"). The importer reads an infinite bound as open.
+    """
+    low, high = -math.inf if low is None else low, math.inf if high is None else high
+    records = [scalar(site, "min", low), scalar(site, "max", high)]
+    return [*records, OnnxNode("Clip", (site.x, records[0].name, records[1].name), (site.output,))]
 
 
 def _clip_caffe(site: caffe_records.Site) -> list[caffe_records.Layer]:

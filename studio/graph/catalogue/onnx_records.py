@@ -5,7 +5,9 @@ of its weights, the opset) and returns the nodes, constants and reshaped weights
 the layer, ending in a node whose output is `site.output`. No onnx, numpy or torch here: the
 writer (`studio.codegen.onnx_writer`) makes the protobuf. The operators whose form depends on
 the opset (13 to the newest) are written by the helpers at the end, `reduce_records`,
-`split_records`, `pad_records` and `layer_norm_records`, so every family writes them alike.
+`split_records`, `pad_records` and `layer_norm_records`, so every family writes them alike
+(and where a runtime misreads an operator at some opsets, as OpenVINO does ReduceL1's axes
+before 18, the helper writes its arithmetic there).
 """
 
 from __future__ import annotations
@@ -156,12 +158,43 @@ _PAD_MODES = {"constant": None, "reflect": "reflect", "edge": "edge", "wrap": "w
 
 
 def reduce_records(site: OnnxSite, op: str, x: str, axes: tuple[int, ...], out: str, keepdims: bool = True) -> list[OnnxRecord]:
-    """`op` (ReduceMean, ReduceMax, ...) over `axes`: an axes input from opset 18 (ReduceSum: 13), an attribute before."""
+    """`op` (ReduceMean, ReduceMax, ...) over `axes`: an axes input from opset 18 (ReduceSum: 13), an attribute before.
+
+    Below 18, ReduceL1 and ReduceLogSumExp are their arithmetic on ReduceSum: OpenVINO (2026.4)
+    reads their `axes` attribute as none and reduces every axis, batch included, without a word.
+    """
+    if site.opset < 18 and op in _ARITHMETIC_BELOW_18:
+        return _ARITHMETIC_BELOW_18[op](site, x, axes, out, keepdims)
     keep = None if keepdims else 0
     if site.opset >= (13 if op == "ReduceSum" else 18):
         listed = OnnxConstant(site.fresh("axes"), tuple(axes))
         return [listed, OnnxNode(op, (x, listed.name), (out,), {"keepdims": keep})]
     return [OnnxNode(op, (x,), (out,), {"axes": list(axes), "keepdims": keep})]
+
+
+def _l1_records(site: OnnxSite, x: str, axes: tuple[int, ...], out: str, keepdims: bool) -> list[OnnxRecord]:
+    """The sum of |x| over `axes`."""
+    size = site.fresh("abs")
+    return [OnnxNode("Abs", (x,), (size,)), *reduce_records(site, "ReduceSum", size, axes, out, keepdims)]
+
+
+def _log_sum_exp_records(site: OnnxSite, x: str, axes: tuple[int, ...], out: str, keepdims: bool) -> list[OnnxRecord]:
+    """log(sum(exp(x - max))) + max over `axes`: the largest entry taken out first, as PyTorch does, so exp cannot overflow."""
+    peak, shifted, powered, total, logged = (site.fresh(n) for n in ("peak", "shifted", "exp", "sum", "log"))
+    records = [
+        *reduce_records(site, "ReduceMax", x, axes, peak),
+        OnnxNode("Sub", (x, peak), (shifted,)),
+        OnnxNode("Exp", (shifted,), (powered,)),
+        *reduce_records(site, "ReduceSum", powered, axes, total, keepdims),
+        OnnxNode("Log", (total,), (logged,)),
+    ]
+    if not keepdims:  # the peak without the reduced axes, to add to the reduced sum
+        peak = site.fresh("peak_reduced")
+        records += reduce_records(site, "ReduceMax", x, axes, peak, False)
+    return [*records, OnnxNode("Add", (logged, peak), (out,))]
+
+
+_ARITHMETIC_BELOW_18 = {"ReduceL1": _l1_records, "ReduceLogSumExp": _log_sum_exp_records}
 
 
 def split_records(site: OnnxSite, x: str, dim: int, sizes: tuple[int, ...], outs: tuple[str, ...]) -> list[OnnxRecord]:

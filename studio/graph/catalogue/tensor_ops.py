@@ -337,7 +337,7 @@ def _roll_onnx(site: OnnxSite) -> list[OnnxRecord]:
 
 
 def _cumsum_onnx(site: OnnxSite) -> list[OnnxRecord]:
-    attrs = {"exclusive": 1 if site.params["exclusive"] else None, "reverse": 1 if site.params["reverse"] else None}
+    attrs = {"exclusive": 1 if site.params["exclusive"] else None, "reverse": int(site.params["reverse"])}  # 0 too: onnx2torch reads none as 1
     constant = OnnxConstant(site.fresh("axis"), (_axis_of(site.params, site.shape),), shape=())
     return [constant, OnnxNode("CumSum", (site.x, constant.name), (site.output,), attrs)]
 
