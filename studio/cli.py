@@ -21,6 +21,7 @@ EXPORT_TARGETS = (
     "pytorch",
     "keras",
     "onnx",
+    "litert",
     "caffe",
     "script",
 )  # studio.codegen.export.TARGETS, without importing it
@@ -126,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
         f"OpenVINO and onnx2torch read; x2paddle reads up to 15; {MAX_OPSET} writes GELU, Mish, GroupNorm and RMSNorm "
         "as one operator each); --to onnx only",
     )
+    export.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="the static batch of a LiteRT model, 1 to 4096 (default 1: LiteRT runs a model at the batch it was "
+        "converted for); --to litert only",
+    )
     export.set_defaults(run=_cmd_export)
     from studio.cli_verify import add_verify_parser
 
@@ -200,6 +208,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.opset is not None and args.to != "onnx":
         print(f"layer-studio: --opset applies to --to onnx, not --to {args.to}", file=sys.stderr)
         return EXIT_UNREADABLE
+    if args.batch is not None and args.to != "litert":
+        print(f"layer-studio: --batch applies to --to litert, not --to {args.to}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    from studio.codegen.litert import MAX_BATCH
+
+    if args.batch is not None and not 1 <= args.batch <= MAX_BATCH:
+        print(f"layer-studio: --batch {args.batch} is not possible: choose 1 to {MAX_BATCH}", file=sys.stderr)
+        return EXIT_UNREADABLE
     weights = args.weights or trained_weights(project, args.file)
     try:
         with ProgressLine() as progress:  # Ctrl-C stops it anywhere and nothing is left written (exit 130)
@@ -211,6 +227,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 weights=weights,
                 project_path=args.file,
                 opset=args.opset,
+                batch=args.batch,
                 partial=not args.weights,  # the project's own weights may have been outgrown by an edit
                 progress=progress,
             )

@@ -123,6 +123,13 @@ def _onnx(project: Project, out: Path, weights: Weights, opset: int | None = Non
     return [(out, onnx_bytes(project, model, opset=opset))]  # None: the default opset
 
 
+def _litert(project: Project, out: Path, weights: Weights, batch: int | None = None) -> Files:
+    from studio.codegen.litert import DEFAULT_BATCH, litert_bytes
+
+    model = weights.model(generate_pytorch(project), str(out))
+    return [(out, litert_bytes(project, model, batch or DEFAULT_BATCH, weights.progress.step))]
+
+
 def _caffe(project: Project, out: Path, weights: Weights) -> Files:
     """The deploy prototxt, and its weights beside it as NAME.caffemodel."""
     from studio.codegen.caffe import plan_caffe
@@ -206,6 +213,7 @@ EXPORTERS: dict[str, Callable[[Project, Path, Weights], Files]] = {
     "pytorch": _pytorch,
     "keras": _keras,
     "onnx": _onnx,
+    "litert": _litert,
     "caffe": _caffe,
     "script": _script,
 }
@@ -222,6 +230,7 @@ def export_project(
     opset: int | None = None,
     partial: bool = False,
     progress: Progress | None = None,
+    batch: int | None = None,
 ) -> ExportResult:
     """Generate `target` for `project` and write it to `out` (plus weights beside it where it has them).
 
@@ -232,7 +241,8 @@ def export_project(
     With `partial` (the project's own weights, which an edit may have outgrown), the layers the
     weights no longer fit keep the seeded start and a warning names them; otherwise they must fit.
     `progress` hears each step; an exception it raises (a cancel) stops the export with nothing
-    written, and Ctrl-C while the files are written removes those it had created.
+    written, and Ctrl-C while the files are written removes those it had created. `opset` is
+    the ONNX export's, `batch` the LiteRT export's static batch (default 1).
 
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
@@ -247,7 +257,11 @@ def export_project(
     if target == "script":
         progress.step("loading the training data")
         data, warnings, project = _script_data(project, Path(out), project_path)
-    exporter = functools.partial(_onnx, opset=opset) if target == "onnx" else EXPORTERS[target]
+    exporter = EXPORTERS[target]
+    if target == "onnx":
+        exporter = functools.partial(_onnx, opset=opset)
+    elif target == "litert":
+        exporter = functools.partial(_litert, batch=batch)
     numbers = Weights(seed, Path(weights) if weights else None, project, partial, progress=progress)
     progress.step(f"generating the {target} code")
     files = [*data, *exporter(project, Path(out), numbers)]

@@ -60,6 +60,7 @@ EXPORT_FORMATS = {  # target: (menu text, default suffix, file filter)
     "pytorch": ("PyTorch module (.py)…", ".py", "Python files (*.py)"),
     "keras": ("Keras 3 model (.py)…", ".py", "Python files (*.py)"),
     "onnx": ("ONNX model (.onnx)…", ".onnx", "ONNX models (*.onnx)"),
+    "litert": ("LiteRT model (.tflite)…", ".tflite", "LiteRT models (*.tflite)"),
     "caffe": (
         "Caffe net and weights (.prototxt + .caffemodel)…",
         ".prototxt",
