@@ -4,6 +4,11 @@
 `write_keras_weights` runs that source, copies every layer's weights from the PyTorch export's
 state dict (transposed where Keras lays them out differently) and saves a `.weights.h5` file,
 so both exports compute the same function. Keras, torch and numpy are imported lazily.
+
+NOTE: the source computes the same on the torch, JAX and TensorFlow backends. TensorFlow's
+`ops.add` takes an operand of one non-1 axis for an NHWC bias, so convolutions leave their bias
+to a `ChannelBias` layer (HELPERS) that adds it with `+`, and broadcasting adds are `+` in a
+Lambda (docs/architecture.md, "Keras on every backend").
 """
 
 from __future__ import annotations
@@ -46,6 +51,22 @@ from studio.graph.shapes import snapshot_analysis
 KERAS_NAMES = frozenset({"keras", "layers", "ops", "np", "math", "Model", "Input"})
 
 HELPERS: dict[str, str] = {
+    "ChannelBias": '''
+class ChannelBias(layers.Layer):
+    """Adds a learned bias per channel (axis 1), with + rather than Keras' ops.add.
+
+    TensorFlow's ops.add takes a (1, C, 1, ...) operand for an NHWC bias when the
+    width equals C; the convolutions here have no bias of their own for that reason.
+    """
+
+    def build(self, input_shape) -> None:
+        self.bias = self.add_weight(
+            shape=(input_shape[1],), initializer="zeros", name="bias"
+        )
+
+    def call(self, x):
+        return x + ops.reshape(self.bias, (-1,) + (1,) * (len(x.shape) - 2))
+''',
     "SinusoidalEncoding": '''
 class SinusoidalEncoding(layers.Layer):
     """Adds a fixed sin/cos position table (a constant, not saved with the weights)."""

@@ -1,9 +1,13 @@
 """Load Keras on the backend the user chose, or on torch when they chose none.
 
 Keras reads its backend once, at its first import: from `KERAS_BACKEND`, else from `keras.json`
-in `KERAS_HOME` (or `~/.keras`), else tensorflow, which a Layer Studio install does not have.
-On its first import Keras also writes a `keras.json` naming tensorflow, so that file is taken as
-a choice only when the backend it names is installed.
+in `KERAS_HOME` (or `~/.keras`), else tensorflow. On its first import Keras also writes a
+`keras.json` of its own defaults (naming tensorflow, whatever backend it then loads), so a file
+that holds exactly those defaults is Keras's, not the user's: the user chose a backend when they
+set `KERAS_BACKEND`, or wrote or edited `keras.json` (another backend, or any other setting).
+A file naming tensorflow when tensorflow is not installed is no choice either. With no choice
+Keras loads on torch, which every Layer Studio install has; the exported files are the same on
+every backend.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from types import ModuleType
 DEFAULT_BACKEND = "torch"
 BACKEND_PACKAGES = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "numpy": "numpy", "openvino": "openvino"}
 KERAS_DEFAULT = "tensorflow"  # what Keras falls back to, and writes into a new keras.json
+KERAS_WRITES = {"floatx": "float32", "epsilon": 1e-07, "backend": KERAS_DEFAULT, "image_data_format": "channels_last"}
+"""The keras.json Keras writes on its first import (keras/src/backend/config.py, Keras 3)."""
 
 
 class KerasBackendError(Exception):
@@ -44,8 +50,8 @@ def chosen_backend() -> tuple[str, str] | None:
     backend = config.get("backend") if isinstance(config, dict) else None
     if not isinstance(backend, str) or not backend:
         return None
-    if backend == KERAS_DEFAULT and not _installed(KERAS_DEFAULT):
-        return None  # Keras wrote this default itself; it is no choice
+    if config == KERAS_WRITES or (backend == KERAS_DEFAULT and not _installed(KERAS_DEFAULT)):
+        return None  # Keras wrote this file itself, or it names a backend this install lacks as Keras's default
     return backend, str(path)
 
 

@@ -1,10 +1,12 @@
-"""The Keras 3 emitter: every example and every layer Keras can express computes what PyTorch does.
+"""The Keras 3 emitter: what it refuses, names, reads like; a few graphs beyond the one-layer cases.
 
-Each project is generated for PyTorch and Keras; the PyTorch model is built with seeded weights
-(as `layer-studio export` does), its state dict is converted with `write_keras_weights`, and the
-Keras model (on the torch backend the exporter picks) must agree on the same random input in inference
-mode within 1e-4 relative. Layers and parameter values Keras cannot express must be refused with
-a message naming the node. Set UPDATE_GOLDEN=1 to rewrite the golden files.
+Every example and every one-layer case is checked against PyTorch on each backend in
+`test_keras_backends.py`. Here, projects are generated for PyTorch and Keras; the PyTorch model is
+built with seeded weights (as `layer-studio export` does), its state dict is converted with
+`write_keras_weights`, and the Keras model (on the torch backend the exporter picks) must agree on
+the same random input in inference mode within 1e-4 relative. Layers and parameter values Keras
+cannot express must be refused with a message naming the node. Set UPDATE_GOLDEN=1 to rewrite the
+golden files.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -23,12 +24,10 @@ from studio.codegen.keras_backend import load_keras
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph import CATALOGUE, Graph
-from studio.graph.catalogue.base import Unsupported
 from studio.graph.project import Project, load_project
 from tests.codegen.cases import (
     EXAMPLES,
     HOSTILE,
-    IMAGE,
     VARIANTS,
     hostile_project,
     single_layer,
@@ -39,6 +38,7 @@ from tests.codegen.helpers import (
     ruff_executable,
     run_both,
 )
+from tests.codegen.keras_cases import EXPORTABLE, REFUSED, layer_cases, refusal
 
 keras = load_keras()  # as the exporter does: on torch unless the user chose a backend
 
@@ -46,110 +46,15 @@ keras = load_keras()  # as the exporter does: on torch unless the user chose a b
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 GOLDEN = Path(__file__).resolve().parent / "golden_keras"
-EXPORTABLE = sorted(t for t, spec in CATALOGUE.items() if t not in ("Input", "Output") and not isinstance(spec.targets["keras"], Unsupported))
 
 
-# ----- examples -----
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_example_matches_pytorch(path: Path, tmp_path: Path) -> None:
-    assert_keras_parity(load_project(path), tmp_path)
-
-
-# ----- every layer type -----
-KERAS_VARIANTS: list[tuple[str, dict[str, Any], list[tuple[int, ...]] | None]] = [
-    ("Conv2d", {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (1, 2)}, None),
-    ("Conv2d", {"out_channels": 4, "kernel_size": (3, 2), "padding": (1, 2), "dilation": (2, 1)}, None),
-    ("Conv2d", {"out_channels": 4, "kernel_size": 2, "padding": "same", "dilation": 3, "bias": False}, None),
-    ("Conv1d", {"out_channels": 4, "kernel_size": 4, "padding": "same", "groups": 2}, None),
-    ("Conv3d", {"out_channels": 2, "kernel_size": 2, "padding": 1, "stride": (1, 2, 1)}, None),
-    ("ConvTranspose1d", {"out_channels": 4, "kernel_size": 4, "stride": 3, "padding": 2, "output_padding": 1}, None),
-    ("ConvTranspose1d", {"out_channels": 4, "kernel_size": 3, "padding": 2, "dilation": 2}, None),
-    ("ConvTranspose2d", {"out_channels": 4, "kernel_size": (3, 2), "stride": (2, 1), "padding": (0, 1), "bias": False}, None),
-    ("DepthwiseConv2d", {"depth_multiplier": 3, "padding": 1, "dilation": 2}, None),
-    ("SeparableConv2d", {"out_channels": 5, "depth_multiplier": 2, "padding": 2, "stride": 2}, None),
-    ("MaxPool2d", {"kernel_size": 2, "stride": 2, "ceil_mode": True}, None),
-    ("MaxPool2d", {"kernel_size": (3, 2), "stride": (1, 2)}, None),
-    ("MaxPool2d", {"kernel_size": 3, "stride": 1, "padding": 1}, None),
-    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(3, 7, 7)]),
-    ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, [(3, 8, 8)]),  # ResNet's stem: padded with -inf first
-    ("MaxPool1d", {"kernel_size": 4, "stride": 3, "padding": 2}, None),
-    ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, None),
-    ("AvgPool1d", {"kernel_size": 3, "stride": 1}, None),
-    ("AdaptiveAvgPool1d", {"output_size": (3,)}, None),
-    ("AdaptiveMaxPool2d", {"output_size": (3, 5)}, None),
-    ("Upsample", {"scale_factor": (3,)}, [(6, 8)]),
-    ("Upsample", {"scale_factor": (2, 1, 3)}, [(3, 2, 3, 4)]),
-    ("Upsample", {"scale_factor": (2,), "mode": "bilinear"}, None),
-    ("BatchNorm2d", {"affine": False, "eps": 1e-3, "momentum": 0.3}, None),
-    ("BatchNorm3d", {}, None),
-    ("InstanceNorm1d", {"affine": True}, None),
-    ("LayerNorm", {"elementwise_affine": False}, None),
-    ("LayerNorm", {"num_dims": 3}, [IMAGE]),
-    ("GroupNorm", {"num_groups": 4, "affine": True}, None),
-    ("PReLU", {"per_channel": True}, [(16,)]),
-    ("LeakyReLU", {"negative_slope": 0.2}, None),
-    ("ELU", {"alpha": 0.5}, None),
-    ("LogSoftmax", {"dim": 1}, None),
-    ("Softmax", {"dim": -2}, None),
-    ("Subtract", {}, [IMAGE, IMAGE]),
-    ("Multiply", {"num_inputs": 3}, [IMAGE] * 3),
-    ("Concat", {"num_inputs": 2, "dim": 1}, [(3, 8, 2), (5, 8, 2)]),
-    ("LSTM", {"hidden_size": 5, "num_layers": 3, "bias": False, "dropout": 0.3}, None),
-    ("GRU", {"hidden_size": 5, "num_layers": 2, "bidirectional": True}, None),
-    ("LSTM", {"hidden_size": 4, "num_layers": 2, "reverse": True, "dropout": 0.1}, None),
-    ("GRU", {"hidden_size": 4, "bias": False}, None),
-    ("RNN", {"hidden_size": 5, "bidirectional": True, "num_layers": 2}, None),
-    ("MultiheadAttention", {"num_heads": 2}, [(6, 8), (5, 8), (5, 8)]),
-    ("MultiheadAttention", {"num_heads": 2}, [(6, 8)]),
-    ("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16}, None),
-    ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 12, "norm_first": True, "activation": "gelu"}, None),
-]
-
-# Variants of the PyTorch suite that Keras must refuse, and a word its reason contains.
-# Variants Keras cannot express, found by a parameter value (not by position in VARIANTS, which
-# grows), with the words the refusal must use.
-REFUSED = [
-    ("Conv2d", "padding_mode", "reflect", "padding_mode 'reflect'"),
-    ("Conv1d", "padding_mode", "circular", "padding_mode 'circular'"),
-    ("MaxPool2d", "ceil_mode", True, "ceil_mode"),
-    ("MaxPool1d", "dilation", 2, "dilation"),
-    ("AvgPool2d", "count_include_pad", False, "count_include_pad"),
-    ("BatchNorm2d", "track_running_stats", False, "track_running_stats"),
-    ("InstanceNorm2d", "track_running_stats", True, "track_running_stats"),
-    ("MaxPool3d", "dilation", (1, 2, 1), "dilation"),
-    ("LPPool2d", "ceil_mode", True, "ceil_mode"),
-    ("Resize", "mode", "bicubic", "mode 'bicubic'"),
-    ("Resize", "mode", "trilinear", "mode 'trilinear'"),
-    ("Resize", "mode", "linear", "mode 'linear'"),
-]
-
-
-def refusal(layer_type: str, params: dict) -> str | None:
-    """The words Keras's refusal of this variant must use, or None where Keras expresses it."""
-    return next((words for kind, key, value, words in REFUSED if kind == layer_type and params.get(key) == value), None)
-
-
-def keras_cases() -> list[Any]:
-    cases = [pytest.param(t, {}, None, id=t) for t in EXPORTABLE]
-    for i, (layer_type, params, shapes) in enumerate(VARIANTS):
-        if not isinstance(CATALOGUE[layer_type].targets["keras"], Unsupported) and refusal(layer_type, params) is None:
-            cases.append(pytest.param(layer_type, params, shapes, id=f"{layer_type}-{i}"))
-    for i, (layer_type, params, shapes) in enumerate(KERAS_VARIANTS):
-        cases.append(pytest.param(layer_type, params, shapes, id=f"{layer_type}-k{i}"))
-    return cases
-
-
+# ----- every layer type (their parity with PyTorch on every backend: test_keras_backends.py) -----
 def test_every_exportable_layer_type_has_an_emitter_and_the_goal_is_met() -> None:
     layer_types = set(CATALOGUE) - {"Input", "Output"}
     assert {t for t, spec in CATALOGUE.items() if spec.keras is not None} == set(EXPORTABLE)
     share = len(EXPORTABLE) / len(layer_types)
     print(f"Keras exports {len(EXPORTABLE)} of {len(layer_types)} catalogue layer types ({share:.0%})")
     assert share >= 0.8
-
-
-@pytest.mark.parametrize(("layer_type", "params", "shapes"), keras_cases())
-def test_layer_matches_pytorch(layer_type: str, params: dict, shapes: list | None, tmp_path: Path) -> None:
-    assert_keras_parity(single_layer(layer_type, params, shapes), tmp_path)
 
 
 REFUSED_VARIANTS = [(t, p, s) for t, p, s in VARIANTS if refusal(t, p) is not None]
@@ -274,8 +179,8 @@ def test_generated_code_is_ruff_and_black_clean(tmp_path: Path) -> None:
     if ruff is None:
         pytest.skip("ruff is not installed so formatting cannot be checked")
     sources = {p.stem: generate_keras(load_project(p)) for p in EXAMPLES}
-    for i, case in enumerate(keras_cases()):
-        sources[f"layer_{i}"] = generate_keras(single_layer(*case.values))
+    for i, (_, layer_type, params, shapes) in enumerate(layer_cases()):
+        sources[f"layer_{i}"] = generate_keras(single_layer(layer_type, params, shapes))
     sources["hostile"] = generate_keras(hostile_project())
     long = Graph()
     previous = long.add_node("Input", "an input with a long and descriptive name", {"shape": (3, 8, 8)})

@@ -44,6 +44,10 @@ def test_a_fresh_install_exports_keras_on_torch(tmp_path: Path) -> None:
         assert result.returncode == 0, (attempt, result.stderr)
         assert "Traceback" not in result.stderr
     assert json.loads((home / ".keras" / "keras.json").read_text())["backend"] == "tensorflow"
+    with pytest.MonkeyPatch.context() as patch:  # the file Keras wrote is no choice, though tensorflow may be installed
+        patch.delenv("KERAS_BACKEND", raising=False)
+        patch.setenv("KERAS_HOME", str(home / ".keras"))
+        assert chosen_backend() is None
     load_keras()
     model = load_module(tmp_path / "m_keras.py").build_model(str(tmp_path / "m_keras.weights.h5"))
     x = torch.rand(2, 1, 8, 8).numpy()
@@ -88,5 +92,12 @@ def test_the_choice_comes_from_the_environment_then_keras_json(tmp_path: Path, m
     config.write_text(json.dumps({"backend": "tensorflow"}))
     expected = ("tensorflow", str(config)) if importlib.util.find_spec("tensorflow") else None
     assert chosen_backend() == expected
+    written = {"floatx": "float32", "epsilon": 1e-07, "backend": "tensorflow", "image_data_format": "channels_last"}
+    config.write_text(json.dumps(written, indent=4))  # what Keras writes on its first import: Keras's, not the user's
+    assert chosen_backend() is None
+    config.write_text(json.dumps({**written, "floatx": "float16"}))  # the user edited it: their choice
+    assert chosen_backend() == expected
+    config.write_text(json.dumps({**written, "backend": "jax"}))
+    assert chosen_backend() == ("jax", str(config))
     monkeypatch.setenv("KERAS_BACKEND", "numpy")
     assert chosen_backend() == ("numpy", "KERAS_BACKEND")

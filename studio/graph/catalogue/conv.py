@@ -27,8 +27,8 @@ from studio.graph.catalogue.keras_records import (
     Apply,
     Convert,
     Step,
+    biased,
     function,
-    layer,
     named,
     per_axis,
 )
@@ -368,9 +368,9 @@ def _stride_or_dilation(p: dict[str, Any]) -> None:
         raise Inexpressible("stride and dilation: Keras convolutions cannot combine a stride > 1 with a dilation > 1")
 
 
-def _conv_weights(rank: int, bias: bool) -> Convert:
+def _conv_kernel(rank: int) -> Convert:
     axes = (*range(2, rank + 2), 1, 0)  # (O, I, *k) -> (*k, I, O)
-    return lambda t: [t("weight").transpose(*axes), *([t("bias")] if bias else [])]
+    return lambda t: [t("weight").transpose(*axes)]
 
 
 def _conv_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitted]:
@@ -382,10 +382,8 @@ def _conv_keras(rank: int) -> Callable[[keras_records.Site], keras_records.Emitt
         args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
         if p["groups"] != 1:
             args.append(kw("groups", p["groups"]))
-        if not p["bias"]:
-            args.append("use_bias=False")
-        emitted = layer(s, f"Conv{rank}D", *args, CF, convert=_conv_weights(rank, p["bias"]), x=x)
-        return keras_records.Emitted(steps + emitted.steps, emitted.weights)
+        emitted = biased(s, f"Conv{rank}D", *args, kernel=_conv_kernel(rank), bias="bias" if p["bias"] else None, x=x)
+        return keras_records.Emitted(steps + emitted.steps, emitted.weights, emitted.helpers)
 
     return emit
 
@@ -404,11 +402,9 @@ def _transpose_keras(rank: int) -> Callable[[keras_records.Site], keras_records.
         if any(v != 1 for v in p["dilation"]):
             _stride_or_dilation(p)
             args.append(kw("dilation_rate", per_axis(p["dilation"])))
-        if not p["bias"]:
-            args.append("use_bias=False")
         axes = (*range(2, rank + 2), 1, 0)  # (I, O, *k) -> (*k, O, I)
-        convert: Convert = lambda t: [t("weight").transpose(*axes), *([t("bias")] if p["bias"] else [])]
-        emitted = layer(s, f"Conv{rank}DTranspose", *args, CF, convert=convert)
+        kernel: Convert = lambda t: [t("weight").transpose(*axes)]
+        emitted = biased(s, f"Conv{rank}DTranspose", *args, kernel=kernel, bias="bias" if p["bias"] else None)
         if any(p["padding"]):  # PyTorch crops `padding` from both ends of the full output
             full = [int(d or 0) + 2 * q for d, q in zip(s.output[2:], p["padding"])]
             crop = ", ".join(f"{q}:{n - q}" if q else ":" for q, n in zip(p["padding"], full))

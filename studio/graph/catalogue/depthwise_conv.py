@@ -28,7 +28,7 @@ from studio.graph.catalogue.conv import (
     out_channels_param,
     window_params,
 )
-from studio.graph.catalogue.keras_records import CF, Convert, Torch, layer, per_axis
+from studio.graph.catalogue.keras_records import Convert, Torch, biased, per_axis
 from studio.graph.catalogue.literals import literal
 from studio.graph.catalogue.onnx_records import OnnxNode, OnnxRecord, OnnxSite
 from studio.graph.catalogue.pytorch_records import Call, kw, module, options, size
@@ -110,11 +110,9 @@ def _depthwise_keras(s: keras_records.Site) -> keras_records.Emitted:
     args = [literal(per_axis(p["kernel_size"])), *window]
     if p["depth_multiplier"] != 1:
         args.append(kw("depth_multiplier", p["depth_multiplier"]))
-    if not p["bias"]:
-        args.append("use_bias=False")
-    convert: Convert = lambda t: [_depthwise_kernel(t("weight"), c), *([t("bias")] if p["bias"] else [])]
-    emitted = layer(s, "DepthwiseConv2D", *args, CF, convert=convert, x=x)
-    return keras_records.Emitted(steps + emitted.steps, emitted.weights)
+    kernel: Convert = lambda t: [_depthwise_kernel(t("weight"), c)]
+    emitted = biased(s, "DepthwiseConv2D", *args, kernel=kernel, bias="bias" if p["bias"] else None, x=x)
+    return keras_records.Emitted(steps + emitted.steps, emitted.weights, emitted.helpers)
 
 
 def _separable_keras(s: keras_records.Site) -> keras_records.Emitted:
@@ -123,16 +121,12 @@ def _separable_keras(s: keras_records.Site) -> keras_records.Emitted:
     args = [str(p["out_channels"]), literal(per_axis(p["kernel_size"])), *window]
     if p["depth_multiplier"] != 1:
         args.append(kw("depth_multiplier", p["depth_multiplier"]))
-    if not p["bias"]:
-        args.append("use_bias=False")
 
-    def convert(t: Torch) -> list[Any]:
-        depthwise = _depthwise_kernel(t("depthwise.weight"), c)
-        pointwise = t("pointwise.weight").transpose(2, 3, 1, 0)
-        return [depthwise, pointwise, *([t("pointwise.bias")] if p["bias"] else [])]
+    def kernels(t: Torch) -> list[Any]:
+        return [_depthwise_kernel(t("depthwise.weight"), c), t("pointwise.weight").transpose(2, 3, 1, 0)]
 
-    emitted = layer(s, "SeparableConv2D", *args, CF, convert=convert, x=x)
-    return keras_records.Emitted(steps + emitted.steps, emitted.weights)
+    emitted = biased(s, "SeparableConv2D", *args, kernel=kernels, bias="pointwise.bias" if p["bias"] else None, x=x)
+    return keras_records.Emitted(steps + emitted.steps, emitted.weights, emitted.helpers)
 
 
 def _depthwise_caffe(site: caffe_records.Site) -> list[Layer]:

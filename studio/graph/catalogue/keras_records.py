@@ -16,6 +16,7 @@ from studio.graph.catalogue.base import Shape
 from studio.graph.catalogue.pytorch_records import Call, Raw, kw, size
 
 CF = 'data_format="channels_first"'
+BIAS = "ChannelBias"  # the helper layer that adds a convolution's bias per channel (`biased`)
 LAMBDA_BODY = 69  # the longest `lambda t:` body that stays on its own line in black's layout of build_model
 
 
@@ -85,6 +86,24 @@ def layer(s: Site, cls: str, *args: str, convert: Convert | None = None, x: str 
     """The node's single Keras layer `cls(*args, name=...)` applied to its input."""
     step = Step(s.var, Apply(Call(f"layers.{cls}", (*args, named(s.var))), (x or s.x,)))
     return Emitted([step], {s.var: convert} if convert else {})
+
+
+def biased(s: Site, cls: str, *args: str, kernel: Convert, bias: str | None, x: str | None = None) -> Emitted:
+    """A convolution `cls(*args)` without a bias of its own, then, where PyTorch's state holds one (`bias`: its
+    key), a `ChannelBias` layer named `<var>_bias` that adds it per channel.
+
+    NOTE: Keras' convolutions add their bias with `ops.add`, which the TensorFlow backend turns into
+    `tf.nn.bias_add` in NHWC layout whenever the output's last dimension equals the channel count, so
+    a channels-first layer whose width equals its filters would add its bias along the width. The
+    driver's `ChannelBias` helper (`studio.codegen.keras.HELPERS`) adds it with `+` along axis 1, the
+    same on every backend.
+    """
+    conv = Step(s.var, Apply(Call(f"layers.{cls}", (*args, "use_bias=False", CF, named(s.var))), (x or s.x,)))
+    if bias is None:
+        return Emitted([conv], {s.var: kernel})
+    name = s.claim(f"{s.var}_bias")
+    step = Step(s.var, Apply(Call(BIAS, (named(name),)), (s.var,)))
+    return Emitted([conv, step], {s.var: kernel, name: lambda t: [t(bias)]}, (BIAS,))
 
 
 def function(s: Site, body: str, x: str | None = None, name: str | None = None, shape: tuple[int, ...] | None = None) -> Step:

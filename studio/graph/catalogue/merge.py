@@ -245,6 +245,21 @@ def _keras_merge(cls: str, *args: str) -> Callable[[keras_records.Site], keras_r
     return lambda s: keras_records.layer(s, cls, *args, x=f"[{', '.join(_inputs(s))}]")
 
 
+def _keras_add(s: keras_records.Site) -> keras_records.Emitted:
+    """`layers.Add` where the inputs have one shape; where they broadcast, `+` in a Lambda.
+
+    NOTE: Keras' Add merges with `ops.add`, which on TensorFlow treats an operand that squeezes to
+    one axis of the other's channel count or width as a bias (`keras_records.biased`) and may add it
+    along the wrong axis; `+` on the backend's tensors broadcasts as PyTorch does on every backend.
+    """
+    xs = _inputs(s)
+    shapes = [shape for shape, x in zip(s.inputs, s.args) if x is not None]
+    if all(shape == shapes[0] for shape in shapes):
+        return _keras_merge("Add")(s)
+    body = " + ".join(f"t[{i}]" for i in range(len(xs)))
+    return keras_records.Emitted([keras_records.function(s, body, x=f"[{', '.join(xs)}]")])
+
+
 def _keras_divide(s: keras_records.Site) -> keras_records.Emitted:
     a, b = _inputs(s)
     return keras_records.Emitted([keras_records.function(s, "ops.divide(t[0], t[1])", x=f"[{a}, {b}]")])
@@ -324,7 +339,7 @@ SPECS = (
     _merge(
         "Add", "Adds its inputs elementwise, as in a residual connection (broadcasting sizes of 1).",
         "torch.add", "layers.Add", "Add", "Eltwise",
-        (_chain_pytorch("+"), _keras_merge("Add"), _chain_onnx("Add"), _eltwise("SUM")),
+        (_chain_pytorch("+"), _keras_add, _chain_onnx("Add"), _eltwise("SUM")),
     ),
     _merge(
         "Multiply", "Multiplies its inputs elementwise, as in gating and squeeze-and-excitation (broadcasting sizes of 1).",

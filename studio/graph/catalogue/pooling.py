@@ -378,8 +378,21 @@ def _avg_pool_keras(rank: int) -> Callable[[keras_records.Site], keras_records.E
     return emit
 
 
-def _adaptive_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
-    return lambda s: layer(s, cls, literal(per_axis(s.params["output_size"])), CF)
+def _adaptive_keras(cls: str, fixed: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
+    """Keras' adaptive pooling; where every window is the same size, the plain pooling `fixed` with that window.
+
+    NOTE: Keras' TensorFlow backend pools an adaptive layer with windows of two sizes, the larger
+    one past the input when the output size is 1, and dies there (a floating point exception that
+    ends the process); even windows never need it.
+    """
+
+    def emit(s: keras_records.Site) -> keras_records.Emitted:
+        out, sizes = s.params["output_size"], [int(n or 0) for n in s.shape[2:]]
+        if all(n % o == 0 for n, o in zip(sizes, out)):
+            return layer(s, fixed, literal(per_axis(tuple(n // o for n, o in zip(sizes, out)))), CF)
+        return layer(s, cls, literal(per_axis(out)), CF)
+
+    return emit
 
 
 def _global_keras(cls: str) -> Callable[[keras_records.Site], keras_records.Emitted]:
@@ -519,7 +532,7 @@ def _adaptive_pool(kind: str, rank: int, siblings: dict[int, str]) -> LayerSpec:
         count_macs=_adaptive_avg_macs if kind == "avg" else _compares_only,
         onnx=_adaptive_onnx(kind),
         pytorch=_adaptive_pytorch(f"Adaptive{word}Pool{rank}d"),
-        keras=_adaptive_keras(f"Adaptive{keras}Pooling{rank}D"),
+        keras=_adaptive_keras(f"Adaptive{keras}Pooling{rank}D", f"{keras}Pooling{rank}D"),
         targets=targets(f"nn.Adaptive{word}Pool{rank}d", f"layers.Adaptive{keras}Pooling{rank}D", ADAPTIVE_ONNX[kind], NO_ADAPTIVE_CAFFE),
         onnx_patterns=("adaptive_pool_1d",) if (kind, rank) == ("avg", 1) else (),
     )
