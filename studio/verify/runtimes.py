@@ -137,12 +137,12 @@ def _pytorch(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], l
 
 
 def _keras(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    model = _exported_module(path).build_model(str(weights) if weights else None)
+    import os
 
-    def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return _as_list(model(inputs if len(inputs) > 1 else inputs[0], training=False))
+    from studio.codegen.keras_run import call_model, load_model
 
-    return run
+    model = load_model(path, weights, os.environ.get("KERAS_BACKEND", "torch"))  # the parent set it for this process
+    return lambda inputs: call_model(model, inputs)
 
 
 def _onnxruntime(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
