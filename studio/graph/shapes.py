@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from studio.graph.model import (
     NodeRenamed,
     ParamChanged,
 )
+
+CYCLE_NAMES_SHOWN = 20  # a cycle's message lists this many of its layers, then how many more
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class ShapeAnalysis:
     _dirty: set[str] = field(default_factory=set)
     _order: dict[str, float] = field(default_factory=dict)
     _cyclic: set[str] = field(default_factory=set)
+    _cycles: dict[str, set[str]] = field(default_factory=dict)  # each cycle's lead node (first in graph order) -> its nodes
     _structure_dirty: bool = True
     _next_order: int = 0
     _recomputed: set[str] = field(default_factory=set)
@@ -253,8 +257,14 @@ class ShapeAnalysis:
             for node_id in groups[comp]:
                 self._order[node_id] = index
         self._next_order = len(groups)
-        cyclic = {n for group in groups.values() if len(group) > 1 for n in group}
-        cyclic.update(nx.nodes_with_selfloops(g))
+        looped = {members[n] for n in nx.nodes_with_selfloops(g)}
+        tangled = {comp: set(group) for comp, group in groups.items() if len(group) > 1 or comp in looped}
+        self._cycles = {}
+        for node_id in self.graph.nodes:
+            comp = members[node_id]
+            if comp in tangled:
+                self._cycles[node_id] = tangled.pop(comp)
+        cyclic = {n for group in self._cycles.values() for n in group}
         self._dirty |= cyclic | self._cyclic  # on a cycle before or now: the path named may have changed
         self._cyclic = cyclic
         self._structure_dirty = False
@@ -297,7 +307,8 @@ class ShapeAnalysis:
         label = f"{node.type} '{node.name}'"
         ports = spec.input_ports(node.params)
         if node.id in self._cyclic:
-            return NodeResult((None,) * len(ports), None, None, diagnostics=(self._cycle_diagnostic(node, label),))
+            lead = node.id in self._cycles  # a cycle is one problem, pinned to its first node
+            return NodeResult((None,) * len(ports), None, None, diagnostics=(self._cycle_diagnostic(node, label),) if lead else ())
         shapes: list[Shape | None] = []
         dtypes: list[str] = []
         unknown = False
@@ -374,24 +385,37 @@ class ShapeAnalysis:
         return ()
 
     def _cycle_diagnostic(self, node: Node, label: str) -> Diagnostic:
-        cycle = _find_cycle(self.graph, node.id)
-        path = " → ".join(f"'{self.graph.nodes[n].name}'" for n in cycle)
-        return Diagnostic(node.id, "error", f"{label} is part of a cycle ({path})", "a network must flow one way: remove one of these connections")
+        members = self._cycles[node.id]
+        cycle = _find_cycle(self.graph, node.id, members)
+        names = [f"'{self.graph.nodes[n].name}'" for n in cycle]
+        if len(names) > CYCLE_NAMES_SHOWN + 1:
+            names = [*names[:CYCLE_NAMES_SHOWN], f"… {len(cycle) - 1 - CYCLE_NAMES_SHOWN:,} more", names[-1]]
+        message = f"{label} is part of a cycle ({' → '.join(names)})"
+        if len(members) > len(cycle) - 1:
+            message += f", one of {len(members):,} layers tied into cycles here"
+        return Diagnostic(node.id, "error", message, "a network must flow one way: remove one of these connections")
 
     def invalidate(self, node_ids: Iterable[str]) -> None:
         """Mark nodes for recomputation (used after bulk changes made outside the events)."""
         self._dirty.update(node_ids)
 
 
-def _find_cycle(graph: Graph, node_id: str) -> list[str]:
+def _find_cycle(graph: Graph, node_id: str, members: set[str]) -> list[str]:
+    """The shortest cycle through `node_id` within its strongly connected `members`, starting and ending there."""
     g = graph.structure()
-    for succ in g.successors(node_id):
-        if succ == node_id:
-            break
-        try:
-            return [node_id, *nx.shortest_path(g, succ, node_id)]
-        except nx.NetworkXNoPath:
-            continue
+    parent: dict[str, str] = {node_id: node_id}
+    queue = deque([node_id])
+    while queue:
+        current = queue.popleft()
+        for succ in g.successors(current):
+            if succ == node_id:
+                path = [current]
+                while path[-1] != node_id:
+                    path.append(parent[path[-1]])
+                return [*reversed(path), node_id]
+            if succ in members and succ not in parent:
+                parent[succ] = current
+                queue.append(succ)
     return [node_id, node_id]
 
 

@@ -202,7 +202,7 @@ def caffe_state(
             continue
         expected = declared.get(sink.node, {})
         try:
-            for key, value in _assign(sink, found):
+            for key, value in _assign(sink, found, expected):
                 if key not in expected:
                     raise CaffeModelError(
                         f"has {len(found)} blobs, one more than the layer holds"
@@ -218,16 +218,14 @@ def caffe_state(
         except CaffeModelError as err:
             problems.append(f"layer {layer_name!r}: {err}")
     if problems:
-        raise CaffeModelError(
-            "the weights do not fit the net:\n  " + "\n  ".join(problems)
-        )
+        raise CaffeModelError("the weights do not fit the net: " + "; ".join(problems))
     for node_id, tensors in declared.items():
         if "num_batches_tracked" in tensors:
             state.setdefault(node_key(node_id, "num_batches_tracked"), np.zeros((), dtype=np.int64))
     return state, missing
 
 
-def _assign(sink: Sink, found: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+def _assign(sink: Sink, found: list[np.ndarray], expected: dict[str, tuple[int, ...]]) -> list[tuple[str, np.ndarray]]:
     import numpy as np
 
     if sink.kind == "batch_norm":
@@ -251,11 +249,27 @@ def _assign(sink: Sink, found: list[np.ndarray]) -> list[tuple[str, np.ndarray]]
         return [("weight", found[0])]
     weight = found[0]
     if sink.kind == "linear" and sink.transpose:
-        weight = weight.reshape(weight.shape[-2], weight.shape[-1]).T
+        weight = _transposed(weight, expected.get("weight", ()))
     pairs = [("weight", weight)]
     if len(found) > 1:
         pairs.append(("bias", found[1]))
     return pairs
+
+
+def _transposed(weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A transposed InnerProduct's (inputs, outputs) blob as Linear's (outputs, inputs); CaffeModelError if it does not fit."""
+    if len(shape) != 2:
+        raise CaffeModelError("has a weight blob, but its layer takes no (outputs, inputs) weight")
+    outputs, inputs = shape
+    dims = tuple(weight.shape)
+    while len(dims) > 2 and dims[0] == 1:  # legacy 4-D blobs lead with (1, 1)
+        dims = dims[1:]
+    if dims != (inputs, outputs):
+        raise CaffeModelError(
+            f"blob 0 (weight) has shape {tuple(weight.shape)}, a transposed InnerProduct "
+            f"needs ({inputs}, {outputs}) (inputs, outputs)"
+        )
+    return weight.reshape(inputs, outputs).T
 
 
 def declared_shapes(project: Project) -> dict[str, dict[str, tuple[int, ...]]]:

@@ -192,14 +192,24 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
         name = tensor.name or "<unnamed>"
         location = info.get("location", "")
         source = _inside(folder, location, name, path)
-        offset, length = int(info.get("offset", 0) or 0), info.get("length")
         size = (
             math.prod(tensor.dims)
             * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
         )
-        length = size if length in (None, "") else int(length)
+        offset = _byte_field(info, "offset", 0, name, path)
+        length = _byte_field(info, "length", size, name, path)
         file_size = source.stat().st_size
-        if offset < 0 or length != size or offset + length > file_size:
+        if length != size:
+            raise ModelImportError(
+                f"{path}: tensor {name!r} has external data field 'length' {length:,}, "
+                f"but its shape {list(tensor.dims)} needs exactly {size:,} bytes"
+            )
+        if offset > file_size:
+            raise ModelImportError(
+                f"{path}: tensor {name!r} has external data field 'offset' {offset:,}, "
+                f"past the end of {location!r} ({file_size:,} bytes); it must lie within the file"
+            )
+        if offset + length > file_size:
             raise ModelImportError(
                 f"{path}: tensor {name!r} needs bytes {offset:,} to {offset + size:,} of {location!r}, "
                 f"which holds {file_size:,} (a truncated or mismatched data file)"
@@ -209,6 +219,20 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
             tensor.raw_data = file.read(length)
         del tensor.external_data[:]
         tensor.data_location = TensorProto.DEFAULT
+
+
+def _byte_field(info: dict[str, str], key: str, default: int, name: str, path: Path) -> int:
+    """The external data field `key` as a byte count; ModelImportError unless it is a whole number >= 0."""
+    text = info.get(key, "")
+    if text == "":
+        return default
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
+        raise ModelImportError(
+            f"{path}: tensor {name!r} has external data field {key!r} = {text[:40]!r}; "
+            "it must be a whole number of bytes, 0 or more"
+        )
+    return int(value)
 
 
 def _inside(folder: Path, location: str, name: str, path: Path) -> Path:

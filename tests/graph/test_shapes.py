@@ -180,14 +180,13 @@ def test_a_cycle_is_a_diagnostic_naming_it(graph: Graph) -> None:
     assert texts(analysis) == [
         "Input 'x' output is not used: connect it to another layer or an Output",
         "Identity 'a' is part of a cycle ('a' → 'b' → 'back' → 'a')" + hint,
-        "Identity 'b' is part of a cycle ('b' → 'back' → 'a' → 'b')" + hint,
-        "Identity 'back' is part of a cycle ('back' → 'a' → 'b' → 'back')" + hint,
     ]
     by_node = {d.node_id: d for d in analysis.diagnostics()}
-    assert set(by_node) == {a.id, b.id, back.id, inp.id}, "the Output below the cycle gets no cascade"
+    assert set(by_node) == {a.id, inp.id}, "one problem, on the cycle's first node; the Output below gets no cascade"
+    assert analysis.result(b.id).outputs is None and analysis.result(back.id).outputs is None
     assert analysis.result(out.id).outputs is None
     assert analysis.result(out.id).diagnostics == ()
-    assert analysis.summary().errors == 3
+    assert analysis.summary().errors == 1
     assert analysis.results() == fresh(graph).results()
     graph.disconnect(graph.source_of(a.id, "in"))
     graph.connect(inp.id, "out", a.id, "in")
@@ -204,13 +203,11 @@ def test_cycle_messages_in_order(graph: Graph) -> None:
         "The network has no Input layer: add an Input and connect it to the first layer",
         "The network has no Output layer: connect an Output to the tensor the model should return",
         "Identity 'a' is part of a cycle ('a' → 'b' → 'a')" + hint,
-        "Identity 'b' is part of a cycle ('b' → 'a' → 'b')" + hint,
     ]
     graph.rename(b.id, "bee")
-    assert texts(analysis)[2:] == [
-        "Identity 'a' is part of a cycle ('a' → 'bee' → 'a')" + hint,
-        "Identity 'bee' is part of a cycle ('bee' → 'a' → 'bee')" + hint,
-    ]
+    assert texts(analysis)[2:] == ["Identity 'a' is part of a cycle ('a' → 'bee' → 'a')" + hint]
+    graph.rename(a.id, "ay")
+    assert texts(analysis)[2:] == ["Identity 'ay' is part of a cycle ('ay' → 'bee' → 'ay')" + hint]
 
 
 def test_a_self_loop_is_a_cycle_and_removing_it_clears_it(graph: Graph) -> None:
@@ -235,21 +232,22 @@ def test_removing_a_node_of_the_cycle_clears_it(graph: Graph) -> None:
     a, b, c = build(graph, ("Identity", "a", {}), ("Identity", "b", {}), ("Identity", "c", {}))
     graph.connect(c.id, "out", a.id, "in")
     analysis = analyse(graph)
-    assert sum("cycle" in t for t in texts(analysis)) == 3
+    assert sum("cycle" in t for t in texts(analysis)) == 1
     graph.remove_node(b.id)
     assert not any("cycle" in t for t in texts(analysis))
     assert analysis.results() == fresh(graph).results()
 
 
-def test_a_chord_shortens_the_cycle_named_on_every_node(graph: Graph, pair: str) -> None:
+def test_a_chord_shortens_the_cycle_named(graph: Graph, pair: str) -> None:
     a = graph.add_node(pair, "a")
     b, c, d = (graph.add_node("Identity", name) for name in "bcd")
     for x, y in ((a, b), (b, c), (c, d), (d, a)):
         graph.connect(x.id, "out", y.id, "in")
     analysis = analyse(graph)
-    assert "('b' → 'c' → 'd' → 'a' → 'b')" in analysis.result(b.id).diagnostics[0].message
+    assert analysis.result(a.id).diagnostics[0].message.endswith("('a' → 'b' → 'c' → 'd' → 'a')")
+    assert analysis.result(b.id).diagnostics == ()
     graph.connect(c.id, "out", a.id, "extra")
-    assert "('b' → 'c' → 'a' → 'b')" in analysis.result(b.id).diagnostics[0].message
+    assert analysis.result(a.id).diagnostics[0].message.endswith("('a' → 'b' → 'c' → 'a'), one of 4 layers tied into cycles here")
     assert analysis.diagnostics() == fresh(graph).diagnostics()
 
 
