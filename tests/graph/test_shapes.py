@@ -702,3 +702,21 @@ def test_a_folded_batch_reads_as_a_multiple_of_n() -> None:
     assert show((Folded(8), 16, 64)) == "(N×8, 16, 64)"
     assert show((SHARED, 1, 768)) == "(1, 1, 768)"
     assert show((None, 3)) == "(N, 3)"
+
+
+def test_each_cycle_is_one_diagnostic_listing_at_most_20_layers(graph: Graph) -> None:
+    rings = [[graph.add_node("Identity", f"r{r}_{i}") for i in range(size)] for r, size in enumerate((30, 3))]
+    for ring in rings:
+        for a, b in zip(ring, ring[1:] + ring[:1]):
+            graph.connect(a.id, "out", b.id, "in")
+    analysis = analyse(graph)
+    cycles = [d for d in analysis.diagnostics() if "cycle" in d.message]
+    assert [d.node_id for d in cycles] == [rings[0][0].id, rings[1][0].id]
+    long, short = (d.message for d in cycles)
+    assert long.endswith("'r0_18' → 'r0_19' → … 10 more → 'r0_0')") and "'r0_20'" not in long
+    assert short.endswith("('r1_0' → 'r1_1' → 'r1_2' → 'r1_0')")
+    graph.rename(rings[1][2].id, "last")
+    assert analysis.result(rings[1][0].id).diagnostics[0].message.endswith("('r1_0' → 'r1_1' → 'last' → 'r1_0')")
+    graph.disconnect(graph.source_of(rings[0][5].id, "in"))
+    assert [d.node_id for d in analysis.diagnostics() if "cycle" in d.message] == [rings[1][0].id]
+    assert analysis.diagnostics() == fresh(graph).diagnostics()
