@@ -38,6 +38,7 @@ from studio.ui.recovery import (
     dismiss,
     recover,
     scan_recovery,
+    set_aside,
     settings,
     waiting_weights,
 )
@@ -431,8 +432,8 @@ class FileController(QObject):
             try:
                 project = recover(item)
             except ProjectFileError as err:
-                self.show_error("Cannot recover project", str(err))
-                dismiss(item)
+                kept = next((str(p) for p in set_aside(item) if ".lstudio" + DAMAGED in p.name), "")
+                self.show_error("Cannot recover project", f"{err}\n\nThe copy was set aside, not deleted: {kept}" if kept else str(err))
                 continue
             self._replace(project, item.original, waiting_weights(item, project))
             self.document.undo_stack.resetClean()  # recovered work is unsaved until saved

@@ -168,6 +168,11 @@ def read_record(record: Path) -> tuple[Path | None, float]:
     return (Path(original) if original else None), float(saved_at)
 
 
+def set_aside(item: Recoverable) -> list[Path]:
+    """Keep a recovery copy that cannot be opened under a `DAMAGED` name, with its record; the new names."""
+    return _set_aside(item.copy.with_suffix(".json"), item.copy)
+
+
 def _set_aside(record: Path, copy: Path) -> list[Path]:
     """Rename a damaged record and its copy and waiting weights with `DAMAGED` added; the new names of those moved."""
     moved = []

@@ -81,3 +81,17 @@ def test_setting_aside_never_overwrites_an_earlier_damaged_record(window) -> Non
     folder = recovery_dir()
     assert (folder / f"999999-1.json{DAMAGED}").read_bytes() == DAMAGED_RECORDS["huge time"]
     assert (folder / f"999999-1.json{DAMAGED}2").read_bytes() == DAMAGED_RECORDS["a list"]
+
+
+def test_a_copy_that_cannot_be_opened_is_set_aside_not_deleted(window) -> None:
+    leave_copy("999999-1", json.dumps({"original": None, "saved_at": 1.7e9}).encode())
+    copy = recovery_dir() / "999999-1.lstudio"
+    copy.write_text('{"format": 2, "graph": 7}', encoding="utf-8")
+    errors = []
+    window.files.ask_recover = lambda item: True
+    window.files.show_error = lambda title, message: errors.append(message)
+    assert window.files.offer_recovery() is False
+    kept = recovery_dir() / f"999999-1.lstudio{DAMAGED}"
+    assert kept.read_text(encoding="utf-8") == '{"format": 2, "graph": 7}'
+    assert len(errors) == 1 and str(kept) in errors[0]
+    assert find_recoverable() == []
