@@ -30,7 +30,7 @@ from studio.codegen.contexts import Uses
 from studio.codegen.keras_backend import load_keras
 from studio.codegen.keras_blocks import Applied, BlockFunctions, layer_names
 from studio.codegen.layout import LINE, TAB, assign, fit, float_list
-from studio.codegen.names import RESERVED, CodegenError, Namespace
+from studio.codegen.names import RESERVED, CodegenError, Namespace, template_names
 from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.catalogue.core import standardized_axis
@@ -47,8 +47,6 @@ from studio.graph.catalogue.pytorch_records import Call
 from studio.graph.model import Edge
 from studio.graph.project import Project
 from studio.graph.shapes import snapshot_analysis
-
-KERAS_NAMES = frozenset({"keras", "layers", "ops", "np", "math", "Model", "Input"})
 
 HELPERS: dict[str, str] = {
     "ChannelBias": '''
@@ -169,6 +167,17 @@ class LocalResponseNorm(layers.Layer):
         return {**super().get_config(), **settings}
 ''',
 }
+
+IMPORTS = "import math\n\nimport keras\nimport numpy as np\nfrom keras import layers, ops"
+FRAME = '''
+def build_model(weights: str | None = None) -> keras.Model:
+    model = keras.Model(inputs=None, outputs=None, name="")
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+'''
+# Every name the file's fixed text uses, and build_model's own locals (the layers' variables join them).
+KERAS_NAMES = template_names("\n\n".join([IMPORTS, *HELPERS.values(), FRAME]), hosts={"build_model"})
 
 
 def apply_lines(indent: str, target: str, expr: Expr) -> list[str]:

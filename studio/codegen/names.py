@@ -10,7 +10,9 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import symtable
 import unicodedata
+from collections.abc import Iterable
 
 
 class CodegenError(Exception):
@@ -48,6 +50,24 @@ MODULE_ATTRIBUTES = frozenset(
 RESERVED = frozenset(
     set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | FILE_NAMES | MODULE_ATTRIBUTES
 )
+
+
+def template_names(source: str, hosts: Iterable[str] = ()) -> frozenset[str]:
+    """Every global the fixed text of a generated file binds or reads, and every name of its functions in `hosts`.
+
+    Generated identifiers must avoid these: a global of the same name would replace the file's own,
+    and a local in a host function (whose scope generated locals join) would shadow what it reads.
+    """
+    module = symtable.symtable(source, "<template>", "exec")
+    found = set(module.get_identifiers())
+    hosts = frozenset(hosts)
+    pending = list(module.get_children())
+    while pending:
+        table = pending.pop()
+        every = table.get_type() == "function" and table.get_name() in hosts
+        found |= {s.get_name() for s in table.get_symbols() if every or s.is_global() or s.is_declared_global()}
+        pending += table.get_children()
+    return frozenset(found)
 
 
 def _ascii_words(text: str) -> list[str]:

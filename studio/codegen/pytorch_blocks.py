@@ -80,9 +80,10 @@ def instance_forward(attr: str, args: tuple[str, ...], runs: int, several: bool,
 class BlockClasses:
     """The classes of every block a network uses, inner blocks first, and how each context's instance is built."""
 
-    def __init__(self, uses: Uses, taken: frozenset[str]) -> None:
+    def __init__(self, uses: Uses, taken: frozenset[str], reserved: frozenset[str] = RESERVED | HELPER_NAMES) -> None:
         self.uses = uses
-        self.class_names = Namespace(RESERVED | HELPER_NAMES | taken)
+        self.reserved = reserved  # the file's: every name its fixed text uses
+        self.class_names = Namespace(reserved | taken)
         self.plans: list[Plan] = []
         self.by_name: dict[str, Plan] = {}
         self.of: dict[int, Plan] = {}  # id(context) -> the class it is built from
@@ -95,12 +96,12 @@ class BlockClasses:
 
     # ----- planning -----
     def _plan(self, block: Block) -> None:
-        names = Namespace(RESERVED | HELPER_NAMES)
+        names = Namespace(self.reserved)
         members = {n: names.identifier(node.name) for n, node in block.graph.nodes.items() if node.type != "Output"}
         self.flags[block.name] = {e.name: names.identifier(e.name) for e in block.exposed if e.switches}
         self.loops[block.name] = names.identifier("run")
         self.members[block.name] = members
-        reserved = RESERVED | HELPER_NAMES | frozenset(self.by_name)
+        reserved = self.reserved | frozenset(self.by_name)
         params = param_names(block, Namespace(reserved), members)
         self.params[block.name] = params
 

@@ -24,8 +24,12 @@ def layer_lines(text: str, name: str, layer_type: str, block: str | None = None)
     section = block_section(lines, block)
     if section is None:
         return []
-    ident = Namespace(RESERVED).identifier(name)
-    assigns = re.compile(rf"^\s*(self\.)?{re.escape(ident)}(, _)? = ")
+    # The emitters load with the code preview, not at the editor's start.
+    from studio.codegen.keras import KERAS_NAMES
+    from studio.codegen.pytorch import model_reserved
+
+    idents = sorted({Namespace(reserved).identifier(name) for reserved in (model_reserved(), RESERVED | KERAS_NAMES)})
+    assigns = re.compile(rf"^\s*(self\.)?({'|'.join(map(re.escape, idents))})(, _)? = ")
     found: list[int] = []
     for start in range(*section):
         if assigns.match(lines[start]):

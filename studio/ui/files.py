@@ -32,11 +32,13 @@ from studio.ui.document import Document
 from studio.ui.gallery import EXAMPLES_DIR, ExampleGallery
 from studio.ui.progress import QUICK_MS, Cancellation, run_cancellable
 from studio.ui.recovery import (
+    DAMAGED,
     Autosaver,
     Recoverable,
     dismiss,
-    find_recoverable,
     recover,
+    scan_recovery,
+    set_aside,
     settings,
     waiting_weights,
 )
@@ -415,16 +417,23 @@ class FileController(QObject):
             self.autosaver.save(self.document.project, self.document.path)
 
     def offer_recovery(self) -> bool:
-        """Offer back a project an editor crash left unsaved; True when one was recovered."""
-        for item in find_recoverable():
+        """Offer back a project an editor crash left unsaved; True when one was recovered.
+
+        A damaged recovery record is set aside (renamed, not deleted), and the status bar says where.
+        """
+        scan = scan_recovery()
+        if scan.set_aside:
+            records = ", ".join(str(p) for p in scan.set_aside if ".json" + DAMAGED in p.name)
+            self.window.statusBar().showMessage(f"A damaged recovery record was set aside (renamed, not deleted): {records}", 15000)
+        for item in scan.recoverable:
             if not self.ask_recover(item):
                 dismiss(item)
                 continue
             try:
                 project = recover(item)
             except ProjectFileError as err:
-                self.show_error("Cannot recover project", str(err))
-                dismiss(item)
+                kept = next((str(p) for p in set_aside(item) if ".lstudio" + DAMAGED in p.name), "")
+                self.show_error("Cannot recover project", f"{err}\n\nThe copy was set aside, not deleted: {kept}" if kept else str(err))
                 continue
             self._replace(project, item.original, waiting_weights(item, project))
             self.document.undo_stack.resetClean()  # recovered work is unsaved until saved

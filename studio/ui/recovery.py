@@ -4,12 +4,15 @@ Each open window autosaves its unsaved project to `<home>/recovery/<pid>-<n>.lst
 JSON record beside it (the project's own path and the time) and holds a `QLockFile` on it while it
 runs; the weights of a model imported but not yet saved wait beside them as `<pid>-<n>.weights.npz`
 (the project's `training.weights` points there until it is saved). A clean close removes them all. A copy whose lock can be taken was left by an editor that
-crashed (Qt recognises a lock whose process is gone) and is offered back at start.
+crashed (Qt recognises a lock whose process is gone) and is offered back at start. A record that
+cannot be read (damaged fields, not JSON) is set aside with its copy: both renamed with `.damaged`
+added, never deleted, so the editor starts and the work can still be looked at.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from studio.graph.project import Project, ProjectFileError, dumps_project, load_
 HOME_ENV = (
     "LAYER_STUDIO_HOME"  # overrides the settings folder (tests, portable installs)
 )
+DAMAGED = ".damaged"  # added to the names of a recovery record that cannot be read, and of its copy
 _serial = count(1)
 
 
@@ -104,23 +108,88 @@ class Autosaver:
             self._lock = None
 
 
-def find_recoverable() -> list[Recoverable]:
-    """Recovery copies whose editor process is no longer running, newest first."""
-    found = []
+class DamagedRecord(ValueError):
+    """A recovery record whose content is not what an autosave writes."""
+
+
+@dataclass(frozen=True)
+class RecoveryScan:
+    """What the recovery folder holds: copies to offer back, and damaged records just set aside (their new names)."""
+
+    recoverable: list[Recoverable]
+    set_aside: list[Path]
+
+
+def scan_recovery() -> RecoveryScan:
+    """Recovery copies whose editor process is no longer running, newest first; damaged records are set aside."""
+    found: list[Recoverable] = []
+    aside: list[Path] = []
     folder = recovery_dir()
     if not folder.is_dir():
-        return []
+        return RecoveryScan([], [])
     for record in folder.glob("*.json"):
         copy = record.with_suffix(".lstudio")
         try:
-            meta = json.loads(record.read_text(encoding="utf-8"))
-            saved_at = float(meta["saved_at"])
-            original = Path(meta["original"]) if meta.get("original") else None
-        except (OSError, ValueError, KeyError, TypeError):
+            original, saved_at = read_record(record)
+        except OSError:
+            continue
+        except DamagedRecord:
+            if not copy.is_file() or _abandoned(copy):
+                aside += _set_aside(record, copy)
             continue
         if copy.is_file() and _abandoned(copy):
             found.append(Recoverable(copy, original, saved_at))
-    return sorted(found, key=lambda r: r.saved_at, reverse=True)
+    return RecoveryScan(sorted(found, key=lambda r: r.saved_at, reverse=True), aside)
+
+
+def find_recoverable() -> list[Recoverable]:
+    """Recovery copies whose editor process is no longer running, newest first (`scan_recovery`)."""
+    return scan_recovery().recoverable
+
+
+def read_record(record: Path) -> tuple[Path | None, float]:
+    """The original path and autosave time a recovery record holds; DamagedRecord says what is wrong with it."""
+    text = record.read_bytes()
+    try:
+        meta = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise DamagedRecord(f"{record.name} is not JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise DamagedRecord(f"{record.name} holds {type(meta).__name__}, not an object")
+    saved_at, original = meta.get("saved_at"), meta.get("original")
+    if isinstance(saved_at, bool) or not isinstance(saved_at, (int, float)) or not math.isfinite(saved_at):
+        raise DamagedRecord(f"{record.name}: saved_at is {saved_at!r}, not a time")
+    try:
+        time.localtime(saved_at)
+    except (OverflowError, OSError, ValueError):
+        raise DamagedRecord(f"{record.name}: saved_at {saved_at!r} is not a time this system can show") from None
+    if original is not None and (not isinstance(original, str) or not original or "\0" in original):
+        raise DamagedRecord(f"{record.name}: original is {original!r}, not a path")
+    return (Path(original) if original else None), float(saved_at)
+
+
+def set_aside(item: Recoverable) -> list[Path]:
+    """Keep a recovery copy that cannot be opened under a `DAMAGED` name, with its record; the new names."""
+    return _set_aside(item.copy.with_suffix(".json"), item.copy)
+
+
+def _set_aside(record: Path, copy: Path) -> list[Path]:
+    """Rename a damaged record and its copy and waiting weights with `DAMAGED` added; the new names of those moved."""
+    moved = []
+    for path in (record, copy, _weights_of(copy)):
+        if not path.is_file():
+            continue
+        target = path.with_name(path.name + DAMAGED)
+        k = 2
+        while target.exists():
+            target = path.with_name(f"{path.name}{DAMAGED}{k}")
+            k += 1
+        try:
+            path.rename(target)
+        except OSError:
+            continue
+        moved.append(target)
+    return moved
 
 
 def recover(item: Recoverable) -> Project:
