@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import os
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError
 from studio.codegen.onnx_export import io_names
+from studio.codegen.quiet import quiet_loggers
 from studio.graph.flatten import flat_project
 from studio.graph.model import Node
 from studio.graph.project import Project
@@ -258,17 +257,10 @@ def _quiet_converter() -> Iterator[None]:
     key = "LITERT_TORCH_SHOW_PROGRESS"
     before = os.environ.get(key)
     os.environ[key] = "0"
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]  # notes on optional kernels, deprecations
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_loggers("torchao", "torch.utils._pytree"):  # notes on optional kernels, deprecations
             yield
     finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
         if before is None:
             os.environ.pop(key, None)
         else:

@@ -35,8 +35,6 @@ Torch and onnx are imported inside the functions (the editor opens without them)
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -45,6 +43,7 @@ from studio.codegen.names import CodegenError, Namespace
 from studio.codegen.onnx_forms import plain_model
 from studio.codegen.onnx_writer import onnx_model
 from studio.codegen.pytorch import module_names
+from studio.codegen.quiet import quiet_loggers
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Inexpressible, Unsupported
 from studio.graph.flatten import flat_project
@@ -327,17 +326,8 @@ def _example_inputs(
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the exporter's deprecation warnings, its notes on optional packages (torchvision) and on opset conversion."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]  # onnxscript: a failed opset conversion
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+    with quiet_loggers("torch.onnx", "onnxscript"):  # onnxscript: a failed opset conversion
+        yield
 
 
 def _first_line(err: BaseException) -> str:
