@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.interop.common import ModelImportError
+from studio.interop.onnx_sparse import dense_bytes, densify, sparse_tensors
 
 if TYPE_CHECKING:
     import onnx
@@ -69,6 +70,7 @@ def read_model(path: Path) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: holds no graph, so it is not an ONNX model")
     vet(model, path)
     _load_external(model, path)
+    densify(model, path)
     if model.functions:
         try:
             model = onnx.inliner.inline_local_functions(model)
@@ -113,6 +115,10 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
         for attr in node.attribute:
             if attr.HasField("t"):
                 total += _check_tensor(attr.t, path)
+    for sparse in sparse_tensors(model):
+        _check_tensor(sparse.values, path)
+        _check_tensor(sparse.indices, path)
+        total += dense_bytes(sparse, path)
     if total > MAX_TOTAL_BYTES:
         raise ModelImportError(
             f"{path}: declares {total:,} bytes of weights, more than an import takes"
@@ -184,6 +190,7 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
     tensors = [
         *model.graph.initializer,
         *(a.t for n in model.graph.node for a in n.attribute if a.HasField("t")),
+        *(t for sparse in sparse_tensors(model) for t in (sparse.values, sparse.indices)),
     ]
     for tensor in tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
