@@ -7,6 +7,7 @@ as one straight line, and branches and skip connections sit above or below it, n
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -138,10 +139,31 @@ def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: di
     total = 0
     for members in columns.values():
         pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in g.successors(a) if b in place)
-        for (a1, b1), (a2, b2) in itertools.combinations(pairs, 2):
-            if a1 != a2 and b1 != b2 and (a1 < a2) != (b1 < b2):
-                total += 1
+        total += _inversions([b for _, b in pairs])  # sorted by source, then end: two wires cross where their ends come the other way
     return total
+
+
+def _inversions(values: list[float]) -> int:
+    """How many pairs i < j have values[i] > values[j] (a merge sort, O(n log n))."""
+    count = 0
+    runs = [[v] for v in values]
+    while len(runs) > 1:
+        merged = []
+        for left, right in itertools.zip_longest(runs[::2], runs[1::2], fillvalue=[]):
+            out, i, j = [], 0, 0
+            while i < len(left) and j < len(right):
+                if right[j] < left[i]:
+                    out.append(right[j])
+                    count += len(left) - i
+                    j += 1
+                else:
+                    out.append(left[i])
+                    i += 1
+            out += left[i:]
+            out += right[j:]
+            merged.append(out)
+        runs = merged
+    return count
 
 
 def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]]) -> dict[Hashable, int]:
@@ -199,27 +221,52 @@ def fit_in_order(wanted: list[int], gaps: list[int], weights: list[float]) -> li
 
     Isotonic regression: with `start` the room the nodes before take, the free offsets
     `slot - start` must not decrease; pooling adjacent violators, each pool sits at its
-    weighted median.
+    weighted median (`_Pool`, the smaller pool poured into the larger).
     """
     starts = list(itertools.accumulate([0, *gaps]))
-    pools: list[tuple[list[tuple[int, float]], int]] = []
+    pools: list[_Pool] = []
     for target, start, w in zip(wanted, starts, weights, strict=True):
-        members = [(target - start, w)]
-        value = target - start
-        while pools and pools[-1][1] > value:
-            members = pools.pop()[0] + members
-            value = _weighted_median(members)
-        pools.append((members, value))
-    offsets = [value for members, value in pools for _ in members]
+        pool = _Pool(target - start, w)
+        while pools and pools[-1].median() > pool.median():
+            pool = pools.pop().merged(pool)
+        pools.append(pool)
+    offsets = [pool.median() for pool in pools for _ in range(pool.size)]
     return [o + s for o, s in zip(offsets, starts, strict=True)]
 
 
-def _weighted_median(members: list[tuple[int, float]]) -> int:
-    ordered = sorted(members)
-    half = sum(w for _, w in ordered) / 2
-    total = 0.0
-    for value, w in ordered:
-        total += w
-        if total >= half:
-            return value
-    return ordered[-1][0]
+class _Pool:
+    """Weighted values whose weighted median (the least value with at least half the weight at or below it) is kept in two heaps."""
+
+    def __init__(self, value: int, weight: float) -> None:
+        self.low: list[tuple[int, float]] = [(-value, weight)]  # a max-heap: the values up to the median
+        self.high: list[tuple[int, float]] = []  # a min-heap: the values above it
+        self.low_weight, self.total, self.size = weight, weight, 1
+
+    def median(self) -> int:
+        return -self.low[0][0]
+
+    def merged(self, other: _Pool) -> _Pool:
+        big, small = (self, other) if self.size >= other.size else (other, self)
+        for negated, w in small.low:
+            big._add(-negated, w)
+        for value, w in small.high:
+            big._add(value, w)
+        return big
+
+    def _add(self, value: int, weight: float) -> None:
+        self.size += 1
+        self.total += weight
+        if value <= self.median():
+            heapq.heappush(self.low, (-value, weight))
+            self.low_weight += weight
+        else:
+            heapq.heappush(self.high, (value, weight))
+        half = self.total / 2
+        while self.low_weight - self.low[0][1] >= half:  # the median's own weight is not needed to reach half
+            negated, w = heapq.heappop(self.low)
+            self.low_weight -= w
+            heapq.heappush(self.high, (-negated, w))
+        while self.low_weight < half:
+            value, w = heapq.heappop(self.high)
+            self.low_weight += w
+            heapq.heappush(self.low, (-value, w))

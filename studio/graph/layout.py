@@ -13,6 +13,8 @@ free lane beside them (`studio.graph.wires`).
 
 from __future__ import annotations
 
+import bisect
+import collections
 import itertools
 import math
 from collections.abc import Hashable
@@ -86,7 +88,7 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
     layers = Layers(g, depth, main_chain(g, depth), offsets)
     starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
-    band_of = [sum(1 for start in starts[1:] if start <= col) for col in range(count)]
+    band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
     add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
     for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
         layers.columns.setdefault(depth[node_id], []).append(node_id)
@@ -168,18 +170,56 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
             starting[b + 1] -= 1
     crossing = list(itertools.accumulate(starting))
     cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
-    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
-    last = [0] * (columns + 1)  # and where the last of them starts
-    for end in range(1, columns + 1):
-        for start in range(max(0, end - limit), end):
-            total = cost[start] + cut[start] + (limit - end + start) ** 2
-            if total < cost[end]:
-                cost[end], last[end] = total, start
+    last = _cheapest_cuts(columns, limit, cut)
     starts, end = [], columns
     while end > 0:
         end = last[end]
         starts.append(end)
     return starts[::-1]
+
+
+def _cheapest_cuts(columns: int, limit: int, cut: list[float]) -> list[int]:
+    """For each end column, where the last band of the cheapest bands ending there starts (`band_starts`'s dynamic programme).
+
+    A band's cost, `(limit - width) ** 2` for widths up to `limit`, is convex in its width, so
+    a later start that beats an earlier one for some end beats it for every later end: a
+    queue of candidate starts, each with the first end it wins from (found by bisection),
+    gives each end its best start in O(columns log columns), the earliest start on a tie.
+    """
+    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
+    last = [0] * (columns + 1)  # and where the last of them starts
+
+    def total(start: int, end: int) -> float:
+        width = end - start
+        return cost[start] + cut[start] + (limit - width) ** 2 if width <= limit else math.inf
+
+    def beats(later: int, earlier: int, end: int) -> bool:
+        old = total(earlier, end)
+        return old == math.inf or total(later, end) < old
+
+    queue: collections.deque[list[int]] = collections.deque([[0, 1]])  # [start, first end it is best for]
+    for end in range(1, columns + 1):
+        while len(queue) > 1 and queue[1][1] <= end:
+            queue.popleft()
+        last[end] = queue[0][0]
+        cost[end] = total(last[end], end)
+        if end == columns:
+            break
+        while queue and beats(end, queue[-1][0], max(queue[-1][1], end + 1)):
+            queue.pop()
+        if not queue:
+            queue.append([end, end + 1])
+            continue
+        low, high = max(queue[-1][1], end + 1), columns + 1
+        while low < high:
+            middle = (low + high) // 2
+            if beats(end, queue[-1][0], middle):
+                high = middle
+            else:
+                low = middle + 1
+        if low <= columns:
+            queue.append([end, low])
+    return last
 
 
 def _band_rows(heights: list[int], per_band: int) -> list[int]:
