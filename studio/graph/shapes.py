@@ -246,6 +246,15 @@ class ShapeAnalysis:
         return True
 
     def _restructure(self) -> None:
+        order = _topological_order(self.graph)
+        if order is not None:  # no cycle: each node its own component, and no condensed graph to build
+            self._order = {node_id: index for index, node_id in enumerate(order)}
+            self._next_order = len(order)
+            self._cycles = {}
+            self._dirty |= self._cyclic
+            self._cyclic = set()
+            self._structure_dirty = False
+            return
         g = self.graph.structure()
         condensed = nx.condensation(g)
         members = condensed.graph["mapping"]
@@ -398,6 +407,23 @@ class ShapeAnalysis:
     def invalidate(self, node_ids: Iterable[str]) -> None:
         """Mark nodes for recomputation (used after bulk changes made outside the events)."""
         self._dirty.update(node_ids)
+
+
+def _topological_order(graph: Graph) -> list[str] | None:
+    """The nodes in topological order, generation by generation, each in graph order; None when the graph has a cycle."""
+    waiting = {node_id: len({e.src for e in graph.in_edges(node_id)}) for node_id in graph.nodes}
+    generation = [node_id for node_id, count in waiting.items() if count == 0]
+    order: list[str] = []
+    while generation:
+        order += generation
+        following = []
+        for node_id in generation:
+            for succ in dict.fromkeys(e.dst for e in graph.out_edges(node_id)):
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    following.append(succ)
+        generation = following
+    return order if len(order) == len(waiting) else None
 
 
 def _find_cycle(graph: Graph, node_id: str, members: set[str]) -> list[str]:
