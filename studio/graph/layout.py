@@ -247,13 +247,28 @@ def aspect_columns(sizes: list[int], spans: list[tuple[int, int]], aspect: float
     """Columns per band that bring the layout's width / height closest to `aspect`, bands evened out."""
     columns = len(sizes)
 
-    def misfit(per_band: int) -> float:
-        rows = _estimated_rows(sizes, spans, per_band)
-        height = sum(rows) * pitch + (len(rows) - 1) * BAND_GAP
-        return abs(math.log(min(per_band, columns) * COLUMN_WIDTH / height / aspect))
+    def ratio(per_band: int, rows: int) -> float:
+        height = rows * pitch + (-(-columns // per_band) - 1) * BAND_GAP
+        return math.log(min(per_band, columns) * COLUMN_WIDTH / height / aspect)
 
-    candidates = sorted({-(-columns // bands) for bands in range(1, max(columns, 1) + 1)})
-    return min(candidates, key=misfit) if columns else 1
+    def bounds(per_band: int) -> tuple[float, float]:
+        """The least and most misfit, each band holding between 1 and `tallest` rows."""
+        bands = -(-columns // per_band)
+        short, tall = ratio(per_band, bands), ratio(per_band, bands * tallest)  # short >= tall
+        return (0.0 if tall <= 0.0 <= short else min(abs(short), abs(tall))), max(abs(short), abs(tall))
+
+    if not columns:
+        return 1
+    crossing = [0] * (columns + 1)
+    for a, b in spans:
+        crossing[a + 1] += 1
+        crossing[b] -= 1
+    tallest = max(size + lane for size, lane in zip(sizes, itertools.accumulate(crossing)))  # no band is taller
+    candidates = sorted({-(-columns // bands) for bands in range(1, columns + 1)})
+    bounded = [(per_band, *bounds(per_band)) for per_band in candidates]
+    best = min(high for _, _, high in bounded)
+    # only a candidate whose least misfit can reach the best bound is measured: the others lose to it
+    return min((p for p, low, _ in bounded if low <= best), key=lambda p: abs(ratio(p, sum(_estimated_rows(sizes, spans, p)))))
 
 
 def bounds(graph: Graph, positions: dict[str, Position]) -> tuple[float, float, float, float]:

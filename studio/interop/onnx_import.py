@@ -146,9 +146,10 @@ def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> Imported
     ctx.fixed_batch = fixed_batch
     ctx.problems.extend(problems)
     deferred = _match_patterns(ctx, live, path)
+    mappers: dict[str, Mapper | None] = {}  # by operator type: finding a type's family rules scans the catalogue
     for node in live:
         with _bugs_named_after(node, path):
-            _map_node(ctx, node, deferred)
+            _map_node(ctx, node, deferred, mappers)
     _check_outputs(ctx)
     if ctx.problems:
         raise unsupported_error(path.name, "operator", ctx.problems)
@@ -390,7 +391,7 @@ def _match_patterns(
 
 
 def _map_node(
-    ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match]
+    ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match], mappers: dict[str, Mapper | None]
 ) -> None:
     """Map one node (or emit the pattern it ends).
 
@@ -403,7 +404,12 @@ def _map_node(
         return
     members = match.nodes if match else [node]
     produced = {o for n in members for o in n.output}
-    mapper = _mapper(node.op_type) if node.domain in ("", "ai.onnx") else None
+    if node.domain not in ("", "ai.onnx"):
+        mapper = None
+    elif node.op_type in mappers:
+        mapper = mappers[node.op_type]
+    else:
+        mapper = mappers[node.op_type] = _mapper(node.op_type)
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
