@@ -16,6 +16,7 @@ from typing import Any
 
 import networkx as nx
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import ShapeError
 from studio.graph.catalogue.base import (
     Folded,
@@ -463,6 +464,7 @@ def _output_dtype(rule: str, params: dict, dtypes: list[str]) -> str:
     return "int64" if rule == "int" else "float32"
 
 
+@collector_paused()
 def analyse(graph: Graph) -> ShapeAnalysis:
     """Run a one-off analysis of `graph` (still incremental if the graph changes later)."""
     analysis = ShapeAnalysis(graph)

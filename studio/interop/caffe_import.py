@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
 from studio.graph.weights_file import node_key
@@ -64,6 +65,7 @@ V1_TYPES = {
 PHASES = {"TRAIN": "TRAIN", "TEST": "TEST", "0": "TRAIN", "1": "TEST"}
 
 
+@collector_paused()
 def import_caffe(path: Path, weights: Path | None = None) -> ImportedModel:
     """Import a Caffe prototxt (and the .caffemodel beside it, or `weights`) as a laid-out project.
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph
@@ -114,6 +115,7 @@ def supported_operators() -> list[str]:
     )
 
 
+@collector_paused()
 def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
     """Import the ONNX model at `path` as a project with its weights; with `blocks`, its modules become blocks (`module_blocks`).
 
