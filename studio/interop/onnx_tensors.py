@@ -316,6 +316,19 @@ def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
     merge(ctx, node, layer, [ctx.resolve(n) for n in names], node.output[0])
 
 
+def _mean(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """Mean of computed tensors: their sum (a tree of Add layers past 16) scaled by 1 / N."""
+    names = [n for n in node.input if n]
+    if any(ctx.is_constant(n) for n in names):
+        raise Unmappable("Mean (with a constant input)")
+    if len(names) == 1:
+        ctx.alias(node.output[0], names[0])
+        return
+    total = f"{node.output[0]}::sum"
+    merge(ctx, node, "Add", [ctx.resolve(n) for n in names], total)
+    ctx.emit(node, "Scale", {"factor": 1.0 / len(names), "offset": 0.0}, [total], node.output[0])
+
+
 def _per_channel(value: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray | None:
     """A constant that broadcasts as one value per channel (dimension 1) of `shape`, as a (C,) array; else None."""
     import numpy as np
@@ -650,6 +663,7 @@ TENSOR_MAPPERS: dict[str, Mapper] = {
     "Div": _elementwise,
     "Max": _elementwise,
     "Min": _elementwise,
+    "Mean": _mean,
     "Gather": _gather,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,

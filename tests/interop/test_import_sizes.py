@@ -37,6 +37,16 @@ def test_a_variadic_merge_of_fifty_inputs_becomes_a_shallow_tree_of_merges(op: s
     om.assert_matches_onnxruntime(path, imported)
 
 
+def test_a_mean_of_forty_inputs_is_their_sum_scaled(tmp_path: Path) -> None:
+    nodes = [om.node("Relu" if i % 2 else "Sigmoid", ["x"], [f"a{i}"]) for i in range(40)]
+    nodes.append(om.node("Mean", [f"a{i}" for i in range(40)], ["y"], "average"))
+    path = om.save(om.model(nodes, [("x", [3])], ["y"]), tmp_path / "mean.onnx")
+    imported = import_onnx(path)
+    scales = [n for n in imported.project.graph.nodes.values() if n.type == "Scale"]
+    assert len(scales) == 1 and scales[0].params["factor"] == pytest.approx(1 / 40)
+    om.assert_matches_onnxruntime(path, imported)
+
+
 def test_a_concat_of_forty_inputs_keeps_their_order(tmp_path: Path) -> None:
     nodes = [om.node("Mul", ["x", f"k{i}"], [f"a{i}"]) for i in range(40)]
     nodes.append(om.node("Concat", [f"a{i}" for i in range(40)], ["y"], "joined", axis=1))
