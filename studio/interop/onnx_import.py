@@ -482,7 +482,7 @@ def _build(
     ctx: ImportContext, path: Path, model: onnx.ModelProto, warnings: list[str] | None = None
 ) -> tuple[Project, dict[str, np.ndarray]]:
     """Build the laid-out project and its weights (keyed by node id) from the mapped layers; regrouped by module unless `warnings` is None."""
-    from studio.graph.shapes import analyse
+    from studio.graph.shapes import snapshot_analysis
 
     graph = Graph()
     names = NameTable()
@@ -517,7 +517,7 @@ def _build(
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
         graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
-    analysis = analyse(graph)
+    analysis = snapshot_analysis(graph)  # read, not followed: a live one would stay subscribed to the imported graph
     if not analysis.is_valid:
         errors = [d for d in analysis.diagnostics() if d.severity == "error"]
         listed = "; ".join(
