@@ -50,18 +50,31 @@ def acyclic(edges: Sequence[tuple[str, str, float]], nodes: Sequence[str]) -> tu
 def depths(g: nx.DiGraph) -> dict[Hashable, int]:
     """A column per node: one right of its deepest predecessor; a source moved up to just before its first consumer."""
     depth: dict[Hashable, int] = {}
-    order = list(nx.lexicographical_topological_sort(g, key=_position_key(g)))
+    pred, succ = g._pred, g._succ  # the adjacency dicts themselves: a view per node costs more than the walk
+    order = _topological(g)
     for node in order:
-        depth[node] = max((depth[p] + 1 for p in g.predecessors(node)), default=0)
+        depth[node] = max([depth[p] for p in pred[node]], default=-1) + 1
     for node in order:
-        if g.in_degree(node) == 0 and g.out_degree(node) > 0:
-            depth[node] = min(depth[s] for s in g.successors(node)) - 1
+        if not pred[node] and succ[node]:
+            depth[node] = min(depth[s] for s in succ[node]) - 1
     return depth
 
 
-def _position_key(g: nx.DiGraph) -> Callable[[Hashable], int]:
+def _topological(g: nx.DiGraph) -> list[Hashable]:
+    """The nodes of an acyclic graph in topological order, the earliest added first wherever there is a choice."""
     index = {n: i for i, n in enumerate(g)}
-    return lambda n: index[n]
+    nodes = list(index)
+    waiting = {n: len(g._pred[n]) for n in nodes}
+    ready = [index[n] for n in nodes if not waiting[n]]
+    order = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        order.append(node)
+        for succ in g._succ[node]:
+            waiting[succ] -= 1
+            if not waiting[succ]:
+                heapq.heappush(ready, index[succ])
+    return order
 
 
 def main_chain(g: nx.DiGraph, depth: dict[Hashable, int]) -> list[Hashable]:
@@ -69,13 +82,14 @@ def main_chain(g: nx.DiGraph, depth: dict[Hashable, int]) -> list[Hashable]:
     if not depth:
         return []
     index = {n: i for i, n in enumerate(g)}
+    pred = g._pred
     longest: dict[Hashable, int] = {}
-    for node in nx.topological_sort(g):
-        longest[node] = max((longest[p] + 1 for p in g.predecessors(node)), default=0)
+    for node in _topological(g):
+        longest[node] = max([longest[p] for p in pred[node]], default=-1) + 1
     end = min(depth, key=lambda n: (-depth[n], -longest[n], index[n]))
     chain = [end]
     while True:
-        before = [p for p in g.predecessors(chain[-1]) if depth[p] == depth[chain[-1]] - 1]
+        before = [p for p in pred[chain[-1]] if depth[p] == depth[chain[-1]] - 1]
         if not before:
             break
         chain.append(min(before, key=lambda p: (-longest[p], index[p])))
