@@ -295,7 +295,7 @@ def _infer_shapes(
         helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None)
         for o in graph.output
     ]
-    nodes = [n for n in graph.node if not all(o in known for o in n.output if o)]
+    nodes = [n for n in graph.node if not all(o in known for o in n.output if o)] if known else graph.node
     light = helper.make_graph(
         nodes, graph.name or "model", inputs, outputs, initializer=small
     )
