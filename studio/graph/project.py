@@ -34,6 +34,7 @@ from studio.graph.graph_records import known_keys as _known_keys
 from studio.graph.graph_records import mapping as _mapping
 from studio.graph.graph_records import show as _show
 from studio.graph.graph_records import validate as _validate
+from studio.graph.json_text import dumps_indented
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
 
@@ -203,7 +204,7 @@ def project_to_dict(project: Project) -> dict[str, Any]:
 def dumps_project(project: Project) -> str:
     """Return the file text: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
     data = project_to_dict(project)
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return dumps_indented(data) + "\n"
 
 
 @collector_paused()
