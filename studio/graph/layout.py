@@ -211,7 +211,7 @@ def _cheapest_cuts(columns: int, limit: int, cut: list[float]) -> list[int]:
         if not queue:
             queue.append([end, end + 1])
             continue
-        low, high = max(queue[-1][1], end + 1), columns + 1
+        low, high = max(queue[-1][1], end + 1), min(columns + 1, queue[-1][0] + limit + 1)  # past that the earlier start cannot end a band
         while low < high:
             middle = (low + high) // 2
             if beats(end, queue[-1][0], middle):

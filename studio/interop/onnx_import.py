@@ -150,8 +150,12 @@ def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> Imported
     deferred = _match_patterns(ctx, live, path)
     mappers: dict[str, Mapper | None] = {}  # by operator type: finding a type's family rules scans the catalogue
     for node in live:
-        with _bugs_named_after(node, path):
+        try:
             _map_node(ctx, node, deferred, mappers)
+        except ModelImportError:
+            raise
+        except Exception as err:  # as `_bugs_named_after` says, without a context manager per node
+            raise internal_error(str(path), err, f"node {node.name or '<unnamed>'!r} ({node.op_type})") from err
     _check_outputs(ctx)
     if ctx.problems:
         raise unsupported_error(path.name, "operator", ctx.problems)
