@@ -153,31 +153,10 @@ def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: di
     total = 0
     for members in columns.values():
         pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in g.successors(a) if b in place)
-        total += _inversions([b for _, b in pairs])  # sorted by source, then end: two wires cross where their ends come the other way
+        for (a1, b1), (a2, b2) in itertools.combinations(pairs, 2):
+            if a1 != a2 and b1 != b2 and (a1 < a2) != (b1 < b2):
+                total += 1
     return total
-
-
-def _inversions(values: list[float]) -> int:
-    """How many pairs i < j have values[i] > values[j] (a merge sort, O(n log n))."""
-    count = 0
-    runs = [[v] for v in values]
-    while len(runs) > 1:
-        merged = []
-        for left, right in itertools.zip_longest(runs[::2], runs[1::2], fillvalue=[]):
-            out, i, j = [], 0, 0
-            while i < len(left) and j < len(right):
-                if right[j] < left[i]:
-                    out.append(right[j])
-                    count += len(left) - i
-                    j += 1
-                else:
-                    out.append(left[i])
-                    i += 1
-            out += left[i:]
-            out += right[j:]
-            merged.append(out)
-        runs = merged
-    return count
 
 
 def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]]) -> dict[Hashable, int]:

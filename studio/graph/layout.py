@@ -84,8 +84,7 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
     for node_id in nodes:
         sizes[depth[node_id]] += 1
     spans = [(depth[a], depth[b]) for a, b in g.edges if depth[b] - depth[a] > 1]
-    height = {n: card_height(graph, n) for n in nodes}
-    pitch = max([ROW_HEIGHT, *(h + ROW_GAP for h in height.values())])
+    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in nodes)])
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
     layers = Layers(g, depth, main_chain(g, depth), offsets)
     starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
@@ -95,7 +94,7 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
         layers.columns.setdefault(depth[node_id], []).append(node_id)
     order(layers)
     lift = _chain_lift(graph, layers.chain)
-    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((height[n] + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
+    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card_height(graph, n) + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
     slot = slots(layers, lambda n: extent.get(n, (0, 1)))  # type: ignore[arg-type]
     return _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
 
