@@ -18,7 +18,12 @@ from studio.codegen.weights import (
     describe_key,
     read_weights,
 )
-from studio.graph.atomic import check_target, describe_os_error, write_all_atomically, write_atomically
+from studio.graph.atomic import (
+    check_target,
+    describe_os_error,
+    write_all_atomically,
+    write_atomically,
+)
 from studio.graph.project import Project
 from studio.graph.weights_file import keyed_by_node, npz_bytes
 
