@@ -168,9 +168,8 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_write_removes(tmp
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_during_the_renames_waits_for_them_to_finish() -> None:
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with atomic._interrupts_deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal arrives here, and is held
-            done.append("renamed")
+    with pytest.raises(KeyboardInterrupt), atomic._interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal arrives here, and is held
+        done.append("renamed")
     assert done == ["renamed"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
