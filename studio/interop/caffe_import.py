@@ -505,8 +505,8 @@ def _data_source(msg: Message) -> str:
 
 def _weights_beside(path: Path, warnings: list[str]) -> Path | None:
     same = path.with_suffix(".caffemodel")
-    if same.is_file():
-        return same
+    if same.exists():
+        return same  # a FIFO or a device of that name is refused when read, not passed over
     try:
         found = sorted(p for p in path.parent.glob("*.caffemodel") if p.is_file())
     except OSError:
