@@ -1,11 +1,12 @@
 """Atomic file writes: temporary files in the target's folder, flushed, then renamed over the targets, one file or several together.
 
 NOTE: a temporary is named `.NAME.layer-studio.HOST.PID.RANDOM.tmp` (HOST: 8 hex digits of the
-machine's name, PID: the writing process), so a run that was killed while writing leaves files
-that say what they are, and the next write to that folder removes them. One is stale when its
-writer is gone (its host is this machine and no process has its PID; where that cannot be asked
-safely, as on Windows, this is never assumed) or when it was last written more than
-`STALE_AFTER_S` ago, whoever wrote it. Nothing else in the folder is touched: the name must match
+machine's name, PID: the writing process, RANDOM: 8 hex digits, the first 4 drawn once per
+process), so a run that was killed while writing leaves files that say what they are, and the
+next write to that folder removes them. One is stale when its writer is gone (its host is this
+machine and no process has its PID, or this process has it but did not write it, as after a
+restart in a container that reuses PIDs; where a PID cannot be asked safely, as on Windows,
+this is never assumed) or when it was last written more than `STALE_AFTER_S` ago, whoever wrote it. Nothing else in the folder is touched: the name must match
 exactly and the entry be a regular file, not a link.
 """
 
@@ -28,7 +29,8 @@ from studio.graph.regular_files import NotRegularFileError, refuse_unless_regula
 
 STALE_AFTER_S = 24 * 3600  # a temporary this old is stale even when its writer may be alive (another machine, a reused PID)
 _HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-_TEMPORARY = re.compile(r"\..*\.layer-studio\.([0-9a-f]{8})\.([0-9]{1,10})\.[0-9a-f]{8}\.tmp", re.DOTALL)
+_PROCESS = secrets.token_hex(2)  # tells this process's temporaries from those of an earlier one with the same PID
+_TEMPORARY = re.compile(r"\..*\.layer-studio\.([0-9a-f]{8})\.([0-9]{1,10})\.([0-9a-f]{4})[0-9a-f]{4}\.tmp", re.DOTALL)
 
 PathLike = str | os.PathLike[str]
 
@@ -112,7 +114,7 @@ def _stage(target: str, data: bytes) -> str:
 
 def temporary_name(base: str) -> str:
     """A fresh temporary's name for a target named `base` (see the module's NOTE)."""
-    return f".{base[:100]}.layer-studio.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    return f".{base[:100]}.layer-studio.{_HOST}.{os.getpid()}.{_PROCESS}{secrets.token_hex(2)}.tmp"
 
 
 def _create_temporary(directory: str, base: str) -> tuple[int, str]:
@@ -146,7 +148,7 @@ def remove_stale_temporaries(folder: PathLike, now: float | None = None) -> list
                 continue
             if not stat.S_ISREG(info.st_mode):
                 continue
-            if now - info.st_mtime < STALE_AFTER_S and not _writer_gone(match[1], int(match[2])):
+            if now - info.st_mtime < STALE_AFTER_S and not _writer_gone(match[1], int(match[2]), match[3]):
                 continue
             with suppress(OSError):
                 os.remove(entry.path)
@@ -154,10 +156,14 @@ def remove_stale_temporaries(folder: PathLike, now: float | None = None) -> list
     return removed
 
 
-def _writer_gone(host: str, pid: int) -> bool:
+def _writer_gone(host: str, pid: int, process: str) -> bool:
     """True only when the process that wrote a temporary surely no longer runs."""
-    if host != _HOST or os.name != "posix" or pid == os.getpid():
-        return False  # another machine's process cannot be asked; on Windows os.kill(pid, 0) would send Ctrl-C
+    if host != _HOST:
+        return False  # another machine's process cannot be asked
+    if pid == os.getpid():
+        return process != _PROCESS
+    if os.name != "posix":
+        return False  # on Windows os.kill(pid, 0) would send a Ctrl-C
     if not 0 < pid < 2**31:
         return True
     try:

@@ -88,7 +88,7 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
     fd = os.open(path, _OPEN_FLAGS)
     try:
         refuse_unless_regular(path, os.fstat(fd), what)
-        if hasattr(os, "set_blocking"):
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

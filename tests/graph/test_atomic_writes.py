@@ -104,7 +104,16 @@ def test_an_existing_file_keeps_its_permissions(tmp_path: Path) -> None:
 def test_temporaries_carry_a_recognizable_name() -> None:
     name = temporary_name("model.py")
     assert name.startswith(".model.py.layer-studio.") and name.endswith(".tmp")
-    assert atomic._TEMPORARY.fullmatch(name) and f".{os.getpid()}." in name
+    assert atomic._TEMPORARY.fullmatch(name) and f".{os.getpid()}.{atomic._PROCESS}" in name
+
+
+def test_an_earlier_process_with_our_pid_left_a_stale_temporary_and_ours_is_kept(tmp_path: Path) -> None:
+    other = "0000" if atomic._PROCESS != "0000" else "ffff"
+    earlier = tmp_path / f".model.pt.layer-studio.{atomic._HOST}.{os.getpid()}.{other}abcd.tmp"  # a container restarted with the same PID
+    ours = tmp_path / temporary_name("model.pt")
+    earlier.write_bytes(b"x")
+    ours.write_bytes(b"x")
+    assert remove_stale_temporaries(tmp_path) == [earlier.name] and ours.exists()
 
 
 def dead_pid() -> int:
