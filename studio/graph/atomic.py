@@ -6,8 +6,9 @@ process), so a run that was killed while writing leaves files that say what they
 next write to that folder removes them. One is stale when its writer is gone (its host is this
 machine and no process has its PID, or this process has it but did not write it, as after a
 restart in a container that reuses PIDs; where a PID cannot be asked safely, as on Windows,
-this is never assumed) or when it was last written more than `STALE_AFTER_S` ago, whoever wrote it. Nothing else in the folder is touched: the name must match
-exactly and the entry be a regular file, not a link.
+this is never assumed) or when it was last written more than `STALE_AFTER_S` ago, whoever
+wrote it. Nothing else in the folder is touched: the name must match exactly and the entry be
+a regular file, not a link.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def write_all_atomically(files: Sequence[tuple[PathLike, bytes]]) -> None:
                 except OSError as err:
                     err.filename = os.fspath(path)
                     raise
-        staged.clear()
+            staged.clear()
     finally:
         for temporary, _ in staged:
             with suppress(OSError):
