@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.codegen.export import WeightsError, build_torch_model, load_weights
+from studio.codegen.export import (
+    WeightsError,
+    build_torch_model,
+    check_network_size,
+    load_weights,
+)
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.model import Node
@@ -132,6 +137,10 @@ def prepare(
         raise TrainingFailed(
             f"the network cannot be trained yet: {err}", reason="project"
         ) from None
+    try:
+        check_network_size(project)
+    except WeightsError as err:
+        raise TrainingFailed(str(err), reason="project") from None
     input_name, input_shape, input_dtype, output_name, output_shape = _model_io(project)
     device = resolve_device(settings.device)
     try:
@@ -167,7 +176,7 @@ def prepare(
     _place([s for s in (train, val) if s is not None], device)
     try:
         model = build_torch_model(source, settings.seed, "model.py").to(device)
-    except (RuntimeError, MemoryError) as err:
+    except (RuntimeError, MemoryError, WeightsError) as err:
         raise TrainingFailed(
             f"the model cannot be built on {device.type}: {first_line(err)}",
             reason="project",
