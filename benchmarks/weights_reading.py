@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np
 import torch
 
-from studio.codegen.export import build_torch_model, check_network_size, load_weights, save_npz_weights
+from studio.codegen.export import (
+    build_torch_model,
+    check_network_size,
+    load_weights,
+    save_npz_weights,
+)
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.model import Graph
 from studio.graph.project import Project
