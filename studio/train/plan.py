@@ -33,6 +33,7 @@ from studio.graph.project import (
 )
 from studio.graph.shapes import snapshot_analysis
 from studio.train import datasets, recipe
+from studio.train.checkpoint_fields import CheckpointError, read_last
 from studio.train.loop import Split
 
 DEVICE_DATA_SHARE = (
@@ -131,6 +132,11 @@ def prepare(
     except ProjectFileError as err:
         raise TrainingFailed(str(err), reason="project") from None
     settings, resume = resolve_settings(project, overrides)
+    if resume is not None:
+        try:
+            read_last(resume, settings.epochs)  # before any data is read; checked again with the model it loads into
+        except CheckpointError as err:
+            raise TrainingFailed(str(err), reason="arguments") from None
     try:
         generate_pytorch(project)  # a network with errors is refused before any data is read
     except CodegenError as err:

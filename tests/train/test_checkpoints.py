@@ -95,7 +95,7 @@ def test_a_crafted_field_is_refused_naming_it(tmp_path: Path, changes: dict[str,
 
 
 def test_another_optimizers_state_is_not_read(tmp_path: Path) -> None:
-    path = checkpoint(tmp_path, optimizer=[1, 2], optimizer_name="sgd")
+    path = checkpoint(tmp_path, optimizer={"state": {0: {"momentum_buffer": torch.zeros(9)}}}, optimizer_name="sgd")
     resumed, optimizer = resume(path)
     assert resumed.epochs_done == 3 and optimizer.state_dict()["state"] == {}
 
@@ -105,7 +105,7 @@ def test_another_optimizers_state_is_not_read(tmp_path: Path) -> None:
     [
         (b"epoch: 3\n", "cannot resume: "),
         (tensor_bytes([1, 2, 3]), "it holds weights only, not a last.pt checkpoint"),
-        (tensor_bytes({"kind": "layer-studio-checkpoint", "version": 1, "epoch": 1, "model": {"0.weight": torch.zeros(1)}}), "does not fit this network"),
+        (tensor_bytes({"kind": "layer-studio-checkpoint", "version": 1, "epoch": 1, "optimizer": {"state": {}}, "model": {"0.weight": torch.zeros(1)}}), "does not fit this network"),
     ],
 )
 def test_a_file_that_is_no_checkpoint_is_refused_in_one_line(tmp_path: Path, content: bytes, words: str) -> None:
