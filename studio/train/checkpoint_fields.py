@@ -82,11 +82,12 @@ def _counts(state: dict[str, Any]) -> tuple[int, tuple[float, int | None, int]]:
     if not _whole(best_epoch) or not 1 <= best_epoch <= done:
         raise CheckpointError(f"best_epoch is {_shown(best_epoch)}: it is an epoch done, 1 to {done}, or none")
     best_loss, bad_epochs = state.get("best_loss"), state.get("bad_epochs")
-    if isinstance(best_loss, bool) or not isinstance(best_loss, (int, float)) or math.isnan(best_loss):
+    loss = _real(best_loss)
+    if loss is None or math.isnan(loss):
         raise CheckpointError(f"best_loss is {_shown(best_loss)}: it is the best epoch's loss, a number")
     if not _whole(bad_epochs) or not 0 <= bad_epochs <= done - best_epoch:
         raise CheckpointError(f"bad_epochs is {_shown(bad_epochs)}: it counts the epochs since the best one, 0 to {done - best_epoch}")
-    return done, (float(best_loss), best_epoch, bad_epochs)
+    return done, (loss, best_epoch, bad_epochs)
 
 
 def _optimizer_state(found: object, optimizer: torch.optim.Optimizer) -> dict[int, dict[str, Any]]:
@@ -107,7 +108,7 @@ def _optimizer_state(found: object, optimizer: torch.optim.Optimizer) -> dict[in
                     raise CheckpointError(f"optimizer state {name} of parameter {index} has shape {tuple(value.shape)}: the parameter's is {shape}")
                 if value.is_floating_point() and not bool(torch.isfinite(value).all()):
                     raise CheckpointError(f"optimizer state {name} of parameter {index} holds values that are not finite")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            elif not _finite(value):
                 raise CheckpointError(f"optimizer state {name} of parameter {index} is {_shown(value)}: it is a tensor or a finite number")
         checked[index] = values
     return checked
@@ -121,11 +122,9 @@ def _optimizer_fields(found: object) -> None:
 
 def _check_scaler(found: object) -> None:
     """A mixed-precision scaler's state: none, or its numbers (a positive scale)."""
-    if found is None or found == {}:
+    if found is None or (isinstance(found, dict) and not found):
         return
-    numbers = isinstance(found, dict) and all(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) for value in found.values()
-    )
+    numbers = isinstance(found, dict) and all(_finite(value) for value in found.values())
     if not numbers or not {"scale", "growth_factor", "backoff_factor", "growth_interval"} <= set(found) or found["scale"] <= 0:  # type: ignore[union-attr, operator]
         raise CheckpointError(f"scaler is {_shown(found)}: it is none, or a gradient scaler's state (a positive scale and its factors)")
 
@@ -134,10 +133,26 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _real(value: object) -> float | None:
+    """A number field as a float (NaN and the infinities included); None for anything else, or an int too large for a float."""
+    if isinstance(value, float):
+        return value
+    if _whole(value) and value.bit_length() <= 1000:  # type: ignore[union-attr]
+        return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def _finite(value: object) -> bool:
+    number = _real(value)
+    return number is not None and math.isfinite(number)
+
+
 def _shown(value: object) -> str:
     """A field's value as the message shows it: short, with its type where that is the problem."""
     if value is None:
         return "none"
+    if _whole(value) and value.bit_length() > 64:  # type: ignore[union-attr]
+        return f"a whole number of {value.bit_length()} bits"  # type: ignore[union-attr]
     if isinstance(value, (bool, int, float)):
         return repr(value)
     text = repr(value)

@@ -75,6 +75,8 @@ def test_without_a_best_epoch_there_are_no_best_weights(tmp_path: Path) -> None:
         ({"best_epoch": 9}, "best_epoch is 9: it is an epoch done, 1 to 3, or none"),
         ({"best_loss": math.nan}, "best_loss is nan"),
         ({"best_loss": "low"}, "best_loss is 'low' (a str)"),
+        ({"best_loss": 2**2000}, "best_loss is a whole number of 2001 bits"),
+        ({"optimizer": {"state": {0: {"step": 2**2000}}}}, "optimizer state step of parameter 0 is a whole number of 2001 bits"),
         ({"bad_epochs": -1}, "bad_epochs is -1: it counts the epochs since the best one, 0 to 1"),
         ({"optimizer": [1, 2]}, "optimizer is [1, 2] (a list): it is the optimizer's state dict"),
         ({"optimizer": {"state": {7: {}}}}, "optimizer state is kept for parameter 7: the network has parameters 0 to 3"),
