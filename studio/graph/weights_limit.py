@@ -93,6 +93,8 @@ def check_bytes(size: int, needs: str) -> None:
 
 def describe_bytes(size: int) -> str:
     """A byte count as people read it: 3.6 TiB, 512 MiB, 40 bytes."""
+    if size >= 2**80:  # past exbibytes (and past what a float holds, for a crafted shape)
+        return f"about 2^{size.bit_length() - 1} bytes"
     value, unit = float(size), 0
     while value >= 1024 and unit < len(_UNITS) - 1:
         value, unit = value / 1024, unit + 1
@@ -104,4 +106,6 @@ def describe_bytes(size: int) -> str:
 
 def describe_count(count: int) -> str:
     """A parameter count as people read it: 1,234,567 up to a billion, then 1e12."""
+    if count >= 2**80:
+        return f"about 2^{count.bit_length() - 1}"
     return f"{count:,}" if count < 10**9 else f"{count:.2g}".replace("e+", "e")
