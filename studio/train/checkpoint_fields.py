@@ -110,7 +110,7 @@ def _optimizer_state(found: object, optimizer: torch.optim.Optimizer) -> dict[in
                     raise CheckpointError(f"optimizer state {name} of parameter {index} holds values that are not finite")
             elif not _finite(value):
                 raise CheckpointError(f"optimizer state {name} of parameter {index} is {_shown(value)}: it is a tensor or a finite number")
-        checked[index] = values
+        checked[index] = {name: value.clone() if isinstance(value, torch.Tensor) else value for name, value in values.items()}  # off the file's mapping
     return checked
 
 
