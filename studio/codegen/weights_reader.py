@@ -143,6 +143,9 @@ class _TorchArchive(WeightsArchive):
     def tensors(self, keys: Iterable[str]) -> dict[str, torch.Tensor]:
         return {key: self._state[key] for key in keys}
 
+    def close(self) -> None:
+        self._state = {}  # the file stays mapped only while tensors handed out live
+
 
 def _torch_dtype(tensor: torch.Tensor) -> str:
     import torch

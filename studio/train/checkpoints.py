@@ -3,6 +3,7 @@
 Both are serialized in memory (tensors on the CPU) so the run folder's writer can replace the
 files atomically on its own thread; both load with `torch.load(weights_only=True)`, and both
 are accepted by `studio.codegen.export.load_weights` (last.pt keeps the weights under "model").
+A resumed last.pt is checked field by field first (`checkpoint_fields`).
 """
 
 from __future__ import annotations
