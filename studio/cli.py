@@ -14,6 +14,8 @@ from studio.cli_status import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREADABLE,
+    add_weights_limit,
+    apply_weights_limit,
     read_project,
 )
 
@@ -134,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the static batch of a LiteRT model, 1 to 4096 (default 1: LiteRT runs a model at the batch it was "
         "converted for); --to litert only",
     )
+    add_weights_limit(export)
     export.set_defaults(run=_cmd_export)
     from studio.cli_verify import add_verify_parser
 
@@ -202,6 +205,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from studio.codegen.names import CodegenError
     from studio.graph.project import trained_weights
 
+    apply_weights_limit(args)
     project = read_project(args.file)
     if project is None:
         return EXIT_UNREADABLE
@@ -276,6 +280,7 @@ def _add_import_parser(sub: Any) -> None:
         action="store_true",
         help="keep every layer at the top level (by default an ONNX file's PyTorch modules become blocks)",
     )
+    add_weights_limit(imported)
     imported.set_defaults(run=_cmd_import)
 
 
@@ -291,6 +296,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     )
     from studio.interop.python_code import import_python, is_code_spec
 
+    apply_weights_limit(args)
     try:
         code = is_code_spec(args.model)
         if code:

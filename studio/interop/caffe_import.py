@@ -524,6 +524,7 @@ def _load_weights(
 ) -> dict:
     import numpy as np
 
+    from studio.graph.weights_limit import WeightsLimitError, check_network
     from studio.interop.caffe_fillers import fresh_state
     from studio.interop.caffemodel import (
         CaffeModelError,
@@ -532,6 +533,10 @@ def _load_weights(
         read_caffemodel,
     )
 
+    try:
+        check_network(project.graph)  # the import holds every layer's weights, read or drawn from its filler
+    except WeightsLimitError as err:
+        raise ModelImportError(f"{weights}: {err}") from None
     blobs = read_caffemodel(weights)
     declared = declared_shapes(project)
     try:
