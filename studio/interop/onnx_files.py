@@ -129,10 +129,9 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
             continue
         dims = value.type.tensor_type.shape.dim
         sizes = [d.dim_value for d in dims if d.HasField("dim_value")]
-        if (
-            any(s < 0 or s > MAX_DIM for s in sizes)
-            or math.prod(max(s, 1) for s in sizes) > MAX_INPUT_ELEMENTS
-        ):
+        if any(s < 0 for s in sizes):
+            raise ModelImportError(f"{path}: input {value.name!r} declares sizes {sizes}: a size is 0 or more")
+        if any(s > MAX_DIM for s in sizes) or math.prod(max(s, 1) for s in sizes) > MAX_INPUT_ELEMENTS:
             raise ModelImportError(
                 f"{path}: input {value.name!r} declares sizes {sizes}, too large to import"
             )

@@ -278,6 +278,12 @@ def deep_project(d):
     return Setup(["check", str(project_json(d / "net.lstudio", deep_json(100_000)))], [], ("net.lstudio",))
 
 
+def csv_of_five_million_columns(d):
+    small_project(d)
+    (d / "wide.csv").write_text(",".join(["1"] * 5_000_000) + "\n")
+    return Setup(["train", "net.lstudio", "--dataset", "wide.csv", "--epochs", "1", "--out", "runs"], [d / "runs"], ("wide.csv",))
+
+
 def project_not_json(d):
     (d / "net.lstudio").write_bytes(bytes(range(256)) * 64)
     return Setup(["check", "net.lstudio"], [], ("net.lstudio",))
@@ -323,4 +329,5 @@ CASES = [
     Case("deep-prototxt", deep_prototxt),
     Case("deep-project", deep_project),
     Case("project-not-json", project_not_json),
+    Case("csv-of-five-million-columns", csv_of_five_million_columns),
 ]
