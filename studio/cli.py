@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from studio.cli_check import cmd_check, print_json
 from studio.cli_status import (
@@ -17,6 +17,7 @@ from studio.cli_status import (
     add_weights_limit,
     apply_weights_limit,
     read_project,
+    seed_number,
 )
 
 EXPORT_TARGETS = (
@@ -77,8 +78,15 @@ def missing_display() -> str:
     return ""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its complaint on one line (no usage block before it), as every other refusal is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNREADABLE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="layer-studio",
         description="Design, check, train and export neural networks. "
         "`layer-studio [FILE]` opens the editor; the commands below work without a window.",
@@ -110,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)",
     )
     export.add_argument(
-        "--seed", type=int, default=0, help="seed of the initial weights (default 0)"
+        "--seed", type=seed_number, default=0, help="seed of the initial weights (default 0)"
     )
     export.add_argument(
         "--weights",

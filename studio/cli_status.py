@@ -1,4 +1,4 @@
-"""The exit statuses every `layer-studio` command shares, reading the project a command is given, and the weights limit flag."""
+"""The exit statuses every `layer-studio` command shares, reading the project a command is given, the weights limit flag and the seed flag's type."""
 
 from __future__ import annotations
 
@@ -51,3 +51,17 @@ def _weights_limit(text: str) -> float:
         return parse_limit(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+MAX_SEED = 2**32 - 1  # the training settings' range, so an export's seed can be a run's
+
+
+def seed_number(text: str) -> int:
+    """An argparse type: a seed from 0 to MAX_SEED."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: give a whole number from 0 to {MAX_SEED}")
+    return value

@@ -14,6 +14,7 @@ from studio.cli_status import (
     add_weights_limit,
     apply_weights_limit,
     read_project,
+    seed_number,
 )
 
 VERIFY_EPILOG = """\
@@ -41,7 +42,7 @@ def add_verify_parser(sub: Any) -> None:
     verify.add_argument("--runtime", choices=tuple(RUNTIMES), help="run it in this runtime instead of the file's own (e.g. openvino or opencv for ONNX)")
     verify.add_argument("--backend", choices=("torch", "jax", "tensorflow"), help="Keras's backend (default: your KERAS_BACKEND or keras.json, else torch)")
     verify.add_argument("--weights", help="the state dict the export was made from (default: the project's own weights, else seeded)")
-    verify.add_argument("--seed", type=int, default=0, help="the seed the export's weights were made from (default 0)")
+    verify.add_argument("--seed", type=seed_number, default=0, help="the seed the export's weights were made from (default 0)")
     verify.add_argument("--samples", type=int, default=8, help="how many samples to run (default 8)")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     add_weights_limit(verify)

@@ -284,6 +284,11 @@ def csv_of_five_million_columns(d):
     return Setup(["train", "net.lstudio", "--dataset", "wide.csv", "--epochs", "1", "--out", "runs"], [d / "runs"], ("wide.csv",))
 
 
+def seed_past_64_bits(d):
+    small_project(d)
+    return Setup(_export("out.py", "pytorch", "--seed", str(10**30)), [d / "out.py", d / "out.pt"], ("--seed",))
+
+
 def project_not_json(d):
     (d / "net.lstudio").write_bytes(bytes(range(256)) * 64)
     return Setup(["check", "net.lstudio"], [], ("net.lstudio",))
@@ -330,4 +335,5 @@ CASES = [
     Case("deep-project", deep_project),
     Case("project-not-json", project_not_json),
     Case("csv-of-five-million-columns", csv_of_five_million_columns),
+    Case("seed-past-64-bits", seed_past_64_bits),
 ]
