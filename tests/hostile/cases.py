@@ -329,7 +329,7 @@ CASES = [
     Case("external-outside-the-folder", external_outside_the_folder),
     Case("function-bomb", function_bomb),
     *[Case(name, make, pending="" if name == "fold-concat-doublings" else "8") for name, make in FOLDING.items()],
-    Case("sparse-external-tensor", sparse_external, pending="10"),
+    Case("sparse-external-tensor", sparse_external),
     Case("transposed-blob-misfit", transposed_blob_misfit),
     Case("deep-prototxt", deep_prototxt),
     Case("deep-project", deep_project),
