@@ -14,7 +14,6 @@ free lane beside them (`studio.graph.wires`).
 from __future__ import annotations
 
 import bisect
-import collections
 import itertools
 import math
 from collections.abc import Hashable
@@ -197,17 +196,18 @@ def _cheapest_cuts(columns: int, limit: int, cut: list[float]) -> list[int]:
         old = total(earlier, end)
         return old == math.inf or total(later, end) < old
 
-    queue: collections.deque[list[int]] = collections.deque([[0, 1]])  # [start, first end it is best for]
+    queue = [[0, 1]]  # [start, first end it is best for]; those before `head` are spent
+    head = 0
     for end in range(1, columns + 1):
-        while len(queue) > 1 and queue[1][1] <= end:
-            queue.popleft()
-        last[end] = queue[0][0]
+        while len(queue) > head + 1 and queue[head + 1][1] <= end:
+            head += 1
+        last[end] = queue[head][0]
         cost[end] = total(last[end], end)
         if end == columns:
             break
-        while queue and beats(end, queue[-1][0], max(queue[-1][1], end + 1)):
+        while len(queue) > head and beats(end, queue[-1][0], max(queue[-1][1], end + 1)):
             queue.pop()
-        if not queue:
+        if len(queue) == head:
             queue.append([end, end + 1])
             continue
         low, high = max(queue[-1][1], end + 1), min(columns + 1, queue[-1][0] + limit + 1)  # past that the earlier start cannot end a band
