@@ -364,8 +364,9 @@ class ShapeAnalysis:
             if empty is not None:
                 given = ", ".join(show(s) for s in shapes if s is not None)
                 raise ShapeError(f"would produce an empty output {show(empty)} from {given}", "use a larger input or a smaller kernel, stride or padding")
-            params = spec.count_params(node.params, shapes)
-            buffers = spec.count_buffers(node.params, shapes)
+            held = spec.state(node.params, shapes).values()  # once: `count_params` and `count_buffers` each build it
+            params = sum(t.numel() for t in held if t.learned)
+            buffers = sum(t.numel() for t in held if not t.learned)
             macs = spec.count_macs(node.params, shapes, outs) * rows
         except ShapeError as err:
             diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
