@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSceneHelpEvent,
@@ -32,6 +32,7 @@ from studio.ui.document import Document
 REROUTE_ALL = 100  # past this many moved cards' extents, every wire is re-routed
 
 SNAP = 10.0  # nodes dragged by hand land on this grid
+WORLD = 1_000_000.0  # the canvas reaches this far from the origin every way
 SWITCHED_OFF_OPACITY = 0.4
 
 
@@ -57,6 +58,9 @@ class GraphScene(QGraphicsScene):
         self._raised: set[NodeItem] = set()
         self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        # NOTE: a fixed rect, not the items' bounds: the index cuts its rect into cells, and cards stacked on one spot
+        # (a file without positions) would otherwise each lie in every cell, so moving one cost a pass over all of them
+        self.setSceneRect(QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD))
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)

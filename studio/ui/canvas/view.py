@@ -48,7 +48,6 @@ GRID = 20.0
 MAJOR_EVERY = 5
 MIN_GRID_PIXELS = 9.0
 PASTE_STEP = 40.0
-WORLD = 1_000_000.0
 TOAST_MS = 4000
 # Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
 # network into bands one view wide at this zoom, else WRAP_SCREENS views, where its cuts fall between blocks
@@ -72,7 +71,6 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
         self.document = document
         self.graph_scene = GraphScene(document, self)
         self.setScene(self.graph_scene)
-        self.setSceneRect(QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD))
         self.setRenderHints(
             QPainter.RenderHint.Antialiasing
             | QPainter.RenderHint.TextAntialiasing
