@@ -272,6 +272,21 @@ def arrange(graph: Graph, max_width: float | None = None, aspect: float | None =
         graph.move(node_id, position)
 
 
+def unplaced(graph: Graph) -> bool:
+    """True when a graph of several layers has them all on one spot, as a file written without positions has."""
+    spots = {node.position for node in graph.nodes.values()}
+    return len(graph.nodes) > 1 and len(spots) == 1
+
+
+def lay_out_unplaced(graph: Graph, aspect: float = LOOSE_ASPECT) -> bool:
+    """Lay out each level (the network, each block's graph) whose layers all sit on one spot, in bands of `aspect`; True if any was."""
+    levels = [graph, *(block.graph for block in graph.library or ())]
+    found = [level for level in levels if unplaced(level)]
+    for level in found:
+        arrange(level, aspect=aspect)
+    return bool(found)
+
+
 def arrange_levels(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> None:
     """Lay out a network and, each on its own, the inner graph of every block of its library."""
     arrange(graph, max_width, aspect)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from studio.graph.layout import lay_out_unplaced
 from studio.graph.project import (
     Project,
     ProjectFileError,
@@ -546,6 +547,7 @@ def _read_project(path: Path) -> tuple[Project, dict | Path | str | None]:
     from studio.codegen.weights import WeightsError, weights_to_rekey
 
     project = load_project(path)
+    lay_out_unplaced(project.graph)  # a file without positions would show every card on one spot
     try:
         return project, weights_to_rekey(project, path)
     except WeightsError as err:

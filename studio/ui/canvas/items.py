@@ -518,8 +518,9 @@ class EdgeItem(QGraphicsItem):
     """A tensor flowing from an output port to an input port, as a curve labelled with its shape."""
 
     def __init__(
-        self, edge: Edge, source: NodeItem, target: NodeItem, shape: Shape | None = None
+        self, edge: Edge, source: NodeItem, target: NodeItem, shape: Shape | None = None, drawn: bool = True
     ) -> None:
+        """`drawn=False`: no path yet (the scene draws it once the item is in the scene, where it can see the cards)."""
         super().__init__()
         self.edge = edge
         self.source = source
@@ -531,7 +532,8 @@ class EdgeItem(QGraphicsItem):
         self._bounds = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(EDGE_Z)
-        self.update_path()
+        if drawn:
+            self.update_path()
 
     def set_shape(self, shape: Shape | None) -> None:
         """Label the edge with the tensor shape flowing on it (None: not known)."""
@@ -553,13 +555,16 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = self._place_label(middle, around[0]) if self.label else QRectF()
+        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None)) if self.label else QRectF()
         if not self._label_rect.isNull():
             bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
-    def _place_label(self, middle: QPointF, cards: list[Box]) -> QRectF:
-        """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape)."""
+    def _place_label(self, middle: QPointF, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None) -> QRectF:
+        """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape).
+
+        `has_card` (the scene's index of cards, when every wire is re-routed) answers for the scene, which would re-index each wire as it moves.
+        """
         s = style()
         width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
         boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
@@ -571,7 +576,10 @@ class EdgeItem(QGraphicsItem):
             clear = rect.adjusted(-LABEL_CLEARANCE, -LABEL_CLEARANCE, LABEL_CLEARANCE, LABEL_CLEARANCE)
             if any(box.intersects(clear) for box in boxes):
                 continue
-            if scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+            if has_card is not None:
+                if has_card(clear.left(), clear.top(), clear.right(), clear.bottom()):
+                    continue
+            elif scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
                 continue
             return rect
         return QRectF()

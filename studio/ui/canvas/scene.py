@@ -103,6 +103,7 @@ class GraphScene(QGraphicsScene):
         finally:
             self._syncing_selection = False
             self._building = False
+        self._moved = None  # every wire: each is drawn here for the first time
         self.reroute()
         self.rebuilt.emit()
 
@@ -110,12 +111,12 @@ class GraphScene(QGraphicsScene):
         source, target = self.nodes.get(edge.src), self.nodes.get(edge.dst)
         if source is None or target is None:
             return None
-        item = EdgeItem(edge, source, target, shape)
+        item = EdgeItem(edge, source, target, shape, drawn=False)
         self.edges[edge] = item
         source.attach(item)
         target.attach(item)
         self.addItem(item)
-        if not self._building:
+        if not self._building:  # a rebuild routes every wire at its end
             item.update_path()  # now that it can see the cards it passes
         return item
 
