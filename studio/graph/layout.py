@@ -207,13 +207,14 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
             starting[b + 1] -= 1
     crossing = list(itertools.accumulate(starting))
     cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
-    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
+    before = [0.0] * (columns + 1)  # the cheapest bands ending before column i, with the cut there
     last = [0] * (columns + 1)  # and where the last of them starts
     for end in range(1, columns + 1):
-        for start in range(max(0, end - limit), end):
-            total = cost[start] + cut[start] + (limit - end + start) ** 2
-            if total < cost[end]:
-                cost[end], last[end] = total, start
+        first, shift = max(0, end - limit), limit - end
+        totals = [before[start] + (shift + start) ** 2 for start in range(first, end)]
+        cost = min(totals)
+        last[end] = first + totals.index(cost)  # the earliest start of the cheapest
+        before[end] = cost + cut[end]
     starts, end = [], columns
     while end > 0:
         end = last[end]
