@@ -1,0 +1,172 @@
+"""A large network in the editor: Arrange behind a progress dialog whose Cancel changes nothing, a file without positions laid
+out as it opens, every wire routed when the scene is built, a code preview that waits for Refresh.
+
+The layout is made slow by a monkeypatched step that waits for the test's Cancel, never by a sleep in the product; the
+sizes that choose the worker thread and the waiting preview are lowered so the graphs stay small and the tests quick.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QProgressDialog, QPushButton
+
+from studio.graph.layout import layered_layout
+from studio.graph.project import Project, load_project, save_project
+from studio.ui import code_preview, open_main_window, theme
+from studio.ui.canvas import view as view_module
+from studio.ui.canvas.view import CanvasView
+from studio.ui.code_preview import CodePreview
+from studio.ui.document import Document
+from studio.ui.files import Unsaved
+from tests.graph.drawn_wires import over_cards
+from tests.ui.helpers import EXAMPLES
+
+
+@pytest.fixture
+def view(qtbot, undo_stack):
+    """A canvas showing ResNet-18 of blocks, its cards moved off their layout, with an empty history."""
+    document = Document(undo_stack)
+    document.load(load_project(EXAMPLES / "resnet18_blocks.lstudio"))
+    for i, node_id in enumerate(document.graph.nodes):
+        document.graph.move(node_id, (float(i % 3) * 30.0, float(i) * 20.0))
+    canvas = CanvasView(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(1100, 700)
+    canvas.show()
+    return canvas
+
+
+def _positions(view: CanvasView) -> dict[str, tuple[float, float]]:
+    return {n: view.graph_scene.nodes[n].pos().toTuple() for n in view.document.graph.nodes}
+
+
+def test_cancel_during_a_long_arrange_leaves_every_layer_and_the_history_as_they_were(view, monkeypatch) -> None:
+    monkeypatch.setattr(view_module, "ARRANGE_IN_BACKGROUND", 0)
+    monkeypatch.setattr(view_module, "QUICK_MS", 0)
+    stopped = threading.Event()
+
+    def endless(graph, max_width=None, aspect=None, step=None):  # a layout that only ever reports its next step
+        try:
+            for sweep in range(3000):
+                step(f"ordering the columns (sweep {sweep})")
+                stopped.wait(0.01)
+        finally:
+            stopped.set()
+        return layered_layout(graph, max_width, aspect)
+
+    monkeypatch.setattr(view_module, "layered_layout", endless)
+    before, steps = _positions(view), view.document.undo_stack.count()
+    seen: list[str] = []
+
+    def cancel() -> None:
+        dialog = view.findChild(QProgressDialog, "workProgress")
+        if dialog is not None and dialog.isVisible() and "sweep" in dialog.labelText():
+            timer.stop()
+            seen.append(dialog.labelText())
+            dialog.findChild(QPushButton).click()
+
+    timer = QTimer()
+    timer.timeout.connect(cancel)
+    timer.start(20)
+    assert view.arrange() is False
+    assert seen and seen[0].startswith("Laying out")
+    assert stopped.wait(5)  # the worker stopped at its next step instead of running on
+    assert _positions(view) == before
+    assert view.document.undo_stack.count() == steps
+    assert not view.document.is_modified
+
+
+def test_arrange_in_the_worker_thread_is_one_undoable_step(view, monkeypatch) -> None:
+    monkeypatch.setattr(view_module, "ARRANGE_IN_BACKGROUND", 0)
+    before, steps = _positions(view), view.document.undo_stack.count()
+    assert view.arrange() is True
+    after = _positions(view)
+    assert after != before
+    assert len(set(after.values())) == len(after)
+    assert view.document.undo_stack.count() == steps + 1
+    assert view.document.undo_stack.text(steps) == "Arrange"
+    view.document.undo_stack.undo()
+    assert _positions(view) == before
+
+
+def test_a_file_without_positions_is_laid_out_as_it_opens(qtbot, tmp_path) -> None:
+    path = tmp_path / "stacked.lstudio"
+    save_project(load_project(EXAMPLES / "resnet_small.lstudio"), path)
+    data = json.loads(path.read_text())
+    for node in data["graph"]["nodes"].values() if isinstance(data["graph"]["nodes"], dict) else data["graph"]["nodes"]:
+        node["position"] = [0.0, 0.0]
+    path.write_text(json.dumps(data))
+    assert len({n.position for n in load_project(path).graph.nodes.values()}) == 1
+    window = open_main_window(EXAMPLES / "digits_cnn.lstudio")
+    qtbot.addWidget(window)
+    window.files.ask_unsaved = lambda: Unsaved.DISCARD
+    try:
+        assert window.files.open_file(path)
+        cards = window.canvas.graph_scene.nodes
+        assert len({item.pos().toTuple() for item in cards.values()}) == len(cards)
+        assert not window.document.is_modified
+        fresh = open_main_window(path)
+        qtbot.addWidget(fresh)
+        assert len({n.position for n in fresh.document.graph.nodes.values()}) == len(fresh.document.graph)
+        fresh.files.close()
+    finally:
+        window.files.close()
+        theme.use_theme(None)
+
+
+def test_a_scene_built_anew_routes_each_wire_round_the_cards_in_its_way(qtbot, empty_document) -> None:
+    graph = empty_document.graph
+    first = graph.add_node("Identity", position=(0.0, 0.0)).id
+    last = graph.add_node("Identity", position=(1000.0, 0.0)).id
+    middle = graph.add_node("Identity", position=(500.0, 0.0)).id
+    graph.connect(first, "out", last, "in")
+    canvas = CanvasView(empty_document)  # built from the graph as it is: no move follows
+    qtbot.addWidget(canvas)
+    wire = next(iter(canvas.graph_scene.edges.values()))
+    card = canvas.graph_scene.nodes[middle]
+    line = [(p.x(), p.y()) for polygon in wire.path().toSubpathPolygons() for p in polygon]
+    assert not over_cards(line, [(card.x(), card.y(), card.x() + card.width, card.y() + card.height)])
+
+
+def test_ports_stay_marked_while_any_of_their_wires_remains(qtbot, empty_document) -> None:
+    canvas = CanvasView(empty_document)
+    qtbot.addWidget(canvas)
+    source = empty_document.add_node("Input", (0.0, 0.0))
+    adds = [empty_document.add_node("Identity", (300.0, 100.0 * i)) for i in range(2)]
+    edges = [empty_document.connect(source, "out", a, "in") for a in adds]
+    card = canvas.graph_scene.nodes[source]
+    assert ("out", True) in card._wires_at
+    empty_document.disconnect(edges[0])
+    assert ("out", True) in card._wires_at
+    empty_document.disconnect(edges[1])
+    assert ("out", True) not in card._wires_at
+
+
+def test_the_code_of_a_very_large_network_waits_for_refresh(qtbot, document, monkeypatch) -> None:
+    monkeypatch.setattr(code_preview, "LIVE_LAYERS", len(document.network) - 1)
+    preview = CodePreview(document)
+    qtbot.addWidget(preview)
+    preview.show()
+    qtbot.waitExposed(preview)
+    qtbot.waitUntil(lambda: "Press Refresh" in preview.text())
+    assert not preview.is_code()
+    assert preview.refresh_button.isVisible()
+    preview.refresh_button.click()
+    assert preview.is_code() and "class DigitsCnn" in preview.text()
+    monkeypatch.setattr(code_preview, "LIVE_LAYERS", len(document.network))
+    document.set_param(document.graph.node_by_name("fc1").id, "out_features", 33)
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: "33" in preview.text() and preview.is_code())
+    assert not preview.refresh_button.isVisible()
+
+
+def test_an_empty_project_is_not_taken_for_an_unplaced_one() -> None:
+    from studio.graph.layout import lay_out_unplaced, unplaced
+
+    project = Project("empty")
+    assert not unplaced(project.graph)
+    assert not lay_out_unplaced(project.graph)
