@@ -556,15 +556,18 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None)) if self.label else QRectF()
+        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else QRectF()
         if not self._label_rect.isNull():
             bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
-    def _place_label(self, middle: QPointF, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None) -> QRectF:
+    def _place_label(
+        self, middle: QPointF, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None, ask_scene: bool = True
+    ) -> QRectF:
         """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape).
 
-        `has_card` (the scene's index of cards, when every wire is re-routed) answers for the scene, which would re-index each wire as it moves.
+        `has_card` (the scene's index of cards, when every wire is re-routed) answers for the scene, which would re-index each wire as it moves;
+        `ask_scene=False` (a card being moved: the scene re-routes its wires right after) looks only at `cards` and the wire's own two.
         """
         s = style()
         width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
@@ -583,7 +586,7 @@ class EdgeItem(QGraphicsItem):
                 clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
                 if any(box.intersects(clear) for box in boxes):
                     continue
-                if scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+                if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
                     continue
             return QRectF(x, y, width, height)
         return QRectF()
