@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio import APP_NAME
 from studio.ui import theme
+from studio.ui.bulk import collector_held
 from studio.ui.recovery import settings
 
 
@@ -37,10 +38,11 @@ def open_main_window(path: str | Path | None = None):
     from studio.graph.project import load_project
     from studio.ui.main_window import MainWindow
 
-    project = load_project(path) if path is not None else None
-    if project is not None:
-        lay_out_unplaced(project.graph)  # a file without positions would show every card on one spot
-    window = MainWindow(project)
+    with collector_held():
+        project = load_project(path) if path is not None else None
+        if project is not None:
+            lay_out_unplaced(project.graph)  # a file without positions would show every card on one spot
+        window = MainWindow(project)
     if path is not None:
         window.document.path = Path(path).resolve()
         window.files.add_recent(window.document.path)

@@ -29,6 +29,7 @@ from studio.graph.project import (
     save_project,
     trained_weights,
 )
+from studio.ui.bulk import collector_held
 from studio.ui.document import Document
 from studio.ui.gallery import EXAMPLES_DIR, ExampleGallery
 from studio.ui.progress import QUICK_MS, Cancellation, run_cancellable
@@ -205,7 +206,8 @@ class FileController(QObject):
         path = Path(path) if path is not None else self.ask_open_path()
         if path is None:
             return False
-        outcome = run_cancellable(self.window, f"Opening {path.name}", f"Reading {path}…", lambda cancel: _read_project(path), QUICK_MS)
+        with collector_held():
+            outcome = run_cancellable(self.window, f"Opening {path.name}", f"Reading {path}…", lambda cancel: _read_project(path), QUICK_MS)
         if outcome.cancelled:
             self.window.statusBar().showMessage(f"Opening {path.name} stopped", 8000)
             return False
@@ -219,7 +221,8 @@ class FileController(QObject):
         if isinstance(rekeyed, str):
             self.window.statusBar().showMessage(f"The project's weights cannot be used: {rekeyed}", 10000)
             rekeyed = None
-        self._replace(project, path.resolve(), rekeyed)
+        with collector_held():
+            self._replace(project, path.resolve(), rekeyed)
         if rekeyed is not None:  # they wait beside the recovery copy until the project is saved
             self.document.undo_stack.resetClean()
             self.document.modified_changed.emit(True)

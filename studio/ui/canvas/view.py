@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from studio.graph.layout import Step, layered_layout
 from studio.graph.model import Graph, GraphError, Position
+from studio.ui.bulk import collector_held
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
 from studio.ui.canvas.hint import EmptyHint
@@ -41,7 +42,7 @@ from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
 from studio.ui.document import Document, FragmentError, read_fragment
 from studio.ui.mime import FRAGMENT_MIME, LAYER_MIME, LIBRARY_MIME
-from studio.ui.progress import QUICK_MS, run_cancellable
+from studio.ui.progress import QUICK_MS, Outcome, run_cancellable
 from studio.ui.theme import current_theme
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
@@ -464,19 +465,19 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
         `QUICK_MS`) whose Cancel leaves every card where it was and the history as it was; False then.
         """
         graph, width = self.document.graph, max(self.viewport().width(), 400) / READABLE_ZOOM
-        if len(graph) < ARRANGE_IN_BACKGROUND:
-            positions = arranged_positions(graph, width)
-        else:
-            outcome = run_cancellable(
-                self.window(), "Arrange", f"Laying out {len(graph):,} layers…", lambda cancel: arranged_positions(graph, width, cancel.step), QUICK_MS
-            )
+        with collector_held():
+            if len(graph) < ARRANGE_IN_BACKGROUND:
+                outcome = Outcome(arranged_positions(graph, width))
+            else:
+                outcome = run_cancellable(
+                    self.window(), "Arrange", f"Laying out {len(graph):,} layers…", lambda cancel: arranged_positions(graph, width, cancel.step), QUICK_MS
+                )
             if outcome.cancelled:
                 self.show_message("Arrange stopped: every layer stays where it was")
                 return False
             if outcome.error is not None:
                 raise outcome.error
-            positions = outcome.result  # type: ignore[assignment]
-        self.document.move_nodes(positions, "Arrange")
+            self.document.move_nodes(outcome.result, "Arrange")  # type: ignore[arg-type]
         self.fit_to_view()
         if self.transform().m11() < READABLE_ZOOM:
             self.setTransform(QTransform.fromScale(READABLE_ZOOM, READABLE_ZOOM))
