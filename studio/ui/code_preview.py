@@ -353,7 +353,7 @@ class CodePreview(QWidget):
         self._status = "waiting"
         self.highlighter.setDocument(None)
         layers = len(self.document.network)
-        self._show_text(commented(f"A network of {layers:,} layers takes a while to write out, so its code does not follow every edit.", [], "Press Refresh to see it as it is now."))
+        self._show_text(commented(f"A network of {layers:,} layers takes a while to write out,", ["so its code does not follow every edit."], "Press Refresh to see it as it is now."))
         self._show_status()
 
     def _target_chosen(self, _index: int) -> None:
