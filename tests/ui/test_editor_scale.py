@@ -170,3 +170,50 @@ def test_an_empty_project_is_not_taken_for_an_unplaced_one() -> None:
     project = Project("empty")
     assert not unplaced(project.graph)
     assert not lay_out_unplaced(project.graph)
+
+
+def test_the_wire_grid_finds_what_a_pass_over_every_card_and_wire_finds(qtbot, empty_document) -> None:
+    import random
+
+    from studio.graph.wires import TURN
+    from studio.ui.canvas.items import BACKWARD_TURN, LANE_REACH
+    from studio.ui.canvas.wire_index import WireIndex
+
+    rng = random.Random(7)
+    canvas = CanvasView(empty_document)
+    qtbot.addWidget(canvas)
+    graph = empty_document.graph
+    ids = [graph.add_node("Identity", position=(rng.uniform(-3000, 3000), rng.uniform(-2000, 2000))).id for _ in range(120)]
+    for a, b in zip(ids, rng.sample(ids, len(ids)), strict=True):
+        if a != b and graph.source_of(b, "in") is None:
+            graph.connect(a, "out", b, "in")
+    scene = canvas.graph_scene
+    index = WireIndex(scene.nodes.values(), scene.edges.values())
+    cards = sorted(((i.x(), i.y(), i.x() + i.width, i.y() + i.height), i) for i in scene.nodes.values())
+    for wire in scene.edges.values():
+        start = wire.source.port_scene_pos(wire.edge.src_port, True)
+        end = wire.target.port_scene_pos(wire.edge.dst_port, False)
+        found, others = index(wire, start, end)
+        x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
+        back = x3 < x0
+        left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)
+        low, high = (min(y0, y3), max(y0, y3)) if back else (min(y0, y3) - LANE_REACH, max(y0, y3) + LANE_REACH)
+        if abs(x3 - x0) < 2 * TURN:  # too short to go round anything: nothing asked
+            assert (found, others) == ([], [])
+            continue
+        wanted = [box for box, item in cards if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item not in (wire.source, wire.target)]
+        assert sorted(found) == sorted(wanted)
+        if back:
+            ends = []
+            for other in scene.edges.values():
+                a = other.source.port_scene_pos(other.edge.src_port, True)
+                b = other.target.port_scene_pos(other.edge.dst_port, False)
+                box = (min(a.x(), b.x()), max(a.x(), b.x()), min(a.y(), b.y()), max(a.y(), b.y()))
+                if other is not wire and box[0] >= left and box[1] < right and box[3] > low and box[2] < high:
+                    ends.append(((a.x(), a.y()), (b.x(), b.y())))
+            assert sorted(others) == sorted(ends)
+    for _ in range(200):
+        x, y = rng.uniform(-3500, 3500), rng.uniform(-2500, 2500)
+        box = (x, y, x + rng.uniform(1, 400), y + rng.uniform(1, 300))
+        hit = any(c[0] < box[2] and c[2] > box[0] and c[1] < box[3] and c[3] > box[1] for c, _ in cards)
+        assert index.has_card(*box) == hit

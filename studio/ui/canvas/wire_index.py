@@ -33,11 +33,14 @@ class _Grid:
         x0, x1, y0, y1 = _cell(left), _cell(right), _cell(top), _cell(bottom)
         if (x1 - x0 + 1) * (y1 - y0 + 1) > max(len(self._cells), 1):  # a box wider than the grid: every box
             return list(range(self.count))
-        found: set[int] = set()
+        cells = self._cells
+        if x0 == x1 and y0 == y1:
+            return cells.get((x0, y0), [])  # one cell: already in index order, each once
+        found: list[int] = []
         for cx in range(x0, x1 + 1):
             for cy in range(y0, y1 + 1):
-                found.update(self._cells.get((cx, cy), ()))
-        return sorted(found)
+                found += cells.get((cx, cy), ())
+        return sorted(set(found))
 
 
 def _cell(value: float) -> int:
