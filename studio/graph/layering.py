@@ -7,6 +7,7 @@ as one straight line, and branches and skip connections sit above or below it, n
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -215,28 +216,28 @@ def fit_in_order(wanted: list[int], gaps: list[int], weights: list[float]) -> li
     """Slots in the given order, each at least `gaps[i]` past the one before, nearest (weighted L1) to `wanted`.
 
     Isotonic regression: with `start` the room the nodes before take, the free offsets
-    `slot - start` must not decrease; pooling adjacent violators, each pool sits at its
-    weighted median.
+    `slot - start` must not decrease. The cost of the best prefix, as a function of the last
+    offset, is convex and piecewise linear: a heap keeps its bends (where its slope grows, and by
+    how much), each node adds its own, and what would make the cost rise to the right is cut off;
+    the lowest best offset of each prefix, taken back to front, gives the slots (n log n, where
+    pooling neighbours and taking each pool's median again went quadratic for a column of a
+    thousand nodes that all want one slot, as a layer feeding them all makes).
     """
     starts = list(itertools.accumulate([0, *gaps]))
-    pools: list[tuple[list[tuple[int, float]], int]] = []
+    bends: list[tuple[int, float]] = []  # (-offset, slope added there), the largest offset first
+    lowest = []
     for target, start, w in zip(wanted, starts, weights, strict=True):
-        members = [(target - start, w)]
-        value = target - start
-        while pools and pools[-1][1] > value:
-            members = pools.pop()[0] + members
-            value = _weighted_median(members)
-        pools.append((members, value))
-    offsets = [value for members, value in pools for _ in members]
-    return [o + s for o, s in zip(offsets, starts, strict=True)]
-
-
-def _weighted_median(members: list[tuple[int, float]]) -> int:
-    ordered = sorted(members)
-    half = sum(w for _, w in ordered) / 2
-    total = 0.0
-    for value, w in ordered:
-        total += w
-        if total >= half:
-            return value
-    return ordered[-1][0]
+        heapq.heappush(bends, (start - target, 2.0 * w))
+        left = w  # the slope past the last bend, cut off from the right
+        while left > 0:
+            offset, rise = bends[0]
+            if rise <= left:
+                heapq.heappop(bends)
+                left -= rise
+            else:
+                heapq.heapreplace(bends, (offset, rise - left))
+                left = 0
+        lowest.append(-bends[0][0])
+    for i in range(len(lowest) - 2, -1, -1):
+        lowest[i] = min(lowest[i], lowest[i + 1])
+    return [o + s for o, s in zip(lowest, starts, strict=True)]

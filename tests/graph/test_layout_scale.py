@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studio.graph import Graph
-from studio.graph.layering import crossings
+from studio.graph.layering import crossings, fit_in_order
 from studio.graph.layout import (
     BAND,
     CARD_WIDTH,
@@ -146,3 +146,44 @@ def test_only_a_level_whose_layers_all_share_one_spot_is_laid_out() -> None:
     assert len(set(placed.values())) == 4
     assert not unplaced(graph) and not lay_out_unplaced(graph)
     assert {n: graph.node(n).position for n in ids} == placed
+
+
+def _fit_by_pooling(wanted: list[int], gaps: list[int], weights: list[float]) -> list[int]:
+    """Isotonic regression as first written: adjacent violators pooled, each pool at its lower weighted median."""
+
+    def median(members: list[tuple[int, float]]) -> int:
+        ordered, total = sorted(members), 0.0
+        half = sum(w for _, w in ordered) / 2
+        for value, w in ordered:
+            total += w
+            if total >= half:
+                return value
+        return ordered[-1][0]
+
+    starts = list(itertools.accumulate([0, *gaps]))
+    pools: list[tuple[list[tuple[int, float]], int]] = []
+    for target, start, w in zip(wanted, starts, weights, strict=True):
+        members, value = [(target - start, w)], target - start
+        while pools and pools[-1][1] > value:
+            members = pools.pop()[0] + members
+            value = median(members)
+        pools.append((members, value))
+    offsets = [value for members, value in pools for _ in members]
+    return [o + s for o, s in zip(offsets, starts, strict=True)]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-12, 12), st.integers(1, 4), st.sampled_from([1.0, 8.0, 1e6])), min_size=1, max_size=30
+    )
+)
+def test_rows_fit_in_order_as_pooling_adjacent_violators_places_them(rows) -> None:
+    wanted, gaps, weights = [r[0] for r in rows], [r[1] for r in rows[1:]], [r[2] for r in rows]
+    assert fit_in_order(wanted, gaps, weights) == _fit_by_pooling(wanted, gaps, weights)
+
+
+def test_a_column_that_all_wants_one_slot_is_centred_on_it() -> None:
+    assert fit_in_order([0] * 500, [2] * 499, [1.0] * 500) == _fit_by_pooling([0] * 500, [2] * 499, [1.0] * 500)
+    placed = fit_in_order([0] * 20_000, [2] * 19_999, [1.0] * 20_000)  # a layer feeding 20,000: once quadratic
+    assert all(b - a == 2 for a, b in itertools.pairwise(placed))
+    assert placed[0] == -placed[-1] - 2
