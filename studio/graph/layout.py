@@ -14,6 +14,7 @@ free lane beside them (`studio.graph.wires`).
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 import math
 from collections.abc import Callable, Hashable
@@ -209,11 +210,22 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
     cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
     before = [0.0] * (columns + 1)  # the cheapest bands ending before column i, with the cut there
     last = [0] * (columns + 1)  # and where the last of them starts
+    window: collections.deque[int] = collections.deque()  # starts in reach, their `before` rising: the least first
     for end in range(1, columns + 1):
         first, shift = max(0, end - limit), limit - end
-        totals = [before[start] + (shift + start) ** 2 for start in range(first, end)]
-        cost = min(totals)
-        last[end] = first + totals.index(cost)  # the earliest start of the cheapest
+        while window and before[window[-1]] >= before[end - 1]:
+            window.pop()
+        window.append(end - 1)
+        if window[0] < first:
+            window.popleft()
+        least, cost, best = before[window[0]], math.inf, first
+        for start in range(first, end):  # the band's empty columns cost more the later it starts: stop when no start can win
+            empty = (shift + start) ** 2
+            if least + empty >= cost:
+                break
+            if before[start] + empty < cost:
+                cost, best = before[start] + empty, start
+        last[end] = best
         before[end] = cost + cut[end]
     starts, end = [], columns
     while end > 0:
