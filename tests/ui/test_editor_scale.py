@@ -217,3 +217,24 @@ def test_the_wire_grid_finds_what_a_pass_over_every_card_and_wire_finds(qtbot, e
         box = (x, y, x + rng.uniform(1, 400), y + rng.uniform(1, 300))
         hit = any(c[0] < box[2] and c[2] > box[0] and c[1] < box[3] and c[3] > box[1] for c, _ in cards)
         assert index.has_card(*box) == hit
+
+
+def test_an_edit_that_relabels_many_wires_relabels_and_routes_them_all(qtbot, empty_document, monkeypatch) -> None:
+    from studio.ui.canvas import scene as scene_module
+
+    monkeypatch.setattr(scene_module, "REROUTE_ALL", 3)  # past this many labels, one pass from the grid
+    canvas = CanvasView(empty_document)
+    qtbot.addWidget(canvas)
+    ids = [empty_document.add_node("Input", (0.0, 0.0), {"shape": (4,)})]
+    for i in range(8):
+        ids.append(empty_document.add_node("Identity", (600.0 * (i + 1), 0.0)))
+        empty_document.connect(ids[-2], "out", ids[-1], "in")
+    blocker = empty_document.add_node("Identity", (2700.0, 0.0))  # on the way of the wire from the fourth layer to the fifth
+    empty_document.set_param(ids[0], "shape", (7,))
+    QApplication.processEvents()
+    wires = canvas.graph_scene.edges
+    assert {w.label for w in wires.values()} == {"N×7"}
+    card = canvas.graph_scene.nodes[blocker]
+    for wire in wires.values():
+        line = [(p.x(), p.y()) for polygon in wire.path().toSubpathPolygons() for p in polygon]
+        assert not over_cards(line, [(card.x(), card.y(), card.x() + card.width, card.y() + card.height)])

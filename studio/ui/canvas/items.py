@@ -536,12 +536,17 @@ class EdgeItem(QGraphicsItem):
         if drawn:
             self.update_path()
 
-    def set_shape(self, shape: Shape | None) -> None:
-        """Label the edge with the tensor shape flowing on it (None: not known)."""
+    def set_shape(self, shape: Shape | None, route: bool = True) -> bool:
+        """Label the edge with the tensor shape flowing on it (None: not known); True if the label changed.
+
+        `route=False`: drawn plainly for now, the caller re-routes it (many labels at once are routed from the scene's grid).
+        """
         label = format_shape(shape)
-        if label != self.label:
-            self.label = label
-            self.update_path()
+        if label == self.label:
+            return False
+        self.label = label
+        self.update_path(route)
+        return True
 
     def update_path(self, route: bool = True, near: Near | None = None) -> None:
         """Re-draw the curve between the current positions of the two ports, round the cards in its way where `route`.

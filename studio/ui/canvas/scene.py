@@ -168,6 +168,7 @@ class GraphScene(QGraphicsScene):
     def _refresh_nodes(self, node_ids: Iterable[str], with_results: bool) -> None:
         """Redraw these nodes and the labels of the edges leaving them, and nothing else."""
         graph, analysis = self.document.graph, self.document.analysis
+        relabelled: list[EdgeItem] = []
         for node_id in node_ids:
             item = self.nodes.get(node_id)
             if item is None or node_id not in graph:
@@ -182,8 +183,13 @@ class GraphScene(QGraphicsScene):
                 self._dim(item)
             outputs = result.outputs if result is not None else None
             for edge, edge_item in item.edges.items():
-                if edge.src == node_id and with_results:
-                    edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+                if edge.src == node_id and with_results and edge_item.set_shape(outputs.get(edge.src_port) if outputs else None, route=False):
+                    relabelled.append(edge_item)
+        if len(relabelled) > REROUTE_ALL:  # one pass from the grid of cards, not a question to the scene per wire
+            self.schedule_reroute()
+        else:
+            for edge_item in relabelled:
+                edge_item.update_path()
 
     def switched_off(self, node_id: str) -> bool:
         """True for a layer of the open block that the instance it was opened through switches off."""
