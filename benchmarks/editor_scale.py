@@ -12,7 +12,18 @@ Runs offscreen. For each size it prints:
 Goals (issue 4): 1,000 nodes open in under 1 s; an edit reflects in under 16 ms; a full frame
 paints in under 16 ms.
 
+With `--large`, projects of other shapes, saved without positions as a generator writes them:
+`inputs` (N unwired Inputs, issue 19's case), `chain` (Input, N-2 Identity layers, Output) and
+`blocks` (N/100 separate chains of 100). For each it prints, at each of `--large-sizes`:
+- open: load the file, lay it out (it has no positions), build the window and its scene, show and
+  paint it once, against loading the file alone; wall and CPU seconds;
+- Arrange: the canvas's Arrange as the menu runs it (a worker thread past `ARRANGE_IN_BACKGROUND`
+  layers, the moves as one undo step, every wire re-routed), against the layout alone;
+and the ratio of each to the smallest size, which is the size ratio when the cost is linear.
+Goals (issue 19): 20,000 layers open in <= 5 s and Arrange in <= 10 s.
+
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/editor_scale.py [--sizes 1000 5000] [--repeats 15]
+     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/editor_scale.py --large [--large-sizes 2000 20000] [--shapes inputs chain blocks]
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ import argparse
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -32,9 +45,11 @@ from PySide6.QtCore import QSize
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from studio.graph import Graph
 from studio.graph.layout import layered_positions
 from studio.graph.project import Project, load_project, save_project
-from studio.ui.app import application
+from studio.ui.app import application, open_main_window
+from studio.ui.canvas.view import READABLE_ZOOM, WRAP_SCREENS
 from studio.ui.main_window import MainWindow
 
 VIEW = QSize(1600, 1000)
@@ -128,17 +143,113 @@ def measure(size: int, repeats: int, folder: Path, save: Path | None) -> dict[st
     }
 
 
+def shaped(shape: str, size: int) -> Graph:
+    """A graph of `size` layers, all at the origin: unwired Inputs, one chain, or separate chains of 100."""
+    g = Graph()
+    if shape == "inputs":
+        for i in range(size):
+            g.add_node("Input", f"x{i}", {"shape": (4,)})
+        return g
+    length = size if shape == "chain" else 100
+    for c in range(max(size // length, 1)):
+        previous = g.add_node("Input", f"x{c}", {"shape": (4,)}).id
+        for i in range(length - 2):
+            layer = g.add_node("Identity", f"l{c}_{i}").id
+            g.connect(previous, "out", layer, "in")
+            previous = layer
+        g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
+    return g
+
+
+def timed(run: Callable[[], object]) -> tuple[float, float, object]:
+    """Wall and CPU seconds of one call, and what it returned (the CPU time is what an idle machine's wall time would be)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def measure_large(shape: str, size: int, folder: Path) -> dict[str, float]:
+    """Open a project saved without positions, then Arrange it; and the baselines, loading alone and the layout alone."""
+    path = folder / f"{shape}_{size}.lstudio"
+    save_project(Project(f"{shape}_{size}", shaped(shape, size)), path)
+    load_wall, load_cpu, _ = timed(lambda: load_project(path))
+
+    def open_shown() -> MainWindow:
+        window = open_main_window(path)  # loads, lays out a file without positions, builds the window and scene
+        window.resize(VIEW)
+        window.show()
+        window.canvas.fit_to_view()
+        QApplication.processEvents()  # shown and painted once
+        return window
+
+    open_wall, open_cpu, window = timed(open_shown)
+    canvas = window.canvas
+    width = max(canvas.viewport().width(), 400) / READABLE_ZOOM
+    layout_wall, layout_cpu, _ = timed(lambda: layered_positions(canvas.document.graph, WRAP_SCREENS * width))
+    document = canvas.document
+    document.move_nodes({n: (x + 130.0, y + 70.0) for n, (x, y) in ((n, node.position) for n, node in document.graph.nodes.items())})
+    QApplication.processEvents()  # every card off its place, so Arrange moves each of them
+    moved_before = document.undo_stack.count()
+
+    def arranged() -> None:
+        canvas.arrange()
+        QApplication.processEvents()  # the wires re-routed where the cards now lie
+
+    arrange_wall, arrange_cpu, _ = timed(arranged)
+    assert document.undo_stack.count() == moved_before + 1, "Arrange moved nothing"
+    window.files.close()
+    window.hide()
+    window.deleteLater()
+    QApplication.processEvents()
+    return {
+        "load": load_wall, "load_cpu": load_cpu, "open": open_wall, "open_cpu": open_cpu,
+        "layout": layout_wall, "layout_cpu": layout_cpu, "arrange": arrange_wall, "arrange_cpu": arrange_cpu,
+    }
+
+
+def large(sizes: list[int], shapes: list[str]) -> None:
+    """Print the open and Arrange figures of each shape at each size, with ratios to its baselines and to the smallest size."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LAYER_STUDIO_HOME"] = str(Path(tmp) / "home")  # recent files and autosaves stay out of the user's settings
+        for shape in shapes:
+            print(f"\n{shape}: saved without positions (seconds: wall / CPU)")
+            first: dict[str, float] = {}
+            for size in sizes:
+                m = measure_large(shape, size, Path(tmp))
+                first = first or m
+                grow = size / sizes[0]
+                print(
+                    f"  {size:>7,} open   {m['open']:6.2f} / {m['open_cpu']:6.2f}   load alone {m['load']:5.2f} / {m['load_cpu']:5.2f}"
+                    f"   ratio {m['open_cpu'] / m['load_cpu']:4.1f}   x{m['open_cpu'] / first['open_cpu']:5.1f} for x{grow:g} layers"
+                )
+                print(
+                    f"  {size:>7,} Arrange {m['arrange']:5.2f} / {m['arrange_cpu']:6.2f}   layout alone {m['layout']:5.2f} / {m['layout_cpu']:5.2f}"
+                    f"   ratio {m['arrange_cpu'] / max(m['layout_cpu'], 1e-6):4.1f}   x{m['arrange_cpu'] / first['arrange_cpu']:5.1f} for x{grow:g} layers"
+                )
+                if size >= 20_000:
+                    for key, goal in (("open", 5.0), ("arrange", 10.0)):
+                        verdict = "met" if m[key] <= goal else "met on CPU time" if m[f"{key}_cpu"] <= goal else "NOT met"
+                        print(f"  goal {key} <= {goal:.0f} s: {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--save", type=Path, help="a folder for PNG files of the frames measured")
+    parser.add_argument("--large", action="store_true", help="projects of 2,000 and 20,000 layers of several shapes: open and Arrange")
+    parser.add_argument("--large-sizes", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--shapes", nargs="+", default=["inputs", "chain", "blocks"], choices=["inputs", "chain", "blocks"])
     args = parser.parse_args()
     application()
     print(f"machine: {machine()}")
     print(
         f"view: {VIEW.width()}x{VIEW.height()}, Qt platform {QApplication.platformName()}"
     )
+    if args.large:
+        print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        large(args.large_sizes, args.shapes)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             m = measure(size, args.repeats, Path(tmp), args.save)

@@ -118,8 +118,8 @@ def add_stand_ins(layers: Layers, same_band: Callable[[int, int], bool]) -> None
         layers.port_offset[(previous, dst)] = offset
 
 
-def order(layers: Layers) -> None:
-    """Order each column to keep crossings few: barycentre sweeps right and left, keeping the best ordering seen."""
+def order(layers: Layers, tell: Callable[[str], None] = lambda _text: None) -> None:
+    """Order each column to keep crossings few: barycentre sweeps right and left, keeping the best ordering seen (`tell` hears each sweep)."""
     g, columns = layers.g, layers.columns
     ordered = sorted(columns)
     best = {c: list(m) for c, m in columns.items()}
@@ -127,6 +127,7 @@ def order(layers: Layers) -> None:
     for sweep in range(SWEEPS):
         if best_count == 0:
             break
+        tell(f"ordering the columns (sweep {sweep + 1} of {SWEEPS})")
         forward = sweep % 2 == 0
         place = {n: float(i) for col in columns.values() for i, n in enumerate(col)}
         for col in ordered[1:] if forward else ordered[-2::-1]:
@@ -153,13 +154,28 @@ def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: di
     total = 0
     for members in columns.values():
         pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in g.successors(a) if b in place)
-        for (a1, b1), (a2, b2) in itertools.combinations(pairs, 2):
-            if a1 != a2 and b1 != b2 and (a1 < a2) != (b1 < b2):
-                total += 1
+        total += _inversions([b for _, b in pairs])  # sorted by source, a pair crosses where its ends come in the other order
     return total
 
 
-def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]]) -> dict[Hashable, int]:
+def _inversions(values: list[float]) -> int:
+    """How many pairs i < j have values[i] > values[j] (a Fenwick tree over the values' ranks: n log n, not n squared)."""
+    rank = {v: r for r, v in enumerate(sorted(set(values)), 1)}
+    tree = [0] * (len(rank) + 1)
+    total = 0
+    for seen, value in enumerate(values):
+        i = r = rank[value]
+        while i:  # how many earlier values are at most this one
+            total -= tree[i]
+            i -= i & -i
+        total += seen
+        while r < len(tree):
+            tree[r] += 1
+            r += r & -r
+    return total
+
+
+def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]], tell: Callable[[str], None] = lambda _text: None) -> dict[Hashable, int]:
     """A row (in slots) for every node: the main chain on slot 0, the others as near their neighbours as their column's order allows.
 
     `extent` gives the slots a node takes above and below its own. Each pass sets a column's
@@ -185,6 +201,7 @@ def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]]) -> dict
     ordered = sorted(columns)
     step = 0
     while step <= PLACEMENT_PASSES:
+        tell(f"placing the rows (pass {step + 1} of {PLACEMENT_PASSES + 1})")
         forward = step % 2 == 0
         moved = False
         for col in ordered if forward else ordered[::-1]:
@@ -213,53 +230,28 @@ def fit_in_order(wanted: list[int], gaps: list[int], weights: list[float]) -> li
     """Slots in the given order, each at least `gaps[i]` past the one before, nearest (weighted L1) to `wanted`.
 
     Isotonic regression: with `start` the room the nodes before take, the free offsets
-    `slot - start` must not decrease; pooling adjacent violators, each pool sits at its
-    weighted median (`_Pool`, the smaller pool poured into the larger).
+    `slot - start` must not decrease. The cost of the best prefix, as a function of the last
+    offset, is convex and piecewise linear: a heap keeps its bends (where its slope grows, and by
+    how much), each node adds its own, and what would make the cost rise to the right is cut off;
+    the lowest best offset of each prefix, taken back to front, gives the slots (n log n, where
+    pooling neighbours and taking each pool's median again went quadratic for a column of a
+    thousand nodes that all want one slot, as a layer feeding them all makes).
     """
     starts = list(itertools.accumulate([0, *gaps]))
-    pools: list[_Pool] = []
+    bends: list[tuple[int, float]] = []  # (-offset, slope added there), the largest offset first
+    lowest = []
     for target, start, w in zip(wanted, starts, weights, strict=True):
-        pool = _Pool(target - start, w)
-        while pools and pools[-1].median() > pool.median():
-            pool = pools.pop().merged(pool)
-        pools.append(pool)
-    offsets = [pool.median() for pool in pools for _ in range(pool.size)]
-    return [o + s for o, s in zip(offsets, starts, strict=True)]
-
-
-class _Pool:
-    """Weighted values whose weighted median (the least value with at least half the weight at or below it) is kept in two heaps."""
-
-    def __init__(self, value: int, weight: float) -> None:
-        self.low: list[tuple[int, float]] = [(-value, weight)]  # a max-heap: the values up to the median
-        self.high: list[tuple[int, float]] = []  # a min-heap: the values above it
-        self.low_weight, self.total, self.size = weight, weight, 1
-
-    def median(self) -> int:
-        return -self.low[0][0]
-
-    def merged(self, other: _Pool) -> _Pool:
-        big, small = (self, other) if self.size >= other.size else (other, self)
-        for negated, w in small.low:
-            big._add(-negated, w)
-        for value, w in small.high:
-            big._add(value, w)
-        return big
-
-    def _add(self, value: int, weight: float) -> None:
-        self.size += 1
-        self.total += weight
-        if value <= self.median():
-            heapq.heappush(self.low, (-value, weight))
-            self.low_weight += weight
-        else:
-            heapq.heappush(self.high, (value, weight))
-        half = self.total / 2
-        while self.low_weight - self.low[0][1] >= half:  # the median's own weight is not needed to reach half
-            negated, w = heapq.heappop(self.low)
-            self.low_weight -= w
-            heapq.heappush(self.high, (-negated, w))
-        while self.low_weight < half:
-            value, w = heapq.heappop(self.high)
-            self.low_weight += w
-            heapq.heappush(self.low, (-value, w))
+        heapq.heappush(bends, (start - target, 2.0 * w))
+        left = w  # the slope past the last bend, cut off from the right
+        while left > 0:
+            offset, rise = bends[0]
+            if rise <= left:
+                heapq.heappop(bends)
+                left -= rise
+            else:
+                heapq.heapreplace(bends, (offset, rise - left))
+                left = 0
+        lowest.append(-bends[0][0])
+    for i in range(len(lowest) - 2, -1, -1):
+        lowest[i] = min(lowest[i], lowest[i + 1])
+    return [o + s for o, s in zip(lowest, starts, strict=True)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from studio.graph.layering import (
     Layers,
@@ -41,6 +41,9 @@ PORT_LINE = 38.5  # how far below a card's top its one input or output sits (the
 PORT_FOOT = 8.0  # below the last row of named ports
 CUT_WIRE, BAND = 1000.0, 100.0  # what a wire cut by a wrap, and a band, cost (`band_starts`)
 SCREEN = (1600.0, 900.0)  # one screen of the canvas at 100% zoom, in scene units
+LOOSE_IN_COLUMN = 6  # unwired layers beyond this many (a screen's column) are set out in a grid below the network
+LOOSE_ASPECT = 1.6  # the grid's width / height when nothing else bounds it
+Step = Callable[[str], None]  # told each step of a long layout; raising from it stops the layout (a Cancel)
 
 
 def card_height(graph: Graph, node_id: str) -> float:
@@ -52,12 +55,14 @@ def card_height(graph: Graph, node_id: str) -> float:
     return CARD_HEIGHT + rows * PORT_ROW
 
 
-def layered_positions(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> dict[str, Position]:
+def layered_positions(graph: Graph, max_width: float | None = None, aspect: float | None = None, step: Step | None = None) -> dict[str, Position]:
     """Return a position (a card's top-left corner) for every node: `layered_layout`'s positions."""
-    return layered_layout(graph, max_width, aspect)[0]
+    return layered_layout(graph, max_width, aspect, step)[0]
 
 
-def layered_layout(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> tuple[dict[str, Position], dict[str, int]]:
+def layered_layout(
+    graph: Graph, max_width: float | None = None, aspect: float | None = None, step: Step | None = None
+) -> tuple[dict[str, Position], dict[str, int]]:
     """Return a position (a card's top-left corner) and a band for every node: a column per depth, the longest chain on one row.
 
     Sugiyama-style: cycles are broken by ignoring back edges; each node goes one column right
@@ -74,8 +79,16 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
     layout comes closest to that shape (for imported networks, which have no view yet). Edges
     point right inside a band and down to a later band across bands; a skip connection inside
     a band gets a lane, one that crosses bands does not (the canvas draws it from band to band).
+    More than `LOOSE_IN_COLUMN` layers with no wire at all are set out in a grid below, a band of
+    their own. `step` hears each step (it may raise to stop the layout).
     """
-    nodes = list(graph.nodes)
+    tell = step or _quiet
+    tell("finding the columns")
+    wired = {n for e in graph.edges for n in (e.src, e.dst)}
+    loose = [n for n in graph.nodes if n not in wired]
+    if len(loose) <= LOOSE_IN_COLUMN:
+        loose = []
+    nodes = [n for n in graph.nodes if n in wired] if loose else list(graph.nodes)
     g, offsets = acyclic([(e.src, e.dst, _port_offset(graph, e)) for e in graph.edges], nodes)
     depth = depths(g)
     count = max(depth.values(), default=-1) + 1
@@ -86,16 +99,41 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
     pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in nodes)])
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
     layers = Layers(g, depth, main_chain(g, depth), offsets)
+    tell("cutting the bands")
     starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
     band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
     add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
     for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
         layers.columns.setdefault(depth[node_id], []).append(node_id)
-    order(layers)
+    order(layers, tell)
     lift = _chain_lift(graph, layers.chain)
     extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card_height(graph, n) + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
-    slot = slots(layers, lambda n: extent.get(n, (0, 1)))  # type: ignore[arg-type]
-    return _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
+    slot = slots(layers, lambda n: extent.get(n, (0, 1)), tell)  # type: ignore[arg-type]
+    positions, bands = _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
+    if loose:
+        _set_out(graph, loose, positions, bands, max_width, aspect)
+    return {n: positions[n] for n in graph.nodes}, {n: bands[n] for n in graph.nodes}
+
+
+def _quiet(_text: str) -> None:
+    """No one is told the steps."""
+
+
+def _set_out(
+    graph: Graph, loose: list[str], positions: dict[str, Position], bands: dict[str, int], max_width: float | None, aspect: float | None
+) -> None:
+    """Put layers with no wire in a grid below the network (in graph order, row by row): as wide as `max_width` allows, else of `aspect`."""
+    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in loose)])
+    if max_width:
+        across = band_columns(len(loose), max_width)
+    else:
+        across = max(1, min(len(loose), math.ceil(math.sqrt(len(loose) * (aspect or LOOSE_ASPECT) * pitch / COLUMN_WIDTH))))
+    top = bounds(graph, positions)[3] + BAND_GAP if positions else 0.0
+    band = max(bands.values(), default=-1) + 1
+    for i, node_id in enumerate(loose):
+        row, column = divmod(i, across)
+        positions[node_id] = (column * COLUMN_WIDTH, top + row * pitch)
+        bands[node_id] = band
 
 
 def input_port_y(graph: Graph, node_id: str, port: str) -> float:
@@ -282,10 +320,25 @@ def bounds(graph: Graph, positions: dict[str, Position]) -> tuple[float, float, 
     return (left, top, right, bottom)
 
 
-def arrange(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> None:
+def arrange(graph: Graph, max_width: float | None = None, aspect: float | None = None, step: Step | None = None) -> None:
     """Move every node to its layered position (one NodeMoved event per node that moves)."""
-    for node_id, position in layered_positions(graph, max_width, aspect).items():
+    for node_id, position in layered_positions(graph, max_width, aspect, step).items():
         graph.move(node_id, position)
+
+
+def unplaced(graph: Graph) -> bool:
+    """True when a graph of several layers has them all on one spot, as a file written without positions has."""
+    spots = {node.position for node in graph.nodes.values()}
+    return len(graph.nodes) > 1 and len(spots) == 1
+
+
+def lay_out_unplaced(graph: Graph, aspect: float = LOOSE_ASPECT) -> bool:
+    """Lay out each level (the network, each block's graph) whose layers all sit on one spot, in bands of `aspect`; True if any was."""
+    levels = [graph, *(block.graph for block in graph.library or ())]
+    found = [level for level in levels if unplaced(level)]
+    for level in found:
+        arrange(level, aspect=aspect)
+    return bool(found)
 
 
 def arrange_levels(graph: Graph, max_width: float | None = None, aspect: float | None = None) -> None:

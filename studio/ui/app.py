@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from studio import APP_NAME
+from studio.graph.bulk import collector_paused
 from studio.ui import theme
 from studio.ui.recovery import settings
 
@@ -33,11 +34,15 @@ def open_main_window(path: str | Path | None = None):
         studio.graph.project.ProjectFileError: `path` cannot be opened.
     """
     application()
+    from studio.graph.layout import lay_out_unplaced
     from studio.graph.project import load_project
     from studio.ui.main_window import MainWindow
 
-    project = load_project(path) if path is not None else None
-    window = MainWindow(project)
+    with collector_paused():
+        project = load_project(path) if path is not None else None
+        if project is not None:
+            lay_out_unplaced(project.graph)  # a file without positions would show every card on one spot
+        window = MainWindow(project)
     if path is not None:
         window.document.path = Path(path).resolve()
         window.files.add_recent(window.document.path)

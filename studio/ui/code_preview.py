@@ -1,7 +1,8 @@
 """The code preview: the network as PyTorch or Keras source, kept current while the graph is edited.
 
 Generating a large network takes tens of milliseconds, so the preview waits for a pause in the
-edits and regenerates only while it can be seen; when shown again it catches up. The selected
+edits and regenerates only while it can be seen; when shown again it catches up. A network of
+more than `LIVE_LAYERS` layers takes seconds: its code waits for the Refresh button. The selected
 layers' lines are highlighted, and selecting a layer scrolls its code into view.
 """
 
@@ -40,6 +41,7 @@ from studio.ui.theme import current_theme
 
 TARGETS = {"pytorch": "PyTorch", "keras": "Keras"}
 UPDATE_DELAY_MS = 150
+LIVE_LAYERS = 5_000  # past this many layers (a second or more of generating), the code waits for Refresh
 COPIED_FEEDBACK_MS = 1200
 ERRORS_HEADER = "The network has problems; fix them to see the code:"
 ERRORS_FOOTER = "The Problems list shows them too: click one to show its layer."
@@ -124,6 +126,11 @@ class CodePreview(QWidget):
         self.copy_button.setObjectName("copyCode")
         self.copy_button.setToolTip("Copy the whole code to the clipboard")
         self.copy_button.clicked.connect(self.copy_to_clipboard)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setObjectName("refreshCode")
+        self.refresh_button.setToolTip("Write the code of the network as it is now (a network this large is not rewritten on every edit)")
+        self.refresh_button.clicked.connect(self.refresh_now)
+        self.refresh_button.hide()
 
         self.editor = QPlainTextEdit(self)
         self.editor.setObjectName("codeText")
@@ -145,6 +152,7 @@ class CodePreview(QWidget):
         bar.setSpacing(8)
         bar.addWidget(self.target_box)
         bar.addWidget(self.status, 1)
+        bar.addWidget(self.refresh_button)
         bar.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -331,7 +339,22 @@ class CodePreview(QWidget):
 
     def _refresh_if_visible(self) -> None:
         if self.isVisible():
-            self.refresh_now()
+            if self._waits():
+                self._show_waiting()
+            else:
+                self.refresh_now()
+
+    def _waits(self) -> bool:
+        """True when the network is too large for its code to follow every edit."""
+        return len(self.document.network) > LIVE_LAYERS
+
+    def _show_waiting(self) -> None:
+        """Say that the code waits for Refresh (it stays stale, so Copy writes it first)."""
+        self._status = "waiting"
+        self.highlighter.setDocument(None)
+        layers = len(self.document.network)
+        self._show_text(commented(f"A network of {layers:,} layers takes a while to write out,", ["so its code does not follow every edit."], "Press Refresh to see it as it is now."))
+        self._show_status()
 
     def _target_chosen(self, _index: int) -> None:
         self._scroll_to_top = True  # another file: start at its top
@@ -356,8 +379,11 @@ class CodePreview(QWidget):
 
     def _show_status(self) -> None:
         theme = current_theme()
+        self.refresh_button.setVisible(self._waits())
         if self._status == "ok":
             text, color = f"{len(self._text.splitlines())} lines", None
+        elif self._status == "waiting":
+            text, color = "Press Refresh for the code", None
         elif self._status == "errors":
             errors = self.document.network_analysis.summary().errors
             plural = "s" if errors != 1 else ""

@@ -82,6 +82,8 @@ class Document(QObject):
         self._selected: list[str] = []
         self._block_names = self._current_block_names()
         self.project.graph.subscribe(self._forward)
+        self.stack.refresh()
+        self.analysis.take_recomputed()  # views built on this document read the whole analysis: no node is left to redraw
         undo_stack.indexChanged.connect(self._refresh)
         undo_stack.cleanChanged.connect(self._on_clean_changed)
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from studio.graph.bulk import collector_paused
+from studio.graph.layout import lay_out_unplaced
 from studio.graph.project import (
     Project,
     ProjectFileError,
@@ -204,7 +206,8 @@ class FileController(QObject):
         path = Path(path) if path is not None else self.ask_open_path()
         if path is None:
             return False
-        outcome = run_cancellable(self.window, f"Opening {path.name}", f"Reading {path}…", lambda cancel: _read_project(path), QUICK_MS)
+        with collector_paused():
+            outcome = run_cancellable(self.window, f"Opening {path.name}", f"Reading {path}…", lambda cancel: _read_project(path), QUICK_MS)
         if outcome.cancelled:
             self.window.statusBar().showMessage(f"Opening {path.name} stopped", 8000)
             return False
@@ -218,7 +221,8 @@ class FileController(QObject):
         if isinstance(rekeyed, str):
             self.window.statusBar().showMessage(f"The project's weights cannot be used: {rekeyed}", 10000)
             rekeyed = None
-        self._replace(project, path.resolve(), rekeyed)
+        with collector_paused():
+            self._replace(project, path.resolve(), rekeyed)
         if rekeyed is not None:  # they wait beside the recovery copy until the project is saved
             self.document.undo_stack.resetClean()
             self.document.modified_changed.emit(True)
@@ -546,6 +550,7 @@ def _read_project(path: Path) -> tuple[Project, dict | Path | str | None]:
     from studio.codegen.weights import WeightsError, weights_to_rekey
 
     project = load_project(path)
+    lay_out_unplaced(project.graph)  # a file without positions would show every card on one spot
     try:
         return project, weights_to_rekey(project, path)
     except WeightsError as err:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.graph.model import NodeMoved
 from studio.graph.project import project_to_dict
 from studio.train.request import TrainRequest
 from studio.ui import train_weights
@@ -701,9 +702,10 @@ class TrainingPanel(QWidget):
         if self._views_built:
             self._on_tab_changed(self.tabs.currentIndex())
 
-    def _on_graph_changed(self, _event: object) -> None:
-        """The Input's shape may have changed: the Dataset tab says what the samples are now fed as."""
-        self._on_tab_changed(self.tabs.currentIndex())
+    def _on_graph_changed(self, event: object) -> None:
+        """The Input's shape may have changed: the Dataset tab says what the samples are now fed as (a move changes nothing there)."""
+        if not isinstance(event, NodeMoved):
+            self._on_tab_changed(self.tabs.currentIndex())
 
     def _on_tab_changed(self, index: int) -> None:
         if self._views_built and self.tabs.widget(index) is self.preview:

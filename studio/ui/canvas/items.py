@@ -64,6 +64,7 @@ LABEL_CLEARANCE = 2.0  # the least room between a wire's label and a card
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _outlines: dict[tuple[float, float], tuple[QPainterPath, QPainterPath]] = {}
+_forms: dict[tuple, tuple[dict[str, QPointF], dict[str, QPointF], QPainterPath, QRectF]] = {}  # `_card_form`s by size and ports
 
 
 def _outline(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
@@ -76,6 +77,24 @@ def _outline(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
         band.addRect(QRectF(0, 0, width, TITLE_HEIGHT))
         found = _outlines[(width, height)] = (body, body.intersected(band))
     return found
+
+
+def _card_form(width: float, height: float, inputs: list[str], outputs: list[str]) -> tuple[dict[str, QPointF], dict[str, QPointF], QPainterPath, QRectF]:
+    """A card's input and output ports' places, its shape (ports included) and its bounds: the same for every card of that size and ports."""
+    name_y = TITLE_HEIGHT + PAD_TOP + LINE_HEIGHT / 2
+    rows_top = height - PAD_BOTTOM - max(len(inputs), len(outputs)) * PORT_ROW_HEIGHT
+    sides = []
+    for names, x in ((inputs, 0.0), (outputs, width)):
+        if len(names) == 1:
+            sides.append({names[0]: QPointF(x, name_y)})
+        else:
+            sides.append({n: QPointF(x, rows_top + (i + 0.5) * PORT_ROW_HEIGHT) for i, n in enumerate(names)})
+    shape = QPainterPath(_outline(width, height)[0])
+    shape.setFillRule(Qt.FillRule.WindingFill)
+    for point in (*sides[0].values(), *sides[1].values()):
+        shape.addEllipse(point, PORT_HIT_RADIUS, PORT_HIT_RADIUS)
+    bounds = QRectF(-PORT_HIT_RADIUS, -MARGIN, width + 2 * PORT_HIT_RADIUS, height + 2 * MARGIN)
+    return sides[0], sides[1], shape, bounds
 
 
 class NodeItem(QGraphicsItem):
@@ -118,7 +137,7 @@ class NodeItem(QGraphicsItem):
         self._labelled_inputs = self._labelled_outputs = False
         self._body = self._strip = self._shape = QPainterPath()
         self._bounds = QRectF()
-        self._connected: set[tuple[str, bool]] = set()
+        self._wires_at: dict[tuple[str, bool], int] = {}  # (port, is output): wires there; a port with any is drawn filled
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -202,35 +221,13 @@ class NodeItem(QGraphicsItem):
     ) -> None:
         self.prepareGeometryChange()
         self.width, self.height = width, height
-        name_y = TITLE_HEIGHT + PAD_TOP + LINE_HEIGHT / 2
-        rows_top = (
-            height - PAD_BOTTOM - max(len(inputs), len(outputs)) * PORT_ROW_HEIGHT
-        )
-        sides = []
-        for names, x in ((inputs, 0.0), (outputs, width)):
-            if len(names) == 1:
-                sides.append({names[0]: QPointF(x, name_y)})
-            else:
-                sides.append(
-                    {
-                        n: QPointF(x, rows_top + (i + 0.5) * PORT_ROW_HEIGHT)
-                        for i, n in enumerate(names)
-                    }
-                )
-        self.inputs, self.outputs = sides
-        self._labelled_inputs, self._labelled_outputs = (
-            len(inputs) > 1,
-            len(outputs) > 1,
-        )
+        key = (width, height, tuple(inputs), tuple(outputs))  # the ports' places, the shape and bounds follow from these alone
+        found = _forms.get(key)
+        if found is None:
+            found = _forms[key] = _card_form(width, height, inputs, outputs)
+        self.inputs, self.outputs, self._shape, self._bounds = found  # shared, never changed in place
+        self._labelled_inputs, self._labelled_outputs = len(inputs) > 1, len(outputs) > 1
         self._body, self._strip = _outline(width, height)
-        shape = QPainterPath(self._body)
-        shape.setFillRule(Qt.FillRule.WindingFill)
-        for point in (*self.inputs.values(), *self.outputs.values()):
-            shape.addEllipse(point, PORT_HIT_RADIUS, PORT_HIT_RADIUS)
-        self._shape = shape
-        self._bounds = QRectF(
-            -PORT_HIT_RADIUS, -MARGIN, width + 2 * PORT_HIT_RADIUS, height + 2 * MARGIN
-        )
         self.follow(route=False)  # a card's size changed: the scene re-routes every wire
 
     def follow(self, route: bool = True) -> None:
@@ -262,24 +259,28 @@ class NodeItem(QGraphicsItem):
 
     def attach(self, edge_item: EdgeItem) -> None:
         """Follow an edge that starts or ends here."""
-        self.edges[edge_item.edge] = edge_item
-        self._mark_connected()
+        edge = edge_item.edge
+        known = edge in self.edges
+        self.edges[edge] = edge_item
+        if not known:
+            self._mark_connected(edge, 1)
 
     def detach(self, edge: Edge) -> None:
         """Stop following an edge."""
-        self.edges.pop(edge, None)
-        self._mark_connected()
+        if self.edges.pop(edge, None) is not None:
+            self._mark_connected(edge, -1)
 
-    def _mark_connected(self) -> None:
-        connected: set[tuple[str, bool]] = set()
-        for edge in self.edges:
-            if edge.src == self.node_id:
-                connected.add((edge.src_port, True))
-            if edge.dst == self.node_id:
-                connected.add((edge.dst_port, False))
-        if connected != self._connected:
-            self._connected = connected
-            self.update()
+    def _mark_connected(self, edge: Edge, change: int) -> None:
+        """Count the wires at each of the edge's ports here (a count, not a pass over every wire: a layer may take thousands)."""
+        ends = ([(edge.src_port, True)] if edge.src == self.node_id else []) + ([(edge.dst_port, False)] if edge.dst == self.node_id else [])
+        for end in ends:
+            wires = self._wires_at.get(end, 0) + change
+            if wires > 0:
+                self._wires_at[end] = wires
+            else:
+                self._wires_at.pop(end, None)
+            if (wires > 0) != (wires - change > 0):  # the port's mark changes
+                self.update()
 
     def set_port_marks(self, marks: dict[str, bool] | None) -> None:
         """Show which input ports may take the wire being dragged (None: not wiring)."""
@@ -477,7 +478,7 @@ class NodeItem(QGraphicsItem):
                     radius += 1.5
                 if self.hot_port == (port, output):
                     radius += 1.5
-                if (port, output) in self._connected or radius > PORT_RADIUS:
+                if (port, output) in self._wires_at or radius > PORT_RADIUS:
                     brush = s.port_out if output else s.port_in
                 else:
                     brush = s.fill
@@ -518,8 +519,9 @@ class EdgeItem(QGraphicsItem):
     """A tensor flowing from an output port to an input port, as a curve labelled with its shape."""
 
     def __init__(
-        self, edge: Edge, source: NodeItem, target: NodeItem, shape: Shape | None = None
+        self, edge: Edge, source: NodeItem, target: NodeItem, shape: Shape | None = None, drawn: bool = True
     ) -> None:
+        """`drawn=False`: no path yet (the scene draws it once the item is in the scene, where it can see the cards)."""
         super().__init__()
         self.edge = edge
         self.source = source
@@ -531,14 +533,20 @@ class EdgeItem(QGraphicsItem):
         self._bounds = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(EDGE_Z)
-        self.update_path()
-
-    def set_shape(self, shape: Shape | None) -> None:
-        """Label the edge with the tensor shape flowing on it (None: not known)."""
-        label = format_shape(shape)
-        if label != self.label:
-            self.label = label
+        if drawn:
             self.update_path()
+
+    def set_shape(self, shape: Shape | None, route: bool = True) -> bool:
+        """Label the edge with the tensor shape flowing on it (None: not known); True if the label changed.
+
+        `route=False`: drawn plainly for now, the caller re-routes it (many labels at once are routed from the scene's grid).
+        """
+        label = format_shape(shape)
+        if label == self.label:
+            return False
+        self.label = label
+        self.update_path(route)
+        return True
 
     def update_path(self, route: bool = True, near: Near | None = None) -> None:
         """Re-draw the curve between the current positions of the two ports, round the cards in its way where `route`.
@@ -553,27 +561,39 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = self._place_label(middle, around[0]) if self.label else QRectF()
+        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else QRectF()
         if not self._label_rect.isNull():
             bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
-    def _place_label(self, middle: QPointF, cards: list[Box]) -> QRectF:
-        """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape)."""
+    def _place_label(
+        self, middle: QPointF, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None, ask_scene: bool = True
+    ) -> QRectF:
+        """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape).
+
+        `has_card` (the scene's index of cards, when every wire is re-routed) answers for the scene, which would re-index each wire as it moves;
+        `ask_scene=False` (a card being moved: the scene re-routes its wires right after) looks only at `cards` and the wire's own two.
+        """
         s = style()
         width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
-        boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
-        boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
+        boxes = []
+        if has_card is None:  # else it answers for every card, these included
+            boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
+            boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
         scene = self.scene()
         for percent in LABEL_PLACES:
             at = middle if percent == 0.5 else self._path.pointAtPercent(percent)
-            rect = QRectF(at.x() - width / 2, at.y() - height / 2, width, height)
-            clear = rect.adjusted(-LABEL_CLEARANCE, -LABEL_CLEARANCE, LABEL_CLEARANCE, LABEL_CLEARANCE)
-            if any(box.intersects(clear) for box in boxes):
-                continue
-            if scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
-                continue
-            return rect
+            x, y = at.x() - width / 2, at.y() - height / 2
+            if has_card is not None:
+                if has_card(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, x + width + LABEL_CLEARANCE, y + height + LABEL_CLEARANCE):
+                    continue
+            else:
+                clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
+                if any(box.intersects(clear) for box in boxes):
+                    continue
+                if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+                    continue
+            return QRectF(x, y, width, height)
         return QRectF()
 
     def path(self) -> QPainterPath:

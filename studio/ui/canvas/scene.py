@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSceneHelpEvent,
@@ -32,6 +32,7 @@ from studio.ui.document import Document
 REROUTE_ALL = 100  # past this many moved cards' extents, every wire is re-routed
 
 SNAP = 10.0  # nodes dragged by hand land on this grid
+WORLD = 1_000_000.0  # the canvas reaches this far from the origin every way
 SWITCHED_OFF_OPACITY = 0.4
 
 
@@ -57,6 +58,9 @@ class GraphScene(QGraphicsScene):
         self._raised: set[NodeItem] = set()
         self._expanded: set[tuple[tuple, str]] = set()  # (level, instance id): drawn with its inner layers
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        # NOTE: a fixed rect, not the items' bounds: the index cuts its rect into cells, and cards stacked on one spot
+        # (a file without positions) would otherwise each lie in every cell, so moving one cost a pass over all of them
+        self.setSceneRect(QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD))
         document.graph_changed.connect(self._on_graph_changed)
         document.analysed.connect(self._on_analysed)
         document.reset.connect(self._on_reset)
@@ -99,6 +103,7 @@ class GraphScene(QGraphicsScene):
         finally:
             self._syncing_selection = False
             self._building = False
+        self._moved = None  # every wire: each is drawn here for the first time
         self.reroute()
         self.rebuilt.emit()
 
@@ -106,12 +111,12 @@ class GraphScene(QGraphicsScene):
         source, target = self.nodes.get(edge.src), self.nodes.get(edge.dst)
         if source is None or target is None:
             return None
-        item = EdgeItem(edge, source, target, shape)
+        item = EdgeItem(edge, source, target, shape, drawn=False)
         self.edges[edge] = item
         source.attach(item)
         target.attach(item)
         self.addItem(item)
-        if not self._building:
+        if not self._building:  # a rebuild routes every wire at its end
             item.update_path()  # now that it can see the cards it passes
         return item
 
@@ -163,6 +168,7 @@ class GraphScene(QGraphicsScene):
     def _refresh_nodes(self, node_ids: Iterable[str], with_results: bool) -> None:
         """Redraw these nodes and the labels of the edges leaving them, and nothing else."""
         graph, analysis = self.document.graph, self.document.analysis
+        relabelled: list[EdgeItem] = []
         for node_id in node_ids:
             item = self.nodes.get(node_id)
             if item is None or node_id not in graph:
@@ -177,8 +183,13 @@ class GraphScene(QGraphicsScene):
                 self._dim(item)
             outputs = result.outputs if result is not None else None
             for edge, edge_item in item.edges.items():
-                if edge.src == node_id and with_results:
-                    edge_item.set_shape(outputs.get(edge.src_port) if outputs else None)
+                if edge.src == node_id and with_results and edge_item.set_shape(outputs.get(edge.src_port) if outputs else None, route=False):
+                    relabelled.append(edge_item)
+        if len(relabelled) > REROUTE_ALL:  # one pass from the grid of cards, not a question to the scene per wire
+            self.schedule_reroute()
+        else:
+            for edge_item in relabelled:
+                edge_item.update_path()
 
     def switched_off(self, node_id: str) -> bool:
         """True for a layer of the open block that the instance it was opened through switches off."""

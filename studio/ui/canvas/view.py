@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.layout import layered_layout
-from studio.graph.model import GraphError, Position
+from studio.graph.bulk import collector_paused
+from studio.graph.layout import Step, layered_layout
+from studio.graph.model import Graph, GraphError, Position
 from studio.ui.canvas.block_actions import BlockActions
 from studio.ui.canvas.block_actions import menu_action as _action
 from studio.ui.canvas.hint import EmptyHint
@@ -41,6 +42,7 @@ from studio.ui.canvas.scene import SNAP, GraphScene
 from studio.ui.canvas.style import refresh_style
 from studio.ui.document import Document, FragmentError, read_fragment
 from studio.ui.mime import FRAGMENT_MIME, LAYER_MIME, LIBRARY_MIME
+from studio.ui.progress import QUICK_MS, Outcome, run_cancellable
 from studio.ui.theme import current_theme
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 4.0
@@ -48,13 +50,26 @@ GRID = 20.0
 MAJOR_EVERY = 5
 MIN_GRID_PIXELS = 9.0
 PASTE_STEP = 40.0
-WORLD = 1_000_000.0
 TOAST_MS = 4000
 # Arrange never zooms out past this (names stay readable; the view scrolls instead), and wraps a
 # network into bands one view wide at this zoom, else WRAP_SCREENS views, where its cuts fall between blocks
 READABLE_ZOOM = 0.8
 WRAP_SCREENS = 6
 WRAP_TRY_NODES = 200  # past this, bands one view wide would be too many to read
+ARRANGE_IN_BACKGROUND = 1000  # from this many layers, Arrange lays out in a worker thread that Cancel can stop
+
+
+def arranged_positions(graph: Graph, width: float, step: Step | None = None) -> dict[str, Position]:
+    """Arrange's positions for a view `width` scene units wide: wrapped into bands read like text one view wide, else WRAP_SCREENS views
+    wide, whichever first cuts only between blocks (one wire crossing each cut); else not wrapped (the view scrolls along).
+
+    Touches no Qt object, so it may run in a worker thread; `step` hears the layout's steps and may raise to stop it.
+    """
+    for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
+        positions, band = layered_layout(graph, limit, step=step)
+        if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) <= max(band.values(), default=0):
+            return positions
+    return layered_layout(graph, step=step)[0]
 
 
 class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
@@ -72,7 +87,6 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
         self.document = document
         self.graph_scene = GraphScene(document, self)
         self.setScene(self.graph_scene)
-        self.setSceneRect(QRectF(-WORLD, -WORLD, 2 * WORLD, 2 * WORLD))
         self.setRenderHints(
             QPainter.RenderHint.Antialiasing
             | QPainter.RenderHint.TextAntialiasing
@@ -444,9 +458,26 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
             self.show_message(str(err))
             return []
 
-    def arrange(self) -> None:
-        """Lay the graph out (one undoable step), wrapping only a very long one; show it whole, or its start at a readable zoom."""
-        self.document.move_nodes(self._arranged(), "Arrange")
+    def arrange(self) -> bool:
+        """Lay the graph out (one undoable step), wrapping only a very long one; show it whole, or its start at a readable zoom.
+
+        A large graph is laid out in a worker thread behind a progress dialog (shown once it takes
+        `QUICK_MS`) whose Cancel leaves every card where it was and the history as it was; False then.
+        """
+        graph, width = self.document.graph, max(self.viewport().width(), 400) / READABLE_ZOOM
+        with collector_paused():
+            if len(graph) < ARRANGE_IN_BACKGROUND:
+                outcome = Outcome(arranged_positions(graph, width))
+            else:
+                outcome = run_cancellable(
+                    self.window(), "Arrange", f"Laying out {len(graph):,} layers…", lambda cancel: arranged_positions(graph, width, cancel.step), QUICK_MS
+                )
+            if outcome.cancelled:
+                self.show_message("Arrange stopped: every layer stays where it was")
+                return False
+            if outcome.error is not None:
+                raise outcome.error
+            self.document.move_nodes(outcome.result, "Arrange")  # type: ignore[arg-type]
         self.fit_to_view()
         if self.transform().m11() < READABLE_ZOOM:
             self.setTransform(QTransform.fromScale(READABLE_ZOOM, READABLE_ZOOM))
@@ -454,17 +485,7 @@ class CanvasView(BlockActions, LayerPlacing, QGraphicsView):
             top = min(item.sceneBoundingRect().top() for item in self.graph_scene.nodes.values())
             view = self.viewport().rect()
             self.centerOn(left - 40 + view.width() / (2 * READABLE_ZOOM), top - 40 + view.height() / (2 * READABLE_ZOOM))
-
-    def _arranged(self) -> dict[str, Position]:
-        """Arrange's positions: wrapped into bands read like text one view wide at a readable zoom, else WRAP_SCREENS views
-        wide, whichever first cuts only between blocks (one wire crossing each cut); else not wrapped (the view scrolls along)."""
-        width = max(self.viewport().width(), 400) / READABLE_ZOOM
-        graph = self.document.graph
-        for limit in [width] * (len(graph.nodes) <= WRAP_TRY_NODES) + [WRAP_SCREENS * width]:
-            positions, band = layered_layout(graph, limit)
-            if sum(1 for e in graph.edges if band[e.src] != band[e.dst]) <= max(band.values(), default=0):
-                return positions
-        return layered_layout(graph)[0]
+        return True
 
     # ----- menus and messages -----
     def context_menu(self, scene_pos: QPointF) -> QMenu:

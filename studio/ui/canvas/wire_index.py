@@ -1,8 +1,13 @@
-"""The cards and wire ends of a scene sorted left to right, so every wire can be re-routed at once without asking the scene."""
+"""The cards and wire ends of a scene in a grid of cells, so every wire can be re-routed at once without asking the scene.
+
+NOTE: a grid, not a list sorted left to right: a network wrapped into bands, or laid out in tall
+columns, puts hundreds of cards under one stretch of x, and a wire would look at each of them.
+A cell holds what meets it; a query looks only at the cells its box meets (all of them at most once).
+"""
 
 from __future__ import annotations
 
-import bisect
+import math
 from collections.abc import Iterable
 
 from PySide6.QtCore import QPointF
@@ -10,18 +15,48 @@ from PySide6.QtCore import QPointF
 from studio.graph.wires import TURN, Box, Point
 from studio.ui.canvas.items import BACKWARD_TURN, LANE_REACH, EdgeItem, NodeItem
 
+CELL = 512.0  # a cell's side in scene units: about two columns of cards, four rows
+
+
+class _Grid:
+    """Boxes (left, top, right, bottom) by the cells they meet; a query returns the indices of those that may meet a box, in index order."""
+
+    def __init__(self, boxes: list[Box]) -> None:
+        self.count = len(boxes)
+        self._cells: dict[tuple[int, int], list[int]] = {}
+        for i, (x0, y0, x1, y1) in enumerate(boxes):
+            for cx in range(_cell(x0), _cell(x1) + 1):
+                for cy in range(_cell(y0), _cell(y1) + 1):
+                    self._cells.setdefault((cx, cy), []).append(i)
+
+    def near(self, left: float, top: float, right: float, bottom: float) -> list[int]:
+        x0, x1, y0, y1 = _cell(left), _cell(right), _cell(top), _cell(bottom)
+        if (x1 - x0 + 1) * (y1 - y0 + 1) > max(len(self._cells), 1):  # a box wider than the grid: every box
+            return list(range(self.count))
+        cells = self._cells
+        if x0 == x1 and y0 == y1:
+            return cells.get((x0, y0), [])  # one cell: already in index order, each once
+        found: list[int] = []
+        for cx in range(x0, x1 + 1):
+            for cy in range(y0, y1 + 1):
+                found += cells.get((cx, cy), ())
+        return sorted(set(found))
+
+
+def _cell(value: float) -> int:
+    return math.floor(value / CELL)
+
 
 class WireIndex:
     """What lies near a wire: the cards (not its own two) in its way and, for a wire wrapping back, the other wires' ends."""
 
     def __init__(self, nodes: Iterable[NodeItem], edges: Iterable[EdgeItem]) -> None:
-        cards = sorted((((n.x(), n.y(), n.x() + n.width, n.y() + n.height), n) for n in nodes), key=lambda card: card[0])
+        cards = sorted((((n.x(), n.y(), n.x() + n.width, n.y() + n.height), n) for n in nodes), key=lambda card: card[0][0])
         self._cards = cards
-        self._lefts = [box[0] for box, _ in cards]
-        self._widest = max((box[2] - box[0] for box, _ in cards), default=0.0)
+        self._grid = _Grid([box for box, _ in cards])
         self._edges = list(edges)
-        self._ends: list[tuple[float, float, float, EdgeItem, Point, Point]] | None = None
-        self._end_lefts: list[float] = []
+        self._ends: list[tuple[float, float, float, float, EdgeItem, Point, Point]] | None = None
+        self._end_grid: _Grid | None = None
 
     def __call__(self, wire: EdgeItem, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
         x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
@@ -31,23 +66,31 @@ class WireIndex:
         left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)
         low, high = (min(y0, y3), max(y0, y3)) if back else (min(y0, y3) - LANE_REACH, max(y0, y3) + LANE_REACH)
         cards = []
-        for i in range(bisect.bisect_left(self._lefts, left - self._widest), bisect.bisect_left(self._lefts, right)):
+        for i in self._grid.near(left, low, right, high):
             box, item = self._cards[i]
-            if box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target:
+            if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target:
                 cards.append(box)
         if not back:
             return cards, []
-        ends = self._wire_ends()
+        ends, grid = self._wire_ends()
         others = []
-        for i in range(bisect.bisect_left(self._end_lefts, left), len(ends)):  # wires wholly between its turns, beside its ends
-            end_right, top, bottom, other, a, b = ends[i]
-            if end_right < right and bottom > low and top < high and other is not wire:
+        for i in grid.near(left, low, right, high):  # wires wholly between its turns, beside its ends
+            end_left, end_right, top, bottom, other, a, b = ends[i]
+            if end_left >= left and end_right < right and bottom > low and top < high and other is not wire:
                 others.append((a, b))
         return cards, others
 
-    def _wire_ends(self) -> list[tuple[float, float, float, EdgeItem, Point, Point]]:
-        """Every wire's right end, top, bottom, item and two ends, in the order of their left ends."""
-        if self._ends is None:
+    def has_card(self, left: float, top: float, right: float, bottom: float) -> bool:
+        """Whether any card (a wire's own two included) meets this box: where a wire's label may not sit."""
+        for i in self._grid.near(left, top, right, bottom):
+            x0, y0, x1, y1 = self._cards[i][0]
+            if x0 < right and x1 > left and y0 < bottom and y1 > top:
+                return True
+        return False
+
+    def _wire_ends(self) -> tuple[list[tuple[float, float, float, float, EdgeItem, Point, Point]], _Grid]:
+        """Every wire's left and right end, top, bottom, item and two ends, in the order of their left ends, and their grid."""
+        if self._ends is None or self._end_grid is None:
             ends = []
             for e in self._edges:
                 a = e.source.port_scene_pos(e.edge.src_port, True)
@@ -55,6 +98,6 @@ class WireIndex:
                 (ax, ay), (bx, by) = (a.x(), a.y()), (b.x(), b.y())
                 ends.append((min(ax, bx), max(ax, bx), min(ay, by), max(ay, by), e, (ax, ay), (bx, by)))
             ends.sort(key=lambda end: end[0])
-            self._end_lefts = [end[0] for end in ends]
-            self._ends = [end[1:] for end in ends]
-        return self._ends
+            self._ends = ends
+            self._end_grid = _Grid([(x0, y0, x1, y1) for x0, x1, y0, y1, *_ in ends])
+        return self._ends, self._end_grid
