@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.interop.common import ModelImportError
+from studio.interop.onnx_functions import FunctionCalls
 
 if TYPE_CHECKING:
     import onnx
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 2 * 2**30 - 1  # protobuf cannot hold more in one message
 MAX_TENSOR_BYTES = 4 * 2**30
 MAX_TOTAL_BYTES = 8 * 2**30
-MAX_NODES = 200_000
+MAX_NODES = 200_000  # after inlining local functions
 MAX_DIM = 1_000_000  # the catalogue's largest size of one input dimension
 MAX_INPUT_ELEMENTS = 2**31
 MIN_OPSET = 7
@@ -68,14 +69,10 @@ def read_model(path: Path) -> onnx.ModelProto:
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelImportError(f"{path}: holds no graph, so it is not an ONNX model")
     vet(model, path)
-    _load_external(model, path)
     if model.functions:
-        try:
-            model = onnx.inliner.inline_local_functions(model)
-        except Exception as err:  # noqa: BLE001 - the inliner raises many types on malformed functions
-            raise ModelImportError(
-                f"{path}: its local functions cannot be inlined ({_short(err)})"
-            ) from None
+        FunctionCalls(model, path, MAX_NODES).inline()
+        vet(model, path)  # the functions' Constants are graph nodes now
+    _load_external(model, path)
     return model
 
 
@@ -88,6 +85,8 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
         raise ModelImportError(
             f"{path}: has {len(graph.node):,} nodes, more than the {MAX_NODES:,} an import takes"
         )
+    if model.functions:
+        FunctionCalls(model, path, MAX_NODES).check()
     opset = default_opset(model)
     if opset is None or opset < MIN_OPSET:
         raise ModelImportError(

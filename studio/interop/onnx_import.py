@@ -37,6 +37,7 @@ from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
+from studio.interop.onnx_fold import FoldBudget, FoldTooLarge, model_elements
 from studio.interop.onnx_graph import (
     BATCHES,
     INT_TYPES,
@@ -173,6 +174,7 @@ def _fold_with_shapes(
     """
     known: list[dict[str, np.ndarray]] = [{}, {}]
     evaluated: dict[tuple[Any, ...], list[np.ndarray]] = {}  # each round refolds the same nodes, mostly on the same values
+    budget = FoldBudget(model_elements(model.graph))  # charged only for what `evaluated` does not hold yet
     for _ in range(MAX_ROUNDS):
         runs = tuple(
             _infer_shapes(model, path, batch, values)
@@ -183,10 +185,10 @@ def _fold_with_shapes(
             for name in runs[0]
             if (shape := _batch_first(runs[0][name], runs[1].get(name))) is not None
         }
-        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated)
+        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated, budget)
         try:
             live = _needed(ctx, ctx.fold(runs))
-        except DamagedTensor as err:
+        except (DamagedTensor, FoldTooLarge) as err:
             raise ModelImportError(f"{path}: {err}") from None
         unknown = any(
             n.op_type in ("Shape", "Size")
