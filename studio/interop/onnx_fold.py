@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from studio.interop.common import ModelImportError, Unmappable
@@ -26,6 +26,7 @@ FOLD_BUDGET = 1 << 27  # elements folding may compute in all, beyond the allowan
 BUDGET_VARIABLE = "LAYER_STUDIO_FOLD_BUDGET"  # replaces FOLD_BUDGET (a whole number of elements)
 MODEL_SHARE = 2  # each element of the model's own tensors lets folding compute this many more
 SMALL_VALUES = 4096  # integer inputs up to this size are handed to shape inference by value
+MAX_PROPAGATED = 1 << 20  # the longest vector shape inference may compute by value; past it, it infers shapes only
 
 # Every output is at most the NumPy broadcast of all inputs.
 BROADCASTING = frozenset({
@@ -372,3 +373,42 @@ def inferred_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None],
             return None
         total += math.prod(d.dim_value for d in dims)
     return total
+
+
+def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], rank: int) -> int:
+    """An upper bound on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors given by value: their sizes).
+
+    Its data propagation runs Shape, Size, Cast, Slice, Gather, Squeeze, Unsqueeze, Add, Sub, Mul and
+    Concat on one-dimensional integer values inside the C++ inference, unbounded: a chain of Concats
+    each doubling the last asks it for gigabytes. `rank` bounds what a Shape reads (the longest
+    rank the file declares); a vector built in the graph may set a rank too, so the longest seen so
+    far does as well.
+    """
+    found = dict(sources)
+    longest = max(found.values(), default=0)
+    for node in nodes:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        op = node.op_type
+        ins = [found.get(n, 0) for n in node.input if n]
+        if op == "Constant":
+            size = _constant_elements(node)
+        elif op == "Shape":
+            size = max(rank, longest)
+        elif op == "Size":
+            size = 1
+        elif op in ("Cast", "Squeeze", "Unsqueeze", "Slice", "Identity"):
+            size = ins[0] if ins else 0
+        elif op == "Gather":
+            size = ins[1] if len(ins) > 1 else 0
+        elif op in ("Add", "Sub", "Mul"):
+            size = max(ins, default=0)
+        elif op == "Concat":
+            size = sum(ins)
+        else:
+            continue
+        for name in node.output:
+            if name:
+                found[name] = size
+        longest = max(longest, size)
+    return longest

@@ -37,7 +37,13 @@ from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
-from studio.interop.onnx_fold import FoldBudget, FoldTooLarge, model_elements
+from studio.interop.onnx_fold import (
+    MAX_PROPAGATED,
+    FoldBudget,
+    FoldTooLarge,
+    model_elements,
+    propagated_values,
+)
 from studio.interop.onnx_graph import (
     BATCHES,
     INT_TYPES,
@@ -303,9 +309,11 @@ def _infer_shapes(
         opset_imports=list(model.opset_import),
         ir_version=max(model.ir_version, 4),
     )
+    rank = max((len(v.type.tensor_type.shape.dim) for v in [*inputs, *graph.value_info]), default=0)
+    by_value = propagated_values(nodes, {t.name: math.prod(t.dims) for t in small}, rank) <= MAX_PROPAGATED
     try:
         inferred = onnx.shape_inference.infer_shapes(
-            probe, check_type=False, strict_mode=False, data_prop=True
+            probe, check_type=False, strict_mode=False, data_prop=by_value
         )
     except Exception as err:  # noqa: BLE001 - inference raises InferenceError, ValidationError and others
         raise ModelImportError(
