@@ -26,6 +26,7 @@ FOLD_BUDGET = 1 << 27  # elements folding may compute in all, beyond the allowan
 BUDGET_VARIABLE = "LAYER_STUDIO_FOLD_BUDGET"  # replaces FOLD_BUDGET (a whole number of elements)
 MODEL_SHARE = 2  # each element of the model's own tensors lets folding compute this many more
 SMALL_VALUES = 4096  # integer inputs up to this size are handed to shape inference by value
+MAX_FOLD_STEPS = 1 << 21  # the Python-loop steps one folded node may take (about 20 s at the slowest operators' pace)
 MAX_PROPAGATED = 1 << 20  # the longest vector shape inference may compute by value; past it, it infers shapes only
 
 # Every output is at most the NumPy broadcast of all inputs.
@@ -47,6 +48,10 @@ NOT_LARGER = frozenset({
     "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
     "ReduceSumSquare", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Det",
 })  # fmt: skip
+# The reference implementation loops in Python over output elements (pools and convolutions over their windows too).
+CONVOLUTIONS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "DeformConv"})
+POOLS = frozenset({"MaxPool", "AveragePool", "LpPool", "MaxUnpool"})
+LOOPED = frozenset({"ScatterND", "ScatterElements", "Scatter", "GatherND", "Resize", "Upsample", "Unique"})
 # The parameters are laid along dimension 1 (reshaped to (-1, 1, ...)) and broadcast onto the first input.
 CHANNELWISE = frozenset({"BatchNormalization", "InstanceNormalization", "GroupNormalization"})
 PIECES = frozenset({"Split"})
@@ -103,11 +108,32 @@ def result_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], a
         Unmappable: no bound can be known before computing it; the node is not folded.
     """
     count = _bound(node, inputs, attrs, opset)
+    ruled = count is not None
     if count is None:
         count = inferred_elements(node, inputs, opset)
     if count is None:
         raise Unmappable(f"{node.op_type} (the size of its constant result cannot be known before computing it)")
+    steps = _steps(node.op_type, inputs, attrs, count, ruled)
+    if steps > MAX_FOLD_STEPS:
+        raise Unmappable(
+            f"{node.op_type} (folding it would take some {steps:,} steps of ONNX's reference operators, more than the {MAX_FOLD_STEPS:,} one node may take)"
+        )
     return count
+
+
+def _steps(op: str, inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], count: int, ruled: bool) -> int:
+    """The work of evaluating an operator the reference implementation runs in Python loops (0 for the vectorized ones): a hang is as bad as a huge allocation."""
+    given = [x for x in inputs if x is not None]
+    if op in CONVOLUTIONS:
+        weight = inputs[3 if op == "QLinearConv" else 1] if len(inputs) > (3 if op == "QLinearConv" else 1) else None
+        return count * (weight.size // max(weight.shape[0], 1) if weight is not None and weight.ndim else 1)
+    if op in POOLS:
+        return count * math.prod(int(k) for k in attrs.get("kernel_shape", [1]))
+    if op in LOOPED:
+        return count + sum(x.size for x in given)
+    if not ruled:  # an operator known only through shape inference: each output may read every input
+        return count * max(sum(x.size for x in given[1:]), 1)
+    return 0
 
 
 def _bound(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], opset: int) -> int | None:

@@ -113,6 +113,27 @@ def test_an_operator_whose_result_size_cannot_be_known_beforehand_is_not_folded(
         result_elements(unknown, [np.array(["a b"], object)], {}, 20)
 
 
+def test_a_fold_that_would_run_for_hours_is_not_folded(tmp_path: Path) -> None:
+    """ONNX's reference Conv and pools loop in Python: a convolution of two ConstantOfShapes fits the budget but not the folder's patience."""
+    image, kernel = np.broadcast_to(np.float32(1), (1, 1, 1024, 1024)), np.broadcast_to(np.float32(1), (1, 1, 65, 65))
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[32] * 4)
+    from studio.interop.common import Unmappable
+
+    with pytest.raises(Unmappable, match=r"Conv \(folding it would take some 4,430,233,600 steps"):
+        result_elements(conv, [image, kernel], {"pads": [32] * 4}, 17)
+    small = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 4)
+    assert result_elements(small, [image[..., :16, :16], kernel[..., :3, :3]], {"pads": [1] * 4}, 17) == 256
+    nodes = [
+        helper.make_node("ConstantOfShape", ["s"], ["i"], value=numpy_helper.from_array(np.ones(1, np.float32))),
+        helper.make_node("ConstantOfShape", ["k"], ["w"], value=numpy_helper.from_array(np.ones(1, np.float32))),
+        helper.make_node("Conv", ["i", "w"], ["c"], name="slow", pads=[32] * 4),
+    ]
+    path = tmp_path / "slow.onnx"
+    onnx.save(hostile(nodes, {"s": ints(1, 1, 1024, 1024), "k": ints(1, 1, 65, 65)}), str(path))
+    with pytest.raises(UnsupportedLayersError, match="Conv \\(folding it would take some"):
+        import_onnx(path)
+
+
 # ----- hostile models: tiny files that ask the folder for gigabytes -----
 def hostile(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], opset: int = 17) -> onnx.ModelProto:
     """A model whose input is added to a constant computed from `inits` by `nodes` (the last one makes 'c')."""
