@@ -7,7 +7,9 @@
 # bounds, Pad's pads, ...), and the bounds of everything folded in one model are added up against
 # one budget: FOLD_BUDGET elements plus twice the elements the model's own tensors hold (a weight
 # may be cast, dequantized or transposed on its way to a layer). An operator with no rule here gets
-# its output shapes from ONNX's shape inference; where even that cannot say, it is not folded.
+# its output shapes from ONNX's shape inference; where even that cannot say, it is not folded. Time
+# is bounded as well: ONNX's reference operators that loop in Python (convolutions, pools,
+# scatters) fold only while their work stays under MAX_FOLD_STEPS.
 
 from __future__ import annotations
 
@@ -124,9 +126,11 @@ def result_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], a
 def _steps(op: str, inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], count: int, ruled: bool) -> int:
     """The work of evaluating an operator the reference implementation runs in Python loops (0 for the vectorized ones): a hang is as bad as a huge allocation."""
     given = [x for x in inputs if x is not None]
-    if op in CONVOLUTIONS:
-        weight = inputs[3 if op == "QLinearConv" else 1] if len(inputs) > (3 if op == "QLinearConv" else 1) else None
-        return count * (weight.size // max(weight.shape[0], 1) if weight is not None and weight.ndim else 1)
+    if op in CONVOLUTIONS:  # every output element (or, transposed, every input element) meets one kernel of a filter
+        at = 3 if op == "QLinearConv" else 1
+        weight = inputs[at] if len(inputs) > at else None
+        window = weight.size // max(weight.shape[0], 1) if weight is not None and weight.ndim else 1
+        return max(count, given[0].size if given else 0) * window
     if op in POOLS:
         return count * math.prod(int(k) for k in attrs.get("kernel_shape", [1]))
     if op in LOOPED:
