@@ -270,7 +270,10 @@ class ImportContext:
 
         `runs` holds ONNX's inferred shapes at each of the two batch sizes: Shape (and Size) of
         a live tensor whose sizes are known become batch constants. Evaluation uses ONNX's
-        reference implementation of each operator.
+        reference implementation of each operator, each node's result bounded first (`onnx_fold`).
+
+        Raises:
+            FoldTooLarge: the model's folding budget would be passed.
         """
         from onnx import numpy_helper
 

@@ -141,7 +141,7 @@ def hostile(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], opset: in
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     tail = [helper.make_node("ReduceMax", ["c"], ["m"], keepdims=0), helper.make_node("Add", ["x", "m"], ["y"])]
     tensors = [numpy_helper.from_array(v, k) for k, v in inits.items()]
-    graph = helper.make_graph([*nodes, *(tail if opset >= 18 else [tail[0], tail[1]])], "hostile", [x], [y], tensors)
+    graph = helper.make_graph([*nodes, *tail], "hostile", [x], [y], tensors)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
