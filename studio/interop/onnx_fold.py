@@ -110,17 +110,24 @@ def result_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], a
         Unmappable: no bound can be known before computing it; the node is not folded.
     """
     count = _bound(node, inputs, attrs, opset)
-    ruled = count is not None
     if count is None:
         count = inferred_elements(node, inputs, opset)
     if count is None:
         raise Unmappable(f"{node.op_type} (the size of its constant result cannot be known before computing it)")
-    steps = _steps(node.op_type, inputs, attrs, count, ruled)
+    return count
+
+
+def check_steps(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], count: int) -> None:
+    """Refuse to fold a node whose reference operator would loop in Python longer than MAX_FOLD_STEPS (`count`: its result_elements).
+
+    Raises:
+        Unmappable: the node is not folded.
+    """
+    steps = _steps(node.op_type, inputs, attrs, count, node.op_type in RULED)
     if steps > MAX_FOLD_STEPS:
         raise Unmappable(
             f"{node.op_type} (folding it would take some {steps:,} steps of ONNX's reference operators, more than the {MAX_FOLD_STEPS:,} one node may take)"
         )
-    return count
 
 
 def _steps(op: str, inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], count: int, ruled: bool) -> int:
@@ -364,12 +371,13 @@ def _quantized(inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], opset
     return out + repeated
 
 
-SIZE_RULES = {
+SIZE_RULES: dict[str, Any] = {
     "QuantizeLinear": _quantized, "DequantizeLinear": _quantized,
     "Expand": _expand, "Tile": _tile, "ConstantOfShape": _constant_of_shape, "Range": _range, "MatMul": _matmul,
     "MatMulInteger": _matmul, "Gemm": _gemm, "Gather": _gather, "GatherElements": _gather_elements,
     "GatherND": _gather_nd, "OneHot": _one_hot, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
 }  # fmt: skip
+RULED = BROADCASTING | NOT_LARGER | CHANNELWISE | PIECES | SIZE_RULES.keys() | {"Constant", "Identity", "Shape", "Size", "NonZero", "Concat"}
 
 
 def inferred_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int) -> int | None:

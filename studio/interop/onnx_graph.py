@@ -18,6 +18,7 @@ from studio.interop.common import Unmappable
 from studio.interop.onnx_fold import (
     FoldBudget,
     FoldTooLarge,
+    check_steps,
     model_elements,
     result_elements,
 )
@@ -396,7 +397,10 @@ class ImportContext:
         if key in self.evaluated:
             return self.evaluated[key]
         try:
-            self.budget.charge(node, result_elements(node, [feeds.get(n) if n else None for n in node.input], self.attrs(node), self.opset))
+            inputs = [feeds.get(n) if n else None for n in node.input]
+            count = result_elements(node, inputs, self.attrs(node), self.opset)
+            self.budget.charge(node, count)
+            check_steps(node, inputs, self.attrs(node), count)
             if node.op_type == "GatherElements":
                 return [_gather_elements(node, feeds, self.attrs(node))]
             quick = _quick(node, [feeds[n] for n in node.input if n], self.attrs(node), self.opset)

@@ -19,7 +19,14 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from studio.interop.common import ModelImportError, UnsupportedLayersError
-from studio.interop.onnx_fold import BUDGET_VARIABLE, FOLD_BUDGET, result_elements
+from studio.interop.onnx_fold import (
+    BUDGET_VARIABLE,
+    FOLD_BUDGET,
+    MAX_PROPAGATED,
+    check_steps,
+    propagated_values,
+    result_elements,
+)
 from studio.interop.onnx_import import import_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,10 +165,12 @@ def test_a_fold_that_would_run_for_hours_is_not_folded(tmp_path: Path) -> None:
     conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[32] * 4)
     from studio.interop.common import Unmappable
 
+    count = result_elements(conv, [image, kernel], {"pads": [32] * 4}, 17)
     with pytest.raises(Unmappable, match=r"Conv \(folding it would take some 4,430,233,600 steps"):
-        result_elements(conv, [image, kernel], {"pads": [32] * 4}, 17)
+        check_steps(conv, [image, kernel], {"pads": [32] * 4}, count)
     small = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 4)
     assert result_elements(small, [image[..., :16, :16], kernel[..., :3, :3]], {"pads": [1] * 4}, 17) == 256
+    check_steps(small, [image[..., :16, :16], kernel[..., :3, :3]], {"pads": [1] * 4}, 256)
     nodes = [
         helper.make_node("ConstantOfShape", ["s"], ["i"], value=numpy_helper.from_array(np.ones(1, np.float32))),
         helper.make_node("ConstantOfShape", ["k"], ["w"], value=numpy_helper.from_array(np.ones(1, np.float32))),
@@ -184,9 +193,9 @@ def hostile(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], opset: in
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def concat_doublings(steps: int) -> onnx.ModelProto:
+def concat_doublings(steps: int, dtype: type = np.float32) -> onnx.ModelProto:
     nodes = [helper.make_node("Concat", [f"c{i}", f"c{i}"], [f"c{i + 1}" if i + 1 < steps else "c"], axis=0) for i in range(steps)]
-    return hostile(nodes, {"c0": np.ones(16, np.float32)})
+    return hostile(nodes, {"c0": np.ones(16, dtype)})
 
 
 COLUMN, ROW = np.ones((HUGE, 1), np.float32), np.ones((1, HUGE), np.float32)
@@ -209,6 +218,7 @@ HOSTILE = {
         [helper.make_node("DequantizeLinear", ["q", "s"], ["c"], axis=1, block_size=2**40)], {"q": np.ones((1, 4), np.int8), "s": np.ones((1, 2), np.float32)}, opset=21
     ),
     "concat_doublings": concat_doublings(30),
+    "concat_doublings_int": concat_doublings(30, np.int64),  # shape inference would compute these by value too
 }
 
 
@@ -239,6 +249,19 @@ def test_hostile_folds_are_refused_before_anything_is_allocated(tmp_path: Path) 
         assert kind == "ModelImportError", (name, kind, text)
         assert "folding budget" in text and BUDGET_VARIABLE in text and "\n" not in text, (name, text)
     assert "(Add)" in results["add"][1] and "(Concat)" in results["concat_doublings"][1]
+
+
+def test_shape_inference_computes_values_only_while_the_vectors_stay_short() -> None:
+    chain = concat_doublings(30, np.int64).graph
+    assert propagated_values(chain.node, {"c0": 16}, 2) == 16 << 30 > MAX_PROPAGATED
+    reshape = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"]),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+        helper.make_node("Concat", ["n1", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
+    assert propagated_values(reshape, {"zero": 1, "axes": 1, "rest": 2}, 4) == 4  # Shape's four dimensions
 
 
 def test_the_cli_refuses_a_hostile_fold_in_one_line_with_exit_status_2(tmp_path: Path) -> None:
