@@ -18,7 +18,12 @@ from studio.codegen.weights import (
     describe_key,
     read_weights,
 )
-from studio.graph.atomic import describe_os_error, write_atomically
+from studio.graph.atomic import (
+    check_target,
+    describe_os_error,
+    write_all_atomically,
+    write_atomically,
+)
 from studio.graph.project import Project
 from studio.graph.weights_file import keyed_by_node, npz_bytes
 
@@ -241,7 +246,8 @@ def export_project(
     With `partial` (the project's own weights, which an edit may have outgrown), the layers the
     weights no longer fit keep the seeded start and a warning names them; otherwise they must fit.
     `progress` hears each step; an exception it raises (a cancel) stops the export with nothing
-    written, and Ctrl-C while the files are written removes those it had created. `opset` is
+    written. The files are written together (`write_all_atomically`): every one, or on any failure
+    or Ctrl-C none, every target left as it was; a target that is not a regular file is refused. `opset` is
     the ONNX export's, `batch` the LiteRT export's static batch (default 1).
 
     Raises:
@@ -251,6 +257,10 @@ def export_project(
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
+    try:
+        check_target(out)  # before minutes of work: a FIFO, a device or a folder is never written
+    except OSError as err:
+        raise ExportWriteError(f"{out}: cannot be written: {describe_os_error(err)}") from err
     progress = progress or _Silent()
     data: Files = []
     warnings: tuple[str, ...] = ()
@@ -269,19 +279,10 @@ def export_project(
         named = ", ".join(numbers.fresh[:6]) + (f" and {len(numbers.fresh) - 6} more" if len(numbers.fresh) > 6 else "")
         warnings += (f"the project's weights no longer fit {named} (edited since they were made): initialized from seed {seed}",)
     progress.writing("writing " + ", ".join(path.name for path, _ in reversed(files)))
-    created: list[Path] = []
-    for path, data in files:
-        existed = path.exists()
-        try:
-            write_atomically(path, data)
-        except BaseException as err:  # Ctrl-C too: weights without their code would mislead
-            for orphan in created:
-                orphan.unlink(missing_ok=True)
-            if isinstance(err, OSError):
-                raise ExportWriteError(f"{path}: cannot be written: {describe_os_error(err)}") from err
-            raise
-        if not existed:
-            created.append(path)
+    try:
+        write_all_atomically(files)  # all or none: weights without their code would mislead
+    except OSError as err:
+        raise ExportWriteError(f"{err.filename}: cannot be written: {describe_os_error(err)}") from err
     return ExportResult(tuple(path for path, _ in reversed(files)), warnings)
 
 

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from studio.graph.regular_files import read_regular
+
 DEFAULT_BACKEND = "torch"
 BACKEND_PACKAGES = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "numpy": "numpy", "openvino": "openvino"}
 KERAS_DEFAULT = "tensorflow"  # what Keras falls back to, and writes into a new keras.json
@@ -44,7 +46,7 @@ def chosen_backend() -> tuple[str, str] | None:
         return os.environ["KERAS_BACKEND"], "KERAS_BACKEND"
     path = keras_config_path()
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(read_regular(path, 2**20).decode("utf-8"))  # a FIFO or /dev/zero here is an OSError, never read
     except (OSError, ValueError):
         return None
     backend = config.get("backend") if isinstance(config, dict) else None

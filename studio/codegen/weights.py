@@ -19,6 +19,7 @@ from studio.codegen.pytorch import module_names
 from studio.graph.catalogue.base import StateTensor
 from studio.graph.flatten import flatten
 from studio.graph.project import Project, trained_weights
+from studio.graph.regular_files import NotRegularFileError, open_regular
 from studio.graph.weights_file import (
     SEPARATOR,
     declared_node_state,
@@ -120,8 +121,10 @@ def weights_to_rekey(project: Project, project_path: str | Path | None) -> dict[
 def _archive_keys(path: Path) -> list[str]:
     """The array names of an .npz archive, read from its zip directory (no array is loaded)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
             return [name.removesuffix(".npy") for name in archive.namelist()]
+    except NotRegularFileError as err:
+        raise WeightsError(str(err)) from None
     except (OSError, zipfile.BadZipFile) as err:
         raise WeightsError(f"{path}: cannot be read as NumPy weights ({err})") from err
 
@@ -140,7 +143,10 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         state = _read_npz(Path(path))
     else:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with open_regular(path) as file:
+                state = torch.load(file, map_location="cpu", weights_only=True)
+        except NotRegularFileError as err:
+            raise WeightsError(str(err)) from None
         except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
             raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
@@ -159,12 +165,14 @@ def _read_npz(path: Path) -> dict[str, torch.Tensor]:
     import torch
 
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             archive = np.load(file, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise WeightsError(f"{path}: holds one array, not named arrays (an .npz archive)")
             with archive:
                 return {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
+    except NotRegularFileError as err:
+        raise WeightsError(str(err)) from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise WeightsError(f"{path}: cannot be read as NumPy weights ({_first_line(err)})") from err
 

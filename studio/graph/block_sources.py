@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from studio.graph.project import (
     dumps_project,
     load_project,
 )
+from studio.graph.regular_files import NotRegularFileError, check_regular
 from studio.graph.shapes import snapshot_analysis
 
 SUFFIX = ".lstudio"
@@ -129,15 +129,14 @@ def folder_offers(folder: str | os.PathLike[str]) -> FolderOffers:
 
 def _check_regular(path: Path) -> None:
     try:
-        info = path.stat()
+        info = check_regular(path, "project file")
+    except NotRegularFileError as err:
+        raise ProjectFileError(str(err), str(path), "", err.reason) from None
     except FileNotFoundError:
         raise ProjectFileError(f"{path}: no such file", str(path), "", "no such file") from None
     except OSError as err:
         reason = f"cannot be read: {err.strerror or err}"
         raise ProjectFileError(f"{path}: {reason}", str(path), "", reason) from None
-    if not stat.S_ISREG(info.st_mode):
-        reason = "is not a regular file"
-        raise ProjectFileError(f"{path}: {reason}", str(path), "", reason)
     if info.st_size > MAX_FILE_BYTES:
         reason = f"is larger than {MAX_FILE_BYTES // 2**20} MiB: not a Layer Studio project"
         raise ProjectFileError(f"{path}: {reason}", str(path), "", reason)

@@ -35,6 +35,11 @@ from studio.graph.graph_records import show as _show
 from studio.graph.graph_records import validate as _validate
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_regular,
+)
 
 # Format history. 1: the first. 2: `training.weights` names a file keyed by node id (see
 # `studio.codegen.weights`); a format 1 project's weights file is keyed by the generated
@@ -232,18 +237,17 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     """
     source = os.fspath(path)
     try:
-        with open(source, "rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
+        data = read_regular(source, MAX_FILE_BYTES, "project file")
+    except NotRegularFileError as err:
+        raise _error(source, "", err.reason) from None
+    except FileTooLargeError:
+        raise _error(source, "", f"is larger than {MAX_FILE_BYTES // 2**20} MiB: not a Layer Studio project") from None
     except FileNotFoundError as err:
         raise _error(source, "", "no such file") from err
-    except IsADirectoryError as err:
-        raise _error(source, "", "is a folder, not a project file") from err
     except PermissionError as err:
         raise _error(source, "", "permission denied: the file cannot be read") from err
     except OSError as err:
         raise _error(source, "", f"cannot be read: {err.strerror or err}") from err
-    if len(data) > MAX_FILE_BYTES:
-        raise _error(source, "", f"is larger than {MAX_FILE_BYTES // 2**20} MiB: not a Layer Studio project")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

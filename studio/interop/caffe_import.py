@@ -14,6 +14,11 @@ from pathlib import Path
 
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_regular,
+)
 from studio.graph.weights_file import node_key
 from studio.interop.caffe_builder import Blob, BrokenLayer, Builder, Layer, Unknown
 from studio.interop.caffe_layers import mapping
@@ -87,12 +92,13 @@ def import_caffe(path: Path, weights: Path | None = None) -> ImportedModel:
 
 def _read_net(path: Path) -> Message:
     try:
-        size = path.stat().st_size
-        if size > MAX_CHARS:
-            raise ModelImportError(
-                f"{path}: is {size / 2**20:.1f} MiB, more than a net definition may be ({MAX_CHARS // 2**20} MiB)"
-            )
-        data = path.read_bytes()
+        data = read_regular(path, MAX_CHARS)
+    except NotRegularFileError as err:
+        raise ModelImportError(str(err)) from None
+    except FileTooLargeError as err:
+        raise ModelImportError(
+            f"{path}: is {err.size / 2**20:.1f} MiB, more than a net definition may be ({MAX_CHARS // 2**20} MiB)"
+        ) from None
     except OSError as err:
         raise ModelImportError(
             f"{path}: cannot be read ({err.strerror or err})"
@@ -499,8 +505,8 @@ def _data_source(msg: Message) -> str:
 
 def _weights_beside(path: Path, warnings: list[str]) -> Path | None:
     same = path.with_suffix(".caffemodel")
-    if same.is_file():
-        return same
+    if same.exists():
+        return same  # a FIFO or a device of that name is refused when read, not passed over
     try:
         found = sorted(p for p in path.parent.glob("*.caffemodel") if p.is_file())
     except OSError:

@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.project import Project
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_regular,
+)
 from studio.graph.weights_file import declared_node_state, node_key
 from studio.interop.caffe_builder import Sink
 from studio.interop.common import ModelImportError
@@ -140,12 +145,13 @@ def _dims(data: memoryview) -> list[int]:
 def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
     """The weight blobs of every layer in a .caffemodel, by layer name, as float32 arrays."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise CaffeModelError(
-                f"{path}: is {size / 2**30:.1f} GiB, more than the {MAX_BYTES // 2**30} GiB weights may be"
-            )
-        data = memoryview(path.read_bytes())
+        data = memoryview(read_regular(path, MAX_BYTES))
+    except NotRegularFileError as err:
+        raise CaffeModelError(str(err)) from None
+    except FileTooLargeError as err:
+        raise CaffeModelError(
+            f"{path}: is {err.size / 2**30:.1f} GiB, more than the {MAX_BYTES // 2**30} GiB weights may be"
+        ) from None
     except OSError as err:
         raise CaffeModelError(
             f"{path}: cannot be read ({err.strerror or err})"

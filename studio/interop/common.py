@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.graph.atomic import describe_os_error, write_atomically
+from studio.graph.atomic import describe_os_error, write_all_atomically
 from studio.graph.layout import arrange_levels
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.project import SUFFIX, Project, dumps_project
@@ -167,8 +167,8 @@ def with_weights_file(
 def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     """Write the project to `out` and its weights to `<stem>.weights.npz` beside it; return the paths written.
 
-    Each file is written atomically; the weights go first, and are removed again if the project
-    cannot be written, so a failure leaves no orphan. `model.project.training.weights` is set
+    Both are written together (`write_all_atomically`): on a failure or Ctrl-C neither is
+    replaced, so a project never meets weights that are not its own. `model.project.training.weights` is set
     to the weights file's name (relative to the project).
 
     Raises:
@@ -178,26 +178,16 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     if out.suffix != SUFFIX:
         raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")
     model.project = with_weights_file(model.project, out, model.state)
-    written: list[Path] = []
-    created: list[Path] = []
+    files = [(weights_path(out), npz_bytes(model.state))] if model.state else []
+    files.append((out, dumps_project(model.project).encode("utf-8")))
     try:
-        if model.state:
-            target = weights_path(out)
-            existed = target.exists()
-            write_atomically(target, npz_bytes(model.state))
-            written.append(target)
-            if not existed:
-                created.append(target)
-        write_atomically(out, dumps_project(model.project).encode("utf-8"))
-        written.insert(0, out)
+        write_all_atomically(files)
     except OSError as err:
-        for orphan in created:
-            orphan.unlink(missing_ok=True)
         where = err.filename if isinstance(err.filename, str) else os.fspath(out)
         raise ImportWriteError(
             f"{where}: cannot be written: {describe_os_error(err)}"
         ) from err
-    return written
+    return [out, *(path for path, _ in files[:-1])]
 
 
 IMPORTERS = {

@@ -12,6 +12,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    open_regular,
+    read_regular,
+)
 from studio.interop.common import ModelImportError
 from studio.interop.onnx_functions import FunctionCalls
 
@@ -43,21 +49,21 @@ def read_model(path: Path) -> onnx.ModelProto:
     from google.protobuf.message import DecodeError
 
     try:
-        size = path.stat().st_size
+        data = read_regular(path, MAX_FILE_BYTES)
+    except NotRegularFileError as err:
+        raise ModelImportError(str(err)) from None
+    except FileTooLargeError as err:
+        raise ModelImportError(
+            f"{path}: is {err.size:,} bytes, more than one ONNX file can hold (2 GB)"
+        ) from None
     except OSError as err:
         raise ModelImportError(
             f"{path}: cannot be read ({err.strerror or err})"
         ) from None
-    if not path.is_file():
-        raise ModelImportError(f"{path}: is not a file")
-    if size > MAX_FILE_BYTES:
-        raise ModelImportError(
-            f"{path}: is {size:,} bytes, more than one ONNX file can hold (2 GB)"
-        )
-    if size == 0:
+    if not data:
         raise ModelImportError(f"{path}: is empty, not an ONNX model")
     try:
-        model = onnx.load_model(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)  # external data is read below, from inside the model's folder only
     except (DecodeError, RecursionError) as err:
         raise ModelImportError(
             f"{path}: is not a readable ONNX model (truncated or not protobuf: {_short(err)})"
@@ -213,9 +219,12 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
                 f"{path}: tensor {name!r} needs bytes {offset:,} to {offset + size:,} of {location!r}, "
                 f"which holds {file_size:,} (a truncated or mismatched data file)"
             )
-        with open(source, "rb") as file:
-            file.seek(offset)
-            tensor.raw_data = file.read(length)
+        try:
+            with open_regular(source) as file:
+                file.seek(offset)
+                tensor.raw_data = file.read(length)
+        except OSError as err:
+            raise ModelImportError(f"{path}: tensor {name!r}: its data file {location!r} cannot be read ({err.strerror or err})") from None
         del tensor.external_data[:]
         tensor.data_location = TensorProto.DEFAULT
 

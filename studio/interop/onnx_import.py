@@ -24,6 +24,7 @@ from studio.graph.project import Project
 from studio.graph.weights_file import node_key
 from studio.interop.common import (
     ImportedModel,
+    InternalImportError,
     ModelImportError,
     NameTable,
     Unmappable,
@@ -139,10 +140,29 @@ def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
     model = read_model(path)
     try:
         return _import(model, path, blocks)
+    except InternalImportError as err:
+        raise _invalid_model(model, path) or err from err.__cause__
     except ModelImportError:
         raise
     except Exception as err:  # the file was read and vetted: what fails now is the importer's bug
-        raise internal_error(str(path), err) from err
+        raise _invalid_model(model, path) or internal_error(str(path), err) from err
+
+
+def _invalid_model(model: onnx.ModelProto, path: Path) -> ModelImportError | None:
+    """The file's fault, where onnx's checker finds the model invalid; None where it is valid (the failure is a bug of ours).
+
+    Asked only once the importer has failed, so valid models that the checker would fuss over still import.
+    """
+    import onnx.checker
+
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as err:
+        reason = (str(err).strip().splitlines() or ["?"])[0][:300]
+        return ModelImportError(f"{path}: is not a valid ONNX model ({reason})")
+    except Exception:  # noqa: BLE001 - a checker that cannot decide leaves the failure ours
+        return None
+    return None
 
 
 def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> ImportedModel:

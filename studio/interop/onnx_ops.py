@@ -118,12 +118,14 @@ def no_made_up_zeros(
 
 
 def per_axis(
-    values: list[int] | tuple[int, ...], rank: int, default: int
+    values: list[int] | tuple[int, ...], rank: int, default: int, least: int = 1
 ) -> tuple[int, ...]:
-    """An attribute given per spatial axis (or absent)."""
+    """An attribute given per spatial axis (or absent), each value `least` or more."""
     found = tuple(int(v) for v in values) if values else (default,) * rank
     if len(found) != rank:
         raise Unmappable(f"attribute of length {len(found)} for {rank} spatial axes")
+    if any(v < least for v in found):
+        raise Unmappable(f"attribute values {found}: each must be {least} or more")
     return found
 
 
@@ -266,7 +268,7 @@ def _conv_transpose(ctx: ImportContext, node: onnx.NodeProto) -> None:
     begin, end = pads_for(ctx, node, tuple(shape[2:]), kernel, strides, dilations)
     if begin != end:
         raise Unmappable("ConvTranspose (uneven padding)")
-    extra = per_axis(attrs.get("output_padding"), rank, 0)
+    extra = per_axis(attrs.get("output_padding"), rank, 0, least=0)
     if attrs.get("output_shape"):
         wanted = list(attrs["output_shape"])[-rank:]
         full = [
@@ -435,10 +437,22 @@ def _layer_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:
     if affine:
         import numpy as np
 
+        for name, value in (("scale", scale), ("bias", bias)):
+            if value is not None and not _broadcasts_to(value.shape, normalized):
+                raise Unmappable(f"LayerNormalization (a {name} of shape {value.shape} for normalized shape {normalized})")
         weights["weight"] = floats(np.broadcast_to(scale, normalized))
         if bias is not None:
             weights["bias"] = floats(np.broadcast_to(bias, normalized))
     ctx.emit(node, "LayerNorm", params, [x], node.output[0], weights)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    import numpy as np
+
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _rms_norm(ctx: ImportContext, node: onnx.NodeProto) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.child import ChildFailed, ChildStopped, run_module
+from studio.graph.regular_files import NotRegularFileError, check_regular
 from studio.interop.common import ImportedModel, ModelImportError
 from studio.interop.onnx_import import import_onnx
 
@@ -43,10 +44,10 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
     if match is None:
         raise ModelImportError(f"{spec}: name the module as FILE.py:NAME (a class or a function in that file)")
     path, name = Path(match["file"]).resolve(), match["name"]
-    if not path.is_file():
-        raise ModelImportError(f"{path}: no such file")
+    _check_file(path)
     extra = [arg for text in inputs for arg in ("--input", text)]
     if weights is not None:
+        _check_file(Path(weights).resolve())
         extra += ["--weights", str(Path(weights).resolve())]
     model = _as_source(spec, lambda: _captured(spec, [str(path), name], extra, path.parent, blocks, timeout, cancel))
     model.project.name = name
@@ -56,11 +57,22 @@ def import_python(spec: str, inputs: list[str], weights: Path | None = None, blo
 def import_program(path: Path, blocks: bool = True, timeout: float = TIMEOUT_S, cancel: threading.Event | None = None) -> ImportedModel:
     """Import a program saved with `torch.export.save` (`.pt2`), read in a child process by `torch.export.load`; `cancel` stops it."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise ModelImportError(f"{path}: no such file")
+    _check_file(path)
     model = _as_source(path.name, lambda: _captured(str(path), [str(path), "-"], [], path.parent, blocks, timeout, cancel))
     model.project.name = path.stem
     return model
+
+
+def _check_file(path: Path) -> None:
+    """ModelImportError unless `path` is a regular file: the child would wait forever on a FIFO."""
+    try:
+        check_regular(path)
+    except NotRegularFileError as err:
+        raise ModelImportError(str(err)) from None
+    except FileNotFoundError:
+        raise ModelImportError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ModelImportError(f"{path}: cannot be read ({err.strerror or err})") from None
 
 
 def _as_source(source: str, run: Callable[[], ImportedModel]) -> ImportedModel:

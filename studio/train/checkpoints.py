@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from studio.codegen.export import WeightsError, load_weights
+from studio.graph.regular_files import open_regular
 from studio.train.plan import TrainingFailed
 
 KIND = "layer-studio-checkpoint"
@@ -96,7 +97,8 @@ def resume_from(
     """
     try:
         load_weights(model, path)
-        state = torch.load(path, map_location=device, weights_only=True)
+        with open_regular(path) as file:
+            state = torch.load(file, map_location=device, weights_only=True)
     except (WeightsError, OSError, RuntimeError, ValueError) as err:
         raise TrainingFailed(f"cannot resume: {err}", reason="arguments") from None
     if not isinstance(state, dict) or state.get("kind") != KIND:
@@ -137,7 +139,8 @@ def resume_from(
 def _best_beside(path: Path, device: torch.device) -> dict[str, torch.Tensor] | None:
     best = path.with_name("best.pt")
     try:
-        state = torch.load(best, map_location=device, weights_only=True)
+        with open_regular(best) as file:
+            state = torch.load(file, map_location=device, weights_only=True)
     except (OSError, RuntimeError, ValueError):
         return None
     return state if isinstance(state, dict) else None

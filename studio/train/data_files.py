@@ -51,6 +51,13 @@ from typing import Any
 
 import numpy as np
 
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    check_regular,
+    open_regular,
+    read_regular,
+)
 from studio.train.dataset_record import RECONSTRUCT, Dataset, DatasetError
 
 MAX_BYTES = 4 * 2**30  # the most a decoded dataset (or a file read whole) may take
@@ -84,7 +91,9 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 def read_path(
     path: Path, *, name: str, input_shape: tuple[int, ...] | None, target: str, input_dtype: str | None
 ) -> Dataset:
-    """Read the file or folder at `path`, whatever its format (see the module docstring)."""
+    """Read the file or folder at `path`, whatever its format (see the module docstring); a FIFO, device or socket is refused unread."""
+    if not path.is_dir():
+        _check_file(path)
     kind = _folder_kind(path) if path.is_dir() else _file_kind(path)
     if kind == "csv":
         return read_csv(path, name, target)
@@ -303,20 +312,22 @@ def _csv_target(path: Path, name: str, source: str, x: np.ndarray, column: str, 
 def read_npz(path: Path, name: str, input_dtype: str | None) -> Dataset:
     """Arrays `x` and `y` (and optionally `classes`) from numpy.savez / savez_compressed."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-            missing = [key for key in ("x", "y") if key not in members]
-            if missing:
-                found = ", ".join(sorted(members)) or "nothing"
-                raise DatasetError(
-                    f"{path}: needs the arrays x (samples) and y (targets); it has no {' and '.join(missing)} (it holds: {found})"
-                )
-            for key in ("x", "y", "classes"):
-                if key in members:
-                    _check_npy_header(path, archive, members[key], key)
-        with np.load(path, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
-            names = data["classes"] if "classes" in members else None
+        with open_regular(path) as file:
+            with zipfile.ZipFile(file) as archive:
+                members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+                missing = [key for key in ("x", "y") if key not in members]
+                if missing:
+                    found = ", ".join(sorted(members)) or "nothing"
+                    raise DatasetError(
+                        f"{path}: needs the arrays x (samples) and y (targets); it has no {' and '.join(missing)} (it holds: {found})"
+                    )
+                for key in ("x", "y", "classes"):
+                    if key in members:
+                        _check_npy_header(path, archive, members[key], key)
+            file.seek(0)
+            with np.load(file, allow_pickle=False) as data:
+                x, y = data["x"], data["y"]
+                names = data["classes"] if "classes" in members else None
     except DatasetError:
         raise
     except (*_ARCHIVE_ERRORS, zipfile.BadZipFile) as err:  # RuntimeError: an encrypted member
@@ -458,8 +469,16 @@ def _read_idx_array(path: Path, ranks: tuple[int, ...], what: str) -> np.ndarray
     return np.frombuffer(data, dtype=dtype).reshape(dims)
 
 
-def _open_maybe_gzip(path: Path) -> Any:
-    return gzip.open(path, "rb") if _head(path, 2) == b"\x1f\x8b" else open(path, "rb")
+@contextlib.contextmanager
+def _open_maybe_gzip(path: Path) -> Iterator[Any]:
+    with open_regular(path) as file:
+        gzipped = file.read(2) == b"\x1f\x8b"
+        file.seek(0)
+        if not gzipped:
+            yield file
+            return
+        with gzip.GzipFile(fileobj=file, mode="rb") as unzipped:
+            yield unzipped
 
 
 def _exactly(stream: Any, size: int, path: Path, what: str) -> bytes:
@@ -671,7 +690,7 @@ def _opened(image_module: Any, file: Path) -> Iterator[Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", image_module.DecompressionBombWarning)
-            with image_module.open(file) as image:
+            with open_regular(file) as stream, image_module.open(stream) as image:
                 yield image
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, *bombs) as err:
         raise DatasetError(f"{file}: cannot be read as an image ({_reason(err)})") from None
@@ -689,7 +708,7 @@ def _listing(path: Path) -> list[str]:
 
 def _head(path: Path, size: int) -> bytes:
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             return stream.read(size)
     except OSError as err:
         raise DatasetError(f"{path}: cannot be read ({_reason(err)})") from None
@@ -697,9 +716,9 @@ def _head(path: Path, size: int) -> bytes:
 
 def _read_whole(path: Path, limit: int) -> bytes:
     try:
-        if path.stat().st_size > limit:
-            raise DatasetError(f"{path}: larger than {limit // 2**20:,} MiB, too large for this kind of file")
-        return path.read_bytes()
+        return read_regular(path, limit)
+    except FileTooLargeError:
+        raise DatasetError(f"{path}: larger than {limit // 2**20:,} MiB, too large for this kind of file") from None
     except OSError as err:
         raise DatasetError(f"{path}: cannot be read ({_reason(err)})") from None
 
@@ -716,6 +735,17 @@ def _text(path: Path) -> str:
         ) from None
 
 
+def _check_file(path: Path) -> None:
+    try:
+        check_regular(path)
+    except NotRegularFileError as err:
+        raise DatasetError(str(err)) from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot be read ({_reason(err)})") from None
+
+
 def _reason(err: BaseException) -> str:
+    if isinstance(err, NotRegularFileError):
+        return err.reason
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__

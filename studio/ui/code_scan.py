@@ -12,6 +12,12 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.graph.regular_files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    read_regular,
+)
+
 MAX_BYTES = 20_000_000  # larger than any model source; refused before parsing so the editor never stalls
 MODULE_BASES = {"Module", "Sequential"}  # torch.nn's classes a model subclasses; ModuleList and ModuleDict have no forward
 MODULE_SUFFIXES = ("Module", "Model")  # LightningModule, PreTrainedModel, BertModel, keras-style Model wrappers
@@ -48,9 +54,11 @@ def scan_code(path: Path) -> CodeScan:
     """Parse `path` and list what it offers; raises CodeScanError for a file that is not readable Python."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise CodeScanError(f"{path.name}: {path.stat().st_size // 1_000_000} MB is too large for Python source; choose the .py file that defines the model")
-        source = path.read_bytes()
+        source = read_regular(path, MAX_BYTES)
+    except NotRegularFileError as err:
+        raise CodeScanError(str(err)) from None
+    except FileTooLargeError as err:
+        raise CodeScanError(f"{path.name}: {err.size // 1_000_000} MB is too large for Python source; choose the .py file that defines the model") from None
     except OSError as err:
         raise CodeScanError(f"{path}: cannot be read ({err.strerror or err})") from err
     try:

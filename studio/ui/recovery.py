@@ -23,10 +23,12 @@ from PySide6.QtCore import QLockFile, QSettings, QStandardPaths
 
 from studio.graph.atomic import write_atomically
 from studio.graph.project import Project, ProjectFileError, dumps_project, load_project
+from studio.graph.regular_files import read_regular
 
 HOME_ENV = (
     "LAYER_STUDIO_HOME"  # overrides the settings folder (tests, portable installs)
 )
+MAX_RECORD_BYTES = 2**20  # a record is a few hundred bytes: a larger file is not ours
 DAMAGED = ".damaged"  # added to the names of a recovery record that cannot be read, and of its copy
 _serial = count(1)
 
@@ -149,7 +151,7 @@ def find_recoverable() -> list[Recoverable]:
 
 def read_record(record: Path) -> tuple[Path | None, float]:
     """The original path and autosave time a recovery record holds; DamagedRecord says what is wrong with it."""
-    text = record.read_bytes()
+    text = read_regular(record, MAX_RECORD_BYTES)  # a FIFO or a huge file planted here is an OSError: skipped, never read
     try:
         meta = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:

@@ -19,6 +19,7 @@ import numpy as np
 
 from studio.child import ChildFailed, ChildStopped, run_module
 from studio.graph.project import Project
+from studio.graph.regular_files import NotRegularFileError, check_regular
 from studio.verify.runtimes import (
     DEFAULT_RUNTIME,
     RUNTIMES,
@@ -119,8 +120,12 @@ def verify_export(
         WeightsError, CodegenError: the reference cannot be built from the project.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VerifyError(f"{path}: no such file")
+    try:
+        check_regular(path)
+    except NotRegularFileError as err:
+        raise VerifyError(str(err)) from None
+    except OSError:
+        raise VerifyError(f"{path}: no such file") from None
     try:
         kind = file_kind(path)
         chosen = check_runtime(runtime or DEFAULT_RUNTIME[kind], kind)
@@ -128,6 +133,8 @@ def verify_export(
         raise VerifyError(str(err)) from None
     keras_backend = _keras_backend(backend) if chosen.name == "keras" else None
     extra = companion(path, kind)
+    if extra is not None and extra.exists() and not extra.is_file():
+        raise VerifyError(f"{path}: its weights {extra.name} are not a regular file; export again to write both")
     if extra is not None and not extra.is_file():
         raise VerifyError(f"{path}: its weights {extra.name} are not beside it; export again to write both")
     inputs, inputs_from = _inputs(project, project_path, samples, seed)

@@ -15,7 +15,7 @@ import pytest
 from studio import cli_progress
 from studio.cli import main
 from studio.codegen import export as export_module
-from studio.interop import common as interop_common
+from studio.graph import atomic
 from tests.interop import onnx_models as om
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,18 +113,18 @@ def test_a_real_ctrl_c_stops_an_export_with_130_and_no_file(tmp_path: Path) -> N
     assert list(out.iterdir()) == []
 
 
-def interrupt_second_write(monkeypatch, module) -> list:
-    """Let `module`'s first atomic write happen and Ctrl-C the second; returns the paths it was asked to write."""
-    real = module.write_atomically
+def interrupt_second_write(monkeypatch) -> list:
+    """Let the first file of a write be staged whole and Ctrl-C the second; returns the targets it was asked to stage."""
+    real = atomic._stage
     calls = []
 
-    def second_interrupted(path, data):
-        calls.append(path)
+    def second_interrupted(target, data):
+        calls.append(target)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        real(path, data)
+        return real(target, data)
 
-    monkeypatch.setattr(module, "write_atomically", second_interrupted)
+    monkeypatch.setattr(atomic, "_stage", second_interrupted)
     return calls
 
 
@@ -136,7 +136,7 @@ def test_ctrl_c_stops_an_export_with_130_and_no_file(monkeypatch, capsys, tmp_pa
     if where == "building":
         monkeypatch.setattr(export_module, "build_torch_model", interrupt)
     else:  # the weights are written, then Ctrl-C comes before the code
-        interrupt_second_write(monkeypatch, export_module)
+        interrupt_second_write(monkeypatch)
     out = tmp_path / "out"
     out.mkdir()
     assert main(["export", str(DIGITS), "--to", "pytorch", "-o", str(out / "model.py")]) == 130
@@ -146,7 +146,7 @@ def test_ctrl_c_stops_an_export_with_130_and_no_file(monkeypatch, capsys, tmp_pa
 
 def test_ctrl_c_while_an_import_writes_leaves_no_project_without_weights(monkeypatch, capsys, tmp_path: Path) -> None:
     source = om.save(om.padded_convolutions(), tmp_path / "convs.onnx")
-    calls = interrupt_second_write(monkeypatch, interop_common)
+    calls = interrupt_second_write(monkeypatch)
     out = tmp_path / "out"
     out.mkdir()
     assert main(["import", str(source), "-o", str(out / "p.lstudio")]) == 130

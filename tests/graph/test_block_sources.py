@@ -139,7 +139,7 @@ def test_broken_and_hostile_files_are_skipped_with_a_reason(tmp_path):
     reasons = {s.path.name: s.reason for s in found.skipped}
     assert set(reasons) == {"garbage.lstudio", "binary.lstudio", "folder.lstudio", "pipe.lstudio", "loop.lstudio", "huge.lstudio", "deep.lstudio", "cyclic.lstudio", "unknown.lstudio"}
     assert "not valid JSON" in reasons["garbage.lstudio"] and "UTF-8" in reasons["binary.lstudio"]
-    assert "not a regular file" in reasons["pipe.lstudio"] and "not a regular file" in reasons["folder.lstudio"]
+    assert "is a FIFO (named pipe), not a project file" in reasons["pipe.lstudio"] and "is a folder, not a project file" in reasons["folder.lstudio"]
     assert "larger than" in reasons["huge.lstudio"] and "itself" in reasons["cyclic.lstudio"] and "Teleport" in reasons["unknown.lstudio"]
 
 

@@ -101,7 +101,7 @@ def test_a_slow_export_shows_the_dialog_and_cancel_writes_nothing(window, qtbot,
 
 
 def test_a_cancel_while_the_files_are_written_waits_for_them(window, tmp_path: Path, monkeypatch, shown) -> None:
-    release = slowed(monkeypatch, export_module, "write_atomically")
+    release = slowed(monkeypatch, export_module, "write_all_atomically")
     timer = cancel_when_shown(window, release)
     assert window.files.export("pytorch", tmp_path / "model.py")  # written whole, as the dialog then said
     timer.stop()
