@@ -377,6 +377,7 @@ SIZE_RULES: dict[str, Any] = {
     "MatMulInteger": _matmul, "Gemm": _gemm, "Gather": _gather, "GatherElements": _gather_elements,
     "GatherND": _gather_nd, "OneHot": _one_hot, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
 }  # fmt: skip
+PROPAGATING = frozenset({"Constant", "Shape", "Size", "Cast", "Squeeze", "Unsqueeze", "Slice", "Identity", "Gather", "Add", "Sub", "Mul", "Concat"})
 RULED = BROADCASTING | NOT_LARGER | CHANNELWISE | PIECES | SIZE_RULES.keys() | {"Constant", "Identity", "Shape", "Size", "NonZero", "Concat"}
 
 
@@ -413,40 +414,67 @@ def inferred_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None],
     return total
 
 
-def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], rank: int) -> int:
+def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], ranks: dict[str, int]) -> int:
     """An upper bound on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors given by value: their sizes).
 
     Its data propagation runs Shape, Size, Cast, Slice, Gather, Squeeze, Unsqueeze, Add, Sub, Mul and
     Concat on one-dimensional integer values inside the C++ inference, unbounded: a chain of Concats
-    each doubling the last asks it for gigabytes. `rank` bounds what a Shape reads (the longest
-    rank the file declares); a vector built in the graph may set a rank too, so the longest seen so
-    far does as well.
+    each doubling the last asks it for gigabytes. A Shape's value is its input's rank, followed here
+    from `ranks` (the ranks the file declares) through the operators that set or add dimensions.
     """
     found = dict(sources)
+    ranks = dict(ranks)
+    known = max(ranks.values(), default=0)  # a rank nothing here follows is at most the longest declared
     longest = max(found.values(), default=0)
     for node in nodes:
         if node.domain not in ("", "ai.onnx"):
             continue
-        op = node.op_type
-        ins = [found.get(n, 0) for n in node.input if n]
-        if op == "Constant":
-            size = _constant_elements(node)
-        elif op == "Shape":
-            size = max(rank, longest)
-        elif op == "Size":
-            size = 1
-        elif op in ("Cast", "Squeeze", "Unsqueeze", "Slice", "Identity"):
-            size = ins[0] if ins else 0
-        elif op == "Gather":
-            size = ins[1] if len(ins) > 1 else 0
-        elif op in ("Add", "Sub", "Mul"):
-            size = max(ins, default=0)
-        elif op == "Concat":
-            size = sum(ins)
-        else:
-            continue
+        op, names = node.op_type, [n for n in node.input if n]
+        rank = _rank(op, node, names, found, ranks, known)
+        size = None
+        if op in PROPAGATING:
+            ins = [found.get(n, 0) for n in names]
+            if op == "Constant":
+                size = _constant_elements(node)
+            elif op == "Shape":
+                size = ranks.get(names[0], known) if names else 0
+            elif op == "Size":
+                size = 1
+            elif op == "Concat":
+                size = sum(ins)
+            elif op == "Gather":
+                size = ins[1] if len(ins) > 1 else 0
+            elif op in ("Add", "Sub", "Mul"):
+                size = max(ins, default=0)
+            else:  # Cast, Squeeze, Unsqueeze, Slice, Identity
+                size = ins[0] if ins else 0
+            longest = max(longest, size)
         for name in node.output:
-            if name:
+            ranks[name] = rank
+            if size is not None:
                 found[name] = size
-        longest = max(longest, size)
     return longest
+
+
+def _rank(op: str, node: onnx.NodeProto, names: list[str], found: dict[str, int], ranks: dict[str, int], known: int) -> int:
+    """An upper bound on the rank of the node's outputs: the largest of its inputs', unless the operator sets or adds dimensions."""
+    def length(name: str) -> int:  # a vector setting a shape: its length where known by value
+        return found.get(name, known)
+
+    if op in ("Shape", "Range", "Size", "NonZero", "Flatten"):
+        return {"Size": 0, "NonZero": 2, "Flatten": 2}.get(op, 1)
+    if op == "Constant":
+        return max((len(a.t.dims) for a in node.attribute if a.HasField("t")), default=1)
+    if op == "ConstantOfShape":
+        return length(names[0]) if names else 0
+    widest = max((ranks.get(n, known) for n in names), default=known)
+    if op == "Reshape" and len(names) > 1:
+        return length(names[1])
+    if op == "Expand" and len(names) > 1:
+        return max(widest, length(names[1]))
+    if op == "Unsqueeze":
+        added = found.get(names[1], 1) if len(names) > 1 else sum(len(a.ints) for a in node.attribute if a.name == "axes")
+        return ranks.get(names[0], known) + added if names else added
+    if op == "Gather" and len(names) > 1:
+        return ranks.get(names[0], known) + ranks.get(names[1], known)
+    return widest

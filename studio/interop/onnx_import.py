@@ -329,8 +329,9 @@ def _infer_shapes(
         opset_imports=list(model.opset_import),
         ir_version=max(model.ir_version, 4),
     )
-    rank = max((len(v.type.tensor_type.shape.dim) for v in [*inputs, *graph.value_info]), default=0)
-    by_value = propagated_values(nodes, {t.name: math.prod(t.dims) for t in small}, rank) <= MAX_PROPAGATED
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*inputs, *graph.value_info]}
+    ranks.update((t.name, len(t.dims)) for t in small)
+    by_value = propagated_values(nodes, {t.name: math.prod(t.dims) for t in small}, ranks) <= MAX_PROPAGATED
     try:
         inferred = onnx.shape_inference.infer_shapes(
             probe, check_type=False, strict_mode=False, data_prop=by_value
