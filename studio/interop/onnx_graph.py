@@ -40,6 +40,8 @@ NO_FOLD = frozenset(
         "Bernoulli",
     }
 )
+
+
 class DamagedTensor(Exception):
     """An initializer whose stored data does not match its declared type and size."""
 
