@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from studio.interop.common import ModelImportError, Unmappable
@@ -377,6 +378,7 @@ SIZE_RULES: dict[str, Any] = {
     "MatMulInteger": _matmul, "Gemm": _gemm, "Gather": _gather, "GatherElements": _gather_elements,
     "GatherND": _gather_nd, "OneHot": _one_hot, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
 }  # fmt: skip
+FIXED_RANKS = {"Shape": 1, "Range": 1, "Size": 0, "NonZero": 2, "Flatten": 2}
 PROPAGATING = frozenset({"Constant", "Shape", "Size", "Cast", "Squeeze", "Unsqueeze", "Slice", "Identity", "Gather", "Add", "Sub", "Mul", "Concat"})
 RULED = BROADCASTING | NOT_LARGER | CHANNELWISE | PIECES | SIZE_RULES.keys() | {"Constant", "Identity", "Shape", "Size", "NonZero", "Concat"}
 
@@ -414,7 +416,33 @@ def inferred_elements(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None],
     return total
 
 
-def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], ranks: dict[str, int]) -> int:
+@dataclass(frozen=True)
+class Step:
+    """A node as the by-value scan reads it, taken from the protobuf once per model (reading a message's fields is slow)."""
+
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    held: int = 0  # a Constant's elements
+    held_rank: int = 1  # a Constant's rank
+    axes: int = 0  # an Unsqueeze's axes given as an attribute
+
+
+def scan_steps(nodes: Iterable[onnx.NodeProto]) -> list[Step]:
+    """The nodes of the default domain as `propagated_values` reads them."""
+    steps = []
+    for node in nodes:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        op = node.op_type
+        held = _constant_elements(node) if op == "Constant" else 0
+        held_rank = max((len(a.t.dims) for a in node.attribute if a.HasField("t")), default=1) if op == "Constant" else 1
+        axes = sum(len(a.ints) for a in node.attribute if a.name == "axes") if op == "Unsqueeze" else 0
+        steps.append(Step(op, tuple(n for n in node.input if n), tuple(node.output), held, held_rank, axes))
+    return steps
+
+
+def propagated_values(steps: Iterable[Step], sources: dict[str, int], ranks: dict[str, int]) -> int:
     """An upper bound on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors given by value: their sizes).
 
     Its data propagation runs Shape, Size, Cast, Slice, Gather, Squeeze, Unsqueeze, Add, Sub, Mul and
@@ -426,16 +454,16 @@ def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], 
     ranks = dict(ranks)
     known = max(ranks.values(), default=0)  # a rank nothing here follows is at most the longest declared
     longest = max(found.values(), default=0)
-    for node in nodes:
-        if node.domain not in ("", "ai.onnx"):
-            continue
-        op, names = node.op_type, [n for n in node.input if n]
-        rank = _rank(op, node, names, found, ranks, known)
+    for step in steps:
+        if all(o in sources for o in step.outputs):
+            continue  # a node given by value is left out of inference
+        op, names = step.op, step.inputs
+        rank = _rank(step, found, ranks, known)
         size = None
         if op in PROPAGATING:
             ins = [found.get(n, 0) for n in names]
             if op == "Constant":
-                size = _constant_elements(node)
+                size = step.held
             elif op == "Shape":
                 size = ranks.get(names[0], known) if names else 0
             elif op == "Size":
@@ -449,31 +477,29 @@ def propagated_values(nodes: Iterable[onnx.NodeProto], sources: dict[str, int], 
             else:  # Cast, Squeeze, Unsqueeze, Slice, Identity
                 size = ins[0] if ins else 0
             longest = max(longest, size)
-        for name in node.output:
+        for name in step.outputs:
             ranks[name] = rank
             if size is not None:
                 found[name] = size
     return longest
 
 
-def _rank(op: str, node: onnx.NodeProto, names: list[str], found: dict[str, int], ranks: dict[str, int], known: int) -> int:
+def _rank(step: Step, found: dict[str, int], ranks: dict[str, int], known: int) -> int:
     """An upper bound on the rank of the node's outputs: the largest of its inputs', unless the operator sets or adds dimensions."""
-    def length(name: str) -> int:  # a vector setting a shape: its length where known by value
-        return found.get(name, known)
-
-    if op in ("Shape", "Range", "Size", "NonZero", "Flatten"):
-        return {"Size": 0, "NonZero": 2, "Flatten": 2}.get(op, 1)
+    op, names = step.op, step.inputs
+    if op in FIXED_RANKS:
+        return FIXED_RANKS[op]
     if op == "Constant":
-        return max((len(a.t.dims) for a in node.attribute if a.HasField("t")), default=1)
+        return step.held_rank
     if op == "ConstantOfShape":
-        return length(names[0]) if names else 0
+        return found.get(names[0], known) if names else 0
     widest = max((ranks.get(n, known) for n in names), default=known)
     if op == "Reshape" and len(names) > 1:
-        return length(names[1])
+        return found.get(names[1], known)
     if op == "Expand" and len(names) > 1:
-        return max(widest, length(names[1]))
+        return max(widest, found.get(names[1], known))
     if op == "Unsqueeze":
-        added = found.get(names[1], 1) if len(names) > 1 else sum(len(a.ints) for a in node.attribute if a.name == "axes")
+        added = found.get(names[1], 1) if len(names) > 1 else step.axes
         return ranks.get(names[0], known) + added if names else added
     if op == "Gather" and len(names) > 1:
         return ranks.get(names[0], known) + ranks.get(names[1], known)

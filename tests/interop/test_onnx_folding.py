@@ -26,6 +26,7 @@ from studio.interop.onnx_fold import (
     check_steps,
     propagated_values,
     result_elements,
+    scan_steps,
 )
 from studio.interop.onnx_import import import_onnx
 
@@ -253,7 +254,7 @@ def test_hostile_folds_are_refused_before_anything_is_allocated(tmp_path: Path) 
 
 def test_shape_inference_computes_values_only_while_the_vectors_stay_short() -> None:
     chain = concat_doublings(30, np.int64).graph
-    assert propagated_values(chain.node, {"c0": 16}, {"x": 2}) == 16 << 30 > MAX_PROPAGATED
+    assert propagated_values(scan_steps(chain.node), {"c0": 16}, {"x": 2}) == 16 << 30 > MAX_PROPAGATED
     reshape = [
         helper.make_node("Shape", ["x"], ["s"]),
         helper.make_node("Gather", ["s", "zero"], ["n"]),
@@ -261,7 +262,7 @@ def test_shape_inference_computes_values_only_while_the_vectors_stay_short() -> 
         helper.make_node("Concat", ["n1", "rest"], ["target"], axis=0),
         helper.make_node("Reshape", ["x", "target"], ["y"]),
     ]
-    assert propagated_values(reshape, {"zero": 1, "axes": 1, "rest": 2}, {"x": 4, "zero": 0, "axes": 1, "rest": 1}) == 4  # Shape's four dimensions
+    assert propagated_values(scan_steps(reshape), {"zero": 1, "axes": 1, "rest": 2}, {"x": 4, "zero": 0, "axes": 1, "rest": 1}) == 4  # Shape's four dimensions
     doubling_ranks = [helper.make_node("Shape", ["x"], ["s0"])]
     for i in range(30):  # each Reshape takes the last two shapes joined, so each rank doubles
         doubling_ranks += [
@@ -269,7 +270,7 @@ def test_shape_inference_computes_values_only_while_the_vectors_stay_short() -> 
             helper.make_node("Reshape", ["x" if i == 0 else f"r{i - 1}", f"t{i}"], [f"r{i}"]),
             helper.make_node("Shape", [f"r{i}"], [f"s{i + 1}"]),
         ]
-    assert propagated_values(doubling_ranks, {}, {"x": 2}) > MAX_PROPAGATED
+    assert propagated_values(scan_steps(doubling_ranks), {}, {"x": 2}) > MAX_PROPAGATED
 
 
 def test_the_cli_refuses_a_hostile_fold_in_one_line_with_exit_status_2(tmp_path: Path) -> None:
