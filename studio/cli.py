@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from studio.cli_check import cmd_check, print_json
 from studio.cli_status import (
@@ -14,7 +14,10 @@ from studio.cli_status import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREADABLE,
+    add_weights_limit,
+    apply_weights_limit,
     read_project,
+    seed_number,
 )
 
 EXPORT_TARGETS = (
@@ -75,8 +78,15 @@ def missing_display() -> str:
     return ""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its complaint on one line (no usage block before it), as every other refusal is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNREADABLE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="layer-studio",
         description="Design, check, train and export neural networks. "
         "`layer-studio [FILE]` opens the editor; the commands below work without a window.",
@@ -108,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the file to write (weights go beside it: .pt for PyTorch, .weights.h5 for Keras)",
     )
     export.add_argument(
-        "--seed", type=int, default=0, help="seed of the initial weights (default 0)"
+        "--seed", type=seed_number, default=0, help="seed of the initial weights (default 0)"
     )
     export.add_argument(
         "--weights",
@@ -134,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the static batch of a LiteRT model, 1 to 4096 (default 1: LiteRT runs a model at the batch it was "
         "converted for); --to litert only",
     )
+    add_weights_limit(export)
     export.set_defaults(run=_cmd_export)
     from studio.cli_verify import add_verify_parser
 
@@ -202,6 +213,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from studio.codegen.names import CodegenError
     from studio.graph.project import trained_weights
 
+    apply_weights_limit(args)
     project = read_project(args.file)
     if project is None:
         return EXIT_UNREADABLE
@@ -276,6 +288,7 @@ def _add_import_parser(sub: Any) -> None:
         action="store_true",
         help="keep every layer at the top level (by default an ONNX file's PyTorch modules become blocks)",
     )
+    add_weights_limit(imported)
     imported.set_defaults(run=_cmd_import)
 
 
@@ -291,6 +304,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     )
     from studio.interop.python_code import import_python, is_code_spec
 
+    apply_weights_limit(args)
     try:
         code = is_code_spec(args.model)
         if code:

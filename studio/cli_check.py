@@ -8,8 +8,10 @@ import sys
 from typing import Any, TextIO
 
 from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
+from studio.graph.bulk import collector_paused
 
 
+@collector_paused()
 def check_report(project: Any) -> dict[str, Any]:
     """Analyse a project and return the documented JSON form of `layer-studio check --json`."""
     from studio.graph.shapes import analyse

@@ -12,7 +12,14 @@ import time
 from typing import Any, TextIO
 
 from studio.cli_check import check_report
-from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
+from studio.cli_status import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    add_weights_limit,
+    apply_weights_limit,
+    read_project,
+)
 
 EXIT_STOPPED = 130
 TRAIN_FLAGS = {"learning_rate": ("--lr", "--learning-rate")}  # others: --the-name
@@ -109,6 +116,7 @@ def add_train_parser(sub: Any) -> None:
         action="store_true",
         help="print one JSON line per epoch and a final one",
     )
+    add_weights_limit(train)
     train.set_defaults(run=_cmd_train)
 
 
@@ -116,6 +124,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from studio.graph.params import ParamValueError
     from studio.graph.project import project_to_dict
 
+    apply_weights_limit(args)
     project = read_project(args.file)
     if project is None:
         return EXIT_UNREADABLE

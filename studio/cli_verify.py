@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from studio.cli_status import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, read_project
+from studio.cli_status import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    add_weights_limit,
+    apply_weights_limit,
+    read_project,
+    seed_number,
+)
 
 VERIFY_EPILOG = """\
 The file runs in its own runtime (ONNX Runtime for .onnx, LiteRT for .tflite, OpenCV for a Caffe
@@ -34,9 +42,10 @@ def add_verify_parser(sub: Any) -> None:
     verify.add_argument("--runtime", choices=tuple(RUNTIMES), help="run it in this runtime instead of the file's own (e.g. openvino or opencv for ONNX)")
     verify.add_argument("--backend", choices=("torch", "jax", "tensorflow"), help="Keras's backend (default: your KERAS_BACKEND or keras.json, else torch)")
     verify.add_argument("--weights", help="the state dict the export was made from (default: the project's own weights, else seeded)")
-    verify.add_argument("--seed", type=int, default=0, help="the seed the export's weights were made from (default 0)")
+    verify.add_argument("--seed", type=seed_number, default=0, help="the seed the export's weights were made from (default 0)")
     verify.add_argument("--samples", type=int, default=8, help="how many samples to run (default 8)")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_weights_limit(verify)
     verify.set_defaults(run=cmd_verify)
 
 
@@ -47,6 +56,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from studio.graph.project import trained_weights
     from studio.verify.check import VerifyError, verify_export
 
+    apply_weights_limit(args)
     if args.samples < 1:
         print(f"layer-studio: --samples {args.samples}: give 1 or more", file=sys.stderr)
         return EXIT_UNREADABLE

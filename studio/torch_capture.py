@@ -114,7 +114,10 @@ def capture(path: Path, name: str, out: Path, specs: list[tuple[tuple[int, ...],
     namespace = run_file(path)
     module = build_module(namespace, path, name)
     if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:  # mapped, not read: a size its pickle declares allocates nothing
+            state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as err:  # noqa: BLE001 - the unpickler of a crafted file raises anything (KeyError, IndexError, ...)
+            raise CaptureError(f"{weights}: cannot be read as PyTorch weights (torch.save's zip format): {_one_line(err)}") from None
         state = state.get("model", state) if isinstance(state, dict) else state
         try:
             module.load_state_dict(state)

@@ -16,8 +16,8 @@ from studio.codegen.weights import (
     WeightsError,
     by_attribute,
     describe_key,
-    read_weights,
 )
+from studio.codegen.weights_reader import Entry, open_weights
 from studio.graph.atomic import (
     check_target,
     describe_os_error,
@@ -26,6 +26,7 @@ from studio.graph.atomic import (
 )
 from studio.graph.project import Project
 from studio.graph.weights_file import keyed_by_node, npz_bytes
+from studio.graph.weights_limit import WeightsLimitError, check_network
 
 if TYPE_CHECKING:
     import torch
@@ -83,8 +84,10 @@ class Weights:
     progress: Progress = field(default_factory=_Silent)
 
     def model(self, source: str, filename: str) -> torch.nn.Module:
-        """Build the generated model and give it these weights."""
+        """Build the generated model and give it these weights (a network above the weights limit is refused first)."""
         self.progress.step("building the model")
+        if self.project is not None:
+            check_network_size(self.project)
         model = build_torch_model(source, self.seed, filename)
         if self.path is not None:
             self.progress.step(f"loading the weights {self.path.name}")
@@ -253,7 +256,7 @@ def export_project(
     Raises:
         CodegenError: the graph has errors or a layer the target cannot express.
         ExportWriteError: a file could not be written; nothing is left half-written.
-        WeightsError: `weights` cannot be read or does not fit the network.
+        WeightsError: `weights` cannot be read or does not fit the network, or the network's weights pass the weights limit.
     """
     if target not in EXPORTERS:
         raise CodegenError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -286,18 +289,38 @@ def export_project(
     return ExportResult(tuple(path for path, _ in reversed(files)), warnings)
 
 
+def check_network_size(project: Project) -> None:
+    """Refuse a network whose weights would pass the weights limit, from its shape analysis, before building it.
+
+    Raises:
+        WeightsError: its size, the limit and how to raise it.
+    """
+    try:
+        check_network(project.graph)
+    except WeightsLimitError as err:
+        raise WeightsError(str(err)) from None
+
+
 def build_torch_model(source: str, seed: int, filename: str = "<generated>") -> torch.nn.Module:
     """Run generated PyTorch source and build its model with weights initialized from `seed`.
 
     Every export of a project starts from this model, so all targets hold the same numbers.
+
+    Raises:
+        WeightsError: the computer's memory cannot hold the weights (`check_network_size` refuses what passes the limit first).
     """
     import torch
 
     namespace: dict[str, object] = {"__name__": "layer_studio_export"}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated, sanitized code
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = namespace["build_model"]()  # type: ignore[operator]
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = namespace["build_model"]()  # type: ignore[operator]
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "allocate" not in str(err):
+            raise
+        raise WeightsError(f"this computer's memory cannot hold the network's weights ({_first_line(err)}): close other programs, or make the network smaller") from None
     return model.eval()
 
 
@@ -307,38 +330,47 @@ def load_weights(model: torch.nn.Module, path: Path, project: Project | None = N
     The file is a state dict keyed by node id (the project's own weights: see
     `studio.codegen.weights`) or by the model's attributes (a run's best.pt, a training
     checkpoint holding one under "model"); node ids are mapped to the attributes the layers
-    have now, so renamed layers keep their weights.
+    have now, so renamed layers keep their weights. Names, shapes and dtypes are checked from
+    the file's headers first: only tensors that fit are read, so none is larger than the
+    model's own.
 
     Raises:
-        WeightsError: the file cannot be read as tensors, or (unless `partial`) its keys or shapes do not fit.
+        WeightsError: the file cannot be read as tensors, or (unless `partial`) its keys, shapes or dtypes do not fit.
     """
-    state = read_weights(path)
-    if keyed_by_node(state):
-        if project is None:
-            raise WeightsError(f"{path}: keyed by layer id: it loads only together with its project")
-        state = by_attribute(state, project)
-    expected = model.state_dict()
-    for key, value in state.items():  # weights files written before 0-d arrays were kept 0-d hold shape (1,)
-        if key in expected and expected[key].dim() == 0 and tuple(value.shape) == (1,):
-            state[key] = value.reshape(())
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(describe_key(key, project) for key in set(state) - set(expected))
-    wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
-    problems = [
-        f"missing {', '.join(missing[:5])}" if missing else "",
-        f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-        "wrong shape for " + ", ".join(f"{k} ({tuple(state[k].shape)} instead of {tuple(expected[k].shape)})" for k in wrong[:5])
-        if wrong
-        else "",
-    ]
-    found = "; ".join(p for p in problems if p)
-    if found and not partial:
-        raise WeightsError(f"{path}: does not fit this network: {found}")
-    fitting = {k: v for k, v in state.items() if k in expected and k not in wrong}
-    if found and not fitting:
-        raise WeightsError(f"{path}: fits no layer of this network: {found}")
-    model.load_state_dict(fitting, strict=not found)
+    with open_weights(path) as archive:
+        source = {key: key for key in archive.entries}  # the model's key -> the file's
+        if keyed_by_node(archive.entries):
+            if project is None:
+                raise WeightsError(f"{path}: keyed by layer id: it loads only together with its project")
+            source = by_attribute(source, project)
+        declared = {key: archive.entries[name] for key, name in source.items()}
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(declared))
+        unexpected = sorted(describe_key(source[key], project) for key in set(declared) - set(expected))
+        odd = [k for k in expected if k in declared and not declared[k].real]
+        shapes = [k for k in expected if k in declared and k not in odd and not _same_shape(declared[k], expected[k])]
+        wrong = odd + shapes
+        problems = [
+            f"missing {', '.join(missing[:5])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+            "wrong shape for " + ", ".join(f"{k} ({declared[k].shape} instead of {tuple(expected[k].shape)})" for k in shapes[:5]) if shapes else "",
+            "not real numbers: " + ", ".join(f"{k} ({declared[k].dtype})" for k in odd[:5]) if odd else "",
+        ]
+        found = "; ".join(p for p in problems if p)
+        if found and not partial:
+            raise WeightsError(f"{path}: does not fit this network: {found}")
+        fitting = [k for k in declared if k in expected and k not in wrong]
+        if found and not fitting:
+            raise WeightsError(f"{path}: fits no layer of this network: {found}")
+        read = archive.tensors(source[k] for k in fitting)
+        state = {k: read[source[k]].reshape(expected[k].shape) for k in fitting}  # files written before 0-d arrays were kept 0-d hold shape (1,)
+        model.load_state_dict(state, strict=not found)
     return sorted({key.rpartition(".")[0] or key for key in [*missing, *wrong]})
+
+
+def _same_shape(entry: Entry, tensor: torch.Tensor) -> bool:
+    """Whether a file's tensor has `tensor`'s shape (a 0-d one may be stored as (1,))."""
+    return entry.shape == tuple(tensor.shape) or (tensor.dim() == 0 and entry.shape == (1,))
 
 
 def save_npz_weights(state: dict[str, torch.Tensor], path: Path) -> None:

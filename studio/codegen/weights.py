@@ -10,32 +10,28 @@ weights file written before format 2) loads while the names it was made from sti
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from studio.codegen.pytorch import module_names
+from studio.codegen.weights_reader import WeightsArchive, WeightsError, open_weights
 from studio.graph.catalogue.base import StateTensor
 from studio.graph.flatten import flatten
 from studio.graph.project import Project, trained_weights
-from studio.graph.regular_files import NotRegularFileError, open_regular
 from studio.graph.weights_file import (
     SEPARATOR,
     declared_node_state,
     keyed_by_node,
     npz_bytes,
 )
+from studio.graph.weights_limit import WeightsLimitError, check_bytes, describe_bytes
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
 _Value = TypeVar("_Value")
-
-
-class WeightsError(Exception):
-    """A weights file that cannot be read or does not fit the network; the message names it."""
 
 
 def by_node(state: Mapping[str, _Value], project: Project) -> dict[str, _Value]:
@@ -110,72 +106,32 @@ def weights_to_rekey(project: Project, project_path: str | Path | None) -> dict[
         WeightsError: the file cannot be read, or its keys name no layer of the project.
     """
     path = trained_weights(project, project_path)
-    if path is None or not path.is_file() or (path.suffix == ".npz" and keyed_by_node(_archive_keys(path))):
+    if path is None or not path.is_file():
         return None
-    state = read_weights(path)
-    if keyed_by_node(state):
-        return None
+    with open_weights(path) as archive:
+        if keyed_by_node(archive.entries):
+            return None
+        state = _read_all(archive)
     return {key: value.detach().cpu().numpy() for key, value in by_node(state, project).items()}
 
 
-def _archive_keys(path: Path) -> list[str]:
-    """The array names of an .npz archive, read from its zip directory (no array is loaded)."""
-    try:
-        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
-            return [name.removesuffix(".npy") for name in archive.namelist()]
-    except NotRegularFileError as err:
-        raise WeightsError(str(err)) from None
-    except (OSError, zipfile.BadZipFile) as err:
-        raise WeightsError(f"{path}: cannot be read as NumPy weights ({err})") from err
-
-
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file: a `.npz` (read without pickle), a state dict, or a checkpoint's "model".
+    """Every tensor of a weights file: a `.npz` (read without pickle), a state dict, or a checkpoint's "model".
 
     Raises:
-        WeightsError: the file cannot be read, or holds something else than named tensors.
+        WeightsError: the file cannot be read, holds something else than named tensors of real numbers, or more than the weights limit.
     """
-    import pickle
-
-    import torch
-
-    if Path(path).suffix == ".npz":
-        state = _read_npz(Path(path))
-    else:
-        try:
-            with open_regular(path) as file:
-                state = torch.load(file, map_location="cpu", weights_only=True)
-        except NotRegularFileError as err:
-            raise WeightsError(str(err)) from None
-        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
-            raise WeightsError(f"{path}: cannot be read as PyTorch weights ({_first_line(err)})") from err
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
-    if not all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
-        raise WeightsError(f"{path}: holds entries that are not named tensors: not a state dict")
-    return state
+    with open_weights(path) as archive:
+        return _read_all(archive)
 
 
-def _read_npz(path: Path) -> dict[str, torch.Tensor]:
-    import zipfile
-
-    import numpy as np
-    import torch
-
+def _read_all(archive: WeightsArchive) -> dict[str, torch.Tensor]:
+    odd = next((key for key, entry in archive.entries.items() if not entry.real), None)
+    if odd is not None:
+        raise WeightsError(f"{archive.path}: {odd} holds {archive.entries[odd].dtype}, not real numbers")
+    size = sum(entry.nbytes for entry in archive.entries.values())
     try:
-        with open_regular(path) as file:
-            archive = np.load(file, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise WeightsError(f"{path}: holds one array, not named arrays (an .npz archive)")
-            with archive:
-                return {key: torch.from_numpy(np.array(archive[key])) for key in archive.files}
-    except NotRegularFileError as err:
+        check_bytes(size, f"{archive.path}: holds {describe_bytes(size)} of weights")
+    except WeightsLimitError as err:
         raise WeightsError(str(err)) from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise WeightsError(f"{path}: cannot be read as NumPy weights ({_first_line(err)})") from err
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return archive.tensors(archive.entries)

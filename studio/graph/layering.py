@@ -7,6 +7,7 @@ as one straight line, and branches and skip connections sit above or below it, n
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -49,18 +50,31 @@ def acyclic(edges: Sequence[tuple[str, str, float]], nodes: Sequence[str]) -> tu
 def depths(g: nx.DiGraph) -> dict[Hashable, int]:
     """A column per node: one right of its deepest predecessor; a source moved up to just before its first consumer."""
     depth: dict[Hashable, int] = {}
-    order = list(nx.lexicographical_topological_sort(g, key=_position_key(g)))
+    pred, succ = g._pred, g._succ  # the adjacency dicts themselves: a view per node costs more than the walk
+    order = _topological(g)
     for node in order:
-        depth[node] = max((depth[p] + 1 for p in g.predecessors(node)), default=0)
+        depth[node] = max([depth[p] for p in pred[node]], default=-1) + 1
     for node in order:
-        if g.in_degree(node) == 0 and g.out_degree(node) > 0:
-            depth[node] = min(depth[s] for s in g.successors(node)) - 1
+        if not pred[node] and succ[node]:
+            depth[node] = min(depth[s] for s in succ[node]) - 1
     return depth
 
 
-def _position_key(g: nx.DiGraph) -> Callable[[Hashable], int]:
+def _topological(g: nx.DiGraph) -> list[Hashable]:
+    """The nodes of an acyclic graph in topological order, the earliest added first wherever there is a choice."""
     index = {n: i for i, n in enumerate(g)}
-    return lambda n: index[n]
+    nodes = list(index)
+    waiting = {n: len(g._pred[n]) for n in nodes}
+    ready = [index[n] for n in nodes if not waiting[n]]
+    order = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        order.append(node)
+        for succ in g._succ[node]:
+            waiting[succ] -= 1
+            if not waiting[succ]:
+                heapq.heappush(ready, index[succ])
+    return order
 
 
 def main_chain(g: nx.DiGraph, depth: dict[Hashable, int]) -> list[Hashable]:
@@ -68,13 +82,14 @@ def main_chain(g: nx.DiGraph, depth: dict[Hashable, int]) -> list[Hashable]:
     if not depth:
         return []
     index = {n: i for i, n in enumerate(g)}
+    pred = g._pred
     longest: dict[Hashable, int] = {}
-    for node in nx.topological_sort(g):
-        longest[node] = max((longest[p] + 1 for p in g.predecessors(node)), default=0)
+    for node in _topological(g):
+        longest[node] = max([longest[p] for p in pred[node]], default=-1) + 1
     end = min(depth, key=lambda n: (-depth[n], -longest[n], index[n]))
     chain = [end]
     while True:
-        before = [p for p in g.predecessors(chain[-1]) if depth[p] == depth[chain[-1]] - 1]
+        before = [p for p in pred[chain[-1]] if depth[p] == depth[chain[-1]] - 1]
         if not before:
             break
         chain.append(min(before, key=lambda p: (-longest[p], index[p])))
@@ -199,27 +214,52 @@ def fit_in_order(wanted: list[int], gaps: list[int], weights: list[float]) -> li
 
     Isotonic regression: with `start` the room the nodes before take, the free offsets
     `slot - start` must not decrease; pooling adjacent violators, each pool sits at its
-    weighted median.
+    weighted median (`_Pool`, the smaller pool poured into the larger).
     """
     starts = list(itertools.accumulate([0, *gaps]))
-    pools: list[tuple[list[tuple[int, float]], int]] = []
+    pools: list[_Pool] = []
     for target, start, w in zip(wanted, starts, weights, strict=True):
-        members = [(target - start, w)]
-        value = target - start
-        while pools and pools[-1][1] > value:
-            members = pools.pop()[0] + members
-            value = _weighted_median(members)
-        pools.append((members, value))
-    offsets = [value for members, value in pools for _ in members]
+        pool = _Pool(target - start, w)
+        while pools and pools[-1].median() > pool.median():
+            pool = pools.pop().merged(pool)
+        pools.append(pool)
+    offsets = [pool.median() for pool in pools for _ in range(pool.size)]
     return [o + s for o, s in zip(offsets, starts, strict=True)]
 
 
-def _weighted_median(members: list[tuple[int, float]]) -> int:
-    ordered = sorted(members)
-    half = sum(w for _, w in ordered) / 2
-    total = 0.0
-    for value, w in ordered:
-        total += w
-        if total >= half:
-            return value
-    return ordered[-1][0]
+class _Pool:
+    """Weighted values whose weighted median (the least value with at least half the weight at or below it) is kept in two heaps."""
+
+    def __init__(self, value: int, weight: float) -> None:
+        self.low: list[tuple[int, float]] = [(-value, weight)]  # a max-heap: the values up to the median
+        self.high: list[tuple[int, float]] = []  # a min-heap: the values above it
+        self.low_weight, self.total, self.size = weight, weight, 1
+
+    def median(self) -> int:
+        return -self.low[0][0]
+
+    def merged(self, other: _Pool) -> _Pool:
+        big, small = (self, other) if self.size >= other.size else (other, self)
+        for negated, w in small.low:
+            big._add(-negated, w)
+        for value, w in small.high:
+            big._add(value, w)
+        return big
+
+    def _add(self, value: int, weight: float) -> None:
+        self.size += 1
+        self.total += weight
+        if value <= self.median():
+            heapq.heappush(self.low, (-value, weight))
+            self.low_weight += weight
+        else:
+            heapq.heappush(self.high, (value, weight))
+        half = self.total / 2
+        while self.low_weight - self.low[0][1] >= half:  # the median's own weight is not needed to reach half
+            negated, w = heapq.heappop(self.low)
+            self.low_weight -= w
+            heapq.heappush(self.high, (-negated, w))
+        while self.low_weight < half:
+            value, w = heapq.heappop(self.high)
+            self.low_weight += w
+            heapq.heappush(self.low, (-value, w))

@@ -13,6 +13,7 @@ free lane beside them (`studio.graph.wires`).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Hashable
@@ -86,7 +87,7 @@ def layered_layout(graph: Graph, max_width: float | None = None, aspect: float |
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
     layers = Layers(g, depth, main_chain(g, depth), offsets)
     starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
-    band_of = [sum(1 for start in starts[1:] if start <= col) for col in range(count)]
+    band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
     add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
     for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
         layers.columns.setdefault(depth[node_id], []).append(node_id)
@@ -168,18 +169,57 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
             starting[b + 1] -= 1
     crossing = list(itertools.accumulate(starting))
     cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
-    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
-    last = [0] * (columns + 1)  # and where the last of them starts
-    for end in range(1, columns + 1):
-        for start in range(max(0, end - limit), end):
-            total = cost[start] + cut[start] + (limit - end + start) ** 2
-            if total < cost[end]:
-                cost[end], last[end] = total, start
+    last = _cheapest_cuts(columns, limit, cut)
     starts, end = [], columns
     while end > 0:
         end = last[end]
         starts.append(end)
     return starts[::-1]
+
+
+def _cheapest_cuts(columns: int, limit: int, cut: list[float]) -> list[int]:
+    """For each end column, where the last band of the cheapest bands ending there starts (`band_starts`'s dynamic programme).
+
+    A band's cost, `(limit - width) ** 2` for widths up to `limit`, is convex in its width, so
+    a later start that beats an earlier one for some end beats it for every later end: a
+    queue of candidate starts, each with the first end it wins from (found by bisection),
+    gives each end its best start in O(columns log columns), the earliest start on a tie.
+    """
+    cost = [0.0] + [math.inf] * columns  # of the cheapest bands ending before column i
+    last = [0] * (columns + 1)  # and where the last of them starts
+
+    def total(start: int, end: int) -> float:
+        width = end - start
+        return cost[start] + cut[start] + (limit - width) ** 2 if width <= limit else math.inf
+
+    def beats(later: int, earlier: int, end: int) -> bool:
+        old = total(earlier, end)
+        return old == math.inf or total(later, end) < old
+
+    queue = [[0, 1]]  # [start, first end it is best for]; those before `head` are spent
+    head = 0
+    for end in range(1, columns + 1):
+        while len(queue) > head + 1 and queue[head + 1][1] <= end:
+            head += 1
+        last[end] = queue[head][0]
+        cost[end] = total(last[end], end)
+        if end == columns:
+            break
+        while len(queue) > head and beats(end, queue[-1][0], max(queue[-1][1], end + 1)):
+            queue.pop()
+        if len(queue) == head:
+            queue.append([end, end + 1])
+            continue
+        low, high = max(queue[-1][1], end + 1), min(columns + 1, queue[-1][0] + limit + 1)  # past that the earlier start cannot end a band
+        while low < high:
+            middle = (low + high) // 2
+            if beats(end, queue[-1][0], middle):
+                high = middle
+            else:
+                low = middle + 1
+        if low <= columns:
+            queue.append([end, low])
+    return last
 
 
 def _band_rows(heights: list[int], per_band: int) -> list[int]:
@@ -207,13 +247,28 @@ def aspect_columns(sizes: list[int], spans: list[tuple[int, int]], aspect: float
     """Columns per band that bring the layout's width / height closest to `aspect`, bands evened out."""
     columns = len(sizes)
 
-    def misfit(per_band: int) -> float:
-        rows = _estimated_rows(sizes, spans, per_band)
-        height = sum(rows) * pitch + (len(rows) - 1) * BAND_GAP
-        return abs(math.log(min(per_band, columns) * COLUMN_WIDTH / height / aspect))
+    def ratio(per_band: int, rows: int) -> float:
+        height = rows * pitch + (-(-columns // per_band) - 1) * BAND_GAP
+        return math.log(min(per_band, columns) * COLUMN_WIDTH / height / aspect)
 
-    candidates = sorted({-(-columns // bands) for bands in range(1, max(columns, 1) + 1)})
-    return min(candidates, key=misfit) if columns else 1
+    def bounds(per_band: int) -> tuple[float, float]:
+        """The least and most misfit, each band holding between 1 and `tallest` rows."""
+        bands = -(-columns // per_band)
+        short, tall = ratio(per_band, bands), ratio(per_band, bands * tallest)  # short >= tall
+        return (0.0 if tall <= 0.0 <= short else min(abs(short), abs(tall))), max(abs(short), abs(tall))
+
+    if not columns:
+        return 1
+    crossing = [0] * (columns + 1)
+    for a, b in spans:
+        crossing[a + 1] += 1
+        crossing[b] -= 1
+    tallest = max(size + lane for size, lane in zip(sizes, itertools.accumulate(crossing)))  # no band is taller
+    candidates = sorted({-(-columns // bands) for bands in range(1, columns + 1)})
+    bounded = [(per_band, *bounds(per_band)) for per_band in candidates]
+    best = min(high for _, _, high in bounded)
+    # only a candidate whose least misfit can reach the best bound is measured: the others lose to it
+    return min((p for p, low, _ in bounded if low <= best), key=lambda p: abs(ratio(p, sum(_estimated_rows(sizes, spans, p)))))
 
 
 def bounds(graph: Graph, positions: dict[str, Position]) -> tuple[float, float, float, float]:

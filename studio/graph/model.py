@@ -175,12 +175,12 @@ class Graph:
         return [key for _, _, key in self._g.edges(keys=True)]
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        """The edges ending at `node_id`."""
-        return [key for _, _, key in self._g.in_edges(node_id, keys=True)]
+        """The edges ending at `node_id` (none for an unknown id)."""
+        return [key for keys in self._g._pred.get(node_id, {}).values() for key in keys]  # the adjacency itself: a view per call costs more than the walk
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        """The edges starting at `node_id`."""
-        return [key for _, _, key in self._g.out_edges(node_id, keys=True)]
+        """The edges starting at `node_id` (none for an unknown id)."""
+        return [key for keys in self._g._succ.get(node_id, {}).values() for key in keys]
 
     def source_of(self, node_id: str, port: str) -> Edge | None:
         """Return the edge feeding input `port` of `node_id`, or None if it is unconnected."""

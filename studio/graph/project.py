@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.block_files import blocks_to_dict, read_blocks
 from studio.graph.blocks import BlockLibrary
+from studio.graph.bulk import collector_paused
 from studio.graph.graph_records import (
     EdgeRecord,
     NodeRecord,
@@ -33,6 +34,7 @@ from studio.graph.graph_records import known_keys as _known_keys
 from studio.graph.graph_records import mapping as _mapping
 from studio.graph.graph_records import show as _show
 from studio.graph.graph_records import validate as _validate
+from studio.graph.json_text import dumps_indented
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.params import Bool, Choice, Float, Int, Param, ParamValueError
 from studio.graph.regular_files import (
@@ -207,9 +209,10 @@ def project_to_dict(project: Project) -> dict[str, Any]:
 def dumps_project(project: Project) -> str:
     """Return the file text: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
     data = project_to_dict(project)
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return dumps_indented(data) + "\n"
 
 
+@collector_paused()
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
     """Write the project to `path` atomically: a temporary file in the same folder, renamed over it.
 
@@ -228,6 +231,7 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
 
 
 # ----- reading -----
+@collector_paused()
 def load_project(path: str | os.PathLike[str]) -> Project:
     """Read a project file; the file is only read, never changed.
 
@@ -360,25 +364,44 @@ def _format_version(data: dict[str, Any]) -> int:
 
 
 def _check_tree(data: Any) -> None:
-    """Refuse deep nesting, repeated keys, non-text keys and text that is not valid Unicode."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    """Refuse deep nesting, repeated keys, non-text keys and text that is not valid Unicode.
+
+    Each container is visited once, and a value's path (parent, key) is spelled out only for
+    an error: a 100,000-node file holds over a million values.
+    """
+    stack: list[tuple[Any, int, Any]] = [(data, 0, None)]  # (value, depth, (parent's place, key) or None)
     while stack:
-        value, path = stack.pop()
-        if len(path) >= MAX_DEPTH:
-            raise _Invalid(path, f"nested more than {MAX_DEPTH} levels deep")
-        if isinstance(value, str):
-            _check_unicode(value, path)
-        elif isinstance(value, dict):
+        value, depth, place = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise _Invalid(_spelled(place), f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
             duplicate = getattr(value, "duplicate", None)
             if duplicate is not None:
-                raise _Invalid(path, f"the key {_show(duplicate)} appears more than once")
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    raise _Invalid(path, f"keys must be text, not {_show(key)}")
-                _check_unicode(key, path)
-                stack.append((item, (*path, key)))
+                raise _Invalid(_spelled(place), f"the key {_show(duplicate)} appears more than once")
+            items: Any = value.items()
         elif isinstance(value, (list, tuple)):
-            stack.extend((item, (*path, i)) for i, item in enumerate(value))
+            items = enumerate(value)
+        else:
+            if isinstance(value, str) and not value.isascii():
+                _check_unicode(value, _spelled(place))
+            continue
+        for key, item in items:
+            if isinstance(key, str):
+                if not key.isascii():
+                    _check_unicode(key, _spelled(place))
+            elif isinstance(value, dict):
+                raise _Invalid(_spelled(place), f"keys must be text, not {_show(key)}")
+            if isinstance(item, (dict, list, tuple)) or depth + 1 >= MAX_DEPTH or (isinstance(item, str) and not item.isascii()):
+                stack.append((item, depth + 1, (place, key)))
+
+
+def _spelled(place: Any) -> tuple[str | int, ...]:
+    """The path of a place kept as (parent's place, key) links."""
+    keys = []
+    while place is not None:
+        place, key = place
+        keys.append(key)
+    return tuple(reversed(keys))
 
 
 def _check_unicode(text: str, path: tuple[str | int, ...]) -> None:

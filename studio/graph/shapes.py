@@ -16,6 +16,7 @@ from typing import Any
 
 import networkx as nx
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import ShapeError
 from studio.graph.catalogue.base import (
     Folded,
@@ -246,6 +247,15 @@ class ShapeAnalysis:
         return True
 
     def _restructure(self) -> None:
+        order = _topological_order(self.graph)
+        if order is not None:  # no cycle: each node its own component, and no condensed graph to build
+            self._order = {node_id: index for index, node_id in enumerate(order)}
+            self._next_order = len(order)
+            self._cycles = {}
+            self._dirty |= self._cyclic
+            self._cyclic = set()
+            self._structure_dirty = False
+            return
         g = self.graph.structure()
         condensed = nx.condensation(g)
         members = condensed.graph["mapping"]
@@ -354,8 +364,9 @@ class ShapeAnalysis:
             if empty is not None:
                 given = ", ".join(show(s) for s in shapes if s is not None)
                 raise ShapeError(f"would produce an empty output {show(empty)} from {given}", "use a larger input or a smaller kernel, stride or padding")
-            params = spec.count_params(node.params, shapes)
-            buffers = spec.count_buffers(node.params, shapes)
+            held = spec.state(node.params, shapes).values()  # once: `count_params` and `count_buffers` each build it
+            params = sum(t.numel() for t in held if t.learned)
+            buffers = sum(t.numel() for t in held if not t.learned)
             macs = spec.count_macs(node.params, shapes, outs) * rows
         except ShapeError as err:
             diag = Diagnostic(node.id, "error", f"{label} {err.message}", err.hint)
@@ -400,6 +411,23 @@ class ShapeAnalysis:
         self._dirty.update(node_ids)
 
 
+def _topological_order(graph: Graph) -> list[str] | None:
+    """The nodes in topological order, generation by generation, each in graph order; None when the graph has a cycle."""
+    waiting = {node_id: len({e.src for e in graph.in_edges(node_id)}) for node_id in graph.nodes}
+    generation = [node_id for node_id, count in waiting.items() if count == 0]
+    order: list[str] = []
+    while generation:
+        order += generation
+        following = []
+        for node_id in generation:
+            for succ in dict.fromkeys(e.dst for e in graph.out_edges(node_id)):
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    following.append(succ)
+        generation = following
+    return order if len(order) == len(waiting) else None
+
+
 def _find_cycle(graph: Graph, node_id: str, members: set[str]) -> list[str]:
     """The shortest cycle through `node_id` within its strongly connected `members`, starting and ending there."""
     g = graph.structure()
@@ -437,6 +465,7 @@ def _output_dtype(rule: str, params: dict, dtypes: list[str]) -> str:
     return "int64" if rule == "int" else "float32"
 
 
+@collector_paused()
 def analyse(graph: Graph) -> ShapeAnalysis:
     """Run a one-off analysis of `graph` (still incremental if the graph changes later)."""
     analysis = ShapeAnalysis(graph)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
 from studio.graph.regular_files import (
@@ -69,6 +70,7 @@ V1_TYPES = {
 PHASES = {"TRAIN": "TRAIN", "TEST": "TEST", "0": "TRAIN", "1": "TEST"}
 
 
+@collector_paused()
 def import_caffe(path: Path, weights: Path | None = None) -> ImportedModel:
     """Import a Caffe prototxt (and the .caffemodel beside it, or `weights`) as a laid-out project.
 
@@ -524,6 +526,7 @@ def _load_weights(
 ) -> dict:
     import numpy as np
 
+    from studio.graph.weights_limit import WeightsLimitError, check_network
     from studio.interop.caffe_fillers import fresh_state
     from studio.interop.caffemodel import (
         CaffeModelError,
@@ -532,6 +535,10 @@ def _load_weights(
         read_caffemodel,
     )
 
+    try:
+        check_network(project.graph)  # the import holds every layer's weights, read or drawn from its filler
+    except WeightsLimitError as err:
+        raise ModelImportError(f"{weights}: {err}") from None
     blobs = read_caffemodel(weights)
     declared = declared_shapes(project)
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.atomic import describe_os_error, write_all_atomically
+from studio.graph.bulk import collector_paused
 from studio.graph.layout import arrange_levels
 from studio.graph.model import MAX_NAME_LENGTH, Graph
 from studio.graph.project import SUFFIX, Project, dumps_project
@@ -164,6 +165,7 @@ def with_weights_file(
     )
 
 
+@collector_paused()
 def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     """Write the project to `out` and its weights to `<stem>.weights.npz` beside it; return the paths written.
 

@@ -20,6 +20,7 @@ from studio.graph.regular_files import (
 )
 from studio.interop.common import ModelImportError
 from studio.interop.onnx_functions import FunctionCalls
+from studio.interop.onnx_sparse import dense_bytes, densify, sparse_tensors
 
 if TYPE_CHECKING:
     import onnx
@@ -79,6 +80,7 @@ def read_model(path: Path) -> onnx.ModelProto:
         FunctionCalls(model, path, MAX_NODES).inline()
         vet(model, path)  # the functions' Constants are graph nodes now
     _load_external(model, path)
+    densify(model, path)
     return model
 
 
@@ -118,6 +120,10 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
         for attr in node.attribute:
             if attr.HasField("t"):
                 total += _check_tensor(attr.t, path)
+    for sparse in sparse_tensors(model):
+        _check_tensor(sparse.values, path)
+        _check_tensor(sparse.indices, path)
+        total += dense_bytes(sparse, path)
     if total > MAX_TOTAL_BYTES:
         raise ModelImportError(
             f"{path}: declares {total:,} bytes of weights, more than an import takes"
@@ -128,10 +134,9 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
             continue
         dims = value.type.tensor_type.shape.dim
         sizes = [d.dim_value for d in dims if d.HasField("dim_value")]
-        if (
-            any(s < 0 or s > MAX_DIM for s in sizes)
-            or math.prod(max(s, 1) for s in sizes) > MAX_INPUT_ELEMENTS
-        ):
+        if any(s < 0 for s in sizes):
+            raise ModelImportError(f"{path}: input {value.name!r} declares sizes {sizes}: a size is 0 or more")
+        if any(s > MAX_DIM for s in sizes) or math.prod(max(s, 1) for s in sizes) > MAX_INPUT_ELEMENTS:
             raise ModelImportError(
                 f"{path}: input {value.name!r} declares sizes {sizes}, too large to import"
             )
@@ -189,6 +194,7 @@ def _load_external(model: onnx.ModelProto, path: Path) -> None:
     tensors = [
         *model.graph.initializer,
         *(a.t for n in model.graph.node for a in n.attribute if a.HasField("t")),
+        *(t for sparse in sparse_tensors(model) for t in (sparse.values, sparse.indices)),
     ]
     for tensor in tensors:
         if tensor.data_location != TensorProto.EXTERNAL:

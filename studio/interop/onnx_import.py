@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import CATALOGUE
 from studio.graph.catalogue.base import Shape
 from studio.graph.model import Graph
@@ -124,6 +125,7 @@ def supported_operators() -> list[str]:
     )
 
 
+@collector_paused()
 def import_onnx(path: str | Path, blocks: bool = True) -> ImportedModel:
     """Import the ONNX model at `path` as a project with its weights; with `blocks`, its modules become blocks (`module_blocks`).
 
@@ -175,9 +177,14 @@ def _import(model: onnx.ModelProto, path: Path, blocks: bool = True) -> Imported
     ctx.fixed_batch = fixed_batch
     ctx.problems.extend(problems)
     deferred = _match_patterns(ctx, live, path)
+    mappers: dict[str, Mapper | None] = {}  # by operator type: finding a type's family rules scans the catalogue
     for node in live:
-        with _bugs_named_after(node, path):
-            _map_node(ctx, node, deferred)
+        try:
+            _map_node(ctx, node, deferred, mappers)
+        except ModelImportError:
+            raise
+        except Exception as err:  # as `_bugs_named_after` says, without a context manager per node
+            raise internal_error(str(path), err, f"node {node.name or '<unnamed>'!r} ({node.op_type})") from err
     _check_outputs(ctx)
     if ctx.problems:
         raise unsupported_error(path.name, "operator", ctx.problems)
@@ -342,7 +349,7 @@ def _infer_shapes(
         helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None)
         for o in graph.output
     ]
-    nodes = [n for n in graph.node if not all(o in known for o in n.output if o)]
+    nodes = [n for n in graph.node if not all(o in known for o in n.output if o)] if known else graph.node
     light = helper.make_graph(
         nodes, graph.name or "model", inputs, outputs, initializer=small
     )
@@ -440,7 +447,7 @@ def _match_patterns(
 
 
 def _map_node(
-    ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match]
+    ctx: ImportContext, node: onnx.NodeProto, deferred: dict[int, Match], mappers: dict[str, Mapper | None]
 ) -> None:
     """Map one node (or emit the pattern it ends).
 
@@ -453,7 +460,12 @@ def _map_node(
         return
     members = match.nodes if match else [node]
     produced = {o for n in members for o in n.output}
-    mapper = _mapper(node.op_type) if node.domain in ("", "ai.onnx") else None
+    if node.domain not in ("", "ai.onnx"):
+        mapper = None
+    elif node.op_type in mappers:
+        mapper = mappers[node.op_type]
+    else:
+        mapper = mappers[node.op_type] = _mapper(node.op_type)
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
@@ -524,7 +536,7 @@ def _build(
     ctx: ImportContext, path: Path, model: onnx.ModelProto, warnings: list[str] | None = None
 ) -> tuple[Project, dict[str, np.ndarray]]:
     """Build the laid-out project and its weights (keyed by node id) from the mapped layers; regrouped by module unless `warnings` is None."""
-    from studio.graph.shapes import analyse
+    from studio.graph.shapes import snapshot_analysis
 
     graph = Graph()
     names = NameTable()
@@ -559,7 +571,7 @@ def _build(
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
         graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
-    analysis = analyse(graph)
+    analysis = snapshot_analysis(graph)  # read, not followed: a live one would stay subscribed to the imported graph
     if not analysis.is_valid:
         errors = [d for d in analysis.diagnostics() if d.severity == "error"]
         listed = "; ".join(

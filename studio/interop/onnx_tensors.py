@@ -256,20 +256,28 @@ def merge(
     inputs: list[str],
     output: str,
 ) -> None:
-    """Emit a merge layer over any number of inputs, chaining layers of at most 16 inputs."""
+    """Emit a merge layer over any number of inputs: more than 16 become a balanced tree of merges of at most 16, in order.
+
+    NOTE: a merge layer holds at most MAX_MERGE inputs (the catalogue's `num_inputs`), so a
+    Sum of N tensors becomes about N / 15 layers, log16(N) deep: linear in N to build, and a
+    short path for the layout and the generated code.
+    """
     params: dict[str, Any] = (
         {"dim": int(ctx.attrs(node).get("axis", 1))} if layer_type == "Concat" else {}
     )
+    level = 0
     while len(inputs) > MAX_MERGE:
-        partial = f"{output}::part{len(inputs)}"
-        ctx.emit(
-            node,
-            layer_type,
-            {**params, "num_inputs": MAX_MERGE},
-            inputs[:MAX_MERGE],
-            partial,
-        )
-        inputs = [partial, *inputs[MAX_MERGE:]]
+        level += 1
+        merged = []
+        for start in range(0, len(inputs), MAX_MERGE):
+            group = inputs[start : start + MAX_MERGE]
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            partial = f"{output}::part{level}.{start // MAX_MERGE}"
+            ctx.emit(node, layer_type, {**params, "num_inputs": len(group)}, group, partial)
+            merged.append(partial)
+        inputs = merged
     if CATALOGUE[layer_type].variadic:
         params["num_inputs"] = len(inputs)
     ctx.emit(node, layer_type, params, inputs, output)
@@ -306,6 +314,19 @@ def _elementwise(ctx: ImportContext, node: onnx.NodeProto) -> None:
         ctx.alias(node.output[0], names[0])
         return
     merge(ctx, node, layer, [ctx.resolve(n) for n in names], node.output[0])
+
+
+def _mean(ctx: ImportContext, node: onnx.NodeProto) -> None:
+    """Mean of computed tensors: their sum (a tree of Add layers past 16) scaled by 1 / N."""
+    names = [n for n in node.input if n]
+    if any(ctx.is_constant(n) for n in names):
+        raise Unmappable("Mean (with a constant input)")
+    if len(names) == 1:
+        ctx.alias(node.output[0], names[0])
+        return
+    total = f"{node.output[0]}::sum"
+    merge(ctx, node, "Add", [ctx.resolve(n) for n in names], total)
+    ctx.emit(node, "Scale", {"factor": 1.0 / len(names), "offset": 0.0}, [total], node.output[0])
 
 
 def _per_channel(value: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray | None:
@@ -642,6 +663,7 @@ TENSOR_MAPPERS: dict[str, Mapper] = {
     "Div": _elementwise,
     "Max": _elementwise,
     "Min": _elementwise,
+    "Mean": _mean,
     "Gather": _gather,
     "ReduceMean": _reduce,
     "ReduceMax": _reduce,

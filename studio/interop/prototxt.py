@@ -23,7 +23,7 @@ _TOKEN = re.compile(
     r"""
     (?P<space>[ \t\r\n\f\v]+)
   | (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+  | (?P<string>"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')
   | (?P<number>(?:0[xX][0-9A-Fa-f]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?)(?![A-Za-z0-9_.]))
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<symbol>[{}<>\[\]:,;\-])
@@ -218,8 +218,9 @@ def _message(found: Field) -> Message:
 @dataclass(frozen=True, slots=True)
 class _Token:
     kind: str
-    text: str
+    text: str  # empty for a string: its characters stay in the reader's text (`_Reader.body`), never copied whole
     start: int
+    end: int
 
 
 class _Reader:
@@ -263,9 +264,15 @@ class _Reader:
                 raise self.error(_unexpected(text, self.pos), self.pos)
             start, self.pos = self.pos, match.end()
             kind = match.lastgroup or ""
+            if kind == "string":
+                return _Token(kind, "", start, self.pos)
             if kind not in ("space", "comment"):
-                return _Token(kind, match.group(), start)
-        return _Token("end", "", len(text))
+                return _Token(kind, match.group(), start, self.pos)
+        return _Token("end", "", len(text), len(text))
+
+    def body(self, token: _Token) -> str:
+        """A string token's characters between its quotes."""
+        return self.text[token.start + 1 : token.end - 1]
 
 
 def _unexpected(text: str, pos: int) -> str:
@@ -365,7 +372,7 @@ def _field_name(reader: _Reader, closing: str) -> _Token:
             else "no message is open here"
         )
         raise reader.error(f"unexpected {token.text!r}: {where}", token.start)
-    shown = token.text[:40] if token.kind != "end" else "the end of the text"
+    shown = reader.text[token.start : min(token.end, token.start + 40)] if token.kind != "end" else "the end of the text"
     raise reader.error(f"expected a field name, found {shown!r}", token.start)
 
 
@@ -408,7 +415,9 @@ def _scalar(reader: _Reader) -> Value:
         parts = [_unescape(reader, token)]
         while reader.peek().kind == "string":
             parts.append(_unescape(reader, reader.take()))
-        return b"".join(parts).decode("utf-8", errors="replace")
+        if all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+        return b"".join(p if isinstance(p, bytes) else p.encode("utf-8", errors="replace") for p in parts).decode("utf-8", errors="replace")
     shown = "the end of the text" if token.kind == "end" else repr(token.text)
     raise reader.error(f"expected a value, found {shown}", token.start)
 
@@ -440,21 +449,30 @@ def _parse_number(reader: _Reader, token: _Token, negative: bool) -> int | float
     return sign * value
 
 
-def _unescape(reader: _Reader, token: _Token) -> bytes:
-    body, out, i = token.text[1:-1], bytearray(), 0
+def _unescape(reader: _Reader, token: _Token) -> str | bytes:
+    """A string token's value: its text where it holds no escape (no copy beyond the slice), else its bytes.
+
+    The escapes are found with `str.find`, and the runs between them are encoded whole, so a
+    long string costs a few times its size, never a Python object per character.
+    """
+    body = reader.body(token)
+    if "\\" not in body:
+        return body if body.isascii() else body.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+    out, i = bytearray(), 0
     while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out += char.encode("utf-8", errors="replace")
-            i += 1
-            continue
+        slash = body.find("\\", i)
+        if slash < 0:
+            out += body[i:].encode("utf-8", errors="replace")
+            break
+        out += body[i:slash].encode("utf-8", errors="replace")
+        i = slash
         start = token.start + 1 + i
         code = body[i + 1]
         if code in _ESCAPES:
             out.append(_ESCAPES[code])
             i += 2
         elif code in "01234567":
-            digits = re.match(r"[0-7]{1,3}", body[i + 1 :]).group()  # type: ignore[union-attr]
+            digits = re.match(r"[0-7]{1,3}", body[i + 1 : i + 4]).group()  # type: ignore[union-attr]
             if int(digits, 8) > 255:
                 raise reader.error(
                     f"octal escape \\{digits} is more than one byte", start
@@ -462,7 +480,7 @@ def _unescape(reader: _Reader, token: _Token) -> bytes:
             out.append(int(digits, 8))
             i += 1 + len(digits)
         elif code in "xX":
-            digits = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :])
+            digits = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 : i + 4])
             if digits is None:
                 raise reader.error("\\x must be followed by hexadecimal digits", start)
             out.append(int(digits.group(), 16))

@@ -3,6 +3,7 @@
 Both are serialized in memory (tensors on the CPU) so the run folder's writer can replace the
 files atomically on its own thread; both load with `torch.load(weights_only=True)`, and both
 are accepted by `studio.codegen.export.load_weights` (last.pt keeps the weights under "model").
+A resumed last.pt is checked field by field first (`checkpoint_fields`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any
 import torch
 
 from studio.codegen.export import WeightsError, load_weights
-from studio.graph.regular_files import open_regular
+from studio.codegen.weights_reader import open_weights
+from studio.train.checkpoint_fields import KIND, VERSION, CheckpointError, read_last
 from studio.train.plan import TrainingFailed
-
-KIND = "layer-studio-checkpoint"
-VERSION = 1
 
 
 def tensor_bytes(obj: object) -> bytes:
@@ -92,55 +91,43 @@ def resume_from(
 ) -> Resumed:
     """Load a last.pt into the model and optimizer (its state only when the optimizer is the same).
 
-    The optimizer keeps the hyperparameters of the new settings; so does the schedule, which
-    the caller fast-forwards.
+    Every field is checked before any is used, so a damaged or crafted file is one line naming
+    the field and what would be valid. The optimizer keeps the hyperparameters of the new
+    settings; so does the schedule, which the caller fast-forwards.
+
+    Raises:
+        TrainingFailed: (reason "arguments") the file is no last.pt, a field is wrong, or it has trained `epochs` already.
     """
     try:
+        last = read_last(path, epochs)
+        optimizer_state = last.optimizer_state(optimizer) if last.state.get("optimizer_name") == optimizer_name else None
+    except CheckpointError as err:
+        raise TrainingFailed(str(err), reason="arguments") from None
+    state, done, best = last.state, last.epochs_done, last.best
+    try:
         load_weights(model, path)
-        with open_regular(path) as file:
-            state = torch.load(file, map_location=device, weights_only=True)
-    except (WeightsError, OSError, RuntimeError, ValueError) as err:
+        best_state = _best_beside(path, model, device) if best[1] is not None else None
+    except WeightsError as err:
         raise TrainingFailed(f"cannot resume: {err}", reason="arguments") from None
-    if not isinstance(state, dict) or state.get("kind") != KIND:
-        raise TrainingFailed(
-            f"cannot resume from {path}: it holds weights only, not a last.pt checkpoint of a run",
-            reason="arguments",
-        )
-    done = int(state["epoch"])
-    if done >= epochs:
-        raise TrainingFailed(
-            f"{path} has already trained {done} epochs: set epochs above {done} to train on",
-            reason="arguments",
-        )
-    if state.get("optimizer_name") == optimizer_name:
-        fresh = optimizer.state_dict()["param_groups"]
-        try:
-            optimizer.load_state_dict(
-                {"state": state["optimizer"]["state"], "param_groups": fresh}
-            )
-        except (ValueError, KeyError, RuntimeError):
-            pass  # state of another shape: the optimizer starts afresh
+    if optimizer_state is not None:
+        optimizer.load_state_dict({"state": optimizer_state, "param_groups": optimizer.state_dict()["param_groups"]})
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
-    best_state = (
-        _best_beside(path, device) if state.get("best_epoch") is not None else None
-    )
     if best_state is None:
         return Resumed(done, math.inf, None, 0, None)
-    return Resumed(
-        done,
-        float(state["best_loss"]),
-        int(state["best_epoch"]),
-        int(state["bad_epochs"]),
-        best_state,
-    )
+    return Resumed(done, *best, best_state)
 
 
-def _best_beside(path: Path, device: torch.device) -> dict[str, torch.Tensor] | None:
+def _best_beside(path: Path, model: torch.nn.Module, device: torch.device) -> dict[str, torch.Tensor] | None:
+    """The best.pt beside a last.pt, on `device`; None where there is none, WeightsError where it does not fit the model."""
     best = path.with_name("best.pt")
-    try:
-        with open_regular(best) as file:
-            state = torch.load(file, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, ValueError):
+    if not best.is_file():
         return None
-    return state if isinstance(state, dict) else None
+    expected = model.state_dict()
+    with open_weights(best) as archive:
+        entries = archive.entries
+        wrong = [k for k in expected if k not in entries or not entries[k].real or entries[k].shape != tuple(expected[k].shape)]
+        wrong += sorted(set(entries) - set(expected))
+        if wrong:
+            raise WeightsError(f"{best}: does not fit this network ({', '.join(wrong[:5])}): remove it to resume without the best epoch's weights")
+        return {k: v.to(device, dtype=expected[k].dtype, copy=True) for k, v in archive.tensors(expected).items()}

@@ -170,14 +170,16 @@ def read_csv(path: Path, name: str, target: str) -> Dataset:
     if target_index is not None and len(columns) < 2:
         raise DatasetError(f"{path}: needs at least two columns (features and a target), it has one: '{columns[0]}'")
     table = _numeric_table(text, delimiter, header_lines, len(columns))
+    features = [j for j in range(len(columns)) if j != target_index]
     if table is None:
         cells = _cell_columns(path, text, delimiter, header_lines, columns)
-    else:
-        cells = [table[:, j] for j in range(table.shape[1])]
-    if len(cells[0]) == 0:
-        raise DatasetError(f"{path}: has a header but no data rows")
-    features = [j for j in range(len(columns)) if j != target_index]
-    x = np.stack([_numeric_column(path, columns[j], cells[j], feature=True) for j in features], axis=1)
+        if len(cells[0]) == 0:
+            raise DatasetError(f"{path}: has a header but no data rows")
+        x = np.stack([_numeric_column(path, columns[j], cells[j], feature=True) for j in features], axis=1)
+    else:  # all numbers: checked as one array, so a table of a million columns costs what its cells do
+        cells = {target_index: table[:, target_index]} if target_index is not None else {}
+        x = table if target_index is None else np.delete(table, target_index, axis=1)
+        _check_numbers(path, [columns[j] for j in features], x)
     source = f"CSV file {path}"
     if target_index is None:
         return Dataset(name, x.astype(np.float32), x.astype(np.float32), "regression", (), source, True)
@@ -252,6 +254,14 @@ def _cell_columns(path: Path, text: str, delimiter: str, skip: int, columns: lis
     except csv.Error as err:
         raise DatasetError(f"{path}: line {reader.line_num}: not valid CSV ({err})") from None
     return cells
+
+
+def _check_numbers(path: Path, columns: list[str], x: np.ndarray) -> None:
+    """The first cell of `x` that is not finite or too large for 32-bit floats, named by its column and data row."""
+    for bad, what in ((~np.isfinite(x), "a missing or non-finite value"), (np.abs(np.nan_to_num(x)) > FLOAT32_MAX, "a value too large for 32-bit floats")):
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise DatasetError(f"{path}: column '{columns[column]}' has {what} in data row {row + 1}")
 
 
 def _numeric_column(path: Path, column: str, cells: Any, feature: bool) -> np.ndarray:

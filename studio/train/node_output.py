@@ -29,7 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.codegen.export import WeightsError, build_torch_model, load_weights
+from studio.codegen.export import (
+    WeightsError,
+    build_torch_model,
+    check_network_size,
+    load_weights,
+)
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch, module_names
 from studio.graph.catalogue.base import SHARED, Folded
@@ -90,8 +95,9 @@ class _Revision:
         if flat not in self.bases:
             project = self.flat if flat else self.project
             try:
+                check_network_size(project)
                 base = build_torch_model(generate_pytorch(project), project.training.seed, "model.py")
-            except CodegenError as err:
+            except (CodegenError, WeightsError) as err:
                 raise NodeOutputError(f"the network cannot run yet: {err}") from None
             fresh: list[str] = []
             if self.weights is not None:

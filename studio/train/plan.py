@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.codegen.export import WeightsError, build_torch_model, load_weights
+from studio.codegen.export import (
+    WeightsError,
+    build_torch_model,
+    check_network_size,
+    load_weights,
+)
 from studio.codegen.names import CodegenError
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph.model import Node
@@ -28,6 +33,7 @@ from studio.graph.project import (
 )
 from studio.graph.shapes import snapshot_analysis
 from studio.train import datasets, recipe
+from studio.train.checkpoint_fields import CheckpointError, read_last
 from studio.train.loop import Split
 
 DEVICE_DATA_SHARE = (
@@ -126,12 +132,21 @@ def prepare(
     except ProjectFileError as err:
         raise TrainingFailed(str(err), reason="project") from None
     settings, resume = resolve_settings(project, overrides)
+    if resume is not None:
+        try:
+            read_last(resume, settings.epochs)  # before any data is read; checked again with the model it loads into
+        except CheckpointError as err:
+            raise TrainingFailed(str(err), reason="arguments") from None
     try:
         generate_pytorch(project)  # a network with errors is refused before any data is read
     except CodegenError as err:
         raise TrainingFailed(
             f"the network cannot be trained yet: {err}", reason="project"
         ) from None
+    try:
+        check_network_size(project)
+    except WeightsError as err:
+        raise TrainingFailed(str(err), reason="project") from None
     input_name, input_shape, input_dtype, output_name, output_shape = _model_io(project)
     device = resolve_device(settings.device)
     try:
@@ -167,7 +182,7 @@ def prepare(
     _place([s for s in (train, val) if s is not None], device)
     try:
         model = build_torch_model(source, settings.seed, "model.py").to(device)
-    except (RuntimeError, MemoryError) as err:
+    except (RuntimeError, MemoryError, WeightsError) as err:
         raise TrainingFailed(
             f"the model cannot be built on {device.type}: {first_line(err)}",
             reason="project",

@@ -515,7 +515,7 @@ def _half_write(real: Any) -> Any:
 @pytest.mark.parametrize(
     ("target", "name", "make", "error", "fragment"),
     [
-        (json, "dumps", _fail(ValueError("Out of range float values")), ProjectFileError, "cannot be written as JSON"),
+        (project_module, "dumps_indented", _fail(ValueError("Out of range float values")), ProjectFileError, "cannot be written as JSON"),
         (os, "write", _half_write, ProjectFileError, "the disk is full"),
         (os, "fsync", _fail(OSError(errno.EIO, "Input/output error")), ProjectFileError, "Input/output error"),
         (os, "replace", _fail(OSError(errno.EXDEV, "Invalid cross-device link")), ProjectFileError, "cross-device"),

@@ -345,3 +345,25 @@ def test_a_caffe_import_with_weights_does_not_load_torch(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "net.weights.npz").is_file()
+
+
+HUGE_NET = """name: "huge"
+layer { name: "data" type: "Input" top: "data" input_param { shape: { dim: 1 dim: 16 } } }
+layer { name: "small" type: "InnerProduct" bottom: "data" top: "small" inner_product_param { num_output: 1000000 } }
+layer { name: "huge" type: "InnerProduct" bottom: "small" top: "huge" inner_product_param { num_output: 1000000 } }
+"""
+
+
+def test_a_partial_caffemodel_of_an_enormous_net_is_refused_with_its_size_before_drawing_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prototxt = tmp_path / "huge.prototxt"
+    prototxt.write_text(HUGE_NET)
+    dims = field(7, field(1, varint(1000000) + varint(16)))  # the blob declares 16e6 values and holds none
+    (tmp_path / "huge.caffemodel").write_bytes(field(100, field(1, b"small") + field(7, dims)))
+    with pytest.raises(ModelImportError, match=r"huge.caffemodel: the network needs 3.6 TiB of weights \(1e12 parameters\); the limit is 16 GiB"):
+        import_caffe(prototxt)
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "huge.prototxt").write_text(HUGE_NET)
+    assert not import_caffe(tmp_path / "alone" / "huge.prototxt").state  # without weights nothing is allocated: the net imports
+    monkeypatch.setenv("LAYER_STUDIO_MAX_WEIGHTS_GIB", "1e9")
+    with pytest.raises(CaffeModelError, match=r"shape \(1000000, 16\) but holds 0 values"):  # past the limit, the blob itself is refused before it is shaped
+        import_caffe(prototxt)

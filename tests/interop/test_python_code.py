@@ -272,3 +272,13 @@ def test_the_way_back_and_an_edited_import_exports_and_trains(tmp_path: Path, ca
     torch.testing.assert_close(edited["stem.weight"], original.stem.weight.detach())  # what still fits keeps its numbers
     assert main(["train", str(project_file), "--epochs", "1", "--out", str(tmp_path / "runs")]) == 0
     assert "best validation accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"some notes, not weights\n", b"PK\x03\x04 cut short"])
+def test_weights_that_are_not_a_state_dict_are_one_line_of_the_child(code: Path, tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(content)
+    argv = [str(code), "Net", str(tmp_path / "out.onnx"), "--input", "3x16x16", "--weights", str(weights)]
+    assert torch_capture.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{weights}: cannot be read as PyTorch weights" in err and len(err.splitlines()) == 1 and not (tmp_path / "out.onnx").exists()

@@ -64,3 +64,14 @@ def test_a_format_1_project_keeps_its_weights_through_rename_undo_and_save(windo
     exported = _export(window, qtbot, tmp_path / "reopened.py")
     np.testing.assert_array_equal(exported["first_layer.bias"], original["hidden1.bias"])
     assert window.errors == []
+
+
+def test_exporting_an_enormous_network_says_its_size_and_the_limit(window, qtbot, tmp_path: Path) -> None:
+    document = window.document
+    document.set_param(document.graph.node_by_name("point").id, "shape", (10**6,))
+    document.set_param(document.graph.node_by_name("hidden1").id, "out_features", 10**6)
+    with qtbot.waitSignal(window.files.export_finished, timeout=120_000) as blocker:
+        assert not window.files.export("onnx", tmp_path / "huge.onnx")
+    succeeded, message = blocker.args[:2]
+    assert not succeeded and "needs 3.6 TiB of weights" in message and "the limit is 16 GiB" in message and "LAYER_STUDIO_MAX_WEIGHTS_GIB" in message
+    assert not (tmp_path / "huge.onnx").exists()
