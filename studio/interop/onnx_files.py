@@ -19,6 +19,7 @@ from studio.graph.regular_files import (
     read_regular,
 )
 from studio.interop.common import ModelImportError
+from studio.interop.onnx_functions import FunctionCalls
 from studio.interop.onnx_sparse import dense_bytes, densify, sparse_tensors
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 2 * 2**30 - 1  # protobuf cannot hold more in one message
 MAX_TENSOR_BYTES = 4 * 2**30
 MAX_TOTAL_BYTES = 8 * 2**30
-MAX_NODES = 200_000
+MAX_NODES = 200_000  # after inlining local functions
 MAX_DIM = 1_000_000  # the catalogue's largest size of one input dimension
 MAX_INPUT_ELEMENTS = 2**31
 MIN_OPSET = 7
@@ -75,15 +76,11 @@ def read_model(path: Path) -> onnx.ModelProto:
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise ModelImportError(f"{path}: holds no graph, so it is not an ONNX model")
     vet(model, path)
+    if model.functions:
+        FunctionCalls(model, path, MAX_NODES).inline()
+        vet(model, path)  # the functions' Constants are graph nodes now
     _load_external(model, path)
     densify(model, path)
-    if model.functions:
-        try:
-            model = onnx.inliner.inline_local_functions(model)
-        except Exception as err:  # noqa: BLE001 - the inliner raises many types on malformed functions
-            raise ModelImportError(
-                f"{path}: its local functions cannot be inlined ({_short(err)})"
-            ) from None
     return model
 
 
@@ -96,6 +93,8 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
         raise ModelImportError(
             f"{path}: has {len(graph.node):,} nodes, more than the {MAX_NODES:,} an import takes"
         )
+    if model.functions:
+        FunctionCalls(model, path, MAX_NODES).check()
     opset = default_opset(model)
     if opset is None or opset < MIN_OPSET:
         raise ModelImportError(

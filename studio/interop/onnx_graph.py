@@ -15,6 +15,13 @@ from studio.graph.catalogue import CATALOGUE, ShapeError
 from studio.graph.catalogue.base import Shape, plain_batch
 from studio.graph.params import ParamValueError
 from studio.interop.common import Unmappable
+from studio.interop.onnx_fold import (
+    FoldBudget,
+    FoldTooLarge,
+    check_steps,
+    model_elements,
+    result_elements,
+)
 from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_origin, node_scope
 
 if TYPE_CHECKING:
@@ -23,9 +30,6 @@ if TYPE_CHECKING:
 
 BATCHES = (7, 11)
 INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
-MAX_FOLD_ELEMENTS = (
-    1 << 26
-)  # a constant sub-graph may not build a tensor larger than this
 NO_FOLD = frozenset(
     {
         "RandomNormal",
@@ -34,18 +38,6 @@ NO_FOLD = frozenset(
         "RandomUniformLike",
         "Multinomial",
         "Bernoulli",
-    }
-)
-GROWING = frozenset(
-    {
-        "ConstantOfShape",
-        "Expand",
-        "Tile",
-        "Range",
-        "Pad",
-        "Resize",
-        "Upsample",
-        "OneHot",
     }
 )
 
@@ -102,11 +94,13 @@ class ImportContext:
         inferred: dict[str, Shape | None],
         inputs: dict[str, Shape],
         evaluated: dict[tuple[Any, ...], list[np.ndarray]] | None = None,
+        budget: FoldBudget | None = None,
     ) -> None:
         self.graph = graph
         self.opset = opset
         # Folded results by node and input values, kept across the rounds of shape inference and folding.
         self.evaluated = {} if evaluated is None else evaluated
+        self.budget = FoldBudget(model_elements(graph)) if budget is None else budget  # one per model, shared by the rounds like `evaluated`
         self.nodes: list[onnx.NodeProto] = list(graph.node)
         self.index = {id(n): i for i, n in enumerate(self.nodes)}
         self.producer: dict[str, onnx.NodeProto] = {}
@@ -279,7 +273,10 @@ class ImportContext:
 
         `runs` holds ONNX's inferred shapes at each of the two batch sizes: Shape (and Size) of
         a live tensor whose sizes are known become batch constants. Evaluation uses ONNX's
-        reference implementation of each operator.
+        reference implementation of each operator, each node's result bounded first (`onnx_fold`).
+
+        Raises:
+            FoldTooLarge: the model's folding budget would be passed.
         """
         from onnx import numpy_helper
 
@@ -338,11 +335,13 @@ class ImportContext:
         source = node.input[0]
         if source in self.batch_consts:
             first, second = self.batch_consts[source]
+            self.budget.charge(node, first.size + second.size)
             self.batch_consts[node.output[0]] = (
                 first.astype(dtype),
                 second.astype(dtype),
             )
         else:
+            self.budget.charge(node, self.consts[source].size)
             self.consts[node.output[0]] = self.consts[source].astype(dtype)
 
     def _fold_shape(
@@ -400,11 +399,16 @@ class ImportContext:
         if key in self.evaluated:
             return self.evaluated[key]
         try:
-            _check_growth(node, feeds, self.attrs(node))
+            inputs = [feeds.get(n) if n else None for n in node.input]
+            count = result_elements(node, inputs, self.attrs(node), self.opset)
+            self.budget.charge(node, count)
+            check_steps(node, inputs, self.attrs(node), count)
             if node.op_type == "GatherElements":
                 return [_gather_elements(node, feeds, self.attrs(node))]
             quick = _quick(node, [feeds[n] for n in node.input if n], self.attrs(node), self.opset)
             results = [quick] if quick is not None else ReferenceEvaluator(_single_node_model(node, feeds, self.opset)).run(None, feeds)
+        except FoldTooLarge:
+            raise
         except Unmappable as err:
             self.fail(node, err.kind)
             return None
@@ -516,62 +520,6 @@ def _single_node_model(
     ]
     graph = helper.make_graph([node], "fold", inputs, outputs)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def _check_growth(
-    node: onnx.NodeProto, feeds: dict[str, Any], attrs: dict[str, Any]
-) -> None:
-    """Refuse a constant sub-graph that would build a huge tensor from small inputs (a hostile file)."""
-    import numpy as np
-
-    if node.op_type not in GROWING:
-        return
-    values = [feeds.get(n) for n in node.input]
-    size = 0
-    if node.op_type == "ConstantOfShape" and values and values[0] is not None:
-        size = math.prod(int(v) for v in np.asarray(values[0]).ravel())
-    elif node.op_type == "Expand" and len(values) > 1 and values[1] is not None:
-        dims = [int(v) for v in np.asarray(values[1]).ravel()]
-        size = max(math.prod(max(d, 1) for d in dims), np.asarray(values[0]).size)
-    elif node.op_type == "Tile" and len(values) > 1 and values[1] is not None:
-        size = np.asarray(values[0]).size * math.prod(
-            max(int(v), 1) for v in np.asarray(values[1]).ravel()
-        )
-    elif node.op_type == "Range" and len(values) == 3:
-        start, limit, delta = (float(np.asarray(v)) for v in values)
-        size = math.ceil((limit - start) / delta) if delta else MAX_FOLD_ELEMENTS + 1
-    elif node.op_type == "Pad" and values and values[0] is not None:
-        shape = np.asarray(values[0]).shape
-        pads = (
-            values[1]
-            if len(values) > 1 and values[1] is not None
-            else attrs.get("pads", [])
-        )
-        pads = [int(p) for p in np.asarray(pads).ravel()]
-        if len(pads) == 2 * len(shape):
-            size = math.prod(
-                max(d + pads[i] + pads[i + len(shape)], 0) for i, d in enumerate(shape)
-            )
-    elif node.op_type == "OneHot" and len(values) > 1:
-        size = np.asarray(values[0]).size * int(np.asarray(values[1]).ravel()[0])
-    elif node.op_type in ("Resize", "Upsample") and values and values[0] is not None:
-        x = np.asarray(values[0])
-        sizes = values[3] if len(values) > 3 else None
-        scales = (
-            values[1]
-            if len(values) == 2
-            else values[2]
-            if len(values) > 2
-            else attrs.get("scales", [1.0])
-        )
-        if sizes is not None and np.asarray(sizes).size:
-            size = math.prod(int(v) for v in np.asarray(sizes).ravel())
-        elif scales is not None:
-            size = int(x.size * float(np.prod(np.asarray(scales, dtype=np.float64))))
-    if size > MAX_FOLD_ELEMENTS or size < 0:
-        raise Unmappable(
-            f"{node.op_type} (would build a constant of {size:,} elements)"
-        )
 
 
 def _gather_elements(node: onnx.NodeProto, feeds: dict[str, np.ndarray], attrs: dict[str, Any]) -> np.ndarray:

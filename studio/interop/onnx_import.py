@@ -39,6 +39,15 @@ from studio.interop.onnx_dense import folded_linear, matmul_add
 from studio.interop.onnx_dot_attention import dot_attention, nan_guard
 from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
+from studio.interop.onnx_fold import (
+    MAX_PROPAGATED,
+    FoldBudget,
+    FoldTooLarge,
+    Step,
+    model_elements,
+    propagated_values,
+    scan_steps,
+)
 from studio.interop.onnx_graph import (
     BATCHES,
     INT_TYPES,
@@ -200,9 +209,12 @@ def _fold_with_shapes(
     """
     known: list[dict[str, np.ndarray]] = [{}, {}]
     evaluated: dict[tuple[Any, ...], list[np.ndarray]] = {}  # each round refolds the same nodes, mostly on the same values
+    budget = FoldBudget(model_elements(model.graph))  # charged only for what `evaluated` does not hold yet
+    declared = _declared(model)
     for _ in range(MAX_ROUNDS):
+        by_value = _computes_by_value(declared, known)
         runs = tuple(
-            _infer_shapes(model, path, batch, values)
+            _infer_shapes(model, path, batch, values, by_value)
             for batch, values in zip(BATCHES, known)
         )
         inferred = {
@@ -210,10 +222,10 @@ def _fold_with_shapes(
             for name in runs[0]
             if (shape := _batch_first(runs[0][name], runs[1].get(name))) is not None
         }
-        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated)
+        ctx = ImportContext(model.graph, default_opset(model) or 0, inferred, inputs, evaluated, budget)
         try:
             live = _needed(ctx, ctx.fold(runs))
-        except DamagedTensor as err:
+        except (DamagedTensor, FoldTooLarge) as err:
             raise ModelImportError(f"{path}: {err}") from None
         unknown = any(
             n.op_type in ("Shape", "Size")
@@ -285,8 +297,26 @@ def _inputs(
     return shapes, problems, fixed
 
 
+def _declared(model: onnx.ModelProto) -> tuple[list[Step], dict[str, int], dict[str, int]]:
+    """The nodes as the by-value scan reads them, the sizes of the initializers shape inference is given by value, and the ranks of every initializer and input."""
+    graph = model.graph
+    sizes = {t.name: math.prod(t.dims) for t in graph.initializer}
+    ranks = {t.name: len(t.dims) for t in graph.initializer}
+    ranks.update((v.name, len(v.type.tensor_type.shape.dim)) for v in graph.input)
+    return scan_steps(graph.node), {name: size for name, size in sizes.items() if size <= SMALL}, ranks
+
+
+def _computes_by_value(declared: tuple[list[Step], dict[str, int], dict[str, int]], known: list[dict[str, np.ndarray]]) -> bool:
+    """Whether ONNX's shape inference may compute values (`data_prop`) this round: only while the vectors it would build stay short (`onnx_fold.propagated_values`)."""
+    steps, sources, ranks = declared[0], dict(declared[1]), dict(declared[2])
+    for values in known:
+        sources.update((name, max(value.size, sources.get(name, 0))) for name, value in values.items())
+        ranks.update((name, max(value.ndim, ranks.get(name, 0))) for name, value in values.items())
+    return propagated_values(steps, sources, ranks) <= MAX_PROPAGATED
+
+
 def _infer_shapes(
-    model: onnx.ModelProto, path: Path, batch: int, known: dict[str, np.ndarray]
+    model: onnx.ModelProto, path: Path, batch: int, known: dict[str, np.ndarray], by_value: bool = True
 ) -> dict[str, tuple[int | None, ...]]:
     """Every tensor's shape as ONNX infers it when each input's first dimension is `batch` (None: unknown).
 
@@ -330,7 +360,7 @@ def _infer_shapes(
     )
     try:
         inferred = onnx.shape_inference.infer_shapes(
-            probe, check_type=False, strict_mode=False, data_prop=True
+            probe, check_type=False, strict_mode=False, data_prop=by_value
         )
     except Exception as err:  # noqa: BLE001 - inference raises InferenceError, ValidationError and others
         raise ModelImportError(

@@ -328,7 +328,7 @@ CASES = [
     Case("external-offset-not-a-number", external_offset_not_a_number),
     Case("external-outside-the-folder", external_outside_the_folder),
     Case("function-bomb", function_bomb),
-    *[Case(name, make, pending="" if name == "fold-concat-doublings" else "8") for name, make in FOLDING.items()],
+    *[Case(name, make) for name, make in FOLDING.items()],
     Case("sparse-external-tensor", sparse_external),
     Case("transposed-blob-misfit", transposed_blob_misfit),
     Case("deep-prototxt", deep_prototxt),
