@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import BinaryIO
 
 _KINDS = (
@@ -113,6 +114,18 @@ def read_regular(path: str | os.PathLike[str], limit: int, what: str = "file") -
     """
     with open_regular(path, what) as file:
         return read_bounded(file, limit, path)
+
+
+def read_or_refuse(path: str | os.PathLike[str], limit: int, error: Callable[[str], Exception], too_large: Callable[[int], str]) -> bytes:
+    """`read_regular`, with every refusal one `error` naming the file; `too_large(size)` says what a file past `limit` is."""
+    try:
+        return read_regular(path, limit)
+    except NotRegularFileError as err:
+        raise error(str(err)) from None
+    except FileTooLargeError as err:
+        raise error(f"{path}: {too_large(err.size)}") from None
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
 
 
 def read_bounded(file: BinaryIO, limit: int, path: str | os.PathLike[str]) -> bytes:

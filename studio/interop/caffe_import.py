@@ -15,11 +15,7 @@ from pathlib import Path
 from studio.graph.bulk import collector_paused
 from studio.graph.catalogue import get_spec
 from studio.graph.project import Project, TrainingSettings
-from studio.graph.regular_files import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_regular,
-)
+from studio.graph.regular_files import read_or_refuse
 from studio.graph.weights_file import node_key
 from studio.interop.caffe_builder import Blob, BrokenLayer, Builder, Layer, Unknown
 from studio.interop.caffe_layers import mapping
@@ -93,18 +89,7 @@ def import_caffe(path: Path, weights: Path | None = None) -> ImportedModel:
 
 
 def _read_net(path: Path) -> Message:
-    try:
-        data = read_regular(path, MAX_CHARS)
-    except NotRegularFileError as err:
-        raise ModelImportError(str(err)) from None
-    except FileTooLargeError as err:
-        raise ModelImportError(
-            f"{path}: is {err.size / 2**20:.1f} MiB, more than a net definition may be ({MAX_CHARS // 2**20} MiB)"
-        ) from None
-    except OSError as err:
-        raise ModelImportError(
-            f"{path}: cannot be read ({err.strerror or err})"
-        ) from err
+    data = read_or_refuse(path, MAX_CHARS, ModelImportError, lambda size: f"is {size / 2**20:.1f} MiB, more than a net definition may be ({MAX_CHARS // 2**20} MiB)")
     try:
         return parse(data)
     except PrototxtError as err:

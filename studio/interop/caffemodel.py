@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.project import Project
-from studio.graph.regular_files import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_regular,
-)
+from studio.graph.regular_files import read_or_refuse
 from studio.graph.weights_file import declared_node_state, node_key
 from studio.interop.caffe_builder import Sink
 from studio.interop.common import ModelImportError
@@ -144,18 +140,7 @@ def _dims(data: memoryview) -> list[int]:
 
 def read_caffemodel(path: Path) -> dict[str, list[np.ndarray]]:
     """The weight blobs of every layer in a .caffemodel, by layer name, as float32 arrays."""
-    try:
-        data = memoryview(read_regular(path, MAX_BYTES))
-    except NotRegularFileError as err:
-        raise CaffeModelError(str(err)) from None
-    except FileTooLargeError as err:
-        raise CaffeModelError(
-            f"{path}: is {err.size / 2**30:.1f} GiB, more than the {MAX_BYTES // 2**30} GiB weights may be"
-        ) from None
-    except OSError as err:
-        raise CaffeModelError(
-            f"{path}: cannot be read ({err.strerror or err})"
-        ) from err
+    data = memoryview(read_or_refuse(path, MAX_BYTES, CaffeModelError, lambda size: f"is {size / 2**30:.1f} GiB, more than the {MAX_BYTES // 2**30} GiB weights may be"))
     try:
         return _layers(data)
     except _Truncated:

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio.graph.regular_files import (
-    FileTooLargeError,
-    NotRegularFileError,
     open_regular,
-    read_regular,
+    read_or_refuse,
 )
 from studio.interop.common import ModelImportError
 from studio.interop.onnx_functions import FunctionCalls
@@ -49,18 +47,7 @@ def read_model(path: Path) -> onnx.ModelProto:
     import onnx
     from google.protobuf.message import DecodeError
 
-    try:
-        data = read_regular(path, MAX_FILE_BYTES)
-    except NotRegularFileError as err:
-        raise ModelImportError(str(err)) from None
-    except FileTooLargeError as err:
-        raise ModelImportError(
-            f"{path}: is {err.size:,} bytes, more than one ONNX file can hold (2 GB)"
-        ) from None
-    except OSError as err:
-        raise ModelImportError(
-            f"{path}: cannot be read ({err.strerror or err})"
-        ) from None
+    data = read_or_refuse(path, MAX_FILE_BYTES, ModelImportError, lambda size: f"is {size:,} bytes, more than one ONNX file can hold (2 GB)")
     if not data:
         raise ModelImportError(f"{path}: is empty, not an ONNX model")
     try:

@@ -20,11 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.graph.regular_files import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_regular,
-)
+from studio.graph.regular_files import read_or_refuse
 from studio.train.dataset_record import (
     LANGUAGE_MODELLING,
     Dataset,
@@ -91,17 +87,8 @@ def read_text_file(path: Path, name: str, input_shape: Sequence[int] | None) -> 
 
 def read_text(path: Path) -> str:
     """The text of a UTF-8 file (a byte-order mark dropped, line ends made '\\n'), checked to be text."""
-    try:
-        raw = read_regular(path, MAX_TEXT_BYTES)
-    except NotRegularFileError as err:
-        raise DatasetError(str(err)) from None
-    except FileTooLargeError as err:
-        raise DatasetError(
-            f"{path}: the text takes {err.size / 2**20:.1f} MiB, more than the {MAX_TEXT_BYTES / 2**20:.0f} MiB "
-            "a language-modelling dataset may: give a shorter text"
-        ) from None
-    except OSError as err:
-        raise DatasetError(f"{path}: cannot be read ({err.strerror or err})") from None
+    too_large = f"the text takes {{:.1f}} MiB, more than the {MAX_TEXT_BYTES / 2**20:.0f} MiB a language-modelling dataset may: give a shorter text"
+    raw = read_or_refuse(path, MAX_TEXT_BYTES, DatasetError, lambda size: too_large.format(size / 2**20))
     if not raw.strip():
         raise DatasetError(
             f"{path}: the text file is empty: a language model learns from text, so give a file with some "

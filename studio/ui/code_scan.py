@@ -12,11 +12,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.graph.regular_files import (
-    FileTooLargeError,
-    NotRegularFileError,
-    read_regular,
-)
+from studio.graph.regular_files import read_or_refuse
 
 MAX_BYTES = 20_000_000  # larger than any model source; refused before parsing so the editor never stalls
 MODULE_BASES = {"Module", "Sequential"}  # torch.nn's classes a model subclasses; ModuleList and ModuleDict have no forward
@@ -53,14 +49,7 @@ class CodeScan:
 def scan_code(path: Path) -> CodeScan:
     """Parse `path` and list what it offers; raises CodeScanError for a file that is not readable Python."""
     path = Path(path)
-    try:
-        source = read_regular(path, MAX_BYTES)
-    except NotRegularFileError as err:
-        raise CodeScanError(str(err)) from None
-    except FileTooLargeError as err:
-        raise CodeScanError(f"{path.name}: {err.size // 1_000_000} MB is too large for Python source; choose the .py file that defines the model") from None
-    except OSError as err:
-        raise CodeScanError(f"{path}: cannot be read ({err.strerror or err})") from err
+    source = read_or_refuse(path, MAX_BYTES, CodeScanError, lambda size: f"{size // 1_000_000} MB is too large for Python source; choose the .py file that defines the model")
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as err:
