@@ -117,16 +117,19 @@ class NameTable:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
+        self._next: dict[str, int] = {}  # per base name, the suffix to try first (100,000 unnamed nodes would count up from 2 each)
 
     def take(self, name: str, fallback: str = "layer") -> str:
         """Return `name` cleaned (no control characters, trimmed, at most 128 characters) and unique."""
         base = (
             _UNSAFE_NAME.sub("_", name or "").strip()[: MAX_NAME_LENGTH - 6] or fallback
         )
-        candidate, k = base, 2
-        while candidate in self._taken:
-            candidate = f"{base}_{k}"
-            k += 1
+        candidate = base
+        if candidate in self._taken:
+            k = self._next.get(base, 2)
+            while f"{base}_{k}" in self._taken:
+                k += 1
+            candidate, self._next[base] = f"{base}_{k}", k + 1
         self._taken.add(candidate)
         return candidate
 
