@@ -20,8 +20,11 @@ $(VENV)/.dev: $(VENV)/.base
 run: $(VENV)/.base
 	$(VENV)/bin/layer-studio $(EXAMPLE)
 
+# Two workers (pytest-xdist) keep both cores of a CI machine busy. loadgroup hands out tests one by one,
+# except a module marked `xdist_group`, whose tests share an expensive fixture and run on one worker, largest first.
+TEST_WORKERS ?= 2
 test: lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check studio tests benchmarks tools

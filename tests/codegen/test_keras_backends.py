@@ -40,7 +40,10 @@ CHILDREN = [b for b in BACKENDS if b != HERE and installed(b)]
 PREDICT = "tensorflow predict"  # the examples once more on TensorFlow, through predict (a tf.function graph)
 GRAPH = " (predict)"
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+    pytest.mark.xdist_group("keras_backends"),  # under xdist, one worker runs the module: the matrix is built once
+]
 
 CASES: dict[str, Any] = {f"example-{p.stem}": p for p in EXAMPLES}
 CASES["shared-channel-operand"] = shared_channel_operand

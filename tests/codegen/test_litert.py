@@ -39,6 +39,8 @@ from tests.codegen.cases import (
     seeded_model,
 )
 
+pytestmark = pytest.mark.xdist_group("litert")  # under xdist, one worker runs the module: the examples converted once (`converted`)
+
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
