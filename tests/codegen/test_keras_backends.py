@@ -7,30 +7,35 @@ runs them while this process exports the next. Each output must lie within 1e-4 
 relative to its largest value. torch and TensorFlow run eagerly (`model(x)`), on a batch of two
 and on one sample (TensorFlow runs the examples through `predict` too); JAX through `predict`, compiled with XLA's quick settings
 (`keras_matrix.child_env`), as it would otherwise compile every operation for every shape.
+
+What runs where: every one-layer case and every small example (`big_examples.SMALL`) on every
+backend; each big example (ResNet-18 and BERT mini of blocks, millions of parameters: on all
+backends they took most of the matrix's time) on one child backend, the children taking them in
+turn, so each is still proven in Keras against PyTorch, and each of its layers is proven on every
+backend by the one-layer cases. `benchmarks/keras_matrix.py` runs every case on every backend and
+says where the time goes; run it after upgrading Keras, TensorFlow or JAX.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio.codegen.keras_backend import load_keras
 from studio.codegen.keras_run import KerasRunner, call_model, load_model
-from studio.graph.project import load_project
-from tests.codegen.cases import EXAMPLES, single_layer
-from tests.codegen.keras_cases import layer_cases
+from tests.codegen.big_examples import BIG
 from tests.codegen.keras_matrix import (
     BACKENDS,
     LIMIT,
+    all_cases,
+    case_project,
     child_env,
     installed,
     prepare,
     read_outputs,
     relative_difference,
-    shared_channel_operand,
 )
 
 keras = load_keras()
@@ -40,20 +45,16 @@ CHILDREN = [b for b in BACKENDS if b != HERE and installed(b)]
 PREDICT = "tensorflow predict"  # the examples once more on TensorFlow, through predict (a tf.function graph)
 GRAPH = " (predict)"
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
-    pytest.mark.xdist_group("keras_backends"),  # under xdist, one worker runs the module: the matrix is built once
-]
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-CASES: dict[str, Any] = {f"example-{p.stem}": p for p in EXAMPLES}
-CASES["shared-channel-operand"] = shared_channel_operand
-CASES.update({name: (layer_type, params, shapes) for name, layer_type, params, shapes in layer_cases()})
+CASES = all_cases()
+# Each big example on one backend: the children in turn (this process's backend where none is installed).
+ONE_BACKEND = {f"example-{path.stem}": (CHILDREN or [HERE])[i % max(len(CHILDREN), 1)] for i, path in enumerate(BIG)}
 
 
-def _project(spec: Any) -> Any:
-    if isinstance(spec, Path):
-        return load_project(spec)
-    return spec() if callable(spec) else single_layer(*spec)
+def runs_on(name: str, backend: str) -> bool:
+    """Whether the matrix runs case `name` on `backend` (see the module's docstring)."""
+    return ONE_BACKEND.get(name, backend) == backend
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +66,16 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
     try:
         prepared = {}
         for name, spec in CASES.items():
-            case = prepared[name] = prepare(name, _project(spec), folder)
+            case = prepared[name] = prepare(name, case_project(spec), folder)
             if case.error:
                 continue
             for backend, runner in runners.items():
-                runner.submit(case.job(backend))
-            if name.startswith("example-") and "tensorflow" in runners:  # also in graph mode, as tf.function runs it
+                if runs_on(name, backend):
+                    runner.submit(case.job(backend))
+            if name.startswith("example-") and "tensorflow" in runners and runs_on(name, "tensorflow"):  # also in graph mode, as tf.function runs it
                 runners["tensorflow"].submit({**case.job("tensorflow"), "name": f"{name}{GRAPH}", "inputs": case.inputs[:1], "compiled": True})
+            if not runs_on(name, HERE):
+                continue
             try:
                 model = load_model(case.source, case.weights, HERE)
                 found[HERE][name] = [_compare(call_model(model, _inputs(path)), case.expected, i) for i, path in enumerate(case.job(HERE)["inputs"])]
@@ -86,7 +90,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
                 outputs = [read_outputs(path) for path in result["outputs"]]
                 found.setdefault(key, {})[name] = [_compare(got, prepared[name].expected, i) for i, got in enumerate(outputs)]
         for backend in (HERE, *CHILDREN):
-            found[backend].update({name: case.error for name, case in prepared.items() if case.error})
+            found[backend].update({name: case.error for name, case in prepared.items() if case.error and runs_on(name, backend)})
         yield found
     finally:
         for runner in runners.values():
@@ -108,8 +112,7 @@ def _compare(got: list[Any], expected: list[Any], run: int) -> float | str:
         return str(err)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize(("name", "backend"), [(n, b) for n in CASES for b in BACKENDS if runs_on(n, b)])
 def test_keras_matches_pytorch(matrix: dict[str, dict[str, Any]], name: str, backend: str) -> None:
     if backend not in matrix:
         pytest.skip(f"{backend} is not installed (pip install '.[deploy]')")
@@ -121,7 +124,7 @@ def test_keras_matches_pytorch(matrix: dict[str, dict[str, Any]], name: str, bac
         assert difference <= LIMIT, f"{run}: Keras on {backend} differs from PyTorch by {difference:.2e} relative"
 
 
-@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("example-")])
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("example-") and runs_on(name, "tensorflow")])
 def test_examples_match_pytorch_through_predict_on_tensorflow(matrix: dict[str, dict[str, Any]], name: str) -> None:
     if PREDICT not in matrix:
         pytest.skip("tensorflow is not installed (pip install '.[deploy]')")
@@ -132,9 +135,11 @@ def test_examples_match_pytorch_through_predict_on_tensorflow(matrix: dict[str, 
 
 
 def test_every_backend_ran_every_case(matrix: dict[str, dict[str, Any]]) -> None:
-    """The worst difference per backend (printed with -s), over every case: none left out."""
+    """The worst difference per backend (printed with -s), over every case it runs: none left out, each big example on one backend."""
     for backend, results in matrix.items():
-        assert set(results) == ({n for n in CASES if n.startswith("example-")} if backend == PREDICT else set(CASES)), backend
+        runs = {n for n in CASES if runs_on(n, "tensorflow") and n.startswith("example-")} if backend == PREDICT else {n for n in CASES if runs_on(n, backend)}
+        assert set(results) == runs, backend
         numbers = [d for r in results.values() if not isinstance(r, str) for d in r if not isinstance(d, str)]
         worst = max(numbers, default=float("nan"))
         print(f"Keras on {backend}: {len(results)} cases, largest relative difference from PyTorch {worst:.1e}")
+

@@ -30,8 +30,6 @@ from tests.codegen.cases import EXAMPLES, example, layer_project, random_inputs
 from tests.codegen.onnx_checks import randomized
 from tests.codegen.onnx_tool_runs import TOOLS
 
-pytestmark = pytest.mark.xdist_group("onnx_tools")  # under xdist, one worker runs the module: every case written once and run in each tool's child (`runs`)
-
 ROOT = Path(__file__).resolve().parents[2]
 OPSETS = (DEFAULT_OPSET, MIN_OPSET)
 RUN_BATCH = 3

@@ -33,8 +33,6 @@ from studio.interop.onnx_scopes import NO_SCOPE, Scope, node_scope
 from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
 
-pytestmark = pytest.mark.xdist_group("import_blocks")  # under xdist, one worker runs the module: ResNet-50 exported once by each exporter
-
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50 at 1000 classes
 TOP_LEVEL_MOST = 25
 

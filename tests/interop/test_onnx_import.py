@@ -43,8 +43,6 @@ from studio.interop.onnx_import import (
 from tests.interop import modern_models as mm
 from tests.interop import onnx_models as om
 
-pytestmark = pytest.mark.xdist_group("onnx_import")  # under xdist, one worker runs the module: each classic architecture exported once (`classic`)
-
 CLASSICS: dict[
     str, tuple[Callable[[], torch.nn.Module], int, int]
 ] = {  # builder, image size, opset

@@ -53,7 +53,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::FutureWarning"),
-    pytest.mark.xdist_group("python_models"),  # under xdist, one worker runs the module: each model imported once (`proofs`)
 ]
 
 MODELS = Path(__file__).parent / "code_models"

@@ -36,8 +36,6 @@ from studio.train.recipe import (
     step_milestones,
 )
 
-pytestmark = pytest.mark.xdist_group("engine")  # under xdist, one worker runs the module: one training run shared (`digits_run`)
-
 Event = dict[str, Any]
 EXAMPLE = (
     Path(__file__).resolve().parents[2] / "assets" / "examples" / "digits_cnn.lstudio"

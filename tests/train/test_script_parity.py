@@ -20,8 +20,6 @@ from studio.train.engine import NoControl, TrainRequest, run_training
 from studio.train.text_data import opening
 from tests.train.language_models import project_with_story
 
-pytestmark = pytest.mark.xdist_group("script_parity")  # under xdist, one worker runs the module: the default run trained once (`default_weights`)
-
 DIGITS = Path(__file__).resolve().parents[2] / "assets" / "examples" / "digits_cnn.lstudio"
 SAMPLES = 320
 BASE = {"epochs": 3, "batch_size": 32, "validation_split": 0.2, "seed": 3, "device": "cpu"}

@@ -15,8 +15,6 @@ from studio.graph.project import load_project
 from studio.verify.check import TOLERANCE, VerifyError, _compare, verify_export
 from tests.codegen.cases import single_layer
 
-pytestmark = pytest.mark.xdist_group("verify")  # under xdist, one worker runs the module: LeNet-5 exported once (`lenet_exports`)
-
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "assets" / "examples" / "lenet5.lstudio"
 LSTM = ROOT / "assets" / "examples" / "lstm_classifier.lstudio"
