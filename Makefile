@@ -20,8 +20,13 @@ $(VENV)/.dev: $(VENV)/.base
 run: $(VENV)/.base
 	$(VENV)/bin/layer-studio $(EXAMPLE)
 
+# Two workers (pytest-xdist) keep both cores of a CI machine busy. loadscope hands out whole modules, the
+# largest first, so a module's fixtures (the Keras matrix, the LiteRT conversions) are built once, on one worker;
+# the modules tests/conftest.py lists in SPLIT go test by test, last, to even out the workers' ends.
+# (loadgroup would not group: xdist 3.8 marks a group in item._nodeid, which pytest 9 no longer reads.)
+TEST_WORKERS ?= 2
 test: lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check studio tests benchmarks tools

@@ -88,9 +88,9 @@ def assert_ruff_clean(ruff: str, sources: dict[str, str], folder: Path) -> None:
     """Write each generated source to `folder` and require `ruff format` and `ruff check` to pass."""
     for stem, text in sources.items():
         (folder / f"{stem}.py").write_text(text, encoding="utf-8")
-    fmt = subprocess.run([ruff, "format", "--isolated", "--diff", str(folder)], capture_output=True, text=True, check=False)
+    fmt = subprocess.run([ruff, "format", "--isolated", "--no-cache", "--diff", str(folder)], capture_output=True, text=True, check=False)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    lint = subprocess.run([ruff, "check", "--isolated", str(folder)], capture_output=True, text=True, check=False)
+    lint = subprocess.run([ruff, "check", "--isolated", "--no-cache", str(folder)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 

@@ -19,8 +19,10 @@ from studio.codegen.export import build_torch_model
 from studio.codegen.keras import generate_keras, write_keras_weights
 from studio.codegen.pytorch import generate_pytorch
 from studio.graph import Graph
-from studio.graph.project import Project
+from studio.graph.project import Project, load_project
+from tests.codegen.cases import EXAMPLES, single_layer
 from tests.codegen.helpers import sample_inputs
+from tests.codegen.keras_cases import layer_cases
 
 BACKENDS = ("torch", "jax", "tensorflow")
 LIMIT = 1e-4  # the largest relative difference from PyTorch a backend may show
@@ -120,3 +122,18 @@ def shared_channel_operand() -> Project:
     sink = graph.add_node("Output", "y")
     graph.connect(add.id, "out", sink.id, "in")
     return Project(name="shared channel operand", graph=graph)
+
+
+def all_cases() -> dict[str, Any]:
+    """Every case of the matrix by name: each example (its path), the shared channel operand, each one-layer case (type, params, shapes)."""
+    found: dict[str, Any] = {f"example-{p.stem}": p for p in EXAMPLES}
+    found["shared-channel-operand"] = shared_channel_operand
+    found.update({name: (layer_type, params, shapes) for name, layer_type, params, shapes in layer_cases()})
+    return found
+
+
+def case_project(spec: Any) -> Project:
+    """The project a case of `all_cases` stands for."""
+    if isinstance(spec, Path):
+        return load_project(spec)
+    return spec() if callable(spec) else single_layer(*spec)

@@ -379,14 +379,16 @@ def test_cifar_batch_without_meta_gets_the_cifar10_names(tmp_path):
 
 
 class _Hostile:
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (Path.touch, (Path(tempfile.gettempdir()) / "layer-studio-pwned",))
+        return (Path.touch, (self.marker,))
 
 
 def test_hostile_pickle_is_refused_without_running_code(tmp_path):
-    marker = Path(tempfile.gettempdir()) / "layer-studio-pwned"
-    marker.unlink(missing_ok=True)
-    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Hostile(), b"labels": [0]}))
+    marker = tmp_path / "layer-studio-pwned"  # this test's own: a shared /tmp name would race a parallel run
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Hostile(marker), b"labels": [0]}))
     with pytest.raises(DatasetError, match="refused for safety"):
         load_dataset(str(tmp_path))
     assert not marker.exists()
