@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
 from studio.cli import main
+from tests.hang_guard import fails_instead_of_hanging
 from tests.interop import onnx_models as om
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists(
 @pytest.fixture(autouse=True)
 def no_hang():
     """A command that waits on a FIFO fails its test in 60 s instead of hanging the suite."""
-
-    def hung(number, frame):
-        raise TimeoutError("the command blocked on a file that is not a file")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(60)
-    try:
+    with fails_instead_of_hanging(60, "the command blocked on a file that is not a file"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def refused(capsys, *args: str, notices: int = 0) -> str:

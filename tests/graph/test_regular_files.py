@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from studio.graph.regular_files import (
     read_regular,
     size_of,
 )
+from tests.hang_guard import fails_instead_of_hanging
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev are POSIX")
 
@@ -25,20 +25,8 @@ posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /de
 @pytest.fixture(autouse=True)
 def no_hang():
     """A reader that blocks on a FIFO fails this test in 10 s instead of hanging the suite."""
-    if not hasattr(signal, "SIGALRM"):
+    with fails_instead_of_hanging(10, "a reader blocked"):
         yield
-        return
-
-    def hung(number, frame):
-        raise TimeoutError("a reader blocked")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_regular_file_is_read_whole_and_sized_from_the_open_file(tmp_path: Path) -> None:

@@ -31,12 +31,11 @@ from tests.hostile.limited import MEMORY
 
 @dataclass(frozen=True)
 class Case:
-    """One hostile input: how to make it, the exit status it gets, and the issue item still open for it ("" when it holds)."""
+    """One hostile input: how to make it, the exit status it gets, and the memory and time it may take."""
 
     name: str
     make: Maker
     status: int = 2
-    pending: str = ""
     memory: int = MEMORY
     timeout: float = 60.0
 

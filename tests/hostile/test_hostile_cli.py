@@ -11,12 +11,7 @@ from tests.hostile.inputs import MARKER
 from tests.hostile.limited import fingerprint, run_limited
 
 
-def _param(case: Case) -> object:
-    marks = [pytest.mark.xfail(strict=True, reason=f"issue 19 item {case.pending}")] if case.pending else []
-    return pytest.param(case, id=case.name, marks=marks)
-
-
-@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_hostile_input_gets_one_line(case: Case, tmp_path: Path) -> None:
     setup = case.make(tmp_path)
     before = {path: fingerprint(path) for path in setup.targets}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from studio.train.checkpoints import resume_from
 from studio.train.datasets import DatasetError, load_dataset
 from studio.train.plan import TrainingFailed
+from tests.hang_guard import fails_instead_of_hanging
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="FIFOs and /dev are POSIX")
 
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists(
 @pytest.fixture(autouse=True)
 def no_hang():
     """A reader that waits on a FIFO fails its test in 30 s instead of hanging the suite."""
-
-    def hung(number, frame):
-        raise TimeoutError("a reader blocked on a file that is not a file")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(30)
-    try:
+    with fails_instead_of_hanging(30, "a reader blocked on a file that is not a file"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("name", ["data.npz", "data.csv", "story.txt", "train-images-idx3-ubyte", "data_batch_1", "unknown"])
