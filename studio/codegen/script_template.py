@@ -352,7 +352,7 @@ def optimizer_state(found: object, optimizer: torch.optim.Optimizer, where: str)
         if not whole(index, 0, len(params) - 1):
             refuse(f"{where}: optimizer state is kept for parameter {shown(index)}: the network has parameters 0 to {len(params) - 1}")
         if not isinstance(values, dict) or set(values) != names:
-            held = ", ".join(sorted(map(str, values))[:5]) or "nothing" if isinstance(values, dict) else shown(values)
+            held = (", ".join(sorted(map(str, values))[:5]) or "nothing") if isinstance(values, dict) else shown(values)
             refuse(f"{where}: optimizer state of parameter {index} holds {held}: {type(optimizer).__name__} keeps {', '.join(sorted(names)) or 'nothing'}")
         for name, value in values.items():
             tensor = isinstance(value, torch.Tensor) and value.is_floating_point() and value.layout == torch.strided
@@ -384,8 +384,8 @@ def resume(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, precis
     best = field("best", "the best epoch's loss, a number", number)
     bad = field("bad_epochs", f"the epochs since the best, 0 to {done - (best_epoch or 0)}", lambda v: whole(v, 0, done - (best_epoch or 0)))
     scaler_keys = {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}
-    scaler = field("scaler", "None, or a gradient scaler's state (a positive scale and its factors)", lambda v: v is None or v == {} or (
-        isinstance(v, dict) and scaler_keys <= set(v) and all(number(x) and math.isfinite(x) for x in v.values()) and v["scale"] > 0))
+    scaler = field("scaler", "None, or a gradient scaler's state (a positive scale and its factors)", lambda v: v is None or (isinstance(v, dict) and (
+        not v or (scaler_keys <= set(v) and all(number(x) and math.isfinite(x) for x in v.values()) and v["scale"] > 0))))
     load_weights(model, state["model"], f"{where}: model")
     kept = optimizer_state(state.get("optimizer"), optimizer, where)
     optimizer.load_state_dict({"state": kept, "param_groups": optimizer.state_dict()["param_groups"]})  # this run's settings

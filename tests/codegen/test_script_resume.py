@@ -107,6 +107,7 @@ def optimizer_entry(index: Any, value: Any) -> Any:
         ({"best": 2**2000}, "best is a whole number of 2001 bits"),
         ({"bad_epochs": -1}, "bad_epochs is -1: it is the epochs since the best, 0 to 0"),
         ({"scaler": "x"}, "scaler is 'x' (a str): it is None, or a gradient scaler's state"),
+        ({"scaler": torch.ones(3)}, "scaler is tensor([1., 1., 1.]) (a Tensor)"),
         ({"scaler": {"scale": -1.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 10, "_growth_tracker": 0}}, "scaler is {"),
         ({"model": [1, 2]}, "model is [1, 2] (a list): it is this network's state dict"),
         ({"model": weight("extra.weight", torch.zeros(1))}, "model holds 'extra.weight' (a str), which this network does not have"),
