@@ -17,6 +17,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 from studio.graph.layering import (
     Layers,
@@ -48,11 +49,31 @@ Step = Callable[[str], None]  # told each step of a long layout; raising from it
 
 def card_height(graph: Graph, node_id: str) -> float:
     """The height of a node's card on the canvas: taller by a row per named port where it has several inputs or outputs."""
+    return _card(graph, node_id).height
+
+
+@dataclass(frozen=True)
+class _Card:
+    """What the layout needs of a node's card: its height and the names of its input ports."""
+
+    height: float
+    inputs: tuple[str, ...]
+    outputs: int
+
+    def port_y(self, port: str) -> float:
+        """How far below the card's top an input port sits."""
+        if len(self.inputs) < 2 or port not in self.inputs:
+            return PORT_LINE
+        rows_top = self.height - PORT_FOOT - max(len(self.inputs), self.outputs) * PORT_ROW
+        return rows_top + (self.inputs.index(port) + 0.5) * PORT_ROW
+
+
+def _card(graph: Graph, node_id: str) -> _Card:
     node = graph.node(node_id)
-    inputs = len(node.spec.input_ports(node.params))
+    inputs = tuple(p.name for p in node.spec.input_ports(node.params))
     outputs = len(node.spec.output_ports(node.params))
-    rows = max(inputs if inputs > 1 else 0, outputs if outputs > 1 else 0)
-    return CARD_HEIGHT + rows * PORT_ROW
+    rows = max(len(inputs) if len(inputs) > 1 else 0, outputs if outputs > 1 else 0)
+    return _Card(CARD_HEIGHT + rows * PORT_ROW, inputs, outputs)
 
 
 def layered_positions(graph: Graph, max_width: float | None = None, aspect: float | None = None, step: Step | None = None) -> dict[str, Position]:
@@ -89,16 +110,18 @@ def layered_layout(
     if len(loose) <= LOOSE_IN_COLUMN:
         loose = []
     nodes = [n for n in graph.nodes if n in wired] if loose else list(graph.nodes)
-    g, offsets = acyclic([(e.src, e.dst, _port_offset(graph, e)) for e in graph.edges], nodes)
-    depth = depths(g)
+    cards = {n: _card(graph, n) for n in nodes}
+    edges = graph.edges
+    g, offsets, ranked = acyclic([(e.src, e.dst, _port_offset(cards[e.dst], e.dst_port)) for e in edges], nodes)
+    depth = depths(g, ranked)
     count = max(depth.values(), default=-1) + 1
     sizes = [0] * count
     for node_id in nodes:
         sizes[depth[node_id]] += 1
     spans = [(depth[a], depth[b]) for a, b in g.edges if depth[b] - depth[a] > 1]
-    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in nodes)])
+    pitch = max([ROW_HEIGHT, *(card.height + ROW_GAP for card in cards.values())])
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
-    layers = Layers(g, depth, main_chain(g, depth), offsets)
+    layers = Layers(g, depth, main_chain(g, depth, ranked), offsets)
     tell("cutting the bands")
     starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
     band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
@@ -106,8 +129,8 @@ def layered_layout(
     for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
         layers.columns.setdefault(depth[node_id], []).append(node_id)
     order(layers, tell)
-    lift = _chain_lift(graph, layers.chain)
-    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card_height(graph, n) + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
+    lift = _chain_lift(edges, cards, layers.chain)
+    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card.height + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n, card in cards.items()}
     slot = slots(layers, lambda n: extent.get(n, (0, 1)), tell)  # type: ignore[arg-type]
     positions, bands = _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
     if loose:
@@ -138,32 +161,25 @@ def _set_out(
 
 def input_port_y(graph: Graph, node_id: str, port: str) -> float:
     """How far below its card's top a node's input port sits."""
-    node = graph.node(node_id)
-    ports = [p.name for p in node.spec.input_ports(node.params)]
-    if len(ports) < 2 or port not in ports:
-        return PORT_LINE
-    outputs = len(node.spec.output_ports(node.params))
-    rows_top = card_height(graph, node_id) - PORT_FOOT - max(len(ports), outputs) * PORT_ROW
-    return rows_top + (ports.index(port) + 0.5) * PORT_ROW
+    return _card(graph, node_id).port_y(port)
 
 
-def _chain_lift(graph: Graph, chain: list[Hashable]) -> dict[str, float]:
+def _chain_lift(edges: list[Edge], cards: dict[str, _Card], chain: list[Hashable]) -> dict[str, float]:
     """How far each card of the main chain is raised so that the wire coming in along the chain is level."""
+    into = {(e.src, e.dst): e.dst_port for e in edges if len(cards[e.dst].inputs) > 1}  # a card of one input needs no lift
     lift = {}
     for before, node_id in itertools.pairwise(chain):
-        edge = next((e for e in graph.in_edges(node_id) if e.src == before), None)
-        if edge is not None and (y := input_port_y(graph, node_id, edge.dst_port)) != PORT_LINE:
+        port = into.get((before, node_id))  # type: ignore[call-overload]
+        if port is not None and (y := cards[node_id].port_y(port)) != PORT_LINE:  # type: ignore[index]
             lift[node_id] = y - PORT_LINE
     return lift
 
 
-def _port_offset(graph: Graph, edge: Edge) -> float:
-    """Where an edge's input port sits on its card, from -0.5 (top) to 0.5 (bottom); 0 for a card of one input."""
-    node = graph.node(edge.dst)
-    ports = [p.name for p in node.spec.input_ports(node.params)]
-    if len(ports) < 2 or edge.dst_port not in ports:
+def _port_offset(card: _Card, port: str) -> float:
+    """Where an input port sits on its card, from -0.5 (top) to 0.5 (bottom); 0 for a card of one input."""
+    if len(card.inputs) < 2 or port not in card.inputs:
         return 0.0
-    return (ports.index(edge.dst_port) + 0.5) / len(ports) - 0.5
+    return (card.inputs.index(port) + 0.5) / len(card.inputs) - 0.5
 
 
 def _placed(
