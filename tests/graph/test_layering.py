@@ -6,7 +6,7 @@ import networkx as nx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studio.graph.layering import Dag, acyclic, depths, topological_order
+from studio.graph.layering import Dag, acyclic, depths
 
 EDGES = st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14)), max_size=60)
 
