@@ -428,8 +428,10 @@ class Step:
     axes: int = 0  # an Unsqueeze's axes given as an attribute
 
 
-def scan_steps(nodes: Iterable[onnx.NodeProto]) -> list[Step]:
-    """The nodes of the default domain as `propagated_values` reads them."""
+def scan_steps(nodes: Sequence[onnx.NodeProto]) -> list[Step]:
+    """The nodes of the default domain as `propagated_values` reads them; none where no node is of an operator that computes values (nothing propagates)."""
+    if PROPAGATING.isdisjoint(node.op_type for node in nodes):
+        return []
     steps = []
     for node in nodes:
         if node.domain not in ("", "ai.onnx"):
