@@ -447,8 +447,10 @@ class Scan:
         return f"node {step.name or f'<unnamed {step.op}>'!r} ({step.op}) makes a value of up to {rank:,} dimensions: a tensor has at most {MAX_TENSOR_RANK}"
 
 
-def scan_steps(nodes: Iterable[onnx.NodeProto]) -> list[Step]:
-    """The nodes of the default domain as `propagated_values` reads them."""
+def scan_steps(nodes: Sequence[onnx.NodeProto]) -> list[Step]:
+    """The nodes of the default domain as `propagated_values` reads them; none where no node is of an operator that computes values (nothing propagates)."""
+    if PROPAGATING.isdisjoint(node.op_type for node in nodes):
+        return []
     steps = []
     for node in nodes:
         if node.domain not in ("", "ai.onnx"):

@@ -305,7 +305,7 @@ class ImportContext:
                     live_nodes.append(node)
                     self.live.update(o for o in node.output if o)
             elif (
-                any(n in self.live for n in inputs)
+                not self.live.isdisjoint(inputs)
                 or node.op_type in NO_FOLD
                 or node.domain not in ("", "ai.onnx")
             ):

@@ -383,10 +383,7 @@ def _infer_shapes(
     ]:
         tensor = value.type.tensor_type
         if tensor.HasField("shape"):
-            found[value.name] = tuple(
-                d.dim_value if d.HasField("dim_value") else None
-                for d in tensor.shape.dim
-            )
+            found[value.name] = tuple([d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim])
     for t in graph.initializer:
         found[t.name] = tuple(t.dims)
     deep = next((name for name, shape in found.items() if len(shape) > MAX_TENSOR_RANK), None)
@@ -400,14 +397,7 @@ def _batch_first(
     first: tuple[int | None, ...], second: tuple[int | None, ...] | None
 ) -> Shape | None:
     """The catalogue form (None for the batch) of a shape inferred at both batch sizes, when the batch leads it."""
-    if (
-        not first
-        or second is None
-        or len(first) != len(second)
-        or (first[0], second[0]) != BATCHES
-    ):
-        return None
-    if first[1:] != second[1:] or any(d is None for d in first[1:]):
+    if not first or second is None or (first[0], second[0]) != BATCHES or first[1:] != second[1:] or None in first:
         return None
     return (None, *first[1:])
 
@@ -482,7 +472,7 @@ def _map_node(
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
-    if not unknown and any(
+    if not unknown and ctx.broken and any(
         n in ctx.broken for m in members for n in m.input if n not in produced
     ):
         ctx.broken.update(produced)
