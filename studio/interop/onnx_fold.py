@@ -383,6 +383,7 @@ SIZE_RULES: dict[str, Any] = {
 }  # fmt: skip
 FIXED_RANKS = {"Shape": 1, "Range": 1, "Size": 0, "NonZero": 2, "Flatten": 2}
 PROPAGATING = frozenset({"Constant", "Shape", "Size", "Cast", "Squeeze", "Unsqueeze", "Slice", "Identity", "Gather", "Add", "Sub", "Mul", "Concat"})
+SCANNED = PROPAGATING | {"Reshape", "Expand", "ConstantOfShape", "OneHot"}  # and the operators `_rank` sees add dimensions
 RULED = BROADCASTING | NOT_LARGER | CHANNELWISE | PIECES | SIZE_RULES.keys() | {"Constant", "Identity", "Shape", "Size", "NonZero", "Concat"}
 
 
@@ -448,8 +449,8 @@ class Scan:
 
 
 def scan_steps(nodes: Sequence[onnx.NodeProto]) -> list[Step]:
-    """The nodes of the default domain as `propagated_values` reads them; none where no node is of an operator that computes values (nothing propagates)."""
-    if PROPAGATING.isdisjoint(node.op_type for node in nodes):
+    """The nodes of the default domain as `value_scan` reads them; none where no node computes values or adds dimensions (nothing to follow)."""
+    if SCANNED.isdisjoint(node.op_type for node in nodes):
         return []
     steps = []
     for node in nodes:

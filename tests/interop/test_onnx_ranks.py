@@ -49,3 +49,18 @@ def test_folding_never_hands_numpy_a_gather_past_64_dimensions(tmp_path: Path) -
     path = onnx_model(tmp_path, nodes, [float_input("x", ["N", 4])], [constant("c", np.zeros((4,), "f4")), deep])
     with pytest.raises(ModelImportError, match=r"node 'second' \(Gather\) makes a value of up to 79 dimensions"):
         import_onnx(path)
+
+
+def test_a_chain_adding_one_dimension_a_node_is_refused_before_inference(tmp_path: Path) -> None:
+    nodes = []
+    for i in range(100):  # no operator here computes values: the scan must still follow the ranks
+        last = i == 99
+        nodes.append(helper.make_node("OneHot", ["x" if i == 0 else f"h{i}", "depth", "floats" if last else "values"], ["y" if last else f"h{i + 1}"], name=f"hot{i}"))
+    initializers = [
+        helper.make_tensor("depth", TensorProto.INT64, [], [1]),
+        helper.make_tensor("values", TensorProto.INT64, [2], [0, 1]),
+        helper.make_tensor("floats", TensorProto.FLOAT, [2], [0, 1]),
+    ]
+    path = onnx_model(tmp_path, nodes, [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 4])], initializers)
+    with pytest.raises(ModelImportError, match=r"node 'hot62' \(OneHot\) makes a value of up to 65 dimensions"):
+        import_onnx(path)
