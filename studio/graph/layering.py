@@ -248,15 +248,12 @@ def _inversions(values: list[float]) -> int:
     return total
 
 
-def slots(
-    layers: Layers, extent: Callable[[Hashable], tuple[int, int]], tell: Callable[[str], None] = lambda _text: None, passes: int = PLACEMENT_PASSES
-) -> dict[Hashable, int]:
+def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]], tell: Callable[[str], None] = lambda _text: None) -> dict[Hashable, int]:
     """A row (in slots) for every node: the main chain on slot 0, the others as near their neighbours as their column's order allows.
 
-    `extent` gives the slots a node takes above and below its own. Each of `passes` sets a column's
+    `extent` gives the slots a node takes above and below its own. Each pass sets a column's
     nodes as close as it can (weighted L1) to the median slot of their neighbours on one side,
-    keeping the column's order and room for every card, before a last two-sided one; with no
-    passes, each column stays stacked as it starts, the chain's node on slot 0.
+    keeping the column's order and room for every card.
     """
     g, columns = layers.g, layers.columns
     chain = set(layers.chain)
@@ -270,16 +267,14 @@ def slots(
         pinned = next((slot[n] for n in members if n in chain), 0)
         for n in members:
             slot[n] -= pinned
-    if not passes:
-        return slot
     before = {n: list(g._pred[n]) for n in size}
     after = {n: list(g._succ[n]) for n in size}
     weight = {n: CHAIN_WEIGHT if n in chain else STAND_IN_WEIGHT if isinstance(n, tuple) else 1.0 for n in slot}
     gaps = {col: [size[a][1] + size[b][0] for a, b in itertools.pairwise(members)] for col, members in columns.items()}
     ordered = sorted(columns)
     step = 0
-    while step <= passes:
-        tell(f"placing the rows (pass {step + 1} of {passes + 1})")
+    while step <= PLACEMENT_PASSES:
+        tell(f"placing the rows (pass {step + 1} of {PLACEMENT_PASSES + 1})")
         forward = step % 2 == 0
         moved = False
         for col in ordered if forward else ordered[::-1]:
@@ -289,13 +284,13 @@ def slots(
                 if n in chain:
                     wanted.append(0)
                     continue
-                near = [slot[m] for m in (before[n] + after[n] if step == passes else before[n] if forward else after[n])]
+                near = [slot[m] for m in (before[n] + after[n] if step == PLACEMENT_PASSES else before[n] if forward else after[n])]
                 wanted.append(_median(near) if near else slot[n])
             placed = fit_in_order(wanted, gaps[col], [weight[n] for n in members]) if len(members) > 1 else wanted
             for n, s in zip(members, placed, strict=True):
                 moved = moved or slot[n] != s
                 slot[n] = s
-        step = passes if not moved and step < passes else step + 1  # settled: on to the two-sided pass
+        step = PLACEMENT_PASSES if not moved and step < PLACEMENT_PASSES else step + 1  # settled: on to the two-sided pass
     return slot
 
 
