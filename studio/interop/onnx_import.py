@@ -574,6 +574,8 @@ def _build(
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
         graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
+    del made
+    ctx.release()
     analysis = snapshot_analysis(graph)  # read, not followed: a live one would stay subscribed to the imported graph
     if not analysis.is_valid:
         errors = [d for d in analysis.diagnostics() if d.severity == "error"]
