@@ -19,6 +19,7 @@ from studio.cli_status import (
     read_project,
     seed_number,
 )
+from studio.graph.bulk import collector_paused
 
 EXPORT_TARGETS = (
     "pytorch",
@@ -298,6 +299,7 @@ def _add_import_parser(sub: Any) -> None:
     imported.set_defaults(run=_cmd_import)
 
 
+@collector_paused()  # a one-shot command: the collector would walk the whole imported graph between its steps
 def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
