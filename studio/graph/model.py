@@ -397,6 +397,8 @@ def _validated(spec: LayerSpec, key: str, value: Any) -> Any:
 
 
 def _position(position: Position) -> Position:
+    if type(position) is tuple and len(position) == 2 and type(position[0]) is float is type(position[1]) and -1e9 < position[0] < 1e9 and -1e9 < position[1] < 1e9:
+        return position  # already two floats in range: the layout's and a file's positions
     try:
         x, y = (float(v) for v in position)
     except (TypeError, ValueError, OverflowError):
