@@ -126,7 +126,8 @@ def layered_layout(
     nodes = [n for n in graph.nodes if n in wired] if loose else list(graph.nodes)
     fixed: dict[str, _Card] = {}
     cards = {n: _card(graph, n, fixed) for n in nodes}
-    g, offsets, ranked = acyclic([(e.src, e.dst, _port_offset(cards[e.dst], e.dst_port)) for e in edges], nodes)
+    large = len(nodes) > LARGE_LEVEL
+    g, offsets, ranked = acyclic([(e.src, e.dst, 0.0 if large else _port_offset(cards[e.dst], e.dst_port)) for e in edges], nodes)
     depth = depths(g, ranked)
     count = max(depth.values(), default=-1) + 1
     sizes = [0] * count
@@ -136,7 +137,7 @@ def layered_layout(
     pitch = max([ROW_HEIGHT, *(card.height + ROW_GAP for card in cards.values())])
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
     tell("cutting the bands")
-    if len(nodes) > LARGE_LEVEL:
+    if large:
         positions, bands = _stacked(ranked, cards, depth, even_starts(count, per_band), count)
     else:
         positions, bands = _sugiyama(Layers(g, depth, main_chain(g, depth, ranked), offsets), nodes, edges, cards, count, per_band, tell)
