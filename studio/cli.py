@@ -308,12 +308,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
         InternalImportError,
         ModelImportError,
         UnsupportedLayersError,
+        check_output,
         import_model,
     )
     from studio.interop.python_code import import_python, is_code_spec
 
     apply_weights_limit(args)
     try:
+        check_output(Path(args.output))  # before the import's work, which can take minutes
         code = is_code_spec(args.model)
         if code:
             print(f"layer-studio: running {args.model.rsplit(':', 1)[0]} in a child process to build its module (importing code runs it)", file=sys.stderr)

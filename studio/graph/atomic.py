@@ -85,15 +85,22 @@ def write_all_atomically(files: Sequence[tuple[PathLike, bytes]]) -> None:
 
 
 def check_target(path: PathLike) -> None:
-    """Refuse (NotRegularFileError) a target that exists, links followed, and is not a regular file: a folder, FIFO, device or socket."""
+    """Refuse a target before any work for it: one that exists, links followed, and is not a regular file (NotRegularFileError), or whose folder is missing or cannot be written in (OSError)."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
     except OSError as err:
         err.filename = os.fspath(path)
         raise
-    refuse_unless_regular(path, info)
+    if info is not None:
+        refuse_unless_regular(path, info)
+    folder = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(folder):
+        code = errno.ENOTDIR if os.path.exists(folder) else errno.ENOENT
+        raise (NotADirectoryError if code == errno.ENOTDIR else FileNotFoundError)(code, os.strerror(code), os.fspath(path))
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
 
 
 def _stage(target: str, data: bytes) -> str:
@@ -232,6 +239,8 @@ def describe_os_error(err: OSError) -> str:
     directory = os.path.dirname(err.filename) if isinstance(err.filename, str) else "."
     if isinstance(err, FileNotFoundError):
         return f"the folder {directory!r} does not exist"
+    if isinstance(err, NotADirectoryError):
+        return f"{directory!r} is a file, not a folder"
     if isinstance(err, PermissionError):
         return f"permission denied (cannot write in the folder {directory!r})"
     if isinstance(err, IsADirectoryError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.graph.atomic import describe_os_error, write_all_atomically
+from studio.graph.atomic import check_target, describe_os_error, write_all_atomically
 from studio.graph.bulk import collector_paused
 from studio.graph.layout import arrange_levels
 from studio.graph.model import MAX_NAME_LENGTH, Graph
@@ -168,6 +168,16 @@ def with_weights_file(
     )
 
 
+def check_output(out: Path) -> None:
+    """Refuse (ImportWriteError) a project path that could not be written (its suffix, its folder, a target that is not a file): asked before an import's work, and again as it writes."""
+    if out.suffix != SUFFIX:
+        raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")
+    try:
+        check_target(out)
+    except OSError as err:
+        raise ImportWriteError(f"{out}: cannot be written: {describe_os_error(err)}") from err
+
+
 @collector_paused()
 def write_imported(model: ImportedModel, out: Path) -> list[Path]:
     """Write the project to `out` and its weights to `<stem>.weights.npz` beside it; return the paths written.
@@ -180,8 +190,7 @@ def write_imported(model: ImportedModel, out: Path) -> list[Path]:
         ImportWriteError: a file could not be written.
     """
     out = Path(out)
-    if out.suffix != SUFFIX:
-        raise ImportWriteError(f"{out}: a project file must end in {SUFFIX}")
+    check_output(out)
     model.project = with_weights_file(model.project, out, model.state)
     files = [(weights_path(out), npz_bytes(model.state))] if model.state else []
     files.append((out, dumps_project(model.project).encode("utf-8")))
