@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QPointF
 
-from studio.graph.wires import TURN, Box, Point
+from studio.graph.wires import GRAZE, TURN, Box, Point
 from studio.ui.canvas.items import BACKWARD_TURN, LANE_REACH, EdgeItem, NodeItem
 
 CELL = 512.0  # a cell's side in scene units: about two columns of cards, four rows
@@ -63,6 +63,8 @@ class WireIndex:
         if abs(x3 - x0) < 2 * TURN:
             return [], []
         back = x3 < x0
+        if not back and not self._in_way(wire, x0, min(y0, y3) - GRAZE, x3, max(y0, y3) + GRAZE):
+            return [], []  # the plain curve stays inside its ends' box: nothing there, nothing to go round (as `EdgeItem._around`)
         left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)
         low, high = (min(y0, y3), max(y0, y3)) if back else (min(y0, y3) - LANE_REACH, max(y0, y3) + LANE_REACH)
         cards = []
@@ -79,6 +81,14 @@ class WireIndex:
             if end_left >= left and end_right < right and bottom > low and top < high and other is not wire:
                 others.append((a, b))
         return cards, others
+
+    def _in_way(self, wire: EdgeItem, left: float, top: float, right: float, bottom: float) -> bool:
+        """Whether a card other than the wire's own two meets this box."""
+        for i in self._grid.near(left, top, right, bottom):
+            box, item = self._cards[i]
+            if box[0] < right and box[2] > left and box[3] > top and box[1] < bottom and item is not wire.source and item is not wire.target:
+                return True
+        return False
 
     def has_card(self, left: float, top: float, right: float, bottom: float) -> bool:
         """Whether any card (a wire's own two included) meets this box: where a wire's label may not sit."""
