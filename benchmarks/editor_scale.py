@@ -51,6 +51,7 @@ from studio.graph.project import Project, load_project, save_project
 from studio.ui.app import application, open_main_window
 from studio.ui.canvas.view import READABLE_ZOOM, WRAP_SCREENS
 from studio.ui.main_window import MainWindow
+from studio.ui.problems import problem_rows
 
 VIEW = QSize(1600, 1000)
 GOAL_MS = {"open": 1000.0, "edit": 16.0, "frame": 16.0}
@@ -183,6 +184,7 @@ def measure_large(shape: str, size: int, folder: Path) -> dict[str, float]:
         return window
 
     open_wall, open_cpu, window = timed(open_shown)
+    listed = problems_edits(window)
     canvas = window.canvas
     width = max(canvas.viewport().width(), 400) / READABLE_ZOOM
     layout_wall, layout_cpu, _ = timed(lambda: layered_positions(canvas.document.graph, WRAP_SCREENS * width))
@@ -201,10 +203,46 @@ def measure_large(shape: str, size: int, folder: Path) -> dict[str, float]:
     window.hide()
     window.deleteLater()
     QApplication.processEvents()
-    return {
+    return listed | {
         "load": load_wall, "load_cpu": load_cpu, "open": open_wall, "open_cpu": open_cpu,
         "layout": layout_wall, "layout_cpu": layout_cpu, "arrange": arrange_wall, "arrange_cpu": arrange_cpu,
     }
+
+
+def problems_edits(window: MainWindow, repeats: int = 7) -> dict[str, float]:
+    """CPU ms the Problems list takes to follow an edit (best of `repeats`), and to be made afresh as it was before it updated in place.
+
+    Two edits: an Input's shape set (every shape after it may change, no problem does), and a
+    layer with no input added and taken away again by undo and redo (one row comes and goes).
+    """
+    document, view = window.document, window.problems
+    first_input = next(n for n, node in document.graph.nodes.items() if node.type == "Input")
+    shapes = iter([(5,), (4,)] * repeats)
+
+    def after(edit: Callable[[], object]) -> float:
+        edit()
+        cpu = time.process_time()
+        view.flush()
+        return (time.process_time() - cpu) * 1000
+
+    same = min(after(lambda: document.set_param(first_input, "shape", next(shapes))) for _ in range(repeats))
+    document.add_node("Identity", (0.0, -400.0))
+    view.flush()
+    stack = document.undo_stack
+    one = min(after(stack.undo if i % 2 == 0 else stack.redo) for i in range(repeats))
+    model = view.model
+
+    def afresh() -> None:  # what every edit cost before: every row made again, the model reset
+        rows = problem_rows(document)
+        model.beginResetModel()
+        model._rows = rows
+        model.endResetModel()
+
+    cpu = time.process_time()
+    for _ in range(3):
+        afresh()
+    rebuilt = (time.process_time() - cpu) * 1000 / 3
+    return {"problems": float(view.count()), "list_same": same, "list_one": one, "list_afresh": rebuilt}
 
 
 def large(sizes: list[int], shapes: list[str]) -> None:
@@ -225,6 +263,11 @@ def large(sizes: list[int], shapes: list[str]) -> None:
                 print(
                     f"  {size:>7,} Arrange {m['arrange']:5.2f} / {m['arrange_cpu']:6.2f}   layout alone {m['layout']:5.2f} / {m['layout_cpu']:5.2f}"
                     f"   ratio {m['arrange_cpu'] / max(m['layout_cpu'], 1e-6):4.1f}   x{m['arrange_cpu'] / first['arrange_cpu']:5.1f} for x{grow:g} layers"
+                )
+                print(
+                    f"  {size:>7,} Problems list ({m['problems']:,.0f} rows) after an edit, ms of CPU: no problem changed {m['list_same']:6.1f}"
+                    f"   one row changed {m['list_one']:6.1f}   made afresh (as before) {m['list_afresh']:6.1f}"
+                    f"   ratio {m['list_one'] / max(m['list_afresh'], 1e-6):.2f}"
                 )
                 if size >= 20_000:
                     for key, goal in (("open", 5.0), ("arrange", 10.0)):

@@ -110,11 +110,8 @@ def _ranked(diagnostics: list[Diagnostic], flow: list[str]) -> list[Diagnostic]:
             ordered += found
     if by_node:  # pinned to no layer of the flow: last, as they came
         ordered += [d for d in diagnostics if d.node_id in by_node]
-    groups: dict[int, list[Diagnostic]] = {rank: [] for rank in range(len(SEVERITY_RANK) + 1)}
-    other = len(SEVERITY_RANK)
-    for d in ordered:
-        groups[SEVERITY_RANK.get(d.severity, other)].append(d)
-    return [d for rank in sorted(groups) for d in groups[rank]]
+    ranked = [d for severity in SEVERITY_RANK for d in ordered if d.severity == severity]
+    return ranked + [d for d in ordered if d.severity not in SEVERITY_RANK]
 
 
 def _problem(d: Diagnostic, nodes: dict) -> Problem:
@@ -186,9 +183,9 @@ class ProblemsModel(QAbstractTableModel):
             return False
         head, end_old, end_new = 0, len(old), len(rows)
         shortest = min(end_old, end_new)
-        while head < shortest and rows[head] == old[head]:  # `==` is `is` first: the kept rows are the same objects
+        while head < shortest and (rows[head] is old[head] or rows[head] == old[head]):  # the rows kept are the same objects
             head += 1
-        while end_old > head and end_new > head and rows[end_new - 1] == old[end_old - 1]:
+        while end_old > head and end_new > head and (rows[end_new - 1] is old[end_old - 1] or rows[end_new - 1] == old[end_old - 1]):
             end_old, end_new = end_old - 1, end_new - 1
         both = min(end_old, end_new) - head
         if both:
