@@ -63,6 +63,10 @@ LABEL_CLEARANCE = 2.0  # the least room between a wire's label and a card
 
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CARD_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_CARD_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+_WIRE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_NO_PATH, _NO_RECT = QPainterPath(), QRectF()  # shared by every item until it is laid out (never changed in place)
 _outlines: dict[tuple[float, float], tuple[QPainterPath, QPainterPath]] = {}
 _forms: dict[tuple, tuple[dict[str, QPointF], dict[str, QPointF], QPainterPath, QRectF]] = {}  # `_card_form`s by size and ports
 
@@ -135,14 +139,11 @@ class NodeItem(QGraphicsItem):
         self.name = ""
         self._title = ""
         self._labelled_inputs = self._labelled_outputs = False
-        self._body = self._strip = self._shape = QPainterPath()
-        self._bounds = QRectF()
+        self._body = self._strip = self._shape = _NO_PATH
+        self._bounds = _NO_RECT
         self._wires_at: dict[tuple[str, bool], int] = {}  # (port, is output): wires there; a port with any is drawn filled
-        self.setFlags(
-            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-        )
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setFlags(_CARD_FLAGS)
+        self.setCacheMode(_CARD_CACHE)
         self.setAcceptHoverEvents(True)
         self.setZValue(NODE_Z)
         self.setPos(*node.position)
@@ -527,11 +528,10 @@ class EdgeItem(QGraphicsItem):
         self.source = source
         self.target = target
         self.label = format_shape(shape)  # the text, even where the label is left out
-        self._path = QPainterPath()
+        self._path = _NO_PATH
         self._shape: QPainterPath | None = None
-        self._label_rect = QRectF()
-        self._bounds = QRectF()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self._label_rect = self._bounds = _NO_RECT
+        self.setFlags(_WIRE_FLAGS)
         self.setZValue(EDGE_Z)
         if drawn:
             self.update_path()
@@ -561,7 +561,7 @@ class EdgeItem(QGraphicsItem):
         self._path, middle = bezier(start, end, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else QRectF()
+        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else _NO_RECT
         if not self._label_rect.isNull():
             bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
@@ -576,25 +576,26 @@ class EdgeItem(QGraphicsItem):
         """
         s = style()
         width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
-        boxes = []
-        if has_card is None:  # else it answers for every card, these included
-            boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
-            boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
+        if has_card is not None:  # it answers for every card, the wire's own two included
+            for percent in LABEL_PLACES:
+                at = middle if percent == 0.5 else self._path.pointAtPercent(percent)
+                x, y = at.x() - width / 2, at.y() - height / 2
+                if not has_card(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, x + width + LABEL_CLEARANCE, y + height + LABEL_CLEARANCE):
+                    return QRectF(x, y, width, height)
+            return _NO_RECT
+        boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
+        boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
         scene = self.scene()
         for percent in LABEL_PLACES:
             at = middle if percent == 0.5 else self._path.pointAtPercent(percent)
             x, y = at.x() - width / 2, at.y() - height / 2
-            if has_card is not None:
-                if has_card(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, x + width + LABEL_CLEARANCE, y + height + LABEL_CLEARANCE):
-                    continue
-            else:
-                clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
-                if any(box.intersects(clear) for box in boxes):
-                    continue
-                if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
-                    continue
+            clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
+            if any(box.intersects(clear) for box in boxes):
+                continue
+            if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+                continue
             return QRectF(x, y, width, height)
-        return QRectF()
+        return _NO_RECT
 
     def path(self) -> QPainterPath:
         """The wire as drawn."""
