@@ -194,7 +194,8 @@ def test_the_wire_grid_finds_what_a_pass_over_every_card_and_wire_finds(qtbot, e
     for wire in scene.edges.values():
         start = wire.source.port_scene_pos(wire.edge.src_port, True)
         end = wire.target.port_scene_pos(wire.edge.dst_port, False)
-        found, others = index(wire, start, end)
+        assert (wire.source.port_xy(wire.edge.src_port, True), wire.target.port_xy(wire.edge.dst_port, False)) == (start.toTuple(), end.toTuple())
+        found, others = index(wire, start.x(), start.y(), end.x(), end.y())
         x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
         back = x3 < x0
         left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)

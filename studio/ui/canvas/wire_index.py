@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from PySide6.QtCore import QPointF
-
 from studio.graph.wires import GRAZE, TURN, Box, Point
 from studio.ui.canvas.items import BACKWARD_TURN, LANE_REACH, EdgeItem, NodeItem
 
@@ -58,8 +56,7 @@ class WireIndex:
         self._ends: list[tuple[float, float, float, float, EdgeItem, Point, Point]] | None = None
         self._end_grid: _Grid | None = None
 
-    def __call__(self, wire: EdgeItem, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
-        x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
+    def __call__(self, wire: EdgeItem, x0: float, y0: float, x3: float, y3: float) -> tuple[list[Box], list[tuple[Point, Point]]]:
         if abs(x3 - x0) < 2 * TURN:
             return [], []
         back = x3 < x0
@@ -103,9 +100,7 @@ class WireIndex:
         if self._ends is None or self._end_grid is None:
             ends = []
             for e in self._edges:
-                a = e.source.port_scene_pos(e.edge.src_port, True)
-                b = e.target.port_scene_pos(e.edge.dst_port, False)
-                (ax, ay), (bx, by) = (a.x(), a.y()), (b.x(), b.y())
+                (ax, ay), (bx, by) = e.source.port_xy(e.edge.src_port, True), e.target.port_xy(e.edge.dst_port, False)
                 ends.append((min(ax, bx), max(ax, bx), min(ay, by), max(ay, by), e, (ax, ay), (bx, by)))
             ends.sort(key=lambda end: end[0])
             self._ends = ends
