@@ -14,7 +14,9 @@ paints in under 16 ms.
 
 With `--large`, projects of other shapes, saved without positions as a generator writes them:
 `inputs` (N unwired Inputs, issue 19's case), `chain` (Input, N-2 Identity layers, Output) and
-`blocks` (N/100 separate chains of 100). For each it prints, at each of `--large-sizes`:
+`blocks` (N/100 separate chains of 100), `residual` (a chain of units of a layer and an Add of its
+input and output: a skip wire round every layer) and `wide` (one Input fanned out to 100 chains,
+each to its own Output). For each it prints, at each of `--large-sizes`:
 - open: load the file, lay it out (it has no positions), build the window and its scene, show and
   paint it once, against loading the file alone; wall and CPU seconds;
 - Arrange: the canvas's Arrange as the menu runs it (a worker thread past `ARRANGE_IN_BACKGROUND`
@@ -55,6 +57,7 @@ from studio.ui.problems import problem_rows
 
 VIEW = QSize(1600, 1000)
 GOAL_MS = {"open": 1000.0, "edit": 16.0, "frame": 16.0}
+SHAPES = ("inputs", "chain", "blocks", "residual", "wide")
 
 
 def saved_project(size: int, folder: Path) -> tuple[Path, str]:
@@ -145,11 +148,33 @@ def measure(size: int, repeats: int, folder: Path, save: Path | None) -> dict[st
 
 
 def shaped(shape: str, size: int) -> Graph:
-    """A graph of `size` layers, all at the origin: unwired Inputs, one chain, or separate chains of 100."""
+    """A graph of `size` layers, all at the origin: unwired Inputs, one chain, separate chains of 100, a residual chain, or one Input fanned out."""
     g = Graph()
     if shape == "inputs":
         for i in range(size):
             g.add_node("Input", f"x{i}", {"shape": (4,)})
+        return g
+    if shape == "residual":  # Input, then units of a layer and an Add of its input and output: a skip wire round every layer
+        previous = g.add_node("Input", "x", {"shape": (4,)}).id
+        for i in range((size - 2) // 2):
+            layer = g.add_node("Identity", f"l{i}").id
+            add = g.add_node("Add", f"a{i}").id
+            g.connect(previous, "out", layer, "in")
+            g.connect(layer, "out", add, "in1")
+            g.connect(previous, "out", add, "in2")
+            previous = add
+        g.connect(previous, "out", g.add_node("Output", "o").id, "in")
+        return g
+    if shape == "wide":  # one Input feeding 100 chains side by side, each to its own Output
+        source = g.add_node("Input", "x", {"shape": (4,)}).id
+        length = (size - 1) // 100
+        for c in range(100):
+            previous = source
+            for i in range(length - 1):
+                layer = g.add_node("Identity", f"l{c}_{i}").id
+                g.connect(previous, "out", layer, "in")
+                previous = layer
+            g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
         return g
     length = size if shape == "chain" else 100
     for c in range(max(size // length, 1)):
@@ -282,7 +307,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="a folder for PNG files of the frames measured")
     parser.add_argument("--large", action="store_true", help="projects of 2,000 and 20,000 layers of several shapes: open and Arrange")
     parser.add_argument("--large-sizes", type=int, nargs="+", default=[2000, 20000])
-    parser.add_argument("--shapes", nargs="+", default=["inputs", "chain", "blocks"], choices=["inputs", "chain", "blocks"])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=SHAPES)
     args = parser.parse_args()
     application()
     print(f"machine: {machine()}")

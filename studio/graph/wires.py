@@ -100,10 +100,12 @@ def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others
         return i < 0 or not (blocked[i][0] < y < blocked[i][1])
 
     free = [y for y in candidates if low < y < high and clear(y)]
-    beside = [(a[1], b[1]) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach]
+    beside = [(min(a[1], b[1]), max(a[1], b[1])) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach and a[1] != b[1]]
+    tops, bottoms = sorted(top for top, _ in beside), sorted(bottom for _, bottom in beside)
 
     def crossed(y: float) -> int:
-        return sum(1 for ya, yb in beside if (ya - y) * (yb - y) < 0)
+        """How many of the wires beside run across the level y (from above it to below it): those starting above, less those ending by it."""
+        return bisect.bisect_left(tops, y) - bisect.bisect_right(bottoms, y)
 
     return min(free, key=lambda y: (crossed(y), abs(y - middle), y)) if free else middle
 
