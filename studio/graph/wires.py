@@ -68,7 +68,7 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
     (x0, y0), (x3, y3) = start, end
     points = curve_points(start, end)
     near = [(left, top - GRAZE, right, bottom + GRAZE) for left, top, right, bottom in boxes]
-    if x3 - x0 < 2 * TURN or not any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in near):
+    if x3 - x0 < 2 * TURN or not _polyline_crosses(points, near):
         return None
     ahead = [box for box in boxes if box[0] < x3 and box[2] > x0]
     candidates = {y0, y3, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
@@ -78,6 +78,19 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
         return not any(_meets(*span, box) for span in spans for box in ahead)
 
     return next((y for y in sorted(candidates, key=lambda y: (abs(y - y0) + abs(y - y3), y)) if clear(y)), None)
+
+
+def _polyline_crosses(points: list[Point], boxes: list[Box]) -> bool:
+    """Whether any segment of the polyline passes through the inside of any box; where x never falls along it, only the segments over each box's x-range are tried."""
+    xs = [x for x, _ in points]
+    if any(b < a for a, b in itertools.pairwise(xs)):
+        return any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in boxes)
+    last = len(points) - 1
+    for box in boxes:  # a segment wholly left or right of a box cannot pass through it
+        for i in range(max(bisect.bisect_right(xs, box[0]) - 1, 0), min(bisect.bisect_left(xs, box[2]), last)):
+            if _crosses(points[i], points[i + 1], box):
+                return True
+    return False
 
 
 def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others: list[tuple[Point, Point]] = ()) -> float:  # type: ignore[assignment]
