@@ -81,12 +81,15 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
 
 
 def _polyline_crosses(points: list[Point], boxes: list[Box]) -> bool:
-    """Whether any segment of the polyline passes through the inside of any box; where x never falls along it, only the segments over each box's x-range are tried."""
+    """Whether any segment of the polyline passes through the inside of any box; where x never falls along it, only the segments over each box's x-range (of boxes within its height) are tried."""
     xs = [x for x, _ in points]
     if any(b < a for a, b in itertools.pairwise(xs)):
         return any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in boxes)
     last = len(points) - 1
-    for box in boxes:  # a segment wholly left or right of a box cannot pass through it
+    top, bottom = min(y for _, y in points), max(y for _, y in points)
+    for box in boxes:  # a segment wholly left or right of a box, or above or below it, cannot pass through it
+        if box[3] <= top or box[1] >= bottom:
+            continue
         for i in range(max(bisect.bisect_right(xs, box[0]) - 1, 0), min(bisect.bisect_left(xs, box[2]), last)):
             if _crosses(points[i], points[i + 1], box):
                 return True

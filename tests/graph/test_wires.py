@@ -52,6 +52,8 @@ def test_a_lane_is_taken_exactly_where_a_pass_over_every_segment_finds_a_card_in
         for px, py in rng.sample(points, 2):  # a box's side on one of the polyline's own x, beside it or across it
             top = py + rng.uniform(-30, 10)
             boxes.append((px, top, px + 30.0, top + 20.0) if rng.random() < 0.5 else (px - 30.0, top, px, top + 20.0))
+        low, high = min(start[1], end[1]), max(start[1], end[1])
+        boxes += [(start[0] + 20.0, low - 30.0, start[0] + 200.0, low), (start[0] + 20.0, high, start[0] + 200.0, high + 30.0)]  # touching its height's ends
         whole = any(wires._crosses(a, b, box) for a, b in itertools.pairwise(points) for box in boxes)
         assert wires._polyline_crosses(points, boxes) == whole
         assert wires._polyline_crosses(points[::-1], boxes) == whole  # x falling: every segment tried
