@@ -64,13 +64,12 @@ class WireIndex:
             return [], []  # the plain curve stays inside its ends' box: nothing there, nothing to go round (as `EdgeItem._around`)
         left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)
         low, high = (min(y0, y3), max(y0, y3)) if back else (min(y0, y3) - LANE_REACH, max(y0, y3) + LANE_REACH)
-        cards = []
-        for i in self._grid.near(left, low, right, high):
-            box, item = self._cards[i]
-            if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target:
-                cards.append(box)
+        found = [box for box, item in map(self._cards.__getitem__, self._grid.near(left, low, right, high)) if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target]
         if not back:
-            return cards, []
+            return found, []
+        # NOTE: the way back (`wires.return_lane`) weighs only the heights the cards between its turns block, and every card
+        # found here lies between them: one card per height span gives the same level, from a band of thousands a few hundred
+        cards = list({(box[1], box[3]): box for box in found}.values())
         ends, grid = self._wire_ends()
         others = []
         for i in grid.near(left, low, right, high):  # wires wholly between its turns, beside its ends
