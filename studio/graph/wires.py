@@ -29,15 +29,18 @@ def curve(start: Point, end: Point) -> tuple[Point, Point, Point, Point]:
     return start, (x0 + reach, y0), (x3 - reach, y3), end
 
 
+def _weights(samples: int) -> list[tuple[float, float, float, float]]:
+    """The cubic's four Bernstein weights at each of `samples` + 1 even steps."""
+    return [((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3) for t in (i / samples for i in range(samples + 1))]
+
+
+_WEIGHTS = _weights(SAMPLES)
+
+
 def curve_points(start: Point, end: Point, samples: int = SAMPLES) -> list[Point]:
     """The plain wire as a polyline of `samples` + 1 points."""
-    p0, p1, p2, p3 = curve(start, end)
-    points = []
-    for i in range(samples + 1):
-        t = i / samples
-        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
-        points.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
-    return points
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = curve(start, end)
+    return [(a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3) for a, b, c, d in (_WEIGHTS if samples == SAMPLES else _weights(samples))]
 
 
 def _crosses(a: Point, b: Point, box: Box) -> bool:

@@ -59,3 +59,17 @@ def test_a_lane_is_taken_exactly_where_a_pass_over_every_segment_finds_a_card_in
         assert wires._polyline_crosses(points[::-1], boxes) == whole  # x falling: every segment tried
         crossed += whole
     assert 300 < crossed < 2700
+
+
+def test_the_polyline_of_a_plain_wire_is_the_cubic_at_even_steps() -> None:
+    rng = random.Random(5)
+    for _ in range(500):
+        start, end = (rng.uniform(-5000, 5000), rng.uniform(-5000, 5000)), (rng.uniform(-5000, 5000), rng.uniform(-5000, 5000))
+        samples = rng.choice((24, 7))
+        p0, p1, p2, p3 = wires.curve(start, end)
+        wanted = []
+        for i in range(samples + 1):
+            t = i / samples
+            a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+            wanted.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
+        assert curve_points(start, end, samples) == wanted
