@@ -10,7 +10,8 @@ ratio means linear growth.
 - chain: Input, N Relu, Output as ONNX (import), and N Identity layers as a project (`check`);
 - sum: one ONNX Sum of K Relu branches (the issue's 687 KB file: K = 20,000);
 - sparse: a sparse initializer declaring 10^12 elements (refused), and one of 64 MiB dense;
-- prototxt: one string of 15 MB in a Caffe net.
+- prototxt: one string of 15 MB in a Caffe net;
+- weights: one Gemm of a 128 MiB weight, in the file and in external data.
 Bounds (issue 19): import and `check` of a 100,000-node chain <= 10 s; peak memory of any import
 <= 4x the model file plus its weights.
 
@@ -108,6 +109,18 @@ def onnx_sparse(rows: int, width: int, path: Path) -> Path:
     return path
 
 
+def onnx_dense(rows: int, width: int, path: Path, external: bool) -> Path:
+    """One Gemm (a Linear layer) whose weight of (rows, width) float32 is the file's bulk: in the file, or in external data beside it."""
+    weight = numpy_helper.from_array(np.random.default_rng(0).random((rows, width), np.float32), "w")
+    bias = numpy_helper.from_array(np.zeros(rows, np.float32), "b")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", rows])
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], "dense", [x], [y], [weight, bias])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path, save_as_external_data=external, location=path.name + ".data")
+    return path
+
+
 def prototxt_string(chars: int, path: Path) -> Path:
     """A Caffe net whose one ReLU layer is named by a string of `chars` characters."""
     path.write_text(
@@ -173,7 +186,13 @@ def main() -> None:
         row("sparse import", 0, "10^12 elements declared", onnx_sparse(10**6, 10**6, folder / "huge.onnx"), lambda p: studio("import", p, "-o", out))
         row("sparse import", 1, "64 MiB dense", onnx_sparse(4096, 4096, folder / "mid.onnx"), lambda p: studio("import", p, "-o", out), 2**26)
         row("prototxt import", 0, "one 15 MB string", prototxt_string(15_000_000, folder / "string.prototxt"), lambda p: studio("import", p, "-o", out))
+        for external in (False, True):
+            what = "Gemm, 128 MiB weight " + ("in external data" if external else "in the file")
+            path = onnx_dense(4096, 8192, folder / f"dense{int(external)}.onnx", external)
+            row("weights import", 0, what, path, lambda p: studio("import", p, "-o", out), 4096 * 8192 * 4)
     print()
+    for size, run in rows["weights import"]:
+        print(f"weights import: peak memory above start-up {max(run.peak - idle['import'].peak, 0) / (4096 * 8192 * 4):.1f}x the weights (the bound: 4x the file plus its weights)")
     for case, runs in rows.items():
         if len(runs) > 1 and all(size for size, _ in runs):
             (small, first), (large, last) = runs[0], runs[-1]

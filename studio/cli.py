@@ -19,6 +19,7 @@ from studio.cli_status import (
     read_project,
     seed_number,
 )
+from studio.graph.bulk import collector_paused
 
 EXPORT_TARGETS = (
     "pytorch",
@@ -162,7 +163,13 @@ def _parser() -> argparse.ArgumentParser:
 # ----- layers -----
 def catalogue_as_json() -> list[dict[str, Any]]:
     """The catalogue in the documented JSON form of `layer-studio layers --json`."""
+    from studio.codegen.litert import LIMITS, litert_target
     from studio.graph.catalogue import CATALOGUE
+
+    def mapping(spec: Any) -> dict[str, str | None]:
+        forms = {t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()}
+        converted = forms.get("pytorch") and litert_target(spec) is True
+        return {**forms, "litert": f"{forms['pytorch']}, converted by litert-torch" if converted else None}
 
     return [
         {
@@ -176,10 +183,9 @@ def catalogue_as_json() -> list[dict[str, Any]]:
             "outputs": [port.name for port in spec.outputs]
             if spec.pieces is None
             else "out1..outN (one per piece)",
-            "targets": spec.target_info(),
-            "mapping": {
-                t: (v if isinstance(v, str) else None) for t, v in spec.targets.items()
-            },
+            "targets": {**spec.target_info(), "litert": litert_target(spec)},
+            "mapping": mapping(spec),
+            "limits": {"litert": LIMITS[spec.type].summary} if spec.type in LIMITS else {},
         }
         for spec in CATALOGUE.values()
     ]
@@ -199,6 +205,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         for e in members:
             missing = [t for t, v in e["targets"].items() if v is not True]
             note = f"  [not in: {', '.join(missing)}]" if missing else ""
+            note += "".join(f"  [{t}: {limit}]" for t, limit in e["limits"].items())
             print(f"  {e['type']:<{width}}  {e['doc']}{note}")
     print(
         f"\n{len(entries)} layer types. `layer-studio layers --json` adds parameters and target notes."
@@ -292,6 +299,7 @@ def _add_import_parser(sub: Any) -> None:
     imported.set_defaults(run=_cmd_import)
 
 
+@collector_paused()  # a one-shot command: the collector would walk the whole imported graph between its steps
 def _cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 

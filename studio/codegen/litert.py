@@ -15,7 +15,7 @@ ai-edge-torch), fed the seeded or loaded PyTorch model every export starts from
 Measured with litert-torch 0.10 / ai-edge-litert 2.3 (benchmarks/litert_sweep.py): every example
 and every catalogue layer runs in the interpreter within 1.2e-6 of PyTorch, once `prepared` has
 rewritten, with the same weights, the forms the converter cannot take (padded or dilated transposed
-convolutions, grouped 3-D convolutions, adaptive max pools). Refused by name (`refusal`): a strided
+convolutions, grouped 3-D convolutions, adaptive max pools). Refused by name (`LIMITS`, which `layers` lists too): a strided
 3-D transposed convolution (no built-in form), a nearest resize by a fractional factor (LiteRT picks
 other pixels: a difference of 1.1 relative) and a flip of non-adjacent dimensions (REVERSE_V2 fails). The file is refused unless every operator
 is built in (no Flex or custom op) and the plain interpreter loads and runs it once. int64 inputs
@@ -29,6 +29,7 @@ import contextlib
 import copy
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from studio.codegen.checks import problem_line, refuse_errors
 from studio.codegen.names import CodegenError
 from studio.codegen.onnx_export import io_names
 from studio.codegen.quiet import quiet_loggers
+from studio.graph.catalogue.base import LayerSpec, Unsupported
 from studio.graph.flatten import flat_project
 from studio.graph.model import Node
 from studio.graph.project import Project
@@ -50,22 +52,30 @@ MAX_BATCH = 4096
 SIGNATURE = "serving_default"
 
 
-def refusal(node: Node, result: NodeResult) -> str | None:
-    """Why LiteRT's built-in operators cannot express this layer as set, and what would; None where they can."""
-    x = result.inputs[0] if result.inputs else None
-    if node.type == "ConvTranspose3d" and any(int(s) > 1 for s in node.params["stride"]):
+def _strided_transpose_3d(node: Node, result: NodeResult) -> str | None:
+    if any(int(s) > 1 for s in node.params["stride"]):
         return (
             f"LiteRT has no built-in 3-D transposed convolution with a stride (here {tuple(node.params['stride'])}): "
             "use stride 1, or an Upsample (nearest) followed by a Conv3d"
         )
-    if node.type in ("Resize", "Upsample") and node.params.get("mode") in ("nearest", "nearest-exact") and x and result.outputs:
+    return None
+
+
+def _fractional_nearest(node: Node, result: NodeResult) -> str | None:
+    x = result.inputs[0] if result.inputs else None
+    if node.params.get("mode") in ("nearest", "nearest-exact") and x and result.outputs:
         y = next(iter(result.outputs.values()))
         if any(o % i for i, o in zip(x[2:], y[2:])):
             return (
                 f"LiteRT's nearest resize picks other entries than PyTorch's unless each size grows by a whole factor "
                 f"(here {_sizes(x[2:])} to {_sizes(y[2:])}): use whole scale factors, or mode 'bilinear'"
             )
-    if node.type == "Flip" and x:
+    return None
+
+
+def _apart_flip(node: Node, result: NodeResult) -> str | None:
+    x = result.inputs[0] if result.inputs else None
+    if x:
         dims = sorted(int(d) % len(x) for d in node.params["dims"])
         if dims != list(range(dims[0], dims[0] + len(dims))):
             return (
@@ -73,6 +83,33 @@ def refusal(node: Node, result: NodeResult) -> str | None:
                 "use one Flip per run of adjacent dimensions"
             )
     return None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Values of a layer type LiteRT's built-in operators cannot express: `summary` for the layer list, `check` per layer."""
+
+    summary: str
+    check: Callable[[Node, NodeResult], str | None]
+
+
+LIMITS: dict[str, Limit] = {  # every layer type not here converts at any values (benchmarks/litert_sweep.py); Upsample's factors are whole
+    "ConvTranspose3d": Limit("stride 1 only", _strided_transpose_3d),
+    "Resize": Limit("nearest mode by whole scale factors only", _fractional_nearest),
+    "Flip": Limit("adjacent dimensions only", _apart_flip),
+}
+
+
+def refusal(node: Node, result: NodeResult) -> str | None:
+    """Why LiteRT's built-in operators cannot express this layer as set, and what would; None where they can."""
+    limit = LIMITS.get(node.type)
+    return limit.check(node, result) if limit is not None else None
+
+
+def litert_target(spec: LayerSpec) -> bool | str:
+    """True where the LiteRT export takes the layer type (at some values: `LIMITS`), else why not: it converts the PyTorch model."""
+    pytorch = spec.targets.get("pytorch")
+    return f"the LiteRT export converts the PyTorch model: {pytorch.reason}" if isinstance(pytorch, Unsupported) else True
 
 
 def _sizes(sizes: Sequence[int | None]) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -108,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ----- data -----
 
 
+def refuse(message: str) -> None:
+    """Stop on an input this script cannot use: one line on stderr, exit status 2."""
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
 def synthetic_data(samples: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Random inputs and targets with the model's shapes: for smoke tests, nothing to learn."""
     rng = np.random.default_rng(seed)
@@ -133,17 +140,17 @@ def load_npz(path: str) -> tuple[list[np.ndarray], np.ndarray, Text]:
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise SystemExit(f"{path}: cannot be read as an .npz file ({err})") from None
+        refuse(f"{path}: cannot be read as an .npz file ({err})")
     with data:
         keys = ["x"] if len(INPUTS) == 1 else [f"x{i}" for i in range(len(INPUTS))]
         missing = [k for k in [*keys, "y"] if k not in data.files]
         if missing:
-            raise SystemExit(f"{path}: missing array(s) {', '.join(missing)} (it has: {', '.join(data.files)})")
+            refuse(f"{path}: missing array(s) {', '.join(missing)} (it has: {', '.join(data.files)})")
         xs = []
         for key, (shape, dtype) in zip(keys, INPUTS):
             array = data[key]
             if tuple(array.shape[1:]) != tuple(shape):
-                raise SystemExit(f"{path}: {key} has samples shaped {tuple(array.shape[1:])}, the model takes {tuple(shape)}")
+                refuse(f"{path}: {key} has samples shaped {tuple(array.shape[1:])}, the model takes {tuple(shape)}")
             xs.append(array.astype(np.int64 if dtype == "int64" else np.float32))
         y = data["y"]
         text = None
@@ -151,7 +158,7 @@ def load_npz(path: str) -> tuple[list[np.ndarray], np.ndarray, Text]:
             text = ([str(c) for c in data["vocabulary"]], str(data["prompt"]))
     y = y.astype(np.int64 if y.dtype.kind in "iub" or SETTINGS["loss"] == "cross_entropy" else np.float32)
     if len(y) != len(xs[0]):
-        raise SystemExit(f"{path}: x has {len(xs[0])} samples but y has {len(y)}")
+        refuse(f"{path}: x has {len(xs[0])} samples but y has {len(y)}")
     return xs, y, text
 
 
@@ -273,6 +280,120 @@ def save(obj: object, path: str) -> None:
     os.replace(partial, path)
 
 
+# ----- checkpoints: every field a file gives is checked before it is used -----
+
+
+def shown(value: object) -> str:
+    """A value as a message shows it: short, with its type."""
+    if value is None:
+        return "None"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a whole number of {value.bit_length()} bits"
+    text = " ".join(repr(value).split())
+    if isinstance(value, (bool, int, float)):
+        return text
+    return f"{text[:40]}{'...' if len(text) > 40 else ''} (a {type(value).__name__})"
+
+
+def whole(value: object, low: int, high: float = math.inf) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def number(value: object) -> bool:
+    """A plain number, not NaN (a whole number too large for a float is none)."""
+    return whole(value, -(2**53), 2**53) or (isinstance(value, float) and not math.isnan(value))
+
+
+def read_torch_file(path: str, option: str) -> object:
+    """What a file torch.save wrote holds: tensors only (weights_only), mapped from the file, not read into memory."""
+    if not os.path.isfile(path):
+        refuse(f"{option} {path}: {'not a regular file' if os.path.exists(path) else 'no such file'}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # a damaged or crafted file raises anything
+        refuse(f"{option} {path}: cannot be read as a file torch.save wrote ({(str(err).strip() or type(err).__name__).splitlines()[0][:200]})")
+
+
+def load_weights(model: nn.Module, weights: object, where: str) -> None:
+    """Load a state dict into `model` once its every name, shape and kind of number is the network's."""
+    expected = model.state_dict()
+    if not isinstance(weights, dict):
+        refuse(f"{where} is {shown(weights)}: it is this network's state dict")
+    extra = [name for name in weights if name not in expected]
+    if extra:
+        refuse(f"{where} holds {shown(extra[0])}, which this network does not have")
+    for name, tensor in expected.items():
+        found = weights.get(name)
+        if not (isinstance(found, torch.Tensor) and found.layout == torch.strided and found.shape == tensor.shape
+                and found.is_floating_point() == tensor.is_floating_point()):  # fmt: skip
+            what = f"{found.dtype} of shape {tuple(found.shape)}" if isinstance(found, torch.Tensor) else shown(found)
+            refuse(f"{where}: {name} is {what if name in weights else 'missing'}: this network's is {tensor.dtype} of shape {tuple(tensor.shape)}")
+    model.load_state_dict(weights)
+
+
+def state_names(optimizer: torch.optim.Optimizer) -> set[str]:
+    """The names of the state `optimizer` keeps per parameter, from one step of its kind on a stand-in parameter."""
+    group = optimizer.param_groups[0]
+    probe = nn.Parameter(torch.zeros(1, device=group["params"][0].device))
+    probe.grad = torch.zeros_like(probe)
+    stand_in = type(optimizer)([{**group, "params": [probe]}])
+    stand_in.step()
+    return set(stand_in.state[probe])
+
+
+def optimizer_state(found: object, optimizer: torch.optim.Optimizer, where: str) -> dict[int, dict]:
+    """The per-parameter state of a checkpoint's optimizer, checked against the parameters `optimizer` steps."""
+    if not isinstance(found, dict) or not isinstance(found.get("state"), dict):
+        refuse(f"{where}: optimizer is {shown(found)}: it is the optimizer's state dict (a dict holding 'state')")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    names = state_names(optimizer)
+    checked = {}
+    for index, values in found["state"].items():
+        if not whole(index, 0, len(params) - 1):
+            refuse(f"{where}: optimizer state is kept for parameter {shown(index)}: the network has parameters 0 to {len(params) - 1}")
+        if not isinstance(values, dict) or set(values) != names:
+            held = (", ".join(sorted(map(str, values))[:5]) or "nothing") if isinstance(values, dict) else shown(values)
+            refuse(f"{where}: optimizer state of parameter {index} holds {held}: {type(optimizer).__name__} keeps {', '.join(sorted(names)) or 'nothing'}")
+        for name, value in values.items():
+            tensor = isinstance(value, torch.Tensor) and value.is_floating_point() and value.layout == torch.strided
+            if not (number(value) or tensor) or (tensor and value.numel() != 1 and value.shape != params[index].shape):
+                refuse(f"{where}: optimizer state {name} of parameter {index} is {shown(value)}: "
+                       f"it is a number, or a float tensor of shape {tuple(params[index].shape)}")  # fmt: skip
+            if not (bool(torch.isfinite(value).all()) if tensor else math.isfinite(value)):
+                refuse(f"{where}: optimizer state {name} of parameter {index} holds values that are not finite")
+        checked[index] = {name: value.clone() if isinstance(value, torch.Tensor) else value for name, value in values.items()}
+    return checked
+
+
+def resume(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, precision: Precision, epochs: int) -> tuple[int, EarlyStopping]:
+    """Load a last.pt this script wrote, each field checked first; returns the next epoch and the early stopping state."""
+    state, where = read_torch_file(path, "--resume"), f"--resume {path}"
+    if not isinstance(state, dict) or "model" not in state:
+        refuse(f"{where} holds {shown(state)}, not a last.pt this script wrote")
+
+    def field(name: str, valid: str, ok) -> object:
+        value = state.get(name)
+        if name not in state or not ok(value):
+            refuse(f"{where}: {name} is {shown(value) if name in state else 'missing'}: it is {valid}")
+        return value
+
+    done = field("epoch", "the last epoch done, counted from 0", lambda v: whole(v, 0)) + 1
+    if done >= epochs:
+        refuse(f"{where} has already trained {done} epochs: pass --epochs above {done} to train on")
+    best_epoch = field("best_epoch", f"an epoch done, 1 to {done}, or None", lambda v: v is None or whole(v, 1, done))
+    best = field("best", "the best epoch's loss, a number", number)
+    bad = field("bad_epochs", f"the epochs since the best, 0 to {done - (best_epoch or 0)}", lambda v: whole(v, 0, done - (best_epoch or 0)))
+    scaler_keys = {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}
+    scaler = field("scaler", "None, or a gradient scaler's state (a positive scale and its factors)", lambda v: v is None or (isinstance(v, dict) and (
+        not v or (scaler_keys <= set(v) and all(number(x) and math.isfinite(x) for x in v.values()) and v["scale"] > 0))))
+    load_weights(model, state["model"], f"{where}: model")
+    kept = optimizer_state(state.get("optimizer"), optimizer, where)
+    optimizer.load_state_dict({"state": kept, "param_groups": optimizer.state_dict()["param_groups"]})  # this run's settings
+    if precision.scaler is not None and scaler:
+        precision.scaler.load_state_dict(scaler)
+    return done, EarlyStopping(SETTINGS["early_stopping"], best, best_epoch, bad)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -295,7 +416,10 @@ def main(argv: list[str] | None = None) -> None:
     log(f"{len(train_set)} training samples, {len(val_set) if val_set else 0} held out for validation")
 
     torch.manual_seed(args.seed)
-    model = build_model(args.init).to(device)
+    model = build_model()
+    if args.init:
+        load_weights(model, read_torch_file(args.init, "--init"), f"--init {args.init}")
+    model = model.to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(SETTINGS["optimizer"], parameters, args.lr, SETTINGS["weight_decay"],
                                SETTINGS["momentum"], device)  # fmt: skip
@@ -303,13 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     stopping = EarlyStopping(SETTINGS["early_stopping"])
     start = 0
     if args.resume:
-        state = torch.load(args.resume, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if precision.scaler is not None and state.get("scaler"):
-            precision.scaler.load_state_dict(state["scaler"])
-        start = state["epoch"] + 1
-        stopping = EarlyStopping(SETTINGS["early_stopping"], state["best"], state.get("best_epoch"), state.get("bad_epochs", 0))
+        start, stopping = resume(args.resume, model, optimizer, precision, args.epochs)
         log(f"resumed from {args.resume} after epoch {start}")
     steps = len(batch_bounds(len(shard(torch.arange(len(train_set)), 0, world)), args.batch_size))
     schedule = Schedule(SETTINGS["schedule"], optimizer, args.lr, args.epochs, steps)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,8 +99,11 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         }
         for node in graph.nodes.values()
     }
-    edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in sorted(graph.edges)]
+    edges = [{"from": [e.src, e.src_port], "to": [e.dst, e.dst_port]} for e in sorted(graph.edges, key=_edge_order)]
     return {"nodes": nodes, "edges": edges}
+
+
+_edge_order = operator.attrgetter("src", "src_port", "dst", "dst_port")  # Edge's own order, compared as tuples in C
 
 
 def _json_value(value: Any) -> Any:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 SWEEPS = 12  # crossing-reduction sweeps, alternating right and left; the best ordering is kept
 PLACEMENT_PASSES = 8  # row-placement passes, alternating right and left, before a last two-sided one
@@ -21,37 +23,102 @@ STAND_IN_WEIGHT = 8.0  # a long wire stays straight before a layer leans towards
 PORT_SPREAD = 0.4  # how far (in order places) a node's input ports pull its sources apart
 
 
+class Dag:
+    """A directed graph as two adjacency dicts, `_succ` and `_pred`, as networkx's DiGraph keeps them, without its views per call (a layout walks 100,000-node ones)."""
+
+    def __init__(self, nodes: Iterable[Hashable] = ()) -> None:
+        self._succ: dict[Hashable, dict[Hashable, None]] = {n: {} for n in nodes}
+        self._pred: dict[Hashable, dict[Hashable, None]] = {n: {} for n in self._succ}
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._succ)
+
+    def __len__(self) -> int:
+        return len(self._succ)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._succ
+
+    def add_edge(self, src: Hashable, dst: Hashable) -> None:
+        for node in (src, dst):
+            if node not in self._succ:
+                self._succ[node], self._pred[node] = {}, {}
+        self._succ[src][dst] = None
+        self._pred[dst][src] = None
+
+    def remove_edge(self, src: Hashable, dst: Hashable) -> None:
+        del self._succ[src][dst], self._pred[dst][src]
+
+    def has_edge(self, src: Hashable, dst: Hashable) -> bool:
+        return dst in self._succ.get(src, ())
+
+    def predecessors(self, node: Hashable) -> Iterator[Hashable]:
+        return iter(self._pred[node])
+
+    def successors(self, node: Hashable) -> Iterator[Hashable]:
+        return iter(self._succ[node])
+
+    @property
+    def edges(self) -> list[tuple[Hashable, Hashable]]:
+        return [(src, dst) for src, after in self._succ.items() for dst in after]
+
+
 @dataclass
 class Layers:
     """An acyclic network cut into columns, with stand-ins for the wires that skip columns."""
 
-    g: nx.DiGraph
+    g: Dag
     depth: dict[Hashable, int]
     chain: list[Hashable]
     port_offset: dict[tuple[Hashable, Hashable], float] = field(default_factory=dict)
     columns: dict[int, list[Hashable]] = field(default_factory=dict)
 
 
-def acyclic(edges: Sequence[tuple[str, str, float]], nodes: Sequence[str]) -> tuple[nx.DiGraph, dict[tuple[str, str], float]]:
-    """The network as a simple digraph with its cycles broken, and each edge's input-port offset (-0.5 to 0.5)."""
-    g = nx.DiGraph()
-    g.add_nodes_from(nodes)
+def acyclic(edges: Sequence[tuple[str, str, float]], nodes: Sequence[str]) -> tuple[Dag, dict[tuple[str, str], float], list[Hashable]]:
+    """The network as a simple digraph with its cycles broken (each back edge of a depth-first walk left out), each edge's input-port offset (-0.5 to 0.5), and a topological order."""
+    g = Dag(nodes)
     offsets: dict[tuple[str, str], float] = {}
     for src, dst, offset in edges:
         if src != dst and not g.has_edge(src, dst):
             g.add_edge(src, dst)
             offsets[(src, dst)] = offset
-    while not nx.is_directed_acyclic_graph(g):
-        cycle = nx.find_cycle(g)
-        g.remove_edge(*cycle[-1][:2])
-    return g, offsets
+    ranked = topological_order(g)
+    if len(ranked) < len(g):
+        for src, dst in _back_edges(g):
+            g.remove_edge(src, dst)
+        ranked = topological_order(g)
+    return g, offsets, ranked
 
 
-def depths(g: nx.DiGraph) -> dict[Hashable, int]:
-    """A column per node: one right of its deepest predecessor; a source moved up to just before its first consumer."""
+def _back_edges(g: Dag) -> list[tuple[Hashable, Hashable]]:
+    """The edges that close a cycle on a depth-first walk from each node in turn, in the order added: without them the graph is acyclic."""
+    state: dict[Hashable, int] = {}  # 1: on the walk's path, 2: done
+    found = []
+    for root in g:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [(root, iter(g._succ[root]))]
+        while path:
+            node, after = path[-1]
+            for nxt in after:
+                if state.get(nxt) == 1:
+                    found.append((node, nxt))
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append((nxt, iter(g._succ[nxt])))
+                    break
+            else:
+                state[node] = 2
+                path.pop()
+    return found
+
+
+def depths(g: Dag | nx.DiGraph, ranked: list[Hashable] | None = None) -> dict[Hashable, int]:
+    """A column per node: one right of its deepest predecessor; a source moved up to just before its first consumer (`ranked`: a topological order, if known)."""
     depth: dict[Hashable, int] = {}
     pred, succ = g._pred, g._succ  # the adjacency dicts themselves: a view per node costs more than the walk
-    order = _topological(g)
+    order = ranked if ranked is not None else topological_order(g)
     for node in order:
         depth[node] = max([depth[p] for p in pred[node]], default=-1) + 1
     for node in order:
@@ -60,39 +127,42 @@ def depths(g: nx.DiGraph) -> dict[Hashable, int]:
     return depth
 
 
-def _topological(g: nx.DiGraph) -> list[Hashable]:
-    """The nodes of an acyclic graph in topological order, the earliest added first wherever there is a choice."""
+def topological_order(g: Dag | nx.DiGraph) -> list[Hashable]:
+    """The nodes of a graph in topological order, the earliest added first wherever there is a choice (short of the nodes on or after a cycle)."""
     index = {n: i for i, n in enumerate(g)}
     nodes = list(index)
-    waiting = {n: len(g._pred[n]) for n in nodes}
+    pred, succ = g._pred, g._succ
+    waiting = {n: len(pred[n]) for n in nodes}
     ready = [index[n] for n in nodes if not waiting[n]]
     order = []
     while ready:
         node = nodes[heapq.heappop(ready)]
         order.append(node)
-        for succ in g._succ[node]:
-            waiting[succ] -= 1
-            if not waiting[succ]:
-                heapq.heappush(ready, index[succ])
+        for after in succ[node]:
+            waiting[after] -= 1
+            if not waiting[after]:
+                heapq.heappush(ready, index[after])
     return order
 
 
-def main_chain(g: nx.DiGraph, depth: dict[Hashable, int]) -> list[Hashable]:
+def main_chain(g: Dag | nx.DiGraph, depth: dict[Hashable, int], ranked: list[Hashable] | None = None) -> list[Hashable]:
     """The longest path (one node in each column), ending at the deepest node; ties go to the longer way in, then the node added first."""
     if not depth:
         return []
     index = {n: i for i, n in enumerate(g)}
     pred = g._pred
     longest: dict[Hashable, int] = {}
-    for node in _topological(g):
+    for node in ranked if ranked is not None else topological_order(g):
         longest[node] = max([longest[p] for p in pred[node]], default=-1) + 1
-    end = min(depth, key=lambda n: (-depth[n], -longest[n], index[n]))
+    deepest = max(depth.values())
+    end = min((n for n in depth if depth[n] == deepest), key=lambda n: (-longest[n], index[n]))
     chain = [end]
     while True:
-        before = [p for p in pred[chain[-1]] if depth[p] == depth[chain[-1]] - 1]
+        last = chain[-1]
+        before = [p for p in pred[last] if depth[p] == depth[last] - 1]
         if not before:
             break
-        chain.append(min(before, key=lambda p: (-longest[p], index[p])))
+        chain.append(before[0] if len(before) == 1 else min(before, key=lambda p: (-longest[p], index[p])))
     return chain[::-1]
 
 
@@ -147,13 +217,16 @@ def order(layers: Layers, tell: Callable[[str], None] = lambda _text: None) -> N
     columns.update(best)
 
 
-def crossings(g: nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: dict[tuple[Hashable, Hashable], float] | None = None) -> int:
+def crossings(g: Dag | nx.DiGraph, columns: dict[int, list[Hashable]], port_offset: dict[tuple[Hashable, Hashable], float] | None = None) -> int:
     """How many pairs of edges between neighbouring columns cross (two into one card cross where their sources and ports disagree)."""
     place = {n: i for col in columns.values() for i, n in enumerate(col)}
     offset = port_offset or {}
     total = 0
+    succ = g._succ
     for members in columns.values():
-        pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in g.successors(a) if b in place)
+        if len(members) == 1 and len(succ[members[0]]) < 2:
+            continue  # one wire out of the column crosses nothing
+        pairs = sorted((place[a], place[b] + PORT_SPREAD * offset.get((a, b), 0.0)) for a in members for b in succ[a] if b in place)
         total += _inversions([b for _, b in pairs])  # sorted by source, a pair crosses where its ends come in the other order
     return total
 
@@ -185,8 +258,6 @@ def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]], tell: C
     g, columns = layers.g, layers.columns
     chain = set(layers.chain)
     size = {n: extent(n) for members in columns.values() for n in members}
-    before = {n: list(g.predecessors(n)) for n in size}
-    after = {n: list(g.successors(n)) for n in size}
     slot: dict[Hashable, int] = {}
     for members in columns.values():
         total = 0
@@ -196,6 +267,8 @@ def slots(layers: Layers, extent: Callable[[Hashable], tuple[int, int]], tell: C
         pinned = next((slot[n] for n in members if n in chain), 0)
         for n in members:
             slot[n] -= pinned
+    before = {n: list(g._pred[n]) for n in size}
+    after = {n: list(g._succ[n]) for n in size}
     weight = {n: CHAIN_WEIGHT if n in chain else STAND_IN_WEIGHT if isinstance(n, tuple) else 1.0 for n in slot}
     gaps = {col: [size[a][1] + size[b][0] for a, b in itertools.pairwise(members)] for col, members in columns.items()}
     ordered = sorted(columns)

@@ -17,6 +17,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 from studio.graph.layering import (
     Layers,
@@ -43,16 +44,45 @@ CUT_WIRE, BAND = 1000.0, 100.0  # what a wire cut by a wrap, and a band, cost (`
 SCREEN = (1600.0, 900.0)  # one screen of the canvas at 100% zoom, in scene units
 LOOSE_IN_COLUMN = 6  # unwired layers beyond this many (a screen's column) are set out in a grid below the network
 LOOSE_ASPECT = 1.6  # the grid's width / height when nothing else bounds it
+LARGE_LEVEL = 20_000  # past this many layers in one level, bands are cut evenly and columns keep their first order and rows (see `layered_layout`)
 Step = Callable[[str], None]  # told each step of a long layout; raising from it stops the layout (a Cancel)
 
 
 def card_height(graph: Graph, node_id: str) -> float:
     """The height of a node's card on the canvas: taller by a row per named port where it has several inputs or outputs."""
+    return _card(graph, node_id).height
+
+
+@dataclass(frozen=True)
+class _Card:
+    """What the layout needs of a node's card: its height and the names of its input ports."""
+
+    height: float
+    inputs: tuple[str, ...]
+    outputs: int
+
+    def port_y(self, port: str) -> float:
+        """How far below the card's top an input port sits."""
+        if len(self.inputs) < 2 or port not in self.inputs:
+            return PORT_LINE
+        rows_top = self.height - PORT_FOOT - max(len(self.inputs), self.outputs) * PORT_ROW
+        return rows_top + (self.inputs.index(port) + 0.5) * PORT_ROW
+
+
+def _card(graph: Graph, node_id: str, fixed: dict[str, _Card] | None = None) -> _Card:
+    """A node's card; `fixed` keeps the card of each catalogue type whose ports its parameters do not change, to share."""
     node = graph.node(node_id)
-    inputs = len(node.spec.input_ports(node.params))
-    outputs = len(node.spec.output_ports(node.params))
-    rows = max(inputs if inputs > 1 else 0, outputs if outputs > 1 else 0)
-    return CARD_HEIGHT + rows * PORT_ROW
+    spec = node.spec
+    shared = fixed is not None and node.block is None and not spec.variadic and spec.pieces is None
+    if shared and (card := fixed.get(node.type)) is not None:  # type: ignore[union-attr]
+        return card
+    inputs = tuple(p.name for p in spec.input_ports(node.params))
+    outputs = len(spec.output_ports(node.params))
+    rows = max(len(inputs) if len(inputs) > 1 else 0, outputs if outputs > 1 else 0)
+    card = _Card(CARD_HEIGHT + rows * PORT_ROW, inputs, outputs)
+    if shared:
+        fixed[node.type] = card  # type: ignore[index]
+    return card
 
 
 def layered_positions(graph: Graph, max_width: float | None = None, aspect: float | None = None, step: Step | None = None) -> dict[str, Position]:
@@ -81,38 +111,80 @@ def layered_layout(
     a band gets a lane, one that crosses bands does not (the canvas draws it from band to band).
     More than `LOOSE_IN_COLUMN` layers with no wire at all are set out in a grid below, a band of
     their own. `step` hears each step (it may raise to stop the layout).
+
+    A level of more than `LARGE_LEVEL` layers is drawn in linear time (`_stacked`): bands of
+    even widths, each column's cards stacked in topological order, with no main chain, stand-ins,
+    sweeps or row passes, which took four fifths of the time for 100,000 layers.
     """
     tell = step or _quiet
     tell("finding the columns")
-    wired = {n for e in graph.edges for n in (e.src, e.dst)}
+    edges = graph.edges
+    wired = {n for e in edges for n in (e.src, e.dst)}
     loose = [n for n in graph.nodes if n not in wired]
     if len(loose) <= LOOSE_IN_COLUMN:
         loose = []
     nodes = [n for n in graph.nodes if n in wired] if loose else list(graph.nodes)
-    g, offsets = acyclic([(e.src, e.dst, _port_offset(graph, e)) for e in graph.edges], nodes)
-    depth = depths(g)
+    fixed: dict[str, _Card] = {}
+    cards = {n: _card(graph, n, fixed) for n in nodes}
+    large = len(nodes) > LARGE_LEVEL
+    g, offsets, ranked = acyclic([(e.src, e.dst, 0.0 if large else _port_offset(cards[e.dst], e.dst_port)) for e in edges], nodes)
+    depth = depths(g, ranked)
     count = max(depth.values(), default=-1) + 1
     sizes = [0] * count
     for node_id in nodes:
         sizes[depth[node_id]] += 1
     spans = [(depth[a], depth[b]) for a, b in g.edges if depth[b] - depth[a] > 1]
-    pitch = max([ROW_HEIGHT, *(card_height(graph, n) + ROW_GAP for n in nodes)])
+    pitch = max([ROW_HEIGHT, *(card.height + ROW_GAP for card in cards.values())])
     per_band = aspect_columns(sizes, spans, aspect, pitch) if aspect else band_columns(count, max_width)
-    layers = Layers(g, depth, main_chain(g, depth), offsets)
     tell("cutting the bands")
-    starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in g.edges])
-    band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
-    add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
-    for node_id in [*nodes, *(n for n in g if isinstance(n, tuple))]:
-        layers.columns.setdefault(depth[node_id], []).append(node_id)
-    order(layers, tell)
-    lift = _chain_lift(graph, layers.chain)
-    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card_height(graph, n) + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n in nodes}
-    slot = slots(layers, lambda n: extent.get(n, (0, 1)), tell)  # type: ignore[arg-type]
-    positions, bands = _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
+    if large:
+        positions, bands = _stacked(ranked, cards, depth, even_starts(count, per_band), count)
+    else:
+        positions, bands = _sugiyama(Layers(g, depth, main_chain(g, depth, ranked), offsets), nodes, edges, cards, count, per_band, tell)
     if loose:
         _set_out(graph, loose, positions, bands, max_width, aspect)
     return {n: positions[n] for n in graph.nodes}, {n: bands[n] for n in graph.nodes}
+
+
+def _sugiyama(
+    layers: Layers, nodes: list[str], edges: list[Edge], cards: dict[str, _Card], count: int, per_band: int, tell: Step
+) -> tuple[dict[str, Position], dict[str, int]]:
+    """Bands cut where fewest wires cross, stand-ins for the wires that skip columns, columns ordered by sweeps, rows fitted to neighbours."""
+    depth = layers.depth
+    starts = band_starts(count, per_band, [(depth[a], depth[b]) for a, b in layers.g.edges])
+    band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
+    add_stand_ins(layers, lambda a, b: band_of[a] == band_of[b])
+    for node_id in [*nodes, *(n for n in layers.g if isinstance(n, tuple))]:
+        layers.columns.setdefault(depth[node_id], []).append(node_id)
+    order(layers, tell)
+    lift = _chain_lift(edges, cards, layers.chain)
+    extent = {n: (math.ceil(lift.get(n, 0.0) / SLOT), math.ceil((card.height + ROW_GAP - lift.get(n, 0.0)) / SLOT)) for n, card in cards.items()}
+    slot = slots(layers, lambda n: extent.get(n, (0, 1)), tell)  # type: ignore[arg-type]
+    return _placed(nodes, {n: (band_of[c], c - starts[band_of[c]]) for n, c in depth.items()}, slot, extent, lift)
+
+
+def _stacked(
+    ranked: list[Hashable], cards: dict[str, _Card], depth: dict[Hashable, int], starts: list[int], count: int
+) -> tuple[dict[str, Position], dict[str, int]]:
+    """A large level's places in linear time: each column's cards stacked from the top in topological order, bands of `starts` stacked with a gap."""
+    band_of = [bisect.bisect_right(starts, col) - 1 for col in range(count)]
+    below: dict[int, float] = {}  # each column's first free height
+    local = {}
+    for node_id in ranked:
+        column = depth[node_id]
+        local[node_id] = below.get(column, 0.0)
+        below[column] = local[node_id] + cards[node_id].height + ROW_GAP  # type: ignore[index]
+    height = [0.0] * len(starts)
+    for column, free in below.items():
+        height[band_of[column]] = max(height[band_of[column]], free - ROW_GAP)
+    tops = list(itertools.accumulate([0.0, *(h + BAND_GAP for h in height)]))
+    positions = {}
+    bands = {}
+    for node_id, y in local.items():
+        column = depth[node_id]
+        band = bands[node_id] = band_of[column]
+        positions[node_id] = ((column - starts[band]) * COLUMN_WIDTH, tops[band] + y)
+    return positions, bands  # type: ignore[return-value]
 
 
 def _quiet(_text: str) -> None:
@@ -138,32 +210,25 @@ def _set_out(
 
 def input_port_y(graph: Graph, node_id: str, port: str) -> float:
     """How far below its card's top a node's input port sits."""
-    node = graph.node(node_id)
-    ports = [p.name for p in node.spec.input_ports(node.params)]
-    if len(ports) < 2 or port not in ports:
-        return PORT_LINE
-    outputs = len(node.spec.output_ports(node.params))
-    rows_top = card_height(graph, node_id) - PORT_FOOT - max(len(ports), outputs) * PORT_ROW
-    return rows_top + (ports.index(port) + 0.5) * PORT_ROW
+    return _card(graph, node_id).port_y(port)
 
 
-def _chain_lift(graph: Graph, chain: list[Hashable]) -> dict[str, float]:
+def _chain_lift(edges: list[Edge], cards: dict[str, _Card], chain: list[Hashable]) -> dict[str, float]:
     """How far each card of the main chain is raised so that the wire coming in along the chain is level."""
+    into = {(e.src, e.dst): e.dst_port for e in edges if len(cards[e.dst].inputs) > 1}  # a card of one input needs no lift
     lift = {}
     for before, node_id in itertools.pairwise(chain):
-        edge = next((e for e in graph.in_edges(node_id) if e.src == before), None)
-        if edge is not None and (y := input_port_y(graph, node_id, edge.dst_port)) != PORT_LINE:
+        port = into.get((before, node_id))  # type: ignore[call-overload]
+        if port is not None and (y := cards[node_id].port_y(port)) != PORT_LINE:  # type: ignore[index]
             lift[node_id] = y - PORT_LINE
     return lift
 
 
-def _port_offset(graph: Graph, edge: Edge) -> float:
-    """Where an edge's input port sits on its card, from -0.5 (top) to 0.5 (bottom); 0 for a card of one input."""
-    node = graph.node(edge.dst)
-    ports = [p.name for p in node.spec.input_ports(node.params)]
-    if len(ports) < 2 or edge.dst_port not in ports:
+def _port_offset(card: _Card, port: str) -> float:
+    """Where an input port sits on its card, from -0.5 (top) to 0.5 (bottom); 0 for a card of one input."""
+    if len(card.inputs) < 2 or port not in card.inputs:
         return 0.0
-    return (ports.index(edge.dst_port) + 0.5) / len(ports) - 0.5
+    return (card.inputs.index(port) + 0.5) / len(card.inputs) - 0.5
 
 
 def _placed(
@@ -213,6 +278,12 @@ def band_starts(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[
         end = last[end]
         starts.append(end)
     return starts[::-1]
+
+
+def even_starts(columns: int, limit: int) -> list[int]:
+    """The first column of each of the fewest bands at most `limit` columns wide, their widths as even as they can be."""
+    bands = -(-columns // max(limit, 1)) or 1
+    return [band * columns // bands for band in range(bands)]
 
 
 def _cheapest_cuts(columns: int, limit: int, cut: list[float]) -> list[int]:

@@ -276,7 +276,8 @@ class Graph:
         self._names[name] = node_id
         self._counters.add(name)
         self._g.add_node(node_id)
-        self._emit(NodeAdded(node.copy()))
+        if self._listeners:  # the event's copy is worth making only for someone to hear it
+            self._emit(NodeAdded(node.copy()))
         return node
 
     def remove_node(self, node_id: str) -> Node:
@@ -308,9 +309,9 @@ class Graph:
     def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
         """Connect an output port to a free input port; return the new edge."""
         src_node, dst_node = self.node(src), self.node(dst)
-        if src_port not in {p.name for p in src_node.spec.output_ports(src_node.params)}:
+        if all(p.name != src_port for p in src_node.spec.output_ports(src_node.params)):
             raise PortError(f"{src_node.type} '{src_node.name}' has no output port {src_port!r}")
-        if dst_port not in {p.name for p in dst_node.spec.input_ports(dst_node.params)}:
+        if all(p.name != dst_port for p in dst_node.spec.input_ports(dst_node.params)):
             raise PortError(f"{dst_node.type} '{dst_node.name}' has no input port {dst_port!r}")
         edge = Edge(src, src_port, dst, dst_port)
         existing = self.source_of(dst, dst_port)
@@ -396,6 +397,8 @@ def _validated(spec: LayerSpec, key: str, value: Any) -> Any:
 
 
 def _position(position: Position) -> Position:
+    if type(position) is tuple and len(position) == 2 and type(position[0]) is float is type(position[1]) and -1e9 < position[0] < 1e9 and -1e9 < position[1] < 1e9:
+        return position  # already two floats in range: the layout's and a file's positions
     try:
         x, y = (float(v) for v in position)
     except (TypeError, ValueError, OverflowError):

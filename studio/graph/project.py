@@ -207,7 +207,7 @@ def project_to_dict(project: Project) -> dict[str, Any]:
 
 
 def dumps_project(project: Project) -> str:
-    """Return the file text: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
+    """Return the file text: sorted keys, two-space indent, a layer or wire per line (`json_text`), UTF-8 characters kept, final newline."""
     data = project_to_dict(project)
     return dumps_indented(data) + "\n"
 

@@ -286,7 +286,10 @@ class ShapeAnalysis:
         if not self._dirty:
             self.last_recomputed = 0
             return set()
-        heap = [(self._order[n], n) for n in self._dirty if n in self.graph.nodes]
+        nodes = self.graph.nodes
+        if len(self._dirty) >= len(nodes) and all(n in self._dirty for n in nodes):
+            return self._refresh_all()
+        heap = [(self._order[n], n) for n in self._dirty if n in nodes]
         heapq.heapify(heap)
         self._dirty = set()
         done: set[str] = set()
@@ -302,6 +305,17 @@ class ShapeAnalysis:
                 for succ in self.graph.successors(node_id):
                     if succ not in done:
                         heapq.heappush(heap, (self._order[succ], succ))
+        self.last_recomputed = len(done)
+        self._recomputed |= done
+        return done
+
+    def _refresh_all(self) -> set[str]:
+        """Recompute every node once, in topological order: what `refresh` does when all are dirty, without its queue."""
+        nodes = self.graph.nodes
+        self._dirty = set()
+        for node_id in sorted(nodes, key=self._order.__getitem__):
+            self._results[node_id] = self._compute(nodes[node_id])
+        done = set(nodes)
         self.last_recomputed = len(done)
         self._recomputed |= done
         return done
@@ -391,7 +405,7 @@ class ShapeAnalysis:
         return NodeResult(inputs, outputs, found.dtype, found.params, found.buffers, found.macs * rows, diags, found.inner, found.activations)
 
     def _unused(self, node: Node, label: str, has_outputs: bool) -> tuple[Diagnostic, ...]:
-        if has_outputs and not self.graph.out_edges(node.id):
+        if has_outputs and not self.graph.structure()._succ[node.id]:
             return (Diagnostic(node.id, "warning", f"{label} output is not used", "connect it to another layer or an Output"),)
         return ()
 
@@ -413,14 +427,15 @@ class ShapeAnalysis:
 
 def _topological_order(graph: Graph) -> list[str] | None:
     """The nodes in topological order, generation by generation, each in graph order; None when the graph has a cycle."""
-    waiting = {node_id: len({e.src for e in graph.in_edges(node_id)}) for node_id in graph.nodes}
+    pred, succ_of = graph.structure()._pred, graph.structure()._succ  # by source, then by edge: each neighbour once
+    waiting = {node_id: len(pred[node_id]) for node_id in graph.nodes}
     generation = [node_id for node_id, count in waiting.items() if count == 0]
     order: list[str] = []
     while generation:
         order += generation
         following = []
         for node_id in generation:
-            for succ in dict.fromkeys(e.dst for e in graph.out_edges(node_id)):
+            for succ in succ_of[node_id]:
                 waiting[succ] -= 1
                 if waiting[succ] == 0:
                     following.append(succ)

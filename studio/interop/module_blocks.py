@@ -100,13 +100,13 @@ def regrouped(
 
 def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.ndarray], analysis: ShapeAnalysis | None = None) -> Blocked | None:
     """Regroup `flat` (as `analysis` sees it) by the module scopes of its layers, each top-level layer named after its module (`fc1`); None when no layer has a scope."""
+    if not any(scope.path for scope in scopes.values()):
+        return None  # no module to make a block of and none to name a layer after
     order = {node_id: i for i, node_id in enumerate(flat.nodes)}
     ranked = list(nx.topological_sort(flat.structure()))
     scopes = _settled(flat, scopes, ranked)
     root = _tree(flat, scopes)
     _choose(flat, root, {node_id: i for i, node_id in enumerate(ranked)})
-    if not any(c.block for c in _walk(root)) and not any(scope.path for scope in scopes.values()):
-        return None  # no module to make a block of and none to name a layer after
     shapes = analysis or snapshot_analysis(flat)
     library = BlockLibrary()
     builder = _Builder(flat, scopes, order, library, shapes)
@@ -124,8 +124,6 @@ def group_by_modules(flat: Graph, scopes: dict[str, Scope], state: dict[str, np.
 def _settled(flat: Graph, scopes: dict[str, Scope], ranked: list[str]) -> dict[str, Scope]:
     """The scopes with two repairs: a layer the exporter left without one (made by its own rewrites) takes the scope its neighbours share, and a layer of no inputs (a held tensor) moves into the scope its readers share."""
     settled = dict(scopes)
-    if not any(scope.path for scope in scopes.values()):
-        return settled
     structure = flat.structure()
     for node_id in [*ranked, *reversed(ranked)]:  # forwards, then backwards for what only later layers tell
         scope = settled.get(node_id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from studio.interop.onnx_graph import BATCHES, ImportContext
 from studio.interop.onnx_ops import linear_layer
 from studio.interop.onnx_patterns import Match, feeder, follower
-from studio.interop.onnx_views import run_views
+from studio.interop.onnx_views import Layout, run_views
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,12 +79,10 @@ def folded_linear(ctx: ImportContext, product: onnx.NodeProto) -> Match | None:
 def _folds_rows(ctx: ImportContext, fold: onnx.NodeProto, unfold: onnx.NodeProto, sample: tuple[int, ...], rows: int, out: int) -> bool:
     """Whether `fold` makes (N, *sample) rows of its trailing dimensions from `rows` on, and `unfold` gives the rows'
     results (N, *sample[:rows], out), at both batch sizes."""
-    import numpy as np
-
     lead = math.prod(sample[:rows])
     for which, batch in enumerate(BATCHES):
-        flat = run_views(ctx, [fold], np.zeros((batch, *sample), np.int8), which)
-        back = run_views(ctx, [unfold], np.zeros((batch * lead, out), np.int8), which)
+        flat = run_views(ctx, [fold], Layout.numbered((batch, *sample)), which)  # shapes only: the entries would be the live tensor's
+        back = run_views(ctx, [unfold], Layout.numbered((batch * lead, out)), which)
         if flat is None or back is None or flat.shape != (batch * lead, math.prod(sample[rows:])) or back.shape != (batch, *sample[:rows], out):
             return False
     return True

@@ -31,6 +31,7 @@ MODEL_SHARE = 2  # each element of the model's own tensors lets folding compute 
 SMALL_VALUES = 4096  # integer inputs up to this size are handed to shape inference by value
 MAX_FOLD_STEPS = 1 << 21  # the Python-loop steps one folded node may take (about 20 s at the slowest operators' pace)
 MAX_PROPAGATED = 1 << 20  # the longest vector shape inference may compute by value; past it, it infers shapes only
+MAX_TENSOR_RANK = 64  # the most dimensions a value may have: NumPy's limit, and PyTorch's for reductions (ONNX sets none)
 
 # Every output is at most the NumPy broadcast of all inputs.
 BROADCASTING = frozenset({
@@ -277,6 +278,8 @@ def _gather(inputs: Sequence[np.ndarray | None], attrs: dict[str, Any], opset: i
     data, index = inputs[0], inputs[1]
     if data is None or index is None or not data.ndim:
         return 0
+    if data.ndim - 1 + index.ndim > MAX_TENSOR_RANK:  # numpy's take crashes the process on some such ranks
+        raise Unmappable(f"Gather (its result would have {data.ndim - 1 + index.ndim} dimensions: a tensor has at most {MAX_TENSOR_RANK})")
     axis = int(attrs.get("axis", 0)) % data.ndim
     return math.prod(data.shape[:axis]) * index.size * math.prod(data.shape[axis + 1 :])
 
@@ -380,6 +383,7 @@ SIZE_RULES: dict[str, Any] = {
 }  # fmt: skip
 FIXED_RANKS = {"Shape": 1, "Range": 1, "Size": 0, "NonZero": 2, "Flatten": 2}
 PROPAGATING = frozenset({"Constant", "Shape", "Size", "Cast", "Squeeze", "Unsqueeze", "Slice", "Identity", "Gather", "Add", "Sub", "Mul", "Concat"})
+SCANNED = PROPAGATING | {"Reshape", "Expand", "ConstantOfShape", "OneHot"}  # and the operators `_rank` sees add dimensions
 RULED = BROADCASTING | NOT_LARGER | CHANNELWISE | PIECES | SIZE_RULES.keys() | {"Constant", "Identity", "Shape", "Size", "NonZero", "Concat"}
 
 
@@ -426,10 +430,28 @@ class Step:
     held: int = 0  # a Constant's elements
     held_rank: int = 1  # a Constant's rank
     axes: int = 0  # an Unsqueeze's axes given as an attribute
+    name: str = ""
 
 
-def scan_steps(nodes: Iterable[onnx.NodeProto]) -> list[Step]:
-    """The nodes of the default domain as `propagated_values` reads them."""
+@dataclass(frozen=True)
+class Scan:
+    """What ONNX's shape inference would build, bounded before it runs: its longest vector computed by value, and its deepest value."""
+
+    longest: int
+    too_deep: tuple[Step, int] | None = None  # the first node making a value of more than MAX_TENSOR_RANK dimensions, and their number
+
+    def rank_refusal(self) -> str | None:
+        """Why the model is refused, naming the first node that makes a value of more than MAX_TENSOR_RANK dimensions; None when none does."""
+        if self.too_deep is None:
+            return None
+        step, rank = self.too_deep
+        return f"node {step.name or f'<unnamed {step.op}>'!r} ({step.op}) makes a value of up to {rank:,} dimensions: a tensor has at most {MAX_TENSOR_RANK}"
+
+
+def scan_steps(nodes: Sequence[onnx.NodeProto]) -> list[Step]:
+    """The nodes of the default domain as `value_scan` reads them; none where no node computes values or adds dimensions (nothing to follow)."""
+    if SCANNED.isdisjoint(node.op_type for node in nodes):
+        return []
     steps = []
     for node in nodes:
         if node.domain not in ("", "ai.onnx"):
@@ -438,12 +460,18 @@ def scan_steps(nodes: Iterable[onnx.NodeProto]) -> list[Step]:
         held = _constant_elements(node) if op == "Constant" else 0
         held_rank = max((len(a.t.dims) for a in node.attribute if a.HasField("t")), default=1) if op == "Constant" else 1
         axes = sum(len(a.ints) for a in node.attribute if a.name == "axes") if op == "Unsqueeze" else 0
-        steps.append(Step(op, tuple(n for n in node.input if n), tuple(node.output), held, held_rank, axes))
+        steps.append(Step(op, tuple(n for n in node.input if n), tuple(node.output), held, held_rank, axes, node.name))
     return steps
 
 
 def propagated_values(steps: Iterable[Step], sources: dict[str, int], ranks: dict[str, int]) -> int:
-    """An upper bound on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors given by value: their sizes).
+    """An upper bound on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors given by value: their sizes)."""
+    return value_scan(steps, sources, ranks).longest
+
+
+def value_scan(steps: Iterable[Step], sources: dict[str, int], ranks: dict[str, int]) -> Scan:
+    """Upper bounds on the longest vector ONNX's shape inference computes by value (`data_prop`) from `sources` (tensors
+    given by value: their sizes), and on the rank of every value it infers (the ranks `ranks` declares followed).
 
     Its data propagation runs Shape, Size, Cast, Slice, Gather, Squeeze, Unsqueeze, Add, Sub, Mul and
     Concat on one-dimensional integer values inside the C++ inference, unbounded: a chain of Concats
@@ -454,11 +482,14 @@ def propagated_values(steps: Iterable[Step], sources: dict[str, int], ranks: dic
     ranks = dict(ranks)
     known = max(ranks.values(), default=0)  # a rank nothing here follows is at most the longest declared
     longest = max(found.values(), default=0)
+    too_deep = None
     for step in steps:
         if all(o in sources for o in step.outputs):
             continue  # a node given by value is left out of inference
         op, names = step.op, step.inputs
         rank = _rank(step, found, ranks, known)
+        if rank > MAX_TENSOR_RANK and too_deep is None:
+            too_deep = (step, rank)
         size = None
         if op in PROPAGATING:
             ins = [found.get(n, 0) for n in names]
@@ -481,7 +512,7 @@ def propagated_values(steps: Iterable[Step], sources: dict[str, int], ranks: dic
             ranks[name] = rank
             if size is not None:
                 found[name] = size
-    return longest
+    return Scan(longest, too_deep)
 
 
 def _rank(step: Step, found: dict[str, int], ranks: dict[str, int], known: int) -> int:
@@ -502,5 +533,7 @@ def _rank(step: Step, found: dict[str, int], ranks: dict[str, int], known: int) 
         added = found.get(names[1], 1) if len(names) > 1 else step.axes
         return ranks.get(names[0], known) + added if names else added
     if op == "Gather" and len(names) > 1:
-        return ranks.get(names[0], known) + ranks.get(names[1], known)
+        return max(ranks.get(names[0], known) - 1, 0) + ranks.get(names[1], known)
+    if op == "OneHot":
+        return widest + 1
     return widest

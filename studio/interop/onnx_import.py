@@ -41,12 +41,13 @@ from studio.interop.onnx_family import fallback, family_mapper
 from studio.interop.onnx_files import default_opset, read_model
 from studio.interop.onnx_fold import (
     MAX_PROPAGATED,
+    MAX_TENSOR_RANK,
     FoldBudget,
     FoldTooLarge,
     Step,
     model_elements,
-    propagated_values,
     scan_steps,
+    value_scan,
 )
 from studio.interop.onnx_graph import (
     BATCHES,
@@ -212,7 +213,7 @@ def _fold_with_shapes(
     budget = FoldBudget(model_elements(model.graph))  # charged only for what `evaluated` does not hold yet
     declared = _declared(model)
     for _ in range(MAX_ROUNDS):
-        by_value = _computes_by_value(declared, known)
+        by_value = _computes_by_value(declared, known, path)
         runs = tuple(
             _infer_shapes(model, path, batch, values, by_value)
             for batch, values in zip(BATCHES, known)
@@ -306,13 +307,21 @@ def _declared(model: onnx.ModelProto) -> tuple[list[Step], dict[str, int], dict[
     return scan_steps(graph.node), {name: size for name, size in sizes.items() if size <= SMALL}, ranks
 
 
-def _computes_by_value(declared: tuple[list[Step], dict[str, int], dict[str, int]], known: list[dict[str, np.ndarray]]) -> bool:
-    """Whether ONNX's shape inference may compute values (`data_prop`) this round: only while the vectors it would build stay short (`onnx_fold.propagated_values`)."""
+def _computes_by_value(declared: tuple[list[Step], dict[str, int], dict[str, int]], known: list[dict[str, np.ndarray]], path: Path) -> bool:
+    """Whether ONNX's shape inference may compute values (`data_prop`) this round: only while the vectors it would build stay short (`onnx_fold.value_scan`).
+
+    Raises:
+        ModelImportError: a value would have more than MAX_TENSOR_RANK dimensions (inference would build them all).
+    """
     steps, sources, ranks = declared[0], dict(declared[1]), dict(declared[2])
     for values in known:
         sources.update((name, max(value.size, sources.get(name, 0))) for name, value in values.items())
         ranks.update((name, max(value.ndim, ranks.get(name, 0))) for name, value in values.items())
-    return propagated_values(steps, sources, ranks) <= MAX_PROPAGATED
+    scan = value_scan(steps, sources, ranks)
+    refusal = scan.rank_refusal()
+    if refusal is not None:
+        raise ModelImportError(f"{path}: {refusal}")
+    return scan.longest <= MAX_PROPAGATED
 
 
 def _infer_shapes(
@@ -374,12 +383,13 @@ def _infer_shapes(
     ]:
         tensor = value.type.tensor_type
         if tensor.HasField("shape"):
-            found[value.name] = tuple(
-                d.dim_value if d.HasField("dim_value") else None
-                for d in tensor.shape.dim
-            )
+            found[value.name] = tuple([d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim])
     for t in graph.initializer:
         found[t.name] = tuple(t.dims)
+    deep = next((name for name, shape in found.items() if len(shape) > MAX_TENSOR_RANK), None)
+    if deep is not None:
+        maker = next((f"node {n.name or f'<unnamed {n.op_type}>'!r} ({n.op_type})" for n in graph.node if deep in n.output), "the model")
+        raise ModelImportError(f"{path}: {deep!r}, made by {maker}, has {len(found[deep]):,} dimensions: a tensor has at most {MAX_TENSOR_RANK}")
     return found
 
 
@@ -387,14 +397,7 @@ def _batch_first(
     first: tuple[int | None, ...], second: tuple[int | None, ...] | None
 ) -> Shape | None:
     """The catalogue form (None for the batch) of a shape inferred at both batch sizes, when the batch leads it."""
-    if (
-        not first
-        or second is None
-        or len(first) != len(second)
-        or (first[0], second[0]) != BATCHES
-    ):
-        return None
-    if first[1:] != second[1:] or any(d is None for d in first[1:]):
+    if not first or second is None or (first[0], second[0]) != BATCHES or first[1:] != second[1:] or None in first:
         return None
     return (None, *first[1:])
 
@@ -469,7 +472,7 @@ def _map_node(
     unknown = (
         match is None and mapper is None and node.op_type not in ("LSTM", "GRU", "RNN")
     )
-    if not unknown and any(
+    if not unknown and ctx.broken and any(
         n in ctx.broken for m in members for n in m.input if n not in produced
     ):
         ctx.broken.update(produced)
@@ -571,6 +574,8 @@ def _build(
     for value, name in zip(ctx.graph.output, output_names):
         sink = graph.add_node("Output", name)
         graph.connect(*made[ctx.resolve(value.name)], sink.id, "in")
+    del made
+    ctx.release()
     analysis = snapshot_analysis(graph)  # read, not followed: a live one would stay subscribed to the imported graph
     if not analysis.is_valid:
         errors = [d for d in analysis.diagnostics() if d.severity == "error"]

@@ -174,21 +174,24 @@ def _onnx_runner(load: Callable[[Path], Callable], path: Path, failure: type[Exc
 
 
 def _opencv(path: Path, weights: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    if path.suffix.lower() == ".prototxt":
+        from studio.codegen.caffe_opencv import OpenCVRunError, load_opencv_caffe
+
+        try:
+            run_caffe = load_opencv_caffe(path, weights, _caffe_outputs(path))
+        except OpenCVRunError as err:
+            raise RuntimeUnavailable(str(err)) from None
+        names = _caffe_inputs(path)
+        return lambda inputs: run_caffe(dict(zip(names, inputs, strict=True)))
     import cv2
+    import onnx
 
     try:
-        if path.suffix.lower() == ".prototxt":
-            net = cv2.dnn.readNetFromCaffe(str(path), str(weights) if weights else None)
-            names = _caffe_inputs(path)
-            pins = _caffe_outputs(path)
-        else:
-            import onnx
-
-            net = cv2.dnn.readNetFromONNX(str(path))
-            graph = onnx.load(str(path), load_external_data=False).graph
-            initialized = {t.name for t in graph.initializer}
-            names = [i.name for i in graph.input if i.name not in initialized]
-            pins = [(name, 0) for name in net.getUnconnectedOutLayersNames()]
+        net = cv2.dnn.readNetFromONNX(str(path))
+        graph = onnx.load(str(path), load_external_data=False).graph
+        initialized = {t.name for t in graph.initializer}
+        names = [i.name for i in graph.input if i.name not in initialized]
+        pins = [(name, 0) for name in net.getUnconnectedOutLayersNames()]
     except cv2.error as err:
         raise RuntimeUnavailable(f"OpenCV cannot read {path.name}: {_first_line(err)}") from err
     layers = list(dict.fromkeys(name for name, _ in pins))

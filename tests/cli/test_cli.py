@@ -52,7 +52,7 @@ def test_layers_json_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> 
     assert required <= {e["type"] for e in entries}
     for entry in entries:
         assert entry["doc"] and entry["category"]
-        assert set(entry["targets"]) == {"pytorch", "keras", "onnx", "caffe"}
+        assert set(entry["targets"]) == set(entry["mapping"]) == {"pytorch", "keras", "onnx", "caffe", "litert"}
         for target, verdict in entry["targets"].items():
             assert verdict is True or (
                 isinstance(verdict, str) and len(verdict) > 10

@@ -22,7 +22,7 @@ from studio.train.datasets import load_dataset
 from tests.codegen.cases import EXAMPLES, ROOT, hostile_project
 
 TIMEOUT = 120
-ALLOWED_IMPORTS = {"__future__", "argparse", "collections", "contextlib", "math", "os", "time", "warnings", "numpy", "torch"}
+ALLOWED_IMPORTS = {"__future__", "argparse", "collections", "contextlib", "math", "os", "sys", "time", "warnings", "numpy", "torch"}
 
 
 def write_script(tmp_path: Path, example: str) -> Path:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from unittest import mock
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from studio.graph import Graph, wires
+from studio.graph import layout as layout_module
 from studio.graph.layout import (
     CARD_WIDTH,
     COLUMN_WIDTH,
@@ -15,6 +17,7 @@ from studio.graph.layout import (
     arrange,
     card_height,
     input_port_y,
+    layered_layout,
     layered_positions,
 )
 
@@ -114,3 +117,35 @@ def test_a_skip_connection_keeps_the_chain_straight_and_gets_a_lane_beside_it() 
     cards = [(x, y, x + CARD_WIDTH, y + card_height(graph, n)) for n, (x, y) in positions.items() if n not in (ids[0], add.id)]
     lane = wires.lane(start, end, cards)
     assert lane is not None and lane > max(box[3] for box in cards)  # below the chain, towards the port it enters
+
+
+@given(st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19)), max_size=40), st.sampled_from([None, 1.6]))
+def test_a_large_level_is_drawn_in_linear_time_without_overlaps(pairs: list[tuple[int, int]], aspect: float | None) -> None:
+    graph = Graph()
+    ids = [graph.add_node("Add", params={"num_inputs": 4}).id for _ in range(20)]
+    for a, b in pairs:
+        free = [p.name for p in graph.node(ids[b]).spec.input_ports(graph.node(ids[b]).params) if graph.source_of(ids[b], p.name) is None]
+        if a < b and free:
+            graph.connect(ids[a], "out", ids[b], free[0])
+    with mock.patch.object(layout_module, "LARGE_LEVEL", -1), mock.patch.object(layout_module, "order", _never), mock.patch.object(layout_module, "band_starts", _never):
+        positions, band = layered_layout(graph, aspect=aspect)
+    boxes = sorted((x, y, y + card_height(graph, n)) for n, (x, y) in positions.items())
+    for (x0, _, bottom), (x1, top, _) in itertools.pairwise(boxes):
+        assert x0 != x1 or bottom <= top  # cards of one column never overlap
+    for edge in graph.edges:
+        x0, x1 = positions[edge.src][0], positions[edge.dst][0]
+        assert x0 < x1 if band[edge.src] == band[edge.dst] else band[edge.src] < band[edge.dst]
+
+
+def _never(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("a large level is not ordered nor cut by cost")
+
+
+def test_a_large_chain_is_one_row_per_band_in_even_bands() -> None:
+    graph = Graph()
+    ids = _chain(graph, 100)
+    with mock.patch.object(layout_module, "LARGE_LEVEL", 10):
+        positions, band = layered_layout(graph, max_width=7 * COLUMN_WIDTH)
+    widths = [sum(1 for n in ids if band[n] == b) for b in sorted(set(band.values()))]
+    assert max(widths) <= 7 and max(widths) - min(widths) <= 1 and len(widths) == 15
+    assert all(len({positions[n][1] for n in ids if band[n] == b}) == 1 for b in band.values())

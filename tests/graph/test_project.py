@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from studio.graph import CATALOGUE, Graph
 from studio.graph import project as project_module
+from studio.graph.json_text import dumps_indented
 from studio.graph.params import Param, ParamValueError
 from studio.graph.project import (
     FORMAT_VERSION,
@@ -549,37 +550,10 @@ GOLDEN = """{
   "description": "",
   "format_version": 2,
   "graph": {
-    "edges": [
-      {
-        "from": [
-          "n1",
-          "out"
-        ],
-        "to": [
-          "n2",
-          "in"
-        ]
-      }
-    ],
+    "edges": [{"from": ["n1", "out"], "to": ["n2", "in"]}],
     "nodes": {
-      "n1": {
-        "name": "ünïcode",
-        "params": {},
-        "position": [
-          0.0,
-          -1.5
-        ],
-        "type": "Identity"
-      },
-      "n2": {
-        "name": "out",
-        "params": {},
-        "position": [
-          200.0,
-          0.0
-        ],
-        "type": "Output"
-      }
+      "n1": {"name": "ünïcode", "params": {}, "position": [0.0, -1.5], "type": "Identity"},
+      "n2": {"name": "out", "params": {}, "position": [200.0, 0.0], "type": "Output"}
     }
   },
   "name": "tiny",
@@ -622,7 +596,7 @@ def test_the_file_format_is_stable_and_readable() -> None:
 def test_output_is_sorted_and_independent_of_edge_order(graph: Graph) -> None:
     text = dumps_project(Project("p", graph))
     data = json.loads(text)
-    assert text == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert text == dumps_indented(data) + "\n"
     edges = [(e["from"], e["to"]) for e in data["graph"]["edges"]]
     assert edges == sorted(edges)
     assert all(set(n["params"]) == {p.name for p in CATALOGUE[n["type"]].params} for n in data["graph"]["nodes"].values())

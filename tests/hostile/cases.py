@@ -251,6 +251,34 @@ FOLDING = {
 }
 
 
+def _ranks(nodes: list, inputs: list, initializers: list | None = None) -> Maker:
+    def make(d):
+        onnx_model(d, nodes, inputs, initializers)
+        return Setup(["import", "model.onnx", "-o", "out.lstudio"], [d / "out.lstudio"], ("model.onnx", "dimensions", "at most 64"))
+
+    return make
+
+
+def _rank_doublings(count: int) -> list:
+    """Each Gather reads the last value by its own entries as indices: the rank doubles, and shape inference builds every dimension."""
+    nodes, last = [], "x"
+    for i in range(count):
+        nodes += [helper.make_node("Cast", [last], [f"i{i}"], to=TensorProto.INT64), helper.make_node("Gather", [last, f"i{i}"], [f"g{i}"], axis=1)]
+        last = f"g{i}"
+    return [*nodes, helper.make_node("Relu", [last], ["y"])]
+
+
+_DEEP_INDICES = helper.make_tensor("deep", TensorProto.INT64, [1] * 40, [0])
+RANKS = {  # a 1.5 KB file of 22 doublings took 21 s and 1.7 GB; 23 ran out of 3 GB; NumPy's take crashed on the folded one
+    "rank-doubling-gathers": _ranks(_rank_doublings(40), [float_input("x", ["N", 1])]),
+    "rank-folded-gathers": _ranks(
+        [helper.make_node("Gather", ["c", "deep"], ["g0"]), helper.make_node("Gather", ["g0", "deep"], ["g1"]), helper.make_node("Add", ["x", "g1"], ["y"])],
+        [float_input("x", ["N", 4])],
+        [constant("c", np.zeros((4,), "f4")), _DEEP_INDICES],
+    ),
+}
+
+
 def sparse_external(d):
     values = TensorProto(name="values", data_type=TensorProto.FLOAT, dims=[4], data_location=TensorProto.EXTERNAL)
     for key, value in {"location": "sparse.bin", "offset": "0", "length": str(2**32)}.items():
@@ -328,6 +356,7 @@ CASES = [
     Case("external-outside-the-folder", external_outside_the_folder),
     Case("function-bomb", function_bomb),
     *[Case(name, make) for name, make in FOLDING.items()],
+    *[Case(name, make, timeout=30) for name, make in RANKS.items()],
     Case("sparse-external-tensor", sparse_external),
     Case("transposed-blob-misfit", transposed_blob_misfit),
     Case("deep-prototxt", deep_prototxt),

@@ -113,3 +113,19 @@ def test_a_caffe_export_is_fed_as_its_header_says_and_a_litert_export_in_chunks_
     export_project(project, "litert", tmp_path / "net.tflite", batch=2)
     result = verify_export(tmp_path / "net.tflite", project, samples=3)  # two runs, the second padded
     assert result.ok and result.samples == 3 and result.runtime_label == "LiteRT"
+
+
+def test_verify_runs_a_caffe_export_through_the_one_opencv_caffe_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.codegen import caffe_opencv
+    from studio.verify import runtimes
+
+    project = single_layer("Conv2d", {"out_channels": 4}, [(3, 6, 6)])
+    export_project(project, "caffe", tmp_path / "net.prototxt")
+    loaded = []
+    real = caffe_opencv.load_opencv_caffe
+    monkeypatch.setattr(caffe_opencv, "load_opencv_caffe", lambda *args: loaded.append(args) or real(*args))
+    (got,) = runtimes._opencv(tmp_path / "net.prototxt", tmp_path / "net.caffemodel")([np.ones((2, 3, 6, 6), dtype=np.float32)])
+    assert got.shape == (2, 4, 4, 4) and [args[:2] for args in loaded] == [(tmp_path / "net.prototxt", tmp_path / "net.caffemodel")]
+    (tmp_path / "net.caffemodel").write_bytes(b"not a caffemodel")
+    with pytest.raises(runtimes.RuntimeUnavailable, match=r"net.prototxt, .*net.caffemodel: OpenCV cannot read them"):
+        runtimes._opencv(tmp_path / "net.prototxt", tmp_path / "net.caffemodel")
