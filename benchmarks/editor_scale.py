@@ -14,7 +14,9 @@ paints in under 16 ms.
 
 With `--large`, projects of other shapes, saved without positions as a generator writes them:
 `inputs` (N unwired Inputs, issue 19's case), `chain` (Input, N-2 Identity layers, Output) and
-`blocks` (N/100 separate chains of 100). For each it prints, at each of `--large-sizes`:
+`blocks` (N/100 separate chains of 100), `residual` (a chain of units of a layer and an Add of its
+input and output: a skip wire round every layer) and `wide` (one Input fanned out to 100 chains,
+each to its own Output). For each it prints, at each of `--large-sizes`:
 - open: load the file, lay it out (it has no positions), build the window and its scene, show and
   paint it once, against loading the file alone; wall and CPU seconds;
 - Arrange: the canvas's Arrange as the menu runs it (a worker thread past `ARRANGE_IN_BACKGROUND`
@@ -51,9 +53,11 @@ from studio.graph.project import Project, load_project, save_project
 from studio.ui.app import application, open_main_window
 from studio.ui.canvas.view import READABLE_ZOOM, WRAP_SCREENS
 from studio.ui.main_window import MainWindow
+from studio.ui.problems import problem_rows
 
 VIEW = QSize(1600, 1000)
 GOAL_MS = {"open": 1000.0, "edit": 16.0, "frame": 16.0}
+SHAPES = ("inputs", "chain", "blocks", "residual", "wide")
 
 
 def saved_project(size: int, folder: Path) -> tuple[Path, str]:
@@ -144,11 +148,33 @@ def measure(size: int, repeats: int, folder: Path, save: Path | None) -> dict[st
 
 
 def shaped(shape: str, size: int) -> Graph:
-    """A graph of `size` layers, all at the origin: unwired Inputs, one chain, or separate chains of 100."""
+    """A graph of `size` layers, all at the origin: unwired Inputs, one chain, separate chains of 100, a residual chain, or one Input fanned out."""
     g = Graph()
     if shape == "inputs":
         for i in range(size):
             g.add_node("Input", f"x{i}", {"shape": (4,)})
+        return g
+    if shape == "residual":  # Input, then units of a layer and an Add of its input and output: a skip wire round every layer
+        previous = g.add_node("Input", "x", {"shape": (4,)}).id
+        for i in range((size - 2) // 2):
+            layer = g.add_node("Identity", f"l{i}").id
+            add = g.add_node("Add", f"a{i}").id
+            g.connect(previous, "out", layer, "in")
+            g.connect(layer, "out", add, "in1")
+            g.connect(previous, "out", add, "in2")
+            previous = add
+        g.connect(previous, "out", g.add_node("Output", "o").id, "in")
+        return g
+    if shape == "wide":  # one Input feeding 100 chains side by side, each to its own Output
+        source = g.add_node("Input", "x", {"shape": (4,)}).id
+        length = (size - 1) // 100
+        for c in range(100):
+            previous = source
+            for i in range(length - 1):
+                layer = g.add_node("Identity", f"l{c}_{i}").id
+                g.connect(previous, "out", layer, "in")
+                previous = layer
+            g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
         return g
     length = size if shape == "chain" else 100
     for c in range(max(size // length, 1)):
@@ -183,6 +209,7 @@ def measure_large(shape: str, size: int, folder: Path) -> dict[str, float]:
         return window
 
     open_wall, open_cpu, window = timed(open_shown)
+    listed = problems_edits(window)
     canvas = window.canvas
     width = max(canvas.viewport().width(), 400) / READABLE_ZOOM
     layout_wall, layout_cpu, _ = timed(lambda: layered_positions(canvas.document.graph, WRAP_SCREENS * width))
@@ -201,10 +228,46 @@ def measure_large(shape: str, size: int, folder: Path) -> dict[str, float]:
     window.hide()
     window.deleteLater()
     QApplication.processEvents()
-    return {
+    return listed | {
         "load": load_wall, "load_cpu": load_cpu, "open": open_wall, "open_cpu": open_cpu,
         "layout": layout_wall, "layout_cpu": layout_cpu, "arrange": arrange_wall, "arrange_cpu": arrange_cpu,
     }
+
+
+def problems_edits(window: MainWindow, repeats: int = 7) -> dict[str, float]:
+    """CPU ms the Problems list takes to follow an edit (best of `repeats`), and to be made afresh as it was before it updated in place.
+
+    Two edits: an Input's shape set (every shape after it may change, no problem does), and a
+    layer with no input added and taken away again by undo and redo (one row comes and goes).
+    """
+    document, view = window.document, window.problems
+    first_input = next(n for n, node in document.graph.nodes.items() if node.type == "Input")
+    shapes = iter([(5,), (4,)] * repeats)
+
+    def after(edit: Callable[[], object]) -> float:
+        edit()
+        cpu = time.process_time()
+        view.flush()
+        return (time.process_time() - cpu) * 1000
+
+    same = min(after(lambda: document.set_param(first_input, "shape", next(shapes))) for _ in range(repeats))
+    document.add_node("Identity", (0.0, -400.0))
+    view.flush()
+    stack = document.undo_stack
+    one = min(after(stack.undo if i % 2 == 0 else stack.redo) for i in range(repeats))
+    model = view.model
+
+    def afresh() -> None:  # what every edit cost before: every row made again, the model reset
+        rows = problem_rows(document)
+        model.beginResetModel()
+        model._rows = rows
+        model.endResetModel()
+
+    cpu = time.process_time()
+    for _ in range(3):
+        afresh()
+    rebuilt = (time.process_time() - cpu) * 1000 / 3
+    return {"problems": float(view.count()), "list_same": same, "list_one": one, "list_afresh": rebuilt}
 
 
 def large(sizes: list[int], shapes: list[str]) -> None:
@@ -226,6 +289,11 @@ def large(sizes: list[int], shapes: list[str]) -> None:
                     f"  {size:>7,} Arrange {m['arrange']:5.2f} / {m['arrange_cpu']:6.2f}   layout alone {m['layout']:5.2f} / {m['layout_cpu']:5.2f}"
                     f"   ratio {m['arrange_cpu'] / max(m['layout_cpu'], 1e-6):4.1f}   x{m['arrange_cpu'] / first['arrange_cpu']:5.1f} for x{grow:g} layers"
                 )
+                print(
+                    f"  {size:>7,} Problems list ({m['problems']:,.0f} rows) after an edit, ms of CPU: no problem changed {m['list_same']:6.1f}"
+                    f"   one row changed {m['list_one']:6.1f}   made afresh (as before) {m['list_afresh']:6.1f}"
+                    f"   ratio {m['list_one'] / max(m['list_afresh'], 1e-6):.2f}"
+                )
                 if size >= 20_000:
                     for key, goal in (("open", 5.0), ("arrange", 10.0)):
                         verdict = "met" if m[key] <= goal else "met on CPU time" if m[f"{key}_cpu"] <= goal else "NOT met"
@@ -239,7 +307,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="a folder for PNG files of the frames measured")
     parser.add_argument("--large", action="store_true", help="projects of 2,000 and 20,000 layers of several shapes: open and Arrange")
     parser.add_argument("--large-sizes", type=int, nargs="+", default=[2000, 20000])
-    parser.add_argument("--shapes", nargs="+", default=["inputs", "chain", "blocks"], choices=["inputs", "chain", "blocks"])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=SHAPES)
     args = parser.parse_args()
     application()
     print(f"machine: {machine()}")

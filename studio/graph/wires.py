@@ -29,15 +29,18 @@ def curve(start: Point, end: Point) -> tuple[Point, Point, Point, Point]:
     return start, (x0 + reach, y0), (x3 - reach, y3), end
 
 
+def _weights(samples: int) -> list[tuple[float, float, float, float]]:
+    """The cubic's four Bernstein weights at each of `samples` + 1 even steps."""
+    return [((1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3) for t in (i / samples for i in range(samples + 1))]
+
+
+_WEIGHTS = _weights(SAMPLES)
+
+
 def curve_points(start: Point, end: Point, samples: int = SAMPLES) -> list[Point]:
     """The plain wire as a polyline of `samples` + 1 points."""
-    p0, p1, p2, p3 = curve(start, end)
-    points = []
-    for i in range(samples + 1):
-        t = i / samples
-        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
-        points.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
-    return points
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = curve(start, end)
+    return [(a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3) for a, b, c, d in (_WEIGHTS if samples == SAMPLES else _weights(samples))]
 
 
 def _crosses(a: Point, b: Point, box: Box) -> bool:
@@ -68,7 +71,7 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
     (x0, y0), (x3, y3) = start, end
     points = curve_points(start, end)
     near = [(left, top - GRAZE, right, bottom + GRAZE) for left, top, right, bottom in boxes]
-    if x3 - x0 < 2 * TURN or not any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in near):
+    if x3 - x0 < 2 * TURN or not _polyline_crosses(points, near):
         return None
     ahead = [box for box in boxes if box[0] < x3 and box[2] > x0]
     candidates = {y0, y3, *(box[1] - CLEARANCE for box in ahead), *(box[3] + CLEARANCE for box in ahead)}
@@ -78,6 +81,22 @@ def lane(start: Point, end: Point, boxes: list[Box]) -> float | None:
         return not any(_meets(*span, box) for span in spans for box in ahead)
 
     return next((y for y in sorted(candidates, key=lambda y: (abs(y - y0) + abs(y - y3), y)) if clear(y)), None)
+
+
+def _polyline_crosses(points: list[Point], boxes: list[Box]) -> bool:
+    """Whether any segment of the polyline passes through the inside of any box; where x never falls along it, only the segments over each box's x-range (of boxes within its height) are tried."""
+    xs = [x for x, _ in points]
+    if any(b < a for a, b in itertools.pairwise(xs)):
+        return any(_crosses(a, b, box) for a, b in itertools.pairwise(points) for box in boxes)
+    last = len(points) - 1
+    top, bottom = min(y for _, y in points), max(y for _, y in points)
+    for box in boxes:  # a segment wholly left or right of a box, or above or below it, cannot pass through it
+        if box[3] <= top or box[1] >= bottom:
+            continue
+        for i in range(max(bisect.bisect_right(xs, box[0]) - 1, 0), min(bisect.bisect_left(xs, box[2]), last)):
+            if _crosses(points[i], points[i + 1], box):
+                return True
+    return False
 
 
 def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others: list[tuple[Point, Point]] = ()) -> float:  # type: ignore[assignment]
@@ -100,10 +119,12 @@ def return_lane(start: Point, end: Point, boxes: list[Box], reach: float, others
         return i < 0 or not (blocked[i][0] < y < blocked[i][1])
 
     free = [y for y in candidates if low < y < high and clear(y)]
-    beside = [(a[1], b[1]) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach]
+    beside = [(min(a[1], b[1]), max(a[1], b[1])) for a, b in others if x3 - reach < min(a[0], b[0]) and max(a[0], b[0]) < x0 + reach and a[1] != b[1]]
+    tops, bottoms = sorted(top for top, _ in beside), sorted(bottom for _, bottom in beside)
 
     def crossed(y: float) -> int:
-        return sum(1 for ya, yb in beside if (ya - y) * (yb - y) < 0)
+        """How many of the wires beside run across the level y (from above it to below it): those starting above, less those ending by it."""
+        return bisect.bisect_left(tops, y) - bisect.bisect_right(bottoms, y)
 
     return min(free, key=lambda y: (crossed(y), abs(y - middle), y)) if free else middle
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.graph.model import Node
+from studio.graph.model import Node, NodeMoved, ParamChanged
 from studio.graph.shapes import Diagnostic
 from studio.ui.document import Document
 from studio.ui.levels import InnerProblem, inner_problems
@@ -56,29 +56,62 @@ class Problem:
     of_network: bool = False  # pinned to a node of the network (a training run's finding), whatever level is shown
 
 
-def problem_rows(document: Document, network: bool = False) -> list[Problem]:
+Made = dict[int, tuple[Diagnostic, str | None, str | None, tuple[Problem, ...]]]  # id(diagnostic) -> it, its layer's name and type, its rows
+
+
+def problem_rows(document: Document, network: bool = False, made: Made | None = None) -> list[Problem]:
     """The diagnostics of the level shown (or of the `network`) as rows: errors first, then by data flow.
 
     An instance that fails inside its block is listed by the inner layers that fail, named from
-    the instance down (`layer2_0 › conv1`).
+    the instance down (`layer2_0 › conv1`). `made` keeps the rows of each diagnostic from one call
+    to the next: a diagnostic the analysis kept (the same object, its layer named and typed as
+    before) gives the same rows without making them again, so a list of 20,000 costs little per edit.
     """
     analysis = document.network_analysis if network else document.analysis
     nodes = analysis.graph.nodes
-    flow = {node_id: i for i, node_id in enumerate(analysis.ordered_ids())}
-    ranked = sorted(
-        enumerate(analysis.diagnostics()),
-        key=lambda item: (
-            SEVERITY_RANK.get(item[1].severity, len(SEVERITY_RANK)),
-            -1 if item[1].node_id is None else flow.get(item[1].node_id, len(flow)),
-            item[0],
-        ),
-    )
+    before = made.copy() if made is not None else {}
+    if made is not None:
+        made.clear()  # keeps only what this call lists, so it never grows past the list
     rows: list[Problem] = []
-    for _, d in ranked:
+    for d in _ranked(analysis.diagnostics(), analysis.ordered_ids()):
         node = nodes.get(d.node_id) if d.node_id is not None else None
-        inside = inner_problems(analysis, d.node_id) if node is not None and node.block is not None and d.severity == "error" else []
-        rows += [_inner_problem(node, p) for p in inside] or [_problem(d, nodes)]
+        if node is not None and node.block is not None and d.severity == "error":  # what fails inside depends on more than the diagnostic: made anew
+            inside = inner_problems(analysis, d.node_id)
+            if inside:
+                rows += [_inner_problem(node, p) for p in inside]
+                continue
+        name, kind = (node.name, node.type) if node is not None else (None, None)
+        found = before.get(id(d))
+        if found is None or found[0] is not d or found[1] != name or found[2] != kind:
+            found = (d, name, kind, (_problem(d, nodes),))
+        if made is not None:
+            made[id(d)] = found
+        rows += found[3]
     return rows
+
+
+def _ranked(diagnostics: list[Diagnostic], flow: list[str]) -> list[Diagnostic]:
+    """Errors, then warnings (then any other severity); within each, the network's first, then by layer in `flow` order, else as given.
+
+    The order a sort by (severity, place in the flow, place in `diagnostics`) gives, in a few
+    passes without one: a list of 20,000 is ranked on every edit.
+    """
+    network: list[Diagnostic] = []
+    by_node: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        if d.node_id is None:
+            network.append(d)
+        else:
+            by_node.setdefault(d.node_id, []).append(d)
+    ordered = network
+    for node_id in flow:
+        found = by_node.pop(node_id, None)
+        if found is not None:
+            ordered += found
+    if by_node:  # pinned to no layer of the flow: last, as they came
+        ordered += [d for d in diagnostics if d.node_id in by_node]
+    ranked = [d for severity in SEVERITY_RANK for d in ordered if d.severity == severity]
+    return ranked + [d for d in ordered if d.severity not in SEVERITY_RANK]
 
 
 def _problem(d: Diagnostic, nodes: dict) -> Problem:
@@ -139,12 +172,33 @@ class ProblemsModel(QAbstractTableModel):
         return list(self._rows)
 
     def set_rows(self, rows: list[Problem]) -> bool:
-        """Show these problems; return False (and change nothing) when they are the ones shown."""
-        if rows == self._rows:
+        """Show these problems, telling the view only what changed; return False (and change nothing) when they are the ones shown.
+
+        The rows shown before and after are compared from both ends: the run between the rows
+        both keep is replaced (changed in place, then the surplus removed or the rest inserted), so
+        an edit that changes one layer's problems touches those rows, not all 20,000.
+        """
+        old = self._rows
+        if rows == old:
             return False
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+        head, end_old, end_new = 0, len(old), len(rows)
+        shortest = min(end_old, end_new)
+        while head < shortest and (rows[head] is old[head] or rows[head] == old[head]):  # the rows kept are the same objects
+            head += 1
+        while end_old > head and end_new > head and (rows[end_new - 1] is old[end_old - 1] or rows[end_new - 1] == old[end_old - 1]):
+            end_old, end_new = end_old - 1, end_new - 1
+        both = min(end_old, end_new) - head
+        if both:
+            old[head : head + both] = rows[head : head + both]
+            self.dataChanged.emit(self.index(head, 0), self.index(head + both - 1, len(self.HEADERS) - 1))
+        if end_old > head + both:
+            self.beginRemoveRows(QModelIndex(), head + both, end_old - 1)
+            del old[head + both : end_old]
+            self.endRemoveRows()
+        elif end_new > head + both:
+            self.beginInsertRows(QModelIndex(), head + both, end_new - 1)
+            old[head + both : head + both] = rows[head + both : end_new]
+            self.endInsertRows()
         return True
 
     def problem(self, index: ModelIndex) -> Problem | None:
@@ -206,6 +260,10 @@ class ProblemsModel(QAbstractTableModel):
         return None
 
 
+def _same(problem: Problem | None, other: Problem) -> bool:
+    return problem is not None and (problem.node_id, problem.message) == (other.node_id, other.message)
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -258,11 +316,16 @@ class ProblemsView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(UPDATE_DELAY_MS)
         self._timer.timeout.connect(self.flush)
-        document.analysed.connect(self._schedule)
-        document.reset.connect(self._schedule)
-        document.level_changed.connect(self._schedule)
+        document.analysed.connect(self._on_analysed)
+        document.graph_changed.connect(self._on_graph_changed)
+        document.reset.connect(self._go_stale)
+        document.level_changed.connect(self._go_stale)
         self._counts = (-1, -1)
         self._found: list[Problem] = []  # what the last training run found, after the analysis' problems
+        self._made: Made = {}  # the rows of each diagnostic listed, kept for the next update
+        self._listed: dict[str, tuple[Diagnostic, ...]] = {}  # each layer's diagnostics as listed
+        self._recomputed: set[str] = set()  # layers analysed again since the list was made
+        self._stale = True  # the list must be made again: more changed than some layers' diagnostics
         self.flush()
 
     # ----- public -----
@@ -277,16 +340,19 @@ class ProblemsView(QWidget):
     def flush(self) -> None:
         """Bring the list up to date now (it normally follows edits a moment later)."""
         self._timer.stop()
+        recomputed, self._recomputed = self._recomputed, set()
+        if not self._stale and self._as_listed(recomputed):
+            return
+        self._stale = False
         current = self.model.problem(self.view.currentIndex())
-        if self.model.set_rows(problem_rows(self.document) + self._found):
+        rows = problem_rows(self.document, made=self._made) + self._found
+        self._listed = {} if self.document.levels else {n: r.diagnostics for n, r in self.document.analysis.results().items() if r.diagnostics}
+        if self.model.set_rows(rows):
             self._restore_current(current)
-        self.view.setVisible(self.model.rowCount() > 0)
-        self.empty.setVisible(self.model.rowCount() == 0)
-        rows = self.model.rows
-        counts = (
-            sum(r.severity == "error" for r in rows),
-            sum(r.severity == "warning" for r in rows),
-        )
+        self.view.setVisible(bool(rows))
+        self.empty.setVisible(not rows)
+        severities = [r.severity for r in rows]
+        counts = (severities.count("error"), severities.count("warning"))
         if counts != self._counts:
             self._counts = counts
             self.counts_changed.emit(*counts)
@@ -303,20 +369,43 @@ class ProblemsView(QWidget):
     def set_found(self, rows: list[Problem]) -> None:
         """List these problems a training run found (pinned to network nodes) after the analysis' own; [] clears them."""
         self._found = list(rows)
+        self._stale = True
         self.flush()
 
     # ----- internals -----
-    def _schedule(self, *_: object) -> None:
+    def _on_analysed(self, node_ids: set[str]) -> None:
+        self._recomputed |= node_ids
         self._timer.start()
 
+    def _on_graph_changed(self, event: object) -> None:
+        if not isinstance(event, (NodeMoved, ParamChanged)):  # a layer added, removed, wired or renamed: the flow or the names may change
+            self._stale = True
+
+    def _go_stale(self) -> None:
+        self._stale = True
+        self._timer.start()
+
+    def _as_listed(self, node_ids: set[str]) -> bool:
+        """Whether the layers analysed again (a move: none) still have the diagnostics listed: then the list stands as it is.
+
+        Only at the network's level and for layers that are not block instances (what fails
+        inside an instance is more than its diagnostic says); elsewhere the list is made again.
+        """
+        if self.document.levels:
+            return False
+        graph, results = self.document.graph, self.document.analysis.results()
+        for node_id in node_ids:
+            node, result = graph.nodes.get(node_id), results.get(node_id)
+            if node is None or node.block is not None or (result.diagnostics if result is not None else ()) != self._listed.get(node_id, ()):
+                return False
+        return True
+
     def _restore_current(self, previous: Problem | None) -> None:
-        if previous is None:
+        """Keep the problem that was current current (the view kept its row where rows came or went before it)."""
+        if previous is None or _same(self.model.problem(self.view.currentIndex()), previous):
             return
         for row, problem in enumerate(self.model.rows):
-            if (problem.node_id, problem.message) == (
-                previous.node_id,
-                previous.message,
-            ):
+            if _same(problem, previous):
                 self.view.setCurrentIndex(self.model.index(row, 0))
                 return
 

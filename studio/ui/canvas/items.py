@@ -53,7 +53,7 @@ PORT_RADIUS = 4.5
 PORT_HIT_RADIUS = 11.0
 MARGIN = 8.0
 LANE_REACH = 1200.0  # how far above and below its ends a wire looks for a lane past the cards between them
-Near = Callable[["EdgeItem", QPointF, QPointF], tuple[list[Box], list[tuple[Point, Point]]]]
+Near = Callable[["EdgeItem", float, float, float, float], tuple[list[Box], list[tuple[Point, Point]]]]  # a wire and its two ends' x, y
 SIMPLE_LOD = 0.4
 EDGE_HIT_WIDTH = 12.0
 NODE_Z, EDGE_Z, SELECTED_NODE_Z = 2.0, 1.0, 3.0
@@ -63,6 +63,10 @@ LABEL_CLEARANCE = 2.0  # the least room between a wire's label and a card
 
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CARD_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_CARD_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+_WIRE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_NO_PATH, _NO_RECT = QPainterPath(), QRectF()  # shared by every item until it is laid out (never changed in place)
 _outlines: dict[tuple[float, float], tuple[QPainterPath, QPainterPath]] = {}
 _forms: dict[tuple, tuple[dict[str, QPointF], dict[str, QPointF], QPainterPath, QRectF]] = {}  # `_card_form`s by size and ports
 
@@ -97,6 +101,19 @@ def _card_form(width: float, height: float, inputs: list[str], outputs: list[str
     return sides[0], sides[1], shape, bounds
 
 
+_xy: dict[tuple, tuple[dict[str, Point], dict[str, Point]]] = {}
+
+
+def _places(width: float, height: float, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> tuple[dict[str, Point], dict[str, Point]]:
+    """The ports' places of `_card_form` as numbers, shared likewise."""
+    key = (width, height, inputs, outputs)
+    found = _xy.get(key)
+    if found is None:
+        ins, outs = _forms[key][:2]
+        found = _xy[key] = ({n: (p.x(), p.y()) for n, p in ins.items()}, {n: (p.x(), p.y()) for n, p in outs.items()})
+    return found
+
+
 class NodeItem(QGraphicsItem):
     """One layer as a card: type strip, name, key settings, parameter count and ports.
 
@@ -114,6 +131,8 @@ class NodeItem(QGraphicsItem):
         self.edges: dict[Edge, EdgeItem] = {}
         self.inputs: dict[str, QPointF] = {}
         self.outputs: dict[str, QPointF] = {}
+        self._input_xy: dict[str, Point] = {}
+        self._output_xy: dict[str, Point] = {}
         self.port_marks: dict[str, bool] | None = (
             None  # input port → valid target, while wiring
         )
@@ -135,14 +154,11 @@ class NodeItem(QGraphicsItem):
         self.name = ""
         self._title = ""
         self._labelled_inputs = self._labelled_outputs = False
-        self._body = self._strip = self._shape = QPainterPath()
-        self._bounds = QRectF()
+        self._body = self._strip = self._shape = _NO_PATH
+        self._bounds = _NO_RECT
         self._wires_at: dict[tuple[str, bool], int] = {}  # (port, is output): wires there; a port with any is drawn filled
-        self.setFlags(
-            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-        )
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setFlags(_CARD_FLAGS)
+        self.setCacheMode(_CARD_CACHE)
         self.setAcceptHoverEvents(True)
         self.setZValue(NODE_Z)
         self.setPos(*node.position)
@@ -226,6 +242,7 @@ class NodeItem(QGraphicsItem):
         if found is None:
             found = _forms[key] = _card_form(width, height, inputs, outputs)
         self.inputs, self.outputs, self._shape, self._bounds = found  # shared, never changed in place
+        self._input_xy, self._output_xy = _places(width, height, tuple(inputs), tuple(outputs))
         self._labelled_inputs, self._labelled_outputs = len(inputs) > 1, len(outputs) > 1
         self._body, self._strip = _outline(width, height)
         self.follow(route=False)  # a card's size changed: the scene re-routes every wire
@@ -242,6 +259,13 @@ class NodeItem(QGraphicsItem):
         if local is None:  # a port that is gone: anchor at the middle of that side
             local = QPointF(self.width if output else 0.0, self.height / 2)
         return self.pos() + local
+
+    def port_xy(self, port: str, output: bool) -> Point:
+        """Where a port's centre lies on the canvas, as numbers (what `port_scene_pos` gives, without making a point)."""
+        local = (self._output_xy if output else self._input_xy).get(port)
+        if local is None:  # a port that is gone: anchor at the middle of that side
+            local = (self.width if output else 0.0, self.height / 2)
+        return self.x() + local[0], self.y() + local[1]
 
     def port_at(
         self, local: QPointF, output: bool | None = None
@@ -527,11 +551,10 @@ class EdgeItem(QGraphicsItem):
         self.source = source
         self.target = target
         self.label = format_shape(shape)  # the text, even where the label is left out
-        self._path = QPainterPath()
+        self._path = _NO_PATH
         self._shape: QPainterPath | None = None
-        self._label_rect = QRectF()
-        self._bounds = QRectF()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self._label_rect = self._bounds = _NO_RECT
+        self.setFlags(_WIRE_FLAGS)
         self.setZValue(EDGE_Z)
         if drawn:
             self.update_path()
@@ -554,20 +577,20 @@ class EdgeItem(QGraphicsItem):
         `near` gives the cards and other wires' ends near a wire (the scene's index when it
         re-routes every wire); by default the scene is asked.
         """
-        start = self.source.port_scene_pos(self.edge.src_port, True)
-        end = self.target.port_scene_pos(self.edge.dst_port, False)
+        x0, y0 = self.source.port_xy(self.edge.src_port, True)
+        x3, y3 = self.target.port_xy(self.edge.dst_port, False)
         self.prepareGeometryChange()
-        around = (near or EdgeItem._around)(self, start, end) if route else ([], [])
-        self._path, middle = bezier(start, end, *around)
+        around = (near or EdgeItem._around)(self, x0, y0, x3, y3) if route else ([], [])
+        self._path, mx, my = wire_path(x0, y0, x3, y3, *around)
         self._shape = None
         bounds = self._path.controlPointRect()
-        self._label_rect = self._place_label(middle, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else QRectF()
+        self._label_rect = self._place_label(mx, my, around[0], getattr(near, "has_card", None), ask_scene=route) if self.label else _NO_RECT
         if not self._label_rect.isNull():
             bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-3, -3, 3, 3)
 
     def _place_label(
-        self, middle: QPointF, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None, ask_scene: bool = True
+        self, mx: float, my: float, cards: list[Box], has_card: Callable[[float, float, float, float], bool] | None = None, ask_scene: bool = True
     ) -> QRectF:
         """Where the shape label sits: on the wire's middle, else further along it, clear of every card; null where no place is clear (the tooltip still tells the shape).
 
@@ -576,32 +599,37 @@ class EdgeItem(QGraphicsItem):
         """
         s = style()
         width, height = s.width(LABEL, self.label) + 10, s.label_metrics.height() + 4
-        boxes = []
-        if has_card is None:  # else it answers for every card, these included
-            boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
-            boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
+        if has_card is not None:  # it answers for every card, the wire's own two included
+            for percent in LABEL_PLACES:
+                if percent == 0.5:
+                    x, y = mx - width / 2, my - height / 2
+                else:
+                    at = self._path.pointAtPercent(percent)
+                    x, y = at.x() - width / 2, at.y() - height / 2
+                if not has_card(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, x + width + LABEL_CLEARANCE, y + height + LABEL_CLEARANCE):
+                    return QRectF(x, y, width, height)
+            return _NO_RECT
+        boxes = [QRectF(QPointF(x0, y0), QPointF(x1, y1)) for x0, y0, x1, y1 in cards]
+        boxes += [QRectF(n.x(), n.y(), n.width, n.height) for n in (self.source, self.target)]
         scene = self.scene()
         for percent in LABEL_PLACES:
-            at = middle if percent == 0.5 else self._path.pointAtPercent(percent)
+            at = QPointF(mx, my) if percent == 0.5 else self._path.pointAtPercent(percent)
             x, y = at.x() - width / 2, at.y() - height / 2
-            if has_card is not None:
-                if has_card(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, x + width + LABEL_CLEARANCE, y + height + LABEL_CLEARANCE):
-                    continue
-            else:
-                clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
-                if any(box.intersects(clear) for box in boxes):
-                    continue
-                if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
-                    continue
+            clear = QRectF(x - LABEL_CLEARANCE, y - LABEL_CLEARANCE, width + 2 * LABEL_CLEARANCE, height + 2 * LABEL_CLEARANCE)
+            if any(box.intersects(clear) for box in boxes):
+                continue
+            if ask_scene and scene is not None and any(isinstance(i, NodeItem) for i in scene.items(clear)):
+                continue
             return QRectF(x, y, width, height)
-        return QRectF()
+        return _NO_RECT
 
     def path(self) -> QPainterPath:
         """The wire as drawn."""
         return self._path
 
-    def _around(self, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
-        """The cards (not its own two) a wire from `start` to `end` could pass over, and, for a wire wrapping back, the other wires' ends near it."""
+    def _around(self, x0: float, y0: float, x3: float, y3: float) -> tuple[list[Box], list[tuple[Point, Point]]]:
+        """The cards (not its own two) a wire from (x0, y0) to (x3, y3) could pass over, and, for a wire wrapping back, the other wires' ends near it."""
+        start, end = QPointF(x0, y0), QPointF(x3, y3)
         scene = self.scene()
         if scene is None or abs(end.x() - start.x()) < 2 * TURN:
             return [], []
@@ -620,8 +648,7 @@ class EdgeItem(QGraphicsItem):
             if isinstance(item, NodeItem) and item is not self.source and item is not self.target:
                 cards.append((item.x(), item.y(), item.x() + item.width, item.y() + item.height))
             elif back and isinstance(item, EdgeItem) and item is not self:
-                ends = (item.source.port_scene_pos(item.edge.src_port, True), item.target.port_scene_pos(item.edge.dst_port, False))
-                others.append(((ends[0].x(), ends[0].y()), (ends[1].x(), ends[1].y())))
+                others.append((item.source.port_xy(item.edge.src_port, True), item.target.port_xy(item.edge.dst_port, False)))
         return cards, others
 
     def tooltip(self) -> str:
@@ -672,34 +699,36 @@ class EdgeItem(QGraphicsItem):
 
 
 def bezier(start: QPointF, end: QPointF, cards: list[Box] | None = None, others: list[tuple[Point, Point]] | None = None) -> tuple[QPainterPath, QPointF]:
-    """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them.
+    """A horizontal-tangent cubic from an output port to an input port, and its midpoint; past `cards` along a lane beside them (see `wire_path`)."""
+    path, mx, my = wire_path(start.x(), start.y(), end.x(), end.y(), cards, others)
+    return path, QPointF(mx, my)
+
+
+def wire_path(x0: float, y0: float, x3: float, y3: float, cards: list[Box] | None = None, others: list[tuple[Point, Point]] | None = None) -> tuple[QPainterPath, float, float]:
+    """The wire from (x0, y0) to (x3, y3) and its midpoint: a horizontal-tangent cubic, past `cards` along a lane beside them.
 
     A backward edge (the target lies to the left, as when Arrange wraps a long network into
     bands) runs out to the right, back along the level that clears the `cards` and crosses the
     fewest `others` (nearest the middle between its ends), and into the target from the left,
     like a line of text wrapping; its label sits on the way back.
     """
-    x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
-    path = QPainterPath(start)
+    path = QPainterPath()
+    path.moveTo(x0, y0)
     if x3 < x0 - BACKWARD_TURN:
         turn = BACKWARD_TURN
         mid = return_lane((x0, y0), (x3, y3), cards or [], 2 * turn, others or [])
-        path.cubicTo(
-            QPointF(x0 + 2 * turn, y0),
-            QPointF(x0 + 2 * turn, mid),
-            QPointF(x0 + turn, mid),
-        )
-        path.lineTo(QPointF(x3 - turn, mid))
-        path.cubicTo(QPointF(x3 - 2 * turn, mid), QPointF(x3 - 2 * turn, y3), end)
-        return path, QPointF((x0 + x3) / 2, mid)
+        path.cubicTo(x0 + 2 * turn, y0, x0 + 2 * turn, mid, x0 + turn, mid)
+        path.lineTo(x3 - turn, mid)
+        path.cubicTo(x3 - 2 * turn, mid, x3 - 2 * turn, y3, x3, y3)
+        return path, (x0 + x3) / 2, mid
     y = lane((x0, y0), (x3, y3), cards) if cards else None
     if y is not None:  # turn into the lane, run along it, turn out: studio.graph.wires
         (xa, _), (xb, _) = lane_points((x0, y0), (x3, y3), y)
-        path.cubicTo(QPointF(x0 + TURN / 2, y0), QPointF(x0 + TURN / 2, y), QPointF(xa, y))
-        path.lineTo(QPointF(xb, y))
-        path.cubicTo(QPointF(x3 - TURN / 2, y), QPointF(x3 - TURN / 2, y3), end)
-        return path, QPointF((xa + xb) / 2, y)
-    _, one, two, _ = curve((x0, y0), (x3, y3))
-    path.cubicTo(QPointF(*one), QPointF(*two), end)
+        path.cubicTo(x0 + TURN / 2, y0, x0 + TURN / 2, y, xa, y)
+        path.lineTo(xb, y)
+        path.cubicTo(x3 - TURN / 2, y, x3 - TURN / 2, y3, x3, y3)
+        return path, (xa + xb) / 2, y
+    _, (x1, y1), (x2, y2), _ = curve((x0, y0), (x3, y3))
+    path.cubicTo(x1, y1, x2, y2, x3, y3)
     # B(1/2) = (P0 + 3 P1 + 3 P2 + P3) / 8, and here P1, P2 are P0, P3 shifted by ±reach
-    return path, QPointF((x0 + x3) / 2, (y0 + y3) / 2)
+    return path, (x0 + x3) / 2, (y0 + y3) / 2

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from PySide6.QtCore import QPointF
-
-from studio.graph.wires import TURN, Box, Point
+from studio.graph.wires import GRAZE, TURN, Box, Point
 from studio.ui.canvas.items import BACKWARD_TURN, LANE_REACH, EdgeItem, NodeItem
 
 CELL = 512.0  # a cell's side in scene units: about two columns of cards, four rows
@@ -58,20 +56,20 @@ class WireIndex:
         self._ends: list[tuple[float, float, float, float, EdgeItem, Point, Point]] | None = None
         self._end_grid: _Grid | None = None
 
-    def __call__(self, wire: EdgeItem, start: QPointF, end: QPointF) -> tuple[list[Box], list[tuple[Point, Point]]]:
-        x0, y0, x3, y3 = start.x(), start.y(), end.x(), end.y()
+    def __call__(self, wire: EdgeItem, x0: float, y0: float, x3: float, y3: float) -> tuple[list[Box], list[tuple[Point, Point]]]:
         if abs(x3 - x0) < 2 * TURN:
             return [], []
         back = x3 < x0
+        if not back and not self._in_way(wire, x0, min(y0, y3) - GRAZE, x3, max(y0, y3) + GRAZE):
+            return [], []  # the plain curve stays inside its ends' box: nothing there, nothing to go round (as `EdgeItem._around`)
         left, right = (x3 - 2 * BACKWARD_TURN, x0 + 2 * BACKWARD_TURN) if back else (x0, x3)
         low, high = (min(y0, y3), max(y0, y3)) if back else (min(y0, y3) - LANE_REACH, max(y0, y3) + LANE_REACH)
-        cards = []
-        for i in self._grid.near(left, low, right, high):
-            box, item = self._cards[i]
-            if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target:
-                cards.append(box)
+        found = [box for box, item in map(self._cards.__getitem__, self._grid.near(left, low, right, high)) if box[0] < right and box[2] > left and box[3] > low and box[1] < high and item is not wire.source and item is not wire.target]
         if not back:
-            return cards, []
+            return found, []
+        # NOTE: the way back (`wires.return_lane`) weighs only the heights the cards between its turns block, and every card
+        # found here lies between them: one card per height span gives the same level, from a band of thousands a few hundred
+        cards = list({(box[1], box[3]): box for box in found}.values())
         ends, grid = self._wire_ends()
         others = []
         for i in grid.near(left, low, right, high):  # wires wholly between its turns, beside its ends
@@ -79,6 +77,14 @@ class WireIndex:
             if end_left >= left and end_right < right and bottom > low and top < high and other is not wire:
                 others.append((a, b))
         return cards, others
+
+    def _in_way(self, wire: EdgeItem, left: float, top: float, right: float, bottom: float) -> bool:
+        """Whether a card other than the wire's own two meets this box."""
+        for i in self._grid.near(left, top, right, bottom):
+            box, item = self._cards[i]
+            if box[0] < right and box[2] > left and box[3] > top and box[1] < bottom and item is not wire.source and item is not wire.target:
+                return True
+        return False
 
     def has_card(self, left: float, top: float, right: float, bottom: float) -> bool:
         """Whether any card (a wire's own two included) meets this box: where a wire's label may not sit."""
@@ -93,9 +99,7 @@ class WireIndex:
         if self._ends is None or self._end_grid is None:
             ends = []
             for e in self._edges:
-                a = e.source.port_scene_pos(e.edge.src_port, True)
-                b = e.target.port_scene_pos(e.edge.dst_port, False)
-                (ax, ay), (bx, by) = (a.x(), a.y()), (b.x(), b.y())
+                (ax, ay), (bx, by) = e.source.port_xy(e.edge.src_port, True), e.target.port_xy(e.edge.dst_port, False)
                 ends.append((min(ax, bx), max(ax, bx), min(ay, by), max(ay, by), e, (ax, ay), (bx, by)))
             ends.sort(key=lambda end: end[0])
             self._ends = ends
