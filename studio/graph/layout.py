@@ -44,7 +44,7 @@ CUT_WIRE, BAND = 1000.0, 100.0  # what a wire cut by a wrap, and a band, cost (`
 SCREEN = (1600.0, 900.0)  # one screen of the canvas at 100% zoom, in scene units
 LOOSE_IN_COLUMN = 6  # unwired layers beyond this many (a screen's column) are set out in a grid below the network
 LOOSE_ASPECT = 1.6  # the grid's width / height when nothing else bounds it
-LARGE_LEVEL = 20_000  # past this many layers in one level, bands are cut evenly and columns keep their first order and rows (see `layered_layout`)
+LARGE_LEVEL = 20_000  # past this many layers in one level, the layout is linear: `_stacked` rather than `_sugiyama`
 Step = Callable[[str], None]  # told each step of a long layout; raising from it stops the layout (a Cancel)
 
 

@@ -184,9 +184,10 @@ class Graph:
 
     def source_of(self, node_id: str, port: str) -> Edge | None:
         """Return the edge feeding input `port` of `node_id`, or None if it is unconnected."""
-        for edge in self.in_edges(node_id):
-            if edge.dst_port == port:
-                return edge
+        for keys in self._g._pred.get(node_id, {}).values():
+            for edge in keys:
+                if edge.dst_port == port:
+                    return edge
         return None
 
     def successors(self, node_id: str) -> Iterator[str]:

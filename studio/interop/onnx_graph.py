@@ -295,34 +295,26 @@ class ImportContext:
                     f"tensor {tensor.name!r} cannot be read ({_first_line(err)}): a truncated or damaged file"
                 ) from None
         live_nodes = []
+        live = self.live
         for node in self.nodes:
             inputs = [n for n in node.input if n]
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            op, standard = node.op_type, node.domain in ("", "ai.onnx")
+            if op == "Constant" and standard:
                 self._fold_node(node, batch=False)
-            elif (
-                node.op_type == "CastLike"
-                and len(inputs) == 2
-                and self.is_constant(inputs[0])
-            ):
+            elif op == "CastLike" and len(inputs) == 2 and self.is_constant(inputs[0]):
                 self._cast_like(node)
-            elif (
-                node.op_type in ("Shape", "Size") and inputs and inputs[0] in self.live
-            ):
+            elif op in ("Shape", "Size") and inputs and inputs[0] in live:
                 if not self._fold_shape(node, [run.get(inputs[0]) for run in runs]):
                     live_nodes.append(node)
-                    self.live.update(o for o in node.output if o)
-            elif (
-                not self.live.isdisjoint(inputs)
-                or node.op_type in NO_FOLD
-                or node.domain not in ("", "ai.onnx")
-            ):
+                    live.update(o for o in node.output if o)
+            elif not live.isdisjoint(inputs) or op in NO_FOLD or not standard:
                 live_nodes.append(node)
-                self.live.update(o for o in node.output if o)
+                live.update(o for o in node.output if o)
             elif all(self.is_constant(n) for n in inputs):
                 self._fold_node(node, batch=any(n in self.batch_consts for n in inputs))
             else:  # an input no node produces (an error in the file)
                 live_nodes.append(node)
-                self.live.update(o for o in node.output if o)
+                live.update(o for o in node.output if o)
         self.consumers = {}  # from now on only nodes that run on data count as readers
         for node in live_nodes:
             for name in node.input:
