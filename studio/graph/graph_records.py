@@ -225,7 +225,7 @@ def _endpoint(edge: dict[str, Any], end: str, path: Path, nodes: dict[str, NodeR
     if end == "from":
         port = node.renamed.get(port, port)
     spec = _spec(node.type, library)
-    params = {**spec.defaults(), **node.params}
+    params = {**spec.defaults(), **node.params} if spec.variadic or spec.pieces is not None else node.params  # only these have ports set by parameters
     ports = spec.output_ports(params) if end == "from" else spec.input_ports(params)
     names = [p.name for p in ports]
     if port not in names:

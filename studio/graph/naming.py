@@ -6,7 +6,6 @@ import re
 from collections import Counter
 
 _DIMENSION = re.compile(r"(?<=[A-Za-z])[123]d$", re.IGNORECASE)
-_NUMBERED = re.compile(r"(.*?)([0-9]+)$", re.DOTALL)
 
 
 def name_stem(layer_type: str) -> str:
@@ -22,8 +21,8 @@ def counter_head(stem: str) -> str:
 
 def split_number(name: str) -> tuple[str, int] | None:
     """A name's text before its trailing number, and the number (conv12 -> ('conv', 12)); None without one."""
-    found = _NUMBERED.match(name)
-    return (found.group(1), int(found.group(2))) if found else None
+    head = name.rstrip("0123456789")
+    return (head, int(name[len(head) :])) if len(head) < len(name) else None
 
 
 class NameCounters:
