@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,12 @@ class Port:
 
     name: str
     optional: bool = False
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(stem: str, count: int) -> tuple[Port, ...]:
+    """Ports stem1, stem2, ... (shared: the analysis, the layout and the canvas ask for a variadic layer's ports on every pass)."""
+    return tuple(Port(f"{stem}{i + 1}") for i in range(count))
 
 
 class Inexpressible(Exception):
@@ -186,14 +193,14 @@ class LayerSpec:
     def input_ports(self, params: Params) -> tuple[Port, ...]:
         """Return the input ports; a variadic layer has `num_inputs` ports in1, in2, ..."""
         if self.variadic:
-            return tuple(Port(f"in{i + 1}") for i in range(int(params.get("num_inputs", 2))))
+            return _numbered("in", int(params.get("num_inputs", 2)))
         return self.inputs
 
     def output_ports(self, params: Params) -> tuple[Port, ...]:
         """Return the output ports; a layer with `pieces` has out1, out2, ... one per piece."""
         if self.pieces is None:
             return self.outputs
-        return tuple(Port(f"out{i + 1}") for i in range(self.pieces({**self.defaults(), **params})))
+        return _numbered("out", self.pieces({**self.defaults(), **params}))
 
     def target_info(self) -> dict[str, bool | str]:
         """Return {target: True or the reason it cannot express this layer}."""
