@@ -121,7 +121,10 @@ def use_theme(theme: Theme | None) -> None:
     app = QGuiApplication.instance()
     if app is None:
         return
-    app.setPalette(dark_palette() if current_theme().dark else QPalette())  # type: ignore[attr-defined]
+    if theme is None or not theme.dark:
+        app.setPalette(QPalette())  # type: ignore[attr-defined]  # the system's own: following it, `system_is_dark` must not read a dark palette set here
+    if current_theme().dark:
+        app.setPalette(dark_palette())  # type: ignore[attr-defined]
 
 
 def dark_palette() -> QPalette:
