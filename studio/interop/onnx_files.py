@@ -92,7 +92,8 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
         raise ModelImportError(
             f"{path}: uses ONNX opset {opset}, newer than the installed onnx package knows ({newest}): update onnx"
         )
-    for node in [*graph.node, *(n for f in model.functions for n in f.node)]:
+    attributed = [node for node in graph.node if len(node.attribute)]  # most nodes of a large model have none: each pass below skips them
+    for node in [*attributed, *(n for f in model.functions for n in f.node)]:
         for attr in node.attribute:
             if attr.g.node or attr.graphs or attr.type in (5, 10):  # GRAPH, GRAPHS
                 name = node.name or node.op_type
@@ -103,11 +104,11 @@ def vet(model: onnx.ModelProto, path: Path) -> None:
     total = 0
     for tensor in graph.initializer:
         total += _check_tensor(tensor, path)
-    for node in graph.node:
+    for node in attributed:
         for attr in node.attribute:
             if attr.HasField("t"):
                 total += _check_tensor(attr.t, path)
-    for sparse in sparse_tensors(model):
+    for sparse in sparse_tensors(model, attributed):
         _check_tensor(sparse.values, path)
         _check_tensor(sparse.indices, path)
         total += dense_bytes(sparse, path)

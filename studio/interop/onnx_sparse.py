@@ -9,6 +9,7 @@ huge dense size is refused before onnx or NumPy is asked to build anything.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,11 @@ MAX_DENSE_BYTES = 2**30  # a sparse tensor's dense size: a few bytes of file may
 SPARSE_VALUES = 12  # AttributeProto.SPARSE_TENSORS
 
 
-def sparse_tensors(model: onnx.ModelProto) -> list[onnx.SparseTensorProto]:
-    """Every sparse tensor of the main graph: its sparse initializers, then each node attribute that holds one."""
+def sparse_tensors(model: onnx.ModelProto, nodes: Iterable[onnx.NodeProto] | None = None) -> list[onnx.SparseTensorProto]:
+    """Every sparse tensor of the main graph: its sparse initializers, then each node attribute that holds one (`nodes`: those of its nodes that have attributes, if known)."""
     graph = model.graph
     found = list(graph.sparse_initializer)
-    for node in graph.node:
+    for node in graph.node if nodes is None else nodes:
         for attr in node.attribute:
             if attr.HasField("sparse_tensor"):
                 found.append(attr.sparse_tensor)
