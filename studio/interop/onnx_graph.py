@@ -104,14 +104,11 @@ class ImportContext:
         self.nodes: list[onnx.NodeProto] = list(graph.node)
         self.index = {id(n): i for i, n in enumerate(self.nodes)}
         self.producer: dict[str, onnx.NodeProto] = {}
-        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}  # the readers of each tensor among the nodes that run on data: `fold` finds them
         for node in self.nodes:
             for name in node.output:
                 if name:
                     self.producer[name] = node
-            for name in node.input:
-                if name:
-                    self.consumers.setdefault(name, []).append(node)
         self.outputs = {o.name for o in graph.output}
         self.initializers = {t.name for t in graph.initializer}
         self.inferred = inferred
