@@ -167,24 +167,23 @@ def shaped(shape: str, size: int) -> Graph:
         return g
     if shape == "wide":  # one Input feeding 100 chains side by side, each to its own Output
         source = g.add_node("Input", "x", {"shape": (4,)}).id
-        length = (size - 1) // 100
         for c in range(100):
-            previous = source
-            for i in range(length - 1):
-                layer = g.add_node("Identity", f"l{c}_{i}").id
-                g.connect(previous, "out", layer, "in")
-                previous = layer
-            g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
+            _identities(g, source, c, (size - 1) // 100 - 1)
         return g
     length = size if shape == "chain" else 100
     for c in range(max(size // length, 1)):
-        previous = g.add_node("Input", f"x{c}", {"shape": (4,)}).id
-        for i in range(length - 2):
-            layer = g.add_node("Identity", f"l{c}_{i}").id
-            g.connect(previous, "out", layer, "in")
-            previous = layer
-        g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
+        _identities(g, g.add_node("Input", f"x{c}", {"shape": (4,)}).id, c, length - 2)
     return g
+
+
+def _identities(g: Graph, source: str, c: int, count: int) -> None:
+    """A chain of `count` Identity layers from `source` to an Output of its own (chain number `c`)."""
+    previous = source
+    for i in range(count):
+        layer = g.add_node("Identity", f"l{c}_{i}").id
+        g.connect(previous, "out", layer, "in")
+        previous = layer
+    g.connect(previous, "out", g.add_node("Output", f"o{c}").id, "in")
 
 
 def timed(run: Callable[[], object]) -> tuple[float, float, object]:
