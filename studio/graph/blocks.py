@@ -39,6 +39,7 @@ REPEAT = Int(
     min=1,
     max=1000,
 )
+MAX_EXPANDED_LAYERS = 1_000_000  # layers once every instance counts its block's, times its repeat: nested instances multiply
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _CACHE_LIMIT = 512
 
@@ -443,3 +444,48 @@ def _source_dtype(graph: Graph, results: dict[str, NodeResult], output_id: str) 
     edge = next(iter(graph.in_edges(output_id)), None)
     dtype = results[edge.src].dtype if edge is not None else None
     return dtype or "float32"
+
+
+def expanded_layers(graph: Graph) -> int:
+    """The layers `graph` holds with each instance counted as its block's layers times its `repeat`, each block counted once (no recursion).
+
+    NOTE: a few blocks nested two instances deep each hold 2^40 layers in a file of a few KiB;
+    whatever expands instances (the `check` table, a flat export, a model to train) is bounded
+    by this count first (`MAX_EXPANDED_LAYERS`, `too_many_layers`).
+    """
+    counts: dict[str, int] = {}
+    pending = [node.block for node in graph.nodes.values() if node.block is not None]
+    visiting: set[str] = set()
+    while pending:
+        block = pending[-1]
+        if block.name in counts:
+            pending.pop()
+            continue
+        inner = [node.block for node in block.graph.nodes.values() if node.block is not None and node.block.name not in counts]
+        if inner and block.name not in visiting:
+            visiting.add(block.name)
+            pending.extend(inner)
+            continue
+        counts[block.name] = _layers(block.graph, counts, ("Input", "Output")) if not inner else MAX_EXPANDED_LAYERS + 1  # a block holding itself: never expandable
+        pending.pop()
+    return _layers(graph, counts, ())
+
+
+def _layers(graph: Graph, counts: dict[str, int], ports: tuple[str, ...]) -> int:
+    """The layers of one graph, its instances counted from `counts`, the types in `ports` left out (a block's Inputs and Outputs are its instance's ports)."""
+    return sum(
+        counts[node.block.name] * int(node.params.get("repeat", 1)) if node.block is not None else node.type not in ports
+        for node in graph.nodes.values()
+    )
+
+
+def too_many_layers(graph: Graph) -> str | None:
+    """Why `graph` cannot be expanded (its count and the limit), or None when its instances expand to at most MAX_EXPANDED_LAYERS layers."""
+    count = expanded_layers(graph)
+    if count <= MAX_EXPANDED_LAYERS:
+        return None
+    return (
+        f"its block instances expand it to {count:,} layers (each counts its block's layers times its repeat), "
+        f"more than the {MAX_EXPANDED_LAYERS:,} a network may hold: nest fewer instances"
+    )
+

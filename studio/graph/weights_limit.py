@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 
+from studio.graph.blocks import too_many_layers
 from studio.graph.model import Graph
 from studio.graph.shapes import snapshot_analysis
 
@@ -71,11 +72,14 @@ def network_size(graph: Graph) -> tuple[int, int]:
 
 
 def check_network(graph: Graph) -> None:
-    """Refuse a network whose weights would be larger than the limit, before any of them is allocated.
+    """Refuse a network whose weights would be larger than the limit, or whose block instances expand past `MAX_EXPANDED_LAYERS` layers, before anything is built.
 
     Raises:
-        WeightsLimitError: its size, the limit and how to raise it.
+        WeightsLimitError: its size, the limit and how to raise it (or its expanded layers and their limit).
     """
+    reason = too_many_layers(graph)
+    if reason is not None:
+        raise WeightsLimitError(f"the network cannot be built: {reason}")
     size, count = network_size(graph)
     check_bytes(size, f"the network needs {describe_bytes(size)} of weights ({describe_count(count)} parameters)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from tests.hostile.inputs import (
     float_input,
     int_vector,
     link,
+    nested_blocks,
     npz_bomb,
     npz_declaring,
     onnx_model,
@@ -316,6 +318,17 @@ def seed_past_64_bits(d):
     return Setup(_export("out.py", "pytorch", "--seed", str(10**30)), [d / "out.py", d / "out.pt"], ("--seed",))
 
 
+def block_bomb(d):
+    """40 blocks, each two instances of the next: 2^40 layers in 7 KiB, which the `check` table and a flat export would expand."""
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(40)))
+    return Setup(["check", "net.lstudio"], [], ("net.lstudio", "1,099,511,627,778 layers"))
+
+
+def block_bomb_export(d):
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(40)))
+    return Setup(_export("out.onnx", "onnx"), [d / "out.onnx"], ("net.lstudio", "1,000,000"))
+
+
 def project_not_json(d):
     (d / "net.lstudio").write_bytes(bytes(range(256)) * 64)
     return Setup(["check", "net.lstudio"], [], ("net.lstudio",))
@@ -362,6 +375,8 @@ CASES = [
     Case("deep-prototxt", deep_prototxt),
     Case("deep-project", deep_project),
     Case("project-not-json", project_not_json),
+    Case("block-bomb", block_bomb, timeout=30),
+    Case("block-bomb-export", block_bomb_export, timeout=30),
     Case("csv-of-five-million-columns", csv_of_five_million_columns),
     Case("seed-past-64-bits", seed_past_64_bits),
 ]

@@ -147,3 +147,21 @@ def project_json(path: Path, text: str) -> Path:
 
 def deep_json(depth: int) -> str:
     return json.dumps({"format": 2, "name": "deep"})[:-1] + ', "graph": ' + "[" * depth + "]" * depth + "}"
+
+
+def nested_blocks(depth: int, width: int = 2, repeat: int = 1) -> dict:
+    """A project whose block B0 holds `width` instances of B1, ..., down to B`depth` of one Identity: width**depth Identities."""
+
+    def node(name: str, kind: str, x: int, **params: object) -> dict:
+        return {"name": name, "params": params, "position": [x * 260.0, 0.0], "type": kind}
+
+    def chain(kinds: list[str], repeats: int = 1) -> dict:
+        nodes = {"n1": node("x", "Input", 0, dtype="float32", mean=[], shape=[4], std=[])}
+        for i, kind in enumerate(kinds, start=2):
+            nodes[f"n{i}"] = node(f"l{i}", kind, i, **({"repeat": repeats} if kind.startswith("B") else {}))
+        nodes[f"n{len(kinds) + 2}"] = node("y", "Output", len(kinds) + 2)
+        return {"nodes": nodes, "edges": [{"from": [f"n{i}", "out"], "to": [f"n{i + 1}", "in"]} for i in range(1, len(kinds) + 2)]}
+
+    blocks = {f"B{k}": {"description": "", "exposed": [], "graph": chain([f"B{k + 1}"] * width, repeat)} for k in range(depth)}
+    blocks[f"B{depth}"] = {"description": "", "exposed": [], "graph": chain(["Identity"])}
+    return {"format_version": 3, "name": "nested", "description": "", "graph": chain(["B0"], repeat), "blocks": blocks}
