@@ -113,7 +113,14 @@ def _keras(project: Project, out: Path, weights: Weights) -> Files:
     weights.progress.step("converting the weights for Keras")
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / "staged.weights.h5"  # Keras insists on this suffix
-        write_keras_weights(project, source, model.state_dict(), staged)
+        try:
+            write_keras_weights(project, source, model.state_dict(), staged)
+        except RecursionError:  # Keras walks a functional model's layers by recursion, a call per layer in a row
+            raise CodegenError(
+                "Keras cannot build this network: it walks a model's layers by recursion, and this one has more layers "
+                "in a row than Python allows (a chain of about 600 builds; 1,000 does not): group layers into blocks, "
+                "each of which Keras builds as a model of its own, or export to PyTorch or ONNX"
+            ) from None
         data = staged.read_bytes()
     return [(keras_weights_path(out), data), (out, source.encode("utf-8"))]
 

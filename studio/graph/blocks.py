@@ -40,6 +40,7 @@ REPEAT = Int(
     max=1000,
 )
 MAX_EXPANDED_LAYERS = 1_000_000  # layers once every instance counts its block's, times its repeat: nested instances multiply
+MAX_NESTING = 16  # instances inside blocks inside blocks (real networks: under 8): the analysis and flattening recurse a level at a time
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _CACHE_LIMIT = 512
 
@@ -447,13 +448,24 @@ def _source_dtype(graph: Graph, results: dict[str, NodeResult], output_id: str) 
 
 
 def expanded_layers(graph: Graph) -> int:
-    """The layers `graph` holds with each instance counted as its block's layers times its `repeat`, each block counted once (no recursion).
+    """The layers `graph` holds with each instance counted as its block's layers times its `repeat`, each block counted once (no recursion)."""
+    return _expansion(graph)[0]
 
-    NOTE: a few blocks nested two instances deep each hold 2^40 layers in a file of a few KiB;
-    whatever expands instances (the `check` table, a flat export, a model to train) is bounded
-    by this count first (`MAX_EXPANDED_LAYERS`, `too_many_layers`).
+
+def nesting(graph: Graph) -> int:
+    """How deep `graph`'s instances nest: 0 without instances, 1 for instances of blocks that hold none, and so on."""
+    return _expansion(graph)[1]
+
+
+def _expansion(graph: Graph) -> tuple[int, int]:
+    """`expanded_layers` and `nesting` of `graph`, each block visited once, children before parents (an explicit stack, not recursion).
+
+    NOTE: a few blocks nested two instances deep each hold 2^40 layers in a file of a few KiB, and
+    a chain of a thousand nested blocks overflows the recursion of whatever walks instances; what
+    expands instances (the `check` table, a flat export, a model to train, the analysis) is bounded
+    by these first (`expansion_problem`).
     """
-    counts: dict[str, int] = {}
+    counts: dict[str, tuple[int, int]] = {}
     pending = [node.block for node in graph.nodes.values() if node.block is not None]
     visiting: set[str] = set()
     while pending:
@@ -466,26 +478,32 @@ def expanded_layers(graph: Graph) -> int:
             visiting.add(block.name)
             pending.extend(inner)
             continue
-        counts[block.name] = _layers(block.graph, counts, ("Input", "Output")) if not inner else MAX_EXPANDED_LAYERS + 1  # a block holding itself: never expandable
+        counts[block.name] = _measured(block.graph, counts, ("Input", "Output")) if not inner else (MAX_EXPANDED_LAYERS + 1, MAX_NESTING + 1)  # a block holding itself
         pending.pop()
-    return _layers(graph, counts, ())
+    return _measured(graph, counts, ())
 
 
-def _layers(graph: Graph, counts: dict[str, int], ports: tuple[str, ...]) -> int:
-    """The layers of one graph, its instances counted from `counts`, the types in `ports` left out (a block's Inputs and Outputs are its instance's ports)."""
-    return sum(
-        counts[node.block.name] * int(node.params.get("repeat", 1)) if node.block is not None else node.type not in ports
-        for node in graph.nodes.values()
-    )
+def _measured(graph: Graph, counts: dict[str, tuple[int, int]], ports: tuple[str, ...]) -> tuple[int, int]:
+    """The layers and the nesting of one graph from its instances' `counts`, the types in `ports` left out (a block's Inputs and Outputs are its instance's ports)."""
+    layers, depth = 0, 0
+    for node in graph.nodes.values():
+        if node.block is None:
+            layers += node.type not in ports
+        else:
+            inner_layers, inner_depth = counts[node.block.name]
+            layers += inner_layers * int(node.params.get("repeat", 1))
+            depth = max(depth, inner_depth + 1)
+    return layers, depth
 
 
-def too_many_layers(graph: Graph) -> str | None:
-    """Why `graph` cannot be expanded (its count and the limit), or None when its instances expand to at most MAX_EXPANDED_LAYERS layers."""
-    count = expanded_layers(graph)
-    if count <= MAX_EXPANDED_LAYERS:
-        return None
-    return (
-        f"its block instances expand it to {count:,} layers (each counts its block's layers times its repeat), "
-        f"more than the {MAX_EXPANDED_LAYERS:,} a network may hold: nest fewer instances"
-    )
-
+def expansion_problem(graph: Graph) -> str | None:
+    """Why `graph`'s instances cannot be expanded (too many layers, or nested too deep), or None when they can."""
+    layers, depth = _expansion(graph)
+    if depth > MAX_NESTING:
+        return f"its block instances nest {depth:,} deep (a block holding an instance of a block holding ...), more than the {MAX_NESTING} levels a network may have"
+    if layers > MAX_EXPANDED_LAYERS:
+        return (
+            f"its block instances expand it to {layers:,} layers (each counts its block's layers times its repeat), "
+            f"more than the {MAX_EXPANDED_LAYERS:,} a network may hold: nest fewer instances"
+        )
+    return None

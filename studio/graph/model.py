@@ -124,7 +124,7 @@ class NodeMoved:
 
 Event = NodeAdded | NodeRemoved | EdgeAdded | EdgeRemoved | ParamChanged | NodeRenamed | NodeMoved
 MAX_NAME_LENGTH = 128
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")  # a flattened instance's layer is named by its path through the instances: 16 levels of blocks
 
 
 @dataclass(eq=False)
@@ -266,7 +266,7 @@ class Graph:
             node_id = self.new_id()
             self._next_id += 1  # never hand out a deleted node's id again
         elif not isinstance(node_id, str) or not _ID_PATTERN.match(node_id):
-            raise GraphError(f"invalid node id {node_id!r}: use 1-64 letters, digits, '_', '.', ':' or '-'")
+            raise GraphError(f"invalid node id {node_id!r}: use 1-255 letters, digits, '_', '.', ':' or '-'")
         elif node_id in self._nodes:
             raise GraphError(f"a node with id {node_id!r} already exists")
         if name is None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from studio.graph.atomic import describe_os_error, write_atomically
 from studio.graph.block_files import blocks_to_dict, read_blocks
-from studio.graph.blocks import BlockLibrary, too_many_layers
+from studio.graph.blocks import BlockLibrary, expansion_problem
 from studio.graph.bulk import collector_paused
 from studio.graph.graph_records import (
     EdgeRecord,
@@ -428,7 +428,7 @@ def _training(value: Any) -> TrainingSettings:
 # ----- step 2: records into a graph -----
 def _build(record: ProjectRecord) -> Project:
     graph = build_graph(Graph(library=record.blocks or BlockLibrary()), record.nodes, record.edges, ("graph",))
-    reason = too_many_layers(graph)
+    reason = expansion_problem(graph)
     if reason is not None:
         raise _Invalid("graph", f"cannot be opened: {reason}")
     return Project(record.name, graph, record.training, record.description)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 
-from studio.graph.blocks import too_many_layers
+from studio.graph.blocks import expansion_problem
 from studio.graph.model import Graph
 from studio.graph.shapes import snapshot_analysis
 
@@ -77,7 +77,7 @@ def check_network(graph: Graph) -> None:
     Raises:
         WeightsLimitError: its size, the limit and how to raise it (or its expanded layers and their limit).
     """
-    reason = too_many_layers(graph)
+    reason = expansion_problem(graph)
     if reason is not None:
         raise WeightsLimitError(f"the network cannot be built: {reason}")
     size, count = network_size(graph)

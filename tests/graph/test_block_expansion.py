@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from studio.graph.blocks import MAX_EXPANDED_LAYERS, expanded_layers, too_many_layers
+from studio.graph.blocks import (
+    MAX_EXPANDED_LAYERS,
+    MAX_NESTING,
+    expanded_layers,
+    expansion_problem,
+    nesting,
+)
 from studio.graph.flatten import flatten
 from studio.graph.project import ProjectFileError, load_project
 from studio.graph.weights_limit import WeightsLimitError, check_network
@@ -33,13 +39,22 @@ def test_the_count_is_what_flattening_makes(tmp_path: Path, depth: int, width: i
 def test_the_count_bounds_the_flat_network_of_each_example(example: str) -> None:
     graph = load_project(EXAMPLES / f"{example}.lstudio").graph
     assert expanded_layers(graph) >= len(flatten(graph).nodes)  # a layer its block switches off counts too
-    assert too_many_layers(graph) is None
+    assert expansion_problem(graph) is None
 
 
-def test_a_project_of_2_to_the_40_layers_is_refused_as_it_opens(tmp_path: Path) -> None:
+def test_a_project_of_2_to_the_30_layers_is_refused_as_it_opens(tmp_path: Path) -> None:
     with pytest.raises(ProjectFileError) as refused:
-        load_project(saved(tmp_path, nested_blocks(40)))
-    assert "expand it to 1,099,511,627,778 layers" in str(refused.value) and f"{MAX_EXPANDED_LAYERS:,}" in str(refused.value)
+        load_project(saved(tmp_path, nested_blocks(30)))
+    assert "expand it to 1,073,741,826 layers" in str(refused.value) and f"{MAX_EXPANDED_LAYERS:,}" in str(refused.value)
+
+
+def test_blocks_nested_past_the_limit_are_refused_as_they_open(tmp_path: Path) -> None:
+    graph = load_project(saved(tmp_path, nested_blocks(MAX_NESTING - 1, 1))).graph
+    assert nesting(graph) == MAX_NESTING and expansion_problem(graph) is None
+    with pytest.raises(ProjectFileError, match=f"nest {MAX_NESTING + 1} deep"):
+        load_project(saved(tmp_path, nested_blocks(MAX_NESTING, 1)))
+    with pytest.raises(ProjectFileError, match="nest 1,501 deep"):
+        load_project(saved(tmp_path, nested_blocks(1500, 1)))
 
 
 def test_a_network_nested_past_the_limit_while_editing_is_refused_before_it_is_built(tmp_path: Path) -> None:

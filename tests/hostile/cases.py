@@ -319,14 +319,20 @@ def seed_past_64_bits(d):
 
 
 def block_bomb(d):
-    """40 blocks, each two instances of the next: 2^40 layers in 7 KiB, which the `check` table and a flat export would expand."""
-    project_json(d / "net.lstudio", json.dumps(nested_blocks(40)))
-    return Setup(["check", "net.lstudio"], [], ("net.lstudio", "1,099,511,627,778 layers"))
+    """30 blocks, each two instances of the next: 2^30 layers in 5 KiB, which the `check` table and a flat export would expand."""
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(30)))
+    return Setup(["check", "net.lstudio"], [], ("net.lstudio", "1,073,741,826 layers"))
 
 
 def block_bomb_export(d):
-    project_json(d / "net.lstudio", json.dumps(nested_blocks(40)))
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(30)))
     return Setup(_export("out.onnx", "onnx"), [d / "out.onnx"], ("net.lstudio", "1,000,000"))
+
+
+def deep_blocks(d):
+    """1,500 blocks each holding the next: the analysis of instances recursed past Python's limit."""
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(1500, 1)))
+    return Setup(["check", "net.lstudio"], [], ("net.lstudio", "nest 1,501 deep"))
 
 
 def project_not_json(d):
@@ -377,6 +383,7 @@ CASES = [
     Case("project-not-json", project_not_json),
     Case("block-bomb", block_bomb, timeout=30),
     Case("block-bomb-export", block_bomb_export, timeout=30),
+    Case("deep-blocks", deep_blocks, timeout=30),
     Case("csv-of-five-million-columns", csv_of_five_million_columns),
     Case("seed-past-64-bits", seed_past_64_bits),
 ]
