@@ -44,7 +44,7 @@ def test_the_count_bounds_the_flat_network_of_each_example(example: str) -> None
 
 def test_a_project_of_2_to_the_30_layers_is_refused_as_it_opens(tmp_path: Path) -> None:
     with pytest.raises(ProjectFileError) as refused:
-        load_project(saved(tmp_path, nested_blocks(30)))
+        load_project(saved(tmp_path, nested_blocks(15, 4)))
     assert "expand it to 1,073,741,826 layers" in str(refused.value) and f"{MAX_EXPANDED_LAYERS:,}" in str(refused.value)
 
 

@@ -319,13 +319,13 @@ def seed_past_64_bits(d):
 
 
 def block_bomb(d):
-    """30 blocks, each two instances of the next: 2^30 layers in 5 KiB, which the `check` table and a flat export would expand."""
-    project_json(d / "net.lstudio", json.dumps(nested_blocks(30)))
+    """15 blocks, each four instances of the next: 2^30 layers in 3 KiB, which the `check` table and a flat export would expand."""
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(15, 4)))
     return Setup(["check", "net.lstudio"], [], ("net.lstudio", "1,073,741,826 layers"))
 
 
 def block_bomb_export(d):
-    project_json(d / "net.lstudio", json.dumps(nested_blocks(30)))
+    project_json(d / "net.lstudio", json.dumps(nested_blocks(15, 4)))
     return Setup(_export("out.onnx", "onnx"), [d / "out.onnx"], ("net.lstudio", "1,000,000"))
 
 
