@@ -58,6 +58,12 @@ def test_band_cuts_are_the_cheapest_by_their_definition(network: tuple[int, int,
     assert band_starts(columns, limit, edges) == cheapest_cuts(columns, limit, edges)
 
 
+@given(st.integers(1, 40), st.integers(1, 12), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=30))
+def test_band_cuts_for_any_wires_are_the_cheapest_by_their_definition(columns: int, limit: int, pairs) -> None:
+    edges = [(min(a, b) % columns, max(a, b) % columns) for a, b in pairs]
+    assert band_starts(columns, limit, edges) == cheapest_cuts(columns, limit, edges)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.sampled_from([1, 1, 1, 2, 3, 7]), max_size=70),

@@ -1,4 +1,4 @@
-"""The layout at scale: crossings counted and bands cut as the pairwise definitions say, unwired layers set out in a grid,
+"""The layout at scale: crossings counted as the pairwise definition says, unwired layers set out in a grid,
 each step reported and a raising step stopping it, a level without positions laid out once."""
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from hypothesis import strategies as st
 from studio.graph import Graph
 from studio.graph.layering import crossings, fit_in_order
 from studio.graph.layout import (
-    BAND,
     CARD_WIDTH,
     COLUMN_WIDTH,
-    CUT_WIRE,
     LOOSE_IN_COLUMN,
     arrange,
-    band_starts,
     bounds,
     card_height,
     lay_out_unplaced,
@@ -52,32 +49,6 @@ def test_crossings_are_the_pairs_whose_ends_come_in_opposite_orders(wires) -> No
         offset[(left[a], right[b])] = port
     columns = {0: left, 1: right[::-1]}
     assert crossings(g, columns, offset) == _pairwise_crossings(g, columns, offset)
-
-
-def _band_starts_by_definition(columns: int, limit: int, edges: list[tuple[int, int]]) -> list[int]:
-    """The cuts as first written: every (start, end) pair of each band tried."""
-    limit = max(limit, 1)
-    if columns <= limit:
-        return [0]
-    crossing = [sum(1 for a, b in edges if a < c <= b) for c in range(columns + 1)]
-    cut = [0.0] + [CUT_WIRE * max(c - 1, 0) + BAND for c in crossing[1:]]
-    cost, last = [0.0] + [math.inf] * columns, [0] * (columns + 1)
-    for end in range(1, columns + 1):
-        for start in range(max(0, end - limit), end):
-            total = cost[start] + cut[start] + (limit - end + start) ** 2
-            if total < cost[end]:
-                cost[end], last[end] = total, start
-    starts, end = [], columns
-    while end > 0:
-        end = last[end]
-        starts.append(end)
-    return starts[::-1]
-
-
-@given(st.integers(1, 40), st.integers(1, 12), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=30))
-def test_band_cuts_are_the_cheapest_by_definition(columns: int, limit: int, pairs) -> None:
-    edges = [(min(a, b) % columns, max(a, b) % columns) for a, b in pairs]
-    assert band_starts(columns, limit, edges) == _band_starts_by_definition(columns, limit, edges)
 
 
 def test_many_unwired_layers_are_set_out_in_a_grid_below_the_network() -> None:
