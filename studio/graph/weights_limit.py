@@ -38,11 +38,9 @@ def limit_bytes() -> int:
     if not text:
         return int(DEFAULT_LIMIT_GIB * 2**30)
     try:
-        gib = float(text)
+        gib = parse_limit(text)
     except ValueError:
-        gib = math.nan
-    if not (math.isfinite(gib) and gib > 0):
-        raise WeightsLimitError(f"{LIMIT_VARIABLE}={text!r} is not a size: give a positive number of GiB, such as 64")
+        raise WeightsLimitError(f"{LIMIT_VARIABLE}={text!r} is not a size: give a positive number of GiB, such as 64") from None
     return int(min(gib, 2.0**40) * 2**30)
 
 
